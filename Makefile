@@ -1,0 +1,61 @@
+# raftkv: the two commands a new user needs are `make run` and `make test`.
+# Both install missing Debian packages and build first.
+
+BUILD_DIR      ?= build
+ASAN_BUILD_DIR ?= build-asan
+TSAN_BUILD_DIR ?= build-tsan
+JOBS           ?= $(shell nproc)
+SEEDS          ?= 100000
+FIRST_SEED     ?= 1
+CMAKE_FLAGS    ?=
+
+.PHONY: all deps build build-asan run test test-release test-asan sim format check-format clean
+
+all: build
+
+deps:
+	@./scripts/install-deps.sh
+
+$(BUILD_DIR)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)
+
+build: deps $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+$(ASAN_BUILD_DIR)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(ASAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRAFTKV_SANITIZE=ON $(CMAKE_FLAGS)
+
+build-asan: deps $(ASAN_BUILD_DIR)/build.ninja
+	cmake --build $(ASAN_BUILD_DIR) -j $(JOBS)
+
+# ThreadSanitizer build: one command away, not part of `make test`.
+build-tsan: deps
+	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRAFTKV_TSAN=ON $(CMAKE_FLAGS)
+	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS)
+
+# The main job. Until the server exists it runs a simulated 3-node cluster and
+# narrates elections, commits and faults.
+run: build
+	./$(BUILD_DIR)/bin/raftkv-sim --demo
+
+test-release: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+test-asan: build-asan
+	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
+
+# Every test, in a release build and again under AddressSanitizer + UBSan.
+test: test-release test-asan
+
+# More simulator seeds than `make test` runs: make sim SEEDS=100000
+sim: build
+	./$(BUILD_DIR)/bin/raftkv-sim --seeds $(SEEDS) --first-seed $(FIRST_SEED)
+
+format:
+	find src tests examples -name '*.h' -o -name '*.cc' 2>/dev/null | xargs clang-format-14 -i
+
+check-format:
+	./scripts/check-format.sh
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR)

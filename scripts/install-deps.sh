@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian bookworm packages raftkv needs to build and test.
+# Idempotent: it asks dpkg first and runs apt-get only when something is missing.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential
+  cmake
+  ninja-build
+  g++
+  clang-14
+  clang-format-14
+  libgtest-dev
+  libgmock-dev
+  libbenchmark-dev
+  librapidcheck-dev
+  libxxhash-dev
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO="sudo"
+fi
+
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update
+$SUDO apt-get install -y --no-install-recommends "${missing[@]}"
