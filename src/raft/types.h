@@ -24,25 +24,11 @@ class Strong {
   constexpr uint64_t value() const { return value_; }
   constexpr auto operator<=>(const Strong&) const = default;
 
-  constexpr Strong next() const
-    requires kOrdinal
-  {
-    return Strong(value_ + 1);
-  }
+  constexpr Strong next() const requires kOrdinal { return Strong(value_ + 1); }
   // The value before this one; the value before 0 is 0 (there is no index -1).
-  constexpr Strong prev() const
-    requires kOrdinal
-  {
-    return Strong(value_ == 0 ? 0 : value_ - 1);
-  }
-  constexpr Strong operator+(uint64_t n) const
-    requires kOrdinal
-  {
-    return Strong(value_ + n);
-  }
-  constexpr Strong operator-(uint64_t n) const
-    requires kOrdinal
-  {
+  constexpr Strong prev() const requires kOrdinal { return Strong(value_ == 0 ? 0 : value_ - 1); }
+  constexpr Strong operator+(uint64_t n) const requires kOrdinal { return Strong(value_ + n); }
+  constexpr Strong operator-(uint64_t n) const requires kOrdinal {
     return Strong(value_ >= n ? value_ - n : 0);
   }
 

@@ -1,0 +1,52 @@
+// The knobs of one Raft node, in logical ticks and bytes, and their validation.
+// Times are ticks, not milliseconds: the runtime decides how long a tick is.
+#pragma once
+
+#include <cstdint>
+
+#include "raft/error.h"
+#include "raft/types.h"
+
+namespace raft {
+
+// Heartbeat and election timeouts. Invariant (checked by validate):
+// 1 <= heartbeat_ticks < election_min_ticks < election_max_ticks.
+struct Timeouts {
+  uint32_t heartbeat_ticks = 1;
+  // Election timeouts are drawn uniformly from [election_min_ticks, election_max_ticks)
+  // (paper 5.2: randomized timeouts make split votes rare).
+  uint32_t election_min_ticks = 10;
+  uint32_t election_max_ticks = 20;
+  bool operator==(const Timeouts&) const = default;
+};
+
+struct Config {
+  NodeId id;
+  Timeouts timeouts;
+  // PreVote (thesis 9.6): a node asks whether it could win before it bumps its term,
+  // so a partitioned node that rejoins does not depose a healthy leader.
+  bool pre_vote = true;
+  // CheckQuorum (thesis 6.2): a leader that has not heard from a quorum within an
+  // election timeout steps down; voters ignore vote requests while they have a
+  // leader (thesis 4.2.3).
+  bool check_quorum = true;
+  // Flow control per follower in the replicate state: at most this many
+  // AppendEntries and this many entry bytes in flight.
+  uint32_t max_inflight_msgs = 256;
+  uint64_t max_inflight_bytes = 32ull << 20;
+  // Entry bytes per AppendEntries (at least one entry is always sent).
+  uint64_t max_msg_bytes = 1ull << 20;
+  // The leader refuses proposals while this many entry bytes are uncommitted
+  // (0 = no limit): a stalled quorum must not grow the log without bound.
+  uint64_t max_uncommitted_bytes = 64ull << 20;
+  // Committed entry bytes handed to the application per Ready (at least one entry).
+  uint64_t max_apply_bytes = 64ull << 20;
+  // Seed of the generator that draws election timeouts; the only randomness.
+  uint64_t seed = 1;
+};
+
+// Returns ok, or an error naming the first field that is out of range.
+Error validate(const Config& config);
+Error validate(const Timeouts& timeouts);
+
+}  // namespace raft

@@ -1,0 +1,40 @@
+// Results of the core's input calls (propose, configuration checks): an error code
+// and a message that names what was wrong. Standard library only: the core does not
+// depend on absl; the runtime maps these to absl::Status at its boundary.
+#pragma once
+
+#include <string>
+#include <utility>
+
+#include "raft/types.h"
+
+namespace raft {
+
+enum class ErrorCode {
+  kOk = 0,
+  kNotLeader,          // this node cannot accept the request; `leader` names the known one
+  kProposalDropped,    // the leader is busy (transfer in progress, uncommitted bytes limit)
+  kInvalidArgument,    // the request itself is malformed
+  kFailedPrecondition  // the request conflicts with the current state (e.g. a change pending)
+};
+
+class Error {
+ public:
+  Error() = default;
+  Error(ErrorCode code, std::string message, NodeId leader = kNoNode)
+      : code_(code), message_(std::move(message)), leader_(leader) {}
+
+  static Error ok() { return Error(); }
+  bool is_ok() const { return code_ == ErrorCode::kOk; }
+  ErrorCode code() const { return code_; }
+  const std::string& message() const { return message_; }
+  // With kNotLeader: the leader this node knows of, or kNoNode.
+  NodeId leader() const { return leader_; }
+
+ private:
+  ErrorCode code_ = ErrorCode::kOk;
+  std::string message_;
+  NodeId leader_;
+};
+
+}  // namespace raft

@@ -1,0 +1,26 @@
+// What the core does when one of its own invariants breaks: a bug, not bad input.
+// Bad input from a peer is dropped and counted; a broken invariant goes to a
+// handler the embedder installs (the default prints the invariant and aborts).
+// The library itself never calls exit().
+#pragma once
+
+#include <string_view>
+
+namespace raft {
+
+using InvariantHandler = void (*)(std::string_view invariant, std::string_view file, int line);
+
+// Installs `handler` process-wide and returns the previous one. The handler must not
+// return; if it does, the core aborts.
+InvariantHandler set_invariant_handler(InvariantHandler handler);
+
+[[noreturn]] void invariant_failed(std::string_view invariant, std::string_view file, int line);
+
+}  // namespace raft
+
+#define RAFT_INVARIANT(cond, what)                          \
+  do {                                                      \
+    if (!(cond)) {                                          \
+      ::raft::invariant_failed((what), __FILE__, __LINE__); \
+    }                                                       \
+  } while (0)

@@ -1,0 +1,77 @@
+// The messages Raft peers exchange (paper Figure 2, thesis chapters 3, 4, 6 and 9),
+// as plain structs. Their wire encoding belongs to the transport, not the core.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "raft/types.h"
+
+namespace raft {
+
+// RequestVote (paper 5.2), also used for PreVote (thesis 9.6): a pre-vote asks
+// "would you vote for me in term+1?" without anyone changing term.
+struct RequestVote {
+  bool pre_vote = false;
+  LogId last_log;         // the candidate's last entry, for the up-to-date check (paper 5.4.1)
+  bool transfer = false;  // sent after TimeoutNow: voters ignore their leader lease
+};
+
+struct VoteResponse {
+  bool pre_vote = false;
+  bool granted = false;
+};
+
+// AppendEntries (paper 5.3): entries follow `prev`; the receiver accepts them only
+// if its log holds an entry matching `prev` (the consistency check).
+struct AppendEntries {
+  LogId prev;
+  std::vector<Entry> entries;
+  LogIndex commit;  // the leader's commit index
+};
+
+// The answer to AppendEntries. On success `match` is the last index the follower
+// now shares with the leader. On rejection `rejected` is the `prev.index` that did
+// not match and `hint` lets the leader skip a whole term at a time (thesis 5.3
+// footnote): the follower's term at the conflict and the first index it holds of
+// that term, or {0, last_index + 1} when its log is too short.
+struct AppendResponse {
+  bool success = false;
+  LogIndex match;
+  LogIndex rejected;
+  LogId hint;
+};
+
+// Heartbeats carry the commit index without a consistency check: the leader sends
+// min(match, commit), which the follower is known to hold. `context` echoes back so
+// a leader can count acknowledgements of one heartbeat round (ReadIndex).
+struct Heartbeat {
+  LogIndex commit;
+  uint64_t context = 0;
+};
+
+struct HeartbeatResponse {
+  uint64_t context = 0;
+};
+
+// Leadership transfer (thesis 3.10): the target starts an election at once.
+struct TimeoutNow {};
+
+using MessageBody = std::variant<RequestVote, VoteResponse, AppendEntries, AppendResponse,
+                                 Heartbeat, HeartbeatResponse, TimeoutNow>;
+
+// Every message carries its sender's term: a higher term makes the receiver a
+// follower of it, a lower one marks the message stale (paper 5.1).
+struct Message {
+  NodeId from;
+  NodeId to;
+  Term term;
+  MessageBody body;
+};
+
+// A short name for the message's kind, for traces and counters.
+std::string_view kind_name(const Message& m);
+
+}  // namespace raft

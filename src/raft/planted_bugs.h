@@ -1,0 +1,36 @@
+// Known Raft bugs that a build option switches on, one at a time, so that tests can
+// prove the simulator catches them (a checker that cannot fail proves nothing).
+// Release builds define none of these; see tests/sim/CMakeLists.txt.
+#pragma once
+
+namespace raft::planted {
+
+#ifdef RAFTKV_BUG_VOTE_WITHOUT_UP_TO_DATE_CHECK
+// Paper 5.4.1 dropped: a vote is granted whatever the candidate's log holds.
+inline constexpr bool kVoteWithoutUpToDateCheck = true;
+#else
+inline constexpr bool kVoteWithoutUpToDateCheck = false;
+#endif
+
+#ifdef RAFTKV_BUG_COMMIT_PREVIOUS_TERM
+// Paper 5.4.2 / Figure 8 dropped: entries of earlier terms commit by counting.
+inline constexpr bool kCommitPreviousTermByCounting = true;
+#else
+inline constexpr bool kCommitPreviousTermByCounting = false;
+#endif
+
+#ifdef RAFTKV_BUG_VOTE_BEFORE_PERSIST
+// The vote is sent before it is on stable storage: a crash forgets it.
+inline constexpr bool kVoteBeforePersist = true;
+#else
+inline constexpr bool kVoteBeforePersist = false;
+#endif
+
+#ifdef RAFTKV_BUG_SKIP_CONSISTENCY_CHECK
+// Paper 5.3 dropped: a follower appends without checking the previous entry.
+inline constexpr bool kSkipConsistencyCheck = true;
+#else
+inline constexpr bool kSkipConsistencyCheck = false;
+#endif
+
+}  // namespace raft::planted

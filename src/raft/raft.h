@@ -1,0 +1,168 @@
+// The Raft consensus core: a deterministic state machine with no I/O, no threads,
+// no clock and no hidden randomness. Inputs are tick(), step(), propose(); the
+// output is a Ready batch that the runtime persists, sends and applies before it
+// calls advance(). The same inputs always produce the same outputs.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "raft/config.h"
+#include "raft/error.h"
+#include "raft/message.h"
+#include "raft/progress.h"
+#include "raft/raft_log.h"
+#include "raft/ready.h"
+#include "raft/rng.h"
+#include "raft/types.h"
+
+namespace raft {
+
+enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
+std::string_view role_name(Role role);
+
+// What a node recovered from stable storage. Empty for a brand-new node.
+struct Restored {
+  HardState hard_state;
+  LogId snapshot;              // the last entry covered by a snapshot ({0, 0}: none)
+  std::vector<Entry> entries;  // contiguous, starting at snapshot.index + 1
+};
+
+struct PeerStatus {
+  NodeId id;
+  bool voter = false;
+  LogIndex match;
+  LogIndex next;
+  ProgressState state = ProgressState::kProbe;
+  bool recent_active = false;
+};
+
+struct NodeStatus {
+  NodeId id;
+  Role role = Role::kFollower;
+  Term term;
+  NodeId vote;
+  NodeId leader;
+  LogIndex commit;
+  LogIndex applied;
+  LogIndex last_index;
+  std::vector<PeerStatus> peers;  // filled on the leader only
+};
+
+// Peer input that was not acted on, by reason. Bad input is dropped and counted,
+// never a crash.
+struct DropCounters {
+  uint64_t wrong_recipient = 0;  // `to` is not this node, or `from` is 0 or this node
+  uint64_t malformed = 0;        // e.g. entries that do not follow `prev`
+  uint64_t stale_term = 0;       // from an older term
+  uint64_t unexpected = 0;       // valid, but not for this node's role or round
+  uint64_t vote_in_lease = 0;    // vote requests ignored while a leader is known
+};
+
+struct ProposeResult {
+  Error error;  // kNotLeader names the known leader; kProposalDropped says why
+  LogId id;     // on success, where the entry was appended
+};
+
+class Raft {
+ public:
+  // Requires validate(config) to be ok and `membership` to contain config.id as a
+  // voter or learner (a node of a bootstrapped cluster); the runtime checks both
+  // before it constructs a core.
+  Raft(const Config& config, Membership membership, Restored restored = {});
+
+  // One unit of logical time. Followers count towards an election, leaders towards
+  // the next heartbeat and the next CheckQuorum round.
+  void tick();
+
+  // A message from a peer. Stale, malformed and misaddressed messages are dropped
+  // and counted in drops().
+  void step(Message message);
+
+  // Appends `data` as a new entry if this node is the leader. On a follower the
+  // error names the known leader: there is no local fallback.
+  ProposeResult propose(std::string data);
+
+  bool has_ready() const;
+  // The next batch of work; see ready.h for the contract. Requires has_ready().
+  Ready ready();
+  // The runtime finished the last Ready: persisted, sent and applied it.
+  void advance();
+
+  NodeStatus status() const;
+  NodeId id() const { return config_.id; }
+  Role role() const { return role_; }
+  Term term() const { return term_; }
+  NodeId vote() const { return vote_; }
+  NodeId leader() const { return leader_; }
+  const RaftLog& log() const { return log_; }
+  const Membership& membership() const { return membership_; }
+  const DropCounters& drops() const { return drops_; }
+  HardState hard_state() const { return {term_, vote_, log_.committed()}; }
+
+ private:
+  void become_follower(Term term, NodeId leader);
+  void become_pre_candidate();
+  void become_candidate();
+  void become_leader();
+  void campaign(bool pre_vote, bool transfer);
+  void reset_election_timer();
+  bool promotable() const { return membership_.is_voter(config_.id); }
+
+  bool well_formed(const Message& m) const;
+  void step_lower_term(const Message& m);
+  void handle_request_vote(const Message& m, const RequestVote& rv);
+  void handle_vote_response(const Message& m, const VoteResponse& vr);
+  void handle_append(const Message& m, AppendEntries& ae);
+  void handle_append_response(const Message& m, const AppendResponse& ar);
+  void handle_heartbeat(const Message& m, const Heartbeat& hb);
+  void handle_heartbeat_response(const Message& m);
+
+  // Sends `to` what it is missing, if flow control allows. With `send_if_empty`, an
+  // empty AppendEntries still goes out (to carry a new commit index).
+  bool send_append(NodeId to, bool send_if_empty);
+  void broadcast_append(bool send_if_empty);
+  void broadcast_heartbeat();
+  // Advances the commit index to what a quorum holds, if that entry is of this
+  // term (paper 5.4.2). Returns whether it moved.
+  bool maybe_commit();
+  bool quorum_active() const;
+
+  void send(NodeId to, MessageBody body, bool after_persist, Term term = Term());
+
+  Config config_;
+  Membership membership_;
+  Rng rng_;
+  RaftLog log_;
+
+  Role role_ = Role::kFollower;
+  Term term_;
+  NodeId vote_;    // invariant: changes only together with a new term, or from none
+  NodeId leader_;  // the leader of term_ this node knows, or none
+
+  uint32_t election_elapsed_ = 0;   // ticks since the leader was last heard (or the election began)
+  uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat
+  uint32_t randomized_timeout_ = 0;  // in [election_min_ticks, election_max_ticks)
+
+  std::map<NodeId, bool> votes_;         // (pre-)candidate: the answers of this round
+  std::map<NodeId, Progress> progress_;  // leader: every member, this node included
+  uint64_t uncommitted_bytes_ = 0;       // leader: payload bytes in (committed, last]
+  bool pending_broadcast_ = false;       // leader: proposals appended since the last Ready
+
+  std::vector<Message> messages_;
+  std::vector<Message> persisted_messages_;
+  HardState last_hard_state_;  // the hard state handed out in the last Ready
+
+  // The Ready being handled by the runtime, if any.
+  bool ready_outstanding_ = false;
+  LogId ready_last_entry_;
+  LogIndex ready_applied_;
+
+  DropCounters drops_;
+};
+
+}  // namespace raft
