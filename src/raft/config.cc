@@ -4,7 +4,7 @@
 
 namespace raft {
 
-Error validate(const Timeouts& t) {
+Error validate(const Timeouts& t, uint32_t max_election_ticks) {
   auto invalid = [](std::string what) {
     return Error(ErrorCode::kInvalidArgument, std::move(what));
   };
@@ -20,6 +20,10 @@ Error validate(const Timeouts& t) {
                    " must be greater than election_min_ticks " +
                    std::to_string(t.election_min_ticks));
   }
+  if (t.election_max_ticks > max_election_ticks) {
+    return invalid("election_max_ticks " + std::to_string(t.election_max_ticks) +
+                   " is above the configured bound " + std::to_string(max_election_ticks));
+  }
   return Error::ok();
 }
 
@@ -27,7 +31,7 @@ Error validate(const Config& c) {
   if (c.id == kNoNode) {
     return Error(ErrorCode::kInvalidArgument, "node id 0 is reserved; ids start at 1");
   }
-  if (Error e = validate(c.timeouts); !e.is_ok()) {
+  if (Error e = validate(c.timeouts, c.max_election_ticks); !e.is_ok()) {
     return e;
   }
   if (c.max_inflight_msgs < 1) {

@@ -41,12 +41,18 @@ struct Config {
   uint64_t max_uncommitted_bytes = 64ull << 20;
   // Committed entry bytes handed to the application per Ready (at least one entry).
   uint64_t max_apply_bytes = 64ull << 20;
+  // Run-time timeout changes must keep election_max_ticks at or below this bound.
+  uint32_t max_election_ticks = 100'000;
+  // A learner added by add_node is promoted to voter once its log is within this
+  // many entries of the leader's (thesis 4.2.1: new servers catch up first).
+  uint64_t catch_up_entries = 64;
   // Seed of the generator that draws election timeouts; the only randomness.
   uint64_t seed = 1;
 };
 
 // Returns ok, or an error naming the first field that is out of range.
 Error validate(const Config& config);
-Error validate(const Timeouts& timeouts);
+// Checks 1 <= heartbeat < election_min < election_max <= max_election_ticks.
+Error validate(const Timeouts& timeouts, uint32_t max_election_ticks = UINT32_MAX);
 
 }  // namespace raft

@@ -59,8 +59,23 @@ struct HeartbeatResponse {
 // Leadership transfer (thesis 3.10): the target starts an election at once.
 struct TimeoutNow {};
 
-using MessageBody = std::variant<RequestVote, VoteResponse, AppendEntries, AppendResponse,
-                                 Heartbeat, HeartbeatResponse, TimeoutNow>;
+// A follower asks the leader for a read index (thesis 6.4.1); `id` is the
+// follower's own identifier for the read.
+struct ReadIndexRequest {
+  uint64_t id = 0;
+};
+
+// The leader's answer: reads on the follower may be served once it has applied
+// `index`. With ok false the leader could not serve it (it is no longer leader).
+struct ReadIndexResponse {
+  uint64_t id = 0;
+  LogIndex index;
+  bool ok = false;
+};
+
+using MessageBody =
+    std::variant<RequestVote, VoteResponse, AppendEntries, AppendResponse, Heartbeat,
+                 HeartbeatResponse, TimeoutNow, ReadIndexRequest, ReadIndexResponse>;
 
 // Every message carries its sender's term: a higher term makes the receiver a
 // follower of it, a lower one marks the message stale (paper 5.1).

@@ -33,4 +33,25 @@ inline constexpr bool kSkipConsistencyCheck = true;
 inline constexpr bool kSkipConsistencyCheck = false;
 #endif
 
+#ifdef RAFTKV_BUG_MEMBERSHIP_SKIPS_JOINT_PHASE
+// Thesis 4.3 dropped: a change of several voters goes straight to C_new.
+inline constexpr bool kMembershipSkipsJointPhase = true;
+#else
+inline constexpr bool kMembershipSkipsJointPhase = false;
+#endif
+
+#ifdef RAFTKV_BUG_TWO_MEMBERSHIP_CHANGES_AT_ONCE
+// A second membership change is accepted while the first is still pending.
+inline constexpr bool kTwoMembershipChangesAtOnce = true;
+#else
+inline constexpr bool kTwoMembershipChangesAtOnce = false;
+#endif
+
+#ifdef RAFTKV_BUG_READ_WITHOUT_QUORUM
+// Thesis 6.4 dropped: a read is served without a quorum confirming leadership.
+inline constexpr bool kReadWithoutQuorum = true;
+#else
+inline constexpr bool kReadWithoutQuorum = false;
+#endif
+
 }  // namespace raft::planted

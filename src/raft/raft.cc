@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "raft/codec.h"
 #include "raft/invariant.h"
 #include "raft/planted_bugs.h"
 #include "raft/quorum.h"
@@ -36,7 +37,8 @@ Raft::Raft(const Config& config, Membership membership, Restored restored)
       rng_(config.seed),
       log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit) {
   RAFT_INVARIANT(validate(config_).is_ok(), "the core is constructed from a validated config");
-  RAFT_INVARIANT(membership_.contains(config_.id), "a node is a member of its own cluster");
+  base_membership_ = membership_;
+  note_appended(log_.first_index(), log_.last_index());
   term_ = restored.hard_state.term;
   vote_ = restored.hard_state.vote;
   last_hard_state_ = hard_state();
@@ -58,11 +60,16 @@ void Raft::become_follower(Term term, NodeId leader) {
     term_ = term;
     vote_ = kNoNode;  // a vote is for one term (paper Figure 2)
   }
+  if (role_ == Role::kLeader) {
+    drop_pending_reads();
+  }
   role_ = Role::kFollower;
   leader_ = leader;
   votes_.clear();
   progress_.clear();
   pending_broadcast_ = false;
+  lead_transferee_ = kNoNode;
+  promote_when_caught_up_.clear();
   reset_election_timer();
 }
 
@@ -89,15 +96,12 @@ void Raft::become_leader() {
   votes_.clear();
   heartbeat_elapsed_ = 0;
   election_elapsed_ = 0;
+  lead_transferee_ = kNoNode;
+  read_round_ = 0;
+  read_round_needed_ = false;
+  acked_round_.clear();
   progress_.clear();
-  auto add = [&](NodeId id) {
-    Progress& pr = progress_[id];
-    pr.match = LogIndex();
-    pr.next = log_.last_index().next();
-  };
-  for (NodeId id : membership_.voters) add(id);
-  for (NodeId id : membership_.voters_outgoing) add(id);
-  for (NodeId id : membership_.learners) add(id);
+  set_membership(membership_);  // a progress entry for every member
   // The leader acknowledges its own entries only once they are durable here.
   Progress& self = progress_[config_.id];
   self.match = log_.stabled();
@@ -155,6 +159,10 @@ void Raft::tick() {
   if (role_ == Role::kLeader) {
     ++heartbeat_elapsed_;
     ++election_elapsed_;
+    if (lead_transferee_ != kNoNode && ++transfer_elapsed_ >= config_.timeouts.election_min_ticks) {
+      // Thesis 3.10: the target did not take over within an election timeout.
+      lead_transferee_ = kNoNode;
+    }
     if (election_elapsed_ >= config_.timeouts.election_min_ticks) {
       election_elapsed_ = 0;
       // Thesis 6.2: a leader that cannot reach a quorum steps down, so clients
@@ -179,12 +187,25 @@ void Raft::tick() {
   }
 }
 
-ProposeResult Raft::propose(std::string data) {
+Error Raft::check_can_propose() const {
   if (role_ != Role::kLeader) {
     std::string msg = "node " + std::to_string(config_.id.value()) + " is not the leader";
     msg += leader_ == kNoNode ? "; no leader is known in term " + std::to_string(term_.value())
                               : "; the leader is node " + std::to_string(leader_.value());
-    return {Error(ErrorCode::kNotLeader, std::move(msg), leader_), {}};
+    return Error(ErrorCode::kNotLeader, std::move(msg), leader_);
+  }
+  if (lead_transferee_ != kNoNode) {
+    return Error(ErrorCode::kProposalDropped,
+                 "proposal dropped: leadership is being transferred to node " +
+                     std::to_string(lead_transferee_.value()),
+                 leader_);
+  }
+  return Error::ok();
+}
+
+ProposeResult Raft::append_own(EntryType type, std::string data) {
+  if (Error e = check_can_propose(); !e.is_ok()) {
+    return {e, {}};
   }
   if (config_.max_uncommitted_bytes != 0 && uncommitted_bytes_ > 0 &&
       uncommitted_bytes_ + data.size() > config_.max_uncommitted_bytes) {
@@ -196,10 +217,208 @@ ProposeResult Raft::propose(std::string data) {
   }
   uncommitted_bytes_ += data.size();
   LogId id{term_, log_.last_index().next()};
-  log_.append({Entry{id.term, id.index, EntryType::kNormal, std::move(data)}});
+  log_.append({Entry{id.term, id.index, type, std::move(data)}});
+  note_appended(id.index, id.index);
   // Batching: proposals made before the next Ready share AppendEntries messages.
   pending_broadcast_ = true;
   return {Error::ok(), id};
+}
+
+ProposeResult Raft::propose(std::string data) {
+  return append_own(EntryType::kNormal, std::move(data));
+}
+
+ProposeResult Raft::propose_timeouts(const Timeouts& timeouts) {
+  if (Error e = validate(timeouts, config_.max_election_ticks); !e.is_ok()) {
+    return {e, {}};
+  }
+  return append_own(EntryType::kTimeouts, encode_timeouts(timeouts));
+}
+
+bool Raft::membership_change_pending() const {
+  if (membership_.joint()) {
+    return true;
+  }
+  return !membership_log_.empty() && membership_log_.rbegin()->first > log_.committed();
+}
+
+ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
+  if (Error e = check_can_propose(); !e.is_ok()) {
+    return {e, {}};
+  }
+  auto invalid = [](std::string what) {
+    return ProposeResult{Error(ErrorCode::kInvalidArgument, std::move(what)), {}};
+  };
+  if (voters.empty()) {
+    return invalid("a membership must keep at least one voter");
+  }
+  for (NodeId id : voters) {
+    if (id == kNoNode) return invalid("node id 0 is reserved; ids start at 1");
+    if (learners.contains(id)) {
+      return invalid("node " + std::to_string(id.value()) + " cannot be both voter and learner");
+    }
+  }
+  for (NodeId id : learners) {
+    if (id == kNoNode) return invalid("node id 0 is reserved; ids start at 1");
+    if (membership_.voters.contains(id)) {
+      return invalid("voter " + std::to_string(id.value()) +
+                     " cannot become a learner directly; remove it first");
+    }
+  }
+  if (voters == membership_.voters && learners == membership_.learners) {
+    return invalid("the requested membership is the current one");
+  }
+  if (membership_change_pending() && !planted::kTwoMembershipChangesAtOnce) {
+    return {Error(ErrorCode::kFailedPrecondition,
+                  "a membership change is in progress (the configuration at index " +
+                      std::to_string(membership_log_.rbegin()->first.value()) +
+                      " is not yet complete); retry once it commits"),
+            {}};
+  }
+  Membership next;
+  next.voters = std::move(voters);
+  next.learners = std::move(learners);
+  if (!planted::kMembershipSkipsJointPhase) {
+    // Thesis 4.3: C_old,new first; both majorities decide until C_new commits.
+    next.voters_outgoing = membership_.voters;
+  }
+  return append_own(EntryType::kMembership, encode_membership(next));
+}
+
+ProposeResult Raft::add_node(NodeId id) {
+  if (Error e = check_can_propose(); !e.is_ok()) {
+    return {e, {}};
+  }
+  if (membership_.voters.contains(id)) {
+    return {Error(ErrorCode::kInvalidArgument,
+                  "node " + std::to_string(id.value()) + " is already a voter"),
+            {}};
+  }
+  ProposeResult r{Error::ok(), {}};
+  if (!membership_.learners.contains(id)) {
+    std::set<NodeId> learners = membership_.learners;
+    learners.insert(id);
+    r = change_membership(membership_.voters, std::move(learners));
+    if (!r.error.is_ok()) {
+      return r;
+    }
+  }
+  promote_when_caught_up_.insert(id);
+  return r;
+}
+
+ProposeResult Raft::remove_node(NodeId id) {
+  if (!membership_.contains(id)) {
+    return {Error(ErrorCode::kInvalidArgument,
+                  "node " + std::to_string(id.value()) + " is not a member"),
+            {}};
+  }
+  std::set<NodeId> voters = membership_.voters;
+  std::set<NodeId> learners = membership_.learners;
+  voters.erase(id);
+  learners.erase(id);
+  if (voters.empty()) {
+    return {Error(ErrorCode::kInvalidArgument, "node " + std::to_string(id.value()) +
+                                                   " is the last voter; it cannot be removed"),
+            {}};
+  }
+  promote_when_caught_up_.erase(id);
+  return change_membership(std::move(voters), std::move(learners));
+}
+
+Error Raft::transfer_leadership(NodeId to) {
+  if (Error e = check_can_propose(); !e.is_ok() && e.code() == ErrorCode::kNotLeader) {
+    return e;
+  }
+  if (to == config_.id) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "node " + std::to_string(to.value()) + " is already the leader");
+  }
+  if (!membership_.voters.contains(to)) {
+    return Error(ErrorCode::kInvalidArgument,
+                 "node " + std::to_string(to.value()) + " is not a voter; only voters can lead");
+  }
+  lead_transferee_ = to;
+  transfer_elapsed_ = 0;
+  Progress& pr = progress_.at(to);
+  if (pr.match == log_.last_index()) {
+    send(to, TimeoutNow{}, /*after_persist=*/false);
+  } else {
+    send_append(to, /*send_if_empty=*/true);
+  }
+  return Error::ok();
+}
+
+Error Raft::read_index(uint64_t id) {
+  if (role_ == Role::kLeader) {
+    start_read(id, config_.id);
+    return Error::ok();
+  }
+  if (leader_ == kNoNode) {
+    return Error(ErrorCode::kNotLeader, "no leader is known in term " +
+                                            std::to_string(term_.value()) + " to confirm a read");
+  }
+  send(leader_, ReadIndexRequest{id}, /*after_persist=*/false);
+  return Error::ok();
+}
+
+void Raft::start_read(uint64_t id, NodeId from) {
+  // Thesis 6.4: until it commits an entry of its own term, a new leader does not
+  // know the commit index of its predecessor; its no-op settles that.
+  if (log_.term(log_.committed()) != term_) {
+    reads_before_commit_.emplace_back(id, from);
+    return;
+  }
+  if (planted::kReadWithoutQuorum) {
+    release_read(id, from, log_.committed());
+    return;
+  }
+  reads_pending_.push_back({id, from, log_.committed(), read_round_ + 1});
+  read_round_needed_ = true;
+  confirm_reads();  // a cluster of one confirms at once
+}
+
+void Raft::confirm_reads() {
+  // A read waits for the heartbeat round sent after it arrived (its `round`). The
+  // leader counts itself for every round, including one about to be sent; the
+  // others count for the rounds they answered. A cluster of one confirms at once.
+  const LogIndex confirmed = joint_committed(membership_, [&](NodeId id) {
+    if (id == config_.id) return LogIndex(read_round_ + 1);
+    auto it = acked_round_.find(id);
+    return LogIndex(it == acked_round_.end() ? 0 : it->second);
+  });
+  while (!reads_pending_.empty() && reads_pending_.front().round <= confirmed.value()) {
+    PendingRead r = reads_pending_.front();
+    reads_pending_.pop_front();
+    release_read(r.id, r.from, r.index);
+  }
+}
+
+void Raft::release_read(uint64_t id, NodeId from, LogIndex index) {
+  if (from == config_.id) {
+    reads_ready_.push_back({id, index});
+  } else {
+    send(from, ReadIndexResponse{id, index, true}, /*after_persist=*/false);
+  }
+}
+
+void Raft::drop_pending_reads() {
+  for (const PendingRead& r : reads_pending_) {
+    if (r.from == config_.id) {
+      reads_dropped_.push_back(r.id);
+    } else {
+      send(r.from, ReadIndexResponse{r.id, {}, false}, /*after_persist=*/false);
+    }
+  }
+  for (const auto& [id, from] : reads_before_commit_) {
+    if (from == config_.id) {
+      reads_dropped_.push_back(id);
+    } else {
+      send(from, ReadIndexResponse{id, {}, false}, /*after_persist=*/false);
+    }
+  }
+  reads_pending_.clear();
+  reads_before_commit_.clear();
 }
 
 bool Raft::well_formed(const Message& m) const {
@@ -280,6 +499,24 @@ void Raft::step(Message m) {
         ++drops_.unexpected;
       }
       break;
+    case 7: {
+      const uint64_t id = std::get<ReadIndexRequest>(m.body).id;
+      if (role_ == Role::kLeader) {
+        start_read(id, m.from);
+      } else {
+        send(m.from, ReadIndexResponse{id, {}, false}, /*after_persist=*/false);
+      }
+      break;
+    }
+    case 8: {
+      const auto& rr = std::get<ReadIndexResponse>(m.body);
+      if (rr.ok) {
+        reads_ready_.push_back({rr.id, rr.index});
+      } else {
+        reads_dropped_.push_back(rr.id);
+      }
+      break;
+    }
   }
 }
 
@@ -376,7 +613,12 @@ void Raft::handle_append(const Message& m, AppendEntries& ae) {
     send(m.from, reject, /*after_persist=*/true);
     return;
   }
-  LogIndex last_new = log_.append_after(ae.prev, std::move(ae.entries));
+  LogIndex written;
+  LogIndex last_new = log_.append_after(ae.prev, std::move(ae.entries), &written);
+  if (written != LogIndex()) {
+    note_truncated(written);
+    note_appended(written, log_.last_index());
+  }
   log_.commit_to(std::min(ae.commit, last_new));
   // The acknowledgement promises the entries are durable here.
   send(m.from, AppendResponse{true, last_new, {}, {}}, /*after_persist=*/true);
@@ -407,8 +649,14 @@ void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
     } else if (pr.state == ProgressState::kReplicate) {
       pr.inflights.free_to(ar.match);
     }
+    if (m.from == lead_transferee_ && pr.match == log_.last_index()) {
+      // Thesis 3.10: the target is caught up; it may start its election now.
+      send(m.from, TimeoutNow{}, /*after_persist=*/false);
+    }
     while (send_append(m.from, /*send_if_empty=*/false)) {
     }
+    maybe_leave_joint_or_promote();
+    maybe_step_down_after_removal();
     return;
   }
   // Rejected. Ignore answers to messages we have since moved past.
@@ -454,6 +702,15 @@ void Raft::handle_heartbeat_response(const Message& m) {
   }
   Progress& pr = it->second;
   pr.recent_active = true;
+  const uint64_t round = std::get<HeartbeatResponse>(m.body).context;
+  if (round > read_round_) {
+    ++drops_.malformed;  // an answer to a round this leader never sent
+    return;
+  }
+  if (round > acked_round_[m.from]) {
+    acked_round_[m.from] = round;
+    confirm_reads();
+  }
   // The follower is alive. Messages to it may have been lost: retry a probe, let one
   // more pipelined message out if acknowledgements went missing, and send an
   // append (even empty) so a gap is found by the consistency check.
@@ -520,7 +777,8 @@ void Raft::broadcast_append(bool send_if_empty) {
 void Raft::broadcast_heartbeat() {
   for (auto& [id, pr] : progress_) {
     if (id != config_.id) {
-      send(id, Heartbeat{std::min(pr.match, log_.committed()), 0}, /*after_persist=*/false);
+      send(id, Heartbeat{std::min(pr.match, log_.committed()), read_round_},
+           /*after_persist=*/false);
     }
   }
 }
@@ -543,6 +801,11 @@ bool Raft::maybe_commit() {
     uncommitted_bytes_ -= std::min(uncommitted_bytes_, size);
   }
   log_.commit_to(index);
+  if (!reads_before_commit_.empty() && log_.term(log_.committed()) == term_) {
+    std::vector<std::pair<uint64_t, NodeId>> waiting = std::move(reads_before_commit_);
+    reads_before_commit_.clear();
+    for (const auto& [id, from] : waiting) start_read(id, from);
+  }
   return true;
 }
 
@@ -566,17 +829,29 @@ bool Raft::has_ready() const {
   if (ready_outstanding_) {
     return false;
   }
-  return pending_broadcast_ || !messages_.empty() || !persisted_messages_.empty() ||
-         hard_state() != last_hard_state_ || log_.stabled() < log_.last_index() ||
-         log_.applied() < log_.committed();
+  const bool read_to_release =
+      std::any_of(reads_ready_.begin(), reads_ready_.end(),
+                  [&](const ReadState& r) { return r.index <= log_.applied(); });
+  return pending_broadcast_ || read_round_needed_ || read_to_release || !reads_dropped_.empty() ||
+         !messages_.empty() || !persisted_messages_.empty() || hard_state() != last_hard_state_ ||
+         log_.stabled() < log_.last_index() || log_.applied() < log_.committed();
 }
 
 Ready Raft::ready() {
   RAFT_INVARIANT(!ready_outstanding_, "advance() is called before the next ready()");
-  if (pending_broadcast_ && role_ == Role::kLeader) {
-    broadcast_append(/*send_if_empty=*/false);
+  if (role_ == Role::kLeader) {
+    if (pending_broadcast_) {
+      broadcast_append(/*send_if_empty=*/false);
+    }
+    if (read_round_needed_) {
+      // One heartbeat round confirms every read that arrived since the last one.
+      ++read_round_;
+      read_round_needed_ = false;
+      broadcast_heartbeat();
+    }
   }
   pending_broadcast_ = false;
+  read_round_needed_ = false;
 
   Ready rd;
   if (hard_state() != last_hard_state_) {
@@ -596,6 +871,12 @@ Ready Raft::ready() {
   ready_last_entry_ = rd.entries.empty() ? LogId{} : rd.entries.back().id();
   ready_applied_ =
       rd.committed_entries.empty() ? log_.applied() : rd.committed_entries.back().index;
+  // Reads whose index is applied once this Ready's entries are.
+  auto servable = [&](const ReadState& r) { return r.index <= ready_applied_; };
+  std::copy_if(reads_ready_.begin(), reads_ready_.end(), std::back_inserter(rd.reads), servable);
+  std::erase_if(reads_ready_, servable);
+  rd.dropped_reads = std::move(reads_dropped_);
+  reads_dropped_.clear();
   return rd;
 }
 
@@ -605,6 +886,7 @@ void Raft::advance() {
   if (ready_last_entry_.index != LogIndex()) {
     log_.stable_to(ready_last_entry_);
   }
+  apply_core_entries(log_.applied().next(), ready_applied_);
   log_.applied_to(ready_applied_);
   if (role_ == Role::kLeader) {
     // The leader's own copy now counts toward the quorum (thesis 10.2.1: it may
@@ -612,6 +894,121 @@ void Raft::advance() {
     Progress& self = progress_.at(config_.id);
     if (self.maybe_update(log_.stabled()) && maybe_commit()) {
       broadcast_append(/*send_if_empty=*/true);
+    }
+    maybe_leave_joint_or_promote();
+    maybe_step_down_after_removal();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Membership and timeouts
+
+void Raft::set_membership(const Membership& m) {
+  membership_ = m;
+  if (role_ != Role::kLeader) {
+    return;
+  }
+  // The leader tracks every member; new ones start in probe at the end of its log.
+  for (auto it = progress_.begin(); it != progress_.end();) {
+    if (it->first != config_.id && !membership_.contains(it->first)) {
+      promote_when_caught_up_.erase(it->first);
+      it = progress_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto add = [&](NodeId id) {
+    if (!progress_.contains(id)) {
+      Progress& pr = progress_[id];
+      pr.next = log_.last_index().next();
+      pr.recent_active = true;  // a grace period before CheckQuorum counts it
+    }
+  };
+  for (NodeId id : membership_.voters) add(id);
+  for (NodeId id : membership_.voters_outgoing) add(id);
+  for (NodeId id : membership_.learners) add(id);
+}
+
+void Raft::note_appended(LogIndex from, LogIndex to) {
+  for (LogIndex i = std::max(from, log_.first_index()); i <= to; i = i.next()) {
+    const Entry& e = log_.at(i);
+    if (e.type != EntryType::kMembership) {
+      continue;
+    }
+    std::optional<Membership> m = decode_membership(e.data);
+    if (!m.has_value()) {
+      ++drops_.malformed;
+      continue;
+    }
+    membership_log_[i] = *m;
+    set_membership(*m);  // thesis 4.1: in effect once appended
+  }
+}
+
+void Raft::note_truncated(LogIndex from) {
+  auto first_gone = membership_log_.lower_bound(from);
+  if (first_gone == membership_log_.end()) {
+    return;
+  }
+  membership_log_.erase(first_gone, membership_log_.end());
+  set_membership(membership_log_.empty() ? base_membership_ : membership_log_.rbegin()->second);
+}
+
+void Raft::maybe_leave_joint_or_promote() {
+  if (role_ != Role::kLeader || lead_transferee_ != kNoNode) {
+    return;
+  }
+  if (membership_.joint()) {
+    // Thesis 4.3: once C_old,new is committed the leader appends C_new alone.
+    if (!membership_log_.empty() && membership_log_.rbegin()->first <= log_.committed()) {
+      Membership next = membership_;
+      next.voters_outgoing.clear();
+      append_own(EntryType::kMembership, encode_membership(next));
+    }
+    return;
+  }
+  if (membership_change_pending()) {
+    return;
+  }
+  for (NodeId id : promote_when_caught_up_) {
+    if (membership_.voters.contains(id) || !membership_.learners.contains(id)) {
+      promote_when_caught_up_.erase(id);
+      return;
+    }
+    auto it = progress_.find(id);
+    if (it != progress_.end() && it->second.match + config_.catch_up_entries >= log_.last_index()) {
+      std::set<NodeId> voters = membership_.voters;
+      std::set<NodeId> learners = membership_.learners;
+      voters.insert(id);
+      learners.erase(id);
+      promote_when_caught_up_.erase(id);
+      change_membership(std::move(voters), std::move(learners));
+      return;
+    }
+  }
+}
+
+void Raft::maybe_step_down_after_removal() {
+  // Thesis 4.2.2: a leader that is not in C_new steps down once C_new commits.
+  if (role_ == Role::kLeader && !membership_.voters.contains(config_.id) &&
+      !membership_change_pending()) {
+    become_follower(term_, kNoNode);
+  }
+}
+
+void Raft::apply_core_entries(LogIndex from, LogIndex to) {
+  for (LogIndex i = std::max(from, log_.first_index()); i <= to; i = i.next()) {
+    const Entry& e = log_.at(i);
+    if (e.type == EntryType::kTimeouts) {
+      if (std::optional<Timeouts> t = decode_timeouts(e.data)) {
+        // Every node switches when it applies the entry; the running election
+        // timer is redrawn from the new range.
+        config_.timeouts = *t;
+        randomized_timeout_ = static_cast<uint32_t>(
+            rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
+      } else {
+        ++drops_.malformed;
+      }
     }
   }
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -70,9 +71,11 @@ struct ProposeResult {
 
 class Raft {
  public:
-  // Requires validate(config) to be ok and `membership` to contain config.id as a
-  // voter or learner (a node of a bootstrapped cluster); the runtime checks both
-  // before it constructs a core.
+  // Requires validate(config) to be ok (the runtime checks it first). `membership`
+  // is the configuration before the first entry of `restored` (the bootstrap
+  // configuration, or the one in the snapshot); membership entries in the restored
+  // log take effect on top of it. A node outside the membership (joining) waits
+  // to learn it from the leader's log.
   Raft(const Config& config, Membership membership, Restored restored = {});
 
   // One unit of logical time. Followers count towards an election, leaders towards
@@ -86,6 +89,32 @@ class Raft {
   // Appends `data` as a new entry if this node is the leader. On a follower the
   // error names the known leader: there is no local fallback.
   ProposeResult propose(std::string data);
+
+  // Proposes new timeouts; every node switches to them when it applies the entry.
+  // Refused, changing nothing, unless valid (1 <= heartbeat < election min < max <=
+  // max_election_ticks) and this node is the leader.
+  ProposeResult propose_timeouts(const Timeouts& timeouts);
+
+  // Membership changes by joint consensus (thesis 4.3): the leader appends
+  // C_old,new; once that commits it appends C_new by itself. A configuration takes
+  // effect as soon as it is in the log (thesis 4.1). One change at a time: refused
+  // while one is pending. A voter cannot become a learner directly (remove it first).
+  ProposeResult change_membership(std::set<NodeId> voters, std::set<NodeId> learners);
+  // Adds `id` as a learner and promotes it to voter once its log is within
+  // config.catch_up_entries of the leader's (thesis 4.2.1). The promotion is this
+  // leader's intent; a new leader does not inherit it.
+  ProposeResult add_node(NodeId id);
+  // Removes a voter or learner. Removing the last voter is refused.
+  ProposeResult remove_node(NodeId id);
+
+  // Thesis 3.10: stops accepting proposals, brings `to` up to date, then tells it to
+  // start an election at once. Aborted after an election timeout.
+  Error transfer_leadership(NodeId to);
+
+  // A linearizable read (ReadIndex, thesis 6.4): once confirmed, Ready::reads carries
+  // `id` with the index the state machine must have applied to serve it. On a
+  // follower the request goes to the leader. `id` is chosen by the caller.
+  Error read_index(uint64_t id);
 
   bool has_ready() const;
   // The next batch of work; see ready.h for the contract. Requires has_ready().
@@ -103,6 +132,10 @@ class Raft {
   const Membership& membership() const { return membership_; }
   const DropCounters& drops() const { return drops_; }
   HardState hard_state() const { return {term_, vote_, log_.committed()}; }
+  const Timeouts& timeouts() const { return config_.timeouts; }
+  NodeId transfer_target() const { return lead_transferee_; }
+  // Whether a membership change is appended but not yet complete.
+  bool membership_change_pending() const;
 
  private:
   void become_follower(Term term, NodeId leader);
@@ -134,6 +167,22 @@ class Raft {
 
   void send(NodeId to, MessageBody body, bool after_persist, Term term = Term());
 
+  // Refusal shared by the leader-only calls; ok when this node may propose now.
+  Error check_can_propose() const;
+  ProposeResult append_own(EntryType type, std::string data);
+  // Membership bookkeeping: the configuration is the latest one in the log.
+  void note_appended(LogIndex from, LogIndex to);
+  void note_truncated(LogIndex from);
+  void set_membership(const Membership& m);
+  void maybe_leave_joint_or_promote();
+  void maybe_step_down_after_removal();
+  void apply_core_entries(LogIndex from, LogIndex to);
+  // ReadIndex: register a read at the current commit index for `from`.
+  void start_read(uint64_t id, NodeId from);
+  void confirm_reads();
+  void drop_pending_reads();
+  void release_read(uint64_t id, NodeId from, LogIndex index);
+
   Config config_;
   Membership membership_;
   Rng rng_;
@@ -147,6 +196,28 @@ class Raft {
   uint32_t election_elapsed_ = 0;   // ticks since the leader was last heard (or the election began)
   uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat
   uint32_t randomized_timeout_ = 0;  // in [election_min_ticks, election_max_ticks)
+
+  Membership base_membership_;  // before the first membership entry in the log
+  // Membership entries in the log, by index; the last one is membership_.
+  std::map<LogIndex, Membership> membership_log_;
+  std::set<NodeId> promote_when_caught_up_;  // leader: learners added by add_node
+
+  NodeId lead_transferee_;         // leader: the target of a transfer in progress
+  uint32_t transfer_elapsed_ = 0;  // ticks since the transfer began
+
+  struct PendingRead {
+    uint64_t id;
+    NodeId from;     // this node, or the follower that asked
+    LogIndex index;  // the commit index when the read arrived
+    uint64_t round;  // the heartbeat round a quorum must acknowledge
+  };
+  std::deque<PendingRead> reads_pending_;  // leader: waiting for their round, in round order
+  std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // leader: no commit in term yet
+  uint64_t read_round_ = 0;                 // leader: the last heartbeat round sent
+  bool read_round_needed_ = false;          // a new round goes out with the next Ready
+  std::map<NodeId, uint64_t> acked_round_;  // leader: the last round each follower answered
+  std::vector<ReadState> reads_ready_;      // confirmed; released once applied
+  std::vector<uint64_t> reads_dropped_;
 
   std::map<NodeId, bool> votes_;         // (pre-)candidate: the answers of this round
   std::map<NodeId, Progress> progress_;  // leader: every member, this node included

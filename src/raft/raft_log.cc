@@ -49,7 +49,8 @@ void RaftLog::append(std::vector<Entry> entries) {
   }
 }
 
-LogIndex RaftLog::append_after(LogId prev, std::vector<Entry>&& entries) {
+LogIndex RaftLog::append_after(LogId prev, std::vector<Entry>&& entries, LogIndex* first_written) {
+  *first_written = LogIndex();
   LogIndex last_new = prev.index + entries.size();
   size_t k = 0;
   // Skip what we already have (same index and term means same entry, paper 5.3).
@@ -67,6 +68,7 @@ LogIndex RaftLog::append_after(LogId prev, std::vector<Entry>&& entries) {
     return last_new;
   }
   LogIndex conflict = entries[k].index;
+  *first_written = conflict;
   if (conflict <= last_index()) {
     // Thesis 3.5: a committed entry is never in conflict with the leader's log.
     RAFT_INVARIANT(conflict > committed_, "a follower never truncates committed entries");

@@ -46,8 +46,9 @@ class RaftLog {
   // The follower side of AppendEntries (paper 5.3), after the caller checked that
   // `prev` matches. Entries already present with the same term are kept (a stale,
   // duplicated message must not truncate anything); from the first conflict on,
-  // the log is replaced. Returns the last index now shared with the leader.
-  LogIndex append_after(LogId prev, std::vector<Entry>&& entries);
+  // the log is replaced. Returns the last index now shared with the leader, and
+  // sets `first_written` to the first index written (0 when nothing was).
+  LogIndex append_after(LogId prev, std::vector<Entry>&& entries, LogIndex* first_written);
 
   // The first index holding `term` in the run of entries of that term that ends at
   // or before `from`, used for the conflict hint. Stops at the commit index: the

@@ -6,7 +6,9 @@
 //   3. `persisted_messages` may be sent only after step 1 is durable (fsync): they
 //      promise state that must survive a crash (votes, append acknowledgements);
 //   4. apply `committed_entries` in order, after step 1;
-//   5. call Raft::advance() with this Ready.
+//   5. serve `reads` (after applying committed_entries: each read's index is applied);
+//      reads in `dropped_reads` will never complete here and may be retried;
+//   6. call Raft::advance().
 // No new Ready is produced until advance() is called for the previous one.
 #pragma once
 
@@ -18,16 +20,27 @@
 
 namespace raft {
 
+// A linearizable read (thesis 6.4) that may now be served: the state machine has
+// applied at least `index`, which was the leader's commit index when the read
+// arrived, confirmed by a quorum afterwards.
+struct ReadState {
+  uint64_t id = 0;
+  LogIndex index;
+};
+
 struct Ready {
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
   std::vector<Message> messages;
   std::vector<Message> persisted_messages;
   std::vector<Entry> committed_entries;
+  std::vector<ReadState> reads;
+  std::vector<uint64_t> dropped_reads;
 
   bool empty() const {
     return !hard_state.has_value() && entries.empty() && messages.empty() &&
-           persisted_messages.empty() && committed_entries.empty();
+           persisted_messages.empty() && committed_entries.empty() && reads.empty() &&
+           dropped_reads.empty();
   }
 };
 

@@ -21,14 +21,18 @@ TEST(RaftLog, EmptyLogHasIndexAndTermZero) {
 TEST(RaftLog, DuplicatedAppendNeverTruncates) {  // paper 5.3: only a conflict truncates
   RaftLog log({}, {e(1, 1), e(2, 1), e(3, 1)}, {});
   // A stale, reordered message carrying only entry 2.
-  LogIndex last = log.append_after({Term(1), LogIndex(1)}, {e(2, 1)});
+  LogIndex written;
+  LogIndex last = log.append_after({Term(1), LogIndex(1)}, {e(2, 1)}, &written);
   EXPECT_EQ(last, LogIndex(2));
+  EXPECT_EQ(written, LogIndex());
   EXPECT_EQ(log.last_index(), LogIndex(3));
 }
 
 TEST(RaftLog, ConflictingSuffixIsReplaced) {  // paper 5.3
   RaftLog log({}, {e(1, 1), e(2, 1), e(3, 1)}, {});
-  log.append_after({Term(1), LogIndex(1)}, {e(2, 2, "new")});
+  LogIndex written;
+  log.append_after({Term(1), LogIndex(1)}, {e(2, 2, "new")}, &written);
+  EXPECT_EQ(written, LogIndex(2));
   EXPECT_EQ(log.last_index(), LogIndex(2));
   EXPECT_EQ(log.at(LogIndex(2)).data, "new");
   // The replaced entries are unstable again: they must be rewritten.
@@ -48,8 +52,9 @@ TEST(RaftLog, UpToDateComparesLastTermThenLength) {  // paper 5.4.1
 TEST(RaftLog, StableToIgnoresAReplacedEntry) {
   RaftLog log({}, {}, {});
   log.append({e(1, 1), e(2, 1)});
-  std::vector<Entry> handed = log.unstable();           // a Ready took these
-  log.append_after({Term(1), LogIndex(1)}, {e(2, 2)});  // then entry 2 was replaced
+  std::vector<Entry> handed = log.unstable();  // a Ready took these
+  LogIndex written;
+  log.append_after({Term(1), LogIndex(1)}, {e(2, 2)}, &written);  // then entry 2 was replaced
   log.stable_to(handed.back().id());
   EXPECT_EQ(log.stabled(), LogIndex()) << "the write of term 1 does not make term 2 durable";
   log.stable_to({Term(1), LogIndex(1)});

@@ -28,9 +28,13 @@ inline Membership voters(std::initializer_list<uint64_t> ids) {
 
 class TestCluster {
  public:
-  explicit TestCluster(int size, Config (*make)(uint64_t, uint64_t) = &test_config) {
+  // `size` nodes, of which the first `initial_voters` (all by default) form the
+  // cluster; the others start outside it, as new servers do.
+  explicit TestCluster(int size, Config (*make)(uint64_t, uint64_t) = &test_config,
+                       int initial_voters = 0) {
     Membership m;
-    for (int i = 1; i <= size; ++i) m.voters.insert(NodeId(i));
+    if (initial_voters == 0) initial_voters = size;
+    for (int i = 1; i <= initial_voters; ++i) m.voters.insert(NodeId(i));
     for (int i = 1; i <= size; ++i) {
       nodes_[NodeId(i)] = std::make_unique<Raft>(make(i, i), m);
     }
@@ -60,6 +64,8 @@ class TestCluster {
           for (Message& m : rd.messages) queue_.push_back(std::move(m));
           for (Message& m : rd.persisted_messages) queue_.push_back(std::move(m));
           for (Entry& e : rd.committed_entries) applied_[id].push_back(std::move(e));
+          for (ReadState& r : rd.reads) reads_[id].push_back(r);
+          for (uint64_t r : rd.dropped_reads) dropped_reads_[id].push_back(r);
           n->advance();
         }
       }
@@ -82,6 +88,11 @@ class TestCluster {
     return n.role() == Role::kLeader;
   }
 
+  // Queues messages a test took out of a Ready by hand, for the next settle().
+  void inject(std::vector<Message> messages) {
+    for (Message& m : messages) queue_.push_back(std::move(m));
+  }
+
   void tick_all(int times) {
     for (int i = 0; i < times; ++i) {
       for (auto& [id, n] : nodes_) n->tick();
@@ -90,6 +101,8 @@ class TestCluster {
   }
 
   const std::vector<Entry>& applied(uint64_t id) { return applied_[NodeId(id)]; }
+  const std::vector<ReadState>& reads(uint64_t id) { return reads_[NodeId(id)]; }
+  const std::vector<uint64_t>& dropped_reads(uint64_t id) { return dropped_reads_[NodeId(id)]; }
   uint64_t delivered() const { return delivered_; }
 
  private:
@@ -97,6 +110,8 @@ class TestCluster {
   std::set<std::pair<NodeId, NodeId>> cut_;
   std::vector<Message> queue_;
   std::map<NodeId, std::vector<Entry>> applied_;
+  std::map<NodeId, std::vector<ReadState>> reads_;
+  std::map<NodeId, std::vector<uint64_t>> dropped_reads_;
   uint64_t delivered_ = 0;
 };
 

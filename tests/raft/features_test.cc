@@ -1,0 +1,324 @@
+// Membership changes, leadership transfer, ReadIndex and run-time timeouts in the
+// core, each test named after the rule it proves.
+#include <gtest/gtest.h>
+
+#include "raft/raft.h"
+#include "test_cluster.h"
+
+namespace raft {
+namespace {
+
+using testing::test_config;
+using testing::TestCluster;
+
+std::set<NodeId> ids(std::initializer_list<uint64_t> list) {
+  std::set<NodeId> s;
+  for (uint64_t id : list) s.insert(NodeId(id));
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Timeouts through consensus
+
+TEST(Timeouts, InvalidTimeoutsAreRefusedAndChangeNothing) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  const LogIndex last = c.node(1).log().last_index();
+  ProposeResult r = c.node(1).propose_timeouts(Timeouts{5, 4, 20});
+  EXPECT_EQ(r.error.code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(r.error.message(), "election_min_ticks 4 must be greater than heartbeat_ticks 5");
+  EXPECT_EQ(c.node(1).propose_timeouts(Timeouts{1, 10, 1'000'000}).error.code(),
+            ErrorCode::kInvalidArgument);  // above max_election_ticks
+  EXPECT_EQ(c.node(1).log().last_index(), last);
+  EXPECT_EQ(c.node(2).propose_timeouts(Timeouts{2, 30, 60}).error.code(), ErrorCode::kNotLeader);
+}
+
+TEST(Timeouts, EveryNodeSwitchesWhenItAppliesTheEntry) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  ASSERT_TRUE(c.node(1).propose_timeouts(Timeouts{2, 30, 60}).error.is_ok());
+  EXPECT_EQ(c.node(1).timeouts(), (Timeouts{1, 10, 20}));  // not yet applied
+  c.settle();
+  c.tick_all(2);
+  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(c.node(id).timeouts(), (Timeouts{2, 30, 60})) << id;
+  // The new election timeout is in force: a follower cut off from the leader waits
+  // at least 30 ticks before campaigning.
+  c.isolate(2);
+  int ticks = 0;
+  while (c.node(2).role() == Role::kFollower && ticks < 200) {
+    c.node(2).tick();
+    ++ticks;
+  }
+  EXPECT_GE(ticks, 30);
+  EXPECT_LT(ticks, 60 + 30);
+}
+
+// ---------------------------------------------------------------------------
+// Leadership transfer (thesis 3.10)
+
+TEST(Transfer, TargetBecomesLeaderAtOnce) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.node(1).propose("x");
+  ASSERT_TRUE(c.node(1).transfer_leadership(NodeId(2)).is_ok());
+  c.settle();
+  EXPECT_EQ(c.node(2).role(), Role::kLeader);
+  EXPECT_EQ(c.node(1).role(), Role::kFollower);
+  EXPECT_EQ(c.node(1).leader(), NodeId(2));
+}
+
+TEST(Transfer, ProposalsAreRefusedWhileItRunsAndResumeAfterAnAbort) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.cut(1, 2);  // the target never hears the TimeoutNow
+  ASSERT_TRUE(c.node(1).transfer_leadership(NodeId(2)).is_ok());
+  ProposeResult r = c.node(1).propose("x");
+  EXPECT_EQ(r.error.code(), ErrorCode::kProposalDropped);
+  EXPECT_EQ(r.error.message(), "proposal dropped: leadership is being transferred to node 2");
+  for (int i = 0; i < 10; ++i) {
+    c.node(1).tick();
+    c.settle();
+  }
+  EXPECT_EQ(c.node(1).transfer_target(), kNoNode);
+  EXPECT_TRUE(c.node(1).propose("y").error.is_ok());
+}
+
+TEST(Transfer, OnlyToAVoter) {
+  TestCluster c(4, &test_config, 3);
+  ASSERT_TRUE(c.elect(1));
+  EXPECT_EQ(c.node(1).transfer_leadership(NodeId(4)).message(),
+            "node 4 is not a voter; only voters can lead");
+  EXPECT_EQ(c.node(1).transfer_leadership(NodeId(1)).code(), ErrorCode::kInvalidArgument);
+  EXPECT_EQ(c.node(2).transfer_leadership(NodeId(3)).code(), ErrorCode::kNotLeader);
+}
+
+// ---------------------------------------------------------------------------
+// ReadIndex (thesis 6.4)
+
+TEST(ReadIndex, ReadIsReleasedOnlyAfterAQuorumConfirmsLeadership) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.node(1).propose("x");
+  c.settle();
+  ASSERT_TRUE(c.node(1).read_index(7).is_ok());
+  Ready rd = c.node(1).ready();  // the heartbeat round goes out; nothing confirmed yet
+  EXPECT_TRUE(rd.reads.empty());
+  int heartbeats = 0;
+  for (const Message& m : rd.messages) heartbeats += std::holds_alternative<Heartbeat>(m.body);
+  EXPECT_EQ(heartbeats, 2);
+  c.node(1).advance();
+  c.inject(std::move(rd.messages));
+  c.settle();
+  ASSERT_EQ(c.reads(1).size(), 1u);
+  EXPECT_EQ(c.reads(1)[0].id, 7u);
+  EXPECT_EQ(c.reads(1)[0].index, LogIndex(2));
+}
+
+TEST(ReadIndex, AnIsolatedLeaderServesNoRead) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.isolate(1);
+  ASSERT_TRUE(c.node(1).read_index(1).is_ok());
+  for (int i = 0; i < 5; ++i) {
+    c.node(1).tick();
+    c.settle();
+  }
+  EXPECT_TRUE(c.reads(1).empty());
+  for (int i = 0; i < 25; ++i) {  // CheckQuorum deposes it; the read is dropped
+    c.node(1).tick();
+    c.settle();
+  }
+  EXPECT_EQ(c.node(1).role(), Role::kFollower);
+  ASSERT_EQ(c.dropped_reads(1).size(), 1u);
+  EXPECT_EQ(c.dropped_reads(1)[0], 1u);
+}
+
+TEST(ReadIndex, AFollowerReadIsConfirmedByTheLeader) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.node(1).propose("x");
+  c.settle();
+  ASSERT_TRUE(c.node(3).read_index(9).is_ok());
+  c.settle();
+  ASSERT_EQ(c.reads(3).size(), 1u);
+  EXPECT_EQ(c.reads(3)[0].id, 9u);
+  EXPECT_EQ(c.reads(3)[0].index, LogIndex(2));
+  EXPECT_GE(c.node(3).log().applied(), LogIndex(2));
+}
+
+TEST(ReadIndex, ANewLeaderWaitsForItsNoopToCommit) {  // thesis 6.4 step 1
+  Raft l(test_config(1), testing::voters({1, 2, 3}));
+  for (int i = 0; i < 100 && l.role() == Role::kFollower; ++i) l.tick();
+  auto msg = [](uint64_t term, MessageBody body) {
+    return Message{NodeId(2), NodeId(1), Term(term), std::move(body)};
+  };
+  l.step(msg(1, VoteResponse{true, true}));
+  l.step(msg(1, VoteResponse{false, true}));
+  ASSERT_EQ(l.role(), Role::kLeader);
+  auto drain = [&]() {
+    std::vector<ReadState> reads;
+    while (l.has_ready()) {
+      Ready rd = l.ready();
+      reads.insert(reads.end(), rd.reads.begin(), rd.reads.end());
+      l.advance();
+    }
+    return reads;
+  };
+  ASSERT_TRUE(l.read_index(5).is_ok());
+  EXPECT_TRUE(drain().empty());
+  // A heartbeat answer alone does not help: the no-op of term 1 is not committed.
+  l.step(msg(1, HeartbeatResponse{1}));
+  EXPECT_TRUE(drain().empty());
+  // Node 2 acknowledges the no-op: it commits; the read starts its round.
+  l.step(msg(1, AppendResponse{true, LogIndex(1), {}, {}}));
+  EXPECT_TRUE(drain().empty());
+  l.step(msg(1, HeartbeatResponse{1}));
+  std::vector<ReadState> reads = drain();
+  ASSERT_EQ(reads.size(), 1u);
+  EXPECT_EQ(reads[0].id, 5u);
+  EXPECT_EQ(reads[0].index, LogIndex(1));
+}
+
+TEST(ReadIndex, WithoutALeaderTheReadIsRefused) {
+  TestCluster c(3);
+  Error e = c.node(2).read_index(1);
+  EXPECT_EQ(e.code(), ErrorCode::kNotLeader);
+}
+
+// ---------------------------------------------------------------------------
+// Membership (thesis 4)
+
+TEST(Membership, AddNodeJoinsAsLearnerThenIsPromotedThroughJointConsensus) {
+  TestCluster c(4, &test_config, 3);
+  ASSERT_TRUE(c.elect(1));
+  for (int i = 0; i < 5; ++i) c.node(1).propose("x");
+  c.settle();
+  ASSERT_TRUE(c.node(1).add_node(NodeId(4)).error.is_ok());
+  EXPECT_TRUE(c.node(1).membership().learners.contains(NodeId(4)));
+  EXPECT_FALSE(c.node(1).membership().is_voter(NodeId(4)));
+  c.settle();
+  c.tick_all(3);
+  const Membership& m = c.node(1).membership();
+  EXPECT_EQ(m.voters, ids({1, 2, 3, 4}));
+  EXPECT_TRUE(m.learners.empty());
+  EXPECT_FALSE(m.joint());
+  EXPECT_EQ(c.node(4).membership(), m);  // node 4 learned it from the log
+  // The log holds: learner added (joint, then C_new), promotion (joint, then C_new).
+  int changes = 0;
+  for (const Entry& e : c.applied(1)) changes += e.type == EntryType::kMembership;
+  EXPECT_EQ(changes, 4);
+}
+
+TEST(Membership, AConfigurationTakesEffectWhenAppended) {  // thesis 4.1
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.isolate(1);  // nothing can commit
+  ASSERT_TRUE(c.node(1).change_membership(ids({1, 2}), {}).error.is_ok());
+  const Membership& m = c.node(1).membership();
+  EXPECT_TRUE(m.joint());
+  EXPECT_EQ(m.voters, ids({1, 2}));
+  EXPECT_EQ(m.voters_outgoing, ids({1, 2, 3}));
+}
+
+TEST(Membership, OneChangeAtATime) {
+  TestCluster c(4, &test_config, 3);
+  ASSERT_TRUE(c.elect(1));
+  c.isolate(1);
+  ASSERT_TRUE(c.node(1).change_membership(ids({1, 2, 3, 4}), {}).error.is_ok());
+  ProposeResult second = c.node(1).change_membership(ids({1, 2}), {});
+  EXPECT_EQ(second.error.code(), ErrorCode::kFailedPrecondition);
+  EXPECT_NE(second.error.message().find("a membership change is in progress"), std::string::npos);
+}
+
+TEST(Membership, JointConsensusNeedsBothMajorities) {  // thesis 4.3
+  TestCluster c(5, &test_config, 3);
+  ASSERT_TRUE(c.elect(1));
+  // {1,2,3} -> {1,4,5}: with 2 and 3 cut off, the old majority is missing.
+  c.cut(1, 2);
+  c.cut(1, 3);
+  ASSERT_TRUE(c.node(1).change_membership(ids({1, 4, 5}), {}).error.is_ok());
+  c.settle();
+  c.tick_all(2);
+  EXPECT_TRUE(c.node(1).membership().joint()) << "C_old,new committed without C_old's majority";
+  c.heal();
+  c.tick_all(3);
+  EXPECT_EQ(c.node(1).membership().voters, ids({1, 4, 5}));
+  EXPECT_FALSE(c.node(1).membership().joint());
+}
+
+TEST(Membership, RemovedLeaderStepsDownOnceCNewCommits) {  // thesis 4.2.2
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  ASSERT_TRUE(c.node(1).remove_node(NodeId(1)).error.is_ok());
+  c.settle();
+  c.tick_all(2);
+  EXPECT_EQ(c.node(1).role(), Role::kFollower);
+  EXPECT_EQ(c.node(1).membership().voters, ids({2, 3}));
+  c.tick_all(30);
+  EXPECT_TRUE(c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader);
+  EXPECT_NE(c.node(1).role(), Role::kLeader);  // it never campaigns again
+}
+
+TEST(Membership, BadChangesAreRefusedAndChangeNothing) {
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  Raft& l = c.node(1);
+  const LogIndex last = l.log().last_index();
+  EXPECT_EQ(l.change_membership({}, ids({2})).error.message(),
+            "a membership must keep at least one voter");
+  EXPECT_EQ(l.change_membership(ids({1, 2}), ids({2})).error.message(),
+            "node 2 cannot be both voter and learner");
+  EXPECT_EQ(l.change_membership(ids({1, 2}), ids({3})).error.message(),
+            "voter 3 cannot become a learner directly; remove it first");
+  EXPECT_EQ(l.change_membership(ids({1, 2, 3}), {}).error.message(),
+            "the requested membership is the current one");
+  EXPECT_EQ(l.add_node(NodeId(2)).error.message(), "node 2 is already a voter");
+  EXPECT_EQ(l.remove_node(NodeId(9)).error.message(), "node 9 is not a member");
+  EXPECT_EQ(l.log().last_index(), last);
+  Raft lone(test_config(1), testing::voters({1}));
+  for (int i = 0; i < 30 && lone.role() != Role::kLeader; ++i) lone.tick();
+  EXPECT_EQ(lone.remove_node(NodeId(1)).error.message(),
+            "node 1 is the last voter; it cannot be removed");
+}
+
+TEST(Membership, LearnersNeverVoteNorCampaign) {
+  TestCluster c(4, &test_config, 3);
+  ASSERT_TRUE(c.elect(1));
+  ASSERT_TRUE(c.node(1).change_membership(ids({1, 2, 3}), ids({4})).error.is_ok());
+  c.settle();
+  c.tick_all(3);
+  ASSERT_TRUE(c.node(4).membership().learners.contains(NodeId(4)));
+  c.isolate(4);
+  for (int i = 0; i < 100; ++i) c.node(4).tick();
+  EXPECT_EQ(c.node(4).role(), Role::kFollower);
+  // A commit needs a majority of {1,2,3}: the learner does not count.
+  c.heal();
+  c.cut(1, 2);
+  c.cut(1, 3);
+  c.node(1).propose("x");
+  c.settle();
+  EXPECT_LT(c.node(1).log().committed(), c.node(1).log().last_index());
+}
+
+TEST(Membership, AMembershipRolledBackByTruncationIsForgotten) {  // thesis 4.1
+  TestCluster c(3);
+  ASSERT_TRUE(c.elect(1));
+  c.isolate(1);
+  ASSERT_TRUE(c.node(1).change_membership(ids({1, 2}), {}).error.is_ok());
+  c.settle();
+  // 2 and 3 elect a new leader without that entry; 1 rejoins and is overwritten.
+  for (int i = 0; i < 40 && c.node(2).role() != Role::kLeader && c.node(3).role() != Role::kLeader;
+       ++i) {
+    c.node(2).tick();
+    c.node(3).tick();
+    c.settle();
+  }
+  ASSERT_TRUE(c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader);
+  c.heal();
+  c.tick_all(3);
+  EXPECT_EQ(c.node(1).membership().voters, ids({1, 2, 3}));
+  EXPECT_FALSE(c.node(1).membership().joint());
+}
+
+}  // namespace
+}  // namespace raft
