@@ -26,9 +26,10 @@ std::string_view role_name(Role role) {
 
 std::string_view kind_name(const Message& m) {
   static constexpr std::string_view kNames[] = {
-      "RequestVote", "VoteResponse",      "AppendEntries", "AppendResponse",
-      "Heartbeat",   "HeartbeatResponse", "TimeoutNow"};
-  return kNames[m.body.index()];
+      "RequestVote",       "VoteResponse", "AppendEntries",    "AppendResponse",   "Heartbeat",
+      "HeartbeatResponse", "TimeoutNow",   "ReadIndexRequest", "ReadIndexResponse"};
+  static_assert(std::size(kNames) == std::variant_size_v<MessageBody>);
+  return m.body.valueless_by_exception() ? "invalid" : kNames[m.body.index()];
 }
 
 Raft::Raft(const Config& config, Membership membership, Restored restored)
@@ -41,6 +42,7 @@ Raft::Raft(const Config& config, Membership membership, Restored restored)
   note_appended(log_.first_index(), log_.last_index());
   term_ = restored.hard_state.term;
   vote_ = restored.hard_state.vote;
+  durable_term_ = term_;
   last_hard_state_ = hard_state();
   reset_election_timer();
 }
@@ -54,7 +56,7 @@ void Raft::reset_election_timer() {
       rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
 }
 
-void Raft::become_follower(Term term, NodeId leader) {
+void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
   if (term != term_) {
     RAFT_INVARIANT(term > term_, "terms only move forward");
     term_ = term;
@@ -70,7 +72,9 @@ void Raft::become_follower(Term term, NodeId leader) {
   pending_broadcast_ = false;
   lead_transferee_ = kNoNode;
   promote_when_caught_up_.clear();
-  reset_election_timer();
+  if (reset_timer) {
+    reset_election_timer();
+  }
 }
 
 void Raft::become_pre_candidate() {
@@ -133,10 +137,12 @@ void Raft::campaign(bool pre_vote, bool transfer) {
     return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
   };
   if (joint_vote(membership_, answer) == VoteResult::kWon) {
-    // A cluster of one: no one else to ask.
+    // A configuration of one voter: no one else to ask. A real win still waits
+    // until the new term and self-vote are durable (see advance()), as it would
+    // with other voters, whose grants answer requests sent only after the persist.
     if (pre_vote) {
       campaign(false, transfer);
-    } else {
+    } else if (term_durable()) {
       become_leader();
     }
     return;
@@ -452,14 +458,14 @@ void Raft::step(Message m) {
     if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
       // Thesis 4.2.3: while a leader is known to be alive, vote requests are ignored,
       // so a removed or partitioned server cannot force an election.
-      const bool in_lease = config_.check_quorum && leader_ != kNoNode &&
-                            election_elapsed_ < config_.timeouts.election_min_ticks;
+      const bool in_lease =
+          leader_ != kNoNode && election_elapsed_ < config_.timeouts.election_min_ticks;
       if (in_lease && !rv->transfer) {
         ++drops_.vote_in_lease;
         return;
       }
       if (!rv->pre_vote) {
-        become_follower(m.term, kNoNode);
+        become_follower(m.term, kNoNode, /*reset_timer=*/false);
       }
     } else if (const auto* vr = std::get_if<VoteResponse>(&m.body);
                vr != nullptr && vr->pre_vote && vr->granted) {
@@ -522,15 +528,16 @@ void Raft::step(Message m) {
 
 void Raft::step_lower_term(const Message& m) {
   ++drops_.stale_term;
-  if ((config_.check_quorum || config_.pre_vote) &&
-      (std::holds_alternative<AppendEntries>(m.body) ||
-       std::holds_alternative<Heartbeat>(m.body))) {
+  if (std::holds_alternative<AppendEntries>(m.body) || std::holds_alternative<Heartbeat>(m.body)) {
     // A deposed leader keeps sending in its old term. Tell it the current term so it
-    // steps down: with PreVote or CheckQuorum our term may have risen without any
-    // vote request reaching it.
+    // steps down: our term may have risen without any vote request reaching it (its
+    // lease made it ignore them, or they were lost), and otherwise neither side
+    // would ever hear the other.
     send(m.from, AppendResponse{}, /*after_persist=*/false);
-  } else if (const auto* rv = std::get_if<RequestVote>(&m.body); rv != nullptr && rv->pre_vote) {
-    send(m.from, VoteResponse{true, false}, /*after_persist=*/false);
+  } else if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
+    // Paper 5.1: the rejection carries our term, so a candidate that fell behind
+    // learns it; otherwise it could keep campaigning in terms nobody answers.
+    send(m.from, VoteResponse{rv->pre_vote, false}, /*after_persist=*/false);
   }
 }
 
@@ -759,7 +766,7 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
   } else if (pr.state == ProgressState::kProbe) {
     pr.probe_sent = true;
   }
-  send(to, AppendEntries{prev, std::move(entries), log_.committed()}, /*after_persist=*/false);
+  send(to, AppendEntries{prev, std::move(entries), log_.committed()}, !term_durable());
   return true;
 }
 
@@ -777,8 +784,7 @@ void Raft::broadcast_append(bool send_if_empty) {
 void Raft::broadcast_heartbeat() {
   for (auto& [id, pr] : progress_) {
     if (id != config_.id) {
-      send(id, Heartbeat{std::min(pr.match, log_.committed()), read_round_},
-           /*after_persist=*/false);
+      send(id, Heartbeat{std::min(pr.match, log_.committed()), read_round_}, !term_durable());
     }
   }
 }
@@ -883,11 +889,19 @@ Ready Raft::ready() {
 void Raft::advance() {
   RAFT_INVARIANT(ready_outstanding_, "advance() follows ready()");
   ready_outstanding_ = false;
+  durable_term_ = last_hard_state_.term;
   if (ready_last_entry_.index != LogIndex()) {
     log_.stable_to(ready_last_entry_);
   }
   apply_core_entries(log_.applied().next(), ready_applied_);
   log_.applied_to(ready_applied_);
+  if (role_ == Role::kCandidate && term_durable() &&
+      joint_vote(membership_, [&](NodeId id) -> std::optional<bool> {
+        auto it = votes_.find(id);
+        return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
+      }) == VoteResult::kWon) {
+    become_leader();  // a one-voter election, now that its vote is on disk
+  }
   if (role_ == Role::kLeader) {
     // The leader's own copy now counts toward the quorum (thesis 10.2.1: it may
     // send entries before persisting them, but not count itself before).
@@ -902,6 +916,19 @@ void Raft::advance() {
 
 // ---------------------------------------------------------------------------
 // Membership and timeouts
+
+const Membership& Raft::committed_membership() const {
+  auto it = membership_log_.upper_bound(log_.committed());
+  return it == membership_log_.begin() ? base_membership_ : std::prev(it)->second;
+}
+
+bool Raft::promotable() const {
+  // Thesis 4.1 puts a configuration in force when appended. If the leader that
+  // appended a C_new without itself loses leadership before C_new commits, the
+  // voters of C_new may lack C_new and still need its vote, while its longer log
+  // wins their votes: it must be able to campaign, or the cluster is stuck.
+  return membership_.is_voter(config_.id) || committed_membership().is_voter(config_.id);
+}
 
 void Raft::set_membership(const Membership& m) {
   membership_ = m;

@@ -138,13 +138,19 @@ class Raft {
   bool membership_change_pending() const;
 
  private:
-  void become_follower(Term term, NodeId leader);
+  // With `reset_timer` false the election timer keeps running: a vote request we may
+  // not grant must not postpone our own election (paper Figure 2: only a granted
+  // vote or the current leader resets it).
+  void become_follower(Term term, NodeId leader, bool reset_timer = true);
   void become_pre_candidate();
   void become_candidate();
   void become_leader();
   void campaign(bool pre_vote, bool transfer);
   void reset_election_timer();
-  bool promotable() const { return membership_.is_voter(config_.id); }
+  // A voter of the latest configuration, or of the latest committed one: a leader
+  // removed by an uncommitted C_new may have to lead again to commit it.
+  bool promotable() const;
+  const Membership& committed_membership() const;
 
   bool well_formed(const Message& m) const;
   void step_lower_term(const Message& m);
@@ -166,6 +172,12 @@ class Raft {
   bool quorum_active() const;
 
   void send(NodeId to, MessageBody body, bool after_persist, Term term = Term());
+  // A leader's messages carry its term; they may leave before the Ready is
+  // persisted only if that term is already durable. A leader elected by its own
+  // vote alone (a one-voter configuration) sent no vote request that waited for
+  // the disk: without this, a crash could forget the term and a second leader of
+  // the same term would write different entries at the same index.
+  bool term_durable() const { return durable_term_ == term_; }
 
   // Refusal shared by the leader-only calls; ok when this node may propose now.
   Error check_can_propose() const;
@@ -227,6 +239,7 @@ class Raft {
   std::vector<Message> messages_;
   std::vector<Message> persisted_messages_;
   HardState last_hard_state_;  // the hard state handed out in the last Ready
+  Term durable_term_;          // the term of the last hard state known to be on disk
 
   // The Ready being handled by the runtime, if any.
   bool ready_outstanding_ = false;

@@ -276,7 +276,13 @@ TEST(Membership, BadChangesAreRefusedAndChangeNothing) {
   EXPECT_EQ(l.remove_node(NodeId(9)).error.message(), "node 9 is not a member");
   EXPECT_EQ(l.log().last_index(), last);
   Raft lone(test_config(1), testing::voters({1}));
-  for (int i = 0; i < 30 && lone.role() != Role::kLeader; ++i) lone.tick();
+  for (int i = 0; i < 30 && lone.role() != Role::kLeader; ++i) {
+    lone.tick();
+    while (lone.has_ready()) {
+      lone.ready();
+      lone.advance();
+    }
+  }
   EXPECT_EQ(lone.remove_node(NodeId(1)).error.message(),
             "node 1 is the last voter; it cannot be removed");
 }

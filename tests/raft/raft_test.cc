@@ -81,6 +81,12 @@ TEST(Election, TimeoutIsRandomizedWithinMinMax) {  // paper 5.2
 TEST(Election, SingleNodeElectsItselfAndCommitsThroughTheLog) {  // no local shortcut
   Raft r(test_config(1), voters({1}));
   tick_until_not_follower(r);
+  // It won its own vote, but leads only once that vote is durable.
+  ASSERT_EQ(r.role(), Role::kCandidate);
+  Ready first = r.ready();
+  ASSERT_TRUE(first.hard_state.has_value());
+  EXPECT_EQ(first.hard_state->vote, NodeId(1));
+  r.advance();
   ASSERT_EQ(r.role(), Role::kLeader);
   EXPECT_EQ(r.term(), Term(1));
   ProposeResult p = r.propose("hello");
@@ -97,6 +103,9 @@ TEST(Election, SingleNodeElectsItselfAndCommitsThroughTheLog) {  // no local sho
 TEST(Election, LeaderCountsItsOwnEntryOnlyOncePersisted) {  // thesis 10.2.1
   Raft r(test_config(1), voters({1}));
   tick_until_not_follower(r);
+  r.ready();
+  r.advance();  // the vote is durable: now it leads
+  ASSERT_EQ(r.role(), Role::kLeader);
   Ready rd = r.ready();
   ASSERT_EQ(rd.entries.size(), 1u);  // the no-op, to persist
   EXPECT_TRUE(rd.committed_entries.empty());
@@ -425,13 +434,45 @@ TEST(BadInput, StaleLeaderLearnsTheNewTermAndStepsDown) {  // paper 5.1
   TestCluster c(3, no_check_quorum);
   ASSERT_TRUE(c.elect(1));
   c.isolate(1);
-  ASSERT_TRUE(c.elect(2));
+  // Nodes 2 and 3 stop hearing from 1; once their lease lapses they elect one of
+  // themselves.
+  for (int i = 0; i < 100 && c.node(2).role() != Role::kLeader && c.node(3).role() != Role::kLeader;
+       ++i) {
+    c.node(2).tick();
+    c.node(3).tick();
+    c.settle();
+  }
+  ASSERT_TRUE(c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader);
   c.heal();
   EXPECT_EQ(c.node(1).role(), Role::kLeader);  // it has not heard yet
   c.node(1).tick();
   c.settle();
   EXPECT_EQ(c.node(1).role(), Role::kFollower);
   EXPECT_EQ(c.node(1).term(), c.node(2).term());
+}
+
+TEST(Election, AOneVoterCandidateLeadsOnlyOnceItsVoteIsDurable) {  // paper Figure 2
+  // Otherwise a crash could forget term 1, and a second leader of term 1 (the same
+  // node, restarted) would write a different entry at the same index and term.
+  Membership m = voters({1});
+  m.learners.insert(NodeId(2));
+  Raft r(test_config(1), m);
+  for (int i = 0; i < 100 && r.role() == Role::kFollower; ++i) r.tick();
+  ASSERT_EQ(r.role(), Role::kCandidate);
+  Ready rd = r.ready();
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->term, Term(1));
+  EXPECT_TRUE(rd.entries.empty());
+  EXPECT_TRUE(rd.messages.empty());
+  r.advance();
+  ASSERT_EQ(r.role(), Role::kLeader);
+  Ready next = r.ready();
+  ASSERT_EQ(next.entries.size(), 1u);
+  bool append = false;
+  for (const Message& msg : next.messages)
+    append |= std::holds_alternative<AppendEntries>(msg.body);
+  EXPECT_TRUE(append) << "with its term durable the leader replicates at once";
+  r.advance();
 }
 
 TEST(Limits, UncommittedBytesLimitDropsProposals) {

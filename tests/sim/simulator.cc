@@ -143,7 +143,9 @@ struct SimNode {
   bool persisting = false;
   raft::Ready in_flight;  // the Ready whose write waits for its fsync
   std::map<std::string, std::string> kv;
-  std::map<LogIndex, Waiter> waiting;  // client operations proposed here, by index
+  std::map<LogIndex, Waiter> waiting;       // client operations proposed here, by index
+  std::map<uint64_t, Waiter> read_waiting;  // ReadIndex reads asked here, by operation
+  LogIndex applied;                         // the last entry applied to `kv`
   raft::Role role = raft::Role::kFollower;
   Term term;
   LogIndex commit;
@@ -189,6 +191,9 @@ class Simulation {
   void crash(int n);
   void restart(int n);
   void nemesis();
+  void change_membership();
+  void transfer();
+  void change_timeouts();
   void heal_all();
   void client_step(int c);
   void resolve(int c, size_t op, bool ok, bool unknown);
@@ -211,6 +216,7 @@ class Simulation {
   raft::Config base_config_;
   std::string profile_text_;
 
+  raft::Membership initial_;  // the bootstrap configuration every node starts from
   std::vector<SimNode> nodes_;
   std::vector<Client> clients_;
   std::vector<OpRecord> history_;
@@ -304,6 +310,17 @@ void Simulation::configure() {
       p.commit_crash = rng_.unit() * 0.05;
       break;
   }
+  // Configuration changes ride along with the crash, partition, churn and violent
+  // profiles; with 5 slots, 2 of them sometimes start outside the cluster as spares.
+  if (!options_.demo && kind >= 2) {
+    p.membership_weight = rng_.chance(0.7) ? 1 : 0;
+    p.transfer_weight = rng_.chance(0.5) ? 1 : 0;
+    p.timeouts_weight = rng_.chance(0.3) ? 1 : 0;
+  }
+  const int initial_voters = size == 5 && p.membership_weight > 0 && rng_.chance(0.5) ? 3 : size;
+  for (int n = 1; n <= initial_voters; ++n) {
+    initial_.voters.insert(NodeId(n));
+  }
   std::ostringstream os;
   os << size << " nodes, pre_vote=" << base_config_.pre_vote
      << " check_quorum=" << base_config_.check_quorum
@@ -311,7 +328,8 @@ void Simulation::configure() {
      << base_config_.timeouts.election_min_ticks << "," << base_config_.timeouts.election_max_ticks
      << ") ticks"
      << " inflight=" << base_config_.max_inflight_msgs
-     << " msg_bytes=" << base_config_.max_msg_bytes << "; " << p.describe();
+     << " msg_bytes=" << base_config_.max_msg_bytes << " voters=" << initial_voters << "; "
+     << p.describe();
   profile_text_ = os.str();
 
   nodes_.resize(size);
@@ -334,19 +352,11 @@ raft::Config Simulation::core_config(int n) const {
   return c;
 }
 
-raft::Membership initial_membership(int size) {
-  raft::Membership m;
-  for (int n = 1; n <= size; ++n) {
-    m.voters.insert(NodeId(n));
-  }
-  return m;
-}
-
 SimResult Simulation::run() {
   configure();
   const int size = static_cast<int>(nodes_.size());
   for (int n = 0; n < size; ++n) {
-    nodes_[n].core = std::make_unique<raft::Raft>(core_config(n), initial_membership(size));
+    nodes_[n].core = std::make_unique<raft::Raft>(core_config(n), initial_);
     // Nodes' clocks tick at the same rate, from different phases.
     schedule(rng_.range(0, kTickUs - 1), Event{Kind::kTick, n, 0, -1, 0, {}});
   }
@@ -532,6 +542,7 @@ void Simulation::handle(Event& e) {
             break;
           }
         }
+        node.read_waiting.erase(c.op);
         resolve(e.client, c.op, false, true);
       }
       return;
@@ -694,6 +705,34 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
       return;
     }
   }
+  for (const raft::ReadState& r : rd.reads) {
+    auto it = node.read_waiting.find(r.id);
+    if (it == node.read_waiting.end()) {
+      continue;  // the client gave up on it
+    }
+    if (node.applied < r.index) {
+      fail("node " + std::to_string(n + 1) + " released read " + std::to_string(r.id) +
+           " at index " + std::to_string(r.index.value()) + " with only " +
+           std::to_string(node.applied.value()) + " applied");
+      return;
+    }
+    Waiter w = it->second;
+    node.read_waiting.erase(it);
+    OpRecord& rec = history_[w.op];
+    auto kv = node.kv.find(rec.op.key);
+    rec.op.found = kv != node.kv.end();
+    rec.op.value = rec.op.found ? kv->second : std::string();
+    rec.index = r.index;
+    ++stats_.index_reads;
+    resolve(w.client, w.op, true, false);
+  }
+  for (uint64_t id : rd.dropped_reads) {
+    if (auto it = node.read_waiting.find(id); it != node.read_waiting.end()) {
+      Waiter w = it->second;
+      node.read_waiting.erase(it);
+      resolve(w.client, w.op, false, false);  // a dropped read had no effect
+    }
+  }
   node.core->advance();
 }
 
@@ -703,6 +742,7 @@ void Simulation::apply(int n, const Entry& e) {
     fail(*v);
     return;
   }
+  node.applied = e.index;
   std::optional<std::pair<bool, std::string>> read;  // (found, value) of a read
   uint64_t op = 0;
   if (e.type == raft::EntryType::kNormal) {
@@ -867,6 +907,11 @@ void Simulation::crash(int n) {
   for (auto& [index, w] : waiting) {
     resolve(w.client, w.op, false, true);
   }
+  std::map<uint64_t, Waiter> reads = std::move(node.read_waiting);
+  node.read_waiting.clear();
+  for (auto& [id, w] : reads) {
+    resolve(w.client, w.op, false, true);
+  }
   if (!options_.demo) {
     schedule(now_ + rng_.range(10'000, profile_.max_restart_ms * 1000),
              Event{Kind::kRestart, n, node.incarnation, -1, 0, {}});
@@ -877,11 +922,11 @@ void Simulation::restart(int n) {
   SimNode& node = nodes_[n];
   node.up = true;
   node.kv.clear();
+  node.applied = LogIndex();
   node.role = raft::Role::kFollower;
   node.commit = LogIndex();
   raft::Restored restored{node.disk.hard_state, {}, node.disk.log};
-  node.core = std::make_unique<raft::Raft>(
-      core_config(n), initial_membership(static_cast<int>(nodes_.size())), std::move(restored));
+  node.core = std::make_unique<raft::Raft>(core_config(n), initial_, std::move(restored));
   node.term = node.core->term();
   checker_.on_restart(node.id);
   narrate("node " + std::to_string(n + 1) + " restarts from its disk (term " +
@@ -893,11 +938,25 @@ void Simulation::restart(int n) {
 
 void Simulation::nemesis() {
   const int size = static_cast<int>(nodes_.size());
-  const int total = profile_.crash_weight + profile_.partition_weight;
+  const int total = profile_.crash_weight + profile_.partition_weight + profile_.membership_weight +
+                    profile_.transfer_weight + profile_.timeouts_weight;
   if (total == 0) {
     return;
   }
-  if (rng_.range(1, total) <= profile_.crash_weight) {
+  int pick_action = static_cast<int>(rng_.range(1, total));
+  if ((pick_action -= profile_.membership_weight) <= 0) {
+    change_membership();
+    return;
+  }
+  if ((pick_action -= profile_.transfer_weight) <= 0) {
+    transfer();
+    return;
+  }
+  if ((pick_action -= profile_.timeouts_weight) <= 0) {
+    change_timeouts();
+    return;
+  }
+  if (pick_action <= profile_.crash_weight) {
     // Crash the leader, a node in the middle of a write, or anyone.
     std::vector<int> writing;
     for (int n = 0; n < size; ++n) {
@@ -957,6 +1016,103 @@ void Simulation::nemesis() {
            Event{Kind::kHeal, -1, 0, -1, ++partition_token_, {}});
 }
 
+std::string names(const std::set<NodeId>& ids) {
+  std::string s = "{";
+  for (NodeId id : ids) s += (s.size() > 1 ? "," : "") + std::to_string(id.value());
+  return s + "}";
+}
+
+void Simulation::change_membership() {
+  const int l = leader_index();
+  if (l < 0) {
+    return;
+  }
+  raft::Raft& core = *nodes_[l].core;
+  const raft::Membership m = core.membership();
+  const int size = static_cast<int>(nodes_.size());
+  std::vector<NodeId> outside, members;
+  for (int n = 0; n < size; ++n) {
+    (m.contains(NodeId(n + 1)) ? members : outside).push_back(NodeId(n + 1));
+  }
+  raft::ProposeResult r;
+  std::string what;
+  const int64_t kind = rng_.range(0, 2);
+  if (kind == 0 && !outside.empty()) {
+    NodeId id = outside[rng_.range(0, static_cast<int64_t>(outside.size()) - 1)];
+    r = core.add_node(id);
+    what = "add node " + std::to_string(id.value()) + " (learner, then voter)";
+  } else if (kind == 1) {
+    NodeId id = members[rng_.range(0, static_cast<int64_t>(members.size()) - 1)];
+    r = core.remove_node(id);
+    what = "remove node " + std::to_string(id.value());
+  } else {
+    // Several voters at once: any non-empty subset of the slots.
+    std::set<NodeId> voters;
+    while (voters.empty()) {
+      for (int n = 0; n < size; ++n) {
+        if (rng_.chance(0.6)) voters.insert(NodeId(n + 1));
+      }
+    }
+    std::set<NodeId> learners;
+    for (NodeId id : m.learners) {
+      if (!voters.contains(id)) learners.insert(id);
+    }
+    r = core.change_membership(voters, learners);
+    what = "voters " + names(m.voters) + " -> " + names(voters);
+  }
+  if (r.error.is_ok()) {
+    ++stats_.membership_changes;
+    narrate("membership change at leader " + std::to_string(l + 1) + ": " + what);
+  }
+  after_step(l);
+}
+
+void Simulation::transfer() {
+  const int l = leader_index();
+  if (l < 0) {
+    return;
+  }
+  raft::Raft& core = *nodes_[l].core;
+  std::vector<NodeId> voters(core.membership().voters.begin(), core.membership().voters.end());
+  NodeId to = voters[rng_.range(0, static_cast<int64_t>(voters.size()) - 1)];
+  if (core.transfer_leadership(to).is_ok()) {
+    ++stats_.transfers;
+    narrate("leader " + std::to_string(l + 1) + " transfers leadership to node " +
+            std::to_string(to.value()));
+  }
+  after_step(l);
+}
+
+void Simulation::change_timeouts() {
+  const int l = leader_index();
+  if (l < 0) {
+    return;
+  }
+  raft::Raft& core = *nodes_[l].core;
+  raft::Timeouts t;
+  t.heartbeat_ticks = static_cast<uint32_t>(rng_.range(1, 3));
+  t.election_min_ticks = t.heartbeat_ticks * 3 + static_cast<uint32_t>(rng_.range(2, 8));
+  t.election_max_ticks = t.election_min_ticks + static_cast<uint32_t>(rng_.range(4, 12));
+  const bool invalid = rng_.chance(0.2);
+  if (invalid) {
+    t.election_min_ticks = t.heartbeat_ticks;  // not greater than the heartbeat
+  }
+  const LogIndex before = core.log().last_index();
+  raft::ProposeResult r = core.propose_timeouts(t);
+  if (invalid && (r.error.is_ok() || core.log().last_index() != before)) {
+    fail("node " + std::to_string(l + 1) + " accepted invalid timeouts");
+    return;
+  }
+  if (r.error.is_ok()) {
+    ++stats_.timeout_changes;
+    narrate("leader " + std::to_string(l + 1) + " proposes timeouts: heartbeat " +
+            std::to_string(t.heartbeat_ticks) + ", election [" +
+            std::to_string(t.election_min_ticks) + ", " + std::to_string(t.election_max_ticks) +
+            ") ticks");
+  }
+  after_step(l);
+}
+
 void Simulation::heal_all() {
   healed_ = true;
   heal_time_ = now_;
@@ -978,8 +1134,14 @@ bool Simulation::converged() const {
   }
   // Every acknowledged write is applied on every node.
   const LogIndex target = max_acked_;
+  const int l = leader_index();
+  if (l < 0) {
+    return false;
+  }
+  // Every member of the leader's configuration applied every acknowledged write.
+  const raft::Membership& m = nodes_[l].core->membership();
   for (const SimNode& node : nodes_) {
-    if (!node.up || node.core->log().applied() < target) {
+    if (m.contains(node.id) && (!node.up || node.core->log().applied() < target)) {
       return false;
     }
   }
@@ -1020,6 +1182,19 @@ void Simulation::client_step(int c) {
     resolve(c, op_id, false, false);  // connection refused: it certainly did not happen
     return;
   }
+  if (rec.op.kind == lincheck::OpKind::kRead && rng_.chance(0.5)) {
+    // A linearizable read without a log entry (ReadIndex), on whichever node.
+    raft::Error e = node.core->read_index(op_id);
+    if (!e.is_ok()) {
+      cl.guess = e.leader();
+      resolve(c, op_id, false, false);
+      return;
+    }
+    node.read_waiting[op_id] = Waiter{c, Term(), op_id};
+    schedule(now_ + kClientTimeoutUs, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}});
+    after_step(target);
+    return;
+  }
   Command cmd{rec.op.kind == lincheck::OpKind::kWrite ? 'W' : 'R', op_id, rec.op.key, rec.op.value};
   raft::ProposeResult r = node.core->propose(encode(cmd));
   if (!r.error.is_ok()) {
@@ -1052,7 +1227,8 @@ void Simulation::final_checks() {
   }
   // No acknowledged write is lost: every node applied it where it was acknowledged.
   for (const OpRecord& rec : history_) {
-    if (rec.done && !rec.failed && rec.op.outcome == lincheck::Outcome::kOk &&
+    // (ReadIndex reads have no entry of their own: digest 0.)
+    if (rec.done && !rec.failed && rec.op.outcome == lincheck::Outcome::kOk && rec.digest != 0 &&
         checker_.applied_digest(rec.index) != rec.digest) {
       fail("acknowledged operation " + lincheck::to_string(rec.op) + " at index " +
            std::to_string(rec.index.value()) + " is not what the cluster applied there");
@@ -1081,7 +1257,8 @@ std::string FaultProfile::describe() const {
   }
   if (nemesis_every_ms > 0) {
     os << " faults every ~" << nemesis_every_ms << "ms (" << (crash_weight ? "crashes " : "")
-       << (partition_weight ? "partitions" : "") << ")";
+       << (partition_weight ? "partitions " : "") << (membership_weight ? "membership " : "")
+       << (transfer_weight ? "transfers " : "") << (timeouts_weight ? "timeouts" : "") << ")";
   } else {
     os << " no crashes or partitions";
   }

@@ -23,9 +23,12 @@ struct FaultProfile {
   int64_t nemesis_every_ms = 0;  // mean time between faults; 0: none
   int crash_weight = 0;
   int partition_weight = 0;
-  double leader_crash = 0;  // probability that a newly elected leader crashes soon after
-  double write_crash = 0;   // probability that a node crashes while a write is in flight
-  double commit_crash = 0;  // probability that a leader crashes as soon as its commit advances
+  int membership_weight = 0;  // membership changes: add, remove, replace several voters
+  int transfer_weight = 0;    // leadership transfers
+  int timeouts_weight = 0;    // run-time timeout changes, some of them invalid
+  double leader_crash = 0;    // probability that a newly elected leader crashes soon after
+  double write_crash = 0;     // probability that a node crashes while a write is in flight
+  double commit_crash = 0;    // probability that a leader crashes as soon as its commit advances
   double fresh_leader_crash = 0;  // probability that a new leader crashes before it sends anything
   int64_t max_restart_ms = 1500;
   std::string describe() const;
@@ -58,6 +61,10 @@ struct SimStats {
   uint64_t ops_ok = 0;
   uint64_t ops_failed = 0;
   uint64_t ops_unknown = 0;
+  uint64_t membership_changes = 0;  // accepted by a leader
+  uint64_t transfers = 0;
+  uint64_t timeout_changes = 0;
+  uint64_t index_reads = 0;  // reads served through ReadIndex
 };
 
 struct SimResult {
