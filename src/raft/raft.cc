@@ -548,7 +548,9 @@ void Raft::handle_request_vote(const Message& m, const RequestVote& rv) {
   const bool can_vote = vote_ == m.from || (vote_ == kNoNode && leader_ == kNoNode) ||
                         (rv.pre_vote && m.term > term_);
   const bool up_to_date = planted::kVoteWithoutUpToDateCheck || log_.is_up_to_date(rv.last_log);
-  if (can_vote && up_to_date && membership_.contains(m.from)) {
+  // Thesis 4.1: a vote goes also to a candidate outside our latest configuration
+  // (ours may be stale); it is sometimes needed to keep the cluster available.
+  if (can_vote && up_to_date) {
     if (!rv.pre_vote) {
       vote_ = m.from;
       reset_election_timer();

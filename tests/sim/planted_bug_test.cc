@@ -15,7 +15,7 @@ namespace {
 
 // The deterministic seeds 1..N are tried in order; each bug is caught well within
 // this bound today (raftkv-sim over the variant shows where).
-constexpr uint64_t kMaxSeeds = 2000;
+constexpr uint64_t kMaxSeeds = 5000;
 
 TEST(PlantedBug, SimulatorCatchesIt) {
   for (uint64_t seed = 1; seed <= kMaxSeeds; ++seed) {

@@ -23,9 +23,8 @@ using raft::Message;
 using raft::NodeId;
 using raft::Term;
 
-constexpr int64_t kTickUs = 10'000;              // one logical tick is 10 ms of simulated time
-constexpr uint64_t kMaxSteps = 20'000'000;       // a bound on any run, whatever happens
-constexpr int64_t kClientTimeoutUs = 1'000'000;  // a client gives up (outcome unknown)
+constexpr int64_t kTickUs = 10'000;         // one logical tick is 10 ms of simulated time
+constexpr uint64_t kMaxSteps = 20'000'000;  // a bound on any run, whatever happens
 constexpr int kKeys = 5;
 
 // The simulator's own seeded generator (SplitMix64), separate from the cores'.
@@ -230,6 +229,8 @@ class Simulation {
   std::optional<size_t> liveness_op_;
   LogIndex max_acked_;  // the highest index of an acknowledged operation
   int64_t client_think_us_ = 20'000;
+  double read_ratio_ = 0.3;                // the share of client operations that read
+  int64_t client_timeout_us_ = 1'000'000;  // a client gives up (outcome unknown)
 
   SafetyChecker checker_;
   std::string failure_;
@@ -336,7 +337,9 @@ void Simulation::configure() {
   for (int n = 0; n < size; ++n) {
     nodes_[n].id = NodeId(n + 1);
   }
-  const int clients = options_.demo ? 1 : 3;
+  const int clients = options_.demo ? 1 : static_cast<int>(rng_.range(2, 5));
+  read_ratio_ = options_.demo ? 0.3 : 0.2 + rng_.unit() * 0.5;
+  client_timeout_us_ = options_.demo || rng_.chance(0.5) ? 1'000'000 : 300'000;
   client_think_us_ = options_.demo ? 700'000 : 20'000;
   clients_.resize(clients);
   for (int c = 0; c < clients; ++c) {
@@ -1063,6 +1066,11 @@ void Simulation::change_membership() {
   if (r.error.is_ok()) {
     ++stats_.membership_changes;
     narrate("membership change at leader " + std::to_string(l + 1) + ": " + what);
+    if (rng_.chance(0.3)) {
+      // A second request right behind the first: it must wait its turn.
+      change_membership();
+      return;
+    }
   }
   after_step(l);
 }
@@ -1165,7 +1173,7 @@ void Simulation::client_step(int c) {
   OpRecord rec;
   rec.op.client = c;
   rec.op.key = "k" + std::to_string(rng_.range(0, kKeys - 1));
-  rec.op.kind = rng_.chance(0.3) ? lincheck::OpKind::kRead : lincheck::OpKind::kWrite;
+  rec.op.kind = rng_.chance(read_ratio_) ? lincheck::OpKind::kRead : lincheck::OpKind::kWrite;
   const uint64_t op_id = history_.size();
   if (rec.op.kind == lincheck::OpKind::kWrite) {
     rec.op.value = "v" + std::to_string(op_id);
@@ -1191,7 +1199,7 @@ void Simulation::client_step(int c) {
       return;
     }
     node.read_waiting[op_id] = Waiter{c, Term(), op_id};
-    schedule(now_ + kClientTimeoutUs, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}});
+    schedule(now_ + client_timeout_us_, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}});
     after_step(target);
     return;
   }
@@ -1210,7 +1218,7 @@ void Simulation::client_step(int c) {
     resolve(w.client, w.op, false, true);
   }
   node.waiting[r.id.index] = Waiter{c, r.id.term, op_id};
-  schedule(now_ + kClientTimeoutUs, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}});
+  schedule(now_ + client_timeout_us_, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}});
   after_step(target);
 }
 
