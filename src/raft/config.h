@@ -46,6 +46,9 @@ struct Config {
   // A learner added by add_node is promoted to voter once its log is within this
   // many entries of the leader's (thesis 4.2.1: new servers catch up first).
   uint64_t catch_up_entries = 64;
+  // Snapshot policy: snapshot_due() turns true once this many entries have been
+  // applied since the last snapshot (0: never).
+  uint64_t snapshot_entries = 10'000;
   // Seed of the generator that draws election timeouts; the only randomness.
   uint64_t seed = 1;
 };

@@ -7,9 +7,19 @@
 #include <variant>
 #include <vector>
 
+#include "raft/config.h"
 #include "raft/types.h"
 
 namespace raft {
+
+// What a snapshot covers: the log up to `last`, with the configuration and the
+// timeouts in force at that point (thesis 5.1: the snapshot carries the membership).
+struct SnapshotMeta {
+  LogId last;
+  Membership membership;
+  Timeouts timeouts;
+  bool operator==(const SnapshotMeta&) const = default;
+};
 
 // RequestVote (paper 5.2), also used for PreVote (thesis 9.6): a pre-vote asks
 // "would you vote for me in term+1?" without anyone changing term.
@@ -73,9 +83,17 @@ struct ReadIndexResponse {
   bool ok = false;
 };
 
-using MessageBody =
-    std::variant<RequestVote, VoteResponse, AppendEntries, AppendResponse, Heartbeat,
-                 HeartbeatResponse, TimeoutNow, ReadIndexRequest, ReadIndexResponse>;
+// InstallSnapshot (thesis 5.1): the leader no longer has the entries a follower
+// needs. The core sends the metadata; the runtime streams the snapshot's bytes in
+// chunks beside it and steps this message into the follower's core once the whole
+// snapshot is stored there.
+struct InstallSnapshot {
+  SnapshotMeta meta;
+};
+
+using MessageBody = std::variant<RequestVote, VoteResponse, AppendEntries, AppendResponse,
+                                 Heartbeat, HeartbeatResponse, TimeoutNow, ReadIndexRequest,
+                                 ReadIndexResponse, InstallSnapshot>;
 
 // Every message carries its sender's term: a higher term makes the receiver a
 // follower of it, a lower one marks the message stale (paper 5.1).

@@ -54,4 +54,12 @@ inline constexpr bool kReadWithoutQuorum = true;
 inline constexpr bool kReadWithoutQuorum = false;
 #endif
 
+#ifdef RAFTKV_BUG_SNAPSHOT_DROPS_MEMBERSHIP
+// Thesis 5.1 dropped: a snapshot records the bootstrap membership, not the one in
+// force at its index.
+inline constexpr bool kSnapshotDropsMembership = true;
+#else
+inline constexpr bool kSnapshotDropsMembership = false;
+#endif
+
 }  // namespace raft::planted

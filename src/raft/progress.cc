@@ -42,6 +42,14 @@ void Progress::become_replicate() {
   inflights.clear();
 }
 
+void Progress::become_snapshot(LogIndex index) {
+  state = ProgressState::kSnapshot;
+  probe_sent = false;
+  pending_snapshot = index;
+  snapshot_ticks = 0;
+  inflights.clear();
+}
+
 bool Progress::maybe_update(LogIndex index) {
   bool updated = false;
   if (index > match) {
@@ -59,6 +67,8 @@ bool Progress::paused(uint32_t max_msgs, uint64_t max_bytes) const {
       return probe_sent;
     case ProgressState::kReplicate:
       return inflights.count() >= max_msgs || inflights.bytes() >= max_bytes;
+    case ProgressState::kSnapshot:
+      return true;
   }
   return true;
 }

@@ -10,7 +10,9 @@
 
 namespace raft {
 
-enum class ProgressState { kProbe, kReplicate };
+// kSnapshot: the follower needs entries this leader has compacted; a snapshot is on
+// its way and nothing else is sent until it is acknowledged (or retried).
+enum class ProgressState { kProbe, kReplicate, kSnapshot };
 
 // The AppendEntries sent and not yet acknowledged, oldest first, each with the
 // last index it carried and its payload bytes.
@@ -45,7 +47,10 @@ struct Progress {
   // Heard from since the last CheckQuorum round.
   bool recent_active = false;
   Inflights inflights;
+  LogIndex pending_snapshot;    // kSnapshot: the index of the snapshot sent
+  uint32_t snapshot_ticks = 0;  // kSnapshot: ticks since it was sent
 
+  void become_snapshot(LogIndex index);
   void become_probe();
   void become_replicate();
   // An acknowledgement of `index`: returns whether match moved forward.

@@ -26,8 +26,9 @@ std::string_view role_name(Role role) {
 
 std::string_view kind_name(const Message& m) {
   static constexpr std::string_view kNames[] = {
-      "RequestVote",       "VoteResponse", "AppendEntries",    "AppendResponse",   "Heartbeat",
-      "HeartbeatResponse", "TimeoutNow",   "ReadIndexRequest", "ReadIndexResponse"};
+      "RequestVote",       "VoteResponse",      "AppendEntries", "AppendResponse",
+      "Heartbeat",         "HeartbeatResponse", "TimeoutNow",    "ReadIndexRequest",
+      "ReadIndexResponse", "InstallSnapshot"};
   static_assert(std::size(kNames) == std::variant_size_v<MessageBody>);
   return m.body.valueless_by_exception() ? "invalid" : kNames[m.body.index()];
 }
@@ -38,7 +39,10 @@ Raft::Raft(const Config& config, Membership membership, Restored restored)
       rng_(config.seed),
       log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit) {
   RAFT_INVARIANT(validate(config_).is_ok(), "the core is constructed from a validated config");
+  initial_membership_ = membership_;
   base_membership_ = membership_;
+  base_timeouts_ = config_.timeouts;
+  snapshot_meta_ = {restored.snapshot, membership_, config_.timeouts};
   note_appended(log_.first_index(), log_.last_index());
   term_ = restored.hard_state.term;
   vote_ = restored.hard_state.vote;
@@ -179,6 +183,14 @@ void Raft::tick() {
       }
       for (auto& [id, pr] : progress_) {
         pr.recent_active = id == config_.id;
+      }
+    }
+    for (auto& [id, pr] : progress_) {
+      // A snapshot (or its answer) may be lost: after an election timeout, probe
+      // again, which sends a new one if still needed.
+      if (pr.state == ProgressState::kSnapshot &&
+          ++pr.snapshot_ticks >= config_.timeouts.election_min_ticks) {
+        pr.become_probe();
       }
     }
     if (heartbeat_elapsed_ >= config_.timeouts.heartbeat_ticks) {
@@ -452,8 +464,9 @@ void Raft::step(Message m) {
     ++drops_.malformed;
     return;
   }
-  const bool from_leader =
-      std::holds_alternative<AppendEntries>(m.body) || std::holds_alternative<Heartbeat>(m.body);
+  const bool from_leader = std::holds_alternative<AppendEntries>(m.body) ||
+                           std::holds_alternative<Heartbeat>(m.body) ||
+                           std::holds_alternative<InstallSnapshot>(m.body);
   if (m.term > term_) {
     if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
       // Thesis 4.2.3: while a leader is known to be alive, vote requests are ignored,
@@ -514,6 +527,9 @@ void Raft::step(Message m) {
       }
       break;
     }
+    case 9:
+      handle_install_snapshot(m, std::get<InstallSnapshot>(m.body));
+      break;
     case 8: {
       const auto& rr = std::get<ReadIndexResponse>(m.body);
       if (rr.ok) {
@@ -647,7 +663,8 @@ void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
       return;
     }
     if (pr.maybe_update(ar.match)) {
-      if (pr.state == ProgressState::kProbe) {
+      if (pr.state == ProgressState::kProbe ||
+          (pr.state == ProgressState::kSnapshot && pr.match >= pr.pending_snapshot)) {
         pr.become_replicate();
       } else {
         pr.inflights.free_to(ar.match);
@@ -669,7 +686,7 @@ void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
     return;
   }
   // Rejected. Ignore answers to messages we have since moved past.
-  if (ar.rejected <= pr.match ||
+  if (ar.rejected <= pr.match || pr.state == ProgressState::kSnapshot ||
       (pr.state == ProgressState::kProbe && ar.rejected != pr.next.prev())) {
     ++drops_.unexpected;
     return;
@@ -743,7 +760,8 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
   LogId prev{Term(), pr.next.prev()};
   std::optional<Term> prev_term = log_.term(prev.index);
   if (!prev_term.has_value()) {
-    return false;  // compacted: needs a snapshot
+    send_snapshot(to);  // the entries it needs are compacted away
+    return false;
   }
   prev.term = *prev_term;
   std::vector<Entry> entries;
@@ -840,8 +858,9 @@ bool Raft::has_ready() const {
   const bool read_to_release =
       std::any_of(reads_ready_.begin(), reads_ready_.end(),
                   [&](const ReadState& r) { return r.index <= log_.applied(); });
-  return pending_broadcast_ || read_round_needed_ || read_to_release || !reads_dropped_.empty() ||
-         !messages_.empty() || !persisted_messages_.empty() || hard_state() != last_hard_state_ ||
+  return snapshot_to_install_.has_value() || pending_broadcast_ || read_round_needed_ ||
+         read_to_release || !reads_dropped_.empty() || !messages_.empty() ||
+         !persisted_messages_.empty() || hard_state() != last_hard_state_ ||
          log_.stabled() < log_.last_index() || log_.applied() < log_.committed();
 }
 
@@ -862,6 +881,8 @@ Ready Raft::ready() {
   read_round_needed_ = false;
 
   Ready rd;
+  rd.snapshot = std::move(snapshot_to_install_);
+  snapshot_to_install_.reset();
   if (hard_state() != last_hard_state_) {
     rd.hard_state = hard_state();
     last_hard_state_ = *rd.hard_state;
@@ -871,14 +892,17 @@ Ready Raft::ready() {
   rd.persisted_messages = std::move(persisted_messages_);
   messages_.clear();
   persisted_messages_.clear();
-  if (log_.applied() < log_.committed()) {
+  if (rd.snapshot.has_value()) {
+    // The state machine restarts from the snapshot; entries after it come later.
+  } else if (log_.applied() < log_.committed()) {
     rd.committed_entries =
         log_.slice(log_.applied().next(), log_.committed(), config_.max_apply_bytes);
   }
   ready_outstanding_ = true;
   ready_last_entry_ = rd.entries.empty() ? LogId{} : rd.entries.back().id();
-  ready_applied_ =
-      rd.committed_entries.empty() ? log_.applied() : rd.committed_entries.back().index;
+  ready_applied_ = rd.snapshot.has_value()        ? rd.snapshot->last.index
+                   : rd.committed_entries.empty() ? log_.applied()
+                                                  : rd.committed_entries.back().index;
   // Reads whose index is applied once this Ready's entries are.
   auto servable = [&](const ReadState& r) { return r.index <= ready_applied_; };
   std::copy_if(reads_ready_.begin(), reads_ready_.end(), std::back_inserter(rd.reads), servable);
@@ -918,6 +942,84 @@ void Raft::advance() {
 
 // ---------------------------------------------------------------------------
 // Membership and timeouts
+
+const Membership& Raft::membership_at(LogIndex index) const {
+  auto it = membership_log_.upper_bound(index);
+  return it == membership_log_.begin() ? base_membership_ : std::prev(it)->second;
+}
+
+bool Raft::snapshot_due() const {
+  return config_.snapshot_entries != 0 && log_.applied() >= snapshot_meta_.last.index &&
+         log_.applied().value() - snapshot_meta_.last.index.value() >= config_.snapshot_entries;
+}
+
+CompactResult Raft::compact(LogIndex index) {
+  if (index <= log_.snapshot().index || index > log_.applied()) {
+    return {Error(ErrorCode::kInvalidArgument,
+                  "cannot compact to index " + std::to_string(index.value()) +
+                      ": it must be after the last snapshot (" +
+                      std::to_string(log_.snapshot().index.value()) + ") and applied (" +
+                      std::to_string(log_.applied().value()) + ")"),
+            {}};
+  }
+  SnapshotMeta meta;
+  meta.last = {*log_.term(index), index};
+  meta.membership = planted::kSnapshotDropsMembership ? initial_membership_ : membership_at(index);
+  auto t = timeouts_log_.upper_bound(index);
+  meta.timeouts = t == timeouts_log_.begin() ? base_timeouts_ : std::prev(t)->second;
+  // What the log forgets becomes the base of what it keeps.
+  base_membership_ = meta.membership;
+  membership_log_.erase(membership_log_.begin(), membership_log_.upper_bound(index));
+  base_timeouts_ = meta.timeouts;
+  timeouts_log_.erase(timeouts_log_.begin(), timeouts_log_.upper_bound(index));
+  log_.compact_to(meta.last);
+  snapshot_meta_ = meta;
+  return {Error::ok(), meta};
+}
+
+void Raft::send_snapshot(NodeId to) {
+  Progress& pr = progress_.at(to);
+  if (snapshot_meta_.last.index == LogIndex()) {
+    return;  // nothing compacted: cannot happen while entries are missing
+  }
+  pr.become_snapshot(snapshot_meta_.last.index);
+  send(to, InstallSnapshot{snapshot_meta_}, !term_durable());
+}
+
+void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) {
+  if (role_ == Role::kLeader) {
+    ++drops_.unexpected;
+    return;
+  }
+  if (role_ != Role::kFollower) {
+    become_follower(term_, m.from);
+  }
+  leader_ = m.from;
+  election_elapsed_ = 0;
+  const LogId last = is.meta.last;
+  if (last.index <= log_.committed()) {
+    // We already hold everything it covers.
+    send(m.from, AppendResponse{true, log_.committed(), {}, {}}, /*after_persist=*/true);
+    return;
+  }
+  if (log_.matches(last)) {
+    // Our log already holds its last entry: keep the log, move the commit index.
+    log_.commit_to(last.index);
+    send(m.from, AppendResponse{true, last.index, {}, {}}, /*after_persist=*/true);
+    return;
+  }
+  // Thesis 5.1: discard the whole log and restart from the snapshot.
+  log_.restore(last);
+  membership_log_.clear();
+  base_membership_ = is.meta.membership;
+  set_membership(is.meta.membership);
+  timeouts_log_.clear();
+  base_timeouts_ = is.meta.timeouts;
+  config_.timeouts = is.meta.timeouts;
+  snapshot_meta_ = is.meta;
+  snapshot_to_install_ = is.meta;
+  send(m.from, AppendResponse{true, last.index, {}, {}}, /*after_persist=*/true);
+}
 
 const Membership& Raft::committed_membership() const {
   auto it = membership_log_.upper_bound(log_.committed());
@@ -1033,6 +1135,7 @@ void Raft::apply_core_entries(LogIndex from, LogIndex to) {
         // Every node switches when it applies the entry; the running election
         // timer is redrawn from the new range.
         config_.timeouts = *t;
+        timeouts_log_[i] = *t;
         randomized_timeout_ = static_cast<uint32_t>(
             rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
       } else {

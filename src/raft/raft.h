@@ -64,6 +64,11 @@ struct DropCounters {
   uint64_t vote_in_lease = 0;    // vote requests ignored while a leader is known
 };
 
+struct CompactResult {
+  Error error;
+  SnapshotMeta meta;  // on success: what the snapshot covers; store it with its bytes
+};
+
 struct ProposeResult {
   Error error;  // kNotLeader names the known leader; kProposalDropped says why
   LogId id;     // on success, where the entry was appended
@@ -110,6 +115,14 @@ class Raft {
   // Thesis 3.10: stops accepting proposals, brings `to` up to date, then tells it to
   // start an election at once. Aborted after an election timeout.
   Error transfer_leadership(NodeId to);
+
+  // The state machine has a snapshot of its state at `index` (<= applied): the log
+  // up to there is dropped (thesis 5.1). Followers that need those entries later
+  // get an InstallSnapshot instead.
+  CompactResult compact(LogIndex index);
+  // Whether config.snapshot_entries entries were applied since the last snapshot.
+  bool snapshot_due() const;
+  const SnapshotMeta& snapshot_meta() const { return snapshot_meta_; }
 
   // A linearizable read (ReadIndex, thesis 6.4): once confirmed, Ready::reads carries
   // `id` with the index the state machine must have applied to serve it. On a
@@ -160,6 +173,9 @@ class Raft {
   void handle_append_response(const Message& m, const AppendResponse& ar);
   void handle_heartbeat(const Message& m, const Heartbeat& hb);
   void handle_heartbeat_response(const Message& m);
+  void handle_install_snapshot(const Message& m, const InstallSnapshot& is);
+  void send_snapshot(NodeId to);
+  const Membership& membership_at(LogIndex index) const;
 
   // Sends `to` what it is missing, if flow control allows. With `send_if_empty`, an
   // empty AppendEntries still goes out (to carry a new commit index).
@@ -209,7 +225,13 @@ class Raft {
   uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat
   uint32_t randomized_timeout_ = 0;  // in [election_min_ticks, election_max_ticks)
 
-  Membership base_membership_;  // before the first membership entry in the log
+  Membership initial_membership_;                    // the one this core was constructed with
+  Membership base_membership_;                       // before the first membership entry in the log
+  SnapshotMeta snapshot_meta_;                       // the latest snapshot (last.index 0: none)
+  std::optional<SnapshotMeta> snapshot_to_install_;  // received; handed out in the next Ready
+  // Timeout entries applied since the snapshot, by index; base_timeouts_ before them.
+  std::map<LogIndex, Timeouts> timeouts_log_;
+  Timeouts base_timeouts_;
   // Membership entries in the log, by index; the last one is membership_.
   std::map<LogIndex, Membership> membership_log_;
   std::set<NodeId> promote_when_caught_up_;  // leader: learners added by add_node

@@ -143,6 +143,21 @@ void RaftLog::applied_to(LogIndex i) {
   applied_ = i;
 }
 
+void RaftLog::compact_to(LogId id) {
+  RAFT_INVARIANT(id.index <= applied_ && id.index >= snapshot_.index && term(id.index) == id.term,
+                 "compaction stops at an applied entry of the log");
+  entries_.erase(entries_.begin(), entries_.begin() + static_cast<long>(offset(id.index.next())));
+  snapshot_ = id;
+}
+
+void RaftLog::restore(LogId id) {
+  snapshot_ = id;
+  entries_.clear();
+  committed_ = id.index;
+  stabled_ = id.index;
+  applied_ = std::min(applied_, id.index);
+}
+
 uint64_t RaftLog::bytes_after(LogIndex after) const {
   uint64_t bytes = 0;
   for (LogIndex i = std::max(after.next(), first_index()); i <= last_index(); i = i.next()) {

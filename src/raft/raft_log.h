@@ -70,6 +70,14 @@ class RaftLog {
   void commit_to(LogIndex i);   // requires i <= last_index(); never moves backwards
   void applied_to(LogIndex i);  // requires applied() <= i <= committed()
 
+  // Drops the entries up to `id` (folded into a snapshot). Requires id to be an
+  // applied entry of this log.
+  void compact_to(LogId id);
+  // Replaces the whole log by a snapshot ending at `id`, as a follower that receives
+  // one does: nothing after it is kept; commit and stable move to it. applied moves
+  // when the runtime has installed it (applied_to).
+  void restore(LogId id);
+
   // Payload bytes of the entries in (after, last].
   uint64_t bytes_after(LogIndex after) const;
 

@@ -29,6 +29,10 @@ struct ReadState {
 };
 
 struct Ready {
+  // A snapshot received from the leader: store it (with the bytes the transport
+  // delivered) and install it in the state machine before anything else; the log
+  // restarts after it.
+  std::optional<SnapshotMeta> snapshot;
   std::optional<HardState> hard_state;
   std::vector<Entry> entries;
   std::vector<Message> messages;
@@ -38,9 +42,9 @@ struct Ready {
   std::vector<uint64_t> dropped_reads;
 
   bool empty() const {
-    return !hard_state.has_value() && entries.empty() && messages.empty() &&
-           persisted_messages.empty() && committed_entries.empty() && reads.empty() &&
-           dropped_reads.empty();
+    return !snapshot.has_value() && !hard_state.has_value() && entries.empty() &&
+           messages.empty() && persisted_messages.empty() && committed_entries.empty() &&
+           reads.empty() && dropped_reads.empty();
   }
 };
 

@@ -46,6 +46,11 @@ void SafetyChecker::on_restart(raft::NodeId id) {
   n.vote = raft::kNoNode;
 }
 
+void SafetyChecker::on_snapshot_installed(raft::NodeId id, raft::LogIndex index) {
+  PerNode& n = nodes_[id];
+  n.applied = std::max(n.applied, index);
+}
+
 std::optional<std::string> SafetyChecker::on_durable_hard_state(raft::NodeId id,
                                                                 const raft::HardState& before,
                                                                 const raft::HardState& after) {

@@ -41,6 +41,8 @@ class SafetyChecker {
   std::optional<std::string> on_apply(raft::NodeId id, const raft::Entry& e);
   // The node crashed and restarts from its disk: in-memory positions start over.
   void on_restart(raft::NodeId id);
+  // The node's state machine was replaced by a snapshot covering up to `index`.
+  void on_snapshot_installed(raft::NodeId id, raft::LogIndex index);
   // The durable hard state of a node was rewritten: terms never go backwards and a
   // vote, once durable, never changes within its term.
   std::optional<std::string> on_durable_hard_state(raft::NodeId id, const raft::HardState& before,

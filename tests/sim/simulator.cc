@@ -112,6 +112,7 @@ struct Event {
   int client = -1;
   uint64_t token = 0;
   Message msg;
+  std::shared_ptr<const std::map<std::string, std::string>> snapshot;  // with InstallSnapshot
 };
 
 // A compact record of one step, formatted only when a run fails.
@@ -128,9 +129,39 @@ struct Waiter {
   size_t op = 0;  // index into the history
 };
 
+using KvData = std::map<std::string, std::string>;
+
 struct Disk {
   raft::HardState hard_state;
-  std::vector<Entry> log;  // log[k].index == k + 1
+  raft::SnapshotMeta snapshot;                  // last.index 0: no snapshot
+  std::shared_ptr<const KvData> snapshot_data;  // the state machine at snapshot.last
+  std::vector<Entry> log;                       // log[k].index == snapshot.last.index + k + 1
+
+  uint64_t base() const { return snapshot.last.index.value(); }
+  uint64_t last() const { return base() + log.size(); }
+  // Writes `entries` (which may replace a suffix), or the first `keep` of them.
+  // False when they would leave a gap.
+  bool write(const std::vector<Entry>& entries, size_t keep) {
+    if (entries.empty() || keep == 0) return true;
+    const uint64_t first = entries.front().index.value();
+    if (first > last() + 1 || first <= base()) return false;
+    log.resize(first - base() - 1);
+    log.insert(log.end(), entries.begin(), entries.begin() + static_cast<long>(keep));
+    return true;
+  }
+  void install(const raft::SnapshotMeta& meta, std::shared_ptr<const KvData> data) {
+    snapshot = meta;
+    snapshot_data = std::move(data);
+    log.clear();
+    keep();
+  }
+  // The last few snapshots stay readable, as snapshot files do, so that one being
+  // sent is not lost when a newer one is taken.
+  std::map<LogIndex, std::pair<raft::SnapshotMeta, std::shared_ptr<const KvData>>> recent;
+  void keep() {
+    recent[snapshot.last.index] = {snapshot, snapshot_data};
+    while (recent.size() > 3) recent.erase(recent.begin());
+  }
 };
 
 struct SimNode {
@@ -145,6 +176,8 @@ struct SimNode {
   std::map<LogIndex, Waiter> waiting;       // client operations proposed here, by index
   std::map<uint64_t, Waiter> read_waiting;  // ReadIndex reads asked here, by operation
   LogIndex applied;                         // the last entry applied to `kv`
+  // Snapshots delivered by InstallSnapshot, by index, until the core installs one.
+  std::map<LogIndex, std::shared_ptr<const KvData>> incoming_snapshots;
   raft::Role role = raft::Role::kFollower;
   Term term;
   LogIndex commit;
@@ -260,6 +293,8 @@ void Simulation::configure() {
   const uint32_t inflight[] = {1, 4, 256};
   const uint64_t msg_bytes[] = {1, 64, 1 << 20};
   base_config_.max_inflight_msgs = inflight[rng_.range(0, 2)];
+  const uint64_t snapshot_every[] = {0, 10, 50, 200};
+  base_config_.snapshot_entries = options_.demo ? 0 : snapshot_every[rng_.range(0, 3)];
   base_config_.max_msg_bytes = msg_bytes[rng_.range(0, 2)];
 
   const int kind = options_.demo ? 0 : static_cast<int>(rng_.range(0, 6));
@@ -329,8 +364,8 @@ void Simulation::configure() {
      << base_config_.timeouts.election_min_ticks << "," << base_config_.timeouts.election_max_ticks
      << ") ticks"
      << " inflight=" << base_config_.max_inflight_msgs
-     << " msg_bytes=" << base_config_.max_msg_bytes << " voters=" << initial_voters << "; "
-     << p.describe();
+     << " msg_bytes=" << base_config_.max_msg_bytes << " voters=" << initial_voters
+     << " snapshot_every=" << base_config_.snapshot_entries << "; " << p.describe();
   profile_text_ = os.str();
 
   nodes_.resize(size);
@@ -361,21 +396,21 @@ SimResult Simulation::run() {
   for (int n = 0; n < size; ++n) {
     nodes_[n].core = std::make_unique<raft::Raft>(core_config(n), initial_);
     // Nodes' clocks tick at the same rate, from different phases.
-    schedule(rng_.range(0, kTickUs - 1), Event{Kind::kTick, n, 0, -1, 0, {}});
+    schedule(rng_.range(0, kTickUs - 1), Event{Kind::kTick, n, 0, -1, 0, {}, {}});
   }
   for (Client& c : clients_) {
-    schedule(rng_.range(0, 50'000), Event{Kind::kClient, -1, 0, c.id, 0, {}});
+    schedule(rng_.range(0, 50'000), Event{Kind::kClient, -1, 0, c.id, 0, {}, {}});
   }
   if (options_.demo) {
     // A scripted story: crash the leader, bring it back, cut a node off, heal.
-    schedule(2'500'000, Event{Kind::kNemesis, -1, 0, -1, 1, {}});
-    schedule(4'500'000, Event{Kind::kNemesis, -1, 0, -1, 2, {}});
-    schedule(6'500'000, Event{Kind::kNemesis, -1, 0, -1, 3, {}});
-    schedule(8'500'000, Event{Kind::kNemesis, -1, 0, -1, 4, {}});
+    schedule(2'500'000, Event{Kind::kNemesis, -1, 0, -1, 1, {}, {}});
+    schedule(4'500'000, Event{Kind::kNemesis, -1, 0, -1, 2, {}, {}});
+    schedule(6'500'000, Event{Kind::kNemesis, -1, 0, -1, 3, {}, {}});
+    schedule(8'500'000, Event{Kind::kNemesis, -1, 0, -1, 4, {}, {}});
   } else if (profile_.nemesis_every_ms > 0) {
-    schedule(profile_.nemesis_every_ms * 1000, Event{Kind::kNemesis, -1, 0, -1, 0, {}});
+    schedule(profile_.nemesis_every_ms * 1000, Event{Kind::kNemesis, -1, 0, -1, 0, {}, {}});
   }
-  schedule(options_.fault_ms * 1000, Event{Kind::kHeal, -1, 0, -1, 0, {}});
+  schedule(options_.fault_ms * 1000, Event{Kind::kHeal, -1, 0, -1, 0, {}, {}});
 
   raft::InvariantHandler previous = raft::set_invariant_handler(&throw_on_invariant);
   try {
@@ -483,7 +518,7 @@ void Simulation::handle(Event& e) {
       }
       node.core->tick();
       after_step(e.node);
-      schedule(now_ + kTickUs, Event{Kind::kTick, e.node, node.incarnation, -1, 0, {}});
+      schedule(now_ + kTickUs, Event{Kind::kTick, e.node, node.incarnation, -1, 0, {}, {}});
       return;
     }
     case Kind::kDeliver: {
@@ -495,6 +530,10 @@ void Simulation::handle(Event& e) {
         return;
       }
       ++stats_.messages_delivered;
+      if (e.snapshot) {
+        node.incoming_snapshots[std::get<raft::InstallSnapshot>(e.msg.body).meta.last.index] =
+            e.snapshot;
+      }
       node.core->step(std::move(e.msg));
       after_step(to);
       return;
@@ -506,16 +545,20 @@ void Simulation::handle(Event& e) {
       }
       // The write is durable: it reaches the disk as a whole.
       raft::Ready& rd = node.in_flight;
-      if (!rd.entries.empty()) {
-        const uint64_t first = rd.entries.front().index.value();
-        if (first > node.disk.log.size() + 1) {
-          fail("node " + std::to_string(e.node + 1) + " was asked to persist index " +
-               std::to_string(first) + " after only " + std::to_string(node.disk.log.size()) +
-               " entries: a gap in the log");
+      if (rd.snapshot.has_value()) {
+        auto data = node.incoming_snapshots.find(rd.snapshot->last.index);
+        if (data == node.incoming_snapshots.end()) {
+          fail("node " + std::to_string(e.node + 1) + " installs snapshot " +
+               std::to_string(rd.snapshot->last.index.value()) + " that it never received");
           return;
         }
-        node.disk.log.resize(first - 1);
-        node.disk.log.insert(node.disk.log.end(), rd.entries.begin(), rd.entries.end());
+        node.disk.install(*rd.snapshot, data->second);
+      }
+      if (!node.disk.write(rd.entries, rd.entries.size())) {
+        fail("node " + std::to_string(e.node + 1) + " was asked to persist index " +
+             std::to_string(rd.entries.front().index.value()) + " after only " +
+             std::to_string(node.disk.last()) + " entries: a gap in the log");
+        return;
       }
       if (rd.hard_state.has_value()) {
         if (auto v =
@@ -582,7 +625,7 @@ void Simulation::handle(Event& e) {
         schedule(
             now_ +
                 rng_.range(profile_.nemesis_every_ms / 2, profile_.nemesis_every_ms * 3 / 2) * 1000,
-            Event{Kind::kNemesis, -1, 0, -1, 0, {}});
+            Event{Kind::kNemesis, -1, 0, -1, 0, {}, {}});
       }
       return;
     case Kind::kRestart:
@@ -613,6 +656,19 @@ void Simulation::send(Message m) {
     ++stats_.messages_lost;
     return;
   }
+  std::shared_ptr<const KvData> snapshot;
+  if (const auto* is = std::get_if<raft::InstallSnapshot>(&m.body)) {
+    // The transport streams the snapshot's bytes beside the message.
+    const Disk& disk = nodes_[m.from.value() - 1].disk;
+    auto kept = disk.recent.find(is->meta.last.index);
+    if (kept == disk.recent.end() || kept->second.first != is->meta) {
+      fail("node " + std::to_string(m.from.value()) + " sent snapshot " +
+           std::to_string(is->meta.last.index.value()) + " that is not on its disk");
+      return;
+    }
+    snapshot = kept->second.second;
+    ++stats_.snapshots_sent;
+  }
   const int copies = rng_.chance(profile_.duplicate) ? 2 : 1;
   for (int k = 0; k < copies; ++k) {
     Event e{Kind::kDeliver,
@@ -620,7 +676,8 @@ void Simulation::send(Message m) {
             0,
             -1,
             0,
-            k + 1 < copies ? m : std::move(m)};
+            k + 1 < copies ? m : std::move(m),
+            snapshot};
     // Independent delays reorder messages.
     schedule(now_ + rng_.range(profile_.min_delay_us, profile_.max_delay_us), std::move(e));
   }
@@ -642,9 +699,9 @@ void Simulation::check_promise(const Message& m) {
     fail(who + " asked for votes in term " + std::to_string(m.term.value()) +
          " before its own term and vote were on its disk");
   } else if (const auto* ar = std::get_if<raft::AppendResponse>(&m.body);
-             ar != nullptr && ar->success && ar->match.value() > node.disk.log.size()) {
+             ar != nullptr && ar->success && ar->match.value() > node.disk.last()) {
     fail(who + " acknowledged entries up to " + std::to_string(ar->match.value()) + " with only " +
-         std::to_string(node.disk.log.size()) + " on its disk");
+         std::to_string(node.disk.last()) + " on its disk");
   }
 }
 
@@ -685,11 +742,11 @@ void Simulation::drive(int n) {
       node.persisting = true;
       node.in_flight = std::move(rd);
       const int64_t fsync_us = rng_.range(0, profile_.max_fsync_us);
-      schedule(now_ + fsync_us, Event{Kind::kPersisted, n, node.incarnation, -1, 0, {}});
+      schedule(now_ + fsync_us, Event{Kind::kPersisted, n, node.incarnation, -1, 0, {}, {}});
       if (!healed_ && rng_.chance(profile_.write_crash)) {
         // Power fails while the write is on its way to the disk.
         schedule(now_ + rng_.range(0, fsync_us),
-                 Event{Kind::kCrash, n, node.incarnation, -1, 0, {}});
+                 Event{Kind::kCrash, n, node.incarnation, -1, 0, {}, {}});
       }
       return;
     }
@@ -701,6 +758,13 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
   SimNode& node = nodes_[n];
   for (Message& m : rd.persisted_messages) {
     send(std::move(m));
+  }
+  if (rd.snapshot.has_value()) {
+    // The state machine restarts from the snapshot the leader sent.
+    node.kv = *node.disk.snapshot_data;
+    node.applied = rd.snapshot->last.index;
+    node.incoming_snapshots.clear();
+    checker_.on_snapshot_installed(node.id, node.applied);
   }
   for (const Entry& e : rd.committed_entries) {
     apply(n, e);
@@ -737,6 +801,21 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
     }
   }
   node.core->advance();
+  if (node.core->snapshot_due()) {
+    // The state machine snapshots itself at its applied index; the log behind it goes.
+    raft::CompactResult c = node.core->compact(node.applied);
+    if (!c.error.is_ok()) {
+      fail("node " + std::to_string(n + 1) + " could not compact: " + c.error.message());
+      return;
+    }
+    const uint64_t drop =
+        std::min<uint64_t>(node.disk.log.size(), c.meta.last.index.value() - node.disk.base());
+    node.disk.log.erase(node.disk.log.begin(), node.disk.log.begin() + static_cast<long>(drop));
+    node.disk.snapshot = c.meta;
+    node.disk.snapshot_data = std::make_shared<const KvData>(node.kv);
+    node.disk.keep();
+    ++stats_.snapshots_taken;
+  }
 }
 
 void Simulation::apply(int n, const Entry& e) {
@@ -819,7 +898,7 @@ void Simulation::resolve(int c, size_t op, bool ok, bool unknown) {
   }
   cl.busy = false;
   if (!cl.stopped) {
-    schedule(now_ + rng_.range(0, client_think_us_), Event{Kind::kClient, -1, 0, c, 0, {}});
+    schedule(now_ + rng_.range(0, client_think_us_), Event{Kind::kClient, -1, 0, c, 0, {}, {}});
   }
 }
 
@@ -841,7 +920,8 @@ void Simulation::after_step(int n) {
     if (core.role() == raft::Role::kLeader) {
       ++stats_.leaders_elected;
       if (!healed_ && rng_.chance(profile_.leader_crash)) {
-        schedule(now_ + rng_.range(0, 30'000), Event{Kind::kCrash, n, node.incarnation, -1, 0, {}});
+        schedule(now_ + rng_.range(0, 30'000),
+                 Event{Kind::kCrash, n, node.incarnation, -1, 0, {}, {}});
       }
       narrate("node " + std::to_string(n + 1) + " is elected leader of term " +
               std::to_string(core.term().value()));
@@ -885,12 +965,12 @@ void Simulation::crash(int n) {
                   : outcome == 1
                       ? static_cast<size_t>(rng_.range(0, static_cast<int64_t>(rd.entries.size())))
                       : rd.entries.size();
-    if (keep > 0) {
-      const uint64_t first = rd.entries.front().index.value();
-      if (first <= node.disk.log.size() + 1) {
-        node.disk.log.resize(first - 1);
-        node.disk.log.insert(node.disk.log.end(), rd.entries.begin(), rd.entries.begin() + keep);
-      }
+    if (outcome == 2 && rd.snapshot.has_value()) {
+      auto data = node.incoming_snapshots.find(rd.snapshot->last.index);
+      if (data != node.incoming_snapshots.end()) node.disk.install(*rd.snapshot, data->second);
+    }
+    if (!rd.snapshot.has_value() || outcome == 2) {
+      node.disk.write(rd.entries, keep);
     }
     if (outcome == 2 && rd.hard_state.has_value()) {
       if (auto v = checker_.on_durable_hard_state(node.id, node.disk.hard_state, *rd.hard_state)) {
@@ -902,6 +982,7 @@ void Simulation::crash(int n) {
   node.up = false;
   node.persisting = false;
   node.in_flight = raft::Ready();
+  node.incoming_snapshots.clear();
   node.core.reset();
   ++node.incarnation;
   // Operations waiting here have an unknown outcome: they may still commit.
@@ -917,7 +998,7 @@ void Simulation::crash(int n) {
   }
   if (!options_.demo) {
     schedule(now_ + rng_.range(10'000, profile_.max_restart_ms * 1000),
-             Event{Kind::kRestart, n, node.incarnation, -1, 0, {}});
+             Event{Kind::kRestart, n, node.incarnation, -1, 0, {}, {}});
   }
 }
 
@@ -928,14 +1009,26 @@ void Simulation::restart(int n) {
   node.applied = LogIndex();
   node.role = raft::Role::kFollower;
   node.commit = LogIndex();
-  raft::Restored restored{node.disk.hard_state, {}, node.disk.log};
-  node.core = std::make_unique<raft::Raft>(core_config(n), initial_, std::move(restored));
+  raft::Restored restored{node.disk.hard_state, node.disk.snapshot.last, node.disk.log};
+  raft::Config config = core_config(n);
+  raft::Membership membership = initial_;
+  if (node.disk.base() > 0) {
+    // The snapshot carries the configuration and timeouts in force at its index.
+    membership = node.disk.snapshot.membership;
+    config.timeouts = node.disk.snapshot.timeouts;
+    node.kv = *node.disk.snapshot_data;
+    node.applied = node.disk.snapshot.last.index;
+  }
+  node.core = std::make_unique<raft::Raft>(config, membership, std::move(restored));
   node.term = node.core->term();
   checker_.on_restart(node.id);
+  checker_.on_snapshot_installed(node.id, node.disk.snapshot.last.index);
   narrate("node " + std::to_string(n + 1) + " restarts from its disk (term " +
           std::to_string(node.disk.hard_state.term.value()) + ", " +
-          std::to_string(node.disk.log.size()) + " entries)");
-  schedule(now_ + rng_.range(0, kTickUs - 1), Event{Kind::kTick, n, node.incarnation, -1, 0, {}});
+          std::to_string(node.disk.log.size()) + " entries after snapshot " +
+          std::to_string(node.disk.base()) + ")");
+  schedule(now_ + rng_.range(0, kTickUs - 1),
+           Event{Kind::kTick, n, node.incarnation, -1, 0, {}, {}});
   after_step(n);
 }
 
@@ -1016,7 +1109,7 @@ void Simulation::nemesis() {
     narrate("FAULT: node " + std::to_string(x + 1) + (deaf ? " cannot receive" : " cannot send"));
   }
   schedule(now_ + rng_.range(100'000, 2'000'000),
-           Event{Kind::kHeal, -1, 0, -1, ++partition_token_, {}});
+           Event{Kind::kHeal, -1, 0, -1, ++partition_token_, {}, {}});
 }
 
 std::string names(const std::set<NodeId>& ids) {
@@ -1199,7 +1292,7 @@ void Simulation::client_step(int c) {
       return;
     }
     node.read_waiting[op_id] = Waiter{c, Term(), op_id};
-    schedule(now_ + client_timeout_us_, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}});
+    schedule(now_ + client_timeout_us_, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}, {}});
     after_step(target);
     return;
   }
@@ -1218,7 +1311,7 @@ void Simulation::client_step(int c) {
     resolve(w.client, w.op, false, true);
   }
   node.waiting[r.id.index] = Waiter{c, r.id.term, op_id};
-  schedule(now_ + client_timeout_us_, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}});
+  schedule(now_ + client_timeout_us_, Event{Kind::kClientTimeout, -1, 0, c, op_id, {}, {}});
   after_step(target);
 }
 

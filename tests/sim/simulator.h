@@ -65,6 +65,8 @@ struct SimStats {
   uint64_t transfers = 0;
   uint64_t timeout_changes = 0;
   uint64_t index_reads = 0;  // reads served through ReadIndex
+  uint64_t snapshots_taken = 0;
+  uint64_t snapshots_sent = 0;
 };
 
 struct SimResult {

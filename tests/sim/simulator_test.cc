@@ -35,6 +35,7 @@ class SimulatorSeeds : public ::testing::TestWithParam<uint64_t> {};
 TEST_P(SimulatorSeeds, EverySeedKeepsSafetyLinearizabilityAndLiveness) {
   const uint64_t first = 1 + GetParam() * kSeedsPerShard;
   uint64_t steps = 0, ops = 0, elections = 0, crashes = 0, partitions = 0;
+  uint64_t changes = 0, transfers = 0, index_reads = 0, snapshots_sent = 0, timeouts = 0;
   for (uint64_t seed = first; seed < first + kSeedsPerShard; ++seed) {
     SimResult r = run_simulation(SimOptions::for_seed(seed));
     expect_pass(seed, r);
@@ -43,6 +44,11 @@ TEST_P(SimulatorSeeds, EverySeedKeepsSafetyLinearizabilityAndLiveness) {
     elections += r.stats.leaders_elected;
     crashes += r.stats.crashes;
     partitions += r.stats.partitions;
+    changes += r.stats.membership_changes;
+    transfers += r.stats.transfers;
+    index_reads += r.stats.index_reads;
+    snapshots_sent += r.stats.snapshots_sent;
+    timeouts += r.stats.timeout_changes;
   }
   std::printf(
       "seeds %llu..%llu: %llu steps checked, %llu acknowledged operations, %llu leaders "
@@ -52,10 +58,22 @@ TEST_P(SimulatorSeeds, EverySeedKeepsSafetyLinearizabilityAndLiveness) {
       static_cast<unsigned long long>(steps), static_cast<unsigned long long>(ops),
       static_cast<unsigned long long>(elections), static_cast<unsigned long long>(crashes),
       static_cast<unsigned long long>(partitions));
+  std::printf(
+      "  %llu membership changes, %llu transfers, %llu ReadIndex reads, %llu snapshots "
+      "sent, %llu timeout changes\n",
+      static_cast<unsigned long long>(changes), static_cast<unsigned long long>(transfers),
+      static_cast<unsigned long long>(index_reads), static_cast<unsigned long long>(snapshots_sent),
+      static_cast<unsigned long long>(timeouts));
   // The runs did real work: a simulator that elects nobody and commits nothing
   // would pass every safety check vacuously.
   EXPECT_GT(ops, kSeedsPerShard * 10);
   EXPECT_GE(elections, kSeedsPerShard);
+  // Every capability is exercised under faults, not only present.
+  EXPECT_GT(changes, 0u);
+  EXPECT_GT(transfers, 0u);
+  EXPECT_GT(index_reads, 0u);
+  EXPECT_GT(snapshots_sent, 0u);
+  EXPECT_GT(timeouts, 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shards, SimulatorSeeds, ::testing::Range<uint64_t>(0, kShards));
