@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run test test-release test-asan sim format check-format clean
+.PHONY: all deps build build-asan run test test-release test-asan sim check-model format check-format clean
 
 all: build
 
@@ -51,10 +51,20 @@ test: test-release test-asan
 sim: build
 	./$(BUILD_DIR)/bin/raftkv-sim --seeds $(SEEDS) --first-seed $(FIRST_SEED)
 
+# The exhaustive checker with a larger bound than `make test` uses.
+MODEL_DEPTH ?= 14
+check-model: build
+	./$(BUILD_DIR)/bin/raftkv-model --depth $(MODEL_DEPTH)
+
 format:
 	find src tests examples -name '*.h' -o -name '*.cc' 2>/dev/null | xargs clang-format-14 -i
 
-check-format:
+check-# The exhaustive checker with a larger bound than `make test` uses.
+MODEL_DEPTH ?= 14
+check-model: build
+	./$(BUILD_DIR)/bin/raftkv-model --depth $(MODEL_DEPTH)
+
+format:
 	./scripts/check-format.sh
 
 clean:

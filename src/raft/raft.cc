@@ -1145,6 +1145,58 @@ void Raft::apply_core_entries(LogIndex from, LogIndex to) {
   }
 }
 
+namespace {
+
+class Digest {
+ public:
+  Digest& add(uint64_t v) {
+    h_ = (h_ ^ v) * 0x100000001b3ull;
+    h_ ^= h_ >> 29;
+    return *this;
+  }
+  Digest& add(const std::string& s) {
+    for (unsigned char c : s) add(c);
+    return add(s.size());
+  }
+  Digest& add(const std::set<NodeId>& ids) {
+    for (NodeId id : ids) add(id.value());
+    return add(ids.size());
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
+}  // namespace
+
+uint64_t Raft::fingerprint() const {
+  Digest d;
+  d.add(static_cast<uint64_t>(role_)).add(term_.value()).add(vote_.value()).add(leader_.value());
+  d.add(election_elapsed_).add(heartbeat_elapsed_).add(randomized_timeout_).add(rng_.state());
+  d.add(log_.snapshot().index.value()).add(log_.snapshot().term.value());
+  d.add(log_.committed().value()).add(log_.applied().value()).add(log_.stabled().value());
+  for (LogIndex i = log_.first_index(); i <= log_.last_index(); i = i.next()) {
+    const Entry& e = log_.at(i);
+    d.add(e.term.value()).add(static_cast<uint64_t>(e.type)).add(e.data);
+  }
+  d.add(membership_.voters).add(membership_.voters_outgoing).add(membership_.learners);
+  for (const auto& [id, granted] : votes_) d.add(id.value()).add(granted);
+  for (const auto& [id, pr] : progress_) {
+    d.add(id.value()).add(pr.match.value()).add(pr.next.value());
+    d.add(static_cast<uint64_t>(pr.state)).add(pr.probe_sent).add(pr.recent_active);
+    d.add(pr.inflights.count()).add(pr.pending_snapshot.value()).add(pr.snapshot_ticks);
+  }
+  d.add(lead_transferee_.value()).add(transfer_elapsed_).add(uncommitted_bytes_);
+  d.add(pending_broadcast_).add(durable_term_.value()).add(last_hard_state_.term.value());
+  d.add(last_hard_state_.vote.value()).add(last_hard_state_.commit.value());
+  d.add(read_round_).add(read_round_needed_).add(reads_pending_.size());
+  d.add(messages_.size()).add(persisted_messages_.size()).add(ready_outstanding_);
+  d.add(config_.timeouts.heartbeat_ticks).add(config_.timeouts.election_min_ticks);
+  d.add(config_.timeouts.election_max_ticks);
+  return d.value();
+}
+
 NodeStatus Raft::status() const {
   NodeStatus s{config_.id,        role_, term_, vote_, leader_, log_.committed(), log_.applied(),
                log_.last_index(), {}};

@@ -149,6 +149,9 @@ class Raft {
   NodeId transfer_target() const { return lead_transferee_; }
   // Whether a membership change is appended but not yet complete.
   bool membership_change_pending() const;
+  // A digest of the whole state of this core (not only what status() shows), so
+  // that a model checker can recognise a state it has explored already.
+  uint64_t fingerprint() const;
 
  private:
   // With `reset_timer` false the election timer keeps running: a vote request we may

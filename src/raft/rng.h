@@ -18,6 +18,7 @@ class Rng {
   }
   // Uniform in [lo, hi); lo when hi <= lo.
   uint64_t uniform(uint64_t lo, uint64_t hi) { return hi <= lo ? lo : lo + next() % (hi - lo); }
+  uint64_t state() const { return state_; }
 
  private:
   uint64_t state_;
