@@ -34,6 +34,15 @@ Error validate(const Config& c) {
   if (Error e = validate(c.timeouts, c.max_election_ticks); !e.is_ok()) {
     return e;
   }
+  if (c.lease_reads && !c.check_quorum) {
+    return Error(ErrorCode::kInvalidArgument, "lease_reads requires check_quorum");
+  }
+  if (c.lease_reads && c.lease_drift_ticks >= c.timeouts.election_min_ticks) {
+    return Error(ErrorCode::kInvalidArgument, "lease_drift_ticks " +
+                                                  std::to_string(c.lease_drift_ticks) +
+                                                  " must be below election_min_ticks " +
+                                                  std::to_string(c.timeouts.election_min_ticks));
+  }
   if (c.max_inflight_msgs < 1) {
     return Error(ErrorCode::kInvalidArgument, "max_inflight_msgs is 0; it must be at least 1");
   }

@@ -49,6 +49,13 @@ struct Config {
   // Snapshot policy: snapshot_due() turns true once this many entries have been
   // applied since the last snapshot (0: never).
   uint64_t snapshot_entries = 10'000;
+  // Lease reads (thesis 6.4.1), opt-in: the leader serves a read at once while a
+  // quorum answered a heartbeat sent less than election_min_ticks - lease_drift_ticks
+  // ago, trusting that no other leader can be elected before then. Safe only if no
+  // node's clock runs faster than another's by more than lease_drift_ticks per
+  // election timeout; requires check_quorum.
+  bool lease_reads = false;
+  uint32_t lease_drift_ticks = 1;
   // Seed of the generator that draws election timeouts; the only randomness.
   uint64_t seed = 1;
 };

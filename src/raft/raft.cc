@@ -108,6 +108,7 @@ void Raft::become_leader() {
   read_round_ = 0;
   read_round_needed_ = false;
   acked_round_.clear();
+  round_sent_at_.clear();
   progress_.clear();
   set_membership(membership_);  // a progress entry for every member
   // The leader acknowledges its own entries only once they are durable here.
@@ -166,6 +167,7 @@ void Raft::campaign(bool pre_vote, bool transfer) {
 // Inputs
 
 void Raft::tick() {
+  ++ticks_;
   if (role_ == Role::kLeader) {
     ++heartbeat_elapsed_;
     ++election_elapsed_;
@@ -195,7 +197,7 @@ void Raft::tick() {
     }
     if (heartbeat_elapsed_ >= config_.timeouts.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
-      broadcast_heartbeat();
+      heartbeat_round();
     }
     return;
   }
@@ -253,6 +255,11 @@ ProposeResult Raft::propose_timeouts(const Timeouts& timeouts) {
   return append_own(EntryType::kTimeouts, encode_timeouts(timeouts));
 }
 
+LogIndex Raft::latest_membership_index() const {
+  // A configuration folded into the snapshot is committed: count it at the snapshot.
+  return membership_log_.empty() ? log_.snapshot().index : membership_log_.rbegin()->first;
+}
+
 bool Raft::membership_change_pending() const {
   if (membership_.joint()) {
     return true;
@@ -289,7 +296,7 @@ ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> 
   if (membership_change_pending() && !planted::kTwoMembershipChangesAtOnce) {
     return {Error(ErrorCode::kFailedPrecondition,
                   "a membership change is in progress (the configuration at index " +
-                      std::to_string(membership_log_.rbegin()->first.value()) +
+                      std::to_string(latest_membership_index().value()) +
                       " is not yet complete); retry once it commits"),
             {}};
   }
@@ -387,13 +394,39 @@ void Raft::start_read(uint64_t id, NodeId from) {
     reads_before_commit_.emplace_back(id, from);
     return;
   }
-  if (planted::kReadWithoutQuorum) {
+  if (planted::kReadWithoutQuorum || lease_valid()) {
     release_read(id, from, log_.committed());
     return;
   }
   reads_pending_.push_back({id, from, log_.committed(), read_round_ + 1});
   read_round_needed_ = true;
   confirm_reads();  // a cluster of one confirms at once
+}
+
+void Raft::heartbeat_round() {
+  ++read_round_;
+  read_round_needed_ = false;
+  round_sent_at_[read_round_] = ticks_;
+  while (round_sent_at_.size() > 256) round_sent_at_.erase(round_sent_at_.begin());
+  broadcast_heartbeat();
+}
+
+bool Raft::lease_valid() const {
+  if (!config_.lease_reads || !config_.check_quorum) {
+    return false;
+  }
+  // The latest round a quorum answered; the lease runs from when it was sent.
+  const LogIndex round = joint_committed(membership_, [&](NodeId id) {
+    if (id == config_.id) return LogIndex(read_round_);
+    auto it = acked_round_.find(id);
+    return LogIndex(it == acked_round_.end() ? 0 : it->second);
+  });
+  auto sent = round_sent_at_.find(round.value());
+  if (round == LogIndex() || sent == round_sent_at_.end()) {
+    return false;
+  }
+  const uint64_t lease = config_.timeouts.election_min_ticks - config_.lease_drift_ticks;
+  return ticks_ < sent->second + lease;
 }
 
 void Raft::confirm_reads() {
@@ -872,9 +905,7 @@ Ready Raft::ready() {
     }
     if (read_round_needed_) {
       // One heartbeat round confirms every read that arrived since the last one.
-      ++read_round_;
-      read_round_needed_ = false;
-      broadcast_heartbeat();
+      heartbeat_round();
     }
   }
   pending_broadcast_ = false;
@@ -1091,7 +1122,7 @@ void Raft::maybe_leave_joint_or_promote() {
   }
   if (membership_.joint()) {
     // Thesis 4.3: once C_old,new is committed the leader appends C_new alone.
-    if (!membership_log_.empty() && membership_log_.rbegin()->first <= log_.committed()) {
+    if (latest_membership_index() <= log_.committed()) {
       Membership next = membership_;
       next.voters_outgoing.clear();
       append_own(EntryType::kMembership, encode_membership(next));

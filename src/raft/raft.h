@@ -179,6 +179,9 @@ class Raft {
   void handle_install_snapshot(const Message& m, const InstallSnapshot& is);
   void send_snapshot(NodeId to);
   const Membership& membership_at(LogIndex index) const;
+  // The index of the entry that set the current membership (the snapshot's index
+  // when that entry is compacted).
+  LogIndex latest_membership_index() const;
 
   // Sends `to` what it is missing, if flow control allows. With `send_if_empty`, an
   // empty AppendEntries still goes out (to carry a new commit index).
@@ -211,6 +214,9 @@ class Raft {
   // ReadIndex: register a read at the current commit index for `from`.
   void start_read(uint64_t id, NodeId from);
   void confirm_reads();
+  // Starts a heartbeat round: every heartbeat is one (it can confirm reads).
+  void heartbeat_round();
+  bool lease_valid() const;
   void drop_pending_reads();
   void release_read(uint64_t id, NodeId from, LogIndex index);
 
@@ -250,10 +256,12 @@ class Raft {
   };
   std::deque<PendingRead> reads_pending_;  // leader: waiting for their round, in round order
   std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // leader: no commit in term yet
-  uint64_t read_round_ = 0;                 // leader: the last heartbeat round sent
-  bool read_round_needed_ = false;          // a new round goes out with the next Ready
-  std::map<NodeId, uint64_t> acked_round_;  // leader: the last round each follower answered
-  std::vector<ReadState> reads_ready_;      // confirmed; released once applied
+  uint64_t read_round_ = 0;                     // leader: the last heartbeat round sent
+  std::map<uint64_t, uint64_t> round_sent_at_;  // leader: round -> ticks_ when sent (recent)
+  uint64_t ticks_ = 0;                          // ticks since this core started
+  bool read_round_needed_ = false;              // a new round goes out with the next Ready
+  std::map<NodeId, uint64_t> acked_round_;      // leader: the last round each follower answered
+  std::vector<ReadState> reads_ready_;          // confirmed; released once applied
   std::vector<uint64_t> reads_dropped_;
 
   std::map<NodeId, bool> votes_;         // (pre-)candidate: the answers of this round

@@ -178,6 +178,8 @@ struct SimNode {
   LogIndex applied;                         // the last entry applied to `kv`
   // Snapshots delivered by InstallSnapshot, by index, until the core installs one.
   std::map<LogIndex, std::shared_ptr<const KvData>> incoming_snapshots;
+  // Chunks of snapshots on their way, by (sender, index): the chunk numbers arrived.
+  std::map<std::pair<NodeId, LogIndex>, std::set<uint64_t>> snapshot_chunks;
   raft::Role role = raft::Role::kFollower;
   Term term;
   LogIndex commit;
@@ -293,6 +295,8 @@ void Simulation::configure() {
   const uint32_t inflight[] = {1, 4, 256};
   const uint64_t msg_bytes[] = {1, 64, 1 << 20};
   base_config_.max_inflight_msgs = inflight[rng_.range(0, 2)];
+  // Lease reads need CheckQuorum; the simulated clocks never drift apart.
+  base_config_.lease_reads = base_config_.check_quorum && !options_.demo && rng_.chance(0.4);
   const uint64_t snapshot_every[] = {0, 10, 50, 200};
   base_config_.snapshot_entries = options_.demo ? 0 : snapshot_every[rng_.range(0, 3)];
   base_config_.max_msg_bytes = msg_bytes[rng_.range(0, 2)];
@@ -365,7 +369,8 @@ void Simulation::configure() {
      << ") ticks"
      << " inflight=" << base_config_.max_inflight_msgs
      << " msg_bytes=" << base_config_.max_msg_bytes << " voters=" << initial_voters
-     << " snapshot_every=" << base_config_.snapshot_entries << "; " << p.describe();
+     << " snapshot_every=" << base_config_.snapshot_entries
+     << " lease_reads=" << base_config_.lease_reads << "; " << p.describe();
   profile_text_ = os.str();
 
   nodes_.resize(size);
@@ -531,8 +536,14 @@ void Simulation::handle(Event& e) {
       }
       ++stats_.messages_delivered;
       if (e.snapshot) {
-        node.incoming_snapshots[std::get<raft::InstallSnapshot>(e.msg.body).meta.last.index] =
-            e.snapshot;
+        const LogIndex index = std::get<raft::InstallSnapshot>(e.msg.body).meta.last.index;
+        std::set<uint64_t>& got = node.snapshot_chunks[{e.msg.from, index}];
+        got.insert(e.token);
+        if (got.size() < static_cast<size_t>(e.client)) {
+          return;  // more chunks to come
+        }
+        node.snapshot_chunks.erase({e.msg.from, index});
+        node.incoming_snapshots[index] = e.snapshot;
       }
       node.core->step(std::move(e.msg));
       after_step(to);
@@ -668,6 +679,19 @@ void Simulation::send(Message m) {
     }
     snapshot = kept->second.second;
     ++stats_.snapshots_sent;
+    // The transport streams it in chunks, each of which may be lost, delayed or
+    // duplicated; the receiver steps InstallSnapshot once it has every chunk.
+    const uint64_t chunks = std::min<uint64_t>(8, 1 + snapshot->size() / 4);
+    for (uint64_t k = 0; k < chunks; ++k) {
+      if (rng_.chance(profile_.drop)) {
+        ++stats_.messages_lost;
+        continue;
+      }
+      Event e{Kind::kDeliver, static_cast<int>(m.to.value()) - 1, 0, static_cast<int>(chunks), k, m,
+              snapshot};
+      schedule(now_ + rng_.range(profile_.min_delay_us, profile_.max_delay_us), std::move(e));
+    }
+    return;
   }
   const int copies = rng_.chance(profile_.duplicate) ? 2 : 1;
   for (int k = 0; k < copies; ++k) {
@@ -983,6 +1007,7 @@ void Simulation::crash(int n) {
   node.persisting = false;
   node.in_flight = raft::Ready();
   node.incoming_snapshots.clear();
+  node.snapshot_chunks.clear();
   node.core.reset();
   ++node.incarnation;
   // Operations waiting here have an unknown outcome: they may still commit.
