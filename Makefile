@@ -59,12 +59,7 @@ check-model: build
 format:
 	find src tests examples -name '*.h' -o -name '*.cc' 2>/dev/null | xargs clang-format-14 -i
 
-check-# The exhaustive checker with a larger bound than `make test` uses.
-MODEL_DEPTH ?= 14
-check-model: build
-	./$(BUILD_DIR)/bin/raftkv-model --depth $(MODEL_DEPTH)
-
-format:
+check-format:
 	./scripts/check-format.sh
 
 clean:
