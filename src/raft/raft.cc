@@ -137,11 +137,7 @@ void Raft::campaign(bool pre_vote, bool transfer) {
     vote_term = term_;
   }
   votes_[config_.id] = true;
-  auto answer = [&](NodeId id) -> std::optional<bool> {
-    auto it = votes_.find(id);
-    return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
-  };
-  if (joint_vote(membership_, answer) == VoteResult::kWon) {
+  if (tally() == VoteResult::kWon) {
     // A configuration of one voter: no one else to ask. A real win still waits
     // until the new term and self-vote are durable (see advance()), as it would
     // with other voters, whose grants answer requests sent only after the persist.
@@ -621,11 +617,7 @@ void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
     return;
   }
   votes_[m.from] = vr.granted;
-  auto answer = [&](NodeId id) -> std::optional<bool> {
-    auto it = votes_.find(id);
-    return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
-  };
-  switch (joint_vote(membership_, answer)) {
+  switch (tally()) {
     case VoteResult::kWon:
       if (role_ == Role::kPreCandidate) {
         campaign(/*pre_vote=*/false, /*transfer=*/false);
@@ -641,18 +633,32 @@ void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
   }
 }
 
-void Raft::handle_append(const Message& m, AppendEntries& ae) {
+bool Raft::accept_leader(const Message& m) {
   if (role_ == Role::kLeader) {
     // Two leaders in one term would break Election Safety; this message cannot be
     // from an honest peer.
     ++drops_.unexpected;
-    return;
+    return false;
   }
   if (role_ != Role::kFollower) {
     become_follower(term_, m.from);
   }
   leader_ = m.from;
-  election_elapsed_ = 0;
+  election_elapsed_ = 0;  // the leader is alive (paper 5.2)
+  return true;
+}
+
+VoteResult Raft::tally() const {
+  return joint_vote(membership_, [&](NodeId id) -> std::optional<bool> {
+    auto it = votes_.find(id);
+    return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
+  });
+}
+
+void Raft::handle_append(const Message& m, AppendEntries& ae) {
+  if (!accept_leader(m)) {
+    return;
+  }
 
   if (ae.prev.index < log_.committed()) {
     // Our committed prefix matches every leader's log (Leader Completeness).
@@ -739,15 +745,9 @@ void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
 }
 
 void Raft::handle_heartbeat(const Message& m, const Heartbeat& hb) {
-  if (role_ == Role::kLeader) {
-    ++drops_.unexpected;
+  if (!accept_leader(m)) {
     return;
   }
-  if (role_ != Role::kFollower) {
-    become_follower(term_, m.from);
-  }
-  leader_ = m.from;
-  election_elapsed_ = 0;
   // The leader sends min(match, commit): entries we are known to hold.
   log_.commit_to(std::min(hb.commit, log_.last_index()));
   send(m.from, HeartbeatResponse{hb.context}, /*after_persist=*/false);
@@ -952,11 +952,7 @@ void Raft::advance() {
   }
   apply_core_entries(log_.applied().next(), ready_applied_);
   log_.applied_to(ready_applied_);
-  if (role_ == Role::kCandidate && term_durable() &&
-      joint_vote(membership_, [&](NodeId id) -> std::optional<bool> {
-        auto it = votes_.find(id);
-        return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
-      }) == VoteResult::kWon) {
+  if (role_ == Role::kCandidate && term_durable() && tally() == VoteResult::kWon) {
     become_leader();  // a one-voter election, now that its vote is on disk
   }
   if (role_ == Role::kLeader) {
@@ -1018,15 +1014,9 @@ void Raft::send_snapshot(NodeId to) {
 }
 
 void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) {
-  if (role_ == Role::kLeader) {
-    ++drops_.unexpected;
+  if (!accept_leader(m)) {
     return;
   }
-  if (role_ != Role::kFollower) {
-    become_follower(term_, m.from);
-  }
-  leader_ = m.from;
-  election_elapsed_ = 0;
   const LogId last = is.meta.last;
   if (last.index <= log_.committed()) {
     // We already hold everything it covers.

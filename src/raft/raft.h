@@ -16,6 +16,7 @@
 #include "raft/error.h"
 #include "raft/message.h"
 #include "raft/progress.h"
+#include "raft/quorum.h"
 #include "raft/raft_log.h"
 #include "raft/ready.h"
 #include "raft/rng.h"
@@ -172,6 +173,10 @@ class Raft {
   void step_lower_term(const Message& m);
   void handle_request_vote(const Message& m, const RequestVote& rv);
   void handle_vote_response(const Message& m, const VoteResponse& vr);
+  // A message from the leader of our term: follow it (a candidate steps down).
+  // False (and counted) when this node is itself the leader of the term.
+  bool accept_leader(const Message& m);
+  VoteResult tally() const;  // this round's votes against the membership
   void handle_append(const Message& m, AppendEntries& ae);
   void handle_append_response(const Message& m, const AppendResponse& ar);
   void handle_heartbeat(const Message& m, const Heartbeat& hb);
