@@ -1,0 +1,47 @@
+// The file operations the write-ahead log needs, behind an interface so that tests
+// can inject short writes, EIO on fsync and ENOSPC, and a simulator can lose
+// unsynced writes. PosixFileSystem is the real one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/status.h"
+
+namespace storage {
+
+// An open file, written at its end.
+class WritableFile {
+ public:
+  virtual ~WritableFile() = default;
+  // Writes all of `data` (retrying short writes) or fails; a failure may leave a
+  // prefix written.
+  virtual Status append(const std::string& data) = 0;
+  // fdatasync: everything appended so far is durable once this returns ok.
+  virtual Status sync() = 0;
+  // Shrinks the file to `size` bytes (and syncs).
+  virtual Status truncate(uint64_t size) = 0;
+};
+
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // Opens `path` for appending at `offset` (creating it when absent), reserving
+  // `preallocate` bytes on disk if positive.
+  virtual StatusOr<std::unique_ptr<WritableFile>> open_for_append(const std::string& path,
+                                                                  uint64_t offset,
+                                                                  uint64_t preallocate) = 0;
+  virtual StatusOr<std::string> read_file(const std::string& path) = 0;
+  // The names (not paths) of the files in `dir`, sorted.
+  virtual StatusOr<std::vector<std::string>> list(const std::string& dir) = 0;
+  virtual Status create_dir(const std::string& dir) = 0;
+  virtual Status remove(const std::string& path) = 0;
+  // Makes a directory's entries (new, renamed, removed files) durable.
+  virtual Status sync_dir(const std::string& dir) = 0;
+};
+
+FileSystem& posix_file_system();
+
+}  // namespace storage

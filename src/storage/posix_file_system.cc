@@ -1,0 +1,142 @@
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "storage/file_system.h"
+
+namespace storage {
+namespace {
+
+Status from_errno(const std::string& what, const std::string& path, int err) {
+  return Status(err == ENOSPC ? Code::kNoSpace : Code::kIoError,
+                what + " " + path + ": " + std::strerror(err));
+}
+
+class PosixWritableFile : public WritableFile {
+ public:
+  PosixWritableFile(std::string path, int fd, uint64_t offset)
+      : path_(std::move(path)), fd_(fd), offset_(offset) {}
+  ~PosixWritableFile() override { ::close(fd_); }
+
+  Status append(const std::string& data) override {
+    size_t done = 0;
+    while (done < data.size()) {
+      ssize_t n =
+          ::pwrite(fd_, data.data() + done, data.size() - done, static_cast<off_t>(offset_ + done));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        offset_ += done;
+        return from_errno("write to", path_, errno);
+      }
+      done += static_cast<size_t>(n);  // a short write: continue with the rest
+    }
+    offset_ += done;
+    return Status::ok();
+  }
+
+  Status sync() override {
+    if (::fdatasync(fd_) != 0) return from_errno("fdatasync", path_, errno);
+    return Status::ok();
+  }
+
+  Status truncate(uint64_t size) override {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) {
+      return from_errno("truncate", path_, errno);
+    }
+    offset_ = std::min(offset_, size);
+    return sync();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  uint64_t offset_;  // where the next append goes
+};
+
+class PosixFileSystem : public FileSystem {
+ public:
+  StatusOr<std::unique_ptr<WritableFile>> open_for_append(const std::string& path, uint64_t offset,
+                                                          uint64_t preallocate) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return from_errno("open", path, errno);
+    if (preallocate > 0) {
+      // Reserve the segment's blocks now, so that an fsync later does not also
+      // have to update the file's size and block map.
+      int err = ::posix_fallocate(fd, 0, static_cast<off_t>(preallocate));
+      if (err != 0 && err != EOPNOTSUPP && err != EINVAL) {
+        ::close(fd);
+        return from_errno("preallocate", path, err);
+      }
+    }
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(path, fd, offset));
+  }
+
+  StatusOr<std::string> read_file(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return from_errno("open", path, errno);
+    std::string out;
+    char buf[1 << 16];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        return from_errno("read", path, err);
+      }
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fd);
+    return out;
+  }
+
+  StatusOr<std::vector<std::string>> list(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return from_errno("list", dir, errno);
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Status create_dir(const std::string& dir) override {
+    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return from_errno("create directory", dir, errno);
+    }
+    return Status::ok();
+  }
+
+  Status remove(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return from_errno("remove", path, errno);
+    return Status::ok();
+  }
+
+  Status sync_dir(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return from_errno("open directory", dir, errno);
+    int rc = ::fsync(fd);
+    int err = errno;
+    ::close(fd);
+    if (rc != 0) return from_errno("fsync directory", dir, err);
+    return Status::ok();
+  }
+};
+
+}  // namespace
+
+FileSystem& posix_file_system() {
+  static PosixFileSystem fs;
+  return fs;
+}
+
+}  // namespace storage

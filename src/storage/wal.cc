@@ -1,0 +1,278 @@
+#include "storage/wal.h"
+
+#include <xxhash.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace storage {
+namespace {
+
+constexpr char kMagic[8] = {'R', 'A', 'F', 'T', 'K', 'V', 'W', 'L'};
+constexpr uint32_t kFormatVersion = 1;
+constexpr size_t kFileHeader = 16;    // magic, version, reserved
+constexpr size_t kRecordHeader = 13;  // length u32, checksum u64, type u8
+
+enum RecordType : uint8_t { kEntry = 1, kHardState = 2, kSnapshot = 3 };
+
+void put_u32(std::string& s, uint32_t v) {
+  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+void put_u64(std::string& s, uint64_t v) {
+  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
+}
+uint64_t get(const std::string& s, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) {
+    v |= static_cast<uint64_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
+  }
+  return v;
+}
+
+uint64_t checksum(uint8_t type, const char* payload, size_t n) {
+  XXH3_state_t* st = XXH3_createState();
+  XXH3_64bits_reset(st);
+  XXH3_64bits_update(st, &type, 1);
+  XXH3_64bits_update(st, payload, n);
+  uint64_t h = XXH3_64bits_digest(st);
+  XXH3_freeState(st);
+  return h;
+}
+
+bool all_zero(const std::string& s, size_t from) {
+  for (size_t i = from; i < s.size(); ++i) {
+    if (s[i] != 0) return false;
+  }
+  return true;
+}
+
+std::string at(const std::string& file, size_t offset) {
+  return file + " at offset " + std::to_string(offset);
+}
+
+}  // namespace
+
+std::string Wal::path(uint64_t seq) const {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016" PRIx64 ".wal", seq);
+  return dir_ + "/" + name;
+}
+
+StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
+                                         const WalOptions& options, Recovered* out) {
+  *out = Recovered{};
+  if (Status s = fs.create_dir(dir); !s.is_ok()) return s;
+  StatusOr<std::vector<std::string>> names = fs.list(dir);
+  if (!names.is_ok()) return names.status();
+  std::unique_ptr<Wal> wal(new Wal(fs, dir, options));
+
+  std::vector<uint64_t> seqs;
+  for (const std::string& name : names.value()) {
+    uint64_t seq = 0;
+    char rest[8] = {0};
+    if (name.size() == 20 && std::sscanf(name.c_str(), "%16" SCNx64 ".%3s", &seq, rest) == 2 &&
+        std::strcmp(rest, "wal") == 0) {
+      seqs.push_back(seq);
+    }
+  }
+  for (size_t k = 1; k < seqs.size(); ++k) {
+    if (seqs[k] != seqs[k - 1] + 1) {
+      return Status(Code::kCorruption, "wal: segment " + wal->path(seqs[k - 1] + 1) +
+                                           " is missing (found " + wal->path(seqs[k]) + ")");
+    }
+  }
+
+  std::optional<uint64_t> base;  // the index before the first entry kept
+  for (size_t k = 0; k < seqs.size(); ++k) {
+    const std::string file = wal->path(seqs[k]);
+    const bool last = k + 1 == seqs.size();
+    StatusOr<std::string> read = fs.read_file(file);
+    if (!read.is_ok()) return read.status();
+    const std::string& data = read.value();
+    if (data.size() < kFileHeader || std::memcmp(data.data(), kMagic, 8) != 0) {
+      return Status(Code::kCorruption, "wal: " + file + " is not a raftkv WAL segment (bad magic)");
+    }
+    if (uint32_t v = static_cast<uint32_t>(get(data, 8, 4)); v != kFormatVersion) {
+      return Status(Code::kCorruption, "wal: " + file + " has format version " + std::to_string(v) +
+                                           "; this binary reads version " +
+                                           std::to_string(kFormatVersion));
+    }
+    Segment seg{seqs[k], 0};
+    size_t pos = kFileHeader;
+    while (pos < data.size()) {
+      if (data.size() - pos < kRecordHeader || all_zero(data.substr(pos, kRecordHeader), 0)) {
+        if (all_zero(data, pos)) break;  // preallocated space: the end of the records
+      }
+      const bool header_fits = data.size() - pos >= kRecordHeader;
+      const uint32_t len = header_fits ? static_cast<uint32_t>(get(data, pos, 4)) : 0;
+      const bool fits = header_fits && data.size() - pos - kRecordHeader >= len;
+      const uint8_t type = header_fits ? static_cast<uint8_t>(data[pos + 12]) : 0;
+      const bool good =
+          fits && get(data, pos + 4, 8) == checksum(type, data.data() + pos + kRecordHeader, len);
+      if (!good) {
+        // A torn tail: a partial record at the end of the last segment, with only
+        // zeros (or nothing) after it. Anything else is corruption.
+        const size_t end = fits ? pos + kRecordHeader + len : data.size();
+        if (last && all_zero(data, end)) {
+          out->notes.push_back("wal: cut a torn record off " + at(file, pos) + " (" +
+                               std::to_string(data.size() - pos) + " bytes)");
+          StatusOr<std::unique_ptr<WritableFile>> f = fs.open_for_append(file, pos, 0);
+          if (!f.is_ok()) return f.status();
+          if (Status s = f.value()->truncate(pos); !s.is_ok()) return s;
+          break;
+        }
+        return Status(Code::kCorruption,
+                      "wal: bad checksum in " + at(file, pos) +
+                          (fits ? " (record of " + std::to_string(len) + " bytes)"
+                                : " (record runs past the end of the file)"));
+      }
+      const std::string payload = data.substr(pos + kRecordHeader, len);
+      if (type == kEntry && len >= 17) {
+        raft::Entry e{raft::Term(get(payload, 0, 8)), raft::LogIndex(get(payload, 8, 8)),
+                      static_cast<raft::EntryType>(payload[16]), payload.substr(17)};
+        // Segments behind a snapshot are deleted, so the first entry read may be
+        // anywhere; from then on the log must stay contiguous.
+        if (!base.has_value()) base = e.index.value() - 1;
+        const uint64_t first = *base + 1;
+        if (e.index.value() < first || e.index.value() > first + out->entries.size()) {
+          return Status(Code::kCorruption, "wal: entry " + std::to_string(e.index.value()) +
+                                               " in " + at(file, pos) + " leaves a gap");
+        }
+        out->entries.resize(e.index.value() - first);  // a later record supersedes
+        out->entries.push_back(std::move(e));
+        seg.last_index = std::max(seg.last_index, out->entries.back().index.value());
+      } else if (type == kHardState && len == 24) {
+        out->hard_state = {raft::Term(get(payload, 0, 8)), raft::NodeId(get(payload, 8, 8)),
+                           raft::LogIndex(get(payload, 16, 8))};
+      } else if (type == kSnapshot && len == 16) {
+        raft::LogId snap{raft::Term(get(payload, 8, 8)), raft::LogIndex(get(payload, 0, 8))};
+        if (snap.index > out->snapshot.index) {
+          // Entries up to the snapshot are folded into it.
+          while (!out->entries.empty() && out->entries.front().index <= snap.index) {
+            out->entries.erase(out->entries.begin());
+          }
+          if (out->entries.empty()) base = snap.index.value();
+          out->snapshot = snap;
+        }
+      } else {
+        return Status(Code::kCorruption,
+                      "wal: unknown record type " + std::to_string(type) + " in " + at(file, pos));
+      }
+      pos += kRecordHeader + len;
+    }
+    wal->segments_.push_back(seg);
+    if (last) wal->offset_ = pos;
+  }
+  if (!out->entries.empty() && out->entries.front().index != out->snapshot.index.next()) {
+    return Status(Code::kCorruption, "wal: the log in " + dir + " starts at entry " +
+                                         std::to_string(out->entries.front().index.value()) +
+                                         " but the last snapshot ends at " +
+                                         std::to_string(out->snapshot.index.value()) +
+                                         ": entries are missing");
+  }
+  wal->hard_state_ = out->hard_state;
+
+  if (wal->segments_.empty()) {
+    if (Status s = wal->start_segment(0); !s.is_ok()) return s;
+  } else {
+    StatusOr<std::unique_ptr<WritableFile>> f =
+        fs.open_for_append(wal->path(wal->segments_.back().seq), wal->offset_, 0);
+    if (!f.is_ok()) return f.status();
+    wal->file_ = std::move(f.value());
+  }
+  return wal;
+}
+
+Status Wal::start_segment(uint64_t seq) {
+  StatusOr<std::unique_ptr<WritableFile>> f =
+      fs_.open_for_append(path(seq), 0, options_.preallocate ? options_.segment_bytes : 0);
+  if (!f.is_ok()) return f.status();
+  std::string header(kMagic, 8);
+  put_u32(header, kFormatVersion);
+  put_u32(header, 0);
+  if (Status s = f.value()->append(header); !s.is_ok()) return s;
+  if (Status s = f.value()->sync(); !s.is_ok()) return s;
+  if (Status s = fs_.sync_dir(dir_); !s.is_ok()) return s;
+  file_ = std::move(f.value());
+  offset_ = kFileHeader;
+  segments_.push_back({seq, 0});
+  return Status::ok();
+}
+
+Status Wal::write_record(uint8_t type, const std::string& payload) {
+  put_u32(buffer_, static_cast<uint32_t>(payload.size()));
+  put_u64(buffer_, checksum(type, payload.data(), payload.size()));
+  buffer_.push_back(static_cast<char>(type));
+  buffer_ += payload;
+  return Status::ok();
+}
+
+Status Wal::append(const std::vector<raft::Entry>& entries,
+                   const std::optional<raft::HardState>& hard_state) {
+  if (!failed_.is_ok()) return failed_;
+  for (const raft::Entry& e : entries) {
+    std::string p;
+    put_u64(p, e.term.value());
+    put_u64(p, e.index.value());
+    p.push_back(static_cast<char>(e.type));
+    p += e.data;
+    write_record(kEntry, p);
+    segments_.back().last_index = std::max(segments_.back().last_index, e.index.value());
+  }
+  if (hard_state) {
+    std::string p;
+    put_u64(p, hard_state->term.value());
+    put_u64(p, hard_state->vote.value());
+    put_u64(p, hard_state->commit.value());
+    write_record(kHardState, p);
+    hard_state_ = *hard_state;
+  }
+  return Status::ok();
+}
+
+Status Wal::sync() {
+  if (!failed_.is_ok()) return failed_;
+  if (!buffer_.empty()) {
+    if (Status s = file_->append(buffer_); !s.is_ok()) {
+      // Nothing of this batch was acknowledged. Cut what may have been written, so
+      // that a later retry does not leave a partial record in the middle.
+      if (Status t = file_->truncate(offset_); !t.is_ok())
+        failed_ = Status(Code::kFailed, t.message());
+      buffer_.clear();
+      return s;
+    }
+    offset_ += buffer_.size();
+    buffer_.clear();
+  }
+  if (Status s = file_->sync(); !s.is_ok()) {
+    failed_ = Status(Code::kFailed,
+                     "wal: fsync failed, the log refuses further writes "
+                     "(restart to recover): " +
+                         s.message());
+    return failed_;
+  }
+  if (offset_ >= options_.segment_bytes) {
+    return start_segment(segments_.back().seq + 1);
+  }
+  return Status::ok();
+}
+
+Status Wal::mark_snapshot(raft::LogId id) {
+  if (!failed_.is_ok()) return failed_;
+  std::string p;
+  put_u64(p, id.index.value());
+  put_u64(p, id.term.value());
+  write_record(kSnapshot, p);
+  // The hard state goes again into the current segment, so that deleting older
+  // segments never loses the latest one.
+  append({}, hard_state_);
+  if (Status s = sync(); !s.is_ok()) return s;
+  while (segments_.size() > 1 && segments_.front().last_index <= id.index.value()) {
+    if (Status s = fs_.remove(path(segments_.front().seq)); !s.is_ok()) return s;
+    segments_.erase(segments_.begin());
+  }
+  return fs_.sync_dir(dir_);
+}
+
+}  // namespace storage

@@ -1,0 +1,76 @@
+// The write-ahead log: the raft log and hard state on disk, in segment files of
+// records `length | checksum | type | payload` (docs/storage-format.md). Appends are
+// buffered and made durable together by one fdatasync (group commit). On open it
+// replays every segment: a torn tail of the last segment is cut off and reported; a
+// bad checksum anywhere else, a missing segment or an unknown format refuses to
+// start with an error naming the file and the byte offset.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "raft/types.h"
+#include "storage/file_system.h"
+#include "storage/status.h"
+
+namespace storage {
+
+struct WalOptions {
+  uint64_t segment_bytes = 64ull << 20;  // a segment is closed once it reaches this size
+  bool preallocate = true;
+};
+
+// What a log held when it was opened.
+struct Recovered {
+  raft::HardState hard_state;
+  raft::LogId snapshot;              // the last snapshot marker ({0, 0}: none)
+  std::vector<raft::Entry> entries;  // contiguous, after the snapshot
+  std::vector<std::string> notes;    // what recovery did, e.g. a torn tail it cut off
+};
+
+class Wal {
+ public:
+  // Opens (creating when empty) the log in `dir` and replays it into `recovered`.
+  static StatusOr<std::unique_ptr<Wal>> open(FileSystem& fs, const std::string& dir,
+                                             const WalOptions& options, Recovered* recovered);
+
+  // Buffers `entries` (the first may replace a suffix of the log: everything from
+  // its index on is superseded) and the hard state. Nothing is durable before sync().
+  Status append(const std::vector<raft::Entry>& entries,
+                const std::optional<raft::HardState>& hard_state);
+  // Writes what is buffered and fdatasyncs once. After a failed fsync the log is
+  // failed: every later call returns kFailed (the page cache may have dropped the
+  // data; retrying is unsafe, the node must restart and recover).
+  Status sync();
+  // Records that a snapshot covers the log up to `id` (durably), then deletes the
+  // whole segments that hold nothing after it.
+  Status mark_snapshot(raft::LogId id);
+
+  uint64_t segment_count() const { return segments_.size(); }
+
+ private:
+  struct Segment {
+    uint64_t seq;
+    uint64_t last_index;  // the highest entry index written in it (0: none)
+  };
+  Wal(FileSystem& fs, std::string dir, WalOptions options)
+      : fs_(fs), dir_(std::move(dir)), options_(options) {}
+  std::string path(uint64_t seq) const;
+  Status start_segment(uint64_t seq);
+  Status write_record(uint8_t type, const std::string& payload);
+
+  FileSystem& fs_;
+  std::string dir_;
+  WalOptions options_;
+  std::vector<Segment> segments_;  // in order; the last one is being written
+  std::unique_ptr<WritableFile> file_;
+  uint64_t offset_ = 0;         // bytes in the current segment, header included
+  std::string buffer_;          // records appended, not yet written
+  raft::HardState hard_state_;  // the latest one appended
+  Status failed_;               // set once an fsync failed
+};
+
+}  // namespace storage

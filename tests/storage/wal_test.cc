@@ -1,0 +1,304 @@
+// The write-ahead log: round trips, superseded suffixes, torn tails, corruption
+// that refuses to start, and injected faults (EIO on fsync, ENOSPC, short writes).
+#include "storage/wal.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+namespace storage {
+namespace {
+
+using raft::Entry;
+using raft::LogIndex;
+using raft::Term;
+
+Entry e(uint64_t index, uint64_t term, std::string data = "x") {
+  return Entry{Term(term), LogIndex(index), raft::EntryType::kNormal, std::move(data)};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (std::filesystem::temp_directory_path() / "raftkv-wal-XXXXXX").string();
+    path_ = ::mkdtemp(tmpl.data());
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Wraps the real file system and fails where a test says.
+class FaultyFileSystem : public FileSystem {
+ public:
+  enum class Fault { kNone, kEioOnSync, kNoSpaceOnWrite, kShortWrite };
+  Fault fault = Fault::kNone;
+
+  StatusOr<std::unique_ptr<WritableFile>> open_for_append(const std::string& path, uint64_t offset,
+                                                          uint64_t prealloc) override {
+    auto f = posix_file_system().open_for_append(path, offset, prealloc);
+    if (!f.is_ok()) return f.status();
+    return std::unique_ptr<WritableFile>(new File(this, std::move(f.value())));
+  }
+  StatusOr<std::string> read_file(const std::string& p) override {
+    return posix_file_system().read_file(p);
+  }
+  StatusOr<std::vector<std::string>> list(const std::string& d) override {
+    return posix_file_system().list(d);
+  }
+  Status create_dir(const std::string& d) override { return posix_file_system().create_dir(d); }
+  Status remove(const std::string& p) override { return posix_file_system().remove(p); }
+  Status sync_dir(const std::string& d) override { return posix_file_system().sync_dir(d); }
+
+ private:
+  class File : public WritableFile {
+   public:
+    File(FaultyFileSystem* fs, std::unique_ptr<WritableFile> inner)
+        : fs_(fs), inner_(std::move(inner)) {}
+    Status append(const std::string& data) override {
+      if (fs_->fault == Fault::kNoSpaceOnWrite) return Status(Code::kNoSpace, "injected ENOSPC");
+      if (fs_->fault == Fault::kShortWrite) {
+        inner_->append(data.substr(0, data.size() / 2));  // half of it, then the disk fails
+        return Status(Code::kIoError, "injected short write");
+      }
+      return inner_->append(data);
+    }
+    Status sync() override {
+      if (fs_->fault == Fault::kEioOnSync) return Status(Code::kIoError, "injected EIO");
+      return inner_->sync();
+    }
+    Status truncate(uint64_t size) override { return inner_->truncate(size); }
+
+   private:
+    FaultyFileSystem* fs_;
+    std::unique_ptr<WritableFile> inner_;
+  };
+};
+
+std::unique_ptr<Wal> open(FileSystem& fs, const std::string& dir, Recovered* r,
+                          uint64_t segment = 1 << 20) {
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(fs, dir, WalOptions{segment, false}, r);
+  EXPECT_TRUE(w.is_ok()) << w.status().message();
+  return w.is_ok() ? std::move(w.value()) : nullptr;
+}
+
+std::string segment_path(const std::string& dir, int k) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%016x.wal", k);
+  return dir + "/" + name;
+}
+
+TEST(Wal, AppendedAndSyncedRecordsSurviveAReopen) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r);
+  ASSERT_TRUE(wal->append({e(1, 1, "a"), e(2, 1, "b")},
+                          raft::HardState{Term(1), raft::NodeId(2), LogIndex(1)})
+                  .is_ok());
+  ASSERT_TRUE(wal->sync().is_ok());
+  wal.reset();
+  Recovered back;
+  open(posix_file_system(), d.path(), &back);
+  ASSERT_EQ(back.entries.size(), 2u);
+  EXPECT_EQ(back.entries[1], e(2, 1, "b"));
+  EXPECT_EQ(back.hard_state, (raft::HardState{Term(1), raft::NodeId(2), LogIndex(1)}));
+  EXPECT_TRUE(back.notes.empty());
+}
+
+TEST(Wal, ALaterEntrySupersedesTheConflictingSuffix) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r);
+  wal->append({e(1, 1), e(2, 1), e(3, 1), e(4, 1)}, {});
+  wal->append({e(3, 2, "new")}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  wal.reset();
+  Recovered back;
+  open(posix_file_system(), d.path(), &back);
+  ASSERT_EQ(back.entries.size(), 3u);
+  EXPECT_EQ(back.entries[2], e(3, 2, "new"));
+}
+
+TEST(Wal, ATornTailIsCutOffAndReported) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r);
+  wal->append({e(1, 1), e(2, 1)}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  wal.reset();
+  {  // a crash in the middle of writing the next record
+    std::ofstream f(segment_path(d.path(), 0), std::ios::binary | std::ios::app);
+    f.write("\x20\x00\x00\x00\x11\x22", 6);
+  }
+  Recovered back;
+  open(posix_file_system(), d.path(), &back);
+  EXPECT_EQ(back.entries.size(), 2u);
+  ASSERT_EQ(back.notes.size(), 1u);
+  EXPECT_NE(back.notes[0].find("torn"), std::string::npos) << back.notes[0];
+  Recovered again;  // the cut is durable
+  open(posix_file_system(), d.path(), &again);
+  EXPECT_TRUE(again.notes.empty());
+  EXPECT_EQ(again.entries.size(), 2u);
+}
+
+TEST(Wal, ABadChecksumBeforeTheTailRefusesToStartNamingFileAndOffset) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r, 200);  // small segments
+  for (uint64_t i = 1; i <= 20; ++i) {
+    wal->append({e(i, 1, "payload")}, {});
+    ASSERT_TRUE(wal->sync().is_ok());
+  }
+  ASSERT_GT(wal->segment_count(), 2u);
+  wal.reset();
+  const std::string victim = segment_path(d.path(), 0);
+  {
+    std::fstream f(victim, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(16 + 13 + 3);  // inside the first record's payload
+    f.put('Z');
+  }
+  Recovered back;
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(posix_file_system(), d.path(), {200, false}, &back);
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_EQ(w.status().code(), Code::kCorruption);
+  EXPECT_NE(w.status().message().find(victim + " at offset 16"), std::string::npos)
+      << w.status().message();
+}
+
+TEST(Wal, AMissingSegmentRefusesToStart) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r, 200);
+  for (uint64_t i = 1; i <= 20; ++i) {
+    wal->append({e(i, 1, "payload")}, {});
+    wal->sync();
+  }
+  wal.reset();
+  std::filesystem::remove(segment_path(d.path(), 1));
+  Recovered back;
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(posix_file_system(), d.path(), {200, false}, &back);
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_NE(w.status().message().find(segment_path(d.path(), 1) + " is missing"), std::string::npos)
+      << w.status().message();
+}
+
+TEST(Wal, AnUnknownFormatVersionRefusesToStart) {
+  TempDir d;
+  Recovered r;
+  open(posix_file_system(), d.path(), &r);
+  {
+    std::fstream f(segment_path(d.path(), 0), std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(8);
+    f.put('\x09');
+  }
+  Recovered back;
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(posix_file_system(), d.path(), {}, &back);
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_NE(w.status().message().find("format version 9"), std::string::npos)
+      << w.status().message();
+}
+
+TEST(Wal, AFailedFsyncFailsTheLogForGood) {
+  TempDir d;
+  FaultyFileSystem fs;
+  Recovered r;
+  auto wal = open(fs, d.path(), &r);
+  wal->append({e(1, 1)}, {});
+  fs.fault = FaultyFileSystem::Fault::kEioOnSync;
+  Status s = wal->sync();
+  EXPECT_EQ(s.code(), Code::kFailed);
+  fs.fault = FaultyFileSystem::Fault::kNone;  // even once the disk "recovers"
+  EXPECT_EQ(wal->append({e(2, 1)}, {}).code(), Code::kFailed);
+  EXPECT_EQ(wal->sync().code(), Code::kFailed);
+}
+
+TEST(Wal, NoSpaceRefusesTheWriteAndCorruptsNothing) {
+  TempDir d;
+  FaultyFileSystem fs;
+  Recovered r;
+  auto wal = open(fs, d.path(), &r);
+  wal->append({e(1, 1), e(2, 1)}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  fs.fault = FaultyFileSystem::Fault::kNoSpaceOnWrite;
+  wal->append({e(3, 1)}, {});
+  Status s = wal->sync();
+  EXPECT_EQ(s.code(), Code::kNoSpace);
+  fs.fault = FaultyFileSystem::Fault::kNone;
+  wal.reset();
+  Recovered back;
+  open(fs, d.path(), &back);
+  EXPECT_EQ(back.entries.size(), 2u);
+  EXPECT_TRUE(back.notes.empty());
+}
+
+TEST(Wal, AShortWriteLeavesNoPartialRecord) {
+  TempDir d;
+  FaultyFileSystem fs;
+  Recovered r;
+  auto wal = open(fs, d.path(), &r);
+  wal->append({e(1, 1)}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  fs.fault = FaultyFileSystem::Fault::kShortWrite;
+  wal->append({e(2, 1, std::string(100, 'q'))}, {});
+  EXPECT_EQ(wal->sync().code(), Code::kIoError);
+  fs.fault = FaultyFileSystem::Fault::kNone;
+  wal->append({e(2, 1, "retry")}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  wal.reset();
+  Recovered back;
+  open(fs, d.path(), &back);
+  ASSERT_EQ(back.entries.size(), 2u);
+  EXPECT_EQ(back.entries[1].data, "retry");
+  EXPECT_TRUE(back.notes.empty());
+}
+
+TEST(Wal, ASnapshotMarkerDeletesWholeSegmentsBehindIt) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r, 300);
+  for (uint64_t i = 1; i <= 40; ++i) {
+    wal->append({e(i, 2, "payload")}, raft::HardState{Term(2), raft::NodeId(1), LogIndex(i)});
+    ASSERT_TRUE(wal->sync().is_ok());
+  }
+  const uint64_t before = wal->segment_count();
+  ASSERT_TRUE(wal->mark_snapshot({Term(2), LogIndex(30)}).is_ok());
+  EXPECT_LT(wal->segment_count(), before);
+  wal.reset();
+  Recovered back;
+  open(posix_file_system(), d.path(), &back, 300);
+  EXPECT_EQ(back.snapshot, (raft::LogId{Term(2), LogIndex(30)}));
+  ASSERT_EQ(back.entries.size(), 10u);
+  EXPECT_EQ(back.entries.front().index, LogIndex(31));
+  EXPECT_EQ(back.hard_state.commit, LogIndex(40));
+}
+
+TEST(Wal, PreallocatedZerosAfterTheLastRecordAreNotCorruption) {
+  TempDir d;
+  Recovered r;
+  StatusOr<std::unique_ptr<Wal>> w =
+      Wal::open(posix_file_system(), d.path(), WalOptions{1 << 16, true}, &r);
+  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  w.value()->append({e(1, 1), e(2, 1)}, {});
+  ASSERT_TRUE(w.value()->sync().is_ok());
+  w.value().reset();
+  EXPECT_GE(std::filesystem::file_size(segment_path(d.path(), 0)), 1u << 16);
+  Recovered back;
+  StatusOr<std::unique_ptr<Wal>> again =
+      Wal::open(posix_file_system(), d.path(), WalOptions{1 << 16, true}, &back);
+  ASSERT_TRUE(again.is_ok()) << again.status().message();
+  EXPECT_EQ(back.entries.size(), 2u);
+  EXPECT_TRUE(back.notes.empty());
+  again.value()->append({e(3, 1)}, {});  // appends continue after the records, not the zeros
+  ASSERT_TRUE(again.value()->sync().is_ok());
+  again.value().reset();
+  Recovered third;
+  Wal::open(posix_file_system(), d.path(), WalOptions{1 << 16, true}, &third);
+  EXPECT_EQ(third.entries.size(), 3u);
+}
+
+}  // namespace
+}  // namespace storage
