@@ -267,8 +267,9 @@ Status Wal::mark_snapshot(raft::LogId id) {
   // The hard state goes again into the current segment, so that deleting older
   // segments never loses the latest one.
   append({}, hard_state_);
+  const uint64_t marker_seq = segments_.back().seq;  // sync() may start a new segment
   if (Status s = sync(); !s.is_ok()) return s;
-  while (segments_.size() > 1 && segments_.front().last_index <= id.index.value()) {
+  while (segments_.front().seq < marker_seq && segments_.front().last_index <= id.index.value()) {
     if (Status s = fs_.remove(path(segments_.front().seq)); !s.is_ok()) return s;
     segments_.erase(segments_.begin());
   }
