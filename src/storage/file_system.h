@@ -38,6 +38,8 @@ class FileSystem {
   virtual StatusOr<std::vector<std::string>> list(const std::string& dir) = 0;
   virtual Status create_dir(const std::string& dir) = 0;
   virtual Status remove(const std::string& path) = 0;
+  // Atomically replaces `to` with `from` (POSIX rename).
+  virtual Status rename(const std::string& from, const std::string& to) = 0;
   // Makes a directory's entries (new, renamed, removed files) durable.
   virtual Status sync_dir(const std::string& dir) = 0;
 };

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "storage/file_system.h"
@@ -118,6 +119,11 @@ class PosixFileSystem : public FileSystem {
 
   Status remove(const std::string& path) override {
     if (::unlink(path.c_str()) != 0) return from_errno("remove", path, errno);
+    return Status::ok();
+  }
+
+  Status rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) return from_errno("rename", from, errno);
     return Status::ok();
   }
 

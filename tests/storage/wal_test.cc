@@ -52,6 +52,9 @@ class FaultyFileSystem : public FileSystem {
   }
   Status create_dir(const std::string& d) override { return posix_file_system().create_dir(d); }
   Status remove(const std::string& p) override { return posix_file_system().remove(p); }
+  Status rename(const std::string& a, const std::string& b) override {
+    return posix_file_system().rename(a, b);
+  }
   Status sync_dir(const std::string& d) override { return posix_file_system().sync_dir(d); }
 
  private:
