@@ -31,19 +31,21 @@ struct Operation {
   int client = 0;  // who issued it; used in reports only
   std::string key;
   OpKind kind = OpKind::kRead;
-  std::string value;  // kWrite: value written. kCas: the new value. kRead (kOk): value read
-  bool found = true;  // kRead with kOk: false means the key was absent (value then ignored)
-  std::string expected;        // kCas only: swaps iff the key is present and equal to this
+  std::string value;     // kWrite: value written. kCas: the new value. kRead (kOk): value read
+  bool found = true;     // kRead with kOk: false means the key was absent (value then ignored)
+  std::string expected;  // kCas only: swaps iff the key is present and equal to this
   bool cas_succeeded = false;  // kCas with kOk: whether the swap happened
   int64_t invoke = 0;          // logical time the call was made
-  int64_t complete = 0;  // logical time it returned; >= invoke for kOk; ignored for kUnknown
+  int64_t complete = 0;        // logical time it returned; >= invoke for kOk; ignored for kUnknown
   Outcome outcome = Outcome::kOk;
 };
 
 struct Options {
   // A deterministic budget, not wall-clock: the number of search steps (one step tries to
   // make one operation take effect in one search state) summed over all keys. When it is
-  // exhausted the check stops with kGaveUp.
+  // exhausted the check stops with kGaveUp. The problem is NP-complete; what costs most
+  // is many concurrent operations on one key, above all timed-out updates mixed with CASes
+  // that report failure.
   uint64_t max_states = 10'000'000;
 };
 
