@@ -7,26 +7,13 @@
 #include <cstring>
 
 #include "raft/codec.h"
+#include "storage/encoding.h"
 
 namespace storage {
 namespace {
 
 constexpr char kMagic[8] = {'R', 'A', 'F', 'T', 'K', 'V', 'S', 'N'};
 constexpr uint32_t kFormatVersion = 1;
-
-void put_u32(std::string& s, uint32_t v) {
-  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-void put_u64(std::string& s, uint64_t v) {
-  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-uint64_t get(const std::string& s, size_t at, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) {
-    v |= static_cast<uint64_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
-  }
-  return v;
-}
 
 }  // namespace
 
@@ -102,19 +89,19 @@ StatusOr<StoredSnapshot> SnapshotStore::load_latest() {
   if (in.size() < 8 + 4 + 16 + 4 + 4 + 8 + 8 || std::memcmp(in.data(), kMagic, 8) != 0) {
     return corrupt("not a raftkv snapshot (bad magic or truncated)");
   }
-  if (get(in, in.size() - 8, 8) != XXH3_64bits(in.data(), in.size() - 8)) {
+  if (get_le(in, in.size() - 8, 8) != XXH3_64bits(in.data(), in.size() - 8)) {
     return corrupt("bad checksum at offset " + std::to_string(in.size() - 8));
   }
-  if (uint32_t v = static_cast<uint32_t>(get(in, 8, 4)); v != kFormatVersion) {
+  if (uint32_t v = static_cast<uint32_t>(get_le(in, 8, 4)); v != kFormatVersion) {
     return corrupt("format version " + std::to_string(v) + " is unknown to this binary");
   }
   StoredSnapshot s;
   size_t pos = 12;
-  s.meta.last = {raft::Term(get(in, pos + 8, 8)), raft::LogIndex(get(in, pos, 8))};
+  s.meta.last = {raft::Term(get_le(in, pos + 8, 8)), raft::LogIndex(get_le(in, pos, 8))};
   pos += 16;
   auto field = [&](std::string* out) {
     if (in.size() - 8 - pos < 4) return false;
-    const uint64_t n = get(in, pos, 4);
+    const uint64_t n = get_le(in, pos, 4);
     pos += 4;
     if (in.size() - 8 - pos < n) return false;
     *out = in.substr(pos, n);
@@ -128,7 +115,7 @@ StatusOr<StoredSnapshot> SnapshotStore::load_latest() {
   if (!membership || !timeouts) return corrupt("bad membership or timeouts");
   s.meta.membership = *membership;
   s.meta.timeouts = *timeouts;
-  const uint64_t n = get(in, pos, 8);
+  const uint64_t n = get_le(in, pos, 8);
   pos += 8;
   if (in.size() - 8 - pos != n) return corrupt("data length does not match the file");
   s.data = in.substr(pos, n);

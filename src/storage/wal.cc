@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "storage/encoding.h"
+
 namespace storage {
 namespace {
 
@@ -15,20 +17,6 @@ constexpr size_t kFileHeader = 16;    // magic, version, reserved
 constexpr size_t kRecordHeader = 13;  // length u32, checksum u64, type u8
 
 enum RecordType : uint8_t { kEntry = 1, kHardState = 2, kSnapshot = 3 };
-
-void put_u32(std::string& s, uint32_t v) {
-  for (int i = 0; i < 4; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-void put_u64(std::string& s, uint64_t v) {
-  for (int i = 0; i < 8; ++i) s.push_back(static_cast<char>(v >> (8 * i)));
-}
-uint64_t get(const std::string& s, size_t at, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; ++i) {
-    v |= static_cast<uint64_t>(static_cast<unsigned char>(s[at + i])) << (8 * i);
-  }
-  return v;
-}
 
 uint64_t checksum(uint8_t type, const char* payload, size_t n) {
   XXH3_state_t* st = XXH3_createState();
@@ -93,7 +81,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
     if (data.size() < kFileHeader || std::memcmp(data.data(), kMagic, 8) != 0) {
       return Status(Code::kCorruption, "wal: " + file + " is not a raftkv WAL segment (bad magic)");
     }
-    if (uint32_t v = static_cast<uint32_t>(get(data, 8, 4)); v != kFormatVersion) {
+    if (uint32_t v = static_cast<uint32_t>(get_le(data, 8, 4)); v != kFormatVersion) {
       return Status(Code::kCorruption, "wal: " + file + " has format version " + std::to_string(v) +
                                            "; this binary reads version " +
                                            std::to_string(kFormatVersion));
@@ -105,11 +93,11 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
         if (all_zero(data, pos)) break;  // preallocated space: the end of the records
       }
       const bool header_fits = data.size() - pos >= kRecordHeader;
-      const uint32_t len = header_fits ? static_cast<uint32_t>(get(data, pos, 4)) : 0;
+      const uint32_t len = header_fits ? static_cast<uint32_t>(get_le(data, pos, 4)) : 0;
       const bool fits = header_fits && data.size() - pos - kRecordHeader >= len;
       const uint8_t type = header_fits ? static_cast<uint8_t>(data[pos + 12]) : 0;
-      const bool good =
-          fits && get(data, pos + 4, 8) == checksum(type, data.data() + pos + kRecordHeader, len);
+      const bool good = fits && get_le(data, pos + 4, 8) ==
+                                    checksum(type, data.data() + pos + kRecordHeader, len);
       if (!good) {
         // A torn tail: a partial record at the end of the last segment, with only
         // zeros (or nothing) after it. Anything else is corruption.
@@ -129,7 +117,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
       }
       const std::string payload = data.substr(pos + kRecordHeader, len);
       if (type == kEntry && len >= 17) {
-        raft::Entry e{raft::Term(get(payload, 0, 8)), raft::LogIndex(get(payload, 8, 8)),
+        raft::Entry e{raft::Term(get_le(payload, 0, 8)), raft::LogIndex(get_le(payload, 8, 8)),
                       static_cast<raft::EntryType>(payload[16]), payload.substr(17)};
         // Segments behind a snapshot are deleted, so the first entry read may be
         // anywhere; from then on the log must stay contiguous.
@@ -143,10 +131,10 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
         out->entries.push_back(std::move(e));
         seg.last_index = std::max(seg.last_index, out->entries.back().index.value());
       } else if (type == kHardState && len == 24) {
-        out->hard_state = {raft::Term(get(payload, 0, 8)), raft::NodeId(get(payload, 8, 8)),
-                           raft::LogIndex(get(payload, 16, 8))};
+        out->hard_state = {raft::Term(get_le(payload, 0, 8)), raft::NodeId(get_le(payload, 8, 8)),
+                           raft::LogIndex(get_le(payload, 16, 8))};
       } else if (type == kSnapshot && len == 16) {
-        raft::LogId snap{raft::Term(get(payload, 8, 8)), raft::LogIndex(get(payload, 0, 8))};
+        raft::LogId snap{raft::Term(get_le(payload, 8, 8)), raft::LogIndex(get_le(payload, 0, 8))};
         if (snap.index > out->snapshot.index) {
           // Entries up to the snapshot are folded into it.
           while (!out->entries.empty() && out->entries.front().index <= snap.index) {
@@ -185,16 +173,22 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
 }
 
 Status Wal::start_segment(uint64_t seq) {
+  // A segment appears whole or not at all: its header is written and synced under a
+  // temporary name, then renamed. A crash while creating it leaves only a .tmp file,
+  // which open() ignores, never a segment without a header.
+  const std::string final_path = path(seq);
+  const std::string tmp = final_path + ".tmp";
   StatusOr<std::unique_ptr<WritableFile>> f =
-      fs_.open_for_append(path(seq), 0, options_.preallocate ? options_.segment_bytes : 0);
+      fs_.open_for_append(tmp, 0, options_.preallocate ? options_.segment_bytes : 0);
   if (!f.is_ok()) return f.status();
   std::string header(kMagic, 8);
   put_u32(header, kFormatVersion);
   put_u32(header, 0);
   if (Status s = f.value()->append(header); !s.is_ok()) return s;
   if (Status s = f.value()->sync(); !s.is_ok()) return s;
+  if (Status s = fs_.rename(tmp, final_path); !s.is_ok()) return s;
   if (Status s = fs_.sync_dir(dir_); !s.is_ok()) return s;
-  file_ = std::move(f.value());
+  file_ = std::move(f.value());  // the open file follows the rename
   offset_ = kFileHeader;
   segments_.push_back({seq, 0});
   return Status::ok();
