@@ -15,6 +15,22 @@ PACKAGES=(
   libbenchmark-dev
   librapidcheck-dev
   libxxhash-dev
+  # The server (issue 6): gRPC, protobuf, logging, flags, config.
+  libgrpc++-dev
+  libprotobuf-dev
+  protobuf-compiler
+  protobuf-compiler-grpc
+  libabsl-dev
+  libspdlog-dev
+  libcli11-dev
+  libtomlplusplus-dev
+  pkg-config
+  # etcd's own tools, for the compatibility tests and the side-by-side benchmark.
+  etcd-client
+  etcd-server
+  python3-etcd3
+  python3-grpcio
+  python3-protobuf
 )
 
 missing=()
