@@ -1,0 +1,259 @@
+// raftkv: the server. Takes etcd's flag names where the meaning is the same, so scripts
+// written for etcd start raftkv unchanged, plus an optional TOML file with the same keys.
+// With no argument: a one-node cluster in ./raftkv-data on 127.0.0.1:2379 (clients) and
+// 127.0.0.1:2380 (peers). SIGTERM or SIGINT stops it cleanly.
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "server/server.h"
+#include "toml++/toml.h"
+
+namespace {
+
+struct Flags {
+  std::string name = "default";
+  std::string data_dir = "./raftkv-data";
+  std::string listen_client_urls = "http://127.0.0.1:2379";
+  std::string advertise_client_urls;
+  std::string listen_peer_urls = "http://127.0.0.1:2380";
+  std::string initial_advertise_peer_urls;
+  std::string initial_cluster;
+  std::string initial_cluster_state = "new";
+  std::string initial_cluster_token = "etcd-cluster";
+  uint32_t heartbeat_interval = 100;
+  uint32_t election_timeout = 1000;
+  uint32_t election_timeout_min = 0;
+  uint32_t election_timeout_max = 0;
+  uint32_t tick_ms = 10;
+  uint64_t snapshot_count = 10000;
+  int64_t quota_backend_bytes = int64_t{2} << 30;
+  uint64_t max_request_bytes = 1536 * 1024;
+  uint32_t request_timeout_ms = 5000;
+  std::string config_file;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "raftkv: %s\n", message.c_str());
+  return 2;
+}
+
+// Applies a TOML config file: keys are the flag names without dashes' leading "--"
+// (e.g. name = "n1", heartbeat-interval = 100). Flags given on the command line win.
+std::string apply_config_file(const std::string& path, CLI::App& app) {
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return "config file " + path + ": " + std::string(e.description()) + " at line " +
+           std::to_string(e.source().begin.line);
+  }
+  for (const auto& [key, value] : t) {
+    const std::string k(key.str());
+    CLI::Option* opt = nullptr;
+    try {
+      opt = app.get_option("--" + k);
+    } catch (const CLI::OptionNotFound&) {
+      return "config file " + path + ": unknown key \"" + k + "\"";
+    }
+    if (opt->count() > 0) continue;  // the command line wins
+    std::string text;
+    if (auto s = value.value<std::string>())
+      text = *s;
+    else if (auto i = value.value<int64_t>())
+      text = std::to_string(*i);
+    else if (auto b = value.value<bool>())
+      text = *b ? "true" : "false";
+    else
+      return "config file " + path + ": key \"" + k + "\" must be a string or a number";
+    try {
+      opt->add_result(text);
+      opt->run_callback();
+    } catch (const CLI::Error& e) {
+      return "config file " + path + ": key \"" + k + "\": " + e.what();
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Flags f;
+  CLI::App app{"raftkv: a replicated key-value server speaking etcd's v3 API"};
+  app.option_defaults()->always_capture_default();
+  app.add_option("--name", f.name, "Human-readable name of this member");
+  app.add_option("--data-dir", f.data_dir, "Directory of the log and snapshots");
+  app.add_option("--listen-client-urls", f.listen_client_urls, "URL to listen on for clients");
+  app.add_option("--advertise-client-urls", f.advertise_client_urls,
+                 "Client URL to advertise to the cluster (default: the listen URL)");
+  app.add_option("--listen-peer-urls", f.listen_peer_urls, "URL to listen on for peers");
+  app.add_option("--initial-advertise-peer-urls", f.initial_advertise_peer_urls,
+                 "Peer URL to advertise (default: the listen URL)");
+  app.add_option("--initial-cluster", f.initial_cluster,
+                 "name=peer-url,... of the initial members (default: this member alone)");
+  app.add_option("--initial-cluster-state", f.initial_cluster_state, "new or existing")
+      ->check(CLI::IsMember({"new", "existing"}));
+  app.add_option("--initial-cluster-token", f.initial_cluster_token, "Cluster token");
+  app.add_option("--heartbeat-interval", f.heartbeat_interval, "Heartbeat interval in ms");
+  app.add_option("--election-timeout", f.election_timeout,
+                 "Election timeout T in ms: a random timeout in [T, 2T]");
+  app.add_option("--election-timeout-min", f.election_timeout_min,
+                 "Lower end of the election timeout range in ms (overrides T)");
+  app.add_option("--election-timeout-max", f.election_timeout_max,
+                 "Upper end of the election timeout range in ms (overrides 2T)");
+  app.add_option("--tick-ms", f.tick_ms, "Length of one Raft tick in ms");
+  app.add_option("--snapshot-count", f.snapshot_count,
+                 "Applied entries between snapshots (0: never)");
+  app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
+                 "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
+  app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");
+  app.add_option("--request-timeout-ms", f.request_timeout_ms,
+                 "How long a client request may wait for consensus");
+  app.add_option("--config-file", f.config_file, "TOML file with the same keys as the flags");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (!f.config_file.empty()) {
+    if (std::string err = apply_config_file(f.config_file, app); !err.empty()) return fail(err);
+  }
+
+  auto one_url = [](const std::string& flag, const std::string& value) -> std::string {
+    std::vector<std::string> urls = split(value, ',');
+    if (urls.size() != 1) {
+      throw std::runtime_error("--" + flag + " must name exactly one URL, got \"" + value + "\"");
+    }
+    return urls[0];
+  };
+  server::ServerConfig cfg;
+  try {
+    const std::string client_url = one_url("listen-client-urls", f.listen_client_urls);
+    const std::string peer_url = one_url("listen-peer-urls", f.listen_peer_urls);
+    const std::string adv_client = f.advertise_client_urls.empty()
+                                       ? client_url
+                                       : one_url("advertise-client-urls", f.advertise_client_urls);
+    const std::string adv_peer =
+        f.initial_advertise_peer_urls.empty()
+            ? peer_url
+            : one_url("initial-advertise-peer-urls", f.initial_advertise_peer_urls);
+    auto client_addr = server::url_to_address(client_url);
+    if (!client_addr.ok())
+      return fail("--listen-client-urls: " + std::string(client_addr.status().message()));
+    auto peer_addr = server::url_to_address(peer_url);
+    if (!peer_addr.ok())
+      return fail("--listen-peer-urls: " + std::string(peer_addr.status().message()));
+    for (const auto& [flag, url] : {std::pair{"advertise-client-urls", adv_client},
+                                    std::pair{"initial-advertise-peer-urls", adv_peer}}) {
+      if (auto a = server::url_to_address(url); !a.ok()) {
+        return fail(std::string("--") + flag + ": " + std::string(a.status().message()));
+      }
+    }
+    const std::string initial =
+        f.initial_cluster.empty() ? f.name + "=" + adv_peer : f.initial_cluster;
+    std::set<std::string> names, urls;
+    for (const std::string& part : split(initial, ',')) {
+      const size_t eq = part.find('=');
+      if (eq == std::string::npos || eq == 0 || eq + 1 == part.size()) {
+        return fail("--initial-cluster: \"" + part + "\" is not name=peer-url");
+      }
+      server::MemberSpec m;
+      m.name = part.substr(0, eq);
+      const std::string url = part.substr(eq + 1);
+      if (auto a = server::url_to_address(url); !a.ok()) {
+        return fail("--initial-cluster: member " + m.name + ": " +
+                    std::string(a.status().message()));
+      }
+      if (!urls.insert(url).second)
+        return fail("--initial-cluster: peer URL " + url + " appears twice");
+      if (!names.insert(m.name).second)
+        return fail("--initial-cluster: name " + m.name + " appears twice");
+      m.peer_urls = {url};
+      m.id = server::member_id(f.initial_cluster_token, url);
+      cfg.initial_cluster.push_back(m);
+    }
+    const server::MemberSpec* self = nullptr;
+    for (const auto& m : cfg.initial_cluster) {
+      if (m.name == f.name) self = &m;
+    }
+    if (self == nullptr) {
+      return fail("--initial-cluster does not name this member (--name " + f.name + ")");
+    }
+    if (self->peer_urls[0] != adv_peer) {
+      return fail("--initial-cluster gives " + f.name + " the peer URL " + self->peer_urls[0] +
+                  " but --initial-advertise-peer-urls is " + adv_peer);
+    }
+    cfg.node.id = raft::NodeId(self->id);
+    cfg.node.name = f.name;
+    cfg.node.data_dir = f.data_dir;
+    cfg.node.client_address = *client_addr;
+    cfg.node.peer_address = *peer_addr;
+    cfg.node.tick_ms = f.tick_ms;
+    cfg.node.timeouts.heartbeat_ms = f.heartbeat_interval;
+    cfg.node.timeouts.election_min_ms =
+        f.election_timeout_min != 0 ? f.election_timeout_min : f.election_timeout;
+    cfg.node.timeouts.election_max_ms = f.election_timeout_max != 0
+                                            ? f.election_timeout_max
+                                            : 2 * cfg.node.timeouts.election_min_ms;
+    cfg.node.snapshot_entries = f.snapshot_count;
+    cfg.node.max_request_bytes = f.max_request_bytes;
+    cfg.join_existing = f.initial_cluster_state == "existing";
+    if (!cfg.join_existing) {
+      for (const auto& m : cfg.initial_cluster)
+        cfg.node.bootstrap.voters.insert(raft::NodeId(m.id));
+    }
+    cfg.cluster_token = f.initial_cluster_token;
+    cfg.cluster_id = server::cluster_id(f.initial_cluster_token, {});
+    cfg.advertise_client_urls = {adv_client};
+    cfg.advertise_peer_urls = {adv_peer};
+    if (f.quota_backend_bytes < 0) {
+      return fail("--quota-backend-bytes " + std::to_string(f.quota_backend_bytes) +
+                  " must be >= 0 (0: the default of 2 GiB)");
+    }
+    cfg.store.quota_bytes = f.quota_backend_bytes == 0 ? int64_t{2} << 30 : f.quota_backend_bytes;
+    cfg.store.min_lease_ttl =
+        std::max<int64_t>(1, (cfg.node.timeouts.election_min_ms * 3 / 2 + 999) / 1000);
+    if (f.request_timeout_ms == 0) return fail("--request-timeout-ms must be above 0");
+    cfg.request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  if (absl::Status s = node::validate(cfg.node); !s.ok()) return fail(std::string(s.message()));
+
+  // Block the stop signals before any thread starts, then wait for one here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto srv = server::Server::start(cfg);
+  if (!srv.ok()) return fail(std::string(srv.status().message()));
+  std::fprintf(stderr,
+               "raftkv: member %016llx (%s) in cluster %016llx: clients on %s (port %d), peers on "
+               "%s (port %d), data in %s\n",
+               static_cast<unsigned long long>(cfg.node.id.value()), cfg.node.name.c_str(),
+               static_cast<unsigned long long>(cfg.cluster_id), cfg.node.client_address.c_str(),
+               (*srv)->client_port(), cfg.node.peer_address.c_str(), (*srv)->peer_port(),
+               cfg.node.data_dir.c_str());
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  std::fprintf(stderr, "raftkv: %s received, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  (*srv)->stop();
+  return 0;
+}

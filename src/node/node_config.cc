@@ -1,0 +1,53 @@
+#include "node/node_config.h"
+
+#include <string>
+
+namespace node {
+namespace {
+
+std::string n(uint64_t v) { return std::to_string(v); }
+
+}  // namespace
+
+absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms) {
+  if (t.heartbeat_ms < tick_ms) {
+    return absl::InvalidArgumentError("heartbeat interval " + n(t.heartbeat_ms) +
+                                      " ms is shorter than a tick (" + n(tick_ms) + " ms)");
+  }
+  if (t.election_min_ms <= t.heartbeat_ms) {
+    return absl::InvalidArgumentError("election timeout " + n(t.election_min_ms) +
+                                      " ms must be longer than the heartbeat interval (" +
+                                      n(t.heartbeat_ms) + " ms)");
+  }
+  if (t.election_max_ms < t.election_min_ms + tick_ms) {
+    return absl::InvalidArgumentError("election timeout range [" + n(t.election_min_ms) + ", " +
+                                      n(t.election_max_ms) + "] ms must span at least one tick (" +
+                                      n(tick_ms) + " ms)");
+  }
+  if (t.election_max_ms > kMaxElectionMs) {
+    return absl::InvalidArgumentError("election timeout " + n(t.election_max_ms) +
+                                      " ms is above the limit of " + n(kMaxElectionMs) + " ms");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status validate(const NodeConfig& c) {
+  if (c.id == raft::kNoNode) return absl::InvalidArgumentError("node id must not be 0");
+  if (c.name.empty()) return absl::InvalidArgumentError("name must not be empty");
+  if (c.data_dir.empty()) return absl::InvalidArgumentError("data-dir must not be empty");
+  if (c.tick_ms < kMinTickMs || c.tick_ms > kMaxTickMs) {
+    return absl::InvalidArgumentError("tick " + n(c.tick_ms) + " ms is out of range [" +
+                                      n(kMinTickMs) + ", " + n(kMaxTickMs) + "]");
+  }
+  if (absl::Status s = validate(c.timeouts, c.tick_ms); !s.ok()) return s;
+  if (!c.bootstrap.voters.empty() && !c.bootstrap.voters.contains(c.id)) {
+    return absl::InvalidArgumentError("the initial cluster does not contain this node (id " +
+                                      n(c.id.value()) + ", name " + c.name + ")");
+  }
+  if (c.max_request_bytes == 0) {
+    return absl::InvalidArgumentError("max-request-bytes must be above 0");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace node

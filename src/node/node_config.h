@@ -1,0 +1,47 @@
+// The configuration of one node of a cluster: identity, addresses, data directory,
+// timeouts in milliseconds and snapshot policy. validate() names the field, the value
+// and what is allowed, so a bad flag stops the start with a clear error.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "raft/types.h"
+
+namespace node {
+
+// Timeouts as people set them: milliseconds. The node ticks every tick_ms.
+struct TimeoutsMs {
+  uint32_t heartbeat_ms = 100;
+  uint32_t election_min_ms = 1000;
+  uint32_t election_max_ms = 2000;
+  bool operator==(const TimeoutsMs&) const = default;
+};
+
+struct NodeConfig {
+  raft::NodeId id;  // non-zero, unique in the cluster
+  std::string name;
+  std::string data_dir;
+  std::string client_address;   // host:port for clients
+  std::string peer_address;     // host:port for peers
+  std::string metrics_address;  // host:port for /metrics (empty: none)
+  uint32_t tick_ms = 10;        // the length of one core tick
+  TimeoutsMs timeouts;
+  uint64_t snapshot_entries = 10'000;  // snapshot after this many applied entries (0: never)
+  // The voters of a new cluster; empty when this node joins an existing one.
+  raft::Membership bootstrap;
+  uint64_t max_request_bytes = 1536 * 1024;
+};
+
+// Limits on timeouts, shared by the start-up check and run-time changes.
+inline constexpr uint32_t kMinTickMs = 1;
+inline constexpr uint32_t kMaxTickMs = 1000;
+inline constexpr uint32_t kMaxElectionMs = 600'000;
+
+absl::Status validate(const NodeConfig& config);
+// heartbeat >= tick, heartbeat < election min < election max <= kMaxElectionMs, each a
+// whole number of ticks at least one apart.
+absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms);
+
+}  // namespace node

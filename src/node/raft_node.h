@@ -1,0 +1,180 @@
+// RaftNode: one member of a cluster, running the pure core with real time, a durable
+// log and a transport. Threads (DESIGN.md): the core thread alone touches the core
+// (peer messages, proposals, ticks and completions reach it through one queue); the
+// storage thread appends and fsyncs the WAL once per batch (group commit) and writes
+// snapshot files; the apply thread applies committed entries to the state machine and
+// completes the requests waiting for them. A request on a follower is forwarded to the
+// leader; there is no local shortcut, and a one-node cluster commits through its log.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "node/node_config.h"
+#include "node/state_machine.h"
+#include "raft/raft.h"
+#include "storage/snapshot_file.h"
+#include "storage/wal.h"
+#include "transport/transport.h"
+
+namespace node {
+
+using Millis = std::chrono::milliseconds;
+
+// What status() reports: the core's view plus what the runtime adds.
+struct NodeState {
+  raft::NodeStatus core;
+  raft::Membership membership;
+  TimeoutsMs timeouts;
+  raft::LogIndex applied;  // applied to the state machine
+  raft::LogIndex snapshot_index;
+  uint64_t wal_syncs = 0;
+};
+
+class RaftNode : public transport::Handler {
+ public:
+  // Opens (or creates) the data directory, recovers the log and the latest snapshot
+  // into `sm`, and prepares the core. Nothing runs until start().
+  static absl::StatusOr<std::unique_ptr<RaftNode>> open(const NodeConfig& config, StateMachine* sm,
+                                                        transport::Transport* transport);
+  ~RaftNode() override;
+
+  void start();
+  // Stops the threads; waiting requests fail with Unavailable. Idempotent.
+  void stop();
+
+  // Replicates `command`; returns what applying it produced. Forwarded to the leader on
+  // a follower. Errors (etcd's strings): "etcdserver: no leader", "etcdserver: request
+  // timed out", "etcdserver: leader changed".
+  absl::StatusOr<std::string> client_write(std::string command, Millis timeout);
+  // Returns once this node's state machine reflects every write that completed before
+  // the call (ReadIndex, thesis 6.4), on the leader and on followers alike.
+  absl::Status linearizable_read(Millis timeout);
+  // Runs the state machine's leader_call on the leader.
+  absl::StatusOr<std::string> leader_call(std::string payload, Millis timeout);
+
+  bool is_leader() const;
+  raft::NodeId leader() const;
+  raft::NodeId id() const { return config_.id; }
+
+  // Membership, through the log, on the leader (forwarded from followers). Each returns
+  // once the change is applied here or fails.
+  absl::Status add_node(raft::NodeId id, bool learner, Millis timeout);
+  absl::Status promote_node(raft::NodeId id, Millis timeout);
+  absl::Status remove_node(raft::NodeId id, Millis timeout);
+  absl::Status change_membership(std::set<raft::NodeId> voters, std::set<raft::NodeId> learners,
+                                 Millis timeout);
+  // Hands leadership to `to` and waits until it leads.
+  absl::Status transfer_leadership(raft::NodeId to, Millis timeout);
+  // New timeouts for every node, through the log.
+  absl::Status update_timeouts(const TimeoutsMs& timeouts, Millis timeout);
+  TimeoutsMs timeouts() const;
+  NodeState status() const;
+
+  // What happens when the disk fails under the log: the node must stop (a failed fsync
+  // may have lost acknowledged data in the page cache). Default: print and abort.
+  void set_fatal_handler(std::function<void(const std::string&)> handler) {
+    fatal_ = std::move(handler);
+  }
+
+  // transport::Handler
+  void on_message(raft::Message message, std::string snapshot) override;
+  absl::StatusOr<std::string> on_forward(transport::ForwardKind kind, std::string payload,
+                                         Millis timeout) override;
+
+ private:
+  RaftNode(const NodeConfig& config, StateMachine* sm, transport::Transport* transport);
+
+  using Task = std::function<void()>;
+  struct WriteWaiter {
+    std::promise<absl::StatusOr<std::string>> done;
+  };
+  struct IndexWaiter {
+    raft::Term term;
+    std::shared_ptr<std::promise<absl::Status>> done;
+  };
+
+  // Core thread.
+  void post(Task task);
+  void core_loop();
+  void drive();
+  void on_persisted(raft::Ready rd, std::shared_ptr<const std::string> snapshot);
+  void on_applied();
+  void send_messages(std::vector<raft::Message>& messages);
+  void maybe_snapshot();
+  void publish_status();
+  // Storage and apply threads.
+  void storage_loop();
+  void apply_loop();
+
+  absl::StatusOr<std::string> propose_local(std::string command, Millis timeout);
+  // Runs `local` on the leader, or forwards `payload` to it, retrying while the leader is
+  // unknown or unreachable (the request was not delivered) until `timeout`.
+  absl::StatusOr<std::string> on_leader(
+      const std::function<absl::StatusOr<std::string>(Millis)>& local, transport::ForwardKind kind,
+      const std::string& payload, Millis timeout);
+  absl::Status admin_local(std::string_view payload, Millis timeout);
+  absl::Status run_admin(std::string payload, Millis timeout);
+  absl::Status wait_index(std::function<raft::ProposeResult(raft::Raft&)> op, Millis timeout);
+  absl::Status wait_for_leader(Millis timeout);
+  raft::Timeouts to_ticks(const TimeoutsMs& t) const;
+  TimeoutsMs to_ms(const raft::Timeouts& t) const;
+  void fail_all(const absl::Status& status);
+
+  const NodeConfig config_;
+  StateMachine* const sm_;
+  transport::Transport* const transport_;
+  std::function<void(const std::string&)> fatal_;
+
+  // Owned by the core thread after start().
+  std::unique_ptr<raft::Raft> core_;
+  bool ready_in_flight_ = false;
+  raft::Role last_role_ = raft::Role::kFollower;
+  std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
+  std::shared_ptr<const std::string> latest_snapshot_;        // for InstallSnapshot
+  raft::SnapshotMeta latest_snapshot_meta_;
+
+  // Storage (used by the storage thread, and by open() before the threads run).
+  std::unique_ptr<storage::Wal> wal_;
+  std::unique_ptr<storage::SnapshotStore> snapshots_;
+
+  std::mutex mu_;  // guards the three queues and the stop flag
+  std::condition_variable core_cv_, storage_cv_, apply_cv_;
+  std::deque<Task> core_queue_;
+  std::deque<std::function<void()>> storage_queue_;
+  struct ApplyJob {
+    raft::Ready ready;
+    std::shared_ptr<const std::string> snapshot;  // the bytes of ready.snapshot, if any
+  };
+  std::deque<ApplyJob> apply_queue_;
+  void apply_job(ApplyJob& job);
+  bool stopping_ = false;
+  std::thread core_thread_, storage_thread_, apply_thread_;
+
+  std::mutex wait_mu_;  // guards the waiters
+  std::map<uint64_t, WriteWaiter> writes_;
+  std::map<uint64_t, std::promise<absl::Status>> reads_;
+  std::map<raft::LogIndex, IndexWaiter> indexes_;
+  std::atomic<uint64_t> next_request_{1};
+  std::atomic<uint64_t> next_read_{1};
+
+  mutable std::mutex status_mu_;
+  NodeState state_;  // guarded by status_mu_; published by the core and apply threads
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<bool> running_{false};
+};
+
+}  // namespace node

@@ -1,0 +1,36 @@
+// What a RaftNode replicates: the application's state machine. The node applies
+// committed commands to it in log order on its apply thread, takes snapshots of it and
+// restores it from them. The KV server's store is one; examples/ shows another.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "raft/types.h"
+
+namespace node {
+
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // Applies the command committed at `index`; returns what the proposer is answered.
+  // Must be deterministic: every replica applies the same commands in the same order.
+  virtual std::string apply(raft::LogIndex index, std::string_view command) = 0;
+  // The whole state as of the last apply, and its inverse. restore() replaces the state
+  // only when `data` is valid; otherwise it returns the error and changes nothing.
+  virtual std::string snapshot() = 0;
+  virtual absl::Status restore(std::string_view data) = 0;
+  // A configuration change was applied (or restored from a snapshot).
+  virtual void on_membership(const raft::Membership&) {}
+  // This node became leader (true) or stopped being leader (false).
+  virtual void on_leadership(bool) {}
+  // An operation only the leader performs, outside the log (a lease keep-alive, say).
+  // Followers forward it to the leader.
+  virtual absl::StatusOr<std::string> leader_call(std::string_view payload) {
+    (void)payload;
+    return absl::UnimplementedError("this state machine has no leader calls");
+  }
+};
+
+}  // namespace node

@@ -1,0 +1,501 @@
+#include "server/kv_state_machine.h"
+
+#include <sstream>
+#include <utility>
+
+namespace server {
+namespace {
+
+namespace pb = etcdserverpb;
+namespace in = raftkv::internal;
+using Clock = kv::LeaseClock;
+
+grpc::Status to_grpc(const kv::Status& s) {
+  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
+}
+
+// ---- etcd protobuf messages to the store's structs, and back ----
+
+kv::RangeRequest to_kv(const pb::RangeRequest& r) {
+  kv::RangeRequest k;
+  k.key = r.key();
+  k.range_end = r.range_end();
+  k.limit = r.limit();
+  k.revision = r.revision();
+  k.sort_order = static_cast<kv::RangeRequest::SortOrder>(r.sort_order());
+  k.sort_target = static_cast<kv::RangeRequest::SortTarget>(r.sort_target());
+  k.serializable = r.serializable();
+  k.keys_only = r.keys_only();
+  k.count_only = r.count_only();
+  k.min_mod_revision = r.min_mod_revision();
+  k.max_mod_revision = r.max_mod_revision();
+  k.min_create_revision = r.min_create_revision();
+  k.max_create_revision = r.max_create_revision();
+  return k;
+}
+
+kv::PutRequest to_kv(const pb::PutRequest& r) {
+  return kv::PutRequest{r.key(),     r.value(),        r.lease(),
+                        r.prev_kv(), r.ignore_value(), r.ignore_lease()};
+}
+
+kv::DeleteRangeRequest to_kv(const pb::DeleteRangeRequest& r) {
+  return kv::DeleteRangeRequest{r.key(), r.range_end(), r.prev_kv()};
+}
+
+kv::TxnRequest to_kv(const pb::TxnRequest& r);
+
+kv::RequestOp to_kv(const pb::RequestOp& op) {
+  kv::RequestOp k;
+  switch (op.request_case()) {
+    case pb::RequestOp::kRequestRange:
+      k.request = to_kv(op.request_range());
+      break;
+    case pb::RequestOp::kRequestPut:
+      k.request = to_kv(op.request_put());
+      break;
+    case pb::RequestOp::kRequestDeleteRange:
+      k.request = to_kv(op.request_delete_range());
+      break;
+    case pb::RequestOp::kRequestTxn:
+      k.request = std::make_shared<kv::TxnRequest>(to_kv(op.request_txn()));
+      break;
+    case pb::RequestOp::REQUEST_NOT_SET:
+      // etcd treats an empty op as an empty range; an empty key is refused by the store.
+      k.request = kv::RangeRequest{};
+      break;
+  }
+  return k;
+}
+
+kv::TxnRequest to_kv(const pb::TxnRequest& r) {
+  kv::TxnRequest t;
+  for (const pb::Compare& c : r.compare()) {
+    kv::Compare k;
+    k.result = static_cast<kv::Compare::Result>(c.result());
+    k.target = static_cast<kv::Compare::Target>(c.target());
+    k.key = c.key();
+    k.range_end = c.range_end();
+    k.version = c.version();
+    k.create_revision = c.create_revision();
+    k.mod_revision = c.mod_revision();
+    k.value = c.value();
+    k.lease = c.lease();
+    t.compare.push_back(std::move(k));
+  }
+  for (const pb::RequestOp& op : r.success()) t.success.push_back(to_kv(op));
+  for (const pb::RequestOp& op : r.failure()) t.failure.push_back(to_kv(op));
+  return t;
+}
+
+void to_pb(const kv::KeyValue& k, mvccpb::KeyValue* out) {
+  out->set_key(k.key);
+  out->set_create_revision(k.create_revision);
+  out->set_mod_revision(k.mod_revision);
+  out->set_version(k.version);
+  out->set_value(k.value);
+  out->set_lease(k.lease);
+}
+
+void to_pb(const kv::RangeResponse& r, pb::RangeResponse* out) {
+  out->mutable_header()->set_revision(r.revision);
+  out->mutable_kvs()->Reserve(static_cast<int>(r.kvs.size()));
+  for (const kv::KeyValue& k : r.kvs) to_pb(k, out->add_kvs());
+  out->set_more(r.more);
+  out->set_count(r.count);
+}
+
+void to_pb(const kv::PutResponse& r, pb::PutResponse* out) {
+  out->mutable_header()->set_revision(r.revision);
+  if (r.prev_kv) to_pb(*r.prev_kv, out->mutable_prev_kv());
+}
+
+void to_pb(const kv::DeleteRangeResponse& r, pb::DeleteRangeResponse* out) {
+  out->mutable_header()->set_revision(r.revision);
+  out->set_deleted(r.deleted);
+  for (const kv::KeyValue& k : r.prev_kvs) to_pb(k, out->add_prev_kvs());
+}
+
+void to_pb(const kv::TxnResponse& r, pb::TxnResponse* out) {
+  out->mutable_header()->set_revision(r.revision);
+  out->set_succeeded(r.succeeded);
+  for (const kv::ResponseOp& op : r.responses) {
+    pb::ResponseOp* o = out->add_responses();
+    if (const auto* x = std::get_if<kv::RangeResponse>(&op.response)) {
+      to_pb(*x, o->mutable_response_range());
+    } else if (const auto* y = std::get_if<kv::PutResponse>(&op.response)) {
+      to_pb(*y, o->mutable_response_put());
+    } else if (const auto* z = std::get_if<kv::DeleteRangeResponse>(&op.response)) {
+      to_pb(*z, o->mutable_response_delete_range());
+    } else if (const auto* t = std::get_if<std::shared_ptr<kv::TxnResponse>>(&op.response)) {
+      to_pb(**t, o->mutable_response_txn());
+    }
+  }
+}
+
+template <typename T>
+void set_error(const kv::StatusOr<T>& r, in::Result* out) {
+  out->set_code(static_cast<int32_t>(r.status().code()));
+  out->set_message(r.status().message());
+}
+
+uint32_t fnv1a(uint32_t h, std::string_view s) {
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 16777619u;
+  }
+  return h;
+}
+
+}  // namespace
+
+KvStateMachine::KvStateMachine(kv::StoreOptions options) : store_(options) {}
+
+std::string KvStateMachine::apply(raft::LogIndex, std::string_view command) {
+  in::Command c;
+  in::Result result;
+  if (!c.ParseFromArray(command.data(), static_cast<int>(command.size()))) {
+    // Every replica refuses the same bytes the same way; nothing changes.
+    result.set_code(static_cast<int32_t>(grpc::StatusCode::INTERNAL));
+    result.set_message("raftkv: a log entry is not a command this version understands");
+    return result.SerializeAsString();
+  }
+  std::vector<in::MemberAttributes> changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    result = apply_command(c);
+    if (c.has_member_attributes()) changed.push_back(attributes_[c.member_attributes().id()]);
+    ++generation_;
+  }
+  changed_.notify_all();
+  if (member_listener_) {
+    for (const auto& m : changed) member_listener_(m);
+  }
+  return result.SerializeAsString();
+}
+
+in::Result KvStateMachine::apply_command(const in::Command& c) {
+  in::Result out;
+  const bool quota_was_exceeded = store_.space_exceeded();
+  switch (c.op_case()) {
+    case in::Command::kPut: {
+      auto r = store_.put(to_kv(c.put()));
+      if (r.is_ok())
+        to_pb(r.value(), out.mutable_put());
+      else
+        set_error(r, &out);
+      break;
+    }
+    case in::Command::kDeleteRange: {
+      auto r = store_.delete_range(to_kv(c.delete_range()));
+      if (r.is_ok())
+        to_pb(r.value(), out.mutable_delete_range());
+      else
+        set_error(r, &out);
+      break;
+    }
+    case in::Command::kTxn: {
+      auto r = store_.txn(to_kv(c.txn()));
+      if (r.is_ok())
+        to_pb(r.value(), out.mutable_txn());
+      else
+        set_error(r, &out);
+      break;
+    }
+    case in::Command::kCompaction: {
+      auto r = store_.compact(
+          kv::CompactionRequest{c.compaction().revision(), c.compaction().physical()});
+      if (r.is_ok())
+        out.mutable_compaction()->mutable_header()->set_revision(r->revision);
+      else
+        set_error(r, &out);
+      break;
+    }
+    case in::Command::kLeaseGrant: {
+      auto r = store_.lease_grant(
+          kv::LeaseGrantRequest{c.lease_grant().ttl(), c.lease_grant().id()}, Clock::now());
+      if (r.is_ok()) {
+        out.mutable_lease_grant()->mutable_header()->set_revision(r->revision);
+        out.mutable_lease_grant()->set_id(r->id);
+        out.mutable_lease_grant()->set_ttl(r->ttl);
+      } else {
+        set_error(r, &out);
+      }
+      break;
+    }
+    case in::Command::kLeaseRevoke: {
+      auto r = store_.lease_revoke(kv::LeaseRevokeRequest{c.lease_revoke().id()});
+      if (r.is_ok())
+        out.mutable_lease_revoke()->mutable_header()->set_revision(r->revision);
+      else
+        set_error(r, &out);
+      break;
+    }
+    case in::Command::kMemberAttributes: {
+      const in::MemberAttributes& a = c.member_attributes();
+      in::MemberAttributes& m = attributes_[a.id()];
+      m.set_id(a.id());
+      if (!a.name().empty()) m.set_name(a.name());
+      if (a.peer_urls_size() > 0) *m.mutable_peer_urls() = a.peer_urls();
+      if (a.client_urls_size() > 0) *m.mutable_client_urls() = a.client_urls();
+      break;
+    }
+    case in::Command::kMemberForget:
+      attributes_.erase(c.member_forget());
+      break;
+    case in::Command::kAlarm: {
+      const pb::AlarmRequest& a = c.alarm();
+      auto matches = [&](const pb::AlarmMember& m) {
+        return (a.memberid() == 0 || m.memberid() == a.memberid()) &&
+               (a.alarm() == pb::NONE || m.alarm() == a.alarm());
+      };
+      if (a.action() == pb::AlarmRequest::ACTIVATE && a.alarm() != pb::NONE) {
+        bool present = false;
+        for (const auto& m : alarms_)
+          present |= m.memberid() == a.memberid() && m.alarm() == a.alarm();
+        if (!present) {
+          pb::AlarmMember m;
+          m.set_memberid(a.memberid());
+          m.set_alarm(a.alarm());
+          alarms_.push_back(m);
+          *out.mutable_alarm()->add_alarms() = m;
+        }
+      } else if (a.action() == pb::AlarmRequest::DEACTIVATE) {
+        for (const auto& m : alarms_) {
+          if (matches(m)) *out.mutable_alarm()->add_alarms() = m;
+        }
+        std::erase_if(alarms_, matches);
+      }
+      out.mutable_alarm()->mutable_header()->set_revision(store_.revision());
+      break;
+    }
+    case in::Command::OP_NOT_SET:
+      out.set_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+      out.set_message("raftkv: empty command");
+      break;
+  }
+  // A write refused for space raises etcd's NOSPACE alarm, on every replica alike.
+  if (!quota_was_exceeded &&
+      out.code() == static_cast<int32_t>(grpc::StatusCode::RESOURCE_EXHAUSTED)) {
+    bool present = false;
+    for (const auto& m : alarms_) present |= m.alarm() == pb::NOSPACE;
+    if (!present) {
+      pb::AlarmMember m;
+      m.set_alarm(pb::NOSPACE);
+      alarms_.push_back(m);
+    }
+  }
+  return out;
+}
+
+std::string KvStateMachine::snapshot() {
+  std::lock_guard<std::mutex> lock(mu_);
+  in::ClusterState cs;
+  for (const auto& [id, m] : attributes_) *cs.add_members() = m;
+  for (const auto& a : alarms_) *cs.add_alarms() = a;
+  std::string head = cs.SerializeAsString();
+  std::ostringstream out;
+  const uint64_t n = head.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xff));
+  out << head;
+  kv::Status s = store_.save_snapshot(out);
+  if (!s.is_ok()) return std::string();  // an ostringstream does not fail
+  return std::move(out).str();
+}
+
+absl::Status KvStateMachine::restore(std::string_view data) {
+  if (data.size() < 8) return absl::DataLossError("KV snapshot is shorter than its header");
+  uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(data[static_cast<size_t>(i)]);
+  if (n > data.size() - 8) return absl::DataLossError("KV snapshot header overruns the data");
+  in::ClusterState cs;
+  if (!cs.ParseFromArray(data.data() + 8, static_cast<int>(n))) {
+    return absl::DataLossError("KV snapshot: the cluster state does not parse");
+  }
+  std::istringstream rest(std::string(data.substr(8 + n)));
+  std::vector<in::MemberAttributes> changed;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    kv::Status s = store_.restore_snapshot(rest);
+    if (!s.is_ok()) return absl::DataLossError("KV snapshot: " + s.message());
+    attributes_.clear();
+    for (const auto& m : cs.members()) {
+      attributes_[m.id()] = m;
+      changed.push_back(m);
+    }
+    alarms_.assign(cs.alarms().begin(), cs.alarms().end());
+    ++generation_;
+  }
+  changed_.notify_all();
+  if (member_listener_) {
+    for (const auto& m : changed) member_listener_(m);
+  }
+  return absl::OkStatus();
+}
+
+void KvStateMachine::on_membership(const raft::Membership& membership) {
+  std::lock_guard<std::mutex> lock(mu_);
+  membership_ = membership;
+}
+
+void KvStateMachine::on_leadership(bool leader) {
+  if (!leader) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  // A new leader gives every lease a full TTL again, as etcd's lessor Promote does.
+  store_.promote(Clock::now());
+}
+
+absl::StatusOr<std::string> KvStateMachine::leader_call(std::string_view payload) {
+  if (payload.empty()) return absl::InvalidArgumentError("leader call: empty");
+  const char kind = payload[0];
+  payload.remove_prefix(1);
+  std::lock_guard<std::mutex> lock(mu_);
+  if (kind == kLeaseKeepAlive) {
+    pb::LeaseKeepAliveRequest req;
+    if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      return absl::InvalidArgumentError("leader call: not a LeaseKeepAliveRequest");
+    }
+    pb::LeaseKeepAliveResponse resp;
+    auto r = store_.lease_keep_alive(kv::LeaseKeepAliveRequest{req.id()}, Clock::now());
+    resp.set_id(req.id());
+    resp.mutable_header()->set_revision(store_.revision());
+    resp.set_ttl(r.is_ok() ? r->ttl : 0);
+    return resp.SerializeAsString();
+  }
+  if (kind == kLeaseTimeToLive) {
+    pb::LeaseTimeToLiveRequest req;
+    if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+      return absl::InvalidArgumentError("leader call: not a LeaseTimeToLiveRequest");
+    }
+    pb::LeaseTimeToLiveResponse resp;
+    kv::LeaseTimeToLiveResponse r =
+        store_.lease_time_to_live(kv::LeaseTimeToLiveRequest{req.id(), req.keys()}, Clock::now());
+    resp.mutable_header()->set_revision(store_.revision());
+    resp.set_id(req.id());
+    resp.set_ttl(r.ttl);
+    resp.set_grantedttl(r.granted_ttl);
+    for (const std::string& k : r.keys) resp.add_keys(k);
+    return resp.SerializeAsString();
+  }
+  return absl::InvalidArgumentError("leader call: unknown kind " + std::to_string(kind));
+}
+
+grpc::Status KvStateMachine::range(const pb::RangeRequest& req, pb::RangeResponse* resp) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto r = store_.range(to_kv(req));
+  if (!r.is_ok()) return to_grpc(r.status());
+  to_pb(r.value(), resp);
+  return grpc::Status::OK;
+}
+
+void KvStateMachine::lease_leases(pb::LeaseLeasesResponse* resp) {
+  std::lock_guard<std::mutex> lock(mu_);
+  kv::LeaseLeasesResponse r = store_.lease_leases();
+  resp->mutable_header()->set_revision(store_.revision());
+  for (int64_t id : r.leases) resp->add_leases()->set_id(id);
+}
+
+std::vector<pb::Member> KvStateMachine::members() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<pb::Member> out;
+  auto add = [&](raft::NodeId id, bool learner) {
+    pb::Member m;
+    m.set_id(id.value());
+    m.set_islearner(learner);
+    auto it = attributes_.find(id.value());
+    if (it != attributes_.end()) {
+      m.set_name(it->second.name());
+      *m.mutable_peerurls() = it->second.peer_urls();
+      *m.mutable_clienturls() = it->second.client_urls();
+    }
+    out.push_back(std::move(m));
+  };
+  std::set<raft::NodeId> voters = membership_.voters;
+  voters.insert(membership_.voters_outgoing.begin(), membership_.voters_outgoing.end());
+  for (raft::NodeId id : voters) add(id, false);
+  for (raft::NodeId id : membership_.learners) add(id, true);
+  return out;
+}
+
+raft::Membership KvStateMachine::membership() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return membership_;
+}
+
+std::vector<pb::AlarmMember> KvStateMachine::alarms() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return alarms_;
+}
+
+int64_t KvStateMachine::revision() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.revision();
+}
+
+int64_t KvStateMachine::size_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.size_bytes();
+}
+
+grpc::Status KvStateMachine::hash_kv(int64_t revision, uint32_t* hash, int64_t* compact) {
+  std::lock_guard<std::mutex> lock(mu_);
+  kv::RangeRequest all;
+  all.key = std::string(1, '\0');
+  all.range_end = std::string(1, '\0');
+  all.revision = revision;
+  auto r = store_.range(all);
+  if (!r.is_ok()) return to_grpc(r.status());
+  uint32_t h = 2166136261u;
+  for (const kv::KeyValue& k : r->kvs) {
+    h = fnv1a(h, k.key);
+    h = fnv1a(h, k.value);
+    h = fnv1a(h, std::to_string(k.mod_revision));
+  }
+  *hash = h;
+  *compact = store_.compact_revision();
+  return grpc::Status::OK;
+}
+
+std::vector<int64_t> KvStateMachine::expired_leases() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.expired_leases(Clock::now());
+}
+
+kv::WatchCreateResponse KvStateMachine::watch_create(const kv::WatchCreateRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.watch_create(req);
+}
+
+kv::WatchResponse KvStateMachine::watch_poll(kv::WatchId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.watch_poll(id, 1000);
+}
+
+std::optional<int64_t> KvStateMachine::watch_progress(kv::WatchId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.watch_progress(id);
+}
+
+void KvStateMachine::watch_cancel(kv::WatchId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  store_.watch_cancel(id);
+}
+
+uint64_t KvStateMachine::wait_for_change(uint64_t seen, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> lock(mu_);
+  changed_.wait_for(lock, timeout, [&] { return generation_ != seen; });
+  return generation_;
+}
+
+void KvStateMachine::set_member_listener(std::function<void(const in::MemberAttributes&)> f) {
+  member_listener_ = std::move(f);
+}
+
+void KvStateMachine::seed_members(const std::vector<in::MemberAttributes>& members) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& m : members) {
+    if (!attributes_.contains(m.id())) attributes_[m.id()] = m;
+  }
+}
+
+}  // namespace server

@@ -1,0 +1,82 @@
+// The KV server's replicated state machine: etcd's requests, as they come off the Raft
+// log, applied to the MVCC store (src/kv), plus member attributes and alarms. Every
+// replica applies the same commands to the same state. Reads, watches and the leader's
+// lease bookkeeping go through the same object under one lock.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "etcd/rpc.pb.h"
+#include "grpcpp/support/status.h"
+#include "kv/store.h"
+#include "node/state_machine.h"
+#include "raftkv/internal.pb.h"
+
+namespace server {
+
+class KvStateMachine : public node::StateMachine {
+ public:
+  explicit KvStateMachine(kv::StoreOptions options);
+
+  // node::StateMachine. apply() returns a serialized raftkv.internal.Result.
+  std::string apply(raft::LogIndex index, std::string_view command) override;
+  std::string snapshot() override;
+  absl::Status restore(std::string_view data) override;
+  void on_membership(const raft::Membership& membership) override;
+  void on_leadership(bool leader) override;
+  // Lease calls only the leader can answer (its deadlines are the ones that count): a
+  // kind byte, then a serialized LeaseKeepAliveRequest (answered with a
+  // LeaseKeepAliveResponse, TTL 0 when the lease is unknown, as etcd answers) or a
+  // LeaseTimeToLiveRequest (answered with a LeaseTimeToLiveResponse).
+  static constexpr char kLeaseKeepAlive = 'K';
+  static constexpr char kLeaseTimeToLive = 'T';
+  absl::StatusOr<std::string> leader_call(std::string_view payload) override;
+
+  // Reads of the local state.
+  grpc::Status range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
+  void lease_leases(etcdserverpb::LeaseLeasesResponse* resp);
+  // Members: the Raft membership with their replicated attributes.
+  std::vector<etcdserverpb::Member> members();
+  raft::Membership membership();
+  std::vector<etcdserverpb::AlarmMember> alarms();
+  int64_t revision();
+  int64_t size_bytes();
+  grpc::Status hash_kv(int64_t revision, uint32_t* hash, int64_t* compact_revision);
+  // Leases this node, as leader, must revoke now.
+  std::vector<int64_t> expired_leases();
+
+  // Watches. Events are polled; wait_for_change() blocks until a write was applied
+  // after `seen` (a counter it returns) or the timeout passes.
+  kv::WatchCreateResponse watch_create(const kv::WatchCreateRequest& req);
+  kv::WatchResponse watch_poll(kv::WatchId id);
+  std::optional<int64_t> watch_progress(kv::WatchId id);
+  void watch_cancel(kv::WatchId id);
+  uint64_t wait_for_change(uint64_t seen, std::chrono::milliseconds timeout);
+
+  // Called (outside the lock) when a member's attributes change, e.g. to tell the
+  // transport where a peer listens.
+  void set_member_listener(std::function<void(const raftkv::internal::MemberAttributes&)> f);
+  // Attributes known before the log says anything (the initial cluster flags).
+  void seed_members(const std::vector<raftkv::internal::MemberAttributes>& members);
+
+ private:
+  raftkv::internal::Result apply_command(const raftkv::internal::Command& c);
+
+  std::mutex mu_;
+  std::condition_variable changed_;
+  uint64_t generation_ = 0;  // bumped by every apply
+  kv::Store store_;
+  std::map<uint64_t, raftkv::internal::MemberAttributes> attributes_;
+  std::vector<etcdserverpb::AlarmMember> alarms_;
+  raft::Membership membership_;
+  std::function<void(const raftkv::internal::MemberAttributes&)> member_listener_;
+};
+
+}  // namespace server

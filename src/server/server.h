@@ -1,0 +1,86 @@
+// The raftkv server: a RaftNode replicating the KV state machine, the peer transport,
+// and etcd's v3 gRPC services (KV, Watch, Lease, Cluster, Maintenance) on the client
+// listener, with the settings etcd's clients need (keepalive ping floor, message sizes).
+// Every RPC passes through one entry step (`Gate`) where authorization and limits will go.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kv/store.h"
+#include "node/node_config.h"
+
+namespace grpc {
+class Server;
+class Service;
+}  // namespace grpc
+
+namespace node {
+class RaftNode;
+}
+namespace transport {
+class GrpcTransport;
+}
+
+namespace server {
+
+class KvStateMachine;
+
+// One member as --initial-cluster names it.
+struct MemberSpec {
+  uint64_t id = 0;
+  std::string name;
+  std::vector<std::string> peer_urls;
+};
+
+struct ServerConfig {
+  node::NodeConfig node;  // node.id, data_dir, timeouts, client/peer listen addresses
+  uint64_t cluster_id = 0;
+  std::string cluster_token;
+  std::vector<MemberSpec> initial_cluster;  // every member known at start, this one included
+  bool join_existing = false;               // --initial-cluster-state existing
+  std::vector<std::string> advertise_client_urls;
+  std::vector<std::string> advertise_peer_urls;
+  kv::StoreOptions store;
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+// etcd's member ID for a peer URL in a cluster: the same on the member that adds it and
+// on the new member itself, so neither needs to ask the other.
+uint64_t member_id(const std::string& cluster_token, const std::string& peer_url);
+uint64_t cluster_id(const std::string& cluster_token, const std::vector<MemberSpec>& members);
+// "http://127.0.0.1:2380" -> "127.0.0.1:2380"; an error names what is wrong.
+absl::StatusOr<std::string> url_to_address(const std::string& url);
+
+class Server {
+ public:
+  static absl::StatusOr<std::unique_ptr<Server>> start(ServerConfig config);
+  ~Server();
+  void stop();
+  int client_port() const { return client_port_; }
+  int peer_port() const { return peer_port_; }
+
+ private:
+  Server() = default;
+  void lease_loop();
+  void publish_loop();
+
+  ServerConfig config_;
+  std::unique_ptr<KvStateMachine> sm_;
+  std::unique_ptr<transport::GrpcTransport> transport_;
+  std::unique_ptr<node::RaftNode> node_;
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::thread lease_thread_, publish_thread_;
+  std::atomic<bool> stopping_{false};
+  int client_port_ = 0;
+  int peer_port_ = 0;
+};
+
+}  // namespace server

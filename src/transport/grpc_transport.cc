@@ -1,0 +1,418 @@
+#include "transport/grpc_transport.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+#include <variant>
+
+#include "raftkv/peer.grpc.pb.h"
+#include "transport/message_codec.h"
+
+namespace transport {
+namespace {
+
+namespace pb = raftkv::peer;
+
+uint64_t approximate_bytes(const raft::Message& m) {
+  uint64_t bytes = 64;
+  if (const auto* ae = std::get_if<raft::AppendEntries>(&m.body)) {
+    for (const raft::Entry& e : ae->entries) bytes += e.data.size() + 24;
+  }
+  return bytes;
+}
+
+absl::Status from_grpc(const grpc::Status& s) {
+  return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+}
+
+}  // namespace
+
+// Receives peer streams and forwarded requests (the Peer service).
+class GrpcTransport::PeerService final : public pb::Peer::Service {
+ public:
+  explicit PeerService(GrpcTransport& t) : t_(t) {}
+
+  grpc::Status Stream(grpc::ServerContext*, grpc::ServerReader<pb::PeerFrame>* reader,
+                      pb::StreamAck*) override {
+    pb::PeerFrame frame;
+    std::string snapshot;  // the snapshot being received on this stream
+    uint64_t snapshot_index = 0;
+    bool snapshot_complete = false;
+    while (reader->Read(&frame)) {
+      if (t_.stopped_) break;
+      if (frame.cluster_id() != t_.options_.cluster_id) {
+        ++t_.refused_;
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "peer frame for cluster " + std::to_string(frame.cluster_id()) +
+                                ", this node is in cluster " +
+                                std::to_string(t_.options_.cluster_id));
+      }
+      if (frame.has_chunk()) {
+        const pb::SnapshotChunk& c = frame.chunk();
+        if (c.offset() == 0) {
+          snapshot.clear();
+          snapshot_index = c.index();
+          snapshot_complete = false;
+          if (c.total() <= t_.options_.max_message_bytes * 64) snapshot.reserve(c.total());
+        }
+        if (c.index() != snapshot_index || c.offset() != snapshot.size()) {
+          ++t_.refused_;  // out of order: wait for the next snapshot to start over
+          snapshot.clear();
+          snapshot_index = 0;
+          continue;
+        }
+        snapshot.append(c.data());
+        snapshot_complete = c.last();
+      }
+      for (const pb::Message& pm : frame.messages()) {
+        absl::StatusOr<raft::Message> m = decode(pm);
+        if (!m.ok() || m->to != t_.options_.self) {
+          ++t_.refused_;
+          continue;
+        }
+        std::string data;
+        if (const auto* is = std::get_if<raft::InstallSnapshot>(&m->body)) {
+          if (!snapshot_complete || snapshot_index != is->meta.last.index.value()) {
+            ++t_.refused_;  // its bytes did not all arrive
+            continue;
+          }
+          data = std::move(snapshot);
+          snapshot.clear();
+          snapshot_index = 0;
+          snapshot_complete = false;
+          ++t_.snapshots_received_;
+        }
+        ++t_.received_;
+        t_.handler_->on_message(*std::move(m), std::move(data));
+      }
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Forward(grpc::ServerContext* ctx, const pb::ForwardRequest* req,
+                       pb::ForwardResponse* resp) override {
+    if (req->cluster_id() != t_.options_.cluster_id) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "forward from another cluster");
+    }
+    if (req->kind() > static_cast<uint32_t>(ForwardKind::kLeaderCall)) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "unknown forward kind " + std::to_string(req->kind()));
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        ctx->deadline() - std::chrono::system_clock::now());
+    left = std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(60'000));
+    absl::StatusOr<std::string> r =
+        t_.handler_->on_forward(static_cast<ForwardKind>(req->kind()), req->payload(), left);
+    if (r.ok()) {
+      resp->set_result(*std::move(r));
+    } else {
+      resp->set_code(static_cast<int32_t>(r.status().code()));
+      resp->set_message(std::string(r.status().message()));
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  GrpcTransport& t_;
+};
+
+// One peer: a bounded queue and the thread that drains it into a stream.
+class GrpcTransport::Sender {
+ public:
+  Sender(GrpcTransport& t, raft::NodeId peer, std::string address)
+      : t_(t), peer_(peer), address_(std::move(address)) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~Sender() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+      if (context_ != nullptr) context_->TryCancel();
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  void set_address(const std::string& address) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (address == address_) return;
+    address_ = address;
+    channel_.reset();
+    if (context_ != nullptr) context_->TryCancel();
+  }
+
+  void push(raft::Message m) {
+    const uint64_t bytes = approximate_bytes(m);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.size() >= t_.options_.max_queue_messages ||
+          queued_bytes_ + bytes > t_.options_.max_queue_bytes) {
+        ++t_.dropped_;
+        return;
+      }
+      queued_bytes_ += bytes;
+      queue_.push_back(Item{std::move(m), nullptr, bytes});
+    }
+    cv_.notify_one();
+  }
+
+  void push_snapshot(raft::Message m, std::shared_ptr<const std::string> data) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // A newer snapshot supersedes any queued one.
+      std::erase_if(queue_, [](const Item& i) { return i.snapshot != nullptr; });
+      queue_.push_back(Item{std::move(m), std::move(data), 64});
+    }
+    cv_.notify_one();
+  }
+
+  std::shared_ptr<grpc::Channel> channel() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return channel_locked();
+  }
+
+ private:
+  struct Item {
+    raft::Message message;
+    std::shared_ptr<const std::string> snapshot;  // set for InstallSnapshot
+    uint64_t bytes = 0;
+  };
+
+  std::shared_ptr<grpc::Channel> channel_locked() {
+    if (channel_ == nullptr) {
+      grpc::ChannelArguments args;
+      args.SetMaxSendMessageSize(-1);
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+    }
+    return channel_;
+  }
+
+  void run() {
+    auto backoff = std::chrono::milliseconds(50);
+    while (true) {
+      std::vector<Item> batch;
+      std::shared_ptr<grpc::Channel> channel;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        if (queue_.front().snapshot != nullptr) {
+          batch.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        } else {
+          uint64_t bytes = 0;
+          while (!queue_.empty() && queue_.front().snapshot == nullptr &&
+                 (batch.empty() || bytes + queue_.front().bytes <= t_.options_.max_frame_bytes)) {
+            bytes += queue_.front().bytes;
+            queued_bytes_ -= queue_.front().bytes;
+            batch.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+          }
+        }
+        channel = channel_locked();
+        if (writer_ == nullptr) {
+          auto ctx = std::make_unique<grpc::ClientContext>();
+          context_ = ctx.get();
+          owned_context_ = std::move(ctx);
+          stub_ = pb::Peer::NewStub(channel);
+          writer_ = stub_->Stream(context_, &ack_);
+          ++t_.reconnects_;
+        }
+      }
+      bool ok =
+          batch.front().snapshot != nullptr ? write_snapshot(batch.front()) : write_messages(batch);
+      if (ok) {
+        backoff = std::chrono::milliseconds(50);
+        continue;
+      }
+      t_.dropped_ += batch.size();
+      writer_->Finish();
+      std::unique_lock<std::mutex> lock(mu_);
+      writer_.reset();
+      context_ = nullptr;
+      owned_context_.reset();
+      // What waited for a dead stream is stale by the time it could go: Raft resends.
+      t_.dropped_ += queue_.size();
+      queue_.clear();
+      queued_bytes_ = 0;
+      cv_.wait_for(lock, backoff, [&] { return stop_; });
+      if (stop_) return;
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+    }
+  }
+
+  bool write_messages(const std::vector<Item>& batch) {
+    pb::PeerFrame frame;
+    frame.set_cluster_id(t_.options_.cluster_id);
+    frame.set_from(t_.options_.self.value());
+    for (const Item& i : batch) encode(i.message, frame.add_messages());
+    if (!writer_->Write(frame)) return false;
+    t_.sent_ += batch.size();
+    return true;
+  }
+
+  bool write_snapshot(const Item& item) {
+    const std::string& data = *item.snapshot;
+    const auto& meta = std::get<raft::InstallSnapshot>(item.message.body).meta;
+    uint64_t offset = 0;
+    do {
+      const uint64_t n = std::min<uint64_t>(t_.options_.snapshot_chunk_bytes, data.size() - offset);
+      pb::PeerFrame frame;
+      frame.set_cluster_id(t_.options_.cluster_id);
+      frame.set_from(t_.options_.self.value());
+      pb::SnapshotChunk* c = frame.mutable_chunk();
+      c->set_index(meta.last.index.value());
+      c->set_offset(offset);
+      c->set_total(data.size());
+      c->set_data(data.substr(offset, n));
+      offset += n;
+      c->set_last(offset == data.size());
+      if (c->last()) encode(item.message, frame.add_messages());
+      if (!writer_->Write(frame)) return false;
+    } while (offset < data.size());
+    ++t_.snapshots_sent_;
+    ++t_.sent_;
+    return true;
+  }
+
+  GrpcTransport& t_;
+  const raft::NodeId peer_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::string address_;                     // guarded by mu_
+  std::shared_ptr<grpc::Channel> channel_;  // guarded by mu_
+  std::deque<Item> queue_;                  // guarded by mu_
+  uint64_t queued_bytes_ = 0;               // guarded by mu_; message items only
+  bool stop_ = false;                       // guarded by mu_
+  grpc::ClientContext* context_ = nullptr;  // the open stream's, for cancellation
+  std::unique_ptr<grpc::ClientContext> owned_context_;
+  std::unique_ptr<pb::Peer::Stub> stub_;
+  std::unique_ptr<grpc::ClientWriter<pb::PeerFrame>> writer_;  // sender thread only
+  pb::StreamAck ack_;
+  std::thread thread_;
+};
+
+GrpcTransport::GrpcTransport(GrpcTransportOptions options) : options_(std::move(options)) {}
+
+GrpcTransport::~GrpcTransport() { stop(); }
+
+absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
+  handler_ = handler;
+  service_ = std::make_unique<PeerService>(*this);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(
+      std::min<uint64_t>(options_.max_message_bytes, static_cast<uint64_t>(INT32_MAX))));
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.RegisterService(service_.get());
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    return absl::UnavailableError("cannot listen for peers on " + options_.listen_address);
+  }
+  return port;
+}
+
+void GrpcTransport::stop() {
+  if (stopped_.exchange(true)) return;
+  std::map<raft::NodeId, std::unique_ptr<Sender>> senders;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    senders.swap(senders_);
+  }
+  senders.clear();  // joins every sender thread
+  if (server_ != nullptr) {
+    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    server_->Wait();
+  }
+}
+
+void GrpcTransport::set_peer(raft::NodeId id, const std::string& address) {
+  if (id == options_.self || stopped_) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = senders_.find(id);
+  if (it == senders_.end()) {
+    senders_.emplace(id, std::make_unique<Sender>(*this, id, address));
+  } else {
+    it->second->set_address(address);
+  }
+}
+
+void GrpcTransport::remove_peer(raft::NodeId id) {
+  std::unique_ptr<Sender> gone;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = senders_.find(id);
+    if (it == senders_.end()) return;
+    gone = std::move(it->second);
+    senders_.erase(it);
+  }
+}
+
+void GrpcTransport::send(std::vector<raft::Message> messages) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (raft::Message& m : messages) {
+    auto it = senders_.find(m.to);
+    if (it == senders_.end()) {
+      ++dropped_;
+      continue;
+    }
+    it->second->push(std::move(m));
+  }
+}
+
+void GrpcTransport::send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = senders_.find(message.to);
+  if (it == senders_.end()) {
+    ++dropped_;
+    return;
+  }
+  it->second->push_snapshot(std::move(message), std::move(data));
+}
+
+absl::StatusOr<std::string> GrpcTransport::forward(raft::NodeId to, ForwardKind kind,
+                                                   std::string payload,
+                                                   std::chrono::milliseconds timeout) {
+  std::shared_ptr<grpc::Channel> channel;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = senders_.find(to);
+    if (it == senders_.end()) {
+      return absl::UnavailableError("no address known for node " + std::to_string(to.value()));
+    }
+    channel = it->second->channel();
+  }
+  // A leader we cannot reach never saw the request: say so, so the caller may retry it
+  // elsewhere. Once connected, a failure is ambiguous and is returned as it is.
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() +
+                                 std::min(timeout, std::chrono::milliseconds(200)))) {
+    return absl::UnavailableError(kPeerUnreachable);
+  }
+  auto stub = pb::Peer::NewStub(channel);
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  pb::ForwardRequest req;
+  req.set_cluster_id(options_.cluster_id);
+  req.set_from(options_.self.value());
+  req.set_kind(static_cast<uint32_t>(kind));
+  req.set_payload(std::move(payload));
+  pb::ForwardResponse resp;
+  grpc::Status s = stub->Forward(&ctx, req, &resp);
+  if (!s.ok()) return from_grpc(s);
+  if (resp.code() != 0) {
+    return absl::Status(static_cast<absl::StatusCode>(resp.code()), resp.message());
+  }
+  return std::move(*resp.mutable_result());
+}
+
+TransportStats GrpcTransport::stats() const {
+  return TransportStats{sent_,       dropped_,        received_,          refused_,
+                        reconnects_, snapshots_sent_, snapshots_received_};
+}
+
+}  // namespace transport

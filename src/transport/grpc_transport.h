@@ -1,0 +1,86 @@
+// The gRPC transport: one long-lived client stream per peer (batched frames, a bounded
+// queue, reconnection with backoff), a Peer service that receives them, snapshot bytes
+// in chunks before their InstallSnapshot message, and unary forwarding to the leader.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "transport/transport.h"
+
+namespace grpc {
+class Server;
+}
+
+namespace transport {
+
+struct GrpcTransportOptions {
+  raft::NodeId self;
+  uint64_t cluster_id = 0;                 // frames from another cluster are refused
+  std::string listen_address;              // host:port of the peer listener
+  size_t max_queue_messages = 4096;        // per peer; beyond it messages are dropped
+  uint64_t max_queue_bytes = 64ull << 20;  // per peer
+  uint64_t max_frame_bytes = 4ull << 20;   // messages per frame stop at this size
+  uint64_t snapshot_chunk_bytes = 1ull << 20;
+  uint64_t max_message_bytes = 64ull << 20;  // gRPC receive limit on the peer listener
+};
+
+// Counters for metrics and tests.
+struct TransportStats {
+  uint64_t sent = 0;        // messages written to a stream
+  uint64_t dropped = 0;     // messages dropped: queue full, or no stream
+  uint64_t received = 0;    // messages delivered to the handler
+  uint64_t refused = 0;     // frames or messages refused (wrong cluster, bad form)
+  uint64_t reconnects = 0;  // streams (re)opened
+  uint64_t snapshots_sent = 0;
+  uint64_t snapshots_received = 0;
+};
+
+class GrpcTransport : public Transport {
+ public:
+  explicit GrpcTransport(GrpcTransportOptions options);
+  ~GrpcTransport() override;
+
+  // Starts the peer listener; `handler` receives what arrives. Fails (naming the
+  // address) when the address cannot be bound. Returns the bound port.
+  absl::StatusOr<int> start(Handler* handler);
+  // Stops the listener and every sender; queued messages are dropped.
+  void stop();
+
+  void set_peer(raft::NodeId id, const std::string& address) override;
+  void remove_peer(raft::NodeId id) override;
+  void send(std::vector<raft::Message> messages) override;
+  void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) override;
+  absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind, std::string payload,
+                                      std::chrono::milliseconds timeout) override;
+
+  TransportStats stats() const;
+
+ private:
+  class PeerService;
+  class Sender;
+
+  GrpcTransportOptions options_;
+  Handler* handler_ = nullptr;
+  std::unique_ptr<PeerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  mutable std::mutex mu_;
+  std::map<raft::NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_
+  std::atomic<bool> stopped_{false};
+
+  friend class PeerService;
+  friend class Sender;
+  std::atomic<uint64_t> sent_{0}, dropped_{0}, received_{0}, refused_{0}, reconnects_{0},
+      snapshots_sent_{0}, snapshots_received_{0};
+};
+
+}  // namespace transport

@@ -1,0 +1,56 @@
+// How a node reaches its peers: Raft messages (fire and forget: Raft retries what is
+// lost), snapshots with their bytes, and client requests a follower forwards to the
+// leader. An interface, so that gRPC, an in-process transport or a simulator plug in.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "raft/message.h"
+
+namespace transport {
+
+// What a forwarded request asks the leader to do.
+enum class ForwardKind : uint32_t {
+  kWrite = 0,       // propose the payload through the log; answer with the apply result
+  kLeaderCall = 1,  // a leader-only operation outside the log (e.g. a lease keep-alive)
+};
+
+// The message of forward()'s error when the peer could not be reached: the request was
+// not delivered, so it is safe to retry.
+inline constexpr char kPeerUnreachable[] = "etcdserver: leader unreachable";
+
+// The receiving side: the node. Called on transport threads, concurrently.
+class Handler {
+ public:
+  virtual ~Handler() = default;
+  // A Raft message from a peer. For InstallSnapshot, `snapshot` holds the snapshot's
+  // bytes, received completely; otherwise it is empty.
+  virtual void on_message(raft::Message message, std::string snapshot) = 0;
+  // A request a follower forwarded; blocks until it is answered or `timeout` passes.
+  virtual absl::StatusOr<std::string> on_forward(ForwardKind kind, std::string payload,
+                                                 std::chrono::milliseconds timeout) = 0;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Where a peer listens ("host:port"); replaces an earlier address.
+  virtual void set_peer(raft::NodeId id, const std::string& address) = 0;
+  virtual void remove_peer(raft::NodeId id) = 0;
+  // Queues messages for their recipients and returns at once. A peer that is slow or
+  // down never blocks the caller: beyond a bounded queue its messages are dropped.
+  virtual void send(std::vector<raft::Message> messages) = 0;
+  // Sends an InstallSnapshot message after streaming `data` to its recipient in chunks.
+  virtual void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) = 0;
+  // Hands a request to peer `to` (the leader) and waits for its answer.
+  virtual absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind,
+                                              std::string payload,
+                                              std::chrono::milliseconds timeout) = 0;
+};
+
+}  // namespace transport
