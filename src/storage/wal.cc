@@ -140,7 +140,9 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
           while (!out->entries.empty() && out->entries.front().index <= snap.index) {
             out->entries.erase(out->entries.begin());
           }
-          if (out->entries.empty()) base = snap.index.value();
+          // The log now starts after the snapshot (or right after its last entry).
+          base = out->entries.empty() ? snap.index.value()
+                                      : out->entries.front().index.value() - 1;
           out->snapshot = snap;
         }
       } else {

@@ -279,6 +279,26 @@ TEST(Wal, ASnapshotMarkerDeletesWholeSegmentsBehindIt) {
   EXPECT_EQ(back.hard_state.commit, LogIndex(40));
 }
 
+// Found by a real cluster: a leader snapshots at index 3 while entry 4 is already in
+// the log, then appends entry 5. Replay must keep the log contiguous from 4.
+TEST(Wal, EntriesAppendedAfterAMarkerBehindTheTailReplayInOrder) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r);
+  wal->append({e(1, 1), e(2, 1), e(3, 1), e(4, 1)}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  ASSERT_TRUE(wal->mark_snapshot({Term(1), LogIndex(3)}).is_ok());
+  wal->append({e(5, 1), e(6, 1)}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  wal.reset();
+  Recovered back;
+  open(posix_file_system(), d.path(), &back);
+  EXPECT_EQ(back.snapshot, (raft::LogId{Term(1), LogIndex(3)}));
+  ASSERT_EQ(back.entries.size(), 3u);
+  EXPECT_EQ(back.entries.front().index, LogIndex(4));
+  EXPECT_EQ(back.entries.back().index, LogIndex(6));
+}
+
 TEST(Wal, PreallocatedZerosAfterTheLastRecordAreNotCorruption) {
   TempDir d;
   Recovered r;
