@@ -567,21 +567,33 @@ absl::StatusOr<std::string> RaftNode::on_forward(transport::ForwardKind kind, st
 
 absl::Status RaftNode::wait_index(std::function<raft::ProposeResult(raft::Raft&)> op,
                                   Millis timeout) {
-  if (!running_) return stopped();
-  auto done = std::make_shared<std::promise<absl::Status>>();
-  std::future<absl::Status> result = done->get_future();
-  post([this, op = std::move(op), done] {
-    raft::ProposeResult r = op(*core_);
-    if (!r.error.is_ok()) {
-      done->set_value(from_raft(r.error));
-      return;
-    }
-    // Registered before the entry can be applied: it commits in a later Ready.
-    std::lock_guard<std::mutex> lock(wait_mu_);
-    indexes_[r.id.index] = IndexWaiter{r.id.term, done};
-  });
-  if (result.wait_for(timeout) != std::future_status::ready) return timed_out();
-  return result.get();
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    if (!running_) return stopped();
+    auto done = std::make_shared<std::promise<absl::Status>>();
+    std::future<absl::Status> result = done->get_future();
+    auto busy = std::make_shared<std::atomic<bool>>(false);
+    post([this, op, done, busy] {
+      raft::ProposeResult r = op(*core_);
+      if (!r.error.is_ok()) {
+        // One configuration change at a time (thesis 4.1): the previous one finishes
+        // within a few round trips, so wait for it rather than fail.
+        busy->store(r.error.code() == raft::ErrorCode::kFailedPrecondition &&
+                    core_->membership_change_pending());
+        done->set_value(from_raft(r.error));
+        return;
+      }
+      // Registered before the entry can be applied: it commits in a later Ready.
+      std::lock_guard<std::mutex> lock(wait_mu_);
+      indexes_[r.id.index] = IndexWaiter{r.id.term, done};
+    });
+    const auto left = deadline - Clock::now();
+    if (result.wait_for(left) != std::future_status::ready) return timed_out();
+    absl::Status s = result.get();
+    if (s.ok() || !busy->load()) return s;
+    if (Clock::now() + Millis(config_.tick_ms) >= deadline) return timed_out();
+    std::this_thread::sleep_for(Millis(config_.tick_ms));
+  }
 }
 
 absl::Status RaftNode::run_admin(std::string payload, Millis timeout) {

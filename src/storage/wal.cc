@@ -141,8 +141,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
             out->entries.erase(out->entries.begin());
           }
           // The log now starts after the snapshot (or right after its last entry).
-          base = out->entries.empty() ? snap.index.value()
-                                      : out->entries.front().index.value() - 1;
+          base = out->entries.empty() ? snap.index.value() : out->entries.front().index.value() - 1;
           out->snapshot = snap;
         }
       } else {

@@ -1,0 +1,72 @@
+#include "transport/local_transport.h"
+
+namespace transport {
+
+class LocalTransport : public Transport {
+ public:
+  LocalTransport(LocalNetwork& net, raft::NodeId self) : net_(net), self_(self) {}
+  void set_peer(raft::NodeId, const std::string&) override {}
+  void remove_peer(raft::NodeId) override {}
+  void send(std::vector<raft::Message> messages) override {
+    for (raft::Message& m : messages) {
+      const raft::NodeId to = m.to;
+      net_.deliver(self_, to, std::move(m), std::string());
+    }
+  }
+  void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) override {
+    const raft::NodeId to = message.to;
+    net_.deliver(self_, to, std::move(message), *data);
+  }
+  absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind, std::string payload,
+                                      std::chrono::milliseconds timeout) override {
+    Handler* h = net_.route(self_, to);
+    if (h == nullptr) return absl::UnavailableError(kPeerUnreachable);
+    return h->on_forward(kind, std::move(payload), timeout);
+  }
+
+ private:
+  LocalNetwork& net_;
+  const raft::NodeId self_;
+};
+
+std::unique_ptr<Transport> LocalNetwork::join(raft::NodeId id) {
+  return std::make_unique<LocalTransport>(*this, id);
+}
+
+void LocalNetwork::attach(raft::NodeId id, Handler* handler) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  handlers_[id] = handler;
+}
+
+void LocalNetwork::detach(raft::NodeId id) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  handlers_.erase(id);
+}
+
+void LocalNetwork::set_cut_off(raft::NodeId id, bool cut) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (cut) {
+    cut_.insert(id);
+  } else {
+    cut_.erase(id);
+  }
+}
+
+bool LocalNetwork::deliver(raft::NodeId from, raft::NodeId to, raft::Message m,
+                           std::string snapshot) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (cut_.contains(from) || cut_.contains(to)) return false;
+  auto it = handlers_.find(to);
+  if (it == handlers_.end()) return false;
+  it->second->on_message(std::move(m), std::move(snapshot));
+  return true;
+}
+
+Handler* LocalNetwork::route(raft::NodeId from, raft::NodeId to) {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  if (cut_.contains(from) || cut_.contains(to)) return nullptr;
+  auto it = handlers_.find(to);
+  return it == handlers_.end() ? nullptr : it->second;
+}
+
+}  // namespace transport

@@ -1,0 +1,37 @@
+// An in-process transport: the nodes of one process talk through a LocalNetwork, which
+// can cut a node off. For tests and examples of the runtime without sockets.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+
+#include "transport/transport.h"
+
+namespace transport {
+
+class LocalNetwork {
+ public:
+  // A transport for node `id`; `handler` receives what is sent to it.
+  std::unique_ptr<Transport> join(raft::NodeId id);
+  void attach(raft::NodeId id, Handler* handler);
+  // After detach() returns no message reaches the node's handler. A forward already
+  // under way is not waited for: stop the callers first.
+  void detach(raft::NodeId id);
+  // A cut-off node sends and receives nothing, and forwards fail as unreachable.
+  void set_cut_off(raft::NodeId id, bool cut);
+
+ private:
+  friend class LocalTransport;
+  // Delivers under a shared lock, so that detach() waits for deliveries in progress.
+  bool deliver(raft::NodeId from, raft::NodeId to, raft::Message m, std::string snapshot);
+  Handler* route(raft::NodeId from, raft::NodeId to);
+
+  std::shared_mutex mu_;
+  std::map<raft::NodeId, Handler*> handlers_;
+  std::set<raft::NodeId> cut_;
+};
+
+}  // namespace transport

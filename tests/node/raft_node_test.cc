@@ -1,0 +1,311 @@
+// RaftNode end to end inside one process: three nodes with their own data directories,
+// connected by a LocalNetwork that can cut a node off. Every wait is bounded.
+#include "node/raft_node.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "transport/local_transport.h"
+
+namespace node {
+namespace {
+
+using raft::NodeId;
+using std::chrono::milliseconds;
+using Clock = std::chrono::steady_clock;
+
+// Appends every command to a list; a snapshot is the list.
+class ListMachine : public StateMachine {
+ public:
+  std::string apply(raft::LogIndex index, std::string_view command) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.emplace_back(command);
+    return "applied " + std::to_string(index.value());
+  }
+  std::string snapshot() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::string out;
+    for (const std::string& s : items_) out += s + "\n";
+    return out;
+  }
+  absl::Status restore(std::string_view data) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    items_.clear();
+    std::istringstream in{std::string(data)};
+    for (std::string line; std::getline(in, line);) items_.push_back(line);
+    ++restores_;
+    return absl::OkStatus();
+  }
+  std::vector<std::string> items() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return items_;
+  }
+  int restores() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return restores_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> items_;
+  int restores_ = 0;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    char pattern[] = "/tmp/raftkv-node-XXXXXX";
+    path_ = mkdtemp(pattern);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Waits for `pred`, polling, at most `limit`.
+template <typename Pred>
+bool eventually(Pred pred, milliseconds limit = milliseconds(10'000)) {
+  const auto deadline = Clock::now() + limit;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return pred();
+}
+
+class Cluster {
+ public:
+  explicit Cluster(int n, uint64_t snapshot_entries = 10'000) : snapshot_entries_(n) {
+    snapshot_entries_ = snapshot_entries;
+    for (int i = 1; i <= n; ++i) bootstrap_.voters.insert(NodeId(i));
+    slots_.resize(n + 1);
+    for (int i = 1; i <= n; ++i) start(i);
+  }
+  ~Cluster() {
+    for (size_t i = 1; i < slots_.size(); ++i) stop(static_cast<int>(i));
+  }
+
+  NodeConfig config(int i) {
+    NodeConfig c;
+    c.id = NodeId(i);
+    c.name = "n" + std::to_string(i);
+    c.data_dir = dir_.path() + "/n" + std::to_string(i);
+    c.tick_ms = 5;
+    c.timeouts = TimeoutsMs{20, 150, 300};
+    c.snapshot_entries = snapshot_entries_;
+    c.bootstrap = bootstrap_;
+    return c;
+  }
+
+  void start(int i) {
+    Slot& s = slots_[i];
+    if (s.sm == nullptr) s.sm = std::make_unique<ListMachine>();
+    s.transport = net_.join(NodeId(i));
+    auto node = RaftNode::open(config(i), s.sm.get(), s.transport.get());
+    ASSERT_TRUE(node.ok()) << node.status();
+    s.node = *std::move(node);
+    net_.attach(NodeId(i), s.node.get());
+    s.node->start();
+  }
+  // Stops node i; with `forget`, its state machine goes too (a process restart).
+  void stop(int i, bool forget = false) {
+    Slot& s = slots_[i];
+    if (s.node == nullptr) return;
+    net_.detach(NodeId(i));
+    s.node->stop();
+    s.node.reset();
+    s.transport.reset();
+    if (forget) s.sm.reset();
+  }
+
+  int leader() {
+    for (size_t i = 1; i < slots_.size(); ++i) {
+      if (slots_[i].node != nullptr && slots_[i].node->is_leader()) return static_cast<int>(i);
+    }
+    return 0;
+  }
+  int wait_leader() {
+    int l = 0;
+    eventually([&] { return (l = leader()) != 0; });
+    return l;
+  }
+  RaftNode& node(int i) { return *slots_[i].node; }
+  ListMachine& sm(int i) { return *slots_[i].sm; }
+  transport::LocalNetwork& net() { return net_; }
+
+ private:
+  struct Slot {
+    std::unique_ptr<ListMachine> sm;
+    std::unique_ptr<transport::Transport> transport;
+    std::unique_ptr<RaftNode> node;
+  };
+  TempDir dir_;
+  transport::LocalNetwork net_;
+  raft::Membership bootstrap_;
+  uint64_t snapshot_entries_;
+  std::vector<Slot> slots_;
+};
+
+const milliseconds kTimeout(5000);
+
+TEST(RaftNode, WritesOnAnyNodeReachEveryStateMachineInOneOrder) {
+  Cluster c(3);
+  ASSERT_NE(c.wait_leader(), 0);
+  for (int i = 0; i < 30; ++i) {
+    const int on = 1 + i % 3;  // followers forward to the leader
+    auto r = c.node(on).client_write("w" + std::to_string(i), kTimeout);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->rfind("applied ", 0), 0u) << *r;
+  }
+  ASSERT_TRUE(eventually([&] {
+    return c.sm(1).items().size() == 30 && c.sm(2).items().size() == 30 &&
+           c.sm(3).items().size() == 30;
+  }));
+  EXPECT_EQ(c.sm(1).items(), c.sm(2).items());
+  EXPECT_EQ(c.sm(1).items(), c.sm(3).items());
+  EXPECT_EQ(c.sm(1).items().front(), "w0");
+}
+
+TEST(RaftNode, ALinearizableReadOnAFollowerSeesEveryEarlierWrite) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(c.node(leader).client_write("x" + std::to_string(i), kTimeout).ok());
+    ASSERT_TRUE(c.node(follower).linearizable_read(kTimeout).ok());
+    // The read returned only once the follower applied the write.
+    EXPECT_EQ(c.sm(follower).items().size(), static_cast<size_t>(i + 1));
+  }
+}
+
+TEST(RaftNode, ANewLeaderTakesOverAndARestartedNodeRecoversFromItsLog) {
+  Cluster c(3);
+  const int old = c.wait_leader();
+  ASSERT_NE(old, 0);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.node(old).client_write("a", kTimeout).ok());
+  c.stop(old, /*forget=*/true);
+  int next = 0;
+  ASSERT_TRUE(eventually([&] { return (next = c.leader()) != 0 && next != old; }));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(c.node(next).client_write("b", kTimeout).ok());
+  c.start(old);  // a fresh state machine: everything comes from the data directory
+  ASSERT_TRUE(eventually([&] { return c.sm(old).items().size() == 10; }));
+  EXPECT_EQ(c.sm(old).items(), c.sm(next).items());
+}
+
+TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
+  Cluster c(3, /*snapshot_entries=*/5);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int behind = leader % 3 + 1;
+  c.stop(behind, /*forget=*/true);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(c.node(leader).client_write("s" + std::to_string(i), kTimeout).ok());
+  }
+  ASSERT_TRUE(eventually([&] { return c.node(leader).status().snapshot_index.value() >= 20; }));
+  c.start(behind);
+  ASSERT_TRUE(eventually([&] { return c.sm(behind).items().size() == 40; }));
+  EXPECT_EQ(c.sm(behind).items(), c.sm(leader).items());
+  EXPECT_GE(c.sm(behind).restores(), 1);  // it did get a snapshot
+}
+
+TEST(RaftNode, WithoutAQuorumAWriteFailsWithEtcdsError) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  for (int i = 1; i <= 3; ++i) {
+    if (i != leader) c.net().set_cut_off(NodeId(i), true);
+  }
+  auto r = c.node(leader).client_write("lost", milliseconds(500));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(r.status().message() == "etcdserver: request timed out" ||
+              r.status().message() == "etcdserver: no leader")
+      << r.status();
+}
+
+TEST(RaftNode, LeadershipMovesToTheChosenNode) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int target = leader % 3 + 1;
+  ASSERT_TRUE(c.node(leader).transfer_leadership(NodeId(target), kTimeout).ok());
+  EXPECT_TRUE(c.node(target).is_leader());
+}
+
+TEST(RaftNode, TimeoutsChangeAtRunTimeOnEveryNode) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const TimeoutsMs next{25, 200, 400};
+  // Asked on a follower: forwarded to the leader, through the log.
+  ASSERT_TRUE(c.node(leader % 3 + 1).update_timeouts(next, kTimeout).ok());
+  ASSERT_TRUE(eventually([&] {
+    return c.node(1).timeouts() == next && c.node(2).timeouts() == next &&
+           c.node(3).timeouts() == next;
+  }));
+  // Invalid ones are refused and change nothing.
+  absl::Status bad = c.node(leader).update_timeouts(TimeoutsMs{300, 200, 400}, kTimeout);
+  EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad.message().find("election timeout 200 ms must be longer than the heartbeat"),
+            std::string::npos)
+      << bad;
+  EXPECT_EQ(c.node(leader).timeouts(), next);
+}
+
+TEST(RaftNode, ALearnerIsAddedThenPromotedAndAVoterRemoved) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  ASSERT_TRUE(c.node(leader).client_write("before", kTimeout).ok());
+  const int gone = leader % 3 + 1;
+  ASSERT_TRUE(c.node(leader).remove_node(NodeId(gone), kTimeout).ok());
+  ASSERT_TRUE(
+      eventually([&] { return !c.node(leader).status().membership.contains(NodeId(gone)); }));
+  ASSERT_TRUE(c.node(leader).add_node(NodeId(gone), /*learner=*/true, kTimeout).ok());
+  ASSERT_TRUE(eventually(
+      [&] { return c.node(leader).status().membership.learners.contains(NodeId(gone)); }));
+  absl::Status promoted = c.node(leader).promote_node(NodeId(gone), kTimeout);
+  ASSERT_TRUE(promoted.ok()) << promoted;
+  ASSERT_TRUE(
+      eventually([&] { return c.node(leader).status().membership.voters.contains(NodeId(gone)); }));
+  absl::Status again = c.node(leader).promote_node(NodeId(gone), kTimeout);
+  EXPECT_EQ(again.message(), "etcdserver: can only promote a learner member");
+}
+
+TEST(NodeConfig, EveryBadValueIsNamed) {
+  NodeConfig c;
+  c.id = NodeId(1);
+  c.name = "n1";
+  c.data_dir = "/tmp/x";
+  EXPECT_TRUE(validate(c).ok());
+  NodeConfig bad = c;
+  bad.id = raft::kNoNode;
+  EXPECT_EQ(validate(bad).message(), "node id must not be 0");
+  bad = c;
+  bad.timeouts = TimeoutsMs{100, 100, 200};
+  EXPECT_EQ(validate(bad).message(),
+            "election timeout 100 ms must be longer than the heartbeat interval (100 ms)");
+  bad = c;
+  bad.timeouts = TimeoutsMs{100, 1000, 1005};
+  EXPECT_EQ(validate(bad).message(),
+            "election timeout range [1000, 1005] ms must span at least one tick (10 ms)");
+  bad = c;
+  bad.tick_ms = 0;
+  EXPECT_EQ(validate(bad).message(), "tick 0 ms is out of range [1, 1000]");
+  bad = c;
+  bad.bootstrap.voters = {NodeId(2), NodeId(3)};
+  EXPECT_EQ(validate(bad).message(),
+            "the initial cluster does not contain this node (id 1, name n1)");
+}
+
+}  // namespace
+}  // namespace node
