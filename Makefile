@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run test test-release test-asan sim check-model format check-format clean
+.PHONY: all deps build build-asan run demo test test-release test-asan sim check-model format check-format clean
 
 all: build
 
@@ -33,9 +33,12 @@ build-tsan: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRAFTKV_TSAN=ON $(CMAKE_FLAGS)
 	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS)
 
-# The main job. Until the server exists it runs a simulated 3-node cluster and
-# narrates elections, commits and faults.
+# The main job: a 3-node raftkv cluster on 127.0.0.1 (Ctrl-C stops it).
 run: build
+	./scripts/run-cluster.sh $(BUILD_DIR)/bin
+
+# The simulated cluster that narrates elections, commits and faults.
+demo: build
 	./$(BUILD_DIR)/bin/raftkv-sim --demo
 
 test-release: build

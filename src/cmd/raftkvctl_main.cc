@@ -1,0 +1,449 @@
+// raftkvctl: the administration CLI of a raftkv cluster. Members (etcd's Cluster API),
+// leadership transfer, timeouts and status (raftkv.Admin), and put/get/del for
+// convenience. Human tables by default, -o json for scripts. Exit status: 0 on success,
+// 1 when the cluster refused or could not be reached, 2 on bad usage.
+#include <grpcpp/grpcpp.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "etcd/rpc.grpc.pb.h"
+#include "raftkv/admin.grpc.pb.h"
+
+namespace {
+
+namespace pb = etcdserverpb;
+namespace ad = raftkv::admin;
+
+struct Options {
+  std::string endpoints = "127.0.0.1:2379";
+  std::string output = "table";
+  int timeout_ms = 5000;
+};
+
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string part; std::getline(in, part, sep);) {
+    if (!part.empty()) out.push_back(part);
+  }
+  return out;
+}
+
+std::string address(std::string url) {
+  for (const char* scheme : {"http://", "https://"}) {
+    if (url.rfind(scheme, 0) == 0) url = url.substr(std::string(scheme).size());
+  }
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
+}
+
+std::string hex(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string json_list(const google::protobuf::RepeatedPtrField<std::string>& v) {
+  std::string out = "[";
+  for (int i = 0; i < v.size(); ++i) out += (i ? "," : "") + json_string(v[i]);
+  return out + "]";
+}
+
+std::string join(const google::protobuf::RepeatedPtrField<std::string>& v) {
+  std::string out;
+  for (int i = 0; i < v.size(); ++i) out += (i ? "," : "") + v[i];
+  return out;
+}
+
+void print_table(const std::vector<std::string>& header,
+                 const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> w(header.size());
+  for (size_t i = 0; i < header.size(); ++i) w[i] = header[i].size();
+  for (const auto& r : rows) {
+    for (size_t i = 0; i < r.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  }
+  auto line = [&](const std::vector<std::string>& r) {
+    for (size_t i = 0; i < r.size(); ++i) {
+      std::printf("%-*s%s", static_cast<int>(w[i]), r[i].c_str(), i + 1 < r.size() ? "  " : "\n");
+    }
+  };
+  line(header);
+  for (const auto& r : rows) line(r);
+}
+
+class Client {
+ public:
+  explicit Client(const Options& o) : o_(o) {
+    for (const std::string& e : split(o.endpoints, ',')) endpoints_.push_back(address(e));
+  }
+
+  // Calls `rpc` on each endpoint until one answers something other than UNAVAILABLE.
+  template <typename Stub, typename Req, typename Resp, typename Method>
+  grpc::Status call(Method method, const Req& req, Resp* resp) {
+    grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no endpoint given");
+    for (const std::string& ep : endpoints_) {
+      auto stub = Stub::NewStub(grpc::CreateChannel(ep, grpc::InsecureChannelCredentials()));
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o_.timeout_ms));
+      last = ((*stub).*method)(&ctx, req, resp);
+      if (last.error_code() != grpc::StatusCode::UNAVAILABLE &&
+          last.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
+        return last;
+      }
+    }
+    return last;
+  }
+
+  // One endpoint only (status asks every member itself).
+  template <typename Stub, typename Req, typename Resp, typename Method>
+  grpc::Status call_at(const std::string& ep, Method method, const Req& req, Resp* resp,
+                       int timeout_ms) {
+    auto stub = Stub::NewStub(grpc::CreateChannel(ep, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+    return ((*stub).*method)(&ctx, req, resp);
+  }
+
+ private:
+  const Options& o_;
+  std::vector<std::string> endpoints_;
+};
+
+int failed(const grpc::Status& s) {
+  std::fprintf(stderr, "Error: %s\n", s.error_message().c_str());
+  return 1;
+}
+
+int usage(const std::string& message) {
+  std::fprintf(stderr, "Error: %s\n", message.c_str());
+  return 2;
+}
+
+bool parse_id(const std::string& text, uint64_t* id) {
+  if (text.empty() || text.size() > 16) return false;
+  for (char c : text) {
+    if (!std::isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  *id = std::stoull(text, nullptr, 16);
+  return *id != 0;
+}
+
+void print_members(const Options& o, const google::protobuf::RepeatedPtrField<pb::Member>& ms) {
+  if (o.output == "json") {
+    std::printf("[");
+    for (int i = 0; i < ms.size(); ++i) {
+      const pb::Member& m = ms[i];
+      std::printf(
+          "%s{\"id\":\"%s\",\"name\":%s,\"peer_urls\":%s,\"client_urls\":%s,\"learner\":%s}",
+          i ? "," : "", hex(m.id()).c_str(), json_string(m.name()).c_str(),
+          json_list(m.peerurls()).c_str(), json_list(m.clienturls()).c_str(),
+          m.islearner() ? "true" : "false");
+    }
+    std::printf("]\n");
+    return;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const pb::Member& m : ms) {
+    rows.push_back({hex(m.id()), m.name().empty() ? "unstarted" : m.name(), join(m.peerurls()),
+                    join(m.clienturls()), m.islearner() ? "learner" : "voter"});
+  }
+  print_table({"ID", "NAME", "PEER URLS", "CLIENT URLS", "KIND"}, rows);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  CLI::App app{"raftkvctl: administer a raftkv cluster"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --endpoints and -o may come after the command too
+  app.add_option("--endpoints", o.endpoints, "Client endpoints, host:port or URLs, comma-separated")
+      ->capture_default_str();
+  app.add_option("-o,--output", o.output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_option("--timeout", o.timeout_ms, "Per-request timeout in ms")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
+
+  auto* member = app.add_subcommand("member", "List, add, remove and promote members");
+  member->require_subcommand(1);
+  auto* member_list = member->add_subcommand("list", "List the members");
+  std::string add_name, add_peer_urls, member_id_text;
+  bool add_learner = false;
+  auto* member_add = member->add_subcommand("add", "Add a member (start it afterwards)");
+  member_add->add_option("name", add_name, "The new member's name")->required();
+  member_add->add_option("--peer-urls", add_peer_urls, "Its peer URL")->required();
+  member_add->add_flag("--learner", add_learner, "Add it as a non-voting learner");
+  auto* member_remove = member->add_subcommand("remove", "Remove a member");
+  member_remove->add_option("id", member_id_text, "Member ID in hex")->required();
+  auto* member_promote = member->add_subcommand("promote", "Promote a learner to voter");
+  member_promote->add_option("id", member_id_text, "Member ID in hex")->required();
+
+  auto* leader = app.add_subcommand("leader", "Leadership");
+  leader->require_subcommand(1);
+  std::string transfer_to;
+  auto* leader_transfer = leader->add_subcommand("transfer", "Hand leadership to a member");
+  leader_transfer->add_option("id", transfer_to, "Member ID in hex")->required();
+
+  auto* timeouts = app.add_subcommand("timeouts", "Heartbeat and election timeouts");
+  timeouts->require_subcommand(1);
+  auto* timeouts_get = timeouts->add_subcommand("get", "Show the timeouts in force");
+  uint32_t hb = 0, emin = 0, emax = 0;
+  auto* timeouts_set =
+      timeouts->add_subcommand("set", "Change them on every node, through consensus");
+  timeouts_set->add_option("--heartbeat", hb, "Heartbeat interval in ms")->required();
+  timeouts_set->add_option("--election-min", emin, "Election timeout minimum in ms")->required();
+  timeouts_set->add_option("--election-max", emax, "Election timeout maximum in ms")->required();
+
+  auto* status = app.add_subcommand("status", "Every member's role, term, commit and lag");
+
+  std::string key, value;
+  bool prefix = false;
+  auto* put = app.add_subcommand("put", "Write a key");
+  put->add_option("key", key)->required();
+  put->add_option("value", value)->required();
+  auto* get = app.add_subcommand("get", "Read a key (linearizable)");
+  get->add_option("key", key)->required();
+  get->add_flag("--prefix", prefix, "Every key with this prefix");
+  auto* del = app.add_subcommand("del", "Delete a key");
+  del->add_option("key", key)->required();
+  del->add_flag("--prefix", prefix, "Every key with this prefix");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  Client c(o);
+  auto prefix_end = [](std::string k) {
+    while (!k.empty()) {
+      if (static_cast<unsigned char>(k.back()) < 0xff) {
+        k.back() = static_cast<char>(k.back() + 1);
+        return k;
+      }
+      k.pop_back();
+    }
+    return std::string(1, '\0');
+  };
+
+  if (member_list->parsed()) {
+    pb::MemberListResponse r;
+    if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &r);
+        !s.ok()) {
+      return failed(s);
+    }
+    print_members(o, r.members());
+    return 0;
+  }
+  if (member_add->parsed()) {
+    pb::MemberAddRequest req;
+    req.add_peerurls(add_peer_urls);
+    req.set_islearner(add_learner);
+    pb::MemberAddResponse r;
+    if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberAdd, req, &r); !s.ok())
+      return failed(s);
+    std::printf(
+        "Member %s added (%s). Start it with:\n  raftkv --name %s "
+        "--initial-advertise-peer-urls %s --listen-peer-urls %s --initial-cluster-state "
+        "existing --initial-cluster ",
+        hex(r.member().id()).c_str(), add_learner ? "learner" : "voter", add_name.c_str(),
+        add_peer_urls.c_str(), add_peer_urls.c_str());
+    bool first = true;
+    for (const pb::Member& m : r.members()) {
+      const std::string name = m.id() == r.member().id() ? add_name : m.name();
+      if (m.peerurls_size() == 0) continue;
+      std::printf("%s%s=%s", first ? "" : ",", name.c_str(), m.peerurls(0).c_str());
+      first = false;
+    }
+    std::printf("\n");
+    return 0;
+  }
+  if (member_remove->parsed() || member_promote->parsed()) {
+    uint64_t id = 0;
+    if (!parse_id(member_id_text, &id)) {
+      return usage("member ID \"" + member_id_text + "\" is not a non-zero hexadecimal number");
+    }
+    if (member_remove->parsed()) {
+      pb::MemberRemoveRequest req;
+      req.set_id(id);
+      pb::MemberRemoveResponse r;
+      if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberRemove, req, &r); !s.ok()) {
+        return failed(s);
+      }
+      std::printf("Member %s removed\n", hex(id).c_str());
+    } else {
+      pb::MemberPromoteRequest req;
+      req.set_id(id);
+      pb::MemberPromoteResponse r;
+      if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberPromote, req, &r); !s.ok()) {
+        return failed(s);
+      }
+      std::printf("Member %s promoted to voter\n", hex(id).c_str());
+    }
+    return 0;
+  }
+  if (leader_transfer->parsed()) {
+    uint64_t id = 0;
+    if (!parse_id(transfer_to, &id)) {
+      return usage("member ID \"" + transfer_to + "\" is not a non-zero hexadecimal number");
+    }
+    ad::TransferLeadershipRequest req;
+    req.set_target_id(id);
+    ad::TransferLeadershipResponse r;
+    if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::TransferLeadership, req, &r); !s.ok()) {
+      return failed(s);
+    }
+    std::printf("Leader is now %s\n", hex(r.leader()).c_str());
+    return 0;
+  }
+  if (timeouts_get->parsed() || timeouts_set->parsed()) {
+    ad::Timeouts t;
+    grpc::Status s;
+    if (timeouts_get->parsed()) {
+      s = c.call<ad::Admin>(&ad::Admin::Stub::GetTimeouts, ad::GetTimeoutsRequest(), &t);
+    } else {
+      ad::Timeouts req;
+      req.set_heartbeat_ms(hb);
+      req.set_election_min_ms(emin);
+      req.set_election_max_ms(emax);
+      s = c.call<ad::Admin>(&ad::Admin::Stub::SetTimeouts, req, &t);
+    }
+    if (!s.ok()) return failed(s);
+    if (o.output == "json") {
+      std::printf("{\"heartbeat_ms\":%u,\"election_min_ms\":%u,\"election_max_ms\":%u}\n",
+                  t.heartbeat_ms(), t.election_min_ms(), t.election_max_ms());
+    } else {
+      std::printf("heartbeat %u ms, election timeout [%u, %u] ms\n", t.heartbeat_ms(),
+                  t.election_min_ms(), t.election_max_ms());
+    }
+    return 0;
+  }
+  if (status->parsed()) {
+    pb::MemberListResponse members;
+    if (auto s =
+            c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &members);
+        !s.ok()) {
+      return failed(s);
+    }
+    struct Row {
+      pb::Member member;
+      bool reached = false;
+      ad::StatusResponse st;
+    };
+    std::vector<Row> rows;
+    uint64_t commit = 0;
+    for (const pb::Member& m : members.members()) {
+      Row r{m, false, {}};
+      if (m.clienturls_size() > 0) {
+        r.reached = c.call_at<ad::Admin>(address(m.clienturls(0)), &ad::Admin::Stub::Status,
+                                         ad::StatusRequest(), &r.st, std::min(o.timeout_ms, 2000))
+                        .ok();
+      }
+      if (r.reached) commit = std::max(commit, r.st.commit());
+      rows.push_back(std::move(r));
+    }
+    if (o.output == "json") {
+      std::printf("[");
+      for (size_t i = 0; i < rows.size(); ++i) {
+        const Row& r = rows[i];
+        std::printf(
+            "%s{\"id\":\"%s\",\"name\":%s,\"peer_urls\":%s,\"client_urls\":%s,"
+            "\"learner\":%s,\"reachable\":%s",
+            i ? "," : "", hex(r.member.id()).c_str(), json_string(r.member.name()).c_str(),
+            json_list(r.member.peerurls()).c_str(), json_list(r.member.clienturls()).c_str(),
+            r.member.islearner() ? "true" : "false", r.reached ? "true" : "false");
+        if (r.reached) {
+          std::printf(",\"role\":%s,\"term\":%llu,\"commit\":%llu,\"applied\":%llu,\"lag\":%llu",
+                      json_string(r.st.role()).c_str(),
+                      static_cast<unsigned long long>(r.st.term()),
+                      static_cast<unsigned long long>(r.st.commit()),
+                      static_cast<unsigned long long>(r.st.applied()),
+                      static_cast<unsigned long long>(commit - std::min(commit, r.st.applied())));
+        }
+        std::printf("}");
+      }
+      std::printf("]\n");
+      return 0;
+    }
+    std::vector<std::vector<std::string>> table;
+    for (const Row& r : rows) {
+      std::vector<std::string> line{hex(r.member.id()), r.member.name(),
+                                    join(r.member.clienturls()), join(r.member.peerurls())};
+      if (r.reached) {
+        line.push_back(r.st.role() + (r.st.learner() ? " (learner)" : ""));
+        line.push_back(std::to_string(r.st.term()));
+        line.push_back(std::to_string(r.st.commit()));
+        line.push_back(std::to_string(r.st.applied()));
+        line.push_back(std::to_string(commit - std::min(commit, r.st.applied())));
+      } else {
+        line.insert(line.end(), {"unreachable", "-", "-", "-", "-"});
+      }
+      table.push_back(line);
+    }
+    print_table({"ID", "NAME", "CLIENT", "PEER", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG"},
+                table);
+    return 0;
+  }
+  if (put->parsed()) {
+    pb::PutRequest req;
+    req.set_key(key);
+    req.set_value(value);
+    pb::PutResponse r;
+    if (auto s = c.call<pb::KV>(&pb::KV::Stub::Put, req, &r); !s.ok()) return failed(s);
+    std::printf("OK\n");
+    return 0;
+  }
+  if (get->parsed()) {
+    pb::RangeRequest req;
+    req.set_key(key);
+    if (prefix) req.set_range_end(prefix_end(key));
+    pb::RangeResponse r;
+    if (auto s = c.call<pb::KV>(&pb::KV::Stub::Range, req, &r); !s.ok()) return failed(s);
+    if (o.output == "json") {
+      std::printf("{\"revision\":%lld,\"kvs\":[", static_cast<long long>(r.header().revision()));
+      for (int i = 0; i < r.kvs_size(); ++i) {
+        std::printf("%s{\"key\":%s,\"value\":%s,\"mod_revision\":%lld}", i ? "," : "",
+                    json_string(r.kvs(i).key()).c_str(), json_string(r.kvs(i).value()).c_str(),
+                    static_cast<long long>(r.kvs(i).mod_revision()));
+      }
+      std::printf("]}\n");
+    } else {
+      for (const auto& kv : r.kvs()) std::printf("%s\n%s\n", kv.key().c_str(), kv.value().c_str());
+    }
+    return 0;
+  }
+  if (del->parsed()) {
+    pb::DeleteRangeRequest req;
+    req.set_key(key);
+    if (prefix) req.set_range_end(prefix_end(key));
+    pb::DeleteRangeResponse r;
+    if (auto s = c.call<pb::KV>(&pb::KV::Stub::DeleteRange, req, &r); !s.ok()) return failed(s);
+    std::printf("%lld\n", static_cast<long long>(r.deleted()));
+    return 0;
+  }
+  return usage("no command given");
+}
