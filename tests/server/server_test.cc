@@ -1,0 +1,300 @@
+// One raftkv server in this process (a one-node cluster that still commits through its
+// log), driven by etcd's own gRPC stubs: the fields clients read, the exact error codes
+// and strings they match, and the limits the server enforces.
+#include "server/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "etcd/rpc.grpc.pb.h"
+#include "raftkv/admin.grpc.pb.h"
+
+namespace server {
+namespace {
+
+namespace pb = etcdserverpb;
+using std::chrono::milliseconds;
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/raftkv-server-XXXXXX";
+    dir_ = mkdtemp(pattern);
+    ServerConfig cfg;
+    cfg.cluster_token = "test";
+    cfg.cluster_id = cluster_id("test", {});
+    cfg.node.id = raft::NodeId(member_id("test", "http://127.0.0.1:1"));
+    cfg.node.name = "solo";
+    cfg.node.data_dir = dir_ + "/data";
+    cfg.node.client_address = "127.0.0.1:0";
+    cfg.node.peer_address = "127.0.0.1:0";
+    cfg.node.tick_ms = 5;
+    cfg.node.timeouts = node::TimeoutsMs{20, 100, 200};
+    cfg.node.bootstrap.voters = {cfg.node.id};
+    cfg.node.max_request_bytes = 64 * 1024;
+    cfg.store.min_lease_ttl = 1;
+    cfg.store.quota_bytes = 256 * 1024;
+    cfg.initial_cluster = {MemberSpec{cfg.node.id.value(), "solo", {"http://127.0.0.1:1"}}};
+    cfg.advertise_client_urls = {"http://127.0.0.1:2379"};
+    id_ = cfg.node.id.value();
+    auto s = Server::start(cfg);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = *std::move(s);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->client_port()),
+                                   grpc::InsecureChannelCredentials());
+    kv_ = pb::KV::NewStub(channel_);
+    // The first write waits for the one-node election (bounded by the request timeout).
+    pb::PutResponse r;
+    ASSERT_TRUE(put("warmup", "x", &r).ok());
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<grpc::ClientContext> ctx() {
+    auto c = std::make_unique<grpc::ClientContext>();
+    c->set_deadline(std::chrono::system_clock::now() + milliseconds(5000));
+    return c;
+  }
+  grpc::Status put(const std::string& k, const std::string& v, pb::PutResponse* r,
+                   int64_t lease = 0) {
+    pb::PutRequest req;
+    req.set_key(k);
+    req.set_value(v);
+    req.set_lease(lease);
+    return kv_->Put(ctx().get(), req, r);
+  }
+  void expect_header(const pb::ResponseHeader& h) {
+    EXPECT_EQ(h.member_id(), id_);
+    EXPECT_NE(h.cluster_id(), 0u);
+    EXPECT_GE(h.raft_term(), 1u);
+  }
+
+  std::string dir_;
+  uint64_t id_ = 0;
+  std::unique_ptr<Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::KV::Stub> kv_;
+};
+
+TEST_F(ServerTest, PutAndRangeCarryTheFullHeaderAndEtcdsRevisions) {
+  pb::PutResponse p;
+  ASSERT_TRUE(put("k", "v1", &p).ok());
+  expect_header(p.header());
+  const int64_t rev = p.header().revision();
+  pb::RangeRequest rr;
+  rr.set_key("k");
+  pb::RangeResponse r;
+  ASSERT_TRUE(kv_->Range(ctx().get(), rr, &r).ok());
+  expect_header(r.header());
+  EXPECT_EQ(r.header().revision(), rev);
+  ASSERT_EQ(r.kvs_size(), 1);
+  EXPECT_EQ(r.kvs(0).value(), "v1");
+  EXPECT_EQ(r.kvs(0).create_revision(), rev);
+  EXPECT_EQ(r.kvs(0).version(), 1);
+  // Serializable reads are served locally and see the same state here.
+  rr.set_serializable(true);
+  ASSERT_TRUE(kv_->Range(ctx().get(), rr, &r).ok());
+  EXPECT_EQ(r.kvs(0).value(), "v1");
+}
+
+TEST_F(ServerTest, ErrorsUseEtcdsCodesAndExactMessages) {
+  pb::PutResponse p;
+  grpc::Status s = put("", "v", &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: key is not provided");
+
+  pb::RangeRequest rr;
+  rr.set_key("k");
+  rr.set_revision(1'000'000);
+  pb::RangeResponse r;
+  s = kv_->Range(ctx().get(), rr, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::OUT_OF_RANGE);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: required revision is a future revision");
+
+  auto lease = pb::Lease::NewStub(channel_);
+  pb::LeaseRevokeRequest rv;
+  rv.set_id(12345);
+  pb::LeaseRevokeResponse rvr;
+  s = lease->LeaseRevoke(ctx().get(), rv, &rvr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_message(), "etcdserver: requested lease not found");
+
+  pb::TxnRequest txn;
+  for (int i = 0; i < 2; ++i) {
+    auto* op = txn.add_success()->mutable_request_put();
+    op->set_key("same");
+    op->set_value("x");
+  }
+  pb::TxnResponse tr;
+  s = kv_->Txn(ctx().get(), txn, &tr);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: duplicate key given in txn request");
+}
+
+TEST_F(ServerTest, ARequestAboveMaxRequestBytesIsRefusedAndChangesNothing) {
+  pb::PutResponse p;
+  grpc::Status s = put("big", std::string(65 * 1024, 'x'), &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: request is too large");
+  pb::RangeRequest rr;
+  rr.set_key("big");
+  pb::RangeResponse r;
+  ASSERT_TRUE(kv_->Range(ctx().get(), rr, &r).ok());
+  EXPECT_EQ(r.count(), 0);
+}
+
+TEST_F(ServerTest, OverTheQuotaWritesFailWithNospaceWhileReadsAndDeletesWork) {
+  pb::PutResponse p;
+  grpc::Status s;
+  int written = 0;
+  for (int i = 0; i < 100; ++i) {
+    s = put("fill" + std::to_string(i), std::string(60 * 1024, 'x'), &p);
+    if (!s.ok()) break;
+    ++written;
+  }
+  ASSERT_FALSE(s.ok());
+  EXPECT_GT(written, 0);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: database space exceeded");
+  auto maint = pb::Maintenance::NewStub(channel_);
+  pb::AlarmRequest ar;
+  pb::AlarmResponse alarms;
+  ASSERT_TRUE(maint->Alarm(ctx().get(), ar, &alarms).ok());
+  ASSERT_EQ(alarms.alarms_size(), 1);
+  EXPECT_EQ(alarms.alarms(0).alarm(), pb::NOSPACE);
+  pb::DeleteRangeRequest del;
+  del.set_key("fill0");
+  pb::DeleteRangeResponse dr;
+  ASSERT_TRUE(kv_->DeleteRange(ctx().get(), del, &dr).ok());
+  EXPECT_EQ(dr.deleted(), 1);
+}
+
+TEST_F(ServerTest, AWatchStreamAnswersCreatedThenEventsInOrder) {
+  auto watch = pb::Watch::NewStub(channel_);
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + milliseconds(10'000));
+  auto stream = watch->Watch(&c);
+  pb::WatchRequest req;
+  req.mutable_create_request()->set_key("w");
+  req.mutable_create_request()->set_prev_kv(true);
+  ASSERT_TRUE(stream->Write(req));
+  pb::WatchResponse created;
+  ASSERT_TRUE(stream->Read(&created));
+  EXPECT_TRUE(created.created());
+  EXPECT_EQ(created.watch_id(), 0);
+  expect_header(created.header());
+  EXPECT_GT(created.header().revision(), 0);
+  pb::PutResponse p;
+  ASSERT_TRUE(put("w", "1", &p).ok());
+  ASSERT_TRUE(put("w", "2", &p).ok());
+  std::vector<mvccpb::Event> events;
+  pb::WatchResponse r;
+  while (events.size() < 2 && stream->Read(&r)) {
+    expect_header(r.header());
+    for (const auto& e : r.events()) events.push_back(e);
+  }
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].kv().value(), "1");
+  EXPECT_EQ(events[1].kv().value(), "2");
+  EXPECT_EQ(events[1].prev_kv().value(), "1");
+  EXPECT_LT(events[0].kv().mod_revision(), events[1].kv().mod_revision());
+  c.TryCancel();
+}
+
+TEST_F(ServerTest, LeasesExpireThroughTheLeaderAndTakeTheirKeys) {
+  auto lease = pb::Lease::NewStub(channel_);
+  pb::LeaseGrantRequest g;
+  g.set_ttl(1);
+  pb::LeaseGrantResponse gr;
+  ASSERT_TRUE(lease->LeaseGrant(ctx().get(), g, &gr).ok());
+  expect_header(gr.header());
+  ASSERT_NE(gr.id(), 0);
+  pb::PutResponse p;
+  ASSERT_TRUE(put("leased", "v", &p, gr.id()).ok());
+  pb::LeaseTimeToLiveRequest t;
+  t.set_id(gr.id());
+  t.set_keys(true);
+  pb::LeaseTimeToLiveResponse tr;
+  ASSERT_TRUE(lease->LeaseTimeToLive(ctx().get(), t, &tr).ok());
+  EXPECT_EQ(tr.grantedttl(), 1);
+  ASSERT_EQ(tr.keys_size(), 1);
+  // Expiry is bounded: the lease loop looks every 200 ms; allow 10 s in all.
+  pb::RangeRequest rr;
+  rr.set_key("leased");
+  pb::RangeResponse r;
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::this_thread::sleep_for(milliseconds(50));
+    ASSERT_TRUE(kv_->Range(ctx().get(), rr, &r).ok());
+    gone = r.count() == 0;
+  }
+  EXPECT_TRUE(gone);
+  ASSERT_TRUE(lease->LeaseTimeToLive(ctx().get(), t, &tr).ok());
+  EXPECT_EQ(tr.ttl(), -1);  // etcd: an unknown lease is OK with TTL -1
+}
+
+TEST_F(ServerTest, StatusAndMemberListDescribeThisMember) {
+  auto maint = pb::Maintenance::NewStub(channel_);
+  pb::StatusResponse st;
+  ASSERT_TRUE(maint->Status(ctx().get(), pb::StatusRequest(), &st).ok());
+  expect_header(st.header());
+  EXPECT_EQ(st.leader(), id_);
+  EXPECT_EQ(st.version().rfind("3.", 0), 0u);
+  EXPECT_GE(st.raftappliedindex(), 1u);
+  auto cluster = pb::Cluster::NewStub(channel_);
+  pb::MemberListResponse ml;
+  ASSERT_TRUE(cluster->MemberList(ctx().get(), pb::MemberListRequest(), &ml).ok());
+  ASSERT_EQ(ml.members_size(), 1);
+  EXPECT_EQ(ml.members(0).id(), id_);
+  EXPECT_EQ(ml.members(0).name(), "solo");
+  // The member publishes its client URL through the log shortly after it starts.
+  for (int i = 0; i < 200 && ml.members(0).clienturls_size() == 0; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+    ASSERT_TRUE(cluster->MemberList(ctx().get(), pb::MemberListRequest(), &ml).ok());
+  }
+  ASSERT_EQ(ml.members(0).clienturls_size(), 1);
+  EXPECT_EQ(ml.members(0).clienturls(0), "http://127.0.0.1:2379");
+  pb::SnapshotRequest sr;
+  grpc::ClientContext sc;
+  auto reader = maint->Snapshot(&sc, sr);
+  pb::SnapshotResponse chunk;
+  EXPECT_FALSE(reader->Read(&chunk));
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
+}
+
+TEST_F(ServerTest, AdminTimeoutsChangeThroughConsensusAndBadOnesAreRefused) {
+  auto admin = raftkv::admin::Admin::NewStub(channel_);
+  raftkv::admin::Timeouts t;
+  t.set_heartbeat_ms(30);
+  t.set_election_min_ms(150);
+  t.set_election_max_ms(300);
+  raftkv::admin::Timeouts out;
+  ASSERT_TRUE(admin->SetTimeouts(ctx().get(), t, &out).ok());
+  ASSERT_TRUE(admin->GetTimeouts(ctx().get(), raftkv::admin::GetTimeoutsRequest(), &out).ok());
+  EXPECT_EQ(out.heartbeat_ms(), 30u);
+  EXPECT_EQ(out.election_max_ms(), 300u);
+  t.set_election_min_ms(20);
+  grpc::Status s = admin->SetTimeouts(ctx().get(), t, &out);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(),
+            "election timeout 20 ms must be longer than the heartbeat interval (30 ms)");
+}
+
+TEST(Urls, BadUrlsAreNamed) {
+  EXPECT_EQ(*url_to_address("http://127.0.0.1:2380"), "127.0.0.1:2380");
+  EXPECT_EQ(url_to_address("127.0.0.1:2380").status().message(),
+            "URL 127.0.0.1:2380 must start with http://");
+  EXPECT_EQ(url_to_address("http://127.0.0.1:99999").status().message(),
+            "URL http://127.0.0.1:99999: port 99999 is not a number in [0, 65535]");
+  EXPECT_EQ(url_to_address("http://127.0.0.1").status().message(),
+            "URL http://127.0.0.1 must be http://host:port");
+}
+
+}  // namespace
+}  // namespace server
