@@ -1,0 +1,193 @@
+"""Real raftkv processes on 127.0.0.1 for tests: start a cluster with etcd's flags, kill
+and restart members by PID, add members, and always stop everything started.
+
+Standard library only; run with Debian's /usr/bin/python3 (which also sees python3-etcd3).
+Every wait is bounded in time and in count.
+"""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until(pred, timeout=20.0, step=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    tries = 0
+    while tries < 100000:
+        tries += 1
+        if pred():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+class Member:
+    def __init__(self, name, root):
+        self.name = name
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data_dir = os.path.join(root, name)
+        self.log_path = os.path.join(root, name + ".log")
+        self.proc = None
+
+    @property
+    def endpoint(self):
+        return f"127.0.0.1:{self.client_port}"
+
+    @property
+    def peer_url(self):
+        return f"http://127.0.0.1:{self.peer_port}"
+
+    @property
+    def client_url(self):
+        return f"http://127.0.0.1:{self.client_port}"
+
+
+class Cluster:
+    """A cluster of `size` members of `binary` (default: build/bin/raftkv)."""
+
+    def __init__(self, size=3, binary=None, extra_flags=(), token="raftkv-test"):
+        self.binary = binary or os.environ.get("RAFTKV_SERVER") or default_binary()
+        self.root = tempfile.mkdtemp(prefix="raftkv-cluster-")
+        self.token = token
+        self.extra_flags = list(extra_flags)
+        self.members = [Member(f"n{i + 1}", self.root) for i in range(size)]
+        self.initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
+
+    def __enter__(self):
+        try:
+            for m in self.members:
+                self._spawn(m, self.initial, "new")
+            self.wait_ready(self.members)
+        except BaseException:
+            self.stop_all()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop_all()
+        if exc[0] is None:
+            shutil.rmtree(self.root, ignore_errors=True)
+        else:
+            print(f"cluster logs kept in {self.root}")
+            for m in self.members:
+                if os.path.exists(m.log_path):
+                    with open(m.log_path) as f:
+                        print(f"--- {m.name} ---\n{f.read()[-3000:]}")
+        return False
+
+    def _spawn(self, m, initial, state):
+        args = [self.binary, "--name", m.name, "--data-dir", m.data_dir,
+                "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
+                "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
+                "--initial-cluster", initial, "--initial-cluster-state", state,
+                "--initial-cluster-token", self.token,
+                "--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra_flags
+        log = open(m.log_path, "a")
+        m.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        m.initial, m.state = initial, state
+
+    def endpoints(self, members=None):
+        return ",".join(m.endpoint for m in (members or self.live()))
+
+    def live(self):
+        return [m for m in self.members if m.proc is not None and m.proc.poll() is None]
+
+    def etcdctl(self, *args, endpoints=None, timeout=20, stdin=None):
+        env = dict(os.environ, ETCDCTL_API="3")
+        p = subprocess.run(["etcdctl", "--endpoints=" + (endpoints or self.endpoints()),
+                            "--command-timeout=5s", *args], input=stdin, capture_output=True,
+                           text=True, timeout=timeout, env=env)
+        return p.returncode, p.stdout, p.stderr
+
+    def status(self, m):
+        """(is_leader, raft_term, applied) of member m, or None when it does not answer."""
+        code, out, _ = self.etcdctl("endpoint", "status", "-w", "json", endpoints=m.endpoint,
+                                    timeout=10)
+        if code != 0 or not out.strip():
+            return None
+        import json
+        st = json.loads(out)[0]["Status"]
+        # etcdctl's JSON leaves out fields that are zero (no leader yet, say).
+        leader = st.get("leader", 0)
+        return (leader != 0 and leader == st["header"].get("member_id"),
+                st.get("raft_term", 0), st.get("raftAppliedIndex", 0))
+
+    def leader(self):
+        for m in self.live():
+            st = self.status(m)
+            if st and st[0]:
+                return m
+        return None
+
+    def wait_ready(self, members, timeout=30):
+        wait_until(lambda: all(self.status(m) is not None for m in members) and
+                   self.leader() is not None, timeout, 0.1, "every member to answer and a leader")
+
+    def kill(self, m, sig=signal.SIGKILL):
+        if m.proc is not None and m.proc.poll() is None:
+            os.kill(m.proc.pid, sig)
+            try:
+                m.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(m.proc.pid, signal.SIGKILL)
+                m.proc.wait(timeout=10)
+        m.proc = None
+
+    def restart(self, m):
+        self._spawn(m, m.initial, m.state)
+
+    def add_member(self, name, learner=False):
+        """Adds a member through etcdctl and starts its process; returns it."""
+        m = Member(name, self.root)
+        args = ["member", "add", name, "--peer-urls=" + m.peer_url]
+        if learner:
+            args.append("--learner")
+        code, out, err = self.etcdctl(*args)
+        if code != 0:
+            raise AssertionError(f"member add failed: {out}{err}")
+        initial = ",".join(f"{x.name}={x.peer_url}" for x in self.live()) + f",{name}={m.peer_url}"
+        self.members.append(m)
+        self._spawn(m, initial, "existing")
+        return m, out
+
+    def member_id(self, m):
+        import json
+        code, out, _ = self.etcdctl("endpoint", "status", "-w", "json", endpoints=m.endpoint)
+        if code != 0:
+            return None
+        return json.loads(out)[0]["Status"]["header"]["member_id"]
+
+    def stop_all(self):
+        for m in self.members:
+            if m.proc is not None and m.proc.poll() is None:
+                try:
+                    os.kill(m.proc.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + 10
+        for m in self.members:
+            if m.proc is None:
+                continue
+            try:
+                m.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.kill(m.proc.pid, signal.SIGKILL)
+                m.proc.wait(timeout=10)
+            m.proc = None
+
+
+def default_binary():
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.join(here, "..", "..", "build", "bin", "raftkv")

@@ -1,0 +1,217 @@
+#!/usr/bin/python3
+"""Faults on real raftkv processes: the leader SIGKILLed under write load, followers
+catching up from the log and from a snapshot, membership changes under load, the whole
+cluster restarted, and bad flags refused. Every acknowledged write must survive.
+
+Run: /usr/bin/python3 tests/cluster/fault_test.py [-v]   (RAFTKV_SERVER picks the binary)
+"""
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import Cluster, wait_until, default_binary  # noqa: E402
+
+import etcd3  # noqa: E402  Debian's python3-etcd3
+
+
+class Writers:
+    """Threads that put unique keys, rotating endpoints on errors; remembers what was
+    acknowledged."""
+
+    def __init__(self, cluster, prefix, threads=4):
+        self.cluster = cluster
+        self.prefix = prefix
+        self.acked = set()
+        self.errors = 0
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(t,), daemon=True)
+                        for t in range(threads)]
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        for t in self.threads:
+            t.join(timeout=30)
+        return False
+
+    def run(self, t):
+        i = 0
+        turn = t
+        while not self.stop.is_set() and i < 100000:
+            live = self.cluster.live()
+            if not live:
+                time.sleep(0.05)
+                continue
+            m = live[turn % len(live)]
+            key = f"{self.prefix}{t}-{i}"
+            try:
+                client = etcd3.client(host="127.0.0.1", port=m.client_port, timeout=3)
+                client.put(key, "v")
+                with self.lock:
+                    self.acked.add(key)
+                i += 1
+            except Exception:  # noqa: BLE001  a failed write is simply not acknowledged
+                with self.lock:
+                    self.errors += 1
+                i += 1
+                turn += 1
+                time.sleep(0.02)
+
+    def count(self):
+        with self.lock:
+            return len(self.acked)
+
+
+def keys_on(cluster, m, prefix):
+    """Every key with `prefix` on member m, read locally (serializable)."""
+    code, out, err = cluster.etcdctl("get", prefix, "--prefix", "--keys-only",
+                                     "--consistency=s", endpoints=m.endpoint, timeout=30)
+    if code != 0:
+        raise AssertionError(f"get on {m.name} failed: {err}")
+    return {line for line in out.splitlines() if line}
+
+
+def applied(cluster, m):
+    st = cluster.status(m)
+    return st[2] if st else -1
+
+
+class FaultTest(unittest.TestCase):
+    def assert_everywhere(self, cluster, prefix, acked, members=None):
+        members = members or cluster.live()
+        # Followers apply shortly after the leader: wait until every member has them.
+        for m in members:
+            wait_until(lambda: acked <= keys_on(cluster, m, prefix), 30, 0.2,
+                       f"{m.name} to hold every acknowledged key")
+
+    def test_leader_killed_under_load_loses_no_acknowledged_write(self):
+        with Cluster(3) as c:
+            old = c.leader()
+            with Writers(c, "fail") as w:
+                wait_until(lambda: w.count() >= 50, 20, 0.05, "writes before the kill")
+                c.kill(old, signal.SIGKILL)
+                wait_until(lambda: c.leader() not in (None, old), 20, 0.1, "a new leader")
+                before = w.count()
+                wait_until(lambda: w.count() >= before + 50, 20, 0.05, "writes after the kill")
+            c.restart(old)
+            c.wait_ready(c.members)
+            self.assertGreater(len(w.acked), 100)
+            self.assert_everywhere(c, "fail", w.acked)
+
+    def test_restarted_followers_catch_up_from_the_log_and_from_a_snapshot(self):
+        with Cluster(3, extra_flags=["--snapshot-count", "40"]) as c:
+            leader = c.leader()
+            follower = next(m for m in c.members if m is not leader)
+            c.kill(follower)
+            acked = set()
+            for i in range(15):  # fewer than the snapshot interval: from the log
+                code, _, err = c.etcdctl("put", f"log{i}", "x")
+                self.assertEqual(code, 0, err)
+                acked.add(f"log{i}")
+            c.restart(follower)
+            self.assert_everywhere(c, "log", acked, [follower])
+            c.kill(follower)
+            client = etcd3.client(host="127.0.0.1", port=leader.client_port, timeout=5)
+            for i in range(200):  # far past a compaction: only a snapshot can help
+                client.put(f"snap{i}", "y")
+                acked.add(f"snap{i}")
+            snaps = os.listdir(os.path.join(leader.data_dir, "snap"))
+            self.assertTrue(any(s.endswith(".snap") for s in snaps), snaps)
+            c.restart(follower)
+            self.assert_everywhere(c, "snap", {k for k in acked if k.startswith("snap")},
+                                   [follower])
+            self.assert_everywhere(c, "log", {k for k in acked if k.startswith("log")},
+                                   [follower])
+            follower_snaps = os.listdir(os.path.join(follower.data_dir, "snap"))
+            self.assertTrue(any(s.endswith(".snap") for s in follower_snaps), follower_snaps)
+
+    def test_learner_added_promoted_and_original_member_removed_under_load(self):
+        with Cluster(3) as c:
+            with Writers(c, "mem", threads=2) as w:
+                wait_until(lambda: w.count() >= 20, 20, 0.05, "writes")
+                n4, out = c.add_member("n4", learner=True)
+                self.assertIn('ETCD_INITIAL_CLUSTER_STATE="existing"', out)
+                wait_until(lambda: c.status(n4) is not None, 20, 0.1, "n4 to answer")
+                # It publishes its name and client URL through the log once it runs.
+                wait_until(lambda: ", n4, " in c.etcdctl("member", "list")[1], 20, 0.1,
+                           "n4 to publish its name")
+                n4_id = format(c.member_id(n4), "x")
+                code, out, err = c.etcdctl("member", "promote", n4_id)
+                self.assertEqual(code, 0, err)
+                self.assertIn("promoted", out)
+                first = c.members[0]
+                first_id = format(c.member_id(first), "x")
+                code, out, err = c.etcdctl("member", "remove", first_id)
+                self.assertEqual(code, 0, err)
+                c.kill(first, signal.SIGTERM)
+                before = w.count()
+                wait_until(lambda: w.count() >= before + 20, 20, 0.05, "writes after the change")
+            code, out, _ = c.etcdctl("member", "list")
+            self.assertNotIn(" n1,", out)
+            self.assertIn("n4", out)
+            self.assert_everywhere(c, "mem", w.acked)
+
+    def test_whole_cluster_stopped_and_restarted_keeps_its_data(self):
+        with Cluster(3) as c:
+            for i in range(30):
+                code, _, err = c.etcdctl("put", f"keep{i}", str(i))
+                self.assertEqual(code, 0, err)
+            for m in c.members:
+                c.kill(m, signal.SIGTERM)
+            for m in c.members:
+                c.restart(m)
+            c.wait_ready(c.members)
+            code, out, err = c.etcdctl("get", "keep29")
+            self.assertEqual((code, out), (0, "keep29\n29\n"), err)
+            self.assert_everywhere(c, "keep", {f"keep{i}" for i in range(30)})
+
+
+class FlagTest(unittest.TestCase):
+    def run_server(self, *args, timeout=10):
+        return subprocess.run([os.environ.get("RAFTKV_SERVER") or default_binary(), *args],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def test_bad_flags_stop_the_start_with_a_message_naming_them(self):
+        cases = [
+            (["--heartbeat-interval", "100", "--election-timeout", "100"],
+             "election timeout 100 ms must be longer than the heartbeat interval (100 ms)"),
+            (["--listen-client-urls", "127.0.0.1:2379"],
+             "--listen-client-urls: URL 127.0.0.1:2379 must start with http://"),
+            (["--initial-cluster", "a=http://127.0.0.1:1", "--name", "b"],
+             "--initial-cluster does not name this member (--name b)"),
+            (["--initial-cluster-state", "maybe"], "--initial-cluster-state"),
+            (["--no-such-flag"], "no-such-flag"),
+        ]
+        for args, message in cases:
+            with self.subTest(args=args):
+                p = self.run_server(*args)
+                self.assertNotEqual(p.returncode, 0)
+                self.assertIn(message, p.stderr + p.stdout)
+
+    def test_a_toml_config_file_sets_flags_and_the_command_line_wins(self):
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "raftkv.toml")
+            with open(cfg, "w") as f:
+                f.write('name = "fromfile"\nheartbeat-interval = 100\nelection-timeout = 50\n')
+            p = self.run_server("--config-file", cfg, "--data-dir", os.path.join(d, "data"))
+            self.assertEqual(p.returncode, 2)
+            self.assertIn("election timeout 50 ms must be longer than the heartbeat", p.stderr)
+            with open(cfg, "w") as f:
+                f.write('bogus-key = 1\n')
+            p = self.run_server("--config-file", cfg)
+            self.assertIn('unknown key "bogus-key"', p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
