@@ -154,7 +154,13 @@ class Cluster:
         args = ["member", "add", name, "--peer-urls=" + m.peer_url]
         if learner:
             args.append("--learner")
-        code, out, err = self.etcdctl(*args)
+        # etcd itself refuses changes until every member has been up for 5 s ("unhealthy
+        # cluster"); raftkv does not, but the same harness drives both.
+        for _ in range(40):
+            code, out, err = self.etcdctl(*args)
+            if code == 0 or "unhealthy cluster" not in err:
+                break
+            time.sleep(0.5)
         if code != 0:
             raise AssertionError(f"member add failed: {out}{err}")
         initial = ",".join(f"{x.name}={x.peer_url}" for x in self.live()) + f",{name}={m.peer_url}"
