@@ -151,6 +151,8 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
   raft::Membership base = snapshot ? snapshot->meta.membership : raft::Membership{};
   raft::Restored restored{recovered.hard_state, snapshot ? snapshot->meta.last : raft::LogId{},
                           std::move(recovered.entries)};
+  node->durable_term_ = recovered.hard_state.term;
+  node->durable_vote_ = recovered.hard_state.vote;
   node->core_ = std::make_unique<raft::Raft>(rc, std::move(base), std::move(restored));
   node->state_.applied = snap_index;
   node->state_.snapshot_index = snap_index;
@@ -264,7 +266,7 @@ void RaftNode::drive() {
   ready_in_flight_ = true;
   send_messages(rd.messages);
   rd.messages.clear();
-  std::shared_ptr<const std::string> snapshot;
+  auto job = std::make_shared<ApplyJob>();
   if (rd.snapshot.has_value()) {
     auto it = incoming_snapshots_.find(rd.snapshot->last.index);
     if (it == incoming_snapshots_.end()) {
@@ -272,48 +274,70 @@ void RaftNode::drive() {
              " whose bytes never arrived");
       return;
     }
-    snapshot = std::make_shared<const std::string>(std::move(it->second));
+    job->snapshot = std::make_shared<const std::string>(std::move(it->second));
     incoming_snapshots_.clear();
   }
-  if (!rd.snapshot.has_value() && !rd.hard_state.has_value() && rd.entries.empty()) {
-    on_persisted(std::move(rd), nullptr);
+  // Only entries, a snapshot, or a new term or vote need an fsync. A hard state whose
+  // commit index alone moved can wait for the next write (as etcd's raft.MustSync
+  // decides): after a crash the commit index is learned again from the leader, and the
+  // entries it covers are on disk already.
+  const bool vote_changed = rd.hard_state.has_value() && (rd.hard_state->term != durable_term_ ||
+                                                          rd.hard_state->vote != durable_vote_);
+  const bool must_sync = rd.snapshot.has_value() || !rd.entries.empty() || vote_changed;
+  if (rd.hard_state.has_value() && must_sync) {
+    durable_term_ = rd.hard_state->term;
+    durable_vote_ = rd.hard_state->vote;
+  }
+  job->ready = std::move(rd);
+  if (!must_sync) {
+    after_persist(std::move(*job));
     return;
   }
-  auto job = std::make_shared<std::pair<raft::Ready, std::shared_ptr<const std::string>>>(
-      std::move(rd), std::move(snapshot));
   {
     std::lock_guard<std::mutex> lock(mu_);
     storage_queue_.push_back([this, job] {
-      raft::Ready& r = job->first;
+      raft::Ready& r = job->ready;
       if (r.snapshot.has_value()) {
-        storage::Status s = snapshots_->save(storage::StoredSnapshot{*r.snapshot, *job->second});
+        storage::Status s = snapshots_->save(storage::StoredSnapshot{*r.snapshot, *job->snapshot});
         if (s.is_ok()) s = wal_->mark_snapshot(r.snapshot->last);
         if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
       }
       storage::Status s = wal_->append(r.entries, r.hard_state);
       if (s.is_ok()) s = wal_->sync();
       if (!s.is_ok()) return fatal_("the log cannot be made durable: " + s.message());
-      post([this, job] { on_persisted(std::move(job->first), std::move(job->second)); });
+      after_persist(std::move(*job));
     });
   }
   storage_cv_.notify_one();
 }
 
-void RaftNode::on_persisted(raft::Ready rd, std::shared_ptr<const std::string> snapshot) {
-  send_messages(rd.persisted_messages);
-  rd.persisted_messages.clear();
-  if (snapshot != nullptr) {
-    latest_snapshot_ = snapshot;
-    latest_snapshot_meta_ = *rd.snapshot;
+// On the storage thread (or the core thread when nothing needed an fsync): what waited
+// for durability may go now, without another trip through the core thread.
+void RaftNode::after_persist(ApplyJob job) {
+  raft::Ready& rd = job.ready;
+  if (!rd.persisted_messages.empty()) {
+    // Votes and append acknowledgements; the transport is safe to call from any thread.
+    transport_->send(std::move(rd.persisted_messages));
+    rd.persisted_messages.clear();
+  }
+  const bool apply = job.snapshot != nullptr || !rd.committed_entries.empty() ||
+                     !rd.reads.empty() || !rd.dropped_reads.empty();
+  if (!apply) {
+    post([this] { on_applied(nullptr, {}); });
+    return;
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
-    apply_queue_.push_back(ApplyJob{std::move(rd), std::move(snapshot)});
+    apply_queue_.push_back(std::move(job));
   }
   apply_cv_.notify_one();
 }
 
-void RaftNode::on_applied() {
+void RaftNode::on_applied(std::shared_ptr<const std::string> snapshot, raft::SnapshotMeta meta) {
+  if (snapshot != nullptr) {
+    latest_snapshot_ = std::move(snapshot);
+    latest_snapshot_meta_ = std::move(meta);
+  }
   core_->advance();
   ready_in_flight_ = false;
   maybe_snapshot();
@@ -372,7 +396,10 @@ void RaftNode::apply_loop() {
       apply_queue_.pop_front();
     }
     apply_job(job);
-    post([this] { on_applied(); });
+    raft::SnapshotMeta meta = job.ready.snapshot.value_or(raft::SnapshotMeta{});
+    post([this, snapshot = std::move(job.snapshot), meta = std::move(meta)]() mutable {
+      on_applied(std::move(snapshot), std::move(meta));
+    });
   }
 }
 
@@ -455,6 +482,11 @@ absl::Status RaftNode::wait_for_leader(Millis timeout) {
 }
 
 absl::StatusOr<std::string> RaftNode::propose_local(std::string command, Millis timeout) {
+  return propose_via(config_.id, std::move(command), timeout);
+}
+
+absl::StatusOr<std::string> RaftNode::propose_via(NodeId leader, std::string command,
+                                                  Millis timeout) {
   if (!running_) return stopped();
   const uint64_t request = next_request_++;
   std::string data;
@@ -467,16 +499,15 @@ absl::StatusOr<std::string> RaftNode::propose_local(std::string command, Millis 
     std::lock_guard<std::mutex> lock(wait_mu_);
     done = writes_[request].done.get_future();
   }
-  post([this, request, data = std::move(data)]() mutable {
-    raft::ProposeResult r = core_->propose(std::move(data));
-    if (r.error.is_ok()) return;
-    std::lock_guard<std::mutex> lock(wait_mu_);
-    auto it = writes_.find(request);
-    if (it != writes_.end()) {
-      it->second.done.set_value(from_raft(r.error));
-      writes_.erase(it);
-    }
-  });
+  if (leader == config_.id) {
+    post([this, request, data = std::move(data)]() mutable {
+      raft::ProposeResult r = core_->propose(std::move(data));
+      if (!r.error.is_ok()) complete_write(request, from_raft(r.error));
+    });
+  } else {
+    // The leader appends it as it is; this node answers when it applies the entry.
+    transport_->propose(leader, std::move(data));
+  }
   if (done.wait_for(timeout) != std::future_status::ready) {
     std::lock_guard<std::mutex> lock(wait_mu_);
     auto it = writes_.find(request);
@@ -486,6 +517,30 @@ absl::StatusOr<std::string> RaftNode::propose_local(std::string command, Millis 
     }
   }
   return done.get();
+}
+
+void RaftNode::complete_write(uint64_t request, absl::StatusOr<std::string> result) {
+  std::lock_guard<std::mutex> lock(wait_mu_);
+  auto it = writes_.find(request);
+  if (it != writes_.end()) {
+    it->second.done.set_value(std::move(result));
+    writes_.erase(it);
+  }
+}
+
+void RaftNode::on_proposal(NodeId from, std::string entry) {
+  // A peer may forward only its own requests: the header must name it.
+  if (entry.size() < kCommandHeader || get_u64(entry, 0) != from.value()) return;
+  post([this, from, entry = std::move(entry)]() mutable {
+    const uint64_t request = get_u64(entry, 8);
+    raft::ProposeResult r = core_->propose(std::move(entry));
+    if (r.error.is_ok()) return;
+    transport_->refuse(from, request, std::string(from_raft(r.error).message()));
+  });
+}
+
+void RaftNode::on_refusal(uint64_t request, std::string message) {
+  complete_write(request, absl::UnavailableError(message));
 }
 
 absl::StatusOr<std::string> RaftNode::on_leader(
@@ -515,8 +570,21 @@ absl::StatusOr<std::string> RaftNode::on_leader(
 }
 
 absl::StatusOr<std::string> RaftNode::client_write(std::string command, Millis timeout) {
-  return on_leader([&](Millis left) { return propose_local(command, left); },
-                   transport::ForwardKind::kWrite, command, timeout);
+  const auto deadline = Clock::now() + timeout;
+  while (true) {
+    auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    if (absl::Status s = wait_for_leader(left); !s.ok()) return s;
+    left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
+    if (left <= Millis(0)) return timed_out();
+    absl::StatusOr<std::string> r = propose_via(leader(), command, left);
+    // Refused before it reached a log (the leader moved): safe to send again.
+    if (!r.ok() && r.status().message() == "etcdserver: not leader" &&
+        Clock::now() + Millis(config_.tick_ms) < deadline) {
+      std::this_thread::sleep_for(Millis(std::max<uint32_t>(config_.tick_ms, 10)));
+      continue;
+    }
+    return r;
+  }
 }
 
 absl::Status RaftNode::linearizable_read(Millis timeout) {

@@ -94,6 +94,8 @@ class RaftNode : public transport::Handler {
   void on_message(raft::Message message, std::string snapshot) override;
   absl::StatusOr<std::string> on_forward(transport::ForwardKind kind, std::string payload,
                                          Millis timeout) override;
+  void on_proposal(raft::NodeId from, std::string entry) override;
+  void on_refusal(uint64_t request, std::string message) override;
 
  private:
   RaftNode(const NodeConfig& config, StateMachine* sm, transport::Transport* transport);
@@ -111,8 +113,7 @@ class RaftNode : public transport::Handler {
   void post(Task task);
   void core_loop();
   void drive();
-  void on_persisted(raft::Ready rd, std::shared_ptr<const std::string> snapshot);
-  void on_applied();
+  void on_applied(std::shared_ptr<const std::string> snapshot, raft::SnapshotMeta meta);
   void send_messages(std::vector<raft::Message>& messages);
   void maybe_snapshot();
   void publish_status();
@@ -121,6 +122,10 @@ class RaftNode : public transport::Handler {
   void apply_loop();
 
   absl::StatusOr<std::string> propose_local(std::string command, Millis timeout);
+  // Proposes `command` on `leader` (this node, or forwarded on the peer stream) and waits
+  // until this node applies it.
+  absl::StatusOr<std::string> propose_via(raft::NodeId leader, std::string command, Millis timeout);
+  void complete_write(uint64_t request, absl::StatusOr<std::string> result);
   // Runs `local` on the leader, or forwards `payload` to it, retrying while the leader is
   // unknown or unreachable (the request was not delivered) until `timeout`.
   absl::StatusOr<std::string> on_leader(
@@ -142,6 +147,8 @@ class RaftNode : public transport::Handler {
   // Owned by the core thread after start().
   std::unique_ptr<raft::Raft> core_;
   bool ready_in_flight_ = false;
+  raft::Term durable_term_;  // the term and vote last made durable: a change needs an fsync
+  raft::NodeId durable_vote_;
   raft::Role last_role_ = raft::Role::kFollower;
   std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
   std::shared_ptr<const std::string> latest_snapshot_;        // for InstallSnapshot
@@ -161,6 +168,7 @@ class RaftNode : public transport::Handler {
   };
   std::deque<ApplyJob> apply_queue_;
   void apply_job(ApplyJob& job);
+  void after_persist(ApplyJob job);
   bool stopping_ = false;
   std::thread core_thread_, storage_thread_, apply_thread_;
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -66,6 +67,12 @@ class GrpcTransport::PeerService final : public pb::Peer::Service {
         snapshot.append(c.data());
         snapshot_complete = c.last();
       }
+      for (std::string& entry : *frame.mutable_proposals()) {
+        t_.handler_->on_proposal(raft::NodeId(frame.from()), std::move(entry));
+      }
+      for (pb::Refusal& r : *frame.mutable_refusals()) {
+        t_.handler_->on_refusal(r.request(), std::move(*r.mutable_message()));
+      }
       for (const pb::Message& pm : frame.messages()) {
         absl::StatusOr<raft::Message> m = decode(pm);
         if (!m.ok() || m->to != t_.options_.self) {
@@ -121,6 +128,14 @@ class GrpcTransport::PeerService final : public pb::Peer::Service {
 // One peer: a bounded queue and the thread that drains it into a stream.
 class GrpcTransport::Sender {
  public:
+  struct Item {
+    raft::Message message;
+    std::shared_ptr<const std::string> snapshot;  // set for InstallSnapshot
+    uint64_t bytes = 0;
+    std::string proposal;  // a forwarded client write (message unused)
+    std::optional<pb::Refusal> refusal;
+  };
+
   Sender(GrpcTransport& t, raft::NodeId peer, std::string address)
       : t_(t), peer_(peer), address_(std::move(address)) {
     thread_ = std::thread([this] { run(); });
@@ -153,7 +168,23 @@ class GrpcTransport::Sender {
         return;
       }
       queued_bytes_ += bytes;
-      queue_.push_back(Item{std::move(m), nullptr, bytes});
+      queue_.push_back(Item{std::move(m), nullptr, bytes, {}, {}});
+    }
+    cv_.notify_one();
+  }
+
+  // A forwarded proposal or a refusal, bounded like messages.
+  void push_other(Item item) {
+    item.bytes = item.proposal.size() + 64;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (queue_.size() >= t_.options_.max_queue_messages ||
+          queued_bytes_ + item.bytes > t_.options_.max_queue_bytes) {
+        ++t_.dropped_;
+        return;
+      }
+      queued_bytes_ += item.bytes;
+      queue_.push_back(std::move(item));
     }
     cv_.notify_one();
   }
@@ -163,7 +194,7 @@ class GrpcTransport::Sender {
       std::lock_guard<std::mutex> lock(mu_);
       // A newer snapshot supersedes any queued one.
       std::erase_if(queue_, [](const Item& i) { return i.snapshot != nullptr; });
-      queue_.push_back(Item{std::move(m), std::move(data), 64});
+      queue_.push_back(Item{std::move(m), std::move(data), 64, {}, {}});
     }
     cv_.notify_one();
   }
@@ -174,12 +205,6 @@ class GrpcTransport::Sender {
   }
 
  private:
-  struct Item {
-    raft::Message message;
-    std::shared_ptr<const std::string> snapshot;  // set for InstallSnapshot
-    uint64_t bytes = 0;
-  };
-
   std::shared_ptr<grpc::Channel> channel_locked() {
     if (channel_ == nullptr) {
       grpc::ChannelArguments args;
@@ -249,7 +274,15 @@ class GrpcTransport::Sender {
     pb::PeerFrame frame;
     frame.set_cluster_id(t_.options_.cluster_id);
     frame.set_from(t_.options_.self.value());
-    for (const Item& i : batch) encode(i.message, frame.add_messages());
+    for (const Item& i : batch) {
+      if (!i.proposal.empty()) {
+        frame.add_proposals(i.proposal);
+      } else if (i.refusal.has_value()) {
+        *frame.add_refusals() = *i.refusal;
+      } else {
+        encode(i.message, frame.add_messages());
+      }
+    }
     if (!writer_->Write(frame)) return false;
     t_.sent_ += batch.size();
     return true;
@@ -373,6 +406,30 @@ void GrpcTransport::send_snapshot(raft::Message message, std::shared_ptr<const s
     return;
   }
   it->second->push_snapshot(std::move(message), std::move(data));
+}
+
+void GrpcTransport::propose(raft::NodeId to, std::string entry) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = senders_.find(to);
+  if (it == senders_.end()) {
+    ++dropped_;
+    return;
+  }
+  Sender::Item item;
+  item.proposal = std::move(entry);
+  it->second->push_other(std::move(item));
+}
+
+void GrpcTransport::refuse(raft::NodeId to, uint64_t request, std::string message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = senders_.find(to);
+  if (it == senders_.end()) return;
+  Sender::Item item;
+  pb::Refusal r;
+  r.set_request(request);
+  r.set_message(std::move(message));
+  item.refusal = std::move(r);
+  it->second->push_other(std::move(item));
 }
 
 absl::StatusOr<std::string> GrpcTransport::forward(raft::NodeId to, ForwardKind kind,

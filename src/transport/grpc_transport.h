@@ -60,6 +60,8 @@ class GrpcTransport : public Transport {
   void remove_peer(raft::NodeId id) override;
   void send(std::vector<raft::Message> messages) override;
   void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) override;
+  void propose(raft::NodeId to, std::string entry) override;
+  void refuse(raft::NodeId to, uint64_t request, std::string message) override;
   absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind, std::string payload,
                                       std::chrono::milliseconds timeout) override;
 

@@ -17,6 +17,12 @@ class LocalTransport : public Transport {
     const raft::NodeId to = message.to;
     net_.deliver(self_, to, std::move(message), *data);
   }
+  void propose(raft::NodeId to, std::string entry) override {
+    if (Handler* h = net_.route(self_, to)) h->on_proposal(self_, std::move(entry));
+  }
+  void refuse(raft::NodeId to, uint64_t request, std::string message) override {
+    if (Handler* h = net_.route(self_, to)) h->on_refusal(request, std::move(message));
+  }
   absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind, std::string payload,
                                       std::chrono::milliseconds timeout) override {
     Handler* h = net_.route(self_, to);

@@ -31,6 +31,10 @@ class Handler {
   // A Raft message from a peer. For InstallSnapshot, `snapshot` holds the snapshot's
   // bytes, received completely; otherwise it is empty.
   virtual void on_message(raft::Message message, std::string snapshot) = 0;
+  // A client write a follower forwarded on its stream (see Transport::propose).
+  virtual void on_proposal(raft::NodeId from, std::string entry) = 0;
+  // The leader refused a proposal this node forwarded: `request` is in no log.
+  virtual void on_refusal(uint64_t request, std::string message) = 0;
   // A request a follower forwarded; blocks until it is answered or `timeout` passes.
   virtual absl::StatusOr<std::string> on_forward(ForwardKind kind, std::string payload,
                                                  std::chrono::milliseconds timeout) = 0;
@@ -47,6 +51,11 @@ class Transport {
   virtual void send(std::vector<raft::Message> messages) = 0;
   // Sends an InstallSnapshot message after streaming `data` to its recipient in chunks.
   virtual void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) = 0;
+  // Queues a client write for the leader `to`, on the same stream as Raft messages, and
+  // returns at once. `entry` is the whole entry data, header included.
+  virtual void propose(raft::NodeId to, std::string entry) = 0;
+  // Tells follower `to` that its forwarded `request` was refused.
+  virtual void refuse(raft::NodeId to, uint64_t request, std::string message) = 0;
   // Hands a request to peer `to` (the leader) and waits for its answer.
   virtual absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind,
                                               std::string payload,
