@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run demo test test-release test-asan sim check-model format check-format clean
+.PHONY: all deps build build-asan run demo bench bench-compare bench-election check-perf test test-release test-asan sim check-model format check-format clean
 
 all: build
 
@@ -58,6 +58,26 @@ sim: build
 MODEL_DEPTH ?= 14
 check-model: build
 	./$(BUILD_DIR)/bin/raftkv-model --depth $(MODEL_DEPTH)
+
+# Microbenchmarks of the hot paths (Google Benchmark): the core, the WAL, the KV store.
+bench: build
+	./$(BUILD_DIR)/bin/core_bench
+	./$(BUILD_DIR)/bin/wal_bench
+	./$(BUILD_DIR)/bin/kv_bench
+
+# The compatibility suites including etcdctl check perf --load=s (60 s, timing-based,
+# so not part of make test).
+check-perf: build
+	cd $(BUILD_DIR) && RAFTKV_SLOW=1 ctest --output-on-failure -R compat.etcdctl_test
+
+# raftkv and etcd 3.4 side by side on this machine (docs/benchmarks.md).
+BENCH_DURATION ?= 10
+bench-compare: build
+	/usr/bin/python3 tests/bench/bench_compare.py --duration $(BENCH_DURATION) --bin $(BUILD_DIR)/bin
+
+# Election latency over 20 trials: leader SIGKILLed, and planned transfers.
+bench-election: build
+	/usr/bin/python3 tests/bench/election_latency.py --bin $(BUILD_DIR)/bin
 
 format:
 	find src tests examples -name '*.h' -o -name '*.cc' 2>/dev/null | xargs clang-format-14 -i

@@ -56,11 +56,13 @@ class Member:
 class Cluster:
     """A cluster of `size` members of `binary` (default: build/bin/raftkv)."""
 
-    def __init__(self, size=3, binary=None, extra_flags=(), token="raftkv-test"):
+    def __init__(self, size=3, binary=None, extra_flags=(), token="raftkv-test",
+                 heartbeat_ms=50, election_ms=500):
         self.binary = binary or os.environ.get("RAFTKV_SERVER") or default_binary()
         self.root = tempfile.mkdtemp(prefix="raftkv-cluster-")
         self.token = token
         self.extra_flags = list(extra_flags)
+        self.heartbeat_ms, self.election_ms = heartbeat_ms, election_ms
         self.members = [Member(f"n{i + 1}", self.root) for i in range(size)]
         self.initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
 
@@ -92,7 +94,8 @@ class Cluster:
                 "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
                 "--initial-cluster", initial, "--initial-cluster-state", state,
                 "--initial-cluster-token", self.token,
-                "--heartbeat-interval", "50", "--election-timeout", "500"] + self.extra_flags
+                "--heartbeat-interval", str(self.heartbeat_ms),
+                "--election-timeout", str(self.election_ms)] + self.extra_flags
         log = open(m.log_path, "a")
         m.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
