@@ -128,6 +128,8 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
                                                " in " + at(file, pos) + " leaves a gap");
         }
         out->entries.resize(e.index.value() - first);  // a later record supersedes
+        wal->where_.erase(wal->where_.lower_bound(e.index.value()), wal->where_.end());
+        wal->where_[e.index.value()] = {seqs[k], pos};
         out->entries.push_back(std::move(e));
         seg.last_index = std::max(seg.last_index, out->entries.back().index.value());
       } else if (type == kHardState && len == 24) {
@@ -140,6 +142,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
           while (!out->entries.empty() && out->entries.front().index <= snap.index) {
             out->entries.erase(out->entries.begin());
           }
+          wal->where_.erase(wal->where_.begin(), wal->where_.upper_bound(snap.index.value()));
           // The log now starts after the snapshot (or right after its last entry).
           base = out->entries.empty() ? snap.index.value() : out->entries.front().index.value() - 1;
           out->snapshot = snap;
@@ -212,6 +215,9 @@ Status Wal::append(const std::vector<raft::Entry>& entries,
     put_u64(p, e.index.value());
     p.push_back(static_cast<char>(e.type));
     p += e.data;
+    forget_after(e.index.value());
+    where_[e.index.value()] = {segments_.back().seq, offset_ + buffer_.size()};
+    cache(e);
     write_record(kEntry, p);
     segments_.back().last_index = std::max(segments_.back().last_index, e.index.value());
   }
@@ -226,7 +232,7 @@ Status Wal::append(const std::vector<raft::Entry>& entries,
   return Status::ok();
 }
 
-Status Wal::sync() {
+Status Wal::flush() {
   if (!failed_.is_ok()) return failed_;
   if (!buffer_.empty()) {
     if (Status s = file_->append(buffer_); !s.is_ok()) {
@@ -240,6 +246,12 @@ Status Wal::sync() {
     offset_ += buffer_.size();
     buffer_.clear();
   }
+  trim_cache();
+  return Status::ok();
+}
+
+Status Wal::sync() {
+  if (Status s = flush(); !s.is_ok()) return s;
   if (Status s = file_->sync(); !s.is_ok()) {
     failed_ = Status(Code::kFailed,
                      "wal: fsync failed, the log refuses further writes "
@@ -262,6 +274,11 @@ Status Wal::mark_snapshot(raft::LogId id) {
   // The hard state goes again into the current segment, so that deleting older
   // segments never loses the latest one.
   append({}, hard_state_);
+  where_.erase(where_.begin(), where_.upper_bound(id.index.value()));
+  while (!tail_.empty() && tail_.begin()->first <= id.index.value()) {
+    tail_bytes_ -= tail_.begin()->second.data.size() + 32;
+    tail_.erase(tail_.begin());
+  }
   const uint64_t marker_seq = segments_.back().seq;  // sync() may start a new segment
   if (Status s = sync(); !s.is_ok()) return s;
   while (segments_.front().seq < marker_seq && segments_.front().last_index <= id.index.value()) {
@@ -269,6 +286,76 @@ Status Wal::mark_snapshot(raft::LogId id) {
     segments_.erase(segments_.begin());
   }
   return fs_.sync_dir(dir_);
+}
+
+void Wal::cache(const raft::Entry& e) {
+  tail_bytes_ += e.data.size() + 32;
+  tail_[e.index.value()] = e;
+}
+
+void Wal::forget_after(uint64_t index) {
+  where_.erase(where_.lower_bound(index), where_.end());
+  for (auto it = tail_.lower_bound(index); it != tail_.end();) {
+    tail_bytes_ -= it->second.data.size() + 32;
+    it = tail_.erase(it);
+  }
+}
+
+void Wal::trim_cache() {
+  // Everything is in a file now (flush() ran): the oldest entries may leave memory.
+  while (tail_bytes_ > options_.tail_cache_bytes && !tail_.empty()) {
+    tail_bytes_ -= tail_.begin()->second.data.size() + 32;
+    tail_.erase(tail_.begin());
+  }
+}
+
+StatusOr<std::vector<raft::Entry>> Wal::read(raft::LogIndex first, raft::LogIndex last) {
+  std::vector<raft::Entry> out;
+  std::map<uint64_t, std::string> files;  // segments read for this call
+  for (uint64_t i = first.value(); i <= last.value(); ++i) {
+    if (auto t = tail_.find(i); t != tail_.end()) {
+      out.push_back(t->second);
+      continue;
+    }
+    auto w = where_.find(i);
+    if (w == where_.end()) {
+      const std::string held = where_.empty() ? std::string("no entries")
+                                              : "entries " + std::to_string(where_.begin()->first) +
+                                                    ".." + std::to_string(where_.rbegin()->first);
+      return Status(Code::kInvalidArgument, "wal: entry " + std::to_string(i) +
+                                                " is not in the log (it holds " + held + ")");
+    }
+    const auto [seq, pos] = w->second;
+    const std::string file = path(seq);
+    auto f = files.find(seq);
+    if (f == files.end()) {
+      StatusOr<std::string> data = fs_.read_file(file);
+      if (!data.is_ok()) return data.status();
+      f = files.emplace(seq, std::move(data.value())).first;
+    }
+    const std::string& data = f->second;
+    if (data.size() < pos + kRecordHeader) {
+      return Status(Code::kCorruption, "wal: record of entry " + std::to_string(i) +
+                                           " runs past the end of " + at(file, pos));
+    }
+    const uint32_t len = static_cast<uint32_t>(get_le(data, pos, 4));
+    const uint8_t type = static_cast<uint8_t>(data[pos + 12]);
+    if (data.size() - pos - kRecordHeader < len || type != kEntry || len < 17 ||
+        get_le(data, pos + 4, 8) != checksum(type, data.data() + pos + kRecordHeader, len)) {
+      return Status(Code::kCorruption,
+                    "wal: bad record for entry " + std::to_string(i) + " in " + at(file, pos));
+    }
+    const std::string payload = data.substr(pos + kRecordHeader, len);
+    raft::Entry e{raft::Term(get_le(payload, 0, 8)), raft::LogIndex(get_le(payload, 8, 8)),
+                  static_cast<raft::EntryType>(payload[16]), payload.substr(17)};
+    if (e.index.value() != i) {
+      return Status(Code::kCorruption, "wal: the record for entry " + std::to_string(i) + " in " +
+                                           at(file, pos) + " holds entry " +
+                                           std::to_string(e.index.value()));
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 }  // namespace storage

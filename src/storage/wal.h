@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +22,9 @@ namespace storage {
 struct WalOptions {
   uint64_t segment_bytes = 64ull << 20;  // a segment is closed once it reaches this size
   bool preallocate = true;
+  // Recently appended entries kept in memory for read(); older ones are read from the
+  // segment files.
+  uint64_t tail_cache_bytes = 4ull << 20;
 };
 
 // What a log held when it was opened.
@@ -45,6 +49,13 @@ class Wal {
   // failed: every later call returns kFailed (the page cache may have dropped the
   // data; retrying is unsafe, the node must restart and recover).
   Status sync();
+  // Writes what is buffered to the file without waiting for the disk; sync() makes it
+  // durable. Lets a simulator crash between the write and the fsync.
+  Status flush();
+  // The entries [first, last] of the log: the recent tail from memory, older ones from
+  // the segment files (each record's checksum checked). Errors name the missing index,
+  // or the file and offset of a damaged record.
+  StatusOr<std::vector<raft::Entry>> read(raft::LogIndex first, raft::LogIndex last);
   // Records that a snapshot covers the log up to `id` (durably), then deletes the
   // whole segments that hold nothing after it.
   Status mark_snapshot(raft::LogId id);
@@ -61,6 +72,9 @@ class Wal {
   std::string path(uint64_t seq) const;
   Status start_segment(uint64_t seq);
   Status write_record(uint8_t type, const std::string& payload);
+  void cache(const raft::Entry& e);
+  void trim_cache();
+  void forget_after(uint64_t index);  // a superseding entry replaced everything after it
 
   FileSystem& fs_;
   std::string dir_;
@@ -71,6 +85,11 @@ class Wal {
   std::string buffer_;          // records appended, not yet written
   raft::HardState hard_state_;  // the latest one appended
   Status failed_;               // set once an fsync failed
+  // Where the live record of each entry index is: (segment seq, byte offset).
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> where_;
+  // The newest entries, by index; always holds every entry not yet flushed to a file.
+  std::map<uint64_t, raft::Entry> tail_;
+  uint64_t tail_bytes_ = 0;
 };
 
 }  // namespace storage

@@ -299,6 +299,69 @@ TEST(Wal, EntriesAppendedAfterAMarkerBehindTheTailReplayInOrder) {
   EXPECT_EQ(back.entries.back().index, LogIndex(6));
 }
 
+TEST(Wal, OlderEntriesAreReadFromTheSegmentFilesAndTheTailFromMemory) {
+  TempDir d;
+  Recovered r;
+  WalOptions o{1024, false};
+  o.tail_cache_bytes = 256;  // a few entries: the rest must come from disk
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(posix_file_system(), d.path(), o, &r);
+  ASSERT_TRUE(w.is_ok());
+  Wal& wal = *w.value();
+  for (uint64_t i = 1; i <= 60; ++i) {
+    ASSERT_TRUE(wal.append({e(i, 1, "payload-" + std::to_string(i))}, {}).is_ok());
+    ASSERT_TRUE(wal.sync().is_ok());
+  }
+  ASSERT_GT(wal.segment_count(), 2u);
+  auto all = wal.read(LogIndex(1), LogIndex(60));
+  ASSERT_TRUE(all.is_ok()) << all.status().message();
+  ASSERT_EQ(all.value().size(), 60u);
+  for (uint64_t i = 1; i <= 60; ++i)
+    EXPECT_EQ(all.value()[i - 1], e(i, 1, "payload-" + std::to_string(i)));
+  // A superseding suffix replaces what is read back.
+  ASSERT_TRUE(wal.append({e(58, 2, "new")}, {}).is_ok());
+  ASSERT_TRUE(wal.sync().is_ok());
+  auto tail = wal.read(LogIndex(57), LogIndex(58));
+  ASSERT_TRUE(tail.is_ok());
+  EXPECT_EQ(tail.value()[1], e(58, 2, "new"));
+  auto gone = wal.read(LogIndex(58), LogIndex(59));
+  ASSERT_FALSE(gone.is_ok());
+  EXPECT_EQ(gone.status().message(), "wal: entry 59 is not in the log (it holds entries 1..58)");
+  // Behind a snapshot the entries are gone, and say so.
+  ASSERT_TRUE(wal.mark_snapshot({Term(1), LogIndex(40)}).is_ok());
+  auto compacted = wal.read(LogIndex(10), LogIndex(10));
+  ASSERT_FALSE(compacted.is_ok());
+  EXPECT_EQ(compacted.status().message(),
+            "wal: entry 10 is not in the log (it holds entries 41..58)");
+  auto kept = wal.read(LogIndex(41), LogIndex(42));
+  ASSERT_TRUE(kept.is_ok());
+  EXPECT_EQ(kept.value()[0], e(41, 1, "payload-41"));
+}
+
+TEST(Wal, ADamagedRecordFoundByAReadNamesTheFileAndOffset) {
+  TempDir d;
+  Recovered r;
+  WalOptions o{1 << 20, false};
+  o.tail_cache_bytes = 0;
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(posix_file_system(), d.path(), o, &r);
+  ASSERT_TRUE(w.is_ok());
+  for (uint64_t i = 1; i <= 3; ++i) ASSERT_TRUE(w.value()->append({e(i, 1, "abcdef")}, {}).is_ok());
+  ASSERT_TRUE(w.value()->sync().is_ok());
+  // Flip a byte of entry 2's payload behind the log's back.
+  const std::string file = segment_path(d.path(), 0);
+  std::string bytes = posix_file_system().read_file(file).value();
+  const size_t record = 16 + (13 + 17 + 6);  // the file header, then entry 1's record
+  bytes[record + 13 + 17 + 2] ^= 0x40;
+  FILE* out = std::fopen(file.c_str(), "r+b");
+  ASSERT_NE(out, nullptr);
+  std::fwrite(bytes.data(), 1, bytes.size(), out);
+  std::fclose(out);
+  auto read = w.value()->read(LogIndex(1), LogIndex(3));
+  ASSERT_FALSE(read.is_ok());
+  EXPECT_EQ(read.status().code(), Code::kCorruption);
+  EXPECT_EQ(read.status().message(),
+            "wal: bad record for entry 2 in " + file + " at offset " + std::to_string(record));
+}
+
 TEST(Wal, PreallocatedZerosAfterTheLastRecordAreNotCorruption) {
   TempDir d;
   Recovered r;
