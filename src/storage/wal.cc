@@ -72,6 +72,11 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
   }
 
   std::optional<uint64_t> base;  // the index before the first entry kept
+  struct Gap {
+    uint64_t after;  // the first index after the gap
+    std::string message;
+  };
+  std::optional<Gap> gap;  // the latest gap between entries, if any
   for (size_t k = 0; k < seqs.size(); ++k) {
     const std::string file = wal->path(seqs[k]);
     const bool last = k + 1 == seqs.size();
@@ -122,10 +127,22 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
         // Segments behind a snapshot are deleted, so the first entry read may be
         // anywhere; from then on the log must stay contiguous.
         if (!base.has_value()) base = e.index.value() - 1;
-        const uint64_t first = *base + 1;
-        if (e.index.value() < first || e.index.value() > first + out->entries.size()) {
+        uint64_t first = *base + 1;
+        if (e.index.value() > first + out->entries.size()) {
+          // A gap is legal only if a later snapshot marker covers it: the segment that
+          // held the missing entries was deleted behind that marker (a segment may hold
+          // an older marker before them). Checked once every record is read.
+          gap = Gap{e.index.value(), "wal: entry " + std::to_string(e.index.value()) + " in " +
+                                         at(file, pos) + " leaves a gap"};
+          out->entries.clear();
+          wal->where_.clear();
+          base = e.index.value() - 1;
+          first = e.index.value();
+        }
+        if (e.index.value() < first) {
           return Status(Code::kCorruption, "wal: entry " + std::to_string(e.index.value()) +
-                                               " in " + at(file, pos) + " leaves a gap");
+                                               " in " + at(file, pos) +
+                                               " comes before the start of the log");
         }
         out->entries.resize(e.index.value() - first);  // a later record supersedes
         wal->where_.erase(wal->where_.lower_bound(e.index.value()), wal->where_.end());
@@ -155,6 +172,9 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
     }
     wal->segments_.push_back(seg);
     if (last) wal->offset_ = pos;
+  }
+  if (gap.has_value() && out->snapshot.index.value() + 1 < gap->after) {
+    return Status(Code::kCorruption, gap->message);
   }
   if (!out->entries.empty() && out->entries.front().index != out->snapshot.index.next()) {
     return Status(Code::kCorruption, "wal: the log in " + dir + " starts at entry " +

@@ -13,6 +13,9 @@
 #include "raft/invariant.h"
 #include "raft/raft.h"
 #include "sim/safety_checker.h"
+#include "storage/mem_file_system.h"
+#include "storage/snapshot_file.h"
+#include "storage/wal.h"
 
 namespace sim {
 namespace {
@@ -164,12 +167,56 @@ struct Disk {
   }
 };
 
+// The state machine's bytes in a snapshot file: (key length, key, value length, value)*.
+std::string encode_kv(const KvData& kv) {
+  std::string out;
+  auto put = [&](const std::string& x) {
+    const uint32_t n = static_cast<uint32_t>(x.size());
+    for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+    out += x;
+  };
+  for (const auto& [k, v] : kv) {
+    put(k);
+    put(v);
+  }
+  return out;
+}
+
+std::optional<KvData> decode_kv(const std::string& in) {
+  KvData kv;
+  size_t pos = 0;
+  auto get = [&](std::string* x) {
+    if (in.size() - pos < 4) return false;
+    uint32_t n = 0;
+    for (int i = 3; i >= 0; --i)
+      n = (n << 8) | static_cast<uint8_t>(in[pos + static_cast<size_t>(i)]);
+    pos += 4;
+    if (in.size() - pos < n) return false;
+    *x = in.substr(pos, n);
+    pos += n;
+    return true;
+  };
+  while (pos < in.size()) {
+    std::string k, v;
+    if (!get(&k) || !get(&v)) return std::nullopt;
+    kv[k] = v;
+  }
+  return kv;
+}
+
 struct SimNode {
   NodeId id;
   bool up = true;
   uint64_t incarnation = 0;
   std::unique_ptr<raft::Raft> core;
+  // The model of what is durable, kept beside the real storage for the checks; rebuilt
+  // from the real storage at every restart.
   Disk disk;
+  // The node's disk: the real WAL and snapshot files on a simulated file system that
+  // loses unsynced writes at a crash. `fs` survives crashes; the others are reopened.
+  std::unique_ptr<storage::MemFileSystem> fs;
+  std::unique_ptr<storage::Wal> wal;
+  std::unique_ptr<storage::SnapshotStore> snaps;
   bool persisting = false;
   raft::Ready in_flight;  // the Ready whose write waits for its fsync
   std::map<std::string, std::string> kv;
@@ -224,6 +271,8 @@ class Simulation {
   void after_step(int n);
   void crash(int n);
   void restart(int n);
+  // Opens node n's WAL and snapshot files and rebuilds its Disk model from them.
+  bool open_storage(int n);
   void nemesis();
   void change_membership();
   void transfer();
@@ -399,6 +448,8 @@ SimResult Simulation::run() {
   configure();
   const int size = static_cast<int>(nodes_.size());
   for (int n = 0; n < size; ++n) {
+    nodes_[n].fs = std::make_unique<storage::MemFileSystem>();
+    (void)open_storage(n);  // a fresh disk: a failure is recorded and ends the run
     nodes_[n].core = std::make_unique<raft::Raft>(core_config(n), initial_);
     // Nodes' clocks tick at the same rate, from different phases.
     schedule(rng_.range(0, kTickUs - 1), Event{Kind::kTick, n, 0, -1, 0, {}, {}});
@@ -554,7 +605,11 @@ void Simulation::handle(Event& e) {
       if (!node.up || node.incarnation != e.incarnation || !node.persisting) {
         return;
       }
-      // The write is durable: it reaches the disk as a whole.
+      // The write is durable: the fsync returns.
+      if (storage::Status st = node.wal->sync(); !st.is_ok()) {
+        fail("node " + std::to_string(e.node + 1) + " could not sync its log: " + st.message());
+        return;
+      }
       raft::Ready& rd = node.in_flight;
       if (rd.snapshot.has_value()) {
         auto data = node.incoming_snapshots.find(rd.snapshot->last.index);
@@ -762,7 +817,29 @@ void Simulation::drive(int n) {
       send(std::move(m));
     }
     rd.messages.clear();
-    if (rd.hard_state.has_value() || !rd.entries.empty()) {
+    if (rd.hard_state.has_value() || !rd.entries.empty() || rd.snapshot.has_value()) {
+      // The write reaches the simulated disk now; the fsync completes at kPersisted.
+      if (rd.snapshot.has_value()) {
+        auto data = node.incoming_snapshots.find(rd.snapshot->last.index);
+        if (data == node.incoming_snapshots.end()) {
+          fail("node " + std::to_string(n + 1) + " installs snapshot " +
+               std::to_string(rd.snapshot->last.index.value()) + " that it never received");
+          return;
+        }
+        storage::Status s =
+            node.snaps->save(storage::StoredSnapshot{*rd.snapshot, encode_kv(*data->second)});
+        if (s.is_ok()) s = node.wal->mark_snapshot(rd.snapshot->last);
+        if (!s.is_ok()) {
+          fail("node " + std::to_string(n + 1) + " could not store a snapshot: " + s.message());
+          return;
+        }
+      }
+      storage::Status s = node.wal->append(rd.entries, rd.hard_state);
+      if (s.is_ok()) s = node.wal->flush();
+      if (!s.is_ok()) {
+        fail("node " + std::to_string(n + 1) + " could not write its log: " + s.message());
+        return;
+      }
       node.persisting = true;
       node.in_flight = std::move(rd);
       const int64_t fsync_us = rng_.range(0, profile_.max_fsync_us);
@@ -838,6 +915,12 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
     node.disk.snapshot = c.meta;
     node.disk.snapshot_data = std::make_shared<const KvData>(node.kv);
     node.disk.keep();
+    storage::Status st = node.snaps->save(storage::StoredSnapshot{c.meta, encode_kv(node.kv)});
+    if (st.is_ok()) st = node.wal->mark_snapshot(c.meta.last);
+    if (!st.is_ok()) {
+      fail("node " + std::to_string(n + 1) + " could not store its snapshot: " + st.message());
+      return;
+    }
     ++stats_.snapshots_taken;
   }
 }
@@ -980,29 +1063,20 @@ void Simulation::crash(int n) {
     return;
   }
   ++stats_.crashes;
-  if (node.persisting) {
-    // A crash during a write: nothing, a prefix of the entries (a torn write), or
-    // all of it may have reached the disk. None of it was acknowledged.
-    raft::Ready& rd = node.in_flight;
-    const int64_t outcome = rng_.range(0, 2);
-    size_t keep = outcome == 0 ? 0
-                  : outcome == 1
-                      ? static_cast<size_t>(rng_.range(0, static_cast<int64_t>(rd.entries.size())))
-                      : rd.entries.size();
-    if (outcome == 2 && rd.snapshot.has_value()) {
-      auto data = node.incoming_snapshots.find(rd.snapshot->last.index);
-      if (data != node.incoming_snapshots.end()) node.disk.install(*rd.snapshot, data->second);
+  // Power fails: of what was written but not synced, the disk keeps nothing, all, or a
+  // torn prefix. None of it was acknowledged. Restart reads back whatever survived.
+  node.wal.reset();
+  node.snaps.reset();
+  node.fs->crash([this](uint64_t unsynced) -> uint64_t {
+    switch (rng_.range(0, 2)) {
+      case 0:
+        return 0;
+      case 1:
+        return static_cast<uint64_t>(rng_.range(0, static_cast<int64_t>(unsynced)));
+      default:
+        return unsynced;
     }
-    if (!rd.snapshot.has_value() || outcome == 2) {
-      node.disk.write(rd.entries, keep);
-    }
-    if (outcome == 2 && rd.hard_state.has_value()) {
-      if (auto v = checker_.on_durable_hard_state(node.id, node.disk.hard_state, *rd.hard_state)) {
-        fail(*v);
-      }
-      node.disk.hard_state = *rd.hard_state;
-    }
-  }
+  });
   node.up = false;
   node.persisting = false;
   node.in_flight = raft::Ready();
@@ -1027,8 +1101,69 @@ void Simulation::crash(int n) {
   }
 }
 
+bool Simulation::open_storage(int n) {
+  SimNode& node = nodes_[n];
+  const std::string who = "node " + std::to_string(n + 1);
+  node.snaps = std::make_unique<storage::SnapshotStore>(*node.fs, "/snap");
+  if (storage::Status s = node.fs->create_dir("/snap"); !s.is_ok()) {
+    fail(who + ": " + s.message());
+    return false;
+  }
+  Disk disk;
+  auto listed = node.snaps->list();
+  if (!listed.is_ok()) {
+    fail(who + " cannot list its snapshots: " + listed.status().message());
+    return false;
+  }
+  if (!listed.value().empty()) {
+    auto snap = node.snaps->load_latest();
+    std::optional<KvData> kv;
+    if (snap.is_ok()) kv = decode_kv(snap.value().data);
+    if (!snap.is_ok() || !kv.has_value()) {
+      fail(who + " cannot read its snapshot after a crash: " +
+           (snap.is_ok() ? std::string("bad state machine bytes") : snap.status().message()));
+      return false;
+    }
+    disk.snapshot = snap.value().meta;
+    disk.snapshot_data = std::make_shared<const KvData>(std::move(*kv));
+    disk.keep();
+  }
+  storage::Recovered rec;
+  // Small segments, so that rollovers and deletions behind snapshots happen often.
+  storage::WalOptions options{8192, false};
+  options.tail_cache_bytes = 64 << 10;
+  auto wal = storage::Wal::open(*node.fs, "/wal", options, &rec);
+  if (!wal.is_ok()) {
+    fail(who + " cannot open its log after a crash: " + wal.status().message());
+    return false;
+  }
+  node.wal = std::move(wal.value());
+  if (rec.snapshot.index > disk.snapshot.last.index) {
+    fail(who + "'s log was compacted to " + std::to_string(rec.snapshot.index.value()) +
+         " but its newest snapshot file ends at " +
+         std::to_string(disk.snapshot.last.index.value()));
+    return false;
+  }
+  for (raft::Entry& e : rec.entries) {
+    if (e.index > disk.snapshot.last.index) disk.log.push_back(std::move(e));
+  }
+  if (!disk.log.empty() && disk.log.front().index != disk.snapshot.last.index.next()) {
+    fail(who + "'s log starts at " + std::to_string(disk.log.front().index.value()) +
+         " after a snapshot ending at " + std::to_string(disk.snapshot.last.index.value()));
+    return false;
+  }
+  disk.hard_state = rec.hard_state;
+  if (auto v = checker_.on_durable_hard_state(node.id, node.disk.hard_state, disk.hard_state)) {
+    fail(*v);
+    return false;
+  }
+  node.disk = std::move(disk);
+  return true;
+}
+
 void Simulation::restart(int n) {
   SimNode& node = nodes_[n];
+  if (!open_storage(n)) return;
   node.up = true;
   node.kv.clear();
   node.applied = LogIndex();
