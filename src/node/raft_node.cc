@@ -299,7 +299,7 @@ void RaftNode::drive() {
       raft::Ready& r = job->ready;
       if (r.snapshot.has_value()) {
         storage::Status s = snapshots_->save(storage::StoredSnapshot{*r.snapshot, *job->snapshot});
-        if (s.is_ok()) s = wal_->mark_snapshot(r.snapshot->last);
+        if (s.is_ok()) s = wal_->install_snapshot(r.snapshot->last);
         if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
       }
       storage::Status s = wal_->append(r.entries, r.hard_state);

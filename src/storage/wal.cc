@@ -16,7 +16,12 @@ constexpr uint32_t kFormatVersion = 1;
 constexpr size_t kFileHeader = 16;    // magic, version, reserved
 constexpr size_t kRecordHeader = 13;  // length u32, checksum u64, type u8
 
-enum RecordType : uint8_t { kEntry = 1, kHardState = 2, kSnapshot = 3 };
+enum RecordType : uint8_t {
+  kEntry = 1,
+  kHardState = 2,
+  kSnapshot = 3,           // a snapshot covers the log up to here; later entries stay
+  kSnapshotInstalled = 4,  // a snapshot from the leader replaced the whole log
+};
 
 uint64_t checksum(uint8_t type, const char* payload, size_t n) {
   XXH3_state_t* st = XXH3_createState();
@@ -164,6 +169,15 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
           base = out->entries.empty() ? snap.index.value() : out->entries.front().index.value() - 1;
           out->snapshot = snap;
         }
+      } else if (type == kSnapshotInstalled && len == 16) {
+        // Thesis 5.1: the follower discarded its whole log for the leader's snapshot,
+        // including entries after it (they may be from an older term).
+        raft::LogId snap{raft::Term(get_le(payload, 8, 8)), raft::LogIndex(get_le(payload, 0, 8))};
+        out->entries.clear();
+        wal->where_.clear();
+        base = snap.index.value();
+        gap.reset();
+        if (snap.index > out->snapshot.index) out->snapshot = snap;
       } else {
         return Status(Code::kCorruption,
                       "wal: unknown record type " + std::to_string(type) + " in " + at(file, pos));
@@ -285,23 +299,35 @@ Status Wal::sync() {
   return Status::ok();
 }
 
-Status Wal::mark_snapshot(raft::LogId id) {
+Status Wal::mark_snapshot(raft::LogId id) { return write_marker(kSnapshot, id); }
+
+Status Wal::install_snapshot(raft::LogId id) { return write_marker(kSnapshotInstalled, id); }
+
+Status Wal::write_marker(uint8_t type, raft::LogId id) {
   if (!failed_.is_ok()) return failed_;
+  const bool discard_all = type == kSnapshotInstalled;
   std::string p;
   put_u64(p, id.index.value());
   put_u64(p, id.term.value());
-  write_record(kSnapshot, p);
+  write_record(type, p);
   // The hard state goes again into the current segment, so that deleting older
   // segments never loses the latest one.
   append({}, hard_state_);
-  where_.erase(where_.begin(), where_.upper_bound(id.index.value()));
-  while (!tail_.empty() && tail_.begin()->first <= id.index.value()) {
-    tail_bytes_ -= tail_.begin()->second.data.size() + 32;
-    tail_.erase(tail_.begin());
+  if (discard_all) {
+    where_.clear();
+    tail_.clear();
+    tail_bytes_ = 0;
+  } else {
+    where_.erase(where_.begin(), where_.upper_bound(id.index.value()));
+    while (!tail_.empty() && tail_.begin()->first <= id.index.value()) {
+      tail_bytes_ -= tail_.begin()->second.data.size() + 32;
+      tail_.erase(tail_.begin());
+    }
   }
   const uint64_t marker_seq = segments_.back().seq;  // sync() may start a new segment
   if (Status s = sync(); !s.is_ok()) return s;
-  while (segments_.front().seq < marker_seq && segments_.front().last_index <= id.index.value()) {
+  while (segments_.front().seq < marker_seq &&
+         (discard_all || segments_.front().last_index <= id.index.value())) {
     if (Status s = fs_.remove(path(segments_.front().seq)); !s.is_ok()) return s;
     segments_.erase(segments_.begin());
   }

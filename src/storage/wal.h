@@ -59,6 +59,10 @@ class Wal {
   // Records that a snapshot covers the log up to `id` (durably), then deletes the
   // whole segments that hold nothing after it.
   Status mark_snapshot(raft::LogId id);
+  // Records that a snapshot received from the leader replaced the whole log (thesis
+  // 5.1): every entry before this record is dropped, even those after `id`, and the log
+  // restarts at id.index + 1. Durable on return; older segments are deleted.
+  Status install_snapshot(raft::LogId id);
 
   uint64_t segment_count() const { return segments_.size(); }
 
@@ -72,6 +76,7 @@ class Wal {
   std::string path(uint64_t seq) const;
   Status start_segment(uint64_t seq);
   Status write_record(uint8_t type, const std::string& payload);
+  Status write_marker(uint8_t type, raft::LogId id);
   void cache(const raft::Entry& e);
   void trim_cache();
   void forget_after(uint64_t index);  // a superseding entry replaced everything after it

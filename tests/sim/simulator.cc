@@ -828,7 +828,7 @@ void Simulation::drive(int n) {
         }
         storage::Status s =
             node.snaps->save(storage::StoredSnapshot{*rd.snapshot, encode_kv(*data->second)});
-        if (s.is_ok()) s = node.wal->mark_snapshot(rd.snapshot->last);
+        if (s.is_ok()) s = node.wal->install_snapshot(rd.snapshot->last);
         if (!s.is_ok()) {
           fail("node " + std::to_string(n + 1) + " could not store a snapshot: " + s.message());
           return;

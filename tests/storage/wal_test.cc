@@ -389,6 +389,29 @@ TEST(Wal, AGapCoveredByALaterSnapshotMarkerIsNotCorruption) {
   EXPECT_EQ(back.entries.front().index, LogIndex(last + 2));
 }
 
+TEST(Wal, AnInstalledSnapshotDropsTheWholeLogEvenEntriesAfterIt) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r);
+  // A follower holds entries 1..8 of an old term; the leader's snapshot ends at 5.
+  for (uint64_t i = 1; i <= 8; ++i) ASSERT_TRUE(wal->append({e(i, 1)}, {}).is_ok());
+  ASSERT_TRUE(wal->sync().is_ok());
+  ASSERT_TRUE(wal->install_snapshot({Term(3), LogIndex(5)}).is_ok());
+  wal.reset();
+  Recovered back;
+  wal = open(posix_file_system(), d.path(), &back);
+  EXPECT_EQ(back.snapshot, (raft::LogId{Term(3), LogIndex(5)}));
+  EXPECT_TRUE(back.entries.empty());  // 6..8 of term 1 are gone, not resurrected
+  // The log then continues after the snapshot.
+  ASSERT_TRUE(wal->append({e(6, 3, "new")}, {}).is_ok());
+  ASSERT_TRUE(wal->sync().is_ok());
+  wal.reset();
+  Recovered again;
+  open(posix_file_system(), d.path(), &again);
+  ASSERT_EQ(again.entries.size(), 1u);
+  EXPECT_EQ(again.entries[0], e(6, 3, "new"));
+}
+
 TEST(Wal, PreallocatedZerosAfterTheLastRecordAreNotCorruption) {
   TempDir d;
   Recovered r;
