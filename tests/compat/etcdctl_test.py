@@ -174,7 +174,7 @@ class EtcdctlTest(unittest.TestCase):
 
     def test_member_add_learner_promote_and_remove_with_a_real_fourth_process(self):
         n4, out = CLUSTER.add_member("n4", learner=True)
-        self.assertRegex(out, r"^Member [0-9a-f]+ added to cluster [0-9a-f]+\n")
+        self.assertRegex(out, r"^Member +[0-9a-f]+ added to cluster +[0-9a-f]+\n")
         self.assertIn('ETCD_NAME="n4"', out)
         self.assertIn(f'ETCD_INITIAL_ADVERTISE_PEER_URLS="{n4.peer_url}"', out)
         wait_until(lambda: ", n4, " in ctl("member", "list")[1], 30, 0.1, "n4 to start")
@@ -186,14 +186,28 @@ class EtcdctlTest(unittest.TestCase):
             if code == 0 or "in sync" not in err:
                 break
             time.sleep(0.5)
-        self.assertRegex(out, rf"^Member {n4_id} promoted in cluster [0-9a-f]+\n$")
+        self.assertRegex(out, rf"^Member +{n4_id} promoted in cluster +[0-9a-f]+\n$")
         self.assertIn("can only promote a learner member", self.fails("member", "promote", n4_id))
         self.assertRegex(self.ok("member", "remove", n4_id),
-                         rf"^Member {n4_id} removed from cluster [0-9a-f]+\n$")
+                         rf"^Member +{n4_id} removed from cluster +[0-9a-f]+\n$")
         CLUSTER.kill(n4)
         CLUSTER.members.remove(n4)
         self.assertIn("member not found", self.fails("member", "remove", n4_id))
         self.assertEqual(len(ctl("member", "list")[1].splitlines()), 3)
+
+    def test_hashkv_agrees_across_members_and_defrag_and_member_update_answer(self):
+        self.ok("put", "at/hash", "v")  # sorts before the keys other tests range over
+        out = self.ok("endpoint", "hashkv", "--cluster")
+        hashes = {line.split(", ")[1] for line in out.splitlines()}
+        self.assertEqual(len(out.splitlines()), 3, out)
+        self.assertEqual(len(hashes), 1, out)  # every replica holds the same data
+        self.assertRegex(self.ok("defrag"), r"^Finished defragmenting etcd member\[")
+        m = CLUSTER.members[2]
+        line = next(l for l in self.ok("member", "list").splitlines() if f", {m.name}, " in l)
+        mid = line.split(",")[0]
+        # The same URL again: the member stays reachable; the call must answer as etcd's.
+        self.assertRegex(self.ok("member", "update", mid, f"--peer-urls={m.peer_url}"),
+                         rf"^Member +{mid} updated in cluster +[0-9a-f]+\n$")
 
     def test_errors_are_etcds(self):
         self.assertIn("key is not provided", self.fails("put", "", "v"))

@@ -1,0 +1,103 @@
+#!/usr/bin/python3
+"""raftkvctl against a 3-node raftkv cluster: members, status (table and JSON), timeouts
+through consensus, leadership transfer, put/get/del, and its errors and exit codes
+(0 success, 1 refused or unreachable, 2 bad usage)."""
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import Cluster, wait_until  # noqa: E402
+
+CLUSTER = None
+CTL = os.path.join(os.path.dirname(os.environ.get("RAFTKV_SERVER") or
+                                   os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                "..", "..", "build", "bin", "raftkv")),
+                   "raftkvctl")
+
+
+def setUpModule():
+    global CLUSTER
+    CLUSTER = Cluster(3).__enter__()
+    # Members publish their client URLs through the log just after they start.
+    wait_until(lambda: '"reachable":false' not in ctl("status", "-o", "json")[1], 20, 0.1,
+               "every member to publish its client URL")
+
+
+def tearDownModule():
+    CLUSTER.__exit__(None, None, None)
+
+
+def ctl(*args, endpoints=None):
+    p = subprocess.run([CTL, "--endpoints", endpoints or CLUSTER.endpoints(), *args],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+class RaftkvctlTest(unittest.TestCase):
+    def test_member_list_and_status_as_table_and_json(self):
+        code, out, _ = ctl("member", "list")
+        self.assertEqual(code, 0)
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["ID", "NAME", "PEER", "URLS", "CLIENT", "URLS", "KIND"])
+        self.assertEqual(sorted(l.split()[1] for l in lines[1:]), ["n1", "n2", "n3"])
+        code, out, _ = ctl("status", "-o", "json")
+        self.assertEqual(code, 0)
+        rows = json.loads(out)
+        self.assertEqual(len(rows), 3)
+        self.assertEqual(sum(r["role"] == "leader" for r in rows), 1)
+        self.assertTrue(all(r["reachable"] and r["lag"] >= 0 for r in rows))
+        code, out, _ = ctl("status")
+        self.assertEqual(out.splitlines()[0].split(),
+                         ["ID", "NAME", "CLIENT", "PEER", "ROLE", "TERM", "COMMIT", "APPLIED",
+                          "LAG"])
+
+    def test_timeouts_change_everywhere_and_bad_ones_are_refused(self):
+        code, out, err = ctl("timeouts", "set", "--heartbeat", "60", "--election-min", "600",
+                             "--election-max", "1200")
+        self.assertEqual((code, out), (0, "heartbeat 60 ms, election timeout [600, 1200] ms\n"),
+                         err)
+        for m in CLUSTER.members:
+            wait_until(lambda: ctl("timeouts", "get", "-o", "json", endpoints=m.endpoint)[1] ==
+                       '{"heartbeat_ms":60,"election_min_ms":600,"election_max_ms":1200}\n',
+                       10, 0.1, f"{m.name} to apply the timeouts")
+        code, _, err = ctl("timeouts", "set", "--heartbeat", "700", "--election-min", "600",
+                           "--election-max", "1200")
+        self.assertEqual(code, 1)
+        self.assertIn("election timeout 600 ms must be longer than the heartbeat interval "
+                      "(700 ms)", err)
+
+    def test_leader_transfer_moves_leadership(self):
+        rows = json.loads(ctl("status", "-o", "json")[1])
+        target = next(r for r in rows if r["role"] != "leader")
+        code, out, err = ctl("leader", "transfer", target["id"])
+        self.assertEqual((code, out), (0, f"Leader is now {target['id']}\n"), err)
+        rows = json.loads(ctl("status", "-o", "json")[1])
+        self.assertEqual(next(r for r in rows if r["role"] == "leader")["id"], target["id"])
+
+    def test_put_get_del(self):
+        self.assertEqual(ctl("put", "ctl/a", "1")[1], "OK\n")
+        self.assertEqual(ctl("put", "ctl/b", "2")[1], "OK\n")
+        self.assertEqual(ctl("get", "ctl/a")[1], "ctl/a\n1\n")
+        self.assertEqual(ctl("get", "ctl/", "--prefix")[1], "ctl/a\n1\nctl/b\n2\n")
+        self.assertEqual(ctl("del", "ctl/", "--prefix")[1], "2\n")
+        self.assertEqual(ctl("get", "ctl/a")[1], "")
+
+    def test_errors_and_exit_codes(self):
+        code, _, err = ctl("member", "remove", "zz")
+        self.assertEqual(code, 2)
+        self.assertIn('member ID "zz" is not a non-zero hexadecimal number', err)
+        code, _, err = ctl("member", "promote", "1234")
+        self.assertEqual(code, 1)
+        self.assertIn("member not found", err)
+        code, _, err = ctl("no-such-command")
+        self.assertEqual(code, 2)
+        code, _, err = ctl("get", "x", endpoints="127.0.0.1:1", )
+        self.assertEqual(code, 1)
+        self.assertIn("Error:", err)
+
+
+if __name__ == "__main__":
+    unittest.main()
