@@ -2,6 +2,9 @@
 // written for etcd start raftkv unchanged, plus an optional TOML file with the same keys.
 // With no argument: a one-node cluster in ./raftkv-data on 127.0.0.1:2379 (clients) and
 // 127.0.0.1:2380 (peers). SIGTERM or SIGINT stops it cleanly.
+#include <signal.h>
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
@@ -246,6 +249,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  cfg.on_removed = [] { kill(getpid(), SIGTERM); };  // the same clean stop as SIGTERM
   auto srv = server::Server::start(cfg);
   if (!srv.ok()) return fail(std::string(srv.status().message()));
   std::fprintf(stderr,

@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -767,8 +768,20 @@ void Server::stop() {
 void Server::lease_loop() {
   // Only the leader expires leases, and it does so through the log (a revoke), so every
   // replica deletes the same keys at the same revision.
+  bool was_member = false;
+  bool told = false;
   while (!stopping_) {
     std::this_thread::sleep_for(Millis(200));
+    // A member that the applied configuration no longer names was removed: it must
+    // stop serving (etcd's removed members exit). A joining node is not a member yet.
+    const raft::Membership m = sm_->membership();
+    if (m.contains(config_.node.id)) {
+      was_member = true;
+    } else if (was_member && !m.voters.empty() && !told && config_.on_removed) {
+      told = true;
+      std::fprintf(stderr, "raftkv: this member was removed from the cluster; stopping\n");
+      config_.on_removed();
+    }
     if (!node_->is_leader()) continue;
     for (int64_t id : sm_->expired_leases()) {
       if (stopping_) return;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -49,6 +50,9 @@ struct ServerConfig {
   std::vector<std::string> advertise_peer_urls;
   kv::StoreOptions store;
   std::chrono::milliseconds request_timeout{5000};
+  // Called once (from a server thread) when this member sees itself removed from the
+  // cluster it belonged to; etcd's members stop then. raftkv's binary stops cleanly.
+  std::function<void()> on_removed;
 };
 
 // etcd's member ID for a peer URL in a cluster: the same on the member that adds it and

@@ -23,14 +23,10 @@ enum RecordType : uint8_t {
   kSnapshotInstalled = 4,  // a snapshot from the leader replaced the whole log
 };
 
-uint64_t checksum(uint8_t type, const char* payload, size_t n) {
-  XXH3_state_t* st = XXH3_createState();
-  XXH3_64bits_reset(st);
-  XXH3_64bits_update(st, &type, 1);
-  XXH3_64bits_update(st, payload, n);
-  uint64_t h = XXH3_64bits_digest(st);
-  XXH3_freeState(st);
-  return h;
+// XXH3-64 of the type byte followed by the payload. In a record the two are adjacent, so
+// one call over `type_and_payload` (n + 1 bytes) computes it without a streaming state.
+uint64_t checksum_at(const char* type_and_payload, size_t n) {
+  return XXH3_64bits(type_and_payload, n + 1);
 }
 
 bool all_zero(const std::string& s, size_t from) {
@@ -106,8 +102,8 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
       const uint32_t len = header_fits ? static_cast<uint32_t>(get_le(data, pos, 4)) : 0;
       const bool fits = header_fits && data.size() - pos - kRecordHeader >= len;
       const uint8_t type = header_fits ? static_cast<uint8_t>(data[pos + 12]) : 0;
-      const bool good = fits && get_le(data, pos + 4, 8) ==
-                                    checksum(type, data.data() + pos + kRecordHeader, len);
+      const bool good =
+          fits && get_le(data, pos + 4, 8) == checksum_at(data.data() + pos + 12, len);
       if (!good) {
         // A torn tail: a partial record at the end of the last segment, with only
         // zeros (or nothing) after it. Anything else is corruption.
@@ -233,10 +229,14 @@ Status Wal::start_segment(uint64_t seq) {
 }
 
 Status Wal::write_record(uint8_t type, const std::string& payload) {
+  const size_t start = buffer_.size();
   put_u32(buffer_, static_cast<uint32_t>(payload.size()));
-  put_u64(buffer_, checksum(type, payload.data(), payload.size()));
+  put_u64(buffer_, 0);  // the checksum, filled in below once type and payload are in place
   buffer_.push_back(static_cast<char>(type));
   buffer_ += payload;
+  const uint64_t sum = checksum_at(buffer_.data() + start + 12, payload.size());
+  for (int i = 0; i < 8; ++i)
+    buffer_[start + 4 + static_cast<size_t>(i)] = static_cast<char>((sum >> (8 * i)) & 0xff);
   return Status::ok();
 }
 
@@ -387,7 +387,7 @@ StatusOr<std::vector<raft::Entry>> Wal::read(raft::LogIndex first, raft::LogInde
     const uint32_t len = static_cast<uint32_t>(get_le(data, pos, 4));
     const uint8_t type = static_cast<uint8_t>(data[pos + 12]);
     if (data.size() - pos - kRecordHeader < len || type != kEntry || len < 17 ||
-        get_le(data, pos + 4, 8) != checksum(type, data.data() + pos + kRecordHeader, len)) {
+        get_le(data, pos + 4, 8) != checksum_at(data.data() + pos + 12, len)) {
       return Status(Code::kCorruption,
                     "wal: bad record for entry " + std::to_string(i) + " in " + at(file, pos));
     }

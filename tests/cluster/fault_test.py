@@ -154,6 +154,9 @@ class FaultTest(unittest.TestCase):
                 first_id = format(c.member_id(first), "x")
                 code, out, err = c.etcdctl("member", "remove", first_id)
                 self.assertEqual(code, 0, err)
+                # A removed member stops by itself once it learns of its removal; a
+                # removed follower usually never does (the leader stops replicating to
+                # it), so stop it here either way.
                 c.kill(first, signal.SIGTERM)
                 before = w.count()
                 wait_until(lambda: w.count() >= before + 20, 20, 0.05, "writes after the change")
