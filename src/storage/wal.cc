@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <map>
 
 #include "storage/encoding.h"
 
@@ -136,7 +137,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
           gap = Gap{e.index.value(), "wal: entry " + std::to_string(e.index.value()) + " in " +
                                          at(file, pos) + " leaves a gap"};
           out->entries.clear();
-          wal->where_.clear();
+          wal->where_.truncate_from(0);
           base = e.index.value() - 1;
           first = e.index.value();
         }
@@ -146,8 +147,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
                                                " comes before the start of the log");
         }
         out->entries.resize(e.index.value() - first);  // a later record supersedes
-        wal->where_.erase(wal->where_.lower_bound(e.index.value()), wal->where_.end());
-        wal->where_[e.index.value()] = {seqs[k], pos};
+        wal->where_.put(e.index.value(), {seqs[k], pos});
         out->entries.push_back(std::move(e));
         seg.last_index = std::max(seg.last_index, out->entries.back().index.value());
       } else if (type == kHardState && len == 24) {
@@ -160,7 +160,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
           while (!out->entries.empty() && out->entries.front().index <= snap.index) {
             out->entries.erase(out->entries.begin());
           }
-          wal->where_.erase(wal->where_.begin(), wal->where_.upper_bound(snap.index.value()));
+          wal->where_.drop_through(snap.index.value());
           // The log now starts after the snapshot (or right after its last entry).
           base = out->entries.empty() ? snap.index.value() : out->entries.front().index.value() - 1;
           out->snapshot = snap;
@@ -170,7 +170,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
         // including entries after it (they may be from an older term).
         raft::LogId snap{raft::Term(get_le(payload, 8, 8)), raft::LogIndex(get_le(payload, 0, 8))};
         out->entries.clear();
-        wal->where_.clear();
+        wal->where_.truncate_from(0);
         base = snap.index.value();
         gap.reset();
         if (snap.index > out->snapshot.index) out->snapshot = snap;
@@ -250,7 +250,7 @@ Status Wal::append(const std::vector<raft::Entry>& entries,
     p.push_back(static_cast<char>(e.type));
     p += e.data;
     forget_after(e.index.value());
-    where_[e.index.value()] = {segments_.back().seq, offset_ + buffer_.size()};
+    where_.put(e.index.value(), {segments_.back().seq, offset_ + buffer_.size()});
     cache(e);
     write_record(kEntry, p);
     segments_.back().last_index = std::max(segments_.back().last_index, e.index.value());
@@ -314,14 +314,15 @@ Status Wal::write_marker(uint8_t type, raft::LogId id) {
   // segments never loses the latest one.
   append({}, hard_state_);
   if (discard_all) {
-    where_.clear();
-    tail_.clear();
+    where_.truncate_from(0);
+    tail_.truncate_from(0);
     tail_bytes_ = 0;
   } else {
-    where_.erase(where_.begin(), where_.upper_bound(id.index.value()));
-    while (!tail_.empty() && tail_.begin()->first <= id.index.value()) {
-      tail_bytes_ -= tail_.begin()->second.data.size() + 32;
-      tail_.erase(tail_.begin());
+    where_.drop_through(id.index.value());
+    while (!tail_.empty() && tail_.first <= id.index.value()) {
+      tail_bytes_ -= tail_.items.front().data.size() + 32;
+      tail_.items.pop_front();
+      ++tail_.first;
     }
   }
   const uint64_t marker_seq = segments_.back().seq;  // sync() may start a new segment
@@ -336,22 +337,23 @@ Status Wal::write_marker(uint8_t type, raft::LogId id) {
 
 void Wal::cache(const raft::Entry& e) {
   tail_bytes_ += e.data.size() + 32;
-  tail_[e.index.value()] = e;
+  tail_.put(e.index.value(), e);
 }
 
 void Wal::forget_after(uint64_t index) {
-  where_.erase(where_.lower_bound(index), where_.end());
-  for (auto it = tail_.lower_bound(index); it != tail_.end();) {
-    tail_bytes_ -= it->second.data.size() + 32;
-    it = tail_.erase(it);
+  if (!where_.empty() && index <= where_.last()) where_.truncate_from(index);
+  while (!tail_.empty() && tail_.last() >= index) {
+    tail_bytes_ -= tail_.items.back().data.size() + 32;
+    tail_.items.pop_back();
   }
 }
 
 void Wal::trim_cache() {
   // Everything is in a file now (flush() ran): the oldest entries may leave memory.
   while (tail_bytes_ > options_.tail_cache_bytes && !tail_.empty()) {
-    tail_bytes_ -= tail_.begin()->second.data.size() + 32;
-    tail_.erase(tail_.begin());
+    tail_bytes_ -= tail_.items.front().data.size() + 32;
+    tail_.items.pop_front();
+    ++tail_.first;
   }
 }
 
@@ -359,19 +361,19 @@ StatusOr<std::vector<raft::Entry>> Wal::read(raft::LogIndex first, raft::LogInde
   std::vector<raft::Entry> out;
   std::map<uint64_t, std::string> files;  // segments read for this call
   for (uint64_t i = first.value(); i <= last.value(); ++i) {
-    if (auto t = tail_.find(i); t != tail_.end()) {
-      out.push_back(t->second);
+    if (const raft::Entry* t = tail_.find(i)) {
+      out.push_back(*t);
       continue;
     }
-    auto w = where_.find(i);
-    if (w == where_.end()) {
+    const auto* w = where_.find(i);
+    if (w == nullptr) {
       const std::string held = where_.empty() ? std::string("no entries")
-                                              : "entries " + std::to_string(where_.begin()->first) +
-                                                    ".." + std::to_string(where_.rbegin()->first);
+                                              : "entries " + std::to_string(where_.first) + ".." +
+                                                    std::to_string(where_.last());
       return Status(Code::kInvalidArgument, "wal: entry " + std::to_string(i) +
                                                 " is not in the log (it holds " + held + ")");
     }
-    const auto [seq, pos] = w->second;
+    const auto [seq, pos] = *w;
     const std::string file = path(seq);
     auto f = files.find(seq);
     if (f == files.end()) {

@@ -7,7 +7,7 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -90,10 +90,46 @@ class Wal {
   std::string buffer_;          // records appended, not yet written
   raft::HardState hard_state_;  // the latest one appended
   Status failed_;               // set once an fsync failed
+  // Values for a contiguous run of entry indexes [first, first + size).
+  template <typename T>
+  struct Run {
+    uint64_t first = 0;
+    std::deque<T> items;
+    bool empty() const { return items.empty(); }
+    uint64_t last() const { return first + items.size() - 1; }  // requires !empty()
+    T* find(uint64_t index) {
+      return index >= first && index - first < items.size() ? &items[index - first] : nullptr;
+    }
+    // Drops everything at or after `index` (a superseding entry, or a gap restarts it).
+    void truncate_from(uint64_t index) {
+      if (items.empty() || index <= first) {
+        items.clear();
+        first = index;
+      } else if (index - first < items.size()) {
+        items.resize(index - first);
+      }
+    }
+    // Sets the value for `index`, which must follow the run or replace part of it.
+    void put(uint64_t index, T v) {
+      truncate_from(index);
+      if (items.empty()) first = index;
+      if (index != first + items.size()) {  // a gap: the run restarts here
+        items.clear();
+        first = index;
+      }
+      items.push_back(std::move(v));
+    }
+    void drop_through(uint64_t index) {
+      while (!items.empty() && first <= index) {
+        items.pop_front();
+        ++first;
+      }
+    }
+  };
   // Where the live record of each entry index is: (segment seq, byte offset).
-  std::map<uint64_t, std::pair<uint64_t, uint64_t>> where_;
-  // The newest entries, by index; always holds every entry not yet flushed to a file.
-  std::map<uint64_t, raft::Entry> tail_;
+  Run<std::pair<uint64_t, uint64_t>> where_;
+  // The newest entries; always holds every entry not yet flushed to a file.
+  Run<raft::Entry> tail_;
   uint64_t tail_bytes_ = 0;
 };
 
