@@ -142,9 +142,28 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
           first = e.index.value();
         }
         if (e.index.value() < first) {
-          return Status(Code::kCorruption, "wal: entry " + std::to_string(e.index.value()) +
-                                               " in " + at(file, pos) +
-                                               " comes before the start of the log");
+          // A follower truncated a conflicting suffix that began in a segment since
+          // deleted behind a snapshot: this entry supersedes every entry read so far.
+          // Never legal at or below a snapshot already read (those entries are
+          // committed); the entries before it must be covered by a later marker.
+          if (e.index <= out->snapshot.index) {
+            return Status(Code::kCorruption, "wal: entry " + std::to_string(e.index.value()) +
+                                                 " in " + at(file, pos) +
+                                                 " comes before the start of the log (snapshot " +
+                                                 std::to_string(out->snapshot.index.value()) + ")");
+          }
+          if (e.index > out->snapshot.index.next()) {
+            gap = Gap{e.index.value(), "wal: entry " + std::to_string(e.index.value()) + " in " +
+                                           at(file, pos) +
+                                           " supersedes the log read so far, and the entries "
+                                           "before it are missing"};
+          } else {
+            gap.reset();  // whatever was missing before is superseded too
+          }
+          out->entries.clear();
+          wal->where_.truncate_from(0);
+          base = e.index.value() - 1;
+          first = e.index.value();
         }
         out->entries.resize(e.index.value() - first);  // a later record supersedes
         wal->where_.put(e.index.value(), {seqs[k], pos});

@@ -389,6 +389,60 @@ TEST(Wal, AGapCoveredByALaterSnapshotMarkerIsNotCorruption) {
   EXPECT_EQ(back.entries.front().index, LogIndex(last + 2));
 }
 
+// Simulator seed 118768: a follower's conflicting suffix began in a segment that a
+// later snapshot deleted, so the surviving segment starts with superseded entries
+// followed by lower indexes. Replay must take the newer entries, and refuse the same
+// layout when no snapshot marker covers what is missing.
+void write_superseded_suffix_across_a_rollover(Wal* wal, uint64_t* last) {
+  const uint64_t segments = wal->segment_count();
+  while (wal->segment_count() == segments && *last < 1000) {  // fill until a rollover
+    ++*last;
+    ASSERT_TRUE(wal->append({e(*last, 1, "payload")}, {}).is_ok());
+    ASSERT_TRUE(wal->sync().is_ok());
+  }
+  // Term 1 entries in the new segment, then the leader of term 2 replaces the log
+  // from two entries before the rollover.
+  ASSERT_TRUE(wal->append({e(*last + 1, 1), e(*last + 2, 1)}, {}).is_ok());
+  ASSERT_TRUE(wal->sync().is_ok());
+  std::vector<Entry> newer;
+  for (uint64_t i = *last - 1; i <= *last + 3; ++i) newer.push_back(e(i, 2, "new"));
+  ASSERT_TRUE(wal->append(newer, {}).is_ok());
+  ASSERT_TRUE(wal->sync().is_ok());
+}
+
+TEST(Wal, ASupersededSuffixInADeletedSegmentReplaysTheNewerEntries) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r, 300);
+  uint64_t last = 0;
+  write_superseded_suffix_across_a_rollover(wal.get(), &last);
+  ASSERT_TRUE(wal->mark_snapshot({Term(2), LogIndex(last + 1)}).is_ok());
+  ASSERT_FALSE(std::filesystem::exists(segment_path(d.path(), 0)));  // deleted behind it
+  wal.reset();
+  Recovered back;
+  ASSERT_NE(open(posix_file_system(), d.path(), &back, 300), nullptr);
+  EXPECT_EQ(back.snapshot, (raft::LogId{Term(2), LogIndex(last + 1)}));
+  ASSERT_EQ(back.entries.size(), 2u);
+  EXPECT_EQ(back.entries[0], e(last + 2, 2, "new"));
+  EXPECT_EQ(back.entries[1], e(last + 3, 2, "new"));
+}
+
+TEST(Wal, ASupersededSuffixWithNothingCoveringTheMissingEntriesIsRefused) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r, 300);
+  uint64_t last = 0;
+  write_superseded_suffix_across_a_rollover(wal.get(), &last);
+  wal.reset();
+  std::filesystem::remove(segment_path(d.path(), 0));  // lost, with no snapshot behind it
+  Recovered back;
+  StatusOr<std::unique_ptr<Wal>> again =
+      Wal::open(posix_file_system(), d.path(), WalOptions{300, false}, &back);
+  ASSERT_FALSE(again.is_ok());
+  EXPECT_NE(again.status().message().find("entries before it are missing"), std::string::npos)
+      << again.status().message();
+}
+
 TEST(Wal, AnInstalledSnapshotDropsTheWholeLogEvenEntriesAfterIt) {
   TempDir d;
   Recovered r;
