@@ -24,6 +24,7 @@ PACKAGES=(
   libspdlog-dev
   libcli11-dev
   libtomlplusplus-dev
+  libcpp-httplib-dev
   pkg-config
   # etcd's own tools, for the compatibility tests and the side-by-side benchmark.
   etcd-client

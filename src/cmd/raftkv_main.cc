@@ -21,6 +21,7 @@ struct Flags {
   std::string name = "default";
   std::string data_dir = "./raftkv-data";
   std::string listen_client_urls = "http://127.0.0.1:2379";
+  std::string listen_metrics_urls;  // empty: no metrics listener
   std::string advertise_client_urls;
   std::string listen_peer_urls = "http://127.0.0.1:2380";
   std::string initial_advertise_peer_urls;
@@ -106,6 +107,8 @@ int main(int argc, char** argv) {
   app.add_option("--name", f.name, "Human-readable name of this member");
   app.add_option("--data-dir", f.data_dir, "Directory of the log and snapshots");
   app.add_option("--listen-client-urls", f.listen_client_urls, "URL to listen on for clients");
+  app.add_option("--listen-metrics-urls", f.listen_metrics_urls,
+                 "URL to serve /metrics and /health on (HTTP; empty: none)");
   app.add_option("--advertise-client-urls", f.advertise_client_urls,
                  "Client URL to advertise to the cluster (default: the listen URL)");
   app.add_option("--listen-peer-urls", f.listen_peer_urls, "URL to listen on for peers");
@@ -209,6 +212,13 @@ int main(int argc, char** argv) {
     cfg.node.name = f.name;
     cfg.node.data_dir = f.data_dir;
     cfg.node.client_address = *client_addr;
+    if (!f.listen_metrics_urls.empty()) {
+      auto metrics_addr =
+          server::url_to_address(one_url("listen-metrics-urls", f.listen_metrics_urls));
+      if (!metrics_addr.ok())
+        return fail("--listen-metrics-urls: " + std::string(metrics_addr.status().message()));
+      cfg.node.metrics_address = *metrics_addr;
+    }
     cfg.node.peer_address = *peer_addr;
     cfg.node.tick_ms = f.tick_ms;
     cfg.node.timeouts.heartbeat_ms = f.heartbeat_interval;
@@ -259,6 +269,10 @@ int main(int argc, char** argv) {
                static_cast<unsigned long long>(cfg.cluster_id), cfg.node.client_address.c_str(),
                (*srv)->client_port(), cfg.node.peer_address.c_str(), (*srv)->peer_port(),
                cfg.node.data_dir.c_str());
+  if ((*srv)->metrics_port() > 0) {
+    std::fprintf(stderr, "raftkv: /metrics and /health on %s (port %d)\n",
+                 cfg.node.metrics_address.c_str(), (*srv)->metrics_port());
+  }
   int sig = 0;
   sigwait(&stop_signals, &sig);
   std::fprintf(stderr, "raftkv: %s received, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");

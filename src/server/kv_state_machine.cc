@@ -336,6 +336,7 @@ absl::Status KvStateMachine::restore(std::string_view data) {
 void KvStateMachine::on_membership(const raft::Membership& membership) {
   std::lock_guard<std::mutex> lock(mu_);
   membership_ = membership;
+  self_learner_ = membership.learners.contains(raft::NodeId(self_.load()));
 }
 
 void KvStateMachine::on_leadership(bool leader) {

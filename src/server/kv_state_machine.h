@@ -4,6 +4,7 @@
 // lease bookkeeping go through the same object under one lock.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -45,6 +46,9 @@ class KvStateMachine : public node::StateMachine {
   // Members: the Raft membership with their replicated attributes.
   std::vector<etcdserverpb::Member> members();
   raft::Membership membership();
+  // Whether the applied membership makes this member (set_self) a learner.
+  void set_self(raft::NodeId self) { self_ = self.value(); }
+  bool self_is_learner() const { return self_learner_.load(std::memory_order_relaxed); }
   std::vector<etcdserverpb::AlarmMember> alarms();
   int64_t revision();
   int64_t size_bytes();
@@ -76,6 +80,8 @@ class KvStateMachine : public node::StateMachine {
   std::map<uint64_t, raftkv::internal::MemberAttributes> attributes_;
   std::vector<etcdserverpb::AlarmMember> alarms_;
   raft::Membership membership_;
+  std::atomic<uint64_t> self_{0};
+  std::atomic<bool> self_learner_{false};
   std::function<void(const raftkv::internal::MemberAttributes&)> member_listener_;
 };
 

@@ -13,6 +13,7 @@
 #include "node/raft_node.h"
 #include "raftkv/admin.grpc.pb.h"
 #include "raftkv/internal.pb.h"
+#include "server/http_endpoint.h"
 #include "server/kv_state_machine.h"
 #include "transport/grpc_transport.h"
 
@@ -43,10 +44,32 @@ struct Context {
     h->set_member_id(config->node.id.value());
     h->set_raft_term(node->status().core.term.value());
   }
-  // Checks a request before it runs: size today; identity, RBAC and limits later.
+  // Checks a request before it runs: size and the learner rule today; identity, RBAC
+  // and limits later. Every etcd RPC calls it first (streams with their first message).
   grpc::Status gate(const google::protobuf::Message& req) const {
     if (req.ByteSizeLong() > config->node.max_request_bytes) return too_large();
+    if (sm->self_is_learner() && !learner_may_serve(req)) {
+      // etcd 3.4 (v3rpc interceptor): a learner serves only Status and serializable
+      // Range; clients move on to another endpoint on Unavailable.
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "etcdserver: rpc not supported for learner");
+    }
     return grpc::Status::OK;
+  }
+  // The same rule for a stream, checked when it opens (etcd refuses every stream).
+  grpc::Status gate_stream() const {
+    if (sm->self_is_learner()) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "etcdserver: rpc not supported for learner");
+    }
+    return grpc::Status::OK;
+  }
+  static bool learner_may_serve(const google::protobuf::Message& req) {
+    if (req.GetDescriptor() == pb::StatusRequest::descriptor()) return true;
+    if (req.GetDescriptor() == pb::RangeRequest::descriptor()) {
+      return static_cast<const pb::RangeRequest&>(req).serializable();
+    }
+    return false;
   }
   // Replicates `c` and returns its result, or the error that stopped it.
   grpc::Status write(const in::Command& c, in::Result* result) const {
@@ -141,6 +164,7 @@ class WatchService final : public pb::Watch::Service {
   grpc::Status Watch(
       grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<pb::WatchResponse, pb::WatchRequest>* stream) override {
+    if (auto s = c_.gate_stream(); !s.ok()) return s;
     std::mutex mu;
     std::deque<pb::WatchRequest> requests;
     bool closed = false;
@@ -306,8 +330,10 @@ class LeaseService final : public pb::Lease::Service {
       grpc::ServerContext*,
       grpc::ServerReaderWriter<pb::LeaseKeepAliveResponse, pb::LeaseKeepAliveRequest>* stream)
       override {
+    if (auto s = c_.gate_stream(); !s.ok()) return s;
     pb::LeaseKeepAliveRequest req;
     while (stream->Read(&req)) {
+      if (auto s = c_.gate(req); !s.ok()) return s;
       absl::StatusOr<std::string> r = c_.node->leader_call(
           std::string(1, KvStateMachine::kLeaseKeepAlive) + req.SerializeAsString(),
           c_.config->request_timeout);
@@ -322,6 +348,7 @@ class LeaseService final : public pb::Lease::Service {
 
   grpc::Status LeaseTimeToLive(grpc::ServerContext*, const pb::LeaseTimeToLiveRequest* req,
                                pb::LeaseTimeToLiveResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     absl::StatusOr<std::string> r = c_.node->leader_call(
         std::string(1, KvStateMachine::kLeaseTimeToLive) + req->SerializeAsString(),
         c_.config->request_timeout);
@@ -331,8 +358,9 @@ class LeaseService final : public pb::Lease::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status LeaseLeases(grpc::ServerContext*, const pb::LeaseLeasesRequest*,
+  grpc::Status LeaseLeases(grpc::ServerContext*, const pb::LeaseLeasesRequest* req,
                            pb::LeaseLeasesResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     if (auto s = c_.read_barrier(); !s.ok()) return s;
     c_.sm->lease_leases(resp);
     c_.header(resp->mutable_header());
@@ -349,6 +377,7 @@ class ClusterService final : public pb::Cluster::Service {
 
   grpc::Status MemberAdd(grpc::ServerContext*, const pb::MemberAddRequest* req,
                          pb::MemberAddResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     if (req->peerurls_size() == 0) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "etcdserver: given member URLs are invalid");
@@ -389,6 +418,7 @@ class ClusterService final : public pb::Cluster::Service {
 
   grpc::Status MemberRemove(grpc::ServerContext*, const pb::MemberRemoveRequest* req,
                             pb::MemberRemoveResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     if (!c_.sm->membership().contains(raft::NodeId(req->id()))) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
     }
@@ -403,6 +433,7 @@ class ClusterService final : public pb::Cluster::Service {
 
   grpc::Status MemberUpdate(grpc::ServerContext*, const pb::MemberUpdateRequest* req,
                             pb::MemberUpdateResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     if (!c_.sm->membership().contains(raft::NodeId(req->id()))) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
     }
@@ -424,6 +455,7 @@ class ClusterService final : public pb::Cluster::Service {
 
   grpc::Status MemberList(grpc::ServerContext*, const pb::MemberListRequest* req,
                           pb::MemberListResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     if (req->linearizable()) {
       if (auto s = c_.read_barrier(); !s.ok()) return s;
     }
@@ -434,6 +466,7 @@ class ClusterService final : public pb::Cluster::Service {
 
   grpc::Status MemberPromote(grpc::ServerContext*, const pb::MemberPromoteRequest* req,
                              pb::MemberPromoteResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     const raft::Membership m = c_.sm->membership();
     if (!m.contains(raft::NodeId(req->id()))) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
@@ -464,6 +497,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
 
   grpc::Status Alarm(grpc::ServerContext*, const pb::AlarmRequest* req,
                      pb::AlarmResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     if (req->action() == pb::AlarmRequest::GET) {
       for (const auto& a : c_.sm->alarms()) *resp->add_alarms() = a;
       c_.header(resp->mutable_header());
@@ -479,8 +513,9 @@ class MaintenanceService final : public pb::Maintenance::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Status(grpc::ServerContext*, const pb::StatusRequest*,
+  grpc::Status Status(grpc::ServerContext*, const pb::StatusRequest* req,
                       pb::StatusResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     const node::NodeState st = c_.node->status();
     resp->set_version("3.5.0");
     resp->set_dbsize(c_.sm->size_bytes());
@@ -498,20 +533,23 @@ class MaintenanceService final : public pb::Maintenance::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Defragment(grpc::ServerContext*, const pb::DefragmentRequest*,
+  grpc::Status Defragment(grpc::ServerContext*, const pb::DefragmentRequest* req,
                           pb::DefragmentResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     // The store lives in memory: there is nothing to defragment.
     c_.header(resp->mutable_header());
     return grpc::Status::OK;
   }
 
-  grpc::Status Hash(grpc::ServerContext*, const pb::HashRequest*, pb::HashResponse*) override {
+  grpc::Status Hash(grpc::ServerContext*, const pb::HashRequest* req, pb::HashResponse*) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         "raftkv: Hash is not supported (it hashes etcd's bbolt file); use HashKV");
   }
 
   grpc::Status HashKV(grpc::ServerContext*, const pb::HashKVRequest* req,
                       pb::HashKVResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     uint32_t hash = 0;
     int64_t compact = 0;
     if (auto s = c_.sm->hash_kv(req->revision(), &hash, &compact); !s.ok()) return s;
@@ -531,6 +569,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
 
   grpc::Status MoveLeader(grpc::ServerContext*, const pb::MoveLeaderRequest* req,
                           pb::MoveLeaderResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
     const raft::Membership m = c_.sm->membership();
     const raft::NodeId to(req->targetid());
     if (!m.is_voter(to)) {
@@ -693,6 +732,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
     for (const std::string& u : m.peer_urls) a.add_peer_urls(u);
     seeds.push_back(a);
   }
+  s->sm_->set_self(cfg.node.id);
   s->sm_->set_member_listener([t, self = cfg.node.id](const in::MemberAttributes& m) {
     if (m.peer_urls_size() == 0 || raft::NodeId(m.id()) == self) return;
     if (auto addr = url_to_address(m.peer_urls(0)); addr.ok())
@@ -746,6 +786,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   }
   s->client_port_ = port;
   s->node_->start();
+  if (!cfg.node.metrics_address.empty()) {
+    auto http = HttpEndpoint::start(
+        cfg.node.metrics_address,
+        {[p = s.get()] { return p->health(); }, [p = s.get()] { return p->metrics(); }});
+    if (!http.ok()) return http.status();  // the destructor stops what started
+    s->http_ = *std::move(http);
+    s->metrics_port_ = s->http_->port();
+  }
   s->lease_thread_ = std::thread([p = s.get()] { p->lease_loop(); });
   s->publish_thread_ = std::thread([p = s.get()] { p->publish_loop(); });
   return s;
@@ -755,6 +803,7 @@ Server::~Server() { stop(); }
 
 void Server::stop() {
   if (stopping_.exchange(true)) return;
+  if (http_ != nullptr) http_->stop();
   if (grpc_ != nullptr) {
     grpc_->Shutdown(std::chrono::system_clock::now() + Millis(1000));
   }
@@ -790,6 +839,53 @@ void Server::lease_loop() {
       (void)node_->client_write(c.SerializeAsString(), config_.request_timeout);
     }
   }
+}
+
+HttpResponse Server::health() {
+  std::string reason;
+  if (node_->leader() == raft::NodeId()) {
+    reason = "RAFT NO LEADER";
+  } else if (!sm_->alarms().empty()) {
+    reason = "ALARM NOSPACE";
+  } else if (absl::Status s = node_->linearizable_read(Millis(1000)); !s.ok()) {
+    reason = std::string(s.message());
+  }
+  const bool ok = reason.empty();
+  return {ok ? 200 : 503, "application/json",
+          std::string("{\"health\":\"") + (ok ? "true" : "false") + "\",\"reason\":\"" + reason +
+              "\"}"};
+}
+
+HttpResponse Server::metrics() {
+  const node::NodeState st = node_->status();
+  std::string out;
+  auto metric = [&out](const char* name, const char* type, const char* help, double value) {
+    char line[64];
+    std::snprintf(line, sizeof line, "%.17g", value);
+    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+           name + " " + line + "\n";
+  };
+  const bool leader = st.core.role == raft::Role::kLeader;
+  metric("etcd_server_has_leader", "gauge", "Whether or not a leader exists. 1 is existence.",
+         st.core.leader != raft::NodeId() ? 1 : 0);
+  metric("etcd_server_is_leader", "gauge", "Whether or not this member is the leader.",
+         leader ? 1 : 0);
+  metric("etcd_server_is_learner", "gauge", "Whether or not this member is a learner.",
+         st.membership.learners.count(config_.node.id) != 0 ? 1 : 0);
+  metric("raftkv_raft_term", "gauge", "The current Raft term.", double(st.core.term.value()));
+  metric("raftkv_raft_commit_index", "gauge", "The highest log index known committed.",
+         double(st.core.commit.value()));
+  metric("raftkv_raft_applied_index", "gauge", "The highest log index applied here.",
+         double(st.applied.value()));
+  metric("raftkv_raft_last_index", "gauge", "The last index in this member's log.",
+         double(st.core.last_index.value()));
+  metric("raftkv_snapshot_index", "gauge", "The index the latest snapshot covers.",
+         double(st.snapshot_index.value()));
+  metric("raftkv_wal_fsyncs_total", "counter", "WAL fsyncs since start.", double(st.wal_syncs));
+  metric("raftkv_mvcc_revision", "gauge", "The store's current revision.", double(sm_->revision()));
+  metric("raftkv_mvcc_size_bytes", "gauge", "The store's estimated size in bytes.",
+         double(sm_->size_bytes()));
+  return {200, "text/plain; version=0.0.4", out};
 }
 
 void Server::publish_loop() {

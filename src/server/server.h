@@ -32,6 +32,8 @@ class GrpcTransport;
 namespace server {
 
 class KvStateMachine;
+class HttpEndpoint;
+struct HttpResponse;
 
 // One member as --initial-cluster names it.
 struct MemberSpec {
@@ -69,11 +71,18 @@ class Server {
   void stop();
   int client_port() const { return client_port_; }
   int peer_port() const { return peer_port_; }
+  // The port of --listen-metrics-urls (0 when there is none).
+  int metrics_port() const { return metrics_port_; }
 
  private:
   Server() = default;
   void lease_loop();
   void publish_loop();
+  // /health as etcd answers it: healthy when a leader is known, no alarm is raised and
+  // a linearizable read completes within a second.
+  HttpResponse health();
+  // /metrics in Prometheus text format: the node's Raft and store state.
+  HttpResponse metrics();
 
   ServerConfig config_;
   std::unique_ptr<KvStateMachine> sm_;
@@ -81,10 +90,12 @@ class Server {
   std::unique_ptr<node::RaftNode> node_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<HttpEndpoint> http_;
   std::thread lease_thread_, publish_thread_;
   std::atomic<bool> stopping_{false};
   int client_port_ = 0;
   int peer_port_ = 0;
+  int metrics_port_ = 0;
 };
 
 }  // namespace server

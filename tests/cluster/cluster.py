@@ -36,6 +36,7 @@ class Member:
         self.name = name
         self.client_port = free_port()
         self.peer_port = free_port()
+        self.metrics_port = free_port()
         self.data_dir = os.path.join(root, name)
         self.log_path = os.path.join(root, name + ".log")
         self.proc = None
@@ -51,6 +52,10 @@ class Member:
     @property
     def client_url(self):
         return f"http://127.0.0.1:{self.client_port}"
+
+    @property
+    def metrics_url(self):
+        return f"http://127.0.0.1:{self.metrics_port}"
 
 
 class Cluster:
@@ -92,6 +97,7 @@ class Cluster:
         args = [self.binary, "--name", m.name, "--data-dir", m.data_dir,
                 "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
                 "--listen-peer-urls", m.peer_url, "--initial-advertise-peer-urls", m.peer_url,
+                "--listen-metrics-urls", m.metrics_url,
                 "--initial-cluster", initial, "--initial-cluster-state", state,
                 "--initial-cluster-token", self.token,
                 "--heartbeat-interval", str(self.heartbeat_ms),
@@ -126,6 +132,19 @@ class Cluster:
         leader = st.get("leader", 0)
         return (leader != 0 and leader == st["header"].get("member_id"),
                 st.get("raft_term", 0), st.get("raftAppliedIndex", 0))
+
+    def health(self, m):
+        """(HTTP status, JSON body) of m's /health, or None when it does not answer."""
+        import json
+        import urllib.error
+        import urllib.request
+        try:
+            with urllib.request.urlopen(m.metrics_url + "/health", timeout=5) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+        except OSError:
+            return None
 
     def leader(self):
         for m in self.live():

@@ -102,6 +102,12 @@ class FaultTest(unittest.TestCase):
                 wait_until(lambda: w.count() >= 50, 20, 0.05, "writes before the kill")
                 c.kill(old, signal.SIGKILL)
                 wait_until(lambda: c.leader() not in (None, old), 20, 0.1, "a new leader")
+                # The survivors' /health (--listen-metrics-urls) says so, as etcd's does
+                # (etcd 3.5 and raftkv add a "reason", empty when healthy).
+                for m in c.live():
+                    wait_until(lambda: (h := c.health(m)) is not None and h[0] == 200 and
+                               h[1]["health"] == "true" and not h[1].get("reason"),
+                               20, 0.1, f"{m.name}'s /health")
                 before = w.count()
                 wait_until(lambda: w.count() >= before + 50, 20, 0.05, "writes after the kill")
             c.restart(old)
@@ -194,6 +200,8 @@ class FlagTest(unittest.TestCase):
             (["--initial-cluster", "a=http://127.0.0.1:1", "--name", "b"],
              "--initial-cluster does not name this member (--name b)"),
             (["--initial-cluster-state", "maybe"], "--initial-cluster-state"),
+            (["--listen-metrics-urls", "127.0.0.1:9"],
+             "--listen-metrics-urls: URL 127.0.0.1:9 must start with http://"),
             (["--no-such-flag"], "no-such-flag"),
         ]
         for args, message in cases:

@@ -180,6 +180,16 @@ class EtcdctlTest(unittest.TestCase):
         wait_until(lambda: ", n4, " in ctl("member", "list")[1], 30, 0.1, "n4 to start")
         line = next(l for l in ctl("member", "list")[1].splitlines() if ", n4, " in l)
         self.assertTrue(line.endswith(", true"), line)  # a learner
+        # etcd's rule: a learner serves Status and serializable reads, nothing else.
+        n4_ep = CLUSTER.endpoints([n4])
+        wait_until(lambda: "rpc not supported for learner" in
+                   ctl("put", "learner/k", "v", endpoints=n4_ep)[2], 30, 0.2,
+                   "n4 to refuse a write as a learner")
+        self.assertIn("rpc not supported for learner",
+                      ctl("get", "learner/k", endpoints=n4_ep)[2])  # linearizable
+        self.ok("get", "learner/k", "--consistency=s", endpoints=n4_ep)
+        status = self.ok("endpoint", "status", endpoints=n4_ep)
+        self.assertRegex(status, rf"^{n4.endpoint}, [0-9a-f]+, [^,]+, [^,]+, false, true, ")
         n4_id = line.split(",")[0]
         for _ in range(40):  # etcd promotes only a learner in sync with the leader
             code, out, err = ctl("member", "promote", n4_id)

@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <chrono>
 #include <filesystem>
@@ -32,6 +33,7 @@ class ServerTest : public ::testing::Test {
     cfg.node.data_dir = dir_ + "/data";
     cfg.node.client_address = "127.0.0.1:0";
     cfg.node.peer_address = "127.0.0.1:0";
+    cfg.node.metrics_address = "127.0.0.1:0";
     cfg.node.tick_ms = 5;
     cfg.node.timeouts = node::TimeoutsMs{20, 100, 200};
     cfg.node.bootstrap.voters = {cfg.node.id};
@@ -284,6 +286,42 @@ TEST_F(ServerTest, AdminTimeoutsChangeThroughConsensusAndBadOnesAreRefused) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(s.error_message(),
             "election timeout 20 ms must be longer than the heartbeat interval (30 ms)");
+}
+
+TEST_F(ServerTest, TheMetricsListenerServesHealthAndPrometheusText) {
+  ASSERT_GT(server_->metrics_port(), 0);
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, R"({"health":"true","reason":""})");
+  pb::PutResponse r;
+  ASSERT_TRUE(put("m", "v", &r).ok());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  const std::string& text = metrics->body;
+  EXPECT_NE(text.find("# TYPE etcd_server_has_leader gauge\netcd_server_has_leader 1\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("etcd_server_is_leader 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("raftkv_mvcc_revision " + std::to_string(r.header().revision()) + "\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(http.Get("/nothing")->status, 404);
+}
+
+TEST_F(ServerTest, HealthIsFalseWhileANospaceAlarmIsRaised) {
+  // Fill past the quota: the NOSPACE alarm goes up and /health says why.
+  const std::string big(16 * 1024, 'x');
+  pb::PutResponse r;
+  for (int i = 0; i < 64 && put("fill" + std::to_string(i), big, &r).ok(); ++i) {
+  }
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 503);
+  EXPECT_EQ(health->body, R"({"health":"false","reason":"ALARM NOSPACE"})");
 }
 
 TEST(Urls, BadUrlsAreNamed) {
