@@ -167,6 +167,7 @@ void RaftNode::start() {
   core_thread_ = std::thread([this] { core_loop(); });
   storage_thread_ = std::thread([this] { storage_loop(); });
   apply_thread_ = std::thread([this] { apply_loop(); });
+  timer_thread_ = std::thread([this] { timer_loop(); });
 }
 
 void RaftNode::stop() {
@@ -182,17 +183,94 @@ void RaftNode::stop() {
   if (core_thread_.joinable()) core_thread_.join();
   if (storage_thread_.joinable()) storage_thread_.join();
   if (apply_thread_.joinable()) apply_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    timer_stop_ = true;
+  }
+  timer_cv_.notify_all();
+  if (timer_thread_.joinable()) timer_thread_.join();
   fail_all(stopped());
+  // Scheduled retries see running_ false and fail their requests.
+  std::multimap<Deadline, Task> left;
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    left.swap(timers_);
+  }
+  for (auto& [at, task] : left) task();
 }
 
 void RaftNode::fail_all(const absl::Status& status) {
-  std::lock_guard<std::mutex> lock(wait_mu_);
-  for (auto& [id, w] : writes_) w.done.set_value(status);
-  writes_.clear();
-  for (auto& [id, r] : reads_) r.set_value(status);
-  reads_.clear();
-  for (auto& [index, w] : indexes_) w.done->set_value(status);
-  indexes_.clear();
+  std::map<uint64_t, WriteWaiter> writes;
+  std::map<uint64_t, ReadWaiter> reads;
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    writes.swap(writes_);
+    reads.swap(reads_);
+    for (auto& [index, w] : indexes_) w.done->set_value(status);
+    indexes_.clear();
+  }
+  // Callbacks run outside the lock: they may complete RPCs or start new requests.
+  for (auto& [id, w] : writes) w.done(status);
+  for (auto& [id, r] : reads) r.done(status);
+}
+
+void RaftNode::schedule(Deadline at, Task task) {
+  {
+    std::lock_guard<std::mutex> lock(timer_mu_);
+    if (!timer_stop_) {
+      timers_.emplace(at, std::move(task));
+      timer_cv_.notify_one();
+      return;
+    }
+  }
+  task();  // stopping: run it now (it fails its request)
+}
+
+void RaftNode::timer_loop() {
+  // Fails waiting requests whose deadline passed and runs scheduled retries. Waiters
+  // are few (one per request in flight), so a scan every few milliseconds is cheap.
+  const Millis period(5);
+  while (true) {
+    std::vector<Task> due;
+    {
+      std::unique_lock<std::mutex> lock(timer_mu_);
+      const Deadline wake = timers_.empty()
+                                ? Clock::now() + period
+                                : std::min(Clock::now() + period, timers_.begin()->first);
+      timer_cv_.wait_until(lock, wake, [&] { return timer_stop_; });
+      if (timer_stop_) return;
+      const Deadline now = Clock::now();
+      while (!timers_.empty() && timers_.begin()->first <= now) {
+        due.push_back(std::move(timers_.begin()->second));
+        timers_.erase(timers_.begin());
+      }
+    }
+    std::vector<WriteCallback> late_writes;
+    std::vector<ReadCallback> late_reads;
+    {
+      const Deadline now = Clock::now();
+      std::lock_guard<std::mutex> lock(wait_mu_);
+      for (auto it = writes_.begin(); it != writes_.end();) {
+        if (it->second.deadline <= now) {
+          late_writes.push_back(std::move(it->second.done));
+          it = writes_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      for (auto it = reads_.begin(); it != reads_.end();) {
+        if (it->second.deadline <= now) {
+          late_reads.push_back(std::move(it->second.done));
+          it = reads_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    for (auto& done : late_writes) done(timed_out());
+    for (auto& done : late_reads) done(timed_out());
+    for (auto& task : due) task();
+  }
 }
 
 // ---- Core thread ----
@@ -405,6 +483,7 @@ void RaftNode::apply_loop() {
 
 void RaftNode::apply_job(ApplyJob& job) {
   raft::Ready& rd = job.ready;
+  std::vector<std::function<void()>> fire;  // completions, run once the lock is released
   if (rd.snapshot.has_value()) {
     if (absl::Status s = sm_->restore(*job.snapshot); !s.ok()) {
       return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
@@ -432,7 +511,8 @@ void RaftNode::apply_job(ApplyJob& job) {
     if (answer.has_value()) {
       auto it = writes_.find(answer->first);
       if (it != writes_.end()) {
-        it->second.done.set_value(std::move(answer->second));
+        fire.push_back([done = std::move(it->second.done),
+                        r = std::move(answer->second)]() mutable { done(std::move(r)); });
         writes_.erase(it);
       }
     }
@@ -442,28 +522,31 @@ void RaftNode::apply_job(ApplyJob& job) {
       indexes_.erase(it);
     }
   }
-  std::lock_guard<std::mutex> lock(wait_mu_);
-  for (const raft::ReadState& r : rd.reads) {
-    auto it = reads_.find(r.id);
-    if (it != reads_.end()) {
-      it->second.set_value(absl::OkStatus());
-      reads_.erase(it);
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    for (const raft::ReadState& r : rd.reads) {
+      auto it = reads_.find(r.id);
+      if (it != reads_.end()) {
+        fire.push_back([done = std::move(it->second.done)] { done(absl::OkStatus()); });
+        reads_.erase(it);
+      }
+    }
+    for (uint64_t id : rd.dropped_reads) {
+      auto it = reads_.find(id);
+      if (it != reads_.end()) {
+        fire.push_back([done = std::move(it->second.done)] { done(leader_changed()); });
+        reads_.erase(it);
+      }
+    }
+    // Index waiters overtaken by a snapshot cannot tell whether their entry survived.
+    if (rd.snapshot.has_value()) {
+      while (!indexes_.empty() && indexes_.begin()->first <= rd.snapshot->last.index) {
+        indexes_.begin()->second.done->set_value(timed_out());
+        indexes_.erase(indexes_.begin());
+      }
     }
   }
-  for (uint64_t id : rd.dropped_reads) {
-    auto it = reads_.find(id);
-    if (it != reads_.end()) {
-      it->second.set_value(leader_changed());
-      reads_.erase(it);
-    }
-  }
-  // Index waiters overtaken by a snapshot cannot tell whether their entry survived.
-  if (rd.snapshot.has_value()) {
-    while (!indexes_.empty() && indexes_.begin()->first <= rd.snapshot->last.index) {
-      indexes_.begin()->second.done->set_value(timed_out());
-      indexes_.erase(indexes_.begin());
-    }
-  }
+  for (auto& f : fire) f();
 }
 
 // ---- Client API ----
@@ -488,16 +571,25 @@ absl::StatusOr<std::string> RaftNode::propose_local(std::string command, Millis 
 absl::StatusOr<std::string> RaftNode::propose_via(NodeId leader, std::string command,
                                                   Millis timeout) {
   if (!running_) return stopped();
+  auto result = std::make_shared<std::promise<absl::StatusOr<std::string>>>();
+  std::future<absl::StatusOr<std::string>> done = result->get_future();
+  propose_async(leader, std::move(command), Clock::now() + timeout,
+                [result](absl::StatusOr<std::string> r) { result->set_value(std::move(r)); });
+  return done.get();
+}
+
+void RaftNode::propose_async(NodeId leader, std::string command, Deadline deadline,
+                             WriteCallback callback) {
+  if (!running_) return callback(stopped());
   const uint64_t request = next_request_++;
   std::string data;
   data.reserve(kCommandHeader + command.size());
   put_u64(data, config_.id.value());
   put_u64(data, request);
   data += command;
-  std::future<absl::StatusOr<std::string>> done;
   {
     std::lock_guard<std::mutex> lock(wait_mu_);
-    done = writes_[request].done.get_future();
+    writes_[request] = WriteWaiter{deadline, std::move(callback)};
   }
   if (leader == config_.id) {
     post([this, request, data = std::move(data)]() mutable {
@@ -508,24 +600,18 @@ absl::StatusOr<std::string> RaftNode::propose_via(NodeId leader, std::string com
     // The leader appends it as it is; this node answers when it applies the entry.
     transport_->propose(leader, std::move(data));
   }
-  if (done.wait_for(timeout) != std::future_status::ready) {
-    std::lock_guard<std::mutex> lock(wait_mu_);
-    auto it = writes_.find(request);
-    if (it != writes_.end()) {
-      writes_.erase(it);
-      return timed_out();
-    }
-  }
-  return done.get();
 }
 
 void RaftNode::complete_write(uint64_t request, absl::StatusOr<std::string> result) {
-  std::lock_guard<std::mutex> lock(wait_mu_);
-  auto it = writes_.find(request);
-  if (it != writes_.end()) {
-    it->second.done.set_value(std::move(result));
+  WriteCallback done;
+  {
+    std::lock_guard<std::mutex> lock(wait_mu_);
+    auto it = writes_.find(request);
+    if (it == writes_.end()) return;
+    done = std::move(it->second.done);
     writes_.erase(it);
   }
+  done(std::move(result));
 }
 
 void RaftNode::on_proposal(NodeId from, std::string entry) {
@@ -589,27 +675,56 @@ absl::StatusOr<std::string> RaftNode::client_write(std::string command, Millis t
 
 absl::Status RaftNode::linearizable_read(Millis timeout) {
   if (!running_) return stopped();
+  auto result = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> done = result->get_future();
+  linearizable_read_async(timeout, [result](absl::Status s) { result->set_value(std::move(s)); });
+  return done.get();
+}
+
+void RaftNode::linearizable_read_async(Millis timeout, ReadCallback callback) {
+  if (!running_) return callback(stopped());
   const uint64_t id = next_read_++;
-  std::future<absl::Status> done;
   {
     std::lock_guard<std::mutex> lock(wait_mu_);
-    done = reads_[id].get_future();
+    reads_[id] = ReadWaiter{Clock::now() + timeout, std::move(callback)};
   }
   post([this, id] {
     raft::Error e = core_->read_index(id);
     if (e.is_ok()) return;
-    std::lock_guard<std::mutex> lock(wait_mu_);
-    auto it = reads_.find(id);
-    if (it != reads_.end()) {
-      it->second.set_value(e.code() == raft::ErrorCode::kNotLeader ? no_leader() : from_raft(e));
+    ReadCallback done;
+    {
+      std::lock_guard<std::mutex> lock(wait_mu_);
+      auto it = reads_.find(id);
+      if (it == reads_.end()) return;
+      done = std::move(it->second.done);
       reads_.erase(it);
     }
+    done(e.code() == raft::ErrorCode::kNotLeader ? no_leader() : from_raft(e));
   });
-  if (done.wait_for(timeout) != std::future_status::ready) {
-    std::lock_guard<std::mutex> lock(wait_mu_);
-    if (reads_.erase(id) != 0) return timed_out();
+}
+
+void RaftNode::client_write_async(std::string command, Millis timeout, WriteCallback done) {
+  write_attempt(std::make_shared<AsyncWrite>(
+      AsyncWrite{std::move(command), Clock::now() + timeout, std::move(done)}));
+}
+
+void RaftNode::write_attempt(std::shared_ptr<AsyncWrite> w) {
+  // client_write's loop, one step per call: wait (on the timer thread) for a leader,
+  // propose through it, and try again when it refused before the entry reached a log.
+  if (!running_) return w->done(stopped());
+  const Millis pause(std::max<uint32_t>(config_.tick_ms, 10));
+  const NodeId lead = leader();
+  if (lead == NodeId()) {
+    if (Clock::now() + pause >= w->deadline) return w->done(no_leader());
+    return schedule(Clock::now() + pause, [this, w] { write_attempt(w); });
   }
-  return done.get();
+  propose_async(lead, w->command, w->deadline, [this, w, pause](absl::StatusOr<std::string> r) {
+    if (!r.ok() && r.status().message() == "etcdserver: not leader" &&
+        Clock::now() + pause < w->deadline) {
+      return schedule(Clock::now() + pause, [this, w] { write_attempt(w); });
+    }
+    w->done(std::move(r));
+  });
 }
 
 absl::StatusOr<std::string> RaftNode::leader_call(std::string payload, Millis timeout) {

@@ -63,6 +63,13 @@ class RaftNode : public transport::Handler {
   // Returns once this node's state machine reflects every write that completed before
   // the call (ReadIndex, thesis 6.4), on the leader and on followers alike.
   absl::Status linearizable_read(Millis timeout);
+  // The same two without a waiting thread: `done` runs exactly once, on a runtime
+  // thread (apply, core, transport or timer), and must not block. For servers that
+  // complete requests from callbacks (gRPC's callback API).
+  using WriteCallback = std::function<void(absl::StatusOr<std::string>)>;
+  using ReadCallback = std::function<void(absl::Status)>;
+  void client_write_async(std::string command, Millis timeout, WriteCallback done);
+  void linearizable_read_async(Millis timeout, ReadCallback done);
   // Runs the state machine's leader_call on the leader.
   absl::StatusOr<std::string> leader_call(std::string payload, Millis timeout);
 
@@ -101,8 +108,19 @@ class RaftNode : public transport::Handler {
   RaftNode(const NodeConfig& config, StateMachine* sm, transport::Transport* transport);
 
   using Task = std::function<void()>;
+  using Deadline = std::chrono::steady_clock::time_point;
   struct WriteWaiter {
-    std::promise<absl::StatusOr<std::string>> done;
+    Deadline deadline;  // the timer thread fails it with "request timed out" then
+    WriteCallback done;
+  };
+  struct ReadWaiter {
+    Deadline deadline;
+    ReadCallback done;
+  };
+  struct AsyncWrite {
+    std::string command;
+    Deadline deadline;
+    WriteCallback done;
   };
   struct IndexWaiter {
     raft::Term term;
@@ -126,6 +144,13 @@ class RaftNode : public transport::Handler {
   // until this node applies it.
   absl::StatusOr<std::string> propose_via(raft::NodeId leader, std::string command, Millis timeout);
   void complete_write(uint64_t request, absl::StatusOr<std::string> result);
+  // Registers `done` for `request` and sends `command` to `leader` (no waiting).
+  void propose_async(raft::NodeId leader, std::string command, Deadline deadline,
+                     WriteCallback done);
+  void write_attempt(std::shared_ptr<AsyncWrite> w);
+  // Runs `task` on the timer thread at `at` (or at stop, when running_ is false).
+  void schedule(Deadline at, Task task);
+  void timer_loop();
   // Runs `local` on the leader, or forwards `payload` to it, retrying while the leader is
   // unknown or unreachable (the request was not delivered) until `timeout`.
   absl::StatusOr<std::string> on_leader(
@@ -171,10 +196,15 @@ class RaftNode : public transport::Handler {
   void after_persist(ApplyJob job);
   bool stopping_ = false;
   std::thread core_thread_, storage_thread_, apply_thread_;
+  std::mutex timer_mu_;  // guards timers_ and timer_stop_
+  std::condition_variable timer_cv_;
+  std::multimap<Deadline, Task> timers_;
+  bool timer_stop_ = false;
+  std::thread timer_thread_;
 
   std::mutex wait_mu_;  // guards the waiters
   std::map<uint64_t, WriteWaiter> writes_;
-  std::map<uint64_t, std::promise<absl::Status>> reads_;
+  std::map<uint64_t, ReadWaiter> reads_;
   std::map<raft::LogIndex, IndexWaiter> indexes_;
   std::atomic<uint64_t> next_request_{1};
   std::atomic<uint64_t> next_read_{1};

@@ -73,8 +73,21 @@ struct Context {
   }
   // Replicates `c` and returns its result, or the error that stopped it.
   grpc::Status write(const in::Command& c, in::Result* result) const {
-    absl::StatusOr<std::string> r =
-        node->client_write(c.SerializeAsString(), config->request_timeout);
+    return parse(node->client_write(c.SerializeAsString(), config->request_timeout), result);
+  }
+  // The same without a waiting thread: once `c` is applied here (or failed), `fill`
+  // copies the result into the response and the RPC finishes, on a runtime thread.
+  void write_async(const in::Command& c, grpc::ServerUnaryReactor* reactor,
+                   std::function<void(const in::Result&)> fill) const {
+    node->client_write_async(c.SerializeAsString(), config->request_timeout,
+                             [reactor, fill = std::move(fill)](absl::StatusOr<std::string> r) {
+                               in::Result result;
+                               grpc::Status s = parse(r, &result);
+                               if (s.ok()) fill(result);
+                               reactor->Finish(s);
+                             });
+  }
+  static grpc::Status parse(const absl::StatusOr<std::string>& r, in::Result* result) {
     if (!r.ok()) return to_grpc(r.status());
     if (!result->ParseFromString(*r)) {
       return grpc::Status(grpc::StatusCode::INTERNAL, "raftkv: unreadable apply result");
@@ -89,70 +102,88 @@ struct Context {
   }
 };
 
-class KvService final : public pb::KV::Service {
+// The KV service on gRPC's callback API: no thread waits for a write or a ReadIndex
+// round; the runtime finishes the RPC when the entry is applied or the read is safe.
+class KvService final : public pb::KV::CallbackService {
  public:
   explicit KvService(Context c) : c_(c) {}
 
-  grpc::Status Range(grpc::ServerContext*, const pb::RangeRequest* req,
-                     pb::RangeResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
-    if (!req->serializable()) {
-      if (auto s = c_.read_barrier(); !s.ok()) return s;
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
+                                  pb::RangeResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (auto s = c_.gate(*req); !s.ok()) {
+      reactor->Finish(s);
+      return reactor;
     }
-    if (auto s = c_.sm->range(*req, resp); !s.ok()) return s;
-    c_.header(resp->mutable_header());
-    return grpc::Status::OK;
+    auto serve = [c = c_, req, resp, reactor](absl::Status barrier) {
+      if (!barrier.ok()) return reactor->Finish(to_grpc(barrier));
+      grpc::Status s = c.sm->range(*req, resp);
+      if (s.ok()) c.header(resp->mutable_header());
+      reactor->Finish(s);
+    };
+    if (req->serializable()) {
+      serve(absl::OkStatus());
+    } else {
+      c_.node->linearizable_read_async(c_.config->request_timeout, std::move(serve));
+    }
+    return reactor;
   }
 
-  grpc::Status Put(grpc::ServerContext*, const pb::PutRequest* req,
-                   pb::PutResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const pb::PutRequest* req,
+                                pb::PutResponse* resp) override {
     in::Command c;
     *c.mutable_put() = *req;
-    in::Result r;
-    if (auto s = c_.write(c, &r); !s.ok()) return s;
-    *resp = r.put();
-    c_.header(resp->mutable_header());
-    return grpc::Status::OK;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.put();
+      c.header(resp->mutable_header());
+    });
   }
 
-  grpc::Status DeleteRange(grpc::ServerContext*, const pb::DeleteRangeRequest* req,
-                           pb::DeleteRangeResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const pb::DeleteRangeRequest* req,
+                                        pb::DeleteRangeResponse* resp) override {
     in::Command c;
     *c.mutable_delete_range() = *req;
-    in::Result r;
-    if (auto s = c_.write(c, &r); !s.ok()) return s;
-    *resp = r.delete_range();
-    c_.header(resp->mutable_header());
-    return grpc::Status::OK;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.delete_range();
+      c.header(resp->mutable_header());
+    });
   }
 
-  grpc::Status Txn(grpc::ServerContext*, const pb::TxnRequest* req,
-                   pb::TxnResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
+                                pb::TxnResponse* resp) override {
     in::Command c;
     *c.mutable_txn() = *req;
-    in::Result r;
-    if (auto s = c_.write(c, &r); !s.ok()) return s;
-    *resp = r.txn();
-    c_.header(resp->mutable_header());
-    return grpc::Status::OK;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.txn();
+      c.header(resp->mutable_header());
+    });
   }
 
-  grpc::Status Compact(grpc::ServerContext*, const pb::CompactionRequest* req,
-                       pb::CompactionResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const pb::CompactionRequest* req,
+                                    pb::CompactionResponse* resp) override {
     in::Command c;
     *c.mutable_compaction() = *req;
-    in::Result r;
-    if (auto s = c_.write(c, &r); !s.ok()) return s;
-    *resp = r.compaction();
-    c_.header(resp->mutable_header());
-    return grpc::Status::OK;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.compaction();
+      c.header(resp->mutable_header());
+    });
   }
 
  private:
+  grpc::ServerUnaryReactor* write(grpc::CallbackServerContext* ctx,
+                                  const google::protobuf::Message& req, const in::Command& c,
+                                  std::function<void(const in::Result&)> fill) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (auto s = c_.gate(req); !s.ok()) {
+      reactor->Finish(s);
+      return reactor;
+    }
+    c_.write_async(c, reactor, std::move(fill));
+    return reactor;
+  }
+
   Context c_;
 };
 
@@ -804,12 +835,14 @@ Server::~Server() { stop(); }
 void Server::stop() {
   if (stopping_.exchange(true)) return;
   if (http_ != nullptr) http_->stop();
+  // The node first: requests waiting on it (callback RPCs among them) fail at once with
+  // "server stopped", so the gRPC shutdown has nothing left to wait for.
+  if (node_ != nullptr) node_->stop();
   if (grpc_ != nullptr) {
     grpc_->Shutdown(std::chrono::system_clock::now() + Millis(1000));
   }
   if (lease_thread_.joinable()) lease_thread_.join();
   if (publish_thread_.joinable()) publish_thread_.join();
-  if (node_ != nullptr) node_->stop();
   if (transport_ != nullptr) transport_->stop();
   if (grpc_ != nullptr) grpc_->Wait();
 }

@@ -5,6 +5,7 @@ driven by the same raftkv-bench workloads. Also records the CPU seconds each clu
 processes used (from /proc), since on a 2-core machine CPU is the limit.
 
 Usage: bench_compare.py [--duration S] [--bin DIR] [--etcd PATH] [--json FILE]
+                        [--only raftkv|etcd] [--workloads "put c=16,put c=256"]
 Prints a markdown table; docs/benchmarks.md keeps the latest one.
 """
 import argparse
@@ -57,8 +58,10 @@ def run(cluster, bench, duration):
         # only for the measured window by subtracting nothing: stated in the table notes.
         r["cpu_s"] = after - before
         results[name] = r
+        ops = r["ops"] + r["errors"]
         print(f"  {name}: {r['throughput']:.0f} ops/s, p99 {r['latency_ms']['p99']:.2f} ms, "
-              f"{r['errors']} errors", file=sys.stderr)
+              f"{r['errors']} errors, CPU s per 1k ops "
+              f"{r['cpu_s'] / ops * 1000 if ops else 0:.3f}", file=sys.stderr)
     return results
 
 
@@ -68,16 +71,26 @@ def main():
     p.add_argument("--bin", default=os.path.join(HERE, "..", "..", "build", "bin"))
     p.add_argument("--etcd", default="/usr/bin/etcd")
     p.add_argument("--json")
+    p.add_argument("--only", choices=["raftkv", "etcd"],
+                   help="measure one system (no table): for quick before/after runs")
+    p.add_argument("--workloads", help="comma-separated workload names to run (default: all)")
     a = p.parse_args()
+    if a.workloads:
+        wanted = set(a.workloads.split(","))
+        WORKLOADS[:] = [w for w in WORKLOADS if w[0] in wanted]
     bench = os.path.join(a.bin, "raftkv-bench")
     systems = {}
     for name, binary, flags in [
             ("raftkv", os.path.join(a.bin, "raftkv"), ["--snapshot-count", "100000"]),
             ("etcd", a.etcd, ["--snapshot-count", "100000", "--quota-backend-bytes",
                               str(8 << 30)])]:
+        if a.only and a.only != name:
+            continue
         print(f"{name}: starting 3 nodes", file=sys.stderr)
         with Cluster(3, binary=binary, extra_flags=flags) as c:
             systems[name] = run(c, bench, a.duration)
+    if a.only:
+        return
     r, e = systems["raftkv"], systems["etcd"]
     print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Linux {platform.release()}; {a.duration:g} s per workload after 1 s warm-up, "

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -230,6 +231,67 @@ TEST(RaftNode, WithoutAQuorumAWriteFailsWithEtcdsError) {
   EXPECT_TRUE(r.status().message() == "etcdserver: request timed out" ||
               r.status().message() == "etcdserver: no leader")
       << r.status();
+}
+
+TEST(RaftNode, AsyncWritesAndReadsCompleteExactlyOnceWithoutAWaitingThread) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  std::mutex mu;
+  std::vector<absl::StatusOr<std::string>> results;
+  for (int i = 0; i < 60; ++i) {
+    // All in flight at once, from every node (followers forward).
+    c.node(1 + i % 3).client_write_async("a" + std::to_string(i), kTimeout,
+                                         [&](absl::StatusOr<std::string> r) {
+                                           std::lock_guard<std::mutex> lock(mu);
+                                           results.push_back(std::move(r));
+                                         });
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return results.size() == 60;
+  }));
+  for (const auto& r : results) EXPECT_TRUE(r.ok() && r->rfind("applied ", 0) == 0) << r.status();
+  const int follower = leader % 3 + 1;
+  std::atomic<int> reads{0};
+  std::atomic<size_t> seen{0};
+  c.node(follower).linearizable_read_async(kTimeout, [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    seen = c.sm(follower).items().size();  // applied before the read completes
+    ++reads;
+  });
+  ASSERT_TRUE(eventually([&] { return reads == 1; }));
+  EXPECT_EQ(seen.load(), 60u);
+
+  // No quorum: the timer fails the write once its time is up, and only once.
+  for (int i = 1; i <= 3; ++i) {
+    if (i != leader) c.net().set_cut_off(NodeId(i), true);
+  }
+  std::atomic<int> failed{0};
+  std::string message;
+  c.node(leader).client_write_async("lost", milliseconds(300), [&](absl::StatusOr<std::string> r) {
+    message = std::string(r.status().message());
+    ++failed;
+  });
+  ASSERT_TRUE(eventually([&] { return failed == 1; }));
+  EXPECT_TRUE(message == "etcdserver: request timed out" || message == "etcdserver: no leader")
+      << message;
+  // A stopped node answers at once.
+  c.stop(follower);
+  c.stop(leader);
+  std::vector<std::string> after;
+  for (int i = 1; i <= 3; ++i) {
+    if (i == follower || i == leader) continue;
+    c.node(i).stop();
+    c.node(i).client_write_async("late", kTimeout, [&](absl::StatusOr<std::string> r) {
+      after.push_back(std::string(r.status().message()));
+    });
+  }
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0], "etcdserver: server stopped");
+  // Every node has stopped (its timer and completions drained): nothing fired twice.
+  EXPECT_EQ(failed.load(), 1);
+  EXPECT_EQ(results.size(), 60u);
 }
 
 TEST(RaftNode, LeadershipMovesToTheChosenNode) {
