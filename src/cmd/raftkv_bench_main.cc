@@ -281,21 +281,42 @@ int main(int argc, char** argv) {
     std::atomic<int64_t> next{0};
     std::vector<std::thread> loaders;
     std::atomic<int64_t> failed{0};
+    std::mutex first_mu;
+    std::string first_error, first_retry;
+    int64_t retried = 0;
     for (int t = 0; t < std::min(o.clients, 64); ++t) {
       loaders.emplace_back([&, t] {
         for (int64_t i = next++; i < o.key_space; i = next++) {
-          if (!run_op(*stubs[static_cast<size_t>(t) % stubs.size()], Op::kPut,
-                      key_of(i, o.key_size), value, o.timeout_ms)
-                   .ok()) {
+          grpc::Status s;
+          // A put is idempotent here: retry what a leader change or a timeout failed.
+          for (int attempt = 0; attempt < 5; ++attempt) {
+            s = run_op(*stubs[static_cast<size_t>(t) % stubs.size()], Op::kPut,
+                       key_of(i, o.key_size), value, o.timeout_ms);
+            if (s.ok() || s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+            if (attempt == 0) {
+              std::lock_guard<std::mutex> lock(first_mu);
+              ++retried;
+              if (first_retry.empty()) first_retry = s.error_message();
+            }
+          }
+          if (!s.ok()) {
             ++failed;
+            std::lock_guard<std::mutex> lock(first_mu);
+            if (first_error.empty()) {
+              first_error = code_name(s.error_code()) + ": " + s.error_message();
+            }
           }
         }
       });
     }
     for (auto& t : loaders) t.join();
+    if (retried > 0) {
+      std::fprintf(stderr, "preload: %lld puts retried (first: %s)\n",
+                   static_cast<long long>(retried), first_retry.c_str());
+    }
     if (failed > 0) {
-      std::fprintf(stderr, "Error: preloading the key space: %lld puts failed\n",
-                   static_cast<long long>(failed.load()));
+      std::fprintf(stderr, "Error: preloading the key space: %lld puts failed (first: %s)\n",
+                   static_cast<long long>(failed.load()), first_error.c_str());
       return 1;
     }
   }
