@@ -100,6 +100,7 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
     node->latest_snapshot_ = std::make_shared<const std::string>(std::move(snapshot->data));
     node->latest_snapshot_meta_ = snapshot->meta;
     sm->on_membership(snapshot->meta.membership);
+    node->note_membership(snapshot->meta.membership);
   }
 
   storage::Recovered recovered;
@@ -489,6 +490,7 @@ void RaftNode::apply_job(ApplyJob& job) {
       return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
     }
     sm_->on_membership(rd.snapshot->membership);
+    note_membership(rd.snapshot->membership);
     std::lock_guard<std::mutex> lock(status_mu_);
     state_.applied = rd.snapshot->last.index;
   }
@@ -501,7 +503,10 @@ void RaftNode::apply_job(ApplyJob& job) {
       std::string result = sm_->apply(e.index, command.substr(kCommandHeader));
       if (origin == config_.id.value()) answer.emplace(request, std::move(result));
     } else if (e.type == raft::EntryType::kMembership) {
-      if (auto m = raft::decode_membership(e.data)) sm_->on_membership(*m);
+      if (auto m = raft::decode_membership(e.data)) {
+        sm_->on_membership(*m);
+        note_membership(*m);
+      }
     }
     {
       std::lock_guard<std::mutex> lock(status_mu_);
@@ -627,6 +632,32 @@ void RaftNode::on_proposal(NodeId from, std::string entry) {
 
 void RaftNode::on_refusal(uint64_t request, std::string message) {
   complete_write(request, absl::UnavailableError(message));
+}
+
+void RaftNode::note_membership(const raft::Membership& m) {
+  std::lock_guard<std::mutex> lock(removed_mu_);
+  if (applied_membership_.has_value()) {
+    for (const auto* ids : {&applied_membership_->voters, &applied_membership_->voters_outgoing,
+                            &applied_membership_->learners}) {
+      for (NodeId id : *ids) {
+        if (!m.contains(id)) removed_.insert(id);
+      }
+    }
+  }
+  for (const auto* ids : {&m.voters, &m.voters_outgoing, &m.learners}) {
+    for (NodeId id : *ids) removed_.erase(id);  // added (back)
+  }
+  applied_membership_ = m;
+}
+
+bool RaftNode::is_removed(NodeId peer) {
+  std::lock_guard<std::mutex> lock(removed_mu_);
+  return peer != config_.id && removed_.contains(peer);
+}
+
+void RaftNode::on_removed(std::string message) {
+  if (removed_told_.exchange(true)) return;
+  if (removed_handler_) removed_handler_(message);
 }
 
 absl::StatusOr<std::string> RaftNode::on_leader(

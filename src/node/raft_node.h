@@ -96,6 +96,12 @@ class RaftNode : public transport::Handler {
   void set_fatal_handler(std::function<void(const std::string&)> handler) {
     fatal_ = std::move(handler);
   }
+  // Called once when a peer says this member was removed from the cluster (a removed
+  // follower learns it this way: the leader stops replicating to it, so it may never
+  // apply its own removal). Set before start().
+  void set_removed_handler(std::function<void(const std::string&)> handler) {
+    removed_handler_ = std::move(handler);
+  }
 
   // transport::Handler
   void on_message(raft::Message message, std::string snapshot) override;
@@ -103,6 +109,8 @@ class RaftNode : public transport::Handler {
                                          Millis timeout) override;
   void on_proposal(raft::NodeId from, std::string entry) override;
   void on_refusal(uint64_t request, std::string message) override;
+  bool is_removed(raft::NodeId peer) override;
+  void on_removed(std::string message) override;
 
  private:
   RaftNode(const NodeConfig& config, StateMachine* sm, transport::Transport* transport);
@@ -168,6 +176,15 @@ class RaftNode : public transport::Handler {
   StateMachine* const sm_;
   transport::Transport* const transport_;
   std::function<void(const std::string&)> fatal_;
+  std::function<void(const std::string&)> removed_handler_;
+  std::atomic<bool> removed_told_{false};
+  // Members this node saw leave an applied configuration (and not come back): their
+  // streams are refused with transport::kRemovedMessage. Rebuilt from the log replayed
+  // after a restart; removals folded into the snapshot before it are forgotten.
+  void note_membership(const raft::Membership& m);
+  std::mutex removed_mu_;
+  std::optional<raft::Membership> applied_membership_;  // guarded by removed_mu_
+  std::set<raft::NodeId> removed_;                      // guarded by removed_mu_
 
   // Owned by the core thread after start().
   std::unique_ptr<raft::Raft> core_;

@@ -773,6 +773,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   auto node = node::RaftNode::open(cfg.node, s->sm_.get(), t);
   if (!node.ok()) return node.status();
   s->node_ = *std::move(node);
+  s->node_->set_removed_handler([p = s.get()](const std::string& why) { p->removed(why); });
   // Attributes from the flags fill in what the log has not said yet (after a restore,
   // the log's attributes win).
   s->sm_->seed_members(seeds);
@@ -851,7 +852,6 @@ void Server::lease_loop() {
   // Only the leader expires leases, and it does so through the log (a revoke), so every
   // replica deletes the same keys at the same revision.
   bool was_member = false;
-  bool told = false;
   while (!stopping_) {
     std::this_thread::sleep_for(Millis(200));
     // A member that the applied configuration no longer names was removed: it must
@@ -859,10 +859,8 @@ void Server::lease_loop() {
     const raft::Membership m = sm_->membership();
     if (m.contains(config_.node.id)) {
       was_member = true;
-    } else if (was_member && !m.voters.empty() && !told && config_.on_removed) {
-      told = true;
-      std::fprintf(stderr, "raftkv: this member was removed from the cluster; stopping\n");
-      config_.on_removed();
+    } else if (was_member && !m.voters.empty()) {
+      removed("this member is not in the applied configuration");
     }
     if (!node_->is_leader()) continue;
     for (int64_t id : sm_->expired_leases()) {
@@ -919,6 +917,13 @@ HttpResponse Server::metrics() {
   metric("raftkv_mvcc_size_bytes", "gauge", "The store's estimated size in bytes.",
          double(sm_->size_bytes()));
   return {200, "text/plain; version=0.0.4", out};
+}
+
+void Server::removed(const std::string& why) {
+  if (removed_told_.exchange(true)) return;
+  std::fprintf(stderr, "raftkv: this member was removed from the cluster (%s); stopping\n",
+               why.c_str());
+  if (config_.on_removed) config_.on_removed();
 }
 
 void Server::publish_loop() {

@@ -93,6 +93,8 @@ class Server {
   std::unique_ptr<HttpEndpoint> http_;
   std::thread lease_thread_, publish_thread_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> removed_told_{false};  // on_removed runs once, whoever learns it first
+  void removed(const std::string& why);
   int client_port_ = 0;
   int peer_port_ = 0;
   int metrics_port_ = 0;

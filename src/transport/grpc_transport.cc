@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -49,6 +50,13 @@ class GrpcTransport::PeerService final : public pb::Peer::Service {
                             "peer frame for cluster " + std::to_string(frame.cluster_id()) +
                                 ", this node is in cluster " +
                                 std::to_string(t_.options_.cluster_id));
+      }
+      if (t_.handler_->is_removed(raft::NodeId(frame.from()))) {
+        ++t_.refused_;
+        char id[17];
+        std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(frame.from()));
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            std::string(kRemovedMessage) + " from the cluster (member " + id + ")");
       }
       if (frame.has_chunk()) {
         const pb::SnapshotChunk& c = frame.chunk();
@@ -255,7 +263,11 @@ class GrpcTransport::Sender {
         continue;
       }
       t_.dropped_ += batch.size();
-      writer_->Finish();
+      const grpc::Status closed = writer_->Finish();
+      if (closed.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+          closed.error_message().rfind(kRemovedMessage, 0) == 0) {
+        t_.handler_->on_removed(closed.error_message());
+      }
       std::unique_lock<std::mutex> lock(mu_);
       writer_.reset();
       context_ = nullptr;

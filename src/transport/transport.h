@@ -38,7 +38,18 @@ class Handler {
   // A request a follower forwarded; blocks until it is answered or `timeout` passes.
   virtual absl::StatusOr<std::string> on_forward(ForwardKind kind, std::string payload,
                                                  std::chrono::milliseconds timeout) = 0;
+  // Whether `peer` was removed from the cluster (this node applied its removal): its
+  // stream is then closed with kRemovedMessage, as etcd's peers answer a removed member.
+  virtual bool is_removed(raft::NodeId peer) {
+    (void)peer;
+    return false;
+  }
+  // A peer closed this node's stream because this node was removed from the cluster.
+  virtual void on_removed(std::string message) { (void)message; }
 };
+
+// How a peer's stream refusal says "you were removed" (the gRPC status message starts so).
+inline constexpr char kRemovedMessage[] = "raftkv: the member has been permanently removed";
 
 class Transport {
  public:

@@ -332,9 +332,15 @@ TEST(RaftNode, ALearnerIsAddedThenPromotedAndAVoterRemoved) {
   ASSERT_TRUE(c.node(leader).remove_node(NodeId(gone), kTimeout).ok());
   ASSERT_TRUE(
       eventually([&] { return !c.node(leader).status().membership.contains(NodeId(gone)); }));
+  // The members that applied the removal refuse the removed one's stream; a node that
+  // never was a member is not "removed", and neither is a member itself.
+  ASSERT_TRUE(eventually([&] { return c.node(leader).is_removed(NodeId(gone)); }));
+  EXPECT_FALSE(c.node(leader).is_removed(NodeId(42)));
+  EXPECT_FALSE(c.node(leader).is_removed(NodeId(leader)));
   ASSERT_TRUE(c.node(leader).add_node(NodeId(gone), /*learner=*/true, kTimeout).ok());
   ASSERT_TRUE(eventually(
       [&] { return c.node(leader).status().membership.learners.contains(NodeId(gone)); }));
+  ASSERT_TRUE(eventually([&] { return !c.node(leader).is_removed(NodeId(gone)); }));  // back
   absl::Status promoted = c.node(leader).promote_node(NodeId(gone), kTimeout);
   ASSERT_TRUE(promoted.ok()) << promoted;
   ASSERT_TRUE(
