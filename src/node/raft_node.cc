@@ -227,6 +227,22 @@ void RaftNode::schedule(Deadline at, Task task) {
   task();  // stopping: run it now (it fails its request)
 }
 
+namespace {
+// Moves the callbacks of the waiters whose deadline passed out of `waiters`.
+template <typename Waiters, typename Callback>
+void take_expired(Waiters& waiters, std::chrono::steady_clock::time_point now,
+                  std::vector<Callback>* out) {
+  for (auto it = waiters.begin(); it != waiters.end();) {
+    if (it->second.deadline <= now) {
+      out->push_back(std::move(it->second.done));
+      it = waiters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+}  // namespace
+
 void RaftNode::timer_loop() {
   // Fails waiting requests whose deadline passed and runs scheduled retries. Waiters
   // are few (one per request in flight), so a scan every few milliseconds is cheap.
@@ -251,22 +267,8 @@ void RaftNode::timer_loop() {
     {
       const Deadline now = Clock::now();
       std::lock_guard<std::mutex> lock(wait_mu_);
-      for (auto it = writes_.begin(); it != writes_.end();) {
-        if (it->second.deadline <= now) {
-          late_writes.push_back(std::move(it->second.done));
-          it = writes_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-      for (auto it = reads_.begin(); it != reads_.end();) {
-        if (it->second.deadline <= now) {
-          late_reads.push_back(std::move(it->second.done));
-          it = reads_.erase(it);
-        } else {
-          ++it;
-        }
-      }
+      take_expired(writes_, now, &late_writes);
+      take_expired(reads_, now, &late_reads);
     }
     for (auto& done : late_writes) done(timed_out());
     for (auto& done : late_reads) done(timed_out());
