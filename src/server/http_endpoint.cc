@@ -21,6 +21,12 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
   }
   std::unique_ptr<HttpEndpoint> e(new HttpEndpoint());
   e->http_ = std::make_unique<httplib::Server>();
+  // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which would let it
+  // share a port with another listener instead of failing.
+  e->http_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   auto serve = [](std::function<HttpResponse()> f) {
     return [f = std::move(f)](const httplib::Request&, httplib::Response& res) {
       HttpResponse r = f();

@@ -312,7 +312,14 @@ absl::Status KvStateMachine::restore(std::string_view data) {
   if (!cs.ParseFromArray(data.data() + 8, static_cast<int>(n))) {
     return absl::DataLossError("KV snapshot: the cluster state does not parse");
   }
-  std::istringstream rest(std::string(data.substr(8 + n)));
+  // Read the store's part in place: no second copy of the snapshot.
+  struct ViewBuffer : std::streambuf {
+    explicit ViewBuffer(std::string_view v) {
+      char* p = const_cast<char*>(v.data());  // only read: a get area needs char*
+      setg(p, p, p + v.size());
+    }
+  } view(data.substr(8 + n));
+  std::istream rest(&view);
   std::vector<in::MemberAttributes> changed;
   {
     std::lock_guard<std::mutex> lock(mu_);

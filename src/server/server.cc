@@ -802,6 +802,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(cfg.node.client_address, grpc::InsecureServerCredentials(), &port);
+  // A port another process (or our own metrics listener) holds is an error, as in etcd:
+  // with SO_REUSEPORT the kernel would silently split connections between the two.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // etcd's client-facing settings (reference/etcd-api.md 1.7): clients ping every 10 s
   // or so and must not be sent GOAWAY for it; requests up to max-request-bytes plus
   // framing; any response size.

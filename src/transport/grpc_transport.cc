@@ -351,6 +351,7 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a taken port is an error
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(options_.max_message_bytes, static_cast<uint64_t>(INT32_MAX))));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);

@@ -15,7 +15,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, wait_until, default_binary  # noqa: E402
+from cluster import Cluster, wait_until, default_binary, free_port  # noqa: E402
 
 import etcd3  # noqa: E402  Debian's python3-etcd3
 
@@ -219,6 +219,17 @@ class FlagTest(unittest.TestCase):
                 p = self.run_server(*args)
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn(message, p.stderr + p.stdout)
+
+    def test_a_port_already_taken_stops_the_start_naming_it(self):
+        client, peer = free_port(), free_port()
+        with tempfile.TemporaryDirectory() as d:
+            p = self.run_server("--data-dir", os.path.join(d, "data"),
+                                "--listen-client-urls", f"http://127.0.0.1:{client}",
+                                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                                "--initial-cluster", f"default=http://127.0.0.1:{peer}",
+                                "--listen-metrics-urls", f"http://127.0.0.1:{client}")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(f"cannot listen for metrics on 127.0.0.1:{client}", p.stderr)
 
     def test_a_toml_config_file_sets_flags_and_the_command_line_wins(self):
         with tempfile.TemporaryDirectory() as d:
