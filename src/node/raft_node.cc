@@ -99,8 +99,7 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
     }
     node->latest_snapshot_ = std::make_shared<const std::string>(std::move(snapshot->data));
     node->latest_snapshot_meta_ = snapshot->meta;
-    sm->on_membership(snapshot->meta.membership);
-    node->note_membership(snapshot->meta.membership);
+    node->apply_membership(snapshot->meta.membership);
   }
 
   storage::Recovered recovered;
@@ -319,6 +318,7 @@ void RaftNode::publish_status() {
   }
   last_role_ = role;
   leader_ = core_->leader().value();
+  term_ = core_->term().value();
   std::lock_guard<std::mutex> lock(status_mu_);
   state_.core = core_->status();
   state_.membership = core_->membership();
@@ -491,8 +491,7 @@ void RaftNode::apply_job(ApplyJob& job) {
     if (absl::Status s = sm_->restore(*job.snapshot); !s.ok()) {
       return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
     }
-    sm_->on_membership(rd.snapshot->membership);
-    note_membership(rd.snapshot->membership);
+    apply_membership(rd.snapshot->membership);
     std::lock_guard<std::mutex> lock(status_mu_);
     state_.applied = rd.snapshot->last.index;
   }
@@ -505,10 +504,7 @@ void RaftNode::apply_job(ApplyJob& job) {
       std::string result = sm_->apply(e.index, command.substr(kCommandHeader));
       if (origin == config_.id.value()) answer.emplace(request, std::move(result));
     } else if (e.type == raft::EntryType::kMembership) {
-      if (auto m = raft::decode_membership(e.data)) {
-        sm_->on_membership(*m);
-        note_membership(*m);
-      }
+      if (auto m = raft::decode_membership(e.data)) apply_membership(*m);
     }
     {
       std::lock_guard<std::mutex> lock(status_mu_);
@@ -560,6 +556,7 @@ void RaftNode::apply_job(ApplyJob& job) {
 
 bool RaftNode::is_leader() const { return leader_ == config_.id.value(); }
 NodeId RaftNode::leader() const { return NodeId(leader_); }
+raft::Term RaftNode::term() const { return raft::Term(term_); }
 
 absl::Status RaftNode::wait_for_leader(Millis timeout) {
   const auto deadline = Clock::now() + timeout;
@@ -636,7 +633,8 @@ void RaftNode::on_refusal(uint64_t request, std::string message) {
   complete_write(request, absl::UnavailableError(message));
 }
 
-void RaftNode::note_membership(const raft::Membership& m) {
+void RaftNode::apply_membership(const raft::Membership& m) {
+  sm_->on_membership(m);
   std::lock_guard<std::mutex> lock(removed_mu_);
   if (applied_membership_.has_value()) {
     for (const auto* ids : {&applied_membership_->voters, &applied_membership_->voters_outgoing,
@@ -689,21 +687,12 @@ absl::StatusOr<std::string> RaftNode::on_leader(
 }
 
 absl::StatusOr<std::string> RaftNode::client_write(std::string command, Millis timeout) {
-  const auto deadline = Clock::now() + timeout;
-  while (true) {
-    auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
-    if (absl::Status s = wait_for_leader(left); !s.ok()) return s;
-    left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
-    if (left <= Millis(0)) return timed_out();
-    absl::StatusOr<std::string> r = propose_via(leader(), command, left);
-    // Refused before it reached a log (the leader moved): safe to send again.
-    if (!r.ok() && r.status().message() == "etcdserver: not leader" &&
-        Clock::now() + Millis(config_.tick_ms) < deadline) {
-      std::this_thread::sleep_for(Millis(std::max<uint32_t>(config_.tick_ms, 10)));
-      continue;
-    }
-    return r;
-  }
+  if (!running_) return stopped();
+  auto result = std::make_shared<std::promise<absl::StatusOr<std::string>>>();
+  std::future<absl::StatusOr<std::string>> done = result->get_future();
+  client_write_async(std::move(command), timeout,
+                     [result](absl::StatusOr<std::string> r) { result->set_value(std::move(r)); });
+  return done.get();
 }
 
 absl::Status RaftNode::linearizable_read(Millis timeout) {
@@ -742,8 +731,8 @@ void RaftNode::client_write_async(std::string command, Millis timeout, WriteCall
 }
 
 void RaftNode::write_attempt(std::shared_ptr<AsyncWrite> w) {
-  // client_write's loop, one step per call: wait (on the timer thread) for a leader,
-  // propose through it, and try again when it refused before the entry reached a log.
+  // One step per call: wait (on the timer thread) for a leader, propose through it, and
+  // try again when it refused before the entry reached a log (safe to send again).
   if (!running_) return w->done(stopped());
   const Millis pause(std::max<uint32_t>(config_.tick_ms, 10));
   const NodeId lead = leader();

@@ -75,6 +75,7 @@ class RaftNode : public transport::Handler {
 
   bool is_leader() const;
   raft::NodeId leader() const;
+  raft::Term term() const;  // the current term, without copying status()
   raft::NodeId id() const { return config_.id; }
 
   // Membership, through the log, on the leader (forwarded from followers). Each returns
@@ -178,10 +179,11 @@ class RaftNode : public transport::Handler {
   std::function<void(const std::string&)> fatal_;
   std::function<void(const std::string&)> removed_handler_;
   std::atomic<bool> removed_told_{false};
-  // Members this node saw leave an applied configuration (and not come back): their
-  // streams are refused with transport::kRemovedMessage. Rebuilt from the log replayed
-  // after a restart; removals folded into the snapshot before it are forgotten.
-  void note_membership(const raft::Membership& m);
+  // Hands an applied configuration to the state machine and notes the members that
+  // left it (and did not come back): their streams are refused with
+  // transport::kRemovedMessage. Rebuilt from the log replayed after a restart; removals
+  // folded into the snapshot before it are forgotten.
+  void apply_membership(const raft::Membership& m);
   std::mutex removed_mu_;
   std::optional<raft::Membership> applied_membership_;  // guarded by removed_mu_
   std::set<raft::NodeId> removed_;                      // guarded by removed_mu_
@@ -229,6 +231,7 @@ class RaftNode : public transport::Handler {
   mutable std::mutex status_mu_;
   NodeState state_;  // guarded by status_mu_; published by the core and apply threads
   std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> term_{0};
   std::atomic<bool> running_{false};
 };
 

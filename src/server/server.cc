@@ -42,27 +42,23 @@ struct Context {
   void header(pb::ResponseHeader* h) const {
     h->set_cluster_id(config->cluster_id);
     h->set_member_id(config->node.id.value());
-    h->set_raft_term(node->status().core.term.value());
+    h->set_raft_term(node->term().value());
   }
   // Checks a request before it runs: size and the learner rule today; identity, RBAC
   // and limits later. Every etcd RPC calls it first (streams with their first message).
   grpc::Status gate(const google::protobuf::Message& req) const {
     if (req.ByteSizeLong() > config->node.max_request_bytes) return too_large();
-    if (sm->self_is_learner() && !learner_may_serve(req)) {
-      // etcd 3.4 (v3rpc interceptor): a learner serves only Status and serializable
-      // Range; clients move on to another endpoint on Unavailable.
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "etcdserver: rpc not supported for learner");
-    }
+    // etcd 3.4 (v3rpc interceptor): a learner serves only Status and serializable
+    // Range; clients move on to another endpoint on Unavailable.
+    if (sm->self_is_learner() && !learner_may_serve(req)) return not_for_learner();
     return grpc::Status::OK;
   }
-  // The same rule for a stream, checked when it opens (etcd refuses every stream).
+  // The learner rule for a stream, checked when it opens (etcd refuses every stream).
   grpc::Status gate_stream() const {
-    if (sm->self_is_learner()) {
-      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "etcdserver: rpc not supported for learner");
-    }
-    return grpc::Status::OK;
+    return sm->self_is_learner() ? not_for_learner() : grpc::Status::OK;
+  }
+  static grpc::Status not_for_learner() {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: rpc not supported for learner");
   }
   static bool learner_may_serve(const google::protobuf::Message& req) {
     if (req.GetDescriptor() == pb::StatusRequest::descriptor()) return true;

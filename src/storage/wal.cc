@@ -130,16 +130,20 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
         // anywhere; from then on the log must stay contiguous.
         if (!base.has_value()) base = e.index.value() - 1;
         uint64_t first = *base + 1;
+        // The log read so far is dropped and starts again at this entry.
+        auto restart_at = [&](uint64_t index) {
+          out->entries.clear();
+          wal->where_.truncate_from(0);
+          base = index - 1;
+          first = index;
+        };
         if (e.index.value() > first + out->entries.size()) {
           // A gap is legal only if a later snapshot marker covers it: the segment that
           // held the missing entries was deleted behind that marker (a segment may hold
           // an older marker before them). Checked once every record is read.
           gap = Gap{e.index.value(), "wal: entry " + std::to_string(e.index.value()) + " in " +
                                          at(file, pos) + " leaves a gap"};
-          out->entries.clear();
-          wal->where_.truncate_from(0);
-          base = e.index.value() - 1;
-          first = e.index.value();
+          restart_at(e.index.value());
         }
         if (e.index.value() < first) {
           // A follower truncated a conflicting suffix that began in a segment since
@@ -160,10 +164,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
           } else {
             gap.reset();  // whatever was missing before is superseded too
           }
-          out->entries.clear();
-          wal->where_.truncate_from(0);
-          base = e.index.value() - 1;
-          first = e.index.value();
+          restart_at(e.index.value());
         }
         out->entries.resize(e.index.value() - first);  // a later record supersedes
         wal->where_.put(e.index.value(), {seqs[k], pos});

@@ -410,12 +410,19 @@ void write_superseded_suffix_across_a_rollover(Wal* wal, uint64_t* last) {
   ASSERT_TRUE(wal->sync().is_ok());
 }
 
+// Opens a WAL of 300-byte segments in `dir` and writes that layout into it.
+std::unique_ptr<Wal> open_with_a_superseded_suffix(const std::string& dir, uint64_t* last) {
+  Recovered r;
+  auto wal = open(posix_file_system(), dir, &r, 300);
+  if (wal != nullptr) write_superseded_suffix_across_a_rollover(wal.get(), last);
+  return wal;
+}
+
 TEST(Wal, ASupersededSuffixInADeletedSegmentReplaysTheNewerEntries) {
   TempDir d;
-  Recovered r;
-  auto wal = open(posix_file_system(), d.path(), &r, 300);
   uint64_t last = 0;
-  write_superseded_suffix_across_a_rollover(wal.get(), &last);
+  auto wal = open_with_a_superseded_suffix(d.path(), &last);
+  ASSERT_NE(wal, nullptr);
   ASSERT_TRUE(wal->mark_snapshot({Term(2), LogIndex(last + 1)}).is_ok());
   ASSERT_FALSE(std::filesystem::exists(segment_path(d.path(), 0)));  // deleted behind it
   wal.reset();
@@ -429,11 +436,8 @@ TEST(Wal, ASupersededSuffixInADeletedSegmentReplaysTheNewerEntries) {
 
 TEST(Wal, ASupersededSuffixWithNothingCoveringTheMissingEntriesIsRefused) {
   TempDir d;
-  Recovered r;
-  auto wal = open(posix_file_system(), d.path(), &r, 300);
   uint64_t last = 0;
-  write_superseded_suffix_across_a_rollover(wal.get(), &last);
-  wal.reset();
+  ASSERT_NE(open_with_a_superseded_suffix(d.path(), &last), nullptr);  // closed again here
   std::filesystem::remove(segment_path(d.path(), 0));  // lost, with no snapshot behind it
   Recovered back;
   StatusOr<std::unique_ptr<Wal>> again =
