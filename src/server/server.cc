@@ -649,7 +649,10 @@ class AdminService final : public raftkv::admin::Admin::Service {
         return to_grpc(s);
       }
     }
-    resp->set_leader(c_.node->leader().value());
+    // transfer_leadership returns once `to` leads; this member (a follower, or the old
+    // leader) may not have heard from the new leader yet, so its own view can still be
+    // "no leader" for a moment.
+    resp->set_leader(to.value());
     return grpc::Status::OK;
   }
 
