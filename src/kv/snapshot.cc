@@ -353,7 +353,10 @@ Status Store::restore_snapshot(std::istream& in) {
   for (const Ref& r : refs) st.changes.push_back({r.revision, r.node});
   state_ = std::move(fresh);
   // Watchers keep their position and catch up from the restored history.
-  for (auto& [id, w] : watchers_) w.synced = false;
+  for (auto& [id, w] : watchers_) {
+    w.synced = false;
+    ready_watchers_.push_back(id);
+  }
   return Status::ok();
 }
 

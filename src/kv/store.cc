@@ -289,8 +289,10 @@ void Store::commit(Pending& p) {
     }
     if (!w.queue.empty() && w.queue.size() + mine.size() > options_.watch_queue_events) {
       w.synced = false;
+      ready_watchers_.push_back(id);
       continue;
     }
+    if (!mine.empty()) ready_watchers_.push_back(id);
     for (Event& e : mine) w.queue.push_back(std::move(e));
     w.next_rev = p.rev + 1;
   }
@@ -628,6 +630,12 @@ WatchResponse Store::watch_poll(WatchId id, size_t max_events) {
     }
   }
   return resp;
+}
+
+std::vector<WatchId> Store::take_ready_watchers() {
+  std::vector<WatchId> out;
+  out.swap(ready_watchers_);
+  return out;
 }
 
 std::optional<int64_t> Store::watch_progress(WatchId id) const {

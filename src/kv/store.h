@@ -120,6 +120,10 @@ class Store {
   // notification may promise that later events are newer); nullopt otherwise.
   std::optional<int64_t> watch_progress(WatchId id) const;
   size_t watcher_count() const { return watchers_.size(); }
+  // The watchers that got something to deliver (events, or a fall behind to catch up
+  // from history) since the last call, each once: a server pushes to exactly those
+  // instead of polling every watcher after every write.
+  std::vector<WatchId> take_ready_watchers();
 
   // ---- Snapshots. ----
 
@@ -165,6 +169,7 @@ class Store {
   StoreOptions options_;
   std::unique_ptr<State> state_;         // never null
   std::map<WatchId, Watcher> watchers_;  // key == value.id
+  std::vector<WatchId> ready_watchers_;  // see take_ready_watchers(); may name removed ones
   WatchId next_watch_id_ = 1;
 };
 

@@ -1,5 +1,6 @@
 #include "node/node_config.h"
 
+#include <algorithm>
 #include <string>
 
 namespace node {
@@ -29,6 +30,19 @@ absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms) {
                                       " ms is above the limit of " + n(kMaxElectionMs) + " ms");
   }
   return absl::OkStatus();
+}
+
+raft::Timeouts to_ticks(const TimeoutsMs& t, uint32_t tick) {
+  raft::Timeouts r;
+  r.heartbeat_ticks = std::max<uint32_t>(1, (t.heartbeat_ms + tick / 2) / tick);
+  r.election_min_ticks = std::max(r.heartbeat_ticks + 1, (t.election_min_ms + tick / 2) / tick);
+  r.election_max_ticks = std::max(r.election_min_ticks + 1, (t.election_max_ms + tick / 2) / tick);
+  return r;
+}
+
+TimeoutsMs to_ms(const raft::Timeouts& t, uint32_t tick) {
+  return TimeoutsMs{t.heartbeat_ticks * tick, t.election_min_ticks * tick,
+                    t.election_max_ticks * tick};
 }
 
 absl::Status validate(const NodeConfig& c) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "raft/config.h"
 #include "raft/types.h"
 
 namespace node {
@@ -43,5 +44,9 @@ absl::Status validate(const NodeConfig& config);
 // heartbeat >= tick, heartbeat < election min < election max <= kMaxElectionMs, each a
 // whole number of ticks at least one apart.
 absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms);
+
+// Milliseconds to the core's ticks of `tick_ms` (rounded, kept in order) and back.
+raft::Timeouts to_ticks(const TimeoutsMs& t, uint32_t tick_ms);
+TimeoutsMs to_ms(const raft::Timeouts& t, uint32_t tick_ms);
 
 }  // namespace node

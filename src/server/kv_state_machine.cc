@@ -133,8 +133,10 @@ void to_pb(const kv::TxnResponse& r, pb::TxnResponse* out) {
   }
 }
 
-template <typename T>
-void set_error(const kv::StatusOr<T>& r, in::Result* out) {
+// A store call's outcome into a Result: its response through `to_result`, or its error.
+template <typename T, typename Fill>
+void fill(const kv::StatusOr<T>& r, in::Result* out, Fill to_result) {
+  if (r.is_ok()) return to_result(r.value());
   out->set_code(static_cast<int32_t>(r.status().code()));
   out->set_message(r.status().message());
 }
@@ -161,131 +163,142 @@ std::string KvStateMachine::apply(raft::LogIndex, std::string_view command) {
     return result.SerializeAsString();
   }
   std::vector<in::MemberAttributes> changed;
+  std::vector<std::function<void()>> ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
     result = apply_command(c);
     if (c.has_member_attributes()) changed.push_back(attributes_[c.member_attributes().id()]);
-    ++generation_;
+    ready = ready_watchers();
   }
-  changed_.notify_all();
+  for (const auto& r : ready) r();
   if (member_listener_) {
     for (const auto& m : changed) member_listener_(m);
   }
   return result.SerializeAsString();
 }
 
-in::Result KvStateMachine::apply_command(const in::Command& c) {
-  in::Result out;
-  const bool quota_was_exceeded = store_.space_exceeded();
-  switch (c.op_case()) {
-    case in::Command::kPut: {
-      auto r = store_.put(to_kv(c.put()));
-      if (r.is_ok())
-        to_pb(r.value(), out.mutable_put());
-      else
-        set_error(r, &out);
-      break;
-    }
-    case in::Command::kDeleteRange: {
-      auto r = store_.delete_range(to_kv(c.delete_range()));
-      if (r.is_ok())
-        to_pb(r.value(), out.mutable_delete_range());
-      else
-        set_error(r, &out);
-      break;
-    }
-    case in::Command::kTxn: {
-      auto r = store_.txn(to_kv(c.txn()));
-      if (r.is_ok())
-        to_pb(r.value(), out.mutable_txn());
-      else
-        set_error(r, &out);
-      break;
-    }
-    case in::Command::kCompaction: {
-      auto r = store_.compact(
-          kv::CompactionRequest{c.compaction().revision(), c.compaction().physical()});
-      if (r.is_ok())
-        out.mutable_compaction()->mutable_header()->set_revision(r->revision);
-      else
-        set_error(r, &out);
-      break;
-    }
-    case in::Command::kLeaseGrant: {
-      auto r = store_.lease_grant(
-          kv::LeaseGrantRequest{c.lease_grant().ttl(), c.lease_grant().id()}, Clock::now());
-      if (r.is_ok()) {
-        out.mutable_lease_grant()->mutable_header()->set_revision(r->revision);
-        out.mutable_lease_grant()->set_id(r->id);
-        out.mutable_lease_grant()->set_ttl(r->ttl);
-      } else {
-        set_error(r, &out);
-      }
-      break;
-    }
-    case in::Command::kLeaseRevoke: {
-      auto r = store_.lease_revoke(kv::LeaseRevokeRequest{c.lease_revoke().id()});
-      if (r.is_ok())
-        out.mutable_lease_revoke()->mutable_header()->set_revision(r->revision);
-      else
-        set_error(r, &out);
-      break;
-    }
-    case in::Command::kMemberAttributes: {
-      const in::MemberAttributes& a = c.member_attributes();
-      in::MemberAttributes& m = attributes_[a.id()];
-      m.set_id(a.id());
-      if (!a.name().empty()) m.set_name(a.name());
-      if (a.peer_urls_size() > 0) *m.mutable_peer_urls() = a.peer_urls();
-      if (a.client_urls_size() > 0) *m.mutable_client_urls() = a.client_urls();
-      break;
-    }
-    case in::Command::kMemberForget:
-      attributes_.erase(c.member_forget());
-      break;
-    case in::Command::kAlarm: {
-      const pb::AlarmRequest& a = c.alarm();
-      auto matches = [&](const pb::AlarmMember& m) {
-        return (a.memberid() == 0 || m.memberid() == a.memberid()) &&
-               (a.alarm() == pb::NONE || m.alarm() == a.alarm());
-      };
-      if (a.action() == pb::AlarmRequest::ACTIVATE && a.alarm() != pb::NONE) {
-        bool present = false;
-        for (const auto& m : alarms_)
-          present |= m.memberid() == a.memberid() && m.alarm() == a.alarm();
-        if (!present) {
-          pb::AlarmMember m;
-          m.set_memberid(a.memberid());
-          m.set_alarm(a.alarm());
-          alarms_.push_back(m);
-          *out.mutable_alarm()->add_alarms() = m;
-        }
-      } else if (a.action() == pb::AlarmRequest::DEACTIVATE) {
-        for (const auto& m : alarms_) {
-          if (matches(m)) *out.mutable_alarm()->add_alarms() = m;
-        }
-        std::erase_if(alarms_, matches);
-      }
-      out.mutable_alarm()->mutable_header()->set_revision(store_.revision());
-      break;
-    }
-    case in::Command::OP_NOT_SET:
-      out.set_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
-      out.set_message("raftkv: empty command");
-      break;
+std::vector<std::function<void()>> KvStateMachine::ready_watchers() {
+  std::vector<std::function<void()>> out;
+  for (kv::WatchId id : store_.take_ready_watchers()) {
+    auto it = watch_ready_.find(id);
+    if (it != watch_ready_.end()) out.push_back(it->second);
   }
+  return out;
+}
+
+in::Result KvStateMachine::apply_command(const in::Command& c) {
+  // One handler per kind of command; a kind this table lacks is refused the same way on
+  // every replica.
+  static const std::map<in::Command::OpCase, Apply> kApply = {
+      {in::Command::kPut, &KvStateMachine::apply_put},
+      {in::Command::kDeleteRange, &KvStateMachine::apply_delete_range},
+      {in::Command::kTxn, &KvStateMachine::apply_txn},
+      {in::Command::kCompaction, &KvStateMachine::apply_compaction},
+      {in::Command::kLeaseGrant, &KvStateMachine::apply_lease_grant},
+      {in::Command::kLeaseRevoke, &KvStateMachine::apply_lease_revoke},
+      {in::Command::kMemberAttributes, &KvStateMachine::apply_member_attributes},
+      {in::Command::kMemberForget, &KvStateMachine::apply_member_forget},
+      {in::Command::kAlarm, &KvStateMachine::apply_alarm},
+  };
+  in::Result out;
+  auto handler = kApply.find(c.op_case());
+  if (handler == kApply.end()) {
+    out.set_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+    out.set_message("raftkv: empty command");
+    return out;
+  }
+  const bool quota_was_exceeded = store_.space_exceeded();
+  (this->*handler->second)(c, &out);
   // A write refused for space raises etcd's NOSPACE alarm, on every replica alike.
   if (!quota_was_exceeded &&
       out.code() == static_cast<int32_t>(grpc::StatusCode::RESOURCE_EXHAUSTED)) {
-    bool present = false;
-    for (const auto& m : alarms_) present |= m.alarm() == pb::NOSPACE;
-    if (!present) {
-      pb::AlarmMember m;
-      m.set_alarm(pb::NOSPACE);
-      alarms_.push_back(m);
-    }
+    raise_nospace_alarm();
   }
   return out;
+}
+
+void KvStateMachine::apply_put(const in::Command& c, in::Result* out) {
+  fill(store_.put(to_kv(c.put())), out, [&](const auto& r) { to_pb(r, out->mutable_put()); });
+}
+
+void KvStateMachine::apply_delete_range(const in::Command& c, in::Result* out) {
+  fill(store_.delete_range(to_kv(c.delete_range())), out,
+       [&](const auto& r) { to_pb(r, out->mutable_delete_range()); });
+}
+
+void KvStateMachine::apply_txn(const in::Command& c, in::Result* out) {
+  fill(store_.txn(to_kv(c.txn())), out, [&](const auto& r) { to_pb(r, out->mutable_txn()); });
+}
+
+void KvStateMachine::apply_compaction(const in::Command& c, in::Result* out) {
+  fill(store_.compact(kv::CompactionRequest{c.compaction().revision(), c.compaction().physical()}),
+       out, [&](const auto& r) {
+         out->mutable_compaction()->mutable_header()->set_revision(r.revision);
+       });
+}
+
+void KvStateMachine::apply_lease_grant(const in::Command& c, in::Result* out) {
+  fill(store_.lease_grant(kv::LeaseGrantRequest{c.lease_grant().ttl(), c.lease_grant().id()},
+                          Clock::now()),
+       out, [&](const auto& r) {
+         pb::LeaseGrantResponse* g = out->mutable_lease_grant();
+         g->mutable_header()->set_revision(r.revision);
+         g->set_id(r.id);
+         g->set_ttl(r.ttl);
+       });
+}
+
+void KvStateMachine::apply_lease_revoke(const in::Command& c, in::Result* out) {
+  fill(store_.lease_revoke(kv::LeaseRevokeRequest{c.lease_revoke().id()}), out, [&](const auto& r) {
+    out->mutable_lease_revoke()->mutable_header()->set_revision(r.revision);
+  });
+}
+
+void KvStateMachine::apply_member_attributes(const in::Command& c, in::Result*) {
+  const in::MemberAttributes& a = c.member_attributes();
+  in::MemberAttributes& m = attributes_[a.id()];
+  m.set_id(a.id());
+  if (!a.name().empty()) m.set_name(a.name());
+  if (a.peer_urls_size() > 0) *m.mutable_peer_urls() = a.peer_urls();
+  if (a.client_urls_size() > 0) *m.mutable_client_urls() = a.client_urls();
+}
+
+void KvStateMachine::apply_member_forget(const in::Command& c, in::Result*) {
+  attributes_.erase(c.member_forget());
+}
+
+void KvStateMachine::apply_alarm(const in::Command& c, in::Result* out) {
+  const pb::AlarmRequest& a = c.alarm();
+  auto matches = [&](const pb::AlarmMember& m) {
+    return (a.memberid() == 0 || m.memberid() == a.memberid()) &&
+           (a.alarm() == pb::NONE || m.alarm() == a.alarm());
+  };
+  if (a.action() == pb::AlarmRequest::ACTIVATE && a.alarm() != pb::NONE) {
+    bool present = false;
+    for (const auto& m : alarms_) present |= m.memberid() == a.memberid() && m.alarm() == a.alarm();
+    if (!present) {
+      pb::AlarmMember m;
+      m.set_memberid(a.memberid());
+      m.set_alarm(a.alarm());
+      alarms_.push_back(m);
+      *out->mutable_alarm()->add_alarms() = m;
+    }
+  } else if (a.action() == pb::AlarmRequest::DEACTIVATE) {
+    for (const auto& m : alarms_) {
+      if (matches(m)) *out->mutable_alarm()->add_alarms() = m;
+    }
+    std::erase_if(alarms_, matches);
+  }
+  out->mutable_alarm()->mutable_header()->set_revision(store_.revision());
+}
+
+void KvStateMachine::raise_nospace_alarm() {
+  for (const auto& m : alarms_) {
+    if (m.alarm() == pb::NOSPACE) return;
+  }
+  pb::AlarmMember m;
+  m.set_alarm(pb::NOSPACE);
+  alarms_.push_back(m);
 }
 
 std::string KvStateMachine::snapshot() {
@@ -321,6 +334,7 @@ absl::Status KvStateMachine::restore(std::string_view data) {
   } view(data.substr(8 + n));
   std::istream rest(&view);
   std::vector<in::MemberAttributes> changed;
+  std::vector<std::function<void()>> ready;
   {
     std::lock_guard<std::mutex> lock(mu_);
     kv::Status s = store_.restore_snapshot(rest);
@@ -331,9 +345,9 @@ absl::Status KvStateMachine::restore(std::string_view data) {
       changed.push_back(m);
     }
     alarms_.assign(cs.alarms().begin(), cs.alarms().end());
-    ++generation_;
+    ready = ready_watchers();
   }
-  changed_.notify_all();
+  for (const auto& r : ready) r();
   if (member_listener_) {
     for (const auto& m : changed) member_listener_(m);
   }
@@ -354,38 +368,38 @@ void KvStateMachine::on_leadership(bool leader) {
 }
 
 absl::StatusOr<std::string> KvStateMachine::leader_call(std::string_view payload) {
-  if (payload.empty()) return absl::InvalidArgumentError("leader call: empty");
-  const char kind = payload[0];
-  payload.remove_prefix(1);
+  in::LeaderCall call;
+  if (!call.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+    return absl::InvalidArgumentError("leader call: not a raftkv.internal.LeaderCall (" +
+                                      std::to_string(payload.size()) + " bytes)");
+  }
   std::lock_guard<std::mutex> lock(mu_);
-  if (kind == kLeaseKeepAlive) {
-    pb::LeaseKeepAliveRequest req;
-    if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      return absl::InvalidArgumentError("leader call: not a LeaseKeepAliveRequest");
+  switch (call.call_case()) {
+    case in::LeaderCall::kKeepAlive: {
+      const int64_t id = call.keep_alive().id();
+      pb::LeaseKeepAliveResponse resp;
+      auto r = store_.lease_keep_alive(kv::LeaseKeepAliveRequest{id}, Clock::now());
+      resp.set_id(id);
+      resp.mutable_header()->set_revision(store_.revision());
+      resp.set_ttl(r.is_ok() ? r->ttl : 0);
+      return resp.SerializeAsString();
     }
-    pb::LeaseKeepAliveResponse resp;
-    auto r = store_.lease_keep_alive(kv::LeaseKeepAliveRequest{req.id()}, Clock::now());
-    resp.set_id(req.id());
-    resp.mutable_header()->set_revision(store_.revision());
-    resp.set_ttl(r.is_ok() ? r->ttl : 0);
-    return resp.SerializeAsString();
-  }
-  if (kind == kLeaseTimeToLive) {
-    pb::LeaseTimeToLiveRequest req;
-    if (!req.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      return absl::InvalidArgumentError("leader call: not a LeaseTimeToLiveRequest");
+    case in::LeaderCall::kTimeToLive: {
+      const pb::LeaseTimeToLiveRequest& req = call.time_to_live();
+      pb::LeaseTimeToLiveResponse resp;
+      kv::LeaseTimeToLiveResponse r =
+          store_.lease_time_to_live(kv::LeaseTimeToLiveRequest{req.id(), req.keys()}, Clock::now());
+      resp.mutable_header()->set_revision(store_.revision());
+      resp.set_id(req.id());
+      resp.set_ttl(r.ttl);
+      resp.set_grantedttl(r.granted_ttl);
+      for (const std::string& k : r.keys) resp.add_keys(k);
+      return resp.SerializeAsString();
     }
-    pb::LeaseTimeToLiveResponse resp;
-    kv::LeaseTimeToLiveResponse r =
-        store_.lease_time_to_live(kv::LeaseTimeToLiveRequest{req.id(), req.keys()}, Clock::now());
-    resp.mutable_header()->set_revision(store_.revision());
-    resp.set_id(req.id());
-    resp.set_ttl(r.ttl);
-    resp.set_grantedttl(r.granted_ttl);
-    for (const std::string& k : r.keys) resp.add_keys(k);
-    return resp.SerializeAsString();
+    case in::LeaderCall::CALL_NOT_SET:
+      break;
   }
-  return absl::InvalidArgumentError("leader call: unknown kind " + std::to_string(kind));
+  return absl::InvalidArgumentError("leader call: names no call");
 }
 
 grpc::Status KvStateMachine::range(const pb::RangeRequest& req, pb::RangeResponse* resp) {
@@ -469,14 +483,19 @@ std::vector<int64_t> KvStateMachine::expired_leases() {
   return store_.expired_leases(Clock::now());
 }
 
-kv::WatchCreateResponse KvStateMachine::watch_create(const kv::WatchCreateRequest& req) {
+kv::WatchCreateResponse KvStateMachine::watch_create(const kv::WatchCreateRequest& req,
+                                                     std::function<void()> ready) {
   std::lock_guard<std::mutex> lock(mu_);
-  return store_.watch_create(req);
+  kv::WatchCreateResponse r = store_.watch_create(req);
+  watch_ready_[r.watch_id] = std::move(ready);
+  return r;
 }
 
 kv::WatchResponse KvStateMachine::watch_poll(kv::WatchId id) {
   std::lock_guard<std::mutex> lock(mu_);
-  return store_.watch_poll(id, 1000);
+  kv::WatchResponse r = store_.watch_poll(id, 1000);
+  if (r.canceled) watch_ready_.erase(id);  // the store dropped it
+  return r;
 }
 
 std::optional<int64_t> KvStateMachine::watch_progress(kv::WatchId id) {
@@ -487,12 +506,7 @@ std::optional<int64_t> KvStateMachine::watch_progress(kv::WatchId id) {
 void KvStateMachine::watch_cancel(kv::WatchId id) {
   std::lock_guard<std::mutex> lock(mu_);
   store_.watch_cancel(id);
-}
-
-uint64_t KvStateMachine::wait_for_change(uint64_t seen, std::chrono::milliseconds timeout) {
-  std::unique_lock<std::mutex> lock(mu_);
-  changed_.wait_for(lock, timeout, [&] { return generation_ != seen; });
-  return generation_;
+  watch_ready_.erase(id);
 }
 
 void KvStateMachine::set_member_listener(std::function<void(const in::MemberAttributes&)> f) {

@@ -33,11 +33,8 @@ class KvStateMachine : public node::StateMachine {
   void on_membership(const raft::Membership& membership) override;
   void on_leadership(bool leader) override;
   // Lease calls only the leader can answer (its deadlines are the ones that count): a
-  // kind byte, then a serialized LeaseKeepAliveRequest (answered with a
-  // LeaseKeepAliveResponse, TTL 0 when the lease is unknown, as etcd answers) or a
-  // LeaseTimeToLiveRequest (answered with a LeaseTimeToLiveResponse).
-  static constexpr char kLeaseKeepAlive = 'K';
-  static constexpr char kLeaseTimeToLive = 'T';
+  // serialized raftkv.internal.LeaderCall, answered with a LeaseKeepAliveResponse (TTL 0
+  // when the lease is unknown, as etcd answers) or a LeaseTimeToLiveResponse.
   absl::StatusOr<std::string> leader_call(std::string_view payload) override;
 
   // Reads of the local state.
@@ -56,13 +53,14 @@ class KvStateMachine : public node::StateMachine {
   // Leases this node, as leader, must revoke now.
   std::vector<int64_t> expired_leases();
 
-  // Watches. Events are polled; wait_for_change() blocks until a write was applied
-  // after `seen` (a counter it returns) or the timeout passes.
-  kv::WatchCreateResponse watch_create(const kv::WatchCreateRequest& req);
+  // Watches. After an apply or a restore that gave a watcher something to deliver,
+  // its `ready` callback runs (on the apply thread, outside the lock; it must not
+  // block); the watcher's owner then polls it. watch_cancel() forgets the callback.
+  kv::WatchCreateResponse watch_create(const kv::WatchCreateRequest& req,
+                                       std::function<void()> ready);
   kv::WatchResponse watch_poll(kv::WatchId id);
   std::optional<int64_t> watch_progress(kv::WatchId id);
   void watch_cancel(kv::WatchId id);
-  uint64_t wait_for_change(uint64_t seen, std::chrono::milliseconds timeout);
 
   // Called (outside the lock) when a member's attributes change, e.g. to tell the
   // transport where a peer listens.
@@ -72,11 +70,25 @@ class KvStateMachine : public node::StateMachine {
 
  private:
   raftkv::internal::Result apply_command(const raftkv::internal::Command& c);
+  // One per kind of command (the table in apply_command); each fills `out`.
+  using Apply = void (KvStateMachine::*)(const raftkv::internal::Command&,
+                                         raftkv::internal::Result*);
+  void apply_put(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_delete_range(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_txn(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_compaction(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_lease_grant(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_lease_revoke(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_member_attributes(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_member_forget(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_alarm(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void raise_nospace_alarm();
+  // The `ready` callbacks of the watchers the store says have something (under mu_).
+  std::vector<std::function<void()>> ready_watchers();
 
   std::mutex mu_;
-  std::condition_variable changed_;
-  uint64_t generation_ = 0;  // bumped by every apply
   kv::Store store_;
+  std::map<kv::WatchId, std::function<void()>> watch_ready_;  // guarded by mu_
   std::map<uint64_t, raftkv::internal::MemberAttributes> attributes_;
   std::vector<etcdserverpb::AlarmMember> alarms_;
   raft::Membership membership_;

@@ -1,7 +1,8 @@
 // The raftkv server: a RaftNode replicating the KV state machine, the peer transport,
 // and etcd's v3 gRPC services (KV, Watch, Lease, Cluster, Maintenance) on the client
 // listener, with the settings etcd's clients need (keepalive ping floor, message sizes).
-// Every RPC passes through one entry step (`Gate`) where authorization and limits will go.
+// Every RPC passes through one entry step (Context::gate, context.h) where authorization
+// and limits will go. The services live one per file (services.h).
 #pragma once
 
 #include <atomic>
@@ -13,7 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "kv/store.h"
 #include "node/node_config.h"
 
@@ -33,6 +36,7 @@ namespace server {
 
 class KvStateMachine;
 class HttpEndpoint;
+class WatchService;
 struct HttpResponse;
 
 // One member as --initial-cluster names it.
@@ -76,8 +80,16 @@ class Server {
 
  private:
   Server() = default;
-  void lease_loop();
-  void publish_loop();
+  // The steps of start().
+  absl::Status open_node();
+  absl::Status listen_clients();
+  absl::Status listen_metrics();
+  // A thread of its own: every 200 ms, until stop().
+  void housekeeping_loop();
+  // Writes this member's attributes; true once committed.
+  bool publish_attributes();
+  void check_removed(bool* was_member);
+  void revoke_expired_leases();
   // /health as etcd answers it: healthy when a leader is known, no alarm is raised and
   // a linearizable read completes within a second.
   HttpResponse health();
@@ -89,10 +101,13 @@ class Server {
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<node::RaftNode> node_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
+  WatchService* watch_ = nullptr;  // one of services_
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpEndpoint> http_;
-  std::thread lease_thread_, publish_thread_;
-  std::atomic<bool> stopping_{false};
+  std::thread housekeeping_;
+  absl::Mutex mu_;
+  absl::CondVar wake_;  // signalled by stop()
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> removed_told_{false};  // on_removed runs once, whoever learns it first
   void removed(const std::string& why);
   int client_port_ = 0;

@@ -11,6 +11,7 @@
 
 #include "raftkv/peer.grpc.pb.h"
 #include "transport/message_codec.h"
+#include "transport/wire_status.h"
 
 namespace transport {
 namespace {
@@ -32,7 +33,8 @@ absl::Status from_grpc(const grpc::Status& s) {
 }  // namespace
 
 // Receives peer streams and forwarded requests (the Peer service).
-class GrpcTransport::PeerService final : public pb::Peer::Service {
+class GrpcTransport::PeerService final
+    : public pb::Peer::WithCallbackMethod_Forward<pb::Peer::Service> {
  public:
   explicit PeerService(GrpcTransport& t) : t_(t) {}
 
@@ -46,17 +48,18 @@ class GrpcTransport::PeerService final : public pb::Peer::Service {
       if (t_.stopped_) break;
       if (frame.cluster_id() != t_.options_.cluster_id) {
         ++t_.refused_;
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                            "peer frame for cluster " + std::to_string(frame.cluster_id()) +
-                                ", this node is in cluster " +
-                                std::to_string(t_.options_.cluster_id));
+        return refuse_stream(pb::StreamRefusal::OTHER_CLUSTER,
+                             "peer frame for cluster " + std::to_string(frame.cluster_id()) +
+                                 ", this node is in cluster " +
+                                 std::to_string(t_.options_.cluster_id));
       }
       if (t_.handler_->is_removed(raft::NodeId(frame.from()))) {
         ++t_.refused_;
         char id[17];
         std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(frame.from()));
-        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                            std::string(kRemovedMessage) + " from the cluster (member " + id + ")");
+        return refuse_stream(
+            pb::StreamRefusal::REMOVED,
+            std::string(kRemovedMessage) + " from the cluster (member " + id + ")");
       }
       if (frame.has_chunk()) {
         const pb::SnapshotChunk& c = frame.chunk();
@@ -78,8 +81,8 @@ class GrpcTransport::PeerService final : public pb::Peer::Service {
       for (std::string& entry : *frame.mutable_proposals()) {
         t_.handler_->on_proposal(raft::NodeId(frame.from()), std::move(entry));
       }
-      for (pb::Refusal& r : *frame.mutable_refusals()) {
-        t_.handler_->on_refusal(r.request(), std::move(*r.mutable_message()));
+      for (const pb::Refusal& r : frame.refusals()) {
+        t_.handler_->on_refusal(r.request(), from_wire(r.status()));
       }
       for (const pb::Message& pm : frame.messages()) {
         absl::StatusOr<raft::Message> m = decode(pm);
@@ -106,30 +109,38 @@ class GrpcTransport::PeerService final : public pb::Peer::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Forward(grpc::ServerContext* ctx, const pb::ForwardRequest* req,
-                       pb::ForwardResponse* resp) override {
+  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const pb::ForwardRequest* req,
+                                    pb::ForwardResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (req->cluster_id() != t_.options_.cluster_id) {
-      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "forward from another cluster");
-    }
-    if (req->kind() > static_cast<uint32_t>(ForwardKind::kLeaderCall)) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "unknown forward kind " + std::to_string(req->kind()));
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "forward from another cluster"));
+      return reactor;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         ctx->deadline() - std::chrono::system_clock::now());
     left = std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(60'000));
-    absl::StatusOr<std::string> r =
-        t_.handler_->on_forward(static_cast<ForwardKind>(req->kind()), req->payload(), left);
-    if (r.ok()) {
-      resp->set_result(*std::move(r));
-    } else {
-      resp->set_code(static_cast<int32_t>(r.status().code()));
-      resp->set_message(std::string(r.status().message()));
-    }
-    return grpc::Status::OK;
+    t_.handler_->on_forward(raft::NodeId(req->from()), req->payload(), left,
+                            [reactor, resp](absl::StatusOr<std::string> r) {
+                              if (r.ok()) {
+                                resp->set_result(*std::move(r));
+                              } else {
+                                to_wire(r.status(), resp->mutable_status());
+                              }
+                              reactor->Finish(grpc::Status::OK);
+                            });
+    return reactor;
   }
 
  private:
+  // Closes a peer stream, saying why in the status details (a StreamRefusal).
+  static grpc::Status refuse_stream(pb::StreamRefusal::Reason reason, std::string message) {
+    pb::StreamRefusal details;
+    details.set_reason(reason);
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, std::move(message),
+                        details.SerializeAsString());
+  }
+
   GrpcTransport& t_;
 };
 
@@ -264,8 +275,9 @@ class GrpcTransport::Sender {
       }
       t_.dropped_ += batch.size();
       const grpc::Status closed = writer_->Finish();
-      if (closed.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
-          closed.error_message().rfind(kRemovedMessage, 0) == 0) {
+      if (pb::StreamRefusal why; closed.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+                                 why.ParseFromString(closed.error_details()) &&
+                                 why.reason() == pb::StreamRefusal::REMOVED) {
         t_.handler_->on_removed(closed.error_message());
       }
       std::unique_lock<std::mutex> lock(mu_);
@@ -433,51 +445,56 @@ void GrpcTransport::propose(raft::NodeId to, std::string entry) {
   it->second->push_other(std::move(item));
 }
 
-void GrpcTransport::refuse(raft::NodeId to, uint64_t request, std::string message) {
+void GrpcTransport::refuse(raft::NodeId to, uint64_t request, const absl::Status& why) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = senders_.find(to);
   if (it == senders_.end()) return;
   Sender::Item item;
   pb::Refusal r;
   r.set_request(request);
-  r.set_message(std::move(message));
+  to_wire(why, r.mutable_status());
   item.refusal = std::move(r);
   it->second->push_other(std::move(item));
 }
 
-absl::StatusOr<std::string> GrpcTransport::forward(raft::NodeId to, ForwardKind kind,
-                                                   std::string payload,
-                                                   std::chrono::milliseconds timeout) {
+void GrpcTransport::forward(raft::NodeId to, std::string payload, std::chrono::milliseconds timeout,
+                            ForwardCallback done) {
   std::shared_ptr<grpc::Channel> channel;
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = senders_.find(to);
-    if (it == senders_.end()) {
-      return absl::UnavailableError("no address known for node " + std::to_string(to.value()));
-    }
-    channel = it->second->channel();
+    if (it != senders_.end()) channel = it->second->channel();
   }
-  // A leader we cannot reach never saw the request: say so, so the caller may retry it
-  // elsewhere. Once connected, a failure is ambiguous and is returned as it is.
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() +
-                                 std::min(timeout, std::chrono::milliseconds(200)))) {
-    return absl::UnavailableError(kPeerUnreachable);
+  if (channel == nullptr) {
+    return done(unreachable_error("no address known for node " + std::to_string(to.value())));
   }
-  auto stub = pb::Peer::NewStub(channel);
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + timeout);
-  pb::ForwardRequest req;
-  req.set_cluster_id(options_.cluster_id);
-  req.set_from(options_.self.value());
-  req.set_kind(static_cast<uint32_t>(kind));
-  req.set_payload(std::move(payload));
-  pb::ForwardResponse resp;
-  grpc::Status s = stub->Forward(&ctx, req, &resp);
-  if (!s.ok()) return from_grpc(s);
-  if (resp.code() != 0) {
-    return absl::Status(static_cast<absl::StatusCode>(resp.code()), resp.message());
+  // A leader we are not connected to never sees the request: say so, so the caller may
+  // retry it once a leader is reachable. The peer stream keeps the channel connected
+  // while the peer is up. Once sent, a failure is ambiguous and is returned as it is.
+  if (channel->GetState(/*try_to_connect=*/true) != GRPC_CHANNEL_READY) {
+    return done(unreachable_error("node " + std::to_string(to.value()) + " is not connected"));
   }
-  return std::move(*resp.mutable_result());
+  // One call: its context, messages and stub live until the callback has run.
+  struct Call {
+    grpc::ClientContext ctx;
+    pb::ForwardRequest req;
+    pb::ForwardResponse resp;
+    std::unique_ptr<pb::Peer::Stub> stub;
+    ForwardCallback done;
+  };
+  auto call = std::make_shared<Call>();
+  call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
+  call->req.set_cluster_id(options_.cluster_id);
+  call->req.set_from(options_.self.value());
+  call->req.set_payload(std::move(payload));
+  call->stub = pb::Peer::NewStub(channel);
+  call->done = std::move(done);
+  call->stub->async()->Forward(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) mutable {
+    if (!s.ok()) return call->done(from_grpc(s));
+    absl::Status status = from_wire(call->resp.status());
+    if (!status.ok()) return call->done(std::move(status));
+    call->done(std::move(*call->resp.mutable_result()));
+  });
 }
 
 TransportStats GrpcTransport::stats() const {

@@ -61,9 +61,9 @@ class GrpcTransport : public Transport {
   void send(std::vector<raft::Message> messages) override;
   void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) override;
   void propose(raft::NodeId to, std::string entry) override;
-  void refuse(raft::NodeId to, uint64_t request, std::string message) override;
-  absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind, std::string payload,
-                                      std::chrono::milliseconds timeout) override;
+  void refuse(raft::NodeId to, uint64_t request, const absl::Status& why) override;
+  void forward(raft::NodeId to, std::string payload, std::chrono::milliseconds timeout,
+               ForwardCallback done) override;
 
   TransportStats stats() const;
 

@@ -20,14 +20,14 @@ class LocalTransport : public Transport {
   void propose(raft::NodeId to, std::string entry) override {
     if (Handler* h = net_.route(self_, to)) h->on_proposal(self_, std::move(entry));
   }
-  void refuse(raft::NodeId to, uint64_t request, std::string message) override {
-    if (Handler* h = net_.route(self_, to)) h->on_refusal(request, std::move(message));
+  void refuse(raft::NodeId to, uint64_t request, const absl::Status& why) override {
+    if (Handler* h = net_.route(self_, to)) h->on_refusal(request, why);
   }
-  absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind, std::string payload,
-                                      std::chrono::milliseconds timeout) override {
+  void forward(raft::NodeId to, std::string payload, std::chrono::milliseconds timeout,
+               ForwardCallback done) override {
     Handler* h = net_.route(self_, to);
-    if (h == nullptr) return absl::UnavailableError(kPeerUnreachable);
-    return h->on_forward(kind, std::move(payload), timeout);
+    if (h == nullptr) return done(unreachable_error("node is cut off"));
+    h->on_forward(self_, std::move(payload), timeout, std::move(done));
   }
 
  private:

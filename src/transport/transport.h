@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -14,15 +16,14 @@
 
 namespace transport {
 
-// What a forwarded request asks the leader to do.
-enum class ForwardKind : uint32_t {
-  kWrite = 0,       // propose the payload through the log; answer with the apply result
-  kLeaderCall = 1,  // a leader-only operation outside the log (e.g. a lease keep-alive)
-};
+// Forwarded requests are answered through a callback, exactly once, on a transport
+// thread; the callback must not block.
+using ForwardCallback = std::function<void(absl::StatusOr<std::string>)>;
 
-// The message of forward()'s error when the peer could not be reached: the request was
-// not delivered, so it is safe to retry.
-inline constexpr char kPeerUnreachable[] = "etcdserver: leader unreachable";
+// A request that never reached the peer (no address, no connection): safe to retry.
+// Carried as a typed payload, so callers test is_unreachable(), never the text.
+absl::Status unreachable_error(std::string_view detail);
+bool is_unreachable(const absl::Status& status);
 
 // The receiving side: the node. Called on transport threads, concurrently.
 class Handler {
@@ -33,11 +34,13 @@ class Handler {
   virtual void on_message(raft::Message message, std::string snapshot) = 0;
   // A client write a follower forwarded on its stream (see Transport::propose).
   virtual void on_proposal(raft::NodeId from, std::string entry) = 0;
-  // The leader refused a proposal this node forwarded: `request` is in no log.
-  virtual void on_refusal(uint64_t request, std::string message) = 0;
-  // A request a follower forwarded; blocks until it is answered or `timeout` passes.
-  virtual absl::StatusOr<std::string> on_forward(ForwardKind kind, std::string payload,
-                                                 std::chrono::milliseconds timeout) = 0;
+  // The leader refused a proposal this node forwarded: `request` is in no log. `why`
+  // is the leader's status, payloads included.
+  virtual void on_refusal(uint64_t request, absl::Status why) = 0;
+  // A request member `from` forwarded; `done` answers it, exactly once, within
+  // `timeout`. Must not block.
+  virtual void on_forward(raft::NodeId from, std::string payload, std::chrono::milliseconds timeout,
+                          ForwardCallback done) = 0;
   // Whether `peer` was removed from the cluster (this node applied its removal): its
   // stream is then closed with kRemovedMessage, as etcd's peers answer a removed member.
   virtual bool is_removed(raft::NodeId peer) {
@@ -65,12 +68,14 @@ class Transport {
   // Queues a client write for the leader `to`, on the same stream as Raft messages, and
   // returns at once. `entry` is the whole entry data, header included.
   virtual void propose(raft::NodeId to, std::string entry) = 0;
-  // Tells follower `to` that its forwarded `request` was refused.
-  virtual void refuse(raft::NodeId to, uint64_t request, std::string message) = 0;
-  // Hands a request to peer `to` (the leader) and waits for its answer.
-  virtual absl::StatusOr<std::string> forward(raft::NodeId to, ForwardKind kind,
-                                              std::string payload,
-                                              std::chrono::milliseconds timeout) = 0;
+  // Tells follower `to` that its forwarded `request` was refused, and why (the status,
+  // payloads included, reaches its on_refusal).
+  virtual void refuse(raft::NodeId to, uint64_t request, const absl::Status& why) = 0;
+  // Hands `payload` to peer `to` (the leader) and returns at once; `done` gets the
+  // peer's answer (its status with payloads) or unreachable_error() when the request
+  // could not be delivered. It runs exactly once, on a transport thread.
+  virtual void forward(raft::NodeId to, std::string payload, std::chrono::milliseconds timeout,
+                       ForwardCallback done) = 0;
 };
 
 }  // namespace transport

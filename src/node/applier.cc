@@ -1,0 +1,133 @@
+#include "node/applier.h"
+
+#include <utility>
+
+#include "node/node_error.h"
+#include "raft/codec.h"
+#include "raftkv/node.pb.h"
+
+namespace node {
+
+Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
+                 RemovedMembers* removed, FatalHandler fatal, raft::LogIndex applied,
+                 Outputs outputs)
+    : self_(self),
+      sm_(sm),
+      tracker_(tracker),
+      removed_(removed),
+      fatal_(std::move(fatal)),
+      outputs_(std::move(outputs)),
+      applied_(applied.value()) {}
+
+Applier::~Applier() { stop(); }
+
+void Applier::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Applier::stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    work_.Signal();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Applier::apply(ReadyJob job) { push(std::move(job)); }
+void Applier::take_snapshot() { push(SnapshotRequest{}); }
+void Applier::leadership(bool leader) { push(Leadership{leader}); }
+void Applier::leader_call(std::string payload, uint64_t call) {
+  push(LeaderCall{std::move(payload), call});
+}
+
+void Applier::push(Item item) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  queue_.push_back(std::move(item));
+  work_.Signal();
+}
+
+void Applier::loop() {
+  while (true) {
+    Item item;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
+      if (stopping_) return;
+      item = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    std::visit([this](auto& i) { run(i); }, item);
+  }
+}
+
+void Applier::run(ReadyJob& job) {
+  raft::Ready& rd = job.ready;
+  std::optional<SnapshotData> installed;
+  if (rd.snapshot.has_value()) {
+    install(*rd.snapshot, *job.snapshot);
+    installed = SnapshotData{std::move(job.snapshot), *rd.snapshot};
+  }
+  for (const raft::Entry& e : rd.committed_entries) apply_entry(e);
+  // Ready's contract: each read's index is applied by now.
+  for (const raft::ReadState& r : rd.reads) tracker_->complete_call(r.id, std::string());
+  for (uint64_t id : rd.dropped_reads) {
+    tracker_->complete_call(id, node_error(NodeErrorKind::kLeaderChanged,
+                                           "the leader changed before the read was confirmed"));
+  }
+  outputs_.applied(std::move(installed));
+}
+
+void Applier::install(const raft::SnapshotMeta& meta, const std::string& bytes) {
+  if (absl::Status s = sm_->restore(bytes); !s.ok()) {
+    return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
+  }
+  sm_->on_membership(meta.membership);
+  removed_->applied(meta.membership);
+  applied_.store(meta.last.index.value());
+  tracker_->snapshot_installed(meta.last.index);
+}
+
+void Applier::apply_entry(const raft::Entry& e) {
+  std::optional<raftkv::node::LogCommand> mine;  // a command this member proposed
+  std::string result;
+  switch (e.type) {
+    case raft::EntryType::kNormal: {
+      raftkv::node::LogCommand c;
+      if (!c.ParseFromString(e.data)) {
+        // Leaders check forwarded envelopes before proposing them: an entry no raftkv
+        // member could have appended means the log is not ours to apply.
+        return fatal_("log entry " + std::to_string(e.index.value()) +
+                      " holds no raftkv command envelope (a log written by another program "
+                      "or an older raftkv?)");
+      }
+      result = sm_->apply(e.index, c.command());
+      if (raft::NodeId(c.origin()) == self_) mine = std::move(c);
+      break;
+    }
+    case raft::EntryType::kMembership:
+      if (std::optional<raft::Membership> m = raft::decode_membership(e.data)) {
+        sm_->on_membership(*m);
+        removed_->applied(*m);
+      }
+      break;
+    case raft::EntryType::kNoop:
+    case raft::EntryType::kTimeouts:  // the core applies timeouts itself
+      break;
+  }
+  applied_.store(e.index.value());
+  if (mine.has_value()) tracker_->complete_call(mine->request(), std::move(result));
+  tracker_->applied(raft::LogId{e.term, e.index});
+}
+
+void Applier::run(SnapshotRequest&) {
+  auto bytes = std::make_shared<const std::string>(sm_->snapshot());
+  outputs_.snapshot_taken(applied(), std::move(bytes));
+}
+
+void Applier::run(LeaderCall& call) {
+  tracker_->complete_call(call.call, sm_->leader_call(call.payload));
+}
+
+}  // namespace node

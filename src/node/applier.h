@@ -1,0 +1,88 @@
+// Applier: the apply thread, the only code that calls the StateMachine once the node
+// runs. It applies committed entries in log order, installs snapshots from the leader,
+// takes local snapshots, tells the state machine about leadership, runs leader calls,
+// and completes the requests waiting for what it applied (through the tracker). Work
+// reaches it as queue items, in order.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "node/ready_job.h"
+#include "node/removed_members.h"
+#include "node/request_tracker.h"
+#include "node/state_machine.h"
+
+namespace node {
+
+class Applier {
+ public:
+  // What the applier tells the core thread: a Ready was applied (with the snapshot it
+  // installed, if any), or a local snapshot was taken at an index.
+  struct Outputs {
+    std::function<void(std::optional<SnapshotData> installed)> applied;
+    std::function<void(raft::LogIndex index, std::shared_ptr<const std::string>)> snapshot_taken;
+  };
+
+  // `applied` is the index the state machine reflects already (its restored snapshot).
+  Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker, RemovedMembers* removed,
+          FatalHandler fatal, raft::LogIndex applied, Outputs outputs);
+  ~Applier();
+
+  void start();
+  // Stops the thread; queued items are dropped (their waiters fail through the tracker).
+  void stop();
+
+  // Any thread: queue items for the apply thread.
+  void apply(ReadyJob job);                              // then outputs.applied
+  void take_snapshot();                                  // then outputs.snapshot_taken
+  void leadership(bool leader);                          // StateMachine::on_leadership
+  void leader_call(std::string payload, uint64_t call);  // completes tracker call `call`
+
+  // The last index applied to the state machine. Any thread.
+  raft::LogIndex applied() const { return raft::LogIndex(applied_.load()); }
+
+ private:
+  struct SnapshotRequest {};
+  struct Leadership {
+    bool leader;
+  };
+  struct LeaderCall {
+    std::string payload;
+    uint64_t call;
+  };
+  using Item = std::variant<ReadyJob, SnapshotRequest, Leadership, LeaderCall>;
+
+  void push(Item item);
+  void loop();
+  void run(ReadyJob& job);
+  void run(SnapshotRequest&);
+  void run(Leadership& change) { sm_->on_leadership(change.leader); }
+  void run(LeaderCall& call);
+  void install(const raft::SnapshotMeta& meta, const std::string& bytes);
+  void apply_entry(const raft::Entry& e);
+
+  const raft::NodeId self_;
+  StateMachine* const sm_;  // apply thread only, once started
+  RequestTracker* const tracker_;
+  RemovedMembers* const removed_;
+  const FatalHandler fatal_;
+  const Outputs outputs_;
+  std::atomic<uint64_t> applied_;  // written by the apply thread only
+
+  absl::Mutex mu_;
+  absl::CondVar work_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace node

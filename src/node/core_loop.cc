@@ -1,0 +1,278 @@
+#include "node/core_loop.h"
+
+#include <utility>
+
+#include "node/node_error.h"
+
+namespace node {
+namespace {
+
+std::string hex(raft::NodeId id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id.value()));
+  return buf;
+}
+
+template <class... F>
+struct Overload : F... {
+  using F::operator()...;
+};
+
+raft::ProposeResult refuse(std::string message) {
+  return raft::ProposeResult{
+      .error = raft::Error(raft::ErrorCode::kFailedPrecondition, std::move(message)), .id = {}};
+}
+
+absl::StatusOr<raft::LogId> to_result(const raft::ProposeResult& r) {
+  if (!r.error.is_ok()) return from_raft(r.error);
+  return r.id;
+}
+
+}  // namespace
+
+CoreLoop::CoreLoop(uint32_t tick_ms, std::unique_ptr<raft::Raft> core, SnapshotData latest,
+                   raft::HardState durable, Parts parts)
+    : tick_ms_(tick_ms),
+      parts_(std::move(parts)),
+      core_(std::move(core)),
+      durable_(durable),
+      latest_(std::move(latest)) {
+  publish();
+}
+
+CoreLoop::~CoreLoop() { stop(); }
+
+void CoreLoop::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void CoreLoop::stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    work_.Signal();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void CoreLoop::post(Task task) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  queue_.push_back(std::move(task));
+  work_.Signal();
+}
+
+// ---- Inputs (any thread; the tasks run on the core thread) ----
+
+void CoreLoop::step(raft::Message message, std::string snapshot_bytes) {
+  post([this, m = std::move(message), bytes = std::move(snapshot_bytes)]() mutable {
+    if (const auto* is = std::get_if<raft::InstallSnapshot>(&m.body)) {
+      incoming_snapshots_[is->meta.last.index] = std::move(bytes);
+    }
+    core_->step(std::move(m));
+  });
+}
+
+void CoreLoop::propose(std::string data, ProposeCallback done) {
+  post([this, data = std::move(data), done = std::move(done)]() mutable {
+    done(to_result(core_->propose(std::move(data))));
+  });
+}
+
+void CoreLoop::read_index(uint64_t id, std::function<void(absl::Status)> refused) {
+  post([this, id, refused = std::move(refused)] {
+    if (raft::Error e = core_->read_index(id); !e.is_ok()) refused(from_raft(e));
+  });
+}
+
+void CoreLoop::change_membership(MembershipChange change, ProposeCallback done) {
+  post([this, change = std::move(change), done = std::move(done)] {
+    raft::ProposeResult r = propose_change(change);
+    // One configuration change at a time (thesis 4.1): the caller waits for the one in
+    // progress, which finishes within a few round trips.
+    if (r.error.code() == raft::ErrorCode::kFailedPrecondition &&
+        core_->membership_change_pending()) {
+      return done(node_error(NodeErrorKind::kChangePending, r.error.message()));
+    }
+    done(to_result(r));
+  });
+}
+
+raft::ProposeResult CoreLoop::propose_change(const MembershipChange& change) {
+  raft::Membership m = core_->membership();
+  return std::visit(
+      Overload{
+          [&](const AddVoter& c) { return core_->add_node(c.id); },
+          [&](const AddLearner& c) {
+            if (m.contains(c.id)) return refuse("node " + hex(c.id) + " is already a member");
+            m.learners.insert(c.id);
+            return core_->change_membership(m.voters, m.learners);
+          },
+          [&](const Promote& c) {
+            if (!m.learners.contains(c.id)) {
+              return refuse("node " + hex(c.id) + " is not a learner: only a learner is promoted");
+            }
+            m.learners.erase(c.id);
+            m.voters.insert(c.id);
+            return core_->change_membership(m.voters, m.learners);
+          },
+          [&](const Remove& c) { return core_->remove_node(c.id); },
+          [&](const Replace& c) { return core_->change_membership(c.voters, c.learners); },
+      },
+      change);
+}
+
+void CoreLoop::propose_timeouts(raft::Timeouts timeouts, ProposeCallback done) {
+  post([this, timeouts, done = std::move(done)] {
+    done(to_result(core_->propose_timeouts(timeouts)));
+  });
+}
+
+void CoreLoop::transfer_leadership(raft::NodeId to, std::function<void(absl::Status)> done) {
+  post([this, to, done = std::move(done)] { done(from_raft(core_->transfer_leadership(to))); });
+}
+
+// ---- The loop ----
+
+void CoreLoop::loop() {
+  const auto tick = std::chrono::milliseconds(tick_ms_);
+  auto next_tick = Clock::now() + tick;
+  while (true) {
+    std::deque<Task> tasks;
+    {
+      absl::MutexLock lock(&mu_);
+      const auto until = [&] { return stopping_ || !queue_.empty(); };
+      mu_.AwaitWithTimeout(absl::Condition(&until), absl::FromChrono(next_tick - Clock::now()));
+      if (stopping_) return;
+      tasks.swap(queue_);
+    }
+    for (Task& t : tasks) t();
+    const auto now = Clock::now();
+    if (now >= next_tick) {
+      core_->tick();
+      next_tick += tick;
+      // After a long stall (a debugger, an overloaded machine) do not replay every
+      // missed tick at once: that would fire elections in a burst.
+      if (now > next_tick + 10 * tick) next_tick = now + tick;
+    }
+    // Published before drive() sends the Ready's messages: once a peer hears of a new
+    // role or term from this node, a reader here sees it too.
+    publish();
+    drive();
+  }
+}
+
+void CoreLoop::publish() {
+  const raft::Role role = core_->role();
+  if ((role == raft::Role::kLeader) != (role_ == raft::Role::kLeader)) {
+    parts_.applier->leadership(role == raft::Role::kLeader);
+  }
+  role_ = role;
+  term_.store(core_->term().value(), std::memory_order_relaxed);
+  const raft::NodeId leader = core_->leader();
+  leader_.store(leader.value(), std::memory_order_release);
+  {
+    absl::MutexLock lock(&status_mu_);
+    status_ = CoreStatus{.core = core_->status(),
+                         .membership = core_->membership(),
+                         .timeouts = core_->timeouts(),
+                         .snapshot_index = core_->snapshot_meta().last.index,
+                         .drops = core_->drops()};
+  }
+  if (leader != published_leader_) {
+    published_leader_ = leader;
+    parts_.tracker->leader_changed(leader);  // runs the callers waiting for a leader
+  }
+}
+
+CoreStatus CoreLoop::status() const {
+  absl::MutexLock lock(&status_mu_);
+  return status_;
+}
+
+void CoreLoop::send(std::vector<raft::Message>& messages) {
+  std::vector<raft::Message> plain;
+  plain.reserve(messages.size());
+  for (raft::Message& m : messages) {
+    if (const auto* is = std::get_if<raft::InstallSnapshot>(&m.body)) {
+      if (latest_.bytes != nullptr && latest_.meta.last == is->meta.last) {
+        parts_.transport->send_snapshot(std::move(m), latest_.bytes);
+      }
+      continue;  // without its bytes the follower cannot use it; the core retries
+    }
+    plain.push_back(std::move(m));
+  }
+  if (!plain.empty()) parts_.transport->send(std::move(plain));
+}
+
+void CoreLoop::drive() {
+  if (ready_in_flight_ || !core_->has_ready()) return;
+  ReadyJob job{.ready = core_->ready(), .snapshot = nullptr};
+  raft::Ready& rd = job.ready;
+  ready_in_flight_ = true;
+  send(rd.messages);
+  rd.messages.clear();
+  if (rd.snapshot.has_value()) {
+    auto it = incoming_snapshots_.find(rd.snapshot->last.index);
+    if (it == incoming_snapshots_.end()) {
+      return parts_.fatal("the core installs snapshot " +
+                          std::to_string(rd.snapshot->last.index.value()) +
+                          " whose bytes never arrived");
+    }
+    job.snapshot = std::make_shared<const std::string>(std::move(it->second));
+    incoming_snapshots_.clear();
+  }
+  // Only entries, a snapshot, or a new term or vote need an fsync. A hard state whose
+  // commit index alone moved can wait for the next write (as etcd's raft.MustSync
+  // decides): after a crash the commit index is learned again from the leader, and the
+  // entries it covers are on disk already.
+  const bool vote_changed = rd.hard_state.has_value() && (rd.hard_state->term != durable_.term ||
+                                                          rd.hard_state->vote != durable_.vote);
+  const bool must_sync = rd.snapshot.has_value() || !rd.entries.empty() || vote_changed;
+  if (!must_sync) return persisted(std::move(job));
+  if (rd.hard_state.has_value()) durable_ = *rd.hard_state;
+  parts_.storage->persist(std::move(job));
+}
+
+void CoreLoop::persisted(ReadyJob job) {
+  // Storage thread (or core thread): nothing here touches the core.
+  raft::Ready& rd = job.ready;
+  if (!rd.persisted_messages.empty()) {
+    // Votes and append acknowledgements; the transport is safe to call from any thread.
+    parts_.transport->send(std::move(rd.persisted_messages));
+    rd.persisted_messages.clear();
+  }
+  if (job.has_apply_work()) return parts_.applier->apply(std::move(job));
+  post([this] { advance(std::nullopt); });
+}
+
+void CoreLoop::applied(std::optional<SnapshotData> installed) {
+  post([this, installed = std::move(installed)]() mutable { advance(std::move(installed)); });
+}
+
+void CoreLoop::advance(std::optional<SnapshotData> installed) {
+  if (installed.has_value()) latest_ = std::move(*installed);
+  core_->advance();
+  ready_in_flight_ = false;
+  maybe_snapshot();
+}
+
+void CoreLoop::maybe_snapshot() {
+  if (snapshot_requested_ || !core_->snapshot_due()) return;
+  snapshot_requested_ = true;
+  parts_.applier->take_snapshot();
+}
+
+void CoreLoop::snapshot_taken(raft::LogIndex index, std::shared_ptr<const std::string> bytes) {
+  post([this, index, bytes = std::move(bytes)]() mutable {
+    snapshot_requested_ = false;
+    // The apply thread took it at `index`, which the core has applied (advance() came
+    // first). A snapshot from the leader installed since then makes it stale.
+    raft::CompactResult r = core_->compact(index);
+    if (!r.error.is_ok()) return;
+    latest_ = SnapshotData{.bytes = std::move(bytes), .meta = r.meta};
+    parts_.storage->save_snapshot(latest_);
+  });
+}
+
+}  // namespace node

@@ -1,0 +1,142 @@
+// CoreLoop: the core thread, the only code that touches raft::Raft once the node runs.
+// Everything reaches it through one queue (peer messages, proposals, reads, changes,
+// acknowledgements from the storage and apply threads) and the tick. Each Ready it takes
+// from the core goes out: messages to the transport, the rest to the storage thread and
+// then the apply thread; advance() follows once they are done. It publishes the core's
+// view (leader, term, status) for every other thread to read.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "node/applier.h"
+#include "node/ready_job.h"
+#include "node/request_tracker.h"
+#include "node/storage_writer.h"
+#include "raft/raft.h"
+#include "transport/transport.h"
+
+namespace node {
+
+// A membership change as the runtime asks for it; the core thread checks it against
+// the configuration it holds at that moment.
+struct AddVoter {
+  raft::NodeId id;  // joins as a learner, promoted once caught up (Raft::add_node)
+};
+struct AddLearner {
+  raft::NodeId id;
+};
+struct Promote {
+  raft::NodeId id;  // must be a learner
+};
+struct Remove {
+  raft::NodeId id;
+};
+struct Replace {
+  std::set<raft::NodeId> voters;
+  std::set<raft::NodeId> learners;
+};
+using MembershipChange = std::variant<AddVoter, AddLearner, Promote, Remove, Replace>;
+
+// What status() reports of the core.
+struct CoreStatus {
+  raft::NodeStatus core;
+  raft::Membership membership;
+  raft::Timeouts timeouts;
+  raft::LogIndex snapshot_index;
+  raft::DropCounters drops;
+};
+
+// The core's answer to a proposal: where the entry went, or why it did not.
+using ProposeCallback = std::function<void(absl::StatusOr<raft::LogId>)>;
+
+class CoreLoop {
+ public:
+  struct Parts {
+    transport::Transport* transport;
+    StorageWriter* storage;
+    Applier* applier;
+    RequestTracker* tracker;
+    FatalHandler fatal;
+  };
+  // `latest` is the snapshot the node recovered (for InstallSnapshot); `durable` the
+  // hard state on disk.
+  CoreLoop(uint32_t tick_ms, std::unique_ptr<raft::Raft> core, SnapshotData latest,
+           raft::HardState durable, Parts parts);
+  ~CoreLoop();
+
+  void start();
+  // Stops the thread; queued work is dropped (its waiters fail through the tracker).
+  void stop();
+
+  // Inputs, from any thread. Each queues work for the core thread; callbacks run there
+  // and must not block.
+  void step(raft::Message message, std::string snapshot_bytes);
+  void propose(std::string data, ProposeCallback done);
+  // `done` gets the refusal only; a read the core accepted completes through the Ready.
+  void read_index(uint64_t id, std::function<void(absl::Status)> refused);
+  void change_membership(MembershipChange change, ProposeCallback done);
+  void propose_timeouts(raft::Timeouts timeouts, ProposeCallback done);
+  void transfer_leadership(raft::NodeId to, std::function<void(absl::Status)> done);
+
+  // The storage thread (or the core thread, when nothing needed an fsync): a Ready is
+  // durable. Sends what waited for the disk and hands the job to the apply thread.
+  void persisted(ReadyJob job);
+  // The apply thread: the Ready was applied (`installed`: the leader's snapshot it
+  // restored), or a local snapshot was taken.
+  void applied(std::optional<SnapshotData> installed);
+  void snapshot_taken(raft::LogIndex index, std::shared_ptr<const std::string> bytes);
+
+  // The core's published view. Any thread.
+  raft::NodeId leader() const { return raft::NodeId(leader_.load(std::memory_order_acquire)); }
+  raft::Term term() const { return raft::Term(term_.load(std::memory_order_relaxed)); }
+  CoreStatus status() const;
+
+ private:
+  void post(Task task);
+  void loop();
+  // Core thread only, below.
+  void drive();
+  void send(std::vector<raft::Message>& messages);
+  void advance(std::optional<SnapshotData> installed);
+  void maybe_snapshot();
+  void publish();
+  raft::ProposeResult propose_change(const MembershipChange& change);
+
+  const uint32_t tick_ms_;
+  const Parts parts_;
+
+  // Core thread only, once started.
+  const std::unique_ptr<raft::Raft> core_;
+  bool ready_in_flight_ = false;             // a Ready is being persisted or applied
+  bool snapshot_requested_ = false;          // the apply thread is taking a snapshot
+  raft::HardState durable_;                  // the term and vote last made durable
+  raft::Role role_ = raft::Role::kFollower;  // as last published
+  raft::NodeId published_leader_;
+  std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
+  SnapshotData latest_;  // the newest snapshot, sent to followers that need it
+
+  absl::Mutex mu_;
+  absl::CondVar work_;
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+
+  mutable absl::Mutex status_mu_;
+  CoreStatus status_ ABSL_GUARDED_BY(status_mu_);  // published by the core thread
+  std::atomic<uint64_t> leader_{0};
+  std::atomic<uint64_t> term_{0};
+};
+
+}  // namespace node

@@ -1,0 +1,43 @@
+// Typed runtime errors. What went wrong with a request inside the runtime travels as a
+// kind in the absl::Status's payload, so code decides (retry, give up, report) by the
+// kind and never by the message text; the message is for people. The server maps each
+// kind to etcd's wording once, at its edge (server/errors.h).
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "raft/error.h"
+
+namespace node {
+
+enum class NodeErrorKind {
+  kNotLeader,          // the member asked is not the leader: the request is in no log
+  kNoLeader,           // no leader was known before the deadline
+  kLeaderUnreachable,  // the leader could not be reached: the request was not delivered
+  kLeaderChanged,      // leadership moved before the request committed or was confirmed
+  kTimedOut,           // the deadline passed; a write may still take effect later
+  kStopped,            // this member is stopping or stopped
+  kProposalDropped,    // the leader turned the proposal away for now (a transfer, a budget)
+  kChangePending,      // another membership change is still in progress (thesis 4.1)
+  kMalformed,          // a peer's envelope could not be read: nothing was done
+};
+
+// A status of `kind`'s code (Unavailable, or InvalidArgument for kMalformed) carrying
+// the kind; `message` says what happened, in the runtime's own words.
+absl::Status node_error(NodeErrorKind kind, std::string_view message);
+// The kind `status` carries, if it is a runtime error.
+std::optional<NodeErrorKind> node_error_kind(const absl::Status& status);
+bool is_node_error(const absl::Status& status, NodeErrorKind kind);
+std::string_view kind_name(NodeErrorKind kind);
+// The core's refusal as a status: kNotLeader and kProposalDropped become those kinds;
+// the core's invalid-argument and failed-precondition refusals keep their codes and
+// messages (they are about the request, not the runtime).
+absl::Status from_raft(const raft::Error& error);
+
+// Whether a request refused with `status` reached no log, so sending it again (to the
+// leader as now known) cannot apply it twice.
+bool retryable(const absl::Status& status);
+
+}  // namespace node

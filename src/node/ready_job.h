@@ -1,0 +1,34 @@
+// One Ready on its way through the runtime: the core thread takes it from the core,
+// the storage thread makes it durable, the apply thread applies it, and the core thread
+// acknowledges it (Raft::advance). Only one is in flight at a time (ready.h's contract).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "raft/ready.h"
+
+namespace node {
+
+struct ReadyJob {
+  raft::Ready ready;
+  // The bytes of ready.snapshot (a snapshot from the leader), if it has one.
+  std::shared_ptr<const std::string> snapshot;
+
+  // Whether the state machine has anything to do with it.
+  bool has_apply_work() const {
+    return snapshot != nullptr || !ready.committed_entries.empty() || !ready.reads.empty() ||
+           !ready.dropped_reads.empty();
+  }
+};
+
+// A snapshot of the state machine as the core knows it: the bytes and what they cover.
+struct SnapshotData {
+  std::shared_ptr<const std::string> bytes;  // null: none yet
+  raft::SnapshotMeta meta;
+};
+
+using FatalHandler = std::function<void(const std::string&)>;
+
+}  // namespace node

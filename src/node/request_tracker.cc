@@ -1,0 +1,267 @@
+#include "node/request_tracker.h"
+
+#include <utility>
+
+#include "node/node_error.h"
+
+namespace node {
+namespace {
+
+absl::Status timed_out() {
+  return node_error(NodeErrorKind::kTimedOut, "the request's deadline passed");
+}
+absl::Status no_leader() {
+  return node_error(NodeErrorKind::kNoLeader, "no leader was known before the deadline");
+}
+
+}  // namespace
+
+RequestTracker::~RequestTracker() {
+  stop(node_error(NodeErrorKind::kStopped, "the request tracker was destroyed"));
+}
+
+void RequestTracker::start() {
+  absl::MutexLock lock(&mu_);
+  if (running_ || stopped_) return;
+  running_ = true;
+  thread_ = std::thread([this] { timer_loop(); });
+}
+
+void RequestTracker::stop(const absl::Status& why) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    stopped_ = true;
+    stop_status_ = why;
+    wake_.SignalAll();
+  }
+  if (thread_.joinable()) thread_.join();
+  std::vector<Task> fail;
+  std::multimap<Deadline, Task> scheduled;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!deadlines_.empty()) {
+      const auto [kind, id] = deadlines_.begin()->second;
+      fail.push_back(take_failed(kind, id, why));
+    }
+    scheduled.swap(scheduled_);
+  }
+  for (Task& f : fail) f();
+  for (auto& [at, task] : scheduled) task();
+}
+
+bool RequestTracker::stopped_now(const std::function<void(const absl::Status&)>& late) {
+  absl::Status why;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) return false;
+    why = stop_status_;
+  }
+  late(why);
+  return true;
+}
+
+uint64_t RequestTracker::add_call(Deadline deadline, WriteCallback done) {
+  if (stopped_now([&](const absl::Status& why) { done(why); })) return 0;
+  absl::MutexLock lock(&mu_);
+  const uint64_t id = next_id_++;
+  calls_.emplace(id,
+                 Call{deadlines_.emplace(deadline, std::pair(Kind::kCall, id)), std::move(done)});
+  wake_for(deadline);
+  return id;
+}
+
+void RequestTracker::complete_call(uint64_t id, absl::StatusOr<std::string> result) {
+  WriteCallback done;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = calls_.find(id);
+    if (it == calls_.end()) return;  // completed already, or timed out
+    deadlines_.erase(it->second.at);
+    done = std::move(it->second.done);
+    calls_.erase(it);
+  }
+  done(std::move(result));
+}
+
+void RequestTracker::add_index(raft::LogId entry, Deadline deadline, StatusCallback done) {
+  if (stopped_now([&](const absl::Status& why) { done(why); })) return;
+  Task replaced;
+  {
+    absl::MutexLock lock(&mu_);
+    // A change at an index that a newer leader overwrote may still wait there: the new
+    // entry's waiter supersedes it, and the old one learns its entry is gone.
+    if (indexes_.contains(entry.index)) {
+      replaced = take_failed(Kind::kIndex, entry.index.value(),
+                             node_error(NodeErrorKind::kLeaderChanged,
+                                        "another entry replaced this change in the log"));
+    }
+    indexes_.emplace(entry.index, Index{deadlines_.emplace(
+                                            deadline, std::pair(Kind::kIndex, entry.index.value())),
+                                        entry.term, std::move(done)});
+    wake_for(deadline);
+  }
+  if (replaced) replaced();
+}
+
+void RequestTracker::applied(raft::LogId entry) {
+  StatusCallback done;
+  bool same_term = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = indexes_.find(entry.index);
+    if (it == indexes_.end()) return;
+    same_term = it->second.term == entry.term;
+    deadlines_.erase(it->second.at);
+    done = std::move(it->second.done);
+    indexes_.erase(it);
+  }
+  done(same_term ? absl::OkStatus()
+                 : node_error(NodeErrorKind::kLeaderChanged,
+                              "the leader changed before the change committed"));
+}
+
+void RequestTracker::snapshot_installed(raft::LogIndex index) {
+  std::vector<Task> fail;
+  {
+    absl::MutexLock lock(&mu_);
+    while (!indexes_.empty() && indexes_.begin()->first <= index) {
+      fail.push_back(take_failed(Kind::kIndex, indexes_.begin()->first.value(), timed_out()));
+    }
+  }
+  for (Task& f : fail) f();
+}
+
+void RequestTracker::when_leader(std::function<bool(raft::NodeId)> accept, Deadline deadline,
+                                 LeaderCallback done) {
+  if (stopped_now([&](const absl::Status& why) { done(why); })) return;
+  raft::NodeId now;
+  {
+    absl::MutexLock lock(&mu_);
+    now = leader_;
+    if (now == raft::kNoNode || !accept(now)) {
+      const uint64_t id = next_id_++;
+      leader_waits_.emplace(id,
+                            LeaderWait{deadlines_.emplace(deadline, std::pair(Kind::kLeader, id)),
+                                       std::move(accept), std::move(done)});
+      wake_for(deadline);
+      return;
+    }
+  }
+  done(now);
+}
+
+void RequestTracker::leader_changed(raft::NodeId leader) {
+  std::vector<LeaderCallback> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    leader_ = leader;
+    if (leader == raft::kNoNode) return;
+    for (auto it = leader_waits_.begin(); it != leader_waits_.end();) {
+      if (!it->second.accept(leader)) {
+        ++it;
+        continue;
+      }
+      deadlines_.erase(it->second.at);
+      ready.push_back(std::move(it->second.done));
+      it = leader_waits_.erase(it);
+    }
+  }
+  for (LeaderCallback& done : ready) done(leader);
+}
+
+void RequestTracker::schedule(Deadline at, Task task) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      scheduled_.emplace(at, std::move(task));
+      wake_for(at);
+      return;
+    }
+  }
+  task();  // stopped: run it now; it sees the node stopped and fails its request
+}
+
+size_t RequestTracker::pending() const {
+  absl::MutexLock lock(&mu_);
+  return deadlines_.size();
+}
+
+Task RequestTracker::take_failed(Kind kind, uint64_t id, const absl::Status& why) {
+  auto take = [&](auto& waiters, auto key) -> Task {
+    auto it = waiters.find(key);
+    deadlines_.erase(it->second.at);
+    auto done = std::move(it->second.done);
+    waiters.erase(it);
+    return [done = std::move(done), why]() mutable { done(why); };
+  };
+  switch (kind) {
+    case Kind::kCall:
+      return take(calls_, id);
+    case Kind::kIndex:
+      return take(indexes_, raft::LogIndex(id));
+    case Kind::kLeader:
+      return take(leader_waits_, id);
+  }
+  return {};
+}
+
+std::vector<Task> RequestTracker::take_expired(Deadline now) {
+  std::vector<Task> due;
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
+    const auto [kind, id] = deadlines_.begin()->second;
+    due.push_back(take_failed(kind, id, kind == Kind::kLeader ? no_leader() : timed_out()));
+  }
+  while (!scheduled_.empty() && scheduled_.begin()->first <= now) {
+    due.push_back(std::move(scheduled_.begin()->second));
+    scheduled_.erase(scheduled_.begin());
+  }
+  return due;
+}
+
+bool RequestTracker::next_wake(Deadline* at) const {
+  if (deadlines_.empty() && scheduled_.empty()) return false;
+  if (deadlines_.empty()) {
+    *at = scheduled_.begin()->first;
+  } else if (scheduled_.empty()) {
+    *at = deadlines_.begin()->first;
+  } else {
+    *at = std::min(deadlines_.begin()->first, scheduled_.begin()->first);
+  }
+  return true;
+}
+
+void RequestTracker::wake_for(Deadline at) {
+  // Deadlines mostly come in increasing order (now + a fixed timeout): the timer thread
+  // is woken only when one falls before the time it sleeps until.
+  if (at < sleeping_until_) wake_.Signal();
+}
+
+void RequestTracker::timer_loop() {
+  while (true) {
+    std::vector<Task> due;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopped_) return;
+      Deadline at = Deadline::max();
+      const bool any = next_wake(&at);
+      const Deadline now = Clock::now();
+      if (!any || at > now) {
+        // Until the earliest deadline, or until a registration with an earlier one (or
+        // stop()) signals.
+        sleeping_until_ = at;
+        if (any) {
+          wake_.WaitWithTimeout(&mu_, absl::FromChrono(at - now));
+        } else {
+          wake_.Wait(&mu_);
+        }
+        sleeping_until_ = Deadline::min();
+        continue;
+      }
+      due = take_expired(now);
+    }
+    for (Task& task : due) task();
+  }
+}
+
+}  // namespace node

@@ -1,0 +1,132 @@
+// RequestTracker: the requests in flight on one member, indexed by deadline, and the one
+// retry mechanism of the runtime. Client writes wait here for their entry to apply,
+// reads for their ReadIndex round, membership and timeout changes for their entry's
+// index, callers for a leader to be known; retries are scheduled here too. Every
+// asynchronous operation of the runtime is one of these waiters, so each ends exactly
+// once: with its result, at its deadline, or when the node stops.
+//
+// Thread: the tracker's own timer thread fails what passes its deadline (kTimedOut, or
+// kNoLeader for a leader wait) and runs scheduled tasks, sleeping until the earliest
+// deadline: nothing polls. The other runtime threads complete waiters through the
+// methods below, each callable from any thread. Callbacks always run outside the lock,
+// exactly once, on the thread that completes them; they must not block.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "raft/types.h"
+
+namespace node {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+using WriteCallback = std::function<void(absl::StatusOr<std::string>)>;
+using StatusCallback = std::function<void(absl::Status)>;
+using LeaderCallback = std::function<void(absl::StatusOr<raft::NodeId>)>;
+using Task = std::function<void()>;
+
+class RequestTracker {
+ public:
+  RequestTracker() = default;
+  ~RequestTracker();
+  RequestTracker(const RequestTracker&) = delete;
+  RequestTracker& operator=(const RequestTracker&) = delete;
+
+  // Starts the timer thread. Any thread, once.
+  void start();
+  // Stops the timer thread, then fails every waiter with `why` and runs every scheduled
+  // task (a retry sees the node stopped and fails its request). Later registrations
+  // complete at once with `why`. Any thread but the timer thread; idempotent.
+  void stop(const absl::Status& why);
+
+  // A call: anything that ends with a result or an error (a client write, a read, an
+  // admin request). Returns its id: a write's envelope carries it as the request
+  // number, so the member that applies the entry can complete it. `done` gets the
+  // result (complete_call) or the error that ended the call first.
+  uint64_t add_call(Deadline deadline, WriteCallback done);
+  // Completes call `id` if it is still waiting (a late answer is dropped).
+  void complete_call(uint64_t id, absl::StatusOr<std::string> result);
+
+  // A change proposed at `entry`: completes ok when an entry at that index and term is
+  // applied (applied()), kLeaderChanged when the entry there has another term.
+  void add_index(raft::LogId entry, Deadline deadline, StatusCallback done);
+  void applied(raft::LogId entry);
+  // A snapshot replaced the log up to `index`: changes waiting at or below it cannot tell
+  // whether their entry survived, and fail with kTimedOut (etcd's answer too).
+  void snapshot_installed(raft::LogIndex index);
+
+  // Runs `done` with the leader once `accept(leader)` holds (at once if it holds now),
+  // or fails it with kNoLeader at `deadline`.
+  void when_leader(std::function<bool(raft::NodeId)> accept, Deadline deadline,
+                   LeaderCallback done);
+  // The core thread publishes every change of the known leader (kNoNode: none).
+  void leader_changed(raft::NodeId leader);
+
+  // Runs `task` on the timer thread at `at`: the runtime's one way to try again later.
+  void schedule(Deadline at, Task task);
+
+  // Waiters registered and not yet completed (for tests and metrics).
+  size_t pending() const;
+
+ private:
+  enum class Kind { kCall, kIndex, kLeader };
+  using DeadlineIndex = std::multimap<Deadline, std::pair<Kind, uint64_t>>;
+  struct Call {
+    DeadlineIndex::iterator at;
+    WriteCallback done;
+  };
+  struct Index {
+    DeadlineIndex::iterator at;
+    raft::Term term;
+    StatusCallback done;
+  };
+  struct LeaderWait {
+    DeadlineIndex::iterator at;
+    std::function<bool(raft::NodeId)> accept;
+    LeaderCallback done;
+  };
+
+  void timer_loop();
+  // Removes the waiters whose deadline is at or before `now` and returns their failures.
+  std::vector<Task> take_expired(Deadline now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes one waiter and returns the task that fails it with `why`.
+  Task take_failed(Kind kind, uint64_t id, const absl::Status& why)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool next_wake(Deadline* at) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Signals the timer thread if `at` comes before the time it sleeps until.
+  void wake_for(Deadline at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Runs `late` now when stopped (the waiter fails with the stop status); otherwise the
+  // caller registers it.
+  bool stopped_now(const std::function<void(const absl::Status&)>& late);
+
+  mutable absl::Mutex mu_;
+  absl::CondVar wake_;
+  bool running_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status stop_status_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  // When the timer thread sleeps, the time it wakes at (max: no deadline); min while
+  // it is awake (it looks at every waiter before it sleeps again).
+  Deadline sleeping_until_ ABSL_GUARDED_BY(mu_) = Deadline::min();
+  raft::NodeId leader_ ABSL_GUARDED_BY(mu_);
+  DeadlineIndex deadlines_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, Call> calls_ ABSL_GUARDED_BY(mu_);
+  // By log index (its key in deadlines_ is the index): one change per index.
+  std::map<raft::LogIndex, Index> indexes_ ABSL_GUARDED_BY(mu_);
+  std::map<uint64_t, LeaderWait> leader_waits_ ABSL_GUARDED_BY(mu_);
+  std::multimap<Deadline, Task> scheduled_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;  // the timer thread
+};
+
+}  // namespace node

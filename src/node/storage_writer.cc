@@ -1,0 +1,76 @@
+#include "node/storage_writer.h"
+
+#include <utility>
+
+namespace node {
+
+StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
+                             std::unique_ptr<storage::SnapshotStore> snaps,
+                             std::function<void(ReadyJob)> durable, FatalHandler fatal)
+    : wal_(std::move(wal)),
+      snapshots_(std::move(snaps)),
+      durable_(std::move(durable)),
+      fatal_(std::move(fatal)) {}
+
+StorageWriter::~StorageWriter() { stop(); }
+
+void StorageWriter::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void StorageWriter::stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    work_.Signal();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void StorageWriter::persist(ReadyJob job) { push(std::move(job)); }
+
+void StorageWriter::save_snapshot(SnapshotData snapshot) { push(std::move(snapshot)); }
+
+void StorageWriter::push(Job job) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  queue_.push_back(std::move(job));
+  work_.Signal();
+}
+
+void StorageWriter::loop() {
+  while (true) {
+    Job job;
+    {
+      absl::MutexLock lock(&mu_);
+      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
+      if (stopping_) return;
+      job = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    std::visit([this](auto& j) { write(j); }, job);
+  }
+}
+
+void StorageWriter::write(ReadyJob& job) {
+  const raft::Ready& r = job.ready;
+  if (r.snapshot.has_value()) {
+    storage::Status s = snapshots_->save(storage::StoredSnapshot{*r.snapshot, *job.snapshot});
+    if (s.is_ok()) s = wal_->install_snapshot(r.snapshot->last);
+    if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
+  }
+  storage::Status s = wal_->append(r.entries, r.hard_state);
+  if (s.is_ok()) s = wal_->sync();
+  if (!s.is_ok()) return fatal_("the log cannot be made durable: " + s.message());
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  durable_(std::move(job));
+}
+
+void StorageWriter::write(const SnapshotData& snapshot) {
+  storage::Status s = snapshots_->save(storage::StoredSnapshot{snapshot.meta, *snapshot.bytes});
+  if (s.is_ok()) s = wal_->mark_snapshot(snapshot.meta.last);
+  if (!s.is_ok()) fatal_("cannot write snapshot: " + s.message());
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace node

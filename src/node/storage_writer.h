@@ -1,0 +1,64 @@
+// StorageWriter: the storage thread. It alone writes the WAL and the snapshot files once
+// the node runs: each Ready's entries and hard state are appended and fsynced once per
+// batch (group commit), a snapshot received from the leader is stored before the log
+// restarts after it, and snapshots of the local state machine are saved and the log
+// compacted behind them. A failed write or fsync is fatal (the page cache may have lost
+// acknowledged data); the node's fatal handler runs.
+#pragma once
+
+#include <atomic>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <variant>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "node/ready_job.h"
+#include "storage/snapshot_file.h"
+#include "storage/wal.h"
+
+namespace node {
+
+class StorageWriter {
+ public:
+  // `durable` runs on the storage thread after each persisted job.
+  StorageWriter(std::unique_ptr<storage::Wal> wal, std::unique_ptr<storage::SnapshotStore> snaps,
+                std::function<void(ReadyJob)> durable, FatalHandler fatal);
+  ~StorageWriter();
+
+  void start();
+  // Stops the thread; queued work is dropped (its waiters fail through the tracker).
+  void stop();
+
+  // Any thread: queue a Ready to persist (then `durable` gets it), or a local snapshot
+  // to save (then the log before it is compacted).
+  void persist(ReadyJob job);
+  void save_snapshot(SnapshotData snapshot);
+
+  // fsyncs so far (for status and metrics). Any thread.
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
+ private:
+  using Job = std::variant<ReadyJob, SnapshotData>;
+  void loop();
+  void write(ReadyJob& job);
+  void write(const SnapshotData& snapshot);
+  void push(Job job);
+
+  // Storage thread only, after start().
+  const std::unique_ptr<storage::Wal> wal_;
+  const std::unique_ptr<storage::SnapshotStore> snapshots_;
+  const std::function<void(ReadyJob)> durable_;
+  const FatalHandler fatal_;
+
+  absl::Mutex mu_;
+  absl::CondVar work_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<uint64_t> syncs_{0};
+  std::thread thread_;
+};
+
+}  // namespace node

@@ -1,0 +1,106 @@
+// raftkv.Admin: what etcd's API has no call for (timeouts, transfer, status).
+#include <grpcpp/grpcpp.h>
+
+#include "etcd/rpc.grpc.pb.h"
+#include "node/raft_node.h"
+#include "raftkv/admin.grpc.pb.h"
+#include "raftkv/internal.pb.h"
+#include "server/context.h"
+#include "server/errors.h"
+#include "server/kv_state_machine.h"
+#include "server/services.h"
+
+namespace server {
+namespace {
+
+namespace pb = etcdserverpb;
+namespace in = raftkv::internal;
+
+class AdminService final : public raftkv::admin::Admin::Service {
+ public:
+  explicit AdminService(Context c) : c_(c) {}
+
+  grpc::Status GetTimeouts(grpc::ServerContext*, const raftkv::admin::GetTimeoutsRequest*,
+                           raftkv::admin::Timeouts* resp) override {
+    to_pb(c_.node->timeouts(), resp);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SetTimeouts(grpc::ServerContext*, const raftkv::admin::Timeouts* req,
+                           raftkv::admin::Timeouts* resp) override {
+    const node::TimeoutsMs t{req->heartbeat_ms(), req->election_min_ms(), req->election_max_ms()};
+    if (auto s = c_.node->update_timeouts(t, c_.config->request_timeout); !s.ok()) {
+      return to_grpc(s);
+    }
+    to_pb(t, resp);
+    return grpc::Status::OK;
+  }
+
+  grpc::Status TransferLeadership(grpc::ServerContext*,
+                                  const raftkv::admin::TransferLeadershipRequest* req,
+                                  raftkv::admin::TransferLeadershipResponse* resp) override {
+    const raft::NodeId to(req->target_id());
+    if (!c_.sm->membership().is_voter(to)) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "node " + hex(req->target_id()) + " is not a voting member");
+    }
+    if (to != c_.node->leader()) {
+      if (auto s = c_.node->transfer_leadership(to, c_.config->request_timeout); !s.ok()) {
+        return to_grpc(s);
+      }
+    }
+    // transfer_leadership returns once `to` leads; this member (a follower, or the old
+    // leader) may not have heard from the new leader yet, so its own view can still be
+    // "no leader" for a moment.
+    resp->set_leader(to.value());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Status(grpc::ServerContext*, const raftkv::admin::StatusRequest*,
+                      raftkv::admin::StatusResponse* resp) override {
+    const node::NodeState st = c_.node->status();
+    resp->set_cluster_id(c_.config->cluster_id);
+    resp->set_id(c_.config->node.id.value());
+    resp->set_name(c_.config->node.name);
+    resp->set_role(std::string(raft::role_name(st.core.role)));
+    resp->set_term(st.core.term.value());
+    resp->set_leader(st.core.leader.value());
+    resp->set_commit(st.core.commit.value());
+    resp->set_applied(st.applied.value());
+    resp->set_last_index(st.core.last_index.value());
+    resp->set_snapshot_index(st.snapshot_index.value());
+    resp->set_learner(st.membership.learners.contains(c_.config->node.id));
+    to_pb(st.timeouts, resp->mutable_timeouts());
+    for (const raft::PeerStatus& p : st.core.peers) {
+      raftkv::admin::PeerProgress* pp = resp->add_peers();
+      pp->set_id(p.id.value());
+      pp->set_match(p.match.value());
+      pp->set_next(p.next.value());
+      pp->set_voter(p.voter);
+      pp->set_recent_active(p.recent_active);
+    }
+    resp->set_revision(c_.sm->revision());
+    return grpc::Status::OK;
+  }
+
+ private:
+  static void to_pb(const node::TimeoutsMs& t, raftkv::admin::Timeouts* out) {
+    out->set_heartbeat_ms(t.heartbeat_ms);
+    out->set_election_min_ms(t.election_min_ms);
+    out->set_election_max_ms(t.election_max_ms);
+  }
+  static std::string hex(uint64_t id) {
+    char buf[17];
+    std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+    return buf;
+  }
+  Context c_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> make_admin_service(Context c) {
+  return std::make_unique<AdminService>(c);
+}
+
+}  // namespace server

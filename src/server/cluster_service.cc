@@ -1,0 +1,144 @@
+// etcd's Cluster service: members through the log, checked as etcd checks them.
+#include <grpcpp/grpcpp.h>
+
+#include "etcd/rpc.grpc.pb.h"
+#include "node/raft_node.h"
+#include "raftkv/internal.pb.h"
+#include "server/context.h"
+#include "server/errors.h"
+#include "server/kv_state_machine.h"
+#include "server/services.h"
+
+namespace server {
+namespace {
+
+namespace pb = etcdserverpb;
+namespace in = raftkv::internal;
+
+class ClusterService final : public pb::Cluster::Service {
+ public:
+  explicit ClusterService(Context c) : c_(c) {}
+
+  grpc::Status MemberAdd(grpc::ServerContext*, const pb::MemberAddRequest* req,
+                         pb::MemberAddResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    if (req->peerurls_size() == 0) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "etcdserver: given member URLs are invalid");
+    }
+    for (const std::string& url : req->peerurls()) {
+      if (!url_to_address(url).ok()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "etcdserver: given member URLs are invalid");
+      }
+    }
+    for (const pb::Member& m : c_.sm->members()) {
+      for (const std::string& url : m.peerurls()) {
+        if (std::find(req->peerurls().begin(), req->peerurls().end(), url) !=
+            req->peerurls().end()) {
+          return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                              "etcdserver: Peer URLs already exists");
+        }
+      }
+    }
+    const uint64_t id = member_id(c_.config->cluster_token, req->peerurls(0));
+    in::Command c;
+    in::MemberAttributes* a = c.mutable_member_attributes();
+    a->set_id(id);
+    *a->mutable_peer_urls() = req->peerurls();
+    in::Result r;
+    if (auto s = c_.write(c, &r); !s.ok()) return s;
+    if (auto s = c_.node->add_node(raft::NodeId(id), req->islearner(), c_.config->request_timeout);
+        !s.ok()) {
+      return to_grpc(s);
+    }
+    resp->mutable_member()->set_id(id);
+    *resp->mutable_member()->mutable_peerurls() = req->peerurls();
+    resp->mutable_member()->set_islearner(req->islearner());
+    list(resp->mutable_members());
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberRemove(grpc::ServerContext*, const pb::MemberRemoveRequest* req,
+                            pb::MemberRemoveResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    if (!c_.sm->membership().contains(raft::NodeId(req->id()))) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
+    }
+    if (auto s = c_.node->remove_node(raft::NodeId(req->id()), c_.config->request_timeout);
+        !s.ok()) {
+      return to_grpc(s);
+    }
+    list(resp->mutable_members());
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberUpdate(grpc::ServerContext*, const pb::MemberUpdateRequest* req,
+                            pb::MemberUpdateResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    if (!c_.sm->membership().contains(raft::NodeId(req->id()))) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
+    }
+    for (const std::string& url : req->peerurls()) {
+      if (!url_to_address(url).ok()) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "etcdserver: given member URLs are invalid");
+      }
+    }
+    in::Command c;
+    c.mutable_member_attributes()->set_id(req->id());
+    *c.mutable_member_attributes()->mutable_peer_urls() = req->peerurls();
+    in::Result r;
+    if (auto s = c_.write(c, &r); !s.ok()) return s;
+    list(resp->mutable_members());
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberList(grpc::ServerContext*, const pb::MemberListRequest* req,
+                          pb::MemberListResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    if (req->linearizable()) {
+      if (auto s = c_.read_barrier(); !s.ok()) return s;
+    }
+    list(resp->mutable_members());
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status MemberPromote(grpc::ServerContext*, const pb::MemberPromoteRequest* req,
+                             pb::MemberPromoteResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    const raft::Membership m = c_.sm->membership();
+    if (!m.contains(raft::NodeId(req->id()))) {
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
+    }
+    if (!m.learners.contains(raft::NodeId(req->id()))) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "etcdserver: can only promote a learner member");
+    }
+    if (auto s = c_.node->promote_node(raft::NodeId(req->id()), c_.config->request_timeout);
+        !s.ok()) {
+      return to_grpc(s);
+    }
+    list(resp->mutable_members());
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+ private:
+  void list(google::protobuf::RepeatedPtrField<pb::Member>* out) {
+    for (pb::Member& m : c_.sm->members()) *out->Add() = std::move(m);
+  }
+  Context c_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> make_cluster_service(Context c) {
+  return std::make_unique<ClusterService>(c);
+}
+
+}  // namespace server

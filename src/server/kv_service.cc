@@ -1,0 +1,107 @@
+// etcd's KV service (Range, Put, DeleteRange, Txn, Compact) on gRPC's callback API.
+#include <grpcpp/grpcpp.h>
+
+#include "etcd/rpc.grpc.pb.h"
+#include "node/raft_node.h"
+#include "raftkv/internal.pb.h"
+#include "server/context.h"
+#include "server/errors.h"
+#include "server/kv_state_machine.h"
+#include "server/services.h"
+
+namespace server {
+namespace {
+
+namespace pb = etcdserverpb;
+namespace in = raftkv::internal;
+
+// The KV service on gRPC's callback API: no thread waits for a write or a ReadIndex
+// round; the runtime finishes the RPC when the entry is applied or the read is safe.
+class KvService final : public pb::KV::CallbackService {
+ public:
+  explicit KvService(Context c) : c_(c) {}
+
+  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
+                                  pb::RangeResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (auto s = c_.gate(*req); !s.ok()) {
+      reactor->Finish(s);
+      return reactor;
+    }
+    auto serve = [c = c_, req, resp, reactor](absl::Status barrier) {
+      if (!barrier.ok()) return reactor->Finish(to_grpc(barrier));
+      grpc::Status s = c.sm->range(*req, resp);
+      if (s.ok()) c.header(resp->mutable_header());
+      reactor->Finish(s);
+    };
+    if (req->serializable()) {
+      serve(absl::OkStatus());
+    } else {
+      c_.node->linearizable_read_async(c_.config->request_timeout, std::move(serve));
+    }
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const pb::PutRequest* req,
+                                pb::PutResponse* resp) override {
+    in::Command c;
+    *c.mutable_put() = *req;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.put();
+      c.header(resp->mutable_header());
+    });
+  }
+
+  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
+                                        const pb::DeleteRangeRequest* req,
+                                        pb::DeleteRangeResponse* resp) override {
+    in::Command c;
+    *c.mutable_delete_range() = *req;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.delete_range();
+      c.header(resp->mutable_header());
+    });
+  }
+
+  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
+                                pb::TxnResponse* resp) override {
+    in::Command c;
+    *c.mutable_txn() = *req;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.txn();
+      c.header(resp->mutable_header());
+    });
+  }
+
+  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
+                                    const pb::CompactionRequest* req,
+                                    pb::CompactionResponse* resp) override {
+    in::Command c;
+    *c.mutable_compaction() = *req;
+    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
+      *resp = r.compaction();
+      c.header(resp->mutable_header());
+    });
+  }
+
+ private:
+  grpc::ServerUnaryReactor* write(grpc::CallbackServerContext* ctx,
+                                  const google::protobuf::Message& req, const in::Command& c,
+                                  std::function<void(const in::Result&)> fill) {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+    if (auto s = c_.gate(req); !s.ok()) {
+      reactor->Finish(s);
+      return reactor;
+    }
+    c_.write_async(c, reactor, std::move(fill));
+    return reactor;
+  }
+
+  Context c_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> make_kv_service(Context c) { return std::make_unique<KvService>(c); }
+
+}  // namespace server

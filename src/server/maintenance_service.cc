@@ -1,0 +1,122 @@
+// etcd's Maintenance service: alarms, status, hashes, leadership moves.
+#include <grpcpp/grpcpp.h>
+
+#include "etcd/rpc.grpc.pb.h"
+#include "node/raft_node.h"
+#include "raftkv/internal.pb.h"
+#include "server/context.h"
+#include "server/errors.h"
+#include "server/kv_state_machine.h"
+#include "server/services.h"
+
+namespace server {
+namespace {
+
+namespace pb = etcdserverpb;
+namespace in = raftkv::internal;
+
+class MaintenanceService final : public pb::Maintenance::Service {
+ public:
+  explicit MaintenanceService(Context c) : c_(c) {}
+
+  grpc::Status Alarm(grpc::ServerContext*, const pb::AlarmRequest* req,
+                     pb::AlarmResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    if (req->action() == pb::AlarmRequest::GET) {
+      for (const auto& a : c_.sm->alarms()) *resp->add_alarms() = a;
+      c_.header(resp->mutable_header());
+      resp->mutable_header()->set_revision(c_.sm->revision());
+      return grpc::Status::OK;
+    }
+    in::Command c;
+    *c.mutable_alarm() = *req;
+    in::Result r;
+    if (auto s = c_.write(c, &r); !s.ok()) return s;
+    *resp = r.alarm();
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Status(grpc::ServerContext*, const pb::StatusRequest* req,
+                      pb::StatusResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    const node::NodeState st = c_.node->status();
+    resp->set_version("3.5.0");
+    resp->set_dbsize(c_.sm->size_bytes());
+    resp->set_dbsizeinuse(c_.sm->size_bytes());
+    resp->set_leader(st.core.leader.value());
+    resp->set_raftindex(st.core.commit.value());
+    resp->set_raftterm(st.core.term.value());
+    resp->set_raftappliedindex(st.applied.value());
+    resp->set_islearner(st.membership.learners.contains(c_.config->node.id));
+    for (const auto& a : c_.sm->alarms()) {
+      if (a.alarm() == pb::NOSPACE) resp->add_errors("etcdserver: mvcc: database space exceeded");
+    }
+    c_.header(resp->mutable_header());
+    resp->mutable_header()->set_revision(c_.sm->revision());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Defragment(grpc::ServerContext*, const pb::DefragmentRequest* req,
+                          pb::DefragmentResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    // The store lives in memory: there is nothing to defragment.
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Hash(grpc::ServerContext*, const pb::HashRequest* req, pb::HashResponse*) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "raftkv: Hash is not supported (it hashes etcd's bbolt file); use HashKV");
+  }
+
+  grpc::Status HashKV(grpc::ServerContext*, const pb::HashKVRequest* req,
+                      pb::HashKVResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    uint32_t hash = 0;
+    int64_t compact = 0;
+    if (auto s = c_.sm->hash_kv(req->revision(), &hash, &compact); !s.ok()) return s;
+    resp->set_hash(hash);
+    resp->set_compact_revision(compact);
+    c_.header(resp->mutable_header());
+    resp->mutable_header()->set_revision(c_.sm->revision());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Snapshot(grpc::ServerContext*, const pb::SnapshotRequest*,
+                        grpc::ServerWriter<pb::SnapshotResponse>*) override {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "raftkv: snapshot save is not supported (etcd's bbolt format); raftkv "
+                        "keeps its own snapshots in the data directory");
+  }
+
+  grpc::Status MoveLeader(grpc::ServerContext*, const pb::MoveLeaderRequest* req,
+                          pb::MoveLeaderResponse* resp) override {
+    if (auto s = c_.gate(*req); !s.ok()) return s;
+    const raft::Membership m = c_.sm->membership();
+    const raft::NodeId to(req->targetid());
+    if (!m.is_voter(to)) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "etcdserver: bad leader transferee");
+    }
+    if (to != c_.node->leader()) {
+      if (auto s = c_.node->transfer_leadership(to, c_.config->request_timeout); !s.ok()) {
+        return to_grpc(s);
+      }
+    }
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
+ private:
+  Context c_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> make_maintenance_service(Context c) {
+  return std::make_unique<MaintenanceService>(c);
+}
+
+}  // namespace server

@@ -1,0 +1,43 @@
+// etcd's Watch service on gRPC's callback API. A stream costs no thread: requests
+// arrive in OnReadDone, and a watcher with something to deliver is pushed by the state
+// machine's apply (KvStateMachine::watch_create's `ready`), so nothing polls. Each
+// stream keeps one response in flight; what a slow client has not taken waits in the
+// store's bounded watcher queues, and a watcher that falls behind catches up from the
+// MVCC history, as etcd's unsynced watchers do.
+#pragma once
+
+#include <memory>
+#include <set>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "etcd/rpc.grpc.pb.h"
+#include "server/context.h"
+
+namespace server {
+
+class WatchStream;
+
+class WatchService final : public etcdserverpb::Watch::CallbackService {
+ public:
+  explicit WatchService(Context c) : c_(c) {}
+
+  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
+      grpc::CallbackServerContext* ctx) override;
+
+  // Ends every open stream (the server is stopping), so gRPC's shutdown has no stream
+  // left to wait for. New streams are refused from then on.
+  void close_all();
+
+  // Streams call these when they open and when they are done.
+  bool opened(WatchStream* s);
+  void done(WatchStream* s);
+
+ private:
+  const Context c_;
+  absl::Mutex mu_;
+  std::set<WatchStream*> open_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace server
