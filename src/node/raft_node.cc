@@ -528,14 +528,14 @@ void RaftNode::apply_job(ApplyJob& job) {
   {
     std::lock_guard<std::mutex> lock(wait_mu_);
     for (const raft::ReadState& r : rd.reads) {
-      auto it = reads_.find(r.id);
+      auto it = reads_.find(r.id.value());
       if (it != reads_.end()) {
         fire.push_back([done = std::move(it->second.done)] { done(absl::OkStatus()); });
         reads_.erase(it);
       }
     }
-    for (uint64_t id : rd.dropped_reads) {
-      auto it = reads_.find(id);
+    for (raft::ReadId id : rd.dropped_reads) {
+      auto it = reads_.find(id.value());
       if (it != reads_.end()) {
         fire.push_back([done = std::move(it->second.done)] { done(leader_changed()); });
         reads_.erase(it);
@@ -711,7 +711,7 @@ void RaftNode::linearizable_read_async(Millis timeout, ReadCallback callback) {
     reads_[id] = ReadWaiter{Clock::now() + timeout, std::move(callback)};
   }
   post([this, id] {
-    raft::Error e = core_->read_index(id);
+    raft::Error e = core_->read_index(raft::ReadId(id));
     if (e.is_ok()) return;
     ReadCallback done;
     {

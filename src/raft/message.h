@@ -55,15 +55,15 @@ struct AppendResponse {
 };
 
 // Heartbeats carry the commit index without a consistency check: the leader sends
-// min(match, commit), which the follower is known to hold. `context` echoes back so
-// a leader can count acknowledgements of one heartbeat round (ReadIndex).
+// min(match, commit), which the follower is known to hold. `round` echoes back so a
+// leader can count acknowledgements of one heartbeat round (ReadIndex, lease reads).
 struct Heartbeat {
   LogIndex commit;
-  uint64_t context = 0;
+  HeartbeatRound round;
 };
 
 struct HeartbeatResponse {
-  uint64_t context = 0;
+  HeartbeatRound round;  // the round of the Heartbeat this answers
 };
 
 // Leadership transfer (thesis 3.10): the target starts an election at once.
@@ -72,13 +72,13 @@ struct TimeoutNow {};
 // A follower asks the leader for a read index (thesis 6.4.1); `id` is the
 // follower's own identifier for the read.
 struct ReadIndexRequest {
-  uint64_t id = 0;
+  ReadId id;
 };
 
 // The leader's answer: reads on the follower may be served once it has applied
 // `index`. With ok false the leader could not serve it (it is no longer leader).
 struct ReadIndexResponse {
-  uint64_t id = 0;
+  ReadId id;
   LogIndex index;
   bool ok = false;
 };

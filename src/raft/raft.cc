@@ -370,7 +370,7 @@ Error Raft::transfer_leadership(NodeId to) {
   return Error::ok();
 }
 
-Error Raft::read_index(uint64_t id) {
+Error Raft::read_index(ReadId id) {
   if (role_ == Role::kLeader) {
     start_read(id, config_.id);
     return Error::ok();
@@ -383,7 +383,7 @@ Error Raft::read_index(uint64_t id) {
   return Error::ok();
 }
 
-void Raft::start_read(uint64_t id, NodeId from) {
+void Raft::start_read(ReadId id, NodeId from) {
   // Thesis 6.4: until it commits an entry of its own term, a new leader does not
   // know the commit index of its predecessor; its no-op settles that.
   if (log_.term(log_.committed()) != term_) {
@@ -441,7 +441,7 @@ void Raft::confirm_reads() {
   }
 }
 
-void Raft::release_read(uint64_t id, NodeId from, LogIndex index) {
+void Raft::release_read(ReadId id, NodeId from, LogIndex index) {
   if (from == config_.id) {
     reads_ready_.push_back({id, index});
   } else {
@@ -548,7 +548,7 @@ void Raft::step(Message m) {
       }
       break;
     case 7: {
-      const uint64_t id = std::get<ReadIndexRequest>(m.body).id;
+      const ReadId id = std::get<ReadIndexRequest>(m.body).id;
       if (role_ == Role::kLeader) {
         start_read(id, m.from);
       } else {
@@ -750,7 +750,7 @@ void Raft::handle_heartbeat(const Message& m, const Heartbeat& hb) {
   }
   // The leader sends min(match, commit): entries we are known to hold.
   log_.commit_to(std::min(hb.commit, log_.last_index()));
-  send(m.from, HeartbeatResponse{hb.context}, /*after_persist=*/false);
+  send(m.from, HeartbeatResponse{hb.round}, /*after_persist=*/false);
 }
 
 void Raft::handle_heartbeat_response(const Message& m) {
@@ -761,7 +761,7 @@ void Raft::handle_heartbeat_response(const Message& m) {
   }
   Progress& pr = it->second;
   pr.recent_active = true;
-  const uint64_t round = std::get<HeartbeatResponse>(m.body).context;
+  const uint64_t round = std::get<HeartbeatResponse>(m.body).round.value();
   if (round > read_round_) {
     ++drops_.malformed;  // an answer to a round this leader never sent
     return;
@@ -837,7 +837,8 @@ void Raft::broadcast_append(bool send_if_empty) {
 void Raft::broadcast_heartbeat() {
   for (auto& [id, pr] : progress_) {
     if (id != config_.id) {
-      send(id, Heartbeat{std::min(pr.match, log_.committed()), read_round_}, !term_durable());
+      send(id, Heartbeat{std::min(pr.match, log_.committed()), HeartbeatRound(read_round_)},
+           !term_durable());
     }
   }
 }
@@ -861,7 +862,7 @@ bool Raft::maybe_commit() {
   }
   log_.commit_to(index);
   if (!reads_before_commit_.empty() && log_.term(log_.committed()) == term_) {
-    std::vector<std::pair<uint64_t, NodeId>> waiting = std::move(reads_before_commit_);
+    std::vector<std::pair<ReadId, NodeId>> waiting = std::move(reads_before_commit_);
     reads_before_commit_.clear();
     for (const auto& [id, from] : waiting) start_read(id, from);
   }

@@ -128,7 +128,7 @@ class Raft {
   // A linearizable read (ReadIndex, thesis 6.4): once confirmed, Ready::reads carries
   // `id` with the index the state machine must have applied to serve it. On a
   // follower the request goes to the leader. `id` is chosen by the caller.
-  Error read_index(uint64_t id);
+  Error read_index(ReadId id);
 
   bool has_ready() const;
   // The next batch of work; see ready.h for the contract. Requires has_ready().
@@ -217,13 +217,13 @@ class Raft {
   void maybe_step_down_after_removal();
   void apply_core_entries(LogIndex from, LogIndex to);
   // ReadIndex: register a read at the current commit index for `from`.
-  void start_read(uint64_t id, NodeId from);
+  void start_read(ReadId id, NodeId from);
   void confirm_reads();
   // Starts a heartbeat round: every heartbeat is one (it can confirm reads).
   void heartbeat_round();
   bool lease_valid() const;
   void drop_pending_reads();
-  void release_read(uint64_t id, NodeId from, LogIndex index);
+  void release_read(ReadId id, NodeId from, LogIndex index);
 
   Config config_;
   Membership membership_;
@@ -254,20 +254,20 @@ class Raft {
   uint32_t transfer_elapsed_ = 0;  // ticks since the transfer began
 
   struct PendingRead {
-    uint64_t id;
+    ReadId id;
     NodeId from;     // this node, or the follower that asked
     LogIndex index;  // the commit index when the read arrived
     uint64_t round;  // the heartbeat round a quorum must acknowledge
   };
   std::deque<PendingRead> reads_pending_;  // leader: waiting for their round, in round order
-  std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // leader: no commit in term yet
+  std::vector<std::pair<ReadId, NodeId>> reads_before_commit_;  // leader: no commit in term yet
   uint64_t read_round_ = 0;                     // leader: the last heartbeat round sent
   std::map<uint64_t, uint64_t> round_sent_at_;  // leader: round -> ticks_ when sent (recent)
   uint64_t ticks_ = 0;                          // ticks since this core started
   bool read_round_needed_ = false;              // a new round goes out with the next Ready
   std::map<NodeId, uint64_t> acked_round_;      // leader: the last round each follower answered
   std::vector<ReadState> reads_ready_;          // confirmed; released once applied
-  std::vector<uint64_t> reads_dropped_;
+  std::vector<ReadId> reads_dropped_;
 
   std::map<NodeId, bool> votes_;         // (pre-)candidate: the answers of this round
   std::map<NodeId, Progress> progress_;  // leader: every member, this node included
