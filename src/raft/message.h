@@ -49,9 +49,9 @@ struct AppendEntries {
 // that term, or {0, last_index + 1} when its log is too short.
 struct AppendResponse {
   bool success = false;
-  LogIndex match;
-  LogIndex rejected;
-  LogId hint;
+  LogIndex match{};
+  LogIndex rejected{};
+  LogId hint{};
 };
 
 // Heartbeats carry the commit index without a consistency check: the leader sends
@@ -79,7 +79,7 @@ struct ReadIndexRequest {
 // `index`. With ok false the leader could not serve it (it is no longer leader).
 struct ReadIndexResponse {
   ReadId id;
-  LogIndex index;
+  LogIndex index{};  // with ok false: 0
   bool ok = false;
 };
 
@@ -91,6 +91,8 @@ struct InstallSnapshot {
   SnapshotMeta meta;
 };
 
+// Dispatched by type (std::visit), never by position: the order of the alternatives
+// carries no meaning.
 using MessageBody = std::variant<RequestVote, VoteResponse, AppendEntries, AppendResponse,
                                  Heartbeat, HeartbeatResponse, TimeoutNow, ReadIndexRequest,
                                  ReadIndexResponse, InstallSnapshot>;

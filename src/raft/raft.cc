@@ -5,6 +5,7 @@
 
 #include "raft/codec.h"
 #include "raft/invariant.h"
+#include "raft/overloaded.h"
 #include "raft/planted_bugs.h"
 #include "raft/quorum.h"
 
@@ -24,15 +25,6 @@ std::string_view role_name(Role role) {
   return "unknown";
 }
 
-std::string_view kind_name(const Message& m) {
-  static constexpr std::string_view kNames[] = {
-      "RequestVote",       "VoteResponse",      "AppendEntries", "AppendResponse",
-      "Heartbeat",         "HeartbeatResponse", "TimeoutNow",    "ReadIndexRequest",
-      "ReadIndexResponse", "InstallSnapshot"};
-  static_assert(std::size(kNames) == std::variant_size_v<MessageBody>);
-  return m.body.valueless_by_exception() ? "invalid" : kNames[m.body.index()];
-}
-
 Raft::Raft(const Config& config, Membership membership, Restored restored)
     : config_(config),
       membership_(std::move(membership)),
@@ -42,7 +34,8 @@ Raft::Raft(const Config& config, Membership membership, Restored restored)
   initial_membership_ = membership_;
   base_membership_ = membership_;
   base_timeouts_ = config_.timeouts;
-  snapshot_meta_ = {restored.snapshot, membership_, config_.timeouts};
+  snapshot_meta_ = {
+      .last = restored.snapshot, .membership = membership_, .timeouts = config_.timeouts};
   note_appended(log_.first_index(), log_.last_index());
   term_ = restored.hard_state.term;
   vote_ = restored.hard_state.vote;
@@ -120,7 +113,7 @@ void Raft::become_leader() {
   // Paper 5.4.2 / thesis 6.4: a leader commits entries of earlier terms only by
   // committing one of its own, so it appends a no-op at once.
   uncommitted_bytes_ = log_.bytes_after(log_.committed());
-  log_.append({Entry{term_, log_.last_index().next(), EntryType::kNoop, {}}});
+  log_.append({Entry{.term = term_, .index = log_.last_index().next(), .type = EntryType::kNoop}});
   pending_broadcast_ = true;
 }
 
@@ -155,7 +148,8 @@ void Raft::campaign(bool pre_vote, bool transfer) {
       continue;
     }
     // Sent only once our new term and self-vote are durable.
-    send(id, RequestVote{pre_vote, log_.last_id(), transfer}, /*after_persist=*/true, vote_term);
+    send(id, RequestVote{.pre_vote = pre_vote, .last_log = log_.last_id(), .transfer = transfer},
+         /*after_persist=*/true, vote_term);
   }
 }
 
@@ -221,23 +215,22 @@ Error Raft::check_can_propose() const {
 
 ProposeResult Raft::append_own(EntryType type, std::string data) {
   if (Error e = check_can_propose(); !e.is_ok()) {
-    return {e, {}};
+    return {.error = std::move(e)};
   }
   if (config_.max_uncommitted_bytes != 0 && uncommitted_bytes_ > 0 &&
       uncommitted_bytes_ + data.size() > config_.max_uncommitted_bytes) {
-    return {Error(ErrorCode::kProposalDropped,
-                  "proposal dropped: " + std::to_string(uncommitted_bytes_) +
-                      " uncommitted bytes, the limit is " +
-                      std::to_string(config_.max_uncommitted_bytes)),
-            {}};
+    return {.error = Error(ErrorCode::kProposalDropped,
+                           "proposal dropped: " + std::to_string(uncommitted_bytes_) +
+                               " uncommitted bytes, the limit is " +
+                               std::to_string(config_.max_uncommitted_bytes))};
   }
   uncommitted_bytes_ += data.size();
-  LogId id{term_, log_.last_index().next()};
-  log_.append({Entry{id.term, id.index, type, std::move(data)}});
+  const LogId id{.term = term_, .index = log_.last_index().next()};
+  log_.append({Entry{.term = id.term, .index = id.index, .type = type, .data = std::move(data)}});
   note_appended(id.index, id.index);
   // Batching: proposals made before the next Ready share AppendEntries messages.
   pending_broadcast_ = true;
-  return {Error::ok(), id};
+  return {.error = Error::ok(), .id = id};
 }
 
 ProposeResult Raft::propose(std::string data) {
@@ -246,7 +239,7 @@ ProposeResult Raft::propose(std::string data) {
 
 ProposeResult Raft::propose_timeouts(const Timeouts& timeouts) {
   if (Error e = validate(timeouts, config_.max_election_ticks); !e.is_ok()) {
-    return {e, {}};
+    return {.error = std::move(e)};
   }
   return append_own(EntryType::kTimeouts, encode_timeouts(timeouts));
 }
@@ -265,10 +258,10 @@ bool Raft::membership_change_pending() const {
 
 ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
   if (Error e = check_can_propose(); !e.is_ok()) {
-    return {e, {}};
+    return {.error = std::move(e)};
   }
   auto invalid = [](std::string what) {
-    return ProposeResult{Error(ErrorCode::kInvalidArgument, std::move(what)), {}};
+    return ProposeResult{.error = Error(ErrorCode::kInvalidArgument, std::move(what))};
   };
   if (voters.empty()) {
     return invalid("a membership must keep at least one voter");
@@ -290,11 +283,10 @@ ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> 
     return invalid("the requested membership is the current one");
   }
   if (membership_change_pending() && !planted::kTwoMembershipChangesAtOnce) {
-    return {Error(ErrorCode::kFailedPrecondition,
-                  "a membership change is in progress (the configuration at index " +
-                      std::to_string(latest_membership_index().value()) +
-                      " is not yet complete); retry once it commits"),
-            {}};
+    return {.error = Error(ErrorCode::kFailedPrecondition,
+                           "a membership change is in progress (the configuration at index " +
+                               std::to_string(latest_membership_index().value()) +
+                               " is not yet complete); retry once it commits")};
   }
   Membership next;
   next.voters = std::move(voters);
@@ -308,14 +300,13 @@ ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> 
 
 ProposeResult Raft::add_node(NodeId id) {
   if (Error e = check_can_propose(); !e.is_ok()) {
-    return {e, {}};
+    return {.error = std::move(e)};
   }
   if (membership_.voters.contains(id)) {
-    return {Error(ErrorCode::kInvalidArgument,
-                  "node " + std::to_string(id.value()) + " is already a voter"),
-            {}};
+    return {.error = Error(ErrorCode::kInvalidArgument,
+                           "node " + std::to_string(id.value()) + " is already a voter")};
   }
-  ProposeResult r{Error::ok(), {}};
+  ProposeResult r{.error = Error::ok()};
   if (!membership_.learners.contains(id)) {
     std::set<NodeId> learners = membership_.learners;
     learners.insert(id);
@@ -330,18 +321,17 @@ ProposeResult Raft::add_node(NodeId id) {
 
 ProposeResult Raft::remove_node(NodeId id) {
   if (!membership_.contains(id)) {
-    return {Error(ErrorCode::kInvalidArgument,
-                  "node " + std::to_string(id.value()) + " is not a member"),
-            {}};
+    return {.error = Error(ErrorCode::kInvalidArgument,
+                           "node " + std::to_string(id.value()) + " is not a member")};
   }
   std::set<NodeId> voters = membership_.voters;
   std::set<NodeId> learners = membership_.learners;
   voters.erase(id);
   learners.erase(id);
   if (voters.empty()) {
-    return {Error(ErrorCode::kInvalidArgument, "node " + std::to_string(id.value()) +
-                                                   " is the last voter; it cannot be removed"),
-            {}};
+    return {.error =
+                Error(ErrorCode::kInvalidArgument, "node " + std::to_string(id.value()) +
+                                                       " is the last voter; it cannot be removed")};
   }
   promote_when_caught_up_.erase(id);
   return change_membership(std::move(voters), std::move(learners));
@@ -394,7 +384,8 @@ void Raft::start_read(ReadId id, NodeId from) {
     release_read(id, from, log_.committed());
     return;
   }
-  reads_pending_.push_back({id, from, log_.committed(), read_round_ + 1});
+  reads_pending_.push_back(
+      {.id = id, .from = from, .index = log_.committed(), .round = read_round_ + 1});
   read_round_needed_ = true;
   confirm_reads();  // a cluster of one confirms at once
 }
@@ -443,9 +434,9 @@ void Raft::confirm_reads() {
 
 void Raft::release_read(ReadId id, NodeId from, LogIndex index) {
   if (from == config_.id) {
-    reads_ready_.push_back({id, index});
+    reads_ready_.push_back({.id = id, .index = index});
   } else {
-    send(from, ReadIndexResponse{id, index, true}, /*after_persist=*/false);
+    send(from, ReadIndexResponse{.id = id, .index = index, .ok = true}, /*after_persist=*/false);
   }
 }
 
@@ -454,14 +445,14 @@ void Raft::drop_pending_reads() {
     if (r.from == config_.id) {
       reads_dropped_.push_back(r.id);
     } else {
-      send(r.from, ReadIndexResponse{r.id, {}, false}, /*after_persist=*/false);
+      send(r.from, ReadIndexResponse{.id = r.id, .ok = false}, /*after_persist=*/false);
     }
   }
   for (const auto& [id, from] : reads_before_commit_) {
     if (from == config_.id) {
       reads_dropped_.push_back(id);
     } else {
-      send(from, ReadIndexResponse{id, {}, false}, /*after_persist=*/false);
+      send(from, ReadIndexResponse{.id = id, .ok = false}, /*after_persist=*/false);
     }
   }
   reads_pending_.clear();
@@ -520,54 +511,43 @@ void Raft::step(Message m) {
     return;
   }
 
-  switch (m.body.index()) {
-    case 0:
-      handle_request_vote(m, std::get<RequestVote>(m.body));
-      break;
-    case 1:
-      handle_vote_response(m, std::get<VoteResponse>(m.body));
-      break;
-    case 2:
-      handle_append(m, std::get<AppendEntries>(m.body));
-      break;
-    case 3:
-      handle_append_response(m, std::get<AppendResponse>(m.body));
-      break;
-    case 4:
-      handle_heartbeat(m, std::get<Heartbeat>(m.body));
-      break;
-    case 5:
-      handle_heartbeat_response(m);
-      break;
-    case 6:
-      // Thesis 3.10: the leader asks us to start an election now.
-      if (role_ != Role::kLeader && promotable()) {
-        campaign(/*pre_vote=*/false, /*transfer=*/true);
-      } else {
-        ++drops_.unexpected;
-      }
-      break;
-    case 7: {
-      const ReadId id = std::get<ReadIndexRequest>(m.body).id;
-      if (role_ == Role::kLeader) {
-        start_read(id, m.from);
-      } else {
-        send(m.from, ReadIndexResponse{id, {}, false}, /*after_persist=*/false);
-      }
-      break;
-    }
-    case 9:
-      handle_install_snapshot(m, std::get<InstallSnapshot>(m.body));
-      break;
-    case 8: {
-      const auto& rr = std::get<ReadIndexResponse>(m.body);
-      if (rr.ok) {
-        reads_ready_.push_back({rr.id, rr.index});
-      } else {
-        reads_dropped_.push_back(rr.id);
-      }
-      break;
-    }
+  std::visit(Overloaded{
+                 [&](const RequestVote& rv) { handle_request_vote(m, rv); },
+                 [&](const VoteResponse& vr) { handle_vote_response(m, vr); },
+                 [&](AppendEntries& ae) { handle_append(m, ae); },
+                 [&](const AppendResponse& ar) { handle_append_response(m, ar); },
+                 [&](const Heartbeat& hb) { handle_heartbeat(m, hb); },
+                 [&](const HeartbeatResponse& hr) { handle_heartbeat_response(m, hr); },
+                 [&](const TimeoutNow&) { handle_timeout_now(); },
+                 [&](const ReadIndexRequest& rr) { handle_read_index_request(m, rr); },
+                 [&](const ReadIndexResponse& rr) { handle_read_index_response(rr); },
+                 [&](const InstallSnapshot& is) { handle_install_snapshot(m, is); },
+             },
+             m.body);
+}
+
+void Raft::handle_timeout_now() {
+  // Thesis 3.10: the leader asks us to start an election now.
+  if (role_ != Role::kLeader && promotable()) {
+    campaign(/*pre_vote=*/false, /*transfer=*/true);
+  } else {
+    ++drops_.unexpected;
+  }
+}
+
+void Raft::handle_read_index_request(const Message& m, const ReadIndexRequest& rr) {
+  if (role_ == Role::kLeader) {
+    start_read(rr.id, m.from);
+  } else {
+    send(m.from, ReadIndexResponse{.id = rr.id, .ok = false}, /*after_persist=*/false);
+  }
+}
+
+void Raft::handle_read_index_response(const ReadIndexResponse& rr) {
+  if (rr.ok) {
+    reads_ready_.push_back({.id = rr.id, .index = rr.index});
+  } else {
+    reads_dropped_.push_back(rr.id);
   }
 }
 
@@ -582,7 +562,8 @@ void Raft::step_lower_term(const Message& m) {
   } else if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
     // Paper 5.1: the rejection carries our term, so a candidate that fell behind
     // learns it; otherwise it could keep campaigning in terms nobody answers.
-    send(m.from, VoteResponse{rv->pre_vote, false}, /*after_persist=*/false);
+    send(m.from, VoteResponse{.pre_vote = rv->pre_vote, .granted = false},
+         /*after_persist=*/false);
   }
 }
 
@@ -602,10 +583,11 @@ void Raft::handle_request_vote(const Message& m, const RequestVote& rv) {
     }
     // The grant promises a persisted vote: it leaves only after the vote is durable.
     const bool after_persist = !rv.pre_vote && !planted::kVoteBeforePersist;
-    send(m.from, VoteResponse{rv.pre_vote, true}, after_persist, rv.pre_vote ? m.term : term_);
+    send(m.from, VoteResponse{.pre_vote = rv.pre_vote, .granted = true}, after_persist,
+         rv.pre_vote ? m.term : term_);
     return;
   }
-  send(m.from, VoteResponse{rv.pre_vote, false}, /*after_persist=*/true);
+  send(m.from, VoteResponse{.pre_vote = rv.pre_vote, .granted = false}, /*after_persist=*/true);
 }
 
 void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
@@ -662,19 +644,21 @@ void Raft::handle_append(const Message& m, AppendEntries& ae) {
 
   if (ae.prev.index < log_.committed()) {
     // Our committed prefix matches every leader's log (Leader Completeness).
-    send(m.from, AppendResponse{true, log_.committed(), {}, {}}, /*after_persist=*/true);
+    send(m.from, AppendResponse{.success = true, .match = log_.committed()},
+         /*after_persist=*/true);
     return;
   }
   const bool prev_ok = log_.matches(ae.prev) ||
                        (planted::kSkipConsistencyCheck && ae.prev.index <= log_.last_index());
   if (!prev_ok) {
-    AppendResponse reject{false, {}, ae.prev.index, {}};
-    if (ae.prev.index > log_.last_index()) {
-      reject.hint = {Term(), log_.last_index().next()};
-    } else {
-      reject.hint = {*log_.term(ae.prev.index), log_.first_index_of_term_at(ae.prev.index)};
-    }
-    send(m.from, reject, /*after_persist=*/true);
+    // The hint (thesis 5.3 footnote): our term at the conflict and the first index we
+    // hold of it, or the end of our log when it is too short.
+    const LogId hint = ae.prev.index > log_.last_index()
+                           ? LogId{.term = Term(), .index = log_.last_index().next()}
+                           : LogId{.term = *log_.term(ae.prev.index),
+                                   .index = log_.first_index_of_term_at(ae.prev.index)};
+    send(m.from, AppendResponse{.success = false, .rejected = ae.prev.index, .hint = hint},
+         /*after_persist=*/true);
     return;
   }
   LogIndex written;
@@ -685,7 +669,7 @@ void Raft::handle_append(const Message& m, AppendEntries& ae) {
   }
   log_.commit_to(std::min(ae.commit, last_new));
   // The acknowledgement promises the entries are durable here.
-  send(m.from, AppendResponse{true, last_new, {}, {}}, /*after_persist=*/true);
+  send(m.from, AppendResponse{.success = true, .match = last_new}, /*after_persist=*/true);
 }
 
 void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
@@ -753,7 +737,7 @@ void Raft::handle_heartbeat(const Message& m, const Heartbeat& hb) {
   send(m.from, HeartbeatResponse{hb.round}, /*after_persist=*/false);
 }
 
-void Raft::handle_heartbeat_response(const Message& m) {
+void Raft::handle_heartbeat_response(const Message& m, const HeartbeatResponse& hr) {
   auto it = progress_.find(m.from);
   if (role_ != Role::kLeader || it == progress_.end()) {
     ++drops_.unexpected;
@@ -761,7 +745,7 @@ void Raft::handle_heartbeat_response(const Message& m) {
   }
   Progress& pr = it->second;
   pr.recent_active = true;
-  const uint64_t round = std::get<HeartbeatResponse>(m.body).round.value();
+  const uint64_t round = hr.round.value();
   if (round > read_round_) {
     ++drops_.malformed;  // an answer to a round this leader never sent
     return;
@@ -790,13 +774,12 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
   if (pr.paused(config_.max_inflight_msgs, config_.max_inflight_bytes)) {
     return false;
   }
-  LogId prev{Term(), pr.next.prev()};
-  std::optional<Term> prev_term = log_.term(prev.index);
+  const LogIndex prev_index = pr.next.prev();
+  const std::optional<Term> prev_term = log_.term(prev_index);
   if (!prev_term.has_value()) {
     send_snapshot(to);  // the entries it needs are compacted away
     return false;
   }
-  prev.term = *prev_term;
   std::vector<Entry> entries;
   if (pr.next <= log_.last_index()) {
     entries = log_.slice(pr.next, log_.last_index(), config_.max_msg_bytes);
@@ -819,7 +802,11 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
   } else if (pr.state == ProgressState::kProbe) {
     pr.probe_sent = true;
   }
-  send(to, AppendEntries{prev, std::move(entries), log_.committed()}, !term_durable());
+  send(to,
+       AppendEntries{.prev = {.term = *prev_term, .index = prev_index},
+                     .entries = std::move(entries),
+                     .commit = log_.committed()},
+       !term_durable());
   return true;
 }
 
@@ -837,7 +824,9 @@ void Raft::broadcast_append(bool send_if_empty) {
 void Raft::broadcast_heartbeat() {
   for (auto& [id, pr] : progress_) {
     if (id != config_.id) {
-      send(id, Heartbeat{std::min(pr.match, log_.committed()), HeartbeatRound(read_round_)},
+      send(id,
+           Heartbeat{.commit = std::min(pr.match, log_.committed()),
+                     .round = HeartbeatRound(read_round_)},
            !term_durable());
     }
   }
@@ -878,7 +867,8 @@ bool Raft::quorum_active() const {
 }
 
 void Raft::send(NodeId to, MessageBody body, bool after_persist, Term term) {
-  Message m{config_.id, to, term == Term() ? term_ : term, std::move(body)};
+  Message m{
+      .from = config_.id, .to = to, .term = term == Term() ? term_ : term, .body = std::move(body)};
   (after_persist ? persisted_messages_ : messages_).push_back(std::move(m));
 }
 
@@ -983,15 +973,14 @@ bool Raft::snapshot_due() const {
 
 CompactResult Raft::compact(LogIndex index) {
   if (index <= log_.snapshot().index || index > log_.applied()) {
-    return {Error(ErrorCode::kInvalidArgument,
-                  "cannot compact to index " + std::to_string(index.value()) +
-                      ": it must be after the last snapshot (" +
-                      std::to_string(log_.snapshot().index.value()) + ") and applied (" +
-                      std::to_string(log_.applied().value()) + ")"),
-            {}};
+    return {.error = Error(ErrorCode::kInvalidArgument,
+                           "cannot compact to index " + std::to_string(index.value()) +
+                               ": it must be after the last snapshot (" +
+                               std::to_string(log_.snapshot().index.value()) + ") and applied (" +
+                               std::to_string(log_.applied().value()) + ")")};
   }
   SnapshotMeta meta;
-  meta.last = {*log_.term(index), index};
+  meta.last = {.term = *log_.term(index), .index = index};
   meta.membership = planted::kSnapshotDropsMembership ? initial_membership_ : membership_at(index);
   auto t = timeouts_log_.upper_bound(index);
   meta.timeouts = t == timeouts_log_.begin() ? base_timeouts_ : std::prev(t)->second;
@@ -1002,7 +991,7 @@ CompactResult Raft::compact(LogIndex index) {
   timeouts_log_.erase(timeouts_log_.begin(), timeouts_log_.upper_bound(index));
   log_.compact_to(meta.last);
   snapshot_meta_ = meta;
-  return {Error::ok(), meta};
+  return {.error = Error::ok(), .meta = meta};
 }
 
 void Raft::send_snapshot(NodeId to) {
@@ -1021,13 +1010,14 @@ void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) 
   const LogId last = is.meta.last;
   if (last.index <= log_.committed()) {
     // We already hold everything it covers.
-    send(m.from, AppendResponse{true, log_.committed(), {}, {}}, /*after_persist=*/true);
+    send(m.from, AppendResponse{.success = true, .match = log_.committed()},
+         /*after_persist=*/true);
     return;
   }
   if (log_.matches(last)) {
     // Our log already holds its last entry: keep the log, move the commit index.
     log_.commit_to(last.index);
-    send(m.from, AppendResponse{true, last.index, {}, {}}, /*after_persist=*/true);
+    send(m.from, AppendResponse{.success = true, .match = last.index}, /*after_persist=*/true);
     return;
   }
   // Thesis 5.1: discard the whole log and restart from the snapshot.
@@ -1040,7 +1030,7 @@ void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) 
   config_.timeouts = is.meta.timeouts;
   snapshot_meta_ = is.meta;
   snapshot_to_install_ = is.meta;
-  send(m.from, AppendResponse{true, last.index, {}, {}}, /*after_persist=*/true);
+  send(m.from, AppendResponse{.success = true, .match = last.index}, /*after_persist=*/true);
 }
 
 const Membership& Raft::committed_membership() const {
@@ -1220,12 +1210,22 @@ uint64_t Raft::fingerprint() const {
 }
 
 NodeStatus Raft::status() const {
-  NodeStatus s{config_.id,        role_, term_, vote_, leader_, log_.committed(), log_.applied(),
-               log_.last_index(), {}};
+  NodeStatus s{.id = config_.id,
+               .role = role_,
+               .term = term_,
+               .vote = vote_,
+               .leader = leader_,
+               .commit = log_.committed(),
+               .applied = log_.applied(),
+               .last_index = log_.last_index()};
   if (role_ == Role::kLeader) {
     for (const auto& [id, pr] : progress_) {
-      s.peers.push_back(
-          {id, membership_.is_voter(id), pr.match, pr.next, pr.state, pr.recent_active});
+      s.peers.push_back(PeerStatus{.id = id,
+                                   .voter = membership_.is_voter(id),
+                                   .match = pr.match,
+                                   .next = pr.next,
+                                   .state = pr.state,
+                                   .recent_active = pr.recent_active});
     }
   }
   return s;

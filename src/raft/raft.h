@@ -52,7 +52,7 @@ struct NodeStatus {
   LogIndex commit;
   LogIndex applied;
   LogIndex last_index;
-  std::vector<PeerStatus> peers;  // filled on the leader only
+  std::vector<PeerStatus> peers{};  // filled on the leader only
 };
 
 // Peer input that was not acted on, by reason. Bad input is dropped and counted,
@@ -67,12 +67,12 @@ struct DropCounters {
 
 struct CompactResult {
   Error error;
-  SnapshotMeta meta;  // on success: what the snapshot covers; store it with its bytes
+  SnapshotMeta meta{};  // on success: what the snapshot covers; store it with its bytes
 };
 
 struct ProposeResult {
   Error error;  // kNotLeader names the known leader; kProposalDropped says why
-  LogId id;     // on success, where the entry was appended
+  LogId id{};   // on success, where the entry was appended
 };
 
 class Raft {
@@ -145,7 +145,9 @@ class Raft {
   const RaftLog& log() const { return log_; }
   const Membership& membership() const { return membership_; }
   const DropCounters& drops() const { return drops_; }
-  HardState hard_state() const { return {term_, vote_, log_.committed()}; }
+  HardState hard_state() const {
+    return {.term = term_, .vote = vote_, .commit = log_.committed()};
+  }
   const Timeouts& timeouts() const { return config_.timeouts; }
   NodeId transfer_target() const { return lead_transferee_; }
   // Whether a membership change is appended but not yet complete.
@@ -180,7 +182,10 @@ class Raft {
   void handle_append(const Message& m, AppendEntries& ae);
   void handle_append_response(const Message& m, const AppendResponse& ar);
   void handle_heartbeat(const Message& m, const Heartbeat& hb);
-  void handle_heartbeat_response(const Message& m);
+  void handle_heartbeat_response(const Message& m, const HeartbeatResponse& hr);
+  void handle_timeout_now();
+  void handle_read_index_request(const Message& m, const ReadIndexRequest& rr);
+  void handle_read_index_response(const ReadIndexResponse& rr);
   void handle_install_snapshot(const Message& m, const InstallSnapshot& is);
   void send_snapshot(NodeId to);
   const Membership& membership_at(LogIndex index) const;

@@ -79,9 +79,9 @@ struct Entry {
   Term term;
   LogIndex index;
   EntryType type = EntryType::kNormal;
-  std::string data;
+  std::string data{};
 
-  LogId id() const { return {term, index}; }
+  LogId id() const { return {.term = term, .index = index}; }
   bool operator==(const Entry&) const = default;
 };
 
