@@ -27,18 +27,17 @@ std::string_view role_name(Role role) {
 
 Raft::Raft(const Config& config, Membership membership, Restored restored)
     : config_(config),
-      membership_(std::move(membership)),
       rng_(config.seed),
-      log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit) {
+      log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit),
+      history_(restored.snapshot.index, membership, config.timeouts),
+      initial_membership_(std::move(membership)),
+      term_(restored.hard_state.term),
+      vote_(restored.hard_state.vote),
+      snapshot_meta_{.last = restored.snapshot,
+                     .membership = initial_membership_,
+                     .timeouts = config.timeouts} {
   RAFT_INVARIANT(validate(config_).is_ok(), "the core is constructed from a validated config");
-  initial_membership_ = membership_;
-  base_membership_ = membership_;
-  base_timeouts_ = config_.timeouts;
-  snapshot_meta_ = {
-      .last = restored.snapshot, .membership = membership_, .timeouts = config_.timeouts};
   note_appended(log_.first_index(), log_.last_index());
-  term_ = restored.hard_state.term;
-  vote_ = restored.hard_state.vote;
   durable_term_ = term_;
   last_hard_state_ = hard_state();
   reset_election_timer();
@@ -103,7 +102,7 @@ void Raft::become_leader() {
   acked_round_.clear();
   round_sent_at_.clear();
   progress_.clear();
-  set_membership(membership_);  // a progress entry for every member
+  track_membership();  // a progress entry for every member
   // The leader acknowledges its own entries only once they are durable here.
   Progress& self = progress_[config_.id];
   self.match = log_.stabled();
@@ -141,8 +140,8 @@ void Raft::campaign(bool pre_vote, bool transfer) {
     }
     return;
   }
-  std::set<NodeId> voters = membership_.voters;
-  voters.insert(membership_.voters_outgoing.begin(), membership_.voters_outgoing.end());
+  std::set<NodeId> voters = membership().voters;
+  voters.insert(membership().voters_outgoing.begin(), membership().voters_outgoing.end());
   for (NodeId id : voters) {
     if (id == config_.id) {
       continue;
@@ -244,16 +243,10 @@ ProposeResult Raft::propose_timeouts(const Timeouts& timeouts) {
   return append_own(EntryType::kTimeouts, encode_timeouts(timeouts));
 }
 
-LogIndex Raft::latest_membership_index() const {
-  // A configuration folded into the snapshot is committed: count it at the snapshot.
-  return membership_log_.empty() ? log_.snapshot().index : membership_log_.rbegin()->first;
-}
-
 bool Raft::membership_change_pending() const {
-  if (membership_.joint()) {
-    return true;
-  }
-  return !membership_log_.empty() && membership_log_.rbegin()->first > log_.committed();
+  // The latest configuration is in force but not yet committed, or it is joint and
+  // C_new is still to come.
+  return membership().joint() || history_.latest_membership_index() > log_.committed();
 }
 
 ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
@@ -274,18 +267,18 @@ ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> 
   }
   for (NodeId id : learners) {
     if (id == kNoNode) return invalid("node id 0 is reserved; ids start at 1");
-    if (membership_.voters.contains(id)) {
+    if (membership().voters.contains(id)) {
       return invalid("voter " + std::to_string(id.value()) +
                      " cannot become a learner directly; remove it first");
     }
   }
-  if (voters == membership_.voters && learners == membership_.learners) {
+  if (voters == membership().voters && learners == membership().learners) {
     return invalid("the requested membership is the current one");
   }
   if (membership_change_pending() && !planted::kTwoMembershipChangesAtOnce) {
     return {.error = Error(ErrorCode::kFailedPrecondition,
                            "a membership change is in progress (the configuration at index " +
-                               std::to_string(latest_membership_index().value()) +
+                               std::to_string(history_.latest_membership_index().value()) +
                                " is not yet complete); retry once it commits")};
   }
   Membership next;
@@ -293,7 +286,7 @@ ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> 
   next.learners = std::move(learners);
   if (!planted::kMembershipSkipsJointPhase) {
     // Thesis 4.3: C_old,new first; both majorities decide until C_new commits.
-    next.voters_outgoing = membership_.voters;
+    next.voters_outgoing = membership().voters;
   }
   return append_own(EntryType::kMembership, encode_membership(next));
 }
@@ -302,15 +295,15 @@ ProposeResult Raft::add_node(NodeId id) {
   if (Error e = check_can_propose(); !e.is_ok()) {
     return {.error = std::move(e)};
   }
-  if (membership_.voters.contains(id)) {
+  if (membership().voters.contains(id)) {
     return {.error = Error(ErrorCode::kInvalidArgument,
                            "node " + std::to_string(id.value()) + " is already a voter")};
   }
   ProposeResult r{.error = Error::ok()};
-  if (!membership_.learners.contains(id)) {
-    std::set<NodeId> learners = membership_.learners;
+  if (!membership().learners.contains(id)) {
+    std::set<NodeId> learners = membership().learners;
     learners.insert(id);
-    r = change_membership(membership_.voters, std::move(learners));
+    r = change_membership(membership().voters, std::move(learners));
     if (!r.error.is_ok()) {
       return r;
     }
@@ -320,12 +313,12 @@ ProposeResult Raft::add_node(NodeId id) {
 }
 
 ProposeResult Raft::remove_node(NodeId id) {
-  if (!membership_.contains(id)) {
+  if (!membership().contains(id)) {
     return {.error = Error(ErrorCode::kInvalidArgument,
                            "node " + std::to_string(id.value()) + " is not a member")};
   }
-  std::set<NodeId> voters = membership_.voters;
-  std::set<NodeId> learners = membership_.learners;
+  std::set<NodeId> voters = membership().voters;
+  std::set<NodeId> learners = membership().learners;
   voters.erase(id);
   learners.erase(id);
   if (voters.empty()) {
@@ -345,7 +338,7 @@ Error Raft::transfer_leadership(NodeId to) {
     return Error(ErrorCode::kInvalidArgument,
                  "node " + std::to_string(to.value()) + " is already the leader");
   }
-  if (!membership_.voters.contains(to)) {
+  if (!membership().voters.contains(to)) {
     return Error(ErrorCode::kInvalidArgument,
                  "node " + std::to_string(to.value()) + " is not a voter; only voters can lead");
   }
@@ -403,7 +396,7 @@ bool Raft::lease_valid() const {
     return false;
   }
   // The latest round a quorum answered; the lease runs from when it was sent.
-  const LogIndex round = joint_committed(membership_, [&](NodeId id) {
+  const LogIndex round = joint_committed(membership(), [&](NodeId id) {
     if (id == config_.id) return LogIndex(read_round_);
     auto it = acked_round_.find(id);
     return LogIndex(it == acked_round_.end() ? 0 : it->second);
@@ -420,7 +413,7 @@ void Raft::confirm_reads() {
   // A read waits for the heartbeat round sent after it arrived (its `round`). The
   // leader counts itself for every round, including one about to be sent; the
   // others count for the rounds they answered. A cluster of one confirms at once.
-  const LogIndex confirmed = joint_committed(membership_, [&](NodeId id) {
+  const LogIndex confirmed = joint_committed(membership(), [&](NodeId id) {
     if (id == config_.id) return LogIndex(read_round_ + 1);
     auto it = acked_round_.find(id);
     return LogIndex(it == acked_round_.end() ? 0 : it->second);
@@ -594,7 +587,7 @@ void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
   const bool expected =
       (role_ == Role::kPreCandidate && vr.pre_vote && (m.term == term_.next() || !vr.granted)) ||
       (role_ == Role::kCandidate && !vr.pre_vote && m.term == term_);
-  if (!expected || !membership_.is_voter(m.from)) {
+  if (!expected || !membership().is_voter(m.from)) {
     ++drops_.unexpected;
     return;
   }
@@ -631,7 +624,7 @@ bool Raft::accept_leader(const Message& m) {
 }
 
 VoteResult Raft::tally() const {
-  return joint_vote(membership_, [&](NodeId id) -> std::optional<bool> {
+  return joint_vote(membership(), [&](NodeId id) -> std::optional<bool> {
     auto it = votes_.find(id);
     return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
   });
@@ -833,7 +826,7 @@ void Raft::broadcast_heartbeat() {
 }
 
 bool Raft::maybe_commit() {
-  LogIndex index = joint_committed(membership_, [&](NodeId id) {
+  LogIndex index = joint_committed(membership(), [&](NodeId id) {
     auto it = progress_.find(id);
     return it == progress_.end() ? LogIndex() : it->second.match;
   });
@@ -863,7 +856,7 @@ bool Raft::quorum_active() const {
     auto it = progress_.find(id);
     return it != progress_.end() && it->second.recent_active;
   };
-  return joint_vote(membership_, answer) == VoteResult::kWon;
+  return joint_vote(membership(), answer) == VoteResult::kWon;
 }
 
 void Raft::send(NodeId to, MessageBody body, bool after_persist, Term term) {
@@ -961,11 +954,6 @@ void Raft::advance() {
 // ---------------------------------------------------------------------------
 // Membership and timeouts
 
-const Membership& Raft::membership_at(LogIndex index) const {
-  auto it = membership_log_.upper_bound(index);
-  return it == membership_log_.begin() ? base_membership_ : std::prev(it)->second;
-}
-
 bool Raft::snapshot_due() const {
   return config_.snapshot_entries != 0 && log_.applied() >= snapshot_meta_.last.index &&
          log_.applied().value() - snapshot_meta_.last.index.value() >= config_.snapshot_entries;
@@ -979,16 +967,14 @@ CompactResult Raft::compact(LogIndex index) {
                                std::to_string(log_.snapshot().index.value()) + ") and applied (" +
                                std::to_string(log_.applied().value()) + ")")};
   }
-  SnapshotMeta meta;
-  meta.last = {.term = *log_.term(index), .index = index};
-  meta.membership = planted::kSnapshotDropsMembership ? initial_membership_ : membership_at(index);
-  auto t = timeouts_log_.upper_bound(index);
-  meta.timeouts = t == timeouts_log_.begin() ? base_timeouts_ : std::prev(t)->second;
+  const SnapshotMeta meta{
+      .last = {.term = *log_.term(index), .index = index},
+      .membership =
+          planted::kSnapshotDropsMembership ? initial_membership_ : history_.membership_at(index),
+      .timeouts = history_.timeouts_at(index),
+  };
   // What the log forgets becomes the base of what it keeps.
-  base_membership_ = meta.membership;
-  membership_log_.erase(membership_log_.begin(), membership_log_.upper_bound(index));
-  base_timeouts_ = meta.timeouts;
-  timeouts_log_.erase(timeouts_log_.begin(), timeouts_log_.upper_bound(index));
+  history_.compact_to(index, meta.membership, meta.timeouts);
   log_.compact_to(meta.last);
   snapshot_meta_ = meta;
   return {.error = Error::ok(), .meta = meta};
@@ -1020,22 +1006,14 @@ void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) 
     send(m.from, AppendResponse{.success = true, .match = last.index}, /*after_persist=*/true);
     return;
   }
-  // Thesis 5.1: discard the whole log and restart from the snapshot.
+  // Thesis 5.1: discard the whole log and restart from the snapshot, in the
+  // configuration it records. (A follower tracks no progress to update.)
   log_.restore(last);
-  membership_log_.clear();
-  base_membership_ = is.meta.membership;
-  set_membership(is.meta.membership);
-  timeouts_log_.clear();
-  base_timeouts_ = is.meta.timeouts;
+  history_.reset(last.index, is.meta.membership, is.meta.timeouts);
   config_.timeouts = is.meta.timeouts;
   snapshot_meta_ = is.meta;
   snapshot_to_install_ = is.meta;
   send(m.from, AppendResponse{.success = true, .match = last.index}, /*after_persist=*/true);
-}
-
-const Membership& Raft::committed_membership() const {
-  auto it = membership_log_.upper_bound(log_.committed());
-  return it == membership_log_.begin() ? base_membership_ : std::prev(it)->second;
 }
 
 bool Raft::promotable() const {
@@ -1043,17 +1021,18 @@ bool Raft::promotable() const {
   // appended a C_new without itself loses leadership before C_new commits, the
   // voters of C_new may lack C_new and still need its vote, while its longer log
   // wins their votes: it must be able to campaign, or the cluster is stuck.
-  return membership_.is_voter(config_.id) || committed_membership().is_voter(config_.id);
+  return membership().is_voter(config_.id) ||
+         history_.membership_at(log_.committed()).is_voter(config_.id);
 }
 
-void Raft::set_membership(const Membership& m) {
-  membership_ = m;
+void Raft::track_membership() {
   if (role_ != Role::kLeader) {
     return;
   }
+  const Membership& m = membership();
   // The leader tracks every member; new ones start in probe at the end of its log.
   for (auto it = progress_.begin(); it != progress_.end();) {
-    if (it->first != config_.id && !membership_.contains(it->first)) {
+    if (it->first != config_.id && !m.contains(it->first)) {
       promote_when_caught_up_.erase(it->first);
       it = progress_.erase(it);
     } else {
@@ -1067,9 +1046,9 @@ void Raft::set_membership(const Membership& m) {
       pr.recent_active = true;  // a grace period before CheckQuorum counts it
     }
   };
-  for (NodeId id : membership_.voters) add(id);
-  for (NodeId id : membership_.voters_outgoing) add(id);
-  for (NodeId id : membership_.learners) add(id);
+  for (NodeId id : m.voters) add(id);
+  for (NodeId id : m.voters_outgoing) add(id);
+  for (NodeId id : m.learners) add(id);
 }
 
 void Raft::note_appended(LogIndex from, LogIndex to) {
@@ -1083,28 +1062,25 @@ void Raft::note_appended(LogIndex from, LogIndex to) {
       ++drops_.malformed;
       continue;
     }
-    membership_log_[i] = *m;
-    set_membership(*m);  // thesis 4.1: in effect once appended
+    history_.append_membership(i, *std::move(m));  // thesis 4.1: in force once appended
+    track_membership();
   }
 }
 
 void Raft::note_truncated(LogIndex from) {
-  auto first_gone = membership_log_.lower_bound(from);
-  if (first_gone == membership_log_.end()) {
-    return;
+  if (history_.truncate_from(from)) {
+    track_membership();
   }
-  membership_log_.erase(first_gone, membership_log_.end());
-  set_membership(membership_log_.empty() ? base_membership_ : membership_log_.rbegin()->second);
 }
 
 void Raft::maybe_leave_joint_or_promote() {
   if (role_ != Role::kLeader || lead_transferee_ != kNoNode) {
     return;
   }
-  if (membership_.joint()) {
+  if (membership().joint()) {
     // Thesis 4.3: once C_old,new is committed the leader appends C_new alone.
-    if (latest_membership_index() <= log_.committed()) {
-      Membership next = membership_;
+    if (history_.latest_membership_index() <= log_.committed()) {
+      Membership next = membership();
       next.voters_outgoing.clear();
       append_own(EntryType::kMembership, encode_membership(next));
     }
@@ -1114,14 +1090,14 @@ void Raft::maybe_leave_joint_or_promote() {
     return;
   }
   for (NodeId id : promote_when_caught_up_) {
-    if (membership_.voters.contains(id) || !membership_.learners.contains(id)) {
+    if (membership().voters.contains(id) || !membership().learners.contains(id)) {
       promote_when_caught_up_.erase(id);
       return;
     }
     auto it = progress_.find(id);
     if (it != progress_.end() && it->second.match + config_.catch_up_entries >= log_.last_index()) {
-      std::set<NodeId> voters = membership_.voters;
-      std::set<NodeId> learners = membership_.learners;
+      std::set<NodeId> voters = membership().voters;
+      std::set<NodeId> learners = membership().learners;
       voters.insert(id);
       learners.erase(id);
       promote_when_caught_up_.erase(id);
@@ -1133,7 +1109,7 @@ void Raft::maybe_leave_joint_or_promote() {
 
 void Raft::maybe_step_down_after_removal() {
   // Thesis 4.2.2: a leader that is not in C_new steps down once C_new commits.
-  if (role_ == Role::kLeader && !membership_.voters.contains(config_.id) &&
+  if (role_ == Role::kLeader && !membership().voters.contains(config_.id) &&
       !membership_change_pending()) {
     become_follower(term_, kNoNode);
   }
@@ -1147,7 +1123,7 @@ void Raft::apply_core_entries(LogIndex from, LogIndex to) {
         // Every node switches when it applies the entry; the running election
         // timer is redrawn from the new range.
         config_.timeouts = *t;
-        timeouts_log_[i] = *t;
+        history_.apply_timeouts(i, *t);
         randomized_timeout_ = static_cast<uint32_t>(
             rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
       } else {
@@ -1192,7 +1168,8 @@ uint64_t Raft::fingerprint() const {
     const Entry& e = log_.at(i);
     d.add(e.term.value()).add(static_cast<uint64_t>(e.type)).add(e.data);
   }
-  d.add(membership_.voters).add(membership_.voters_outgoing).add(membership_.learners);
+  const Membership& members = membership();
+  d.add(members.voters).add(members.voters_outgoing).add(members.learners);
   for (const auto& [id, granted] : votes_) d.add(id.value()).add(granted);
   for (const auto& [id, pr] : progress_) {
     d.add(id.value()).add(pr.match.value()).add(pr.next.value());
@@ -1221,7 +1198,7 @@ NodeStatus Raft::status() const {
   if (role_ == Role::kLeader) {
     for (const auto& [id, pr] : progress_) {
       s.peers.push_back(PeerStatus{.id = id,
-                                   .voter = membership_.is_voter(id),
+                                   .voter = membership().is_voter(id),
                                    .match = pr.match,
                                    .next = pr.next,
                                    .state = pr.state,

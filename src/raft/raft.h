@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "raft/config.h"
+#include "raft/config_history.h"
 #include "raft/error.h"
 #include "raft/message.h"
 #include "raft/progress.h"
@@ -143,7 +144,9 @@ class Raft {
   NodeId vote() const { return vote_; }
   NodeId leader() const { return leader_; }
   const RaftLog& log() const { return log_; }
-  const Membership& membership() const { return membership_; }
+  // The latest configuration in the log, in force now (thesis 4.1). The reference
+  // is valid until the next input to this core.
+  const Membership& membership() const { return history_.latest_membership(); }
   const DropCounters& drops() const { return drops_; }
   HardState hard_state() const {
     return {.term = term_, .vote = vote_, .commit = log_.committed()};
@@ -169,7 +172,6 @@ class Raft {
   // A voter of the latest configuration, or of the latest committed one: a leader
   // removed by an uncommitted C_new may have to lead again to commit it.
   bool promotable() const;
-  const Membership& committed_membership() const;
 
   bool well_formed(const Message& m) const;
   void step_lower_term(const Message& m);
@@ -188,10 +190,6 @@ class Raft {
   void handle_read_index_response(const ReadIndexResponse& rr);
   void handle_install_snapshot(const Message& m, const InstallSnapshot& is);
   void send_snapshot(NodeId to);
-  const Membership& membership_at(LogIndex index) const;
-  // The index of the entry that set the current membership (the snapshot's index
-  // when that entry is compacted).
-  LogIndex latest_membership_index() const;
 
   // Sends `to` what it is missing, if flow control allows. With `send_if_empty`, an
   // empty AppendEntries still goes out (to carry a new commit index).
@@ -217,7 +215,8 @@ class Raft {
   // Membership bookkeeping: the configuration is the latest one in the log.
   void note_appended(LogIndex from, LogIndex to);
   void note_truncated(LogIndex from);
-  void set_membership(const Membership& m);
+  // Keeps the leader's progress map equal to the latest membership (plus itself).
+  void track_membership();
   void maybe_leave_joint_or_promote();
   void maybe_step_down_after_removal();
   void apply_core_entries(LogIndex from, LogIndex to);
@@ -231,9 +230,12 @@ class Raft {
   void release_read(ReadId id, NodeId from, LogIndex index);
 
   Config config_;
-  Membership membership_;
   Rng rng_;
   RaftLog log_;
+  // The configuration along the log; its latest membership is membership().
+  // Invariant: history_.base_index() == log_.snapshot().index.
+  ConfigHistory history_;
+  Membership initial_membership_;  // the one this core was constructed with
 
   Role role_ = Role::kFollower;
   Term term_;
@@ -244,16 +246,9 @@ class Raft {
   uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat
   uint32_t randomized_timeout_ = 0;  // in [election_min_ticks, election_max_ticks)
 
-  Membership initial_membership_;                    // the one this core was constructed with
-  Membership base_membership_;                       // before the first membership entry in the log
   SnapshotMeta snapshot_meta_;                       // the latest snapshot (last.index 0: none)
   std::optional<SnapshotMeta> snapshot_to_install_;  // received; handed out in the next Ready
-  // Timeout entries applied since the snapshot, by index; base_timeouts_ before them.
-  std::map<LogIndex, Timeouts> timeouts_log_;
-  Timeouts base_timeouts_;
-  // Membership entries in the log, by index; the last one is membership_.
-  std::map<LogIndex, Membership> membership_log_;
-  std::set<NodeId> promote_when_caught_up_;  // leader: learners added by add_node
+  std::set<NodeId> promote_when_caught_up_;          // leader: learners added by add_node
 
   NodeId lead_transferee_;         // leader: the target of a transfer in progress
   uint32_t transfer_elapsed_ = 0;  // ticks since the transfer began
