@@ -59,7 +59,8 @@ void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
     vote_ = kNoNode;  // a vote is for one term (paper Figure 2)
   }
   if (role_ == Role::kLeader) {
-    drop_pending_reads();
+    drop_reads();
+    reads_ = ReadOnly();  // the next leadership starts its rounds afresh
   }
   role_ = Role::kFollower;
   leader_ = leader;
@@ -97,10 +98,6 @@ void Raft::become_leader() {
   heartbeat_elapsed_ = 0;
   election_elapsed_ = 0;
   lead_transferee_ = kNoNode;
-  read_round_ = 0;
-  read_round_needed_ = false;
-  acked_round_.clear();
-  round_sent_at_.clear();
   progress_.clear();
   track_membership();  // a progress entry for every member
   // The leader acknowledges its own entries only once they are durable here.
@@ -186,7 +183,7 @@ void Raft::tick() {
     }
     if (heartbeat_elapsed_ >= config_.timeouts.heartbeat_ticks) {
       heartbeat_elapsed_ = 0;
-      heartbeat_round();
+      broadcast_heartbeat();
     }
     return;
   }
@@ -355,7 +352,7 @@ Error Raft::transfer_leadership(NodeId to) {
 
 Error Raft::read_index(ReadId id) {
   if (role_ == Role::kLeader) {
-    start_read(id, config_.id);
+    start_read(ReadRequest{.id = id, .from = config_.id});
     return Error::ok();
   }
   if (leader_ == kNoNode) {
@@ -366,90 +363,63 @@ Error Raft::read_index(ReadId id) {
   return Error::ok();
 }
 
-void Raft::start_read(ReadId id, NodeId from) {
-  // Thesis 6.4: until it commits an entry of its own term, a new leader does not
-  // know the commit index of its predecessor; its no-op settles that.
+void Raft::start_read(ReadRequest request) {
+  // Thesis 6.4 step 1: until it commits an entry of its own term, a new leader does
+  // not know the commit index of its predecessor; its no-op settles that.
   if (log_.term(log_.committed()) != term_) {
-    reads_before_commit_.emplace_back(id, from);
+    reads_.defer(request);
     return;
   }
   if (planted::kReadWithoutQuorum || lease_valid()) {
-    release_read(id, from, log_.committed());
+    release_read(request, log_.committed());
     return;
   }
-  reads_pending_.push_back(
-      {.id = id, .from = from, .index = log_.committed(), .round = read_round_ + 1});
-  read_round_needed_ = true;
+  // Steps 2-3: a heartbeat round sent after the read arrived, answered by a quorum.
+  reads_.add(request, log_.committed());
   confirm_reads();  // a cluster of one confirms at once
 }
 
-void Raft::heartbeat_round() {
-  ++read_round_;
-  read_round_needed_ = false;
-  round_sent_at_[read_round_] = ticks_;
-  while (round_sent_at_.size() > 256) round_sent_at_.erase(round_sent_at_.begin());
-  broadcast_heartbeat();
+void Raft::start_deferred_reads() {
+  if (reads_.has_deferred() && log_.term(log_.committed()) == term_) {
+    for (const ReadRequest& r : reads_.take_deferred()) {
+      start_read(r);
+    }
+  }
 }
 
 bool Raft::lease_valid() const {
   if (!config_.lease_reads || !config_.check_quorum) {
     return false;
   }
-  // The latest round a quorum answered; the lease runs from when it was sent.
-  const LogIndex round = joint_committed(membership(), [&](NodeId id) {
-    if (id == config_.id) return LogIndex(read_round_);
-    auto it = acked_round_.find(id);
-    return LogIndex(it == acked_round_.end() ? 0 : it->second);
-  });
-  auto sent = round_sent_at_.find(round.value());
-  if (round == LogIndex() || sent == round_sent_at_.end()) {
-    return false;
-  }
+  // Thesis 6.4.1: no other leader is elected before an election timeout passes on
+  // some voter; shortened by the clock drift the configuration allows.
   const uint64_t lease = config_.timeouts.election_min_ticks - config_.lease_drift_ticks;
-  return ticks_ < sent->second + lease;
+  return reads_.lease_valid(membership(), config_.id, ticks_, lease);
 }
 
 void Raft::confirm_reads() {
-  // A read waits for the heartbeat round sent after it arrived (its `round`). The
-  // leader counts itself for every round, including one about to be sent; the
-  // others count for the rounds they answered. A cluster of one confirms at once.
-  const LogIndex confirmed = joint_committed(membership(), [&](NodeId id) {
-    if (id == config_.id) return LogIndex(read_round_ + 1);
-    auto it = acked_round_.find(id);
-    return LogIndex(it == acked_round_.end() ? 0 : it->second);
-  });
-  while (!reads_pending_.empty() && reads_pending_.front().round <= confirmed.value()) {
-    PendingRead r = reads_pending_.front();
-    reads_pending_.pop_front();
-    release_read(r.id, r.from, r.index);
+  for (const PendingRead& r : reads_.take_confirmed(membership(), config_.id)) {
+    release_read(r.request, r.index);
   }
 }
 
-void Raft::release_read(ReadId id, NodeId from, LogIndex index) {
-  if (from == config_.id) {
-    reads_ready_.push_back({.id = id, .index = index});
+void Raft::release_read(ReadRequest request, LogIndex index) {
+  if (request.from == config_.id) {
+    reads_ready_.push_back({.id = request.id, .index = index});
   } else {
-    send(from, ReadIndexResponse{.id = id, .index = index, .ok = true}, /*after_persist=*/false);
+    send(request.from, ReadIndexResponse{.id = request.id, .index = index, .ok = true},
+         /*after_persist=*/false);
   }
 }
 
-void Raft::drop_pending_reads() {
-  for (const PendingRead& r : reads_pending_) {
+void Raft::drop_reads() {
+  for (const ReadRequest& r : reads_.take_all()) {
     if (r.from == config_.id) {
       reads_dropped_.push_back(r.id);
     } else {
       send(r.from, ReadIndexResponse{.id = r.id, .ok = false}, /*after_persist=*/false);
     }
   }
-  for (const auto& [id, from] : reads_before_commit_) {
-    if (from == config_.id) {
-      reads_dropped_.push_back(id);
-    } else {
-      send(from, ReadIndexResponse{.id = id, .ok = false}, /*after_persist=*/false);
-    }
-  }
-  reads_pending_.clear();
-  reads_before_commit_.clear();
 }
 
 bool Raft::well_formed(const Message& m) const {
@@ -530,7 +500,7 @@ void Raft::handle_timeout_now() {
 
 void Raft::handle_read_index_request(const Message& m, const ReadIndexRequest& rr) {
   if (role_ == Role::kLeader) {
-    start_read(rr.id, m.from);
+    start_read(ReadRequest{.id = rr.id, .from = m.from});
   } else {
     send(m.from, ReadIndexResponse{.id = rr.id, .ok = false}, /*after_persist=*/false);
   }
@@ -738,13 +708,11 @@ void Raft::handle_heartbeat_response(const Message& m, const HeartbeatResponse& 
   }
   Progress& pr = it->second;
   pr.recent_active = true;
-  const uint64_t round = hr.round.value();
-  if (round > read_round_) {
+  if (hr.round > reads_.last_round()) {
     ++drops_.malformed;  // an answer to a round this leader never sent
     return;
   }
-  if (round > acked_round_[m.from]) {
-    acked_round_[m.from] = round;
+  if (reads_.acknowledge(m.from, hr.round)) {
     confirm_reads();
   }
   // The follower is alive. Messages to it may have been lost: retry a probe, let one
@@ -815,11 +783,11 @@ void Raft::broadcast_append(bool send_if_empty) {
 }
 
 void Raft::broadcast_heartbeat() {
+  const HeartbeatRound round = reads_.start_round(ticks_);
   for (auto& [id, pr] : progress_) {
     if (id != config_.id) {
-      send(id,
-           Heartbeat{.commit = std::min(pr.match, log_.committed()),
-                     .round = HeartbeatRound(read_round_)},
+      // The follower is known to hold min(match, commit); more could be wrong there.
+      send(id, Heartbeat{.commit = std::min(pr.match, log_.committed()), .round = round},
            !term_durable());
     }
   }
@@ -843,11 +811,7 @@ bool Raft::maybe_commit() {
     uncommitted_bytes_ -= std::min(uncommitted_bytes_, size);
   }
   log_.commit_to(index);
-  if (!reads_before_commit_.empty() && log_.term(log_.committed()) == term_) {
-    std::vector<std::pair<ReadId, NodeId>> waiting = std::move(reads_before_commit_);
-    reads_before_commit_.clear();
-    for (const auto& [id, from] : waiting) start_read(id, from);
-  }
+  start_deferred_reads();
   return true;
 }
 
@@ -875,7 +839,7 @@ bool Raft::has_ready() const {
   const bool read_to_release =
       std::any_of(reads_ready_.begin(), reads_ready_.end(),
                   [&](const ReadState& r) { return r.index <= log_.applied(); });
-  return snapshot_to_install_.has_value() || pending_broadcast_ || read_round_needed_ ||
+  return snapshot_to_install_.has_value() || pending_broadcast_ || reads_.round_needed() ||
          read_to_release || !reads_dropped_.empty() || !messages_.empty() ||
          !persisted_messages_.empty() || hard_state() != last_hard_state_ ||
          log_.stabled() < log_.last_index() || log_.applied() < log_.committed();
@@ -887,13 +851,12 @@ Ready Raft::ready() {
     if (pending_broadcast_) {
       broadcast_append(/*send_if_empty=*/false);
     }
-    if (read_round_needed_) {
+    if (reads_.round_needed()) {
       // One heartbeat round confirms every read that arrived since the last one.
-      heartbeat_round();
+      broadcast_heartbeat();
     }
   }
   pending_broadcast_ = false;
-  read_round_needed_ = false;
 
   Ready rd;
   rd.snapshot = std::move(snapshot_to_install_);
@@ -1179,7 +1142,7 @@ uint64_t Raft::fingerprint() const {
   d.add(lead_transferee_.value()).add(transfer_elapsed_).add(uncommitted_bytes_);
   d.add(pending_broadcast_).add(durable_term_.value()).add(last_hard_state_.term.value());
   d.add(last_hard_state_.vote.value()).add(last_hard_state_.commit.value());
-  d.add(read_round_).add(read_round_needed_).add(reads_pending_.size());
+  d.add(reads_.last_round().value()).add(reads_.round_needed()).add(reads_.pending_count());
   d.add(messages_.size()).add(persisted_messages_.size()).add(ready_outstanding_);
   d.add(config_.timeouts.heartbeat_ticks).add(config_.timeouts.election_min_ticks);
   d.add(config_.timeouts.election_max_ticks);

@@ -5,7 +5,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -19,6 +18,7 @@
 #include "raft/progress.h"
 #include "raft/quorum.h"
 #include "raft/raft_log.h"
+#include "raft/read_only.h"
 #include "raft/ready.h"
 #include "raft/rng.h"
 #include "raft/types.h"
@@ -195,6 +195,8 @@ class Raft {
   // empty AppendEntries still goes out (to carry a new commit index).
   bool send_append(NodeId to, bool send_if_empty);
   void broadcast_append(bool send_if_empty);
+  // Starts the next heartbeat round and sends it: every heartbeat is a round, and a
+  // quorum answering it confirms the reads that wait for it.
   void broadcast_heartbeat();
   // Advances the commit index to what a quorum holds, if that entry is of this
   // term (paper 5.4.2). Returns whether it moved.
@@ -220,14 +222,15 @@ class Raft {
   void maybe_leave_joint_or_promote();
   void maybe_step_down_after_removal();
   void apply_core_entries(LogIndex from, LogIndex to);
-  // ReadIndex: register a read at the current commit index for `from`.
-  void start_read(ReadId id, NodeId from);
+  // Registers a read at the current commit index, or serves it at once on a lease.
+  void start_read(ReadRequest request);
+  // Starts the reads that waited for this leader's first commit, once it happened.
+  void start_deferred_reads();
   void confirm_reads();
-  // Starts a heartbeat round: every heartbeat is one (it can confirm reads).
-  void heartbeat_round();
   bool lease_valid() const;
-  void drop_pending_reads();
-  void release_read(ReadId id, NodeId from, LogIndex index);
+  void release_read(ReadRequest request, LogIndex index);
+  // Leadership ends: every waiting read is answered as dropped.
+  void drop_reads();
 
   Config config_;
   Rng rng_;
@@ -253,20 +256,9 @@ class Raft {
   NodeId lead_transferee_;         // leader: the target of a transfer in progress
   uint32_t transfer_elapsed_ = 0;  // ticks since the transfer began
 
-  struct PendingRead {
-    ReadId id;
-    NodeId from;     // this node, or the follower that asked
-    LogIndex index;  // the commit index when the read arrived
-    uint64_t round;  // the heartbeat round a quorum must acknowledge
-  };
-  std::deque<PendingRead> reads_pending_;  // leader: waiting for their round, in round order
-  std::vector<std::pair<ReadId, NodeId>> reads_before_commit_;  // leader: no commit in term yet
-  uint64_t read_round_ = 0;                     // leader: the last heartbeat round sent
-  std::map<uint64_t, uint64_t> round_sent_at_;  // leader: round -> ticks_ when sent (recent)
-  uint64_t ticks_ = 0;                          // ticks since this core started
-  bool read_round_needed_ = false;              // a new round goes out with the next Ready
-  std::map<NodeId, uint64_t> acked_round_;      // leader: the last round each follower answered
-  std::vector<ReadState> reads_ready_;          // confirmed; released once applied
+  ReadOnly reads_;                      // leader: ReadIndex and lease reads of this leadership
+  uint64_t ticks_ = 0;                  // ticks since this core started (lease reads' clock)
+  std::vector<ReadState> reads_ready_;  // confirmed; released once applied
   std::vector<ReadId> reads_dropped_;
 
   std::map<NodeId, bool> votes_;         // (pre-)candidate: the answers of this round
