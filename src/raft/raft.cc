@@ -1,6 +1,9 @@
 #include "raft/raft.h"
 
 #include <algorithm>
+#include <iterator>
+#include <optional>
+#include <string>
 #include <utility>
 
 #include "raft/codec.h"
@@ -11,31 +14,17 @@
 
 namespace raft {
 
-std::string_view role_name(Role role) {
-  switch (role) {
-    case Role::kFollower:
-      return "follower";
-    case Role::kPreCandidate:
-      return "pre-candidate";
-    case Role::kCandidate:
-      return "candidate";
-    case Role::kLeader:
-      return "leader";
-  }
-  return "unknown";
-}
-
 Raft::Raft(const Config& config, Membership membership, Restored restored)
     : config_(config),
       rng_(config.seed),
       log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit),
       history_(restored.snapshot.index, membership, config.timeouts),
       initial_membership_(std::move(membership)),
-      term_(restored.hard_state.term),
-      vote_(restored.hard_state.vote),
       snapshot_meta_{.last = restored.snapshot,
                      .membership = initial_membership_,
-                     .timeouts = config.timeouts} {
+                     .timeouts = config.timeouts},
+      term_(restored.hard_state.term),
+      vote_(restored.hard_state.vote) {
   RAFT_INVARIANT(validate(config_).is_ok(), "the core is constructed from a validated config");
   note_appended(log_.first_index(), log_.last_index());
   durable_term_ = term_;
@@ -43,13 +32,33 @@ Raft::Raft(const Config& config, Membership membership, Restored restored)
   reset_election_timer();
 }
 
+Role Raft::role() const {
+  return std::visit(Overloaded{
+                        [](const FollowerState&) { return Role::kFollower; },
+                        [](const CandidateState& c) {
+                          return c.pre_vote ? Role::kPreCandidate : Role::kCandidate;
+                        },
+                        [](const LeaderState&) { return Role::kLeader; },
+                    },
+                    role_state_);
+}
+
+NodeId Raft::transfer_target() const {
+  const LeaderState* l = leading();
+  return l != nullptr && l->transfer.has_value() ? l->transfer->target : kNoNode;
+}
+
 // ---------------------------------------------------------------------------
 // Roles
 
+uint32_t Raft::draw_election_timeout() {
+  return static_cast<uint32_t>(
+      rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
+}
+
 void Raft::reset_election_timer() {
   election_elapsed_ = 0;
-  randomized_timeout_ = static_cast<uint32_t>(
-      rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
+  randomized_timeout_ = draw_election_timeout();
 }
 
 void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
@@ -58,75 +67,53 @@ void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
     term_ = term;
     vote_ = kNoNode;  // a vote is for one term (paper Figure 2)
   }
-  if (role_ == Role::kLeader) {
-    drop_reads();
-    reads_ = ReadOnly();  // the next leadership starts its rounds afresh
+  if (LeaderState* l = leading()) {
+    drop_reads(*l);
   }
-  role_ = Role::kFollower;
+  role_state_.emplace<FollowerState>();  // whatever the last role kept goes with it
   leader_ = leader;
-  votes_.clear();
-  progress_.clear();
-  pending_broadcast_ = false;
-  lead_transferee_ = kNoNode;
-  promote_when_caught_up_.clear();
   if (reset_timer) {
     reset_election_timer();
   }
 }
 
-void Raft::become_pre_candidate() {
-  // Thesis 9.6: a pre-candidate changes neither its term nor its vote.
-  role_ = Role::kPreCandidate;
-  leader_ = kNoNode;
-  votes_.clear();
-  reset_election_timer();
-}
-
-void Raft::become_candidate() {
-  term_ = term_.next();
-  vote_ = config_.id;
-  role_ = Role::kCandidate;
-  leader_ = kNoNode;
-  votes_.clear();
-  reset_election_timer();
-}
-
 void Raft::become_leader() {
-  role_ = Role::kLeader;
+  LeaderState& l = role_state_.emplace<LeaderState>();
   leader_ = config_.id;
-  votes_.clear();
-  heartbeat_elapsed_ = 0;
   election_elapsed_ = 0;
-  lead_transferee_ = kNoNode;
-  progress_.clear();
-  track_membership();  // a progress entry for every member
+  track_membership(l);  // a progress entry for every member
   // The leader acknowledges its own entries only once they are durable here.
-  Progress& self = progress_[config_.id];
+  Progress& self = l.progress[config_.id];
   self.match = log_.stabled();
   self.recent_active = true;
   self.become_replicate();
 
   // Paper 5.4.2 / thesis 6.4: a leader commits entries of earlier terms only by
   // committing one of its own, so it appends a no-op at once.
-  uncommitted_bytes_ = log_.bytes_after(log_.committed());
+  l.uncommitted_bytes = log_.bytes_after(log_.committed());
   log_.append({Entry{.term = term_, .index = log_.last_index().next(), .type = EntryType::kNoop}});
-  pending_broadcast_ = true;
+  l.pending_broadcast = true;
 }
 
 void Raft::campaign(bool pre_vote, bool transfer) {
+  RAFT_INVARIANT(leading() == nullptr, "a leader does not campaign");
   if (!promotable()) {
     return;
   }
   Term vote_term;
   if (pre_vote) {
-    become_pre_candidate();
+    // Thesis 9.6: a pre-candidate changes neither its term nor its vote.
     vote_term = term_.next();
   } else {
-    become_candidate();
+    term_ = term_.next();
+    vote_ = config_.id;
     vote_term = term_;
   }
-  votes_[config_.id] = true;
-  if (tally() == VoteResult::kWon) {
+  CandidateState& c = role_state_.emplace<CandidateState>(CandidateState{.pre_vote = pre_vote});
+  leader_ = kNoNode;
+  reset_election_timer();
+  c.votes[config_.id] = true;
+  if (tally(c) == VoteResult::kWon) {
     // A configuration of one voter: no one else to ask. A real win still waits
     // until the new term and self-vote are durable (see advance()), as it would
     // with other voters, whose grants answer requests sent only after the persist.
@@ -149,42 +136,20 @@ void Raft::campaign(bool pre_vote, bool transfer) {
   }
 }
 
+VoteResult Raft::tally(const CandidateState& candidate) const {
+  return joint_vote(membership(), [&](NodeId id) -> std::optional<bool> {
+    auto it = candidate.votes.find(id);
+    return it == candidate.votes.end() ? std::nullopt : std::optional<bool>(it->second);
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Inputs
 
 void Raft::tick() {
   ++ticks_;
-  if (role_ == Role::kLeader) {
-    ++heartbeat_elapsed_;
-    ++election_elapsed_;
-    if (lead_transferee_ != kNoNode && ++transfer_elapsed_ >= config_.timeouts.election_min_ticks) {
-      // Thesis 3.10: the target did not take over within an election timeout.
-      lead_transferee_ = kNoNode;
-    }
-    if (election_elapsed_ >= config_.timeouts.election_min_ticks) {
-      election_elapsed_ = 0;
-      // Thesis 6.2: a leader that cannot reach a quorum steps down, so clients
-      // look for the leader elsewhere instead of waiting on this one.
-      if (config_.check_quorum && !quorum_active()) {
-        become_follower(term_, kNoNode);
-        return;
-      }
-      for (auto& [id, pr] : progress_) {
-        pr.recent_active = id == config_.id;
-      }
-    }
-    for (auto& [id, pr] : progress_) {
-      // A snapshot (or its answer) may be lost: after an election timeout, probe
-      // again, which sends a new one if still needed.
-      if (pr.state == ProgressState::kSnapshot &&
-          ++pr.snapshot_ticks >= config_.timeouts.election_min_ticks) {
-        pr.become_probe();
-      }
-    }
-    if (heartbeat_elapsed_ >= config_.timeouts.heartbeat_ticks) {
-      heartbeat_elapsed_ = 0;
-      broadcast_heartbeat();
-    }
+  if (LeaderState* l = leading()) {
+    tick_leader(*l);
     return;
   }
   ++election_elapsed_;
@@ -193,17 +158,51 @@ void Raft::tick() {
   }
 }
 
+void Raft::tick_leader(LeaderState& l) {
+  ++l.heartbeat_elapsed;
+  ++election_elapsed_;
+  if (l.transfer.has_value() && ++l.transfer->elapsed >= config_.timeouts.election_min_ticks) {
+    // Thesis 3.10: the target did not take over within an election timeout.
+    l.transfer.reset();
+  }
+  if (election_elapsed_ >= config_.timeouts.election_min_ticks) {
+    election_elapsed_ = 0;
+    // Thesis 6.2: a leader that cannot reach a quorum steps down, so clients
+    // look for the leader elsewhere instead of waiting on this one.
+    if (config_.check_quorum && !quorum_active(l)) {
+      become_follower(term_, kNoNode);  // `l` is gone
+      return;
+    }
+    for (auto& [id, pr] : l.progress) {
+      pr.recent_active = id == config_.id;
+    }
+  }
+  for (auto& [id, pr] : l.progress) {
+    // A snapshot (or its answer) may be lost: after an election timeout, probe
+    // again, which sends a new one if still needed.
+    if (pr.state == ProgressState::kSnapshot &&
+        ++pr.snapshot_ticks >= config_.timeouts.election_min_ticks) {
+      pr.become_probe();
+    }
+  }
+  if (l.heartbeat_elapsed >= config_.timeouts.heartbeat_ticks) {
+    l.heartbeat_elapsed = 0;
+    broadcast_heartbeat(l);
+  }
+}
+
 Error Raft::check_can_propose() const {
-  if (role_ != Role::kLeader) {
+  const LeaderState* l = leading();
+  if (l == nullptr) {
     std::string msg = "node " + std::to_string(config_.id.value()) + " is not the leader";
     msg += leader_ == kNoNode ? "; no leader is known in term " + std::to_string(term_.value())
                               : "; the leader is node " + std::to_string(leader_.value());
     return Error(ErrorCode::kNotLeader, std::move(msg), leader_);
   }
-  if (lead_transferee_ != kNoNode) {
+  if (l->transfer.has_value()) {
     return Error(ErrorCode::kProposalDropped,
                  "proposal dropped: leadership is being transferred to node " +
-                     std::to_string(lead_transferee_.value()),
+                     std::to_string(l->transfer->target.value()),
                  leader_);
   }
   return Error::ok();
@@ -213,19 +212,20 @@ ProposeResult Raft::append_own(EntryType type, std::string data) {
   if (Error e = check_can_propose(); !e.is_ok()) {
     return {.error = std::move(e)};
   }
-  if (config_.max_uncommitted_bytes != 0 && uncommitted_bytes_ > 0 &&
-      uncommitted_bytes_ + data.size() > config_.max_uncommitted_bytes) {
+  LeaderState& l = *leading();
+  if (config_.max_uncommitted_bytes != 0 && l.uncommitted_bytes > 0 &&
+      l.uncommitted_bytes + data.size() > config_.max_uncommitted_bytes) {
     return {.error = Error(ErrorCode::kProposalDropped,
-                           "proposal dropped: " + std::to_string(uncommitted_bytes_) +
+                           "proposal dropped: " + std::to_string(l.uncommitted_bytes) +
                                " uncommitted bytes, the limit is " +
                                std::to_string(config_.max_uncommitted_bytes))};
   }
-  uncommitted_bytes_ += data.size();
+  l.uncommitted_bytes += data.size();
   const LogId id{.term = term_, .index = log_.last_index().next()};
   log_.append({Entry{.term = id.term, .index = id.index, .type = type, .data = std::move(data)}});
   note_appended(id.index, id.index);
   // Batching: proposals made before the next Ready share AppendEntries messages.
-  pending_broadcast_ = true;
+  l.pending_broadcast = true;
   return {.error = Error::ok(), .id = id};
 }
 
@@ -240,93 +240,6 @@ ProposeResult Raft::propose_timeouts(const Timeouts& timeouts) {
   return append_own(EntryType::kTimeouts, encode_timeouts(timeouts));
 }
 
-bool Raft::membership_change_pending() const {
-  // The latest configuration is in force but not yet committed, or it is joint and
-  // C_new is still to come.
-  return membership().joint() || history_.latest_membership_index() > log_.committed();
-}
-
-ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
-  if (Error e = check_can_propose(); !e.is_ok()) {
-    return {.error = std::move(e)};
-  }
-  auto invalid = [](std::string what) {
-    return ProposeResult{.error = Error(ErrorCode::kInvalidArgument, std::move(what))};
-  };
-  if (voters.empty()) {
-    return invalid("a membership must keep at least one voter");
-  }
-  for (NodeId id : voters) {
-    if (id == kNoNode) return invalid("node id 0 is reserved; ids start at 1");
-    if (learners.contains(id)) {
-      return invalid("node " + std::to_string(id.value()) + " cannot be both voter and learner");
-    }
-  }
-  for (NodeId id : learners) {
-    if (id == kNoNode) return invalid("node id 0 is reserved; ids start at 1");
-    if (membership().voters.contains(id)) {
-      return invalid("voter " + std::to_string(id.value()) +
-                     " cannot become a learner directly; remove it first");
-    }
-  }
-  if (voters == membership().voters && learners == membership().learners) {
-    return invalid("the requested membership is the current one");
-  }
-  if (membership_change_pending() && !planted::kTwoMembershipChangesAtOnce) {
-    return {.error = Error(ErrorCode::kFailedPrecondition,
-                           "a membership change is in progress (the configuration at index " +
-                               std::to_string(history_.latest_membership_index().value()) +
-                               " is not yet complete); retry once it commits")};
-  }
-  Membership next;
-  next.voters = std::move(voters);
-  next.learners = std::move(learners);
-  if (!planted::kMembershipSkipsJointPhase) {
-    // Thesis 4.3: C_old,new first; both majorities decide until C_new commits.
-    next.voters_outgoing = membership().voters;
-  }
-  return append_own(EntryType::kMembership, encode_membership(next));
-}
-
-ProposeResult Raft::add_node(NodeId id) {
-  if (Error e = check_can_propose(); !e.is_ok()) {
-    return {.error = std::move(e)};
-  }
-  if (membership().voters.contains(id)) {
-    return {.error = Error(ErrorCode::kInvalidArgument,
-                           "node " + std::to_string(id.value()) + " is already a voter")};
-  }
-  ProposeResult r{.error = Error::ok()};
-  if (!membership().learners.contains(id)) {
-    std::set<NodeId> learners = membership().learners;
-    learners.insert(id);
-    r = change_membership(membership().voters, std::move(learners));
-    if (!r.error.is_ok()) {
-      return r;
-    }
-  }
-  promote_when_caught_up_.insert(id);
-  return r;
-}
-
-ProposeResult Raft::remove_node(NodeId id) {
-  if (!membership().contains(id)) {
-    return {.error = Error(ErrorCode::kInvalidArgument,
-                           "node " + std::to_string(id.value()) + " is not a member")};
-  }
-  std::set<NodeId> voters = membership().voters;
-  std::set<NodeId> learners = membership().learners;
-  voters.erase(id);
-  learners.erase(id);
-  if (voters.empty()) {
-    return {.error =
-                Error(ErrorCode::kInvalidArgument, "node " + std::to_string(id.value()) +
-                                                       " is the last voter; it cannot be removed")};
-  }
-  promote_when_caught_up_.erase(id);
-  return change_membership(std::move(voters), std::move(learners));
-}
-
 Error Raft::transfer_leadership(NodeId to) {
   if (Error e = check_can_propose(); !e.is_ok() && e.code() == ErrorCode::kNotLeader) {
     return e;
@@ -339,88 +252,18 @@ Error Raft::transfer_leadership(NodeId to) {
     return Error(ErrorCode::kInvalidArgument,
                  "node " + std::to_string(to.value()) + " is not a voter; only voters can lead");
   }
-  lead_transferee_ = to;
-  transfer_elapsed_ = 0;
-  Progress& pr = progress_.at(to);
-  if (pr.match == log_.last_index()) {
+  LeaderState& l = *leading();
+  l.transfer = LeadershipTransfer{.target = to};
+  if (l.progress.at(to).match == log_.last_index()) {
     send(to, TimeoutNow{}, /*after_persist=*/false);
   } else {
-    send_append(to, /*send_if_empty=*/true);
+    send_append(l, to, /*send_if_empty=*/true);
   }
   return Error::ok();
 }
 
-Error Raft::read_index(ReadId id) {
-  if (role_ == Role::kLeader) {
-    start_read(ReadRequest{.id = id, .from = config_.id});
-    return Error::ok();
-  }
-  if (leader_ == kNoNode) {
-    return Error(ErrorCode::kNotLeader, "no leader is known in term " +
-                                            std::to_string(term_.value()) + " to confirm a read");
-  }
-  send(leader_, ReadIndexRequest{id}, /*after_persist=*/false);
-  return Error::ok();
-}
-
-void Raft::start_read(ReadRequest request) {
-  // Thesis 6.4 step 1: until it commits an entry of its own term, a new leader does
-  // not know the commit index of its predecessor; its no-op settles that.
-  if (log_.term(log_.committed()) != term_) {
-    reads_.defer(request);
-    return;
-  }
-  if (planted::kReadWithoutQuorum || lease_valid()) {
-    release_read(request, log_.committed());
-    return;
-  }
-  // Steps 2-3: a heartbeat round sent after the read arrived, answered by a quorum.
-  reads_.add(request, log_.committed());
-  confirm_reads();  // a cluster of one confirms at once
-}
-
-void Raft::start_deferred_reads() {
-  if (reads_.has_deferred() && log_.term(log_.committed()) == term_) {
-    for (const ReadRequest& r : reads_.take_deferred()) {
-      start_read(r);
-    }
-  }
-}
-
-bool Raft::lease_valid() const {
-  if (!config_.lease_reads || !config_.check_quorum) {
-    return false;
-  }
-  // Thesis 6.4.1: no other leader is elected before an election timeout passes on
-  // some voter; shortened by the clock drift the configuration allows.
-  const uint64_t lease = config_.timeouts.election_min_ticks - config_.lease_drift_ticks;
-  return reads_.lease_valid(membership(), config_.id, ticks_, lease);
-}
-
-void Raft::confirm_reads() {
-  for (const PendingRead& r : reads_.take_confirmed(membership(), config_.id)) {
-    release_read(r.request, r.index);
-  }
-}
-
-void Raft::release_read(ReadRequest request, LogIndex index) {
-  if (request.from == config_.id) {
-    reads_ready_.push_back({.id = request.id, .index = index});
-  } else {
-    send(request.from, ReadIndexResponse{.id = request.id, .index = index, .ok = true},
-         /*after_persist=*/false);
-  }
-}
-
-void Raft::drop_reads() {
-  for (const ReadRequest& r : reads_.take_all()) {
-    if (r.from == config_.id) {
-      reads_dropped_.push_back(r.id);
-    } else {
-      send(r.from, ReadIndexResponse{.id = r.id, .ok = false}, /*after_persist=*/false);
-    }
-  }
-}
+// ---------------------------------------------------------------------------
+// Message dispatch
 
 bool Raft::well_formed(const Message& m) const {
   if (const auto* ae = std::get_if<AppendEntries>(&m.body)) {
@@ -447,33 +290,14 @@ void Raft::step(Message m) {
     ++drops_.malformed;
     return;
   }
-  const bool from_leader = std::holds_alternative<AppendEntries>(m.body) ||
-                           std::holds_alternative<Heartbeat>(m.body) ||
-                           std::holds_alternative<InstallSnapshot>(m.body);
   if (m.term > term_) {
-    if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
-      // Thesis 4.2.3: while a leader is known to be alive, vote requests are ignored,
-      // so a removed or partitioned server cannot force an election.
-      const bool in_lease =
-          leader_ != kNoNode && election_elapsed_ < config_.timeouts.election_min_ticks;
-      if (in_lease && !rv->transfer) {
-        ++drops_.vote_in_lease;
-        return;
-      }
-      if (!rv->pre_vote) {
-        become_follower(m.term, kNoNode, /*reset_timer=*/false);
-      }
-    } else if (const auto* vr = std::get_if<VoteResponse>(&m.body);
-               vr != nullptr && vr->pre_vote && vr->granted) {
-      // A granted pre-vote echoes the term we asked about; nobody changed term.
-    } else {
-      become_follower(m.term, from_leader ? m.from : kNoNode);
+    if (!step_higher_term(m)) {
+      return;
     }
   } else if (m.term < term_) {
     step_lower_term(m);
     return;
   }
-
   std::visit(Overloaded{
                  [&](const RequestVote& rv) { handle_request_vote(m, rv); },
                  [&](const VoteResponse& vr) { handle_vote_response(m, vr); },
@@ -489,29 +313,30 @@ void Raft::step(Message m) {
              m.body);
 }
 
-void Raft::handle_timeout_now() {
-  // Thesis 3.10: the leader asks us to start an election now.
-  if (role_ != Role::kLeader && promotable()) {
-    campaign(/*pre_vote=*/false, /*transfer=*/true);
-  } else {
-    ++drops_.unexpected;
+bool Raft::step_higher_term(const Message& m) {
+  if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
+    // Thesis 4.2.3: while a leader is known to be alive, vote requests are ignored,
+    // so a removed or partitioned server cannot force an election.
+    const bool in_lease =
+        leader_ != kNoNode && election_elapsed_ < config_.timeouts.election_min_ticks;
+    if (in_lease && !rv->transfer) {
+      ++drops_.vote_in_lease;
+      return false;
+    }
+    if (!rv->pre_vote) {
+      become_follower(m.term, kNoNode, /*reset_timer=*/false);
+    }
+    return true;
   }
-}
-
-void Raft::handle_read_index_request(const Message& m, const ReadIndexRequest& rr) {
-  if (role_ == Role::kLeader) {
-    start_read(ReadRequest{.id = rr.id, .from = m.from});
-  } else {
-    send(m.from, ReadIndexResponse{.id = rr.id, .ok = false}, /*after_persist=*/false);
+  if (const auto* vr = std::get_if<VoteResponse>(&m.body);
+      vr != nullptr && vr->pre_vote && vr->granted) {
+    return true;  // a granted pre-vote echoes the term we asked about; nobody changed term
   }
-}
-
-void Raft::handle_read_index_response(const ReadIndexResponse& rr) {
-  if (rr.ok) {
-    reads_ready_.push_back({.id = rr.id, .index = rr.index});
-  } else {
-    reads_dropped_.push_back(rr.id);
-  }
+  const bool from_leader = std::holds_alternative<AppendEntries>(m.body) ||
+                           std::holds_alternative<Heartbeat>(m.body) ||
+                           std::holds_alternative<InstallSnapshot>(m.body);
+  become_follower(m.term, from_leader ? m.from : kNoNode);
+  return true;
 }
 
 void Raft::step_lower_term(const Message& m) {
@@ -554,17 +379,19 @@ void Raft::handle_request_vote(const Message& m, const RequestVote& rv) {
 }
 
 void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
-  const bool expected =
-      (role_ == Role::kPreCandidate && vr.pre_vote && (m.term == term_.next() || !vr.granted)) ||
-      (role_ == Role::kCandidate && !vr.pre_vote && m.term == term_);
+  CandidateState* c = campaigning();
+  // A pre-vote grant echoes the term asked about (term + 1); a refusal carries the
+  // voter's own term. A vote answers a request of this term.
+  const bool expected = c != nullptr && vr.pre_vote == c->pre_vote &&
+                        (c->pre_vote ? (m.term == term_.next() || !vr.granted) : m.term == term_);
   if (!expected || !membership().is_voter(m.from)) {
     ++drops_.unexpected;
     return;
   }
-  votes_[m.from] = vr.granted;
-  switch (tally()) {
+  c->votes[m.from] = vr.granted;
+  switch (tally(*c)) {
     case VoteResult::kWon:
-      if (role_ == Role::kPreCandidate) {
+      if (c->pre_vote) {
         campaign(/*pre_vote=*/false, /*transfer=*/false);
       } else {
         become_leader();
@@ -578,14 +405,23 @@ void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
   }
 }
 
+void Raft::handle_timeout_now() {
+  // Thesis 3.10: the leader asks us to start an election now.
+  if (leading() == nullptr && promotable()) {
+    campaign(/*pre_vote=*/false, /*transfer=*/true);
+  } else {
+    ++drops_.unexpected;
+  }
+}
+
 bool Raft::accept_leader(const Message& m) {
-  if (role_ == Role::kLeader) {
+  if (leading() != nullptr) {
     // Two leaders in one term would break Election Safety; this message cannot be
     // from an honest peer.
     ++drops_.unexpected;
     return false;
   }
-  if (role_ != Role::kFollower) {
+  if (campaigning() != nullptr) {
     become_follower(term_, m.from);
   }
   leader_ = m.from;
@@ -593,152 +429,205 @@ bool Raft::accept_leader(const Message& m) {
   return true;
 }
 
-VoteResult Raft::tally() const {
-  return joint_vote(membership(), [&](NodeId id) -> std::optional<bool> {
-    auto it = votes_.find(id);
-    return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
+void Raft::send(NodeId to, MessageBody body, bool after_persist, Term term) {
+  Message m{
+      .from = config_.id, .to = to, .term = term == Term() ? term_ : term, .body = std::move(body)};
+  (after_persist ? outbox_.persisted_messages : outbox_.messages).push_back(std::move(m));
+}
+
+// ---------------------------------------------------------------------------
+// Ready / advance
+
+bool Raft::has_ready() const {
+  if (in_flight_.has_value()) {
+    return false;
+  }
+  const LeaderState* l = leading();
+  const bool leader_work = l != nullptr && (l->pending_broadcast || l->reads.round_needed());
+  const bool read_to_release =
+      std::any_of(outbox_.reads.begin(), outbox_.reads.end(),
+                  [&](const ReadState& r) { return r.index <= log_.applied(); });
+  return outbox_.snapshot.has_value() || leader_work || read_to_release ||
+         !outbox_.dropped_reads.empty() || !outbox_.messages.empty() ||
+         !outbox_.persisted_messages.empty() || hard_state() != last_hard_state_ ||
+         log_.stabled() < log_.last_index() || log_.applied() < log_.committed();
+}
+
+Ready Raft::ready() {
+  RAFT_INVARIANT(!in_flight_.has_value(), "advance() is called before the next ready()");
+  if (LeaderState* l = leading()) {
+    if (l->pending_broadcast) {
+      broadcast_append(*l, /*send_if_empty=*/false);
+      l->pending_broadcast = false;
+    }
+    if (l->reads.round_needed()) {
+      // One heartbeat round confirms every read that arrived since the last one.
+      broadcast_heartbeat(*l);
+    }
+  }
+
+  Ready rd;
+  rd.snapshot = std::exchange(outbox_.snapshot, std::nullopt);
+  if (hard_state() != last_hard_state_) {
+    rd.hard_state = hard_state();
+    last_hard_state_ = *rd.hard_state;
+  }
+  rd.entries = log_.unstable();
+  rd.messages = std::exchange(outbox_.messages, {});
+  rd.persisted_messages = std::exchange(outbox_.persisted_messages, {});
+  if (rd.snapshot.has_value()) {
+    // The state machine restarts from the snapshot; entries after it come later.
+  } else if (log_.applied() < log_.committed()) {
+    rd.committed_entries =
+        log_.slice(log_.applied().next(), log_.committed(), config_.max_apply_bytes);
+  }
+  const ReadyInFlight& done = in_flight_.emplace(ReadyInFlight{
+      .last_entry = rd.entries.empty() ? LogId{} : rd.entries.back().id(),
+      .applied = rd.snapshot.has_value()        ? rd.snapshot->last.index
+                 : rd.committed_entries.empty() ? log_.applied()
+                                                : rd.committed_entries.back().index,
   });
+  // Reads whose index is applied once this Ready's entries are.
+  auto servable = [&](const ReadState& r) { return r.index <= done.applied; };
+  std::copy_if(outbox_.reads.begin(), outbox_.reads.end(), std::back_inserter(rd.reads), servable);
+  std::erase_if(outbox_.reads, servable);
+  rd.dropped_reads = std::exchange(outbox_.dropped_reads, {});
+  return rd;
 }
 
-void Raft::handle_append(const Message& m, AppendEntries& ae) {
-  if (!accept_leader(m)) {
-    return;
+void Raft::advance() {
+  RAFT_INVARIANT(in_flight_.has_value(), "advance() follows ready()");
+  const ReadyInFlight done = *in_flight_;
+  in_flight_.reset();
+  durable_term_ = last_hard_state_.term;
+  if (done.last_entry.index != LogIndex()) {
+    log_.stable_to(done.last_entry);
   }
-
-  if (ae.prev.index < log_.committed()) {
-    // Our committed prefix matches every leader's log (Leader Completeness).
-    send(m.from, AppendResponse{.success = true, .match = log_.committed()},
-         /*after_persist=*/true);
-    return;
+  apply_core_entries(log_.applied().next(), done.applied);
+  log_.applied_to(done.applied);
+  if (CandidateState* c = campaigning();
+      c != nullptr && !c->pre_vote && term_durable() && tally(*c) == VoteResult::kWon) {
+    become_leader();  // a one-voter election, now that its vote is on disk
   }
-  const bool prev_ok = log_.matches(ae.prev) ||
-                       (planted::kSkipConsistencyCheck && ae.prev.index <= log_.last_index());
-  if (!prev_ok) {
-    // The hint (thesis 5.3 footnote): our term at the conflict and the first index we
-    // hold of it, or the end of our log when it is too short.
-    const LogId hint = ae.prev.index > log_.last_index()
-                           ? LogId{.term = Term(), .index = log_.last_index().next()}
-                           : LogId{.term = *log_.term(ae.prev.index),
-                                   .index = log_.first_index_of_term_at(ae.prev.index)};
-    send(m.from, AppendResponse{.success = false, .rejected = ae.prev.index, .hint = hint},
-         /*after_persist=*/true);
-    return;
-  }
-  LogIndex written;
-  LogIndex last_new = log_.append_after(ae.prev, std::move(ae.entries), &written);
-  if (written != LogIndex()) {
-    note_truncated(written);
-    note_appended(written, log_.last_index());
-  }
-  log_.commit_to(std::min(ae.commit, last_new));
-  // The acknowledgement promises the entries are durable here.
-  send(m.from, AppendResponse{.success = true, .match = last_new}, /*after_persist=*/true);
-}
-
-void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
-  auto it = progress_.find(m.from);
-  if (role_ != Role::kLeader || it == progress_.end()) {
-    ++drops_.unexpected;
-    return;
-  }
-  Progress& pr = it->second;
-  pr.recent_active = true;
-  if (ar.success) {
-    if (ar.match > log_.last_index()) {
-      ++drops_.malformed;
-      return;
+  if (LeaderState* l = leading()) {
+    // The leader's own copy now counts toward the quorum (thesis 10.2.1: it may
+    // send entries before persisting them, but not count itself before).
+    Progress& self = l->progress.at(config_.id);
+    if (self.maybe_update(log_.stabled()) && maybe_commit(*l)) {
+      broadcast_append(*l, /*send_if_empty=*/true);
     }
-    if (pr.maybe_update(ar.match)) {
-      if (pr.state == ProgressState::kProbe ||
-          (pr.state == ProgressState::kSnapshot && pr.match >= pr.pending_snapshot)) {
-        pr.become_replicate();
-      } else {
-        pr.inflights.free_to(ar.match);
-      }
-      if (maybe_commit()) {
-        broadcast_append(/*send_if_empty=*/true);
-      }
-    } else if (pr.state == ProgressState::kReplicate) {
-      pr.inflights.free_to(ar.match);
-    }
-    if (m.from == lead_transferee_ && pr.match == log_.last_index()) {
-      // Thesis 3.10: the target is caught up; it may start its election now.
-      send(m.from, TimeoutNow{}, /*after_persist=*/false);
-    }
-    while (send_append(m.from, /*send_if_empty=*/false)) {
-    }
-    maybe_leave_joint_or_promote();
-    maybe_step_down_after_removal();
-    return;
-  }
-  // Rejected. Ignore answers to messages we have since moved past.
-  if (ar.rejected <= pr.match || pr.state == ProgressState::kSnapshot ||
-      (pr.state == ProgressState::kProbe && ar.rejected != pr.next.prev())) {
-    ++drops_.unexpected;
-    return;
-  }
-  LogIndex next = ar.hint.index;
-  if (ar.hint.term != Term()) {
-    // If we hold entries of the follower's conflicting term, they match up to our
-    // last one of that term (Log Matching); otherwise skip the follower's whole run.
-    LogIndex j = log_.last_index_with_term_at_most(ar.hint.term, ar.rejected.prev());
-    if (log_.term(j) == ar.hint.term) {
-      next = j.next();
-    }
-  }
-  pr.become_probe();
-  pr.next = std::clamp(next, pr.match.next(), std::max(ar.rejected, pr.match.next()));
-  send_append(m.from, /*send_if_empty=*/true);
-}
-
-void Raft::handle_heartbeat(const Message& m, const Heartbeat& hb) {
-  if (!accept_leader(m)) {
-    return;
-  }
-  // The leader sends min(match, commit): entries we are known to hold.
-  log_.commit_to(std::min(hb.commit, log_.last_index()));
-  send(m.from, HeartbeatResponse{hb.round}, /*after_persist=*/false);
-}
-
-void Raft::handle_heartbeat_response(const Message& m, const HeartbeatResponse& hr) {
-  auto it = progress_.find(m.from);
-  if (role_ != Role::kLeader || it == progress_.end()) {
-    ++drops_.unexpected;
-    return;
-  }
-  Progress& pr = it->second;
-  pr.recent_active = true;
-  if (hr.round > reads_.last_round()) {
-    ++drops_.malformed;  // an answer to a round this leader never sent
-    return;
-  }
-  if (reads_.acknowledge(m.from, hr.round)) {
-    confirm_reads();
-  }
-  // The follower is alive. Messages to it may have been lost: retry a probe, let one
-  // more pipelined message out if acknowledgements went missing, and send an
-  // append (even empty) so a gap is found by the consistency check.
-  pr.probe_sent = false;
-  if (pr.state == ProgressState::kReplicate && pr.inflights.count() >= config_.max_inflight_msgs) {
-    pr.inflights.free_first();
-  }
-  if (pr.match < log_.last_index()) {
-    send_append(m.from, /*send_if_empty=*/true);
+    maybe_leave_joint_or_promote(*l);
+    maybe_step_down_after_removal();  // last: it may end `l`
   }
 }
 
 // ---------------------------------------------------------------------------
-// Replication
+// Observation
 
-bool Raft::send_append(NodeId to, bool send_if_empty) {
-  Progress& pr = progress_.at(to);
+namespace {
+
+class Digest {
+ public:
+  Digest& add(uint64_t v) {
+    h_ = (h_ ^ v) * 0x100000001b3ull;
+    h_ ^= h_ >> 29;
+    return *this;
+  }
+  Digest& add(const std::string& s) {
+    for (unsigned char c : s) add(c);
+    return add(s.size());
+  }
+  Digest& add(const std::set<NodeId>& ids) {
+    for (NodeId id : ids) add(id.value());
+    return add(ids.size());
+  }
+  uint64_t value() const { return h_; }
+
+ private:
+  uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
+}  // namespace
+
+uint64_t Raft::fingerprint() const {
+  // Role state is hashed where it exists and as zeros where it does not, in the
+  // order of the fields it replaced (docs/verification.md, the model checker).
+  static const LeaderState kNotLeading;
+  static const CandidateState kNotCampaigning;
+  const LeaderState& l = leading() != nullptr ? *leading() : kNotLeading;
+  const auto* candidate = std::get_if<CandidateState>(&role_state_);
+  const CandidateState& c = candidate != nullptr ? *candidate : kNotCampaigning;
+  const Membership& members = membership();
+  Digest d;
+  d.add(static_cast<uint64_t>(role())).add(term_.value()).add(vote_.value()).add(leader_.value());
+  d.add(election_elapsed_).add(l.heartbeat_elapsed).add(randomized_timeout_).add(rng_.state());
+  d.add(log_.snapshot().index.value()).add(log_.snapshot().term.value());
+  d.add(log_.committed().value()).add(log_.applied().value()).add(log_.stabled().value());
+  for (LogIndex i = log_.first_index(); i <= log_.last_index(); i = i.next()) {
+    const Entry& e = log_.at(i);
+    d.add(e.term.value()).add(static_cast<uint64_t>(e.type)).add(e.data);
+  }
+  d.add(members.voters).add(members.voters_outgoing).add(members.learners);
+  for (const auto& [id, granted] : c.votes) d.add(id.value()).add(granted);
+  for (const auto& [id, pr] : l.progress) {
+    d.add(id.value()).add(pr.match.value()).add(pr.next.value());
+    d.add(static_cast<uint64_t>(pr.state)).add(pr.probe_sent).add(pr.recent_active);
+    d.add(pr.inflights.count()).add(pr.pending_snapshot.value()).add(pr.snapshot_ticks);
+  }
+  d.add(transfer_target().value()).add(l.transfer.has_value() ? l.transfer->elapsed : 0u);
+  d.add(l.uncommitted_bytes).add(l.pending_broadcast).add(durable_term_.value());
+  d.add(last_hard_state_.term.value()).add(last_hard_state_.vote.value());
+  d.add(last_hard_state_.commit.value());
+  d.add(l.reads.last_round().value()).add(l.reads.round_needed()).add(l.reads.pending_count());
+  d.add(outbox_.messages.size()).add(outbox_.persisted_messages.size());
+  d.add(in_flight_.has_value());
+  d.add(config_.timeouts.heartbeat_ticks).add(config_.timeouts.election_min_ticks);
+  d.add(config_.timeouts.election_max_ticks);
+  return d.value();
+}
+
+NodeStatus Raft::status() const {
+  NodeStatus s{.id = config_.id,
+               .role = role(),
+               .term = term_,
+               .vote = vote_,
+               .leader = leader_,
+               .commit = log_.committed(),
+               .applied = log_.applied(),
+               .last_index = log_.last_index()};
+  if (const LeaderState* l = leading()) {
+    for (const auto& [id, pr] : l->progress) {
+      s.peers.push_back(PeerStatus{.id = id,
+                                   .voter = membership().is_voter(id),
+                                   .match = pr.match,
+                                   .next = pr.next,
+                                   .state = pr.state,
+                                   .recent_active = pr.recent_active});
+    }
+  }
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Replication
+//
+// Log replication (paper 5.3, thesis 3.5 and 10.2): the leader's side (AppendEntries
+// under flow control, heartbeats, commit by quorum) and the follower's side (the
+// consistency check and the conflict hint). Members of Raft, not a class of their
+// own: both sides read and write the log, the role state and the outbox.
+
+// ---------------------------------------------------------------------------
+// Leader
+
+bool Raft::send_append(LeaderState& l, NodeId to, bool send_if_empty) {
+  Progress& pr = l.progress.at(to);
   if (pr.paused(config_.max_inflight_msgs, config_.max_inflight_bytes)) {
     return false;
   }
   const LogIndex prev_index = pr.next.prev();
   const std::optional<Term> prev_term = log_.term(prev_index);
   if (!prev_term.has_value()) {
-    send_snapshot(to);  // the entries it needs are compacted away
+    send_snapshot(l, to);  // the entries it needs are compacted away
     return false;
   }
   std::vector<Entry> entries;
@@ -771,20 +660,20 @@ bool Raft::send_append(NodeId to, bool send_if_empty) {
   return true;
 }
 
-void Raft::broadcast_append(bool send_if_empty) {
-  for (auto& [id, pr] : progress_) {
+void Raft::broadcast_append(LeaderState& l, bool send_if_empty) {
+  for (auto& [id, pr] : l.progress) {
     if (id != config_.id) {
       bool first = true;
-      while (send_append(id, first && send_if_empty)) {
+      while (send_append(l, id, first && send_if_empty)) {
         first = false;
       }
     }
   }
 }
 
-void Raft::broadcast_heartbeat() {
-  const HeartbeatRound round = reads_.start_round(ticks_);
-  for (auto& [id, pr] : progress_) {
+void Raft::broadcast_heartbeat(LeaderState& l) {
+  const HeartbeatRound round = l.reads.start_round(ticks_);
+  for (auto& [id, pr] : l.progress) {
     if (id != config_.id) {
       // The follower is known to hold min(match, commit); more could be wrong there.
       send(id, Heartbeat{.commit = std::min(pr.match, log_.committed()), .round = round},
@@ -793,10 +682,10 @@ void Raft::broadcast_heartbeat() {
   }
 }
 
-bool Raft::maybe_commit() {
-  LogIndex index = joint_committed(membership(), [&](NodeId id) {
-    auto it = progress_.find(id);
-    return it == progress_.end() ? LogIndex() : it->second.match;
+bool Raft::maybe_commit(LeaderState& l) {
+  const LogIndex index = joint_committed(membership(), [&](NodeId id) {
+    auto it = l.progress.find(id);
+    return it == l.progress.end() ? LogIndex() : it->second.match;
   });
   if (index <= log_.committed()) {
     return false;
@@ -807,115 +696,171 @@ bool Raft::maybe_commit() {
     return false;
   }
   for (LogIndex i = log_.committed().next(); i <= index; i = i.next()) {
-    uint64_t size = log_.at(i).data.size();
-    uncommitted_bytes_ -= std::min(uncommitted_bytes_, size);
+    const uint64_t size = log_.at(i).data.size();
+    l.uncommitted_bytes -= std::min(l.uncommitted_bytes, size);
   }
   log_.commit_to(index);
-  start_deferred_reads();
+  start_deferred_reads(l);
   return true;
 }
 
-bool Raft::quorum_active() const {
+bool Raft::quorum_active(const LeaderState& l) const {
   auto answer = [&](NodeId id) -> std::optional<bool> {
-    auto it = progress_.find(id);
-    return it != progress_.end() && it->second.recent_active;
+    auto it = l.progress.find(id);
+    return it != l.progress.end() && it->second.recent_active;
   };
   return joint_vote(membership(), answer) == VoteResult::kWon;
 }
 
-void Raft::send(NodeId to, MessageBody body, bool after_persist, Term term) {
-  Message m{
-      .from = config_.id, .to = to, .term = term == Term() ? term_ : term, .body = std::move(body)};
-  (after_persist ? persisted_messages_ : messages_).push_back(std::move(m));
+Progress* Raft::heard_from(NodeId from) {
+  if (LeaderState* l = leading()) {
+    if (auto it = l->progress.find(from); it != l->progress.end()) {
+      it->second.recent_active = true;  // for CheckQuorum (thesis 6.2)
+      return &it->second;
+    }
+  }
+  ++drops_.unexpected;  // we do not lead, or `from` left the membership since
+  return nullptr;
+}
+
+void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
+  Progress* found = heard_from(m.from);
+  if (found == nullptr) {
+    return;
+  }
+  LeaderState& l = *leading();  // heard_from() found us leading
+  Progress& pr = *found;
+  if (!ar.success) {
+    handle_append_rejection(l, m.from, pr, ar);
+    return;
+  }
+  if (ar.match > log_.last_index()) {
+    ++drops_.malformed;
+    return;
+  }
+  if (pr.maybe_update(ar.match)) {
+    if (pr.state == ProgressState::kProbe ||
+        (pr.state == ProgressState::kSnapshot && pr.match >= pr.pending_snapshot)) {
+      pr.become_replicate();
+    } else {
+      pr.inflights.free_to(ar.match);
+    }
+    if (maybe_commit(l)) {
+      broadcast_append(l, /*send_if_empty=*/true);
+    }
+  } else if (pr.state == ProgressState::kReplicate) {
+    pr.inflights.free_to(ar.match);
+  }
+  if (l.transfer.has_value() && m.from == l.transfer->target && pr.match == log_.last_index()) {
+    // Thesis 3.10: the target is caught up; it may start its election now.
+    send(m.from, TimeoutNow{}, /*after_persist=*/false);
+  }
+  while (send_append(l, m.from, /*send_if_empty=*/false)) {
+  }
+  maybe_leave_joint_or_promote(l);
+  maybe_step_down_after_removal();  // last: it may end `l`
+}
+
+void Raft::handle_append_rejection(LeaderState& l, NodeId from, Progress& pr,
+                                   const AppendResponse& ar) {
+  // Ignore answers to messages we have since moved past.
+  if (ar.rejected <= pr.match || pr.state == ProgressState::kSnapshot ||
+      (pr.state == ProgressState::kProbe && ar.rejected != pr.next.prev())) {
+    ++drops_.unexpected;
+    return;
+  }
+  LogIndex next = ar.hint.index;
+  if (ar.hint.term != Term()) {
+    // If we hold entries of the follower's conflicting term, they match up to our
+    // last one of that term (Log Matching); otherwise skip the follower's whole run.
+    const LogIndex j = log_.last_index_with_term_at_most(ar.hint.term, ar.rejected.prev());
+    if (log_.term(j) == ar.hint.term) {
+      next = j.next();
+    }
+  }
+  pr.become_probe();
+  pr.next = std::clamp(next, pr.match.next(), std::max(ar.rejected, pr.match.next()));
+  send_append(l, from, /*send_if_empty=*/true);
+}
+
+void Raft::handle_heartbeat_response(const Message& m, const HeartbeatResponse& hr) {
+  Progress* found = heard_from(m.from);
+  if (found == nullptr) {
+    return;
+  }
+  LeaderState& l = *leading();  // heard_from() found us leading
+  Progress& pr = *found;
+  if (hr.round > l.reads.last_round()) {
+    ++drops_.malformed;  // an answer to a round this leader never sent
+    return;
+  }
+  if (l.reads.acknowledge(m.from, hr.round)) {
+    confirm_reads(l);
+  }
+  // The follower is alive. Messages to it may have been lost: retry a probe, let one
+  // more pipelined message out if acknowledgements went missing, and send an
+  // append (even empty) so a gap is found by the consistency check.
+  pr.probe_sent = false;
+  if (pr.state == ProgressState::kReplicate && pr.inflights.count() >= config_.max_inflight_msgs) {
+    pr.inflights.free_first();
+  }
+  if (pr.match < log_.last_index()) {
+    send_append(l, m.from, /*send_if_empty=*/true);
+  }
 }
 
 // ---------------------------------------------------------------------------
-// Ready / advance
+// Follower
 
-bool Raft::has_ready() const {
-  if (ready_outstanding_) {
-    return false;
+void Raft::handle_append(const Message& m, AppendEntries& ae) {
+  if (!accept_leader(m)) {
+    return;
   }
-  const bool read_to_release =
-      std::any_of(reads_ready_.begin(), reads_ready_.end(),
-                  [&](const ReadState& r) { return r.index <= log_.applied(); });
-  return snapshot_to_install_.has_value() || pending_broadcast_ || reads_.round_needed() ||
-         read_to_release || !reads_dropped_.empty() || !messages_.empty() ||
-         !persisted_messages_.empty() || hard_state() != last_hard_state_ ||
-         log_.stabled() < log_.last_index() || log_.applied() < log_.committed();
+  if (ae.prev.index < log_.committed()) {
+    // Our committed prefix matches every leader's log (Leader Completeness).
+    send(m.from, AppendResponse{.success = true, .match = log_.committed()},
+         /*after_persist=*/true);
+    return;
+  }
+  const bool prev_ok = log_.matches(ae.prev) ||
+                       (planted::kSkipConsistencyCheck && ae.prev.index <= log_.last_index());
+  if (!prev_ok) {
+    // The hint (thesis 5.3 footnote): our term at the conflict and the first index we
+    // hold of it, or the end of our log when it is too short.
+    const LogId hint = ae.prev.index > log_.last_index()
+                           ? LogId{.term = Term(), .index = log_.last_index().next()}
+                           : LogId{.term = *log_.term(ae.prev.index),
+                                   .index = log_.first_index_of_term_at(ae.prev.index)};
+    send(m.from, AppendResponse{.success = false, .rejected = ae.prev.index, .hint = hint},
+         /*after_persist=*/true);
+    return;
+  }
+  LogIndex written;
+  const LogIndex last_new = log_.append_after(ae.prev, std::move(ae.entries), &written);
+  if (written != LogIndex()) {
+    note_truncated(written);
+    note_appended(written, log_.last_index());
+  }
+  log_.commit_to(std::min(ae.commit, last_new));
+  // The acknowledgement promises the entries are durable here.
+  send(m.from, AppendResponse{.success = true, .match = last_new}, /*after_persist=*/true);
 }
 
-Ready Raft::ready() {
-  RAFT_INVARIANT(!ready_outstanding_, "advance() is called before the next ready()");
-  if (role_ == Role::kLeader) {
-    if (pending_broadcast_) {
-      broadcast_append(/*send_if_empty=*/false);
-    }
-    if (reads_.round_needed()) {
-      // One heartbeat round confirms every read that arrived since the last one.
-      broadcast_heartbeat();
-    }
+void Raft::handle_heartbeat(const Message& m, const Heartbeat& hb) {
+  if (!accept_leader(m)) {
+    return;
   }
-  pending_broadcast_ = false;
-
-  Ready rd;
-  rd.snapshot = std::move(snapshot_to_install_);
-  snapshot_to_install_.reset();
-  if (hard_state() != last_hard_state_) {
-    rd.hard_state = hard_state();
-    last_hard_state_ = *rd.hard_state;
-  }
-  rd.entries = log_.unstable();
-  rd.messages = std::move(messages_);
-  rd.persisted_messages = std::move(persisted_messages_);
-  messages_.clear();
-  persisted_messages_.clear();
-  if (rd.snapshot.has_value()) {
-    // The state machine restarts from the snapshot; entries after it come later.
-  } else if (log_.applied() < log_.committed()) {
-    rd.committed_entries =
-        log_.slice(log_.applied().next(), log_.committed(), config_.max_apply_bytes);
-  }
-  ready_outstanding_ = true;
-  ready_last_entry_ = rd.entries.empty() ? LogId{} : rd.entries.back().id();
-  ready_applied_ = rd.snapshot.has_value()        ? rd.snapshot->last.index
-                   : rd.committed_entries.empty() ? log_.applied()
-                                                  : rd.committed_entries.back().index;
-  // Reads whose index is applied once this Ready's entries are.
-  auto servable = [&](const ReadState& r) { return r.index <= ready_applied_; };
-  std::copy_if(reads_ready_.begin(), reads_ready_.end(), std::back_inserter(rd.reads), servable);
-  std::erase_if(reads_ready_, servable);
-  rd.dropped_reads = std::move(reads_dropped_);
-  reads_dropped_.clear();
-  return rd;
-}
-
-void Raft::advance() {
-  RAFT_INVARIANT(ready_outstanding_, "advance() follows ready()");
-  ready_outstanding_ = false;
-  durable_term_ = last_hard_state_.term;
-  if (ready_last_entry_.index != LogIndex()) {
-    log_.stable_to(ready_last_entry_);
-  }
-  apply_core_entries(log_.applied().next(), ready_applied_);
-  log_.applied_to(ready_applied_);
-  if (role_ == Role::kCandidate && term_durable() && tally() == VoteResult::kWon) {
-    become_leader();  // a one-voter election, now that its vote is on disk
-  }
-  if (role_ == Role::kLeader) {
-    // The leader's own copy now counts toward the quorum (thesis 10.2.1: it may
-    // send entries before persisting them, but not count itself before).
-    Progress& self = progress_.at(config_.id);
-    if (self.maybe_update(log_.stabled()) && maybe_commit()) {
-      broadcast_append(/*send_if_empty=*/true);
-    }
-    maybe_leave_joint_or_promote();
-    maybe_step_down_after_removal();
-  }
+  // The leader sends min(match, commit): entries we are known to hold.
+  log_.commit_to(std::min(hb.commit, log_.last_index()));
+  send(m.from, HeartbeatResponse{.round = hb.round}, /*after_persist=*/false);
 }
 
 // ---------------------------------------------------------------------------
-// Membership and timeouts
+// Snapshots
+//
+// Log compaction and InstallSnapshot (thesis 5.1): the state machine's snapshot
+// replaces the log up to its index, carrying the configuration in force there; a
+// follower that needs compacted entries receives the snapshot instead.
 
 bool Raft::snapshot_due() const {
   return config_.snapshot_entries != 0 && log_.applied() >= snapshot_meta_.last.index &&
@@ -943,13 +888,12 @@ CompactResult Raft::compact(LogIndex index) {
   return {.error = Error::ok(), .meta = meta};
 }
 
-void Raft::send_snapshot(NodeId to) {
-  Progress& pr = progress_.at(to);
+void Raft::send_snapshot(LeaderState& l, NodeId to) {
   if (snapshot_meta_.last.index == LogIndex()) {
     return;  // nothing compacted: cannot happen while entries are missing
   }
-  pr.become_snapshot(snapshot_meta_.last.index);
-  send(to, InstallSnapshot{snapshot_meta_}, !term_durable());
+  l.progress.at(to).become_snapshot(snapshot_meta_.last.index);
+  send(to, InstallSnapshot{.meta = snapshot_meta_}, !term_durable());
 }
 
 void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) {
@@ -975,8 +919,106 @@ void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) 
   history_.reset(last.index, is.meta.membership, is.meta.timeouts);
   config_.timeouts = is.meta.timeouts;
   snapshot_meta_ = is.meta;
-  snapshot_to_install_ = is.meta;
+  outbox_.snapshot = is.meta;
   send(m.from, AppendResponse{.success = true, .match = last.index}, /*after_persist=*/true);
+}
+
+// ---------------------------------------------------------------------------
+// Configuration changes
+//
+// Configuration changes through the log: membership by joint consensus (thesis 4.3)
+// with learners promoted once caught up (thesis 4.2.1), and run-time timeouts. Keeps
+// the configuration history in step with the log as it grows, shrinks and applies.
+namespace {
+
+ProposeResult invalid_argument(std::string what) {
+  return {.error = Error(ErrorCode::kInvalidArgument, std::move(what))};
+}
+
+}  // namespace
+
+bool Raft::membership_change_pending() const {
+  // The latest configuration is in force but not yet committed, or it is joint and
+  // C_new is still to come.
+  return membership().joint() || history_.latest_membership_index() > log_.committed();
+}
+
+ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
+  if (Error e = check_can_propose(); !e.is_ok()) {
+    return {.error = std::move(e)};
+  }
+  const Membership& current = membership();
+  if (voters.empty()) {
+    return invalid_argument("a membership must keep at least one voter");
+  }
+  for (NodeId id : voters) {
+    if (id == kNoNode) return invalid_argument("node id 0 is reserved; ids start at 1");
+    if (learners.contains(id)) {
+      return invalid_argument("node " + std::to_string(id.value()) +
+                              " cannot be both voter and learner");
+    }
+  }
+  for (NodeId id : learners) {
+    if (id == kNoNode) return invalid_argument("node id 0 is reserved; ids start at 1");
+    if (current.voters.contains(id)) {
+      return invalid_argument("voter " + std::to_string(id.value()) +
+                              " cannot become a learner directly; remove it first");
+    }
+  }
+  if (voters == current.voters && learners == current.learners) {
+    return invalid_argument("the requested membership is the current one");
+  }
+  if (membership_change_pending() && !planted::kTwoMembershipChangesAtOnce) {
+    return {.error = Error(ErrorCode::kFailedPrecondition,
+                           "a membership change is in progress (the configuration at index " +
+                               std::to_string(history_.latest_membership_index().value()) +
+                               " is not yet complete); retry once it commits")};
+  }
+  // Thesis 4.3: C_old,new first; both majorities decide until C_new commits.
+  const Membership next{
+      .voters = std::move(voters),
+      .voters_outgoing = planted::kMembershipSkipsJointPhase ? std::set<NodeId>() : current.voters,
+      .learners = std::move(learners),
+  };
+  return append_own(EntryType::kMembership, encode_membership(next));
+}
+
+ProposeResult Raft::add_node(NodeId id) {
+  if (Error e = check_can_propose(); !e.is_ok()) {
+    return {.error = std::move(e)};
+  }
+  if (membership().voters.contains(id)) {
+    return invalid_argument("node " + std::to_string(id.value()) + " is already a voter");
+  }
+  ProposeResult r{.error = Error::ok()};
+  if (!membership().learners.contains(id)) {
+    std::set<NodeId> learners = membership().learners;
+    learners.insert(id);
+    r = change_membership(membership().voters, std::move(learners));
+    if (!r.error.is_ok()) {
+      return r;
+    }
+  }
+  leading()->promote_when_caught_up.insert(id);
+  return r;
+}
+
+ProposeResult Raft::remove_node(NodeId id) {
+  if (!membership().contains(id)) {
+    return invalid_argument("node " + std::to_string(id.value()) + " is not a member");
+  }
+  std::set<NodeId> voters = membership().voters;
+  std::set<NodeId> learners = membership().learners;
+  voters.erase(id);
+  learners.erase(id);
+  if (voters.empty()) {
+    return invalid_argument("node " + std::to_string(id.value()) +
+                            " is the last voter; it cannot be removed");
+  }
+  if (LeaderState* l = leading()) {
+    l->promote_when_caught_up.erase(id);
+  }
+  return change_membership(std::move(voters), std::move(learners));
 }
 
 bool Raft::promotable() const {
@@ -988,23 +1030,20 @@ bool Raft::promotable() const {
          history_.membership_at(log_.committed()).is_voter(config_.id);
 }
 
-void Raft::track_membership() {
-  if (role_ != Role::kLeader) {
-    return;
-  }
+void Raft::track_membership(LeaderState& l) {
   const Membership& m = membership();
-  // The leader tracks every member; new ones start in probe at the end of its log.
-  for (auto it = progress_.begin(); it != progress_.end();) {
+  for (auto it = l.progress.begin(); it != l.progress.end();) {
     if (it->first != config_.id && !m.contains(it->first)) {
-      promote_when_caught_up_.erase(it->first);
-      it = progress_.erase(it);
+      l.promote_when_caught_up.erase(it->first);
+      it = l.progress.erase(it);
     } else {
       ++it;
     }
   }
+  // New members start in probe at the end of the leader's log.
   auto add = [&](NodeId id) {
-    if (!progress_.contains(id)) {
-      Progress& pr = progress_[id];
+    if (!l.progress.contains(id)) {
+      Progress& pr = l.progress[id];
       pr.next = log_.last_index().next();
       pr.recent_active = true;  // a grace period before CheckQuorum counts it
     }
@@ -1026,18 +1065,22 @@ void Raft::note_appended(LogIndex from, LogIndex to) {
       continue;
     }
     history_.append_membership(i, *std::move(m));  // thesis 4.1: in force once appended
-    track_membership();
+    if (LeaderState* l = leading()) {
+      track_membership(*l);
+    }
   }
 }
 
 void Raft::note_truncated(LogIndex from) {
   if (history_.truncate_from(from)) {
-    track_membership();
+    if (LeaderState* l = leading()) {
+      track_membership(*l);
+    }
   }
 }
 
-void Raft::maybe_leave_joint_or_promote() {
-  if (role_ != Role::kLeader || lead_transferee_ != kNoNode) {
+void Raft::maybe_leave_joint_or_promote(LeaderState& l) {
+  if (l.transfer.has_value()) {
     return;
   }
   if (membership().joint()) {
@@ -1052,18 +1095,20 @@ void Raft::maybe_leave_joint_or_promote() {
   if (membership_change_pending()) {
     return;
   }
-  for (NodeId id : promote_when_caught_up_) {
-    if (membership().voters.contains(id) || !membership().learners.contains(id)) {
-      promote_when_caught_up_.erase(id);
+  for (NodeId id : l.promote_when_caught_up) {
+    const Membership& m = membership();
+    if (m.voters.contains(id) || !m.learners.contains(id)) {
+      l.promote_when_caught_up.erase(id);
       return;
     }
-    auto it = progress_.find(id);
-    if (it != progress_.end() && it->second.match + config_.catch_up_entries >= log_.last_index()) {
-      std::set<NodeId> voters = membership().voters;
-      std::set<NodeId> learners = membership().learners;
+    auto it = l.progress.find(id);
+    if (it != l.progress.end() &&
+        it->second.match + config_.catch_up_entries >= log_.last_index()) {
+      std::set<NodeId> voters = m.voters;
+      std::set<NodeId> learners = m.learners;
       voters.insert(id);
       learners.erase(id);
-      promote_when_caught_up_.erase(id);
+      l.promote_when_caught_up.erase(id);
       change_membership(std::move(voters), std::move(learners));
       return;
     }
@@ -1072,7 +1117,7 @@ void Raft::maybe_leave_joint_or_promote() {
 
 void Raft::maybe_step_down_after_removal() {
   // Thesis 4.2.2: a leader that is not in C_new steps down once C_new commits.
-  if (role_ == Role::kLeader && !membership().voters.contains(config_.id) &&
+  if (leading() != nullptr && !membership().voters.contains(config_.id) &&
       !membership_change_pending()) {
     become_follower(term_, kNoNode);
   }
@@ -1081,94 +1126,114 @@ void Raft::maybe_step_down_after_removal() {
 void Raft::apply_core_entries(LogIndex from, LogIndex to) {
   for (LogIndex i = std::max(from, log_.first_index()); i <= to; i = i.next()) {
     const Entry& e = log_.at(i);
-    if (e.type == EntryType::kTimeouts) {
-      if (std::optional<Timeouts> t = decode_timeouts(e.data)) {
-        // Every node switches when it applies the entry; the running election
-        // timer is redrawn from the new range.
-        config_.timeouts = *t;
-        history_.apply_timeouts(i, *t);
-        randomized_timeout_ = static_cast<uint32_t>(
-            rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
-      } else {
-        ++drops_.malformed;
-      }
+    if (e.type != EntryType::kTimeouts) {
+      continue;
+    }
+    if (std::optional<Timeouts> t = decode_timeouts(e.data)) {
+      // Every node switches when it applies the entry; the running election timer
+      // is redrawn from the new range.
+      config_.timeouts = *t;
+      history_.apply_timeouts(i, *t);
+      randomized_timeout_ = draw_election_timeout();
+    } else {
+      ++drops_.malformed;
     }
   }
 }
 
-namespace {
+// ---------------------------------------------------------------------------
+// Reads
+//
+// Linearizable reads without a log entry (thesis 6.4): the leader serves a read at
+// its commit index once a quorum confirms it still leads, or at once while its lease
+// holds (thesis 6.4.1, opt-in); a follower asks the leader for the index.
 
-class Digest {
- public:
-  Digest& add(uint64_t v) {
-    h_ = (h_ ^ v) * 0x100000001b3ull;
-    h_ ^= h_ >> 29;
-    return *this;
+Error Raft::read_index(ReadId id) {
+  if (LeaderState* l = leading()) {
+    start_read(*l, ReadRequest{.id = id, .from = config_.id});
+    return Error::ok();
   }
-  Digest& add(const std::string& s) {
-    for (unsigned char c : s) add(c);
-    return add(s.size());
+  if (leader_ == kNoNode) {
+    return Error(ErrorCode::kNotLeader, "no leader is known in term " +
+                                            std::to_string(term_.value()) + " to confirm a read");
   }
-  Digest& add(const std::set<NodeId>& ids) {
-    for (NodeId id : ids) add(id.value());
-    return add(ids.size());
-  }
-  uint64_t value() const { return h_; }
-
- private:
-  uint64_t h_ = 0xcbf29ce484222325ull;
-};
-
-}  // namespace
-
-uint64_t Raft::fingerprint() const {
-  Digest d;
-  d.add(static_cast<uint64_t>(role_)).add(term_.value()).add(vote_.value()).add(leader_.value());
-  d.add(election_elapsed_).add(heartbeat_elapsed_).add(randomized_timeout_).add(rng_.state());
-  d.add(log_.snapshot().index.value()).add(log_.snapshot().term.value());
-  d.add(log_.committed().value()).add(log_.applied().value()).add(log_.stabled().value());
-  for (LogIndex i = log_.first_index(); i <= log_.last_index(); i = i.next()) {
-    const Entry& e = log_.at(i);
-    d.add(e.term.value()).add(static_cast<uint64_t>(e.type)).add(e.data);
-  }
-  const Membership& members = membership();
-  d.add(members.voters).add(members.voters_outgoing).add(members.learners);
-  for (const auto& [id, granted] : votes_) d.add(id.value()).add(granted);
-  for (const auto& [id, pr] : progress_) {
-    d.add(id.value()).add(pr.match.value()).add(pr.next.value());
-    d.add(static_cast<uint64_t>(pr.state)).add(pr.probe_sent).add(pr.recent_active);
-    d.add(pr.inflights.count()).add(pr.pending_snapshot.value()).add(pr.snapshot_ticks);
-  }
-  d.add(lead_transferee_.value()).add(transfer_elapsed_).add(uncommitted_bytes_);
-  d.add(pending_broadcast_).add(durable_term_.value()).add(last_hard_state_.term.value());
-  d.add(last_hard_state_.vote.value()).add(last_hard_state_.commit.value());
-  d.add(reads_.last_round().value()).add(reads_.round_needed()).add(reads_.pending_count());
-  d.add(messages_.size()).add(persisted_messages_.size()).add(ready_outstanding_);
-  d.add(config_.timeouts.heartbeat_ticks).add(config_.timeouts.election_min_ticks);
-  d.add(config_.timeouts.election_max_ticks);
-  return d.value();
+  send(leader_, ReadIndexRequest{.id = id}, /*after_persist=*/false);
+  return Error::ok();
 }
 
-NodeStatus Raft::status() const {
-  NodeStatus s{.id = config_.id,
-               .role = role_,
-               .term = term_,
-               .vote = vote_,
-               .leader = leader_,
-               .commit = log_.committed(),
-               .applied = log_.applied(),
-               .last_index = log_.last_index()};
-  if (role_ == Role::kLeader) {
-    for (const auto& [id, pr] : progress_) {
-      s.peers.push_back(PeerStatus{.id = id,
-                                   .voter = membership().is_voter(id),
-                                   .match = pr.match,
-                                   .next = pr.next,
-                                   .state = pr.state,
-                                   .recent_active = pr.recent_active});
+void Raft::handle_read_index_request(const Message& m, const ReadIndexRequest& rr) {
+  if (LeaderState* l = leading()) {
+    start_read(*l, ReadRequest{.id = rr.id, .from = m.from});
+  } else {
+    send(m.from, ReadIndexResponse{.id = rr.id, .ok = false}, /*after_persist=*/false);
+  }
+}
+
+void Raft::handle_read_index_response(const ReadIndexResponse& rr) {
+  if (rr.ok) {
+    outbox_.reads.push_back(ReadState{.id = rr.id, .index = rr.index});
+  } else {
+    outbox_.dropped_reads.push_back(rr.id);
+  }
+}
+
+void Raft::start_read(LeaderState& l, ReadRequest request) {
+  // Thesis 6.4 step 1: until it commits an entry of its own term, a new leader does
+  // not know the commit index of its predecessor; its no-op settles that.
+  if (log_.term(log_.committed()) != term_) {
+    l.reads.defer(request);
+    return;
+  }
+  if (planted::kReadWithoutQuorum || lease_valid(l)) {
+    release_read(request, log_.committed());
+    return;
+  }
+  // Steps 2-3: a heartbeat round sent after the read arrived, answered by a quorum.
+  l.reads.add(request, log_.committed());
+  confirm_reads(l);  // a cluster of one confirms at once
+}
+
+void Raft::start_deferred_reads(LeaderState& l) {
+  if (l.reads.has_deferred() && log_.term(log_.committed()) == term_) {
+    for (const ReadRequest& r : l.reads.take_deferred()) {
+      start_read(l, r);
     }
   }
-  return s;
+}
+
+void Raft::confirm_reads(LeaderState& l) {
+  for (const PendingRead& r : l.reads.take_confirmed(membership(), config_.id)) {
+    release_read(r.request, r.index);
+  }
+}
+
+bool Raft::lease_valid(const LeaderState& l) const {
+  if (!config_.lease_reads || !config_.check_quorum) {
+    return false;
+  }
+  // Thesis 6.4.1: no other leader is elected before an election timeout passes on
+  // some voter; shortened by the clock drift the configuration allows.
+  const uint64_t lease = config_.timeouts.election_min_ticks - config_.lease_drift_ticks;
+  return l.reads.lease_valid(membership(), config_.id, ticks_, lease);
+}
+
+void Raft::release_read(ReadRequest request, LogIndex index) {
+  if (request.from == config_.id) {
+    outbox_.reads.push_back(ReadState{.id = request.id, .index = index});
+  } else {
+    send(request.from, ReadIndexResponse{.id = request.id, .index = index, .ok = true},
+         /*after_persist=*/false);
+  }
+}
+
+void Raft::drop_reads(LeaderState& l) {
+  for (const ReadRequest& r : l.reads.take_all()) {
+    if (r.from == config_.id) {
+      outbox_.dropped_reads.push_back(r.id);
+    } else {
+      send(r.from, ReadIndexResponse{.id = r.id, .ok = false}, /*after_persist=*/false);
+    }
+  }
 }
 
 }  // namespace raft
