@@ -78,6 +78,10 @@ struct ProposeResult {
   LogId id{};   // on success, where the entry was appended
 };
 
+// One node's consensus state machine. Its definition is split by concept: raft.cc
+// (roles, elections, inputs, message dispatch, Ready), replication.cc (AppendEntries,
+// heartbeats, commit), snapshot.cc (compaction, InstallSnapshot), config_change.cc
+// (membership and timeouts changes) and read_index.cc (ReadIndex and lease reads).
 class Raft {
  public:
   // Requires validate(config) to be ok (the runtime checks it first). `membership`
@@ -169,7 +173,7 @@ class Raft {
   const LeaderState* leading() const { return std::get_if<LeaderState>(&role_state_); }
   CandidateState* campaigning() { return std::get_if<CandidateState>(&role_state_); }
 
-  // --- Roles and elections ---
+  // --- Roles and elections (raft.cc) ---
   // With `reset_timer` false the election timer keeps running: a vote request we may
   // not grant must not postpone our own election (paper Figure 2: only a granted
   // vote or the current leader resets it). A leader stepping down drops its reads.
@@ -181,7 +185,7 @@ class Raft {
   void tick_leader(LeaderState& leader);
   VoteResult tally(const CandidateState& candidate) const;  // votes against the membership
 
-  // --- Message dispatch ---
+  // --- Message dispatch (raft.cc) ---
   bool well_formed(const Message& m) const;
   // A message of a later term: adopt it (paper 5.1) unless it is a vote request to
   // ignore or a pre-vote. Returns false when the message is dropped.
@@ -203,12 +207,12 @@ class Raft {
   // the same term would write different entries at the same index.
   bool term_durable() const { return durable_term_ == term_; }
 
-  // --- Proposals ---
+  // --- Proposals (raft.cc) ---
   // Refusal shared by the leader-only calls; ok when this node may propose now.
   Error check_can_propose() const;
   ProposeResult append_own(EntryType type, std::string data);
 
-  // --- Replication ---
+  // --- Replication (replication.cc) ---
   // Sends `to` what it is missing, if flow control allows. With `send_if_empty`, an
   // empty AppendEntries still goes out (to carry a new commit index).
   bool send_append(LeaderState& leader, NodeId to, bool send_if_empty);
@@ -230,11 +234,11 @@ class Raft {
   void handle_heartbeat(const Message& m, const Heartbeat& hb);
   void handle_heartbeat_response(const Message& m, const HeartbeatResponse& hr);
 
-  // --- Snapshots ---
+  // --- Snapshots (snapshot.cc) ---
   void send_snapshot(LeaderState& leader, NodeId to);
   void handle_install_snapshot(const Message& m, const InstallSnapshot& is);
 
-  // --- Configuration changes ---
+  // --- Configuration changes (config_change.cc) ---
   // A voter of the latest configuration, or of the latest committed one: a leader
   // removed by an uncommitted C_new may have to lead again to commit it.
   bool promotable() const;
@@ -249,7 +253,7 @@ class Raft {
   // Applies what the core itself reads from committed entries: new timeouts.
   void apply_core_entries(LogIndex from, LogIndex to);
 
-  // --- Reads ---
+  // --- Reads (read_index.cc) ---
   void handle_read_index_request(const Message& m, const ReadIndexRequest& rr);
   void handle_read_index_response(const ReadIndexResponse& rr);
   // Registers a read at the current commit index, or serves it at once on a lease.
