@@ -300,9 +300,17 @@ void Raft::step(Message m) {
                  [&](const RequestVote& rv) { handle_request_vote(m, rv); },
                  [&](const VoteResponse& vr) { handle_vote_response(m, vr); },
                  [&](AppendEntries& ae) { handle_append(m, ae); },
-                 [&](const AppendResponse& ar) { handle_append_response(m, ar); },
+                 [&](const AppendResponse& ar) {
+                   if (Progress* pr = heard_from(m.from)) {
+                     handle_append_response(*leading(), m.from, *pr, ar);
+                   }
+                 },
                  [&](const Heartbeat& hb) { handle_heartbeat(m, hb); },
-                 [&](const HeartbeatResponse& hr) { handle_heartbeat_response(m, hr); },
+                 [&](const HeartbeatResponse& hr) {
+                   if (Progress* pr = heard_from(m.from)) {
+                     handle_heartbeat_response(*leading(), m.from, *pr, hr);
+                   }
+                 },
                  [&](const TimeoutNow&) { handle_timeout_now(); },
                  [&](const ReadIndexRequest& rr) { handle_read_index_request(m, rr); },
                  [&](const ReadIndexResponse& rr) { handle_read_index_response(rr); },

@@ -224,15 +224,18 @@ class Raft {
   // term (paper 5.4.2). Returns whether it moved.
   bool maybe_commit(LeaderState& leader);
   bool quorum_active(const LeaderState& leader) const;
-  // The progress of `from`, whose answer arrived, now marked recently active; nullptr
-  // (counted as unexpected) when this node does not lead or does not track `from`.
+  // The progress of `from`, whose answer to the leader arrived, now marked recently
+  // active; nullptr (counted as unexpected) when this node does not lead or does not
+  // track `from`. The answers below are handled only when it is found.
   Progress* heard_from(NodeId from);
   void handle_append(const Message& m, AppendEntries& ae);
-  void handle_append_response(const Message& m, const AppendResponse& ar);
+  void handle_append_response(LeaderState& leader, NodeId from, Progress& pr,
+                              const AppendResponse& ar);
   void handle_append_rejection(LeaderState& leader, NodeId from, Progress& pr,
                                const AppendResponse& ar);
   void handle_heartbeat(const Message& m, const Heartbeat& hb);
-  void handle_heartbeat_response(const Message& m, const HeartbeatResponse& hr);
+  void handle_heartbeat_response(LeaderState& leader, NodeId from, Progress& pr,
+                                 const HeartbeatResponse& hr);
 
   // --- Snapshots (snapshot.cc) ---
   void send_snapshot(LeaderState& leader, NodeId to);

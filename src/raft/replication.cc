@@ -118,15 +118,10 @@ Progress* Raft::heard_from(NodeId from) {
   return nullptr;
 }
 
-void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
-  Progress* found = heard_from(m.from);
-  if (found == nullptr) {
-    return;
-  }
-  LeaderState& l = *leading();  // heard_from() found us leading
-  Progress& pr = *found;
+void Raft::handle_append_response(LeaderState& l, NodeId from, Progress& pr,
+                                  const AppendResponse& ar) {
   if (!ar.success) {
-    handle_append_rejection(l, m.from, pr, ar);
+    handle_append_rejection(l, from, pr, ar);
     return;
   }
   if (ar.match > log_.last_index()) {
@@ -146,11 +141,11 @@ void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
   } else if (pr.state == ProgressState::kReplicate) {
     pr.inflights.free_to(ar.match);
   }
-  if (l.transfer.has_value() && m.from == l.transfer->target && pr.match == log_.last_index()) {
+  if (l.transfer.has_value() && from == l.transfer->target && pr.match == log_.last_index()) {
     // Thesis 3.10: the target is caught up; it may start its election now.
-    send(m.from, TimeoutNow{}, /*after_persist=*/false);
+    send(from, TimeoutNow{}, /*after_persist=*/false);
   }
-  while (send_append(l, m.from, /*send_if_empty=*/false)) {
+  while (send_append(l, from, /*send_if_empty=*/false)) {
   }
   maybe_leave_joint_or_promote(l);
   maybe_step_down_after_removal();  // last: it may end `l`
@@ -178,18 +173,13 @@ void Raft::handle_append_rejection(LeaderState& l, NodeId from, Progress& pr,
   send_append(l, from, /*send_if_empty=*/true);
 }
 
-void Raft::handle_heartbeat_response(const Message& m, const HeartbeatResponse& hr) {
-  Progress* found = heard_from(m.from);
-  if (found == nullptr) {
-    return;
-  }
-  LeaderState& l = *leading();  // heard_from() found us leading
-  Progress& pr = *found;
+void Raft::handle_heartbeat_response(LeaderState& l, NodeId from, Progress& pr,
+                                     const HeartbeatResponse& hr) {
   if (hr.round > l.reads.last_round()) {
     ++drops_.malformed;  // an answer to a round this leader never sent
     return;
   }
-  if (l.reads.acknowledge(m.from, hr.round)) {
+  if (l.reads.acknowledge(from, hr.round)) {
     confirm_reads(l);
   }
   // The follower is alive. Messages to it may have been lost: retry a probe, let one
@@ -200,7 +190,7 @@ void Raft::handle_heartbeat_response(const Message& m, const HeartbeatResponse& 
     pr.inflights.free_first();
   }
   if (pr.match < log_.last_index()) {
-    send_append(l, m.from, /*send_if_empty=*/true);
+    send_append(l, from, /*send_if_empty=*/true);
   }
 }
 
