@@ -71,9 +71,9 @@ void Applier::run(ReadyJob& job) {
   }
   for (const raft::Entry& e : rd.committed_entries) apply_entry(e);
   // Ready's contract: each read's index is applied by now.
-  for (const raft::ReadState& r : rd.reads) tracker_->complete_call(r.id, std::string());
-  for (uint64_t id : rd.dropped_reads) {
-    tracker_->complete_call(id, node_error(NodeErrorKind::kLeaderChanged,
+  for (const raft::ReadState& r : rd.reads) tracker_->complete_call(r.id.value(), std::string());
+  for (raft::ReadId id : rd.dropped_reads) {
+    tracker_->complete_call(id.value(), node_error(NodeErrorKind::kLeaderChanged,
                                            "the leader changed before the read was confirmed"));
   }
   outputs_.applied(std::move(installed));

@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "node/node_error.h"
+#include "raft/overloaded.h"
 
 namespace node {
 namespace {
@@ -12,11 +13,6 @@ std::string hex(raft::NodeId id) {
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id.value()));
   return buf;
 }
-
-template <class... F>
-struct Overload : F... {
-  using F::operator()...;
-};
 
 raft::ProposeResult refuse(std::string message) {
   return raft::ProposeResult{
@@ -79,7 +75,7 @@ void CoreLoop::propose(std::string data, ProposeCallback done) {
   });
 }
 
-void CoreLoop::read_index(uint64_t id, std::function<void(absl::Status)> refused) {
+void CoreLoop::read_index(raft::ReadId id, std::function<void(absl::Status)> refused) {
   post([this, id, refused = std::move(refused)] {
     if (raft::Error e = core_->read_index(id); !e.is_ok()) refused(from_raft(e));
   });
@@ -101,7 +97,7 @@ void CoreLoop::change_membership(MembershipChange change, ProposeCallback done) 
 raft::ProposeResult CoreLoop::propose_change(const MembershipChange& change) {
   raft::Membership m = core_->membership();
   return std::visit(
-      Overload{
+      raft::Overloaded{
           [&](const AddVoter& c) { return core_->add_node(c.id); },
           [&](const AddLearner& c) {
             if (m.contains(c.id)) return refuse("node " + hex(c.id) + " is already a member");

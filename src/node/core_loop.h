@@ -85,7 +85,7 @@ class CoreLoop {
   void step(raft::Message message, std::string snapshot_bytes);
   void propose(std::string data, ProposeCallback done);
   // `done` gets the refusal only; a read the core accepted completes through the Ready.
-  void read_index(uint64_t id, std::function<void(absl::Status)> refused);
+  void read_index(raft::ReadId id, std::function<void(absl::Status)> refused);
   void change_membership(MembershipChange change, ProposeCallback done);
   void propose_timeouts(raft::Timeouts timeouts, ProposeCallback done);
   void transfer_leadership(raft::NodeId to, std::function<void(absl::Status)> done);

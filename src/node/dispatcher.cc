@@ -104,7 +104,7 @@ void Dispatcher::read(Deadline deadline, StatusCallback done) {
   const uint64_t id = tracker_->add_call(
       deadline, [done = std::move(done)](absl::StatusOr<std::string> r) { done(r.status()); });
   if (id == 0) return;
-  core_->read_index(id, [this, id](absl::Status refused) {
+  core_->read_index(raft::ReadId(id), [this, id](absl::Status refused) {
     // A follower refuses only when it knows no leader to ask.
     if (is_node_error(refused, NodeErrorKind::kNotLeader)) {
       refused = node_error(NodeErrorKind::kNoLeader, "no leader to confirm the read");

@@ -49,21 +49,21 @@ struct AppendEntries {
 // that term, or {0, last_index + 1} when its log is too short.
 struct AppendResponse {
   bool success = false;
-  LogIndex match;
-  LogIndex rejected;
-  LogId hint;
+  LogIndex match{};
+  LogIndex rejected{};
+  LogId hint{};
 };
 
 // Heartbeats carry the commit index without a consistency check: the leader sends
-// min(match, commit), which the follower is known to hold. `context` echoes back so
-// a leader can count acknowledgements of one heartbeat round (ReadIndex).
+// min(match, commit), which the follower is known to hold. `round` echoes back so a
+// leader can count acknowledgements of one heartbeat round (ReadIndex, lease reads).
 struct Heartbeat {
   LogIndex commit;
-  uint64_t context = 0;
+  HeartbeatRound round;
 };
 
 struct HeartbeatResponse {
-  uint64_t context = 0;
+  HeartbeatRound round;  // the round of the Heartbeat this answers
 };
 
 // Leadership transfer (thesis 3.10): the target starts an election at once.
@@ -72,14 +72,14 @@ struct TimeoutNow {};
 // A follower asks the leader for a read index (thesis 6.4.1); `id` is the
 // follower's own identifier for the read.
 struct ReadIndexRequest {
-  uint64_t id = 0;
+  ReadId id;
 };
 
 // The leader's answer: reads on the follower may be served once it has applied
 // `index`. With ok false the leader could not serve it (it is no longer leader).
 struct ReadIndexResponse {
-  uint64_t id = 0;
-  LogIndex index;
+  ReadId id;
+  LogIndex index{};  // with ok false: 0
   bool ok = false;
 };
 
@@ -91,6 +91,8 @@ struct InstallSnapshot {
   SnapshotMeta meta;
 };
 
+// Dispatched by type (std::visit), never by position: the order of the alternatives
+// carries no meaning.
 using MessageBody = std::variant<RequestVote, VoteResponse, AppendEntries, AppendResponse,
                                  Heartbeat, HeartbeatResponse, TimeoutNow, ReadIndexRequest,
                                  ReadIndexResponse, InstallSnapshot>;

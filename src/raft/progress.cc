@@ -5,7 +5,7 @@
 namespace raft {
 
 void Inflights::add(LogIndex last, uint64_t bytes) {
-  items_.push_back({last, bytes});
+  items_.push_back({.last = last, .bytes = bytes});
   bytes_ += bytes;
 }
 

@@ -5,20 +5,35 @@
 #include <vector>
 
 namespace raft {
+namespace {
+
+// The largest value a majority of `voters` has reached, for any ordinal strong type.
+template <typename Ordinal>
+Ordinal majority_reached(const std::set<NodeId>& voters,
+                         const std::function<Ordinal(NodeId)>& acked) {
+  if (voters.empty()) {
+    return Ordinal(std::numeric_limits<uint64_t>::max());
+  }
+  std::vector<Ordinal> values;
+  values.reserve(voters.size());
+  for (NodeId id : voters) {
+    values.push_back(acked(id));
+  }
+  // Sorted descending, the value at position quorum-1 is reached by `quorum` voters.
+  std::sort(values.begin(), values.end(), std::greater<>());
+  return values[voters.size() / 2];
+}
+
+template <typename Ordinal>
+Ordinal joint_reached(const Membership& m, const std::function<Ordinal(NodeId)>& acked) {
+  return std::min(majority_reached(m.voters, acked), majority_reached(m.voters_outgoing, acked));
+}
+
+}  // namespace
 
 LogIndex majority_committed(const std::set<NodeId>& voters,
                             const std::function<LogIndex(NodeId)>& acked) {
-  if (voters.empty()) {
-    return LogIndex(std::numeric_limits<uint64_t>::max());
-  }
-  std::vector<LogIndex> indexes;
-  indexes.reserve(voters.size());
-  for (NodeId id : voters) {
-    indexes.push_back(acked(id));
-  }
-  // Sorted descending, the entry at position quorum-1 is reached by `quorum` voters.
-  std::sort(indexes.begin(), indexes.end(), std::greater<>());
-  return indexes[voters.size() / 2];
+  return majority_reached(voters, acked);
 }
 
 VoteResult majority_vote(const std::set<NodeId>& voters,
@@ -47,8 +62,12 @@ VoteResult majority_vote(const std::set<NodeId>& voters,
 }
 
 LogIndex joint_committed(const Membership& m, const std::function<LogIndex(NodeId)>& acked) {
-  return std::min(majority_committed(m.voters, acked),
-                  majority_committed(m.voters_outgoing, acked));
+  return joint_reached(m, acked);
+}
+
+HeartbeatRound joint_acknowledged(const Membership& m,
+                                  const std::function<HeartbeatRound(NodeId)>& acked) {
+  return joint_reached(m, acked);
 }
 
 VoteResult joint_vote(const Membership& m, const std::function<std::optional<bool>(NodeId)>& vote) {

@@ -28,4 +28,10 @@ VoteResult majority_vote(const std::set<NodeId>& voters,
 LogIndex joint_committed(const Membership& m, const std::function<LogIndex(NodeId)>& acked);
 VoteResult joint_vote(const Membership& m, const std::function<std::optional<bool>(NodeId)>& vote);
 
+// The latest heartbeat round that a majority of both halves of `m` acknowledged,
+// given each voter's latest acknowledged round (the same arithmetic as
+// joint_committed, over rounds instead of log indexes).
+HeartbeatRound joint_acknowledged(const Membership& m,
+                                  const std::function<HeartbeatRound(NodeId)>& acked);
+
 }  // namespace raft

@@ -1,63 +1,62 @@
 #include "raft/raft.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
 #include "raft/codec.h"
 #include "raft/invariant.h"
+#include "raft/overloaded.h"
 #include "raft/planted_bugs.h"
 #include "raft/quorum.h"
 
 namespace raft {
 
-std::string_view role_name(Role role) {
-  switch (role) {
-    case Role::kFollower:
-      return "follower";
-    case Role::kPreCandidate:
-      return "pre-candidate";
-    case Role::kCandidate:
-      return "candidate";
-    case Role::kLeader:
-      return "leader";
-  }
-  return "unknown";
-}
-
-std::string_view kind_name(const Message& m) {
-  static constexpr std::string_view kNames[] = {
-      "RequestVote",       "VoteResponse",      "AppendEntries", "AppendResponse",
-      "Heartbeat",         "HeartbeatResponse", "TimeoutNow",    "ReadIndexRequest",
-      "ReadIndexResponse", "InstallSnapshot"};
-  static_assert(std::size(kNames) == std::variant_size_v<MessageBody>);
-  return m.body.valueless_by_exception() ? "invalid" : kNames[m.body.index()];
-}
-
 Raft::Raft(const Config& config, Membership membership, Restored restored)
     : config_(config),
-      membership_(std::move(membership)),
       rng_(config.seed),
-      log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit) {
+      log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit),
+      history_(restored.snapshot.index, membership, config.timeouts),
+      initial_membership_(std::move(membership)),
+      snapshot_meta_{.last = restored.snapshot,
+                     .membership = initial_membership_,
+                     .timeouts = config.timeouts},
+      term_(restored.hard_state.term),
+      vote_(restored.hard_state.vote) {
   RAFT_INVARIANT(validate(config_).is_ok(), "the core is constructed from a validated config");
-  initial_membership_ = membership_;
-  base_membership_ = membership_;
-  base_timeouts_ = config_.timeouts;
-  snapshot_meta_ = {restored.snapshot, membership_, config_.timeouts};
   note_appended(log_.first_index(), log_.last_index());
-  term_ = restored.hard_state.term;
-  vote_ = restored.hard_state.vote;
   durable_term_ = term_;
   last_hard_state_ = hard_state();
   reset_election_timer();
 }
 
+Role Raft::role() const {
+  return std::visit(Overloaded{
+                        [](const FollowerState&) { return Role::kFollower; },
+                        [](const CandidateState& c) {
+                          return c.pre_vote ? Role::kPreCandidate : Role::kCandidate;
+                        },
+                        [](const LeaderState&) { return Role::kLeader; },
+                    },
+                    role_state_);
+}
+
+NodeId Raft::transfer_target() const {
+  const LeaderState* l = leading();
+  return l != nullptr && l->transfer.has_value() ? l->transfer->target : kNoNode;
+}
+
 // ---------------------------------------------------------------------------
 // Roles
 
+uint32_t Raft::draw_election_timeout() {
+  return static_cast<uint32_t>(
+      rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
+}
+
 void Raft::reset_election_timer() {
   election_elapsed_ = 0;
-  randomized_timeout_ = static_cast<uint32_t>(
-      rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
+  randomized_timeout_ = draw_election_timeout();
 }
 
 void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
@@ -66,78 +65,53 @@ void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
     term_ = term;
     vote_ = kNoNode;  // a vote is for one term (paper Figure 2)
   }
-  if (role_ == Role::kLeader) {
-    drop_pending_reads();
+  if (LeaderState* l = leading()) {
+    drop_reads(*l);
   }
-  role_ = Role::kFollower;
+  role_state_.emplace<FollowerState>();  // whatever the last role kept goes with it
   leader_ = leader;
-  votes_.clear();
-  progress_.clear();
-  pending_broadcast_ = false;
-  lead_transferee_ = kNoNode;
-  promote_when_caught_up_.clear();
   if (reset_timer) {
     reset_election_timer();
   }
 }
 
-void Raft::become_pre_candidate() {
-  // Thesis 9.6: a pre-candidate changes neither its term nor its vote.
-  role_ = Role::kPreCandidate;
-  leader_ = kNoNode;
-  votes_.clear();
-  reset_election_timer();
-}
-
-void Raft::become_candidate() {
-  term_ = term_.next();
-  vote_ = config_.id;
-  role_ = Role::kCandidate;
-  leader_ = kNoNode;
-  votes_.clear();
-  reset_election_timer();
-}
-
 void Raft::become_leader() {
-  role_ = Role::kLeader;
+  LeaderState& l = role_state_.emplace<LeaderState>();
   leader_ = config_.id;
-  votes_.clear();
-  heartbeat_elapsed_ = 0;
   election_elapsed_ = 0;
-  lead_transferee_ = kNoNode;
-  read_round_ = 0;
-  read_round_needed_ = false;
-  acked_round_.clear();
-  round_sent_at_.clear();
-  progress_.clear();
-  set_membership(membership_);  // a progress entry for every member
+  track_membership(l);  // a progress entry for every member
   // The leader acknowledges its own entries only once they are durable here.
-  Progress& self = progress_[config_.id];
+  Progress& self = l.progress[config_.id];
   self.match = log_.stabled();
   self.recent_active = true;
   self.become_replicate();
 
   // Paper 5.4.2 / thesis 6.4: a leader commits entries of earlier terms only by
   // committing one of its own, so it appends a no-op at once.
-  uncommitted_bytes_ = log_.bytes_after(log_.committed());
-  log_.append({Entry{term_, log_.last_index().next(), EntryType::kNoop, {}}});
-  pending_broadcast_ = true;
+  l.uncommitted_bytes = log_.bytes_after(log_.committed());
+  log_.append({Entry{.term = term_, .index = log_.last_index().next(), .type = EntryType::kNoop}});
+  l.pending_broadcast = true;
 }
 
 void Raft::campaign(bool pre_vote, bool transfer) {
+  RAFT_INVARIANT(leading() == nullptr, "a leader does not campaign");
   if (!promotable()) {
     return;
   }
   Term vote_term;
   if (pre_vote) {
-    become_pre_candidate();
+    // Thesis 9.6: a pre-candidate changes neither its term nor its vote.
     vote_term = term_.next();
   } else {
-    become_candidate();
+    term_ = term_.next();
+    vote_ = config_.id;
     vote_term = term_;
   }
-  votes_[config_.id] = true;
-  if (tally() == VoteResult::kWon) {
+  CandidateState& c = role_state_.emplace<CandidateState>(CandidateState{.pre_vote = pre_vote});
+  leader_ = kNoNode;
+  reset_election_timer();
+  c.votes[config_.id] = true;
+  if (tally(c) == VoteResult::kWon) {
     // A configuration of one voter: no one else to ask. A real win still waits
     // until the new term and self-vote are durable (see advance()), as it would
     // with other voters, whose grants answer requests sent only after the persist.
@@ -148,15 +122,23 @@ void Raft::campaign(bool pre_vote, bool transfer) {
     }
     return;
   }
-  std::set<NodeId> voters = membership_.voters;
-  voters.insert(membership_.voters_outgoing.begin(), membership_.voters_outgoing.end());
+  std::set<NodeId> voters = membership().voters;
+  voters.insert(membership().voters_outgoing.begin(), membership().voters_outgoing.end());
   for (NodeId id : voters) {
     if (id == config_.id) {
       continue;
     }
     // Sent only once our new term and self-vote are durable.
-    send(id, RequestVote{pre_vote, log_.last_id(), transfer}, /*after_persist=*/true, vote_term);
+    send(id, RequestVote{.pre_vote = pre_vote, .last_log = log_.last_id(), .transfer = transfer},
+         /*after_persist=*/true, vote_term);
   }
+}
+
+VoteResult Raft::tally(const CandidateState& candidate) const {
+  return joint_vote(membership(), [&](NodeId id) -> std::optional<bool> {
+    auto it = candidate.votes.find(id);
+    return it == candidate.votes.end() ? std::nullopt : std::optional<bool>(it->second);
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -164,37 +146,8 @@ void Raft::campaign(bool pre_vote, bool transfer) {
 
 void Raft::tick() {
   ++ticks_;
-  if (role_ == Role::kLeader) {
-    ++heartbeat_elapsed_;
-    ++election_elapsed_;
-    if (lead_transferee_ != kNoNode && ++transfer_elapsed_ >= config_.timeouts.election_min_ticks) {
-      // Thesis 3.10: the target did not take over within an election timeout.
-      lead_transferee_ = kNoNode;
-    }
-    if (election_elapsed_ >= config_.timeouts.election_min_ticks) {
-      election_elapsed_ = 0;
-      // Thesis 6.2: a leader that cannot reach a quorum steps down, so clients
-      // look for the leader elsewhere instead of waiting on this one.
-      if (config_.check_quorum && !quorum_active()) {
-        become_follower(term_, kNoNode);
-        return;
-      }
-      for (auto& [id, pr] : progress_) {
-        pr.recent_active = id == config_.id;
-      }
-    }
-    for (auto& [id, pr] : progress_) {
-      // A snapshot (or its answer) may be lost: after an election timeout, probe
-      // again, which sends a new one if still needed.
-      if (pr.state == ProgressState::kSnapshot &&
-          ++pr.snapshot_ticks >= config_.timeouts.election_min_ticks) {
-        pr.become_probe();
-      }
-    }
-    if (heartbeat_elapsed_ >= config_.timeouts.heartbeat_ticks) {
-      heartbeat_elapsed_ = 0;
-      heartbeat_round();
-    }
+  if (LeaderState* l = leading()) {
+    tick_leader(*l);
     return;
   }
   ++election_elapsed_;
@@ -203,17 +156,51 @@ void Raft::tick() {
   }
 }
 
+void Raft::tick_leader(LeaderState& l) {
+  ++l.heartbeat_elapsed;
+  ++election_elapsed_;
+  if (l.transfer.has_value() && ++l.transfer->elapsed >= config_.timeouts.election_min_ticks) {
+    // Thesis 3.10: the target did not take over within an election timeout.
+    l.transfer.reset();
+  }
+  if (election_elapsed_ >= config_.timeouts.election_min_ticks) {
+    election_elapsed_ = 0;
+    // Thesis 6.2: a leader that cannot reach a quorum steps down, so clients
+    // look for the leader elsewhere instead of waiting on this one.
+    if (config_.check_quorum && !quorum_active(l)) {
+      become_follower(term_, kNoNode);  // `l` is gone
+      return;
+    }
+    for (auto& [id, pr] : l.progress) {
+      pr.recent_active = id == config_.id;
+    }
+  }
+  for (auto& [id, pr] : l.progress) {
+    // A snapshot (or its answer) may be lost: after an election timeout, probe
+    // again, which sends a new one if still needed.
+    if (pr.state == ProgressState::kSnapshot &&
+        ++pr.snapshot_ticks >= config_.timeouts.election_min_ticks) {
+      pr.become_probe();
+    }
+  }
+  if (l.heartbeat_elapsed >= config_.timeouts.heartbeat_ticks) {
+    l.heartbeat_elapsed = 0;
+    broadcast_heartbeat(l);
+  }
+}
+
 Error Raft::check_can_propose() const {
-  if (role_ != Role::kLeader) {
+  const LeaderState* l = leading();
+  if (l == nullptr) {
     std::string msg = "node " + std::to_string(config_.id.value()) + " is not the leader";
     msg += leader_ == kNoNode ? "; no leader is known in term " + std::to_string(term_.value())
                               : "; the leader is node " + std::to_string(leader_.value());
     return Error(ErrorCode::kNotLeader, std::move(msg), leader_);
   }
-  if (lead_transferee_ != kNoNode) {
+  if (l->transfer.has_value()) {
     return Error(ErrorCode::kProposalDropped,
                  "proposal dropped: leadership is being transferred to node " +
-                     std::to_string(lead_transferee_.value()),
+                     std::to_string(l->transfer->target.value()),
                  leader_);
   }
   return Error::ok();
@@ -221,23 +208,23 @@ Error Raft::check_can_propose() const {
 
 ProposeResult Raft::append_own(EntryType type, std::string data) {
   if (Error e = check_can_propose(); !e.is_ok()) {
-    return {e, {}};
+    return {.error = std::move(e)};
   }
-  if (config_.max_uncommitted_bytes != 0 && uncommitted_bytes_ > 0 &&
-      uncommitted_bytes_ + data.size() > config_.max_uncommitted_bytes) {
-    return {Error(ErrorCode::kProposalDropped,
-                  "proposal dropped: " + std::to_string(uncommitted_bytes_) +
-                      " uncommitted bytes, the limit is " +
-                      std::to_string(config_.max_uncommitted_bytes)),
-            {}};
+  LeaderState& l = *leading();
+  if (config_.max_uncommitted_bytes != 0 && l.uncommitted_bytes > 0 &&
+      l.uncommitted_bytes + data.size() > config_.max_uncommitted_bytes) {
+    return {.error = Error(ErrorCode::kProposalDropped,
+                           "proposal dropped: " + std::to_string(l.uncommitted_bytes) +
+                               " uncommitted bytes, the limit is " +
+                               std::to_string(config_.max_uncommitted_bytes))};
   }
-  uncommitted_bytes_ += data.size();
-  LogId id{term_, log_.last_index().next()};
-  log_.append({Entry{id.term, id.index, type, std::move(data)}});
+  l.uncommitted_bytes += data.size();
+  const LogId id{.term = term_, .index = log_.last_index().next()};
+  log_.append({Entry{.term = id.term, .index = id.index, .type = type, .data = std::move(data)}});
   note_appended(id.index, id.index);
   // Batching: proposals made before the next Ready share AppendEntries messages.
-  pending_broadcast_ = true;
-  return {Error::ok(), id};
+  l.pending_broadcast = true;
+  return {.error = Error::ok(), .id = id};
 }
 
 ProposeResult Raft::propose(std::string data) {
@@ -246,105 +233,9 @@ ProposeResult Raft::propose(std::string data) {
 
 ProposeResult Raft::propose_timeouts(const Timeouts& timeouts) {
   if (Error e = validate(timeouts, config_.max_election_ticks); !e.is_ok()) {
-    return {e, {}};
+    return {.error = std::move(e)};
   }
   return append_own(EntryType::kTimeouts, encode_timeouts(timeouts));
-}
-
-LogIndex Raft::latest_membership_index() const {
-  // A configuration folded into the snapshot is committed: count it at the snapshot.
-  return membership_log_.empty() ? log_.snapshot().index : membership_log_.rbegin()->first;
-}
-
-bool Raft::membership_change_pending() const {
-  if (membership_.joint()) {
-    return true;
-  }
-  return !membership_log_.empty() && membership_log_.rbegin()->first > log_.committed();
-}
-
-ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
-  if (Error e = check_can_propose(); !e.is_ok()) {
-    return {e, {}};
-  }
-  auto invalid = [](std::string what) {
-    return ProposeResult{Error(ErrorCode::kInvalidArgument, std::move(what)), {}};
-  };
-  if (voters.empty()) {
-    return invalid("a membership must keep at least one voter");
-  }
-  for (NodeId id : voters) {
-    if (id == kNoNode) return invalid("node id 0 is reserved; ids start at 1");
-    if (learners.contains(id)) {
-      return invalid("node " + std::to_string(id.value()) + " cannot be both voter and learner");
-    }
-  }
-  for (NodeId id : learners) {
-    if (id == kNoNode) return invalid("node id 0 is reserved; ids start at 1");
-    if (membership_.voters.contains(id)) {
-      return invalid("voter " + std::to_string(id.value()) +
-                     " cannot become a learner directly; remove it first");
-    }
-  }
-  if (voters == membership_.voters && learners == membership_.learners) {
-    return invalid("the requested membership is the current one");
-  }
-  if (membership_change_pending() && !planted::kTwoMembershipChangesAtOnce) {
-    return {Error(ErrorCode::kFailedPrecondition,
-                  "a membership change is in progress (the configuration at index " +
-                      std::to_string(latest_membership_index().value()) +
-                      " is not yet complete); retry once it commits"),
-            {}};
-  }
-  Membership next;
-  next.voters = std::move(voters);
-  next.learners = std::move(learners);
-  if (!planted::kMembershipSkipsJointPhase) {
-    // Thesis 4.3: C_old,new first; both majorities decide until C_new commits.
-    next.voters_outgoing = membership_.voters;
-  }
-  return append_own(EntryType::kMembership, encode_membership(next));
-}
-
-ProposeResult Raft::add_node(NodeId id) {
-  if (Error e = check_can_propose(); !e.is_ok()) {
-    return {e, {}};
-  }
-  if (membership_.voters.contains(id)) {
-    return {Error(ErrorCode::kInvalidArgument,
-                  "node " + std::to_string(id.value()) + " is already a voter"),
-            {}};
-  }
-  ProposeResult r{Error::ok(), {}};
-  if (!membership_.learners.contains(id)) {
-    std::set<NodeId> learners = membership_.learners;
-    learners.insert(id);
-    r = change_membership(membership_.voters, std::move(learners));
-    if (!r.error.is_ok()) {
-      return r;
-    }
-  }
-  promote_when_caught_up_.insert(id);
-  return r;
-}
-
-ProposeResult Raft::remove_node(NodeId id) {
-  if (!membership_.contains(id)) {
-    return {Error(ErrorCode::kInvalidArgument,
-                  "node " + std::to_string(id.value()) + " is not a member"),
-            {}};
-  }
-  std::set<NodeId> voters = membership_.voters;
-  std::set<NodeId> learners = membership_.learners;
-  voters.erase(id);
-  learners.erase(id);
-  if (voters.empty()) {
-    return {Error(ErrorCode::kInvalidArgument, "node " + std::to_string(id.value()) +
-                                                   " is the last voter; it cannot be removed"),
-            {}};
-  }
-  promote_when_caught_up_.erase(id);
-  return change_membership(std::move(voters), std::move(learners));
 }
 
 Error Raft::transfer_leadership(NodeId to) {
@@ -355,118 +246,22 @@ Error Raft::transfer_leadership(NodeId to) {
     return Error(ErrorCode::kInvalidArgument,
                  "node " + std::to_string(to.value()) + " is already the leader");
   }
-  if (!membership_.voters.contains(to)) {
+  if (!membership().voters.contains(to)) {
     return Error(ErrorCode::kInvalidArgument,
                  "node " + std::to_string(to.value()) + " is not a voter; only voters can lead");
   }
-  lead_transferee_ = to;
-  transfer_elapsed_ = 0;
-  Progress& pr = progress_.at(to);
-  if (pr.match == log_.last_index()) {
+  LeaderState& l = *leading();
+  l.transfer = LeadershipTransfer{.target = to};
+  if (l.progress.at(to).match == log_.last_index()) {
     send(to, TimeoutNow{}, /*after_persist=*/false);
   } else {
-    send_append(to, /*send_if_empty=*/true);
+    send_append(l, to, /*send_if_empty=*/true);
   }
   return Error::ok();
 }
 
-Error Raft::read_index(uint64_t id) {
-  if (role_ == Role::kLeader) {
-    start_read(id, config_.id);
-    return Error::ok();
-  }
-  if (leader_ == kNoNode) {
-    return Error(ErrorCode::kNotLeader, "no leader is known in term " +
-                                            std::to_string(term_.value()) + " to confirm a read");
-  }
-  send(leader_, ReadIndexRequest{id}, /*after_persist=*/false);
-  return Error::ok();
-}
-
-void Raft::start_read(uint64_t id, NodeId from) {
-  // Thesis 6.4: until it commits an entry of its own term, a new leader does not
-  // know the commit index of its predecessor; its no-op settles that.
-  if (log_.term(log_.committed()) != term_) {
-    reads_before_commit_.emplace_back(id, from);
-    return;
-  }
-  if (planted::kReadWithoutQuorum || lease_valid()) {
-    release_read(id, from, log_.committed());
-    return;
-  }
-  reads_pending_.push_back({id, from, log_.committed(), read_round_ + 1});
-  read_round_needed_ = true;
-  confirm_reads();  // a cluster of one confirms at once
-}
-
-void Raft::heartbeat_round() {
-  ++read_round_;
-  read_round_needed_ = false;
-  round_sent_at_[read_round_] = ticks_;
-  while (round_sent_at_.size() > 256) round_sent_at_.erase(round_sent_at_.begin());
-  broadcast_heartbeat();
-}
-
-bool Raft::lease_valid() const {
-  if (!config_.lease_reads || !config_.check_quorum) {
-    return false;
-  }
-  // The latest round a quorum answered; the lease runs from when it was sent.
-  const LogIndex round = joint_committed(membership_, [&](NodeId id) {
-    if (id == config_.id) return LogIndex(read_round_);
-    auto it = acked_round_.find(id);
-    return LogIndex(it == acked_round_.end() ? 0 : it->second);
-  });
-  auto sent = round_sent_at_.find(round.value());
-  if (round == LogIndex() || sent == round_sent_at_.end()) {
-    return false;
-  }
-  const uint64_t lease = config_.timeouts.election_min_ticks - config_.lease_drift_ticks;
-  return ticks_ < sent->second + lease;
-}
-
-void Raft::confirm_reads() {
-  // A read waits for the heartbeat round sent after it arrived (its `round`). The
-  // leader counts itself for every round, including one about to be sent; the
-  // others count for the rounds they answered. A cluster of one confirms at once.
-  const LogIndex confirmed = joint_committed(membership_, [&](NodeId id) {
-    if (id == config_.id) return LogIndex(read_round_ + 1);
-    auto it = acked_round_.find(id);
-    return LogIndex(it == acked_round_.end() ? 0 : it->second);
-  });
-  while (!reads_pending_.empty() && reads_pending_.front().round <= confirmed.value()) {
-    PendingRead r = reads_pending_.front();
-    reads_pending_.pop_front();
-    release_read(r.id, r.from, r.index);
-  }
-}
-
-void Raft::release_read(uint64_t id, NodeId from, LogIndex index) {
-  if (from == config_.id) {
-    reads_ready_.push_back({id, index});
-  } else {
-    send(from, ReadIndexResponse{id, index, true}, /*after_persist=*/false);
-  }
-}
-
-void Raft::drop_pending_reads() {
-  for (const PendingRead& r : reads_pending_) {
-    if (r.from == config_.id) {
-      reads_dropped_.push_back(r.id);
-    } else {
-      send(r.from, ReadIndexResponse{r.id, {}, false}, /*after_persist=*/false);
-    }
-  }
-  for (const auto& [id, from] : reads_before_commit_) {
-    if (from == config_.id) {
-      reads_dropped_.push_back(id);
-    } else {
-      send(from, ReadIndexResponse{id, {}, false}, /*after_persist=*/false);
-    }
-  }
-  reads_pending_.clear();
-  reads_before_commit_.clear();
-}
+// ---------------------------------------------------------------------------
+// Message dispatch
 
 bool Raft::well_formed(const Message& m) const {
   if (const auto* ae = std::get_if<AppendEntries>(&m.body)) {
@@ -493,82 +288,61 @@ void Raft::step(Message m) {
     ++drops_.malformed;
     return;
   }
-  const bool from_leader = std::holds_alternative<AppendEntries>(m.body) ||
-                           std::holds_alternative<Heartbeat>(m.body) ||
-                           std::holds_alternative<InstallSnapshot>(m.body);
   if (m.term > term_) {
-    if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
-      // Thesis 4.2.3: while a leader is known to be alive, vote requests are ignored,
-      // so a removed or partitioned server cannot force an election.
-      const bool in_lease =
-          leader_ != kNoNode && election_elapsed_ < config_.timeouts.election_min_ticks;
-      if (in_lease && !rv->transfer) {
-        ++drops_.vote_in_lease;
-        return;
-      }
-      if (!rv->pre_vote) {
-        become_follower(m.term, kNoNode, /*reset_timer=*/false);
-      }
-    } else if (const auto* vr = std::get_if<VoteResponse>(&m.body);
-               vr != nullptr && vr->pre_vote && vr->granted) {
-      // A granted pre-vote echoes the term we asked about; nobody changed term.
-    } else {
-      become_follower(m.term, from_leader ? m.from : kNoNode);
+    if (!step_higher_term(m)) {
+      return;
     }
   } else if (m.term < term_) {
     step_lower_term(m);
     return;
   }
+  std::visit(Overloaded{
+                 [&](const RequestVote& rv) { handle_request_vote(m, rv); },
+                 [&](const VoteResponse& vr) { handle_vote_response(m, vr); },
+                 [&](AppendEntries& ae) { handle_append(m, ae); },
+                 [&](const AppendResponse& ar) {
+                   if (Progress* pr = heard_from(m.from)) {
+                     handle_append_response(*leading(), m.from, *pr, ar);
+                   }
+                 },
+                 [&](const Heartbeat& hb) { handle_heartbeat(m, hb); },
+                 [&](const HeartbeatResponse& hr) {
+                   if (Progress* pr = heard_from(m.from)) {
+                     handle_heartbeat_response(*leading(), m.from, *pr, hr);
+                   }
+                 },
+                 [&](const TimeoutNow&) { handle_timeout_now(); },
+                 [&](const ReadIndexRequest& rr) { handle_read_index_request(m, rr); },
+                 [&](const ReadIndexResponse& rr) { handle_read_index_response(rr); },
+                 [&](const InstallSnapshot& is) { handle_install_snapshot(m, is); },
+             },
+             m.body);
+}
 
-  switch (m.body.index()) {
-    case 0:
-      handle_request_vote(m, std::get<RequestVote>(m.body));
-      break;
-    case 1:
-      handle_vote_response(m, std::get<VoteResponse>(m.body));
-      break;
-    case 2:
-      handle_append(m, std::get<AppendEntries>(m.body));
-      break;
-    case 3:
-      handle_append_response(m, std::get<AppendResponse>(m.body));
-      break;
-    case 4:
-      handle_heartbeat(m, std::get<Heartbeat>(m.body));
-      break;
-    case 5:
-      handle_heartbeat_response(m);
-      break;
-    case 6:
-      // Thesis 3.10: the leader asks us to start an election now.
-      if (role_ != Role::kLeader && promotable()) {
-        campaign(/*pre_vote=*/false, /*transfer=*/true);
-      } else {
-        ++drops_.unexpected;
-      }
-      break;
-    case 7: {
-      const uint64_t id = std::get<ReadIndexRequest>(m.body).id;
-      if (role_ == Role::kLeader) {
-        start_read(id, m.from);
-      } else {
-        send(m.from, ReadIndexResponse{id, {}, false}, /*after_persist=*/false);
-      }
-      break;
+bool Raft::step_higher_term(const Message& m) {
+  if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
+    // Thesis 4.2.3: while a leader is known to be alive, vote requests are ignored,
+    // so a removed or partitioned server cannot force an election.
+    const bool in_lease =
+        leader_ != kNoNode && election_elapsed_ < config_.timeouts.election_min_ticks;
+    if (in_lease && !rv->transfer) {
+      ++drops_.vote_in_lease;
+      return false;
     }
-    case 9:
-      handle_install_snapshot(m, std::get<InstallSnapshot>(m.body));
-      break;
-    case 8: {
-      const auto& rr = std::get<ReadIndexResponse>(m.body);
-      if (rr.ok) {
-        reads_ready_.push_back({rr.id, rr.index});
-      } else {
-        reads_dropped_.push_back(rr.id);
-      }
-      break;
+    if (!rv->pre_vote) {
+      become_follower(m.term, kNoNode, /*reset_timer=*/false);
     }
+    return true;
   }
+  if (const auto* vr = std::get_if<VoteResponse>(&m.body);
+      vr != nullptr && vr->pre_vote && vr->granted) {
+    return true;  // a granted pre-vote echoes the term we asked about; nobody changed term
+  }
+  const bool from_leader = std::holds_alternative<AppendEntries>(m.body) ||
+                           std::holds_alternative<Heartbeat>(m.body) ||
+                           std::holds_alternative<InstallSnapshot>(m.body);
+  become_follower(m.term, from_leader ? m.from : kNoNode);
+  return true;
 }
 
 void Raft::step_lower_term(const Message& m) {
@@ -582,7 +356,8 @@ void Raft::step_lower_term(const Message& m) {
   } else if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
     // Paper 5.1: the rejection carries our term, so a candidate that fell behind
     // learns it; otherwise it could keep campaigning in terms nobody answers.
-    send(m.from, VoteResponse{rv->pre_vote, false}, /*after_persist=*/false);
+    send(m.from, VoteResponse{.pre_vote = rv->pre_vote, .granted = false},
+         /*after_persist=*/false);
   }
 }
 
@@ -602,24 +377,27 @@ void Raft::handle_request_vote(const Message& m, const RequestVote& rv) {
     }
     // The grant promises a persisted vote: it leaves only after the vote is durable.
     const bool after_persist = !rv.pre_vote && !planted::kVoteBeforePersist;
-    send(m.from, VoteResponse{rv.pre_vote, true}, after_persist, rv.pre_vote ? m.term : term_);
+    send(m.from, VoteResponse{.pre_vote = rv.pre_vote, .granted = true}, after_persist,
+         rv.pre_vote ? m.term : term_);
     return;
   }
-  send(m.from, VoteResponse{rv.pre_vote, false}, /*after_persist=*/true);
+  send(m.from, VoteResponse{.pre_vote = rv.pre_vote, .granted = false}, /*after_persist=*/true);
 }
 
 void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
-  const bool expected =
-      (role_ == Role::kPreCandidate && vr.pre_vote && (m.term == term_.next() || !vr.granted)) ||
-      (role_ == Role::kCandidate && !vr.pre_vote && m.term == term_);
-  if (!expected || !membership_.is_voter(m.from)) {
+  CandidateState* c = campaigning();
+  // A pre-vote grant echoes the term asked about (term + 1); a refusal carries the
+  // voter's own term. A vote answers a request of this term.
+  const bool expected = c != nullptr && vr.pre_vote == c->pre_vote &&
+                        (c->pre_vote ? (m.term == term_.next() || !vr.granted) : m.term == term_);
+  if (!expected || !membership().is_voter(m.from)) {
     ++drops_.unexpected;
     return;
   }
-  votes_[m.from] = vr.granted;
-  switch (tally()) {
+  c->votes[m.from] = vr.granted;
+  switch (tally(*c)) {
     case VoteResult::kWon:
-      if (role_ == Role::kPreCandidate) {
+      if (c->pre_vote) {
         campaign(/*pre_vote=*/false, /*transfer=*/false);
       } else {
         become_leader();
@@ -633,14 +411,23 @@ void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
   }
 }
 
+void Raft::handle_timeout_now() {
+  // Thesis 3.10: the leader asks us to start an election now.
+  if (leading() == nullptr && promotable()) {
+    campaign(/*pre_vote=*/false, /*transfer=*/true);
+  } else {
+    ++drops_.unexpected;
+  }
+}
+
 bool Raft::accept_leader(const Message& m) {
-  if (role_ == Role::kLeader) {
+  if (leading() != nullptr) {
     // Two leaders in one term would break Election Safety; this message cannot be
     // from an honest peer.
     ++drops_.unexpected;
     return false;
   }
-  if (role_ != Role::kFollower) {
+  if (campaigning() != nullptr) {
     become_follower(term_, m.from);
   }
   leader_ = m.from;
@@ -648,523 +435,100 @@ bool Raft::accept_leader(const Message& m) {
   return true;
 }
 
-VoteResult Raft::tally() const {
-  return joint_vote(membership_, [&](NodeId id) -> std::optional<bool> {
-    auto it = votes_.find(id);
-    return it == votes_.end() ? std::nullopt : std::optional<bool>(it->second);
-  });
-}
-
-void Raft::handle_append(const Message& m, AppendEntries& ae) {
-  if (!accept_leader(m)) {
-    return;
-  }
-
-  if (ae.prev.index < log_.committed()) {
-    // Our committed prefix matches every leader's log (Leader Completeness).
-    send(m.from, AppendResponse{true, log_.committed(), {}, {}}, /*after_persist=*/true);
-    return;
-  }
-  const bool prev_ok = log_.matches(ae.prev) ||
-                       (planted::kSkipConsistencyCheck && ae.prev.index <= log_.last_index());
-  if (!prev_ok) {
-    AppendResponse reject{false, {}, ae.prev.index, {}};
-    if (ae.prev.index > log_.last_index()) {
-      reject.hint = {Term(), log_.last_index().next()};
-    } else {
-      reject.hint = {*log_.term(ae.prev.index), log_.first_index_of_term_at(ae.prev.index)};
-    }
-    send(m.from, reject, /*after_persist=*/true);
-    return;
-  }
-  LogIndex written;
-  LogIndex last_new = log_.append_after(ae.prev, std::move(ae.entries), &written);
-  if (written != LogIndex()) {
-    note_truncated(written);
-    note_appended(written, log_.last_index());
-  }
-  log_.commit_to(std::min(ae.commit, last_new));
-  // The acknowledgement promises the entries are durable here.
-  send(m.from, AppendResponse{true, last_new, {}, {}}, /*after_persist=*/true);
-}
-
-void Raft::handle_append_response(const Message& m, const AppendResponse& ar) {
-  auto it = progress_.find(m.from);
-  if (role_ != Role::kLeader || it == progress_.end()) {
-    ++drops_.unexpected;
-    return;
-  }
-  Progress& pr = it->second;
-  pr.recent_active = true;
-  if (ar.success) {
-    if (ar.match > log_.last_index()) {
-      ++drops_.malformed;
-      return;
-    }
-    if (pr.maybe_update(ar.match)) {
-      if (pr.state == ProgressState::kProbe ||
-          (pr.state == ProgressState::kSnapshot && pr.match >= pr.pending_snapshot)) {
-        pr.become_replicate();
-      } else {
-        pr.inflights.free_to(ar.match);
-      }
-      if (maybe_commit()) {
-        broadcast_append(/*send_if_empty=*/true);
-      }
-    } else if (pr.state == ProgressState::kReplicate) {
-      pr.inflights.free_to(ar.match);
-    }
-    if (m.from == lead_transferee_ && pr.match == log_.last_index()) {
-      // Thesis 3.10: the target is caught up; it may start its election now.
-      send(m.from, TimeoutNow{}, /*after_persist=*/false);
-    }
-    while (send_append(m.from, /*send_if_empty=*/false)) {
-    }
-    maybe_leave_joint_or_promote();
-    maybe_step_down_after_removal();
-    return;
-  }
-  // Rejected. Ignore answers to messages we have since moved past.
-  if (ar.rejected <= pr.match || pr.state == ProgressState::kSnapshot ||
-      (pr.state == ProgressState::kProbe && ar.rejected != pr.next.prev())) {
-    ++drops_.unexpected;
-    return;
-  }
-  LogIndex next = ar.hint.index;
-  if (ar.hint.term != Term()) {
-    // If we hold entries of the follower's conflicting term, they match up to our
-    // last one of that term (Log Matching); otherwise skip the follower's whole run.
-    LogIndex j = log_.last_index_with_term_at_most(ar.hint.term, ar.rejected.prev());
-    if (log_.term(j) == ar.hint.term) {
-      next = j.next();
-    }
-  }
-  pr.become_probe();
-  pr.next = std::clamp(next, pr.match.next(), std::max(ar.rejected, pr.match.next()));
-  send_append(m.from, /*send_if_empty=*/true);
-}
-
-void Raft::handle_heartbeat(const Message& m, const Heartbeat& hb) {
-  if (!accept_leader(m)) {
-    return;
-  }
-  // The leader sends min(match, commit): entries we are known to hold.
-  log_.commit_to(std::min(hb.commit, log_.last_index()));
-  send(m.from, HeartbeatResponse{hb.context}, /*after_persist=*/false);
-}
-
-void Raft::handle_heartbeat_response(const Message& m) {
-  auto it = progress_.find(m.from);
-  if (role_ != Role::kLeader || it == progress_.end()) {
-    ++drops_.unexpected;
-    return;
-  }
-  Progress& pr = it->second;
-  pr.recent_active = true;
-  const uint64_t round = std::get<HeartbeatResponse>(m.body).context;
-  if (round > read_round_) {
-    ++drops_.malformed;  // an answer to a round this leader never sent
-    return;
-  }
-  if (round > acked_round_[m.from]) {
-    acked_round_[m.from] = round;
-    confirm_reads();
-  }
-  // The follower is alive. Messages to it may have been lost: retry a probe, let one
-  // more pipelined message out if acknowledgements went missing, and send an
-  // append (even empty) so a gap is found by the consistency check.
-  pr.probe_sent = false;
-  if (pr.state == ProgressState::kReplicate && pr.inflights.count() >= config_.max_inflight_msgs) {
-    pr.inflights.free_first();
-  }
-  if (pr.match < log_.last_index()) {
-    send_append(m.from, /*send_if_empty=*/true);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Replication
-
-bool Raft::send_append(NodeId to, bool send_if_empty) {
-  Progress& pr = progress_.at(to);
-  if (pr.paused(config_.max_inflight_msgs, config_.max_inflight_bytes)) {
-    return false;
-  }
-  LogId prev{Term(), pr.next.prev()};
-  std::optional<Term> prev_term = log_.term(prev.index);
-  if (!prev_term.has_value()) {
-    send_snapshot(to);  // the entries it needs are compacted away
-    return false;
-  }
-  prev.term = *prev_term;
-  std::vector<Entry> entries;
-  if (pr.next <= log_.last_index()) {
-    entries = log_.slice(pr.next, log_.last_index(), config_.max_msg_bytes);
-  }
-  if (entries.empty() && !send_if_empty) {
-    return false;
-  }
-  if (!entries.empty()) {
-    uint64_t bytes = 0;
-    for (const Entry& e : entries) {
-      bytes += e.data.size();
-    }
-    if (pr.state == ProgressState::kReplicate) {
-      // Pipelining: assume success and move on; a rejection falls back to probe.
-      pr.next = entries.back().index.next();
-      pr.inflights.add(entries.back().index, bytes);
-    } else {
-      pr.probe_sent = true;
-    }
-  } else if (pr.state == ProgressState::kProbe) {
-    pr.probe_sent = true;
-  }
-  send(to, AppendEntries{prev, std::move(entries), log_.committed()}, !term_durable());
-  return true;
-}
-
-void Raft::broadcast_append(bool send_if_empty) {
-  for (auto& [id, pr] : progress_) {
-    if (id != config_.id) {
-      bool first = true;
-      while (send_append(id, first && send_if_empty)) {
-        first = false;
-      }
-    }
-  }
-}
-
-void Raft::broadcast_heartbeat() {
-  for (auto& [id, pr] : progress_) {
-    if (id != config_.id) {
-      send(id, Heartbeat{std::min(pr.match, log_.committed()), read_round_}, !term_durable());
-    }
-  }
-}
-
-bool Raft::maybe_commit() {
-  LogIndex index = joint_committed(membership_, [&](NodeId id) {
-    auto it = progress_.find(id);
-    return it == progress_.end() ? LogIndex() : it->second.match;
-  });
-  if (index <= log_.committed()) {
-    return false;
-  }
-  // Paper 5.4.2: only an entry of the current term is committed by counting
-  // replicas; earlier ones are committed indirectly with it (Figure 8).
-  if (!planted::kCommitPreviousTermByCounting && log_.term(index) != term_) {
-    return false;
-  }
-  for (LogIndex i = log_.committed().next(); i <= index; i = i.next()) {
-    uint64_t size = log_.at(i).data.size();
-    uncommitted_bytes_ -= std::min(uncommitted_bytes_, size);
-  }
-  log_.commit_to(index);
-  if (!reads_before_commit_.empty() && log_.term(log_.committed()) == term_) {
-    std::vector<std::pair<uint64_t, NodeId>> waiting = std::move(reads_before_commit_);
-    reads_before_commit_.clear();
-    for (const auto& [id, from] : waiting) start_read(id, from);
-  }
-  return true;
-}
-
-bool Raft::quorum_active() const {
-  auto answer = [&](NodeId id) -> std::optional<bool> {
-    auto it = progress_.find(id);
-    return it != progress_.end() && it->second.recent_active;
-  };
-  return joint_vote(membership_, answer) == VoteResult::kWon;
-}
-
 void Raft::send(NodeId to, MessageBody body, bool after_persist, Term term) {
-  Message m{config_.id, to, term == Term() ? term_ : term, std::move(body)};
-  (after_persist ? persisted_messages_ : messages_).push_back(std::move(m));
+  Message m{
+      .from = config_.id, .to = to, .term = term == Term() ? term_ : term, .body = std::move(body)};
+  (after_persist ? outbox_.persisted_messages : outbox_.messages).push_back(std::move(m));
 }
 
 // ---------------------------------------------------------------------------
 // Ready / advance
 
 bool Raft::has_ready() const {
-  if (ready_outstanding_) {
+  if (in_flight_.has_value()) {
     return false;
   }
+  const LeaderState* l = leading();
+  const bool leader_work = l != nullptr && (l->pending_broadcast || l->reads.round_needed());
   const bool read_to_release =
-      std::any_of(reads_ready_.begin(), reads_ready_.end(),
+      std::any_of(outbox_.reads.begin(), outbox_.reads.end(),
                   [&](const ReadState& r) { return r.index <= log_.applied(); });
-  return snapshot_to_install_.has_value() || pending_broadcast_ || read_round_needed_ ||
-         read_to_release || !reads_dropped_.empty() || !messages_.empty() ||
-         !persisted_messages_.empty() || hard_state() != last_hard_state_ ||
+  return outbox_.snapshot.has_value() || leader_work || read_to_release ||
+         !outbox_.dropped_reads.empty() || !outbox_.messages.empty() ||
+         !outbox_.persisted_messages.empty() || hard_state() != last_hard_state_ ||
          log_.stabled() < log_.last_index() || log_.applied() < log_.committed();
 }
 
 Ready Raft::ready() {
-  RAFT_INVARIANT(!ready_outstanding_, "advance() is called before the next ready()");
-  if (role_ == Role::kLeader) {
-    if (pending_broadcast_) {
-      broadcast_append(/*send_if_empty=*/false);
+  RAFT_INVARIANT(!in_flight_.has_value(), "advance() is called before the next ready()");
+  if (LeaderState* l = leading()) {
+    if (l->pending_broadcast) {
+      broadcast_append(*l, /*send_if_empty=*/false);
+      l->pending_broadcast = false;
     }
-    if (read_round_needed_) {
+    if (l->reads.round_needed()) {
       // One heartbeat round confirms every read that arrived since the last one.
-      heartbeat_round();
+      broadcast_heartbeat(*l);
     }
   }
-  pending_broadcast_ = false;
-  read_round_needed_ = false;
 
   Ready rd;
-  rd.snapshot = std::move(snapshot_to_install_);
-  snapshot_to_install_.reset();
+  rd.snapshot = std::exchange(outbox_.snapshot, std::nullopt);
   if (hard_state() != last_hard_state_) {
     rd.hard_state = hard_state();
     last_hard_state_ = *rd.hard_state;
   }
   rd.entries = log_.unstable();
-  rd.messages = std::move(messages_);
-  rd.persisted_messages = std::move(persisted_messages_);
-  messages_.clear();
-  persisted_messages_.clear();
+  rd.messages = std::exchange(outbox_.messages, {});
+  rd.persisted_messages = std::exchange(outbox_.persisted_messages, {});
   if (rd.snapshot.has_value()) {
     // The state machine restarts from the snapshot; entries after it come later.
   } else if (log_.applied() < log_.committed()) {
     rd.committed_entries =
         log_.slice(log_.applied().next(), log_.committed(), config_.max_apply_bytes);
   }
-  ready_outstanding_ = true;
-  ready_last_entry_ = rd.entries.empty() ? LogId{} : rd.entries.back().id();
-  ready_applied_ = rd.snapshot.has_value()        ? rd.snapshot->last.index
-                   : rd.committed_entries.empty() ? log_.applied()
-                                                  : rd.committed_entries.back().index;
+  const ReadyInFlight& done = in_flight_.emplace(ReadyInFlight{
+      .last_entry = rd.entries.empty() ? LogId{} : rd.entries.back().id(),
+      .applied = rd.snapshot.has_value()        ? rd.snapshot->last.index
+                 : rd.committed_entries.empty() ? log_.applied()
+                                                : rd.committed_entries.back().index,
+  });
   // Reads whose index is applied once this Ready's entries are.
-  auto servable = [&](const ReadState& r) { return r.index <= ready_applied_; };
-  std::copy_if(reads_ready_.begin(), reads_ready_.end(), std::back_inserter(rd.reads), servable);
-  std::erase_if(reads_ready_, servable);
-  rd.dropped_reads = std::move(reads_dropped_);
-  reads_dropped_.clear();
+  auto servable = [&](const ReadState& r) { return r.index <= done.applied; };
+  std::copy_if(outbox_.reads.begin(), outbox_.reads.end(), std::back_inserter(rd.reads), servable);
+  std::erase_if(outbox_.reads, servable);
+  rd.dropped_reads = std::exchange(outbox_.dropped_reads, {});
   return rd;
 }
 
 void Raft::advance() {
-  RAFT_INVARIANT(ready_outstanding_, "advance() follows ready()");
-  ready_outstanding_ = false;
+  RAFT_INVARIANT(in_flight_.has_value(), "advance() follows ready()");
+  const ReadyInFlight done = *in_flight_;
+  in_flight_.reset();
   durable_term_ = last_hard_state_.term;
-  if (ready_last_entry_.index != LogIndex()) {
-    log_.stable_to(ready_last_entry_);
+  if (done.last_entry.index != LogIndex()) {
+    log_.stable_to(done.last_entry);
   }
-  apply_core_entries(log_.applied().next(), ready_applied_);
-  log_.applied_to(ready_applied_);
-  if (role_ == Role::kCandidate && term_durable() && tally() == VoteResult::kWon) {
+  apply_core_entries(log_.applied().next(), done.applied);
+  log_.applied_to(done.applied);
+  if (CandidateState* c = campaigning();
+      c != nullptr && !c->pre_vote && term_durable() && tally(*c) == VoteResult::kWon) {
     become_leader();  // a one-voter election, now that its vote is on disk
   }
-  if (role_ == Role::kLeader) {
+  if (LeaderState* l = leading()) {
     // The leader's own copy now counts toward the quorum (thesis 10.2.1: it may
     // send entries before persisting them, but not count itself before).
-    Progress& self = progress_.at(config_.id);
-    if (self.maybe_update(log_.stabled()) && maybe_commit()) {
-      broadcast_append(/*send_if_empty=*/true);
+    Progress& self = l->progress.at(config_.id);
+    if (self.maybe_update(log_.stabled()) && maybe_commit(*l)) {
+      broadcast_append(*l, /*send_if_empty=*/true);
     }
-    maybe_leave_joint_or_promote();
-    maybe_step_down_after_removal();
+    maybe_leave_joint_or_promote(*l);
+    maybe_step_down_after_removal();  // last: it may end `l`
   }
 }
 
 // ---------------------------------------------------------------------------
-// Membership and timeouts
-
-const Membership& Raft::membership_at(LogIndex index) const {
-  auto it = membership_log_.upper_bound(index);
-  return it == membership_log_.begin() ? base_membership_ : std::prev(it)->second;
-}
-
-bool Raft::snapshot_due() const {
-  return config_.snapshot_entries != 0 && log_.applied() >= snapshot_meta_.last.index &&
-         log_.applied().value() - snapshot_meta_.last.index.value() >= config_.snapshot_entries;
-}
-
-CompactResult Raft::compact(LogIndex index) {
-  if (index <= log_.snapshot().index || index > log_.applied()) {
-    return {Error(ErrorCode::kInvalidArgument,
-                  "cannot compact to index " + std::to_string(index.value()) +
-                      ": it must be after the last snapshot (" +
-                      std::to_string(log_.snapshot().index.value()) + ") and applied (" +
-                      std::to_string(log_.applied().value()) + ")"),
-            {}};
-  }
-  SnapshotMeta meta;
-  meta.last = {*log_.term(index), index};
-  meta.membership = planted::kSnapshotDropsMembership ? initial_membership_ : membership_at(index);
-  auto t = timeouts_log_.upper_bound(index);
-  meta.timeouts = t == timeouts_log_.begin() ? base_timeouts_ : std::prev(t)->second;
-  // What the log forgets becomes the base of what it keeps.
-  base_membership_ = meta.membership;
-  membership_log_.erase(membership_log_.begin(), membership_log_.upper_bound(index));
-  base_timeouts_ = meta.timeouts;
-  timeouts_log_.erase(timeouts_log_.begin(), timeouts_log_.upper_bound(index));
-  log_.compact_to(meta.last);
-  snapshot_meta_ = meta;
-  return {Error::ok(), meta};
-}
-
-void Raft::send_snapshot(NodeId to) {
-  Progress& pr = progress_.at(to);
-  if (snapshot_meta_.last.index == LogIndex()) {
-    return;  // nothing compacted: cannot happen while entries are missing
-  }
-  pr.become_snapshot(snapshot_meta_.last.index);
-  send(to, InstallSnapshot{snapshot_meta_}, !term_durable());
-}
-
-void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) {
-  if (!accept_leader(m)) {
-    return;
-  }
-  const LogId last = is.meta.last;
-  if (last.index <= log_.committed()) {
-    // We already hold everything it covers.
-    send(m.from, AppendResponse{true, log_.committed(), {}, {}}, /*after_persist=*/true);
-    return;
-  }
-  if (log_.matches(last)) {
-    // Our log already holds its last entry: keep the log, move the commit index.
-    log_.commit_to(last.index);
-    send(m.from, AppendResponse{true, last.index, {}, {}}, /*after_persist=*/true);
-    return;
-  }
-  // Thesis 5.1: discard the whole log and restart from the snapshot.
-  log_.restore(last);
-  membership_log_.clear();
-  base_membership_ = is.meta.membership;
-  set_membership(is.meta.membership);
-  timeouts_log_.clear();
-  base_timeouts_ = is.meta.timeouts;
-  config_.timeouts = is.meta.timeouts;
-  snapshot_meta_ = is.meta;
-  snapshot_to_install_ = is.meta;
-  send(m.from, AppendResponse{true, last.index, {}, {}}, /*after_persist=*/true);
-}
-
-const Membership& Raft::committed_membership() const {
-  auto it = membership_log_.upper_bound(log_.committed());
-  return it == membership_log_.begin() ? base_membership_ : std::prev(it)->second;
-}
-
-bool Raft::promotable() const {
-  // Thesis 4.1 puts a configuration in force when appended. If the leader that
-  // appended a C_new without itself loses leadership before C_new commits, the
-  // voters of C_new may lack C_new and still need its vote, while its longer log
-  // wins their votes: it must be able to campaign, or the cluster is stuck.
-  return membership_.is_voter(config_.id) || committed_membership().is_voter(config_.id);
-}
-
-void Raft::set_membership(const Membership& m) {
-  membership_ = m;
-  if (role_ != Role::kLeader) {
-    return;
-  }
-  // The leader tracks every member; new ones start in probe at the end of its log.
-  for (auto it = progress_.begin(); it != progress_.end();) {
-    if (it->first != config_.id && !membership_.contains(it->first)) {
-      promote_when_caught_up_.erase(it->first);
-      it = progress_.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  auto add = [&](NodeId id) {
-    if (!progress_.contains(id)) {
-      Progress& pr = progress_[id];
-      pr.next = log_.last_index().next();
-      pr.recent_active = true;  // a grace period before CheckQuorum counts it
-    }
-  };
-  for (NodeId id : membership_.voters) add(id);
-  for (NodeId id : membership_.voters_outgoing) add(id);
-  for (NodeId id : membership_.learners) add(id);
-}
-
-void Raft::note_appended(LogIndex from, LogIndex to) {
-  for (LogIndex i = std::max(from, log_.first_index()); i <= to; i = i.next()) {
-    const Entry& e = log_.at(i);
-    if (e.type != EntryType::kMembership) {
-      continue;
-    }
-    std::optional<Membership> m = decode_membership(e.data);
-    if (!m.has_value()) {
-      ++drops_.malformed;
-      continue;
-    }
-    membership_log_[i] = *m;
-    set_membership(*m);  // thesis 4.1: in effect once appended
-  }
-}
-
-void Raft::note_truncated(LogIndex from) {
-  auto first_gone = membership_log_.lower_bound(from);
-  if (first_gone == membership_log_.end()) {
-    return;
-  }
-  membership_log_.erase(first_gone, membership_log_.end());
-  set_membership(membership_log_.empty() ? base_membership_ : membership_log_.rbegin()->second);
-}
-
-void Raft::maybe_leave_joint_or_promote() {
-  if (role_ != Role::kLeader || lead_transferee_ != kNoNode) {
-    return;
-  }
-  if (membership_.joint()) {
-    // Thesis 4.3: once C_old,new is committed the leader appends C_new alone.
-    if (latest_membership_index() <= log_.committed()) {
-      Membership next = membership_;
-      next.voters_outgoing.clear();
-      append_own(EntryType::kMembership, encode_membership(next));
-    }
-    return;
-  }
-  if (membership_change_pending()) {
-    return;
-  }
-  for (NodeId id : promote_when_caught_up_) {
-    if (membership_.voters.contains(id) || !membership_.learners.contains(id)) {
-      promote_when_caught_up_.erase(id);
-      return;
-    }
-    auto it = progress_.find(id);
-    if (it != progress_.end() && it->second.match + config_.catch_up_entries >= log_.last_index()) {
-      std::set<NodeId> voters = membership_.voters;
-      std::set<NodeId> learners = membership_.learners;
-      voters.insert(id);
-      learners.erase(id);
-      promote_when_caught_up_.erase(id);
-      change_membership(std::move(voters), std::move(learners));
-      return;
-    }
-  }
-}
-
-void Raft::maybe_step_down_after_removal() {
-  // Thesis 4.2.2: a leader that is not in C_new steps down once C_new commits.
-  if (role_ == Role::kLeader && !membership_.voters.contains(config_.id) &&
-      !membership_change_pending()) {
-    become_follower(term_, kNoNode);
-  }
-}
-
-void Raft::apply_core_entries(LogIndex from, LogIndex to) {
-  for (LogIndex i = std::max(from, log_.first_index()); i <= to; i = i.next()) {
-    const Entry& e = log_.at(i);
-    if (e.type == EntryType::kTimeouts) {
-      if (std::optional<Timeouts> t = decode_timeouts(e.data)) {
-        // Every node switches when it applies the entry; the running election
-        // timer is redrawn from the new range.
-        config_.timeouts = *t;
-        timeouts_log_[i] = *t;
-        randomized_timeout_ = static_cast<uint32_t>(
-            rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
-      } else {
-        ++drops_.malformed;
-      }
-    }
-  }
-}
+// Observation
 
 namespace {
 
@@ -1192,39 +556,59 @@ class Digest {
 }  // namespace
 
 uint64_t Raft::fingerprint() const {
+  // Role state is hashed where it exists and as zeros where it does not, in the
+  // order of the fields it replaced (docs/verification.md, the model checker).
+  static const LeaderState kNotLeading;
+  static const CandidateState kNotCampaigning;
+  const LeaderState& l = leading() != nullptr ? *leading() : kNotLeading;
+  const auto* candidate = std::get_if<CandidateState>(&role_state_);
+  const CandidateState& c = candidate != nullptr ? *candidate : kNotCampaigning;
+  const Membership& members = membership();
   Digest d;
-  d.add(static_cast<uint64_t>(role_)).add(term_.value()).add(vote_.value()).add(leader_.value());
-  d.add(election_elapsed_).add(heartbeat_elapsed_).add(randomized_timeout_).add(rng_.state());
+  d.add(static_cast<uint64_t>(role())).add(term_.value()).add(vote_.value()).add(leader_.value());
+  d.add(election_elapsed_).add(l.heartbeat_elapsed).add(randomized_timeout_).add(rng_.state());
   d.add(log_.snapshot().index.value()).add(log_.snapshot().term.value());
   d.add(log_.committed().value()).add(log_.applied().value()).add(log_.stabled().value());
   for (LogIndex i = log_.first_index(); i <= log_.last_index(); i = i.next()) {
     const Entry& e = log_.at(i);
     d.add(e.term.value()).add(static_cast<uint64_t>(e.type)).add(e.data);
   }
-  d.add(membership_.voters).add(membership_.voters_outgoing).add(membership_.learners);
-  for (const auto& [id, granted] : votes_) d.add(id.value()).add(granted);
-  for (const auto& [id, pr] : progress_) {
+  d.add(members.voters).add(members.voters_outgoing).add(members.learners);
+  for (const auto& [id, granted] : c.votes) d.add(id.value()).add(granted);
+  for (const auto& [id, pr] : l.progress) {
     d.add(id.value()).add(pr.match.value()).add(pr.next.value());
     d.add(static_cast<uint64_t>(pr.state)).add(pr.probe_sent).add(pr.recent_active);
     d.add(pr.inflights.count()).add(pr.pending_snapshot.value()).add(pr.snapshot_ticks);
   }
-  d.add(lead_transferee_.value()).add(transfer_elapsed_).add(uncommitted_bytes_);
-  d.add(pending_broadcast_).add(durable_term_.value()).add(last_hard_state_.term.value());
-  d.add(last_hard_state_.vote.value()).add(last_hard_state_.commit.value());
-  d.add(read_round_).add(read_round_needed_).add(reads_pending_.size());
-  d.add(messages_.size()).add(persisted_messages_.size()).add(ready_outstanding_);
+  d.add(transfer_target().value()).add(l.transfer.has_value() ? l.transfer->elapsed : 0u);
+  d.add(l.uncommitted_bytes).add(l.pending_broadcast).add(durable_term_.value());
+  d.add(last_hard_state_.term.value()).add(last_hard_state_.vote.value());
+  d.add(last_hard_state_.commit.value());
+  d.add(l.reads.last_round().value()).add(l.reads.round_needed()).add(l.reads.pending_count());
+  d.add(outbox_.messages.size()).add(outbox_.persisted_messages.size());
+  d.add(in_flight_.has_value());
   d.add(config_.timeouts.heartbeat_ticks).add(config_.timeouts.election_min_ticks);
   d.add(config_.timeouts.election_max_ticks);
   return d.value();
 }
 
 NodeStatus Raft::status() const {
-  NodeStatus s{config_.id,        role_, term_, vote_, leader_, log_.committed(), log_.applied(),
-               log_.last_index(), {}};
-  if (role_ == Role::kLeader) {
-    for (const auto& [id, pr] : progress_) {
-      s.peers.push_back(
-          {id, membership_.is_voter(id), pr.match, pr.next, pr.state, pr.recent_active});
+  NodeStatus s{.id = config_.id,
+               .role = role(),
+               .term = term_,
+               .vote = vote_,
+               .leader = leader_,
+               .commit = log_.committed(),
+               .applied = log_.applied(),
+               .last_index = log_.last_index()};
+  if (const LeaderState* l = leading()) {
+    for (const auto& [id, pr] : l->progress) {
+      s.peers.push_back(PeerStatus{.id = id,
+                                   .voter = membership().is_voter(id),
+                                   .match = pr.match,
+                                   .next = pr.next,
+                                   .state = pr.state,
+                                   .recent_active = pr.recent_active});
     }
   }
   return s;

@@ -5,27 +5,26 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <map>
 #include <optional>
+#include <set>
 #include <string>
-#include <string_view>
+#include <variant>
 #include <vector>
 
 #include "raft/config.h"
+#include "raft/config_history.h"
 #include "raft/error.h"
 #include "raft/message.h"
 #include "raft/progress.h"
 #include "raft/quorum.h"
 #include "raft/raft_log.h"
+#include "raft/read_only.h"
 #include "raft/ready.h"
 #include "raft/rng.h"
+#include "raft/roles.h"
 #include "raft/types.h"
 
 namespace raft {
-
-enum class Role { kFollower, kPreCandidate, kCandidate, kLeader };
-std::string_view role_name(Role role);
 
 // What a node recovered from stable storage. Empty for a brand-new node.
 struct Restored {
@@ -34,6 +33,7 @@ struct Restored {
   std::vector<Entry> entries;  // contiguous, starting at snapshot.index + 1
 };
 
+// What the leader knows of one member's log (NodeStatus::peers).
 struct PeerStatus {
   NodeId id;
   bool voter = false;
@@ -43,6 +43,7 @@ struct PeerStatus {
   bool recent_active = false;
 };
 
+// This node's view of itself and, on the leader, of its peers: for metrics and status.
 struct NodeStatus {
   NodeId id;
   Role role = Role::kFollower;
@@ -52,7 +53,7 @@ struct NodeStatus {
   LogIndex commit;
   LogIndex applied;
   LogIndex last_index;
-  std::vector<PeerStatus> peers;  // filled on the leader only
+  std::vector<PeerStatus> peers{};  // filled on the leader only
 };
 
 // Peer input that was not acted on, by reason. Bad input is dropped and counted,
@@ -65,16 +66,22 @@ struct DropCounters {
   uint64_t vote_in_lease = 0;    // vote requests ignored while a leader is known
 };
 
+// What compact() did: an error naming why it refused, or the snapshot it recorded.
 struct CompactResult {
   Error error;
-  SnapshotMeta meta;  // on success: what the snapshot covers; store it with its bytes
+  SnapshotMeta meta{};  // on success: what the snapshot covers; store it with its bytes
 };
 
+// Where a proposal was appended, or why it was refused (nothing changed then).
 struct ProposeResult {
   Error error;  // kNotLeader names the known leader; kProposalDropped says why
-  LogId id;     // on success, where the entry was appended
+  LogId id{};   // on success, where the entry was appended
 };
 
+// One node's consensus state machine. Its definition is split by concept: raft.cc
+// (roles, elections, inputs, message dispatch, Ready), replication.cc (AppendEntries,
+// heartbeats, commit), snapshot.cc (compaction, InstallSnapshot), config_change.cc
+// (membership and timeouts changes) and read_index.cc (ReadIndex and lease reads).
 class Raft {
  public:
   // Requires validate(config) to be ok (the runtime checks it first). `membership`
@@ -126,9 +133,10 @@ class Raft {
   const SnapshotMeta& snapshot_meta() const { return snapshot_meta_; }
 
   // A linearizable read (ReadIndex, thesis 6.4): once confirmed, Ready::reads carries
-  // `id` with the index the state machine must have applied to serve it. On a
-  // follower the request goes to the leader. `id` is chosen by the caller.
-  Error read_index(uint64_t id);
+  // `id` with the index the state machine must have applied to serve it; if it cannot
+  // be confirmed, Ready::dropped_reads carries `id`. On a follower the request goes
+  // to the leader. `id` is chosen by the caller and only handed back.
+  Error read_index(ReadId id);
 
   bool has_ready() const;
   // The next batch of work; see ready.h for the contract. Requires has_ready().
@@ -138,16 +146,21 @@ class Raft {
 
   NodeStatus status() const;
   NodeId id() const { return config_.id; }
-  Role role() const { return role_; }
+  Role role() const;
   Term term() const { return term_; }
   NodeId vote() const { return vote_; }
   NodeId leader() const { return leader_; }
   const RaftLog& log() const { return log_; }
-  const Membership& membership() const { return membership_; }
+  // The latest configuration in the log, in force now (thesis 4.1). The reference
+  // is valid until the next input to this core.
+  const Membership& membership() const { return history_.latest_membership(); }
   const DropCounters& drops() const { return drops_; }
-  HardState hard_state() const { return {term_, vote_, log_.committed()}; }
+  HardState hard_state() const {
+    return {.term = term_, .vote = vote_, .commit = log_.committed()};
+  }
   const Timeouts& timeouts() const { return config_.timeouts; }
-  NodeId transfer_target() const { return lead_transferee_; }
+  // The target of the leadership transfer in progress, or kNoNode.
+  NodeId transfer_target() const;
   // Whether a membership change is appended but not yet complete.
   bool membership_change_pending() const;
   // A digest of the whole state of this core (not only what status() shows), so
@@ -155,49 +168,37 @@ class Raft {
   uint64_t fingerprint() const;
 
  private:
+  // The role state, when this node holds that role (nullptr otherwise).
+  LeaderState* leading() { return std::get_if<LeaderState>(&role_state_); }
+  const LeaderState* leading() const { return std::get_if<LeaderState>(&role_state_); }
+  CandidateState* campaigning() { return std::get_if<CandidateState>(&role_state_); }
+
+  // --- Roles and elections (raft.cc) ---
   // With `reset_timer` false the election timer keeps running: a vote request we may
   // not grant must not postpone our own election (paper Figure 2: only a granted
-  // vote or the current leader resets it).
+  // vote or the current leader resets it). A leader stepping down drops its reads.
   void become_follower(Term term, NodeId leader, bool reset_timer = true);
-  void become_pre_candidate();
-  void become_candidate();
   void become_leader();
   void campaign(bool pre_vote, bool transfer);
+  uint32_t draw_election_timeout();
   void reset_election_timer();
-  // A voter of the latest configuration, or of the latest committed one: a leader
-  // removed by an uncommitted C_new may have to lead again to commit it.
-  bool promotable() const;
-  const Membership& committed_membership() const;
+  void tick_leader(LeaderState& leader);
+  VoteResult tally(const CandidateState& candidate) const;  // votes against the membership
 
+  // --- Message dispatch (raft.cc) ---
   bool well_formed(const Message& m) const;
+  // A message of a later term: adopt it (paper 5.1) unless it is a vote request to
+  // ignore or a pre-vote. Returns false when the message is dropped.
+  bool step_higher_term(const Message& m);
   void step_lower_term(const Message& m);
   void handle_request_vote(const Message& m, const RequestVote& rv);
   void handle_vote_response(const Message& m, const VoteResponse& vr);
+  void handle_timeout_now();
   // A message from the leader of our term: follow it (a candidate steps down).
   // False (and counted) when this node is itself the leader of the term.
   bool accept_leader(const Message& m);
-  VoteResult tally() const;  // this round's votes against the membership
-  void handle_append(const Message& m, AppendEntries& ae);
-  void handle_append_response(const Message& m, const AppendResponse& ar);
-  void handle_heartbeat(const Message& m, const Heartbeat& hb);
-  void handle_heartbeat_response(const Message& m);
-  void handle_install_snapshot(const Message& m, const InstallSnapshot& is);
-  void send_snapshot(NodeId to);
-  const Membership& membership_at(LogIndex index) const;
-  // The index of the entry that set the current membership (the snapshot's index
-  // when that entry is compacted).
-  LogIndex latest_membership_index() const;
-
-  // Sends `to` what it is missing, if flow control allows. With `send_if_empty`, an
-  // empty AppendEntries still goes out (to carry a new commit index).
-  bool send_append(NodeId to, bool send_if_empty);
-  void broadcast_append(bool send_if_empty);
-  void broadcast_heartbeat();
-  // Advances the commit index to what a quorum holds, if that entry is of this
-  // term (paper 5.4.2). Returns whether it moved.
-  bool maybe_commit();
-  bool quorum_active() const;
-
+  // Queues a message of term `term` (the current term when Term()): with
+  // `after_persist` it leaves only once this Ready is durable.
   void send(NodeId to, MessageBody body, bool after_persist, Term term = Term());
   // A leader's messages carry its term; they may leave before the Ready is
   // persisted only if that term is already durable. A leader elected by its own
@@ -206,83 +207,103 @@ class Raft {
   // the same term would write different entries at the same index.
   bool term_durable() const { return durable_term_ == term_; }
 
+  // --- Proposals (raft.cc) ---
   // Refusal shared by the leader-only calls; ok when this node may propose now.
   Error check_can_propose() const;
   ProposeResult append_own(EntryType type, std::string data);
-  // Membership bookkeeping: the configuration is the latest one in the log.
+
+  // --- Replication (replication.cc) ---
+  // Sends `to` what it is missing, if flow control allows. With `send_if_empty`, an
+  // empty AppendEntries still goes out (to carry a new commit index).
+  bool send_append(LeaderState& leader, NodeId to, bool send_if_empty);
+  void broadcast_append(LeaderState& leader, bool send_if_empty);
+  // Starts the next heartbeat round and sends it: every heartbeat is a round, and a
+  // quorum answering it confirms the reads that wait for it.
+  void broadcast_heartbeat(LeaderState& leader);
+  // Advances the commit index to what a quorum holds, if that entry is of this
+  // term (paper 5.4.2). Returns whether it moved.
+  bool maybe_commit(LeaderState& leader);
+  bool quorum_active(const LeaderState& leader) const;
+  // The progress of `from`, whose answer to the leader arrived, now marked recently
+  // active; nullptr (counted as unexpected) when this node does not lead or does not
+  // track `from`. The answers below are handled only when it is found.
+  Progress* heard_from(NodeId from);
+  void handle_append(const Message& m, AppendEntries& ae);
+  void handle_append_response(LeaderState& leader, NodeId from, Progress& pr,
+                              const AppendResponse& ar);
+  void handle_append_rejection(LeaderState& leader, NodeId from, Progress& pr,
+                               const AppendResponse& ar);
+  void handle_heartbeat(const Message& m, const Heartbeat& hb);
+  void handle_heartbeat_response(LeaderState& leader, NodeId from, Progress& pr,
+                                 const HeartbeatResponse& hr);
+
+  // --- Snapshots (snapshot.cc) ---
+  void send_snapshot(LeaderState& leader, NodeId to);
+  void handle_install_snapshot(const Message& m, const InstallSnapshot& is);
+
+  // --- Configuration changes (config_change.cc) ---
+  // A voter of the latest configuration, or of the latest committed one: a leader
+  // removed by an uncommitted C_new may have to lead again to commit it.
+  bool promotable() const;
+  // Keeps the leader's progress map equal to the latest membership (plus itself).
+  void track_membership(LeaderState& leader);
+  // Records the membership entries in [from, to] (thesis 4.1: in force once appended),
+  // or forgets those from `from` on when the log was truncated there.
   void note_appended(LogIndex from, LogIndex to);
   void note_truncated(LogIndex from);
-  void set_membership(const Membership& m);
-  void maybe_leave_joint_or_promote();
+  void maybe_leave_joint_or_promote(LeaderState& leader);
   void maybe_step_down_after_removal();
+  // Applies what the core itself reads from committed entries: new timeouts.
   void apply_core_entries(LogIndex from, LogIndex to);
-  // ReadIndex: register a read at the current commit index for `from`.
-  void start_read(uint64_t id, NodeId from);
-  void confirm_reads();
-  // Starts a heartbeat round: every heartbeat is one (it can confirm reads).
-  void heartbeat_round();
-  bool lease_valid() const;
-  void drop_pending_reads();
-  void release_read(uint64_t id, NodeId from, LogIndex index);
+
+  // --- Reads (read_index.cc) ---
+  void handle_read_index_request(const Message& m, const ReadIndexRequest& rr);
+  void handle_read_index_response(const ReadIndexResponse& rr);
+  // Registers a read at the current commit index, or serves it at once on a lease.
+  void start_read(LeaderState& leader, ReadRequest request);
+  // Starts the reads that waited for this leader's first commit, once it happened.
+  void start_deferred_reads(LeaderState& leader);
+  void confirm_reads(LeaderState& leader);
+  bool lease_valid(const LeaderState& leader) const;
+  void release_read(ReadRequest request, LogIndex index);
+  // Leadership ends: every waiting read is answered as dropped.
+  void drop_reads(LeaderState& leader);
 
   Config config_;
-  Membership membership_;
   Rng rng_;
   RaftLog log_;
+  // The configuration along the log; its latest membership is membership().
+  // Invariant: history_.base_index() == log_.snapshot().index.
+  ConfigHistory history_;
+  Membership initial_membership_;  // the one this core was constructed with
+  SnapshotMeta snapshot_meta_;     // the latest snapshot (last.index 0: none)
 
-  Role role_ = Role::kFollower;
   Term term_;
   NodeId vote_;    // invariant: changes only together with a new term, or from none
   NodeId leader_;  // the leader of term_ this node knows, or none
-
-  uint32_t election_elapsed_ = 0;   // ticks since the leader was last heard (or the election began)
-  uint32_t heartbeat_elapsed_ = 0;  // leader: ticks since the last heartbeat
+  // The state of the role this node holds; role() is derived from it.
+  std::variant<FollowerState, CandidateState, LeaderState> role_state_;
+  uint32_t election_elapsed_ = 0;  // ticks since the leader was last heard (or the election began)
   uint32_t randomized_timeout_ = 0;  // in [election_min_ticks, election_max_ticks)
+  uint64_t ticks_ = 0;               // ticks since this core started (lease reads' clock)
 
-  Membership initial_membership_;                    // the one this core was constructed with
-  Membership base_membership_;                       // before the first membership entry in the log
-  SnapshotMeta snapshot_meta_;                       // the latest snapshot (last.index 0: none)
-  std::optional<SnapshotMeta> snapshot_to_install_;  // received; handed out in the next Ready
-  // Timeout entries applied since the snapshot, by index; base_timeouts_ before them.
-  std::map<LogIndex, Timeouts> timeouts_log_;
-  Timeouts base_timeouts_;
-  // Membership entries in the log, by index; the last one is membership_.
-  std::map<LogIndex, Membership> membership_log_;
-  std::set<NodeId> promote_when_caught_up_;  // leader: learners added by add_node
-
-  NodeId lead_transferee_;         // leader: the target of a transfer in progress
-  uint32_t transfer_elapsed_ = 0;  // ticks since the transfer began
-
-  struct PendingRead {
-    uint64_t id;
-    NodeId from;     // this node, or the follower that asked
-    LogIndex index;  // the commit index when the read arrived
-    uint64_t round;  // the heartbeat round a quorum must acknowledge
+  // What the next Ready hands out, gathered since the last one.
+  struct Outbox {
+    std::optional<SnapshotMeta> snapshot;     // received from the leader, to install
+    std::vector<Message> messages;            // may leave at once
+    std::vector<Message> persisted_messages;  // leave once this Ready is durable
+    std::vector<ReadState> reads;  // confirmed; each handed out once its index is applied
+    std::vector<ReadId> dropped_reads;
   };
-  std::deque<PendingRead> reads_pending_;  // leader: waiting for their round, in round order
-  std::vector<std::pair<uint64_t, NodeId>> reads_before_commit_;  // leader: no commit in term yet
-  uint64_t read_round_ = 0;                     // leader: the last heartbeat round sent
-  std::map<uint64_t, uint64_t> round_sent_at_;  // leader: round -> ticks_ when sent (recent)
-  uint64_t ticks_ = 0;                          // ticks since this core started
-  bool read_round_needed_ = false;              // a new round goes out with the next Ready
-  std::map<NodeId, uint64_t> acked_round_;      // leader: the last round each follower answered
-  std::vector<ReadState> reads_ready_;          // confirmed; released once applied
-  std::vector<uint64_t> reads_dropped_;
-
-  std::map<NodeId, bool> votes_;         // (pre-)candidate: the answers of this round
-  std::map<NodeId, Progress> progress_;  // leader: every member, this node included
-  uint64_t uncommitted_bytes_ = 0;       // leader: payload bytes in (committed, last]
-  bool pending_broadcast_ = false;       // leader: proposals appended since the last Ready
-
-  std::vector<Message> messages_;
-  std::vector<Message> persisted_messages_;
+  Outbox outbox_;
+  // The Ready the runtime is handling (between ready() and advance()).
+  struct ReadyInFlight {
+    LogId last_entry;  // the last entry it persists ({0, 0}: none)
+    LogIndex applied;  // applied once it is done
+  };
+  std::optional<ReadyInFlight> in_flight_;
   HardState last_hard_state_;  // the hard state handed out in the last Ready
   Term durable_term_;          // the term of the last hard state known to be on disk
-
-  // The Ready being handled by the runtime, if any.
-  bool ready_outstanding_ = false;
-  LogId ready_last_entry_;
-  LogIndex ready_applied_;
 
   DropCounters drops_;
 };

@@ -21,7 +21,7 @@ class RaftLog {
 
   LogIndex first_index() const { return snapshot_.index.next(); }
   LogIndex last_index() const { return snapshot_.index + entries_.size(); }
-  LogId last_id() const { return {last_term(), last_index()}; }
+  LogId last_id() const { return {.term = last_term(), .index = last_index()}; }
   Term last_term() const;
   LogIndex committed() const { return committed_; }
   LogIndex applied() const { return applied_; }

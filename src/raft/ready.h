@@ -24,7 +24,7 @@ namespace raft {
 // applied at least `index`, which was the leader's commit index when the read
 // arrived, confirmed by a quorum afterwards.
 struct ReadState {
-  uint64_t id = 0;
+  ReadId id;
   LogIndex index;
 };
 
@@ -39,7 +39,7 @@ struct Ready {
   std::vector<Message> persisted_messages;
   std::vector<Entry> committed_entries;
   std::vector<ReadState> reads;
-  std::vector<uint64_t> dropped_reads;
+  std::vector<ReadId> dropped_reads;
 
   bool empty() const {
     return !snapshot.has_value() && !hard_state.has_value() && entries.empty() &&

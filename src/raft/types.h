@@ -1,6 +1,6 @@
-// The vocabulary of the consensus core: strong types for node ids, terms and log
-// indexes, log entries, the hard state that must survive a crash, and cluster
-// membership. Plain structs with no behaviour beyond comparison.
+// The vocabulary of the consensus core: strong types for node ids, terms, log
+// indexes, read ids and heartbeat rounds; log entries, the hard state that must
+// survive a crash, and cluster membership. Plain structs, no behaviour but comparison.
 #pragma once
 
 #include <compare>
@@ -45,6 +45,14 @@ using Term = Strong<struct TermTag, true>;
 // Log indexes start at 1; LogIndex() (0) is the empty log's last index.
 using LogIndex = Strong<struct LogIndexTag, true>;
 
+// Identifies a linearizable read (thesis 6.4) to whoever asked for it. The runtime
+// chooses it; the core only carries it to the leader and back, never orders it.
+using ReadId = Strong<struct ReadIdTag, false>;
+// A leader numbers its heartbeat rounds 1, 2, ... from the start of each leadership
+// (HeartbeatRound() (0): none sent yet). A quorum that acknowledged round r confirms
+// the leader still led when it sent r, which is what releases a read (thesis 6.4).
+using HeartbeatRound = Strong<struct HeartbeatRoundTag, true>;
+
 inline constexpr NodeId kNoNode{};
 
 // The number of entries in [from, to]; 0 when to < from.
@@ -71,9 +79,9 @@ struct Entry {
   Term term;
   LogIndex index;
   EntryType type = EntryType::kNormal;
-  std::string data;
+  std::string data{};
 
-  LogId id() const { return {term, index}; }
+  LogId id() const { return {.term = term, .index = index}; }
   bool operator==(const Entry&) const = default;
 };
 

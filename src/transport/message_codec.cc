@@ -81,16 +81,16 @@ void encode(const raft::Message& in, pb::Message* out) {
         } else if constexpr (std::is_same_v<T, raft::Heartbeat>) {
           auto* b = out->mutable_heartbeat();
           b->set_commit(body.commit.value());
-          b->set_context(body.context);
+          b->set_context(body.round.value());
         } else if constexpr (std::is_same_v<T, raft::HeartbeatResponse>) {
-          out->mutable_heartbeat_response()->set_context(body.context);
+          out->mutable_heartbeat_response()->set_context(body.round.value());
         } else if constexpr (std::is_same_v<T, raft::TimeoutNow>) {
           out->mutable_timeout_now();
         } else if constexpr (std::is_same_v<T, raft::ReadIndexRequest>) {
-          out->mutable_read_index_request()->set_id(body.id);
+          out->mutable_read_index_request()->set_id(body.id.value());
         } else if constexpr (std::is_same_v<T, raft::ReadIndexResponse>) {
           auto* b = out->mutable_read_index_response();
-          b->set_id(body.id);
+          b->set_id(body.id.value());
           b->set_index(body.index.value());
           b->set_ok(body.ok);
         } else if constexpr (std::is_same_v<T, raft::InstallSnapshot>) {
@@ -145,20 +145,21 @@ absl::StatusOr<raft::Message> decode(const pb::Message& in) {
       break;
     }
     case pb::Message::kHeartbeat:
-      m.body = raft::Heartbeat{LogIndex(in.heartbeat().commit()), in.heartbeat().context()};
+      m.body = raft::Heartbeat{LogIndex(in.heartbeat().commit()),
+                               raft::HeartbeatRound(in.heartbeat().context())};
       break;
     case pb::Message::kHeartbeatResponse:
-      m.body = raft::HeartbeatResponse{in.heartbeat_response().context()};
+      m.body = raft::HeartbeatResponse{raft::HeartbeatRound(in.heartbeat_response().context())};
       break;
     case pb::Message::kTimeoutNow:
       m.body = raft::TimeoutNow{};
       break;
     case pb::Message::kReadIndexRequest:
-      m.body = raft::ReadIndexRequest{in.read_index_request().id()};
+      m.body = raft::ReadIndexRequest{raft::ReadId(in.read_index_request().id())};
       break;
     case pb::Message::kReadIndexResponse: {
       const pb::ReadIndexResponse& b = in.read_index_response();
-      m.body = raft::ReadIndexResponse{b.id(), LogIndex(b.index()), b.ok()};
+      m.body = raft::ReadIndexResponse{raft::ReadId(b.id()), LogIndex(b.index()), b.ok()};
       break;
     }
     case pb::Message::kInstallSnapshot: {

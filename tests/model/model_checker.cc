@@ -40,9 +40,9 @@ uint64_t digest(const Message& m) {
                       b.hint.term.value()),
                   b.hint.index.value());
         } else if constexpr (std::is_same_v<T, raft::Heartbeat>) {
-          h = mix(mix(h, b.commit.value()), b.context);
+          h = mix(mix(h, b.commit.value()), b.round.value());
         } else if constexpr (std::is_same_v<T, raft::HeartbeatResponse>) {
-          h = mix(h, b.context);
+          h = mix(h, b.round.value());
         }
       },
       m.body);

@@ -100,7 +100,7 @@ TEST(ReadIndex, ReadIsReleasedOnlyAfterAQuorumConfirmsLeadership) {
   ASSERT_TRUE(c.elect(1));
   c.node(1).propose("x");
   c.settle();
-  ASSERT_TRUE(c.node(1).read_index(7).is_ok());
+  ASSERT_TRUE(c.node(1).read_index(ReadId(7)).is_ok());
   Ready rd = c.node(1).ready();  // the heartbeat round goes out; nothing confirmed yet
   EXPECT_TRUE(rd.reads.empty());
   int heartbeats = 0;
@@ -110,7 +110,7 @@ TEST(ReadIndex, ReadIsReleasedOnlyAfterAQuorumConfirmsLeadership) {
   c.inject(std::move(rd.messages));
   c.settle();
   ASSERT_EQ(c.reads(1).size(), 1u);
-  EXPECT_EQ(c.reads(1)[0].id, 7u);
+  EXPECT_EQ(c.reads(1)[0].id, ReadId(7));
   EXPECT_EQ(c.reads(1)[0].index, LogIndex(2));
 }
 
@@ -118,7 +118,7 @@ TEST(ReadIndex, AnIsolatedLeaderServesNoRead) {
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));
   c.isolate(1);
-  ASSERT_TRUE(c.node(1).read_index(1).is_ok());
+  ASSERT_TRUE(c.node(1).read_index(ReadId(1)).is_ok());
   for (int i = 0; i < 5; ++i) {
     c.node(1).tick();
     c.settle();
@@ -130,7 +130,7 @@ TEST(ReadIndex, AnIsolatedLeaderServesNoRead) {
   }
   EXPECT_EQ(c.node(1).role(), Role::kFollower);
   ASSERT_EQ(c.dropped_reads(1).size(), 1u);
-  EXPECT_EQ(c.dropped_reads(1)[0], 1u);
+  EXPECT_EQ(c.dropped_reads(1)[0], ReadId(1));
 }
 
 TEST(ReadIndex, AFollowerReadIsConfirmedByTheLeader) {
@@ -138,10 +138,10 @@ TEST(ReadIndex, AFollowerReadIsConfirmedByTheLeader) {
   ASSERT_TRUE(c.elect(1));
   c.node(1).propose("x");
   c.settle();
-  ASSERT_TRUE(c.node(3).read_index(9).is_ok());
+  ASSERT_TRUE(c.node(3).read_index(ReadId(9)).is_ok());
   c.settle();
   ASSERT_EQ(c.reads(3).size(), 1u);
-  EXPECT_EQ(c.reads(3)[0].id, 9u);
+  EXPECT_EQ(c.reads(3)[0].id, ReadId(9));
   EXPECT_EQ(c.reads(3)[0].index, LogIndex(2));
   EXPECT_GE(c.node(3).log().applied(), LogIndex(2));
 }
@@ -164,24 +164,24 @@ TEST(ReadIndex, ANewLeaderWaitsForItsNoopToCommit) {  // thesis 6.4 step 1
     }
     return reads;
   };
-  ASSERT_TRUE(l.read_index(5).is_ok());
+  ASSERT_TRUE(l.read_index(ReadId(5)).is_ok());
   EXPECT_TRUE(drain().empty());
   // A heartbeat answer alone does not help: the no-op of term 1 is not committed.
-  l.step(msg(1, HeartbeatResponse{1}));
+  l.step(msg(1, HeartbeatResponse{.round = HeartbeatRound(1)}));
   EXPECT_TRUE(drain().empty());
   // Node 2 acknowledges the no-op: it commits; the read starts its round.
   l.step(msg(1, AppendResponse{true, LogIndex(1), {}, {}}));
   EXPECT_TRUE(drain().empty());
-  l.step(msg(1, HeartbeatResponse{1}));
+  l.step(msg(1, HeartbeatResponse{.round = HeartbeatRound(1)}));
   std::vector<ReadState> reads = drain();
   ASSERT_EQ(reads.size(), 1u);
-  EXPECT_EQ(reads[0].id, 5u);
+  EXPECT_EQ(reads[0].id, ReadId(5));
   EXPECT_EQ(reads[0].index, LogIndex(1));
 }
 
 TEST(ReadIndex, WithoutALeaderTheReadIsRefused) {
   TestCluster c(3);
-  Error e = c.node(2).read_index(1);
+  Error e = c.node(2).read_index(ReadId(1));
   EXPECT_EQ(e.code(), ErrorCode::kNotLeader);
 }
 
@@ -195,10 +195,10 @@ TEST(LeaseRead, ServedAtOnceWhileAQuorumAnsweredRecently) {  // thesis 6.4.1
   ASSERT_TRUE(c.elect(1));
   c.node(1).tick();  // a heartbeat round, answered
   c.settle();
-  ASSERT_TRUE(c.node(1).read_index(3).is_ok());
+  ASSERT_TRUE(c.node(1).read_index(ReadId(3)).is_ok());
   Ready rd = c.node(1).ready();  // no new round needed: the lease holds
   ASSERT_EQ(rd.reads.size(), 1u);
-  EXPECT_EQ(rd.reads[0].id, 3u);
+  EXPECT_EQ(rd.reads[0].id, ReadId(3));
   c.node(1).advance();
   c.inject(std::move(rd.messages));
   c.settle();
@@ -209,7 +209,7 @@ TEST(LeaseRead, ServedAtOnceWhileAQuorumAnsweredRecently) {  // thesis 6.4.1
     c.node(1).tick();
     c.settle();
   }
-  ASSERT_TRUE(c.node(1).read_index(4).is_ok());
+  ASSERT_TRUE(c.node(1).read_index(ReadId(4)).is_ok());
   c.settle();
   EXPECT_EQ(c.reads(1).size(), 0u);
 }

@@ -65,7 +65,7 @@ class TestCluster {
           for (Message& m : rd.persisted_messages) queue_.push_back(std::move(m));
           for (Entry& e : rd.committed_entries) applied_[id].push_back(std::move(e));
           for (ReadState& r : rd.reads) reads_[id].push_back(r);
-          for (uint64_t r : rd.dropped_reads) dropped_reads_[id].push_back(r);
+          for (ReadId r : rd.dropped_reads) dropped_reads_[id].push_back(r);
           n->advance();
         }
       }
@@ -102,7 +102,7 @@ class TestCluster {
 
   const std::vector<Entry>& applied(uint64_t id) { return applied_[NodeId(id)]; }
   const std::vector<ReadState>& reads(uint64_t id) { return reads_[NodeId(id)]; }
-  const std::vector<uint64_t>& dropped_reads(uint64_t id) { return dropped_reads_[NodeId(id)]; }
+  const std::vector<ReadId>& dropped_reads(uint64_t id) { return dropped_reads_[NodeId(id)]; }
   uint64_t delivered() const { return delivered_; }
 
  private:
@@ -111,7 +111,7 @@ class TestCluster {
   std::vector<Message> queue_;
   std::map<NodeId, std::vector<Entry>> applied_;
   std::map<NodeId, std::vector<ReadState>> reads_;
-  std::map<NodeId, std::vector<uint64_t>> dropped_reads_;
+  std::map<NodeId, std::vector<ReadId>> dropped_reads_;
   uint64_t delivered_ = 0;
 };
 

@@ -874,12 +874,12 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
     }
   }
   for (const raft::ReadState& r : rd.reads) {
-    auto it = node.read_waiting.find(r.id);
+    auto it = node.read_waiting.find(r.id.value());
     if (it == node.read_waiting.end()) {
       continue;  // the client gave up on it
     }
     if (node.applied < r.index) {
-      fail("node " + std::to_string(n + 1) + " released read " + std::to_string(r.id) +
+      fail("node " + std::to_string(n + 1) + " released read " + std::to_string(r.id.value()) +
            " at index " + std::to_string(r.index.value()) + " with only " +
            std::to_string(node.applied.value()) + " applied");
       return;
@@ -894,8 +894,8 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
     ++stats_.index_reads;
     resolve(w.client, w.op, true, false);
   }
-  for (uint64_t id : rd.dropped_reads) {
-    if (auto it = node.read_waiting.find(id); it != node.read_waiting.end()) {
+  for (raft::ReadId id : rd.dropped_reads) {
+    if (auto it = node.read_waiting.find(id.value()); it != node.read_waiting.end()) {
       Waiter w = it->second;
       node.read_waiting.erase(it);
       resolve(w.client, w.op, false, false);  // a dropped read had no effect
@@ -1445,7 +1445,7 @@ void Simulation::client_step(int c) {
   }
   if (rec.op.kind == lincheck::OpKind::kRead && rng_.chance(0.5)) {
     // A linearizable read without a log entry (ReadIndex), on whichever node.
-    raft::Error e = node.core->read_index(op_id);
+    raft::Error e = node.core->read_index(raft::ReadId(op_id));
     if (!e.is_ok()) {
       cl.guess = e.leader();
       resolve(c, op_id, false, false);

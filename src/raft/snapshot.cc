@@ -1,0 +1,72 @@
+// Log compaction and InstallSnapshot (thesis 5.1): the state machine's snapshot
+// replaces the log up to its index, carrying the configuration in force there; a
+// follower that needs compacted entries receives the snapshot instead.
+#include <string>
+
+#include "raft/planted_bugs.h"
+#include "raft/raft.h"
+
+namespace raft {
+
+bool Raft::snapshot_due() const {
+  return config_.snapshot_entries != 0 && log_.applied() >= snapshot_meta_.last.index &&
+         log_.applied().value() - snapshot_meta_.last.index.value() >= config_.snapshot_entries;
+}
+
+CompactResult Raft::compact(LogIndex index) {
+  if (index <= log_.snapshot().index || index > log_.applied()) {
+    return {.error = Error(ErrorCode::kInvalidArgument,
+                           "cannot compact to index " + std::to_string(index.value()) +
+                               ": it must be after the last snapshot (" +
+                               std::to_string(log_.snapshot().index.value()) + ") and applied (" +
+                               std::to_string(log_.applied().value()) + ")")};
+  }
+  const SnapshotMeta meta{
+      .last = {.term = *log_.term(index), .index = index},
+      .membership =
+          planted::kSnapshotDropsMembership ? initial_membership_ : history_.membership_at(index),
+      .timeouts = history_.timeouts_at(index),
+  };
+  // What the log forgets becomes the base of what it keeps.
+  history_.compact_to(index, meta.membership, meta.timeouts);
+  log_.compact_to(meta.last);
+  snapshot_meta_ = meta;
+  return {.error = Error::ok(), .meta = meta};
+}
+
+void Raft::send_snapshot(LeaderState& l, NodeId to) {
+  if (snapshot_meta_.last.index == LogIndex()) {
+    return;  // nothing compacted: cannot happen while entries are missing
+  }
+  l.progress.at(to).become_snapshot(snapshot_meta_.last.index);
+  send(to, InstallSnapshot{.meta = snapshot_meta_}, !term_durable());
+}
+
+void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) {
+  if (!accept_leader(m)) {
+    return;
+  }
+  const LogId last = is.meta.last;
+  if (last.index <= log_.committed()) {
+    // We already hold everything it covers.
+    send(m.from, AppendResponse{.success = true, .match = log_.committed()},
+         /*after_persist=*/true);
+    return;
+  }
+  if (log_.matches(last)) {
+    // Our log already holds its last entry: keep the log, move the commit index.
+    log_.commit_to(last.index);
+    send(m.from, AppendResponse{.success = true, .match = last.index}, /*after_persist=*/true);
+    return;
+  }
+  // Thesis 5.1: discard the whole log and restart from the snapshot, in the
+  // configuration it records. (A follower tracks no progress to update.)
+  log_.restore(last);
+  history_.reset(last.index, is.meta.membership, is.meta.timeouts);
+  config_.timeouts = is.meta.timeouts;
+  snapshot_meta_ = is.meta;
+  outbox_.snapshot = is.meta;
+  send(m.from, AppendResponse{.success = true, .match = last.index}, /*after_persist=*/true);
+}
+
+}  // namespace raft
