@@ -245,30 +245,28 @@ int member_add(Client& c, const Options&, const Args& a) {
   return 0;
 }
 
-int member_remove(Client& c, const Options&, const Args& a) {
+// Sends a Req naming the member of the ID argument through the Cluster API `method`,
+// then says "Member <id> <done>".
+template <typename Req, typename Resp, typename Method>
+int change_member(Client& c, const Args& a, Method method, const char* done) {
   uint64_t id = 0;
   if (!member_id_argument(a.member_id, &id)) return raftkv::cmd::kUsageError;
-  pb::MemberRemoveRequest req;
+  Req req;
   req.set_id(id);
-  pb::MemberRemoveResponse r;
-  if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberRemove, req, &r); !s.ok()) {
-    return failed(s);
-  }
-  std::printf("Member %s removed\n", hex(id).c_str());
+  Resp r;
+  if (auto s = c.call<pb::Cluster>(method, req, &r); !s.ok()) return failed(s);
+  std::printf("Member %s %s\n", hex(id).c_str(), done);
   return 0;
 }
 
+int member_remove(Client& c, const Options&, const Args& a) {
+  return change_member<pb::MemberRemoveRequest, pb::MemberRemoveResponse>(
+      c, a, &pb::Cluster::Stub::MemberRemove, "removed");
+}
+
 int member_promote(Client& c, const Options&, const Args& a) {
-  uint64_t id = 0;
-  if (!member_id_argument(a.member_id, &id)) return raftkv::cmd::kUsageError;
-  pb::MemberPromoteRequest req;
-  req.set_id(id);
-  pb::MemberPromoteResponse r;
-  if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberPromote, req, &r); !s.ok()) {
-    return failed(s);
-  }
-  std::printf("Member %s promoted to voter\n", hex(id).c_str());
-  return 0;
+  return change_member<pb::MemberPromoteRequest, pb::MemberPromoteResponse>(
+      c, a, &pb::Cluster::Stub::MemberPromote, "promoted to voter");
 }
 
 // ---- leader
