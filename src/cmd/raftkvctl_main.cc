@@ -1,17 +1,21 @@
 // raftkvctl: the administration CLI of a raftkv cluster. Members (etcd's Cluster API),
 // leadership transfer, timeouts and status (raftkv.Admin), and put/get/del for
 // convenience. Human tables by default, -o json for scripts. Exit status: 0 on success,
-// 1 when the cluster refused or could not be reached, 2 on bad usage.
+// 1 when the cluster refused or could not be reached, 2 on bad usage (command_line.h).
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "cmd/command_line.h"
 #include "etcd/rpc.grpc.pb.h"
 #include "raftkv/admin.grpc.pb.h"
 
@@ -139,7 +143,7 @@ int failed(const grpc::Status& s) {
 
 int usage(const std::string& message) {
   std::fprintf(stderr, "Error: %s\n", message.c_str());
-  return 2;
+  return raftkv::cmd::kUsageError;
 }
 
 bool parse_id(const std::string& text, uint64_t* id) {
@@ -149,6 +153,25 @@ bool parse_id(const std::string& text, uint64_t* id) {
   }
   *id = std::stoull(text, nullptr, 16);
   return *id != 0;
+}
+
+// The member ID argument `text` in *id, or false after a usage error naming it.
+bool member_id_argument(const std::string& text, uint64_t* id) {
+  if (parse_id(text, id)) return true;
+  usage("member ID \"" + text + "\" is not a non-zero hexadecimal number");
+  return false;
+}
+
+// The smallest key after every key that starts with `k` (etcd's prefix range end).
+std::string prefix_end(std::string k) {
+  while (!k.empty()) {
+    if (static_cast<unsigned char>(k.back()) < 0xff) {
+      k.back() = static_cast<char>(k.back() + 1);
+      return k;
+    }
+    k.pop_back();
+  }
+  return std::string(1, '\0');
 }
 
 void print_members(const Options& o, const google::protobuf::RepeatedPtrField<pb::Member>& ms) {
@@ -173,277 +196,343 @@ void print_members(const Options& o, const google::protobuf::RepeatedPtrField<pb
   print_table({"ID", "NAME", "PEER URLS", "CLIENT URLS", "KIND"}, rows);
 }
 
+// The arguments of every command, filled in by CLI11; each command reads its own.
+struct Args {
+  std::string name, peer_urls;  // member add
+  bool learner = false;         // member add
+  std::string member_id;        // member remove, member promote, leader transfer
+  uint32_t heartbeat_ms = 0, election_min_ms = 0, election_max_ms = 0;  // timeouts set
+  std::string key, value;                                               // put, get, del
+  bool prefix = false;                                                  // get, del
+};
+
+// What a command does once the command line is parsed; returns the exit status.
+using Run = std::function<int(Client&, const Options&, const Args&)>;
+
+// ---- member
+
+int member_list(Client& c, const Options& o, const Args&) {
+  pb::MemberListResponse r;
+  if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &r);
+      !s.ok()) {
+    return failed(s);
+  }
+  print_members(o, r.members());
+  return 0;
+}
+
+int member_add(Client& c, const Options&, const Args& a) {
+  pb::MemberAddRequest req;
+  req.add_peerurls(a.peer_urls);
+  req.set_islearner(a.learner);
+  pb::MemberAddResponse r;
+  if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberAdd, req, &r); !s.ok())
+    return failed(s);
+  std::printf(
+      "Member %s added (%s). Start it with:\n  raftkv --name %s "
+      "--initial-advertise-peer-urls %s --listen-peer-urls %s --initial-cluster-state "
+      "existing --initial-cluster ",
+      hex(r.member().id()).c_str(), a.learner ? "learner" : "voter", a.name.c_str(),
+      a.peer_urls.c_str(), a.peer_urls.c_str());
+  bool first = true;
+  for (const pb::Member& m : r.members()) {
+    const std::string name = m.id() == r.member().id() ? a.name : m.name();
+    if (m.peerurls_size() == 0) continue;
+    std::printf("%s%s=%s", first ? "" : ",", name.c_str(), m.peerurls(0).c_str());
+    first = false;
+  }
+  std::printf("\n");
+  return 0;
+}
+
+// Sends a Req naming the member of the ID argument through the Cluster API `method`,
+// then says "Member <id> <done>".
+template <typename Req, typename Resp, typename Method>
+int change_member(Client& c, const Args& a, Method method, const char* done) {
+  uint64_t id = 0;
+  if (!member_id_argument(a.member_id, &id)) return raftkv::cmd::kUsageError;
+  Req req;
+  req.set_id(id);
+  Resp r;
+  if (auto s = c.call<pb::Cluster>(method, req, &r); !s.ok()) return failed(s);
+  std::printf("Member %s %s\n", hex(id).c_str(), done);
+  return 0;
+}
+
+int member_remove(Client& c, const Options&, const Args& a) {
+  return change_member<pb::MemberRemoveRequest, pb::MemberRemoveResponse>(
+      c, a, &pb::Cluster::Stub::MemberRemove, "removed");
+}
+
+int member_promote(Client& c, const Options&, const Args& a) {
+  return change_member<pb::MemberPromoteRequest, pb::MemberPromoteResponse>(
+      c, a, &pb::Cluster::Stub::MemberPromote, "promoted to voter");
+}
+
+// ---- leader
+
+int leader_transfer(Client& c, const Options&, const Args& a) {
+  uint64_t id = 0;
+  if (!member_id_argument(a.member_id, &id)) return raftkv::cmd::kUsageError;
+  ad::TransferLeadershipRequest req;
+  req.set_target_id(id);
+  ad::TransferLeadershipResponse r;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::TransferLeadership, req, &r); !s.ok()) {
+    return failed(s);
+  }
+  std::printf("Leader is now %s\n", hex(r.leader()).c_str());
+  return 0;
+}
+
+// ---- timeouts
+
+int print_timeouts(const Options& o, const ad::Timeouts& t) {
+  if (o.output == "json") {
+    std::printf("{\"heartbeat_ms\":%u,\"election_min_ms\":%u,\"election_max_ms\":%u}\n",
+                t.heartbeat_ms(), t.election_min_ms(), t.election_max_ms());
+  } else {
+    std::printf("heartbeat %u ms, election timeout [%u, %u] ms\n", t.heartbeat_ms(),
+                t.election_min_ms(), t.election_max_ms());
+  }
+  return 0;
+}
+
+int timeouts_get(Client& c, const Options& o, const Args&) {
+  ad::Timeouts t;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::GetTimeouts, ad::GetTimeoutsRequest(), &t);
+      !s.ok()) {
+    return failed(s);
+  }
+  return print_timeouts(o, t);
+}
+
+int timeouts_set(Client& c, const Options& o, const Args& a) {
+  ad::Timeouts req;
+  req.set_heartbeat_ms(a.heartbeat_ms);
+  req.set_election_min_ms(a.election_min_ms);
+  req.set_election_max_ms(a.election_max_ms);
+  ad::Timeouts t;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::SetTimeouts, req, &t); !s.ok()) {
+    return failed(s);
+  }
+  return print_timeouts(o, t);
+}
+
+// ---- status
+
+// One member as status shows it: its Status answer, when it gave one.
+struct StatusRow {
+  pb::Member member;
+  bool reached = false;
+  ad::StatusResponse st;
+};
+
+// How far `row` applies behind the highest commit index any member reported.
+unsigned long long lag(const StatusRow& row, uint64_t commit) {
+  return static_cast<unsigned long long>(commit - std::min(commit, row.st.applied()));
+}
+
+void print_status_json(const std::vector<StatusRow>& rows, uint64_t commit) {
+  std::printf("[");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const StatusRow& r = rows[i];
+    std::printf(
+        "%s{\"id\":\"%s\",\"name\":%s,\"peer_urls\":%s,\"client_urls\":%s,"
+        "\"learner\":%s,\"reachable\":%s",
+        i ? "," : "", hex(r.member.id()).c_str(), json_string(r.member.name()).c_str(),
+        json_list(r.member.peerurls()).c_str(), json_list(r.member.clienturls()).c_str(),
+        r.member.islearner() ? "true" : "false", r.reached ? "true" : "false");
+    if (r.reached) {
+      std::printf(",\"role\":%s,\"term\":%llu,\"commit\":%llu,\"applied\":%llu,\"lag\":%llu",
+                  json_string(r.st.role()).c_str(), static_cast<unsigned long long>(r.st.term()),
+                  static_cast<unsigned long long>(r.st.commit()),
+                  static_cast<unsigned long long>(r.st.applied()), lag(r, commit));
+    }
+    std::printf("}");
+  }
+  std::printf("]\n");
+}
+
+void print_status_table(const std::vector<StatusRow>& rows, uint64_t commit) {
+  std::vector<std::vector<std::string>> table;
+  for (const StatusRow& r : rows) {
+    std::vector<std::string> line{hex(r.member.id()), r.member.name(), join(r.member.clienturls()),
+                                  join(r.member.peerurls())};
+    if (r.reached) {
+      line.push_back(r.st.role() + (r.st.learner() ? " (learner)" : ""));
+      line.push_back(std::to_string(r.st.term()));
+      line.push_back(std::to_string(r.st.commit()));
+      line.push_back(std::to_string(r.st.applied()));
+      line.push_back(std::to_string(lag(r, commit)));
+    } else {
+      line.insert(line.end(), {"unreachable", "-", "-", "-", "-"});
+    }
+    table.push_back(line);
+  }
+  print_table({"ID", "NAME", "CLIENT", "PEER", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG"}, table);
+}
+
+// Every member's own view, asked at its first client URL.
+int show_status(Client& c, const Options& o, const Args&) {
+  pb::MemberListResponse members;
+  if (auto s =
+          c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &members);
+      !s.ok()) {
+    return failed(s);
+  }
+  std::vector<StatusRow> rows;
+  uint64_t commit = 0;
+  for (const pb::Member& m : members.members()) {
+    StatusRow r{m, false, {}};
+    if (m.clienturls_size() > 0) {
+      r.reached = c.call_at<ad::Admin>(address(m.clienturls(0)), &ad::Admin::Stub::Status,
+                                       ad::StatusRequest(), &r.st, std::min(o.timeout_ms, 2000))
+                      .ok();
+    }
+    if (r.reached) commit = std::max(commit, r.st.commit());
+    rows.push_back(std::move(r));
+  }
+  if (o.output == "json") {
+    print_status_json(rows, commit);
+  } else {
+    print_status_table(rows, commit);
+  }
+  return 0;
+}
+
+// ---- keys
+
+int put_key(Client& c, const Options&, const Args& a) {
+  pb::PutRequest req;
+  req.set_key(a.key);
+  req.set_value(a.value);
+  pb::PutResponse r;
+  if (auto s = c.call<pb::KV>(&pb::KV::Stub::Put, req, &r); !s.ok()) return failed(s);
+  std::printf("OK\n");
+  return 0;
+}
+
+int get_keys(Client& c, const Options& o, const Args& a) {
+  pb::RangeRequest req;
+  req.set_key(a.key);
+  if (a.prefix) req.set_range_end(prefix_end(a.key));
+  pb::RangeResponse r;
+  if (auto s = c.call<pb::KV>(&pb::KV::Stub::Range, req, &r); !s.ok()) return failed(s);
+  if (o.output == "json") {
+    std::printf("{\"revision\":%lld,\"kvs\":[", static_cast<long long>(r.header().revision()));
+    for (int i = 0; i < r.kvs_size(); ++i) {
+      std::printf("%s{\"key\":%s,\"value\":%s,\"mod_revision\":%lld}", i ? "," : "",
+                  json_string(r.kvs(i).key()).c_str(), json_string(r.kvs(i).value()).c_str(),
+                  static_cast<long long>(r.kvs(i).mod_revision()));
+    }
+    std::printf("]}\n");
+  } else {
+    for (const auto& kv : r.kvs()) std::printf("%s\n%s\n", kv.key().c_str(), kv.value().c_str());
+  }
+  return 0;
+}
+
+int delete_keys(Client& c, const Options&, const Args& a) {
+  pb::DeleteRangeRequest req;
+  req.set_key(a.key);
+  if (a.prefix) req.set_range_end(prefix_end(a.key));
+  pb::DeleteRangeResponse r;
+  if (auto s = c.call<pb::KV>(&pb::KV::Stub::DeleteRange, req, &r); !s.ok()) return failed(s);
+  std::printf("%lld\n", static_cast<long long>(r.deleted()));
+  return 0;
+}
+
+// ---- the command line
+
+// The commands a parsed command line may select, each with what runs it.
+using Commands = std::vector<std::pair<CLI::App*, Run>>;
+
+void add_global_options(CLI::App& app, Options* o) {
+  app.require_subcommand(1);
+  app.fallthrough();  // --endpoints and -o may come after the command too
+  app.add_option("--endpoints", o->endpoints,
+                 "Client endpoints, host:port or URLs, comma-separated")
+      ->capture_default_str();
+  app.add_option("-o,--output", o->output, "table or json")
+      ->check(CLI::IsMember({"table", "json"}))
+      ->capture_default_str();
+  app.add_option("--timeout", o->timeout_ms, "Per-request timeout in ms")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
+}
+
+void add_member_commands(CLI::App& app, Args* a, Commands* commands) {
+  auto* member = app.add_subcommand("member", "List, add, remove and promote members");
+  member->require_subcommand(1);
+  commands->emplace_back(member->add_subcommand("list", "List the members"), member_list);
+  auto* add = member->add_subcommand("add", "Add a member (start it afterwards)");
+  add->add_option("name", a->name, "The new member's name")->required();
+  add->add_option("--peer-urls", a->peer_urls, "Its peer URL")->required();
+  add->add_flag("--learner", a->learner, "Add it as a non-voting learner");
+  commands->emplace_back(add, member_add);
+  auto* remove = member->add_subcommand("remove", "Remove a member");
+  remove->add_option("id", a->member_id, "Member ID in hex")->required();
+  commands->emplace_back(remove, member_remove);
+  auto* promote = member->add_subcommand("promote", "Promote a learner to voter");
+  promote->add_option("id", a->member_id, "Member ID in hex")->required();
+  commands->emplace_back(promote, member_promote);
+}
+
+void add_cluster_commands(CLI::App& app, Args* a, Commands* commands) {
+  auto* leader = app.add_subcommand("leader", "Leadership");
+  leader->require_subcommand(1);
+  auto* transfer = leader->add_subcommand("transfer", "Hand leadership to a member");
+  transfer->add_option("id", a->member_id, "Member ID in hex")->required();
+  commands->emplace_back(transfer, leader_transfer);
+
+  auto* timeouts = app.add_subcommand("timeouts", "Heartbeat and election timeouts");
+  timeouts->require_subcommand(1);
+  commands->emplace_back(timeouts->add_subcommand("get", "Show the timeouts in force"),
+                         timeouts_get);
+  auto* set = timeouts->add_subcommand("set", "Change them on every node, through consensus");
+  set->add_option("--heartbeat", a->heartbeat_ms, "Heartbeat interval in ms")->required();
+  set->add_option("--election-min", a->election_min_ms, "Election timeout minimum in ms")
+      ->required();
+  set->add_option("--election-max", a->election_max_ms, "Election timeout maximum in ms")
+      ->required();
+  commands->emplace_back(set, timeouts_set);
+
+  commands->emplace_back(app.add_subcommand("status", "Every member's role, term, commit and lag"),
+                         show_status);
+}
+
+void add_key_commands(CLI::App& app, Args* a, Commands* commands) {
+  auto* put_cmd = app.add_subcommand("put", "Write a key");
+  put_cmd->add_option("key", a->key)->required();
+  put_cmd->add_option("value", a->value)->required();
+  commands->emplace_back(put_cmd, put_key);
+  auto* get_cmd = app.add_subcommand("get", "Read a key (linearizable)");
+  get_cmd->add_option("key", a->key)->required();
+  get_cmd->add_flag("--prefix", a->prefix, "Every key with this prefix");
+  commands->emplace_back(get_cmd, get_keys);
+  auto* del_cmd = app.add_subcommand("del", "Delete a key");
+  del_cmd->add_option("key", a->key)->required();
+  del_cmd->add_flag("--prefix", a->prefix, "Every key with this prefix");
+  commands->emplace_back(del_cmd, delete_keys);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Options o;
+  Args a;
+  Commands commands;
   CLI::App app{"raftkvctl: administer a raftkv cluster"};
-  app.require_subcommand(1);
-  app.fallthrough();  // --endpoints and -o may come after the command too
-  app.add_option("--endpoints", o.endpoints, "Client endpoints, host:port or URLs, comma-separated")
-      ->capture_default_str();
-  app.add_option("-o,--output", o.output, "table or json")
-      ->check(CLI::IsMember({"table", "json"}))
-      ->capture_default_str();
-  app.add_option("--timeout", o.timeout_ms, "Per-request timeout in ms")
-      ->check(CLI::Range(1, 3'600'000))
-      ->capture_default_str();
-
-  auto* member = app.add_subcommand("member", "List, add, remove and promote members");
-  member->require_subcommand(1);
-  auto* member_list = member->add_subcommand("list", "List the members");
-  std::string add_name, add_peer_urls, member_id_text;
-  bool add_learner = false;
-  auto* member_add = member->add_subcommand("add", "Add a member (start it afterwards)");
-  member_add->add_option("name", add_name, "The new member's name")->required();
-  member_add->add_option("--peer-urls", add_peer_urls, "Its peer URL")->required();
-  member_add->add_flag("--learner", add_learner, "Add it as a non-voting learner");
-  auto* member_remove = member->add_subcommand("remove", "Remove a member");
-  member_remove->add_option("id", member_id_text, "Member ID in hex")->required();
-  auto* member_promote = member->add_subcommand("promote", "Promote a learner to voter");
-  member_promote->add_option("id", member_id_text, "Member ID in hex")->required();
-
-  auto* leader = app.add_subcommand("leader", "Leadership");
-  leader->require_subcommand(1);
-  std::string transfer_to;
-  auto* leader_transfer = leader->add_subcommand("transfer", "Hand leadership to a member");
-  leader_transfer->add_option("id", transfer_to, "Member ID in hex")->required();
-
-  auto* timeouts = app.add_subcommand("timeouts", "Heartbeat and election timeouts");
-  timeouts->require_subcommand(1);
-  auto* timeouts_get = timeouts->add_subcommand("get", "Show the timeouts in force");
-  uint32_t hb = 0, emin = 0, emax = 0;
-  auto* timeouts_set =
-      timeouts->add_subcommand("set", "Change them on every node, through consensus");
-  timeouts_set->add_option("--heartbeat", hb, "Heartbeat interval in ms")->required();
-  timeouts_set->add_option("--election-min", emin, "Election timeout minimum in ms")->required();
-  timeouts_set->add_option("--election-max", emax, "Election timeout maximum in ms")->required();
-
-  auto* status = app.add_subcommand("status", "Every member's role, term, commit and lag");
-
-  std::string key, value;
-  bool prefix = false;
-  auto* put = app.add_subcommand("put", "Write a key");
-  put->add_option("key", key)->required();
-  put->add_option("value", value)->required();
-  auto* get = app.add_subcommand("get", "Read a key (linearizable)");
-  get->add_option("key", key)->required();
-  get->add_flag("--prefix", prefix, "Every key with this prefix");
-  auto* del = app.add_subcommand("del", "Delete a key");
-  del->add_option("key", key)->required();
-  del->add_flag("--prefix", prefix, "Every key with this prefix");
-
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
+  add_global_options(app, &o);
+  add_member_commands(app, &a, &commands);
+  add_cluster_commands(app, &a, &commands);
+  add_key_commands(app, &a, &commands);
+  if (std::optional<int> exit = raftkv::cmd::parse_command_line(app, "raftkvctl", argc, argv)) {
+    return *exit;
   }
   Client c(o);
-  auto prefix_end = [](std::string k) {
-    while (!k.empty()) {
-      if (static_cast<unsigned char>(k.back()) < 0xff) {
-        k.back() = static_cast<char>(k.back() + 1);
-        return k;
-      }
-      k.pop_back();
-    }
-    return std::string(1, '\0');
-  };
-
-  if (member_list->parsed()) {
-    pb::MemberListResponse r;
-    if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &r);
-        !s.ok()) {
-      return failed(s);
-    }
-    print_members(o, r.members());
-    return 0;
-  }
-  if (member_add->parsed()) {
-    pb::MemberAddRequest req;
-    req.add_peerurls(add_peer_urls);
-    req.set_islearner(add_learner);
-    pb::MemberAddResponse r;
-    if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberAdd, req, &r); !s.ok())
-      return failed(s);
-    std::printf(
-        "Member %s added (%s). Start it with:\n  raftkv --name %s "
-        "--initial-advertise-peer-urls %s --listen-peer-urls %s --initial-cluster-state "
-        "existing --initial-cluster ",
-        hex(r.member().id()).c_str(), add_learner ? "learner" : "voter", add_name.c_str(),
-        add_peer_urls.c_str(), add_peer_urls.c_str());
-    bool first = true;
-    for (const pb::Member& m : r.members()) {
-      const std::string name = m.id() == r.member().id() ? add_name : m.name();
-      if (m.peerurls_size() == 0) continue;
-      std::printf("%s%s=%s", first ? "" : ",", name.c_str(), m.peerurls(0).c_str());
-      first = false;
-    }
-    std::printf("\n");
-    return 0;
-  }
-  if (member_remove->parsed() || member_promote->parsed()) {
-    uint64_t id = 0;
-    if (!parse_id(member_id_text, &id)) {
-      return usage("member ID \"" + member_id_text + "\" is not a non-zero hexadecimal number");
-    }
-    if (member_remove->parsed()) {
-      pb::MemberRemoveRequest req;
-      req.set_id(id);
-      pb::MemberRemoveResponse r;
-      if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberRemove, req, &r); !s.ok()) {
-        return failed(s);
-      }
-      std::printf("Member %s removed\n", hex(id).c_str());
-    } else {
-      pb::MemberPromoteRequest req;
-      req.set_id(id);
-      pb::MemberPromoteResponse r;
-      if (auto s = c.call<pb::Cluster>(&pb::Cluster::Stub::MemberPromote, req, &r); !s.ok()) {
-        return failed(s);
-      }
-      std::printf("Member %s promoted to voter\n", hex(id).c_str());
-    }
-    return 0;
-  }
-  if (leader_transfer->parsed()) {
-    uint64_t id = 0;
-    if (!parse_id(transfer_to, &id)) {
-      return usage("member ID \"" + transfer_to + "\" is not a non-zero hexadecimal number");
-    }
-    ad::TransferLeadershipRequest req;
-    req.set_target_id(id);
-    ad::TransferLeadershipResponse r;
-    if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::TransferLeadership, req, &r); !s.ok()) {
-      return failed(s);
-    }
-    std::printf("Leader is now %s\n", hex(r.leader()).c_str());
-    return 0;
-  }
-  if (timeouts_get->parsed() || timeouts_set->parsed()) {
-    ad::Timeouts t;
-    grpc::Status s;
-    if (timeouts_get->parsed()) {
-      s = c.call<ad::Admin>(&ad::Admin::Stub::GetTimeouts, ad::GetTimeoutsRequest(), &t);
-    } else {
-      ad::Timeouts req;
-      req.set_heartbeat_ms(hb);
-      req.set_election_min_ms(emin);
-      req.set_election_max_ms(emax);
-      s = c.call<ad::Admin>(&ad::Admin::Stub::SetTimeouts, req, &t);
-    }
-    if (!s.ok()) return failed(s);
-    if (o.output == "json") {
-      std::printf("{\"heartbeat_ms\":%u,\"election_min_ms\":%u,\"election_max_ms\":%u}\n",
-                  t.heartbeat_ms(), t.election_min_ms(), t.election_max_ms());
-    } else {
-      std::printf("heartbeat %u ms, election timeout [%u, %u] ms\n", t.heartbeat_ms(),
-                  t.election_min_ms(), t.election_max_ms());
-    }
-    return 0;
-  }
-  if (status->parsed()) {
-    pb::MemberListResponse members;
-    if (auto s =
-            c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &members);
-        !s.ok()) {
-      return failed(s);
-    }
-    struct Row {
-      pb::Member member;
-      bool reached = false;
-      ad::StatusResponse st;
-    };
-    std::vector<Row> rows;
-    uint64_t commit = 0;
-    for (const pb::Member& m : members.members()) {
-      Row r{m, false, {}};
-      if (m.clienturls_size() > 0) {
-        r.reached = c.call_at<ad::Admin>(address(m.clienturls(0)), &ad::Admin::Stub::Status,
-                                         ad::StatusRequest(), &r.st, std::min(o.timeout_ms, 2000))
-                        .ok();
-      }
-      if (r.reached) commit = std::max(commit, r.st.commit());
-      rows.push_back(std::move(r));
-    }
-    if (o.output == "json") {
-      std::printf("[");
-      for (size_t i = 0; i < rows.size(); ++i) {
-        const Row& r = rows[i];
-        std::printf(
-            "%s{\"id\":\"%s\",\"name\":%s,\"peer_urls\":%s,\"client_urls\":%s,"
-            "\"learner\":%s,\"reachable\":%s",
-            i ? "," : "", hex(r.member.id()).c_str(), json_string(r.member.name()).c_str(),
-            json_list(r.member.peerurls()).c_str(), json_list(r.member.clienturls()).c_str(),
-            r.member.islearner() ? "true" : "false", r.reached ? "true" : "false");
-        if (r.reached) {
-          std::printf(",\"role\":%s,\"term\":%llu,\"commit\":%llu,\"applied\":%llu,\"lag\":%llu",
-                      json_string(r.st.role()).c_str(),
-                      static_cast<unsigned long long>(r.st.term()),
-                      static_cast<unsigned long long>(r.st.commit()),
-                      static_cast<unsigned long long>(r.st.applied()),
-                      static_cast<unsigned long long>(commit - std::min(commit, r.st.applied())));
-        }
-        std::printf("}");
-      }
-      std::printf("]\n");
-      return 0;
-    }
-    std::vector<std::vector<std::string>> table;
-    for (const Row& r : rows) {
-      std::vector<std::string> line{hex(r.member.id()), r.member.name(),
-                                    join(r.member.clienturls()), join(r.member.peerurls())};
-      if (r.reached) {
-        line.push_back(r.st.role() + (r.st.learner() ? " (learner)" : ""));
-        line.push_back(std::to_string(r.st.term()));
-        line.push_back(std::to_string(r.st.commit()));
-        line.push_back(std::to_string(r.st.applied()));
-        line.push_back(std::to_string(commit - std::min(commit, r.st.applied())));
-      } else {
-        line.insert(line.end(), {"unreachable", "-", "-", "-", "-"});
-      }
-      table.push_back(line);
-    }
-    print_table({"ID", "NAME", "CLIENT", "PEER", "ROLE", "TERM", "COMMIT", "APPLIED", "LAG"},
-                table);
-    return 0;
-  }
-  if (put->parsed()) {
-    pb::PutRequest req;
-    req.set_key(key);
-    req.set_value(value);
-    pb::PutResponse r;
-    if (auto s = c.call<pb::KV>(&pb::KV::Stub::Put, req, &r); !s.ok()) return failed(s);
-    std::printf("OK\n");
-    return 0;
-  }
-  if (get->parsed()) {
-    pb::RangeRequest req;
-    req.set_key(key);
-    if (prefix) req.set_range_end(prefix_end(key));
-    pb::RangeResponse r;
-    if (auto s = c.call<pb::KV>(&pb::KV::Stub::Range, req, &r); !s.ok()) return failed(s);
-    if (o.output == "json") {
-      std::printf("{\"revision\":%lld,\"kvs\":[", static_cast<long long>(r.header().revision()));
-      for (int i = 0; i < r.kvs_size(); ++i) {
-        std::printf("%s{\"key\":%s,\"value\":%s,\"mod_revision\":%lld}", i ? "," : "",
-                    json_string(r.kvs(i).key()).c_str(), json_string(r.kvs(i).value()).c_str(),
-                    static_cast<long long>(r.kvs(i).mod_revision()));
-      }
-      std::printf("]}\n");
-    } else {
-      for (const auto& kv : r.kvs()) std::printf("%s\n%s\n", kv.key().c_str(), kv.value().c_str());
-    }
-    return 0;
-  }
-  if (del->parsed()) {
-    pb::DeleteRangeRequest req;
-    req.set_key(key);
-    if (prefix) req.set_range_end(prefix_end(key));
-    pb::DeleteRangeResponse r;
-    if (auto s = c.call<pb::KV>(&pb::KV::Stub::DeleteRange, req, &r); !s.ok()) return failed(s);
-    std::printf("%lld\n", static_cast<long long>(r.deleted()));
-    return 0;
+  for (const auto& [command, run] : commands) {
+    if (command->parsed()) return run(c, o, a);
   }
   return usage("no command given");
 }

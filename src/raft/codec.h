@@ -1,5 +1,6 @@
 // Encodings of the entries the core itself reads back when they are applied: new
-// timeouts and new memberships. Application entries are opaque to the core.
+// timeouts and new memberships, in byte_codec.h's fields. Application entries are
+// opaque to the core.
 #pragma once
 
 #include <optional>

@@ -5,9 +5,10 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 
+#include "raft/byte_codec.h"
 #include "raft/codec.h"
-#include "storage/encoding.h"
 
 namespace storage {
 namespace {
@@ -27,19 +28,21 @@ Status SnapshotStore::save(const StoredSnapshot& s) {
   if (Status st = fs_.create_dir(dir_); !st.is_ok()) return st;
   // magic | version u32 | index u64 | term u64 | membership len u32 | membership |
   // timeouts len u32 | timeouts | data len u64 | data | xxh3-64 of everything before
-  std::string out(kMagic, 8);
-  put_u32(out, kFormatVersion);
-  put_u64(out, s.meta.last.index.value());
-  put_u64(out, s.meta.last.term.value());
+  std::string out;
+  raft::ByteWriter w(&out);
+  w.bytes(std::string_view(kMagic, 8));
+  w.u32(kFormatVersion);
+  w.u64(s.meta.last.index.value());
+  w.u64(s.meta.last.term.value());
   const std::string m = raft::encode_membership(s.meta.membership);
-  put_u32(out, static_cast<uint32_t>(m.size()));
-  out += m;
+  w.u32(static_cast<uint32_t>(m.size()));
+  w.bytes(m);
   const std::string t = raft::encode_timeouts(s.meta.timeouts);
-  put_u32(out, static_cast<uint32_t>(t.size()));
-  out += t;
-  put_u64(out, s.data.size());
-  out += s.data;
-  put_u64(out, XXH3_64bits(out.data(), out.size()));
+  w.u32(static_cast<uint32_t>(t.size()));
+  w.bytes(t);
+  w.u64(s.data.size());
+  w.bytes(s.data);
+  w.u64(XXH3_64bits(out.data(), out.size()));
 
   const std::string final_path = path(s.meta.last.index.value());
   const std::string tmp = final_path + ".tmp";
@@ -89,36 +92,36 @@ StatusOr<StoredSnapshot> SnapshotStore::load_latest() {
   if (in.size() < 8 + 4 + 16 + 4 + 4 + 8 + 8 || std::memcmp(in.data(), kMagic, 8) != 0) {
     return corrupt("not a raftkv snapshot (bad magic or truncated)");
   }
-  if (get_le(in, in.size() - 8, 8) != XXH3_64bits(in.data(), in.size() - 8)) {
-    return corrupt("bad checksum at offset " + std::to_string(in.size() - 8));
+  // The checksum (the last 8 bytes) covers everything before it: the body read below.
+  const std::string_view body = std::string_view(in).substr(0, in.size() - 8);
+  uint64_t checksum = 0;
+  if (raft::ByteReader tail(std::string_view(in).substr(body.size()));
+      !tail.u64(&checksum) || checksum != XXH3_64bits(body.data(), body.size())) {
+    return corrupt("bad checksum at offset " + std::to_string(body.size()));
   }
-  if (uint32_t v = static_cast<uint32_t>(get_le(in, 8, 4)); v != kFormatVersion) {
-    return corrupt("format version " + std::to_string(v) + " is unknown to this binary");
+  raft::ByteReader r(body.substr(8));  // after the magic, checked above
+  uint32_t version = 0;
+  if (!r.u32(&version) || version != kFormatVersion) {
+    return corrupt("format version " + std::to_string(version) + " is unknown to this binary");
   }
   StoredSnapshot s;
-  size_t pos = 12;
-  s.meta.last = {raft::Term(get_le(in, pos + 8, 8)), raft::LogIndex(get_le(in, pos, 8))};
-  pos += 16;
-  auto field = [&](std::string* out) {
-    if (in.size() - 8 - pos < 4) return false;
-    const uint64_t n = get_le(in, pos, 4);
-    pos += 4;
-    if (in.size() - 8 - pos < n) return false;
-    *out = in.substr(pos, n);
-    pos += n;
-    return true;
+  uint64_t index = 0, term = 0;
+  if (!r.u64(&index) || !r.u64(&term)) return corrupt("truncated header");
+  s.meta.last = {raft::Term(term), raft::LogIndex(index)};
+  auto field = [&](std::string_view* out) {
+    uint32_t n = 0;
+    return r.u32(&n) && r.bytes(n, out);
   };
-  std::string m, t;
-  if (!field(&m) || !field(&t) || in.size() - 8 - pos < 8) return corrupt("truncated header");
+  std::string_view m, t;
+  uint64_t n = 0;
+  if (!field(&m) || !field(&t) || !r.u64(&n)) return corrupt("truncated header");
   auto membership = raft::decode_membership(m);
   auto timeouts = raft::decode_timeouts(t);
   if (!membership || !timeouts) return corrupt("bad membership or timeouts");
   s.meta.membership = *membership;
   s.meta.timeouts = *timeouts;
-  const uint64_t n = get_le(in, pos, 8);
-  pos += 8;
-  if (in.size() - 8 - pos != n) return corrupt("data length does not match the file");
-  s.data = in.substr(pos, n);
+  if (r.remaining() != n) return corrupt("data length does not match the file");
+  s.data = std::string(r.rest());
   return s;
 }
 

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,8 +17,11 @@
 #include "raft/types.h"
 #include "storage/file_system.h"
 #include "storage/status.h"
+#include "storage/wal_format.h"
 
 namespace storage {
+
+class WalReplay;
 
 struct WalOptions {
   uint64_t segment_bytes = 64ull << 20;  // a segment is closed once it reaches this size
@@ -74,9 +78,19 @@ class Wal {
   Wal(FileSystem& fs, std::string dir, WalOptions options)
       : fs_(fs), dir_(std::move(dir)), options_(options) {}
   std::string path(uint64_t seq) const;
+  // The sequence numbers of the segments in dir_, in order (a gap is corruption).
+  StatusOr<std::vector<uint64_t>> list_segments() const;
+  // Reads segment `seq` (the one being written when `last`) into `replay`, cutting off
+  // a torn tail (reported in `notes`).
+  Status replay_segment(uint64_t seq, bool last, WalReplay* replay,
+                        std::vector<std::string>* notes);
   Status start_segment(uint64_t seq);
-  Status write_record(uint8_t type, const std::string& payload);
-  Status write_marker(uint8_t type, raft::LogId id);
+  // A snapshot marker; `replaces_log` for one installed from the leader.
+  Status write_marker(raft::LogId id, bool replaces_log);
+  // The entry `index`, whose record is at `where`, read back from its segment file
+  // (`files` holds the segments already read by this call).
+  StatusOr<raft::Entry> read_from_segment(uint64_t index, RecordLocation where,
+                                          std::map<uint64_t, std::string>* files);
   void cache(const raft::Entry& e);
   void trim_cache();
   void forget_after(uint64_t index);  // a superseding entry replaced everything after it
@@ -126,8 +140,8 @@ class Wal {
       }
     }
   };
-  // Where the live record of each entry index is: (segment seq, byte offset).
-  Run<std::pair<uint64_t, uint64_t>> where_;
+  // Where the live record of each entry index is.
+  Run<RecordLocation> where_;
   // The newest entries; always holds every entry not yet flushed to a file.
   Run<raft::Entry> tail_;
   uint64_t tail_bytes_ = 0;

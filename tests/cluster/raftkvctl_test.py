@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """raftkvctl against a 3-node raftkv cluster: members, status (table and JSON), timeouts
 through consensus, leadership transfer, put/get/del, and its errors and exit codes
-(0 success, 1 refused or unreachable, 2 bad usage)."""
+(0 success, 1 refused or unreachable, 2 bad usage: etcdctl 3.4 exits 1 for an unknown
+command and 128 for bad arguments, raftkvctl 2 for every usage error)."""
 import json
 import os
 import subprocess
@@ -97,6 +98,50 @@ class RaftkvctlTest(unittest.TestCase):
         code, _, err = ctl("get", "x", endpoints="127.0.0.1:1", )
         self.assertEqual(code, 1)
         self.assertIn("Error:", err)
+
+
+    def test_an_unknown_command_is_named_and_nothing_runs(self):
+        self.assertEqual(ctl("put", "probe/authz", "v")[0], 0)
+        for args, unknown, commands in [
+                (["bogus"], "bogus", "member, leader, timeouts, status, put, get, del"),
+                # A known command after an unknown word must not run as if it were not there.
+                (["authz", "get"], "authz", "member, leader, timeouts, status, put, get, del"),
+                (["authz", "get", "probe/authz"], "authz",
+                 "member, leader, timeouts, status, put, get, del"),
+                (["-o", "json", "authz", "get", "probe/authz"], "authz",
+                 "member, leader, timeouts, status, put, get, del"),
+                (["member", "bogus"], "member bogus", "list, add, remove, promote"),
+                (["timeouts", "show"], "timeouts show", "get, set")]:
+            code, out, err = ctl(*args)
+            self.assertEqual((code, out), (2, ""), args)
+            self.assertIn(f'raftkvctl: unknown command "{unknown}"\n', err)
+            self.assertIn(f"Commands: {commands}\n", err)
+        self.assertEqual(ctl("del", "probe/authz")[1], "1\n")
+
+    def test_every_usage_error_exits_2_with_the_message_on_stderr(self):
+        for args, message in [
+                (["status", "--bogus"], "--bogus"),                       # unknown flag
+                (["--bogus", "status"], "--bogus"),
+                ([], "A subcommand is required"),                         # missing command
+                (["member"], "A subcommand is required"),
+                (["get"], "key is required"),                             # missing argument
+                (["put", "k"], "value is required"),
+                (["get", "a", "b"], "not expected: b"),                   # extra argument
+                (["status", "extra"], "not expected: extra"),
+                (["-o", "xml", "status"], "xml not in {table,json}"),     # bad value
+                (["--timeout", "0", "status"], "--timeout"),
+                (["timeouts", "set", "--heartbeat", "x", "--election-min", "600",
+                  "--election-max", "1200"], "--heartbeat"),
+                (["leader", "transfer", "xyz"], 'member ID "xyz" is not a non-zero hexadecimal')]:
+            code, out, err = ctl(*args)
+            self.assertEqual((code, out), (2, ""), args)
+            self.assertIn(message, err, args)
+
+    def test_help_exits_0(self):
+        for args in (["--help"], ["member", "--help"], ["get", "--help"]):
+            code, out, _ = ctl(*args)
+            self.assertEqual(code, 0, args)
+            self.assertIn("Usage:", out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,137 @@
+#include "storage/wal_replay.h"
+
+#include <algorithm>
+#include <utility>
+#include <variant>
+
+#include "storage/segment_reader.h"
+
+namespace storage {
+namespace {
+
+// An overload set for std::visit, one lambda per alternative.
+template <typename... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+
+Status corruption(std::string message) { return Status(Code::kCorruption, std::move(message)); }
+
+}  // namespace
+
+void WalReplay::begin_segment(uint64_t seq, std::string file) {
+  segment_ = seq;
+  file_ = std::move(file);
+  segment_last_index_ = 0;
+}
+
+std::string WalReplay::where(uint64_t offset) const { return at_offset(file_, offset); }
+
+Status WalReplay::add(const Frame& frame) {
+  std::string problem;
+  std::optional<WalRecord> record = decode_record(frame, &problem);
+  if (!record.has_value()) return corruption("wal: " + problem + " in " + where(frame.offset));
+  return std::visit(Overloaded{
+                        [&](raft::Entry& e) { return add_entry(std::move(e), frame.offset); },
+                        [&](const raft::HardState& h) {
+                          out_->hard_state = h;  // the latest one wins
+                          return Status::ok();
+                        },
+                        [&](const SnapshotMarker& m) {
+                          add_snapshot_marker(m.id);
+                          return Status::ok();
+                        },
+                        [&](const SnapshotInstalled& m) {
+                          add_snapshot_installed(m.id);
+                          return Status::ok();
+                        },
+                    },
+                    *record);
+}
+
+void WalReplay::restart_at(uint64_t index) {
+  out_->entries.clear();
+  locations_.clear();
+  base_ = index - 1;
+}
+
+Status WalReplay::add_entry(raft::Entry e, uint64_t offset) {
+  const uint64_t index = e.index.value();
+  // Segments behind a snapshot are deleted, so the first entry read may be anywhere;
+  // from then on the log must stay contiguous.
+  if (!base_.has_value()) base_ = index - 1;
+  if (index > *base_ + 1 + out_->entries.size()) {
+    // A gap is legal only if a later snapshot marker covers it: the segment that held
+    // the missing entries was deleted behind that marker (a segment may hold an older
+    // marker before them). Checked by finish(), once every record is read.
+    gap_ = Gap{index,
+               "wal: entry " + std::to_string(index) + " in " + where(offset) + " leaves a gap"};
+    restart_at(index);
+  }
+  if (index < *base_ + 1) {
+    // A follower truncated a conflicting suffix that began in a segment since deleted
+    // behind a snapshot: this entry supersedes every entry read so far. Never legal at
+    // or below a snapshot already read (those entries are committed); the entries
+    // before it must be covered by a later marker.
+    if (e.index <= out_->snapshot.index) {
+      return corruption("wal: entry " + std::to_string(index) + " in " + where(offset) +
+                        " comes before the start of the log (snapshot " +
+                        std::to_string(out_->snapshot.index.value()) + ")");
+    }
+    if (e.index > out_->snapshot.index.next()) {
+      gap_ = Gap{index, "wal: entry " + std::to_string(index) + " in " + where(offset) +
+                            " supersedes the log read so far, and the entries before it are "
+                            "missing"};
+    } else {
+      gap_.reset();  // whatever was missing before is superseded too
+    }
+    restart_at(index);
+  }
+  // An entry at or below the last one read supersedes everything from its index on.
+  const size_t kept = index - (*base_ + 1);
+  out_->entries.resize(kept);
+  locations_.resize(kept);
+  out_->entries.push_back(std::move(e));
+  locations_.push_back(RecordLocation{.segment = segment_, .offset = offset});
+  segment_last_index_ = std::max(segment_last_index_, index);
+  return Status::ok();
+}
+
+void WalReplay::add_snapshot_marker(raft::LogId snap) {
+  if (snap.index <= out_->snapshot.index) return;  // an older marker: nothing new
+  // Entries up to the snapshot are folded into it.
+  std::vector<raft::Entry>& entries = out_->entries;
+  const auto covered = std::find_if(entries.begin(), entries.end(),
+                                    [&](const raft::Entry& e) { return e.index > snap.index; });
+  const auto n = covered - entries.begin();
+  entries.erase(entries.begin(), covered);
+  locations_.erase(locations_.begin(), locations_.begin() + n);
+  // The log now starts after the snapshot (or right after its last entry).
+  base_ = entries.empty() ? snap.index.value() : entries.front().index.value() - 1;
+  out_->snapshot = snap;
+}
+
+void WalReplay::add_snapshot_installed(raft::LogId snap) {
+  // Thesis 5.1: the follower discarded its whole log for the leader's snapshot,
+  // including entries after it (they may be from an older term).
+  out_->entries.clear();
+  locations_.clear();
+  base_ = snap.index.value();
+  gap_.reset();
+  if (snap.index > out_->snapshot.index) out_->snapshot = snap;
+}
+
+Status WalReplay::finish(const std::string& dir) const {
+  if (gap_.has_value() && out_->snapshot.index.value() + 1 < gap_->after) {
+    return corruption(gap_->message);
+  }
+  if (!out_->entries.empty() && out_->entries.front().index != out_->snapshot.index.next()) {
+    return corruption("wal: the log in " + dir + " starts at entry " +
+                      std::to_string(out_->entries.front().index.value()) +
+                      " but the last snapshot ends at " +
+                      std::to_string(out_->snapshot.index.value()) + ": entries are missing");
+  }
+  return Status::ok();
+}
+
+}  // namespace storage
