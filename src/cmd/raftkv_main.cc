@@ -6,12 +6,16 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "cmd/command_line.h"
 #include "server/server.h"
 #include "toml++/toml.h"
 
@@ -54,7 +58,7 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 int fail(const std::string& message) {
   std::fprintf(stderr, "raftkv: %s\n", message.c_str());
-  return 2;
+  return raftkv::cmd::kUsageError;
 }
 
 // Applies a TOML config file: keys are the flag names without dashes' leading "--"
@@ -95,14 +99,7 @@ std::string apply_config_file(const std::string& path, CLI::App& app) {
   return "";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // gRPC's absl::Mutex checks lock order on every acquisition unless told not to: a
-  // debugging aid that cost several percent of the CPU under load.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  Flags f;
-  CLI::App app{"raftkv: a replicated key-value server speaking etcd's v3 API"};
+void add_flags(CLI::App& app, Flags& f) {
   app.option_defaults()->always_capture_default();
   app.add_option("--name", f.name, "Human-readable name of this member");
   app.add_option("--data-dir", f.data_dir, "Directory of the log and snapshots");
@@ -135,123 +132,135 @@ int main(int argc, char** argv) {
   app.add_option("--request-timeout-ms", f.request_timeout_ms,
                  "How long a client request may wait for consensus");
   app.add_option("--config-file", f.config_file, "TOML file with the same keys as the flags");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
-  if (!f.config_file.empty()) {
-    if (std::string err = apply_config_file(f.config_file, app); !err.empty()) return fail(err);
-  }
+}
 
-  auto one_url = [](const std::string& flag, const std::string& value) -> std::string {
-    std::vector<std::string> urls = split(value, ',');
-    if (urls.size() != 1) {
-      throw std::runtime_error("--" + flag + " must name exactly one URL, got \"" + value + "\"");
-    }
-    return urls[0];
+// The one URL a flag names, as a host:port address; the error names the flag.
+absl::StatusOr<std::string> one_address(const std::string& flag, const std::string& value,
+                                        std::string* url = nullptr) {
+  std::vector<std::string> urls = split(value, ',');
+  if (urls.size() != 1) {
+    return absl::InvalidArgumentError("--" + flag + " must name exactly one URL, got \"" + value +
+                                      "\"");
+  }
+  auto addr = server::url_to_address(urls[0]);
+  if (!addr.ok()) {
+    return absl::InvalidArgumentError("--" + flag + ": " + std::string(addr.status().message()));
+  }
+  if (url != nullptr) *url = urls[0];
+  return addr;
+}
+
+// --initial-cluster (name=peer-url,...), or this member alone, with etcd's member ids.
+absl::StatusOr<std::vector<server::MemberSpec>> initial_cluster(const Flags& f,
+                                                                const std::string& adv_peer) {
+  const std::string initial =
+      f.initial_cluster.empty() ? f.name + "=" + adv_peer : f.initial_cluster;
+  std::vector<server::MemberSpec> members;
+  std::set<std::string> names, urls;
+  auto bad = [](const std::string& why) {
+    return absl::InvalidArgumentError("--initial-cluster: " + why);
   };
-  server::ServerConfig cfg;
-  try {
-    const std::string client_url = one_url("listen-client-urls", f.listen_client_urls);
-    const std::string peer_url = one_url("listen-peer-urls", f.listen_peer_urls);
-    const std::string adv_client = f.advertise_client_urls.empty()
-                                       ? client_url
-                                       : one_url("advertise-client-urls", f.advertise_client_urls);
-    const std::string adv_peer =
-        f.initial_advertise_peer_urls.empty()
-            ? peer_url
-            : one_url("initial-advertise-peer-urls", f.initial_advertise_peer_urls);
-    auto client_addr = server::url_to_address(client_url);
-    if (!client_addr.ok())
-      return fail("--listen-client-urls: " + std::string(client_addr.status().message()));
-    auto peer_addr = server::url_to_address(peer_url);
-    if (!peer_addr.ok())
-      return fail("--listen-peer-urls: " + std::string(peer_addr.status().message()));
-    for (const auto& [flag, url] : {std::pair{"advertise-client-urls", adv_client},
-                                    std::pair{"initial-advertise-peer-urls", adv_peer}}) {
-      if (auto a = server::url_to_address(url); !a.ok()) {
-        return fail(std::string("--") + flag + ": " + std::string(a.status().message()));
-      }
+  for (const std::string& part : split(initial, ',')) {
+    const size_t eq = part.find('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == part.size()) {
+      return bad("\"" + part + "\" is not name=peer-url");
     }
-    const std::string initial =
-        f.initial_cluster.empty() ? f.name + "=" + adv_peer : f.initial_cluster;
-    std::set<std::string> names, urls;
-    for (const std::string& part : split(initial, ',')) {
-      const size_t eq = part.find('=');
-      if (eq == std::string::npos || eq == 0 || eq + 1 == part.size()) {
-        return fail("--initial-cluster: \"" + part + "\" is not name=peer-url");
-      }
-      server::MemberSpec m;
-      m.name = part.substr(0, eq);
-      const std::string url = part.substr(eq + 1);
-      if (auto a = server::url_to_address(url); !a.ok()) {
-        return fail("--initial-cluster: member " + m.name + ": " +
-                    std::string(a.status().message()));
-      }
-      if (!urls.insert(url).second)
-        return fail("--initial-cluster: peer URL " + url + " appears twice");
-      if (!names.insert(m.name).second)
-        return fail("--initial-cluster: name " + m.name + " appears twice");
-      m.peer_urls = {url};
-      m.id = server::member_id(f.initial_cluster_token, url);
-      cfg.initial_cluster.push_back(m);
+    server::MemberSpec m;
+    m.name = part.substr(0, eq);
+    const std::string url = part.substr(eq + 1);
+    if (auto a = server::url_to_address(url); !a.ok()) {
+      return bad("member " + m.name + ": " + std::string(a.status().message()));
     }
-    const server::MemberSpec* self = nullptr;
-    for (const auto& m : cfg.initial_cluster) {
-      if (m.name == f.name) self = &m;
-    }
-    if (self == nullptr) {
-      return fail("--initial-cluster does not name this member (--name " + f.name + ")");
-    }
-    if (self->peer_urls[0] != adv_peer) {
-      return fail("--initial-cluster gives " + f.name + " the peer URL " + self->peer_urls[0] +
-                  " but --initial-advertise-peer-urls is " + adv_peer);
-    }
-    cfg.node.id = raft::NodeId(self->id);
-    cfg.node.name = f.name;
-    cfg.node.data_dir = f.data_dir;
-    cfg.node.client_address = *client_addr;
-    if (!f.listen_metrics_urls.empty()) {
-      auto metrics_addr =
-          server::url_to_address(one_url("listen-metrics-urls", f.listen_metrics_urls));
-      if (!metrics_addr.ok())
-        return fail("--listen-metrics-urls: " + std::string(metrics_addr.status().message()));
-      cfg.node.metrics_address = *metrics_addr;
-    }
-    cfg.node.peer_address = *peer_addr;
-    cfg.node.tick_ms = f.tick_ms;
-    cfg.node.timeouts.heartbeat_ms = f.heartbeat_interval;
-    cfg.node.timeouts.election_min_ms =
-        f.election_timeout_min != 0 ? f.election_timeout_min : f.election_timeout;
-    cfg.node.timeouts.election_max_ms = f.election_timeout_max != 0
-                                            ? f.election_timeout_max
-                                            : 2 * cfg.node.timeouts.election_min_ms;
-    cfg.node.snapshot_entries = f.snapshot_count;
-    cfg.node.max_request_bytes = f.max_request_bytes;
-    cfg.join_existing = f.initial_cluster_state == "existing";
-    if (!cfg.join_existing) {
-      for (const auto& m : cfg.initial_cluster)
-        cfg.node.bootstrap.voters.insert(raft::NodeId(m.id));
-    }
-    cfg.cluster_token = f.initial_cluster_token;
-    cfg.cluster_id = server::cluster_id(f.initial_cluster_token, {});
-    cfg.advertise_client_urls = {adv_client};
-    cfg.advertise_peer_urls = {adv_peer};
-    if (f.quota_backend_bytes < 0) {
-      return fail("--quota-backend-bytes " + std::to_string(f.quota_backend_bytes) +
-                  " must be >= 0 (0: the default of 2 GiB)");
-    }
-    cfg.store.quota_bytes = f.quota_backend_bytes == 0 ? int64_t{2} << 30 : f.quota_backend_bytes;
-    cfg.store.min_lease_ttl =
-        std::max<int64_t>(1, (cfg.node.timeouts.election_min_ms * 3 / 2 + 999) / 1000);
-    if (f.request_timeout_ms == 0) return fail("--request-timeout-ms must be above 0");
-    cfg.request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
-  } catch (const std::exception& e) {
-    return fail(e.what());
+    if (!urls.insert(url).second) return bad("peer URL " + url + " appears twice");
+    if (!names.insert(m.name).second) return bad("name " + m.name + " appears twice");
+    m.peer_urls = {url};
+    m.id = server::member_id(f.initial_cluster_token, url);
+    members.push_back(m);
   }
-  if (absl::Status s = node::validate(cfg.node); !s.ok()) return fail(std::string(s.message()));
+  const auto self = std::find_if(members.begin(), members.end(),
+                                 [&](const server::MemberSpec& m) { return m.name == f.name; });
+  if (self == members.end()) {
+    return absl::InvalidArgumentError("--initial-cluster does not name this member (--name " +
+                                      f.name + ")");
+  }
+  if (self->peer_urls[0] != adv_peer) {
+    return absl::InvalidArgumentError("--initial-cluster gives " + f.name + " the peer URL " +
+                                      self->peer_urls[0] +
+                                      " but --initial-advertise-peer-urls is " + adv_peer);
+  }
+  return members;
+}
 
+// The node's timeouts, store limits and request timeout from the flags.
+absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
+  cfg->node.tick_ms = f.tick_ms;
+  cfg->node.timeouts.heartbeat_ms = f.heartbeat_interval;
+  cfg->node.timeouts.election_min_ms =
+      f.election_timeout_min != 0 ? f.election_timeout_min : f.election_timeout;
+  cfg->node.timeouts.election_max_ms =
+      f.election_timeout_max != 0 ? f.election_timeout_max : 2 * cfg->node.timeouts.election_min_ms;
+  cfg->node.snapshot_entries = f.snapshot_count;
+  cfg->node.max_request_bytes = f.max_request_bytes;
+  if (f.quota_backend_bytes < 0) {
+    return absl::InvalidArgumentError("--quota-backend-bytes " +
+                                      std::to_string(f.quota_backend_bytes) +
+                                      " must be >= 0 (0: the default of 2 GiB)");
+  }
+  cfg->store.quota_bytes = f.quota_backend_bytes == 0 ? int64_t{2} << 30 : f.quota_backend_bytes;
+  cfg->store.min_lease_ttl =
+      std::max<int64_t>(1, (cfg->node.timeouts.election_min_ms * 3 / 2 + 999) / 1000);
+  if (f.request_timeout_ms == 0) {
+    return absl::InvalidArgumentError("--request-timeout-ms must be above 0");
+  }
+  cfg->request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
+  return node::validate(cfg->node);
+}
+
+absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
+  server::ServerConfig cfg;
+  std::string client_url, peer_url;
+  auto client = one_address("listen-client-urls", f.listen_client_urls, &client_url);
+  if (!client.ok()) return client.status();
+  auto peer = one_address("listen-peer-urls", f.listen_peer_urls, &peer_url);
+  if (!peer.ok()) return peer.status();
+  std::string adv_client = client_url, adv_peer = peer_url;
+  if (!f.advertise_client_urls.empty()) {
+    auto a = one_address("advertise-client-urls", f.advertise_client_urls, &adv_client);
+    if (!a.ok()) return a.status();
+  }
+  if (!f.initial_advertise_peer_urls.empty()) {
+    auto a = one_address("initial-advertise-peer-urls", f.initial_advertise_peer_urls, &adv_peer);
+    if (!a.ok()) return a.status();
+  }
+  if (!f.listen_metrics_urls.empty()) {
+    auto metrics = one_address("listen-metrics-urls", f.listen_metrics_urls);
+    if (!metrics.ok()) return metrics.status();
+    cfg.node.metrics_address = *metrics;
+  }
+  auto members = initial_cluster(f, adv_peer);
+  if (!members.ok()) return members.status();
+  cfg.initial_cluster = *std::move(members);
+  for (const server::MemberSpec& m : cfg.initial_cluster) {
+    if (m.name == f.name) cfg.node.id = raft::NodeId(m.id);
+  }
+  cfg.node.name = f.name;
+  cfg.node.data_dir = f.data_dir;
+  cfg.node.client_address = *client;
+  cfg.node.peer_address = *peer;
+  cfg.join_existing = f.initial_cluster_state == "existing";
+  if (!cfg.join_existing) {
+    for (const auto& m : cfg.initial_cluster) cfg.node.bootstrap.voters.insert(raft::NodeId(m.id));
+  }
+  cfg.cluster_token = f.initial_cluster_token;
+  cfg.cluster_id = server::cluster_id(f.initial_cluster_token, {});
+  cfg.advertise_client_urls = {adv_client};
+  cfg.advertise_peer_urls = {adv_peer};
+  if (absl::Status s = apply_limits(f, &cfg); !s.ok()) return s;
+  return cfg;
+}
+
+// Starts the server and runs until SIGTERM or SIGINT (or this member's removal).
+int run(server::ServerConfig cfg) {
   // Block the stop signals before any thread starts, then wait for one here.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -278,4 +287,24 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "raftkv: %s received, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   (*srv)->stop();
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // gRPC's absl::Mutex checks lock order on every acquisition unless told not to: a
+  // debugging aid that cost several percent of the CPU under load.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  Flags f;
+  CLI::App app{"raftkv: a replicated key-value server speaking etcd's v3 API"};
+  add_flags(app, f);
+  if (std::optional<int> exit = raftkv::cmd::parse_command_line(app, "raftkv", argc, argv)) {
+    return *exit;
+  }
+  if (!f.config_file.empty()) {
+    if (std::string err = apply_config_file(f.config_file, app); !err.empty()) return fail(err);
+  }
+  absl::StatusOr<server::ServerConfig> cfg = build_config(f);
+  if (!cfg.ok()) return fail(std::string(cfg.status().message()));
+  return run(*std::move(cfg));
 }

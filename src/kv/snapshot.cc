@@ -247,11 +247,20 @@ bool read_history(Decoder& d, const std::string& key, int64_t revision, int64_t 
 
 }  // namespace
 
-Status Store::restore_snapshot(std::istream& in) {
-  Decoder d(in);
-  auto fresh = std::make_unique<State>();
-  State& st = *fresh;
+namespace {
 
+using State = Store::State;
+
+// A version kept since the compaction: where it stands in the order of writes.
+struct WriteRef {
+  int64_t revision;
+  int32_t sub;
+  State::Node* node;
+};
+
+// The magic, the format version and the revisions. A version this build cannot read is
+// refused by number (kInvalidArgument), not as damage.
+Status read_header(Decoder& d, State& st) {
   std::string magic(fmt::kMagic.size(), '\0');
   d.read(magic.data(), magic.size(), "the magic");
   if (d.ok() && magic != fmt::kMagic) return corrupt("bad magic (not a raftkv kv snapshot)");
@@ -268,7 +277,10 @@ Status Store::restore_snapshot(std::istream& in) {
   if (d.ok() && (st.compact_revision < 0 || st.compact_revision > st.revision)) {
     d.fail("compact revision " + std::to_string(st.compact_revision) + " outside [0, revision]");
   }
+  return Status::ok();
+}
 
+void read_leases(Decoder& d, State& st) {
   const uint64_t lease_count = d.u64("the lease count");
   int64_t last_id = 0;
   for (uint64_t i = 0; i < lease_count && d.ok(); ++i) {
@@ -285,61 +297,68 @@ Status Store::restore_snapshot(std::istream& in) {
     }
     last_id = id;
   }
+}
 
+// The keys in ascending order with their histories; `refs` gets every version kept
+// since the compaction.
+void read_keys(Decoder& d, State& st, std::vector<WriteRef>* refs) {
   const uint64_t key_count = d.u64("the key count");
-  struct Ref {
-    int64_t revision;
-    int32_t sub;
-    State::Node* node;
-  };
-  std::vector<Ref> refs;
   for (uint64_t i = 0; i < key_count && d.ok(); ++i) {
     std::string key = d.bytes("a key");
-    if (!d.ok()) break;
-    if (key.empty()) {
-      d.fail("an empty key");
-      break;
-    }
+    if (!d.ok()) return;
+    if (key.empty()) return d.fail("an empty key");
     if (!st.keys.empty() && key <= st.keys.rbegin()->first) {
-      d.fail("keys not in ascending order at '" + key + "'");
-      break;
+      return d.fail("keys not in ascending order at '" + key + "'");
     }
     KeyHistory h;
-    if (!read_history(d, key, st.revision, st.compact_revision, st.leases, h)) break;
+    if (!read_history(d, key, st.revision, st.compact_revision, st.leases, h)) return;
     auto it = st.keys.emplace_hint(st.keys.end(), std::move(key), std::move(h));
     for (const KeyRevision& r : it->second) {
       st.size_bytes += revision_cost(it->first, r);
-      if (r.mod_revision >= st.compact_revision) refs.push_back({r.mod_revision, r.sub, &*it});
+      if (r.mod_revision >= st.compact_revision) refs->push_back({r.mod_revision, r.sub, &*it});
     }
     const KeyRevision& last = it->second.back();
     if (!last.tombstone() && last.lease != 0) st.leases.attach(last.lease, it->first);
   }
+}
 
-  // Every revision since the compaction (a fresh store's revision 1 wrote nothing) must
-  // hold writes numbered 0, 1, ... without gap or repeat: that is what orders events.
-  if (d.ok()) {
-    std::sort(refs.begin(), refs.end(), [](const Ref& a, const Ref& b) {
-      return a.revision != b.revision ? a.revision < b.revision : a.sub < b.sub;
-    });
-    int64_t expect_rev = std::max<int64_t>(st.compact_revision, 2);
-    int32_t expect_sub = 0;
-    for (const Ref& r : refs) {
-      if (r.revision == expect_rev + 1 && expect_sub > 0) {
-        expect_rev = r.revision;
-        expect_sub = 0;
-      }
-      if (r.revision != expect_rev || r.sub != expect_sub) {
-        d.fail("the writes of revision " + std::to_string(r.revision) +
-               " are not numbered 0, 1, ... or a revision has no writes");
-        break;
-      }
-      ++expect_sub;
+// Every revision since the compaction (a fresh store's revision 1 wrote nothing) must
+// hold writes numbered 0, 1, ... without gap or repeat: that is what orders events.
+// Sorts `refs` into that order.
+void check_write_order(Decoder& d, const State& st, std::vector<WriteRef>& refs) {
+  std::sort(refs.begin(), refs.end(), [](const WriteRef& a, const WriteRef& b) {
+    return a.revision != b.revision ? a.revision < b.revision : a.sub < b.sub;
+  });
+  int64_t expect_rev = std::max<int64_t>(st.compact_revision, 2);
+  int32_t expect_sub = 0;
+  for (const WriteRef& r : refs) {
+    if (r.revision == expect_rev + 1 && expect_sub > 0) {
+      expect_rev = r.revision;
+      expect_sub = 0;
     }
-    if (d.ok() && st.revision >= std::max<int64_t>(st.compact_revision, 2) &&
-        !(expect_rev == st.revision && expect_sub > 0)) {
-      d.fail("revision " + std::to_string(st.revision) + " has no writes");
+    if (r.revision != expect_rev || r.sub != expect_sub) {
+      return d.fail("the writes of revision " + std::to_string(r.revision) +
+                    " are not numbered 0, 1, ... or a revision has no writes");
     }
+    ++expect_sub;
   }
+  if (st.revision >= std::max<int64_t>(st.compact_revision, 2) &&
+      !(expect_rev == st.revision && expect_sub > 0)) {
+    d.fail("revision " + std::to_string(st.revision) + " has no writes");
+  }
+}
+
+}  // namespace
+
+Status Store::restore_snapshot(std::istream& in) {
+  Decoder d(in);
+  auto fresh = std::make_unique<State>();
+  State& st = *fresh;
+  if (Status s = read_header(d, st); !s.is_ok()) return s;
+  read_leases(d, st);
+  std::vector<WriteRef> refs;
+  read_keys(d, st, &refs);
+  if (d.ok()) check_write_order(d, st, refs);
 
   // The checksum covers everything before it; nothing may follow it.
   const uint64_t want = d.digest();
@@ -350,7 +369,7 @@ Status Store::restore_snapshot(std::istream& in) {
     return corrupt("unexpected bytes after the checksum at byte " + std::to_string(d.offset()));
   }
 
-  for (const Ref& r : refs) st.changes.push_back({r.revision, r.node});
+  for (const WriteRef& r : refs) st.changes.push_back({r.revision, r.node});
   state_ = std::move(fresh);
   // Watchers keep their position and catch up from the restored history.
   for (auto& [id, w] : watchers_) {

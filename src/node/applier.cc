@@ -73,8 +73,9 @@ void Applier::run(ReadyJob& job) {
   // Ready's contract: each read's index is applied by now.
   for (const raft::ReadState& r : rd.reads) tracker_->complete_call(r.id.value(), std::string());
   for (raft::ReadId id : rd.dropped_reads) {
-    tracker_->complete_call(id.value(), node_error(NodeErrorKind::kLeaderChanged,
-                                           "the leader changed before the read was confirmed"));
+    tracker_->complete_call(id.value(),
+                            node_error(NodeErrorKind::kLeaderChanged,
+                                       "the leader changed before the read was confirmed"));
   }
   outputs_.applied(std::move(installed));
 }

@@ -3,6 +3,8 @@
 #include <sstream>
 #include <utility>
 
+#include "raft/byte_codec.h"
+
 namespace server {
 namespace {
 
@@ -307,22 +309,26 @@ std::string KvStateMachine::snapshot() {
   for (const auto& [id, m] : attributes_) *cs.add_members() = m;
   for (const auto& a : alarms_) *cs.add_alarms() = a;
   std::string head = cs.SerializeAsString();
+  // The snapshot format: u64 length | ClusterState | the store's snapshot.
+  std::string prefix;
+  raft::ByteWriter w(&prefix);
+  w.u64(head.size());
+  w.bytes(head);
   std::ostringstream out;
-  const uint64_t n = head.size();
-  for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xff));
-  out << head;
+  out << prefix;
   kv::Status s = store_.save_snapshot(out);
   if (!s.is_ok()) return std::string();  // an ostringstream does not fail
   return std::move(out).str();
 }
 
 absl::Status KvStateMachine::restore(std::string_view data) {
-  if (data.size() < 8) return absl::DataLossError("KV snapshot is shorter than its header");
+  raft::ByteReader r(data);
   uint64_t n = 0;
-  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(data[static_cast<size_t>(i)]);
-  if (n > data.size() - 8) return absl::DataLossError("KV snapshot header overruns the data");
+  if (!r.u64(&n)) return absl::DataLossError("KV snapshot is shorter than its header");
+  std::string_view head;
+  if (!r.bytes(n, &head)) return absl::DataLossError("KV snapshot header overruns the data");
   in::ClusterState cs;
-  if (!cs.ParseFromArray(data.data() + 8, static_cast<int>(n))) {
+  if (!cs.ParseFromArray(head.data(), static_cast<int>(head.size()))) {
     return absl::DataLossError("KV snapshot: the cluster state does not parse");
   }
   // Read the store's part in place: no second copy of the snapshot.
@@ -331,7 +337,7 @@ absl::Status KvStateMachine::restore(std::string_view data) {
       char* p = const_cast<char*>(v.data());  // only read: a get area needs char*
       setg(p, p, p + v.size());
     }
-  } view(data.substr(8 + n));
+  } view(r.rest());
   std::istream rest(&view);
   std::vector<in::MemberAttributes> changed;
   std::vector<std::function<void()>> ready;

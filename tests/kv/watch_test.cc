@@ -52,6 +52,35 @@ TEST(KvWatch, LiveEventsOnAKeyAndARange) {
   EXPECT_TRUE(s.watch_poll(all.watch_id).events.empty());
 }
 
+TEST(KvWatch, OnlyWatchersWithSomethingToDeliverAreReportedReady) {
+  Store s;
+  auto a = s.watch_create(watch_req("a"));
+  auto b = s.watch_create(watch_req("b"));
+  EXPECT_TRUE(s.take_ready_watchers().empty());
+  must_put(s, "a", "1");
+  EXPECT_EQ(s.take_ready_watchers(), std::vector<WatchId>{a.watch_id});
+  EXPECT_TRUE(s.take_ready_watchers().empty());  // each report once
+  must_put(s, "c", "1");                         // nobody watches c
+  EXPECT_TRUE(s.take_ready_watchers().empty());
+  must_put(s, "b", "1");
+  must_put(s, "a", "2");
+  EXPECT_EQ(s.take_ready_watchers(), (std::vector<WatchId>{b.watch_id, a.watch_id}));
+}
+
+TEST(KvWatch, AWatcherFallingBehindIsReportedReadySoItCatchesUp) {
+  StoreOptions o;
+  o.watch_queue_events = 2;
+  Store s(o);
+  auto w = s.watch_create(watch_req("k"));
+  must_put(s, "k", "1");
+  must_put(s, "k", "2");
+  (void)s.take_ready_watchers();
+  must_put(s, "k", "3");  // the queue is full: unsynced, to catch up from history
+  EXPECT_EQ(s.take_ready_watchers(), std::vector<WatchId>{w.watch_id});
+  EXPECT_EQ(s.watch_poll(w.watch_id).events.size(), 2u);
+  EXPECT_EQ(s.watch_poll(w.watch_id).events.size(), 1u);  // the rest, from history
+}
+
 TEST(KvWatch, CatchUpFromAPastRevisionThenLive) {
   Store s;
   must_put(s, "k", "1");  // 2

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "etcd/rpc.grpc.pb.h"
@@ -206,6 +207,93 @@ TEST_F(ServerTest, AWatchStreamAnswersCreatedThenEventsInOrder) {
   EXPECT_EQ(events[1].kv().value(), "2");
   EXPECT_EQ(events[1].prev_kv().value(), "1");
   EXPECT_LT(events[0].kv().mod_revision(), events[1].kv().mod_revision());
+  c.TryCancel();
+}
+
+// The number of threads of this process (the server runs inside it).
+int thread_count() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// On gRPC's callback API a watch stream costs no server thread (the synchronous API
+// took two each), and a write reaches every stream watching its key by a push.
+TEST_F(ServerTest, WatchStreamsCostNoThreadEachAndAWriteReachesEveryOne) {
+  constexpr int kStreams = 200;
+  auto watch = pb::Watch::NewStub(channel_);
+  const int before = thread_count();
+  struct Stream {
+    grpc::ClientContext ctx;
+    std::unique_ptr<grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>> rw;
+  };
+  std::vector<std::unique_ptr<Stream>> streams;
+  for (int i = 0; i < kStreams; ++i) {
+    auto st = std::make_unique<Stream>();
+    st->ctx.set_deadline(std::chrono::system_clock::now() + milliseconds(60'000));
+    st->rw = watch->Watch(&st->ctx);
+    pb::WatchRequest req;
+    req.mutable_create_request()->set_key("fan");
+    ASSERT_TRUE(st->rw->Write(req));
+    pb::WatchResponse created;
+    ASSERT_TRUE(st->rw->Read(&created));
+    ASSERT_TRUE(created.created());
+    streams.push_back(std::move(st));
+  }
+  const int during = thread_count();
+  // The client's own completion threads and gRPC's pollers grow a little; two threads a
+  // stream would be 400 more.
+  EXPECT_LT(during - before, 40) << before << " threads before, " << during << " with " << kStreams
+                                 << " streams";
+  pb::PutResponse p;
+  ASSERT_TRUE(put("fan", "out", &p).ok());
+  for (auto& st : streams) {
+    pb::WatchResponse r;
+    ASSERT_TRUE(st->rw->Read(&r));
+    ASSERT_EQ(r.events_size(), 1);
+    EXPECT_EQ(r.events(0).kv().value(), "out");
+    EXPECT_EQ(r.header().revision(), p.header().revision());
+  }
+  for (auto& st : streams) st->ctx.TryCancel();
+}
+
+// A watch from a past revision gets the history first, then live events; a cancel is
+// answered and stops them.
+TEST_F(ServerTest, AWatchFromAPastRevisionCatchesUpThenGoesLiveUntilCanceled) {
+  pb::PutResponse first, second;
+  ASSERT_TRUE(put("h", "1", &first).ok());
+  ASSERT_TRUE(put("h", "2", &second).ok());
+  auto watch = pb::Watch::NewStub(channel_);
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + milliseconds(10'000));
+  auto stream = watch->Watch(&c);
+  pb::WatchRequest req;
+  req.mutable_create_request()->set_key("h");
+  req.mutable_create_request()->set_start_revision(first.header().revision());
+  req.mutable_create_request()->set_watch_id(7);
+  ASSERT_TRUE(stream->Write(req));
+  std::vector<std::string> values;
+  pb::WatchResponse r;
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_TRUE(r.created());
+  EXPECT_EQ(r.watch_id(), 7);
+  while (values.size() < 2 && stream->Read(&r)) {
+    for (const auto& e : r.events()) values.push_back(e.kv().value());
+  }
+  pb::PutResponse third;
+  ASSERT_TRUE(put("h", "3", &third).ok());
+  while (values.size() < 3 && stream->Read(&r)) {
+    for (const auto& e : r.events()) values.push_back(e.kv().value());
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"1", "2", "3"}));
+  pb::WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(7);
+  ASSERT_TRUE(stream->Write(cancel));
+  ASSERT_TRUE(stream->Read(&r));
+  EXPECT_TRUE(r.canceled());
+  EXPECT_EQ(r.watch_id(), 7);
   c.TryCancel();
 }
 
