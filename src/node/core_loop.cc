@@ -45,8 +45,7 @@ void CoreLoop::start() {
 void CoreLoop::stop() {
   {
     absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    work_.Signal();
+    stopping_ = true;  // has_work() turns true: the loop's Await returns
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -55,7 +54,6 @@ void CoreLoop::post(Task task) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return;
   queue_.push_back(std::move(task));
-  work_.Signal();
 }
 
 // ---- Inputs (any thread; the tasks run on the core thread) ----
@@ -137,8 +135,8 @@ void CoreLoop::loop() {
     std::deque<Task> tasks;
     {
       absl::MutexLock lock(&mu_);
-      const auto until = [&] { return stopping_ || !queue_.empty(); };
-      mu_.AwaitWithTimeout(absl::Condition(&until), absl::FromChrono(next_tick - Clock::now()));
+      mu_.AwaitWithTimeout(absl::Condition(this, &CoreLoop::has_work),
+                           absl::FromChrono(next_tick - Clock::now()));
       if (stopping_) return;
       tasks.swap(queue_);
     }

@@ -105,6 +105,7 @@ class CoreLoop {
 
  private:
   void post(Task task);
+  bool has_work() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
   void loop();
   // Core thread only, below.
   void drive();
@@ -127,8 +128,7 @@ class CoreLoop {
   std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
   SnapshotData latest_;  // the newest snapshot, sent to followers that need it
 
-  absl::Mutex mu_;
-  absl::CondVar work_;
+  mutable absl::Mutex mu_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

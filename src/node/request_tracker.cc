@@ -188,7 +188,7 @@ size_t RequestTracker::pending() const {
 }
 
 Task RequestTracker::take_failed(Kind kind, uint64_t id, const absl::Status& why) {
-  auto take = [&](auto& waiters, auto key) -> Task {
+  auto take = [&](auto& waiters, auto key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) -> Task {
     auto it = waiters.find(key);
     deadlines_.erase(it->second.at);
     auto done = std::move(it->second.done);

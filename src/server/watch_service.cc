@@ -83,9 +83,11 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   // below with the lock held).
   static void ready(const std::shared_ptr<Shared>& shared, int64_t id) {
     absl::MutexLock lock(&shared->mu);
-    if (shared->stream == nullptr) return;
-    shared->stream->mark_pending_locked(id);
-    shared->stream->send_next_locked();
+    WatchStream* s = shared->stream;
+    if (s == nullptr) return;
+    s->shared_->mu.AssertHeld();  // the same mutex, for the analysis
+    s->mark_pending_locked(id);
+    s->send_next_locked();
   }
 
   void handle_locked(const pb::WatchRequest& req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
