@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run demo bench bench-compare bench-election check-perf test test-release test-asan sim check-model format check-format clean
+.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch check-perf test test-release test-asan sim check-model format check-format clean
 
 all: build
 
@@ -74,6 +74,11 @@ check-perf: build
 BENCH_DURATION ?= 10
 bench-compare: build
 	/usr/bin/python3 tests/bench/bench_compare.py --duration $(BENCH_DURATION) --bin $(BUILD_DIR)/bin
+
+# 5,000 watch streams on one member, raftkv and etcd 3.4: time to create, threads, memory.
+WATCH_STREAMS ?= 5000
+bench-watch: build
+	/usr/bin/python3 tests/bench/watch_streams.py --streams $(WATCH_STREAMS) --bin $(BUILD_DIR)/bin
 
 # Election latency over 20 trials: leader SIGKILLed, and planned transfers.
 bench-election: build
