@@ -22,44 +22,16 @@ Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
 Applier::~Applier() { stop(); }
 
 void Applier::start() {
-  thread_ = std::thread([this] { loop(); });
+  queue_.start([this](Item& item) { std::visit([this](auto& i) { run(i); }, item); });
 }
 
-void Applier::stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    work_.Signal();
-  }
-  if (thread_.joinable()) thread_.join();
-}
+void Applier::stop() { queue_.stop(); }
 
-void Applier::apply(ReadyJob job) { push(std::move(job)); }
-void Applier::take_snapshot() { push(SnapshotRequest{}); }
-void Applier::leadership(bool leader) { push(Leadership{leader}); }
+void Applier::apply(ReadyJob job) { queue_.push(std::move(job)); }
+void Applier::take_snapshot() { queue_.push(SnapshotRequest{}); }
+void Applier::leadership(bool leader) { queue_.push(Leadership{leader}); }
 void Applier::leader_call(std::string payload, uint64_t call) {
-  push(LeaderCall{std::move(payload), call});
-}
-
-void Applier::push(Item item) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return;
-  queue_.push_back(std::move(item));
-  work_.Signal();
-}
-
-void Applier::loop() {
-  while (true) {
-    Item item;
-    {
-      absl::MutexLock lock(&mu_);
-      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
-      if (stopping_) return;
-      item = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    std::visit([this](auto& i) { run(i); }, item);
-  }
+  queue_.push(LeaderCall{std::move(payload), call});
 }
 
 void Applier::run(ReadyJob& job) {

@@ -20,6 +20,7 @@
 #include "node/removed_members.h"
 #include "node/request_tracker.h"
 #include "node/state_machine.h"
+#include "node/work_queue.h"
 
 namespace node {
 
@@ -61,8 +62,6 @@ class Applier {
   };
   using Item = std::variant<ReadyJob, SnapshotRequest, Leadership, LeaderCall>;
 
-  void push(Item item);
-  void loop();
   void run(ReadyJob& job);
   void run(SnapshotRequest&);
   void run(Leadership& change) { sm_->on_leadership(change.leader); }
@@ -78,11 +77,7 @@ class Applier {
   const Outputs outputs_;
   std::atomic<uint64_t> applied_;  // written by the apply thread only
 
-  absl::Mutex mu_;
-  absl::CondVar work_;
-  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  WorkQueue<Item> queue_;  // the apply thread
 };
 
 }  // namespace node

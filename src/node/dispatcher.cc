@@ -59,16 +59,25 @@ Deadline Dispatcher::retry_at() const {
   return Clock::now() + std::chrono::milliseconds(std::max<uint32_t>(tick_ms_, 10));
 }
 
-template <typename Pending, typename Attempt>
-WriteCallback Dispatcher::retry_or_answer(std::shared_ptr<Pending> p, Attempt attempt) {
-  return [this, p, attempt](absl::StatusOr<std::string> r) {
-    // Refused before it reached a log (the leader moved, or could not be reached): safe
-    // to send again once a leader is known.
-    if (!r.ok() && retryable(r.status()) && can_retry(p->deadline)) {
-      return tracker_->schedule(retry_at(), [this, p, attempt] { (this->*attempt)(p); });
-    }
-    p->done(std::move(r));
-  };
+template <typename Pending, typename Send>
+void Dispatcher::attempt(std::shared_ptr<Pending> p,
+                         void (Dispatcher::*again)(std::shared_ptr<Pending>), Send send) {
+  auto any = [](raft::NodeId) { return true; };
+  tracker_->when_leader(
+      any, p->deadline, [this, p, again, send](absl::StatusOr<raft::NodeId> leader) {
+        if (!leader.ok()) return p->done(leader.status());
+        const uint64_t call =
+            tracker_->add_call(p->deadline, [this, p, again](absl::StatusOr<std::string> r) {
+              // Refused before it reached a log (the leader moved, or could not be reached):
+              // safe to send again once a leader is known.
+              if (!r.ok() && retryable(r.status()) && can_retry(p->deadline)) {
+                return tracker_->schedule(retry_at(), [this, p, again] { (this->*again)(p); });
+              }
+              p->done(std::move(r));
+            });
+        if (call == 0) return;  // stopped: answered already
+        send(*leader, call);
+      });
 }
 
 // ---- Writes and reads ----
@@ -79,20 +88,15 @@ void Dispatcher::write(std::string command, Deadline deadline, WriteCallback don
 }
 
 void Dispatcher::write_attempt(std::shared_ptr<PendingWrite> w) {
-  auto any = [](raft::NodeId) { return true; };
-  tracker_->when_leader(any, w->deadline, [this, w](absl::StatusOr<raft::NodeId> leader) {
-    if (!leader.ok()) return w->done(leader.status());
-    const uint64_t request =
-        tracker_->add_call(w->deadline, retry_or_answer(w, &Dispatcher::write_attempt));
-    if (request == 0) return;  // stopped: answered already
+  attempt(w, &Dispatcher::write_attempt, [this, w](raft::NodeId leader, uint64_t request) {
     raftkv::node::LogCommand envelope;
     envelope.set_origin(self_.value());
-    envelope.set_request(request);
+    envelope.set_request(request);  // the call the apply of the entry completes
     envelope.set_command(w->command);
     std::string entry = envelope.SerializeAsString();
-    if (*leader != self_) {
+    if (leader != self_) {
       // The leader appends it as it is; this member answers when it applies the entry.
-      return transport_->propose(*leader, std::move(entry));
+      return transport_->propose(leader, std::move(entry));
     }
     core_->propose(std::move(entry), [this, request](absl::StatusOr<raft::LogId> r) {
       if (!r.ok()) tracker_->complete_call(request, r.status());
@@ -123,17 +127,12 @@ void Dispatcher::on_leader(ForwardedRequest request, Deadline deadline, WriteCal
 }
 
 void Dispatcher::route_attempt(std::shared_ptr<PendingRoute> r) {
-  auto any = [](raft::NodeId) { return true; };
-  tracker_->when_leader(any, r->deadline, [this, r](absl::StatusOr<raft::NodeId> leader) {
-    if (!leader.ok()) return r->done(leader.status());
-    const uint64_t call =
-        tracker_->add_call(r->deadline, retry_or_answer(r, &Dispatcher::route_attempt));
-    if (call == 0) return;
+  attempt(r, &Dispatcher::route_attempt, [this, r](raft::NodeId leader, uint64_t call) {
     auto finish = [this, call](absl::StatusOr<std::string> result) {
       tracker_->complete_call(call, std::move(result));
     };
-    if (*leader == self_) return run_here(r->request, r->deadline, std::move(finish));
-    transport_->forward(*leader, r->bytes, left(r->deadline),
+    if (leader == self_) return run_here(r->request, r->deadline, std::move(finish));
+    transport_->forward(leader, r->bytes, left(r->deadline),
                         [finish](absl::StatusOr<std::string> result) {
                           if (!result.ok()) result = from_forward(result.status());
                           finish(std::move(result));

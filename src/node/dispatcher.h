@@ -63,9 +63,12 @@ class Dispatcher {
 
   void write_attempt(std::shared_ptr<PendingWrite> w);
   void route_attempt(std::shared_ptr<PendingRoute> r);
-  // The result handler of one attempt: retries what reached no log, else answers.
-  template <typename Pending, typename Attempt>
-  WriteCallback retry_or_answer(std::shared_ptr<Pending> p, Attempt attempt);
+  // One try of a request for the leader: waits for a known leader, registers the try as
+  // a tracker call and hands it over with send(leader, call id). The call's answer is
+  // returned, or, when the request reached no log, `again` runs a little later.
+  template <typename Pending, typename Send>
+  void attempt(std::shared_ptr<Pending> p, void (Dispatcher::*again)(std::shared_ptr<Pending>),
+               Send send);
   // On the leader.
   void run_here(const raftkv::node::ForwardedRequest& request, Deadline deadline,
                 WriteCallback done);

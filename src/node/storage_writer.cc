@@ -15,42 +15,14 @@ StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
 StorageWriter::~StorageWriter() { stop(); }
 
 void StorageWriter::start() {
-  thread_ = std::thread([this] { loop(); });
+  queue_.start([this](Job& job) { std::visit([this](auto& j) { write(j); }, job); });
 }
 
-void StorageWriter::stop() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-    work_.Signal();
-  }
-  if (thread_.joinable()) thread_.join();
-}
+void StorageWriter::stop() { queue_.stop(); }
 
-void StorageWriter::persist(ReadyJob job) { push(std::move(job)); }
+void StorageWriter::persist(ReadyJob job) { queue_.push(std::move(job)); }
 
-void StorageWriter::save_snapshot(SnapshotData snapshot) { push(std::move(snapshot)); }
-
-void StorageWriter::push(Job job) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return;
-  queue_.push_back(std::move(job));
-  work_.Signal();
-}
-
-void StorageWriter::loop() {
-  while (true) {
-    Job job;
-    {
-      absl::MutexLock lock(&mu_);
-      while (!stopping_ && queue_.empty()) work_.Wait(&mu_);
-      if (stopping_) return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    std::visit([this](auto& j) { write(j); }, job);
-  }
-}
+void StorageWriter::save_snapshot(SnapshotData snapshot) { queue_.push(std::move(snapshot)); }
 
 void StorageWriter::write(ReadyJob& job) {
   const raft::Ready& r = job.ready;

@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "node/ready_job.h"
+#include "node/work_queue.h"
 #include "storage/snapshot_file.h"
 #include "storage/wal.h"
 
@@ -42,10 +43,8 @@ class StorageWriter {
 
  private:
   using Job = std::variant<ReadyJob, SnapshotData>;
-  void loop();
   void write(ReadyJob& job);
   void write(const SnapshotData& snapshot);
-  void push(Job job);
 
   // Storage thread only, after start().
   const std::unique_ptr<storage::Wal> wal_;
@@ -53,12 +52,8 @@ class StorageWriter {
   const std::function<void(ReadyJob)> durable_;
   const FatalHandler fatal_;
 
-  absl::Mutex mu_;
-  absl::CondVar work_;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> syncs_{0};
-  std::thread thread_;
+  WorkQueue<Job> queue_;  // the storage thread
 };
 
 }  // namespace node

@@ -26,26 +26,16 @@ class LeaseService final : public pb::Lease::Service {
 
   grpc::Status LeaseGrant(grpc::ServerContext*, const pb::LeaseGrantRequest* req,
                           pb::LeaseGrantResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
     in::Command c;
     *c.mutable_lease_grant() = *req;
-    in::Result r;
-    if (auto s = c_.write(c, &r); !s.ok()) return s;
-    *resp = r.lease_grant();
-    c_.header(resp->mutable_header());
-    return grpc::Status::OK;
+    return replicate(*req, c, resp, &in::Result::lease_grant);
   }
 
   grpc::Status LeaseRevoke(grpc::ServerContext*, const pb::LeaseRevokeRequest* req,
                            pb::LeaseRevokeResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
     in::Command c;
     *c.mutable_lease_revoke() = *req;
-    in::Result r;
-    if (auto s = c_.write(c, &r); !s.ok()) return s;
-    *resp = r.lease_revoke();
-    c_.header(resp->mutable_header());
-    return grpc::Status::OK;
+    return replicate(*req, c, resp, &in::Result::lease_revoke);
   }
 
   grpc::Status LeaseKeepAlive(
@@ -92,6 +82,18 @@ class LeaseService final : public pb::Lease::Service {
   }
 
  private:
+  // Gates `req`, replicates `c` and answers with the part of the result `pick` names.
+  template <typename Resp>
+  grpc::Status replicate(const google::protobuf::Message& req, const in::Command& c, Resp* resp,
+                         const Resp& (in::Result::*pick)() const) {
+    if (auto s = c_.gate(req); !s.ok()) return s;
+    in::Result r;
+    if (auto s = c_.write(c, &r); !s.ok()) return s;
+    *resp = (r.*pick)();
+    c_.header(resp->mutable_header());
+    return grpc::Status::OK;
+  }
+
   Context c_;
 };
 

@@ -1,0 +1,66 @@
+// WorkQueue: the one thread of a runtime part and the queue that feeds it. Items are
+// handled one at a time, in the order they were pushed, on the queue's own thread;
+// pushing never blocks. The part that owns a WorkQueue owns its thread.
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <thread>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace node {
+
+template <typename Item>
+class WorkQueue {
+ public:
+  WorkQueue() = default;
+  ~WorkQueue() { stop(); }
+  WorkQueue(const WorkQueue&) = delete;
+  WorkQueue& operator=(const WorkQueue&) = delete;
+
+  // Starts the thread, which calls `handle` for each item. Once.
+  void start(std::function<void(Item&)> handle) {
+    thread_ = std::thread([this, handle = std::move(handle)] { loop(handle); });
+  }
+  // Stops the thread once the item in hand is done; queued items are dropped, and later
+  // pushes too. Any thread but the queue's own; idempotent.
+  void stop() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+  // Any thread.
+  void push(Item item) {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) queue_.push_back(std::move(item));
+  }
+
+ private:
+  bool has_work() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
+
+  void loop(const std::function<void(Item&)>& handle) {
+    while (true) {
+      Item item;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(this, &WorkQueue::has_work));
+        if (stopping_) return;
+        item = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      handle(item);
+    }
+  }
+
+  mutable absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace node
