@@ -1,6 +1,7 @@
-// What a RaftNode replicates: the application's state machine. The node applies
-// committed commands to it in log order on its apply thread, takes snapshots of it and
-// restores it from them. The KV server's store is one; examples/ shows another.
+// What a RaftNode replicates: the application's state machine. Once the node runs, every
+// call below comes from the node's apply thread (node/applier.h), one at a time; before
+// start(), RaftNode::open() restores the latest snapshot on the caller's thread. The KV
+// server's store is one; examples/ shows another.
 #pragma once
 
 #include <string>

@@ -17,12 +17,14 @@ namespace pb = etcdserverpb;
 // machine's (a poll under the stream's lock); the state machine runs callbacks outside
 // its own.
 class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse> {
+  struct Shared;  // below
+
  public:
   WatchStream(Context c, WatchService* service)
       : c_(c), service_(service), shared_(std::make_shared<Shared>()) {
     shared_->stream = this;
     grpc::Status gate = c_.gate_stream();
-    if (gate.ok() && !service_->opened(this)) {
+    if (gate.ok() && !service_->opened(this, [shared = shared_] { close(shared); })) {
       gate = grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: server stopped");
     }
     absl::MutexLock lock(&shared_->mu);
@@ -33,10 +35,13 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     StartRead(&request_);
   }
 
-  // The server is stopping.
-  void close() {
-    absl::MutexLock lock(&shared_->mu);
-    finish_locked(grpc::Status::OK);
+  // The server is stopping: ends the stream, unless it is done already.
+  static void close(const std::shared_ptr<Shared>& shared) {
+    absl::MutexLock lock(&shared->mu);
+    WatchStream* s = shared->stream;
+    if (s == nullptr) return;
+    s->shared_->mu.AssertHeld();  // the same mutex, for the analysis
+    s->finish_locked(grpc::Status::OK);
   }
 
   void OnReadDone(bool ok) override {
@@ -253,10 +258,10 @@ grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* WatchService::Watc
   return new WatchStream(c_, this);
 }
 
-bool WatchService::opened(WatchStream* s) {
+bool WatchService::opened(WatchStream* s, std::function<void()> close) {
   absl::MutexLock lock(&mu_);
   if (closed_) return false;
-  open_.insert(s);
+  open_.emplace(s, std::move(close));
   return true;
 }
 
@@ -266,9 +271,14 @@ void WatchService::done(WatchStream* s) {
 }
 
 void WatchService::close_all() {
-  absl::MutexLock lock(&mu_);
-  closed_ = true;
-  for (WatchStream* s : open_) s->close();
+  std::vector<std::function<void()>> closers;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    for (const auto& [stream, close] : open_) closers.push_back(close);
+  }
+  // Outside the service's lock: a stream that ends takes it (done()).
+  for (const auto& close : closers) close();
 }
 
 std::unique_ptr<grpc::Service> make_watch_service(Context c) {

@@ -6,8 +6,9 @@
 // MVCC history, as etcd's unsynced watchers do.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
-#include <set>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -29,14 +30,15 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
   // left to wait for. New streams are refused from then on.
   void close_all();
 
-  // Streams call these when they open and when they are done.
-  bool opened(WatchStream* s);
+  // Streams call these when they open (with how to close them; false: refused, the
+  // server is stopping) and when they are done.
+  bool opened(WatchStream* s, std::function<void()> close);
   void done(WatchStream* s);
 
  private:
   const Context c_;
   absl::Mutex mu_;
-  std::set<WatchStream*> open_ ABSL_GUARDED_BY(mu_);
+  std::map<WatchStream*, std::function<void()>> open_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 

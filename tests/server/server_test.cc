@@ -297,6 +297,25 @@ TEST_F(ServerTest, AWatchFromAPastRevisionCatchesUpThenGoesLiveUntilCanceled) {
   c.TryCancel();
 }
 
+// Stopping the server ends the open watch streams itself (gRPC's shutdown would
+// otherwise wait for them until its deadline, then cancel them).
+TEST_F(ServerTest, StoppingTheServerEndsOpenWatchStreams) {
+  auto watch = pb::Watch::NewStub(channel_);
+  grpc::ClientContext c;
+  c.set_deadline(std::chrono::system_clock::now() + milliseconds(30'000));
+  auto stream = watch->Watch(&c);
+  pb::WatchRequest req;
+  req.mutable_create_request()->set_key("open");
+  ASSERT_TRUE(stream->Write(req));
+  pb::WatchResponse r;
+  ASSERT_TRUE(stream->Read(&r));
+  ASSERT_TRUE(r.created());
+  server_->stop();
+  EXPECT_FALSE(stream->Read(&r));
+  const grpc::Status end = stream->Finish();
+  EXPECT_TRUE(end.ok()) << end.error_code() << " " << end.error_message();  // not cancelled
+}
+
 TEST_F(ServerTest, LeasesExpireThroughTheLeaderAndTakeTheirKeys) {
   auto lease = pb::Lease::NewStub(channel_);
   pb::LeaseGrantRequest g;
