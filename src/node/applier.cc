@@ -91,7 +91,6 @@ void Applier::apply_entry(const raft::Entry& e) {
   }
   applied_.store(e.index.value());
   if (mine.has_value()) tracker_->complete_call(mine->request(), std::move(result));
-  tracker_->applied(raft::LogId{e.term, e.index});
 }
 
 void Applier::run(SnapshotRequest&) {

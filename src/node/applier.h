@@ -6,16 +6,12 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 #include <variant>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "node/ready_job.h"
 #include "node/removed_members.h"
 #include "node/request_tracker.h"

@@ -44,16 +44,18 @@ void CoreLoop::start() {
 
 void CoreLoop::stop() {
   {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;  // has_work() turns true: the loop's Await returns
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    work_.signal();
   }
   if (thread_.joinable()) thread_.join();
 }
 
 void CoreLoop::post(Task task) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_) return;
   queue_.push_back(std::move(task));
+  work_.signal();
 }
 
 // ---- Inputs (any thread; the tasks run on the core thread) ----
@@ -134,9 +136,8 @@ void CoreLoop::loop() {
   while (true) {
     std::deque<Task> tasks;
     {
-      absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(this, &CoreLoop::has_work),
-                           absl::FromChrono(next_tick - Clock::now()));
+      MutexLock lock(&mu_);
+      while (!has_work() && Clock::now() < next_tick) work_.wait_until(&mu_, next_tick);
       if (stopping_) return;
       tasks.swap(queue_);
     }
@@ -166,7 +167,7 @@ void CoreLoop::publish() {
   const raft::NodeId leader = core_->leader();
   leader_.store(leader.value(), std::memory_order_release);
   {
-    absl::MutexLock lock(&status_mu_);
+    MutexLock lock(&status_mu_);
     status_ = CoreStatus{.core = core_->status(),
                          .membership = core_->membership(),
                          .timeouts = core_->timeouts(),
@@ -180,7 +181,7 @@ void CoreLoop::publish() {
 }
 
 CoreStatus CoreLoop::status() const {
-  absl::MutexLock lock(&status_mu_);
+  MutexLock lock(&status_mu_);
   return status_;
 }
 
@@ -204,6 +205,8 @@ void CoreLoop::drive() {
   ReadyJob job{.ready = core_->ready(), .snapshot = nullptr};
   raft::Ready& rd = job.ready;
   ready_in_flight_ = true;
+  applying_.clear();
+  for (const raft::Entry& e : rd.committed_entries) applying_.push_back({e.term, e.index});
   send(rd.messages);
   rd.messages.clear();
   if (rd.snapshot.has_value()) {
@@ -248,6 +251,14 @@ void CoreLoop::advance(std::optional<SnapshotData> installed) {
   if (installed.has_value()) latest_ = std::move(*installed);
   core_->advance();
   ready_in_flight_ = false;
+  if (!applying_.empty()) {
+    // Changes waiting for these entries are answered once the core has taken them in
+    // (new timeouts, a new configuration) and published it: a caller that reads the
+    // status right after sees its change.
+    publish();
+    parts_.tracker->applied(applying_);
+    applying_.clear();
+  }
   maybe_snapshot();
 }
 

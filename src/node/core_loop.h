@@ -19,8 +19,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "node/applier.h"
+#include "node/mutex.h"
 #include "node/ready_job.h"
 #include "node/request_tracker.h"
 #include "node/storage_writer.h"
@@ -122,18 +122,20 @@ class CoreLoop {
   const std::unique_ptr<raft::Raft> core_;
   bool ready_in_flight_ = false;             // a Ready is being persisted or applied
   bool snapshot_requested_ = false;          // the apply thread is taking a snapshot
+  std::vector<raft::LogId> applying_;        // the committed entries of the Ready in flight
   raft::HardState durable_;                  // the term and vote last made durable
   raft::Role role_ = raft::Role::kFollower;  // as last published
   raft::NodeId published_leader_;
   std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
   SnapshotData latest_;  // the newest snapshot, sent to followers that need it
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar work_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 
-  mutable absl::Mutex status_mu_;
+  mutable Mutex status_mu_;
   CoreStatus status_ ABSL_GUARDED_BY(status_mu_);  // published by the core thread
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> term_{0};

@@ -8,7 +8,7 @@
 #include <set>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "node/mutex.h"
 #include "raft/types.h"
 
 namespace node {
@@ -17,7 +17,7 @@ class RemovedMembers {
  public:
   // The apply thread (or open(), before the threads run): a configuration was applied.
   void applied(const raft::Membership& m) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (last_.has_value()) {
       for (const auto* ids : {&last_->voters, &last_->voters_outgoing, &last_->learners}) {
         for (raft::NodeId id : *ids) {
@@ -32,12 +32,12 @@ class RemovedMembers {
   }
   // Any thread (the transport asks for every frame's sender).
   bool contains(raft::NodeId id) const {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return removed_.contains(id);
   }
 
  private:
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   std::optional<raft::Membership> last_ ABSL_GUARDED_BY(mu_);  // the last one applied
   std::set<raft::NodeId> removed_ ABSL_GUARDED_BY(mu_);
 };

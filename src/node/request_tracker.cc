@@ -21,7 +21,7 @@ RequestTracker::~RequestTracker() {
 }
 
 void RequestTracker::start() {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (running_ || stopped_) return;
   running_ = true;
   thread_ = std::thread([this] { timer_loop(); });
@@ -29,17 +29,17 @@ void RequestTracker::start() {
 
 void RequestTracker::stop(const absl::Status& why) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
     stop_status_ = why;
-    wake_.SignalAll();
+    wake_.signal_all();
   }
   if (thread_.joinable()) thread_.join();
   std::vector<Task> fail;
   std::multimap<Deadline, Task> scheduled;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     while (!deadlines_.empty()) {
       const auto [kind, id] = deadlines_.begin()->second;
       fail.push_back(take_failed(kind, id, why));
@@ -53,7 +53,7 @@ void RequestTracker::stop(const absl::Status& why) {
 bool RequestTracker::stopped_now(const std::function<void(const absl::Status&)>& late) {
   absl::Status why;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!stopped_) return false;
     why = stop_status_;
   }
@@ -63,7 +63,7 @@ bool RequestTracker::stopped_now(const std::function<void(const absl::Status&)>&
 
 uint64_t RequestTracker::add_call(Deadline deadline, WriteCallback done) {
   if (stopped_now([&](const absl::Status& why) { done(why); })) return 0;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
   calls_.emplace(id,
                  Call{deadlines_.emplace(deadline, std::pair(Kind::kCall, id)), std::move(done)});
@@ -74,7 +74,7 @@ uint64_t RequestTracker::add_call(Deadline deadline, WriteCallback done) {
 void RequestTracker::complete_call(uint64_t id, absl::StatusOr<std::string> result) {
   WriteCallback done;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     auto it = calls_.find(id);
     if (it == calls_.end()) return;  // completed already, or timed out
     deadlines_.erase(it->second.at);
@@ -88,7 +88,7 @@ void RequestTracker::add_index(raft::LogId entry, Deadline deadline, StatusCallb
   if (stopped_now([&](const absl::Status& why) { done(why); })) return;
   Task replaced;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     // A change at an index that a newer leader overwrote may still wait there: the new
     // entry's waiter supersedes it, and the old one learns its entry is gone.
     if (indexes_.contains(entry.index)) {
@@ -104,27 +104,30 @@ void RequestTracker::add_index(raft::LogId entry, Deadline deadline, StatusCallb
   if (replaced) replaced();
 }
 
-void RequestTracker::applied(raft::LogId entry) {
-  StatusCallback done;
-  bool same_term = false;
+void RequestTracker::applied(const std::vector<raft::LogId>& entries) {
+  std::vector<Task> done;
   {
-    absl::MutexLock lock(&mu_);
-    auto it = indexes_.find(entry.index);
-    if (it == indexes_.end()) return;
-    same_term = it->second.term == entry.term;
-    deadlines_.erase(it->second.at);
-    done = std::move(it->second.done);
-    indexes_.erase(it);
+    MutexLock lock(&mu_);
+    for (const raft::LogId& entry : entries) {
+      if (indexes_.empty()) break;
+      auto it = indexes_.find(entry.index);
+      if (it == indexes_.end()) continue;
+      deadlines_.erase(it->second.at);
+      absl::Status result = it->second.term == entry.term
+                                ? absl::OkStatus()
+                                : node_error(NodeErrorKind::kLeaderChanged,
+                                             "the leader changed before the change committed");
+      done.push_back([cb = std::move(it->second.done), result]() mutable { cb(result); });
+      indexes_.erase(it);
+    }
   }
-  done(same_term ? absl::OkStatus()
-                 : node_error(NodeErrorKind::kLeaderChanged,
-                              "the leader changed before the change committed"));
+  for (Task& t : done) t();
 }
 
 void RequestTracker::snapshot_installed(raft::LogIndex index) {
   std::vector<Task> fail;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     while (!indexes_.empty() && indexes_.begin()->first <= index) {
       fail.push_back(take_failed(Kind::kIndex, indexes_.begin()->first.value(), timed_out()));
     }
@@ -137,7 +140,7 @@ void RequestTracker::when_leader(std::function<bool(raft::NodeId)> accept, Deadl
   if (stopped_now([&](const absl::Status& why) { done(why); })) return;
   raft::NodeId now;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     now = leader_;
     if (now == raft::kNoNode || !accept(now)) {
       const uint64_t id = next_id_++;
@@ -154,7 +157,7 @@ void RequestTracker::when_leader(std::function<bool(raft::NodeId)> accept, Deadl
 void RequestTracker::leader_changed(raft::NodeId leader) {
   std::vector<LeaderCallback> ready;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     leader_ = leader;
     if (leader == raft::kNoNode) return;
     for (auto it = leader_waits_.begin(); it != leader_waits_.end();) {
@@ -172,7 +175,7 @@ void RequestTracker::leader_changed(raft::NodeId leader) {
 
 void RequestTracker::schedule(Deadline at, Task task) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (!stopped_) {
       scheduled_.emplace(at, std::move(task));
       wake_for(at);
@@ -183,7 +186,7 @@ void RequestTracker::schedule(Deadline at, Task task) {
 }
 
 size_t RequestTracker::pending() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return deadlines_.size();
 }
 
@@ -234,14 +237,14 @@ bool RequestTracker::next_wake(Deadline* at) const {
 void RequestTracker::wake_for(Deadline at) {
   // Deadlines mostly come in increasing order (now + a fixed timeout): the timer thread
   // is woken only when one falls before the time it sleeps until.
-  if (at < sleeping_until_) wake_.Signal();
+  if (at < sleeping_until_) wake_.signal();
 }
 
 void RequestTracker::timer_loop() {
   while (true) {
     std::vector<Task> due;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (stopped_) return;
       Deadline at = Deadline::max();
       const bool any = next_wake(&at);
@@ -251,9 +254,9 @@ void RequestTracker::timer_loop() {
         // stop()) signals.
         sleeping_until_ = at;
         if (any) {
-          wake_.WaitWithTimeout(&mu_, absl::FromChrono(at - now));
+          wake_.wait_until(&mu_, at);
         } else {
-          wake_.Wait(&mu_);
+          wake_.wait(&mu_);
         }
         sleeping_until_ = Deadline::min();
         continue;

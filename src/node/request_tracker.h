@@ -13,7 +13,6 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -24,7 +23,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "node/mutex.h"
 #include "raft/types.h"
 
 namespace node {
@@ -58,10 +57,12 @@ class RequestTracker {
   // Completes call `id` if it is still waiting (a late answer is dropped).
   void complete_call(uint64_t id, absl::StatusOr<std::string> result);
 
-  // A change proposed at `entry`: completes ok when an entry at that index and term is
-  // applied (applied()), kLeaderChanged when the entry there has another term.
+  // A change proposed at `entry`: completes ok once an entry at that index and term is
+  // applied and the core has taken it in (applied()), kLeaderChanged when the entry
+  // there has another term.
   void add_index(raft::LogId entry, Deadline deadline, StatusCallback done);
-  void applied(raft::LogId entry);
+  // The core thread, after Raft::advance() for a Ready: its committed entries.
+  void applied(const std::vector<raft::LogId>& entries);
   // A snapshot replaced the log up to `index`: changes waiting at or below it cannot tell
   // whether their entry survived, and fail with kTimedOut (etcd's answer too).
   void snapshot_installed(raft::LogIndex index);
@@ -110,8 +111,8 @@ class RequestTracker {
   // caller registers it.
   bool stopped_now(const std::function<void(const absl::Status&)>& late);
 
-  mutable absl::Mutex mu_;
-  absl::CondVar wake_;
+  mutable Mutex mu_;
+  CondVar wake_;
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status stop_status_ ABSL_GUARDED_BY(mu_);

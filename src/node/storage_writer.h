@@ -7,14 +7,10 @@
 #pragma once
 
 #include <atomic>
-#include <deque>
 #include <functional>
 #include <memory>
-#include <thread>
 #include <variant>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "node/ready_job.h"
 #include "node/work_queue.h"
 #include "storage/snapshot_file.h"

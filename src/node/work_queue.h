@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
+#include "node/mutex.h"
 
 namespace node {
 
@@ -29,15 +29,18 @@ class WorkQueue {
   // pushes too. Any thread but the queue's own; idempotent.
   void stop() {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       stopping_ = true;
+      work_.signal();
     }
     if (thread_.joinable()) thread_.join();
   }
   // Any thread.
   void push(Item item) {
-    absl::MutexLock lock(&mu_);
-    if (!stopping_) queue_.push_back(std::move(item));
+    MutexLock lock(&mu_);
+    if (stopping_) return;
+    queue_.push_back(std::move(item));
+    work_.signal();
   }
 
  private:
@@ -47,8 +50,8 @@ class WorkQueue {
     while (true) {
       Item item;
       {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(this, &WorkQueue::has_work));
+        MutexLock lock(&mu_);
+        while (!has_work()) work_.wait(&mu_);
         if (stopping_) return;
         item = std::move(queue_.front());
         queue_.pop_front();
@@ -57,7 +60,8 @@ class WorkQueue {
     }
   }
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  CondVar work_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

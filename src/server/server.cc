@@ -174,10 +174,10 @@ Server::~Server() { stop(); }
 
 void Server::stop() {
   {
-    absl::MutexLock lock(&mu_);
+    node::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
-    wake_.Signal();
+    wake_.signal();
   }
   if (http_ != nullptr) http_->stop();
   // The node first: requests waiting on it (callback RPCs among them) fail at once with
@@ -195,18 +195,18 @@ void Server::stop() {
 
 void Server::housekeeping_loop() {
   // etcd's lessor checks for expired leases every 500 ms; this loop every 200 ms.
-  const absl::Duration period = absl::Milliseconds(200);
+  const auto period = std::chrono::milliseconds(200);
   bool published = false;
   bool was_member = false;
-  absl::MutexLock lock(&mu_);
+  node::MutexLock lock(&mu_);
   while (!stopping_) {
-    wake_.WaitWithTimeout(&mu_, period);
+    wake_.wait_until(&mu_, std::chrono::steady_clock::now() + period);
     if (stopping_) return;
-    mu_.Unlock();
+    mu_.unlock();
     if (!published) published = publish_attributes();
     check_removed(&was_member);
     revoke_expired_leases();
-    mu_.Lock();
+    mu_.lock();
   }
 }
 

@@ -16,8 +16,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "kv/store.h"
+#include "node/mutex.h"
 #include "node/node_config.h"
 
 namespace grpc {
@@ -105,8 +105,8 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpEndpoint> http_;
   std::thread housekeeping_;
-  absl::Mutex mu_;
-  absl::CondVar wake_;  // signalled by stop()
+  node::Mutex mu_;
+  node::CondVar wake_;  // signalled by stop()
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> removed_told_{false};  // on_removed runs once, whoever learns it first
   void removed(const std::string& why);

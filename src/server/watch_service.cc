@@ -27,7 +27,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     if (gate.ok() && !service_->opened(this, [shared = shared_] { close(shared); })) {
       gate = grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: server stopped");
     }
-    absl::MutexLock lock(&shared_->mu);
+    node::MutexLock lock(&shared_->mu);
     if (!gate.ok()) {
       finish_locked(gate);
       return;
@@ -37,15 +37,15 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 
   // The server is stopping: ends the stream, unless it is done already.
   static void close(const std::shared_ptr<Shared>& shared) {
-    absl::MutexLock lock(&shared->mu);
+    node::MutexLock lock(&shared->mu);
     WatchStream* s = shared->stream;
     if (s == nullptr) return;
-    s->shared_->mu.AssertHeld();  // the same mutex, for the analysis
+    s->shared_->mu.assert_held();  // the same mutex, for the analysis
     s->finish_locked(grpc::Status::OK);
   }
 
   void OnReadDone(bool ok) override {
-    absl::MutexLock lock(&shared_->mu);
+    node::MutexLock lock(&shared_->mu);
     // The client closed its side, or the stream broke: etcd ends the stream then.
     if (!ok) return finish_locked(grpc::Status::OK);
     if (grpc::Status s = c_.gate(request_); !s.ok()) return finish_locked(s);
@@ -55,14 +55,14 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&shared_->mu);
+    node::MutexLock lock(&shared_->mu);
     writing_ = false;
     if (!ok) return finish_locked(grpc::Status::OK);
     send_next_locked();
   }
 
   void OnCancel() override {
-    absl::MutexLock lock(&shared_->mu);
+    node::MutexLock lock(&shared_->mu);
     finish_locked(grpc::Status::CANCELLED);
   }
 
@@ -70,7 +70,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     service_->done(this);
     std::map<int64_t, kv::WatchId> watches;
     {
-      absl::MutexLock lock(&shared_->mu);
+      node::MutexLock lock(&shared_->mu);
       shared_->stream = nullptr;
       watches.swap(watches_);
     }
@@ -80,17 +80,17 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 
  private:
   struct Shared {
-    absl::Mutex mu;
+    node::Mutex mu;
     WatchStream* stream ABSL_GUARDED_BY(mu) = nullptr;  // null once done
   };
 
   // A watcher of this stream has something to deliver (the apply thread, or a caller
   // below with the lock held).
   static void ready(const std::shared_ptr<Shared>& shared, int64_t id) {
-    absl::MutexLock lock(&shared->mu);
+    node::MutexLock lock(&shared->mu);
     WatchStream* s = shared->stream;
     if (s == nullptr) return;
-    s->shared_->mu.AssertHeld();  // the same mutex, for the analysis
+    s->shared_->mu.assert_held();  // the same mutex, for the analysis
     s->mark_pending_locked(id);
     s->send_next_locked();
   }
@@ -259,21 +259,21 @@ grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* WatchService::Watc
 }
 
 bool WatchService::opened(WatchStream* s, std::function<void()> close) {
-  absl::MutexLock lock(&mu_);
+  node::MutexLock lock(&mu_);
   if (closed_) return false;
   open_.emplace(s, std::move(close));
   return true;
 }
 
 void WatchService::done(WatchStream* s) {
-  absl::MutexLock lock(&mu_);
+  node::MutexLock lock(&mu_);
   open_.erase(s);
 }
 
 void WatchService::close_all() {
   std::vector<std::function<void()>> closers;
   {
-    absl::MutexLock lock(&mu_);
+    node::MutexLock lock(&mu_);
     closed_ = true;
     for (const auto& [stream, close] : open_) closers.push_back(close);
   }

@@ -11,8 +11,8 @@
 #include <memory>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "etcd/rpc.grpc.pb.h"
+#include "node/mutex.h"
 #include "server/context.h"
 
 namespace server {
@@ -37,7 +37,7 @@ class WatchService final : public etcdserverpb::Watch::CallbackService {
 
  private:
   const Context c_;
-  absl::Mutex mu_;
+  node::Mutex mu_;
   std::map<WatchStream*, std::function<void()>> open_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };

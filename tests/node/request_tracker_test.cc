@@ -82,8 +82,8 @@ TEST(RequestTracker, AnIndexWaiterSucceedsOnlyForItsOwnTerm) {
               [&](absl::Status s) { same.set_value(s); });
   t.add_index({raft::Term(2), raft::LogIndex(8)}, in(seconds(60)),
               [&](absl::Status s) { other.set_value(s); });
-  t.applied({raft::Term(2), raft::LogIndex(7)});
-  t.applied({raft::Term(3), raft::LogIndex(8)});  // another leader's entry landed there
+  // Index 8 holds another leader's entry.
+  t.applied({{raft::Term(2), raft::LogIndex(7)}, {raft::Term(3), raft::LogIndex(8)}});
   EXPECT_TRUE(same.get_future().get().ok());
   EXPECT_TRUE(is_node_error(other.get_future().get(), NodeErrorKind::kLeaderChanged));
 }
