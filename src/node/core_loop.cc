@@ -52,10 +52,16 @@ void CoreLoop::stop() {
 }
 
 void CoreLoop::post(Task task) {
-  MutexLock lock(&mu_);
-  if (stopping_) return;
-  queue_.push_back(std::move(task));
-  work_.signal();
+  bool was_empty = false;
+  {
+    MutexLock lock(&mu_);
+    if (stopping_) return;
+    was_empty = queue_.empty();
+    queue_.push_back(std::move(task));
+  }
+  // Outside the lock, so the woken core thread does not block on it at once; only for
+  // the first task, since the core thread takes the whole queue when it wakes.
+  if (was_empty) work_.signal();
 }
 
 // ---- Inputs (any thread; the tasks run on the core thread) ----

@@ -37,10 +37,16 @@ class WorkQueue {
   }
   // Any thread.
   void push(Item item) {
-    MutexLock lock(&mu_);
-    if (stopping_) return;
-    queue_.push_back(std::move(item));
-    work_.signal();
+    bool was_empty = false;
+    {
+      MutexLock lock(&mu_);
+      if (stopping_) return;
+      was_empty = queue_.empty();
+      queue_.push_back(std::move(item));
+    }
+    // Outside the lock, so the woken thread does not block on it at once; only for the
+    // first item, since the thread drains the queue before it waits again.
+    if (was_empty) work_.signal();
   }
 
  private:

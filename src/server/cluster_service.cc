@@ -22,16 +22,8 @@ class ClusterService final : public pb::Cluster::Service {
   grpc::Status MemberAdd(grpc::ServerContext*, const pb::MemberAddRequest* req,
                          pb::MemberAddResponse* resp) override {
     if (auto s = c_.gate(*req); !s.ok()) return s;
-    if (req->peerurls_size() == 0) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "etcdserver: given member URLs are invalid");
-    }
-    for (const std::string& url : req->peerurls()) {
-      if (!url_to_address(url).ok()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "etcdserver: given member URLs are invalid");
-      }
-    }
+    if (req->peerurls_size() == 0) return invalid_urls();
+    if (auto s = check_urls(req->peerurls()); !s.ok()) return s;
     for (const pb::Member& m : c_.sm->members()) {
       for (const std::string& url : m.peerurls()) {
         if (std::find(req->peerurls().begin(), req->peerurls().end(), url) !=
@@ -63,9 +55,7 @@ class ClusterService final : public pb::Cluster::Service {
   grpc::Status MemberRemove(grpc::ServerContext*, const pb::MemberRemoveRequest* req,
                             pb::MemberRemoveResponse* resp) override {
     if (auto s = c_.gate(*req); !s.ok()) return s;
-    if (!c_.sm->membership().contains(raft::NodeId(req->id()))) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
-    }
+    if (auto s = check_member(req->id()); !s.ok()) return s;
     if (auto s = c_.node->remove_node(raft::NodeId(req->id()), c_.config->request_timeout);
         !s.ok()) {
       return to_grpc(s);
@@ -78,15 +68,8 @@ class ClusterService final : public pb::Cluster::Service {
   grpc::Status MemberUpdate(grpc::ServerContext*, const pb::MemberUpdateRequest* req,
                             pb::MemberUpdateResponse* resp) override {
     if (auto s = c_.gate(*req); !s.ok()) return s;
-    if (!c_.sm->membership().contains(raft::NodeId(req->id()))) {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
-    }
-    for (const std::string& url : req->peerurls()) {
-      if (!url_to_address(url).ok()) {
-        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                            "etcdserver: given member URLs are invalid");
-      }
-    }
+    if (auto s = check_member(req->id()); !s.ok()) return s;
+    if (auto s = check_urls(req->peerurls()); !s.ok()) return s;
     in::Command c;
     c.mutable_member_attributes()->set_id(req->id());
     *c.mutable_member_attributes()->mutable_peer_urls() = req->peerurls();
@@ -129,6 +112,20 @@ class ClusterService final : public pb::Cluster::Service {
   }
 
  private:
+  static grpc::Status invalid_urls() {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "etcdserver: given member URLs are invalid");
+  }
+  static grpc::Status check_urls(const google::protobuf::RepeatedPtrField<std::string>& urls) {
+    for (const std::string& url : urls) {
+      if (!url_to_address(url).ok()) return invalid_urls();
+    }
+    return grpc::Status::OK;
+  }
+  grpc::Status check_member(uint64_t id) const {
+    if (c_.sm->membership().contains(raft::NodeId(id))) return grpc::Status::OK;
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
+  }
   void list(google::protobuf::RepeatedPtrField<pb::Member>* out) {
     for (pb::Member& m : c_.sm->members()) *out->Add() = std::move(m);
   }

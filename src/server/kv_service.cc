@@ -46,10 +46,7 @@ class KvService final : public pb::KV::CallbackService {
                                 pb::PutResponse* resp) override {
     in::Command c;
     *c.mutable_put() = *req;
-    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
-      *resp = r.put();
-      c.header(resp->mutable_header());
-    });
+    return write(ctx, *req, c, resp, &in::Result::put);
   }
 
   grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
@@ -57,20 +54,14 @@ class KvService final : public pb::KV::CallbackService {
                                         pb::DeleteRangeResponse* resp) override {
     in::Command c;
     *c.mutable_delete_range() = *req;
-    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
-      *resp = r.delete_range();
-      c.header(resp->mutable_header());
-    });
+    return write(ctx, *req, c, resp, &in::Result::delete_range);
   }
 
   grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
                                 pb::TxnResponse* resp) override {
     in::Command c;
     *c.mutable_txn() = *req;
-    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
-      *resp = r.txn();
-      c.header(resp->mutable_header());
-    });
+    return write(ctx, *req, c, resp, &in::Result::txn);
   }
 
   grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
@@ -78,22 +69,24 @@ class KvService final : public pb::KV::CallbackService {
                                     pb::CompactionResponse* resp) override {
     in::Command c;
     *c.mutable_compaction() = *req;
-    return write(ctx, *req, c, [c = c_, resp](const in::Result& r) {
-      *resp = r.compaction();
-      c.header(resp->mutable_header());
-    });
+    return write(ctx, *req, c, resp, &in::Result::compaction);
   }
 
  private:
+  // Gates `req`, replicates `c`, and answers with the part of the result `pick` names.
+  template <typename Resp>
   grpc::ServerUnaryReactor* write(grpc::CallbackServerContext* ctx,
                                   const google::protobuf::Message& req, const in::Command& c,
-                                  std::function<void(const in::Result&)> fill) {
+                                  Resp* resp, const Resp& (in::Result::*pick)() const) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (auto s = c_.gate(req); !s.ok()) {
       reactor->Finish(s);
       return reactor;
     }
-    c_.write_async(c, reactor, std::move(fill));
+    c_.write_async(c, reactor, [c = c_, resp, pick](const in::Result& r) {
+      *resp = (r.*pick)();
+      c.header(resp->mutable_header());
+    });
     return reactor;
   }
 
