@@ -32,6 +32,11 @@ PACKAGES=(
   python3-etcd3
   python3-grpcio
   python3-protobuf
+  # Observability (issue 13): promtool and a real Prometheus for the metrics tests, the
+  # status page's chart library (served by the server), headless Chromium for its test.
+  prometheus
+  libjs-chart.js
+  chromium
 )
 
 missing=()
