@@ -1,12 +1,22 @@
 #include "node/applier.h"
 
+#include <chrono>
 #include <utility>
 
+#include "log/log.h"
 #include "node/node_error.h"
 #include "raft/codec.h"
 #include "raftkv/node.pb.h"
 
 namespace node {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// etcd warns of a request whose apply took over 100 ms ("apply request took too long").
+constexpr std::chrono::milliseconds kSlowApply(100);
+
+}  // namespace
 
 Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
                  RemovedMembers* removed, FatalHandler fatal, raft::LogIndex applied,
@@ -53,9 +63,15 @@ void Applier::run(ReadyJob& job) {
 }
 
 void Applier::install(const raft::SnapshotMeta& meta, const std::string& bytes) {
+  const auto start = Steady::now();
   if (absl::Status s = sm_->restore(bytes); !s.ok()) {
     return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
   }
+  raftlog::info("node", "installed snapshot",
+                {{"index", meta.last.index.value()},
+                 {"term", meta.last.term.value()},
+                 {"bytes", bytes.size()},
+                 {"took", Steady::now() - start}});
   sm_->on_membership(meta.membership);
   removed_->applied(meta.membership);
   applied_.store(meta.last.index.value());
@@ -75,7 +91,13 @@ void Applier::apply_entry(const raft::Entry& e) {
                       " holds no raftkv command envelope (a log written by another program "
                       "or an older raftkv?)");
       }
+      const auto start = Steady::now();
       result = sm_->apply(e.index, c.command());
+      if (const auto took = Steady::now() - start; took > kSlowApply) {
+        raftlog::warn(
+            "node", "apply request took too long",
+            {{"took", took}, {"expected-duration", kSlowApply}, {"index", e.index.value()}});
+      }
       if (raft::NodeId(c.origin()) == self_) mine = std::move(c);
       break;
     }
@@ -94,7 +116,11 @@ void Applier::apply_entry(const raft::Entry& e) {
 }
 
 void Applier::run(SnapshotRequest&) {
+  const auto start = Steady::now();
   auto bytes = std::make_shared<const std::string>(sm_->snapshot());
+  raftlog::info(
+      "node", "took snapshot",
+      {{"index", applied().value()}, {"bytes", bytes->size()}, {"took", Steady::now() - start}});
   outputs_.snapshot_taken(applied(), std::move(bytes));
 }
 

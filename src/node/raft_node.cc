@@ -1,9 +1,9 @@
 #include "node/raft_node.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <future>
 
+#include "log/log.h"
 #include "node/node_error.h"
 #include "node/recovery.h"
 
@@ -37,7 +37,7 @@ raft::Config core_config(const NodeConfig& config, const SnapshotData& snapshot)
 
 RaftNode::RaftNode(const NodeConfig& config) : config_(config) {
   fatal_ = [](const std::string& message) {
-    std::fprintf(stderr, "raftkv: fatal: %s\n", message.c_str());
+    raftlog::error("node", "fatal error, stopping", {{"error", message}});
     std::abort();
   };
 }
