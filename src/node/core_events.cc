@@ -26,6 +26,7 @@ CoreEvents::CoreEvents(const raft::Raft& core, uint32_t tick_ms)
       role_(core.role()),
       term_(core.term()),
       leader_(core.leader()),
+      last_leader_(core.leader()),
       membership_(core.membership()),
       timeouts_(core.timeouts()) {}
 
@@ -63,9 +64,11 @@ void CoreEvents::observe(const raft::Raft& core) {
       raftlog::info(kComponent, "lost leader",
                     {{"previous-leader", id_or_none(leader_)}, {"term", t}});
     } else {
-      raftlog::info(
-          kComponent, "leader changed",
-          {{"previous-leader", id_or_none(leader_)}, {"leader", id_or_none(leader)}, {"term", t}});
+      raftlog::info(kComponent, "leader changed",
+                    {{"previous-leader", id_or_none(last_leader_)},
+                     {"leader", id_or_none(leader)},
+                     {"term", t}});
+      last_leader_ = leader;
     }
   }
   role_ = role;

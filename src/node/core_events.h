@@ -26,6 +26,7 @@ class CoreEvents {
   raft::Role role_;
   raft::Term term_;
   raft::NodeId leader_;
+  raft::NodeId last_leader_;  // the last leader known, kept through a "lost leader"
   raft::Membership membership_;
   raft::Timeouts timeouts_;
 };
