@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "log/throttle.h"
 
@@ -226,6 +227,29 @@ TEST_F(LogFiles, AnOutputThatCannotBeOpenedIsRefusedByNameAndTheOldOutputsStay) 
   EXPECT_FALSE(s.ok()) << "a directory is not a log file";
   info("c", "still here");
   EXPECT_EQ(read_lines(path("a.log")).size(), 1u);
+}
+
+TEST_F(LogFiles, LinesFromManyThreadsStayWholeWhileTheConfigurationChanges) {
+  ASSERT_TRUE(init({.level = Level::kInfo, .outputs = {path("a.log")}, .member_name = "n"}).ok());
+  constexpr int kThreads = 8, kLines = 200;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([t] {
+      for (int i = 0; i < kLines; ++i) info("c", "line", {{"thread", t}, {"i", i}});
+    });
+  }
+  // Re-initialising to the same file while they write loses and tears no line.
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(init({.level = Level::kInfo, .outputs = {path("a.log")}, .member_name = "n"}).ok());
+  }
+  for (std::thread& t : threads) t.join();
+  const std::vector<std::string> lines = read_lines(path("a.log"));
+  ASSERT_EQ(lines.size(), size_t{kThreads * kLines});
+  for (const std::string& l : lines) {
+    ASSERT_EQ(l.rfind(R"({"level":"info","ts":")", 0), 0u) << l;
+    ASSERT_NE(l.find(R"("msg":"line","name":"n","thread":)"), std::string::npos) << l;
+    ASSERT_EQ(l.back(), '}') << l;
+  }
 }
 
 TEST_F(LogFiles, BeforeInitLinesGoToStderrAtInfo) {
