@@ -149,6 +149,40 @@ class ClusterLogTest(unittest.TestCase):
                                     for x in with_msg(lines, "leader changed")), m.name)
 
 
+    def test_snapshots_are_logged_where_taken_sent_received_and_installed(self):
+        import etcd3  # Debian's python3-etcd3
+        duration = re.compile(r"^[0-9.]+(ns|\u00b5s|ms|s)$|^([0-9]+h)?([0-9]+m)?[0-9.]+s$")
+        with LogCluster(size=3, extra_flags=["--snapshot-count", "40"]) as c:
+            leader = c.leader()
+            follower = next(m for m in c.members if m is not leader)
+            ids = {m.name: with_msg(c.lines(m), "starting")[0]["member-id"] for m in c.members}
+            c.kill(follower)
+            client = etcd3.client(host="127.0.0.1", port=leader.client_port, timeout=5)
+            for i in range(200):  # far past a compaction: only a snapshot can help
+                client.put(f"snap{i}", "y")
+            taken = with_msg(c.lines(leader), "took snapshot")
+            self.assertTrue(taken, "the leader took a snapshot")
+            self.assertTrue(all(x["index"] > 0 and x["bytes"] > 0 and duration.match(x["took"])
+                                for x in taken), taken)
+            c.restart(follower)
+            wait_until(lambda: with_msg(c.lines(follower), "installed snapshot"), 30, 0.1,
+                       "the follower to install the leader's snapshot")
+            wait_until(lambda: with_msg(c.lines(leader), "sent snapshot"), 10, 0.1,
+                       "the leader to log the snapshot it sent")
+            installed = with_msg(c.lines(follower), "installed snapshot")[-1]
+            received = with_msg(c.lines(follower), "received snapshot")[-1]
+            sent = [x for x in with_msg(c.lines(leader), "sent snapshot")
+                    if x["index"] == installed["index"]]
+            self.assertTrue(sent, "the leader sent the snapshot the follower installed")
+            self.assertEqual(sent[-1]["peer"], ids[follower.name])
+            self.assertEqual(received["peer"], ids[leader.name])
+            self.assertEqual((received["index"], received["bytes"]),
+                             (installed["index"], installed["bytes"]))
+            self.assertEqual(sent[-1]["bytes"], installed["bytes"])
+            self.assertTrue(duration.match(installed["took"]), installed)
+            self.assertIn(installed["index"], {x["index"] for x in taken})
+
+
 def taken_port():
     """A socket listening on a free port, for a start that must fail on it."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
