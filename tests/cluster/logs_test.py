@@ -183,6 +183,39 @@ class ClusterLogTest(unittest.TestCase):
             self.assertIn(installed["index"], {x["index"] for x in taken})
 
 
+    def test_membership_changes_and_a_removed_members_stop_are_logged(self):
+        with LogCluster(size=3) as c:
+            leader = c.leader()
+            n4, out = c.add_member("n4", learner=True)
+            found = re.search(r"Member ([0-9a-f]+) added", out)
+            self.assertIsNotNone(found, out)
+            n4_id = int(found.group(1), 16)
+            n4_hex = f"{n4_id:016x}"
+
+            def logged(m, msg):
+                return [x for x in with_msg(c.lines(m), msg) if x["member-id"] == n4_hex]
+
+            wait_until(lambda: logged(leader, "added learner"), 20, 0.1, "the learner logged")
+
+            def promoted():  # refused until the learner has caught up
+                return c.etcdctl("member", "promote", f"{n4_id:x}")[0] == 0
+
+            wait_until(promoted, 30, 0.5, "the learner to be promoted")
+            wait_until(lambda: all(logged(m, "promoted learner") for m in c.members if m is not n4),
+                       20, 0.1, "every member to log the promotion")
+            code, _, err = c.etcdctl("member", "remove", f"{n4_id:x}")
+            self.assertEqual(code, 0, err)
+            wait_until(lambda: all(logged(m, "removed member") for m in c.members if m is not n4),
+                       20, 0.1, "every member to log the removal")
+            wait_until(lambda: with_msg(c.lines(n4), "this member was removed from the cluster; "
+                                                     "stopping"), 30, 0.1, "n4 to log its removal")
+            wait_until(lambda: n4.proc.poll() is not None, 20, 0.1, "n4 to stop")
+            for m in c.members:
+                if m is not n4:
+                    for msg in ("added learner", "promoted learner", "removed member"):
+                        self.assertEqual(len(logged(m, msg)), 1, (m.name, msg))
+
+
 def taken_port():
     """A socket listening on a free port, for a start that must fail on it."""
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
