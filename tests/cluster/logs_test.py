@@ -2,7 +2,8 @@
 """Structured logs of real raftkv processes: every line of every member's --log-outputs
 file is a JSON object with etcd's keys and the member's name; one member logs that it
 became leader of the first term in which any did, and no term has two; after the leader
-is killed the survivors log the new leader; --log-level warn keeps info lines out; bad
+is killed the survivors log the new leader; membership and timeout changes, a removed
+member's stop and snapshots are logged; --log-level warn keeps info lines out; bad
 --log-level and --log-outputs values exit 2 naming the flag.
 
 Run: /usr/bin/python3 tests/cluster/logs_test.py [-v]   (RAFTKV_SERVER picks the binary)
@@ -214,6 +215,24 @@ class ClusterLogTest(unittest.TestCase):
                 if m is not n4:
                     for msg in ("added learner", "promoted learner", "removed member"):
                         self.assertEqual(len(logged(m, msg)), 1, (m.name, msg))
+
+    def test_new_timeouts_are_logged_by_every_member_once(self):
+        ctl = os.path.join(os.path.dirname(server_binary()), "raftkvctl")
+        with LogCluster(size=3) as c:
+            p = subprocess.run([ctl, "--endpoints", c.endpoints(), "timeouts", "set",
+                                "--heartbeat", "60", "--election-min", "600",
+                                "--election-max", "1200"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+            def changed(m):
+                return [(x["heartbeat-ms"], x["election-min-ms"], x["election-max-ms"])
+                        for x in with_msg(c.lines(m), "timeouts changed")]
+
+            wait_until(lambda: all(changed(m) for m in c.members), 20, 0.1,
+                       "every member to log the new timeouts")
+            for m in c.members:
+                self.assertEqual(changed(m), [(60, 600, 1200)], m.name)
 
 
 def taken_port():
