@@ -157,12 +157,12 @@ TEST(Outputs, SplitOnCommasAndRefuseAnEmptyList) {
 
 TEST_F(LogFiles, AFileOutputGetsOneParsableLinePerCallWithTheMemberName) {
   ASSERT_TRUE(init({.level = Level::kInfo, .outputs = {path("a.log")}, .member_name = "n7"}).ok());
-  info("raft", "first", {{"term", 1}});
+  info("raft", "first {} {0}", {{"term", 1}});  // braces are text, not a format
   warn("transport", "second\nline", {{"peer", hex_id(0x8e9e05c52164694dULL)}});
   const std::vector<std::string> lines = read_lines(path("a.log"));
   ASSERT_EQ(lines.size(), 2u);
   EXPECT_EQ(lines[0].rfind(R"({"level":"info","ts":")", 0), 0u) << lines[0];
-  EXPECT_NE(lines[0].find(R"("caller":"raft","msg":"first","name":"n7","term":1})"),
+  EXPECT_NE(lines[0].find(R"("caller":"raft","msg":"first {} {0}","name":"n7","term":1})"),
             std::string::npos)
       << lines[0];
   EXPECT_NE(lines[1].find(R"("caller":"transport","msg":"second\nline","name":"n7",)"
