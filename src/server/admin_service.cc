@@ -7,6 +7,7 @@
 #include "raftkv/internal.pb.h"
 #include "server/context.h"
 #include "server/errors.h"
+#include "server/health_monitor.h"
 #include "server/kv_state_machine.h"
 #include "server/services.h"
 
@@ -53,6 +54,22 @@ class AdminService final : public raftkv::admin::Admin::Service {
     // leader) may not have heard from the new leader yet, so its own view can still be
     // "no leader" for a moment.
     resp->set_leader(to.value());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Health(grpc::ServerContext*, const raftkv::admin::HealthRequest*,
+                      raftkv::admin::HealthResponse* resp) override {
+    const metrics::HealthScore h = c_.health->evaluate();
+    resp->set_id(c_.config->node.id.value());
+    resp->set_name(c_.config->node.name);
+    resp->set_score(h.score);
+    for (const metrics::HealthReason& r : h.reasons) {
+      raftkv::admin::HealthReason* out = resp->add_reasons();
+      out->set_input(r.input);
+      out->set_detail(r.detail);
+      out->set_threshold(r.threshold);
+      out->set_penalty(r.penalty);
+    }
     return grpc::Status::OK;
   }
 

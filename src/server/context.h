@@ -14,11 +14,13 @@
 namespace server {
 
 class KvStateMachine;
+class HealthMonitor;
 
 struct Context {
   const ServerConfig* config;
   node::RaftNode* node;
   KvStateMachine* sm;
+  HealthMonitor* health;
 
   void header(etcdserverpb::ResponseHeader* h) const;
   // Checks a request before it runs. Every etcd RPC calls it first (streams with each

@@ -17,6 +17,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "kv/store.h"
+#include "metrics/registry.h"
 #include "node/mutex.h"
 #include "node/node_config.h"
 
@@ -35,6 +36,7 @@ class GrpcTransport;
 namespace server {
 
 class KvStateMachine;
+class HealthMonitor;
 class HttpEndpoint;
 class WatchService;
 struct HttpResponse;
@@ -93,13 +95,18 @@ class Server {
   // /health as etcd answers it: healthy when a leader is known, no alarm is raised and
   // a linearizable read completes within a second.
   HttpResponse health();
-  // /metrics in Prometheus text format: the node's Raft and store state.
+  // /metrics in Prometheus text format: every metric of the registry.
   HttpResponse metrics();
+  // The health score and its reasons as JSON (/health?verbose).
+  HttpResponse health_verbose();
 
   ServerConfig config_;
+  // First: everything below registers metrics on it and must not outlive it.
+  metrics::Registry registry_;
   std::unique_ptr<KvStateMachine> sm_;
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<node::RaftNode> node_;
+  std::unique_ptr<HealthMonitor> health_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   WatchService* watch_ = nullptr;  // one of services_
   std::unique_ptr<grpc::Server> grpc_;
