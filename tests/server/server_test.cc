@@ -431,6 +431,35 @@ TEST_F(ServerTest, HealthIsFalseWhileANospaceAlarmIsRaised) {
   EXPECT_EQ(health->body, R"({"health":"false","reason":"ALARM NOSPACE"})");
 }
 
+TEST_F(ServerTest, AHealthySingleMemberScores100AndNospaceCostsHalfWithItsReason) {
+  auto admin = raftkv::admin::Admin::NewStub(channel_);
+  raftkv::admin::HealthResponse h;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Health(&ctx, raftkv::admin::HealthRequest(), &h).ok());
+  }
+  EXPECT_EQ(h.score(), 100u);
+  EXPECT_EQ(h.reasons_size(), 0);
+  EXPECT_EQ(h.name(), "solo");
+  const std::string big(16 * 1024, 'x');
+  pb::PutResponse r;
+  for (int i = 0; i < 64 && put("fill" + std::to_string(i), big, &r).ok(); ++i) {
+  }
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Health(&ctx, raftkv::admin::HealthRequest(), &h).ok());
+  }
+  EXPECT_LE(h.score(), 50u);
+  ASSERT_EQ(h.reasons_size(), 1);
+  EXPECT_EQ(h.reasons(0).input(), "alarm");
+  EXPECT_NE(h.reasons(0).detail().find("NOSPACE"), std::string::npos);
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("\nraftkv_health_score 50\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("\nraftkv_health_penalty{input=\"alarm\"} 50\n"), std::string::npos);
+}
+
 TEST(Urls, BadUrlsAreNamed) {
   EXPECT_EQ(*url_to_address("http://127.0.0.1:2380"), "127.0.0.1:2380");
   EXPECT_EQ(url_to_address("127.0.0.1:2380").status().message(),
