@@ -24,13 +24,16 @@ std::string number(double v) {
   return std::string(buf, end);
 }
 
-std::string escape_help(const std::string& s) {
+// Help text escapes backslash and newline; label values also the double quote.
+std::string escape(const std::string& s, bool quote) {
   std::string out;
   for (char c : s) {
     if (c == '\\') {
       out += "\\\\";
     } else if (c == '\n') {
       out += "\\n";
+    } else if (c == '"' && quote) {
+      out += "\\\"";
     } else {
       out += c;
     }
@@ -146,21 +149,7 @@ std::vector<double> exponential_buckets(double start, double factor, int count) 
 
 std::vector<double> default_buckets() { return {.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}; }
 
-std::string escape_label_value(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\') {
-      out += "\\\\";
-    } else if (c == '"') {
-      out += "\\\"";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
+std::string escape_label_value(const std::string& v) { return escape(v, true); }
 
 bool valid_metric_name(const std::string& name) {
   if (name.empty()) return false;
@@ -251,7 +240,7 @@ std::string Registry::render() const {
   }
   std::string out;
   for (Entry* e : entries) {
-    out += "# HELP " + e->name + " " + escape_help(e->help) + "\n# TYPE " + e->name + " " +
+    out += "# HELP " + e->name + " " + escape(e->help, false) + "\n# TYPE " + e->name + " " +
            type_name(e->type) + "\n";
     auto scalar = [&](const Labels& labels, double v) {
       out += e->name + label_text(labels) + " " + number(v) + "\n";
