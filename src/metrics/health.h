@@ -37,7 +37,7 @@ struct HealthInputs {
 
 struct HealthThresholds {
   uint64_t peer_behind_entries = 1000;
-  double fsync_p99_seconds = 0.5;
+  double fsync_p99_seconds = 1.0;  // etcd warns of a "slow fdatasync" beyond 1 s
   uint64_t apply_lag_entries = 1000;
   uint64_t queue_depth = 10000;
 };

@@ -59,8 +59,8 @@ TEST(HealthScore, Table) {
          in.peers[0].reachable = false;
        },
        100, "", ""},
-      {"slow fsync", [](HealthInputs& in) { in.fsync_p99_seconds = 0.512; }, 80, "fsync_p99;",
-       "0.512 s"},
+      {"slow fsync", [](HealthInputs& in) { in.fsync_p99_seconds = 2.048; }, 80, "fsync_p99;",
+       "2.048 s"},
       {"apply lag", [](HealthInputs& in) { in.apply_lag = 5000; }, 80, "apply_lag;",
        "5000 entries"},
       {"deep queue", [](HealthInputs& in) { in.queues[0].depth = 10001; }, 90, "queue;",
@@ -94,7 +94,7 @@ TEST(HealthScore, ThresholdsAreTheCallers) {
   in.apply_lag = 50;
   EXPECT_EQ(score_health(in).score, 100u);
   const HealthScore strict = score_health(in, HealthThresholds{.peer_behind_entries = 1000,
-                                                               .fsync_p99_seconds = 0.5,
+                                                               .fsync_p99_seconds = 1.0,
                                                                .apply_lag_entries = 10,
                                                                .queue_depth = 10000});
   EXPECT_EQ(strict.score, 80u);
