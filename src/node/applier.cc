@@ -42,6 +42,7 @@ void Applier::run(ReadyJob& job) {
     install(*rd.snapshot, *job.snapshot);
     installed = SnapshotData{std::move(job.snapshot), *rd.snapshot};
   }
+  const auto batch_start = std::chrono::steady_clock::now();
   for (const raft::Entry& e : rd.committed_entries) {
     const auto start = std::chrono::steady_clock::now();
     apply_entry(e);
@@ -49,6 +50,7 @@ void Applier::run(ReadyJob& job) {
     if (seconds_since(start) > 0.1) metrics_->slow_applies.inc();
     metrics_->commit_to_apply.observe(seconds_since(job.taken_at));
   }
+  if (!rd.committed_entries.empty()) metrics_->backend_commit.observe(seconds_since(batch_start));
   // Ready's contract: each read's index is applied by now.
   for (const raft::ReadState& r : rd.reads) tracker_->complete_call(r.id.value(), std::string());
   for (raft::ReadId id : rd.dropped_reads) {

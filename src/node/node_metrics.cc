@@ -24,6 +24,10 @@ NodeMetrics::NodeMetrics(metrics::Registry& r)
                                   "Time from the core reporting an entry committed to the state "
                                   "machine having applied it.",
                                   exponential_buckets(0.0001, 2, 16))),
+      backend_commit(r.histogram("etcd_disk_backend_commit_duration_seconds",
+                                 "The latency distributions of commit called by backend (raftkv: "
+                                 "applying one batch of committed entries to the store).",
+                                 exponential_buckets(0.001, 2, 14))),
       peer_rtt(r.histogram_family("etcd_network_peer_round_trip_time_seconds",
                                   "Round-Trip-Time histogram between peers (a heartbeat and its "
                                   "response, measured on the leader).",

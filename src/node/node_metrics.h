@@ -21,6 +21,7 @@ struct NodeMetrics {
   metrics::Histogram& wal_fsync;         // one append + fsync of the log, seconds
   metrics::Histogram& snapshot_seconds;  // serialising the state machine for a snapshot
   metrics::Histogram& commit_to_apply;   // from the core reporting an entry committed to applied
+  metrics::Histogram& backend_commit;    // applying one Ready's committed entries
   metrics::Family<metrics::Histogram>& peer_rtt;  // heartbeat to its response, by peer {To}
   metrics::Counter& prevotes_started;
   metrics::Counter& elections_started;

@@ -1,6 +1,7 @@
 #include "server/grpc_metrics.h"
 
 #include <google/protobuf/descriptor.h>
+#include <google/protobuf/message_lite.h>
 #include <grpcpp/grpcpp.h>
 
 #include <array>
@@ -35,7 +36,20 @@ struct MethodCells {
   metrics::Counter* started;
   metrics::Histogram* handling;
   std::array<metrics::Counter*, kCodes> handled;
+  metrics::Counter* msg_received;
+  metrics::Counter* msg_sent;
+  metrics::Counter* bytes_received;  // shared by every method, as etcd counts them
+  metrics::Counter* bytes_sent;
 };
+
+// The size of a message of a protobuf service (every service here is one: gRPC hands
+// over a pointer to the generated message, whose MessageLite base sits at its start);
+// 0 when gRPC holds it serialized already.
+double message_bytes(const void* m) {
+  return m == nullptr ? 0
+                      : static_cast<double>(
+                            static_cast<const google::protobuf::MessageLite*>(m)->ByteSizeLong());
+}
 
 class Interceptor final : public grpc::experimental::Interceptor {
  public:
@@ -45,6 +59,14 @@ class Interceptor final : public grpc::experimental::Interceptor {
   }
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      cells_->msg_received->inc();
+      cells_->bytes_received->inc(message_bytes(methods->GetRecvMessage()));
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_MESSAGE)) {
+      cells_->msg_sent->inc();
+      cells_->bytes_sent->inc(message_bytes(methods->GetSendMessage()));
+    }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       const int code = static_cast<int>(methods->GetSendStatus().error_code());
       if (code >= 0 && code < kCodes) cells_->handled[code]->inc();
@@ -74,6 +96,18 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
         "Histogram of response latency (seconds) of gRPC that had been application-level "
         "handled by the server.",
         {"grpc_type", "grpc_service", "grpc_method"}, metrics::default_buckets());
+    auto& msg_received =
+        r.counter_family("grpc_server_msg_received_total",
+                         "Total number of RPC stream messages received on the server.",
+                         {"grpc_type", "grpc_service", "grpc_method"});
+    auto& msg_sent = r.counter_family("grpc_server_msg_sent_total",
+                                      "Total number of gRPC stream messages sent by the server.",
+                                      {"grpc_type", "grpc_service", "grpc_method"});
+    metrics::Counter& bytes_received =
+        r.counter("etcd_network_client_grpc_received_bytes_total",
+                  "The total number of bytes received from grpc clients.");
+    metrics::Counter& bytes_sent = r.counter("etcd_network_client_grpc_sent_bytes_total",
+                                             "The total number of bytes sent to grpc clients.");
     const auto* pool = google::protobuf::DescriptorPool::generated_pool();
     for (const std::string& name : services) {
       const google::protobuf::ServiceDescriptor* svc = pool->FindServiceByName(name);
@@ -84,6 +118,10 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
         MethodCells& cells = cells_["/" + name + "/" + m.name()];
         cells.started = &started.with(labels);
         cells.handling = &handling.with(labels);
+        cells.msg_received = &msg_received.with(labels);
+        cells.msg_sent = &msg_sent.with(labels);
+        cells.bytes_received = &bytes_received;
+        cells.bytes_sent = &bytes_sent;
         for (int code = 0; code < kCodes; ++code) {
           std::vector<std::string> with_code = labels;
           with_code.push_back(code_name(code));

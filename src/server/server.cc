@@ -122,6 +122,10 @@ absl::Status Server::open_node() {
   node_ = *std::move(node);
   node_->set_removed_handler([this](const std::string& why) { removed(why); });
   health_ = std::make_unique<HealthMonitor>(node_.get(), sm_.get(), t);
+  health_success_ = &registry_.counter("etcd_server_health_success",
+                                       "The total number of successful health checks");
+  health_failures_ =
+      &registry_.counter("etcd_server_health_failures", "The total number of failed health checks");
   metrics::register_process_metrics(registry_);
   register_server_metrics(registry_, MetricSources{.node = node_.get(),
                                                    .sm = sm_.get(),
@@ -272,6 +276,7 @@ HttpResponse Server::health() {
     reason = std::string(s.message());
   }
   const bool ok = reason.empty();
+  (ok ? health_success_ : health_failures_)->inc();
   return {ok ? 200 : 503, "application/json",
           std::string("{\"health\":\"") + (ok ? "true" : "false") + "\",\"reason\":\"" + reason +
               "\"}"};

@@ -107,6 +107,8 @@ class Server {
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<node::RaftNode> node_;
   std::unique_ptr<HealthMonitor> health_;
+  metrics::Counter* health_success_ = nullptr;  // /health answers, as etcd counts them
+  metrics::Counter* health_failures_ = nullptr;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   WatchService* watch_ = nullptr;  // one of services_
   std::unique_ptr<grpc::Server> grpc_;

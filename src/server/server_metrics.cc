@@ -137,6 +137,10 @@ void register_store(metrics::Registry& r, KvStateMachine* sm, int64_t quota) {
              "Total size of the underlying database physically allocated in bytes (raftkv: "
              "the bytes the quota counts).",
              Type::kGauge, [sm] { return one(double(sm->size_bytes())); });
+  r.callback("etcd_debugging_mvcc_db_total_size_in_bytes",
+             "Total size of the underlying database physically allocated in bytes (etcd 3.4's "
+             "dashboards read this name).",
+             Type::kGauge, [sm] { return one(double(sm->size_bytes())); });
   r.callback("etcd_debugging_mvcc_keys_total", "Total number of keys.", Type::kGauge,
              [sm] { return one(double(sm->key_count())); });
   r.callback("etcd_debugging_mvcc_current_revision", "The current revision of store.", Type::kGauge,

@@ -129,8 +129,15 @@ class ObservabilityTest(unittest.TestCase):
                              ("grpc_server_handled_total", dict(put, grpc_code="OK"))]:
             self.assertGreaterEqual(sample(after, name, labels) - sample(before, name, labels), n,
                                     name)
-        self.assertEqual(sample(after, "grpc_server_started_total", put) -
-                         sample(before, "grpc_server_started_total", put), n)
+        for name in ["grpc_server_started_total", "grpc_server_msg_received_total",
+                     "grpc_server_msg_sent_total"]:
+            self.assertEqual(sample(after, name, put) - sample(before, name, put), n, name)
+        # Each put carries at least its key and value ("obs/N", "v"): 6 bytes or more.
+        self.assertGreaterEqual(sample(after, "etcd_network_client_grpc_received_bytes_total") -
+                                sample(before, "etcd_network_client_grpc_received_bytes_total"),
+                                6 * n)
+        self.assertGreater(sample(after, "etcd_disk_backend_commit_duration_seconds_count"),
+                           sample(before, "etcd_disk_backend_commit_duration_seconds_count"))
         # Every member applied them and counted the puts.
         for m in self.cluster.live():
             wait_until(lambda: sample(scrape(m), "etcd_mvcc_put_total") >= n, 10, 0.1,
