@@ -1,7 +1,10 @@
 #include "limits/limits_config.h"
 
 #include <cmath>
+#include <cstdlib>
+#include <limits>
 #include <sstream>
+#include <type_traits>
 
 namespace limits {
 namespace {
@@ -35,6 +38,68 @@ absl::Status check_count(const std::optional<T>& v, const std::string& field, T 
 }
 
 }  // namespace
+
+absl::StatusOr<std::pair<std::string, ClientLimits>> parse_override(const std::string& spec) {
+  const size_t eq = spec.find('=');
+  const size_t colon = eq == std::string::npos ? std::string::npos : spec.rfind(':', eq);
+  if (colon == std::string::npos || colon == 0) {
+    return absl::InvalidArgumentError("\"" + spec + "\" is not CLIENT:key=value,...");
+  }
+  std::pair<std::string, ClientLimits> out{spec.substr(0, colon), {}};
+  ClientLimits& l = out.second;
+  std::istringstream items(spec.substr(colon + 1));
+  for (std::string item; std::getline(items, item, ',');) {
+    const size_t at = item.find('=');
+    const std::string key = item.substr(0, at);
+    const std::string value = at == std::string::npos ? "" : item.substr(at + 1);
+    char* end = nullptr;
+    const double v = std::strtod(value.c_str(), &end);
+    if (value.empty() || end == nullptr || *end != '\0') {
+      return absl::InvalidArgumentError("\"" + item + "\" in \"" + spec + "\" is not key=number");
+    }
+    // Counts must be whole and not negative before they are narrowed.
+    auto count = [&](auto* field) -> absl::Status {
+      using T = typename std::remove_reference_t<decltype(*field)>::value_type;
+      if (v < 0 || v != std::floor(v) || v > static_cast<double>(std::numeric_limits<T>::max())) {
+        return absl::InvalidArgumentError(key + " " + value + " is not a whole number >= 0");
+      }
+      *field = static_cast<T>(v);
+      return absl::OkStatus();
+    };
+    absl::Status s;
+    if (key == "requests_per_second") {
+      l.requests_per_second = v;
+    } else if (key == "burst") {
+      l.burst = v;
+    } else if (key == "write_bytes_per_second") {
+      l.write_bytes_per_second = v;
+    } else if (key == "max_concurrent") {
+      s = count(&l.max_concurrent);
+    } else if (key == "max_memory_bytes") {
+      s = count(&l.max_memory_bytes);
+    } else {
+      return absl::InvalidArgumentError(
+          "unknown limit \"" + key +
+          "\" (known: requests_per_second, burst, write_bytes_per_second, max_concurrent, "
+          "max_memory_bytes)");
+    }
+    if (!s.ok()) return s;
+  }
+  return out;
+}
+
+std::string to_string(const ClientLimits& l) {
+  std::string out;
+  auto add = [&out](const char* key, const std::string& v) {
+    out += (out.empty() ? "" : ",") + std::string(key) + "=" + v;
+  };
+  if (l.requests_per_second) add("requests_per_second", text(*l.requests_per_second));
+  if (l.burst) add("burst", text(*l.burst));
+  if (l.write_bytes_per_second) add("write_bytes_per_second", text(*l.write_bytes_per_second));
+  if (l.max_concurrent) add("max_concurrent", std::to_string(*l.max_concurrent));
+  if (l.max_memory_bytes) add("max_memory_bytes", std::to_string(*l.max_memory_bytes));
+  return out;
+}
 
 ClientLimits LimitsConfig::for_client(const std::string& client) const {
   auto it = overrides.find(client);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace limits {
 
@@ -44,6 +45,11 @@ inline constexpr uint32_t kMaxConcurrent = 1'000'000;
 inline constexpr uint64_t kMaxMemoryBytes = uint64_t{1} << 40;  // 1 TiB
 
 absl::Status validate(const ClientLimits& l, const std::string& where);
+// "CLIENT:key=value,..." (keys as the fields above; CLIENT may hold colons, as an IPv6
+// address does) to the client and its limits. Values are checked by validate().
+absl::StatusOr<std::pair<std::string, ClientLimits>> parse_override(const std::string& spec);
+// "requests_per_second=100,burst=200" (set fields only; "" when none is set).
+std::string to_string(const ClientLimits& l);
 absl::Status validate(const LimitsConfig& c);
 
 }  // namespace limits

@@ -94,6 +94,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
 }
 
 absl::Status Server::open_node() {
+  if (absl::Status s = limits::validate(config_.limits); !s.ok()) return s;
+  limiter_ = std::make_unique<limits::Limiter>(config_.limits, limits::Clock::now());
   config_.node.registry = &registry_;
   const ServerConfig& cfg = config_;
   sm_ = std::make_unique<KvStateMachine>(cfg.store);
@@ -130,7 +132,8 @@ absl::Status Server::open_node() {
   register_server_metrics(registry_, MetricSources{.node = node_.get(),
                                                    .sm = sm_.get(),
                                                    .health = health_.get(),
-                                                   .quota_backend_bytes = cfg.store.quota_bytes});
+                                                   .quota_backend_bytes = cfg.store.quota_bytes,
+                                                   .limiter = limiter_.get()});
   // Attributes from the flags fill in what the log has not said yet (after a restore,
   // the log's attributes win).
   sm_->seed_members(seeds);
@@ -144,7 +147,7 @@ absl::Status Server::open_node() {
 
 absl::Status Server::listen_clients() {
   const ServerConfig& cfg = config_;
-  Context ctx{&config_, node_.get(), sm_.get(), health_.get()};
+  Context ctx{&config_, node_.get(), sm_.get(), health_.get(), limiter_.get()};
   auto watch = std::make_unique<WatchService>(ctx);
   watch_ = watch.get();
   services_.push_back(make_kv_service(ctx));

@@ -1,5 +1,6 @@
 #include "server/server_metrics.h"
 
+#include "limits/limiter.h"
 #include "node/raft_node.h"
 #include "server/health_monitor.h"
 #include "server/kv_state_machine.h"
@@ -158,6 +159,27 @@ void register_store(metrics::Registry& r, KvStateMachine* sm, int64_t quota) {
   counter("etcd_mvcc_txn_total", "Total number of txns seen by this member.", &ops->txn);
 }
 
+void register_limits(metrics::Registry& r, limits::Limiter* l) {
+  r.callback("raftkv_limits_admitted_total", "Requests the limiter admitted.", Type::kCounter,
+             [l] { return one(double(l->admitted())); });
+  r.callback("raftkv_limits_refused_total", "Requests the limiter refused, by the limit hit.",
+             Type::kCounter, [l] {
+               std::vector<Sample> out;
+               for (size_t i = 0; i < limits::kLimitCount; ++i) {
+                 const auto limit = static_cast<limits::Limit>(i);
+                 out.push_back({.labels = {{"limit", limits::limit_name(limit)}},
+                                .value = double(l->refused(limit))});
+               }
+               return out;
+             });
+  r.callback("raftkv_limits_in_flight_requests",
+             "Requests admitted and not yet answered, all clients together.", Type::kGauge,
+             [l] { return one(double(l->member_usage().in_flight)); });
+  r.callback("raftkv_limits_in_flight_bytes",
+             "Bytes of requests admitted and not yet answered, all clients together.", Type::kGauge,
+             [l] { return one(double(l->member_usage().bytes)); });
+}
+
 }  // namespace
 
 void register_server_metrics(metrics::Registry& r, MetricSources s) {
@@ -166,6 +188,7 @@ void register_server_metrics(metrics::Registry& r, MetricSources s) {
   register_drops_and_queues(r, s.node, s.health);
   register_health(r, s.health);
   register_store(r, s.sm, s.quota_backend_bytes);
+  register_limits(r, s.limiter);
 }
 
 }  // namespace server

@@ -10,6 +10,10 @@ namespace node {
 class RaftNode;
 }
 
+namespace limits {
+class Limiter;
+}
+
 namespace server {
 
 class KvStateMachine;
@@ -20,6 +24,7 @@ struct MetricSources {
   KvStateMachine* sm;
   HealthMonitor* health;
   int64_t quota_backend_bytes;
+  limits::Limiter* limiter;
 };
 
 void register_server_metrics(metrics::Registry& r, MetricSources s);
