@@ -16,6 +16,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "cmd/command_line.h"
+#include "limits/limits_config.h"
 #include "log/log.h"
 #include "server/server.h"
 #include "toml++/toml.h"
@@ -45,6 +46,9 @@ struct Flags {
   std::string config_file;
   std::string log_level = "info";
   std::string log_outputs = "stderr";
+  limits::LimitsConfig limits;  // --limits-*: unset, no limit
+  std::vector<std::string> limits_clients;
+  bool limits_trust_client_id = false;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -113,6 +117,8 @@ std::string apply_config_file(const std::string& path, CLI::App& app) {
       text = *s;
     else if (auto i = value.value<int64_t>())
       text = std::to_string(*i);
+    else if (value.is_floating_point())
+      text = std::to_string(*value.value<double>());
     else if (auto b = value.value<bool>())
       text = *b ? "true" : "false";
     else
@@ -125,6 +131,32 @@ std::string apply_config_file(const std::string& path, CLI::App& app) {
     }
   }
   return "";
+}
+
+// Per-client limits (a default for every client, and overrides by client) and the
+// member's own; unset flags set no limit. docs/limits.md.
+void add_limit_flags(CLI::App& app, Flags& f) {
+  limits::ClientLimits& d = f.limits.defaults;
+  app.add_option("--limits-requests-per-second", d.requests_per_second,
+                 "Requests a second each client may send (token bucket rate)");
+  app.add_option("--limits-burst", d.burst,
+                 "Requests a client may send at once (bucket size; default: the rate)");
+  app.add_option("--limits-write-bytes-per-second", d.write_bytes_per_second,
+                 "Bytes of writes a second each client may send");
+  app.add_option("--limits-max-concurrent", d.max_concurrent,
+                 "Requests each client may have in flight");
+  app.add_option("--limits-max-memory-bytes", d.max_memory_bytes,
+                 "Bytes of requests each client may have in flight");
+  app.add_option("--limits-member-max-concurrent", f.limits.member.max_concurrent,
+                 "Requests this member admits in flight, all clients together");
+  app.add_option("--limits-member-max-memory-bytes", f.limits.member.max_memory_bytes,
+                 "Bytes of requests this member admits in flight, all clients together");
+  app.add_option("--limits-client", f.limits_clients,
+                 "An override for one client: CLIENT:key=value,... with keys "
+                 "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
+                 "max_memory_bytes (repeatable)");
+  app.add_flag("--limits-trust-client-id", f.limits_trust_client_id,
+               "Key clients by their client-id request metadata instead of their address");
 }
 
 void add_flags(CLI::App& app, Flags& f) {
@@ -163,6 +195,7 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--log-level", f.log_level, "Lowest level logged: debug, info, warn or error");
   app.add_option("--log-outputs", f.log_outputs,
                  "Where the log goes: stderr, stdout or file paths, comma-separated");
+  add_limit_flags(app, f);
 }
 
 // The one URL a flag names, as a host:port address; the error names the flag.
@@ -244,6 +277,17 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
     return absl::InvalidArgumentError("--request-timeout-ms must be above 0");
   }
   cfg->request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
+  cfg->limits = f.limits;
+  for (const std::string& spec : f.limits_clients) {
+    absl::StatusOr<std::pair<std::string, limits::ClientLimits>> o = limits::parse_override(spec);
+    if (!o.ok())
+      return absl::InvalidArgumentError("--limits-client: " + std::string(o.status().message()));
+    cfg->limits.overrides[o->first] = o->second;
+  }
+  cfg->limits_trust_client_id = f.limits_trust_client_id;
+  if (absl::Status s = limits::validate(cfg->limits); !s.ok()) {
+    return absl::InvalidArgumentError("--limits-*: " + std::string(s.message()));
+  }
   return node::validate(cfg->node);
 }
 

@@ -204,6 +204,7 @@ struct Args {
   uint32_t heartbeat_ms = 0, election_min_ms = 0, election_max_ms = 0;  // timeouts set
   std::string key, value;                                               // put, get, del
   bool prefix = false;                                                  // get, del
+  uint32_t min_score = 100;                                             // health
 };
 
 // What a command does once the command line is parsed; returns the exit status.
@@ -400,6 +401,81 @@ int show_status(Client& c, const Options& o, const Args&) {
   return 0;
 }
 
+// ---- health
+
+// One member as health shows it: its Health answer, when it gave one.
+struct HealthRow {
+  pb::Member member;
+  bool reached = false;
+  ad::HealthResponse h;
+};
+
+std::string reasons_text(const ad::HealthResponse& h) {
+  std::string out;
+  for (const ad::HealthReason& r : h.reasons()) {
+    if (!out.empty()) out += "; ";
+    out += r.detail() + " (-" + std::to_string(r.penalty()) + ", want " + r.threshold() + ")";
+  }
+  return out;
+}
+
+void print_health_json(const std::vector<HealthRow>& rows) {
+  std::printf("[");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const HealthRow& r = rows[i];
+    std::printf("%s{\"id\":\"%s\",\"name\":%s,\"reachable\":%s", i ? "," : "",
+                hex(r.member.id()).c_str(), json_string(r.member.name()).c_str(),
+                r.reached ? "true" : "false");
+    if (r.reached) {
+      std::printf(",\"score\":%u,\"reasons\":[", r.h.score());
+      for (int j = 0; j < r.h.reasons_size(); ++j) {
+        const ad::HealthReason& x = r.h.reasons(j);
+        std::printf("%s{\"input\":%s,\"detail\":%s,\"threshold\":%s,\"penalty\":%u}", j ? "," : "",
+                    json_string(x.input()).c_str(), json_string(x.detail()).c_str(),
+                    json_string(x.threshold()).c_str(), x.penalty());
+      }
+      std::printf("]");
+    }
+    std::printf("}");
+  }
+  std::printf("]\n");
+}
+
+// Every member's health score and reasons, asked at its first client URL. Exits 1 when
+// a member is unreachable or scores below --min-score.
+int show_health(Client& c, const Options& o, const Args& a) {
+  pb::MemberListResponse members;
+  if (auto s =
+          c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &members);
+      !s.ok()) {
+    return failed(s);
+  }
+  std::vector<HealthRow> rows;
+  bool below = false;
+  for (const pb::Member& m : members.members()) {
+    HealthRow r{m, false, {}};
+    if (m.clienturls_size() > 0) {
+      r.reached = c.call_at<ad::Admin>(address(m.clienturls(0)), &ad::Admin::Stub::Health,
+                                       ad::HealthRequest(), &r.h, std::min(o.timeout_ms, 2000))
+                      .ok();
+    }
+    below = below || !r.reached || r.h.score() < a.min_score;
+    rows.push_back(std::move(r));
+  }
+  if (o.output == "json") {
+    print_health_json(rows);
+  } else {
+    std::vector<std::vector<std::string>> table;
+    for (const HealthRow& r : rows) {
+      table.push_back({hex(r.member.id()), r.member.name(),
+                       r.reached ? std::to_string(r.h.score()) : "unreachable",
+                       r.reached ? reasons_text(r.h) : "-"});
+    }
+    print_table({"ID", "NAME", "SCORE", "REASONS"}, table);
+  }
+  return below ? 1 : 0;
+}
+
 // ---- keys
 
 int put_key(Client& c, const Options&, const Args& a) {
@@ -499,6 +575,11 @@ void add_cluster_commands(CLI::App& app, Args* a, Commands* commands) {
 
   commands->emplace_back(app.add_subcommand("status", "Every member's role, term, commit and lag"),
                          show_status);
+  auto* health = app.add_subcommand(
+      "health", "Every member's health score and reasons; exits 1 when one is below --min-score");
+  health->add_option("--min-score", a->min_score, "Lowest acceptable score (0-100)")
+      ->check(CLI::Range(0, 100));
+  commands->emplace_back(health, show_health);
 }
 
 void add_key_commands(CLI::App& app, Args* a, Commands* commands) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "log/log.h"
+#include "node/node_metrics.h"
 
 namespace node {
 namespace {
@@ -16,8 +17,10 @@ constexpr std::chrono::seconds kSlowSync(1);
 
 StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
                              std::unique_ptr<storage::SnapshotStore> snaps,
-                             std::function<void(ReadyJob)> durable, FatalHandler fatal)
-    : wal_(std::move(wal)),
+                             std::function<void(ReadyJob)> durable, FatalHandler fatal,
+                             NodeMetrics* metrics)
+    : metrics_(metrics),
+      wal_(std::move(wal)),
       snapshots_(std::move(snaps)),
       durable_(std::move(durable)),
       fatal_(std::move(fatal)) {}
@@ -41,10 +44,12 @@ void StorageWriter::write(ReadyJob& job) {
     if (s.is_ok()) s = wal_->install_snapshot(r.snapshot->last);
     if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
   }
+  const auto start = std::chrono::steady_clock::now();
   storage::Status s = wal_->append(r.entries, r.hard_state);
   const auto sync_start = std::chrono::steady_clock::now();
   if (s.is_ok()) s = wal_->sync();
   if (!s.is_ok()) return fatal_("the log cannot be made durable: " + s.message());
+  metrics_->wal_fsync.observe(seconds_since(start));
   if (const auto took = std::chrono::steady_clock::now() - sync_start; took > kSlowSync) {
     raftlog::warn(
         "storage", "slow fdatasync",

@@ -7,6 +7,7 @@
 #include "raftkv/internal.pb.h"
 #include "server/context.h"
 #include "server/errors.h"
+#include "server/health_monitor.h"
 #include "server/kv_state_machine.h"
 #include "server/services.h"
 
@@ -20,14 +21,18 @@ class AdminService final : public raftkv::admin::Admin::Service {
  public:
   explicit AdminService(Context c) : c_(c) {}
 
-  grpc::Status GetTimeouts(grpc::ServerContext*, const raftkv::admin::GetTimeoutsRequest*,
+  grpc::Status GetTimeouts(grpc::ServerContext* ctx, const raftkv::admin::GetTimeoutsRequest* req,
                            raftkv::admin::Timeouts* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     to_pb(c_.node->timeouts(), resp);
     return grpc::Status::OK;
   }
 
-  grpc::Status SetTimeouts(grpc::ServerContext*, const raftkv::admin::Timeouts* req,
+  grpc::Status SetTimeouts(grpc::ServerContext* ctx, const raftkv::admin::Timeouts* req,
                            raftkv::admin::Timeouts* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const node::TimeoutsMs t{req->heartbeat_ms(), req->election_min_ms(), req->election_max_ms()};
     if (auto s = c_.node->update_timeouts(t, c_.config->request_timeout); !s.ok()) {
       return to_grpc(s);
@@ -36,9 +41,11 @@ class AdminService final : public raftkv::admin::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status TransferLeadership(grpc::ServerContext*,
+  grpc::Status TransferLeadership(grpc::ServerContext* ctx,
                                   const raftkv::admin::TransferLeadershipRequest* req,
                                   raftkv::admin::TransferLeadershipResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const raft::NodeId to(req->target_id());
     if (!c_.sm->membership().is_voter(to)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -56,8 +63,28 @@ class AdminService final : public raftkv::admin::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Status(grpc::ServerContext*, const raftkv::admin::StatusRequest*,
+  grpc::Status Health(grpc::ServerContext* ctx, const raftkv::admin::HealthRequest* req,
+                      raftkv::admin::HealthResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    const metrics::HealthScore h = c_.health->evaluate();
+    resp->set_id(c_.config->node.id.value());
+    resp->set_name(c_.config->node.name);
+    resp->set_score(h.score);
+    for (const metrics::HealthReason& r : h.reasons) {
+      raftkv::admin::HealthReason* out = resp->add_reasons();
+      out->set_input(r.input);
+      out->set_detail(r.detail);
+      out->set_threshold(r.threshold);
+      out->set_penalty(r.penalty);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Status(grpc::ServerContext* ctx, const raftkv::admin::StatusRequest* req,
                       raftkv::admin::StatusResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const node::NodeState st = c_.node->status();
     resp->set_cluster_id(c_.config->cluster_id);
     resp->set_id(c_.config->node.id.value());

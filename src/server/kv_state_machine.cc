@@ -219,17 +219,44 @@ in::Result KvStateMachine::apply_command(const in::Command& c) {
   return out;
 }
 
+void KvStateMachine::count_ops(const pb::TxnResponse& r) {
+  ++ops_.txn;
+  for (const pb::ResponseOp& op : r.responses()) {
+    switch (op.response_case()) {
+      case pb::ResponseOp::kResponseRange:
+        ++ops_.range;
+        break;
+      case pb::ResponseOp::kResponsePut:
+        ++ops_.put;
+        break;
+      case pb::ResponseOp::kResponseDeleteRange:
+        ++ops_.delete_range;
+        break;
+      case pb::ResponseOp::kResponseTxn:
+        count_ops(op.response_txn());
+        break;
+      case pb::ResponseOp::RESPONSE_NOT_SET:
+        break;
+    }
+  }
+}
+
 void KvStateMachine::apply_put(const in::Command& c, in::Result* out) {
+  ++ops_.put;
   fill(store_.put(to_kv(c.put())), out, [&](const auto& r) { to_pb(r, out->mutable_put()); });
 }
 
 void KvStateMachine::apply_delete_range(const in::Command& c, in::Result* out) {
+  ++ops_.delete_range;
   fill(store_.delete_range(to_kv(c.delete_range())), out,
        [&](const auto& r) { to_pb(r, out->mutable_delete_range()); });
 }
 
 void KvStateMachine::apply_txn(const in::Command& c, in::Result* out) {
-  fill(store_.txn(to_kv(c.txn())), out, [&](const auto& r) { to_pb(r, out->mutable_txn()); });
+  fill(store_.txn(to_kv(c.txn())), out, [&](const auto& r) {
+    to_pb(r, out->mutable_txn());
+    count_ops(out->txn());
+  });
 }
 
 void KvStateMachine::apply_compaction(const in::Command& c, in::Result* out) {
@@ -409,6 +436,7 @@ absl::StatusOr<std::string> KvStateMachine::leader_call(std::string_view payload
 }
 
 grpc::Status KvStateMachine::range(const pb::RangeRequest& req, pb::RangeResponse* resp) {
+  ++ops_.range;
   std::lock_guard<std::mutex> lock(mu_);
   auto r = store_.range(to_kv(req));
   if (!r.is_ok()) return to_grpc(r.status());
@@ -463,6 +491,11 @@ int64_t KvStateMachine::revision() {
 int64_t KvStateMachine::size_bytes() {
   std::lock_guard<std::mutex> lock(mu_);
   return store_.size_bytes();
+}
+
+size_t KvStateMachine::key_count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.key_count();
 }
 
 grpc::Status KvStateMachine::hash_kv(int64_t revision, uint32_t* hash, int64_t* compact) {

@@ -48,6 +48,13 @@ class KvStateMachine : public node::StateMachine {
   std::vector<etcdserverpb::AlarmMember> alarms();
   int64_t revision();
   int64_t size_bytes();
+  size_t key_count();
+  // Operations seen by this member, as etcd's etcd_mvcc_*_total count them: writes as
+  // they are applied (inside transactions too), ranges as they are served.
+  struct OpCounts {
+    std::atomic<uint64_t> put{0}, range{0}, delete_range{0}, txn{0};
+  };
+  const OpCounts& op_counts() const { return ops_; }
   grpc::Status hash_kv(int64_t revision, uint32_t* hash, int64_t* compact_revision);
   // Leases this node, as leader, must revoke now.
   std::vector<int64_t> expired_leases();
@@ -93,6 +100,8 @@ class KvStateMachine : public node::StateMachine {
   raft::Membership membership_;
   std::atomic<uint64_t> self_{0};
   std::atomic<bool> self_learner_{false};
+  OpCounts ops_;
+  void count_ops(const etcdserverpb::TxnResponse& r);
   std::function<void(const raftkv::internal::MemberAttributes&)> member_listener_;
 };
 

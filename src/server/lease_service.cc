@@ -24,28 +24,29 @@ class LeaseService final : public pb::Lease::Service {
  public:
   explicit LeaseService(Context c) : c_(c) {}
 
-  grpc::Status LeaseGrant(grpc::ServerContext*, const pb::LeaseGrantRequest* req,
+  grpc::Status LeaseGrant(grpc::ServerContext* ctx, const pb::LeaseGrantRequest* req,
                           pb::LeaseGrantResponse* resp) override {
     in::Command c;
     *c.mutable_lease_grant() = *req;
-    return replicate(*req, c, resp, &in::Result::lease_grant);
+    return replicate(ctx, *req, c, resp, &in::Result::lease_grant);
   }
 
-  grpc::Status LeaseRevoke(grpc::ServerContext*, const pb::LeaseRevokeRequest* req,
+  grpc::Status LeaseRevoke(grpc::ServerContext* ctx, const pb::LeaseRevokeRequest* req,
                            pb::LeaseRevokeResponse* resp) override {
     in::Command c;
     *c.mutable_lease_revoke() = *req;
-    return replicate(*req, c, resp, &in::Result::lease_revoke);
+    return replicate(ctx, *req, c, resp, &in::Result::lease_revoke);
   }
 
   grpc::Status LeaseKeepAlive(
-      grpc::ServerContext*,
+      grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<pb::LeaseKeepAliveResponse, pb::LeaseKeepAliveRequest>* stream)
       override {
     if (auto s = c_.gate_stream(); !s.ok()) return s;
     pb::LeaseKeepAliveRequest req;
     while (stream->Read(&req)) {
-      if (auto s = c_.gate(req); !s.ok()) return s;
+      Admission admitted = c_.gate(ctx, req);  // per message, held until it is answered
+      if (!admitted.ok()) return admitted.status;
       in::LeaderCall call;
       *call.mutable_keep_alive() = req;
       absl::StatusOr<std::string> r =
@@ -59,9 +60,10 @@ class LeaseService final : public pb::Lease::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status LeaseTimeToLive(grpc::ServerContext*, const pb::LeaseTimeToLiveRequest* req,
+  grpc::Status LeaseTimeToLive(grpc::ServerContext* ctx, const pb::LeaseTimeToLiveRequest* req,
                                pb::LeaseTimeToLiveResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     in::LeaderCall call;
     *call.mutable_time_to_live() = *req;
     absl::StatusOr<std::string> r =
@@ -72,9 +74,10 @@ class LeaseService final : public pb::Lease::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status LeaseLeases(grpc::ServerContext*, const pb::LeaseLeasesRequest* req,
+  grpc::Status LeaseLeases(grpc::ServerContext* ctx, const pb::LeaseLeasesRequest* req,
                            pb::LeaseLeasesResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     if (auto s = c_.read_barrier(); !s.ok()) return s;
     c_.sm->lease_leases(resp);
     c_.header(resp->mutable_header());
@@ -84,9 +87,11 @@ class LeaseService final : public pb::Lease::Service {
  private:
   // Gates `req`, replicates `c` and answers with the part of the result `pick` names.
   template <typename Resp>
-  grpc::Status replicate(const google::protobuf::Message& req, const in::Command& c, Resp* resp,
+  grpc::Status replicate(grpc::ServerContext* ctx, const google::protobuf::Message& req,
+                         const in::Command& c, Resp* resp,
                          const Resp& (in::Result::*pick)() const) {
-    if (auto s = c_.gate(req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, req);
+    if (!admitted.ok()) return admitted.status;
     in::Result r;
     if (auto s = c_.write(c, &r); !s.ok()) return s;
     *resp = (r.*pick)();

@@ -20,8 +20,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   struct Shared;  // below
 
  public:
-  WatchStream(Context c, WatchService* service)
-      : c_(c), service_(service), shared_(std::make_shared<Shared>()) {
+  WatchStream(Context c, WatchService* service, grpc::CallbackServerContext* ctx)
+      : c_(c), service_(service), ctx_(ctx), shared_(std::make_shared<Shared>()) {
     shared_->stream = this;
     grpc::Status gate = c_.gate_stream();
     if (gate.ok() && !service_->opened(this, [shared = shared_] { close(shared); })) {
@@ -48,7 +48,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     node::MutexLock lock(&shared_->mu);
     // The client closed its side, or the stream broke: etcd ends the stream then.
     if (!ok) return finish_locked(grpc::Status::OK);
-    if (grpc::Status s = c_.gate(request_); !s.ok()) return finish_locked(s);
+    Admission admitted = c_.gate(ctx_, request_);  // held while the request is handled
+    if (!admitted.ok()) return finish_locked(admitted.status);
     handle_locked(request_);
     if (!finishing_) StartRead(&request_);
     send_next_locked();
@@ -240,6 +241,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 
   const Context c_;
   WatchService* const service_;
+  grpc::CallbackServerContext* const ctx_;  // the stream's, for the gate
   const std::shared_ptr<Shared> shared_;
   pb::WatchRequest request_;                            // the read in flight
   pb::WatchResponse out_ ABSL_GUARDED_BY(shared_->mu);  // the write in flight
@@ -254,8 +256,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 };
 
 grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* WatchService::Watch(
-    grpc::CallbackServerContext*) {
-  return new WatchStream(c_, this);
+    grpc::CallbackServerContext* ctx) {
+  return new WatchStream(c_, this, ctx);
 }
 
 bool WatchService::opened(WatchStream* s, std::function<void()> close) {

@@ -23,6 +23,9 @@ using std::chrono::milliseconds;
 
 class ServerTest : public ::testing::Test {
  protected:
+  // What a fixture changes in the configuration before the server starts.
+  virtual void configure(ServerConfig&) {}
+
   void SetUp() override {
     char pattern[] = "/tmp/raftkv-server-XXXXXX";
     dir_ = mkdtemp(pattern);
@@ -44,6 +47,7 @@ class ServerTest : public ::testing::Test {
     cfg.initial_cluster = {MemberSpec{cfg.node.id.value(), "solo", {"http://127.0.0.1:1"}}};
     cfg.advertise_client_urls = {"http://127.0.0.1:2379"};
     id_ = cfg.node.id.value();
+    configure(cfg);
     auto s = Server::start(cfg);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
@@ -429,6 +433,108 @@ TEST_F(ServerTest, HealthIsFalseWhileANospaceAlarmIsRaised) {
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 503);
   EXPECT_EQ(health->body, R"({"health":"false","reason":"ALARM NOSPACE"})");
+}
+
+TEST_F(ServerTest, AHealthySingleMemberScores100AndNospaceCostsHalfWithItsReason) {
+  auto admin = raftkv::admin::Admin::NewStub(channel_);
+  raftkv::admin::HealthResponse h;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Health(&ctx, raftkv::admin::HealthRequest(), &h).ok());
+  }
+  EXPECT_EQ(h.score(), 100u);
+  EXPECT_EQ(h.reasons_size(), 0);
+  EXPECT_EQ(h.name(), "solo");
+  const std::string big(16 * 1024, 'x');
+  pb::PutResponse r;
+  for (int i = 0; i < 64 && put("fill" + std::to_string(i), big, &r).ok(); ++i) {
+  }
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Health(&ctx, raftkv::admin::HealthRequest(), &h).ok());
+  }
+  EXPECT_LE(h.score(), 50u);
+  ASSERT_EQ(h.reasons_size(), 1);
+  EXPECT_EQ(h.reasons(0).input(), "alarm");
+  EXPECT_NE(h.reasons(0).detail().find("NOSPACE"), std::string::npos);
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("\nraftkv_health_score 50\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("\nraftkv_health_penalty{input=\"alarm\"} 50\n"), std::string::npos);
+}
+
+// A server whose clients each get a burst of 5 requests and then one every 10 s (so a
+// slow machine cannot refill a token mid-test), keyed by their client-id.
+class LimitedServerTest : public ServerTest {
+ protected:
+  void configure(ServerConfig& cfg) override {
+    cfg.limits.defaults.requests_per_second = 0.1;
+    cfg.limits.defaults.burst = 5;
+    cfg.limits_trust_client_id = true;
+  }
+  std::unique_ptr<grpc::ClientContext> as(const std::string& client) {
+    auto c = ctx();
+    c->AddMetadata("client-id", client);
+    return c;
+  }
+  uint64_t commit_index() {
+    auto admin = raftkv::admin::Admin::NewStub(channel_);
+    raftkv::admin::StatusResponse st;
+    EXPECT_TRUE(admin->Status(as("observer").get(), raftkv::admin::StatusRequest(), &st).ok());
+    return st.commit();
+  }
+};
+
+TEST_F(LimitedServerTest, AClientOverItsRateIsRefusedAtOnceNamingTheLimitAndNothingIsLogged) {
+  pb::PutRequest req;
+  req.set_key("k");
+  req.set_value("v");
+  pb::PutResponse r;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(kv_->Put(as("greedy").get(), req, &r).ok()) << i;
+  const uint64_t commit = commit_index();
+  auto refused_ctx = as("greedy");
+  const grpc::Status s = kv_->Put(refused_ctx.get(), req, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(),
+            "etcdserver: too many requests: client id:greedy is over its request rate limit of "
+            "0.1/s (burst 5)");
+  const auto& trailers = refused_ctx->GetServerTrailingMetadata();
+  auto retry = trailers.find("retry-after-ms");
+  ASSERT_NE(retry, trailers.end());
+  EXPECT_GT(std::stoi(std::string(retry->second.data(), retry->second.size())), 0);
+  EXPECT_EQ(commit_index(), commit);  // the refused put never reached the log
+  // Other clients keep their own budgets.
+  EXPECT_TRUE(kv_->Put(as("light").get(), req, &r).ok());
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("raftkv_limits_refused_total{limit=\"request_rate\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("\nraftkv_limits_in_flight_requests 0\n"), std::string::npos);
+}
+
+TEST_F(LimitedServerTest, AdminAndMaintenanceCallsPassTheSameGate) {
+  pb::RangeRequest range;
+  range.set_key("k");
+  pb::RangeResponse rr;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(kv_->Range(as("admin").get(), range, &rr).ok());
+  auto admin = raftkv::admin::Admin::NewStub(channel_);
+  raftkv::admin::StatusResponse st;
+  EXPECT_EQ(admin->Status(as("admin").get(), raftkv::admin::StatusRequest(), &st).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  raftkv::admin::Timeouts t;
+  EXPECT_EQ(
+      admin->GetTimeouts(as("admin").get(), raftkv::admin::GetTimeoutsRequest(), &t).error_code(),
+      grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto maintenance = pb::Maintenance::NewStub(channel_);
+  pb::StatusResponse ms;
+  EXPECT_EQ(maintenance->Status(as("admin").get(), pb::StatusRequest(), &ms).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto cluster = pb::Cluster::NewStub(channel_);
+  pb::MemberListResponse ml;
+  EXPECT_EQ(cluster->MemberList(as("admin").get(), pb::MemberListRequest(), &ml).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
 TEST(Urls, BadUrlsAreNamed) {
