@@ -48,6 +48,9 @@ absl::Status validate(const ClientLimits& l, const std::string& where);
 // "CLIENT:key=value,..." (keys as the fields above; CLIENT may hold colons, as an IPv6
 // address does) to the client and its limits. Values are checked by validate().
 absl::StatusOr<std::pair<std::string, ClientLimits>> parse_override(const std::string& spec);
+// "key=value,..." alone ("" is no limit at all).
+absl::StatusOr<ClientLimits> parse_client_limits(const std::string& spec);
+absl::StatusOr<MemberLimits> parse_member_limits(const std::string& spec);
 // "requests_per_second=100,burst=200" (set fields only; "" when none is set).
 std::string to_string(const ClientLimits& l);
 absl::Status validate(const LimitsConfig& c);

@@ -14,6 +14,7 @@
 #include "server/http_endpoint.h"
 #include "server/json.h"
 #include "server/kv_state_machine.h"
+#include "server/limits_proto.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
 #include "server/watch_service.h"
@@ -117,6 +118,10 @@ absl::Status Server::open_node() {
     seeds.push_back(a);
   }
   sm_->set_self(self);
+  // Limits set through the log (or a snapshot) replace the flags' on every member.
+  sm_->set_limits_listener([l = limiter_.get()](const raftkv::admin::Limits& p) {
+    l->configure(from_proto(p), limits::Clock::now());
+  });
   sm_->set_member_listener(
       [t, self](const in::MemberAttributes& m) { point_peer(t, self, m.id(), m.peer_urls()); });
   auto node = node::RaftNode::open(cfg.node, sm_.get(), t);
