@@ -41,6 +41,7 @@ struct Flags {
   uint64_t snapshot_count = 10000;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
+  int64_t max_txn_ops = 128;
   uint32_t request_timeout_ms = 5000;
   std::string config_file;
   limits::LimitsConfig limits;  // --limits-*: unset, no limit
@@ -161,6 +162,8 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
                  "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
   app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");
+  app.add_option("--max-txn-ops", f.max_txn_ops,
+                 "Most operations in a transaction's compares and in each of its branches");
   app.add_option("--request-timeout-ms", f.request_timeout_ms,
                  "How long a client request may wait for consensus");
   app.add_option("--config-file", f.config_file, "TOML file with the same keys as the flags");
@@ -240,6 +243,11 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
                                       " must be >= 0 (0: the default of 2 GiB)");
   }
   cfg->store.quota_bytes = f.quota_backend_bytes == 0 ? int64_t{2} << 30 : f.quota_backend_bytes;
+  if (f.max_txn_ops < 1) {
+    return absl::InvalidArgumentError("--max-txn-ops " + std::to_string(f.max_txn_ops) +
+                                      " must be at least 1");
+  }
+  cfg->store.max_txn_ops = f.max_txn_ops;
   cfg->store.min_lease_ttl =
       std::max<int64_t>(1, (cfg->node.timeouts.election_min_ms * 3 / 2 + 999) / 1000);
   if (f.request_timeout_ms == 0) {
