@@ -128,7 +128,7 @@ absl::Status Server::open_node() {
   if (!node.ok()) return node.status();
   node_ = *std::move(node);
   node_->set_removed_handler([this](const std::string& why) { removed(why); });
-  health_ = std::make_unique<HealthMonitor>(node_.get(), sm_.get(), t);
+  health_ = std::make_unique<HealthMonitor>(node_.get(), sm_.get(), t, limiter_.get());
   health_success_ = &registry_.counter("etcd_server_health_success",
                                        "The total number of successful health checks");
   health_failures_ =
