@@ -120,6 +120,10 @@ void add_limit_flags(CLI::App& app, Flags& f) {
                  "Requests each client may have in flight");
   app.add_option("--limits-max-memory-bytes", d.max_memory_bytes,
                  "Bytes of requests each client may have in flight");
+  app.add_option("--limits-max-watchers", d.max_watchers,
+                 "Watchers each client may have open, all streams together");
+  app.add_option("--limits-max-watchers-per-stream", d.max_watchers_per_stream,
+                 "Watchers each client may have open on one stream");
   app.add_option("--limits-member-max-concurrent", f.limits.member.max_concurrent,
                  "Requests this member admits in flight, all clients together");
   app.add_option("--limits-member-max-memory-bytes", f.limits.member.max_memory_bytes,
@@ -127,7 +131,7 @@ void add_limit_flags(CLI::App& app, Flags& f) {
   app.add_option("--limits-client", f.limits_clients,
                  "An override for one client: CLIENT:key=value,... with keys "
                  "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
-                 "max_memory_bytes (repeatable)");
+                 "max_memory_bytes, max_watchers, max_watchers_per_stream (repeatable)");
   app.add_flag("--limits-trust-client-id", f.limits_trust_client_id,
                "Key clients by their client-id request metadata instead of their address");
 }

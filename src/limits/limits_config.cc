@@ -92,10 +92,14 @@ absl::StatusOr<ClientLimits> parse_client_limits(const std::string& spec) {
           return set_count(&l.max_concurrent, key, v, text);
         } else if (key == "max_memory_bytes") {
           return set_count(&l.max_memory_bytes, key, v, text);
+        } else if (key == "max_watchers") {
+          return set_count(&l.max_watchers, key, v, text);
+        } else if (key == "max_watchers_per_stream") {
+          return set_count(&l.max_watchers_per_stream, key, v, text);
         } else {
           return unknown(key,
                          "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
-                         "max_memory_bytes");
+                         "max_memory_bytes, max_watchers, max_watchers_per_stream");
         }
         return absl::OkStatus();
       });
@@ -136,6 +140,10 @@ std::string to_string(const ClientLimits& l) {
   if (l.write_bytes_per_second) add("write_bytes_per_second", text(*l.write_bytes_per_second));
   if (l.max_concurrent) add("max_concurrent", std::to_string(*l.max_concurrent));
   if (l.max_memory_bytes) add("max_memory_bytes", std::to_string(*l.max_memory_bytes));
+  if (l.max_watchers) add("max_watchers", std::to_string(*l.max_watchers));
+  if (l.max_watchers_per_stream) {
+    add("max_watchers_per_stream", std::to_string(*l.max_watchers_per_stream));
+  }
   return out;
 }
 
@@ -149,6 +157,8 @@ ClientLimits LimitsConfig::for_client(const std::string& client) const {
   if (o.write_bytes_per_second) l.write_bytes_per_second = o.write_bytes_per_second;
   if (o.max_concurrent) l.max_concurrent = o.max_concurrent;
   if (o.max_memory_bytes) l.max_memory_bytes = o.max_memory_bytes;
+  if (o.max_watchers) l.max_watchers = o.max_watchers;
+  if (o.max_watchers_per_stream) l.max_watchers_per_stream = o.max_watchers_per_stream;
   return l;
 }
 
@@ -166,6 +176,12 @@ absl::Status validate(const ClientLimits& l, const std::string& where) {
     return s;
   }
   if (auto s = check_count(l.max_memory_bytes, p + "max_memory_bytes", kMaxMemoryBytes); !s.ok()) {
+    return s;
+  }
+  if (auto s = check_count(l.max_watchers, p + "max_watchers", kMaxConcurrent); !s.ok()) return s;
+  if (auto s =
+          check_count(l.max_watchers_per_stream, p + "max_watchers_per_stream", kMaxConcurrent);
+      !s.ok()) {
     return s;
   }
   if (l.burst.has_value() && !l.requests_per_second.has_value()) {

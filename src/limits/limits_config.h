@@ -19,6 +19,8 @@ struct ClientLimits {
   std::optional<double> write_bytes_per_second;  // bytes of writes admitted per second
   std::optional<uint32_t> max_concurrent;        // requests admitted and not yet answered
   std::optional<uint64_t> max_memory_bytes;      // bytes of those requests
+  std::optional<uint32_t> max_watchers;          // watchers open, all streams together
+  std::optional<uint32_t> max_watchers_per_stream;
   bool operator==(const ClientLimits&) const = default;
 };
 

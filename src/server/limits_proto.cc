@@ -13,6 +13,8 @@ ad::ClientLimits to_proto(const limits::ClientLimits& l) {
   if (l.write_bytes_per_second) p.set_write_bytes_per_second(*l.write_bytes_per_second);
   if (l.max_concurrent) p.set_max_concurrent(*l.max_concurrent);
   if (l.max_memory_bytes) p.set_max_memory_bytes(*l.max_memory_bytes);
+  if (l.max_watchers) p.set_max_watchers(*l.max_watchers);
+  if (l.max_watchers_per_stream) p.set_max_watchers_per_stream(*l.max_watchers_per_stream);
   return p;
 }
 
@@ -23,6 +25,8 @@ limits::ClientLimits from_proto(const ad::ClientLimits& p) {
   if (p.has_write_bytes_per_second()) l.write_bytes_per_second = p.write_bytes_per_second();
   if (p.has_max_concurrent()) l.max_concurrent = p.max_concurrent();
   if (p.has_max_memory_bytes()) l.max_memory_bytes = p.max_memory_bytes();
+  if (p.has_max_watchers()) l.max_watchers = p.max_watchers();
+  if (p.has_max_watchers_per_stream()) l.max_watchers_per_stream = p.max_watchers_per_stream();
   return l;
 }
 
