@@ -120,6 +120,8 @@ void add_limit_flags(CLI::App& app, Flags& f) {
                  "Requests each client may have in flight");
   app.add_option("--limits-max-memory-bytes", d.max_memory_bytes,
                  "Bytes of requests each client may have in flight");
+  app.add_option("--limits-max-leases", d.max_leases,
+                 "Leases each client may hold, granted through this member");
   app.add_option("--limits-max-watchers", d.max_watchers,
                  "Watchers each client may have open, all streams together");
   app.add_option("--limits-max-watchers-per-stream", d.max_watchers_per_stream,
@@ -128,10 +130,11 @@ void add_limit_flags(CLI::App& app, Flags& f) {
                  "Requests this member admits in flight, all clients together");
   app.add_option("--limits-member-max-memory-bytes", f.limits.member.max_memory_bytes,
                  "Bytes of requests this member admits in flight, all clients together");
-  app.add_option("--limits-client", f.limits_clients,
-                 "An override for one client: CLIENT:key=value,... with keys "
-                 "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
-                 "max_memory_bytes, max_watchers, max_watchers_per_stream (repeatable)");
+  app.add_option(
+      "--limits-client", f.limits_clients,
+      "An override for one client: CLIENT:key=value,... with keys "
+      "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
+      "max_memory_bytes, max_watchers, max_watchers_per_stream, max_leases (repeatable)");
   app.add_flag("--limits-trust-client-id", f.limits_trust_client_id,
                "Key clients by their client-id request metadata instead of their address");
 }

@@ -66,6 +66,8 @@ const char* limit_name(Limit l) {
       return "watchers";
     case Limit::kWatchersPerStream:
       return "watchers_per_stream";
+    case Limit::kLeases:
+      return "leases";
   }
   return "unknown";
 }
@@ -225,6 +227,11 @@ std::variant<Permit, Refusal> Limiter::admit_watcher(const std::string& client, 
   p.client_ = std::move(c);
   p.watcher_ = true;
   return p;
+}
+
+void Limiter::count_refusal(Limit l) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++refused_[static_cast<size_t>(l)];
 }
 
 void Limiter::release_watcher(ClientState& c) {

@@ -27,8 +27,9 @@ enum class Limit {
   kMemberMemory,
   kWatchers,
   kWatchersPerStream,
+  kLeases,
 };
-inline constexpr size_t kLimitCount = 8;
+inline constexpr size_t kLimitCount = 9;
 // The metric label of each limit: "request_rate", "write_bytes_rate", ...
 const char* limit_name(Limit l);
 
@@ -85,6 +86,9 @@ class Limiter {
   std::variant<Permit, Refusal> admit_watcher(const std::string& client, size_t in_stream,
                                               Clock::time_point now);
   uint64_t watchers(const std::string& client) const;
+  // Counts a refusal the caller made for a limit the limiter does not hold (leases: the
+  // server knows which exist). Any thread.
+  void count_refusal(Limit l);
   // New limits (already validated); permits held stay valid. Any thread.
   void configure(LimitsConfig config, Clock::time_point now);
   LimitsConfig config() const;

@@ -96,10 +96,12 @@ absl::StatusOr<ClientLimits> parse_client_limits(const std::string& spec) {
           return set_count(&l.max_watchers, key, v, text);
         } else if (key == "max_watchers_per_stream") {
           return set_count(&l.max_watchers_per_stream, key, v, text);
+        } else if (key == "max_leases") {
+          return set_count(&l.max_leases, key, v, text);
         } else {
           return unknown(key,
                          "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
-                         "max_memory_bytes, max_watchers, max_watchers_per_stream");
+                         "max_memory_bytes, max_watchers, max_watchers_per_stream, max_leases");
         }
         return absl::OkStatus();
       });
@@ -144,6 +146,7 @@ std::string to_string(const ClientLimits& l) {
   if (l.max_watchers_per_stream) {
     add("max_watchers_per_stream", std::to_string(*l.max_watchers_per_stream));
   }
+  if (l.max_leases) add("max_leases", std::to_string(*l.max_leases));
   return out;
 }
 
@@ -159,6 +162,7 @@ ClientLimits LimitsConfig::for_client(const std::string& client) const {
   if (o.max_memory_bytes) l.max_memory_bytes = o.max_memory_bytes;
   if (o.max_watchers) l.max_watchers = o.max_watchers;
   if (o.max_watchers_per_stream) l.max_watchers_per_stream = o.max_watchers_per_stream;
+  if (o.max_leases) l.max_leases = o.max_leases;
   return l;
 }
 
@@ -179,6 +183,7 @@ absl::Status validate(const ClientLimits& l, const std::string& where) {
     return s;
   }
   if (auto s = check_count(l.max_watchers, p + "max_watchers", kMaxConcurrent); !s.ok()) return s;
+  if (auto s = check_count(l.max_leases, p + "max_leases", kMaxConcurrent); !s.ok()) return s;
   if (auto s =
           check_count(l.max_watchers_per_stream, p + "max_watchers_per_stream", kMaxConcurrent);
       !s.ok()) {

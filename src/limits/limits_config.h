@@ -21,6 +21,7 @@ struct ClientLimits {
   std::optional<uint64_t> max_memory_bytes;      // bytes of those requests
   std::optional<uint32_t> max_watchers;          // watchers open, all streams together
   std::optional<uint32_t> max_watchers_per_stream;
+  std::optional<uint32_t> max_leases;  // leases granted through this member and alive
   bool operator==(const ClientLimits&) const = default;
 };
 

@@ -472,6 +472,12 @@ grpc::Status KvStateMachine::range(const pb::RangeRequest& req, pb::RangeRespons
   return grpc::Status::OK;
 }
 
+std::set<int64_t> KvStateMachine::lease_ids() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const kv::LeaseLeasesResponse r = store_.lease_leases();
+  return std::set<int64_t>(r.leases.begin(), r.leases.end());
+}
+
 void KvStateMachine::lease_leases(pb::LeaseLeasesResponse* resp) {
   std::lock_guard<std::mutex> lock(mu_);
   kv::LeaseLeasesResponse r = store_.lease_leases();

@@ -11,6 +11,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,7 @@ class KvStateMachine : public node::StateMachine {
   // Reads of the local state.
   grpc::Status range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
   void lease_leases(etcdserverpb::LeaseLeasesResponse* resp);
+  std::set<int64_t> lease_ids();  // the leases that exist now
   // Members: the Raft membership with their replicated attributes.
   std::vector<etcdserverpb::Member> members();
   raft::Membership membership();

@@ -15,6 +15,7 @@ ad::ClientLimits to_proto(const limits::ClientLimits& l) {
   if (l.max_memory_bytes) p.set_max_memory_bytes(*l.max_memory_bytes);
   if (l.max_watchers) p.set_max_watchers(*l.max_watchers);
   if (l.max_watchers_per_stream) p.set_max_watchers_per_stream(*l.max_watchers_per_stream);
+  if (l.max_leases) p.set_max_leases(*l.max_leases);
   return p;
 }
 
@@ -27,6 +28,7 @@ limits::ClientLimits from_proto(const ad::ClientLimits& p) {
   if (p.has_max_memory_bytes()) l.max_memory_bytes = p.max_memory_bytes();
   if (p.has_max_watchers()) l.max_watchers = p.max_watchers();
   if (p.has_max_watchers_per_stream()) l.max_watchers_per_stream = p.max_watchers_per_stream();
+  if (p.has_max_leases()) l.max_leases = p.max_leases();
   return l;
 }
 

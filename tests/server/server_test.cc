@@ -537,10 +537,11 @@ TEST_F(LimitedServerTest, AdminAndMaintenanceCallsPassTheSameGate) {
             grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
-// Watchers: two per stream, three per client.
+// Watchers: two per stream, three per client; two leases per client.
 class WatcherLimitServerTest : public ServerTest {
  protected:
   void configure(ServerConfig& cfg) override {
+    cfg.limits.defaults.max_leases = 2;
     cfg.limits.defaults.max_watchers = 3;
     cfg.limits.defaults.max_watchers_per_stream = 2;
     cfg.limits_trust_client_id = true;
@@ -589,6 +590,30 @@ TEST_F(WatcherLimitServerTest, WatchersBeyondTheStreamsOrTheClientsLimitAreCance
   EXPECT_FALSE(create(s2.get(), "f").canceled());
   c1.TryCancel();
   c2.TryCancel();
+}
+
+TEST_F(WatcherLimitServerTest, LeasesBeyondTheClientsLimitAreRefusedUntilOneIsRevoked) {
+  auto lease = pb::Lease::NewStub(channel_);
+  auto grant = [&](const std::string& client, pb::LeaseGrantResponse* r) {
+    auto c = ctx();
+    c->AddMetadata("client-id", client);
+    pb::LeaseGrantRequest req;
+    req.set_ttl(60);
+    return lease->LeaseGrant(c.get(), req, r);
+  };
+  pb::LeaseGrantResponse first, second, third;
+  ASSERT_TRUE(grant("holder", &first).ok());
+  ASSERT_TRUE(grant("holder", &second).ok());
+  const grpc::Status refused = grant("holder", &third);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "etcdserver: too many requests: client id:holder is over its limit of 2 leases");
+  EXPECT_TRUE(grant("other", &third).ok());  // another client's count is its own
+  pb::LeaseRevokeRequest revoke;
+  revoke.set_id(first.id());
+  pb::LeaseRevokeResponse rr;
+  ASSERT_TRUE(lease->LeaseRevoke(ctx().get(), revoke, &rr).ok());
+  EXPECT_TRUE(grant("holder", &third).ok());
 }
 
 TEST(Urls, BadUrlsAreNamed) {
