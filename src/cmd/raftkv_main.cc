@@ -42,6 +42,7 @@ struct Flags {
   uint64_t snapshot_count = 10000;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
+  int64_t max_txn_ops = 128;
   uint32_t request_timeout_ms = 5000;
   std::string config_file;
   std::string log_level = "info";
@@ -147,14 +148,21 @@ void add_limit_flags(CLI::App& app, Flags& f) {
                  "Requests each client may have in flight");
   app.add_option("--limits-max-memory-bytes", d.max_memory_bytes,
                  "Bytes of requests each client may have in flight");
+  app.add_option("--limits-max-leases", d.max_leases,
+                 "Leases each client may hold, granted through this member");
+  app.add_option("--limits-max-watchers", d.max_watchers,
+                 "Watchers each client may have open, all streams together");
+  app.add_option("--limits-max-watchers-per-stream", d.max_watchers_per_stream,
+                 "Watchers each client may have open on one stream");
   app.add_option("--limits-member-max-concurrent", f.limits.member.max_concurrent,
                  "Requests this member admits in flight, all clients together");
   app.add_option("--limits-member-max-memory-bytes", f.limits.member.max_memory_bytes,
                  "Bytes of requests this member admits in flight, all clients together");
-  app.add_option("--limits-client", f.limits_clients,
-                 "An override for one client: CLIENT:key=value,... with keys "
-                 "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
-                 "max_memory_bytes (repeatable)");
+  app.add_option(
+      "--limits-client", f.limits_clients,
+      "An override for one client: CLIENT:key=value,... with keys "
+      "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
+      "max_memory_bytes, max_watchers, max_watchers_per_stream, max_leases (repeatable)");
   app.add_flag("--limits-trust-client-id", f.limits_trust_client_id,
                "Key clients by their client-id request metadata instead of their address");
 }
@@ -189,6 +197,8 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
                  "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
   app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");
+  app.add_option("--max-txn-ops", f.max_txn_ops,
+                 "Most operations in a transaction's compares and in each of its branches");
   app.add_option("--request-timeout-ms", f.request_timeout_ms,
                  "How long a client request may wait for consensus");
   app.add_option("--config-file", f.config_file, "TOML file with the same keys as the flags");
@@ -271,6 +281,11 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
                                       " must be >= 0 (0: the default of 2 GiB)");
   }
   cfg->store.quota_bytes = f.quota_backend_bytes == 0 ? int64_t{2} << 30 : f.quota_backend_bytes;
+  if (f.max_txn_ops < 1) {
+    return absl::InvalidArgumentError("--max-txn-ops " + std::to_string(f.max_txn_ops) +
+                                      " must be at least 1");
+  }
+  cfg->store.max_txn_ops = f.max_txn_ops;
   cfg->store.min_lease_ttl =
       std::max<int64_t>(1, (cfg->node.timeouts.election_min_ms * 3 / 2 + 999) / 1000);
   if (f.request_timeout_ms == 0) {

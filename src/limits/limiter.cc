@@ -11,6 +11,7 @@ struct ClientState {
   std::optional<TokenBucket> requests;
   std::optional<TokenBucket> write_bytes;
   Usage usage;
+  uint64_t watchers = 0;
   Clock::time_point last_seen;
 };
 
@@ -61,6 +62,12 @@ const char* limit_name(Limit l) {
       return "member_concurrent";
     case Limit::kMemberMemory:
       return "member_memory";
+    case Limit::kWatchers:
+      return "watchers";
+    case Limit::kWatchersPerStream:
+      return "watchers_per_stream";
+    case Limit::kLeases:
+      return "leases";
   }
   return "unknown";
 }
@@ -71,6 +78,7 @@ Permit& Permit::operator=(Permit&& other) noexcept {
     limiter_ = other.limiter_;
     client_ = std::move(other.client_);
     bytes_ = other.bytes_;
+    watcher_ = other.watcher_;
     other.limiter_ = nullptr;
     other.bytes_ = 0;
   }
@@ -79,7 +87,11 @@ Permit& Permit::operator=(Permit&& other) noexcept {
 
 void Permit::release() {
   if (limiter_ == nullptr) return;
-  limiter_->release(*client_, bytes_);
+  if (watcher_) {
+    limiter_->release_watcher(*client_);
+  } else {
+    limiter_->release(*client_, bytes_);
+  }
   limiter_ = nullptr;
   client_.reset();
   bytes_ = 0;
@@ -106,7 +118,9 @@ std::shared_ptr<ClientState> Limiter::state_of(const std::string& client, Clock:
   if (clients_.size() >= kMaxIdleClients) {
     // Forget idle clients (nothing in flight). Their buckets start full again when they
     // return, which gives at most one more burst.
-    std::erase_if(clients_, [](const auto& kv) { return kv.second->usage.in_flight == 0; });
+    std::erase_if(clients_, [](const auto& kv) {
+      return kv.second->usage.in_flight == 0 && kv.second->watchers == 0;
+    });
   }
   auto state = std::make_shared<ClientState>();
   apply_limits(*state, config_.for_client(client), now);
@@ -186,6 +200,49 @@ std::variant<Permit, Refusal> Limiter::admit(const std::string& client, Request 
   p.client_ = std::move(c);
   p.bytes_ = r.bytes;
   return p;
+}
+
+std::variant<Permit, Refusal> Limiter::admit_watcher(const std::string& client, size_t in_stream,
+                                                     Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<ClientState> c = state_of(client, now);
+  const ClientLimits& l = c->limits;
+  auto refuse = [&](Limit limit, const std::string& what) {
+    ++refused_[static_cast<size_t>(limit)];
+    return Refusal{.limit = limit,
+                   .message = "client " + client + " is over its " + what,
+                   .retry_after = std::chrono::milliseconds(1000)};
+  };
+  if (l.max_watchers_per_stream && in_stream + 1 > *l.max_watchers_per_stream) {
+    return refuse(
+        Limit::kWatchersPerStream,
+        "limit of " + std::to_string(*l.max_watchers_per_stream) + " watchers on one stream");
+  }
+  if (l.max_watchers && c->watchers + 1 > *l.max_watchers) {
+    return refuse(Limit::kWatchers, "limit of " + std::to_string(*l.max_watchers) + " watchers");
+  }
+  ++c->watchers;
+  Permit p;
+  p.limiter_ = this;
+  p.client_ = std::move(c);
+  p.watcher_ = true;
+  return p;
+}
+
+void Limiter::count_refusal(Limit l) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++refused_[static_cast<size_t>(l)];
+}
+
+void Limiter::release_watcher(ClientState& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --c.watchers;
+}
+
+uint64_t Limiter::watchers(const std::string& client) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = clients_.find(client);
+  return it == clients_.end() ? 0 : it->second->watchers;
 }
 
 void Limiter::release(ClientState& c, uint64_t bytes) {

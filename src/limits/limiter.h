@@ -25,8 +25,11 @@ enum class Limit {
   kClientMemory,
   kMemberConcurrent,
   kMemberMemory,
+  kWatchers,
+  kWatchersPerStream,
+  kLeases,
 };
-inline constexpr size_t kLimitCount = 6;
+inline constexpr size_t kLimitCount = 9;
 // The metric label of each limit: "request_rate", "write_bytes_rate", ...
 const char* limit_name(Limit l);
 
@@ -61,6 +64,7 @@ class Permit {
   Limiter* limiter_ = nullptr;
   std::shared_ptr<ClientState> client_;
   uint64_t bytes_ = 0;
+  bool watcher_ = false;  // a watcher's place, not a request's
 };
 
 // What a client or the member holds now.
@@ -77,6 +81,14 @@ class Limiter {
 
   // A permit, or why not. Any thread.
   std::variant<Permit, Refusal> admit(const std::string& client, Request r, Clock::time_point now);
+  // A place for one more watcher of `client`, whose stream holds `in_stream` already;
+  // held while the watcher exists. Any thread.
+  std::variant<Permit, Refusal> admit_watcher(const std::string& client, size_t in_stream,
+                                              Clock::time_point now);
+  uint64_t watchers(const std::string& client) const;
+  // Counts a refusal the caller made for a limit the limiter does not hold (leases: the
+  // server knows which exist). Any thread.
+  void count_refusal(Limit l);
   // New limits (already validated); permits held stay valid. Any thread.
   void configure(LimitsConfig config, Clock::time_point now);
   LimitsConfig config() const;
@@ -92,6 +104,7 @@ class Limiter {
  private:
   friend class Permit;
   void release(ClientState& c, uint64_t bytes);
+  void release_watcher(ClientState& c);
   std::shared_ptr<ClientState> state_of(const std::string& client, Clock::time_point now);
   std::optional<Refusal> check(const std::string& client, ClientState& c, const Request& r,
                                Clock::time_point now);

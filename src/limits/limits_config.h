@@ -19,6 +19,9 @@ struct ClientLimits {
   std::optional<double> write_bytes_per_second;  // bytes of writes admitted per second
   std::optional<uint32_t> max_concurrent;        // requests admitted and not yet answered
   std::optional<uint64_t> max_memory_bytes;      // bytes of those requests
+  std::optional<uint32_t> max_watchers;          // watchers open, all streams together
+  std::optional<uint32_t> max_watchers_per_stream;
+  std::optional<uint32_t> max_leases;  // leases granted through this member and alive
   bool operator==(const ClientLimits&) const = default;
 };
 
@@ -48,6 +51,9 @@ absl::Status validate(const ClientLimits& l, const std::string& where);
 // "CLIENT:key=value,..." (keys as the fields above; CLIENT may hold colons, as an IPv6
 // address does) to the client and its limits. Values are checked by validate().
 absl::StatusOr<std::pair<std::string, ClientLimits>> parse_override(const std::string& spec);
+// "key=value,..." alone ("" is no limit at all).
+absl::StatusOr<ClientLimits> parse_client_limits(const std::string& spec);
+absl::StatusOr<MemberLimits> parse_member_limits(const std::string& spec);
 // "requests_per_second=100,burst=200" (set fields only; "" when none is set).
 std::string to_string(const ClientLimits& l);
 absl::Status validate(const LimitsConfig& c);

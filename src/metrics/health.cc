@@ -60,6 +60,10 @@ HealthScore score_health(const HealthInputs& in, const HealthThresholds& limits)
              "at most " + std::to_string(limits.queue_depth), P::kQueueDepth);
     }
   }
+  if (in.refusals_per_second > limits.refusals_per_second) {
+    reason("limits", "the limiter refuses " + fixed(in.refusals_per_second) + " requests/s",
+           "at most " + fixed(limits.refusals_per_second) + "/s", P::kRefusals);
+  }
   uint32_t lost = 0;
   for (const HealthReason& r : out.reasons) lost += r.penalty;
   out.score = lost >= 100 ? 0 : 100 - lost;

@@ -33,6 +33,9 @@ struct HealthInputs {
     uint64_t depth = 0;
   };
   std::vector<Queue> queues;
+  // Requests the limiter refused per second over the last window: sustained refusals
+  // mean clients are being turned away.
+  double refusals_per_second = 0;
 };
 
 struct HealthThresholds {
@@ -40,6 +43,7 @@ struct HealthThresholds {
   double fsync_p99_seconds = 1.0;  // etcd warns of a "slow fdatasync" beyond 1 s
   uint64_t apply_lag_entries = 1000;
   uint64_t queue_depth = 10000;
+  double refusals_per_second = 10;
 };
 
 // The points each condition takes off 100 (the score never goes below 0). Losing the
@@ -53,10 +57,12 @@ struct HealthPenalties {
   static constexpr uint32_t kSlowFsync = 20;
   static constexpr uint32_t kApplyLag = 20;
   static constexpr uint32_t kQueueDepth = 10;  // per queue
+  static constexpr uint32_t kRefusals = 10;
 };
 
 struct HealthReason {
-  std::string input;      // "leader", "quorum", "peer", "fsync_p99", "apply_lag", "alarm", "queue"
+  std::string input;      // "leader", "quorum", "peer", "fsync_p99", "apply_lag", "alarm", "queue",
+                          // "limits"
   std::string detail;     // what was seen, naming the peer or queue
   std::string threshold;  // the bound it crossed
   uint32_t penalty = 0;

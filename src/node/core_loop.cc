@@ -191,6 +191,7 @@ void CoreLoop::publish() {
                          .snapshot_index = core_->snapshot_meta().last.index,
                          .drops = core_->drops(),
                          .last_heard = last_heard_};
+    commit_.store(status_.core.commit.value(), std::memory_order_relaxed);
   }
   if (leader != published_leader_) {
     published_leader_ = leader;

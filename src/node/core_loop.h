@@ -106,6 +106,7 @@ class CoreLoop {
   // The core's published view. Any thread.
   raft::NodeId leader() const { return raft::NodeId(leader_.load(std::memory_order_acquire)); }
   raft::Term term() const { return raft::Term(term_.load(std::memory_order_relaxed)); }
+  raft::LogIndex commit() const { return raft::LogIndex(commit_.load(std::memory_order_relaxed)); }
   CoreStatus status() const;
   // Tasks waiting for the core thread. Any thread.
   size_t queue_depth() const;
@@ -159,6 +160,7 @@ class CoreLoop {
   CoreStatus status_ ABSL_GUARDED_BY(status_mu_);  // published by the core thread
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> commit_{0};
 };
 
 }  // namespace node

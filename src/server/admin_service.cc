@@ -9,6 +9,7 @@
 #include "server/errors.h"
 #include "server/health_monitor.h"
 #include "server/kv_state_machine.h"
+#include "server/limits_proto.h"
 #include "server/services.h"
 
 namespace server {
@@ -60,6 +61,38 @@ class AdminService final : public raftkv::admin::Admin::Service {
     // leader) may not have heard from the new leader yet, so its own view can still be
     // "no leader" for a moment.
     resp->set_leader(to.value());
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetLimits(grpc::ServerContext* ctx, const raftkv::admin::GetLimitsRequest* req,
+                         raftkv::admin::GetLimitsResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    *resp->mutable_limits() = to_proto(c_.limiter->config());
+    // This call's own permit is not counted.
+    const limits::Usage u = c_.limiter->member_usage();
+    resp->set_in_flight(u.in_flight - 1);
+    resp->set_in_flight_bytes(u.bytes - std::min<uint64_t>(u.bytes, req->ByteSizeLong()));
+    resp->set_admitted(c_.limiter->admitted());
+    for (size_t i = 0; i < limits::kLimitCount; ++i) {
+      const auto l = static_cast<limits::Limit>(i);
+      (*resp->mutable_refused())[limits::limit_name(l)] = c_.limiter->refused(l);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SetLimits(grpc::ServerContext* ctx, const raftkv::admin::Limits* req,
+                         raftkv::admin::Limits* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    if (absl::Status s = limits::validate(from_proto(*req)); !s.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
+    }
+    in::Command c;
+    *c.mutable_set_limits() = *req;
+    in::Result r;
+    if (auto s = c_.write(c, &r); !s.ok()) return s;
+    *resp = r.set_limits();
     return grpc::Status::OK;
   }
 

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "limits/limiter.h"
 #include "node/raft_node.h"
 #include "server/kv_state_machine.h"
 #include "transport/grpc_transport.h"
@@ -15,9 +16,28 @@ std::string hex16(uint64_t id) {
 }
 
 HealthMonitor::HealthMonitor(node::RaftNode* node, KvStateMachine* sm,
-                             transport::GrpcTransport* transport,
+                             transport::GrpcTransport* transport, limits::Limiter* limiter,
                              metrics::HealthThresholds thresholds)
-    : node_(node), sm_(sm), transport_(transport), thresholds_(thresholds) {}
+    : node_(node), sm_(sm), transport_(transport), limiter_(limiter), thresholds_(thresholds) {
+  const auto now = std::chrono::steady_clock::now();
+  refused_base_ = refused_next_ = {now, 0};
+}
+
+double HealthMonitor::refusals_per_second() {
+  uint64_t total = 0;
+  for (size_t i = 0; i < limits::kLimitCount; ++i) {
+    total += limiter_->refused(static_cast<limits::Limit>(i));
+  }
+  const auto t = std::chrono::steady_clock::now();
+  node::MutexLock lock(&mu_);
+  if (t - refused_next_.first >= kFsyncWindow) {
+    refused_base_ = refused_next_;
+    refused_next_ = {t, total};
+  }
+  const double seconds = std::chrono::duration<double>(t - refused_base_.first).count();
+  // Over at least a second, so a few refusals just after a window starts are no rate.
+  return static_cast<double>(total - refused_base_.second) / std::max(seconds, 1.0);
+}
 
 double HealthMonitor::fsync_p99() {
   const metrics::Histogram::Snapshot now = node_->metrics().wal_fsync.snapshot();
@@ -65,6 +85,7 @@ metrics::HealthInputs HealthMonitor::observe() {
         .needs_snapshot = p.state == raft::ProgressState::kSnapshot});
   }
   in.fsync_p99_seconds = fsync_p99();
+  in.refusals_per_second = refusals_per_second();
   in.apply_lag = st.core.commit > st.applied ? st.core.commit.value() - st.applied.value() : 0;
   for (const auto& a : sm_->alarms()) {
     if (a.alarm() == etcdserverpb::AlarmType::NOSPACE) in.nospace_alarm = true;

@@ -16,6 +16,9 @@ class RaftNode;
 namespace transport {
 class GrpcTransport;
 }
+namespace limits {
+class Limiter;
+}
 
 namespace server {
 
@@ -24,7 +27,7 @@ class KvStateMachine;
 class HealthMonitor {
  public:
   HealthMonitor(node::RaftNode* node, KvStateMachine* sm, transport::GrpcTransport* transport,
-                metrics::HealthThresholds thresholds = {});
+                limits::Limiter* limiter, metrics::HealthThresholds thresholds = {});
 
   // This member's observations now. Any thread.
   metrics::HealthInputs observe();
@@ -35,10 +38,12 @@ class HealthMonitor {
 
  private:
   double fsync_p99();
+  double refusals_per_second();
 
   node::RaftNode* const node_;
   KvStateMachine* const sm_;
   transport::GrpcTransport* const transport_;
+  limits::Limiter* const limiter_;
   const metrics::HealthThresholds thresholds_;
 
   node::Mutex mu_;
@@ -47,6 +52,9 @@ class HealthMonitor {
   metrics::Histogram::Snapshot base_ ABSL_GUARDED_BY(mu_);
   metrics::Histogram::Snapshot next_ ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point next_at_ ABSL_GUARDED_BY(mu_);
+  // The same two-slot window for the limiter's refusals: (when, total refused then).
+  std::pair<std::chrono::steady_clock::time_point, uint64_t> refused_base_ ABSL_GUARDED_BY(mu_);
+  std::pair<std::chrono::steady_clock::time_point, uint64_t> refused_next_ ABSL_GUARDED_BY(mu_);
 };
 
 // "8e9e05c52164694d": member ids as etcd prints them.

@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,7 @@ class KvStateMachine : public node::StateMachine {
   // Reads of the local state.
   grpc::Status range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
   void lease_leases(etcdserverpb::LeaseLeasesResponse* resp);
+  std::set<int64_t> lease_ids();  // the leases that exist now
   // Members: the Raft membership with their replicated attributes.
   std::vector<etcdserverpb::Member> members();
   raft::Membership membership();
@@ -71,6 +74,11 @@ class KvStateMachine : public node::StateMachine {
   // Called (outside the lock) when a member's attributes change, e.g. to tell the
   // transport where a peer listens.
   void set_member_listener(std::function<void(const raftkv::internal::MemberAttributes&)> f);
+  // Called (outside the lock, on the apply thread or during a restore) with the limits a
+  // committed SetLimits or a restored snapshot holds. Set before the node opens.
+  void set_limits_listener(std::function<void(const raftkv::admin::Limits&)> f);
+  // The limits set through the log, if any were.
+  std::optional<raftkv::admin::Limits> limits();
   // Attributes known before the log says anything (the initial cluster flags).
   void seed_members(const std::vector<raftkv::internal::MemberAttributes>& members);
 
@@ -88,6 +96,7 @@ class KvStateMachine : public node::StateMachine {
   void apply_member_attributes(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_member_forget(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_alarm(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_set_limits(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void raise_nospace_alarm();
   // The `ready` callbacks of the watchers the store says have something (under mu_).
   std::vector<std::function<void()>> ready_watchers();
@@ -103,6 +112,9 @@ class KvStateMachine : public node::StateMachine {
   OpCounts ops_;
   void count_ops(const etcdserverpb::TxnResponse& r);
   std::function<void(const raftkv::internal::MemberAttributes&)> member_listener_;
+  raftkv::admin::Limits limits_;  // guarded by mu_; meaningful when limits_set_
+  bool limits_set_ = false;       // guarded by mu_
+  std::function<void(const raftkv::admin::Limits&)> limits_listener_;
 };
 
 }  // namespace server

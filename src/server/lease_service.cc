@@ -1,7 +1,12 @@
 // etcd's Lease service: grants and revokes through the log, keep-alives on the leader.
 #include <grpcpp/grpcpp.h>
 
+#include <map>
+#include <optional>
+#include <set>
+
 #include "etcd/rpc.grpc.pb.h"
+#include "node/mutex.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
 #include "server/context.h"
@@ -26,9 +31,20 @@ class LeaseService final : public pb::Lease::Service {
 
   grpc::Status LeaseGrant(grpc::ServerContext* ctx, const pb::LeaseGrantRequest* req,
                           pb::LeaseGrantResponse* resp) override {
+    const std::string client = client_key(*ctx, c_.config->limits_trust_client_id);
+    const std::optional<uint32_t> max = c_.limiter->config().for_client(client).max_leases;
+    if (max.has_value() && !reserve_lease(client, *max)) {
+      c_.limiter->count_refusal(limits::Limit::kLeases);
+      ctx->AddTrailingMetadata("retry-after-ms", "1000");
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "etcdserver: too many requests: client " + client +
+                              " is over its limit of " + std::to_string(*max) + " leases");
+    }
     in::Command c;
     *c.mutable_lease_grant() = *req;
-    return replicate(ctx, *req, c, resp, &in::Result::lease_grant);
+    grpc::Status s = replicate(ctx, *req, c, resp, &in::Result::lease_grant);
+    if (max.has_value()) settle_lease(client, s.ok() ? std::optional(resp->id()) : std::nullopt);
+    return s;
   }
 
   grpc::Status LeaseRevoke(grpc::ServerContext* ctx, const pb::LeaseRevokeRequest* req,
@@ -85,6 +101,31 @@ class LeaseService final : public pb::Lease::Service {
   }
 
  private:
+  // Leases per client: the leases each client was granted through this member, pruned of
+  // those that no longer exist each time it asks for another, plus grants in flight.
+  struct Owned {
+    std::set<int64_t> leases;
+    uint32_t pending = 0;
+  };
+  bool reserve_lease(const std::string& client, uint32_t max) {
+    const std::set<int64_t> alive = c_.sm->lease_ids();
+    node::MutexLock lock(&mu_);
+    Owned& o = owned_[client];
+    std::erase_if(o.leases, [&](int64_t id) { return !alive.contains(id); });
+    if (o.leases.size() + o.pending >= max) return false;
+    ++o.pending;
+    return true;
+  }
+  void settle_lease(const std::string& client, std::optional<int64_t> granted) {
+    node::MutexLock lock(&mu_);
+    Owned& o = owned_[client];
+    --o.pending;
+    if (granted.has_value()) o.leases.insert(*granted);
+  }
+
+  node::Mutex mu_;
+  std::map<std::string, Owned> owned_ ABSL_GUARDED_BY(mu_);
+
   // Gates `req`, replicates `c` and answers with the part of the result `pick` names.
   template <typename Resp>
   grpc::Status replicate(grpc::ServerContext* ctx, const google::protobuf::Message& req,

@@ -15,6 +15,7 @@
 #include "server/http_endpoint.h"
 #include "server/json.h"
 #include "server/kv_state_machine.h"
+#include "server/limits_proto.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
 #include "server/watch_service.h"
@@ -118,13 +119,17 @@ absl::Status Server::open_node() {
     seeds.push_back(a);
   }
   sm_->set_self(self);
+  // Limits set through the log (or a snapshot) replace the flags' on every member.
+  sm_->set_limits_listener([l = limiter_.get()](const raftkv::admin::Limits& p) {
+    l->configure(from_proto(p), limits::Clock::now());
+  });
   sm_->set_member_listener(
       [t, self](const in::MemberAttributes& m) { point_peer(t, self, m.id(), m.peer_urls()); });
   auto node = node::RaftNode::open(cfg.node, sm_.get(), t);
   if (!node.ok()) return node.status();
   node_ = *std::move(node);
   node_->set_removed_handler([this](const std::string& why) { removed(why); });
-  health_ = std::make_unique<HealthMonitor>(node_.get(), sm_.get(), t);
+  health_ = std::make_unique<HealthMonitor>(node_.get(), sm_.get(), t, limiter_.get());
   health_success_ = &registry_.counter("etcd_server_health_success",
                                        "The total number of successful health checks");
   health_failures_ =

@@ -116,8 +116,8 @@ void register_health(metrics::Registry& r, HealthMonitor* health) {
              [health] {
                const metrics::HealthScore s = health->evaluate();
                std::vector<Sample> out;
-               for (const char* input :
-                    {"leader", "quorum", "alarm", "peer", "fsync_p99", "apply_lag", "queue"}) {
+               for (const char* input : {"leader", "quorum", "alarm", "peer", "fsync_p99",
+                                         "apply_lag", "queue", "limits"}) {
                  double points = 0;
                  for (const auto& reason : s.reasons) {
                    if (reason.input == input) points += reason.penalty;

@@ -187,6 +187,28 @@ TEST(Limiter, PermitsFromManyThreadsAllComeBack) {
   EXPECT_GT(l.admitted(), 0u);
 }
 
+TEST(Limiter, WatchersAreCountedPerStreamAndPerClientUntilTheyGo) {
+  LimitsConfig c;
+  c.defaults.max_watchers = 3;
+  c.defaults.max_watchers_per_stream = 2;
+  Limiter l(c, t0);
+  std::vector<Permit> stream1, stream2;
+  for (int i = 0; i < 2; ++i) stream1.push_back(std::get<Permit>(l.admit_watcher("w", i, t0)));
+  auto third = l.admit_watcher("w", stream1.size(), t0);
+  ASSERT_FALSE(admitted(third));
+  EXPECT_EQ(std::get<Refusal>(third).message,
+            "client w is over its limit of 2 watchers on one stream");
+  stream2.push_back(std::get<Permit>(l.admit_watcher("w", 0, t0)));
+  auto fourth = l.admit_watcher("w", stream2.size(), t0);
+  ASSERT_FALSE(admitted(fourth));
+  EXPECT_EQ(std::get<Refusal>(fourth).limit, Limit::kWatchers);
+  EXPECT_EQ(l.watchers("w"), 3u);
+  stream1.clear();  // the stream ends
+  EXPECT_EQ(l.watchers("w"), 1u);
+  EXPECT_TRUE(admitted(l.admit_watcher("w", stream2.size(), t0)));
+  EXPECT_EQ(l.member_usage(), Usage{});  // watchers are not requests in flight
+}
+
 TEST(LimitsConfig, BadLimitsAreRefusedNamingTheField) {
   struct Row {
     void (*set)(LimitsConfig&);

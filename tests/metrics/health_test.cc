@@ -65,6 +65,10 @@ TEST(HealthScore, Table) {
        "5000 entries"},
       {"deep queue", [](HealthInputs& in) { in.queues[0].depth = 10001; }, 90, "queue;",
        "apply queue holds 10001"},
+      {"sustained refusals", [](HealthInputs& in) { in.refusals_per_second = 12.5; }, 90, "limits;",
+       "refuses 12.500 requests/s"},
+      {"refusals within the bound", [](HealthInputs& in) { in.refusals_per_second = 10; }, 100, "",
+       ""},
       {"everything wrong clamps at 0",
        [](HealthInputs& in) {
          in.leader_known = false;
@@ -96,7 +100,8 @@ TEST(HealthScore, ThresholdsAreTheCallers) {
   const HealthScore strict = score_health(in, HealthThresholds{.peer_behind_entries = 1000,
                                                                .fsync_p99_seconds = 1.0,
                                                                .apply_lag_entries = 10,
-                                                               .queue_depth = 10000});
+                                                               .queue_depth = 10000,
+                                                               .refusals_per_second = 10});
   EXPECT_EQ(strict.score, 80u);
   EXPECT_EQ(strict.reasons.at(0).threshold, "at most 10 entries");
 }

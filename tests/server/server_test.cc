@@ -537,6 +537,85 @@ TEST_F(LimitedServerTest, AdminAndMaintenanceCallsPassTheSameGate) {
             grpc::StatusCode::RESOURCE_EXHAUSTED);
 }
 
+// Watchers: two per stream, three per client; two leases per client.
+class WatcherLimitServerTest : public ServerTest {
+ protected:
+  void configure(ServerConfig& cfg) override {
+    cfg.limits.defaults.max_leases = 2;
+    cfg.limits.defaults.max_watchers = 3;
+    cfg.limits.defaults.max_watchers_per_stream = 2;
+    cfg.limits_trust_client_id = true;
+  }
+  // Creates a watcher on `stream` and returns the answer.
+  pb::WatchResponse create(grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>* stream,
+                           const std::string& key) {
+    pb::WatchRequest req;
+    req.mutable_create_request()->set_key(key);
+    EXPECT_TRUE(stream->Write(req));
+    pb::WatchResponse r;
+    EXPECT_TRUE(stream->Read(&r));
+    return r;
+  }
+};
+
+TEST_F(WatcherLimitServerTest, WatchersBeyondTheStreamsOrTheClientsLimitAreCanceledAtCreation) {
+  auto watch = pb::Watch::NewStub(channel_);
+  grpc::ClientContext c1, c2;
+  for (grpc::ClientContext* c : {&c1, &c2}) {
+    c->set_deadline(std::chrono::system_clock::now() + milliseconds(10'000));
+    c->AddMetadata("client-id", "watcher");
+  }
+  auto s1 = watch->Watch(&c1);
+  EXPECT_FALSE(create(s1.get(), "a").canceled());
+  EXPECT_FALSE(create(s1.get(), "b").canceled());
+  pb::WatchResponse third = create(s1.get(), "c");
+  EXPECT_TRUE(third.created());
+  EXPECT_TRUE(third.canceled());
+  EXPECT_EQ(third.cancel_reason(),
+            "etcdserver: too many requests: client id:watcher is over its limit of 2 watchers "
+            "on one stream");
+  auto s2 = watch->Watch(&c2);
+  EXPECT_FALSE(create(s2.get(), "d").canceled());
+  pb::WatchResponse fifth = create(s2.get(), "e");
+  EXPECT_TRUE(fifth.canceled());
+  EXPECT_EQ(fifth.cancel_reason(),
+            "etcdserver: too many requests: client id:watcher is over its limit of 3 watchers");
+  // Canceling one frees its place.
+  pb::WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(0);
+  ASSERT_TRUE(s1->Write(cancel));
+  pb::WatchResponse canceled;
+  ASSERT_TRUE(s1->Read(&canceled));
+  EXPECT_TRUE(canceled.canceled());
+  EXPECT_FALSE(create(s2.get(), "f").canceled());
+  c1.TryCancel();
+  c2.TryCancel();
+}
+
+TEST_F(WatcherLimitServerTest, LeasesBeyondTheClientsLimitAreRefusedUntilOneIsRevoked) {
+  auto lease = pb::Lease::NewStub(channel_);
+  auto grant = [&](const std::string& client, pb::LeaseGrantResponse* r) {
+    auto c = ctx();
+    c->AddMetadata("client-id", client);
+    pb::LeaseGrantRequest req;
+    req.set_ttl(60);
+    return lease->LeaseGrant(c.get(), req, r);
+  };
+  pb::LeaseGrantResponse first, second, third;
+  ASSERT_TRUE(grant("holder", &first).ok());
+  ASSERT_TRUE(grant("holder", &second).ok());
+  const grpc::Status refused = grant("holder", &third);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "etcdserver: too many requests: client id:holder is over its limit of 2 leases");
+  EXPECT_TRUE(grant("other", &third).ok());  // another client's count is its own
+  pb::LeaseRevokeRequest revoke;
+  revoke.set_id(first.id());
+  pb::LeaseRevokeResponse rr;
+  ASSERT_TRUE(lease->LeaseRevoke(ctx().get(), revoke, &rr).ok());
+  EXPECT_TRUE(grant("holder", &third).ok());
+}
+
 TEST(Urls, BadUrlsAreNamed) {
   EXPECT_EQ(*url_to_address("http://127.0.0.1:2380"), "127.0.0.1:2380");
   EXPECT_EQ(url_to_address("127.0.0.1:2380").status().message(),
