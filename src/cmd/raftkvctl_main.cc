@@ -19,6 +19,7 @@
 #include "etcd/rpc.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "limits/limits_config.h"
+#include "log/log.h"
 #include "raftkv/admin.grpc.pb.h"
 #include "server/limits_proto.h"
 
@@ -56,22 +57,7 @@ std::string hex(uint64_t id) {
   return buf;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
+std::string json_string(const std::string& s) { return raftlog::json_string(s); }
 
 std::string json_list(const google::protobuf::RepeatedPtrField<std::string>& v) {
   std::string out = "[";

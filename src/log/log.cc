@@ -342,4 +342,10 @@ std::string format_line(Level level, std::chrono::system_clock::time_point ts,
   return out;
 }
 
+std::string json_string(std::string_view s) {
+  std::string out;
+  append_string(out, s);
+  return out;
+}
+
 }  // namespace raftlog

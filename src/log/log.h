@@ -105,6 +105,11 @@ inline void error(std::string_view component, std::string_view msg,
   write(Level::kError, component, msg, fields);
 }
 
+// `s` as a JSON string, quotes included: quotes, backslashes and control characters
+// escaped, bytes that are not UTF-8 replaced by U+FFFD (as zap does). For every JSON text
+// raftkv writes (log lines, /health?verbose, raftkvctl -o json).
+std::string json_string(std::string_view s);
+
 // A member id as raftkv prints it everywhere: 16 hex digits.
 std::string hex_id(uint64_t id);
 

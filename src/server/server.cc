@@ -13,7 +13,6 @@
 #include "server/grpc_metrics.h"
 #include "server/health_monitor.h"
 #include "server/http_endpoint.h"
-#include "server/json.h"
 #include "server/kv_state_machine.h"
 #include "server/limits_proto.h"
 #include "server/server_metrics.h"
@@ -300,8 +299,9 @@ HttpResponse Server::health_verbose() {
   std::string reasons;
   for (const metrics::HealthReason& r : h.reasons) {
     if (!reasons.empty()) reasons += ",";
-    reasons += "{\"input\":" + json_string(r.input) + ",\"detail\":" + json_string(r.detail) +
-               ",\"threshold\":" + json_string(r.threshold) +
+    reasons += "{\"input\":" + raftlog::json_string(r.input) +
+               ",\"detail\":" + raftlog::json_string(r.detail) +
+               ",\"threshold\":" + raftlog::json_string(r.threshold) +
                ",\"penalty\":" + std::to_string(r.penalty) + "}";
   }
   const HttpResponse plain = health();
@@ -309,7 +309,7 @@ HttpResponse Server::health_verbose() {
   std::string body = plain.body;
   body.pop_back();  // the closing brace
   body += ",\"id\":\"" + hex16(config_.node.id.value()) +
-          "\",\"name\":" + json_string(config_.node.name) +
+          "\",\"name\":" + raftlog::json_string(config_.node.name) +
           ",\"score\":" + std::to_string(h.score) + ",\"reasons\":[" + reasons + "]}";
   return {plain.status, "application/json", body};
 }

@@ -123,12 +123,32 @@ TEST(Histogram, QuantileBoundAndDeltasBetweenSnapshots) {
   EXPECT_DOUBLE_EQ(delta.sum, 15);
 }
 
+double value_of(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(ProcessMetrics, CpuSecondsRiseWithWork) {
+  Registry r;
+  register_process_metrics(r);
+  const double before = value_of(r.render(), "process_cpu_seconds_total");
+  ASSERT_GE(before, 0);
+  // CPU time moves in clock ticks (10 ms): work until it does, bounded in count.
+  volatile uint64_t sink = 0;
+  double after = before;
+  for (int round = 0; round < 1000 && after <= before; ++round) {
+    for (int i = 0; i < 1'000'000; ++i) sink = sink + static_cast<uint64_t>(i) * 7;
+    after = value_of(r.render(), "process_cpu_seconds_total");
+  }
+  EXPECT_GT(after, before);
+}
+
 TEST(ProcessMetrics, ReportThisProcess) {
   Registry r;
   register_process_metrics(r);
   const std::string text = r.render();
-  for (const char* name : {"process_cpu_seconds_total ", "process_resident_memory_bytes ",
-                           "process_open_fds ", "process_max_fds ", "process_start_time_seconds ",
+  for (const char* name : {"process_resident_memory_bytes ", "process_open_fds ",
+                           "process_max_fds ", "process_start_time_seconds ",
                            "process_virtual_memory_bytes ", "raftkv_process_threads "}) {
     const size_t at = text.find(std::string("\n") + name);
     ASSERT_NE(at, std::string::npos) << name;
