@@ -21,8 +21,9 @@ std::string ids(const std::set<raft::NodeId>& set) {
 
 }  // namespace
 
-CoreEvents::CoreEvents(const raft::Raft& core, uint32_t tick_ms)
+CoreEvents::CoreEvents(const raft::Raft& core, uint32_t tick_ms, NodeMetrics* metrics)
     : tick_ms_(tick_ms),
+      metrics_(metrics),
       role_(core.role()),
       term_(core.term()),
       leader_(core.leader()),
@@ -35,6 +36,7 @@ void CoreEvents::observe(const raft::Raft& core) {
   const raft::Term term = core.term();
   const raft::NodeId leader = core.leader();
   const uint64_t t = term.value();
+  if (metrics_ != nullptr) count(role, term, leader);
   if (role != role_) {
     switch (role) {
       case raft::Role::kPreCandidate:
@@ -83,6 +85,17 @@ void CoreEvents::observe(const raft::Raft& core) {
                    {"election-min-ms", uint64_t{to.election_min_ticks} * tick_ms_},
                    {"election-max-ms", uint64_t{to.election_max_ticks} * tick_ms_}});
   }
+}
+
+void CoreEvents::count(raft::Role role, raft::Term term, raft::NodeId leader) {
+  NodeMetrics& m = *metrics_;
+  // A candidate whose election timed out starts another in a new term, same role.
+  const bool new_round = role != role_ || term != term_;
+  if (new_round && role == raft::Role::kPreCandidate && role != role_) m.prevotes_started.inc();
+  if (new_round && role == raft::Role::kCandidate) m.elections_started.inc();
+  if (role == raft::Role::kLeader && role_ != raft::Role::kLeader) m.elections_won.inc();
+  // As etcd counts: each time a leader becomes known that is not the one known before.
+  if (leader != raft::NodeId() && leader != leader_) m.leader_changes.inc();
 }
 
 // A configuration is in force once appended (thesis 4.1). Joint consensus shows the new

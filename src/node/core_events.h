@@ -1,11 +1,12 @@
-// CoreEvents: the log lines about what the consensus core did, read from its state after
-// each round of the core thread: elections started and won, leader changes, stepping
-// down, membership and timeout changes. The core stays pure (it never logs); the
+// CoreEvents: the log lines and counters about what the consensus core did, read from its
+// state after each round of the core thread: elections started and won, leader changes,
+// stepping down, membership and timeout changes. The core stays pure (it never logs); the
 // runtime observes its outputs instead.
 #pragma once
 
 #include <cstdint>
 
+#include "node/node_metrics.h"
 #include "raft/raft.h"
 
 namespace node {
@@ -14,7 +15,8 @@ class CoreEvents {
  public:
   // `core` as the node opens it: what it holds already (a restored term, membership,
   // timeouts) is the starting point, not an event.
-  CoreEvents(const raft::Raft& core, uint32_t tick_ms);
+  // `metrics` (may be null: no counting) must outlive this.
+  CoreEvents(const raft::Raft& core, uint32_t tick_ms, NodeMetrics* metrics = nullptr);
 
   // Core thread: logs each change since the last call, once.
   void observe(const raft::Raft& core);
@@ -22,7 +24,10 @@ class CoreEvents {
  private:
   void observe_membership(const raft::Membership& m);
 
+  void count(raft::Role role, raft::Term term, raft::NodeId leader);
+
   const uint32_t tick_ms_;
+  NodeMetrics* const metrics_;
   raft::Role role_;
   raft::Term term_;
   raft::NodeId leader_;

@@ -31,7 +31,7 @@ CoreLoop::CoreLoop(uint32_t tick_ms, std::unique_ptr<raft::Raft> core, SnapshotD
     : tick_ms_(tick_ms),
       parts_(std::move(parts)),
       core_(std::move(core)),
-      events_(*core_, tick_ms),
+      events_(*core_, tick_ms, parts_.metrics),
       durable_(durable),
       latest_(std::move(latest)) {
   publish();
@@ -173,15 +173,9 @@ void CoreLoop::publish() {
   if ((role == raft::Role::kLeader) != (role_ == raft::Role::kLeader)) {
     parts_.applier->leadership(role == raft::Role::kLeader);
   }
-  count_role_change(role, core_->term());
   role_ = role;
-  published_term_ = core_->term();
   term_.store(core_->term().value(), std::memory_order_relaxed);
   const raft::NodeId leader = core_->leader();
-  // As etcd counts: each time a leader becomes known that is not the one known before.
-  if (leader != raft::NodeId() && leader != published_leader_) {
-    parts_.metrics->leader_changes.inc();
-  }
   leader_.store(leader.value(), std::memory_order_release);
   {
     MutexLock lock(&status_mu_);
@@ -207,16 +201,6 @@ CoreStatus CoreLoop::status() const {
 size_t CoreLoop::queue_depth() const {
   MutexLock lock(&mu_);
   return queue_.size();
-}
-
-void CoreLoop::count_role_change(raft::Role role, raft::Term term) {
-  NodeMetrics& m = *parts_.metrics;
-  // A candidate whose election timed out starts another in a new term, same role.
-  const bool new_round = role != role_ || term != published_term_;
-  if (!new_round) return;
-  if (role == raft::Role::kPreCandidate && role != role_) m.prevotes_started.inc();
-  if (role == raft::Role::kCandidate) m.elections_started.inc();
-  if (role == raft::Role::kLeader && role_ != raft::Role::kLeader) m.elections_won.inc();
 }
 
 void CoreLoop::heartbeat_sent(const raft::Message& m) {

@@ -122,8 +122,7 @@ class CoreLoop {
   void maybe_snapshot();
   void publish();
   raft::ProposeResult propose_change(const MembershipChange& change);
-  // Metrics of what publish() and send() see change, and of heartbeat round trips.
-  void count_role_change(raft::Role role, raft::Term term);
+  // Heartbeat round trips, for NodeMetrics::peer_rtt.
   void heartbeat_sent(const raft::Message& m);
   void heartbeat_answered(const raft::Message& m);
 
@@ -139,7 +138,6 @@ class CoreLoop {
   raft::HardState durable_;                  // the term and vote last made durable
   raft::Role role_ = raft::Role::kFollower;  // as last published
   raft::NodeId published_leader_;
-  raft::Term published_term_;
   struct HeartbeatSent {
     raft::HeartbeatRound round;
     Clock::time_point at;

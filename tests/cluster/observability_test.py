@@ -144,7 +144,7 @@ class ObservabilityTest(unittest.TestCase):
                        f"{m.name} to apply the puts")
 
     def test_3_healthy_cluster_scores_100_with_no_reasons(self):
-        wait_until(lambda: health_rows(self.cluster)[0] == 0, 15, 0.2, "every member at 100")
+        wait_until(lambda: health_rows(self.cluster)[0] == 0, 30, 0.2, "every member at 100")
         code, rows = health_rows(self.cluster)
         for name, r in rows.items():
             self.assertEqual((r["score"], r["reasons"]), (100, []), name)
@@ -182,7 +182,7 @@ class ObservabilityTest(unittest.TestCase):
             self.assertIn(f"peer {fid} unreachable", out)
         finally:
             os.kill(follower.proc.pid, signal.SIGCONT)
-        wait_until(lambda: health_rows(self.cluster)[0] == 0, 20, 0.2,
+        wait_until(lambda: health_rows(self.cluster)[0] == 0, 40, 0.2,
                    "every member back at 100 after healing")
         self.assertEqual(sample(scrape(leader), "raftkv_peer_lag_entries", {"peer": fid}), 0)
 
