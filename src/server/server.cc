@@ -8,6 +8,7 @@
 
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
+#include "server/cluster_view.h"
 #include "server/http_endpoint.h"
 #include "server/kv_state_machine.h"
 #include "server/services.h"
@@ -162,8 +163,18 @@ absl::Status Server::listen_clients() {
 
 absl::Status Server::listen_metrics() {
   if (config_.node.metrics_address.empty()) return absl::OkStatus();
+  cluster_view_ =
+      std::make_unique<ClusterView>(config_.node.id.value(), [this] { return sm_->members(); });
+  // /health?verbose answers what /health does until the health score's reasons exist.
   auto http = HttpEndpoint::start(config_.node.metrics_address,
-                                  {[this] { return health(); }, [this] { return metrics(); }});
+                                  {.health = [this](bool /*verbose*/) { return health(); },
+                                   .metrics = [this] { return metrics(); },
+                                   .status =
+                                       [this] {
+                                         return HttpResponse{.status = 200,
+                                                             .content_type = "application/json",
+                                                             .body = cluster_view_->status_json()};
+                                       }});
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
   metrics_port_ = http_->port();
