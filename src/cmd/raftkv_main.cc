@@ -16,6 +16,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "cmd/command_line.h"
+#include "limits/limits_config.h"
 #include "server/server.h"
 #include "toml++/toml.h"
 
@@ -40,8 +41,12 @@ struct Flags {
   uint64_t snapshot_count = 10000;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
+  int64_t max_txn_ops = 128;
   uint32_t request_timeout_ms = 5000;
   std::string config_file;
+  limits::LimitsConfig limits;  // --limits-*: unset, no limit
+  std::vector<std::string> limits_clients;
+  bool limits_trust_client_id = false;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -85,6 +90,8 @@ std::string apply_config_file(const std::string& path, CLI::App& app) {
       text = *s;
     else if (auto i = value.value<int64_t>())
       text = std::to_string(*i);
+    else if (value.is_floating_point())
+      text = std::to_string(*value.value<double>());
     else if (auto b = value.value<bool>())
       text = *b ? "true" : "false";
     else
@@ -97,6 +104,39 @@ std::string apply_config_file(const std::string& path, CLI::App& app) {
     }
   }
   return "";
+}
+
+// Per-client limits (a default for every client, and overrides by client) and the
+// member's own; unset flags set no limit. docs/limits.md.
+void add_limit_flags(CLI::App& app, Flags& f) {
+  limits::ClientLimits& d = f.limits.defaults;
+  app.add_option("--limits-requests-per-second", d.requests_per_second,
+                 "Requests a second each client may send (token bucket rate)");
+  app.add_option("--limits-burst", d.burst,
+                 "Requests a client may send at once (bucket size; default: the rate)");
+  app.add_option("--limits-write-bytes-per-second", d.write_bytes_per_second,
+                 "Bytes of writes a second each client may send");
+  app.add_option("--limits-max-concurrent", d.max_concurrent,
+                 "Requests each client may have in flight");
+  app.add_option("--limits-max-memory-bytes", d.max_memory_bytes,
+                 "Bytes of requests each client may have in flight");
+  app.add_option("--limits-max-leases", d.max_leases,
+                 "Leases each client may hold, granted through this member");
+  app.add_option("--limits-max-watchers", d.max_watchers,
+                 "Watchers each client may have open, all streams together");
+  app.add_option("--limits-max-watchers-per-stream", d.max_watchers_per_stream,
+                 "Watchers each client may have open on one stream");
+  app.add_option("--limits-member-max-concurrent", f.limits.member.max_concurrent,
+                 "Requests this member admits in flight, all clients together");
+  app.add_option("--limits-member-max-memory-bytes", f.limits.member.max_memory_bytes,
+                 "Bytes of requests this member admits in flight, all clients together");
+  app.add_option(
+      "--limits-client", f.limits_clients,
+      "An override for one client: CLIENT:key=value,... with keys "
+      "requests_per_second, burst, write_bytes_per_second, max_concurrent, "
+      "max_memory_bytes, max_watchers, max_watchers_per_stream, max_leases (repeatable)");
+  app.add_flag("--limits-trust-client-id", f.limits_trust_client_id,
+               "Key clients by their client-id request metadata instead of their address");
 }
 
 void add_flags(CLI::App& app, Flags& f) {
@@ -129,9 +169,12 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
                  "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
   app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");
+  app.add_option("--max-txn-ops", f.max_txn_ops,
+                 "Most operations in a transaction's compares and in each of its branches");
   app.add_option("--request-timeout-ms", f.request_timeout_ms,
                  "How long a client request may wait for consensus");
   app.add_option("--config-file", f.config_file, "TOML file with the same keys as the flags");
+  add_limit_flags(app, f);
 }
 
 // The one URL a flag names, as a host:port address; the error names the flag.
@@ -207,12 +250,28 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
                                       " must be >= 0 (0: the default of 2 GiB)");
   }
   cfg->store.quota_bytes = f.quota_backend_bytes == 0 ? int64_t{2} << 30 : f.quota_backend_bytes;
+  if (f.max_txn_ops < 1) {
+    return absl::InvalidArgumentError("--max-txn-ops " + std::to_string(f.max_txn_ops) +
+                                      " must be at least 1");
+  }
+  cfg->store.max_txn_ops = f.max_txn_ops;
   cfg->store.min_lease_ttl =
       std::max<int64_t>(1, (cfg->node.timeouts.election_min_ms * 3 / 2 + 999) / 1000);
   if (f.request_timeout_ms == 0) {
     return absl::InvalidArgumentError("--request-timeout-ms must be above 0");
   }
   cfg->request_timeout = std::chrono::milliseconds(f.request_timeout_ms);
+  cfg->limits = f.limits;
+  for (const std::string& spec : f.limits_clients) {
+    absl::StatusOr<std::pair<std::string, limits::ClientLimits>> o = limits::parse_override(spec);
+    if (!o.ok())
+      return absl::InvalidArgumentError("--limits-client: " + std::string(o.status().message()));
+    cfg->limits.overrides[o->first] = o->second;
+  }
+  cfg->limits_trust_client_id = f.limits_trust_client_id;
+  if (absl::Status s = limits::validate(cfg->limits); !s.ok()) {
+    return absl::InvalidArgumentError("--limits-*: " + std::string(s.message()));
+  }
   return node::validate(cfg->node);
 }
 

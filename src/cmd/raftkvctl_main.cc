@@ -17,7 +17,10 @@
 
 #include "cmd/command_line.h"
 #include "etcd/rpc.grpc.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "limits/limits_config.h"
 #include "raftkv/admin.grpc.pb.h"
+#include "server/limits_proto.h"
 
 namespace {
 
@@ -204,6 +207,8 @@ struct Args {
   uint32_t heartbeat_ms = 0, election_min_ms = 0, election_max_ms = 0;  // timeouts set
   std::string key, value;                                               // put, get, del
   bool prefix = false;                                                  // get, del
+  uint32_t min_score = 100;                                             // health
+  std::string scope, spec;                                              // limits set
 };
 
 // What a command does once the command line is parsed; returns the exit status.
@@ -400,6 +405,170 @@ int show_status(Client& c, const Options& o, const Args&) {
   return 0;
 }
 
+// ---- limits
+
+std::string as_json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions opts;
+  opts.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, opts);
+  return out;
+}
+
+int print_limits(const Options& o, const ad::GetLimitsResponse& r) {
+  if (o.output == "json") {
+    std::printf("%s\n", as_json(r).c_str());
+    return 0;
+  }
+  const limits::LimitsConfig c = server::from_proto(r.limits());
+  auto or_none = [](std::string s) { return s.empty() ? std::string("no limit") : s; };
+  std::vector<std::vector<std::string>> rows{{"defaults", or_none(limits::to_string(c.defaults))}};
+  std::string member;
+  if (c.member.max_concurrent)
+    member += "max_concurrent=" + std::to_string(*c.member.max_concurrent);
+  if (c.member.max_memory_bytes) {
+    member += std::string(member.empty() ? "" : ",") +
+              "max_memory_bytes=" + std::to_string(*c.member.max_memory_bytes);
+  }
+  rows.push_back({"member", or_none(member)});
+  for (const auto& [client, l] : c.overrides)
+    rows.push_back({client, or_none(limits::to_string(l))});
+  print_table({"SCOPE", "LIMITS"}, rows);
+  std::string refused;
+  for (const auto& [limit, n] : r.refused()) {
+    if (n > 0) refused += (refused.empty() ? "" : ", ") + limit + "=" + std::to_string(n);
+  }
+  std::printf("\nin flight: %llu requests, %llu bytes; admitted %llu; refused: %s\n",
+              static_cast<unsigned long long>(r.in_flight()),
+              static_cast<unsigned long long>(r.in_flight_bytes()),
+              static_cast<unsigned long long>(r.admitted()),
+              refused.empty() ? "none" : refused.c_str());
+  return 0;
+}
+
+int bad_spec(const absl::Status& s) {
+  std::cerr << "raftkvctl: " << s.message() << "\n";
+  return raftkv::cmd::kUsageError;
+}
+
+int limits_get(Client& c, const Options& o, const Args&) {
+  ad::GetLimitsResponse r;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::GetLimits, ad::GetLimitsRequest(), &r);
+      !s.ok()) {
+    return failed(s);
+  }
+  return print_limits(o, r);
+}
+
+// Replaces one scope's limits (defaults, member, or one client's override; an empty
+// SPEC removes them), through the log, then shows the limits in force.
+int limits_set(Client& c, const Options& o, const Args& a) {
+  ad::GetLimitsResponse now;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::GetLimits, ad::GetLimitsRequest(), &now);
+      !s.ok()) {
+    return failed(s);
+  }
+  limits::LimitsConfig cfg = server::from_proto(now.limits());
+  if (a.scope == "member") {
+    auto m = limits::parse_member_limits(a.spec);
+    if (!m.ok()) return bad_spec(m.status());
+    cfg.member = *m;
+  } else {
+    auto l = limits::parse_client_limits(a.spec);
+    if (!l.ok()) return bad_spec(l.status());
+    if (a.scope == "defaults") {
+      cfg.defaults = *l;
+    } else if (a.spec.empty()) {
+      cfg.overrides.erase(a.scope);
+    } else {
+      cfg.overrides[a.scope] = *l;
+    }
+  }
+  ad::Limits set;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::SetLimits, server::to_proto(cfg), &set);
+      !s.ok()) {
+    return failed(s);
+  }
+  ad::GetLimitsResponse shown = now;
+  *shown.mutable_limits() = set;
+  return print_limits(o, shown);
+}
+
+// ---- health
+
+// One member as health shows it: its Health answer, when it gave one.
+struct HealthRow {
+  pb::Member member;
+  bool reached = false;
+  ad::HealthResponse h;
+};
+
+std::string reasons_text(const ad::HealthResponse& h) {
+  std::string out;
+  for (const ad::HealthReason& r : h.reasons()) {
+    if (!out.empty()) out += "; ";
+    out += r.detail() + " (-" + std::to_string(r.penalty()) + ", want " + r.threshold() + ")";
+  }
+  return out;
+}
+
+void print_health_json(const std::vector<HealthRow>& rows) {
+  std::printf("[");
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const HealthRow& r = rows[i];
+    std::printf("%s{\"id\":\"%s\",\"name\":%s,\"reachable\":%s", i ? "," : "",
+                hex(r.member.id()).c_str(), json_string(r.member.name()).c_str(),
+                r.reached ? "true" : "false");
+    if (r.reached) {
+      std::printf(",\"score\":%u,\"reasons\":[", r.h.score());
+      for (int j = 0; j < r.h.reasons_size(); ++j) {
+        const ad::HealthReason& x = r.h.reasons(j);
+        std::printf("%s{\"input\":%s,\"detail\":%s,\"threshold\":%s,\"penalty\":%u}", j ? "," : "",
+                    json_string(x.input()).c_str(), json_string(x.detail()).c_str(),
+                    json_string(x.threshold()).c_str(), x.penalty());
+      }
+      std::printf("]");
+    }
+    std::printf("}");
+  }
+  std::printf("]\n");
+}
+
+// Every member's health score and reasons, asked at its first client URL. Exits 1 when
+// a member is unreachable or scores below --min-score.
+int show_health(Client& c, const Options& o, const Args& a) {
+  pb::MemberListResponse members;
+  if (auto s =
+          c.call<pb::Cluster>(&pb::Cluster::Stub::MemberList, pb::MemberListRequest(), &members);
+      !s.ok()) {
+    return failed(s);
+  }
+  std::vector<HealthRow> rows;
+  bool below = false;
+  for (const pb::Member& m : members.members()) {
+    HealthRow r{m, false, {}};
+    if (m.clienturls_size() > 0) {
+      r.reached = c.call_at<ad::Admin>(address(m.clienturls(0)), &ad::Admin::Stub::Health,
+                                       ad::HealthRequest(), &r.h, std::min(o.timeout_ms, 2000))
+                      .ok();
+    }
+    below = below || !r.reached || r.h.score() < a.min_score;
+    rows.push_back(std::move(r));
+  }
+  if (o.output == "json") {
+    print_health_json(rows);
+  } else {
+    std::vector<std::vector<std::string>> table;
+    for (const HealthRow& r : rows) {
+      table.push_back({hex(r.member.id()), r.member.name(),
+                       r.reached ? std::to_string(r.h.score()) : "unreachable",
+                       r.reached ? reasons_text(r.h) : "-"});
+    }
+    print_table({"ID", "NAME", "SCORE", "REASONS"}, table);
+  }
+  return below ? 1 : 0;
+}
+
 // ---- keys
 
 int put_key(Client& c, const Options&, const Args& a) {
@@ -499,6 +668,26 @@ void add_cluster_commands(CLI::App& app, Args* a, Commands* commands) {
 
   commands->emplace_back(app.add_subcommand("status", "Every member's role, term, commit and lag"),
                          show_status);
+  auto* lim = app.add_subcommand("limits", "Per-client and member limits");
+  lim->require_subcommand(1);
+  commands->emplace_back(lim->add_subcommand("get", "Show the limits in force and the usage"),
+                         limits_get);
+  auto* lim_set =
+      lim->add_subcommand("set", "Replace one scope's limits on every member, through consensus");
+  lim_set
+      ->add_option("scope", a->scope, "defaults, member, or a client (\"127.0.0.1\", \"id:NAME\")")
+      ->required();
+  lim_set
+      ->add_option("spec", a->spec,
+                   "key=value,... (requests_per_second, burst, write_bytes_per_second, "
+                   "max_concurrent, max_memory_bytes); empty: no limits")
+      ->required();
+  commands->emplace_back(lim_set, limits_set);
+  auto* health = app.add_subcommand(
+      "health", "Every member's health score and reasons; exits 1 when one is below --min-score");
+  health->add_option("--min-score", a->min_score, "Lowest acceptable score (0-100)")
+      ->check(CLI::Range(0, 100));
+  commands->emplace_back(health, show_health);
 }
 
 void add_key_commands(CLI::App& app, Args* a, Commands* commands) {

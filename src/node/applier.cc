@@ -9,13 +9,14 @@
 namespace node {
 
 Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
-                 RemovedMembers* removed, FatalHandler fatal, raft::LogIndex applied,
-                 Outputs outputs)
+                 RemovedMembers* removed, FatalHandler fatal, NodeMetrics* metrics,
+                 raft::LogIndex applied, Outputs outputs)
     : self_(self),
       sm_(sm),
       tracker_(tracker),
       removed_(removed),
       fatal_(std::move(fatal)),
+      metrics_(metrics),
       outputs_(std::move(outputs)),
       applied_(applied.value()) {}
 
@@ -41,7 +42,15 @@ void Applier::run(ReadyJob& job) {
     install(*rd.snapshot, *job.snapshot);
     installed = SnapshotData{std::move(job.snapshot), *rd.snapshot};
   }
-  for (const raft::Entry& e : rd.committed_entries) apply_entry(e);
+  const auto batch_start = std::chrono::steady_clock::now();
+  for (const raft::Entry& e : rd.committed_entries) {
+    const auto start = std::chrono::steady_clock::now();
+    apply_entry(e);
+    // etcd's warning threshold for one apply ("apply request took too long").
+    if (seconds_since(start) > 0.1) metrics_->slow_applies.inc();
+    metrics_->commit_to_apply.observe(seconds_since(job.taken_at));
+  }
+  if (!rd.committed_entries.empty()) metrics_->backend_commit.observe(seconds_since(batch_start));
   // Ready's contract: each read's index is applied by now.
   for (const raft::ReadState& r : rd.reads) tracker_->complete_call(r.id.value(), std::string());
   for (raft::ReadId id : rd.dropped_reads) {
@@ -56,6 +65,7 @@ void Applier::install(const raft::SnapshotMeta& meta, const std::string& bytes) 
   if (absl::Status s = sm_->restore(bytes); !s.ok()) {
     return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
   }
+  metrics_->snapshots_installed.inc();
   sm_->on_membership(meta.membership);
   removed_->applied(meta.membership);
   applied_.store(meta.last.index.value());
@@ -94,7 +104,10 @@ void Applier::apply_entry(const raft::Entry& e) {
 }
 
 void Applier::run(SnapshotRequest&) {
+  const auto start = std::chrono::steady_clock::now();
   auto bytes = std::make_shared<const std::string>(sm_->snapshot());
+  metrics_->snapshot_seconds.observe(seconds_since(start));
+  metrics_->snapshots_taken.inc();
   outputs_.snapshot_taken(applied(), std::move(bytes));
 }
 

@@ -12,6 +12,7 @@
 #include <string>
 #include <variant>
 
+#include "node/node_metrics.h"
 #include "node/ready_job.h"
 #include "node/removed_members.h"
 #include "node/request_tracker.h"
@@ -31,7 +32,7 @@ class Applier {
 
   // `applied` is the index the state machine reflects already (its restored snapshot).
   Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker, RemovedMembers* removed,
-          FatalHandler fatal, raft::LogIndex applied, Outputs outputs);
+          FatalHandler fatal, NodeMetrics* metrics, raft::LogIndex applied, Outputs outputs);
   ~Applier();
 
   void start();
@@ -46,6 +47,8 @@ class Applier {
 
   // The last index applied to the state machine. Any thread.
   raft::LogIndex applied() const { return raft::LogIndex(applied_.load()); }
+  // Items waiting for the apply thread. Any thread.
+  size_t queue_depth() const { return queue_.size(); }
 
  private:
   struct SnapshotRequest {};
@@ -70,6 +73,7 @@ class Applier {
   RequestTracker* const tracker_;
   RemovedMembers* const removed_;
   const FatalHandler fatal_;
+  NodeMetrics* const metrics_;
   const Outputs outputs_;
   std::atomic<uint64_t> applied_;  // written by the apply thread only
 

@@ -71,6 +71,9 @@ void CoreLoop::step(raft::Message message, std::string snapshot_bytes) {
     if (const auto* is = std::get_if<raft::InstallSnapshot>(&m.body)) {
       incoming_snapshots_[is->meta.last.index] = std::move(bytes);
     }
+    heartbeat_answered(m);
+    // Members only: a forged sender id must not grow the map.
+    if (core_->membership().contains(m.from)) last_heard_[m.from] = Clock::now();
     core_->step(std::move(m));
   });
 }
@@ -168,9 +171,15 @@ void CoreLoop::publish() {
   if ((role == raft::Role::kLeader) != (role_ == raft::Role::kLeader)) {
     parts_.applier->leadership(role == raft::Role::kLeader);
   }
+  count_role_change(role, core_->term());
   role_ = role;
+  published_term_ = core_->term();
   term_.store(core_->term().value(), std::memory_order_relaxed);
   const raft::NodeId leader = core_->leader();
+  // As etcd counts: each time a leader becomes known that is not the one known before.
+  if (leader != raft::NodeId() && leader != published_leader_) {
+    parts_.metrics->leader_changes.inc();
+  }
   leader_.store(leader.value(), std::memory_order_release);
   {
     MutexLock lock(&status_mu_);
@@ -178,7 +187,9 @@ void CoreLoop::publish() {
                          .membership = core_->membership(),
                          .timeouts = core_->timeouts(),
                          .snapshot_index = core_->snapshot_meta().last.index,
-                         .drops = core_->drops()};
+                         .drops = core_->drops(),
+                         .last_heard = last_heard_};
+    commit_.store(status_.core.commit.value(), std::memory_order_relaxed);
   }
   if (leader != published_leader_) {
     published_leader_ = leader;
@@ -191,16 +202,56 @@ CoreStatus CoreLoop::status() const {
   return status_;
 }
 
+size_t CoreLoop::queue_depth() const {
+  MutexLock lock(&mu_);
+  return queue_.size();
+}
+
+void CoreLoop::count_role_change(raft::Role role, raft::Term term) {
+  NodeMetrics& m = *parts_.metrics;
+  // A candidate whose election timed out starts another in a new term, same role.
+  const bool new_round = role != role_ || term != published_term_;
+  if (!new_round) return;
+  if (role == raft::Role::kPreCandidate && role != role_) m.prevotes_started.inc();
+  if (role == raft::Role::kCandidate) m.elections_started.inc();
+  if (role == raft::Role::kLeader && role_ != raft::Role::kLeader) m.elections_won.inc();
+}
+
+void CoreLoop::heartbeat_sent(const raft::Message& m) {
+  const auto* hb = std::get_if<raft::Heartbeat>(&m.body);
+  if (hb == nullptr) return;
+  auto [it, fresh] = heartbeats_.try_emplace(m.to);
+  if (fresh) it->second.rtt = &parts_.metrics->peer_rtt.with({hex(m.to)});
+  it->second.round = hb->round;
+  it->second.at = Clock::now();
+}
+
+void CoreLoop::heartbeat_answered(const raft::Message& m) {
+  const auto* r = std::get_if<raft::HeartbeatResponse>(&m.body);
+  if (r == nullptr) return;
+  auto it = heartbeats_.find(m.from);
+  // Only the answer to the latest round sent: an older one would count the gap between
+  // rounds too. A forged round number is not found and changes nothing.
+  if (it == heartbeats_.end() || it->second.round == raft::HeartbeatRound() ||
+      it->second.round != r->round) {
+    return;
+  }
+  it->second.rtt->observe(seconds_since(it->second.at));
+  it->second.round = raft::HeartbeatRound();
+}
+
 void CoreLoop::send(std::vector<raft::Message>& messages) {
   std::vector<raft::Message> plain;
   plain.reserve(messages.size());
   for (raft::Message& m : messages) {
     if (const auto* is = std::get_if<raft::InstallSnapshot>(&m.body)) {
       if (latest_.bytes != nullptr && latest_.meta.last == is->meta.last) {
+        parts_.metrics->snapshots_sent.inc();
         parts_.transport->send_snapshot(std::move(m), latest_.bytes);
       }
       continue;  // without its bytes the follower cannot use it; the core retries
     }
+    heartbeat_sent(m);
     plain.push_back(std::move(m));
   }
   if (!plain.empty()) parts_.transport->send(std::move(plain));
@@ -208,7 +259,7 @@ void CoreLoop::send(std::vector<raft::Message>& messages) {
 
 void CoreLoop::drive() {
   if (ready_in_flight_ || !core_->has_ready()) return;
-  ReadyJob job{.ready = core_->ready(), .snapshot = nullptr};
+  ReadyJob job{.ready = core_->ready(), .snapshot = nullptr, .taken_at = Clock::now()};
   raft::Ready& rd = job.ready;
   ready_in_flight_ = true;
   applying_.clear();

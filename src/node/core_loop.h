@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "node/applier.h"
 #include "node/mutex.h"
+#include "node/node_metrics.h"
 #include "node/ready_job.h"
 #include "node/request_tracker.h"
 #include "node/storage_writer.h"
@@ -56,6 +57,8 @@ struct CoreStatus {
   raft::Timeouts timeouts;
   raft::LogIndex snapshot_index;
   raft::DropCounters drops;
+  // When a message from each peer last arrived (the runtime's clock; the core has none).
+  std::map<raft::NodeId, Clock::time_point> last_heard;
 };
 
 // The core's answer to a proposal: where the entry went, or why it did not.
@@ -69,6 +72,7 @@ class CoreLoop {
     Applier* applier;
     RequestTracker* tracker;
     FatalHandler fatal;
+    NodeMetrics* metrics;
   };
   // `latest` is the snapshot the node recovered (for InstallSnapshot); `durable` the
   // hard state on disk.
@@ -101,7 +105,10 @@ class CoreLoop {
   // The core's published view. Any thread.
   raft::NodeId leader() const { return raft::NodeId(leader_.load(std::memory_order_acquire)); }
   raft::Term term() const { return raft::Term(term_.load(std::memory_order_relaxed)); }
+  raft::LogIndex commit() const { return raft::LogIndex(commit_.load(std::memory_order_relaxed)); }
   CoreStatus status() const;
+  // Tasks waiting for the core thread. Any thread.
+  size_t queue_depth() const;
 
  private:
   void post(Task task);
@@ -114,6 +121,10 @@ class CoreLoop {
   void maybe_snapshot();
   void publish();
   raft::ProposeResult propose_change(const MembershipChange& change);
+  // Metrics of what publish() and send() see change, and of heartbeat round trips.
+  void count_role_change(raft::Role role, raft::Term term);
+  void heartbeat_sent(const raft::Message& m);
+  void heartbeat_answered(const raft::Message& m);
 
   const uint32_t tick_ms_;
   const Parts parts_;
@@ -126,6 +137,14 @@ class CoreLoop {
   raft::HardState durable_;                  // the term and vote last made durable
   raft::Role role_ = raft::Role::kFollower;  // as last published
   raft::NodeId published_leader_;
+  raft::Term published_term_;
+  struct HeartbeatSent {
+    raft::HeartbeatRound round;
+    Clock::time_point at;
+    metrics::Histogram* rtt;  // this peer's child of NodeMetrics::peer_rtt
+  };
+  std::map<raft::NodeId, HeartbeatSent> heartbeats_;  // the latest round sent to each peer
+  std::map<raft::NodeId, Clock::time_point> last_heard_;
   std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
   SnapshotData latest_;  // the newest snapshot, sent to followers that need it
 
@@ -139,6 +158,7 @@ class CoreLoop {
   CoreStatus status_ ABSL_GUARDED_BY(status_mu_);  // published by the core thread
   std::atomic<uint64_t> leader_{0};
   std::atomic<uint64_t> term_{0};
+  std::atomic<uint64_t> commit_{0};
 };
 
 }  // namespace node

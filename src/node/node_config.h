@@ -10,6 +10,10 @@
 #include "raft/config.h"
 #include "raft/types.h"
 
+namespace metrics {
+class Registry;
+}
+
 namespace node {
 
 // Timeouts as people set them: milliseconds. The node ticks every tick_ms.
@@ -33,6 +37,8 @@ struct NodeConfig {
   // The voters of a new cluster; empty when this node joins an existing one.
   raft::Membership bootstrap;
   uint64_t max_request_bytes = 1536 * 1024;
+  // Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
+  metrics::Registry* registry = nullptr;
 };
 
 // Limits on timeouts, shared by the start-up check and run-time changes.

@@ -35,7 +35,11 @@ raft::Config core_config(const NodeConfig& config, const SnapshotData& snapshot)
 
 }  // namespace
 
-RaftNode::RaftNode(const NodeConfig& config) : config_(config) {
+RaftNode::RaftNode(const NodeConfig& config)
+    : config_(config),
+      own_registry_(config.registry == nullptr ? std::make_unique<metrics::Registry>() : nullptr),
+      registry_(config.registry != nullptr ? config.registry : own_registry_.get()),
+      metrics_(*registry_) {
   fatal_ = [](const std::string& message) {
     std::fprintf(stderr, "raftkv: fatal: %s\n", message.c_str());
     std::abort();
@@ -62,9 +66,9 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
   FatalHandler fatal = [n](const std::string& message) { n->fatal_(message); };
   n->storage_ = std::make_unique<StorageWriter>(
       std::move(r.wal), std::move(r.snapshots),
-      [n](ReadyJob job) { n->core_->persisted(std::move(job)); }, fatal);
+      [n](ReadyJob job) { n->core_->persisted(std::move(job)); }, fatal, &n->metrics_);
   n->applier_ = std::make_unique<Applier>(
-      config.id, sm, &n->tracker_, &n->removed_, fatal, r.snapshot.meta.last.index,
+      config.id, sm, &n->tracker_, &n->removed_, fatal, &n->metrics_, r.snapshot.meta.last.index,
       Applier::Outputs{.applied =
                            [n](std::optional<SnapshotData> installed) {
                              n->core_->applied(std::move(installed));
@@ -79,7 +83,8 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                                                  .storage = n->storage_.get(),
                                                  .applier = n->applier_.get(),
                                                  .tracker = &n->tracker_,
-                                                 .fatal = fatal});
+                                                 .fatal = fatal,
+                                                 .metrics = &n->metrics_});
   n->dispatcher_ = std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(),
                                                 n->applier_.get(), &n->tracker_, transport);
   return node;
@@ -123,7 +128,19 @@ absl::Status RaftNode::linearizable_read(Millis timeout) {
 }
 
 void RaftNode::client_write_async(std::string command, Millis timeout, WriteCallback done) {
-  dispatcher_->write(std::move(command), deadline(timeout), std::move(done));
+  metrics_.proposals_pending.add(1);
+  dispatcher_->write(std::move(command), deadline(timeout),
+                     [this, done = std::move(done)](absl::StatusOr<std::string> r) {
+                       metrics_.proposals_pending.add(-1);
+                       if (!r.ok()) metrics_.proposals_failed.inc();
+                       done(std::move(r));
+                     });
+}
+
+QueueDepths RaftNode::queue_depths() const {
+  return QueueDepths{.core = core_->queue_depth(),
+                     .storage = storage_->queue_depth(),
+                     .apply = applier_->queue_depth()};
 }
 
 void RaftNode::linearizable_read_async(Millis timeout, StatusCallback done) {
@@ -202,7 +219,8 @@ NodeState RaftNode::status() const {
                    .snapshot_index = core.snapshot_index,
                    .wal_syncs = storage_->syncs(),
                    .drops = core.drops,
-                   .malformed_proposals = dispatcher_->malformed_proposals()};
+                   .malformed_proposals = dispatcher_->malformed_proposals(),
+                   .last_heard = std::move(core.last_heard)};
 }
 
 // ---- transport::Handler ----

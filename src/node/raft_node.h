@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -24,6 +25,7 @@
 #include "node/core_loop.h"
 #include "node/dispatcher.h"
 #include "node/node_config.h"
+#include "node/node_metrics.h"
 #include "node/removed_members.h"
 #include "node/request_tracker.h"
 #include "node/state_machine.h"
@@ -44,6 +46,14 @@ struct NodeState {
   uint64_t wal_syncs = 0;
   raft::DropCounters drops;          // peer messages the core did not act on, by reason
   uint64_t malformed_proposals = 0;  // proposals handed over by peers, unreadable
+  std::map<raft::NodeId, Clock::time_point> last_heard;  // a message from each peer
+};
+
+// Work waiting in each runtime thread's queue.
+struct QueueDepths {
+  size_t core = 0;
+  size_t storage = 0;
+  size_t apply = 0;
 };
 
 class RaftNode : public transport::Handler {
@@ -79,6 +89,11 @@ class RaftNode : public transport::Handler {
   bool is_leader() const { return core_->leader() == config_.id; }
   raft::NodeId leader() const { return core_->leader(); }
   raft::Term term() const { return core_->term(); }  // without copying status()
+  // How far applying trails committing here, without copying status().
+  uint64_t apply_lag() const {
+    const raft::LogIndex commit = core_->commit(), applied = applier_->applied();
+    return commit > applied ? commit.value() - applied.value() : 0;
+  }
   raft::NodeId id() const { return config_.id; }
 
   // Membership, through the log, on the leader (forwarded from followers). Each returns
@@ -95,6 +110,10 @@ class RaftNode : public transport::Handler {
   absl::Status update_timeouts(const TimeoutsMs& timeouts, Millis timeout);
   TimeoutsMs timeouts() const;
   NodeState status() const;
+  QueueDepths queue_depths() const;
+  // The registry the runtime's metrics are on (NodeConfig::registry, or its own).
+  metrics::Registry& registry() { return *registry_; }
+  const NodeMetrics& metrics() const { return metrics_; }
 
   // What happens when the disk fails under the log: the node must stop (a failed fsync
   // may have lost acknowledged data in the page cache). Default: print and abort. Set
@@ -125,6 +144,9 @@ class RaftNode : public transport::Handler {
   Deadline deadline(Millis timeout) const { return Clock::now() + timeout; }
 
   const NodeConfig config_;
+  std::unique_ptr<metrics::Registry> own_registry_;  // when the config names none
+  metrics::Registry* const registry_;
+  NodeMetrics metrics_;
   FatalHandler fatal_;
   std::function<void(const std::string&)> removed_handler_;
   std::atomic<bool> removed_told_{false};

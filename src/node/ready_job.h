@@ -3,6 +3,7 @@
 // acknowledges it (Raft::advance). Only one is in flight at a time (ready.h's contract).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +16,8 @@ struct ReadyJob {
   raft::Ready ready;
   // The bytes of ready.snapshot (a snapshot from the leader), if it has one.
   std::shared_ptr<const std::string> snapshot;
+  // When the core handed it over: its committed entries were known committed then.
+  std::chrono::steady_clock::time_point taken_at{};
 
   // Whether the state machine has anything to do with it.
   bool has_apply_work() const {

@@ -2,12 +2,16 @@
 
 #include <utility>
 
+#include "node/node_metrics.h"
+
 namespace node {
 
 StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
                              std::unique_ptr<storage::SnapshotStore> snaps,
-                             std::function<void(ReadyJob)> durable, FatalHandler fatal)
-    : wal_(std::move(wal)),
+                             std::function<void(ReadyJob)> durable, FatalHandler fatal,
+                             NodeMetrics* metrics)
+    : metrics_(metrics),
+      wal_(std::move(wal)),
       snapshots_(std::move(snaps)),
       durable_(std::move(durable)),
       fatal_(std::move(fatal)) {}
@@ -31,9 +35,11 @@ void StorageWriter::write(ReadyJob& job) {
     if (s.is_ok()) s = wal_->install_snapshot(r.snapshot->last);
     if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
   }
+  const auto start = std::chrono::steady_clock::now();
   storage::Status s = wal_->append(r.entries, r.hard_state);
   if (s.is_ok()) s = wal_->sync();
   if (!s.is_ok()) return fatal_("the log cannot be made durable: " + s.message());
+  metrics_->wal_fsync.observe(seconds_since(start));
   syncs_.fetch_add(1, std::memory_order_relaxed);
   durable_(std::move(job));
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <variant>
 
+#include "node/node_metrics.h"
 #include "node/ready_job.h"
 #include "node/work_queue.h"
 #include "storage/snapshot_file.h"
@@ -22,7 +23,7 @@ class StorageWriter {
  public:
   // `durable` runs on the storage thread after each persisted job.
   StorageWriter(std::unique_ptr<storage::Wal> wal, std::unique_ptr<storage::SnapshotStore> snaps,
-                std::function<void(ReadyJob)> durable, FatalHandler fatal);
+                std::function<void(ReadyJob)> durable, FatalHandler fatal, NodeMetrics* metrics);
   ~StorageWriter();
 
   void start();
@@ -36,12 +37,15 @@ class StorageWriter {
 
   // fsyncs so far (for status and metrics). Any thread.
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+  // Jobs waiting for the storage thread. Any thread.
+  size_t queue_depth() const { return queue_.size(); }
 
  private:
   using Job = std::variant<ReadyJob, SnapshotData>;
   void write(ReadyJob& job);
   void write(const SnapshotData& snapshot);
 
+  NodeMetrics* const metrics_;
   // Storage thread only, after start().
   const std::unique_ptr<storage::Wal> wal_;
   const std::unique_ptr<storage::SnapshotStore> snapshots_;

@@ -35,6 +35,11 @@ class WorkQueue {
     }
     if (thread_.joinable()) thread_.join();
   }
+  // Items waiting (not the one in hand). Any thread.
+  size_t size() const {
+    MutexLock lock(&mu_);
+    return queue_.size();
+  }
   // Any thread.
   void push(Item item) {
     bool was_empty = false;

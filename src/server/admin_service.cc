@@ -7,7 +7,9 @@
 #include "raftkv/internal.pb.h"
 #include "server/context.h"
 #include "server/errors.h"
+#include "server/health_monitor.h"
 #include "server/kv_state_machine.h"
+#include "server/limits_proto.h"
 #include "server/services.h"
 
 namespace server {
@@ -20,14 +22,18 @@ class AdminService final : public raftkv::admin::Admin::Service {
  public:
   explicit AdminService(Context c) : c_(c) {}
 
-  grpc::Status GetTimeouts(grpc::ServerContext*, const raftkv::admin::GetTimeoutsRequest*,
+  grpc::Status GetTimeouts(grpc::ServerContext* ctx, const raftkv::admin::GetTimeoutsRequest* req,
                            raftkv::admin::Timeouts* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     to_pb(c_.node->timeouts(), resp);
     return grpc::Status::OK;
   }
 
-  grpc::Status SetTimeouts(grpc::ServerContext*, const raftkv::admin::Timeouts* req,
+  grpc::Status SetTimeouts(grpc::ServerContext* ctx, const raftkv::admin::Timeouts* req,
                            raftkv::admin::Timeouts* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const node::TimeoutsMs t{req->heartbeat_ms(), req->election_min_ms(), req->election_max_ms()};
     if (auto s = c_.node->update_timeouts(t, c_.config->request_timeout); !s.ok()) {
       return to_grpc(s);
@@ -36,9 +42,11 @@ class AdminService final : public raftkv::admin::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status TransferLeadership(grpc::ServerContext*,
+  grpc::Status TransferLeadership(grpc::ServerContext* ctx,
                                   const raftkv::admin::TransferLeadershipRequest* req,
                                   raftkv::admin::TransferLeadershipResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const raft::NodeId to(req->target_id());
     if (!c_.sm->membership().is_voter(to)) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -56,8 +64,60 @@ class AdminService final : public raftkv::admin::Admin::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Status(grpc::ServerContext*, const raftkv::admin::StatusRequest*,
+  grpc::Status GetLimits(grpc::ServerContext* ctx, const raftkv::admin::GetLimitsRequest* req,
+                         raftkv::admin::GetLimitsResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    *resp->mutable_limits() = to_proto(c_.limiter->config());
+    // This call's own permit is not counted.
+    const limits::Usage u = c_.limiter->member_usage();
+    resp->set_in_flight(u.in_flight - 1);
+    resp->set_in_flight_bytes(u.bytes - std::min<uint64_t>(u.bytes, req->ByteSizeLong()));
+    resp->set_admitted(c_.limiter->admitted());
+    for (size_t i = 0; i < limits::kLimitCount; ++i) {
+      const auto l = static_cast<limits::Limit>(i);
+      (*resp->mutable_refused())[limits::limit_name(l)] = c_.limiter->refused(l);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SetLimits(grpc::ServerContext* ctx, const raftkv::admin::Limits* req,
+                         raftkv::admin::Limits* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    if (absl::Status s = limits::validate(from_proto(*req)); !s.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(s.message()));
+    }
+    in::Command c;
+    *c.mutable_set_limits() = *req;
+    in::Result r;
+    if (auto s = c_.write(c, &r); !s.ok()) return s;
+    *resp = r.set_limits();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Health(grpc::ServerContext* ctx, const raftkv::admin::HealthRequest* req,
+                      raftkv::admin::HealthResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    const metrics::HealthScore h = c_.health->evaluate();
+    resp->set_id(c_.config->node.id.value());
+    resp->set_name(c_.config->node.name);
+    resp->set_score(h.score);
+    for (const metrics::HealthReason& r : h.reasons) {
+      raftkv::admin::HealthReason* out = resp->add_reasons();
+      out->set_input(r.input);
+      out->set_detail(r.detail);
+      out->set_threshold(r.threshold);
+      out->set_penalty(r.penalty);
+    }
+    return grpc::Status::OK;
+  }
+
+  grpc::Status Status(grpc::ServerContext* ctx, const raftkv::admin::StatusRequest* req,
                       raftkv::admin::StatusResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const node::NodeState st = c_.node->status();
     resp->set_cluster_id(c_.config->cluster_id);
     resp->set_id(c_.config->node.id.value());

@@ -19,9 +19,10 @@ class ClusterService final : public pb::Cluster::Service {
  public:
   explicit ClusterService(Context c) : c_(c) {}
 
-  grpc::Status MemberAdd(grpc::ServerContext*, const pb::MemberAddRequest* req,
+  grpc::Status MemberAdd(grpc::ServerContext* ctx, const pb::MemberAddRequest* req,
                          pb::MemberAddResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     if (req->peerurls_size() == 0) return invalid_urls();
     if (auto s = check_urls(req->peerurls()); !s.ok()) return s;
     for (const pb::Member& m : c_.sm->members()) {
@@ -52,9 +53,10 @@ class ClusterService final : public pb::Cluster::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status MemberRemove(grpc::ServerContext*, const pb::MemberRemoveRequest* req,
+  grpc::Status MemberRemove(grpc::ServerContext* ctx, const pb::MemberRemoveRequest* req,
                             pb::MemberRemoveResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     if (auto s = check_member(req->id()); !s.ok()) return s;
     if (auto s = c_.node->remove_node(raft::NodeId(req->id()), c_.config->request_timeout);
         !s.ok()) {
@@ -65,9 +67,10 @@ class ClusterService final : public pb::Cluster::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status MemberUpdate(grpc::ServerContext*, const pb::MemberUpdateRequest* req,
+  grpc::Status MemberUpdate(grpc::ServerContext* ctx, const pb::MemberUpdateRequest* req,
                             pb::MemberUpdateResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     if (auto s = check_member(req->id()); !s.ok()) return s;
     if (auto s = check_urls(req->peerurls()); !s.ok()) return s;
     in::Command c;
@@ -80,9 +83,10 @@ class ClusterService final : public pb::Cluster::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status MemberList(grpc::ServerContext*, const pb::MemberListRequest* req,
+  grpc::Status MemberList(grpc::ServerContext* ctx, const pb::MemberListRequest* req,
                           pb::MemberListResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     if (req->linearizable()) {
       if (auto s = c_.read_barrier(); !s.ok()) return s;
     }
@@ -91,9 +95,10 @@ class ClusterService final : public pb::Cluster::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status MemberPromote(grpc::ServerContext*, const pb::MemberPromoteRequest* req,
+  grpc::Status MemberPromote(grpc::ServerContext* ctx, const pb::MemberPromoteRequest* req,
                              pb::MemberPromoteResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const raft::Membership m = c_.sm->membership();
     if (!m.contains(raft::NodeId(req->id()))) {
       return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");

@@ -43,10 +43,55 @@ void Context::header(pb::ResponseHeader* h) const {
   h->set_raft_term(node->term().value());
 }
 
-grpc::Status Context::gate(const google::protobuf::Message& req) const {
-  if (req.ByteSizeLong() > config->node.max_request_bytes) return too_large();
-  if (sm->self_is_learner() && !learner_may_serve(req)) return not_for_learner();
-  return grpc::Status::OK;
+// Requests that change the store count against the write byte rate.
+bool is_write(const google::protobuf::Message& req) {
+  const auto* d = req.GetDescriptor();
+  return d == pb::PutRequest::descriptor() || d == pb::DeleteRangeRequest::descriptor() ||
+         d == pb::TxnRequest::descriptor() || d == pb::CompactionRequest::descriptor() ||
+         d == pb::LeaseGrantRequest::descriptor() || d == pb::LeaseRevokeRequest::descriptor();
+}
+
+std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id) {
+  if (trust_client_id) {
+    const auto& md = ctx.client_metadata();
+    if (auto it = md.find("client-id"); it != md.end() && !it->second.empty()) {
+      return "id:" + std::string(it->second.data(), std::min<size_t>(it->second.size(), 128));
+    }
+  }
+  // "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000": the address without the port.
+  std::string peer = ctx.peer();
+  const size_t scheme = peer.find(':');
+  const size_t port = peer.rfind(':');
+  if (scheme != std::string::npos && port != std::string::npos && port > scheme) {
+    peer = peer.substr(scheme + 1, port - scheme - 1);
+    if (peer.size() >= 2 && peer.front() == '[' && peer.back() == ']') {
+      peer = peer.substr(1, peer.size() - 2);
+    }
+  }
+  return peer;
+}
+
+Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Message& req) const {
+  const size_t bytes = req.ByteSizeLong();
+  if (bytes > config->node.max_request_bytes) return {too_large(), {}};
+  if (sm->self_is_learner() && !learner_may_serve(req)) return {not_for_learner(), {}};
+  // etcd's overload rule: no new proposal while applying trails committing by more than
+  // it allows (maxGapBetweenApplyAndCommitIndex); the backlog would only grow.
+  if (is_write(req) && node->apply_lag() > kMaxApplyLag) {
+    ctx->AddTrailingMetadata("retry-after-ms", "100");
+    return {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "etcdserver: too many requests"),
+            {}};
+  }
+  const std::string client = client_key(*ctx, config->limits_trust_client_id);
+  auto admitted = limiter->admit(client, limits::Request{.bytes = bytes, .write = is_write(req)},
+                                 limits::Clock::now());
+  if (auto* no = std::get_if<limits::Refusal>(&admitted)) {
+    ctx->AddTrailingMetadata("retry-after-ms", std::to_string(no->retry_after.count()));
+    return {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                         "etcdserver: too many requests: " + no->message),
+            {}};
+  }
+  return {grpc::Status::OK, std::get<limits::Permit>(std::move(admitted))};
 }
 
 grpc::Status Context::gate_stream() const {
@@ -58,12 +103,17 @@ grpc::Status Context::write(const in::Command& c, in::Result* result) const {
 }
 
 void Context::write_async(const in::Command& c, grpc::ServerUnaryReactor* reactor,
+                          limits::Permit permit,
                           std::function<void(const in::Result&)> fill) const {
+  // std::function needs a copyable callable: the permit rides in a shared_ptr, released
+  // when the runtime drops the callback after running it (or on stop, without running).
+  auto held = std::make_shared<limits::Permit>(std::move(permit));
   node->client_write_async(c.SerializeAsString(), config->request_timeout,
-                           [reactor, fill = std::move(fill)](absl::StatusOr<std::string> r) {
+                           [reactor, fill = std::move(fill), held](absl::StatusOr<std::string> r) {
                              in::Result result;
                              grpc::Status s = parse(r, &result);
                              if (s.ok()) fill(result);
+                             held->release();  // answered: the budget is free again
                              reactor->Finish(s);
                            });
 }

@@ -8,32 +8,56 @@
 #include <functional>
 
 #include "etcd/rpc.pb.h"
+#include "limits/limiter.h"
 #include "raftkv/internal.pb.h"
 #include "server/server.h"
 
 namespace server {
 
 class KvStateMachine;
+class HealthMonitor;
+
+// What the gate let through. Hold it until the request is answered: the permit is the
+// request's share of its client's and the member's budgets (limits/limiter.h).
+struct Admission {
+  grpc::Status status;
+  limits::Permit permit;
+  bool ok() const { return status.ok(); }
+};
+
+// Writes are refused while applying trails committing by more than this (etcd's bound).
+inline constexpr uint64_t kMaxApplyLag = 5000;
 
 struct Context {
   const ServerConfig* config;
   node::RaftNode* node;
   KvStateMachine* sm;
+  HealthMonitor* health;
+  limits::Limiter* limiter;
 
   void header(etcdserverpb::ResponseHeader* h) const;
-  // Checks a request before it runs. Every etcd RPC calls it first (streams with each
-  // message); a refusal changes nothing.
-  grpc::Status gate(const google::protobuf::Message& req) const;
+  // Checks a request before it runs: its size, the learner rule, and its client's and the
+  // member's limits. Every RPC calls it first (streams with each message); a refusal
+  // changes nothing and is answered at once (RESOURCE_EXHAUSTED with a retry-after-ms
+  // trailer when a limit refused it).
+  Admission gate(grpc::ServerContextBase* ctx, const google::protobuf::Message& req) const;
   // The learner rule for a stream, checked when it opens (etcd refuses every stream).
   grpc::Status gate_stream() const;
   // Replicates `c` and waits for its result, or the error that stopped it.
   grpc::Status write(const raftkv::internal::Command& c, raftkv::internal::Result* result) const;
   // The same without a waiting thread: once `c` is applied here (or failed), `fill`
   // copies the result into the response and the RPC finishes, on a runtime thread.
+  // `permit` is held until the RPC finishes.
   void write_async(const raftkv::internal::Command& c, grpc::ServerUnaryReactor* reactor,
+                   limits::Permit permit,
                    std::function<void(const raftkv::internal::Result&)> fill) const;
   // Waits until this member reflects every write completed before the call.
   grpc::Status read_barrier() const;
 };
+
+// Who sent a request, for the limits: the `client-id` metadata value when the server
+// trusts it (--limits-trust-client-id), else the peer's IP address. ("user:NAME" once
+// authentication exists.)
+std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id);
 
 }  // namespace server

@@ -24,11 +24,14 @@ class KvService final : public pb::KV::CallbackService {
   grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
                                   pb::RangeResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (auto s = c_.gate(*req); !s.ok()) {
-      reactor->Finish(s);
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) {
+      reactor->Finish(admitted.status);
       return reactor;
     }
-    auto serve = [c = c_, req, resp, reactor](absl::Status barrier) {
+    auto held = std::make_shared<limits::Permit>(std::move(admitted.permit));
+    auto serve = [c = c_, req, resp, reactor, held](absl::Status barrier) {
+      held->release();  // the range itself runs now; the budget is for waiting requests
       if (!barrier.ok()) return reactor->Finish(to_grpc(barrier));
       grpc::Status s = c.sm->range(*req, resp);
       if (s.ok()) c.header(resp->mutable_header());
@@ -79,14 +82,16 @@ class KvService final : public pb::KV::CallbackService {
                                   const google::protobuf::Message& req, const in::Command& c,
                                   Resp* resp, const Resp& (in::Result::*pick)() const) {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (auto s = c_.gate(req); !s.ok()) {
-      reactor->Finish(s);
+    Admission admitted = c_.gate(ctx, req);
+    if (!admitted.ok()) {
+      reactor->Finish(admitted.status);
       return reactor;
     }
-    c_.write_async(c, reactor, [c = c_, resp, pick](const in::Result& r) {
-      *resp = (r.*pick)();
-      c.header(resp->mutable_header());
-    });
+    c_.write_async(c, reactor, std::move(admitted.permit),
+                   [c = c_, resp, pick](const in::Result& r) {
+                     *resp = (r.*pick)();
+                     c.header(resp->mutable_header());
+                   });
     return reactor;
   }
 

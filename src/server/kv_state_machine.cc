@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "raft/byte_codec.h"
+#include "server/limits_proto.h"
 
 namespace server {
 namespace {
@@ -166,16 +167,19 @@ std::string KvStateMachine::apply(raft::LogIndex, std::string_view command) {
   }
   std::vector<in::MemberAttributes> changed;
   std::vector<std::function<void()>> ready;
+  std::optional<raftkv::admin::Limits> limits;
   {
     std::lock_guard<std::mutex> lock(mu_);
     result = apply_command(c);
     if (c.has_member_attributes()) changed.push_back(attributes_[c.member_attributes().id()]);
+    if (c.has_set_limits() && result.code() == 0) limits = limits_;
     ready = ready_watchers();
   }
   for (const auto& r : ready) r();
   if (member_listener_) {
     for (const auto& m : changed) member_listener_(m);
   }
+  if (limits.has_value() && limits_listener_) limits_listener_(*limits);
   return result.SerializeAsString();
 }
 
@@ -201,6 +205,7 @@ in::Result KvStateMachine::apply_command(const in::Command& c) {
       {in::Command::kMemberAttributes, &KvStateMachine::apply_member_attributes},
       {in::Command::kMemberForget, &KvStateMachine::apply_member_forget},
       {in::Command::kAlarm, &KvStateMachine::apply_alarm},
+      {in::Command::kSetLimits, &KvStateMachine::apply_set_limits},
   };
   in::Result out;
   auto handler = kApply.find(c.op_case());
@@ -219,17 +224,44 @@ in::Result KvStateMachine::apply_command(const in::Command& c) {
   return out;
 }
 
+void KvStateMachine::count_ops(const pb::TxnResponse& r) {
+  ++ops_.txn;
+  for (const pb::ResponseOp& op : r.responses()) {
+    switch (op.response_case()) {
+      case pb::ResponseOp::kResponseRange:
+        ++ops_.range;
+        break;
+      case pb::ResponseOp::kResponsePut:
+        ++ops_.put;
+        break;
+      case pb::ResponseOp::kResponseDeleteRange:
+        ++ops_.delete_range;
+        break;
+      case pb::ResponseOp::kResponseTxn:
+        count_ops(op.response_txn());
+        break;
+      case pb::ResponseOp::RESPONSE_NOT_SET:
+        break;
+    }
+  }
+}
+
 void KvStateMachine::apply_put(const in::Command& c, in::Result* out) {
+  ++ops_.put;
   fill(store_.put(to_kv(c.put())), out, [&](const auto& r) { to_pb(r, out->mutable_put()); });
 }
 
 void KvStateMachine::apply_delete_range(const in::Command& c, in::Result* out) {
+  ++ops_.delete_range;
   fill(store_.delete_range(to_kv(c.delete_range())), out,
        [&](const auto& r) { to_pb(r, out->mutable_delete_range()); });
 }
 
 void KvStateMachine::apply_txn(const in::Command& c, in::Result* out) {
-  fill(store_.txn(to_kv(c.txn())), out, [&](const auto& r) { to_pb(r, out->mutable_txn()); });
+  fill(store_.txn(to_kv(c.txn())), out, [&](const auto& r) {
+    to_pb(r, out->mutable_txn());
+    count_ops(out->txn());
+  });
 }
 
 void KvStateMachine::apply_compaction(const in::Command& c, in::Result* out) {
@@ -294,6 +326,25 @@ void KvStateMachine::apply_alarm(const in::Command& c, in::Result* out) {
   out->mutable_alarm()->mutable_header()->set_revision(store_.revision());
 }
 
+void KvStateMachine::apply_set_limits(const in::Command& c, in::Result* out) {
+  // Checked again here, the same on every replica: limits no member could have proposed
+  // are refused and change nothing.
+  if (absl::Status s = limits::validate(from_proto(c.set_limits())); !s.ok()) {
+    out->set_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+    out->set_message(std::string(s.message()));
+    return;
+  }
+  limits_ = c.set_limits();
+  limits_set_ = true;
+  *out->mutable_set_limits() = limits_;
+}
+
+std::optional<raftkv::admin::Limits> KvStateMachine::limits() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!limits_set_) return std::nullopt;
+  return limits_;
+}
+
 void KvStateMachine::raise_nospace_alarm() {
   for (const auto& m : alarms_) {
     if (m.alarm() == pb::NOSPACE) return;
@@ -308,6 +359,7 @@ std::string KvStateMachine::snapshot() {
   in::ClusterState cs;
   for (const auto& [id, m] : attributes_) *cs.add_members() = m;
   for (const auto& a : alarms_) *cs.add_alarms() = a;
+  if (limits_set_) *cs.mutable_limits() = limits_;
   std::string head = cs.SerializeAsString();
   // The snapshot format: u64 length | ClusterState | the store's snapshot.
   std::string prefix;
@@ -351,12 +403,15 @@ absl::Status KvStateMachine::restore(std::string_view data) {
       changed.push_back(m);
     }
     alarms_.assign(cs.alarms().begin(), cs.alarms().end());
+    limits_ = cs.limits();
+    limits_set_ = cs.has_limits();
     ready = ready_watchers();
   }
   for (const auto& r : ready) r();
   if (member_listener_) {
     for (const auto& m : changed) member_listener_(m);
   }
+  if (cs.has_limits() && limits_listener_) limits_listener_(cs.limits());
   return absl::OkStatus();
 }
 
@@ -409,11 +464,18 @@ absl::StatusOr<std::string> KvStateMachine::leader_call(std::string_view payload
 }
 
 grpc::Status KvStateMachine::range(const pb::RangeRequest& req, pb::RangeResponse* resp) {
+  ++ops_.range;
   std::lock_guard<std::mutex> lock(mu_);
   auto r = store_.range(to_kv(req));
   if (!r.is_ok()) return to_grpc(r.status());
   to_pb(r.value(), resp);
   return grpc::Status::OK;
+}
+
+std::set<int64_t> KvStateMachine::lease_ids() {
+  std::lock_guard<std::mutex> lock(mu_);
+  const kv::LeaseLeasesResponse r = store_.lease_leases();
+  return std::set<int64_t>(r.leases.begin(), r.leases.end());
 }
 
 void KvStateMachine::lease_leases(pb::LeaseLeasesResponse* resp) {
@@ -465,6 +527,11 @@ int64_t KvStateMachine::size_bytes() {
   return store_.size_bytes();
 }
 
+size_t KvStateMachine::key_count() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return store_.key_count();
+}
+
 grpc::Status KvStateMachine::hash_kv(int64_t revision, uint32_t* hash, int64_t* compact) {
   std::lock_guard<std::mutex> lock(mu_);
   kv::RangeRequest all;
@@ -513,6 +580,10 @@ void KvStateMachine::watch_cancel(kv::WatchId id) {
   std::lock_guard<std::mutex> lock(mu_);
   store_.watch_cancel(id);
   watch_ready_.erase(id);
+}
+
+void KvStateMachine::set_limits_listener(std::function<void(const raftkv::admin::Limits&)> f) {
+  limits_listener_ = std::move(f);
 }
 
 void KvStateMachine::set_member_listener(std::function<void(const in::MemberAttributes&)> f) {

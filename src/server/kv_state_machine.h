@@ -10,6 +10,8 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +41,7 @@ class KvStateMachine : public node::StateMachine {
   // Reads of the local state.
   grpc::Status range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
   void lease_leases(etcdserverpb::LeaseLeasesResponse* resp);
+  std::set<int64_t> lease_ids();  // the leases that exist now
   // Members: the Raft membership with their replicated attributes.
   std::vector<etcdserverpb::Member> members();
   raft::Membership membership();
@@ -48,6 +51,13 @@ class KvStateMachine : public node::StateMachine {
   std::vector<etcdserverpb::AlarmMember> alarms();
   int64_t revision();
   int64_t size_bytes();
+  size_t key_count();
+  // Operations seen by this member, as etcd's etcd_mvcc_*_total count them: writes as
+  // they are applied (inside transactions too), ranges as they are served.
+  struct OpCounts {
+    std::atomic<uint64_t> put{0}, range{0}, delete_range{0}, txn{0};
+  };
+  const OpCounts& op_counts() const { return ops_; }
   grpc::Status hash_kv(int64_t revision, uint32_t* hash, int64_t* compact_revision);
   // Leases this node, as leader, must revoke now.
   std::vector<int64_t> expired_leases();
@@ -64,6 +74,11 @@ class KvStateMachine : public node::StateMachine {
   // Called (outside the lock) when a member's attributes change, e.g. to tell the
   // transport where a peer listens.
   void set_member_listener(std::function<void(const raftkv::internal::MemberAttributes&)> f);
+  // Called (outside the lock, on the apply thread or during a restore) with the limits a
+  // committed SetLimits or a restored snapshot holds. Set before the node opens.
+  void set_limits_listener(std::function<void(const raftkv::admin::Limits&)> f);
+  // The limits set through the log, if any were.
+  std::optional<raftkv::admin::Limits> limits();
   // Attributes known before the log says anything (the initial cluster flags).
   void seed_members(const std::vector<raftkv::internal::MemberAttributes>& members);
 
@@ -81,6 +96,7 @@ class KvStateMachine : public node::StateMachine {
   void apply_member_attributes(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_member_forget(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_alarm(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_set_limits(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void raise_nospace_alarm();
   // The `ready` callbacks of the watchers the store says have something (under mu_).
   std::vector<std::function<void()>> ready_watchers();
@@ -93,7 +109,12 @@ class KvStateMachine : public node::StateMachine {
   raft::Membership membership_;
   std::atomic<uint64_t> self_{0};
   std::atomic<bool> self_learner_{false};
+  OpCounts ops_;
+  void count_ops(const etcdserverpb::TxnResponse& r);
   std::function<void(const raftkv::internal::MemberAttributes&)> member_listener_;
+  raftkv::admin::Limits limits_;  // guarded by mu_; meaningful when limits_set_
+  bool limits_set_ = false;       // guarded by mu_
+  std::function<void(const raftkv::admin::Limits&)> limits_listener_;
 };
 
 }  // namespace server

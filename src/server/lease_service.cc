@@ -1,7 +1,12 @@
 // etcd's Lease service: grants and revokes through the log, keep-alives on the leader.
 #include <grpcpp/grpcpp.h>
 
+#include <map>
+#include <optional>
+#include <set>
+
 #include "etcd/rpc.grpc.pb.h"
+#include "node/mutex.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
 #include "server/context.h"
@@ -24,28 +29,40 @@ class LeaseService final : public pb::Lease::Service {
  public:
   explicit LeaseService(Context c) : c_(c) {}
 
-  grpc::Status LeaseGrant(grpc::ServerContext*, const pb::LeaseGrantRequest* req,
+  grpc::Status LeaseGrant(grpc::ServerContext* ctx, const pb::LeaseGrantRequest* req,
                           pb::LeaseGrantResponse* resp) override {
+    const std::string client = client_key(*ctx, c_.config->limits_trust_client_id);
+    const std::optional<uint32_t> max = c_.limiter->config().for_client(client).max_leases;
+    if (max.has_value() && !reserve_lease(client, *max)) {
+      c_.limiter->count_refusal(limits::Limit::kLeases);
+      ctx->AddTrailingMetadata("retry-after-ms", "1000");
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "etcdserver: too many requests: client " + client +
+                              " is over its limit of " + std::to_string(*max) + " leases");
+    }
     in::Command c;
     *c.mutable_lease_grant() = *req;
-    return replicate(*req, c, resp, &in::Result::lease_grant);
+    grpc::Status s = replicate(ctx, *req, c, resp, &in::Result::lease_grant);
+    if (max.has_value()) settle_lease(client, s.ok() ? std::optional(resp->id()) : std::nullopt);
+    return s;
   }
 
-  grpc::Status LeaseRevoke(grpc::ServerContext*, const pb::LeaseRevokeRequest* req,
+  grpc::Status LeaseRevoke(grpc::ServerContext* ctx, const pb::LeaseRevokeRequest* req,
                            pb::LeaseRevokeResponse* resp) override {
     in::Command c;
     *c.mutable_lease_revoke() = *req;
-    return replicate(*req, c, resp, &in::Result::lease_revoke);
+    return replicate(ctx, *req, c, resp, &in::Result::lease_revoke);
   }
 
   grpc::Status LeaseKeepAlive(
-      grpc::ServerContext*,
+      grpc::ServerContext* ctx,
       grpc::ServerReaderWriter<pb::LeaseKeepAliveResponse, pb::LeaseKeepAliveRequest>* stream)
       override {
     if (auto s = c_.gate_stream(); !s.ok()) return s;
     pb::LeaseKeepAliveRequest req;
     while (stream->Read(&req)) {
-      if (auto s = c_.gate(req); !s.ok()) return s;
+      Admission admitted = c_.gate(ctx, req);  // per message, held until it is answered
+      if (!admitted.ok()) return admitted.status;
       in::LeaderCall call;
       *call.mutable_keep_alive() = req;
       absl::StatusOr<std::string> r =
@@ -59,9 +76,10 @@ class LeaseService final : public pb::Lease::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status LeaseTimeToLive(grpc::ServerContext*, const pb::LeaseTimeToLiveRequest* req,
+  grpc::Status LeaseTimeToLive(grpc::ServerContext* ctx, const pb::LeaseTimeToLiveRequest* req,
                                pb::LeaseTimeToLiveResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     in::LeaderCall call;
     *call.mutable_time_to_live() = *req;
     absl::StatusOr<std::string> r =
@@ -72,9 +90,10 @@ class LeaseService final : public pb::Lease::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status LeaseLeases(grpc::ServerContext*, const pb::LeaseLeasesRequest* req,
+  grpc::Status LeaseLeases(grpc::ServerContext* ctx, const pb::LeaseLeasesRequest* req,
                            pb::LeaseLeasesResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     if (auto s = c_.read_barrier(); !s.ok()) return s;
     c_.sm->lease_leases(resp);
     c_.header(resp->mutable_header());
@@ -82,11 +101,38 @@ class LeaseService final : public pb::Lease::Service {
   }
 
  private:
+  // Leases per client: the leases each client was granted through this member, pruned of
+  // those that no longer exist each time it asks for another, plus grants in flight.
+  struct Owned {
+    std::set<int64_t> leases;
+    uint32_t pending = 0;
+  };
+  bool reserve_lease(const std::string& client, uint32_t max) {
+    const std::set<int64_t> alive = c_.sm->lease_ids();
+    node::MutexLock lock(&mu_);
+    Owned& o = owned_[client];
+    std::erase_if(o.leases, [&](int64_t id) { return !alive.contains(id); });
+    if (o.leases.size() + o.pending >= max) return false;
+    ++o.pending;
+    return true;
+  }
+  void settle_lease(const std::string& client, std::optional<int64_t> granted) {
+    node::MutexLock lock(&mu_);
+    Owned& o = owned_[client];
+    --o.pending;
+    if (granted.has_value()) o.leases.insert(*granted);
+  }
+
+  node::Mutex mu_;
+  std::map<std::string, Owned> owned_ ABSL_GUARDED_BY(mu_);
+
   // Gates `req`, replicates `c` and answers with the part of the result `pick` names.
   template <typename Resp>
-  grpc::Status replicate(const google::protobuf::Message& req, const in::Command& c, Resp* resp,
+  grpc::Status replicate(grpc::ServerContext* ctx, const google::protobuf::Message& req,
+                         const in::Command& c, Resp* resp,
                          const Resp& (in::Result::*pick)() const) {
-    if (auto s = c_.gate(req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, req);
+    if (!admitted.ok()) return admitted.status;
     in::Result r;
     if (auto s = c_.write(c, &r); !s.ok()) return s;
     *resp = (r.*pick)();

@@ -19,9 +19,10 @@ class MaintenanceService final : public pb::Maintenance::Service {
  public:
   explicit MaintenanceService(Context c) : c_(c) {}
 
-  grpc::Status Alarm(grpc::ServerContext*, const pb::AlarmRequest* req,
+  grpc::Status Alarm(grpc::ServerContext* ctx, const pb::AlarmRequest* req,
                      pb::AlarmResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     if (req->action() == pb::AlarmRequest::GET) {
       for (const auto& a : c_.sm->alarms()) *resp->add_alarms() = a;
       c_.header(resp->mutable_header());
@@ -37,9 +38,10 @@ class MaintenanceService final : public pb::Maintenance::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Status(grpc::ServerContext*, const pb::StatusRequest* req,
+  grpc::Status Status(grpc::ServerContext* ctx, const pb::StatusRequest* req,
                       pb::StatusResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const node::NodeState st = c_.node->status();
     resp->set_version("3.5.0");
     resp->set_dbsize(c_.sm->size_bytes());
@@ -57,23 +59,27 @@ class MaintenanceService final : public pb::Maintenance::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Defragment(grpc::ServerContext*, const pb::DefragmentRequest* req,
+  grpc::Status Defragment(grpc::ServerContext* ctx, const pb::DefragmentRequest* req,
                           pb::DefragmentResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     // The store lives in memory: there is nothing to defragment.
     c_.header(resp->mutable_header());
     return grpc::Status::OK;
   }
 
-  grpc::Status Hash(grpc::ServerContext*, const pb::HashRequest* req, pb::HashResponse*) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+  grpc::Status Hash(grpc::ServerContext* ctx, const pb::HashRequest* req,
+                    pb::HashResponse*) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         "raftkv: Hash is not supported (it hashes etcd's bbolt file); use HashKV");
   }
 
-  grpc::Status HashKV(grpc::ServerContext*, const pb::HashKVRequest* req,
+  grpc::Status HashKV(grpc::ServerContext* ctx, const pb::HashKVRequest* req,
                       pb::HashKVResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     uint32_t hash = 0;
     int64_t compact = 0;
     if (auto s = c_.sm->hash_kv(req->revision(), &hash, &compact); !s.ok()) return s;
@@ -84,16 +90,19 @@ class MaintenanceService final : public pb::Maintenance::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Snapshot(grpc::ServerContext*, const pb::SnapshotRequest*,
+  grpc::Status Snapshot(grpc::ServerContext* ctx, const pb::SnapshotRequest* req,
                         grpc::ServerWriter<pb::SnapshotResponse>*) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         "raftkv: snapshot save is not supported (etcd's bbolt format); raftkv "
                         "keeps its own snapshots in the data directory");
   }
 
-  grpc::Status MoveLeader(grpc::ServerContext*, const pb::MoveLeaderRequest* req,
+  grpc::Status MoveLeader(grpc::ServerContext* ctx, const pb::MoveLeaderRequest* req,
                           pb::MoveLeaderResponse* resp) override {
-    if (auto s = c_.gate(*req); !s.ok()) return s;
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
     const raft::Membership m = c_.sm->membership();
     const raft::NodeId to(req->targetid());
     if (!m.is_voter(to)) {

@@ -6,11 +6,17 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "metrics/process_metrics.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
 #include "server/cluster_view.h"
+#include "server/grpc_metrics.h"
+#include "server/health_monitor.h"
 #include "server/http_endpoint.h"
+#include "server/json.h"
 #include "server/kv_state_machine.h"
+#include "server/limits_proto.h"
+#include "server/server_metrics.h"
 #include "server/services.h"
 #include "server/watch_service.h"
 #include "transport/grpc_transport.h"
@@ -90,9 +96,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
 }
 
 absl::Status Server::open_node() {
+  if (absl::Status s = limits::validate(config_.limits); !s.ok()) return s;
+  limiter_ = std::make_unique<limits::Limiter>(config_.limits, limits::Clock::now());
+  config_.node.registry = &registry_;
   const ServerConfig& cfg = config_;
   sm_ = std::make_unique<KvStateMachine>(cfg.store);
   transport::GrpcTransportOptions topts;
+  topts.registry = &registry_;
   topts.self = cfg.node.id;
   topts.cluster_id = cfg.cluster_id;
   topts.listen_address = cfg.node.peer_address;
@@ -109,12 +119,27 @@ absl::Status Server::open_node() {
     seeds.push_back(a);
   }
   sm_->set_self(self);
+  // Limits set through the log (or a snapshot) replace the flags' on every member.
+  sm_->set_limits_listener([l = limiter_.get()](const raftkv::admin::Limits& p) {
+    l->configure(from_proto(p), limits::Clock::now());
+  });
   sm_->set_member_listener(
       [t, self](const in::MemberAttributes& m) { point_peer(t, self, m.id(), m.peer_urls()); });
   auto node = node::RaftNode::open(cfg.node, sm_.get(), t);
   if (!node.ok()) return node.status();
   node_ = *std::move(node);
   node_->set_removed_handler([this](const std::string& why) { removed(why); });
+  health_ = std::make_unique<HealthMonitor>(node_.get(), sm_.get(), t, limiter_.get());
+  health_success_ = &registry_.counter("etcd_server_health_success",
+                                       "The total number of successful health checks");
+  health_failures_ =
+      &registry_.counter("etcd_server_health_failures", "The total number of failed health checks");
+  metrics::register_process_metrics(registry_);
+  register_server_metrics(registry_, MetricSources{.node = node_.get(),
+                                                   .sm = sm_.get(),
+                                                   .health = health_.get(),
+                                                   .quota_backend_bytes = cfg.store.quota_bytes,
+                                                   .limiter = limiter_.get()});
   // Attributes from the flags fill in what the log has not said yet (after a restore,
   // the log's attributes win).
   sm_->seed_members(seeds);
@@ -128,7 +153,7 @@ absl::Status Server::open_node() {
 
 absl::Status Server::listen_clients() {
   const ServerConfig& cfg = config_;
-  Context ctx{&config_, node_.get(), sm_.get()};
+  Context ctx{&config_, node_.get(), sm_.get(), health_.get(), limiter_.get()};
   auto watch = std::make_unique<WatchService>(ctx);
   watch_ = watch.get();
   services_.push_back(make_kv_service(ctx));
@@ -152,6 +177,11 @@ absl::Status Server::listen_clients() {
   builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.node.max_request_bytes + 512 * 1024));
   builder.SetMaxSendMessageSize(INT32_MAX);
   for (auto& svc : services_) builder.RegisterService(svc.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(make_grpc_metrics(
+      registry_, {"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
+                  "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "raftkv.admin.Admin"}));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc_ = builder.BuildAndStart();
   if (grpc_ == nullptr || port == 0) {
     transport_->stop();
@@ -165,16 +195,16 @@ absl::Status Server::listen_metrics() {
   if (config_.node.metrics_address.empty()) return absl::OkStatus();
   cluster_view_ =
       std::make_unique<ClusterView>(config_.node.id.value(), [this] { return sm_->members(); });
-  // /health?verbose answers what /health does until the health score's reasons exist.
-  auto http = HttpEndpoint::start(config_.node.metrics_address,
-                                  {.health = [this](bool /*verbose*/) { return health(); },
-                                   .metrics = [this] { return metrics(); },
-                                   .status =
-                                       [this] {
-                                         return HttpResponse{.status = 200,
-                                                             .content_type = "application/json",
-                                                             .body = cluster_view_->status_json()};
-                                       }});
+  auto http = HttpEndpoint::start(
+      config_.node.metrics_address,
+      {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
+       .metrics = [this] { return metrics(); },
+       .status =
+           [this] {
+             return HttpResponse{.status = 200,
+                                 .content_type = "application/json",
+                                 .body = cluster_view_->status_json()};
+           }});
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
   metrics_port_ = http_->port();
@@ -265,41 +295,33 @@ HttpResponse Server::health() {
     reason = std::string(s.message());
   }
   const bool ok = reason.empty();
+  (ok ? health_success_ : health_failures_)->inc();
   return {ok ? 200 : 503, "application/json",
           std::string("{\"health\":\"") + (ok ? "true" : "false") + "\",\"reason\":\"" + reason +
               "\"}"};
 }
 
 HttpResponse Server::metrics() {
-  const node::NodeState st = node_->status();
-  std::string out;
-  auto metric = [&out](const char* name, const char* type, const char* help, double value) {
-    char line[64];
-    std::snprintf(line, sizeof line, "%.17g", value);
-    out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
-           name + " " + line + "\n";
-  };
-  const bool leader = st.core.role == raft::Role::kLeader;
-  metric("etcd_server_has_leader", "gauge", "Whether or not a leader exists. 1 is existence.",
-         st.core.leader != raft::NodeId() ? 1 : 0);
-  metric("etcd_server_is_leader", "gauge", "Whether or not this member is the leader.",
-         leader ? 1 : 0);
-  metric("etcd_server_is_learner", "gauge", "Whether or not this member is a learner.",
-         st.membership.learners.count(config_.node.id) != 0 ? 1 : 0);
-  metric("raftkv_raft_term", "gauge", "The current Raft term.", double(st.core.term.value()));
-  metric("raftkv_raft_commit_index", "gauge", "The highest log index known committed.",
-         double(st.core.commit.value()));
-  metric("raftkv_raft_applied_index", "gauge", "The highest log index applied here.",
-         double(st.applied.value()));
-  metric("raftkv_raft_last_index", "gauge", "The last index in this member's log.",
-         double(st.core.last_index.value()));
-  metric("raftkv_snapshot_index", "gauge", "The index the latest snapshot covers.",
-         double(st.snapshot_index.value()));
-  metric("raftkv_wal_fsyncs_total", "counter", "WAL fsyncs since start.", double(st.wal_syncs));
-  metric("raftkv_mvcc_revision", "gauge", "The store's current revision.", double(sm_->revision()));
-  metric("raftkv_mvcc_size_bytes", "gauge", "The store's estimated size in bytes.",
-         double(sm_->size_bytes()));
-  return {200, "text/plain; version=0.0.4", out};
+  return {200, "text/plain; version=0.0.4; charset=utf-8", registry_.render()};
+}
+
+HttpResponse Server::health_verbose() {
+  const metrics::HealthScore h = health_->evaluate();
+  std::string reasons;
+  for (const metrics::HealthReason& r : h.reasons) {
+    if (!reasons.empty()) reasons += ",";
+    reasons += "{\"input\":" + json_string(r.input) + ",\"detail\":" + json_string(r.detail) +
+               ",\"threshold\":" + json_string(r.threshold) +
+               ",\"penalty\":" + std::to_string(r.penalty) + "}";
+  }
+  const HttpResponse plain = health();
+  // etcd's two fields first, so a client that reads only those still can.
+  std::string body = plain.body;
+  body.pop_back();  // the closing brace
+  body += ",\"id\":\"" + hex16(config_.node.id.value()) +
+          "\",\"name\":" + json_string(config_.node.name) +
+          ",\"score\":" + std::to_string(h.score) + ",\"reasons\":[" + reasons + "]}";
+  return {plain.status, "application/json", body};
 }
 
 void Server::removed(const std::string& why) {

@@ -17,6 +17,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "kv/store.h"
+#include "limits/limiter.h"
+#include "metrics/registry.h"
 #include "node/mutex.h"
 #include "node/node_config.h"
 
@@ -36,6 +38,7 @@ namespace server {
 
 class KvStateMachine;
 class ClusterView;
+class HealthMonitor;
 class HttpEndpoint;
 class WatchService;
 struct HttpResponse;
@@ -57,6 +60,8 @@ struct ServerConfig {
   std::vector<std::string> advertise_peer_urls;
   kv::StoreOptions store;
   std::chrono::milliseconds request_timeout{5000};
+  limits::LimitsConfig limits;          // per-client and member limits (validated at start)
+  bool limits_trust_client_id = false;  // key clients by their `client-id` metadata
   // Called once (from a server thread) when this member sees itself removed from the
   // cluster it belonged to; etcd's members stop then. raftkv's binary stops cleanly.
   std::function<void()> on_removed;
@@ -94,13 +99,21 @@ class Server {
   // /health as etcd answers it: healthy when a leader is known, no alarm is raised and
   // a linearizable read completes within a second.
   HttpResponse health();
-  // /metrics in Prometheus text format: the node's Raft and store state.
+  // /metrics in Prometheus text format: every metric of the registry.
   HttpResponse metrics();
+  // The health score and its reasons as JSON (/health?verbose).
+  HttpResponse health_verbose();
 
   ServerConfig config_;
+  // First: everything below registers metrics on it and must not outlive it.
+  metrics::Registry registry_;
   std::unique_ptr<KvStateMachine> sm_;
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<node::RaftNode> node_;
+  std::unique_ptr<HealthMonitor> health_;
+  std::unique_ptr<limits::Limiter> limiter_;
+  metrics::Counter* health_success_ = nullptr;  // /health answers, as etcd counts them
+  metrics::Counter* health_failures_ = nullptr;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   WatchService* watch_ = nullptr;  // one of services_
   std::unique_ptr<grpc::Server> grpc_;

@@ -20,8 +20,12 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   struct Shared;  // below
 
  public:
-  WatchStream(Context c, WatchService* service)
-      : c_(c), service_(service), shared_(std::make_shared<Shared>()) {
+  WatchStream(Context c, WatchService* service, grpc::CallbackServerContext* ctx)
+      : c_(c),
+        service_(service),
+        ctx_(ctx),
+        client_(client_key(*ctx, c.config->limits_trust_client_id)),
+        shared_(std::make_shared<Shared>()) {
     shared_->stream = this;
     grpc::Status gate = c_.gate_stream();
     if (gate.ok() && !service_->opened(this, [shared = shared_] { close(shared); })) {
@@ -48,7 +52,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     node::MutexLock lock(&shared_->mu);
     // The client closed its side, or the stream broke: etcd ends the stream then.
     if (!ok) return finish_locked(grpc::Status::OK);
-    if (grpc::Status s = c_.gate(request_); !s.ok()) return finish_locked(s);
+    Admission admitted = c_.gate(ctx_, request_);  // held while the request is handled
+    if (!admitted.ok()) return finish_locked(admitted.status);
     handle_locked(request_);
     if (!finishing_) StartRead(&request_);
     send_next_locked();
@@ -69,10 +74,12 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   void OnDone() override {
     service_->done(this);
     std::map<int64_t, kv::WatchId> watches;
+    std::map<int64_t, limits::Permit> permits;  // released below, outside the lock
     {
       node::MutexLock lock(&shared_->mu);
       shared_->stream = nullptr;
       watches.swap(watches_);
+      permits.swap(permits_);
     }
     for (const auto& [id, w] : watches) c_.sm->watch_cancel(w);
     delete this;
@@ -111,6 +118,15 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
       r.set_cancel_reason("etcdserver: duplicate watch ID");
       return control_.push_back(std::move(r));
     }
+    auto place = c_.limiter->admit_watcher(client_, watches_.size(), limits::Clock::now());
+    if (auto* no = std::get_if<limits::Refusal>(&place)) {
+      r.set_watch_id(-1);
+      r.set_created(true);
+      r.set_canceled(true);
+      r.set_cancel_reason("etcdserver: too many requests: " + no->message);
+      return control_.push_back(std::move(r));
+    }
+    permits_[id] = std::get<limits::Permit>(std::move(place));
     while (watches_.contains(next_id_)) ++next_id_;
     if (cr.watch_id() == 0) ++next_id_;
     kv::WatchCreateRequest k;
@@ -138,6 +154,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     if (it == watches_.end()) return;
     c_.sm->watch_cancel(it->second);
     watches_.erase(it);
+    permits_.erase(id);
     pb::WatchResponse r;
     r.set_watch_id(id);
     r.set_canceled(true);
@@ -240,12 +257,15 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 
   const Context c_;
   WatchService* const service_;
+  grpc::CallbackServerContext* const ctx_;  // the stream's, for the gate
+  const std::string client_;                // who opened it, for the watcher limits
   const std::shared_ptr<Shared> shared_;
   pb::WatchRequest request_;                            // the read in flight
   pb::WatchResponse out_ ABSL_GUARDED_BY(shared_->mu);  // the write in flight
   bool writing_ ABSL_GUARDED_BY(shared_->mu) = false;
   bool finishing_ ABSL_GUARDED_BY(shared_->mu) = false;
-  std::map<int64_t, kv::WatchId> watches_ ABSL_GUARDED_BY(shared_->mu);  // stream id -> store's
+  std::map<int64_t, kv::WatchId> watches_ ABSL_GUARDED_BY(shared_->mu);     // stream id -> store's
+  std::map<int64_t, limits::Permit> permits_ ABSL_GUARDED_BY(shared_->mu);  // their places
   int64_t next_id_ ABSL_GUARDED_BY(shared_->mu) = 0;
   // Watchers to poll, in turn; is_pending_ holds the same ids, for lookup.
   std::deque<int64_t> pending_ ABSL_GUARDED_BY(shared_->mu);
@@ -254,8 +274,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 };
 
 grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* WatchService::Watch(
-    grpc::CallbackServerContext*) {
-  return new WatchStream(c_, this);
+    grpc::CallbackServerContext* ctx) {
+  return new WatchStream(c_, this, ctx);
 }
 
 bool WatchService::opened(WatchStream* s, std::function<void()> close) {

@@ -26,6 +26,20 @@ uint64_t approximate_bytes(const raft::Message& m) {
   return bytes;
 }
 
+std::string hex(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+metrics::Registry& registry_of(GrpcTransportOptions& o, std::unique_ptr<metrics::Registry>& own) {
+  if (o.registry == nullptr) {
+    own = std::make_unique<metrics::Registry>();
+    o.registry = own.get();
+  }
+  return *o.registry;
+}
+
 absl::Status from_grpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
@@ -44,8 +58,15 @@ class GrpcTransport::PeerService final
     std::string snapshot;  // the snapshot being received on this stream
     uint64_t snapshot_index = 0;
     bool snapshot_complete = false;
+    metrics::Counter* received = nullptr;  // the sending peer's, looked up once per sender
+    uint64_t received_from = 0;
     while (reader->Read(&frame)) {
       if (t_.stopped_) break;
+      if (received == nullptr || frame.from() != received_from) {
+        received_from = frame.from();
+        received = &t_.received_bytes_.with({hex(received_from)});
+      }
+      received->inc(static_cast<double>(frame.ByteSizeLong()));
       if (frame.cluster_id() != t_.options_.cluster_id) {
         ++t_.refused_;
         return refuse_stream(pb::StreamRefusal::OTHER_CLUSTER,
@@ -156,7 +177,11 @@ class GrpcTransport::Sender {
   };
 
   Sender(GrpcTransport& t, raft::NodeId peer, std::string address)
-      : t_(t), peer_(peer), address_(std::move(address)) {
+      : t_(t),
+        peer_(peer),
+        sent_bytes_(t.sent_bytes_.with({hex(peer.value())})),
+        sent_failures_(t.sent_failures_.with({hex(peer.value())})),
+        address_(std::move(address)) {
     thread_ = std::thread([this] { run(); });
   }
   ~Sender() {
@@ -221,6 +246,11 @@ class GrpcTransport::Sender {
   std::shared_ptr<grpc::Channel> channel() {
     std::lock_guard<std::mutex> lock(mu_);
     return channel_locked();
+  }
+
+  size_t queued() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return queue_.size();
   }
 
  private:
@@ -307,7 +337,7 @@ class GrpcTransport::Sender {
         encode(i.message, frame.add_messages());
       }
     }
-    if (!writer_->Write(frame)) return false;
+    if (!write(frame)) return false;
     t_.sent_ += batch.size();
     return true;
   }
@@ -329,15 +359,27 @@ class GrpcTransport::Sender {
       offset += n;
       c->set_last(offset == data.size());
       if (c->last()) encode(item.message, frame.add_messages());
-      if (!writer_->Write(frame)) return false;
+      if (!write(frame)) return false;
     } while (offset < data.size());
     ++t_.snapshots_sent_;
     ++t_.sent_;
     return true;
   }
 
+  // One frame onto the stream, counted as etcd counts peer traffic.
+  bool write(const pb::PeerFrame& frame) {
+    if (!writer_->Write(frame)) {
+      sent_failures_.inc();
+      return false;
+    }
+    sent_bytes_.inc(static_cast<double>(frame.ByteSizeLong()));
+    return true;
+  }
+
   GrpcTransport& t_;
   const raft::NodeId peer_;
+  metrics::Counter& sent_bytes_;
+  metrics::Counter& sent_failures_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::string address_;                     // guarded by mu_
@@ -353,7 +395,26 @@ class GrpcTransport::Sender {
   std::thread thread_;
 };
 
-GrpcTransport::GrpcTransport(GrpcTransportOptions options) : options_(std::move(options)) {}
+GrpcTransport::GrpcTransport(GrpcTransportOptions options)
+    : options_(std::move(options)),
+      sent_bytes_(registry_of(options_, own_registry_)
+                      .counter_family("etcd_network_peer_sent_bytes_total",
+                                      "The total number of bytes sent to peers.", {"To"})),
+      received_bytes_(registry_of(options_, own_registry_)
+                          .counter_family("etcd_network_peer_received_bytes_total",
+                                          "The total number of bytes received from peers.",
+                                          {"From"})),
+      sent_failures_(registry_of(options_, own_registry_)
+                         .counter_family("etcd_network_peer_sent_failures_total",
+                                         "The total number of send failures from peers.", {"To"})) {
+}
+
+size_t GrpcTransport::queued_messages() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  size_t n = 0;
+  for (const auto& [id, sender] : senders_) n += sender->queued();
+  return n;
+}
 
 GrpcTransport::~GrpcTransport() { stop(); }
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "metrics/registry.h"
 #include "transport/transport.h"
 
 namespace grpc {
@@ -32,6 +33,9 @@ struct GrpcTransportOptions {
   uint64_t max_frame_bytes = 4ull << 20;   // messages per frame stop at this size
   uint64_t snapshot_chunk_bytes = 1ull << 20;
   uint64_t max_message_bytes = 64ull << 20;  // gRPC receive limit on the peer listener
+  // Where the per-peer byte and failure counters go (etcd's etcd_network_peer_*); null:
+  // a registry of the transport's own.
+  metrics::Registry* registry = nullptr;
 };
 
 // Counters for metrics and tests.
@@ -66,12 +70,18 @@ class GrpcTransport : public Transport {
                ForwardCallback done) override;
 
   TransportStats stats() const;
+  // Messages waiting in the per-peer send queues, summed. Any thread.
+  size_t queued_messages() const;
 
  private:
   class PeerService;
   class Sender;
 
   GrpcTransportOptions options_;
+  std::unique_ptr<metrics::Registry> own_registry_;
+  metrics::Family<metrics::Counter>& sent_bytes_;      // {To}
+  metrics::Family<metrics::Counter>& received_bytes_;  // {From}
+  metrics::Family<metrics::Counter>& sent_failures_;   // {To}
   Handler* handler_ = nullptr;
   std::unique_ptr<PeerService> service_;
   std::unique_ptr<grpc::Server> server_;

@@ -74,14 +74,19 @@ def main():
     p.add_argument("--only", choices=["raftkv", "etcd"],
                    help="measure one system (no table): for quick before/after runs")
     p.add_argument("--workloads", help="comma-separated workload names to run (default: all)")
+    p.add_argument("--bench", help="the raftkv-bench to drive both with (default: --bin's)")
+    p.add_argument("--raftkv-flag", action="append", default=[],
+                   help="an extra raftkv flag, e.g. --raftkv-flag=--limits-max-concurrent=1000 "
+                        "(repeatable): for A/B runs of a feature")
     a = p.parse_args()
     if a.workloads:
         wanted = set(a.workloads.split(","))
         WORKLOADS[:] = [w for w in WORKLOADS if w[0] in wanted]
-    bench = os.path.join(a.bin, "raftkv-bench")
+    bench = a.bench or os.path.join(a.bin, "raftkv-bench")
     systems = {}
     for name, binary, flags in [
-            ("raftkv", os.path.join(a.bin, "raftkv"), ["--snapshot-count", "100000"]),
+            ("raftkv", os.path.join(a.bin, "raftkv"), ["--snapshot-count", "100000",
+                                                       *a.raftkv_flag]),
             ("etcd", a.etcd, ["--snapshot-count", "100000", "--quota-backend-bytes",
                               str(8 << 30)])]:
         if a.only and a.only != name:

@@ -103,13 +103,13 @@ class RaftkvctlTest(unittest.TestCase):
     def test_an_unknown_command_is_named_and_nothing_runs(self):
         self.assertEqual(ctl("put", "probe/authz", "v")[0], 0)
         for args, unknown, commands in [
-                (["bogus"], "bogus", "member, leader, timeouts, status, put, get, del"),
+                (["bogus"], "bogus", "member, leader, timeouts, status, limits, health, put, get, del"),
                 # A known command after an unknown word must not run as if it were not there.
-                (["authz", "get"], "authz", "member, leader, timeouts, status, put, get, del"),
+                (["authz", "get"], "authz", "member, leader, timeouts, status, limits, health, put, get, del"),
                 (["authz", "get", "probe/authz"], "authz",
-                 "member, leader, timeouts, status, put, get, del"),
+                 "member, leader, timeouts, status, limits, health, put, get, del"),
                 (["-o", "json", "authz", "get", "probe/authz"], "authz",
-                 "member, leader, timeouts, status, put, get, del"),
+                 "member, leader, timeouts, status, limits, health, put, get, del"),
                 (["member", "bogus"], "member bogus", "list, add, remove, promote"),
                 (["timeouts", "show"], "timeouts show", "get, set")]:
             code, out, err = ctl(*args)

@@ -23,6 +23,9 @@ using std::chrono::milliseconds;
 
 class ServerTest : public ::testing::Test {
  protected:
+  // What a fixture changes in the configuration before the server starts.
+  virtual void configure(ServerConfig&) {}
+
   void SetUp() override {
     char pattern[] = "/tmp/raftkv-server-XXXXXX";
     dir_ = mkdtemp(pattern);
@@ -44,6 +47,7 @@ class ServerTest : public ::testing::Test {
     cfg.initial_cluster = {MemberSpec{cfg.node.id.value(), "solo", {"http://127.0.0.1:1"}}};
     cfg.advertise_client_urls = {"http://127.0.0.1:2379"};
     id_ = cfg.node.id.value();
+    configure(cfg);
     auto s = Server::start(cfg);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
@@ -429,6 +433,187 @@ TEST_F(ServerTest, HealthIsFalseWhileANospaceAlarmIsRaised) {
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 503);
   EXPECT_EQ(health->body, R"({"health":"false","reason":"ALARM NOSPACE"})");
+}
+
+TEST_F(ServerTest, AHealthySingleMemberScores100AndNospaceCostsHalfWithItsReason) {
+  auto admin = raftkv::admin::Admin::NewStub(channel_);
+  raftkv::admin::HealthResponse h;
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Health(&ctx, raftkv::admin::HealthRequest(), &h).ok());
+  }
+  EXPECT_EQ(h.score(), 100u);
+  EXPECT_EQ(h.reasons_size(), 0);
+  EXPECT_EQ(h.name(), "solo");
+  const std::string big(16 * 1024, 'x');
+  pb::PutResponse r;
+  for (int i = 0; i < 64 && put("fill" + std::to_string(i), big, &r).ok(); ++i) {
+  }
+  {
+    grpc::ClientContext ctx;
+    ASSERT_TRUE(admin->Health(&ctx, raftkv::admin::HealthRequest(), &h).ok());
+  }
+  EXPECT_LE(h.score(), 50u);
+  ASSERT_EQ(h.reasons_size(), 1);
+  EXPECT_EQ(h.reasons(0).input(), "alarm");
+  EXPECT_NE(h.reasons(0).detail().find("NOSPACE"), std::string::npos);
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("\nraftkv_health_score 50\n"), std::string::npos);
+  EXPECT_NE(metrics->body.find("\nraftkv_health_penalty{input=\"alarm\"} 50\n"), std::string::npos);
+}
+
+// A server whose clients each get a burst of 5 requests and then one every 10 s (so a
+// slow machine cannot refill a token mid-test), keyed by their client-id.
+class LimitedServerTest : public ServerTest {
+ protected:
+  void configure(ServerConfig& cfg) override {
+    cfg.limits.defaults.requests_per_second = 0.1;
+    cfg.limits.defaults.burst = 5;
+    cfg.limits_trust_client_id = true;
+  }
+  std::unique_ptr<grpc::ClientContext> as(const std::string& client) {
+    auto c = ctx();
+    c->AddMetadata("client-id", client);
+    return c;
+  }
+  uint64_t commit_index() {
+    auto admin = raftkv::admin::Admin::NewStub(channel_);
+    raftkv::admin::StatusResponse st;
+    EXPECT_TRUE(admin->Status(as("observer").get(), raftkv::admin::StatusRequest(), &st).ok());
+    return st.commit();
+  }
+};
+
+TEST_F(LimitedServerTest, AClientOverItsRateIsRefusedAtOnceNamingTheLimitAndNothingIsLogged) {
+  pb::PutRequest req;
+  req.set_key("k");
+  req.set_value("v");
+  pb::PutResponse r;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(kv_->Put(as("greedy").get(), req, &r).ok()) << i;
+  const uint64_t commit = commit_index();
+  auto refused_ctx = as("greedy");
+  const grpc::Status s = kv_->Put(refused_ctx.get(), req, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(),
+            "etcdserver: too many requests: client id:greedy is over its request rate limit of "
+            "0.1/s (burst 5)");
+  const auto& trailers = refused_ctx->GetServerTrailingMetadata();
+  auto retry = trailers.find("retry-after-ms");
+  ASSERT_NE(retry, trailers.end());
+  EXPECT_GT(std::stoi(std::string(retry->second.data(), retry->second.size())), 0);
+  EXPECT_EQ(commit_index(), commit);  // the refused put never reached the log
+  // Other clients keep their own budgets.
+  EXPECT_TRUE(kv_->Put(as("light").get(), req, &r).ok());
+  httplib::Client http("127.0.0.1", server_->metrics_port());
+  auto metrics = http.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body.find("raftkv_limits_refused_total{limit=\"request_rate\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(metrics->body.find("\nraftkv_limits_in_flight_requests 0\n"), std::string::npos);
+}
+
+TEST_F(LimitedServerTest, AdminAndMaintenanceCallsPassTheSameGate) {
+  pb::RangeRequest range;
+  range.set_key("k");
+  pb::RangeResponse rr;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(kv_->Range(as("admin").get(), range, &rr).ok());
+  auto admin = raftkv::admin::Admin::NewStub(channel_);
+  raftkv::admin::StatusResponse st;
+  EXPECT_EQ(admin->Status(as("admin").get(), raftkv::admin::StatusRequest(), &st).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  raftkv::admin::Timeouts t;
+  EXPECT_EQ(
+      admin->GetTimeouts(as("admin").get(), raftkv::admin::GetTimeoutsRequest(), &t).error_code(),
+      grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto maintenance = pb::Maintenance::NewStub(channel_);
+  pb::StatusResponse ms;
+  EXPECT_EQ(maintenance->Status(as("admin").get(), pb::StatusRequest(), &ms).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto cluster = pb::Cluster::NewStub(channel_);
+  pb::MemberListResponse ml;
+  EXPECT_EQ(cluster->MemberList(as("admin").get(), pb::MemberListRequest(), &ml).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+// Watchers: two per stream, three per client; two leases per client.
+class WatcherLimitServerTest : public ServerTest {
+ protected:
+  void configure(ServerConfig& cfg) override {
+    cfg.limits.defaults.max_leases = 2;
+    cfg.limits.defaults.max_watchers = 3;
+    cfg.limits.defaults.max_watchers_per_stream = 2;
+    cfg.limits_trust_client_id = true;
+  }
+  // Creates a watcher on `stream` and returns the answer.
+  pb::WatchResponse create(grpc::ClientReaderWriter<pb::WatchRequest, pb::WatchResponse>* stream,
+                           const std::string& key) {
+    pb::WatchRequest req;
+    req.mutable_create_request()->set_key(key);
+    EXPECT_TRUE(stream->Write(req));
+    pb::WatchResponse r;
+    EXPECT_TRUE(stream->Read(&r));
+    return r;
+  }
+};
+
+TEST_F(WatcherLimitServerTest, WatchersBeyondTheStreamsOrTheClientsLimitAreCanceledAtCreation) {
+  auto watch = pb::Watch::NewStub(channel_);
+  grpc::ClientContext c1, c2;
+  for (grpc::ClientContext* c : {&c1, &c2}) {
+    c->set_deadline(std::chrono::system_clock::now() + milliseconds(10'000));
+    c->AddMetadata("client-id", "watcher");
+  }
+  auto s1 = watch->Watch(&c1);
+  EXPECT_FALSE(create(s1.get(), "a").canceled());
+  EXPECT_FALSE(create(s1.get(), "b").canceled());
+  pb::WatchResponse third = create(s1.get(), "c");
+  EXPECT_TRUE(third.created());
+  EXPECT_TRUE(third.canceled());
+  EXPECT_EQ(third.cancel_reason(),
+            "etcdserver: too many requests: client id:watcher is over its limit of 2 watchers "
+            "on one stream");
+  auto s2 = watch->Watch(&c2);
+  EXPECT_FALSE(create(s2.get(), "d").canceled());
+  pb::WatchResponse fifth = create(s2.get(), "e");
+  EXPECT_TRUE(fifth.canceled());
+  EXPECT_EQ(fifth.cancel_reason(),
+            "etcdserver: too many requests: client id:watcher is over its limit of 3 watchers");
+  // Canceling one frees its place.
+  pb::WatchRequest cancel;
+  cancel.mutable_cancel_request()->set_watch_id(0);
+  ASSERT_TRUE(s1->Write(cancel));
+  pb::WatchResponse canceled;
+  ASSERT_TRUE(s1->Read(&canceled));
+  EXPECT_TRUE(canceled.canceled());
+  EXPECT_FALSE(create(s2.get(), "f").canceled());
+  c1.TryCancel();
+  c2.TryCancel();
+}
+
+TEST_F(WatcherLimitServerTest, LeasesBeyondTheClientsLimitAreRefusedUntilOneIsRevoked) {
+  auto lease = pb::Lease::NewStub(channel_);
+  auto grant = [&](const std::string& client, pb::LeaseGrantResponse* r) {
+    auto c = ctx();
+    c->AddMetadata("client-id", client);
+    pb::LeaseGrantRequest req;
+    req.set_ttl(60);
+    return lease->LeaseGrant(c.get(), req, r);
+  };
+  pb::LeaseGrantResponse first, second, third;
+  ASSERT_TRUE(grant("holder", &first).ok());
+  ASSERT_TRUE(grant("holder", &second).ok());
+  const grpc::Status refused = grant("holder", &third);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(refused.error_message(),
+            "etcdserver: too many requests: client id:holder is over its limit of 2 leases");
+  EXPECT_TRUE(grant("other", &third).ok());  // another client's count is its own
+  pb::LeaseRevokeRequest revoke;
+  revoke.set_id(first.id());
+  pb::LeaseRevokeResponse rr;
+  ASSERT_TRUE(lease->LeaseRevoke(ctx().get(), revoke, &rr).ok());
+  EXPECT_TRUE(grant("holder", &third).ok());
 }
 
 TEST(Urls, BadUrlsAreNamed) {

@@ -1,0 +1,277 @@
+#include "limits/limiter.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace limits {
+
+// One client's budgets. Guarded by the limiter's mutex.
+struct ClientState {
+  ClientLimits limits;
+  std::optional<TokenBucket> requests;
+  std::optional<TokenBucket> write_bytes;
+  Usage usage;
+  uint64_t watchers = 0;
+  Clock::time_point last_seen;
+};
+
+namespace {
+
+std::string num(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+std::chrono::milliseconds round_up(Clock::duration d) {
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(d);
+  return std::max(ms, std::chrono::milliseconds(1));
+}
+
+void apply_limits(ClientState& c, const ClientLimits& l, Clock::time_point now) {
+  c.limits = l;
+  auto bucket = [now](std::optional<TokenBucket>& b, const std::optional<double>& rate,
+                      double burst) {
+    if (!rate.has_value()) {
+      b.reset();
+    } else if (b.has_value()) {
+      b->set(*rate, burst, now);
+    } else {
+      b.emplace(*rate, burst, now);
+    }
+  };
+  const double rate = l.requests_per_second.value_or(0);
+  bucket(c.requests, l.requests_per_second, l.burst.value_or(std::max(1.0, rate)));
+  // A second's worth of bytes, at least one request of any size (see TokenBucket).
+  bucket(c.write_bytes, l.write_bytes_per_second, l.write_bytes_per_second.value_or(0));
+}
+
+}  // namespace
+
+const char* limit_name(Limit l) {
+  switch (l) {
+    case Limit::kRequestRate:
+      return "request_rate";
+    case Limit::kWriteBytesRate:
+      return "write_bytes_rate";
+    case Limit::kClientConcurrent:
+      return "client_concurrent";
+    case Limit::kClientMemory:
+      return "client_memory";
+    case Limit::kMemberConcurrent:
+      return "member_concurrent";
+    case Limit::kMemberMemory:
+      return "member_memory";
+    case Limit::kWatchers:
+      return "watchers";
+    case Limit::kWatchersPerStream:
+      return "watchers_per_stream";
+    case Limit::kLeases:
+      return "leases";
+  }
+  return "unknown";
+}
+
+Permit& Permit::operator=(Permit&& other) noexcept {
+  if (this != &other) {
+    release();
+    limiter_ = other.limiter_;
+    client_ = std::move(other.client_);
+    bytes_ = other.bytes_;
+    watcher_ = other.watcher_;
+    other.limiter_ = nullptr;
+    other.bytes_ = 0;
+  }
+  return *this;
+}
+
+void Permit::release() {
+  if (limiter_ == nullptr) return;
+  if (watcher_) {
+    limiter_->release_watcher(*client_);
+  } else {
+    limiter_->release(*client_, bytes_);
+  }
+  limiter_ = nullptr;
+  client_.reset();
+  bytes_ = 0;
+}
+
+Limiter::Limiter(LimitsConfig config, Clock::time_point) : config_(std::move(config)) {}
+
+Limiter::~Limiter() = default;
+
+LimitsConfig Limiter::config() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return config_;
+}
+
+void Limiter::configure(LimitsConfig config, Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  config_ = std::move(config);
+  for (auto& [client, state] : clients_) apply_limits(*state, config_.for_client(client), now);
+}
+
+std::shared_ptr<ClientState> Limiter::state_of(const std::string& client, Clock::time_point now) {
+  auto it = clients_.find(client);
+  if (it != clients_.end()) return it->second;
+  if (clients_.size() >= kMaxIdleClients) {
+    // Forget idle clients (nothing in flight). Their buckets start full again when they
+    // return, which gives at most one more burst.
+    std::erase_if(clients_, [](const auto& kv) {
+      return kv.second->usage.in_flight == 0 && kv.second->watchers == 0;
+    });
+  }
+  auto state = std::make_shared<ClientState>();
+  apply_limits(*state, config_.for_client(client), now);
+  clients_.emplace(client, state);
+  return state;
+}
+
+std::optional<Refusal> Limiter::check(const std::string& client, ClientState& c, const Request& r,
+                                      Clock::time_point now) {
+  const ClientLimits& l = c.limits;
+  const MemberLimits& m = config_.member;
+  auto refuse = [&](Limit limit, std::string what, Clock::duration retry) {
+    ++refused_[static_cast<size_t>(limit)];
+    return Refusal{.limit = limit,
+                   .message = "client " + client + " is over its " + what,
+                   .retry_after = round_up(retry)};
+  };
+  // Nothing is taken before every check has passed, except the buckets, which are
+  // given back when a later check refuses.
+  const auto soon = std::chrono::milliseconds(10);  // in-flight budgets free up as requests end
+  if (m.max_concurrent && member_.in_flight + 1 > *m.max_concurrent) {
+    ++refused_[static_cast<size_t>(Limit::kMemberConcurrent)];
+    return Refusal{.limit = Limit::kMemberConcurrent,
+                   .message = "this member is at its limit of " +
+                              std::to_string(*m.max_concurrent) + " concurrent requests",
+                   .retry_after = soon};
+  }
+  if (m.max_memory_bytes && member_.bytes + r.bytes > *m.max_memory_bytes) {
+    ++refused_[static_cast<size_t>(Limit::kMemberMemory)];
+    return Refusal{.limit = Limit::kMemberMemory,
+                   .message = "this member holds " + std::to_string(member_.bytes) +
+                              " bytes of requests; its limit is " +
+                              std::to_string(*m.max_memory_bytes),
+                   .retry_after = soon};
+  }
+  if (l.max_concurrent && c.usage.in_flight + 1 > *l.max_concurrent) {
+    return refuse(Limit::kClientConcurrent,
+                  "limit of " + std::to_string(*l.max_concurrent) + " concurrent requests", soon);
+  }
+  if (l.max_memory_bytes && c.usage.bytes + r.bytes > *l.max_memory_bytes) {
+    return refuse(Limit::kClientMemory,
+                  "memory limit of " + std::to_string(*l.max_memory_bytes) +
+                      " bytes of requests in flight (holds " + std::to_string(c.usage.bytes) + ")",
+                  soon);
+  }
+  if (c.requests) {
+    if (auto wait = c.requests->take(1, now)) {
+      return refuse(Limit::kRequestRate,
+                    "request rate limit of " + num(*l.requests_per_second) + "/s (burst " +
+                        num(l.burst.value_or(std::max(1.0, *l.requests_per_second))) + ")",
+                    *wait);
+    }
+  }
+  if (r.write && c.write_bytes) {
+    if (auto wait = c.write_bytes->take(static_cast<double>(r.bytes), now)) {
+      if (c.requests) c.requests->give_back(1);
+      return refuse(Limit::kWriteBytesRate,
+                    "write rate limit of " + num(*l.write_bytes_per_second) + " bytes/s", *wait);
+    }
+  }
+  return std::nullopt;
+}
+
+std::variant<Permit, Refusal> Limiter::admit(const std::string& client, Request r,
+                                             Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<ClientState> c = state_of(client, now);
+  c->last_seen = now;
+  if (std::optional<Refusal> no = check(client, *c, r, now)) return *std::move(no);
+  ++admitted_;
+  ++c->usage.in_flight;
+  c->usage.bytes += r.bytes;
+  ++member_.in_flight;
+  member_.bytes += r.bytes;
+  Permit p;
+  p.limiter_ = this;
+  p.client_ = std::move(c);
+  p.bytes_ = r.bytes;
+  return p;
+}
+
+std::variant<Permit, Refusal> Limiter::admit_watcher(const std::string& client, size_t in_stream,
+                                                     Clock::time_point now) {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::shared_ptr<ClientState> c = state_of(client, now);
+  const ClientLimits& l = c->limits;
+  auto refuse = [&](Limit limit, const std::string& what) {
+    ++refused_[static_cast<size_t>(limit)];
+    return Refusal{.limit = limit,
+                   .message = "client " + client + " is over its " + what,
+                   .retry_after = std::chrono::milliseconds(1000)};
+  };
+  if (l.max_watchers_per_stream && in_stream + 1 > *l.max_watchers_per_stream) {
+    return refuse(
+        Limit::kWatchersPerStream,
+        "limit of " + std::to_string(*l.max_watchers_per_stream) + " watchers on one stream");
+  }
+  if (l.max_watchers && c->watchers + 1 > *l.max_watchers) {
+    return refuse(Limit::kWatchers, "limit of " + std::to_string(*l.max_watchers) + " watchers");
+  }
+  ++c->watchers;
+  Permit p;
+  p.limiter_ = this;
+  p.client_ = std::move(c);
+  p.watcher_ = true;
+  return p;
+}
+
+void Limiter::count_refusal(Limit l) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++refused_[static_cast<size_t>(l)];
+}
+
+void Limiter::release_watcher(ClientState& c) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --c.watchers;
+}
+
+uint64_t Limiter::watchers(const std::string& client) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = clients_.find(client);
+  return it == clients_.end() ? 0 : it->second->watchers;
+}
+
+void Limiter::release(ClientState& c, uint64_t bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  --c.usage.in_flight;
+  c.usage.bytes -= bytes;
+  --member_.in_flight;
+  member_.bytes -= bytes;
+}
+
+Usage Limiter::member_usage() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return member_;
+}
+
+Usage Limiter::client_usage(const std::string& client) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = clients_.find(client);
+  return it == clients_.end() ? Usage{} : it->second->usage;
+}
+
+uint64_t Limiter::admitted() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return admitted_;
+}
+
+uint64_t Limiter::refused(Limit l) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return refused_[static_cast<size_t>(l)];
+}
+
+}  // namespace limits

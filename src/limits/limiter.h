@@ -1,0 +1,120 @@
+// The limiter: every client request asks it for a permit before it reaches Raft. A
+// permit holds the request's share of the client's and the member's concurrency and
+// memory budgets until it is destroyed (RAII: every path that ends a request releases
+// it). A refusal names the limit, its value and the client, and says when to retry.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <variant>
+
+#include "limits/limits_config.h"
+#include "limits/token_bucket.h"
+
+namespace limits {
+
+enum class Limit {
+  kRequestRate,
+  kWriteBytesRate,
+  kClientConcurrent,
+  kClientMemory,
+  kMemberConcurrent,
+  kMemberMemory,
+  kWatchers,
+  kWatchersPerStream,
+  kLeases,
+};
+inline constexpr size_t kLimitCount = 9;
+// The metric label of each limit: "request_rate", "write_bytes_rate", ...
+const char* limit_name(Limit l);
+
+struct Request {
+  uint64_t bytes = 0;  // the request's size; held until the permit is released
+  bool write = false;  // writes count against write_bytes_per_second too
+};
+
+struct Refusal {
+  Limit limit;
+  std::string message;  // names the limit, its value and the client
+  std::chrono::milliseconds retry_after{0};
+};
+
+class Limiter;
+struct ClientState;
+
+// Move-only; releases what it holds when destroyed or released.
+class Permit {
+ public:
+  Permit() = default;
+  Permit(Permit&& other) noexcept { *this = std::move(other); }
+  Permit& operator=(Permit&& other) noexcept;
+  Permit(const Permit&) = delete;
+  Permit& operator=(const Permit&) = delete;
+  ~Permit() { release(); }
+  void release();
+  bool held() const { return limiter_ != nullptr; }
+
+ private:
+  friend class Limiter;
+  Limiter* limiter_ = nullptr;
+  std::shared_ptr<ClientState> client_;
+  uint64_t bytes_ = 0;
+  bool watcher_ = false;  // a watcher's place, not a request's
+};
+
+// What a client or the member holds now.
+struct Usage {
+  uint64_t in_flight = 0;
+  uint64_t bytes = 0;
+  bool operator==(const Usage&) const = default;
+};
+
+class Limiter {
+ public:
+  Limiter(LimitsConfig config, Clock::time_point now);
+  ~Limiter();  // every permit must be released first
+
+  // A permit, or why not. Any thread.
+  std::variant<Permit, Refusal> admit(const std::string& client, Request r, Clock::time_point now);
+  // A place for one more watcher of `client`, whose stream holds `in_stream` already;
+  // held while the watcher exists. Any thread.
+  std::variant<Permit, Refusal> admit_watcher(const std::string& client, size_t in_stream,
+                                              Clock::time_point now);
+  uint64_t watchers(const std::string& client) const;
+  // Counts a refusal the caller made for a limit the limiter does not hold (leases: the
+  // server knows which exist). Any thread.
+  void count_refusal(Limit l);
+  // New limits (already validated); permits held stay valid. Any thread.
+  void configure(LimitsConfig config, Clock::time_point now);
+  LimitsConfig config() const;
+
+  Usage member_usage() const;
+  Usage client_usage(const std::string& client) const;
+  uint64_t admitted() const;
+  uint64_t refused(Limit l) const;
+
+  // How many idle clients' states are kept before the oldest idle ones are forgotten.
+  static constexpr size_t kMaxIdleClients = 100'000;
+
+ private:
+  friend class Permit;
+  void release(ClientState& c, uint64_t bytes);
+  void release_watcher(ClientState& c);
+  std::shared_ptr<ClientState> state_of(const std::string& client, Clock::time_point now);
+  std::optional<Refusal> check(const std::string& client, ClientState& c, const Request& r,
+                               Clock::time_point now);
+
+  mutable std::mutex mu_;
+  LimitsConfig config_;                                          // guarded by mu_
+  std::map<std::string, std::shared_ptr<ClientState>> clients_;  // guarded by mu_
+  Usage member_;                                                 // guarded by mu_
+  uint64_t admitted_ = 0;                                        // guarded by mu_
+  std::array<uint64_t, kLimitCount> refused_{};                  // guarded by mu_
+};
+
+}  // namespace limits

@@ -1,0 +1,38 @@
+// The runtime's metrics: what only the runtime sees happen (leader changes, elections,
+// fsync and snapshot durations, apply latency, proposals in flight, heartbeat round
+// trips). Gauges read from a status (indexes, terms, peers' progress) are the server's.
+// Names and buckets follow etcd's where etcd has the metric; docs/metrics.md lists them.
+#pragma once
+
+#include <chrono>
+
+#include "metrics/registry.h"
+
+namespace node {
+
+struct NodeMetrics {
+  // Registers every metric on `r`, which must outlive this.
+  explicit NodeMetrics(metrics::Registry& r);
+
+  metrics::Counter& leader_changes;      // a different leader (or none) became known
+  metrics::Gauge& proposals_pending;     // client writes accepted and not yet answered
+  metrics::Counter& proposals_failed;    // client writes answered with an error
+  metrics::Counter& slow_applies;        // entries whose apply took over 100 ms
+  metrics::Histogram& wal_fsync;         // one append + fsync of the log, seconds
+  metrics::Histogram& snapshot_seconds;  // serialising the state machine for a snapshot
+  metrics::Histogram& commit_to_apply;   // from the core reporting an entry committed to applied
+  metrics::Histogram& backend_commit;    // applying one Ready's committed entries
+  metrics::Family<metrics::Histogram>& peer_rtt;  // heartbeat to its response, by peer {To}
+  metrics::Counter& prevotes_started;
+  metrics::Counter& elections_started;
+  metrics::Counter& elections_won;
+  metrics::Counter& snapshots_taken;
+  metrics::Counter& snapshots_sent;
+  metrics::Counter& snapshots_installed;
+};
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+}  // namespace node

@@ -1,0 +1,158 @@
+#!/usr/bin/python3
+"""Per-client limits on a real 3-member raftkv cluster: set through raftkvctl (and so
+through the log, on every member), enforced at once with the limit named, a concurrency
+cap that refuses exactly the excess while slow requests are in flight, bad limits refused
+naming the field, and limits that survive a restart.
+
+Clients are told apart by their `client-id` metadata (--limits-trust-client-id), so the
+test's own tools (raftkvctl, etcdctl: no client-id, keyed by 127.0.0.1) are not limited.
+Run with Debian's /usr/bin/python3 (python3-grpcio, python3-etcd3's generated stubs).
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import unittest
+
+import grpc
+from etcd3.etcdrpc import rpc_pb2, rpc_pb2_grpc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cluster import Cluster, wait_until  # noqa: E402
+
+CTL = os.path.join(os.path.dirname(os.environ.get("RAFTKV_SERVER") or
+                                   os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                "..", "..", "build", "bin", "raftkv")),
+                   "raftkvctl")
+
+
+def ctl(cluster, *args, endpoints=None):
+    p = subprocess.run([CTL, "--endpoints", endpoints or cluster.endpoints(), *args],
+                       capture_output=True, text=True, timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+def limits_on(cluster, m):
+    code, out, err = ctl(cluster, "limits", "get", "-o", "json", endpoints=m.endpoint)
+    assert code == 0, err
+    return json.loads(out)
+
+
+class LimitsTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(3, extra_flags=["--limits-trust-client-id"]).__enter__()
+        cls.channels = {}
+
+    @classmethod
+    def tearDownClass(cls):
+        for ch in cls.channels.values():
+            ch.close()
+        cls.cluster.__exit__(None, None, None)
+
+    def kv(self, m):
+        if m.name not in self.channels:
+            self.channels[m.name] = grpc.insecure_channel(m.endpoint)
+        return rpc_pb2_grpc.KVStub(self.channels[m.name])
+
+    def put(self, m, client, key, timeout=10):
+        return self.kv(m).Put(rpc_pb2.PutRequest(key=key.encode(), value=b"v"),
+                              metadata=[("client-id", client)], timeout=timeout)
+
+    def test_1_a_limit_set_through_raftkvctl_holds_on_every_member(self):
+        code, out, err = ctl(self.cluster, "limits", "set", "id:greedy",
+                             "requests_per_second=0.2,burst=3")
+        self.assertEqual(code, 0, err)
+        self.assertIn("id:greedy  requests_per_second=0.2,burst=3", out)
+        for m in self.cluster.live():
+            wait_until(lambda: "id:greedy" in limits_on(self.cluster, m)["limits"]
+                       .get("overrides", {}), 10, 0.1, f"{m.name} to apply the limits")
+            # Each member keeps its own buckets: three puts, then a refusal naming the limit.
+            for i in range(3):
+                self.put(m, "greedy", f"g/{m.name}/{i}")
+            with self.assertRaises(grpc.RpcError) as refused:
+                self.put(m, "greedy", f"g/{m.name}/over")
+            e = refused.exception
+            self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+            self.assertEqual(e.details(), "etcdserver: too many requests: client id:greedy is "
+                             "over its request rate limit of 0.2/s (burst 3)")
+            trailers = dict(e.trailing_metadata())
+            self.assertGreater(int(trailers["retry-after-ms"]), 0)
+            # Another client is not held back by the greedy one.
+            self.put(m, "light", f"l/{m.name}")
+        # The refused puts never reached the log.
+        code, out, _ = self.cluster.etcdctl("get", "g/", "--prefix", "--keys-only")
+        self.assertEqual(code, 0)
+        self.assertEqual(sorted(l for l in out.split() if l), sorted(
+            f"g/{m.name}/{i}" for m in self.cluster.live() for i in range(3)))
+        refused = limits_on(self.cluster, self.cluster.live()[0])["refused"]
+        self.assertEqual(refused["request_rate"], "1")
+
+    def test_2_with_a_concurrency_cap_exactly_the_excess_is_refused(self):
+        code, _, err = ctl(self.cluster, "limits", "set", "id:slow", "max_concurrent=2")
+        self.assertEqual(code, 0, err)
+        leader = self.cluster.leader()
+        followers = [m for m in self.cluster.live() if m is not leader]
+        wait_until(lambda: "id:slow" in limits_on(self.cluster, leader)["limits"]
+                   .get("overrides", {}), 10, 0.1, "the leader to apply the cap")
+        # Without a quorum, writes wait: two stay in flight, the other three are refused.
+        for f in followers:
+            os.kill(f.proc.pid, signal.SIGSTOP)
+        try:
+            futures = [self.kv(leader).Put.future(
+                rpc_pb2.PutRequest(key=f"s/{i}".encode(), value=b"v"),
+                metadata=[("client-id", "slow")], timeout=30) for i in range(5)]
+            # The refusals come at once; the two admitted wait for a quorum that is gone.
+            wait_until(lambda: sum(f.done() for f in futures) >= 3, 5, 0.02, "three refusals")
+            refused = [f.exception() for f in futures if f.done()]
+            in_flight = [f for f in futures if not f.done()]
+            self.assertEqual((len(refused), len(in_flight)), (3, 2))
+            for e in refused:
+                self.assertEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+                self.assertIn("client id:slow is over its limit of 2 concurrent requests",
+                              e.details())
+        finally:
+            for f in followers:
+                os.kill(f.proc.pid, signal.SIGCONT)
+        for fut in in_flight:
+            # Each ends: applied once the quorum is back, or failed if the leader stepped
+            # down meanwhile (CheckQuorum), but never refused by the limiter.
+            try:
+                fut.result(timeout=30)
+            except grpc.RpcError as e:
+                self.assertNotEqual(e.code(), grpc.StatusCode.RESOURCE_EXHAUSTED, e.details())
+        # Admission resumes once they finished, and the permits all came back.
+        wait_until(lambda: self.cluster.leader() is not None, 20, 0.1, "a leader again")
+        self.put(leader, "slow", "s/after", timeout=20)
+        wait_until(lambda: limits_on(self.cluster, leader).get("in_flight", "0") == "0", 10, 0.1,
+                   "the leader's in-flight count back to zero")
+
+    def test_3_bad_limits_are_refused_naming_the_field_and_change_nothing(self):
+        m = self.cluster.live()[0]
+        before = limits_on(self.cluster, m)["limits"]
+        for scope, spec, code_want, text in [
+                ("defaults", "requests_per_second=0", 1,
+                 "defaults.requests_per_second 0 is out of range (0, 1e+07]"),
+                ("defaults", "requests_per_second=100,burst=10", 1,
+                 "defaults.burst 10 is below 1 or below defaults.requests_per_second 100"),
+                ("id:x", "write_bytes_per_second=-1", 1,
+                 "overrides[id:x].write_bytes_per_second -1 is out of range"),
+                ("member", "max_concurrent=1.5", 2, "max_concurrent 1.5 is not a whole number"),
+                ("defaults", "speed=3", 2, 'unknown limit "speed"')]:
+            code, out, err = ctl(self.cluster, "limits", "set", scope, spec)
+            self.assertEqual(code, code_want, (scope, spec, out, err))
+            self.assertIn(text, err)
+        self.assertEqual(limits_on(self.cluster, m)["limits"], before)
+
+    def test_4_limits_survive_a_restart(self):
+        m = self.cluster.live()[-1]
+        self.cluster.kill(m)
+        self.cluster.restart(m)
+        wait_until(lambda: self.cluster.status(m) is not None, 30, 0.2, "the member to restart")
+        wait_until(lambda: "id:greedy" in limits_on(self.cluster, m)["limits"]
+                   .get("overrides", {}), 15, 0.2, "the restarted member's limits")
+
+
+if __name__ == "__main__":
+    unittest.main()
