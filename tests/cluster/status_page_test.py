@@ -199,6 +199,10 @@ class StatusPageTest(unittest.TestCase):
                     "the page to show three members up and one leader")
                 self.assertEqual(sorted(r["name"] for r in s["rows"]), ["n1", "n2", "n3"])
                 self.assertEqual(sum(r["leader"] == "true" for r in s["rows"]), 1)
+                # Every member answers Admin.Health: a score, not "n/a".
+                s = self.wait_page(browser, lambda s: all(r["health"].strip().isdigit()
+                                                          for r in s["rows"]),
+                                   "every member's health score on the page")
                 shown = next(r for r in s["rows"] if r["role"] == "leader")
                 self.assertEqual(shown["name"], leader.name)
                 self.assertFalse(s["chartsMissing"], "chart.js should load from libjs-chart.js")

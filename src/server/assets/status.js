@@ -146,10 +146,12 @@
     const make = (id, label, color) => new Chart(byId(id), {
       type: "line",
       data: { labels: [], datasets: [{ label, data: [], borderColor: color, pointRadius: 0,
-                                       borderWidth: 1.5, spanGaps: false, tension: 0.2 }] },
+                                       borderWidth: 1.5, spanGaps: false, tension: 0 }] },
       options: { animation: false, responsive: true, maintainAspectRatio: false,
                  plugins: { legend: { display: false } },
-                 scales: { x: { ticks: { maxTicksLimit: 6 } }, y: { beginAtZero: true } } },
+                 scales: { x: { ticks: { maxTicksLimit: 6 } },
+                           y: { beginAtZero: true,
+                                ticks: { callback: (v) => Number(v.toPrecision(3)).toString() } } } },
     });
     return { throughput: make("throughput", "ops/s", "#2f6fb3"),
              latency: make("latency", "seconds", "#b3562f") };
