@@ -1,7 +1,7 @@
 #include "cmd/command_line.h"
 
 #include <algorithm>
-#include <cstdio>
+#include <iostream>
 
 namespace raftkv::cmd {
 namespace {
@@ -72,11 +72,9 @@ std::optional<int> parse_command_line(CLI::App& app, const std::string& program,
     // or a later command parsed as if the word were not there): name it.
     if (std::optional<UnknownCommand> unknown =
             unknown_command(app, std::vector<std::string>(argv + 1, argv + argc))) {
-      std::fprintf(stderr,
-                   "%s: unknown command \"%s\"\nCommands: %s\nRun with --help for more "
-                   "information.\n",
-                   program.c_str(), unknown->command.c_str(),
-                   CLI::detail::join(unknown->candidates, ", ").c_str());
+      std::cerr << program << ": unknown command \"" << unknown->command
+                << "\"\nCommands: " << CLI::detail::join(unknown->candidates, ", ")
+                << "\nRun with --help for more information." << std::endl;
       return kUsageError;
     }
     app.exit(e);  // prints the error on stderr

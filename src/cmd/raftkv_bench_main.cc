@@ -13,11 +13,14 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <iomanip>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -261,13 +264,13 @@ std::optional<Mix> parse_mix(const Options& o) {
     const size_t eq = part.find('=');
     const Operation* op = eq == std::string::npos ? nullptr : find_operation(part.substr(0, eq));
     if (op == nullptr) {
-      std::fprintf(stderr, "Error: --mix: \"%s\" is not op=weight\n", part.c_str());
+      std::cerr << "Error: --mix: \"" << part << "\" is not op=weight" << std::endl;
       return std::nullopt;
     }
     const int w = std::atoi(part.substr(eq + 1).c_str());
     if (w <= 0) {
-      std::fprintf(stderr, "Error: --mix: weight in \"%s\" must be a positive integer\n",
-                   part.c_str());
+      std::cerr << "Error: --mix: weight in \"" << part << "\" must be a positive integer"
+                << std::endl;
       return std::nullopt;
     }
     total_weight += w;
@@ -341,12 +344,12 @@ bool preload(const Options& o, const Stubs& stubs, const std::string& value) {
   }
   for (auto& t : loaders) t.join();
   if (retried > 0) {
-    std::fprintf(stderr, "preload: %lld puts retried (first: %s)\n",
-                 static_cast<long long>(retried), first_retry.c_str());
+    std::cerr << "preload: " << static_cast<long long>(retried)
+              << " puts retried (first: " << first_retry << ")" << std::endl;
   }
   if (failed > 0) {
-    std::fprintf(stderr, "Error: preloading the key space: %lld puts failed (first: %s)\n",
-                 static_cast<long long>(failed.load()), first_error.c_str());
+    std::cerr << "Error: preloading the key space: " << static_cast<long long>(failed.load())
+              << " puts failed (first: " << first_error << ")" << std::endl;
     return false;
   }
   return true;
@@ -427,12 +430,14 @@ void show_progress(const Load& load) {
                             : std::min(1.0, elapsed / total_s);
     const int width = 30;
     const int filled = static_cast<int>(frac * width);
-    std::fprintf(stderr, "\r[%s%s] %3.0f%%  %lld ops",
-                 std::string(static_cast<size_t>(filled), '#').c_str(),
-                 std::string(static_cast<size_t>(width - filled), ' ').c_str(), frac * 100,
-                 static_cast<long long>(load.done_ops.load()));
+    std::ostringstream bar;  // its own stream: std::fixed must not stick to std::cerr
+    bar << "\r[" << std::string(static_cast<size_t>(filled), '#')
+        << std::string(static_cast<size_t>(width - filled), ' ') << "] " << std::setw(3)
+        << std::fixed << std::setprecision(0) << frac * 100 << "%  "
+        << static_cast<long long>(load.done_ops.load()) << " ops";
+    std::cerr << bar.str() << std::flush;
   }
-  std::fprintf(stderr, "\r%60s\r", "");
+  std::cerr << "\r" << std::string(60, ' ') << "\r" << std::flush;
 }
 
 // What a run measured, over all its clients.
@@ -540,7 +545,7 @@ int main(int argc, char** argv) {
   if (!mix.has_value()) return raftkv::cmd::kUsageError;
   const std::vector<std::string> endpoints = parse_endpoints(o.endpoints);
   if (endpoints.empty()) {
-    std::fprintf(stderr, "Error: --endpoints names no endpoint\n");
+    std::cerr << "Error: --endpoints names no endpoint" << std::endl;
     return raftkv::cmd::kUsageError;
   }
   Load load(o, std::move(*mix), connect(o, endpoints));

@@ -8,7 +8,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <csignal>
-#include <cstdio>
+#include <iostream>
 #include <optional>
 #include <set>
 #include <string>
@@ -17,6 +17,7 @@
 #include "absl/synchronization/mutex.h"
 #include "cmd/command_line.h"
 #include "limits/limits_config.h"
+#include "log/log.h"
 #include "server/server.h"
 #include "toml++/toml.h"
 
@@ -44,6 +45,8 @@ struct Flags {
   int64_t max_txn_ops = 128;
   uint32_t request_timeout_ms = 5000;
   std::string config_file;
+  std::string log_level = "info";
+  std::string log_outputs = "stderr";
   limits::LimitsConfig limits;  // --limits-*: unset, no limit
   std::vector<std::string> limits_clients;
   bool limits_trust_client_id = false;
@@ -61,9 +64,34 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+// A start refused before logging is set up (a usage error): the message on stderr.
 int fail(const std::string& message) {
-  std::fprintf(stderr, "raftkv: %s\n", message.c_str());
+  std::cerr << "raftkv: " << message << std::endl;
   return raftkv::cmd::kUsageError;
+}
+
+// A start refused once logging is set up: logged, and on stderr too when the log goes
+// elsewhere, so whoever started the process sees why it stopped.
+int refuse_start(const std::string& message) {
+  raftlog::error("server", "refused to start", {{"error", message}});
+  if (!raftlog::writes_to_stderr()) std::cerr << "raftkv: " << message << std::endl;
+  return raftkv::cmd::kUsageError;
+}
+
+// --log-level and --log-outputs (etcd's flags): where the log goes from now on.
+absl::Status init_logging(const Flags& f) {
+  absl::StatusOr<raftlog::Level> level = raftlog::parse_level(f.log_level);
+  if (!level.ok()) {
+    return absl::InvalidArgumentError("--log-level: " + std::string(level.status().message()));
+  }
+  absl::StatusOr<std::vector<std::string>> outputs = raftlog::parse_outputs(f.log_outputs);
+  if (!outputs.ok()) {
+    return absl::InvalidArgumentError("--log-outputs: " + std::string(outputs.status().message()));
+  }
+  absl::Status s = raftlog::init(
+      raftlog::Options{.level = *level, .outputs = *std::move(outputs), .member_name = f.name});
+  if (!s.ok()) return absl::InvalidArgumentError("--log-outputs: " + std::string(s.message()));
+  return absl::OkStatus();
 }
 
 // Applies a TOML config file: keys are the flag names without dashes' leading "--"
@@ -174,6 +202,9 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--request-timeout-ms", f.request_timeout_ms,
                  "How long a client request may wait for consensus");
   app.add_option("--config-file", f.config_file, "TOML file with the same keys as the flags");
+  app.add_option("--log-level", f.log_level, "Lowest level logged: debug, info, warn or error");
+  app.add_option("--log-outputs", f.log_outputs,
+                 "Where the log goes: stderr, stdout or file paths, comma-separated");
   add_limit_flags(app, f);
 }
 
@@ -328,23 +359,27 @@ int run(server::ServerConfig cfg) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   cfg.on_removed = [] { kill(getpid(), SIGTERM); };  // the same clean stop as SIGTERM
+  raftlog::info("server", "starting",
+                {{"member-id", raftlog::hex_id(cfg.node.id.value())},
+                 {"cluster-id", raftlog::hex_id(cfg.cluster_id)},
+                 {"data-dir", cfg.node.data_dir},
+                 {"initial-cluster-state", cfg.join_existing ? "existing" : "new"}});
   auto srv = server::Server::start(cfg);
-  if (!srv.ok()) return fail(std::string(srv.status().message()));
-  std::fprintf(stderr,
-               "raftkv: member %016llx (%s) in cluster %016llx: clients on %s (port %d), peers on "
-               "%s (port %d), data in %s\n",
-               static_cast<unsigned long long>(cfg.node.id.value()), cfg.node.name.c_str(),
-               static_cast<unsigned long long>(cfg.cluster_id), cfg.node.client_address.c_str(),
-               (*srv)->client_port(), cfg.node.peer_address.c_str(), (*srv)->peer_port(),
-               cfg.node.data_dir.c_str());
+  if (!srv.ok()) return refuse_start(std::string(srv.status().message()));
+  raftlog::info("server", "serving client requests",
+                {{"address", cfg.node.client_address}, {"port", (*srv)->client_port()}});
+  raftlog::info("server", "serving peer traffic",
+                {{"address", cfg.node.peer_address}, {"port", (*srv)->peer_port()}});
   if ((*srv)->metrics_port() > 0) {
-    std::fprintf(stderr, "raftkv: /metrics and /health on %s (port %d)\n",
-                 cfg.node.metrics_address.c_str(), (*srv)->metrics_port());
+    raftlog::info("server", "serving /metrics and /health",
+                  {{"address", cfg.node.metrics_address}, {"port", (*srv)->metrics_port()}});
   }
   int sig = 0;
   sigwait(&stop_signals, &sig);
-  std::fprintf(stderr, "raftkv: %s received, stopping\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  raftlog::info("server", "received signal, stopping",
+                {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*srv)->stop();
+  raftlog::info("server", "stopped");
   return 0;
 }
 
@@ -363,7 +398,8 @@ int main(int argc, char** argv) {
   if (!f.config_file.empty()) {
     if (std::string err = apply_config_file(f.config_file, app); !err.empty()) return fail(err);
   }
+  if (absl::Status s = init_logging(f); !s.ok()) return fail(std::string(s.message()));
   absl::StatusOr<server::ServerConfig> cfg = build_config(f);
-  if (!cfg.ok()) return fail(std::string(cfg.status().message()));
+  if (!cfg.ok()) return refuse_start(std::string(cfg.status().message()));
   return run(*std::move(cfg));
 }

@@ -140,12 +140,12 @@ class Client {
 };
 
 int failed(const grpc::Status& s) {
-  std::fprintf(stderr, "Error: %s\n", s.error_message().c_str());
+  std::cerr << "Error: " << s.error_message() << std::endl;
   return 1;
 }
 
 int usage(const std::string& message) {
-  std::fprintf(stderr, "Error: %s\n", message.c_str());
+  std::cerr << "Error: " << message << std::endl;
   return raftkv::cmd::kUsageError;
 }
 

@@ -1,12 +1,22 @@
 #include "node/applier.h"
 
+#include <chrono>
 #include <utility>
 
+#include "log/log.h"
 #include "node/node_error.h"
 #include "raft/codec.h"
 #include "raftkv/node.pb.h"
 
 namespace node {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// etcd warns of a request whose apply took over 100 ms ("apply request took too long").
+constexpr std::chrono::milliseconds kSlowApply(100);
+
+}  // namespace
 
 Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
                  RemovedMembers* removed, FatalHandler fatal, NodeMetrics* metrics,
@@ -47,7 +57,12 @@ void Applier::run(ReadyJob& job) {
     const auto start = std::chrono::steady_clock::now();
     apply_entry(e);
     // etcd's warning threshold for one apply ("apply request took too long").
-    if (seconds_since(start) > 0.1) metrics_->slow_applies.inc();
+    if (const auto took = std::chrono::steady_clock::now() - start; took > kSlowApply) {
+      metrics_->slow_applies.inc();
+      raftlog::warn(
+          "node", "apply request took too long",
+          {{"took", took}, {"expected-duration", kSlowApply}, {"index", e.index.value()}});
+    }
     metrics_->commit_to_apply.observe(seconds_since(job.taken_at));
   }
   if (!rd.committed_entries.empty()) metrics_->backend_commit.observe(seconds_since(batch_start));
@@ -62,10 +77,16 @@ void Applier::run(ReadyJob& job) {
 }
 
 void Applier::install(const raft::SnapshotMeta& meta, const std::string& bytes) {
+  const auto start = Steady::now();
   if (absl::Status s = sm_->restore(bytes); !s.ok()) {
     return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
   }
   metrics_->snapshots_installed.inc();
+  raftlog::info("node", "installed snapshot",
+                {{"index", meta.last.index.value()},
+                 {"term", meta.last.term.value()},
+                 {"bytes", bytes.size()},
+                 {"took", Steady::now() - start}});
   sm_->on_membership(meta.membership);
   removed_->applied(meta.membership);
   applied_.store(meta.last.index.value());
@@ -104,10 +125,13 @@ void Applier::apply_entry(const raft::Entry& e) {
 }
 
 void Applier::run(SnapshotRequest&) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Steady::now();
   auto bytes = std::make_shared<const std::string>(sm_->snapshot());
   metrics_->snapshot_seconds.observe(seconds_since(start));
   metrics_->snapshots_taken.inc();
+  raftlog::info(
+      "node", "took snapshot",
+      {{"index", applied().value()}, {"bytes", bytes->size()}, {"took", Steady::now() - start}});
   outputs_.snapshot_taken(applied(), std::move(bytes));
 }
 

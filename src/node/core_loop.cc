@@ -31,6 +31,7 @@ CoreLoop::CoreLoop(uint32_t tick_ms, std::unique_ptr<raft::Raft> core, SnapshotD
     : tick_ms_(tick_ms),
       parts_(std::move(parts)),
       core_(std::move(core)),
+      events_(*core_, tick_ms),
       durable_(durable),
       latest_(std::move(latest)) {
   publish();
@@ -167,6 +168,7 @@ void CoreLoop::loop() {
 }
 
 void CoreLoop::publish() {
+  events_.observe(*core_);
   const raft::Role role = core_->role();
   if ((role == raft::Role::kLeader) != (role_ == raft::Role::kLeader)) {
     parts_.applier->leadership(role == raft::Role::kLeader);

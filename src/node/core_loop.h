@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "node/applier.h"
+#include "node/core_events.h"
 #include "node/mutex.h"
 #include "node/node_metrics.h"
 #include "node/ready_job.h"
@@ -131,6 +132,7 @@ class CoreLoop {
 
   // Core thread only, once started.
   const std::unique_ptr<raft::Raft> core_;
+  CoreEvents events_;                        // the log lines about what the core did
   bool ready_in_flight_ = false;             // a Ready is being persisted or applied
   bool snapshot_requested_ = false;          // the apply thread is taking a snapshot
   std::vector<raft::LogId> applying_;        // the committed entries of the Ready in flight

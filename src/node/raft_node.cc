@@ -1,9 +1,9 @@
 #include "node/raft_node.h"
 
-#include <cstdio>
 #include <cstdlib>
 #include <future>
 
+#include "log/log.h"
 #include "node/node_error.h"
 #include "node/recovery.h"
 
@@ -41,7 +41,7 @@ RaftNode::RaftNode(const NodeConfig& config)
       registry_(config.registry != nullptr ? config.registry : own_registry_.get()),
       metrics_(*registry_) {
   fatal_ = [](const std::string& message) {
-    std::fprintf(stderr, "raftkv: fatal: %s\n", message.c_str());
+    raftlog::error("node", "fatal error, stopping", {{"error", message}});
     std::abort();
   };
 }

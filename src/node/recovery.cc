@@ -1,8 +1,8 @@
 #include "node/recovery.h"
 
-#include <cstdio>
 #include <string>
 
+#include "log/log.h"
 #include "raft/codec.h"
 #include "storage/file_system.h"
 
@@ -89,7 +89,7 @@ absl::StatusOr<Recovery> recover(const NodeConfig& config, StateMachine* sm,
   if (!wal.is_ok()) return absl::DataLossError(wal.status().message());
   r.wal = std::move(wal.value());
   for (const std::string& note : log.notes) {
-    std::fprintf(stderr, "raftkv: wal recovery: %s\n", note.c_str());
+    raftlog::warn("storage", "wal recovery", {{"note", note}, {"dir", config.data_dir + "/wal"}});
   }
   const raft::LogIndex snap_index = r.snapshot.meta.last.index;
   if (absl::Status s = join_log(config, snap_index, log); !s.ok()) return s;

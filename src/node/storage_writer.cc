@@ -1,10 +1,19 @@
 #include "node/storage_writer.h"
 
+#include <chrono>
 #include <utility>
 
+#include "log/log.h"
 #include "node/node_metrics.h"
 
 namespace node {
+namespace {
+
+// etcd warns of an fdatasync above one second ("slow fdatasync"): the disk, not Raft, is
+// then what delays every commit.
+constexpr std::chrono::seconds kSlowSync(1);
+
+}  // namespace
 
 StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
                              std::unique_ptr<storage::SnapshotStore> snaps,
@@ -37,9 +46,15 @@ void StorageWriter::write(ReadyJob& job) {
   }
   const auto start = std::chrono::steady_clock::now();
   storage::Status s = wal_->append(r.entries, r.hard_state);
+  const auto sync_start = std::chrono::steady_clock::now();
   if (s.is_ok()) s = wal_->sync();
   if (!s.is_ok()) return fatal_("the log cannot be made durable: " + s.message());
   metrics_->wal_fsync.observe(seconds_since(start));
+  if (const auto took = std::chrono::steady_clock::now() - sync_start; took > kSlowSync) {
+    raftlog::warn(
+        "storage", "slow fdatasync",
+        {{"took", took}, {"expected-duration", kSlowSync}, {"entries", r.entries.size()}});
+  }
   syncs_.fetch_add(1, std::memory_order_relaxed);
   durable_(std::move(job));
 }
@@ -47,8 +62,10 @@ void StorageWriter::write(ReadyJob& job) {
 void StorageWriter::write(const SnapshotData& snapshot) {
   storage::Status s = snapshots_->save(storage::StoredSnapshot{snapshot.meta, *snapshot.bytes});
   if (s.is_ok()) s = wal_->mark_snapshot(snapshot.meta.last);
-  if (!s.is_ok()) fatal_("cannot write snapshot: " + s.message());
+  if (!s.is_ok()) return fatal_("cannot write snapshot: " + s.message());
   syncs_.fetch_add(1, std::memory_order_relaxed);
+  raftlog::debug("storage", "saved snapshot",
+                 {{"index", snapshot.meta.last.index.value()}, {"bytes", snapshot.bytes->size()}});
 }
 
 }  // namespace node

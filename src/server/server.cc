@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "log/log.h"
 #include "metrics/process_metrics.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
@@ -326,8 +327,7 @@ HttpResponse Server::health_verbose() {
 
 void Server::removed(const std::string& why) {
   if (removed_told_.exchange(true)) return;
-  std::fprintf(stderr, "raftkv: this member was removed from the cluster (%s); stopping\n",
-               why.c_str());
+  raftlog::warn("server", "this member was removed from the cluster; stopping", {{"reason", why}});
   if (config_.on_removed) config_.on_removed();
 }
 

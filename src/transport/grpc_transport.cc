@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <chrono>
-#include <cstdio>
 #include <optional>
 #include <utility>
 #include <variant>
 
+#include "log/log.h"
 #include "raftkv/peer.grpc.pb.h"
 #include "transport/message_codec.h"
 #include "transport/wire_status.h"
@@ -44,6 +44,21 @@ absl::Status from_grpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
+constexpr std::string_view kComponent = "transport";
+
+// Logs what was refused from `peer`, at most once per peer, reason and period.
+void log_refusal(raftlog::Throttle& throttle, std::string_view msg, uint64_t peer,
+                 std::string_view reason, const std::string& detail) {
+  uint64_t held_back = 0;
+  const std::string peer_id = raftlog::hex_id(peer);
+  if (!throttle.allow(peer_id + " " + std::string(reason), &held_back)) return;
+  raftlog::warn(kComponent, msg,
+                {{"peer", peer_id},
+                 {"reason", reason},
+                 {"detail", detail},
+                 {"suppressed-since-last", held_back}});
+}
+
 }  // namespace
 
 // Receives peer streams and forwarded requests (the Peer service).
@@ -69,18 +84,18 @@ class GrpcTransport::PeerService final
       received->inc(static_cast<double>(frame.ByteSizeLong()));
       if (frame.cluster_id() != t_.options_.cluster_id) {
         ++t_.refused_;
-        return refuse_stream(pb::StreamRefusal::OTHER_CLUSTER,
-                             "peer frame for cluster " + std::to_string(frame.cluster_id()) +
-                                 ", this node is in cluster " +
-                                 std::to_string(t_.options_.cluster_id));
+        std::string why = "peer frame for cluster " + std::to_string(frame.cluster_id()) +
+                          ", this node is in cluster " + std::to_string(t_.options_.cluster_id);
+        log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "cluster-id mismatch",
+                    why);
+        return refuse_stream(pb::StreamRefusal::OTHER_CLUSTER, std::move(why));
       }
       if (t_.handler_->is_removed(raft::NodeId(frame.from()))) {
         ++t_.refused_;
-        char id[17];
-        std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(frame.from()));
-        return refuse_stream(
-            pb::StreamRefusal::REMOVED,
-            std::string(kRemovedMessage) + " from the cluster (member " + id + ")");
+        std::string why = std::string(kRemovedMessage) + " from the cluster (member " +
+                          raftlog::hex_id(frame.from()) + ")";
+        log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "removed member", why);
+        return refuse_stream(pb::StreamRefusal::REMOVED, std::move(why));
       }
       if (frame.has_chunk()) {
         const pb::SnapshotChunk& c = frame.chunk();
@@ -92,6 +107,11 @@ class GrpcTransport::PeerService final
         }
         if (c.index() != snapshot_index || c.offset() != snapshot.size()) {
           ++t_.refused_;  // out of order: wait for the next snapshot to start over
+          log_refusal(t_.refusal_log_, "dropped peer frame", frame.from(),
+                      "snapshot chunk out of order",
+                      "chunk of snapshot " + std::to_string(c.index()) + " at offset " +
+                          std::to_string(c.offset()) + ", expected offset " +
+                          std::to_string(snapshot.size()));
           snapshot.clear();
           snapshot_index = 0;
           continue;
@@ -109,14 +129,26 @@ class GrpcTransport::PeerService final
         absl::StatusOr<raft::Message> m = decode(pm);
         if (!m.ok() || m->to != t_.options_.self) {
           ++t_.refused_;
+          log_refusal(t_.refusal_log_, "dropped peer message", frame.from(),
+                      m.ok() ? "wrong recipient" : "malformed",
+                      m.ok() ? "addressed to " + raftlog::hex_id(m->to.value())
+                             : std::string(m.status().message()));
           continue;
         }
         std::string data;
         if (const auto* is = std::get_if<raft::InstallSnapshot>(&m->body)) {
           if (!snapshot_complete || snapshot_index != is->meta.last.index.value()) {
             ++t_.refused_;  // its bytes did not all arrive
+            log_refusal(t_.refusal_log_, "dropped peer message", frame.from(),
+                        "incomplete snapshot",
+                        "snapshot " + std::to_string(is->meta.last.index.value()) +
+                            " without all its bytes");
             continue;
           }
+          raftlog::info(kComponent, "received snapshot",
+                        {{"peer", raftlog::hex_id(frame.from())},
+                         {"index", is->meta.last.index.value()},
+                         {"bytes", snapshot.size()}});
           data = std::move(snapshot);
           snapshot.clear();
           snapshot_index = 0;
@@ -134,6 +166,9 @@ class GrpcTransport::PeerService final
                                     pb::ForwardResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (req->cluster_id() != t_.options_.cluster_id) {
+      log_refusal(t_.refusal_log_, "refused forwarded request", req->from(), "cluster-id mismatch",
+                  "request for cluster " + std::to_string(req->cluster_id()) +
+                      ", this node is in cluster " + std::to_string(t_.options_.cluster_id));
       reactor->Finish(
           grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "forward from another cluster"));
       return reactor;
@@ -301,10 +336,21 @@ class GrpcTransport::Sender {
           batch.front().snapshot != nullptr ? write_snapshot(batch.front()) : write_messages(batch);
       if (ok) {
         backoff = std::chrono::milliseconds(50);
+        if (!active_) {
+          active_ = true;
+          raftlog::info(kComponent, "peer stream established",
+                        {{"peer", raftlog::hex_id(peer_.value())}});
+        }
         continue;
       }
       t_.dropped_ += batch.size();
       const grpc::Status closed = writer_->Finish();
+      if (active_ && !stopping()) {
+        raftlog::warn(
+            kComponent, "lost connection to peer",
+            {{"peer", raftlog::hex_id(peer_.value())}, {"error", closed.error_message()}});
+      }
+      active_ = false;
       if (pb::StreamRefusal why; closed.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
                                  why.ParseFromString(closed.error_details()) &&
                                  why.reason() == pb::StreamRefusal::REMOVED) {
@@ -342,7 +388,13 @@ class GrpcTransport::Sender {
     return true;
   }
 
+  bool stopping() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return stop_;
+  }
+
   bool write_snapshot(const Item& item) {
+    const auto start = std::chrono::steady_clock::now();
     const std::string& data = *item.snapshot;
     const auto& meta = std::get<raft::InstallSnapshot>(item.message.body).meta;
     uint64_t offset = 0;
@@ -361,6 +413,11 @@ class GrpcTransport::Sender {
       if (c->last()) encode(item.message, frame.add_messages());
       if (!write(frame)) return false;
     } while (offset < data.size());
+    raftlog::info(kComponent, "sent snapshot",
+                  {{"peer", raftlog::hex_id(peer_.value())},
+                   {"index", meta.last.index.value()},
+                   {"bytes", data.size()},
+                   {"took", std::chrono::steady_clock::now() - start}});
     ++t_.snapshots_sent_;
     ++t_.sent_;
     return true;
@@ -392,6 +449,7 @@ class GrpcTransport::Sender {
   std::unique_ptr<pb::Peer::Stub> stub_;
   std::unique_ptr<grpc::ClientWriter<pb::PeerFrame>> writer_;  // sender thread only
   pb::StreamAck ack_;
+  bool active_ = false;  // sender thread only: the last write on a stream went through
   std::thread thread_;
 };
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "log/throttle.h"
 #include "metrics/registry.h"
 #include "transport/transport.h"
 
@@ -88,6 +89,9 @@ class GrpcTransport : public Transport {
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_
   std::atomic<bool> stopped_{false};
+  // Refused peers are logged once per peer, reason and 10 s: a misconfigured or removed
+  // member retries many times a second.
+  raftlog::Throttle refusal_log_{std::chrono::seconds(10)};
 
   friend class PeerService;
   friend class Sender;
