@@ -1,13 +1,180 @@
 #include "server/http_endpoint.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
+#include <cerrno>
+
+#include "server/status_page.h"
 
 namespace server {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+// Waits up to `timeout` for `events` on `sock`; true when one is ready.
+bool wait_for(int sock, short events, Millis timeout) {
+  pollfd p{.fd = sock, .events = events, .revents = 0};
+  const int ms = static_cast<int>(std::max<int64_t>(0, timeout.count()));
+  int n = 0;
+  do {
+    n = ::poll(&p, 1, ms);
+  } while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
+std::string address_of(const sockaddr_storage& a, int* port) {
+  char buf[INET6_ADDRSTRLEN] = {0};
+  if (a.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&a);
+    ::inet_ntop(AF_INET, &in->sin_addr, buf, sizeof buf);
+    *port = ntohs(in->sin_port);
+  } else if (a.ss_family == AF_INET6) {
+    const auto* in = reinterpret_cast<const sockaddr_in6*>(&a);
+    ::inet_ntop(AF_INET6, &in->sin6_addr, buf, sizeof buf);
+    *port = ntohs(in->sin6_port);
+  }
+  return buf;
+}
+
+// One connection's socket as cpp-httplib reads requests from it, with a deadline for the
+// whole request on top of the per-recv timeout: cpp-httplib's own stream only bounds the
+// silence between bytes, so a client sending a header line a second held a worker forever.
+// Lives as long as the connection, so bytes read ahead (pipelining) are not lost.
+class DeadlineStream : public httplib::Stream {
+ public:
+  DeadlineStream(int sock, const HttpLimits& limits) : sock_(sock), limits_(limits) {}
+
+  // The next request must be read in full by `deadline`.
+  void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
+
+  bool is_readable() const override {
+    if (begin_ < end_) return true;
+    const auto left = std::chrono::duration_cast<Millis>(deadline_ - Clock::now());
+    if (left <= Millis(0)) return false;
+    return wait_for(sock_, POLLIN, std::min(left, limits_.read_timeout));
+  }
+  bool is_writable() const override { return wait_for(sock_, POLLOUT, limits_.write_timeout); }
+
+  ssize_t read(char* ptr, size_t size) override {
+    if (begin_ == end_) {
+      if (!is_readable()) return -1;
+      ssize_t n = 0;
+      do {
+        n = ::recv(sock_, buf_, sizeof buf_, 0);
+      } while (n < 0 && errno == EINTR);
+      if (n <= 0) return n;
+      begin_ = 0;
+      end_ = static_cast<size_t>(n);
+    }
+    const size_t k = std::min(size, end_ - begin_);
+    std::copy(buf_ + begin_, buf_ + begin_ + k, ptr);
+    begin_ += k;
+    return static_cast<ssize_t>(k);
+  }
+
+  ssize_t write(const char* ptr, size_t size) override {
+    if (!is_writable()) return -1;
+    ssize_t n = 0;
+    do {
+      n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
+  void get_remote_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    if (::getpeername(sock_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      ip = address_of(a, &port);
+    }
+  }
+  void get_local_ip_and_port(std::string& ip, int& port) const override {
+    sockaddr_storage a{};
+    socklen_t len = sizeof a;
+    if (::getsockname(sock_, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+      ip = address_of(a, &port);
+    }
+  }
+  socket_t socket() const override { return sock_; }
+
+  // True when a byte is buffered or arrives within `timeout` (or the peer closed, which
+  // the next read reports); false on timeout.
+  bool wait_request(Millis timeout) const {
+    return begin_ < end_ || wait_for(sock_, POLLIN, timeout);
+  }
+
+ private:
+  const int sock_;
+  const HttpLimits& limits_;
+  Clock::time_point deadline_ = Clock::now();
+  char buf_[4096];
+  size_t begin_ = 0;  // buf_[begin_, end_) is read ahead and not yet consumed
+  size_t end_ = 0;
+};
+
+// cpp-httplib's server with the connection loop replaced by one that bounds each request's
+// read time (DeadlineStream) and each wait for the next request; the parsing, routing and
+// writing are cpp-httplib's (process_request).
+class BoundedServer : public httplib::Server {
+ public:
+  explicit BoundedServer(HttpLimits limits) : limits_(limits) {
+    const size_t workers = limits_.workers;
+    new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
+    // The settings of cpp-httplib's own loop, in case a path still uses it.
+    set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(limits_.read_timeout));
+    set_write_timeout(std::chrono::duration_cast<std::chrono::microseconds>(limits_.write_timeout));
+    set_keep_alive_timeout(std::max<time_t>(
+        1, std::chrono::duration_cast<std::chrono::seconds>(limits_.keep_alive_timeout).count()));
+    set_keep_alive_max_count(limits_.keep_alive_max_count);
+  }
+
+ private:
+  // Runs on a worker thread, one call per accepted connection.
+  bool process_and_close_socket(socket_t sock) override {
+    DeadlineStream strm(sock, limits_);
+    bool ok = false;
+    for (size_t left = limits_.keep_alive_max_count; left > 0 && wait_request(strm); --left) {
+      strm.set_deadline(Clock::now() + limits_.request_read_deadline);
+      bool closed = false;
+      ok = process_request(strm, left == 1, closed, nullptr);
+      if (!ok || closed) break;
+    }
+    ::shutdown(sock, SHUT_RDWR);
+    ::close(sock);
+    return ok;
+  }
+
+  // Waits for the next request in short slices, so stop() is not held up by idle
+  // connections; false when none came within the keep-alive timeout or the server stops.
+  bool wait_request(const DeadlineStream& strm) const {
+    const auto until = Clock::now() + limits_.keep_alive_timeout;
+    for (int slice = 0; slice < 100000 && svr_sock_ != INVALID_SOCKET; ++slice) {
+      const auto left = std::chrono::duration_cast<Millis>(until - Clock::now());
+      if (left <= Millis(0)) return false;
+      if (strm.wait_request(std::min(left, Millis(50)))) return true;
+    }
+    return false;
+  }
+
+  const HttpLimits limits_;
+};
+
+void reply(httplib::Response& res, const HttpResponse& r) {
+  res.status = r.status;
+  res.set_content(r.body, r.content_type.c_str());
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::string& address,
-                                                                  Handlers handlers) {
+                                                                  Handlers handlers,
+                                                                  HttpLimits limits) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     return absl::InvalidArgumentError("metrics address \"" + address + "\" is not host:port");
@@ -20,7 +187,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
     return absl::InvalidArgumentError("metrics address \"" + address + "\" has no port number");
   }
   std::unique_ptr<HttpEndpoint> e(new HttpEndpoint());
-  e->http_ = std::make_unique<httplib::Server>();
+  e->http_ = std::make_unique<BoundedServer>(limits);
   // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which would let it
   // share a port with another listener instead of failing.
   e->http_->set_socket_options([](socket_t sock) {
@@ -28,14 +195,26 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
   auto serve = [](std::function<HttpResponse()> f) {
-    return [f = std::move(f)](const httplib::Request&, httplib::Response& res) {
-      HttpResponse r = f();
-      res.status = r.status;
-      res.set_content(r.body, r.content_type.c_str());
-    };
+    return [f = std::move(f)](const httplib::Request&, httplib::Response& res) { reply(res, f()); };
   };
-  e->http_->Get("/health", serve(std::move(handlers.health)));
+  // etcd's /health answers the same body whatever the query; the server's handler decides
+  // what `verbose` adds.
+  e->http_->Get("/health", [f = std::move(handlers.health)](const httplib::Request& req,
+                                                            httplib::Response& res) {
+    reply(res, f(req.has_param("verbose")));
+  });
   e->http_->Get("/metrics", serve(std::move(handlers.metrics)));
+  if (handlers.status) e->http_->Get("/v1/status", serve(std::move(handlers.status)));
+  auto page = [](const httplib::Request& req, httplib::Response& res) {
+    std::optional<HttpResponse> r = status_page_file(req.path);
+    if (r.has_value()) {
+      reply(res, *r);
+    } else {
+      reply(res, {404, "text/plain", "not found\n"});
+    }
+  };
+  e->http_->Get("/", page);
+  e->http_->Get(R"(/assets/[A-Za-z0-9_.-]+)", page);
   e->port_ = port == 0 ? e->http_->bind_to_any_port(host) : port;
   if (port != 0 && !e->http_->bind_to_port(host, port)) e->port_ = -1;
   if (e->port_ <= 0) {

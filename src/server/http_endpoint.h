@@ -1,8 +1,10 @@
-// The HTTP listener of --listen-metrics-urls: `/health` in etcd's format and `/metrics`
-// in Prometheus text format. The server supplies both bodies; this file only serves
-// them (cpp-httplib), so the metrics layer can replace what /metrics says later.
+// The HTTP listener of --listen-metrics-urls: `/health` in etcd's format, `/metrics` in
+// Prometheus text format, `/v1/status` (JSON) and the status page at `/` with its assets.
+// The server supplies the dynamic bodies; this file serves them (cpp-httplib) and bounds
+// what one slow or idle connection may hold, so a health probe is always answered.
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -22,16 +24,40 @@ struct HttpResponse {
   std::string body;
 };
 
+// What one connection may hold the listener for. A connection has a worker thread to
+// itself while open, so these bound how long a client that sends nothing (idle) or sends
+// a byte at a time (slow headers) keeps one; the pool is sized so that a few dozen such
+// connections still leave workers free for health probes (etcd answers them under the
+// same load).
+struct HttpLimits {
+  // A request's line, headers and body must all arrive within this time of its first
+  // byte; a slower client is disconnected.
+  std::chrono::milliseconds request_read_deadline{2000};
+  // Longest silence inside one request (one recv).
+  std::chrono::milliseconds read_timeout{1000};
+  std::chrono::milliseconds write_timeout{2000};
+  // How long an open connection may wait for its (next) request.
+  std::chrono::milliseconds keep_alive_timeout{2000};
+  size_t keep_alive_max_count = 20;
+  size_t workers = 32;  // worker threads, one per connection being served
+};
+
 class HttpEndpoint {
  public:
   struct Handlers {
-    std::function<HttpResponse()> health;
+    // `/health`; verbose is true for `/health?verbose` (any value of the parameter).
+    std::function<HttpResponse(bool verbose)> health;
     std::function<HttpResponse()> metrics;
+    // `/v1/status`: the cluster as this member sees it (cluster_view.h).
+    std::function<HttpResponse()> status;
   };
   // Listens on `address` ("host:port"; port 0 picks a free one) and serves on a thread.
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> start(const std::string& address,
-                                                             Handlers handlers);
+                                                             Handlers handlers,
+                                                             HttpLimits limits = {});
   ~HttpEndpoint();
+  // Stops listening and waits for the connections in progress (each is bounded by the
+  // limits above, so this returns within a few seconds).
   void stop();
   int port() const { return port_; }
 

@@ -10,6 +10,7 @@
 #include "metrics/process_metrics.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
+#include "server/cluster_view.h"
 #include "server/grpc_metrics.h"
 #include "server/health_monitor.h"
 #include "server/http_endpoint.h"
@@ -192,8 +193,18 @@ absl::Status Server::listen_clients() {
 
 absl::Status Server::listen_metrics() {
   if (config_.node.metrics_address.empty()) return absl::OkStatus();
-  auto http = HttpEndpoint::start(config_.node.metrics_address,
-                                  {[this] { return health(); }, [this] { return metrics(); }});
+  cluster_view_ =
+      std::make_unique<ClusterView>(config_.node.id.value(), [this] { return sm_->members(); });
+  auto http = HttpEndpoint::start(
+      config_.node.metrics_address,
+      {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
+       .metrics = [this] { return metrics(); },
+       .status =
+           [this] {
+             return HttpResponse{.status = 200,
+                                 .content_type = "application/json",
+                                 .body = cluster_view_->status_json()};
+           }});
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
   metrics_port_ = http_->port();

@@ -37,6 +37,7 @@ class GrpcTransport;
 namespace server {
 
 class KvStateMachine;
+class ClusterView;
 class HealthMonitor;
 class HttpEndpoint;
 class WatchService;
@@ -116,6 +117,7 @@ class Server {
   std::vector<std::unique_ptr<grpc::Service>> services_;
   WatchService* watch_ = nullptr;  // one of services_
   std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<ClusterView> cluster_view_;  // answers /v1/status
   std::unique_ptr<HttpEndpoint> http_;
   std::thread housekeeping_;
   node::Mutex mu_;

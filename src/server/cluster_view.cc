@@ -1,0 +1,236 @@
+#include "server/cluster_view.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "etcd/rpc.pb.h"
+#include "raftkv/admin.grpc.pb.h"
+#include "server/server.h"
+
+namespace server {
+namespace {
+
+namespace ad = raftkv::admin;
+using Clock = std::chrono::steady_clock;
+
+std::string hex(uint64_t id) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
+  return buf;
+}
+
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof buf, "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string number(uint64_t v) { return std::to_string(v); }
+
+// One member's answers to one poll. Written by gRPC's callback threads, read by the HTTP
+// thread after `pending` reached zero or the wait gave up (then under the poll's mutex).
+struct Answer {
+  etcdserverpb::Member member;
+  std::unique_ptr<ad::Admin::Stub> stub;
+  grpc::ClientContext status_ctx;
+  grpc::ClientContext health_ctx;
+  ad::StatusResponse status;
+  ad::HealthResponse health;
+  grpc::Status status_result;
+  grpc::Status health_result;
+  bool status_done = false;
+  bool health_done = false;
+};
+
+// The calls of one poll; shared with the callbacks, so an answer that arrives after the
+// HTTP thread stopped waiting writes into memory that is still alive.
+struct Poll {
+  node::Mutex mu;
+  node::CondVar done;
+  int pending ABSL_GUARDED_BY(mu) = 0;
+  std::vector<std::unique_ptr<Answer>> answers;  // fixed before the first call starts
+};
+
+std::string health_json(const Answer& a) {
+  if (!a.health_done || !a.health_result.ok()) return "null";
+  std::string out = "{\"score\":" + number(a.health.score()) + ",\"reasons\":[";
+  for (int i = 0; i < a.health.reasons_size(); ++i) {
+    const ad::HealthReason& r = a.health.reasons(i);
+    out += std::string(i ? "," : "") + "{\"input\":" + json_string(r.input()) +
+           ",\"detail\":" + json_string(r.detail()) +
+           ",\"threshold\":" + json_string(r.threshold()) + ",\"penalty\":" + number(r.penalty()) +
+           "}";
+  }
+  return out + "]}";
+}
+
+std::string member_json(const Answer& a, uint64_t max_commit) {
+  const etcdserverpb::Member& m = a.member;
+  std::string urls = "[";
+  for (int i = 0; i < m.clienturls_size(); ++i) {
+    urls += std::string(i ? "," : "") + json_string(m.clienturls(i));
+  }
+  urls += "]";
+  const bool up = a.status_done && a.status_result.ok();
+  std::string error;
+  if (m.clienturls_size() == 0) {
+    error = "no client URL published yet";
+  } else if (!a.status_done) {
+    error = "no answer in time";
+  } else if (!up) {
+    error = a.status_result.error_message();
+  }
+  std::string out = "{\"id\":\"" + hex(m.id()) + "\",\"name\":" + json_string(m.name()) +
+                    ",\"client_urls\":" + urls + ",\"up\":" + (up ? "true" : "false") +
+                    ",\"error\":" + json_string(error) +
+                    ",\"learner\":" + (m.islearner() ? "true" : "false");
+  if (up) {
+    const ad::StatusResponse& s = a.status;
+    const uint64_t lag = max_commit - std::min(max_commit, s.applied());
+    out += ",\"role\":" + json_string(s.role()) + ",\"term\":" + number(s.term()) +
+           ",\"leader\":\"" + (s.leader() != 0 ? hex(s.leader()) : "") +
+           "\",\"commit\":" + number(s.commit()) + ",\"applied\":" + number(s.applied()) +
+           ",\"last_index\":" + number(s.last_index()) + ",\"lag\":" + number(lag);
+  } else {
+    out += ",\"role\":null";
+  }
+  // Admin.Health answers UNIMPLEMENTED on members that predate it: then null.
+  out += ",\"health\":" + health_json(a);
+  if (up && a.health_done && !a.health_result.ok() &&
+      a.health_result.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+    out += ",\"health_error\":" + json_string(a.health_result.error_message());
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+ClusterView::ClusterView(uint64_t self, MemberList members, std::chrono::milliseconds deadline)
+    : self_(self), members_(std::move(members)), deadline_(deadline) {}
+
+ClusterView::~ClusterView() = default;
+
+std::shared_ptr<grpc::Channel> ClusterView::channel(const std::string& address) {
+  node::MutexLock lock(&mu_);
+  auto it = channels_.find(address);
+  if (it != channels_.end()) return it->second;
+  grpc::ChannelArguments args;
+  // A member that comes back is seen within a poll or two, not after gRPC's default
+  // back-off of up to two minutes.
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  auto ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  channels_.emplace(address, ch);
+  return ch;
+}
+
+std::string ClusterView::status_json() {
+  auto poll = std::make_shared<Poll>();
+  for (etcdserverpb::Member& m : members_()) {
+    auto a = std::make_unique<Answer>();
+    a->member = std::move(m);
+    poll->answers.push_back(std::move(a));
+  }
+  const auto deadline = std::chrono::system_clock::now() + deadline_;
+  int calls = 0;
+  for (const auto& a : poll->answers) {
+    if (a->member.clienturls_size() == 0) continue;
+    auto address = url_to_address(a->member.clienturls(0));
+    if (!address.ok()) {
+      a->status_done = true;
+      a->status_result =
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(address.status().message()));
+      continue;
+    }
+    a->stub = ad::Admin::NewStub(channel(*address));
+    calls += 2;
+  }
+  {
+    node::MutexLock lock(&poll->mu);
+    poll->pending = calls;
+  }
+  static const ad::StatusRequest kStatusRequest;
+  static const ad::HealthRequest kHealthRequest;
+  for (const auto& owned : poll->answers) {
+    Answer* a = owned.get();
+    if (a->stub == nullptr) continue;
+    a->status_ctx.set_deadline(deadline);
+    a->health_ctx.set_deadline(deadline);
+    auto finish = [poll](bool* done, grpc::Status* result, grpc::Status s) {
+      node::MutexLock lock(&poll->mu);
+      *result = std::move(s);
+      *done = true;
+      if (--poll->pending == 0) poll->done.signal_all();
+    };
+    a->stub->async()->Status(
+        &a->status_ctx, &kStatusRequest, &a->status,
+        [a, finish](grpc::Status s) { finish(&a->status_done, &a->status_result, std::move(s)); });
+    a->stub->async()->Health(
+        &a->health_ctx, &kHealthRequest, &a->health,
+        [a, finish](grpc::Status s) { finish(&a->health_done, &a->health_result, std::move(s)); });
+  }
+  std::string out;
+  {
+    node::MutexLock lock(&poll->mu);
+    const auto give_up = Clock::now() + deadline_ + std::chrono::milliseconds(500);
+    for (int i = 0; i < 1000 && poll->pending > 0 && Clock::now() < give_up; ++i) {
+      poll->done.wait_until(&poll->mu, give_up);
+    }
+    // A call still running (it will end at its deadline) counts as not answered; cancel
+    // it so its memory is released soon.
+    if (poll->pending > 0) {
+      for (const auto& a : poll->answers) {
+        if (a->stub == nullptr) continue;
+        if (!a->status_done) a->status_ctx.TryCancel();
+        if (!a->health_done) a->health_ctx.TryCancel();
+      }
+    }
+    uint64_t max_commit = 0, leader = 0, term = 0;
+    for (const auto& a : poll->answers) {
+      if (!a->status_done || !a->status_result.ok()) continue;
+      max_commit = std::max(max_commit, a->status.commit());
+      // Two members may both say leader for a moment (an old one not yet told); the one of
+      // the higher term is the leader.
+      if (a->status.role() == "leader" && a->status.term() >= term) {
+        leader = a->status.id();
+        term = a->status.term();
+      }
+    }
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    out = "{\"now_ms\":" + std::to_string(now_ms) + ",\"self\":\"" + hex(self_) +
+          "\",\"leader\":\"" + (leader != 0 ? hex(leader) : "") + "\",\"term\":" + number(term) +
+          ",\"members\":[";
+    for (size_t i = 0; i < poll->answers.size(); ++i) {
+      out += std::string(i ? "," : "") + member_json(*poll->answers[i], max_commit);
+    }
+    out += "]}";
+  }
+  return out;
+}
+
+}  // namespace server
