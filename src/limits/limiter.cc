@@ -97,7 +97,14 @@ void Permit::release() {
   bytes_ = 0;
 }
 
-Limiter::Limiter(LimitsConfig config, Clock::time_point) : config_(std::move(config)) {}
+namespace {
+
+bool sets_a_limit(const LimitsConfig& c) { return c != LimitsConfig{}; }
+
+}  // namespace
+
+Limiter::Limiter(LimitsConfig config, Clock::time_point)
+    : active_(sets_a_limit(config)), config_(std::move(config)) {}
 
 Limiter::~Limiter() = default;
 
@@ -109,6 +116,7 @@ LimitsConfig Limiter::config() const {
 void Limiter::configure(LimitsConfig config, Clock::time_point now) {
   std::lock_guard<std::mutex> lock(mu_);
   config_ = std::move(config);
+  active_.store(sets_a_limit(config_), std::memory_order_release);
   for (auto& [client, state] : clients_) apply_limits(*state, config_.for_client(client), now);
 }
 
@@ -186,6 +194,10 @@ std::optional<Refusal> Limiter::check(const std::string& client, ClientState& c,
 
 std::variant<Permit, Refusal> Limiter::admit(const std::string& client, Request r,
                                              Clock::time_point now) {
+  if (!active()) {
+    admitted_unlimited_.fetch_add(1, std::memory_order_relaxed);
+    return Permit();
+  }
   std::lock_guard<std::mutex> lock(mu_);
   std::shared_ptr<ClientState> c = state_of(client, now);
   c->last_seen = now;
@@ -266,7 +278,7 @@ Usage Limiter::client_usage(const std::string& client) const {
 
 uint64_t Limiter::admitted() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return admitted_;
+  return admitted_ + admitted_unlimited_.load(std::memory_order_relaxed);
 }
 
 uint64_t Limiter::refused(Limit l) const {

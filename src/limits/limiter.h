@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -92,6 +93,9 @@ class Limiter {
   // New limits (already validated); permits held stay valid. Any thread.
   void configure(LimitsConfig config, Clock::time_point now);
   LimitsConfig config() const;
+  // Whether any limit is set. When none is, admit() hands out an empty permit without
+  // taking the lock: the gate costs nothing while limits are off. Any thread.
+  bool active() const { return active_.load(std::memory_order_acquire); }
 
   Usage member_usage() const;
   Usage client_usage(const std::string& client) const;
@@ -110,6 +114,8 @@ class Limiter {
                                Clock::time_point now);
 
   mutable std::mutex mu_;
+  std::atomic<bool> active_{false};                              // config_ sets a limit
+  std::atomic<uint64_t> admitted_unlimited_{0};                  // admitted while inactive
   LimitsConfig config_;                                          // guarded by mu_
   std::map<std::string, std::shared_ptr<ClientState>> clients_;  // guarded by mu_
   Usage member_;                                                 // guarded by mu_

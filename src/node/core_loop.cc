@@ -177,6 +177,11 @@ void CoreLoop::publish() {
   term_.store(core_->term().value(), std::memory_order_relaxed);
   const raft::NodeId leader = core_->leader();
   leader_.store(leader.value(), std::memory_order_release);
+  // Who was heard from when: copied at most every 20 ms (its readers judge it against an
+  // election timeout), not on every round of the loop.
+  const auto now = Clock::now();
+  const bool heard_due = now - heard_published_at_ >= std::chrono::milliseconds(20);
+  if (heard_due) heard_published_at_ = now;
   {
     MutexLock lock(&status_mu_);
     status_ = CoreStatus{.core = core_->status(),
@@ -184,7 +189,7 @@ void CoreLoop::publish() {
                          .timeouts = core_->timeouts(),
                          .snapshot_index = core_->snapshot_meta().last.index,
                          .drops = core_->drops(),
-                         .last_heard = last_heard_};
+                         .last_heard = heard_due ? last_heard_ : std::move(status_.last_heard)};
     commit_.store(status_.core.commit.value(), std::memory_order_relaxed);
   }
   if (leader != published_leader_) {

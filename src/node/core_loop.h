@@ -145,6 +145,7 @@ class CoreLoop {
   };
   std::map<raft::NodeId, HeartbeatSent> heartbeats_;  // the latest round sent to each peer
   std::map<raft::NodeId, Clock::time_point> last_heard_;
+  Clock::time_point heard_published_at_{};
   std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
   SnapshotData latest_;  // the newest snapshot, sent to followers that need it
 

@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "etcd/rpc.pb.h"
+#include "log/log.h"
 #include "raftkv/admin.grpc.pb.h"
 #include "server/server.h"
 
@@ -15,37 +16,8 @@ namespace {
 namespace ad = raftkv::admin;
 using Clock = std::chrono::steady_clock;
 
-std::string hex(uint64_t id) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
-  return buf;
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
+std::string hex(uint64_t id) { return raftlog::hex_id(id); }
+std::string json_string(const std::string& s) { return raftlog::json_string(s); }
 
 std::string number(uint64_t v) { return std::to_string(v); }
 
@@ -125,6 +97,46 @@ std::string member_json(const Answer& a, uint64_t max_commit) {
   return out + "}";
 }
 
+// Waits, at most `bound`, for the calls of `poll` to finish; cancels those still running
+// (they count as not answered) so their memory is released soon.
+void wait_for(Poll& poll, Clock::duration bound) ABSL_EXCLUSIVE_LOCKS_REQUIRED(poll.mu) {
+  const auto give_up = Clock::now() + bound;
+  for (int i = 0; i < 1000 && poll.pending > 0 && Clock::now() < give_up; ++i) {
+    poll.done.wait_until(&poll.mu, give_up);
+  }
+  if (poll.pending == 0) return;
+  for (const auto& a : poll.answers) {
+    if (a->stub == nullptr) continue;
+    if (!a->status_done) a->status_ctx.TryCancel();
+    if (!a->health_done) a->health_ctx.TryCancel();
+  }
+}
+
+// The answers as /v1/status's JSON. Under the poll's mutex.
+std::string render(const Poll& poll, uint64_t self) {
+  uint64_t max_commit = 0, leader = 0, term = 0;
+  for (const auto& a : poll.answers) {
+    if (!a->status_done || !a->status_result.ok()) continue;
+    max_commit = std::max(max_commit, a->status.commit());
+    // Two members may both say leader for a moment (an old one not yet told); the one of
+    // the higher term is the leader.
+    if (a->status.role() == "leader" && a->status.term() >= term) {
+      leader = a->status.id();
+      term = a->status.term();
+    }
+  }
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  std::string out = "{\"now_ms\":" + std::to_string(now_ms) + ",\"self\":\"" + hex(self) +
+                    "\",\"leader\":\"" + (leader != 0 ? hex(leader) : "") +
+                    "\",\"term\":" + number(term) + ",\"members\":[";
+  for (size_t i = 0; i < poll.answers.size(); ++i) {
+    out += std::string(i ? "," : "") + member_json(*poll.answers[i], max_commit);
+  }
+  return out + "]}";
+}
+
 }  // namespace
 
 ClusterView::ClusterView(uint64_t self, MemberList members, std::chrono::milliseconds deadline)
@@ -192,45 +204,9 @@ std::string ClusterView::status_json() {
         &a->health_ctx, &kHealthRequest, &a->health,
         [a, finish](grpc::Status s) { finish(&a->health_done, &a->health_result, std::move(s)); });
   }
-  std::string out;
-  {
-    node::MutexLock lock(&poll->mu);
-    const auto give_up = Clock::now() + deadline_ + std::chrono::milliseconds(500);
-    for (int i = 0; i < 1000 && poll->pending > 0 && Clock::now() < give_up; ++i) {
-      poll->done.wait_until(&poll->mu, give_up);
-    }
-    // A call still running (it will end at its deadline) counts as not answered; cancel
-    // it so its memory is released soon.
-    if (poll->pending > 0) {
-      for (const auto& a : poll->answers) {
-        if (a->stub == nullptr) continue;
-        if (!a->status_done) a->status_ctx.TryCancel();
-        if (!a->health_done) a->health_ctx.TryCancel();
-      }
-    }
-    uint64_t max_commit = 0, leader = 0, term = 0;
-    for (const auto& a : poll->answers) {
-      if (!a->status_done || !a->status_result.ok()) continue;
-      max_commit = std::max(max_commit, a->status.commit());
-      // Two members may both say leader for a moment (an old one not yet told); the one of
-      // the higher term is the leader.
-      if (a->status.role() == "leader" && a->status.term() >= term) {
-        leader = a->status.id();
-        term = a->status.term();
-      }
-    }
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
-    out = "{\"now_ms\":" + std::to_string(now_ms) + ",\"self\":\"" + hex(self_) +
-          "\",\"leader\":\"" + (leader != 0 ? hex(leader) : "") + "\",\"term\":" + number(term) +
-          ",\"members\":[";
-    for (size_t i = 0; i < poll->answers.size(); ++i) {
-      out += std::string(i ? "," : "") + member_json(*poll->answers[i], max_commit);
-    }
-    out += "]}";
-  }
-  return out;
+  node::MutexLock lock(&poll->mu);
+  wait_for(*poll, deadline_ + std::chrono::milliseconds(500));
+  return render(*poll, self_);
 }
 
 }  // namespace server

@@ -82,6 +82,10 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
     return {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "etcdserver: too many requests"),
             {}};
   }
+  // With no limit set the limiter only counts: no lock, no client key.
+  if (!limiter->active()) {
+    return {grpc::Status::OK, std::get<limits::Permit>(limiter->admit({}, {}, {}))};
+  }
   const std::string client = client_key(*ctx, config->limits_trust_client_id);
   auto admitted = limiter->admit(client, limits::Request{.bytes = bytes, .write = is_write(req)},
                                  limits::Clock::now());
