@@ -150,6 +150,13 @@ class ObservabilityTest(unittest.TestCase):
             self.assertEqual((r["score"], r["reasons"]), (100, []), name)
         for m in self.cluster.live():
             self.assertEqual(sample(scrape(m), "raftkv_health_score"), 100, m.name)
+            # /health keeps etcd's answer; ?verbose adds the score and reasons to it.
+            with urllib.request.urlopen(m.metrics_url + "/health", timeout=5) as r:
+                self.assertEqual(json.loads(r.read()), {"health": "true", "reason": ""})
+            with urllib.request.urlopen(m.metrics_url + "/health?verbose", timeout=5) as r:
+                v = json.loads(r.read())
+            self.assertEqual((v["health"], v["name"], v["score"], v["reasons"]),
+                             ("true", m.name, 100, []))
 
     def test_4_a_stopped_follower_lags_is_named_by_the_leader_and_healing_restores_100(self):
         leader = self.leader()
@@ -175,6 +182,10 @@ class ObservabilityTest(unittest.TestCase):
             wait_until(leader_names_it, 15, 0.2, "the leader to name the stopped follower")
             code, rows = health_rows(self.cluster)
             self.assertLess(rows[leader.name]["score"], 100)
+            with urllib.request.urlopen(leader.metrics_url + "/health?verbose", timeout=5) as r:
+                v = json.loads(r.read())
+            self.assertTrue(any(x["input"] == "peer" and fid in x["detail"] and x["penalty"] > 0
+                                for x in v["reasons"]), v)
             self.assertFalse(rows[follower.name]["reachable"])
             # The table form names it too, and exits 1.
             code, out, _ = ctl(self.cluster, "health")
