@@ -33,13 +33,14 @@ build-tsan: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRAFTKV_TSAN=ON $(CMAKE_FLAGS)
 	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS)
 
-# The runtime's tests under ThreadSanitizer (slow, so not part of make test). A race fails
+# The runtime's and the limiter's tests under ThreadSanitizer (slow, so not part of make test). A race fails
 # the run. The server's tests are left out: gRPC's callback API synchronises inside
 # Debian's libgrpc, which TSan cannot see, so there it reports races that are not.
 TSAN_RUN = TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp halt_on_error=1"
 test-tsan: deps
 	cmake -S . -B $(TSAN_BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DRAFTKV_TSAN=ON $(CMAKE_FLAGS)
-	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target raft_node_test request_tracker_test
+	cmake --build $(TSAN_BUILD_DIR) -j $(JOBS) --target raft_node_test request_tracker_test limiter_test
+	$(TSAN_RUN) ./$(TSAN_BUILD_DIR)/bin/limiter_test
 	$(TSAN_RUN) ./$(TSAN_BUILD_DIR)/bin/request_tracker_test
 	$(TSAN_RUN) ./$(TSAN_BUILD_DIR)/bin/raft_node_test
 
