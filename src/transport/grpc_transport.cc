@@ -69,95 +69,14 @@ class GrpcTransport::PeerService final
 
   grpc::Status Stream(grpc::ServerContext*, grpc::ServerReader<pb::PeerFrame>* reader,
                       pb::StreamAck*) override {
+    Incoming in;
     pb::PeerFrame frame;
-    std::string snapshot;  // the snapshot being received on this stream
-    uint64_t snapshot_index = 0;
-    bool snapshot_complete = false;
-    metrics::Counter* received = nullptr;  // the sending peer's, looked up once per sender
-    uint64_t received_from = 0;
     while (reader->Read(&frame)) {
       if (t_.stopped_) break;
-      if (received == nullptr || frame.from() != received_from) {
-        received_from = frame.from();
-        received = &t_.received_bytes_.with({hex(received_from)});
-      }
-      received->inc(static_cast<double>(frame.ByteSizeLong()));
-      if (frame.cluster_id() != t_.options_.cluster_id) {
-        ++t_.refused_;
-        std::string why = "peer frame for cluster " + std::to_string(frame.cluster_id()) +
-                          ", this node is in cluster " + std::to_string(t_.options_.cluster_id);
-        log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "cluster-id mismatch",
-                    why);
-        return refuse_stream(pb::StreamRefusal::OTHER_CLUSTER, std::move(why));
-      }
-      if (t_.handler_->is_removed(raft::NodeId(frame.from()))) {
-        ++t_.refused_;
-        std::string why = std::string(kRemovedMessage) + " from the cluster (member " +
-                          raftlog::hex_id(frame.from()) + ")";
-        log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "removed member", why);
-        return refuse_stream(pb::StreamRefusal::REMOVED, std::move(why));
-      }
-      if (frame.has_chunk()) {
-        const pb::SnapshotChunk& c = frame.chunk();
-        if (c.offset() == 0) {
-          snapshot.clear();
-          snapshot_index = c.index();
-          snapshot_complete = false;
-          if (c.total() <= t_.options_.max_message_bytes * 64) snapshot.reserve(c.total());
-        }
-        if (c.index() != snapshot_index || c.offset() != snapshot.size()) {
-          ++t_.refused_;  // out of order: wait for the next snapshot to start over
-          log_refusal(t_.refusal_log_, "dropped peer frame", frame.from(),
-                      "snapshot chunk out of order",
-                      "chunk of snapshot " + std::to_string(c.index()) + " at offset " +
-                          std::to_string(c.offset()) + ", expected offset " +
-                          std::to_string(snapshot.size()));
-          snapshot.clear();
-          snapshot_index = 0;
-          continue;
-        }
-        snapshot.append(c.data());
-        snapshot_complete = c.last();
-      }
-      for (std::string& entry : *frame.mutable_proposals()) {
-        t_.handler_->on_proposal(raft::NodeId(frame.from()), std::move(entry));
-      }
-      for (const pb::Refusal& r : frame.refusals()) {
-        t_.handler_->on_refusal(r.request(), from_wire(r.status()));
-      }
-      for (const pb::Message& pm : frame.messages()) {
-        absl::StatusOr<raft::Message> m = decode(pm);
-        if (!m.ok() || m->to != t_.options_.self) {
-          ++t_.refused_;
-          log_refusal(t_.refusal_log_, "dropped peer message", frame.from(),
-                      m.ok() ? "wrong recipient" : "malformed",
-                      m.ok() ? "addressed to " + raftlog::hex_id(m->to.value())
-                             : std::string(m.status().message()));
-          continue;
-        }
-        std::string data;
-        if (const auto* is = std::get_if<raft::InstallSnapshot>(&m->body)) {
-          if (!snapshot_complete || snapshot_index != is->meta.last.index.value()) {
-            ++t_.refused_;  // its bytes did not all arrive
-            log_refusal(t_.refusal_log_, "dropped peer message", frame.from(),
-                        "incomplete snapshot",
-                        "snapshot " + std::to_string(is->meta.last.index.value()) +
-                            " without all its bytes");
-            continue;
-          }
-          raftlog::info(kComponent, "received snapshot",
-                        {{"peer", raftlog::hex_id(frame.from())},
-                         {"index", is->meta.last.index.value()},
-                         {"bytes", snapshot.size()}});
-          data = std::move(snapshot);
-          snapshot.clear();
-          snapshot_index = 0;
-          snapshot_complete = false;
-          ++t_.snapshots_received_;
-        }
-        ++t_.received_;
-        t_.handler_->on_message(*std::move(m), std::move(data));
-      }
+      count_received(in, frame);
+      if (std::optional<grpc::Status> refused = refusal(frame)) return *refused;
+      if (frame.has_chunk() && !take_chunk(in, frame)) continue;
+      deliver(in, frame);
     }
     return grpc::Status::OK;
   }
@@ -189,6 +108,110 @@ class GrpcTransport::PeerService final
   }
 
  private:
+  // What one stream has received so far: the snapshot whose chunks are arriving, and the
+  // sending peer's byte counter (looked up once per sender).
+  struct Incoming {
+    std::string snapshot;
+    uint64_t snapshot_index = 0;
+    bool snapshot_complete = false;
+    metrics::Counter* received = nullptr;
+    uint64_t received_from = 0;
+  };
+
+  void count_received(Incoming& in, const pb::PeerFrame& frame) {
+    if (in.received == nullptr || frame.from() != in.received_from) {
+      in.received_from = frame.from();
+      in.received = &t_.received_bytes_.with({hex(in.received_from)});
+    }
+    in.received->inc(static_cast<double>(frame.ByteSizeLong()));
+  }
+
+  // The stream's end when the frame comes from another cluster or a removed member.
+  std::optional<grpc::Status> refusal(const pb::PeerFrame& frame) {
+    if (frame.cluster_id() != t_.options_.cluster_id) {
+      ++t_.refused_;
+      std::string why = "peer frame for cluster " + std::to_string(frame.cluster_id()) +
+                        ", this node is in cluster " + std::to_string(t_.options_.cluster_id);
+      log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "cluster-id mismatch", why);
+      return refuse_stream(pb::StreamRefusal::OTHER_CLUSTER, std::move(why));
+    }
+    if (t_.handler_->is_removed(raft::NodeId(frame.from()))) {
+      ++t_.refused_;
+      std::string why = std::string(kRemovedMessage) + " from the cluster (member " +
+                        raftlog::hex_id(frame.from()) + ")";
+      log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "removed member", why);
+      return refuse_stream(pb::StreamRefusal::REMOVED, std::move(why));
+    }
+    return std::nullopt;
+  }
+
+  // Appends a snapshot chunk; false (the frame is dropped) when it is out of order.
+  bool take_chunk(Incoming& in, const pb::PeerFrame& frame) {
+    const pb::SnapshotChunk& c = frame.chunk();
+    if (c.offset() == 0) {
+      in.snapshot.clear();
+      in.snapshot_index = c.index();
+      in.snapshot_complete = false;
+      if (c.total() <= t_.options_.max_message_bytes * 64) in.snapshot.reserve(c.total());
+    }
+    if (c.index() != in.snapshot_index || c.offset() != in.snapshot.size()) {
+      ++t_.refused_;  // out of order: wait for the next snapshot to start over
+      log_refusal(t_.refusal_log_, "dropped peer frame", frame.from(),
+                  "snapshot chunk out of order",
+                  "chunk of snapshot " + std::to_string(c.index()) + " at offset " +
+                      std::to_string(c.offset()) + ", expected offset " +
+                      std::to_string(in.snapshot.size()));
+      in.snapshot.clear();
+      in.snapshot_index = 0;
+      return false;
+    }
+    in.snapshot.append(c.data());
+    in.snapshot_complete = c.last();
+    return true;
+  }
+
+  // Hands the frame's proposals, refusals and messages to the node.
+  void deliver(Incoming& in, pb::PeerFrame& frame) {
+    for (std::string& entry : *frame.mutable_proposals()) {
+      t_.handler_->on_proposal(raft::NodeId(frame.from()), std::move(entry));
+    }
+    for (const pb::Refusal& r : frame.refusals()) {
+      t_.handler_->on_refusal(r.request(), from_wire(r.status()));
+    }
+    for (const pb::Message& pm : frame.messages()) {
+      absl::StatusOr<raft::Message> m = decode(pm);
+      if (!m.ok() || m->to != t_.options_.self) {
+        ++t_.refused_;
+        log_refusal(t_.refusal_log_, "dropped peer message", frame.from(),
+                    m.ok() ? "wrong recipient" : "malformed",
+                    m.ok() ? "addressed to " + raftlog::hex_id(m->to.value())
+                           : std::string(m.status().message()));
+        continue;
+      }
+      std::string data;
+      if (const auto* is = std::get_if<raft::InstallSnapshot>(&m->body)) {
+        if (!in.snapshot_complete || in.snapshot_index != is->meta.last.index.value()) {
+          ++t_.refused_;  // its bytes did not all arrive
+          log_refusal(
+              t_.refusal_log_, "dropped peer message", frame.from(), "incomplete snapshot",
+              "snapshot " + std::to_string(is->meta.last.index.value()) + " without all its bytes");
+          continue;
+        }
+        raftlog::info(kComponent, "received snapshot",
+                      {{"peer", raftlog::hex_id(frame.from())},
+                       {"index", is->meta.last.index.value()},
+                       {"bytes", in.snapshot.size()}});
+        data = std::move(in.snapshot);
+        in.snapshot.clear();
+        in.snapshot_index = 0;
+        in.snapshot_complete = false;
+        ++t_.snapshots_received_;
+      }
+      ++t_.received_;
+      t_.handler_->on_message(*std::move(m), std::move(data));
+    }
+  }
+
   // Closes a peer stream, saying why in the status details (a StreamRefusal).
   static grpc::Status refuse_stream(pb::StreamRefusal::Reason reason, std::string message) {
     pb::StreamRefusal details;
