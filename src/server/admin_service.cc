@@ -71,8 +71,11 @@ class AdminService final : public raftkv::admin::Admin::Service {
     *resp->mutable_limits() = to_proto(c_.limiter->config());
     // This call's own permit is not counted.
     const limits::Usage u = c_.limiter->member_usage();
-    resp->set_in_flight(u.in_flight - 1);
-    resp->set_in_flight_bytes(u.bytes - std::min<uint64_t>(u.bytes, req->ByteSizeLong()));
+    // (With no limit set the gate holds no permit, and nothing is counted.)
+    const bool counted = admitted.permit.held();
+    resp->set_in_flight(u.in_flight - (counted ? 1 : 0));
+    resp->set_in_flight_bytes(u.bytes -
+                              (counted ? std::min<uint64_t>(u.bytes, req->ByteSizeLong()) : 0));
     resp->set_admitted(c_.limiter->admitted());
     for (size_t i = 0; i < limits::kLimitCount; ++i) {
       const auto l = static_cast<limits::Limit>(i);
