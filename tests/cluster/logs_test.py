@@ -198,7 +198,7 @@ class ClusterLogTest(unittest.TestCase):
         with LogCluster(size=3) as c:
             leader = c.leader()
             n4, out = c.add_member("n4", learner=True)
-            found = re.search(r"Member ([0-9a-f]+) added", out)
+            found = re.search(r"Member +([0-9a-f]+) added", out)  # etcdctl pads with %16x
             self.assertIsNotNone(found, out)
             n4_id = int(found.group(1), 16)
             n4_hex = f"{n4_id:016x}"
