@@ -48,6 +48,7 @@ struct Options {
   int value_size = 256;
   double zipf = 0;  // 0 = uniform; otherwise the Zipf exponent
   int timeout_ms = 10000;
+  std::string client_id;  // sent as client-id metadata when set (raftkv --limits-trust-client-id)
   std::string output = "table";
   bool progress = true;
   bool preload = true;  // write every key once before range and txn workloads
@@ -160,9 +161,10 @@ const Operation* find_operation(const std::string& name) {
 }
 
 grpc::Status run_op(pb::KV::Stub& kv, const Operation& op, const std::string& key,
-                    const std::string& value, int timeout_ms) {
+                    const std::string& value, const Options& o) {
   grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o.timeout_ms));
+  if (!o.client_id.empty()) ctx.AddMetadata("client-id", o.client_id);
   return op.issue(kv, &ctx, key, value);
 }
 
@@ -241,6 +243,9 @@ void add_options(CLI::App& app, Options* o) {
       ->check(CLI::Range(0.0, 5.0));
   app.add_option("--timeout", o->timeout_ms, "Per-request timeout in ms")
       ->check(CLI::Range(1, 600'000));
+  app.add_option("--client-id", o->client_id,
+                 "Send this client-id request metadata (how raftkv --limits-trust-client-id "
+                 "tells clients apart)");
   app.add_option("-o,--output", o->output, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
   app.add_flag("!--no-progress", o->progress, "No progress bar on stderr");
@@ -325,7 +330,7 @@ bool preload(const Options& o, const Stubs& stubs, const std::string& value) {
         // A put is idempotent here: retry what a leader change or a timeout failed.
         for (int attempt = 0; attempt < 5; ++attempt) {
           s = run_op(*stubs[static_cast<size_t>(t) % stubs.size()], kPut, key_of(i, o.key_size),
-                     value, o.timeout_ms);
+                     value, o);
           if (s.ok() || s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
           if (attempt == 0) {
             std::lock_guard<std::mutex> lock(first_mu);
@@ -399,7 +404,7 @@ void run_client(Load& load, int c, Result* r) {
     const Operation& op = pick(load.mix, rng);
     const auto began = interval_s > 0 ? scheduled : Clock::now();
     const grpc::Status s =
-        run_op(kv, op, key_of(load.picker.pick(rng), o.key_size), load.value, o.timeout_ms);
+        run_op(kv, op, key_of(load.picker.pick(rng), o.key_size), load.value, o);
     const auto ended = Clock::now();
     if (interval_s > 0) scheduled += seconds(interval_s);
     ++load.done_ops;
