@@ -403,8 +403,7 @@ void run_client(Load& load, int c, Result* r) {
     if (interval_s > 0) std::this_thread::sleep_until(scheduled);
     const Operation& op = pick(load.mix, rng);
     const auto began = interval_s > 0 ? scheduled : Clock::now();
-    const grpc::Status s =
-        run_op(kv, op, key_of(load.picker.pick(rng), o.key_size), load.value, o);
+    const grpc::Status s = run_op(kv, op, key_of(load.picker.pick(rng), o.key_size), load.value, o);
     const auto ended = Clock::now();
     if (interval_s > 0) scheduled += seconds(interval_s);
     ++load.done_ops;

@@ -52,47 +52,86 @@ void CoreLoop::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void CoreLoop::post(Task task) {
+bool CoreLoop::post(Task&& task, Input input, size_t bytes) {
   bool was_empty = false;
   {
     MutexLock lock(&mu_);
-    if (stopping_) return;
+    if (stopping_) return true;  // dropped, as stop() drops what is queued
+    const OverloadBounds& b = parts_.bounds;
+    // One item always fits: a snapshot larger than the byte bound must still get through.
+    const bool full = queue_.size() >= b.max_queued_tasks ||
+                      (queued_bytes_ > 0 && queued_bytes_ + bytes > b.max_queued_bytes);
+    if (full && input != Input::kInternal) {
+      (input == Input::kPeer ? dropped_messages_ : refused_requests_)
+          .fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     was_empty = queue_.empty();
     queue_.push_back(std::move(task));
+    queued_bytes_ += bytes;
   }
   // Outside the lock, so the woken core thread does not block on it at once; only for
   // the first task, since the core thread takes the whole queue when it wakes.
   if (was_empty) work_.signal();
+  return true;
+}
+
+absl::Status CoreLoop::queue_full() const {
+  return node_error(NodeErrorKind::kOverloaded,
+                    "the core thread's queue is full (at most " +
+                        std::to_string(parts_.bounds.max_queued_tasks) + " tasks and " +
+                        std::to_string(parts_.bounds.max_queued_bytes) + " bytes)");
+}
+
+absl::Status CoreLoop::apply_lag_refusal() {
+  const raft::LogIndex commit = core_->log().committed(), applied = parts_.applier->applied();
+  const uint64_t lag = commit > applied ? commit.value() - applied.value() : 0;
+  if (lag <= parts_.bounds.max_apply_lag) return absl::OkStatus();
+  refused_lagging_.fetch_add(1, std::memory_order_relaxed);
+  return node_error(NodeErrorKind::kOverloaded,
+                    "applying trails committing by " + std::to_string(lag) + " entries (at most " +
+                        std::to_string(parts_.bounds.max_apply_lag) + ")");
 }
 
 // ---- Inputs (any thread; the tasks run on the core thread) ----
 
 void CoreLoop::step(raft::Message message, std::string snapshot_bytes) {
-  post([this, m = std::move(message), bytes = std::move(snapshot_bytes)]() mutable {
+  size_t bytes = snapshot_bytes.size();
+  if (const auto* ae = std::get_if<raft::AppendEntries>(&message.body)) {
+    for (const raft::Entry& e : ae->entries) bytes += e.data.size();
+  }
+  Task task = [this, m = std::move(message), snapshot = std::move(snapshot_bytes)]() mutable {
     if (const auto* is = std::get_if<raft::InstallSnapshot>(&m.body)) {
-      incoming_snapshots_[is->meta.last.index] = std::move(bytes);
+      incoming_snapshots_[is->meta.last.index] = std::move(snapshot);
     }
     heartbeat_answered(m);
     // Members only: a forged sender id must not grow the map.
     if (core_->membership().contains(m.from)) last_heard_[m.from] = Clock::now();
     core_->step(std::move(m));
-  });
+  };
+  post(std::move(task), Input::kPeer, bytes);  // if full, dropped: Raft sends it again
 }
 
+// The requests below keep a copy of their callback to refuse with if the queue is full.
+
 void CoreLoop::propose(std::string data, ProposeCallback done) {
-  post([this, data = std::move(data), done = std::move(done)]() mutable {
+  const size_t bytes = data.size();
+  Task task = [this, data = std::move(data), done]() mutable {
+    if (absl::Status lagging = apply_lag_refusal(); !lagging.ok()) return done(lagging);
     done(to_result(core_->propose(std::move(data))));
-  });
+  };
+  if (!post(std::move(task), Input::kRequest, bytes)) done(queue_full());
 }
 
 void CoreLoop::read_index(raft::ReadId id, std::function<void(absl::Status)> refused) {
-  post([this, id, refused = std::move(refused)] {
+  Task task = [this, id, refused] {
     if (raft::Error e = core_->read_index(id); !e.is_ok()) refused(from_raft(e));
-  });
+  };
+  if (!post(std::move(task), Input::kRequest)) refused(queue_full());
 }
 
 void CoreLoop::change_membership(MembershipChange change, ProposeCallback done) {
-  post([this, change = std::move(change), done = std::move(done)] {
+  Task task = [this, change = std::move(change), done] {
     raft::ProposeResult r = propose_change(change);
     // One configuration change at a time (thesis 4.1): the caller waits for the one in
     // progress, which finishes within a few round trips.
@@ -101,7 +140,8 @@ void CoreLoop::change_membership(MembershipChange change, ProposeCallback done) 
       return done(node_error(NodeErrorKind::kChangePending, r.error.message()));
     }
     done(to_result(r));
-  });
+  };
+  if (!post(std::move(task), Input::kRequest)) done(queue_full());
 }
 
 raft::ProposeResult CoreLoop::propose_change(const MembershipChange& change) {
@@ -129,13 +169,13 @@ raft::ProposeResult CoreLoop::propose_change(const MembershipChange& change) {
 }
 
 void CoreLoop::propose_timeouts(raft::Timeouts timeouts, ProposeCallback done) {
-  post([this, timeouts, done = std::move(done)] {
-    done(to_result(core_->propose_timeouts(timeouts)));
-  });
+  Task task = [this, timeouts, done] { done(to_result(core_->propose_timeouts(timeouts))); };
+  if (!post(std::move(task), Input::kRequest)) done(queue_full());
 }
 
 void CoreLoop::transfer_leadership(raft::NodeId to, std::function<void(absl::Status)> done) {
-  post([this, to, done = std::move(done)] { done(from_raft(core_->transfer_leadership(to))); });
+  Task task = [this, to, done] { done(from_raft(core_->transfer_leadership(to))); };
+  if (!post(std::move(task), Input::kRequest)) done(queue_full());
 }
 
 // ---- The loop ----
@@ -150,6 +190,7 @@ void CoreLoop::loop() {
       while (!has_work() && Clock::now() < next_tick) work_.wait_until(&mu_, next_tick);
       if (stopping_) return;
       tasks.swap(queue_);
+      queued_bytes_ = 0;
     }
     for (Task& t : tasks) t();
     const auto now = Clock::now();

@@ -22,6 +22,7 @@
 #include "node/applier.h"
 #include "node/core_events.h"
 #include "node/mutex.h"
+#include "node/node_config.h"
 #include "node/node_metrics.h"
 #include "node/ready_job.h"
 #include "node/request_tracker.h"
@@ -62,6 +63,13 @@ struct CoreStatus {
   std::map<raft::NodeId, Clock::time_point> last_heard;
 };
 
+// Work the core thread turned away (OverloadBounds), since it started.
+struct OverloadCounters {
+  uint64_t dropped_messages = 0;    // peer messages, the queue being full
+  uint64_t refused_queue_full = 0;  // requests, the queue being full
+  uint64_t refused_apply_lag = 0;   // proposals, applying lagging committing too far
+};
+
 // The core's answer to a proposal: where the entry went, or why it did not.
 using ProposeCallback = std::function<void(absl::StatusOr<raft::LogId>)>;
 
@@ -74,6 +82,7 @@ class CoreLoop {
     RequestTracker* tracker;
     FatalHandler fatal;
     NodeMetrics* metrics;
+    OverloadBounds bounds;
   };
   // `latest` is the snapshot the node recovered (for InstallSnapshot); `durable` the
   // hard state on disk.
@@ -86,7 +95,9 @@ class CoreLoop {
   void stop();
 
   // Inputs, from any thread. Each queues work for the core thread; callbacks run there
-  // and must not block.
+  // and must not block. When the queue is over its bounds (OverloadBounds) a peer's
+  // message is dropped, and a request is refused with kOverloaded at once, on the
+  // calling thread; so is a proposal while applying lags too far behind committing.
   void step(raft::Message message, std::string snapshot_bytes);
   void propose(std::string data, ProposeCallback done);
   // `done` gets the refusal only; a read the core accepted completes through the Ready.
@@ -110,9 +121,23 @@ class CoreLoop {
   CoreStatus status() const;
   // Tasks waiting for the core thread. Any thread.
   size_t queue_depth() const;
+  // Any thread.
+  OverloadCounters overload() const {
+    return {.dropped_messages = dropped_messages_.load(std::memory_order_relaxed),
+            .refused_queue_full = refused_requests_.load(std::memory_order_relaxed),
+            .refused_apply_lag = refused_lagging_.load(std::memory_order_relaxed)};
+  }
 
  private:
-  void post(Task task);
+  // Who may be turned away when the queue is full: the storage and apply threads'
+  // acknowledgements never are (they are bounded by the one Ready in flight).
+  enum class Input { kInternal, kPeer, kRequest };
+  // Queues `task` (moved from only then), counting `bytes` against the bounds; false
+  // when it was turned away.
+  bool post(Task&& task, Input input = Input::kInternal, size_t bytes = 0);
+  absl::Status queue_full() const;
+  // Core thread: kOverloaded when applying trails committing by more than the bound.
+  absl::Status apply_lag_refusal();
   bool has_work() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
   void loop();
   // Core thread only, below.
@@ -152,6 +177,8 @@ class CoreLoop {
   mutable Mutex mu_;
   CondVar work_;
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> dropped_messages_{0}, refused_requests_{0}, refused_lagging_{0};
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 

@@ -61,6 +61,9 @@ absl::Status validate(const NodeConfig& c) {
   if (c.max_request_bytes == 0) {
     return absl::InvalidArgumentError("max-request-bytes must be above 0");
   }
+  if (c.overload.max_queued_tasks == 0 || c.overload.max_queued_bytes == 0) {
+    return absl::InvalidArgumentError("the core queue's bounds must be above 0");
+  }
   return absl::OkStatus();
 }
 

@@ -24,6 +24,19 @@ struct TimeoutsMs {
   bool operator==(const TimeoutsMs&) const = default;
 };
 
+// When a member stops taking new work (kOverloaded), so that a backlog cannot grow its
+// memory without bound.
+struct OverloadBounds {
+  // No new proposal while applying trails committing by more than this (etcd's
+  // maxGapBetweenApplyAndCommitIndex).
+  uint64_t max_apply_lag = 5000;
+  // The core thread's queue: beyond either bound, client work is refused and peer
+  // messages are dropped (Raft sends them again). The storage and apply threads hold at
+  // most one Ready each, whose size the core bounds (max_uncommitted_bytes, one batch).
+  size_t max_queued_tasks = 10'000;
+  size_t max_queued_bytes = size_t{64} << 20;
+};
+
 struct NodeConfig {
   raft::NodeId id;  // non-zero, unique in the cluster
   std::string name;
@@ -37,6 +50,7 @@ struct NodeConfig {
   // The voters of a new cluster; empty when this node joins an existing one.
   raft::Membership bootstrap;
   uint64_t max_request_bytes = 1536 * 1024;
+  OverloadBounds overload;
   // Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
   metrics::Registry* registry = nullptr;
 };

@@ -17,7 +17,7 @@ struct KindInfo {
   absl::StatusCode code;
 };
 
-constexpr std::array<KindInfo, 9> kKinds = {{
+constexpr std::array<KindInfo, 10> kKinds = {{
     {NodeErrorKind::kNotLeader, "not_leader", absl::StatusCode::kUnavailable},
     {NodeErrorKind::kNoLeader, "no_leader", absl::StatusCode::kUnavailable},
     {NodeErrorKind::kLeaderUnreachable, "leader_unreachable", absl::StatusCode::kUnavailable},
@@ -27,6 +27,7 @@ constexpr std::array<KindInfo, 9> kKinds = {{
     {NodeErrorKind::kProposalDropped, "proposal_dropped", absl::StatusCode::kUnavailable},
     {NodeErrorKind::kChangePending, "change_pending", absl::StatusCode::kUnavailable},
     {NodeErrorKind::kMalformed, "malformed", absl::StatusCode::kInvalidArgument},
+    {NodeErrorKind::kOverloaded, "overloaded", absl::StatusCode::kResourceExhausted},
 }};
 
 const KindInfo& info(NodeErrorKind kind) {

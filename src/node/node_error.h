@@ -22,9 +22,11 @@ enum class NodeErrorKind {
   kProposalDropped,    // the leader turned the proposal away for now (a transfer, a budget)
   kChangePending,      // another membership change is still in progress (thesis 4.1)
   kMalformed,          // a peer's envelope could not be read: nothing was done
+  kOverloaded,         // this member takes no more work for now (applying lags, queue full)
 };
 
-// A status of `kind`'s code (Unavailable, or InvalidArgument for kMalformed) carrying
+// A status of `kind`'s code (Unavailable; InvalidArgument for kMalformed, ResourceExhausted
+// for kOverloaded) carrying
 // the kind; `message` says what happened, in the runtime's own words.
 absl::Status node_error(NodeErrorKind kind, std::string_view message);
 // The kind `status` carries, if it is a runtime error.

@@ -84,7 +84,8 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                                                  .applier = n->applier_.get(),
                                                  .tracker = &n->tracker_,
                                                  .fatal = fatal,
-                                                 .metrics = &n->metrics_});
+                                                 .metrics = &n->metrics_,
+                                                 .bounds = config.overload});
   n->dispatcher_ = std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(),
                                                 n->applier_.get(), &n->tracker_, transport);
   return node;
@@ -220,6 +221,7 @@ NodeState RaftNode::status() const {
                    .wal_syncs = storage_->syncs(),
                    .drops = core.drops,
                    .malformed_proposals = dispatcher_->malformed_proposals(),
+                   .overload = core_->overload(),
                    .last_heard = std::move(core.last_heard)};
 }
 

@@ -46,6 +46,7 @@ struct NodeState {
   uint64_t wal_syncs = 0;
   raft::DropCounters drops;          // peer messages the core did not act on, by reason
   uint64_t malformed_proposals = 0;  // proposals handed over by peers, unreadable
+  OverloadCounters overload;         // work the core thread turned away
   std::map<raft::NodeId, Clock::time_point> last_heard;  // a message from each peer
 };
 

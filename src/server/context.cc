@@ -75,13 +75,8 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
   const size_t bytes = req.ByteSizeLong();
   if (bytes > config->node.max_request_bytes) return {too_large(), {}};
   if (sm->self_is_learner() && !learner_may_serve(req)) return {not_for_learner(), {}};
-  // etcd's overload rule: no new proposal while applying trails committing by more than
-  // it allows (maxGapBetweenApplyAndCommitIndex); the backlog would only grow.
-  if (is_write(req) && node->apply_lag() > kMaxApplyLag) {
-    ctx->AddTrailingMetadata("retry-after-ms", "100");
-    return {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "etcdserver: too many requests"),
-            {}};
-  }
+  // etcd's overload rule (no new proposal while applying trails committing too far) is
+  // the core's, on the leader, for every proposal: node::OverloadBounds.
   // With no limit set the limiter only counts: no lock, no client key.
   if (!limiter->active()) {
     return {grpc::Status::OK, std::get<limits::Permit>(limiter->admit({}, {}, {}))};

@@ -25,9 +25,6 @@ struct Admission {
   bool ok() const { return status.ok(); }
 };
 
-// Writes are refused while applying trails committing by more than this (etcd's bound).
-inline constexpr uint64_t kMaxApplyLag = 5000;
-
 struct Context {
   const ServerConfig* config;
   node::RaftNode* node;

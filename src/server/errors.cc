@@ -27,6 +27,8 @@ std::string etcd_message(NodeErrorKind kind, const absl::Status& s) {
       return "etcdserver: server stopped";
     case NodeErrorKind::kProposalDropped:
       return "etcdserver: " + std::string(s.message());
+    case NodeErrorKind::kOverloaded:
+      return "etcdserver: too many requests";  // etcd's ErrTooManyRequests
     case NodeErrorKind::kMalformed:
       break;
   }

@@ -95,6 +95,18 @@ void register_drops_and_queues(metrics::Registry& r, node::RaftNode* node, Healt
                    s("stale_term", d.stale_term), s("unexpected", d.unexpected),
                    s("vote_in_lease", d.vote_in_lease)};
              });
+  r.callback("raftkv_overload_total",
+             "Work this member turned away to bound its memory (node::OverloadBounds): peer "
+             "messages dropped and requests refused with 'too many requests', by reason.",
+             Type::kCounter, [node] {
+               const node::OverloadCounters o = node->status().overload;
+               auto s = [](const char* what, const char* reason, uint64_t v) {
+                 return Sample{.labels = {{"what", what}, {"reason", reason}}, .value = double(v)};
+               };
+               return std::vector<Sample>{s("peer_message", "queue_full", o.dropped_messages),
+                                          s("request", "queue_full", o.refused_queue_full),
+                                          s("request", "apply_lag", o.refused_apply_lag)};
+             });
   r.callback("raftkv_malformed_proposals_total",
              "Proposals forwarded by peers that could not be read (never appended).",
              Type::kCounter, [node] { return one(double(node->status().malformed_proposals)); });

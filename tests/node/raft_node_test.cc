@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -28,7 +29,8 @@ using Clock = std::chrono::steady_clock;
 class ListMachine : public StateMachine {
  public:
   std::string apply(raft::LogIndex index, std::string_view command) override {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
+    released_.wait(lock, [&] { return !held_; });
     items_.emplace_back(command);
     return "applied " + std::to_string(index.value());
   }
@@ -54,9 +56,17 @@ class ListMachine : public StateMachine {
     std::lock_guard<std::mutex> lock(mu_);
     return restores_;
   }
+  // While held, apply waits: the apply thread stalls as under a slow disk.
+  void hold(bool held) {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ = held;
+    released_.notify_all();
+  }
 
  private:
   std::mutex mu_;
+  std::condition_variable released_;
+  bool held_ = false;
   std::vector<std::string> items_;
   int restores_ = 0;
 };
@@ -87,8 +97,8 @@ bool eventually(Pred pred, milliseconds limit = milliseconds(10'000)) {
 
 class Cluster {
  public:
-  explicit Cluster(int n, uint64_t snapshot_entries = 10'000) : snapshot_entries_(n) {
-    snapshot_entries_ = snapshot_entries;
+  explicit Cluster(int n, uint64_t snapshot_entries = 10'000, OverloadBounds bounds = {})
+      : snapshot_entries_(snapshot_entries), bounds_(bounds) {
     for (int i = 1; i <= n; ++i) bootstrap_.voters.insert(NodeId(i));
     slots_.resize(n + 1);
     for (int i = 1; i <= n; ++i) start(i);
@@ -106,6 +116,7 @@ class Cluster {
     c.timeouts = TimeoutsMs{20, 150, 300};
     c.snapshot_entries = snapshot_entries_;
     c.bootstrap = bootstrap_;
+    c.overload = bounds_;
     return c;
   }
 
@@ -155,6 +166,7 @@ class Cluster {
   transport::LocalNetwork net_;
   raft::Membership bootstrap_;
   uint64_t snapshot_entries_;
+  OverloadBounds bounds_;
   std::vector<Slot> slots_;
 };
 
@@ -295,6 +307,38 @@ TEST(RaftNode, AsyncWritesAndReadsCompleteExactlyOnceWithoutAWaitingThread) {
   // Every node has stopped (its timer and completions drained): nothing fired twice.
   EXPECT_EQ(failed.load(), 1);
   EXPECT_EQ(results.size(), 60u);
+}
+
+// etcd's overload rule: while applying trails committing by more than the bound, a new
+// write is refused at once (kOverloaded, RESOURCE_EXHAUSTED at the server) and never
+// reaches the log; once applying catches up, writes are taken again.
+TEST(RaftNode, AWriteIsRefusedWhileApplyingLagsTooFarAndTakenOnceItCatchesUp) {
+  Cluster c(1, 10'000, OverloadBounds{.max_apply_lag = 0});
+  ASSERT_EQ(c.wait_leader(), 1);
+  RaftNode& n = c.node(1);
+  c.sm(1).hold(true);
+  std::atomic<int> answered{0};
+  absl::StatusOr<std::string> first = absl::UnknownError("unanswered");
+  n.client_write_async("first", kTimeout, [&](absl::StatusOr<std::string> r) {
+    first = std::move(r);
+    ++answered;
+  });
+  // Committed, and stuck in apply.
+  ASSERT_TRUE(eventually([&] { return n.apply_lag() >= 1; }));
+  const raft::LogIndex commit = n.status().core.commit;
+  auto refused = n.client_write("second", kTimeout);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(is_node_error(refused.status(), NodeErrorKind::kOverloaded)) << refused.status();
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(refused.status().message(), "applying trails committing by 1 entries (at most 0)");
+  EXPECT_EQ(n.status().core.commit, commit);  // the refused write is in no log
+  EXPECT_EQ(n.status().overload.refused_apply_lag, 1u);
+  c.sm(1).hold(false);
+  ASSERT_TRUE(eventually([&] { return answered == 1; }));
+  EXPECT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(eventually([&] { return n.apply_lag() == 0; }));
+  EXPECT_TRUE(n.client_write("third", kTimeout).ok());
+  EXPECT_EQ(c.sm(1).items(), (std::vector<std::string>{"first", "third"}));
 }
 
 TEST(RaftNode, LeadershipMovesToTheChosenNode) {

@@ -13,7 +13,9 @@
 #include <thread>
 
 #include "etcd/rpc.grpc.pb.h"
+#include "node/node_error.h"
 #include "raftkv/admin.grpc.pb.h"
+#include "server/errors.h"
 
 namespace server {
 namespace {
@@ -614,6 +616,14 @@ TEST_F(WatcherLimitServerTest, LeasesBeyondTheClientsLimitAreRefusedUntilOneIsRe
   pb::LeaseRevokeResponse rr;
   ASSERT_TRUE(lease->LeaseRevoke(ctx().get(), revoke, &rr).ok());
   EXPECT_TRUE(grant("holder", &third).ok());
+}
+
+// An overloaded member (node::OverloadBounds) answers with etcd's ErrTooManyRequests.
+TEST(Errors, AnOverloadedMemberAnswersAsEtcdDoes) {
+  const grpc::Status s = to_grpc(node::node_error(node::NodeErrorKind::kOverloaded,
+                                                  "applying trails committing by 6000 entries"));
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(), "etcdserver: too many requests");
 }
 
 TEST(Urls, BadUrlsAreNamed) {
