@@ -30,8 +30,8 @@ stalls a member on this 2-core machine).
 
 Steps per server: start 3 members; preload the key space (every key written once with
 the load's value size, so the live data is in the baseline); sample 3 s idle (the
-baseline); run ONE raftkv-bench (put, closed loop, --clients over --conns connections
-spread over the 3 endpoints); keep sampling --after seconds (default 20) once it ends.
+baseline: each member's lowest idle RSS); run ONE raftkv-bench (put, closed loop,
+--clients over --conns connections spread over the 3 endpoints); keep sampling --after seconds (default 20) once it ends.
 Every second: each member's VmRSS (/proc/PID/status), its /health (raftkv: metrics URL,
 etcd: client URL; "answered" = an HTTP answer within 2 s, any status) and its
 etcd_mvcc_db_total_size_in_bytes from /metrics.
@@ -278,7 +278,9 @@ def run_server(name, binary, flags, a):
             dbs = [r["db_mib"] for r in busy if r["db_mib"] is not None]
             members[m.name] = {
                 "alive": up,
-                "baseline_mib": sum(idle) / len(idle) if idle else None,
+                # The lowest idle sample: a snapshot of the preload may still be
+                # releasing memory in the first of them.
+                "baseline_mib": min(idle) if idle else None,
                 "peak_mib": max(rss) if rss else None,
                 "after_mib": next((r["rss_mib"] for r in reversed(after) if r["rss_mib"]),
                                   None),
