@@ -31,7 +31,8 @@ stalls a member on this 2-core machine).
 Steps per server: start 3 members; preload the key space (every key written once with
 the load's value size, so the live data is in the baseline); sample 3 s idle (the
 baseline: each member's lowest idle RSS); run ONE raftkv-bench (put, closed loop,
---clients over --conns connections spread over the 3 endpoints); keep sampling --after seconds (default 20) once it ends.
+--clients over --conns connections spread over the 3 endpoints); keep sampling --after
+seconds (default 20) once it ends.
 Every second: each member's VmRSS (/proc/PID/status), its /health (raftkv: metrics URL,
 etcd: client URL; "answered" = an HTTP answer within 2 s, any status) and its
 etcd_mvcc_db_total_size_in_bytes from /metrics.
