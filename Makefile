@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch check-perf test test-release test-asan test-tsan sim check-model format check-format clean
+.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch bench-overload bench-fairness check-perf test test-release test-asan test-tsan sim check-model format check-format clean
 
 all: build
 
@@ -91,6 +91,18 @@ bench-compare: build
 WATCH_STREAMS ?= 5000
 bench-watch: build
 	/usr/bin/python3 tests/bench/watch_streams.py --streams $(WATCH_STREAMS) --bin $(BUILD_DIR)/bin
+
+# Issue 14: 2,000 clients of 100 KiB writes for 60 s into 3 members, raftkv with a 64 MiB
+# member budget and etcd 3.4: RSS and /health every second, refusals (tests/bench/overload.py).
+OVERLOAD_FLAGS ?=
+bench-overload: build
+	/usr/bin/python3 tests/bench/overload.py --bin $(BUILD_DIR)/bin $(OVERLOAD_FLAGS)
+
+# Issue 14: a light client's p99 beside a greedy one, raftkv with per-client rate limits and
+# without, and etcd 3.4 (tests/bench/fairness.py).
+FAIRNESS_FLAGS ?=
+bench-fairness: build
+	/usr/bin/python3 tests/bench/fairness.py --bin $(BUILD_DIR)/bin $(FAIRNESS_FLAGS)
 
 # Election latency over 20 trials: leader SIGKILLed, and planned transfers.
 bench-election: build
