@@ -70,6 +70,8 @@ absl::Status from_raft(const raft::Error& error) {
       return node_error(NodeErrorKind::kNotLeader, error.message());
     case raft::ErrorCode::kProposalDropped:
       return node_error(NodeErrorKind::kProposalDropped, error.message());
+    case raft::ErrorCode::kOverloaded:
+      return node_error(NodeErrorKind::kOverloaded, error.message());
     case raft::ErrorCode::kInvalidArgument:
       return absl::InvalidArgumentError(error.message());
     case raft::ErrorCode::kFailedPrecondition:

@@ -19,10 +19,10 @@ enum class NodeErrorKind {
   kLeaderChanged,      // leadership moved before the request committed or was confirmed
   kTimedOut,           // the deadline passed; a write may still take effect later
   kStopped,            // this member is stopping or stopped
-  kProposalDropped,    // the leader turned the proposal away for now (a transfer, a budget)
+  kProposalDropped,    // the leader turned the proposal away for a moment (a transfer)
   kChangePending,      // another membership change is still in progress (thesis 4.1)
   kMalformed,          // a peer's envelope could not be read: nothing was done
-  kOverloaded,         // this member takes no more work for now (applying lags, queue full)
+  kOverloaded,  // this member takes no more work for now (applying lags, queue or log budget full)
 };
 
 // A status of `kind`'s code (Unavailable; InvalidArgument for kMalformed, ResourceExhausted
@@ -33,8 +33,8 @@ absl::Status node_error(NodeErrorKind kind, std::string_view message);
 std::optional<NodeErrorKind> node_error_kind(const absl::Status& status);
 bool is_node_error(const absl::Status& status, NodeErrorKind kind);
 std::string_view kind_name(NodeErrorKind kind);
-// The core's refusal as a status: kNotLeader and kProposalDropped become those kinds;
-// the core's invalid-argument and failed-precondition refusals keep their codes and
+// The core's refusal as a status: kNotLeader, kProposalDropped and kOverloaded become
+// those kinds; the core's invalid-argument and failed-precondition refusals keep their codes and
 // messages (they are about the request, not the runtime).
 absl::Status from_raft(const raft::Error& error);
 

@@ -13,7 +13,8 @@ namespace raft {
 enum class ErrorCode {
   kOk = 0,
   kNotLeader,          // this node cannot accept the request; `leader` names the known one
-  kProposalDropped,    // the leader is busy (transfer in progress, uncommitted bytes limit)
+  kProposalDropped,    // the leader is busy for a moment (a leadership transfer in progress)
+  kOverloaded,         // the leader holds its limit of uncommitted bytes
   kInvalidArgument,    // the request itself is malformed
   kFailedPrecondition  // the request conflicts with the current state (e.g. a change pending)
 };

@@ -213,7 +213,7 @@ ProposeResult Raft::append_own(EntryType type, std::string data) {
   LeaderState& l = *leading();
   if (config_.max_uncommitted_bytes != 0 && l.uncommitted_bytes > 0 &&
       l.uncommitted_bytes + data.size() > config_.max_uncommitted_bytes) {
-    return {.error = Error(ErrorCode::kProposalDropped,
+    return {.error = Error(ErrorCode::kOverloaded,
                            "proposal dropped: " + std::to_string(l.uncommitted_bytes) +
                                " uncommitted bytes, the limit is " +
                                std::to_string(config_.max_uncommitted_bytes))};

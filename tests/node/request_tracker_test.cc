@@ -165,8 +165,8 @@ TEST(NodeError, KindsSurviveTheTripAndOnlyUndeliveredRequestsAreRetryable) {
   for (NodeErrorKind kind :
        {NodeErrorKind::kNotLeader, NodeErrorKind::kNoLeader, NodeErrorKind::kLeaderUnreachable,
         NodeErrorKind::kLeaderChanged, NodeErrorKind::kTimedOut, NodeErrorKind::kStopped,
-        NodeErrorKind::kProposalDropped, NodeErrorKind::kChangePending,
-        NodeErrorKind::kMalformed}) {
+        NodeErrorKind::kProposalDropped, NodeErrorKind::kChangePending, NodeErrorKind::kMalformed,
+        NodeErrorKind::kOverloaded}) {
     const absl::Status s = node_error(kind, "why");
     EXPECT_EQ(node_error_kind(s), kind) << kind_name(kind);
     EXPECT_EQ(s.message(), "why");
@@ -178,6 +178,8 @@ TEST(NodeError, KindsSurviveTheTripAndOnlyUndeliveredRequestsAreRetryable) {
   EXPECT_FALSE(node_error_kind(absl::UnavailableError("etcdserver: not leader")).has_value());
   EXPECT_FALSE(retryable(absl::UnavailableError("etcdserver: not leader")));
   EXPECT_EQ(node_error(NodeErrorKind::kMalformed, "x").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(node_error(NodeErrorKind::kOverloaded, "x").code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 TEST(NodeError, KindsCrossThePeerWireAndTransportFailuresAreTyped) {

@@ -486,7 +486,7 @@ TEST(Limits, UncommittedBytesLimitDropsProposals) {
   c.isolate(1);
   EXPECT_TRUE(c.node(1).propose("123456").error.is_ok());
   ProposeResult p = c.node(1).propose("123456");
-  EXPECT_EQ(p.error.code(), ErrorCode::kProposalDropped);
+  EXPECT_EQ(p.error.code(), ErrorCode::kOverloaded);
   EXPECT_NE(p.error.message().find("limit is 10"), std::string::npos);
 }
 
