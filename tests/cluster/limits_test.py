@@ -2,7 +2,8 @@
 """Per-client limits on a real 3-member raftkv cluster: set through raftkvctl (and so
 through the log, on every member), enforced at once with the limit named, a concurrency
 cap that refuses exactly the excess while slow requests are in flight, bad limits refused
-naming the field, and limits that survive a restart.
+naming the field, limits that survive a restart, and permits given back on every path
+that ends a request (success, error, deadline, cancel, leader change, forwarding, stop).
 
 Clients are told apart by their `client-id` metadata (--limits-trust-client-id), so the
 test's own tools (raftkvctl, etcdctl: no client-id, keyed by 127.0.0.1) are not limited.
@@ -152,6 +153,83 @@ class LimitsTest(unittest.TestCase):
         wait_until(lambda: self.cluster.status(m) is not None, 30, 0.2, "the member to restart")
         wait_until(lambda: "id:greedy" in limits_on(self.cluster, m)["limits"]
                    .get("overrides", {}), 15, 0.2, "the restarted member's limits")
+
+    def no_permits_held(self, m):
+        d = limits_on(self.cluster, m)  # the Admin call leaves its own permit out
+        return d.get("in_flight", "0") == "0" and d.get("in_flight_bytes", "0") == "0"
+
+    def test_5_every_path_that_ends_a_request_gives_its_permit_back(self):
+        c = self.cluster
+        leader = c.leader()
+        followers = [m for m in c.live() if m is not leader]
+        # Success, and an error from the state machine.
+        self.put(leader, "paths", "p/ok")
+        with self.assertRaises(grpc.RpcError) as failed:
+            self.kv(leader).Put(rpc_pb2.PutRequest(key=b"p/lease", value=b"v", lease=0x1234),
+                                metadata=[("client-id", "paths")], timeout=10)
+        self.assertEqual(failed.exception.details(), "etcdserver: requested lease not found")
+        wait_until(lambda: self.no_permits_held(leader), 10, 0.05, "success and error")
+
+        # The client's deadline and a client cancel: no quorum, so the writes wait; the
+        # member's own request timeout ends them, while the followers are still stopped.
+        for f in followers:
+            os.kill(f.proc.pid, signal.SIGSTOP)
+        try:
+            with self.assertRaises(grpc.RpcError) as late:
+                self.put(leader, "paths", "p/deadline", timeout=0.3)
+            self.assertEqual(late.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+            canceled = self.kv(leader).Put.future(
+                rpc_pb2.PutRequest(key=b"p/cancel", value=b"v"),
+                metadata=[("client-id", "paths")], timeout=30)
+            wait_until(lambda: not self.no_permits_held(leader), 5, 0.02, "the write in flight")
+            canceled.cancel()
+            wait_until(lambda: self.no_permits_held(leader), 20, 0.1,
+                       "the leader's permits back after its request timeout")
+        finally:
+            for f in followers:
+                os.kill(f.proc.pid, signal.SIGCONT)
+
+        # Leader change and forwarding failure: the leader stops while a follower holds
+        # writes it forwarded to it; they end (applied by a new leader or failed).
+        wait_until(lambda: c.leader() is not None, 20, 0.1, "a leader again")
+        leader = c.leader()
+        follower = next(m for m in c.live() if m is not leader)
+        os.kill(leader.proc.pid, signal.SIGSTOP)
+        try:
+            futures = [self.kv(follower).Put.future(
+                rpc_pb2.PutRequest(key=f"p/fwd{i}".encode(), value=b"v"),
+                metadata=[("client-id", "paths")], timeout=30) for i in range(3)]
+            wait_until(lambda: all(f.done() for f in futures), 30, 0.1, "the forwarded writes")
+            for fut in futures:
+                if fut.exception() is not None:
+                    self.assertNotEqual(fut.exception().code(),
+                                        grpc.StatusCode.RESOURCE_EXHAUSTED)
+            wait_until(lambda: self.no_permits_held(follower), 10, 0.1,
+                       "the follower's permits back")
+        finally:
+            os.kill(leader.proc.pid, signal.SIGCONT)
+
+        # Shutdown with writes in flight: the member stops cleanly (no sanitizer report,
+        # no hang), its permits going with the requests it fails.
+        wait_until(lambda: c.leader() is not None, 20, 0.1, "a leader again")
+        others = [m for m in c.live() if m is not follower]
+        for m in others:
+            os.kill(m.proc.pid, signal.SIGSTOP)
+        try:
+            pending = [self.kv(follower).Put.future(
+                rpc_pb2.PutRequest(key=f"p/stop{i}".encode(), value=b"v"),
+                metadata=[("client-id", "paths")], timeout=30) for i in range(3)]
+            wait_until(lambda: not self.no_permits_held(follower), 5, 0.02, "writes in flight")
+            follower.proc.send_signal(signal.SIGTERM)
+            self.assertEqual(follower.proc.wait(timeout=15), 0)
+            wait_until(lambda: all(f.done() for f in pending), 10, 0.1, "the writes to end")
+        finally:
+            for m in others:
+                os.kill(m.proc.pid, signal.SIGCONT)
+        with open(follower.log_path) as f:
+            self.assertNotIn("Sanitizer", f.read())
+        c.restart(follower)
+        wait_until(lambda: c.status(follower) is not None, 30, 0.2, "the member to restart")
 
 
 if __name__ == "__main__":
