@@ -49,6 +49,7 @@ struct Options {
   double zipf = 0;  // 0 = uniform; otherwise the Zipf exponent
   int timeout_ms = 10000;
   std::string client_id;  // sent as client-id metadata when set (raftkv --limits-trust-client-id)
+  bool honor_retry_after = false;  // after a refusal, wait what its retry-after-ms trailer says
   std::string output = "table";
   bool progress = true;
   bool preload = true;  // write every key once before range and txn workloads
@@ -160,12 +161,26 @@ const Operation* find_operation(const std::string& name) {
   return nullptr;
 }
 
+// One request; `retry_after`, when given, gets the refusal's retry-after-ms trailer (0 if none).
 grpc::Status run_op(pb::KV::Stub& kv, const Operation& op, const std::string& key,
-                    const std::string& value, const Options& o) {
+                    const std::string& value, const Options& o,
+                    std::chrono::milliseconds* retry_after = nullptr) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o.timeout_ms));
   if (!o.client_id.empty()) ctx.AddMetadata("client-id", o.client_id);
-  return op.issue(kv, &ctx, key, value);
+  grpc::Status s = op.issue(kv, &ctx, key, value);
+  if (retry_after != nullptr) {
+    *retry_after = std::chrono::milliseconds(0);
+    const auto& trailers = ctx.GetServerTrailingMetadata();
+    if (auto it = trailers.find("retry-after-ms"); it != trailers.end()) {
+      const std::string v(it->second.data(), it->second.size());
+      char* end = nullptr;
+      const long ms = std::strtol(v.c_str(), &end, 10);
+      if (end != v.c_str() && ms > 0)
+        *retry_after = std::chrono::milliseconds(std::min(ms, 60'000L));
+    }
+  }
+  return s;
 }
 
 std::string code_name(grpc::StatusCode c) {
@@ -246,6 +261,9 @@ void add_options(CLI::App& app, Options* o) {
   app.add_option("--client-id", o->client_id,
                  "Send this client-id request metadata (how raftkv --limits-trust-client-id "
                  "tells clients apart)");
+  app.add_flag("--honor-retry-after", o->honor_retry_after,
+               "After a refusal, wait as long as its retry-after-ms trailer asks before the "
+               "client's next request");
   app.add_option("-o,--output", o->output, "table or json")
       ->check(CLI::IsMember({"table", "json"}));
   app.add_flag("!--no-progress", o->progress, "No progress bar on stderr");
@@ -403,8 +421,12 @@ void run_client(Load& load, int c, Result* r) {
     if (interval_s > 0) std::this_thread::sleep_until(scheduled);
     const Operation& op = pick(load.mix, rng);
     const auto began = interval_s > 0 ? scheduled : Clock::now();
-    const grpc::Status s = run_op(kv, op, key_of(load.picker.pick(rng), o.key_size), load.value, o);
+    std::chrono::milliseconds retry_after{0};
+    const grpc::Status s =
+        run_op(kv, op, key_of(load.picker.pick(rng), o.key_size), load.value, o, &retry_after);
     const auto ended = Clock::now();
+    // A well-behaved client waits as the refusal asks (at most a minute, run_op caps it).
+    if (o.honor_retry_after && !s.ok()) std::this_thread::sleep_for(retry_after);
     if (interval_s > 0) scheduled += seconds(interval_s);
     ++load.done_ops;
     if (began < load.measure_from) continue;  // warm-up

@@ -197,7 +197,7 @@ class Compactor:
 def bench_args(a, cluster):
     return ["--endpoints", cluster.endpoints(), "--key-space", str(a.key_space),
             "--value-size", str(a.value_size), "--timeout", str(a.timeout),
-            "--no-progress", "-o", "json"]
+            "--no-progress", "-o", "json"] + a.bench_flag
 
 
 def run_server(name, binary, flags, a):
@@ -345,6 +345,8 @@ def main():
                    help="an extra raftkv flag (repeatable), e.g. --raftkv-flag=--limits-max-"
                         "concurrent=500")
     p.add_argument("--etcd-flag", action="append", default=[], help="an extra etcd flag")
+    p.add_argument("--bench-flag", action="append", default=[],
+                   help="an extra raftkv-bench flag, e.g. --bench-flag=--honor-retry-after")
     p.add_argument("--csv", help="write every per-second sample here")
     p.add_argument("--json", help="write the results here")
     a = p.parse_args()
@@ -386,7 +388,8 @@ def main():
           f"compaction every {a.compact_every:g} s; heartbeat {a.heartbeat_ms} ms, "
           f"election {a.election_ms} ms; raftkv "
           f"--limits-member-max-memory-bytes {a.budget or 'unset'}"
-          f"{f', --limits-max-memory-bytes {a.client_budget}' if a.client_budget else ''}. "
+          f"{f', --limits-max-memory-bytes {a.client_budget}' if a.client_budget else ''}"
+          f"{'; raftkv-bench ' + ' '.join(a.bench_flag) if a.bench_flag else ''}. "
           f"RSS sampled every second; /health answered = an HTTP answer within 2 s.\n")
     print("| server | member | baseline RSS MiB | peak RSS MiB | peak - baseline MiB "
           "(x raftkv budget) | RSS {:g} s after MiB | db size peak MiB | /health answered "
