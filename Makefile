@@ -56,7 +56,7 @@ test-release: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS)
 
 test-asan: build-asan
-	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE planted
+	cd $(ASAN_BUILD_DIR) && ctest --output-on-failure -j $(JOBS) -LE "planted|static"
 
 # Every test, in a release build and again under AddressSanitizer + UBSan.
 test: test-release test-asan

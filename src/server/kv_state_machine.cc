@@ -13,7 +13,7 @@ namespace pb = etcdserverpb;
 namespace in = raftkv::internal;
 using Clock = kv::LeaseClock;
 
-grpc::Status to_grpc(const kv::Status& s) {
+grpc::Status store_status(const kv::Status& s) {
   return grpc::Status(static_cast<grpc::StatusCode>(s.code()), s.message());
 }
 
@@ -467,7 +467,7 @@ grpc::Status KvStateMachine::range(const pb::RangeRequest& req, pb::RangeRespons
   ++ops_.range;
   std::lock_guard<std::mutex> lock(mu_);
   auto r = store_.range(to_kv(req));
-  if (!r.is_ok()) return to_grpc(r.status());
+  if (!r.is_ok()) return store_status(r.status());
   to_pb(r.value(), resp);
   return grpc::Status::OK;
 }
@@ -539,7 +539,7 @@ grpc::Status KvStateMachine::hash_kv(int64_t revision, uint32_t* hash, int64_t* 
   all.range_end = std::string(1, '\0');
   all.revision = revision;
   auto r = store_.range(all);
-  if (!r.is_ok()) return to_grpc(r.status());
+  if (!r.is_ok()) return store_status(r.status());
   uint32_t h = 2166136261u;
   for (const kv::KeyValue& k : r->kvs) {
     h = fnv1a(h, k.key);
