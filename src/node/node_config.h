@@ -35,6 +35,13 @@ struct OverloadBounds {
   // most one Ready each, whose size the core bounds (max_uncommitted_bytes, one batch).
   size_t max_queued_tasks = 10'000;
   size_t max_queued_bytes = size_t{64} << 20;
+  // The leader refuses proposals (kOverloaded) while this many entry bytes are
+  // uncommitted. One Ready hands at most max_apply_bytes of committed entries to the
+  // apply thread: while a Ready is persisted and applied this node sends nothing new,
+  // heartbeats included, so a smaller batch keeps that pause short (etcd hands over
+  // about 1 MiB a Ready).
+  uint64_t max_uncommitted_bytes = uint64_t{64} << 20;
+  uint64_t max_apply_bytes = uint64_t{8} << 20;
 };
 
 struct NodeConfig {

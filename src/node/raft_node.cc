@@ -27,6 +27,8 @@ raft::Config core_config(const NodeConfig& config, const SnapshotData& snapshot)
   rc.timeouts = snapshot.bytes != nullptr ? snapshot.meta.timeouts
                                           : to_ticks(config.timeouts, config.tick_ms);
   rc.snapshot_entries = config.snapshot_entries;
+  rc.max_uncommitted_bytes = config.overload.max_uncommitted_bytes;
+  rc.max_apply_bytes = config.overload.max_apply_bytes;
   rc.max_election_ticks = kMaxElectionMs / config.tick_ms;
   rc.seed = config.id.value() * 0x9E3779B97F4A7C15ull ^
             static_cast<uint64_t>(Clock::now().time_since_epoch().count());

@@ -71,6 +71,7 @@ def contended(a, cluster, greedy_clients, greedy_rate):
     its measured window covers the light one's."""
     conns = max(3, min(16, greedy_clients // 4))
     cmd = bench_cmd(a, cluster, "greedy", greedy_clients, conns, a.duration + 2, greedy_rate)
+    cmd += a.greedy_flag
     greedy = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               start_new_session=True)
     try:
@@ -133,6 +134,9 @@ def main():
     p.add_argument("--greedy-rate", type=float, default=1000)
     p.add_argument("--greedy-clients", type=int, default=32)
     p.add_argument("--greedy-closed-clients", type=int, default=64)
+    p.add_argument("--greedy-flag", action="append", default=[],
+                   help="an extra raftkv-bench flag for the greedy client, e.g. "
+                        "--greedy-flag=--honor-retry-after")
     p.add_argument("--value-size", type=int, default=256)
     p.add_argument("--key-space", type=int, default=10000)
     p.add_argument("--timeout", type=int, default=5000, help="per request, ms")
@@ -166,7 +170,8 @@ def main():
           f"greedy over all 3 members, measured over {a.duration + 2:g} s covering the "
           f"light one's window. Limits on: --limits-trust-client-id "
           f"--limits-requests-per-second {a.rate_limit:g} --limits-burst {a.burst:g} "
-          f"(each member's, so up to {3 * a.rate_limit:g}/s over 3 members).\n")
+          f"(each member's, so up to {3 * a.rate_limit:g}/s over 3 members)"
+          f"{'; greedy raftkv-bench ' + ' '.join(a.greedy_flag) if a.greedy_flag else ''}.\n")
     print("| run | greedy mode | light p99 idle ms | light p99 contended ms | ratio | "
           "light errors | greedy ok ops/s | greedy refusals (RESOURCE_EXHAUSTED) /s | "
           "greedy other errors |")
