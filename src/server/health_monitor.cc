@@ -58,6 +58,21 @@ double HealthMonitor::fsync_p99() {
   return now.since(base_).quantile_bound(0.99);
 }
 
+metrics::HealthInputs HealthMonitor::observe_recent() {
+  const auto now = std::chrono::steady_clock::now();
+  {
+    node::MutexLock lock(&mu_);
+    if (last_at_ != std::chrono::steady_clock::time_point{} && now - last_at_ < kReuseFor) {
+      return last_;
+    }
+  }
+  metrics::HealthInputs in = observe();
+  node::MutexLock lock(&mu_);
+  last_ = in;
+  last_at_ = now;
+  return in;
+}
+
 metrics::HealthInputs HealthMonitor::observe() {
   const node::NodeState st = node_->status();
   metrics::HealthInputs in;

@@ -32,9 +32,16 @@ class HealthMonitor {
   // This member's observations now. Any thread.
   metrics::HealthInputs observe();
   metrics::HealthScore evaluate() { return metrics::score_health(observe(), thresholds_); }
+  // The same, from an observation at most kReuseFor old: one /metrics scrape asks four
+  // times (the score, the penalties, the fsync p99, the queues) and gathers them once.
+  metrics::HealthInputs observe_recent();
+  metrics::HealthScore evaluate_recent() {
+    return metrics::score_health(observe_recent(), thresholds_);
+  }
 
   // How far back the fsync p99 looks: between one and two windows.
   static constexpr std::chrono::seconds kFsyncWindow{30};
+  static constexpr std::chrono::milliseconds kReuseFor{100};
 
  private:
   double fsync_p99();
@@ -55,6 +62,9 @@ class HealthMonitor {
   // The same two-slot window for the limiter's refusals: (when, total refused then).
   std::pair<std::chrono::steady_clock::time_point, uint64_t> refused_base_ ABSL_GUARDED_BY(mu_);
   std::pair<std::chrono::steady_clock::time_point, uint64_t> refused_next_ ABSL_GUARDED_BY(mu_);
+  // The last observation and when it was made (the epoch: none yet).
+  metrics::HealthInputs last_ ABSL_GUARDED_BY(mu_);
+  std::chrono::steady_clock::time_point last_at_ ABSL_GUARDED_BY(mu_){};
 };
 
 // "8e9e05c52164694d": member ids as etcd prints them.

@@ -112,7 +112,7 @@ void register_drops_and_queues(metrics::Registry& r, node::RaftNode* node, Healt
              Type::kCounter, [node] { return one(double(node->status().malformed_proposals)); });
   r.callback("raftkv_queue_depth", "Items waiting in each runtime queue.", Type::kGauge, [health] {
     std::vector<Sample> out;
-    for (const auto& q : health->observe().queues) {
+    for (const auto& q : health->observe_recent().queues) {
       out.push_back({.labels = {{"queue", q.name}}, .value = double(q.depth)});
     }
     return out;
@@ -122,11 +122,11 @@ void register_drops_and_queues(metrics::Registry& r, node::RaftNode* node, Healt
 void register_health(metrics::Registry& r, HealthMonitor* health) {
   r.callback("raftkv_health_score",
              "This member's health score, 0 to 100 (docs/metrics.md gives the formula).",
-             Type::kGauge, [health] { return one(health->evaluate().score); });
+             Type::kGauge, [health] { return one(health->evaluate_recent().score); });
   r.callback("raftkv_health_penalty",
              "Points each health input takes off the score now (0 when it is fine).", Type::kGauge,
              [health] {
-               const metrics::HealthScore s = health->evaluate();
+               const metrics::HealthScore s = health->evaluate_recent();
                std::vector<Sample> out;
                for (const char* input : {"leader", "quorum", "alarm", "peer", "fsync_p99",
                                          "apply_lag", "queue", "limits"}) {
@@ -140,7 +140,7 @@ void register_health(metrics::Registry& r, HealthMonitor* health) {
              });
   r.callback("raftkv_health_fsync_p99_seconds",
              "The WAL fsync p99 the health score uses (the last 30 to 60 s).", Type::kGauge,
-             [health] { return one(health->observe().fsync_p99_seconds); });
+             [health] { return one(health->observe_recent().fsync_p99_seconds); });
 }
 
 void register_store(metrics::Registry& r, KvStateMachine* sm, int64_t quota) {
