@@ -9,7 +9,7 @@
 #include <fstream>
 #include <thread>
 
-#include "log/log.h"
+#include "log/log_file_fixture.h"
 #include "node/raft_node.h"
 #include "transport/local_transport.h"
 
@@ -29,22 +29,11 @@ class SlowMachine : public StateMachine {
   absl::Status restore(std::string_view) override { return absl::OkStatus(); }
 };
 
-std::vector<std::string> lines_with(const std::filesystem::path& path, const std::string& text) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) {
-    if (l.find(text) != std::string::npos) out.push_back(l);
-  }
-  return out;
-}
-
 TEST(ApplyLog, ASlowApplyIsAWarningWithItsIndexAndAFastOneIsNotLogged) {
   char pattern[] = "/tmp/raftkv-apply-log-XXXXXX";
   const std::filesystem::path dir = mkdtemp(pattern);
-  const std::filesystem::path log = dir / "node.log";
-  ASSERT_TRUE(raftlog::init(
-                  {.level = raftlog::Level::kInfo, .outputs = {log.string()}, .member_name = "n1"})
-                  .ok());
+  const raftlog_test::LogFile log("apply-log", "n1");
+  ASSERT_TRUE(log.ok());
   {
     SlowMachine sm;
     transport::LocalNetwork net;
@@ -71,7 +60,7 @@ TEST(ApplyLog, ASlowApplyIsAWarningWithItsIndexAndAFastOneIsNotLogged) {
     net.detach(raft::NodeId(1));
     (*node)->stop();
   }
-  const std::vector<std::string> slow = lines_with(log, R"("msg":"apply request took too long")");
+  const std::vector<std::string> slow = log.lines_with(R"("msg":"apply request took too long")");
   ASSERT_EQ(slow.size(), 1u) << "only the slow command";
   EXPECT_NE(slow[0].find(R"({"level":"warn",)"), std::string::npos) << slow[0];
   EXPECT_NE(slow[0].find(R"("expected-duration":"100ms","index":)"), std::string::npos) << slow[0];
@@ -82,11 +71,10 @@ TEST(ApplyLog, ASlowApplyIsAWarningWithItsIndexAndAFastOneIsNotLogged) {
   const bool in_ms = took.size() > 2 && took.substr(took.size() - 2) == "ms";
   const double ms = in_ms ? std::stod(took) : std::stod(took) * 1000;  // "1.2s" if stalled
   EXPECT_GE(ms, 150.0) << took;
-  const std::vector<std::string> snapshots = lines_with(log, R"("msg":"took snapshot")");
+  const std::vector<std::string> snapshots = log.lines_with(R"("msg":"took snapshot")");
   ASSERT_FALSE(snapshots.empty()) << "snapshot-entries 4 and 10 writes";
   EXPECT_NE(snapshots[0].find(R"("index":)"), std::string::npos) << snapshots[0];
   EXPECT_NE(snapshots[0].find(R"("bytes":5,)"), std::string::npos) << snapshots[0];
-  raftlog::reset();
   std::filesystem::remove_all(dir);
 }
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <thread>
 
-#include "log/log.h"
+#include "log/log_file_fixture.h"
 #include "transport/grpc_transport.h"
 
 namespace transport {
@@ -26,22 +26,9 @@ class NullHandler : public Handler {
   }
 };
 
-std::vector<std::string> lines_with(const std::filesystem::path& path, const std::string& text) {
-  std::vector<std::string> out;
-  std::ifstream in(path);
-  for (std::string l; std::getline(in, l);) {
-    if (l.find(text) != std::string::npos) out.push_back(l);
-  }
-  return out;
-}
-
 TEST(PeerRefusalLog, APeerOfAnotherClusterIsLoggedOncePerPeriodNotOncePerAttempt) {
-  const std::filesystem::path path = std::filesystem::temp_directory_path() /
-                                     ("raftkv-peer-refusal-" + std::to_string(::getpid()) + ".log");
-  std::filesystem::remove(path);
-  ASSERT_TRUE(raftlog::init(
-                  {.level = raftlog::Level::kInfo, .outputs = {path.string()}, .member_name = "a"})
-                  .ok());
+  const raftlog_test::LogFile log("peer-refusal", "a");
+  ASSERT_TRUE(log.ok());
   NullHandler ha, hb;
   GrpcTransport a(GrpcTransportOptions{
       .self = raft::NodeId(1), .cluster_id = 111, .listen_address = "127.0.0.1:0"});
@@ -67,15 +54,13 @@ TEST(PeerRefusalLog, APeerOfAnotherClusterIsLoggedOncePerPeriodNotOncePerAttempt
   b.stop();
   a.stop();
 
-  const std::vector<std::string> refused = lines_with(path, R"("msg":"refused peer stream")");
+  const std::vector<std::string> refused = log.lines_with(R"("msg":"refused peer stream")");
   ASSERT_EQ(refused.size(), 1u) << "one line per peer and 10 s, not one per attempt";
   EXPECT_NE(refused[0].find(R"("level":"warn")"), std::string::npos) << refused[0];
   EXPECT_NE(
       refused[0].find(R"("name":"a","peer":"0000000000000002","reason":"cluster-id mismatch")"),
       std::string::npos)
       << refused[0];
-  raftlog::reset();
-  std::filesystem::remove(path);
 }
 
 }  // namespace
