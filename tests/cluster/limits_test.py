@@ -57,6 +57,12 @@ class LimitsTest(unittest.TestCase):
             self.channels[m.name] = grpc.insecure_channel(m.endpoint)
         return rpc_pb2_grpc.KVStub(self.channels[m.name])
 
+    def puts_in_flight(self, m, client, prefix, n):
+        """n puts to member m, not waited for: their futures."""
+        return [self.kv(m).Put.future(rpc_pb2.PutRequest(key=f"{prefix}{i}".encode(), value=b"v"),
+                                      metadata=[("client-id", client)], timeout=30)
+                for i in range(n)]
+
     def put(self, m, client, key, timeout=10):
         return self.kv(m).Put(rpc_pb2.PutRequest(key=key.encode(), value=b"v"),
                               metadata=[("client-id", client)], timeout=timeout)
@@ -101,9 +107,7 @@ class LimitsTest(unittest.TestCase):
         for f in followers:
             os.kill(f.proc.pid, signal.SIGSTOP)
         try:
-            futures = [self.kv(leader).Put.future(
-                rpc_pb2.PutRequest(key=f"s/{i}".encode(), value=b"v"),
-                metadata=[("client-id", "slow")], timeout=30) for i in range(5)]
+            futures = self.puts_in_flight(leader, "slow", "s/", 5)
             # The refusals come at once; the two admitted wait for a quorum that is gone.
             wait_until(lambda: sum(f.done() for f in futures) >= 3, 5, 0.02, "three refusals")
             refused = [f.exception() for f in futures if f.done()]
@@ -196,9 +200,7 @@ class LimitsTest(unittest.TestCase):
         follower = next(m for m in c.live() if m is not leader)
         os.kill(leader.proc.pid, signal.SIGSTOP)
         try:
-            futures = [self.kv(follower).Put.future(
-                rpc_pb2.PutRequest(key=f"p/fwd{i}".encode(), value=b"v"),
-                metadata=[("client-id", "paths")], timeout=30) for i in range(3)]
+            futures = self.puts_in_flight(follower, "paths", "p/fwd", 3)
             wait_until(lambda: all(f.done() for f in futures), 30, 0.1, "the forwarded writes")
             for fut in futures:
                 if fut.exception() is not None:
@@ -216,9 +218,7 @@ class LimitsTest(unittest.TestCase):
         for m in others:
             os.kill(m.proc.pid, signal.SIGSTOP)
         try:
-            pending = [self.kv(follower).Put.future(
-                rpc_pb2.PutRequest(key=f"p/stop{i}".encode(), value=b"v"),
-                metadata=[("client-id", "paths")], timeout=30) for i in range(3)]
+            pending = self.puts_in_flight(follower, "paths", "p/stop", 3)
             wait_until(lambda: not self.no_permits_held(follower), 5, 0.02, "writes in flight")
             follower.proc.send_signal(signal.SIGTERM)
             self.assertEqual(follower.proc.wait(timeout=15), 0)
