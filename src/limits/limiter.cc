@@ -1,5 +1,6 @@
 #include "limits/limiter.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -147,8 +148,12 @@ std::optional<Refusal> Limiter::check(const std::string& client, ClientState& c,
                    .retry_after = round_up(retry)};
   };
   // Nothing is taken before every check has passed, except the buckets, which are
-  // given back when a later check refuses.
-  const auto soon = std::chrono::milliseconds(10);  // in-flight budgets free up as requests end
+  // given back when a later check refuses. An in-flight budget frees up as the member
+  // finishes what it holds: the hint is how long all of that takes.
+  const auto soon = drain_hint(static_cast<double>(member_.in_flight),
+                               drain_per_second_ ? drain_per_second_->first : 0);
+  const auto soon_bytes = drain_hint(static_cast<double>(member_.bytes),
+                                     drain_per_second_ ? drain_per_second_->second : 0);
   if (m.max_concurrent && member_.in_flight + 1 > *m.max_concurrent) {
     ++refused_[static_cast<size_t>(Limit::kMemberConcurrent)];
     return Refusal{.limit = Limit::kMemberConcurrent,
@@ -162,7 +167,7 @@ std::optional<Refusal> Limiter::check(const std::string& client, ClientState& c,
                    .message = "this member holds " + std::to_string(member_.bytes) +
                               " bytes of requests; its limit is " +
                               std::to_string(*m.max_memory_bytes),
-                   .retry_after = soon};
+                   .retry_after = soon_bytes};
   }
   if (l.max_concurrent && c.usage.in_flight + 1 > *l.max_concurrent) {
     return refuse(Limit::kClientConcurrent,
@@ -172,7 +177,7 @@ std::optional<Refusal> Limiter::check(const std::string& client, ClientState& c,
     return refuse(Limit::kClientMemory,
                   "memory limit of " + std::to_string(*l.max_memory_bytes) +
                       " bytes of requests in flight (holds " + std::to_string(c.usage.bytes) + ")",
-                  soon);
+                  soon_bytes);
   }
   if (c.requests) {
     if (auto wait = c.requests->take(1, now)) {
@@ -199,6 +204,7 @@ std::variant<Permit, Refusal> Limiter::admit(const std::string& client, Request 
     return Permit();
   }
   std::lock_guard<std::mutex> lock(mu_);
+  sample_drain(now);
   std::shared_ptr<ClientState> c = state_of(client, now);
   c->last_seen = now;
   if (std::optional<Refusal> no = check(client, *c, r, now)) return *std::move(no);
@@ -263,6 +269,31 @@ void Limiter::release(ClientState& c, uint64_t bytes) {
   c.usage.bytes -= bytes;
   --member_.in_flight;
   member_.bytes -= bytes;
+  ++released_.in_flight;
+  released_.bytes += bytes;
+}
+
+void Limiter::sample_drain(Clock::time_point now) {
+  if (!sampled_at_.has_value()) {
+    sampled_at_ = now;
+    sampled_ = released_;
+    return;
+  }
+  const Clock::duration since = now - *sampled_at_;
+  if (since < kDrainWindow) return;
+  const double seconds = std::chrono::duration<double>(since).count();
+  drain_per_second_ = {static_cast<double>(released_.in_flight - sampled_.in_flight) / seconds,
+                       static_cast<double>(released_.bytes - sampled_.bytes) / seconds};
+  sampled_at_ = now;
+  sampled_ = released_;
+}
+
+std::chrono::milliseconds Limiter::drain_hint(double backlog, double per_second) const {
+  if (!drain_per_second_.has_value()) return kUnknownDrainHint;
+  if (per_second <= 0) return kMaxDrainHint;  // nothing finished over a whole window
+  const double ms = std::clamp(1000 * backlog / per_second, double(kMinDrainHint.count()),
+                               double(kMaxDrainHint.count()));
+  return std::chrono::milliseconds(static_cast<int64_t>(ms));
 }
 
 Usage Limiter::member_usage() const {

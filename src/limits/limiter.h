@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -104,6 +105,13 @@ class Limiter {
 
   // How many idle clients' states are kept before the oldest idle ones are forgotten.
   static constexpr size_t kMaxIdleClients = 100'000;
+  // A refusal for a full in-flight budget asks the client to come back once the member
+  // could have finished all it holds now, at the rate requests finished over the last
+  // window: a few milliseconds would bring every refused client back at once. Within
+  // [kMinDrainHint, kMaxDrainHint]; kUnknownDrainHint before a window has passed.
+  static constexpr Clock::duration kDrainWindow = std::chrono::milliseconds(250);
+  static constexpr std::chrono::milliseconds kMinDrainHint{10}, kMaxDrainHint{5000},
+      kUnknownDrainHint{1000};
 
  private:
   friend class Permit;
@@ -112,6 +120,9 @@ class Limiter {
   std::shared_ptr<ClientState> state_of(const std::string& client, Clock::time_point now);
   std::optional<Refusal> check(const std::string& client, ClientState& c, const Request& r,
                                Clock::time_point now);
+  // The drain rate's bookkeeping, and the hint for a backlog at a rate (per second).
+  void sample_drain(Clock::time_point now);
+  std::chrono::milliseconds drain_hint(double backlog, double per_second) const;
 
   mutable std::mutex mu_;
   std::atomic<bool> active_{false};                              // config_ sets a limit
@@ -121,6 +132,11 @@ class Limiter {
   Usage member_;                                                 // guarded by mu_
   uint64_t admitted_ = 0;                                        // guarded by mu_
   std::array<uint64_t, kLimitCount> refused_{};                  // guarded by mu_
+  // Requests and bytes released so far, the totals at the last sample and when it was
+  // taken, and the rates over the window that sample closed. Guarded by mu_.
+  Usage released_, sampled_;
+  std::optional<Clock::time_point> sampled_at_;
+  std::optional<std::pair<double, double>> drain_per_second_;  // requests, bytes
 };
 
 }  // namespace limits

@@ -9,6 +9,7 @@ namespace limits {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 
 const Clock::time_point t0{std::chrono::seconds(1000)};
 
@@ -88,6 +89,34 @@ TEST(Limiter, WithAConcurrencyCapExactlyTheExcessIsRefusedUntilOneFinishes) {
   auto again = l.admit("a", {}, t0);
   EXPECT_TRUE(admitted(again));
   EXPECT_FALSE(admitted(l.admit("a", {}, t0)));  // at the cap again
+}
+
+// A full in-flight budget asks the client back once the member could have finished all
+// it holds, at the rate its requests finished over the last window.
+TEST(Limiter, AFullBudgetAsksToComeBackOnceWhatIsInFlightCouldHaveDrained) {
+  LimitsConfig c;
+  c.member.max_concurrent = 8;
+  Limiter l(c, t0);
+  std::vector<Permit> held;
+  auto fill = [&](Clock::time_point at) {
+    while (held.size() < 8) held.push_back(std::get<Permit>(l.admit("a", {}, at)));
+  };
+  auto hint = [&](Clock::time_point at) {
+    auto r = l.admit("a", {}, at);
+    EXPECT_FALSE(admitted(r));
+    return admitted(r) ? milliseconds(-1) : std::get<Refusal>(r).retry_after;
+  };
+  fill(t0);
+  EXPECT_EQ(hint(t0), Limiter::kUnknownDrainHint);  // no window has passed yet
+  held.resize(4);                                   // 4 finish within the first second
+  fill(t0 + seconds(1));
+  EXPECT_EQ(hint(t0 + seconds(1)), milliseconds(2000));  // 8 held, 4 finished a second
+  held.clear();                                          // 8 in half a second
+  fill(t0 + milliseconds(1500));
+  EXPECT_EQ(hint(t0 + milliseconds(1500)), milliseconds(500));
+  // Nothing finishes for a whole window: the longest hint.
+  EXPECT_EQ(hint(t0 + seconds(2)), Limiter::kMaxDrainHint);
+  held.clear();
 }
 
 TEST(Limiter, MemoryIsHeldUntilThePermitGoesAndTheMemberBudgetCoversEveryClient) {
