@@ -11,7 +11,7 @@ namespace sim {
 namespace {
 
 #ifdef RAFTKV_SANITIZED
-constexpr uint64_t kSeedsPerShard = 50;  // sanitizers are ~10x slower: 300 seeds here
+constexpr uint64_t kSeedsPerShard = 25;  // sanitizers are ~10x slower: 150 seeds here
 #else
 constexpr uint64_t kSeedsPerShard = 250;  // 1500 seeds in the release build
 #endif
