@@ -90,11 +90,6 @@ class RaftNode : public transport::Handler {
   bool is_leader() const { return core_->leader() == config_.id; }
   raft::NodeId leader() const { return core_->leader(); }
   raft::Term term() const { return core_->term(); }  // without copying status()
-  // How far applying trails committing here, without copying status().
-  uint64_t apply_lag() const {
-    const raft::LogIndex commit = core_->commit(), applied = applier_->applied();
-    return commit > applied ? commit.value() - applied.value() : 0;
-  }
   raft::NodeId id() const { return config_.id; }
 
   // Membership, through the log, on the leader (forwarded from followers). Each returns
