@@ -113,19 +113,31 @@ std::string apply_config_file(const std::string& path, CLI::App& app) {
       return "config file " + path + ": unknown key \"" + k + "\"";
     }
     if (opt->count() > 0) continue;  // the command line wins
-    std::string text;
-    if (auto s = value.value<std::string>())
-      text = *s;
-    else if (auto i = value.value<int64_t>())
-      text = std::to_string(*i);
-    else if (value.is_floating_point())
-      text = std::to_string(*value.value<double>());
-    else if (auto b = value.value<bool>())
-      text = *b ? "true" : "false";
-    else
-      return "config file " + path + ": key \"" + k + "\" must be a string or a number";
+    // A repeatable flag (--limits-client) takes an array, one element per use.
+    std::vector<const toml::node*> items{&value};
+    if (const toml::array* a = value.as_array()) {
+      if (opt->get_items_expected_max() <= 1) {
+        return "config file " + path + ": key \"" + k + "\" takes one value, not an array";
+      }
+      items.clear();
+      for (const toml::node& e : *a) items.push_back(&e);
+    }
+    std::vector<std::string> texts;
+    for (const toml::node* v : items) {
+      if (auto s = v->value<std::string>())
+        texts.push_back(*s);
+      else if (auto i = v->value<int64_t>())
+        texts.push_back(std::to_string(*i));
+      else if (v->is_floating_point())
+        texts.push_back(std::to_string(*v->value<double>()));
+      else if (auto b = v->value<bool>())
+        texts.push_back(*b ? "true" : "false");
+      else
+        return "config file " + path + ": key \"" + k + "\" must be a string or a number" +
+               (opt->get_items_expected_max() > 1 ? ", or an array of them" : "");
+    }
     try {
-      opt->add_result(text);
+      for (const std::string& text : texts) opt->add_result(text);
       opt->run_callback();
     } catch (const CLI::Error& e) {
       return "config file " + path + ": key \"" + k + "\": " + e.what();

@@ -243,6 +243,16 @@ class FlagTest(unittest.TestCase):
                 f.write('bogus-key = 1\n')
             p = self.run_server("--config-file", cfg)
             self.assertIn('unknown key "bogus-key"', p.stderr)
+            # A repeatable flag takes an array; every element is read (the second is bad).
+            with open(cfg, "w") as f:
+                f.write('limits-client = ["id:a:max_concurrent=2", "id:b:speed=3"]\n')
+            p = self.run_server("--config-file", cfg, "--data-dir", os.path.join(d, "data"))
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn('--limits-client: unknown limit \\"speed\\"', p.stderr)
+            with open(cfg, "w") as f:
+                f.write('name = ["a", "b"]\n')
+            p = self.run_server("--config-file", cfg)
+            self.assertIn('key "name" takes one value, not an array', p.stderr)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import unittest
 
 import grpc
@@ -230,6 +231,21 @@ class LimitsTest(unittest.TestCase):
             self.assertNotIn("Sanitizer", f.read())
         c.restart(follower)
         wait_until(lambda: c.status(follower) is not None, 30, 0.2, "the member to restart")
+
+    def test_6_a_toml_file_sets_several_client_overrides(self):
+        with tempfile.TemporaryDirectory() as d:
+            cfg = os.path.join(d, "raftkv.toml")
+            with open(cfg, "w") as f:
+                f.write('limits-client = ["id:a:max_concurrent=2",\n'
+                        '                 "id:b:requests_per_second=5,burst=5"]\n'
+                        'limits-member-max-concurrent = 100\n')
+            with Cluster(1, extra_flags=["--config-file", cfg]) as one:
+                m = one.live()[0]
+                wait_until(lambda: one.status(m) is not None, 30, 0.2, "the member to start")
+                got = limits_on(one, m)["limits"]
+        self.assertEqual(got["overrides"], {"id:a": {"max_concurrent": 2},
+                                            "id:b": {"requests_per_second": 5, "burst": 5}})
+        self.assertEqual(got["member"], {"max_concurrent": 100})
 
 
 if __name__ == "__main__":
