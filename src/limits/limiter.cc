@@ -69,6 +69,8 @@ const char* limit_name(Limit l) {
       return "watchers_per_stream";
     case Limit::kLeases:
       return "leases";
+    case Limit::kMemberBacklog:
+      return "member_backlog";
   }
   return "unknown";
 }
@@ -79,6 +81,7 @@ Permit& Permit::operator=(Permit&& other) noexcept {
     limiter_ = other.limiter_;
     client_ = std::move(other.client_);
     bytes_ = other.bytes_;
+    admitted_at_ = other.admitted_at_;
     watcher_ = other.watcher_;
     other.limiter_ = nullptr;
     other.bytes_ = 0;
@@ -91,7 +94,7 @@ void Permit::release() {
   if (watcher_) {
     limiter_->release_watcher(*client_);
   } else {
-    limiter_->release(*client_, bytes_);
+    limiter_->release(*client_, bytes_, admitted_at_);
   }
   limiter_ = nullptr;
   client_.reset();
@@ -104,8 +107,9 @@ bool sets_a_limit(const LimitsConfig& c) { return c != LimitsConfig{}; }
 
 }  // namespace
 
-Limiter::Limiter(LimitsConfig config, Clock::time_point)
-    : active_(sets_a_limit(config)), config_(std::move(config)) {}
+Limiter::Limiter(LimitsConfig config, Clock::time_point,
+                 std::function<Clock::time_point()> clock)
+    : active_(sets_a_limit(config)), config_(std::move(config)), clock_(std::move(clock)) {}
 
 Limiter::~Limiter() = default;
 
@@ -169,6 +173,18 @@ std::optional<Refusal> Limiter::check(const std::string& client, ClientState& c,
                               std::to_string(*m.max_memory_bytes),
                    .retry_after = soon_bytes};
   }
+  if ((m.max_concurrent || m.max_memory_bytes) && r.deadline && last_min_sojourn_ &&
+      *last_min_sojourn_ > kBacklogShare * (*r.deadline - now)) {
+    ++refused_[static_cast<size_t>(Limit::kMemberBacklog)];
+    const auto ms = [](Clock::duration d) {
+      return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+    };
+    return Refusal{.limit = Limit::kMemberBacklog,
+                   .message = "this member's requests wait at least " + ms(*last_min_sojourn_) +
+                              " ms before they are answered; this one's deadline is in " +
+                              ms(*r.deadline - now) + " ms",
+                   .retry_after = soon};
+  }
   if (l.max_concurrent && c.usage.in_flight + 1 > *l.max_concurrent) {
     return refuse(Limit::kClientConcurrent,
                   "limit of " + std::to_string(*l.max_concurrent) + " concurrent requests", soon);
@@ -217,6 +233,7 @@ std::variant<Permit, Refusal> Limiter::admit(const std::string& client, Request 
   p.limiter_ = this;
   p.client_ = std::move(c);
   p.bytes_ = r.bytes;
+  p.admitted_at_ = now;
   return p;
 }
 
@@ -263,8 +280,10 @@ uint64_t Limiter::watchers(const std::string& client) const {
   return it == clients_.end() ? 0 : it->second->watchers;
 }
 
-void Limiter::release(ClientState& c, uint64_t bytes) {
+void Limiter::release(ClientState& c, uint64_t bytes, Clock::time_point admitted_at) {
+  const Clock::duration sojourn = clock_() - admitted_at;
   std::lock_guard<std::mutex> lock(mu_);
+  if (!min_sojourn_ || sojourn < *min_sojourn_) min_sojourn_ = sojourn;
   --c.usage.in_flight;
   c.usage.bytes -= bytes;
   --member_.in_flight;
@@ -281,6 +300,10 @@ void Limiter::sample_drain(Clock::time_point now) {
   }
   const Clock::duration since = now - *sampled_at_;
   if (since < kDrainWindow) return;
+  // A window that ran much longer than kDrainWindow (no request came) says little about
+  // the queue now.
+  last_min_sojourn_ = since <= 4 * kDrainWindow ? min_sojourn_ : std::nullopt;
+  min_sojourn_.reset();
   const double seconds = std::chrono::duration<double>(since).count();
   drain_per_second_ = {static_cast<double>(released_.in_flight - sampled_.in_flight) / seconds,
                        static_cast<double>(released_.bytes - sampled_.bytes) / seconds};
@@ -294,6 +317,14 @@ std::chrono::milliseconds Limiter::drain_hint(double backlog, double per_second)
   const double ms = std::clamp(1000 * backlog / per_second, double(kMinDrainHint.count()),
                                double(kMaxDrainHint.count()));
   return std::chrono::milliseconds(static_cast<int64_t>(ms));
+}
+
+std::chrono::milliseconds Limiter::backlog_hint(Clock::time_point now) {
+  if (!active()) return kUnknownDrainHint;
+  std::lock_guard<std::mutex> lock(mu_);
+  sample_drain(now);
+  return drain_hint(static_cast<double>(member_.in_flight),
+                    drain_per_second_ ? drain_per_second_->first : 0);
 }
 
 Usage Limiter::member_usage() const {

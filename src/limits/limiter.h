@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,14 +31,19 @@ enum class Limit {
   kWatchers,
   kWatchersPerStream,
   kLeases,
+  kMemberBacklog,  // the member could not answer before the request's deadline
 };
-inline constexpr size_t kLimitCount = 9;
+inline constexpr size_t kLimitCount = 10;
 // The metric label of each limit: "request_rate", "write_bytes_rate", ...
 const char* limit_name(Limit l);
 
 struct Request {
   uint64_t bytes = 0;  // the request's size; held until the permit is released
   bool write = false;  // writes count against write_bytes_per_second too
+  // When the client gives up on it. With a member budget set, a request that the member
+  // cannot be expected to answer in time is refused now rather than left to time out:
+  // Limiter::kBacklogShare.
+  std::optional<Clock::time_point> deadline = std::nullopt;
 };
 
 struct Refusal {
@@ -66,6 +72,7 @@ class Permit {
   Limiter* limiter_ = nullptr;
   std::shared_ptr<ClientState> client_;
   uint64_t bytes_ = 0;
+  Clock::time_point admitted_at_{};
   bool watcher_ = false;  // a watcher's place, not a request's
 };
 
@@ -78,7 +85,9 @@ struct Usage {
 
 class Limiter {
  public:
-  Limiter(LimitsConfig config, Clock::time_point now);
+  // `clock` tells when a permit is released (tests pass a fake one).
+  Limiter(LimitsConfig config, Clock::time_point now,
+          std::function<Clock::time_point()> clock = Clock::now);
   ~Limiter();  // every permit must be released first
 
   // A permit, or why not. Any thread.
@@ -98,6 +107,11 @@ class Limiter {
   // taking the lock: the gate costs nothing while limits are off. Any thread.
   bool active() const { return active_.load(std::memory_order_acquire); }
 
+  // How long a client refused for a reason the limiter does not see (the runtime's own
+  // overload refusals) should wait: the time the member needs to finish what it holds
+  // now, as for a full budget; kUnknownDrainHint while no limit is set. Any thread.
+  std::chrono::milliseconds backlog_hint(Clock::time_point now);
+
   Usage member_usage() const;
   Usage client_usage(const std::string& client) const;
   uint64_t admitted() const;
@@ -112,10 +126,17 @@ class Limiter {
   static constexpr Clock::duration kDrainWindow = std::chrono::milliseconds(250);
   static constexpr std::chrono::milliseconds kMinDrainHint{10}, kMaxDrainHint{5000},
       kUnknownDrainHint{1000};
+  // Queueing, as CoDel sees it: while even the quickest request finished over the last
+  // window spent longer in the member than this share of a new request's time to its
+  // deadline, the member has a standing backlog that this request would most likely
+  // time out behind, and it is refused (kMemberBacklog). A burst after a quiet spell
+  // passes: the quick requests of the quiet spell keep the minimum low. Only with a
+  // member budget set, and only for requests that carry a deadline.
+  static constexpr double kBacklogShare = 0.5;
 
  private:
   friend class Permit;
-  void release(ClientState& c, uint64_t bytes);
+  void release(ClientState& c, uint64_t bytes, Clock::time_point admitted_at);
   void release_watcher(ClientState& c);
   std::shared_ptr<ClientState> state_of(const std::string& client, Clock::time_point now);
   std::optional<Refusal> check(const std::string& client, ClientState& c, const Request& r,
@@ -137,6 +158,11 @@ class Limiter {
   Usage released_, sampled_;
   std::optional<Clock::time_point> sampled_at_;
   std::optional<std::pair<double, double>> drain_per_second_;  // requests, bytes
+  // The least time a request spent between admission and release, in the window being
+  // sampled and in the last one closed (none: nothing was released, or the window was
+  // too long to say anything about now). Guarded by mu_.
+  std::optional<Clock::duration> min_sojourn_, last_min_sojourn_;
+  const std::function<Clock::time_point()> clock_;
 };
 
 }  // namespace limits

@@ -82,8 +82,16 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
     return {grpc::Status::OK, std::get<limits::Permit>(limiter->admit({}, {}, {}))};
   }
   const std::string client = client_key(*ctx, config->limits_trust_client_id);
-  auto admitted = limiter->admit(client, limits::Request{.bytes = bytes, .write = is_write(req)},
-                                 limits::Clock::now());
+  const limits::Clock::time_point now = limits::Clock::now();
+  limits::Request r{.bytes = bytes, .write = is_write(req)};
+  // gRPC gives the client's deadline on the system clock; the limiter keeps time on
+  // the steady one.
+  if (const auto deadline = ctx->deadline();
+      deadline != std::chrono::system_clock::time_point::max()) {
+    r.deadline = now + std::chrono::duration_cast<limits::Clock::duration>(
+                           deadline - std::chrono::system_clock::now());
+  }
+  auto admitted = limiter->admit(client, r, now);
   if (auto* no = std::get_if<limits::Refusal>(&admitted)) {
     ctx->AddTrailingMetadata("retry-after-ms", std::to_string(no->retry_after.count()));
     return {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,

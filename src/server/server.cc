@@ -12,6 +12,7 @@
 #include "raftkv/internal.pb.h"
 #include "server/cluster_view.h"
 #include "server/grpc_metrics.h"
+#include "server/retry_hint.h"
 #include "server/health_monitor.h"
 #include "server/http_endpoint.h"
 #include "server/kv_state_machine.h"
@@ -181,6 +182,8 @@ absl::Status Server::listen_clients() {
   interceptors.push_back(make_grpc_metrics(
       registry_, {"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
                   "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "raftkv.admin.Admin"}));
+  interceptors.push_back(make_retry_hint(
+      [l = limiter_.get()] { return l->backlog_hint(limits::Clock::now()); }));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc_ = builder.BuildAndStart();
   if (grpc_ == nullptr || port == 0) {

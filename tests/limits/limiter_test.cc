@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -117,6 +118,75 @@ TEST(Limiter, AFullBudgetAsksToComeBackOnceWhatIsInFlightCouldHaveDrained) {
   // Nothing finishes for a whole window: the longest hint.
   EXPECT_EQ(hint(t0 + seconds(2)), Limiter::kMaxDrainHint);
   held.clear();
+}
+
+// A standing queue: while even the quickest request of the last window waited longer
+// than half of a new request's time to its deadline, that request is refused at once
+// (it would most likely time out behind the others); a burst after quick answers, a
+// request without a deadline, and a member without a budget are not.
+TEST(Limiter, ARequestThatWouldTimeOutBehindAStandingBacklogIsRefusedAtOnce) {
+  Clock::time_point now = t0;
+  LimitsConfig c;
+  c.member.max_memory_bytes = 1'000'000;
+  Limiter l(c, t0, [&now] { return now; });
+  auto with_deadline = [&](milliseconds left) {
+    return Request{.bytes = 10, .write = true, .deadline = now + left};
+  };
+  // First window: answers take 10 ms. A burst of 50 then passes.
+  for (int i = 0; i < 3; ++i) {
+    Permit p = std::get<Permit>(l.admit("a", with_deadline(seconds(5)), now));
+    now += milliseconds(10);
+  }
+  now = t0 + milliseconds(300);
+  std::vector<Permit> held;
+  for (int i = 0; i < 50; ++i) {
+    auto r = l.admit("a", with_deadline(milliseconds(100)), now);
+    ASSERT_TRUE(admitted(r)) << std::get<Refusal>(r).message;
+    held.push_back(std::get<Permit>(std::move(r)));
+  }
+  // Then every request takes 3 s to be answered: a standing queue. One arrives and the
+  // oldest is answered every 100 ms.
+  held.clear();
+  std::deque<Permit> queue;
+  for (int step = 0; step < 40; ++step) {
+    now += milliseconds(100);
+    queue.push_back(std::get<Permit>(l.admit("a", with_deadline(seconds(7)), now)));
+    if (step >= 30) queue.pop_front();
+  }
+  auto late = l.admit("a", with_deadline(seconds(5)), now);             // 3 s > 5 s / 2
+  ASSERT_FALSE(admitted(late));
+  const Refusal& no = std::get<Refusal>(late);
+  EXPECT_EQ(no.limit, Limit::kMemberBacklog);
+  EXPECT_EQ(no.message,
+            "this member's requests wait at least 3000 ms before they are answered; this one's "
+            "deadline is in 5000 ms");
+  EXPECT_EQ(l.refused(Limit::kMemberBacklog), 1u);
+  EXPECT_TRUE(admitted(l.admit("a", with_deadline(seconds(7)), now)));  // 3 s < 7 s / 2
+  EXPECT_TRUE(admitted(l.admit("a", Request{.bytes = 10}, now)));       // no deadline
+
+  // Quick answers again over the next window: the same request passes.
+  Permit quick = std::get<Permit>(l.admit("a", with_deadline(seconds(7)), now));
+  now += milliseconds(5);
+  quick.release();
+  now += milliseconds(300);
+  EXPECT_TRUE(admitted(l.admit("a", with_deadline(seconds(5)), now)));
+
+  // A window much longer than kDrainWindow says nothing about now.
+  Permit slow = std::get<Permit>(l.admit("a", with_deadline(seconds(7)), now));
+  now += seconds(4);
+  slow.release();
+  EXPECT_TRUE(admitted(l.admit("a", with_deadline(seconds(5)), now)));
+
+  // Without a member budget the rule is off.
+  LimitsConfig per_client;
+  per_client.defaults.requests_per_second = 1000;
+  l.configure(per_client, now);
+  Permit p = std::get<Permit>(l.admit("a", with_deadline(seconds(7)), now));
+  now += seconds(3);
+  p.release();
+  now += milliseconds(300);
+  EXPECT_TRUE(admitted(l.admit("a", with_deadline(seconds(7)), now)));
+  EXPECT_TRUE(admitted(l.admit("a", with_deadline(seconds(1)), now)));
 }
 
 TEST(Limiter, MemoryIsHeldUntilThePermitGoesAndTheMemberBudgetCoversEveryClient) {
