@@ -107,8 +107,7 @@ bool sets_a_limit(const LimitsConfig& c) { return c != LimitsConfig{}; }
 
 }  // namespace
 
-Limiter::Limiter(LimitsConfig config, Clock::time_point,
-                 std::function<Clock::time_point()> clock)
+Limiter::Limiter(LimitsConfig config, Clock::time_point, std::function<Clock::time_point()> clock)
     : active_(sets_a_limit(config)), config_(std::move(config)), clock_(std::move(clock)) {}
 
 Limiter::~Limiter() = default;

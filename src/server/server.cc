@@ -1,5 +1,9 @@
 #include "server/server.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <grpcpp/grpcpp.h>
 #include <xxhash.h>
 
@@ -12,11 +16,11 @@
 #include "raftkv/internal.pb.h"
 #include "server/cluster_view.h"
 #include "server/grpc_metrics.h"
-#include "server/retry_hint.h"
 #include "server/health_monitor.h"
 #include "server/http_endpoint.h"
 #include "server/kv_state_machine.h"
 #include "server/limits_proto.h"
+#include "server/retry_hint.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
 #include "server/watch_service.h"
@@ -182,8 +186,8 @@ absl::Status Server::listen_clients() {
   interceptors.push_back(make_grpc_metrics(
       registry_, {"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
                   "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "raftkv.admin.Admin"}));
-  interceptors.push_back(make_retry_hint(
-      [l = limiter_.get()] { return l->backlog_hint(limits::Clock::now()); }));
+  interceptors.push_back(
+      make_retry_hint([l = limiter_.get()] { return l->backlog_hint(limits::Clock::now()); }));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc_ = builder.BuildAndStart();
   if (grpc_ == nullptr || port == 0) {
@@ -242,6 +246,7 @@ void Server::housekeeping_loop() {
   const auto period = std::chrono::milliseconds(200);
   bool published = false;
   bool was_member = false;
+  uint64_t rounds = 0;
   node::MutexLock lock(&mu_);
   while (!stopping_) {
     wake_.wait_until(&mu_, std::chrono::steady_clock::now() + period);
@@ -250,8 +255,18 @@ void Server::housekeeping_loop() {
     if (!published) published = publish_attributes();
     check_removed(&was_member);
     revoke_expired_leases();
+    if (++rounds % kTrimRounds == 0) release_free_memory();
     mu_.lock();
   }
+}
+
+void Server::release_free_memory() {
+#ifdef __GLIBC__
+  // glibc keeps what the process freed in its arenas (a burst of large requests, the
+  // buffers of a snapshot) and gives it back only from the top of each heap; without
+  // this, RSS stays at its peak long after a load has passed.
+  malloc_trim(0);
+#endif
 }
 
 bool Server::publish_attributes() {

@@ -96,6 +96,9 @@ class Server {
   bool publish_attributes();
   void check_removed(bool* was_member);
   void revoke_expired_leases();
+  // Hands memory the process freed back to the system; every kTrimRounds rounds (5 s).
+  static void release_free_memory();
+  static constexpr uint64_t kTrimRounds = 25;
   // /health as etcd answers it: healthy when a leader is known, no alarm is raised and
   // a linearizable read completes within a second.
   HttpResponse health();

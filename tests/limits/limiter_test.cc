@@ -153,7 +153,7 @@ TEST(Limiter, ARequestThatWouldTimeOutBehindAStandingBacklogIsRefusedAtOnce) {
     queue.push_back(std::get<Permit>(l.admit("a", with_deadline(seconds(7)), now)));
     if (step >= 30) queue.pop_front();
   }
-  auto late = l.admit("a", with_deadline(seconds(5)), now);             // 3 s > 5 s / 2
+  auto late = l.admit("a", with_deadline(seconds(5)), now);  // 3 s > 5 s / 2
   ASSERT_FALSE(admitted(late));
   const Refusal& no = std::get<Refusal>(late);
   EXPECT_EQ(no.limit, Limit::kMemberBacklog);

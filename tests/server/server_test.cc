@@ -632,8 +632,7 @@ TEST(Errors, AnOverloadedMemberAnswersAsEtcdDoes) {
 // the limiter's own, and leaves other answers alone.
 TEST(Errors, EveryResourceExhaustedAnswerCarriesARetryHint) {
   class Refusing final : public pb::KV::Service {
-    grpc::Status Range(grpc::ServerContext*, const pb::RangeRequest*,
-                       pb::RangeResponse*) override {
+    grpc::Status Range(grpc::ServerContext*, const pb::RangeRequest*, pb::RangeResponse*) override {
       return to_grpc(node::node_error(node::NodeErrorKind::kOverloaded, "queue full"));
     }
     grpc::Status Put(grpc::ServerContext* ctx, const pb::PutRequest*, pb::PutResponse*) override {
