@@ -101,6 +101,18 @@ void Permit::release() {
   bytes_ = 0;
 }
 
+void Permit::release_unserved() {
+  if (limiter_ == nullptr) return;
+  if (watcher_) {
+    limiter_->release_watcher(*client_);
+  } else {
+    limiter_->release(*client_, bytes_, std::nullopt);
+  }
+  limiter_ = nullptr;
+  client_.reset();
+  bytes_ = 0;
+}
+
 namespace {
 
 bool sets_a_limit(const LimitsConfig& c) { return c != LimitsConfig{}; }
@@ -279,14 +291,17 @@ uint64_t Limiter::watchers(const std::string& client) const {
   return it == clients_.end() ? 0 : it->second->watchers;
 }
 
-void Limiter::release(ClientState& c, uint64_t bytes, Clock::time_point admitted_at) {
-  const Clock::duration sojourn = clock_() - admitted_at;
+void Limiter::release(ClientState& c, uint64_t bytes,
+                      std::optional<Clock::time_point> admitted_at) {
+  const std::optional<Clock::duration> sojourn =
+      admitted_at ? std::optional(clock_() - *admitted_at) : std::nullopt;
   std::lock_guard<std::mutex> lock(mu_);
-  if (!min_sojourn_ || sojourn < *min_sojourn_) min_sojourn_ = sojourn;
+  if (sojourn && (!min_sojourn_ || *sojourn < *min_sojourn_)) min_sojourn_ = sojourn;
   --c.usage.in_flight;
   c.usage.bytes -= bytes;
   --member_.in_flight;
   member_.bytes -= bytes;
+  if (!sojourn) return;  // not served: no part of the drain rate
   ++released_.in_flight;
   released_.bytes += bytes;
 }

@@ -65,6 +65,11 @@ class Permit {
   Permit& operator=(const Permit&) = delete;
   ~Permit() { release(); }
   void release();
+  // For a request the runtime turned away at once (its own overload refusal): gives the
+  // permit back without counting the request as served, so that the drain rate and the
+  // standing-queue rule see only the requests the member worked on. A flood of instant
+  // refusals would otherwise hide a queue behind them.
+  void release_unserved();
   bool held() const { return limiter_ != nullptr; }
 
  private:
@@ -136,7 +141,8 @@ class Limiter {
 
  private:
   friend class Permit;
-  void release(ClientState& c, uint64_t bytes, Clock::time_point admitted_at);
+  // `admitted_at`: when the request came in; none for one that was not served.
+  void release(ClientState& c, uint64_t bytes, std::optional<Clock::time_point> admitted_at);
   void release_watcher(ClientState& c);
   std::shared_ptr<ClientState> state_of(const std::string& client, Clock::time_point now);
   std::optional<Refusal> check(const std::string& client, ClientState& c, const Request& r,

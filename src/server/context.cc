@@ -1,5 +1,6 @@
 #include "server/context.h"
 
+#include "node/node_error.h"
 #include "node/raft_node.h"
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
@@ -117,10 +118,19 @@ void Context::write_async(const in::Command& c, grpc::ServerUnaryReactor* reacto
   auto held = std::make_shared<limits::Permit>(std::move(permit));
   node->client_write_async(c.SerializeAsString(), config->request_timeout,
                            [reactor, fill = std::move(fill), held](absl::StatusOr<std::string> r) {
+                             const bool refused =
+                                 !r.ok() &&
+                                 node::is_node_error(r.status(), node::NodeErrorKind::kOverloaded);
                              in::Result result;
                              grpc::Status s = parse(r, &result);
                              if (s.ok()) fill(result);
-                             held->release();  // answered: the budget is free again
+                             // Answered: the budget is free again. The runtime's own
+                             // overload refusals were not served (Permit::release_unserved).
+                             if (refused) {
+                               held->release_unserved();
+                             } else {
+                               held->release();
+                             }
                              reactor->Finish(s);
                            });
 }

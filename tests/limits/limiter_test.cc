@@ -164,6 +164,21 @@ TEST(Limiter, ARequestThatWouldTimeOutBehindAStandingBacklogIsRefusedAtOnce) {
   EXPECT_TRUE(admitted(l.admit("a", with_deadline(seconds(7)), now)));  // 3 s < 7 s / 2
   EXPECT_TRUE(admitted(l.admit("a", Request{.bytes = 10}, now)));       // no deadline
 
+  // Instant refusals by the runtime (released unserved) do not hide the queue. A window
+  // opens; in it the queue goes on and five requests are refused at once; it closes.
+  now += milliseconds(300);
+  queue.push_back(std::get<Permit>(l.admit("a", with_deadline(seconds(60)), now)));
+  for (int step = 0; step < 5; ++step) {
+    now += milliseconds(40);
+    queue.push_back(std::get<Permit>(l.admit("a", with_deadline(seconds(60)), now)));
+    queue.pop_front();
+    Permit refused = std::get<Permit>(l.admit("a", with_deadline(seconds(60)), now));
+    refused.release_unserved();
+  }
+  now += milliseconds(100);
+  EXPECT_FALSE(admitted(l.admit("a", with_deadline(seconds(5)), now)));
+  EXPECT_EQ(l.member_usage().in_flight, queue.size());
+
   // Quick answers again over the next window: the same request passes.
   Permit quick = std::get<Permit>(l.admit("a", with_deadline(seconds(7)), now));
   now += milliseconds(5);

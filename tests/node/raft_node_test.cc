@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "limits/limiter.h"
 #include "node/node_error.h"
 #include "raftkv/node.pb.h"
 #include "transport/local_transport.h"
@@ -343,6 +344,70 @@ TEST(RaftNode, AWriteIsRefusedWhileApplyingLagsTooFarAndTakenOnceItCatchesUp) {
   ASSERT_TRUE(eventually([&] { return lag() == 0; }));
   EXPECT_TRUE(n.client_write("third", kTimeout).ok());
   EXPECT_EQ(c.sm(1).items(), (std::vector<std::string>{"first", "third"}));
+}
+
+// The server's permits ride on the runtime's callbacks (server::Context::write_async):
+// each write holds one from admission until its callback has run, or until the runtime
+// drops the callback unrun at stop. Here with the runtime's own threads (core, storage,
+// apply, timers, forwarding), so that `make test-tsan` checks the release paths for
+// races, without gRPC (Debian's is not built for ThreadSanitizer): success (on the
+// leader and forwarded by followers), the deadline without a quorum, a follower whose
+// leader is gone, and a stop with writes in flight. After each, nothing is held.
+TEST(RaftNode, PermitsRidingOnWritesComeBackOnEveryPathThatEndsThem) {
+  limits::LimitsConfig lc;
+  lc.member.max_memory_bytes = 1 << 20;
+  limits::Limiter limiter(lc, limits::Clock::now());
+  Cluster c(3);
+  std::atomic<int> answered{0}, ok{0};
+  auto write = [&](int node, const std::string& v, milliseconds timeout) {
+    auto admitted = limiter.admit("client", limits::Request{.bytes = v.size(), .write = true},
+                                  limits::Clock::now());
+    ASSERT_TRUE(std::holds_alternative<limits::Permit>(admitted));
+    auto held = std::make_shared<limits::Permit>(std::get<limits::Permit>(std::move(admitted)));
+    c.node(node).client_write_async(v, timeout, [&, held](absl::StatusOr<std::string> r) {
+      if (r.ok()) ++ok;
+      held->release();
+      ++answered;
+    });
+  };
+  auto nothing_held = [&] { return limiter.member_usage() == limits::Usage{}; };
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int f1 = leader % 3 + 1, f2 = f1 % 3 + 1;
+
+  // Success, from writers on three threads at once, every node taking some.
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 3; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i)
+        write(1 + (t + i) % 3, "ok" + std::to_string(t * 100 + i), kTimeout);
+    });
+  }
+  for (auto& w : writers) w.join();
+  ASSERT_TRUE(eventually([&] { return answered == 60; }));
+  EXPECT_EQ(ok.load(), 60);
+  EXPECT_TRUE(nothing_held());
+
+  // The deadline: no quorum, so the leader's timer fails them.
+  c.net().set_cut_off(NodeId(f1), true);
+  c.net().set_cut_off(NodeId(f2), true);
+  for (int i = 0; i < 5; ++i) write(leader, "late" + std::to_string(i), milliseconds(200));
+  ASSERT_TRUE(eventually([&] { return answered == 65; }));
+  EXPECT_TRUE(nothing_held());
+
+  // A follower forwarding to a leader it cannot reach.
+  c.net().set_cut_off(NodeId(f2), false);
+  c.net().set_cut_off(NodeId(leader), true);
+  for (int i = 0; i < 5; ++i) write(f2, "fwd" + std::to_string(i), milliseconds(300));
+  ASSERT_TRUE(eventually([&] { return answered == 70; }));
+  EXPECT_TRUE(nothing_held());
+
+  // A stop with writes in flight: f2 alone has no quorum, so they wait until it stops.
+  for (int i = 0; i < 5; ++i) write(f2, "stop" + std::to_string(i), kTimeout);
+  EXPECT_FALSE(nothing_held());
+  c.stop(f2);
+  EXPECT_TRUE(eventually([&] { return nothing_held(); }));
+  EXPECT_LE(answered.load(), 75);
 }
 
 TEST(RaftNode, LeadershipMovesToTheChosenNode) {
