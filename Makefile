@@ -76,6 +76,7 @@ bench: build
 	./$(BUILD_DIR)/bin/wal_bench
 	./$(BUILD_DIR)/bin/kv_bench
 	./$(BUILD_DIR)/bin/metrics_bench
+	./$(BUILD_DIR)/bin/limits_bench
 
 # The compatibility suites including etcdctl check perf --load=s (60 s, timing-based,
 # so not part of make test).
