@@ -354,6 +354,11 @@ void CoreLoop::advance(std::optional<SnapshotData> installed) {
 void CoreLoop::maybe_snapshot() {
   if (snapshot_requested_ || !core_->snapshot_due()) return;
   snapshot_requested_ = true;
+  // The newest snapshot's bytes go while the next one is made, so that a member never
+  // holds two (each the size of its store). A follower that needs one meanwhile waits
+  // for the new one: send() skips an InstallSnapshot without its bytes and the core
+  // sends it again. Transfers and a disk write under way hold their own reference.
+  latest_.bytes.reset();
   parts_.applier->take_snapshot();
 }
 
