@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -50,6 +51,10 @@ struct Flags {
   limits::LimitsConfig limits;  // --limits-*: unset, no limit
   std::vector<std::string> limits_clients;
   bool limits_trust_client_id = false;
+  // etcd's TLS flags: known, so that an etcd user is told TLS is not supported yet
+  // rather than that the flag does not exist.
+  std::map<std::string, std::string> tls_values;
+  std::map<std::string, bool> tls_switches;
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -179,8 +184,59 @@ void add_limit_flags(CLI::App& app, Flags& f) {
                "Key clients by their client-id request metadata instead of their address");
 }
 
+// etcd's TLS flags. raftkv does not speak TLS yet (issue 15): each is refused at start,
+// naming it, so that nobody believes a listener is protected when it is not.
+constexpr const char* kTlsValueFlags[] = {"cert-file",
+                                          "key-file",
+                                          "trusted-ca-file",
+                                          "peer-cert-file",
+                                          "peer-key-file",
+                                          "peer-trusted-ca-file",
+                                          "peer-cert-allowed-cn",
+                                          "peer-cert-allowed-hostname",
+                                          "cipher-suites",
+                                          "tls-min-version",
+                                          "tls-max-version",
+                                          "client-crl-file",
+                                          "peer-crl-file"};
+constexpr const char* kTlsSwitches[] = {"client-cert-auth", "peer-client-cert-auth", "auto-tls",
+                                        "peer-auto-tls"};
+
+void add_tls_flags(CLI::App& app, Flags& f) {
+  for (const char* name : kTlsValueFlags) {
+    app.add_option(std::string("--") + name, f.tls_values[name],
+                   "etcd's TLS flag: not supported yet, refused at start")
+        ->group("TLS (not supported yet)");
+  }
+  for (const char* name : kTlsSwitches) {
+    app.add_flag(std::string("--") + name, f.tls_switches[name],
+                 "etcd's TLS flag: not supported yet, refused at start")
+        ->group("TLS (not supported yet)");
+  }
+}
+
+// The first TLS flag given (a switch only when on), as an error naming it.
+absl::Status refuse_tls(const Flags& f) {
+  for (const char* name : kTlsValueFlags) {
+    if (!f.tls_values.at(name).empty()) {
+      return absl::InvalidArgumentError(std::string("--") + name +
+                                        ": TLS is not supported yet; raftkv listens in plaintext "
+                                        "only, so run it on a trusted network");
+    }
+  }
+  for (const char* name : kTlsSwitches) {
+    if (f.tls_switches.at(name)) {
+      return absl::InvalidArgumentError(std::string("--") + name +
+                                        ": TLS is not supported yet; raftkv listens in plaintext "
+                                        "only, so run it on a trusted network");
+    }
+  }
+  return absl::OkStatus();
+}
+
 void add_flags(CLI::App& app, Flags& f) {
   app.option_defaults()->always_capture_default();
+  add_tls_flags(app, f);
   app.add_option("--name", f.name, "Human-readable name of this member");
   app.add_option("--data-dir", f.data_dir, "Directory of the log and snapshots");
   app.add_option("--listen-client-urls", f.listen_client_urls, "URL to listen on for clients");
@@ -382,6 +438,10 @@ int run(server::ServerConfig cfg) {
                 {{"address", cfg.node.client_address}, {"port", (*srv)->client_port()}});
   raftlog::info("server", "serving peer traffic",
                 {{"address", cfg.node.peer_address}, {"port", (*srv)->peer_port()}});
+  raftlog::warn("server",
+                "peer traffic is plaintext and unauthenticated: any process that reaches the "
+                "peer port can speak Raft to this member; keep it on a trusted network",
+                {{"address", cfg.node.peer_address}});
   if ((*srv)->metrics_port() > 0) {
     raftlog::info("server", "serving /metrics and /health",
                   {{"address", cfg.node.metrics_address}, {"port", (*srv)->metrics_port()}});
@@ -411,6 +471,7 @@ int main(int argc, char** argv) {
     if (std::string err = apply_config_file(f.config_file, app); !err.empty()) return fail(err);
   }
   if (absl::Status s = init_logging(f); !s.ok()) return fail(std::string(s.message()));
+  if (absl::Status s = refuse_tls(f); !s.ok()) return refuse_start(std::string(s.message()));
   absl::StatusOr<server::ServerConfig> cfg = build_config(f);
   if (!cfg.ok()) return refuse_start(std::string(cfg.status().message()));
   return run(*std::move(cfg));

@@ -299,6 +299,9 @@ class LevelTest(unittest.TestCase):
             c.stop_all()
             lines = c.lines(m)
         self.assertFalse([x for x in lines if x["level"] in ("debug", "info")], lines)
+        # Its peer port is plaintext: said at start, at warn.
+        self.assertTrue([x for x in lines if x["level"] == "warn" and x["msg"].startswith(
+            "peer traffic is plaintext and unauthenticated")], lines)
 
     def test_a_member_at_info_logs_its_start_election_and_stop(self):
         # The control for the test above: the same cluster at info does log those lines.
