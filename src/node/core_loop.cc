@@ -244,6 +244,11 @@ CoreStatus CoreLoop::status() const {
   return status_;
 }
 
+raft::Membership CoreLoop::membership() const {
+  MutexLock lock(&status_mu_);
+  return status_.membership;
+}
+
 size_t CoreLoop::queue_depth() const {
   MutexLock lock(&mu_);
   return queue_.size();

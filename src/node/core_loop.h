@@ -119,6 +119,9 @@ class CoreLoop {
   raft::Term term() const { return raft::Term(term_.load(std::memory_order_relaxed)); }
   raft::LogIndex commit() const { return raft::LogIndex(commit_.load(std::memory_order_relaxed)); }
   CoreStatus status() const;
+  // The latest configuration the core knows (its log's newest), as last published. Any
+  // thread.
+  raft::Membership membership() const;
   // Tasks waiting for the core thread. Any thread.
   size_t queue_depth() const;
   // Any thread.

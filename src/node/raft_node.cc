@@ -250,6 +250,12 @@ bool RaftNode::is_removed(raft::NodeId peer) {
   return peer != config_.id && removed_.contains(peer);
 }
 
+bool RaftNode::is_member(raft::NodeId peer) {
+  const raft::Membership m = core_->membership();
+  const bool knows_none = m.voters.empty() && m.voters_outgoing.empty() && m.learners.empty();
+  return knows_none || m.contains(peer);
+}
+
 void RaftNode::on_removed(std::string message) {
   if (removed_told_.exchange(true)) return;
   if (removed_handler_) removed_handler_(message);

@@ -131,6 +131,7 @@ class RaftNode : public transport::Handler {
   void on_forward(raft::NodeId from, std::string payload, Millis timeout,
                   transport::ForwardCallback done) override;
   bool is_removed(raft::NodeId peer) override;
+  bool is_member(raft::NodeId peer) override;
   void on_removed(std::string message) override;
 
  private:

@@ -74,7 +74,7 @@ class GrpcTransport::PeerService final
     while (reader->Read(&frame)) {
       if (t_.stopped_) break;
       count_received(in, frame);
-      if (std::optional<grpc::Status> refused = refusal(frame)) return *refused;
+      if (std::optional<grpc::Status> refused = refusal(in, frame)) return *refused;
       if (frame.has_chunk() && !take_chunk(in, frame)) continue;
       deliver(in, frame);
     }
@@ -90,6 +90,14 @@ class GrpcTransport::PeerService final
                       ", this node is in cluster " + std::to_string(t_.options_.cluster_id));
       reactor->Finish(
           grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "forward from another cluster"));
+      return reactor;
+    }
+    if (req->from() == 0 || !t_.handler_->is_member(raft::NodeId(req->from()))) {
+      ++t_.refused_;
+      const std::string why = "forward from " + raftlog::hex_id(req->from()) +
+                              ", which is in no configuration this node knows";
+      log_refusal(t_.refusal_log_, "refused forwarded request", req->from(), "not a member", why);
+      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
       return reactor;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -116,6 +124,7 @@ class GrpcTransport::PeerService final
     bool snapshot_complete = false;
     metrics::Counter* received = nullptr;
     uint64_t received_from = 0;
+    uint64_t sender = 0;  // the member the stream speaks for, from its first frame
   };
 
   void count_received(Incoming& in, const pb::PeerFrame& frame) {
@@ -126,8 +135,10 @@ class GrpcTransport::PeerService final
     in.received->inc(static_cast<double>(frame.ByteSizeLong()));
   }
 
-  // The stream's end when the frame comes from another cluster or a removed member.
-  std::optional<grpc::Status> refusal(const pb::PeerFrame& frame) {
+  // The stream's end when the frame comes from another cluster, a removed member, a
+  // sender in no configuration this node knows, or claims another sender than the
+  // stream's first frame did (a stream speaks for one member).
+  std::optional<grpc::Status> refusal(Incoming& in, const pb::PeerFrame& frame) {
     if (frame.cluster_id() != t_.options_.cluster_id) {
       ++t_.refused_;
       std::string why = "peer frame for cluster " + std::to_string(frame.cluster_id()) +
@@ -141,6 +152,22 @@ class GrpcTransport::PeerService final
                         raftlog::hex_id(frame.from()) + ")";
       log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "removed member", why);
       return refuse_stream(pb::StreamRefusal::REMOVED, std::move(why));
+    }
+    if (in.sender == 0) {
+      if (frame.from() == 0 || !t_.handler_->is_member(raft::NodeId(frame.from()))) {
+        ++t_.refused_;
+        std::string why = "peer stream from " + raftlog::hex_id(frame.from()) +
+                          ", which is in no configuration this node knows";
+        log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "not a member", why);
+        return refuse_stream(pb::StreamRefusal::NOT_A_MEMBER, std::move(why));
+      }
+      in.sender = frame.from();
+    } else if (frame.from() != in.sender) {
+      ++t_.refused_;
+      std::string why = "a frame on the stream of member " + raftlog::hex_id(in.sender) +
+                        " claimed to come from " + raftlog::hex_id(frame.from());
+      log_refusal(t_.refusal_log_, "refused peer stream", in.sender, "two senders", why);
+      return refuse_stream(pb::StreamRefusal::TWO_SENDERS, std::move(why));
     }
     return std::nullopt;
   }
@@ -180,12 +207,17 @@ class GrpcTransport::PeerService final
     }
     for (const pb::Message& pm : frame.messages()) {
       absl::StatusOr<raft::Message> m = decode(pm);
-      if (!m.ok() || m->to != t_.options_.self) {
+      if (!m.ok() || m->to != t_.options_.self || m->from.value() != frame.from()) {
         ++t_.refused_;
         log_refusal(t_.refusal_log_, "dropped peer message", frame.from(),
-                    m.ok() ? "wrong recipient" : "malformed",
-                    m.ok() ? "addressed to " + raftlog::hex_id(m->to.value())
-                           : std::string(m.status().message()));
+                    !m.ok()                     ? "malformed"
+                    : m->to != t_.options_.self ? "wrong recipient"
+                                                : "another sender",
+                    !m.ok() ? std::string(m.status().message())
+                    : m->to != t_.options_.self
+                        ? "addressed to " + raftlog::hex_id(m->to.value())
+                        : "a message from " + raftlog::hex_id(m->from.value()) +
+                              " on the stream of " + raftlog::hex_id(frame.from()));
         continue;
       }
       std::string data;

@@ -47,6 +47,14 @@ class Handler {
     (void)peer;
     return false;
   }
+  // Whether `peer` is in this node's latest configuration (voter or learner), or this
+  // node knows no configuration yet (it is joining). A stream or a forwarded request
+  // from anyone else is refused: the plaintext peer port cannot tell who is speaking, but
+  // membership alone rules out most forgeries.
+  virtual bool is_member(raft::NodeId peer) {
+    (void)peer;
+    return true;
+  }
   // A peer closed this node's stream because this node was removed from the cluster.
   virtual void on_removed(std::string message) { (void)message; }
 };

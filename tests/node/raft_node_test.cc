@@ -410,6 +410,20 @@ TEST(RaftNode, PermitsRidingOnWritesComeBackOnEveryPathThatEndsThem) {
   EXPECT_LE(answered.load(), 75);
 }
 
+// The transport asks the node who is a member before it hears a peer stream or a
+// forwarded request: the latest configuration, voters and learners.
+TEST(RaftNode, TheTransportHearsOnlyMembersOfTheLatestConfiguration) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  for (int i = 1; i <= 3; ++i) EXPECT_TRUE(c.node(leader).is_member(NodeId(i))) << i;
+  EXPECT_FALSE(c.node(leader).is_member(NodeId(9)));
+  ASSERT_TRUE(c.node(leader)
+                  .change_membership({NodeId(1), NodeId(2), NodeId(3)}, {NodeId(9)}, kTimeout)
+                  .ok());
+  EXPECT_TRUE(c.node(leader).is_member(NodeId(9)));  // a learner is one
+}
+
 TEST(RaftNode, LeadershipMovesToTheChosenNode) {
   Cluster c(3);
   const int leader = c.wait_leader();
