@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "cmd/client_tls.h"
 #include "cmd/command_line.h"
 #include "etcd/rpc.grpc.pb.h"
 
@@ -35,7 +36,9 @@ using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::string endpoints = "127.0.0.1:2379";
-  std::string workload = "put";  // put | range | range-serializable | txn | mix
+  raftkv::cmd::ClientTlsFlags tls;
+  std::shared_ptr<grpc::ChannelCredentials> creds;  // from `tls` and the endpoints
+  std::string workload = "put";                     // put | range | range-serializable | txn | mix
   std::string mix = "put=50,range=50";
   int clients = 16;
   int conns = 4;
@@ -222,6 +225,7 @@ void add_options(CLI::App& app, Options* o) {
   workloads.push_back("mix");
   app.add_option("--endpoints", o->endpoints, "host:port,... (clients spread over them)")
       ->capture_default_str();
+  raftkv::cmd::add_client_tls_flags(app, o->tls);
   app.add_option("--workload", o->workload, "put, range, range-serializable, txn or mix")
       ->check(CLI::IsMember(workloads))
       ->capture_default_str();
@@ -309,6 +313,7 @@ std::vector<std::string> parse_endpoints(const std::string& list) {
     if (end == std::string::npos) end = list.size();
     std::string ep = list.substr(start, end - start);
     if (ep.rfind("http://", 0) == 0) ep = ep.substr(7);
+    if (ep.rfind("https://", 0) == 0) ep = ep.substr(8);
     if (!ep.empty()) endpoints.push_back(ep);
     start = end + 1;
   }
@@ -325,9 +330,8 @@ Stubs connect(const Options& o, const std::vector<std::string>& endpoints) {
   for (int i = 0; i < o.conns; ++i) {
     grpc::ChannelArguments args;
     args.SetInt("raftkv.bench.conn", i);  // a distinct argument: a distinct connection
-    stubs.push_back(pb::KV::NewStub(
-        grpc::CreateCustomChannel(endpoints[static_cast<size_t>(i) % endpoints.size()],
-                                  grpc::InsecureChannelCredentials(), args)));
+    stubs.push_back(pb::KV::NewStub(grpc::CreateCustomChannel(
+        endpoints[static_cast<size_t>(i) % endpoints.size()], o.creds, args)));
   }
   return stubs;
 }
@@ -574,6 +578,19 @@ int main(int argc, char** argv) {
     std::cerr << "Error: --endpoints names no endpoint" << std::endl;
     return raftkv::cmd::kUsageError;
   }
+  std::vector<std::string> urls;
+  for (size_t start = 0; start <= o.endpoints.size();) {
+    size_t end = o.endpoints.find(',', start);
+    if (end == std::string::npos) end = o.endpoints.size();
+    urls.push_back(o.endpoints.substr(start, end - start));
+    start = end + 1;
+  }
+  auto creds = raftkv::cmd::channel_credentials(o.tls, urls);
+  if (!creds.ok()) {
+    std::cerr << "Error: " << creds.status().message() << std::endl;
+    return raftkv::cmd::kUsageError;
+  }
+  o.creds = *std::move(creds);
   Load load(o, std::move(*mix), connect(o, endpoints));
   const bool reads_or_txn =
       std::any_of(load.mix.begin(), load.mix.end(), [](const auto& m) { return m.first != &kPut; });

@@ -35,6 +35,7 @@ struct Flags {
   std::string initial_cluster;
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
+  server::ClientTls client_tls;  // --cert-file, --key-file, --trusted-ca-file, --client-cert-auth
   uint32_t heartbeat_interval = 100;
   uint32_t election_timeout = 1000;
   uint32_t election_timeout_min = 0;
@@ -51,7 +52,7 @@ struct Flags {
   limits::LimitsConfig limits;  // --limits-*: unset, no limit
   std::vector<std::string> limits_clients;
   bool limits_trust_client_id = false;
-  // etcd's TLS flags: known, so that an etcd user is told TLS is not supported yet
+  // etcd's TLS flags raftkv does not support yet: known, so that an etcd user is told so
   // rather than that the flag does not exist.
   std::map<std::string, std::string> tls_values;
   std::map<std::string, bool> tls_switches;
@@ -186,10 +187,9 @@ void add_limit_flags(CLI::App& app, Flags& f) {
 
 // etcd's TLS flags. raftkv does not speak TLS yet (issue 15): each is refused at start,
 // naming it, so that nobody believes a listener is protected when it is not.
-constexpr const char* kTlsValueFlags[] = {"cert-file",
-                                          "key-file",
-                                          "trusted-ca-file",
-                                          "peer-cert-file",
+// The client port's (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth) are
+// supported; these are not yet.
+constexpr const char* kTlsValueFlags[] = {"peer-cert-file",
                                           "peer-key-file",
                                           "peer-trusted-ca-file",
                                           "peer-cert-allowed-cn",
@@ -199,10 +199,20 @@ constexpr const char* kTlsValueFlags[] = {"cert-file",
                                           "tls-max-version",
                                           "client-crl-file",
                                           "peer-crl-file"};
-constexpr const char* kTlsSwitches[] = {"client-cert-auth", "peer-client-cert-auth", "auto-tls",
-                                        "peer-auto-tls"};
+constexpr const char* kTlsSwitches[] = {"peer-client-cert-auth", "auto-tls", "peer-auto-tls"};
 
 void add_tls_flags(CLI::App& app, Flags& f) {
+  app.add_option("--cert-file", f.client_tls.cert_file,
+                 "The client port's TLS certificate (PEM; for https:// client URLs)")
+      ->group("TLS");
+  app.add_option("--key-file", f.client_tls.key_file, "The private key of --cert-file (PEM)")
+      ->group("TLS");
+  app.add_option("--trusted-ca-file", f.client_tls.trusted_ca_file,
+                 "The CA that signs client certificates (PEM)")
+      ->group("TLS");
+  app.add_flag("--client-cert-auth", f.client_tls.client_cert_auth,
+               "Require a client certificate signed by --trusted-ca-file")
+      ->group("TLS");
   for (const char* name : kTlsValueFlags) {
     app.add_option(std::string("--") + name, f.tls_values[name],
                    "etcd's TLS flag: not supported yet, refused at start")
@@ -220,15 +230,17 @@ absl::Status refuse_tls(const Flags& f) {
   for (const char* name : kTlsValueFlags) {
     if (!f.tls_values.at(name).empty()) {
       return absl::InvalidArgumentError(std::string("--") + name +
-                                        ": TLS is not supported yet; raftkv listens in plaintext "
-                                        "only, so run it on a trusted network");
+                                        ": not supported yet (only the client port speaks TLS: "
+                                        "--cert-file, --key-file, --trusted-ca-file, "
+                                        "--client-cert-auth)");
     }
   }
   for (const char* name : kTlsSwitches) {
     if (f.tls_switches.at(name)) {
       return absl::InvalidArgumentError(std::string("--") + name +
-                                        ": TLS is not supported yet; raftkv listens in plaintext "
-                                        "only, so run it on a trusted network");
+                                        ": not supported yet (only the client port speaks TLS: "
+                                        "--cert-file, --key-file, --trusted-ca-file, "
+                                        "--client-cert-auth)");
     }
   }
   return absl::OkStatus();
@@ -278,13 +290,13 @@ void add_flags(CLI::App& app, Flags& f) {
 
 // The one URL a flag names, as a host:port address; the error names the flag.
 absl::StatusOr<std::string> one_address(const std::string& flag, const std::string& value,
-                                        std::string* url = nullptr) {
+                                        std::string* url = nullptr, bool allow_https = false) {
   std::vector<std::string> urls = split(value, ',');
   if (urls.size() != 1) {
     return absl::InvalidArgumentError("--" + flag + " must name exactly one URL, got \"" + value +
                                       "\"");
   }
-  auto addr = server::url_to_address(urls[0]);
+  auto addr = server::url_to_address(urls[0], allow_https);
   if (!addr.ok()) {
     return absl::InvalidArgumentError("--" + flag + ": " + std::string(addr.status().message()));
   }
@@ -377,13 +389,28 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
 absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
   server::ServerConfig cfg;
   std::string client_url, peer_url;
-  auto client = one_address("listen-client-urls", f.listen_client_urls, &client_url);
+  auto client = one_address("listen-client-urls", f.listen_client_urls, &client_url, true);
   if (!client.ok()) return client.status();
+  // As etcd: TLS on an https:// client URL, from --cert-file and --key-file.
+  if (server::is_https(client_url)) {
+    if (f.client_tls.cert_file.empty() || f.client_tls.key_file.empty()) {
+      return absl::InvalidArgumentError("--listen-client-urls " + client_url +
+                                        ": https needs --cert-file and --key-file");
+    }
+    cfg.client_tls = f.client_tls;
+  } else if (f.client_tls != server::ClientTls{}) {
+    // etcd serves an http:// URL in plaintext whatever the TLS flags say; so does raftkv,
+    // but says so.
+    raftlog::warn("server",
+                  "TLS flags are set but the client URL is http://: clients are served in "
+                  "plaintext",
+                  {{"listen-client-urls", client_url}});
+  }
   auto peer = one_address("listen-peer-urls", f.listen_peer_urls, &peer_url);
   if (!peer.ok()) return peer.status();
   std::string adv_client = client_url, adv_peer = peer_url;
   if (!f.advertise_client_urls.empty()) {
-    auto a = one_address("advertise-client-urls", f.advertise_client_urls, &adv_client);
+    auto a = one_address("advertise-client-urls", f.advertise_client_urls, &adv_client, true);
     if (!a.ok()) return a.status();
   }
   if (!f.initial_advertise_peer_urls.empty()) {

@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "cmd/client_tls.h"
 #include "cmd/command_line.h"
 #include "etcd/rpc.grpc.pb.h"
 #include "google/protobuf/util/json_util.h"
@@ -32,6 +33,8 @@ struct Options {
   std::string endpoints = "127.0.0.1:2379";
   std::string output = "table";
   int timeout_ms = 5000;
+  raftkv::cmd::ClientTlsFlags tls;
+  std::shared_ptr<grpc::ChannelCredentials> creds;  // from `tls` and the endpoints
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -98,7 +101,7 @@ class Client {
   grpc::Status call(Method method, const Req& req, Resp* resp) {
     grpc::Status last(grpc::StatusCode::UNAVAILABLE, "no endpoint given");
     for (const std::string& ep : endpoints_) {
-      auto stub = Stub::NewStub(grpc::CreateChannel(ep, grpc::InsecureChannelCredentials()));
+      auto stub = Stub::NewStub(grpc::CreateChannel(ep, o_.creds));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o_.timeout_ms));
       last = ((*stub).*method)(&ctx, req, resp);
@@ -114,7 +117,7 @@ class Client {
   template <typename Stub, typename Req, typename Resp, typename Method>
   grpc::Status call_at(const std::string& ep, Method method, const Req& req, Resp* resp,
                        int timeout_ms) {
-    auto stub = Stub::NewStub(grpc::CreateChannel(ep, grpc::InsecureChannelCredentials()));
+    auto stub = Stub::NewStub(grpc::CreateChannel(ep, o_.creds));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
     return ((*stub).*method)(&ctx, req, resp);
@@ -614,6 +617,7 @@ void add_global_options(CLI::App& app, Options* o) {
   app.add_option("--timeout", o->timeout_ms, "Per-request timeout in ms")
       ->check(CLI::Range(1, 3'600'000))
       ->capture_default_str();
+  raftkv::cmd::add_client_tls_flags(app, o->tls);
 }
 
 void add_member_commands(CLI::App& app, Args* a, Commands* commands) {
@@ -705,6 +709,9 @@ int main(int argc, char** argv) {
   if (std::optional<int> exit = raftkv::cmd::parse_command_line(app, "raftkvctl", argc, argv)) {
     return *exit;
   }
+  auto creds = raftkv::cmd::channel_credentials(o.tls, split(o.endpoints, ','));
+  if (!creds.ok()) return usage(std::string(creds.status().message()));
+  o.creds = *std::move(creds);
   Client c(o);
   for (const auto& [command, run] : commands) {
     if (command->parsed()) return run(c, o, a);

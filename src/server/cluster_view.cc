@@ -139,14 +139,16 @@ std::string render(const Poll& poll, uint64_t self) {
 
 }  // namespace
 
-ClusterView::ClusterView(uint64_t self, MemberList members, std::chrono::milliseconds deadline)
-    : self_(self), members_(std::move(members)), deadline_(deadline) {}
+ClusterView::ClusterView(uint64_t self, MemberList members, std::chrono::milliseconds deadline,
+                         std::shared_ptr<grpc::ChannelCredentials> tls)
+    : self_(self), members_(std::move(members)), deadline_(deadline), tls_(std::move(tls)) {}
 
 ClusterView::~ClusterView() = default;
 
-std::shared_ptr<grpc::Channel> ClusterView::channel(const std::string& address) {
+std::shared_ptr<grpc::Channel> ClusterView::channel(const std::string& address, bool https) {
   node::MutexLock lock(&mu_);
-  auto it = channels_.find(address);
+  const std::string key = (https ? "https://" : "http://") + address;
+  auto it = channels_.find(key);
   if (it != channels_.end()) return it->second;
   grpc::ChannelArguments args;
   // A member that comes back is seen within a poll or two, not after gRPC's default
@@ -154,8 +156,9 @@ std::shared_ptr<grpc::Channel> ClusterView::channel(const std::string& address) 
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  auto ch = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-  channels_.emplace(address, ch);
+  auto ch =
+      grpc::CreateCustomChannel(address, https ? tls_ : grpc::InsecureChannelCredentials(), args);
+  channels_.emplace(key, ch);
   return ch;
 }
 
@@ -170,14 +173,15 @@ std::string ClusterView::status_json() {
   int calls = 0;
   for (const auto& a : poll->answers) {
     if (a->member.clienturls_size() == 0) continue;
-    auto address = url_to_address(a->member.clienturls(0));
+    const std::string& url = a->member.clienturls(0);
+    auto address = url_to_address(url, /*allow_https=*/tls_ != nullptr);
     if (!address.ok()) {
       a->status_done = true;
       a->status_result =
           grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(address.status().message()));
       continue;
     }
-    a->stub = ad::Admin::NewStub(channel(*address));
+    a->stub = ad::Admin::NewStub(channel(*address, is_https(url)));
     calls += 2;
   }
   {

@@ -29,8 +29,11 @@ class ClusterView {
   using MemberList = std::function<std::vector<etcdserverpb::Member>()>;
 
   // `self` is this member's id; `members` answers the current member list (any thread).
+  // `tls`: the credentials for members whose client URL is https:// (none: such members
+  // are shown unreachable, with the reason).
   ClusterView(uint64_t self, MemberList members,
-              std::chrono::milliseconds deadline = std::chrono::milliseconds(1000));
+              std::chrono::milliseconds deadline = std::chrono::milliseconds(1000),
+              std::shared_ptr<grpc::ChannelCredentials> tls = nullptr);
   ~ClusterView();
 
   // The JSON document of /v1/status (docs/architecture.md, "Status page"):
@@ -42,11 +45,12 @@ class ClusterView {
 
  private:
   // A channel per client address, kept so each poll does not reconnect.
-  std::shared_ptr<grpc::Channel> channel(const std::string& address);
+  std::shared_ptr<grpc::Channel> channel(const std::string& address, bool https);
 
   const uint64_t self_;
   const MemberList members_;
   const std::chrono::milliseconds deadline_;
+  const std::shared_ptr<grpc::ChannelCredentials> tls_;
   node::Mutex mu_;
   std::map<std::string, std::shared_ptr<grpc::Channel>> channels_ ABSL_GUARDED_BY(mu_);
 };

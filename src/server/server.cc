@@ -51,12 +51,17 @@ uint64_t cluster_id(const std::string& cluster_token, const std::vector<MemberSp
   return id == 0 ? 1 : id;
 }
 
-absl::StatusOr<std::string> url_to_address(const std::string& url) {
+bool is_https(const std::string& url) { return url.rfind("https://", 0) == 0; }
+
+absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_https) {
   std::string rest;
   if (url.rfind("http://", 0) == 0) {
     rest = url.substr(7);
-  } else if (url.rfind("https://", 0) == 0) {
-    return absl::InvalidArgumentError("URL " + url + ": TLS is not supported yet; use http://");
+  } else if (is_https(url) && allow_https) {
+    rest = url.substr(8);
+  } else if (is_https(url)) {
+    return absl::InvalidArgumentError("URL " + url +
+                                      ": TLS is not supported yet on this listener; use http://");
   } else {
     return absl::InvalidArgumentError("URL " + url + " must start with http://");
   }
@@ -92,6 +97,11 @@ void point_peer(transport::GrpcTransport* t, raft::NodeId self, uint64_t id, con
 absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   std::unique_ptr<Server> s(new Server());
   s->config_ = std::move(config);
+  if (s->config_.client_tls.has_value()) {
+    absl::StatusOr<TlsPem> pem = load_client_tls(*s->config_.client_tls);
+    if (!pem.ok()) return pem.status();
+    s->tls_ = *std::move(pem);
+  }
   if (absl::Status st = s->open_node(); !st.ok()) return st;
   if (absl::Status st = s->listen_clients(); !st.ok()) return st;
   s->node_->start();
@@ -169,7 +179,9 @@ absl::Status Server::listen_clients() {
   services_.push_back(make_admin_service(ctx));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(cfg.node.client_address, grpc::InsecureServerCredentials(), &port);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (tls_.has_value()) creds = server_credentials(*tls_);
+  builder.AddListeningPort(cfg.node.client_address, creds, &port);
   // A port another process (or our own metrics listener) holds is an error, as in etcd:
   // with SO_REUSEPORT the kernel would silently split connections between the two.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -200,8 +212,9 @@ absl::Status Server::listen_clients() {
 
 absl::Status Server::listen_metrics() {
   if (config_.node.metrics_address.empty()) return absl::OkStatus();
-  cluster_view_ =
-      std::make_unique<ClusterView>(config_.node.id.value(), [this] { return sm_->members(); });
+  cluster_view_ = std::make_unique<ClusterView>(
+      config_.node.id.value(), [this] { return sm_->members(); }, std::chrono::milliseconds(1000),
+      tls_.has_value() ? member_channel_credentials(*tls_) : nullptr);
   auto http = HttpEndpoint::start(
       config_.node.metrics_address,
       {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "metrics/registry.h"
 #include "node/mutex.h"
 #include "node/node_config.h"
+#include "server/tls.h"
 
 namespace grpc {
 class Server;
@@ -62,6 +64,8 @@ struct ServerConfig {
   std::chrono::milliseconds request_timeout{5000};
   limits::LimitsConfig limits;          // per-client and member limits (validated at start)
   bool limits_trust_client_id = false;  // key clients by their `client-id` metadata
+  // TLS on the client port (an https:// --listen-client-urls); checked at start.
+  std::optional<ClientTls> client_tls;
   // Called once (from a server thread) when this member sees itself removed from the
   // cluster it belonged to; etcd's members stop then. raftkv's binary stops cleanly.
   std::function<void()> on_removed;
@@ -71,8 +75,10 @@ struct ServerConfig {
 // on the new member itself, so neither needs to ask the other.
 uint64_t member_id(const std::string& cluster_token, const std::string& peer_url);
 uint64_t cluster_id(const std::string& cluster_token, const std::vector<MemberSpec>& members);
-// "http://127.0.0.1:2380" -> "127.0.0.1:2380"; an error names what is wrong.
-absl::StatusOr<std::string> url_to_address(const std::string& url);
+// "http://127.0.0.1:2380" -> "127.0.0.1:2380"; an error names what is wrong. https://
+// only where `allow_https` (the client port; peers and metrics have no TLS yet).
+absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_https = false);
+bool is_https(const std::string& url);
 
 class Server {
  public:
@@ -115,6 +121,7 @@ class Server {
   std::unique_ptr<node::RaftNode> node_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<limits::Limiter> limiter_;
+  std::optional<TlsPem> tls_;                   // the client port's, when it is https
   metrics::Counter* health_success_ = nullptr;  // /health answers, as etcd counts them
   metrics::Counter* health_failures_ = nullptr;
   std::vector<std::unique_ptr<grpc::Service>> services_;

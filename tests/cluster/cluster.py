@@ -50,6 +50,7 @@ class Member:
         self.data_dir = os.path.join(root, name)
         self.log_path = os.path.join(root, name + ".log")
         self.proc = None
+        self.scheme = "http"  # of the client URL: https when the cluster serves TLS
 
     @property
     def endpoint(self):
@@ -61,7 +62,7 @@ class Member:
 
     @property
     def client_url(self):
-        return f"http://127.0.0.1:{self.client_port}"
+        return f"{self.scheme}://127.0.0.1:{self.client_port}"
 
     @property
     def metrics_url(self):
@@ -72,13 +73,18 @@ class Cluster:
     """A cluster of `size` members of `binary` (default: build/bin/raftkv)."""
 
     def __init__(self, size=3, binary=None, extra_flags=(), token="raftkv-test",
-                 heartbeat_ms=50, election_ms=500):
+                 heartbeat_ms=50, election_ms=500, client_scheme="http", ctl_flags=()):
+        """client_scheme https with TLS flags in extra_flags serves clients over TLS;
+        ctl_flags (--cacert, --cert, --key) go to every etcdctl call the harness makes."""
         self.binary = binary or os.environ.get("RAFTKV_SERVER") or default_binary()
         self.root = tempfile.mkdtemp(prefix="raftkv-cluster-")
         self.token = token
         self.extra_flags = list(extra_flags)
         self.heartbeat_ms, self.election_ms = heartbeat_ms, election_ms
+        self.client_scheme, self.ctl_flags = client_scheme, list(ctl_flags)
         self.members = [Member(f"n{i + 1}", self.root) for i in range(size)]
+        for m in self.members:
+            m.scheme = client_scheme
         self.initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
 
     def __enter__(self):
@@ -126,7 +132,8 @@ class Cluster:
     def etcdctl(self, *args, endpoints=None, timeout=20, stdin=None):
         env = dict(os.environ, ETCDCTL_API="3")
         p = subprocess.run(["etcdctl", "--endpoints=" + (endpoints or self.endpoints()),
-                            "--command-timeout=5s", *args], input=stdin, capture_output=True,
+                            "--command-timeout=5s", *self.ctl_flags, *args], input=stdin,
+                           capture_output=True,
                            text=True, timeout=timeout, env=env)
         return p.returncode, p.stdout, p.stderr
 
@@ -183,6 +190,7 @@ class Cluster:
     def add_member(self, name, learner=False):
         """Adds a member through etcdctl and starts its process; returns it."""
         m = Member(name, self.root)
+        m.scheme = self.client_scheme
         args = ["member", "add", name, "--peer-urls=" + m.peer_url]
         if learner:
             args.append("--learner")

@@ -214,9 +214,11 @@ class FlagTest(unittest.TestCase):
              "--listen-metrics-urls: URL 127.0.0.1:9 must start with http://"),
             (["--no-such-flag"], "no-such-flag"),
             # etcd's TLS flags are known, and refused until raftkv speaks TLS.
-            (["--cert-file", "/tmp/server.pem"],
-             "--cert-file: TLS is not supported yet; raftkv listens in plaintext only"),
-            (["--peer-client-cert-auth"], "--peer-client-cert-auth: TLS is not supported yet"),
+            (["--peer-cert-file", "/tmp/server.pem"],
+             "--peer-cert-file: not supported yet (only the client port speaks TLS"),
+            (["--peer-client-cert-auth"], "--peer-client-cert-auth: not supported yet"),
+            (["--listen-peer-urls", "https://127.0.0.1:2380"],
+             "TLS is not supported yet on this listener"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
