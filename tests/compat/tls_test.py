@@ -191,6 +191,30 @@ class RaftkvTls(TlsBase, unittest.TestCase):
                                                        "--timeout", "1000"])
         self.assertNotEqual(code, 0)
 
+    def test_raftkvctl_and_raftkv_bench_take_etcdctls_tls_flags(self):
+        # --insecure-skip-tls-verify: no CA, the server's certificate is not checked.
+        code, out, err = self.raftkvctl("status", "-o", "json", flags=[
+            "--insecure-skip-tls-verify", "--cert", CERTS.path("client.pem"),
+            "--key", CERTS.path("client.key")])
+        self.assertEqual(code, 0, err)
+        self.assertEqual(len(json.loads(out)), 3)
+        # A --cert without its --key, and a file that cannot be read: usage errors naming it.
+        code, _, err = self.raftkvctl("status", flags=["--cert", CERTS.path("client.pem")])
+        self.assertEqual(code, 2)
+        self.assertIn("--cert and --key go together", err)
+        code, _, err = self.raftkvctl("status", flags=["--cacert", CERTS.path("none.pem")])
+        self.assertEqual(code, 2)
+        self.assertIn(f"--cacert {CERTS.path('none.pem')}: cannot be read", err)
+        bench = os.path.join(os.path.dirname(self.binary()), "raftkv-bench")
+        p = subprocess.run([bench, "--endpoints", self.cluster.members[0].client_url,
+                            *CERTS.client_flags(), "--duration", "0.5", "--clients", "2",
+                            "--conns", "1", "--no-progress", "-o", "json"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        result = json.loads(p.stdout)
+        self.assertGreater(result["ops"], 0, result)
+        self.assertEqual(result["errors"], 0, result)
+
     def test_the_status_page_reaches_every_member_over_tls(self):
         import urllib.request
 
