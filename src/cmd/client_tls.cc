@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace raftkv::cmd {
 namespace {
@@ -28,9 +29,8 @@ void add_client_tls_flags(CLI::App& app, ClientTlsFlags& f) {
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> channel_credentials(
-    const ClientTlsFlags& f, const std::vector<std::string>& endpoints) {
-  bool https = false;
-  for (const std::string& e : endpoints) https = https || e.rfind("https://", 0) == 0;
+    const ClientTlsFlags& f, const std::string& endpoints) {
+  const bool https = endpoints.find("https://") != std::string::npos;
   if (!https && f.cacert.empty() && f.cert.empty() && f.key.empty() &&
       !f.insecure_skip_tls_verify) {
     return grpc::InsecureChannelCredentials();

@@ -8,7 +8,6 @@
 #include <CLI/CLI.hpp>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -22,9 +21,10 @@ struct ClientTlsFlags {
 
 void add_client_tls_flags(CLI::App& app, ClientTlsFlags& f);
 
-// The credentials for `endpoints` (host:port or http(s)://host:port); an error names
-// the flag and file that could not be read, or a --cert without its --key.
+// The credentials for `endpoints` (the --endpoints value: host:port or
+// http(s)://host:port, comma-separated); an error names the flag and file that could not
+// be read, or a --cert without its --key.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> channel_credentials(
-    const ClientTlsFlags& f, const std::vector<std::string>& endpoints);
+    const ClientTlsFlags& f, const std::string& endpoints);
 
 }  // namespace raftkv::cmd

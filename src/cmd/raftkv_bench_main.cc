@@ -578,14 +578,7 @@ int main(int argc, char** argv) {
     std::cerr << "Error: --endpoints names no endpoint" << std::endl;
     return raftkv::cmd::kUsageError;
   }
-  std::vector<std::string> urls;
-  for (size_t start = 0; start <= o.endpoints.size();) {
-    size_t end = o.endpoints.find(',', start);
-    if (end == std::string::npos) end = o.endpoints.size();
-    urls.push_back(o.endpoints.substr(start, end - start));
-    start = end + 1;
-  }
-  auto creds = raftkv::cmd::channel_credentials(o.tls, urls);
+  auto creds = raftkv::cmd::channel_credentials(o.tls, o.endpoints);
   if (!creds.ok()) {
     std::cerr << "Error: " << creds.status().message() << std::endl;
     return raftkv::cmd::kUsageError;

@@ -185,10 +185,9 @@ void add_limit_flags(CLI::App& app, Flags& f) {
                "Key clients by their client-id request metadata instead of their address");
 }
 
-// etcd's TLS flags. raftkv does not speak TLS yet (issue 15): each is refused at start,
-// naming it, so that nobody believes a listener is protected when it is not.
-// The client port's (--cert-file, --key-file, --trusted-ca-file, --client-cert-auth) are
-// supported; these are not yet.
+// etcd's TLS flags. The client port's (--cert-file, --key-file, --trusted-ca-file,
+// --client-cert-auth) are supported; these are not yet (issue 15), and each is refused at
+// start, naming it, so that nobody believes a listener is protected when it is not.
 constexpr const char* kTlsValueFlags[] = {"peer-cert-file",
                                           "peer-key-file",
                                           "peer-trusted-ca-file",
@@ -225,23 +224,19 @@ void add_tls_flags(CLI::App& app, Flags& f) {
   }
 }
 
-// The first TLS flag given (a switch only when on), as an error naming it.
+// The first unsupported TLS flag given (a switch only when on), as an error naming it.
 absl::Status refuse_tls(const Flags& f) {
+  auto refused = [](const char* name) {
+    return absl::InvalidArgumentError(std::string("--") + name +
+                                      ": not supported yet (only the client port speaks TLS: "
+                                      "--cert-file, --key-file, --trusted-ca-file, "
+                                      "--client-cert-auth)");
+  };
   for (const char* name : kTlsValueFlags) {
-    if (!f.tls_values.at(name).empty()) {
-      return absl::InvalidArgumentError(std::string("--") + name +
-                                        ": not supported yet (only the client port speaks TLS: "
-                                        "--cert-file, --key-file, --trusted-ca-file, "
-                                        "--client-cert-auth)");
-    }
+    if (!f.tls_values.at(name).empty()) return refused(name);
   }
   for (const char* name : kTlsSwitches) {
-    if (f.tls_switches.at(name)) {
-      return absl::InvalidArgumentError(std::string("--") + name +
-                                        ": not supported yet (only the client port speaks TLS: "
-                                        "--cert-file, --key-file, --trusted-ca-file, "
-                                        "--client-cert-auth)");
-    }
+    if (f.tls_switches.at(name)) return refused(name);
   }
   return absl::OkStatus();
 }

@@ -709,7 +709,7 @@ int main(int argc, char** argv) {
   if (std::optional<int> exit = raftkv::cmd::parse_command_line(app, "raftkvctl", argc, argv)) {
     return *exit;
   }
-  auto creds = raftkv::cmd::channel_credentials(o.tls, split(o.endpoints, ','));
+  auto creds = raftkv::cmd::channel_credentials(o.tls, o.endpoints);
   if (!creds.ok()) return usage(std::string(creds.status().message()));
   o.creds = *std::move(creds);
   Client c(o);

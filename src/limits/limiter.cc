@@ -89,24 +89,16 @@ Permit& Permit::operator=(Permit&& other) noexcept {
   return *this;
 }
 
-void Permit::release() {
-  if (limiter_ == nullptr) return;
-  if (watcher_) {
-    limiter_->release_watcher(*client_);
-  } else {
-    limiter_->release(*client_, bytes_, admitted_at_);
-  }
-  limiter_ = nullptr;
-  client_.reset();
-  bytes_ = 0;
-}
+void Permit::release() { give_back(admitted_at_); }
 
-void Permit::release_unserved() {
+void Permit::release_unserved() { give_back(std::nullopt); }
+
+void Permit::give_back(std::optional<Clock::time_point> served_since) {
   if (limiter_ == nullptr) return;
   if (watcher_) {
     limiter_->release_watcher(*client_);
   } else {
-    limiter_->release(*client_, bytes_, std::nullopt);
+    limiter_->release(*client_, bytes_, served_since);
   }
   limiter_ = nullptr;
   client_.reset();

@@ -74,6 +74,8 @@ class Permit {
 
  private:
   friend class Limiter;
+  // Both releases: `served_since` is when the request was admitted, or none.
+  void give_back(std::optional<Clock::time_point> served_since);
   Limiter* limiter_ = nullptr;
   std::shared_ptr<ClientState> client_;
   uint64_t bytes_ = 0;

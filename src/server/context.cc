@@ -126,11 +126,7 @@ void Context::write_async(const in::Command& c, grpc::ServerUnaryReactor* reacto
                              if (s.ok()) fill(result);
                              // Answered: the budget is free again. The runtime's own
                              // overload refusals were not served (Permit::release_unserved).
-                             if (refused) {
-                               held->release_unserved();
-                             } else {
-                               held->release();
-                             }
+                             refused ? held->release_unserved() : held->release();
                              reactor->Finish(s);
                            });
 }

@@ -197,6 +197,22 @@ class GrpcTransport::PeerService final
     return true;
   }
 
+  // Why a decoded message is not for the node (a reason and its detail), if it is not:
+  // it does not parse, is addressed to another member, or claims another sender than
+  // the stream it came on.
+  std::optional<std::pair<const char*, std::string>> unusable(
+      const absl::StatusOr<raft::Message>& m, uint64_t stream_from) const {
+    if (!m.ok()) return std::pair("malformed", std::string(m.status().message()));
+    if (m->to != t_.options_.self) {
+      return std::pair("wrong recipient", "addressed to " + raftlog::hex_id(m->to.value()));
+    }
+    if (m->from.value() != stream_from) {
+      return std::pair("another sender", "a message from " + raftlog::hex_id(m->from.value()) +
+                                             " on the stream of " + raftlog::hex_id(stream_from));
+    }
+    return std::nullopt;
+  }
+
   // Hands the frame's proposals, refusals and messages to the node.
   void deliver(Incoming& in, pb::PeerFrame& frame) {
     for (std::string& entry : *frame.mutable_proposals()) {
@@ -207,17 +223,9 @@ class GrpcTransport::PeerService final
     }
     for (const pb::Message& pm : frame.messages()) {
       absl::StatusOr<raft::Message> m = decode(pm);
-      if (!m.ok() || m->to != t_.options_.self || m->from.value() != frame.from()) {
+      if (std::optional<std::pair<const char*, std::string>> why = unusable(m, frame.from())) {
         ++t_.refused_;
-        log_refusal(t_.refusal_log_, "dropped peer message", frame.from(),
-                    !m.ok()                     ? "malformed"
-                    : m->to != t_.options_.self ? "wrong recipient"
-                                                : "another sender",
-                    !m.ok() ? std::string(m.status().message())
-                    : m->to != t_.options_.self
-                        ? "addressed to " + raftlog::hex_id(m->to.value())
-                        : "a message from " + raftlog::hex_id(m->from.value()) +
-                              " on the stream of " + raftlog::hex_id(frame.from()));
+        log_refusal(t_.refusal_log_, "dropped peer message", frame.from(), why->first, why->second);
         continue;
       }
       std::string data;
