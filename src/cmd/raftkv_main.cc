@@ -35,7 +35,8 @@ struct Flags {
   std::string initial_cluster;
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
-  server::ClientTls client_tls;  // --cert-file, --key-file, --trusted-ca-file, --client-cert-auth
+  server::TlsFlags client_tls;  // --cert-file, --key-file, --trusted-ca-file, --client-cert-auth
+  server::TlsFlags peer_tls;    // the same with --peer-, and --peer-cert-allowed-cn|hostname
   uint32_t heartbeat_interval = 100;
   uint32_t election_timeout = 1000;
   uint32_t election_timeout_min = 0;
@@ -185,32 +186,37 @@ void add_limit_flags(CLI::App& app, Flags& f) {
                "Key clients by their client-id request metadata instead of their address");
 }
 
-// etcd's TLS flags. The client port's (--cert-file, --key-file, --trusted-ca-file,
-// --client-cert-auth) are supported; these are not yet (issue 15), and each is refused at
-// start, naming it, so that nobody believes a listener is protected when it is not.
-constexpr const char* kTlsValueFlags[] = {"peer-cert-file",
-                                          "peer-key-file",
-                                          "peer-trusted-ca-file",
-                                          "peer-cert-allowed-cn",
-                                          "peer-cert-allowed-hostname",
-                                          "cipher-suites",
-                                          "tls-min-version",
-                                          "tls-max-version",
-                                          "client-crl-file",
-                                          "peer-crl-file"};
-constexpr const char* kTlsSwitches[] = {"peer-client-cert-auth", "auto-tls", "peer-auto-tls"};
+// etcd's TLS flags. These are not supported yet, and each is refused at start, naming it,
+// so that nobody believes a listener is protected as they asked when it is not.
+constexpr const char* kTlsValueFlags[] = {"cipher-suites", "tls-min-version", "tls-max-version",
+                                          "client-crl-file", "peer-crl-file"};
+constexpr const char* kTlsSwitches[] = {"auto-tls", "peer-auto-tls"};
+
+// --cert-file and its kin for one port: `prefix` is "" (clients) or "peer-".
+void add_port_tls_flags(CLI::App& app, const std::string& prefix, const std::string& who,
+                        server::TlsFlags& t) {
+  app.add_option("--" + prefix + "cert-file", t.cert_file,
+                 "The " + who + " port's TLS certificate (PEM; for https:// " + who + " URLs)")
+      ->group("TLS");
+  app.add_option("--" + prefix + "key-file", t.key_file,
+                 "The private key of --" + prefix + "cert-file (PEM)")
+      ->group("TLS");
+  app.add_option("--" + prefix + "trusted-ca-file", t.trusted_ca_file,
+                 "The CA that signs " + who + " certificates (PEM)")
+      ->group("TLS");
+  app.add_flag("--" + prefix + "client-cert-auth", t.client_cert_auth,
+               "Require a " + who + " certificate signed by --" + prefix + "trusted-ca-file")
+      ->group("TLS");
+}
 
 void add_tls_flags(CLI::App& app, Flags& f) {
-  app.add_option("--cert-file", f.client_tls.cert_file,
-                 "The client port's TLS certificate (PEM; for https:// client URLs)")
+  add_port_tls_flags(app, "", "client", f.client_tls);
+  add_port_tls_flags(app, "peer-", "peer", f.peer_tls);
+  app.add_option("--peer-cert-allowed-cn", f.peer_tls.allowed_cn,
+                 "Accept only peer certificates with this common name")
       ->group("TLS");
-  app.add_option("--key-file", f.client_tls.key_file, "The private key of --cert-file (PEM)")
-      ->group("TLS");
-  app.add_option("--trusted-ca-file", f.client_tls.trusted_ca_file,
-                 "The CA that signs client certificates (PEM)")
-      ->group("TLS");
-  app.add_flag("--client-cert-auth", f.client_tls.client_cert_auth,
-               "Require a client certificate signed by --trusted-ca-file")
+  app.add_option("--peer-cert-allowed-hostname", f.peer_tls.allowed_hostname,
+                 "Accept only peer certificates valid for this host name")
       ->group("TLS");
   for (const char* name : kTlsValueFlags) {
     app.add_option(std::string("--") + name, f.tls_values[name],
@@ -228,9 +234,8 @@ void add_tls_flags(CLI::App& app, Flags& f) {
 absl::Status refuse_tls(const Flags& f) {
   auto refused = [](const char* name) {
     return absl::InvalidArgumentError(std::string("--") + name +
-                                      ": not supported yet (only the client port speaks TLS: "
-                                      "--cert-file, --key-file, --trusted-ca-file, "
-                                      "--client-cert-auth)");
+                                      ": not supported yet (the TLS versions and cipher suites "
+                                      "are gRPC's defaults: TLS 1.2 and 1.3)");
   };
   for (const char* name : kTlsValueFlags) {
     if (!f.tls_values.at(name).empty()) return refused(name);
@@ -317,7 +322,7 @@ absl::StatusOr<std::vector<server::MemberSpec>> initial_cluster(const Flags& f,
     server::MemberSpec m;
     m.name = part.substr(0, eq);
     const std::string url = part.substr(eq + 1);
-    if (auto a = server::url_to_address(url); !a.ok()) {
+    if (auto a = server::url_to_address(url, /*allow_https=*/true); !a.ok()) {
       return bad("member " + m.name + ": " + std::string(a.status().message()));
     }
     if (!urls.insert(url).second) return bad("peer URL " + url + " appears twice");
@@ -381,35 +386,49 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
   return node::validate(cfg->node);
 }
 
+// As etcd: TLS on a port whose URL is https://, from its --[peer-]cert-file and
+// --[peer-]key-file. An http:// URL is served in plaintext whatever the TLS flags say (as
+// etcd does), with a warning.
+absl::StatusOr<std::optional<server::TlsFlags>> port_tls(const std::string& flag,
+                                                         const std::string& url,
+                                                         const server::TlsFlags& tls,
+                                                         const std::string& prefix) {
+  if (server::is_https(url)) {
+    if (tls.cert_file.empty() || tls.key_file.empty()) {
+      return absl::InvalidArgumentError("--" + flag + " " + url + ": https needs --" + prefix +
+                                        "cert-file and --" + prefix + "key-file");
+    }
+    return tls;
+  }
+  if (tls != server::TlsFlags{}) {
+    raftlog::warn("server",
+                  "TLS flags are set but the URL is http://: this port is served in plaintext",
+                  {{flag, url}, {"flags", "--" + prefix + "*"}});
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
   server::ServerConfig cfg;
   std::string client_url, peer_url;
   auto client = one_address("listen-client-urls", f.listen_client_urls, &client_url, true);
   if (!client.ok()) return client.status();
-  // As etcd: TLS on an https:// client URL, from --cert-file and --key-file.
-  if (server::is_https(client_url)) {
-    if (f.client_tls.cert_file.empty() || f.client_tls.key_file.empty()) {
-      return absl::InvalidArgumentError("--listen-client-urls " + client_url +
-                                        ": https needs --cert-file and --key-file");
-    }
-    cfg.client_tls = f.client_tls;
-  } else if (f.client_tls != server::ClientTls{}) {
-    // etcd serves an http:// URL in plaintext whatever the TLS flags say; so does raftkv,
-    // but says so.
-    raftlog::warn("server",
-                  "TLS flags are set but the client URL is http://: clients are served in "
-                  "plaintext",
-                  {{"listen-client-urls", client_url}});
-  }
-  auto peer = one_address("listen-peer-urls", f.listen_peer_urls, &peer_url);
+  auto peer = one_address("listen-peer-urls", f.listen_peer_urls, &peer_url, true);
   if (!peer.ok()) return peer.status();
+  auto client_tls = port_tls("listen-client-urls", client_url, f.client_tls, "");
+  if (!client_tls.ok()) return client_tls.status();
+  cfg.client_tls = *client_tls;
+  auto peer_tls = port_tls("listen-peer-urls", peer_url, f.peer_tls, "peer-");
+  if (!peer_tls.ok()) return peer_tls.status();
+  cfg.peer_tls = *peer_tls;
   std::string adv_client = client_url, adv_peer = peer_url;
   if (!f.advertise_client_urls.empty()) {
     auto a = one_address("advertise-client-urls", f.advertise_client_urls, &adv_client, true);
     if (!a.ok()) return a.status();
   }
   if (!f.initial_advertise_peer_urls.empty()) {
-    auto a = one_address("initial-advertise-peer-urls", f.initial_advertise_peer_urls, &adv_peer);
+    auto a =
+        one_address("initial-advertise-peer-urls", f.initial_advertise_peer_urls, &adv_peer, true);
     if (!a.ok()) return a.status();
   }
   if (!f.listen_metrics_urls.empty()) {
@@ -460,10 +479,21 @@ int run(server::ServerConfig cfg) {
                 {{"address", cfg.node.client_address}, {"port", (*srv)->client_port()}});
   raftlog::info("server", "serving peer traffic",
                 {{"address", cfg.node.peer_address}, {"port", (*srv)->peer_port()}});
-  raftlog::warn("server",
-                "peer traffic is plaintext and unauthenticated: any process that reaches the "
-                "peer port can speak Raft to this member; keep it on a trusted network",
-                {{"address", cfg.node.peer_address}});
+  if (!cfg.peer_tls.has_value()) {
+    raftlog::warn("server",
+                  "peer traffic is plaintext and unauthenticated: any process that reaches the "
+                  "peer port can speak Raft to this member; keep it on a trusted network",
+                  {{"address", cfg.node.peer_address}});
+  } else if (!cfg.peer_tls->client_cert_auth) {
+    raftlog::warn("server",
+                  "peer traffic is encrypted but peers are unauthenticated: without "
+                  "--peer-client-cert-auth any process that reaches the peer port can speak "
+                  "Raft to this member",
+                  {{"address", cfg.node.peer_address}});
+  } else {
+    raftlog::info("server", "peers authenticate by certificate",
+                  {{"address", cfg.node.peer_address}});
+  }
   if ((*srv)->metrics_port() > 0) {
     raftlog::info("server", "serving /metrics and /health",
                   {{"address", cfg.node.metrics_address}, {"port", (*srv)->metrics_port()}});

@@ -123,7 +123,7 @@ class ClusterService final : public pb::Cluster::Service {
   }
   static grpc::Status check_urls(const google::protobuf::RepeatedPtrField<std::string>& urls) {
     for (const std::string& url : urls) {
-      if (!url_to_address(url).ok()) return invalid_urls();
+      if (!url_to_address(url, /*allow_https=*/true).ok()) return invalid_urls();
     }
     return grpc::Status::OK;
   }

@@ -595,6 +595,13 @@ void KvStateMachine::set_member_listener(std::function<void(const in::MemberAttr
   member_listener_ = std::move(f);
 }
 
+std::vector<in::MemberAttributes> KvStateMachine::known_members() {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<in::MemberAttributes> out;
+  for (const auto& [id, m] : attributes_) out.push_back(m);
+  return out;
+}
+
 void KvStateMachine::seed_members(const std::vector<in::MemberAttributes>& members) {
   std::lock_guard<std::mutex> lock(mu_);
   for (const auto& m : members) {

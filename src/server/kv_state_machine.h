@@ -44,6 +44,10 @@ class KvStateMachine : public node::StateMachine {
   std::set<int64_t> lease_ids();  // the leases that exist now
   // Members: the Raft membership with their replicated attributes.
   std::vector<etcdserverpb::Member> members();
+  // Every member whose attributes this member knows, configured or not yet: those the
+  // flags seeded (a joining member knows its peers before it has applied anything) and
+  // those the log set. Any thread.
+  std::vector<raftkv::internal::MemberAttributes> known_members();
   raft::Membership membership();
   // Whether the applied membership makes this member (set_self) a learner.
   void set_self(raft::NodeId self) { self_ = self.value(); }

@@ -15,6 +15,7 @@
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
 #include "server/cluster_view.h"
+#include "server/grpc_log.h"
 #include "server/grpc_metrics.h"
 #include "server/health_monitor.h"
 #include "server/http_endpoint.h"
@@ -89,18 +90,27 @@ namespace {
 template <typename Urls>
 void point_peer(transport::GrpcTransport* t, raft::NodeId self, uint64_t id, const Urls& urls) {
   if (raft::NodeId(id) == self || urls.empty()) return;
-  if (auto addr = url_to_address(*urls.begin()); addr.ok()) t->set_peer(raft::NodeId(id), *addr);
+  const std::string& url = *urls.begin();
+  if (auto addr = url_to_address(url, /*allow_https=*/true); addr.ok()) {
+    t->set_peer(raft::NodeId(id), is_https(url) ? "https://" + *addr : *addr);
+  }
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
+  route_grpc_log();
   std::unique_ptr<Server> s(new Server());
   s->config_ = std::move(config);
   if (s->config_.client_tls.has_value()) {
-    absl::StatusOr<TlsPem> pem = load_client_tls(*s->config_.client_tls);
+    absl::StatusOr<TlsPem> pem = load_tls(*s->config_.client_tls, TlsPort::kClient);
     if (!pem.ok()) return pem.status();
     s->tls_ = *std::move(pem);
+  }
+  if (s->config_.peer_tls.has_value()) {
+    absl::StatusOr<TlsPem> pem = load_tls(*s->config_.peer_tls, TlsPort::kPeer);
+    if (!pem.ok()) return pem.status();
+    s->peer_tls_ = *std::move(pem);
   }
   if (absl::Status st = s->open_node(); !st.ok()) return st;
   if (absl::Status st = s->listen_clients(); !st.ok()) return st;
@@ -121,6 +131,21 @@ absl::Status Server::open_node() {
   topts.self = cfg.node.id;
   topts.cluster_id = cfg.cluster_id;
   topts.listen_address = cfg.node.peer_address;
+  if (peer_tls_.has_value()) {
+    topts.server_credentials = server_credentials(*peer_tls_);
+    topts.channel_credentials = member_channel_credentials(*peer_tls_);
+    if (peer_tls_->client_cert_auth) {
+      topts.authorize = [this](raft::NodeId claimed, std::string_view cert_pem) {
+        std::vector<PeerRecord> members;
+        for (const in::MemberAttributes& m : sm_->known_members()) {
+          members.push_back(PeerRecord{.id = m.id(),
+                                       .name = m.name(),
+                                       .peer_urls = {m.peer_urls().begin(), m.peer_urls().end()}});
+        }
+        return authorize_peer(cert_pem, claimed.value(), members, *peer_tls_);
+      };
+    }
+  }
   transport_ = std::make_unique<transport::GrpcTransport>(topts);
   transport::GrpcTransport* t = transport_.get();
   const raft::NodeId self = cfg.node.id;

@@ -64,8 +64,9 @@ struct ServerConfig {
   std::chrono::milliseconds request_timeout{5000};
   limits::LimitsConfig limits;          // per-client and member limits (validated at start)
   bool limits_trust_client_id = false;  // key clients by their `client-id` metadata
-  // TLS on the client port (an https:// --listen-client-urls); checked at start.
-  std::optional<ClientTls> client_tls;
+  // TLS on the client port (an https:// --listen-client-urls) and on the peer port (an
+  // https:// --listen-peer-urls); checked at start.
+  std::optional<TlsFlags> client_tls, peer_tls;
   // Called once (from a server thread) when this member sees itself removed from the
   // cluster it belonged to; etcd's members stop then. raftkv's binary stops cleanly.
   std::function<void()> on_removed;
@@ -76,7 +77,7 @@ struct ServerConfig {
 uint64_t member_id(const std::string& cluster_token, const std::string& peer_url);
 uint64_t cluster_id(const std::string& cluster_token, const std::vector<MemberSpec>& members);
 // "http://127.0.0.1:2380" -> "127.0.0.1:2380"; an error names what is wrong. https://
-// only where `allow_https` (the client port; peers and metrics have no TLS yet).
+// only where `allow_https` (client and peer URLs; the metrics port has no TLS yet).
 absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_https = false);
 bool is_https(const std::string& url);
 
@@ -122,6 +123,7 @@ class Server {
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<limits::Limiter> limiter_;
   std::optional<TlsPem> tls_;                   // the client port's, when it is https
+  std::optional<TlsPem> peer_tls_;              // the peer port's, when it is https
   metrics::Counter* health_success_ = nullptr;  // /health answers, as etcd counts them
   metrics::Counter* health_failures_ = nullptr;
   std::vector<std::unique_ptr<grpc::Service>> services_;

@@ -5,10 +5,15 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <vector>
+
+#include "absl/strings/str_join.h"
+#include "log/log.h"
 
 namespace server {
 namespace {
@@ -56,48 +61,101 @@ std::vector<X509Ptr> read_certs(const std::string& pem) {
   return certs;
 }
 
+// The host of "https://host:port" ("[::1]" loses its brackets).
+std::string url_host(std::string_view url) {
+  if (const size_t scheme = url.find("://"); scheme != std::string_view::npos) {
+    url.remove_prefix(scheme + 3);
+  }
+  if (!url.empty() && url.front() == '[') {
+    const size_t close = url.find(']');
+    return std::string(url.substr(1, close == std::string_view::npos ? close : close - 1));
+  }
+  return std::string(url.substr(0, url.rfind(':')));
+}
+
+std::string common_name(X509* cert) {
+  X509_NAME* subject = X509_get_subject_name(cert);
+  const int i = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+  if (i < 0) return "";
+  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, i));
+  return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
+                     static_cast<size_t>(ASN1_STRING_length(data)));
+}
+
+// Whether the certificate is valid for `host` (a DNS name, wildcards as in HTTPS, or an
+// IP address against its IP SANs).
+bool valid_for_host(X509* cert, const std::string& host) {
+  if (host.empty()) return false;
+  const int ip = X509_check_ip_asc(cert, host.c_str(), 0);
+  if (ip >= 0) return ip == 1;  // host is an IP address
+  return X509_check_host(cert, host.c_str(), host.size(), 0, nullptr) == 1;
+}
+
+// "CN=n1, DNS:m1.example, IP Address:127.0.0.1": the names a refusal quotes.
+std::string names_of(X509* cert) {
+  std::vector<std::string> names{"CN=" + common_name(cert)};
+  auto* sans =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  for (int i = 0; sans != nullptr && i < sk_GENERAL_NAME_num(sans); ++i) {
+    Bio out(BIO_new(BIO_s_mem()));
+    GENERAL_NAME_print(out.get(), sk_GENERAL_NAME_value(sans, i));
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(out.get(), &data);
+    names.emplace_back(data, static_cast<size_t>(n));
+  }
+  GENERAL_NAMES_free(sans);
+  return absl::StrJoin(names, ", ");
+}
+
 }  // namespace
 
-absl::StatusOr<TlsPem> load_client_tls(const ClientTls& tls) {
+absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port) {
+  const std::string p = port == TlsPort::kPeer ? "peer-" : "";
+  const std::string cert_flag = p + "cert-file", key_flag = p + "key-file",
+                    ca_flag = p + "trusted-ca-file";
   if (tls.cert_file.empty() || tls.key_file.empty()) {
-    return absl::InvalidArgumentError(
-        "TLS on the client port needs both --cert-file and --key-file");
+    return absl::InvalidArgumentError("TLS on the " +
+                                      std::string(port == TlsPort::kPeer ? "peer" : "client") +
+                                      " port needs both --" + cert_flag + " and --" + key_flag);
   }
   if (tls.client_cert_auth && tls.trusted_ca_file.empty()) {
     return absl::InvalidArgumentError(
-        "--client-cert-auth needs --trusted-ca-file, the CA that signs the clients' certificates");
+        "--" + p + "client-cert-auth needs --" + ca_flag + ", the CA that signs the " +
+        (port == TlsPort::kPeer ? "peers'" : "clients'") + " certificates");
   }
   TlsPem pem;
   pem.client_cert_auth = tls.client_cert_auth;
-  auto cert_pem = read_file("cert-file", tls.cert_file);
+  pem.allowed_cn = tls.allowed_cn;
+  pem.allowed_hostname = tls.allowed_hostname;
+  auto cert_pem = read_file(cert_flag, tls.cert_file);
   if (!cert_pem.ok()) return cert_pem.status();
-  auto key_pem = read_file("key-file", tls.key_file);
+  auto key_pem = read_file(key_flag, tls.key_file);
   if (!key_pem.ok()) return key_pem.status();
   std::vector<X509Ptr> chain = read_certs(*cert_pem);
-  if (chain.empty()) return bad("cert-file", tls.cert_file, "holds no PEM certificate");
+  if (chain.empty()) return bad(cert_flag, tls.cert_file, "holds no PEM certificate");
   X509* cert = chain.front().get();
   Bio key_bio = memory_bio(*key_pem);
   Key key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
   ERR_clear_error();
-  if (key == nullptr) return bad("key-file", tls.key_file, "holds no PEM private key");
+  if (key == nullptr) return bad(key_flag, tls.key_file, "holds no PEM private key");
   if (X509_check_private_key(cert, key.get()) != 1) {
     ERR_clear_error();
-    return bad("key-file", tls.key_file,
-               "does not match the certificate in --cert-file " + tls.cert_file);
+    return bad(key_flag, tls.key_file,
+               "does not match the certificate in --" + cert_flag + " " + tls.cert_file);
   }
   if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
-    return bad("cert-file", tls.cert_file,
+    return bad(cert_flag, tls.cert_file,
                "the certificate expired on " + time_text(X509_get0_notAfter(cert)));
   }
   if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
-    return bad("cert-file", tls.cert_file,
+    return bad(cert_flag, tls.cert_file,
                "the certificate is not valid before " + time_text(X509_get0_notBefore(cert)));
   }
   if (!tls.trusted_ca_file.empty()) {
-    auto ca_pem = read_file("trusted-ca-file", tls.trusted_ca_file);
+    auto ca_pem = read_file(ca_flag, tls.trusted_ca_file);
     if (!ca_pem.ok()) return ca_pem.status();
     std::vector<X509Ptr> cas = read_certs(*ca_pem);
-    if (cas.empty()) return bad("trusted-ca-file", tls.trusted_ca_file, "holds no PEM certificate");
+    if (cas.empty()) return bad(ca_flag, tls.trusted_ca_file, "holds no PEM certificate");
     Store store(X509_STORE_new());
     for (const X509Ptr& ca : cas) X509_STORE_add_cert(store.get(), ca.get());
     STACK_OF(X509)* untrusted = sk_X509_new_null();
@@ -109,8 +167,8 @@ absl::StatusOr<TlsPem> load_client_tls(const ClientTls& tls) {
     sk_X509_free(untrusted);
     ERR_clear_error();
     if (!signed_by_ca) {
-      return bad("cert-file", tls.cert_file,
-                 "is not signed by --trusted-ca-file " + tls.trusted_ca_file + " (" + why + ")");
+      return bad(cert_flag, tls.cert_file,
+                 "is not signed by --" + ca_flag + " " + tls.trusted_ca_file + " (" + why + ")");
     }
     pem.ca = *std::move(ca_pem);
   }
@@ -134,6 +192,52 @@ std::shared_ptr<grpc::ChannelCredentials> member_channel_credentials(const TlsPe
   opts.pem_private_key = pem.key;
   opts.pem_cert_chain = pem.cert;
   return grpc::SslCredentials(opts);
+}
+
+absl::Status authorize_peer(std::string_view cert_pem, uint64_t claimed,
+                            const std::vector<PeerRecord>& members, const TlsPem& peer_tls) {
+  std::vector<X509Ptr> certs = read_certs(std::string(cert_pem));
+  if (certs.empty()) return absl::UnauthenticatedError("the peer presented no certificate");
+  X509* cert = certs.front().get();
+  const std::string cn = common_name(cert);
+  auto refuse = [&](const std::string& why) {
+    return absl::PermissionDeniedError("certificate (" + names_of(cert) + ") " + why);
+  };
+  if (!peer_tls.allowed_cn.empty() && cn != peer_tls.allowed_cn) {
+    return refuse("does not carry --peer-cert-allowed-cn " + peer_tls.allowed_cn);
+  }
+  if (!peer_tls.allowed_hostname.empty() && !valid_for_host(cert, peer_tls.allowed_hostname)) {
+    return refuse("is not valid for --peer-cert-allowed-hostname " + peer_tls.allowed_hostname);
+  }
+  const auto self = std::find_if(members.begin(), members.end(),
+                                 [&](const PeerRecord& m) { return m.id == claimed; });
+  const std::string who = "member " + raftlog::hex_id(claimed);
+  if (self == members.end()) return refuse("speaks for " + who + ", whose peer URLs are unknown");
+  if (!cn.empty() && cn == self->name) return absl::OkStatus();
+  for (const PeerRecord& m : members) {
+    if (m.id != claimed && !cn.empty() && m.name == cn) {
+      return refuse("belongs to member " + m.name + ", not to " + who + " (" + self->name + ")");
+    }
+  }
+  auto valid_for_url_of = [&](const PeerRecord& m) {
+    return std::any_of(m.peer_urls.begin(), m.peer_urls.end(),
+                       [&](const std::string& u) { return valid_for_host(cert, url_host(u)); });
+  };
+  if (valid_for_url_of(*self)) {
+    // A host tells members apart only when the certificate is valid for no other named
+    // member's host (several members on one machine; a wildcard certificate).
+    for (const PeerRecord& m : members) {
+      if (m.id != claimed && !self->name.empty() && valid_for_url_of(m)) {
+        return refuse("is valid for the peer host of " + who + " (" + self->name +
+                      ") and for that of member " + (m.name.empty() ? "?" : m.name) +
+                      ": it identifies neither; give each member a certificate whose CN is its "
+                      "name");
+      }
+    }
+    return absl::OkStatus();
+  }
+  return refuse("names neither " + who + " (" + self->name + ") nor the host of its peer URLs (" +
+                absl::StrJoin(self->peer_urls, ", ") + ")");
 }
 
 }  // namespace server

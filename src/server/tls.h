@@ -1,40 +1,68 @@
-// TLS on the client port (etcd's --cert-file, --key-file, --trusted-ca-file and
-// --client-cert-auth): the files read and checked once at start, so that a bad one stops
-// the start with one line naming the flag, the file and the reason, and the gRPC
-// credentials made from them. Peer TLS is not supported yet (issue 15).
+// TLS on the client and peer ports, with etcd's flags (--cert-file, --key-file,
+// --trusted-ca-file, --client-cert-auth and their --peer- twins): the files read and
+// checked once at start, so that a bad one stops the start with one line naming the flag,
+// the file and the reason, and the gRPC credentials made from them. On the peer port, a
+// certificate also decides which member a peer may speak for (authorize_peer).
 #pragma once
 
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace server {
 
-struct ClientTls {
+struct TlsFlags {
   std::string cert_file, key_file;  // the member's certificate and its private key
-  std::string trusted_ca_file;      // the CA that signs clients' certificates; may be empty
-  bool client_cert_auth = false;    // require a client certificate signed by that CA
-  bool operator==(const ClientTls&) const = default;
+  std::string trusted_ca_file;      // the CA that signs the other side's; may be empty
+  bool client_cert_auth = false;    // require a certificate of the other side, signed by it
+  // Peer port only (--peer-cert-allowed-cn, --peer-cert-allowed-hostname): a peer's
+  // certificate must carry this common name, or be valid for this host name.
+  std::string allowed_cn, allowed_hostname;
+  bool operator==(const TlsFlags&) const = default;
 };
+
+// Which port's flags: errors name --cert-file or --peer-cert-file.
+enum class TlsPort { kClient, kPeer };
 
 // The files' contents, checked.
 struct TlsPem {
   std::string cert, key, ca;
   bool client_cert_auth = false;
+  std::string allowed_cn, allowed_hostname;
 };
 
 // Reads the files and checks that each parses, that the key matches the certificate,
 // that the certificate is valid now and, with a CA, that the CA signs it.
-absl::StatusOr<TlsPem> load_client_tls(const ClientTls& tls);
+absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port);
 
 std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsPem& pem);
-// For this member's own calls to other members' client ports (the status page): their
-// certificates checked against the CA (the system's roots without one), this member's
-// certificate presented as its own.
+// For this member's own calls to other members (peer streams, the status page's calls
+// to client ports): their certificates checked against the CA (the system's roots
+// without one), this member's certificate presented as its own.
 std::shared_ptr<grpc::ChannelCredentials> member_channel_credentials(const TlsPem& pem);
+
+// A member as the peer port knows it: who may present which certificate.
+struct PeerRecord {
+  uint64_t id = 0;
+  std::string name;  // empty until the member has published it
+  std::vector<std::string> peer_urls;
+};
+
+// Whether a peer that presented `cert_pem` (verified by the TLS handshake against the
+// peer CA) may speak for member `claimed`. Its certificate must carry the claimed
+// member's name as common name, or be valid for the host of one of its peer URLs and for
+// no other named member's (members sharing a machine tell each other apart by name
+// only). It never speaks for a member when it carries another member's name.
+// --peer-cert-allowed-cn and --peer-cert-allowed-hostname, when set, must hold as well.
+// The error says which rule failed, quoting the certificate's names.
+absl::Status authorize_peer(std::string_view cert_pem, uint64_t claimed,
+                            const std::vector<PeerRecord>& members, const TlsPem& peer_tls);
 
 }  // namespace server

@@ -46,6 +46,14 @@ absl::Status from_grpc(const grpc::Status& s) {
 
 constexpr std::string_view kComponent = "transport";
 
+constexpr std::string_view kHttps = "https://";
+
+// Whether the peer at `address` (set_peer's form) speaks TLS, and its gRPC target.
+std::pair<bool, std::string> peer_target(const std::string& address) {
+  if (address.rfind(kHttps, 0) == 0) return {true, address.substr(kHttps.size())};
+  return {false, address};
+}
+
 // Logs what was refused from `peer`, at most once per peer, reason and period.
 void log_refusal(raftlog::Throttle& throttle, std::string_view msg, uint64_t peer,
                  std::string_view reason, const std::string& detail) {
@@ -67,14 +75,14 @@ class GrpcTransport::PeerService final
  public:
   explicit PeerService(GrpcTransport& t) : t_(t) {}
 
-  grpc::Status Stream(grpc::ServerContext*, grpc::ServerReader<pb::PeerFrame>* reader,
+  grpc::Status Stream(grpc::ServerContext* ctx, grpc::ServerReader<pb::PeerFrame>* reader,
                       pb::StreamAck*) override {
     Incoming in;
     pb::PeerFrame frame;
     while (reader->Read(&frame)) {
       if (t_.stopped_) break;
       count_received(in, frame);
-      if (std::optional<grpc::Status> refused = refusal(in, frame)) return *refused;
+      if (std::optional<grpc::Status> refused = refusal(*ctx, in, frame)) return *refused;
       if (frame.has_chunk() && !take_chunk(in, frame)) continue;
       deliver(in, frame);
     }
@@ -98,6 +106,14 @@ class GrpcTransport::PeerService final
                               ", which is in no configuration this node knows";
       log_refusal(t_.refusal_log_, "refused forwarded request", req->from(), "not a member", why);
       reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
+      return reactor;
+    }
+    if (absl::Status a = authorized(*ctx, req->from()); !a.ok()) {
+      ++t_.refused_;
+      const std::string why =
+          "forward from " + raftlog::hex_id(req->from()) + ": " + std::string(a.message());
+      log_refusal(t_.refusal_log_, "refused forwarded request", req->from(), "certificate", why);
+      reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
       return reactor;
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -137,8 +153,10 @@ class GrpcTransport::PeerService final
 
   // The stream's end when the frame comes from another cluster, a removed member, a
   // sender in no configuration this node knows, or claims another sender than the
-  // stream's first frame did (a stream speaks for one member).
-  std::optional<grpc::Status> refusal(Incoming& in, const pb::PeerFrame& frame) {
+  // stream's first frame did (a stream speaks for one member), or whose certificate may not
+  // speak for the sender it claims.
+  std::optional<grpc::Status> refusal(const grpc::ServerContextBase& ctx, Incoming& in,
+                                      const pb::PeerFrame& frame) {
     if (frame.cluster_id() != t_.options_.cluster_id) {
       ++t_.refused_;
       std::string why = "peer frame for cluster " + std::to_string(frame.cluster_id()) +
@@ -161,6 +179,13 @@ class GrpcTransport::PeerService final
         log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "not a member", why);
         return refuse_stream(pb::StreamRefusal::NOT_A_MEMBER, std::move(why));
       }
+      if (absl::Status a = authorized(ctx, frame.from()); !a.ok()) {
+        ++t_.refused_;
+        std::string why =
+            "peer stream for " + raftlog::hex_id(frame.from()) + ": " + std::string(a.message());
+        log_refusal(t_.refusal_log_, "refused peer stream", frame.from(), "certificate", why);
+        return refuse_stream(pb::StreamRefusal::WRONG_CERTIFICATE, std::move(why));
+      }
       in.sender = frame.from();
     } else if (frame.from() != in.sender) {
       ++t_.refused_;
@@ -170,6 +195,19 @@ class GrpcTransport::PeerService final
       return refuse_stream(pb::StreamRefusal::TWO_SENDERS, std::move(why));
     }
     return std::nullopt;
+  }
+
+  // Whether the certificate the peer presented on this connection may speak for `claimed`
+  // (always, where no certificate is required).
+  absl::Status authorized(const grpc::ServerContextBase& ctx, uint64_t claimed) const {
+    if (!t_.options_.authorize) return absl::OkStatus();
+    const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+    const std::vector<grpc::string_ref> pem =
+        auth == nullptr ? std::vector<grpc::string_ref>{}
+                        : auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    if (pem.empty()) return absl::UnauthenticatedError("the peer presented no certificate");
+    return t_.options_.authorize(raft::NodeId(claimed),
+                                 std::string_view(pem.front().data(), pem.front().size()));
   }
 
   // Appends a snapshot chunk; false (the frame is dropped) when it is out of order.
@@ -358,7 +396,14 @@ class GrpcTransport::Sender {
       args.SetMaxSendMessageSize(-1);
       args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-      channel_ = grpc::CreateCustomChannel(address_, grpc::InsecureChannelCredentials(), args);
+      const auto [tls, target] = peer_target(address_);
+      std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+      if (tls) {
+        creds = t_.options_.channel_credentials != nullptr
+                    ? t_.options_.channel_credentials
+                    : grpc::SslCredentials(grpc::SslCredentialsOptions{});
+      }
+      channel_ = grpc::CreateCustomChannel(target, creds, args);
     }
     return channel_;
   }
@@ -544,7 +589,11 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
   service_ = std::make_unique<PeerService>(*this);
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options_.listen_address,
+                           options_.server_credentials != nullptr
+                               ? options_.server_credentials
+                               : grpc::InsecureServerCredentials(),
+                           &port);
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a taken port is an error
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(options_.max_message_bytes, static_cast<uint64_t>(INT32_MAX))));

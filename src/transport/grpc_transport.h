@@ -7,10 +7,12 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,7 +23,10 @@
 
 namespace grpc {
 class Server;
-}
+class ServerCredentials;
+class ChannelCredentials;
+class ServerContextBase;
+}  // namespace grpc
 
 namespace transport {
 
@@ -34,6 +39,14 @@ struct GrpcTransportOptions {
   uint64_t max_frame_bytes = 4ull << 20;   // messages per frame stop at this size
   uint64_t snapshot_chunk_bytes = 1ull << 20;
   uint64_t max_message_bytes = 64ull << 20;  // gRPC receive limit on the peer listener
+  // TLS on the peer port: the listener's credentials (null: plaintext), and those this
+  // node dials https:// peers with (null: the system's roots, no certificate of its own).
+  std::shared_ptr<grpc::ServerCredentials> server_credentials = nullptr;
+  std::shared_ptr<grpc::ChannelCredentials> channel_credentials = nullptr;
+  // Set where peers must present a certificate: whether the one a peer presented (PEM)
+  // may speak for member `claimed`; an error says why not. Checked on a stream's first
+  // frame and on every forwarded request. Null: a sender is taken at its word.
+  std::function<absl::Status(raft::NodeId claimed, std::string_view cert_pem)> authorize = nullptr;
   // Where the per-peer byte and failure counters go (etcd's etcd_network_peer_*); null:
   // a registry of the transport's own.
   metrics::Registry* registry = nullptr;

@@ -65,7 +65,8 @@ inline constexpr char kRemovedMessage[] = "raftkv: the member has been permanent
 class Transport {
  public:
   virtual ~Transport() = default;
-  // Where a peer listens ("host:port"); replaces an earlier address.
+  // Where a peer listens ("host:port", or "https://host:port" where the peer port
+  // speaks TLS); replaces an earlier address.
   virtual void set_peer(raft::NodeId id, const std::string& address) = 0;
   virtual void remove_peer(raft::NodeId id) = 0;
   // Queues messages for their recipients and returns at once. A peer that is slow or

@@ -51,6 +51,7 @@ class Member:
         self.log_path = os.path.join(root, name + ".log")
         self.proc = None
         self.scheme = "http"  # of the client URL: https when the cluster serves TLS
+        self.peer_scheme = "http"  # of the peer URL: https with peer TLS
 
     @property
     def endpoint(self):
@@ -58,7 +59,7 @@ class Member:
 
     @property
     def peer_url(self):
-        return f"http://127.0.0.1:{self.peer_port}"
+        return f"{self.peer_scheme}://127.0.0.1:{self.peer_port}"
 
     @property
     def client_url(self):
@@ -73,18 +74,21 @@ class Cluster:
     """A cluster of `size` members of `binary` (default: build/bin/raftkv)."""
 
     def __init__(self, size=3, binary=None, extra_flags=(), token="raftkv-test",
-                 heartbeat_ms=50, election_ms=500, client_scheme="http", ctl_flags=()):
+                 heartbeat_ms=50, election_ms=500, client_scheme="http", ctl_flags=(),
+                 peer_scheme="http", member_flags=None):
         """client_scheme https with TLS flags in extra_flags serves clients over TLS;
-        ctl_flags (--cacert, --cert, --key) go to every etcdctl call the harness makes."""
+        ctl_flags (--cacert, --cert, --key) go to every etcdctl call the harness makes;
+        peer_scheme https with member_flags(name) (each member's --peer-cert-file...)
+        runs the peer port over TLS."""
         self.binary = binary or os.environ.get("RAFTKV_SERVER") or default_binary()
         self.root = tempfile.mkdtemp(prefix="raftkv-cluster-")
         self.token = token
         self.extra_flags = list(extra_flags)
         self.heartbeat_ms, self.election_ms = heartbeat_ms, election_ms
         self.client_scheme, self.ctl_flags = client_scheme, list(ctl_flags)
-        self.members = [Member(f"n{i + 1}", self.root) for i in range(size)]
-        for m in self.members:
-            m.scheme = client_scheme
+        self.peer_scheme = peer_scheme
+        self.member_flags = member_flags or (lambda name: [])
+        self.members = [self._member(f"n{i + 1}") for i in range(size)]
         self.initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
 
     def __enter__(self):
@@ -109,6 +113,11 @@ class Cluster:
                         print(f"--- {m.name} ---\n{f.read()[-3000:]}")
         return False
 
+    def _member(self, name):
+        m = Member(name, self.root)
+        m.scheme, m.peer_scheme = self.client_scheme, self.peer_scheme
+        return m
+
     def _spawn(self, m, initial, state):
         args = [self.binary, "--name", m.name, "--data-dir", m.data_dir,
                 "--listen-client-urls", m.client_url, "--advertise-client-urls", m.client_url,
@@ -117,7 +126,8 @@ class Cluster:
                 "--initial-cluster", initial, "--initial-cluster-state", state,
                 "--initial-cluster-token", self.token,
                 "--heartbeat-interval", str(self.heartbeat_ms),
-                "--election-timeout", str(self.election_ms)] + self.extra_flags
+                "--election-timeout", str(self.election_ms)] + self.extra_flags + \
+            self.member_flags(m.name)
         log = open(m.log_path, "a")
         m.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -189,8 +199,7 @@ class Cluster:
 
     def add_member(self, name, learner=False):
         """Adds a member through etcdctl and starts its process; returns it."""
-        m = Member(name, self.root)
-        m.scheme = self.client_scheme
+        m = self._member(name)
         args = ["member", "add", name, "--peer-urls=" + m.peer_url]
         if learner:
             args.append("--learner")

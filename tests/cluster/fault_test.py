@@ -213,12 +213,14 @@ class FlagTest(unittest.TestCase):
             (["--listen-metrics-urls", "127.0.0.1:9"],
              "--listen-metrics-urls: URL 127.0.0.1:9 must start with http://"),
             (["--no-such-flag"], "no-such-flag"),
-            # etcd's TLS flags are known, and refused until raftkv speaks TLS.
-            (["--peer-cert-file", "/tmp/server.pem"],
-             "--peer-cert-file: not supported yet (only the client port speaks TLS"),
-            (["--peer-client-cert-auth"], "--peer-client-cert-auth: not supported yet"),
-            (["--listen-peer-urls", "https://127.0.0.1:2380"],
+            # etcd's TLS flags raftkv does not support yet are known, and refused.
+            (["--cipher-suites", "TLS_AES_128_GCM_SHA256"], "--cipher-suites: not supported yet"),
+            (["--peer-auto-tls"], "--peer-auto-tls: not supported yet"),
+            (["--listen-metrics-urls", "https://127.0.0.1:2381"],
              "TLS is not supported yet on this listener"),
+            (["--listen-peer-urls", "https://127.0.0.1:2380"],
+             "--listen-peer-urls https://127.0.0.1:2380: https needs --peer-cert-file and "
+             "--peer-key-file"),
         ]
         for args, message in cases:
             with self.subTest(args=args):

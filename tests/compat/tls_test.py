@@ -1,9 +1,12 @@
 #!/usr/bin/python3
-"""TLS on the client port, with etcd's flags, against raftkv and against etcd 3.4 with the
-same certificates and flags (so that the expectations are etcd's): a 3-member cluster
-that requires client certificates serves etcdctl, python3-etcd3 and raftkvctl; a client
-without a certificate, or trusting another CA, is refused; bad files stop raftkv's start
-with one line naming the flag, the file and the reason.
+"""TLS on the client and peer ports, with etcd's flags, against raftkv and against etcd 3.4
+with the same certificates and flags (so that the expectations are etcd's): a 3-member
+cluster that requires client certificates, and whose members authenticate each other by
+certificate, serves etcdctl, python3-etcd3 and raftkvctl; a client without a
+certificate, or trusting another CA, is refused; a process holding a member's valid
+certificate cannot speak for another member, nor one with another CA's certificate for
+any (raftkv); bad files stop raftkv's start with one line naming the flag, the file and
+the reason.
 
 Certificates are made with the `openssl` command in a temporary directory.
 Run: /usr/bin/python3 tests/compat/tls_test.py [-v]   (RAFTKV_SERVER picks the binary)
@@ -12,6 +15,7 @@ import json
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -30,7 +34,8 @@ def openssl(*args, cwd):
 
 class Certs:
     """A CA, a server certificate for 127.0.0.1 signed by it, a client certificate
-    (CN alice), a second CA with a client of its own, an expired server certificate and
+    (CN alice), a peer certificate for each of members n1 to n4 (CN its name, for
+    127.0.0.1), a second CA with a client of its own, an expired server certificate and
     a key that matches nothing."""
 
     def __init__(self):
@@ -46,7 +51,9 @@ class Certs:
                     "-subj", f"/CN={ca}", cwd=d)
         for name, ca, ext, cn in (("server", "ca", "server", "raftkv"),
                                   ("client", "ca", "client", "alice"),
-                                  ("other-client", "other-ca", "client", "mallory")):
+                                  ("other-client", "other-ca", "client", "mallory"),
+                                  ("n1", "ca", "server", "n1"), ("n2", "ca", "server", "n2"),
+                                  ("n3", "ca", "server", "n3"), ("n4", "ca", "server", "n4")):
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
             openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey",
@@ -74,6 +81,11 @@ class Certs:
         return ["--cert-file", self.path("server.pem"), "--key-file", self.path("server.key"),
                 "--trusted-ca-file", self.path("ca.pem"), "--client-cert-auth"]
 
+    def peer_flags(self, name):
+        return ["--peer-cert-file", self.path(f"{name}.pem"), "--peer-key-file",
+                self.path(f"{name}.key"), "--peer-trusted-ca-file", self.path("ca.pem"),
+                "--peer-client-cert-auth"]
+
     def client_flags(self, client="client", ca="ca"):
         return ["--cacert", self.path(f"{ca}.pem"), "--cert", self.path(f"{client}.pem"),
                 "--key", self.path(f"{client}.key")]
@@ -91,13 +103,93 @@ def tearDownModule():
     shutil.rmtree(CERTS.dir, ignore_errors=True)
 
 
+PROTO_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "proto", "raftkv")
+
+
+def peer_pb2():
+    """raftkv's peer protocol messages, compiled by protoc into the certificates' directory
+    (the forger below speaks it as a raw gRPC client)."""
+    out = os.path.join(CERTS.dir, "pb")
+    if not os.path.exists(os.path.join(out, "peer_pb2.py")):
+        os.makedirs(out, exist_ok=True)
+        subprocess.run(["protoc", "-I", PROTO_DIR, "--python_out=" + out, "peer.proto"],
+                       check=True, capture_output=True, timeout=60)
+    if out not in sys.path:
+        sys.path.insert(0, out)
+    import peer_pb2 as pb
+    return pb
+
+
+class Forger:
+    """A process on the machine that opens a member's peer port with some certificate (or
+    none) and claims to be whichever member it likes."""
+
+    def __init__(self, peer_port, cert=None, ca="ca"):
+        import grpc
+        self.grpc, self.pb = grpc, peer_pb2()
+        def read(name):
+            with open(CERTS.path(name), "rb") as f:
+                return f.read()
+        creds = grpc.ssl_channel_credentials(
+            root_certificates=read(f"{ca}.pem"),
+            private_key=read(f"{cert}.key") if cert else None,
+            certificate_chain=read(f"{cert}.pem") if cert else None)
+        self.channel = grpc.secure_channel(f"127.0.0.1:{peer_port}", creds)
+
+    def close(self):
+        self.channel.close()
+
+    def stream(self, frames):
+        """Sends `frames` on one peer stream: (status code, StreamRefusal reason name)."""
+        call = self.channel.stream_unary(
+            "/raftkv.peer.Peer/Stream", request_serializer=self.pb.PeerFrame.SerializeToString,
+            response_deserializer=self.pb.StreamAck.FromString)
+        try:
+            call(iter(frames), timeout=10)
+            return self.grpc.StatusCode.OK, None
+        except self.grpc.RpcError as e:
+            why = self.pb.StreamRefusal()
+            for key, value in e.trailing_metadata() or ():
+                if key == "grpc-status-details-bin":
+                    why.ParseFromString(value)
+            return e.code(), self.pb.StreamRefusal.Reason.Name(why.reason)
+
+    def forward(self, cluster_id, sender, payload):
+        call = self.channel.unary_unary(
+            "/raftkv.peer.Peer/Forward",
+            request_serializer=self.pb.ForwardRequest.SerializeToString,
+            response_deserializer=self.pb.ForwardResponse.FromString)
+        try:
+            call(self.pb.ForwardRequest(cluster_id=cluster_id, **{"from": sender},
+                                        payload=payload), timeout=10)
+            return self.grpc.StatusCode.OK
+        except self.grpc.RpcError as e:
+            return e.code()
+
+    def attack_frames(self, cluster_id, sender, to, term, last_index):
+        """A vote request and a heartbeat at term+10, and an append of a forged entry."""
+        pb = self.pb
+        votes = pb.PeerFrame(cluster_id=cluster_id, **{"from": sender})
+        vote = votes.messages.add(to=to, term=term + 10, **{"from": sender})
+        vote.request_vote.last_log.term, vote.request_vote.last_log.index = term + 10, 1 << 40
+        hb = votes.messages.add(to=to, term=term + 10, **{"from": sender})
+        hb.heartbeat.commit = last_index
+        append = votes.messages.add(to=to, term=term, **{"from": sender})
+        append.append_entries.prev.term, append.append_entries.prev.index = term, last_index
+        append.append_entries.entries.add(term=term, index=last_index + 1, type=0,
+                                          data=b"forged")
+        append.append_entries.commit = last_index + 1
+        return [votes]
+
+
 class TlsBase:
     """The same tests against the binary `binary()` names."""
 
     @classmethod
     def setUpClass(cls):
         cls.cluster = Cluster(3, binary=cls.binary(), extra_flags=CERTS.server_flags(),
-                              client_scheme="https", ctl_flags=CERTS.client_flags()).__enter__()
+                              client_scheme="https", ctl_flags=CERTS.client_flags(),
+                              peer_scheme="https", member_flags=CERTS.peer_flags).__enter__()
 
     @classmethod
     def tearDownClass(cls):
@@ -144,6 +236,9 @@ class TlsBase:
         urls = sorted(u for m in json.loads(out)["members"] for u in m["clientURLs"])
         self.assertEqual(urls, sorted(m.client_url for m in self.cluster.members))
         self.assertTrue(all(u.startswith("https://127.0.0.1:") for u in urls), urls)
+        peer_urls = sorted(u for m in json.loads(out)["members"] for u in m["peerURLs"])
+        self.assertEqual(peer_urls, sorted(m.peer_url for m in self.cluster.members))
+        self.assertTrue(all(u.startswith("https://127.0.0.1:") for u in peer_urls), peer_urls)
 
     def test_python3_etcd3_with_its_certificate_options(self):
         import etcd3
@@ -156,6 +251,27 @@ class TlsBase:
             self.assertEqual(client.get("tls/py")[0], b"from python")
         finally:
             client.close()
+
+    def test_a_member_joins_and_leaves_over_peer_tls(self):
+        c = self.cluster
+        m, _ = c.add_member("n4")
+        try:
+            c.wait_ready([m])
+            self.assertEqual(self.ctl("put", "tls/joined", "4")[1], "OK\n")
+            # n4 has it from the log, over its authenticated peer stream.
+            wait_until(lambda: c.etcdctl("get", "tls/joined", "--print-value-only",
+                                         "--consistency=s", endpoints=m.client_url)[1]
+                       == "4\n", 20, 0.2, "n4 to apply the put")
+        finally:
+            member_id = c.member_id(m)
+            for _ in range(40):  # etcd refuses changes until its members are up 5 s
+                code, out, err = self.ctl("member", "remove", format(member_id, "x"))
+                if code == 0 or "unhealthy cluster" not in err:
+                    break
+                time.sleep(0.5)
+            self.assertEqual(code, 0, out + err)
+            c.kill(m, signal.SIGTERM)
+            c.members.remove(m)
 
     def test_a_client_without_a_certificate_or_trusting_another_ca_is_refused(self):
         no_cert = self.ctl("get", "tls/a", flags=["--cacert", CERTS.path("ca.pem")])
@@ -177,6 +293,79 @@ class RaftkvTls(TlsBase, unittest.TestCase):
                             *(CERTS.client_flags() if flags is None else flags), *args],
                            capture_output=True, text=True, timeout=60)
         return p.returncode, p.stdout, p.stderr
+
+    def statuses(self):
+        """Each member's (member id, term, leader, revision, cluster id, raft index), from
+        its own answer, in the order of cluster.members."""
+        code, text, err = self.ctl("endpoint", "status", "-w", "json")
+        self.assertEqual(code, 0, err)
+        by_port = {int(e["Endpoint"].rsplit(":", 1)[1]): e["Status"] for e in json.loads(text)}
+        out = []
+        for m in self.cluster.members:
+            st = by_port[m.client_port]
+            out.append((st["header"]["member_id"], st["raftTerm"], st["leader"],
+                        st["header"]["revision"], st["header"]["cluster_id"], st["raftIndex"]))
+        return out
+
+    def test_a_peer_certificate_speaks_only_for_its_own_member(self):
+        self.assertEqual(self.ctl("put", "tls/peer", "before")[1], "OK\n")
+        before = self.statuses()
+        ids = {m.name: s[0] for m, s in zip(self.cluster.members, before)}
+        cluster_id, term = before[0][4], max(s[1] for s in before)
+        last_index = max(s[5] for s in before)
+        n3 = self.cluster.members[2]
+        # n1's valid certificate, claiming to be n2, on n3's peer port: the stream is
+        # refused on its first frame, and the forwarded request too.
+        forger = Forger(n3.peer_port, cert="n1")
+        try:
+            frames = forger.attack_frames(cluster_id, ids["n2"], ids["n3"], term, last_index)
+            self.assertEqual(forger.stream(frames),
+                             (forger.grpc.StatusCode.FAILED_PRECONDITION, "WRONG_CERTIFICATE"))
+            self.assertEqual(forger.forward(cluster_id, ids["n2"], b"forged"),
+                             forger.grpc.StatusCode.PERMISSION_DENIED)
+            # The control: the same certificate speaking for its own member is heard.
+            own = forger.pb.PeerFrame(cluster_id=cluster_id, **{"from": ids["n1"]})
+            self.assertEqual(forger.stream([own]), (forger.grpc.StatusCode.OK, None))
+        finally:
+            forger.close()
+        # Another CA's certificate (three times), or none: refused at the handshake, and
+        # logged once per error and 10 s.
+        with open(n3.log_path) as f:
+            lines_before = len(f.readlines())
+        for cert in ("other-client", "other-client", None, "other-client"):
+            forger = Forger(n3.peer_port, cert=cert)
+            try:
+                frames = forger.attack_frames(cluster_id, ids["n2"], ids["n3"], term, last_index)
+                self.assertEqual(forger.stream(frames)[0], forger.grpc.StatusCode.UNAVAILABLE)
+            finally:
+                forger.close()
+        # Nothing moved: no member reached the forged term, the leader is the same, the
+        # data is the same on every member.
+        after = self.statuses()
+        self.assertTrue(all(s[1] < term + 10 for s in after), after)
+        self.assertEqual({s[2] for s in after}, {before[0][2]}, (before, after))
+        self.assertEqual(self.ctl("get", "tls/peer", "--print-value-only")[1], "before\n")
+        def same_hash():  # once every member has applied the last write
+            code, out, err = self.ctl("endpoint", "hashkv", "-w", "json", "--cluster")
+            self.assertEqual(code, 0, err)
+            return len({h["HashKV"]["hash"] for h in json.loads(out)}) == 1
+        wait_until(same_hash, 20, 0.2, "the same hashkv on every member")
+        # n3 said what it refused and why; each failed handshake once (within 10 s).
+        with open(n3.log_path) as f:
+            lines = [json.loads(line) for line in f if line.startswith("{")]
+        refused = [x for x in lines if x["msg"] == "refused peer stream"]
+        self.assertTrue([r for r in refused if r.get("reason") == "certificate" and
+                         "belongs to member n1" in r.get("detail", "")], refused)
+        with open(n3.log_path) as f:
+            since = [json.loads(line) for line in f.readlines()[lines_before:]
+                     if line.startswith("{")]
+        handshakes = [x["error"] for x in since if x["msg"] == "TLS handshake failed"]
+        self.assertEqual(len([h for h in handshakes if "certificate verify failed" in h]), 1,
+                         handshakes)
+        # (The client port's refusals earlier may hold this one back: the same line.)
+        self.assertLessEqual(
+            len([h for h in handshakes if "peer did not return a certificate" in h]), 1,
+            handshakes)
 
     def test_raftkvctl_status_and_leader_transfer_over_tls(self):
         code, out, err = self.raftkvctl("status", "-o", "json")
@@ -238,14 +427,15 @@ class Etcd34Tls(TlsBase, unittest.TestCase):
 class BadFiles(unittest.TestCase):
     """Each stops raftkv's start with exit 2 and one line naming the flag, file and reason."""
 
-    def start(self, *flags):
+    def start(self, *flags, client_scheme="https", peer_scheme="http"):
         client, peer = free_port(), free_port()
         with tempfile.TemporaryDirectory() as d:
             p = subprocess.run(
                 [os.environ.get("RAFTKV_SERVER") or default_binary(), "--data-dir",
-                 os.path.join(d, "data"), "--listen-client-urls", f"https://127.0.0.1:{client}",
-                 "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-cluster",
-                 f"default=http://127.0.0.1:{peer}", *flags],
+                 os.path.join(d, "data"), "--listen-client-urls",
+                 f"{client_scheme}://127.0.0.1:{client}",
+                 "--listen-peer-urls", f"{peer_scheme}://127.0.0.1:{peer}", "--initial-cluster",
+                 f"default={peer_scheme}://127.0.0.1:{peer}", *flags],
                 capture_output=True, text=True, timeout=30)
             self.assertFalse(os.path.exists(os.path.join(d, "data")), "nothing was written")
         self.assertEqual(p.returncode, 2, p.stderr)
@@ -275,6 +465,27 @@ class BadFiles(unittest.TestCase):
         for flags, message in cases:
             with self.subTest(flags=flags):
                 self.assertIn(message, self.start(*flags))
+
+    def test_each_bad_peer_file_is_named_with_its_peer_flag(self):
+        c = CERTS.path
+        cases = [
+            ([], "https needs --peer-cert-file and --peer-key-file"),
+            (["--peer-cert-file", c("n1.pem"), "--peer-key-file", c("n2.key")],
+             f"--peer-key-file {c('n2.key')}: does not match the certificate in "
+             f"--peer-cert-file {c('n1.pem')}"),
+            (["--peer-cert-file", c("expired.pem"), "--peer-key-file", c("server.key")],
+             f"--peer-cert-file {c('expired.pem')}: the certificate expired on"),
+            (["--peer-cert-file", c("n1.pem"), "--peer-key-file", c("n1.key"),
+              "--peer-trusted-ca-file", c("other-ca.pem")],
+             f"--peer-cert-file {c('n1.pem')}: is not signed by --peer-trusted-ca-file "
+             f"{c('other-ca.pem')}"),
+            (["--peer-cert-file", c("n1.pem"), "--peer-key-file", c("n1.key"),
+              "--peer-client-cert-auth"], "--peer-client-cert-auth needs --peer-trusted-ca-file"),
+        ]
+        for flags, message in cases:
+            with self.subTest(flags=flags):
+                self.assertIn(message, self.start(*flags, client_scheme="http",
+                                                  peer_scheme="https"))
 
 
 if __name__ == "__main__":
