@@ -1,7 +1,7 @@
 // raftkv: the server. Takes etcd's flag names where the meaning is the same, so scripts
 // written for etcd start raftkv unchanged, plus an optional TOML file with the same keys.
 // With no argument: a one-node cluster in ./raftkv-data on 127.0.0.1:2379 (clients) and
-// 127.0.0.1:2380 (peers). SIGTERM or SIGINT stops it cleanly.
+// 127.0.0.1:2380 (peers). SIGTERM or SIGINT stops it cleanly; SIGHUP re-reads the TLS files.
 #include <signal.h>
 #include <unistd.h>
 
@@ -465,6 +465,7 @@ int run(server::ServerConfig cfg) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);  // not a stop: re-read the TLS files
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   cfg.on_removed = [] { kill(getpid(), SIGTERM); };  // the same clean stop as SIGTERM
@@ -499,7 +500,10 @@ int run(server::ServerConfig cfg) {
                   {{"address", cfg.node.metrics_address}, {"port", (*srv)->metrics_port()}});
   }
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    raftlog::info("server", "received SIGHUP, re-reading the TLS files");
+    (*srv)->reload_tls();
+  }
   raftlog::info("server", "received signal, stopping",
                 {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   (*srv)->stop();

@@ -131,9 +131,10 @@ absl::Status Server::open_node() {
   topts.self = cfg.node.id;
   topts.cluster_id = cfg.cluster_id;
   topts.listen_address = cfg.node.peer_address;
+  if (absl::Status st = open_tls_files(); !st.ok()) return st;
   if (peer_tls_.has_value()) {
-    topts.server_credentials = server_credentials(*peer_tls_);
-    topts.channel_credentials = member_channel_credentials(*peer_tls_);
+    topts.server_credentials = peer_files_->server_credentials();
+    topts.channel_credentials = peer_files_->channel_credentials();
     if (peer_tls_->client_cert_auth) {
       topts.authorize = [this](raft::NodeId claimed, std::string_view cert_pem) {
         std::vector<PeerRecord> members;
@@ -191,6 +192,27 @@ absl::Status Server::open_node() {
   return absl::OkStatus();
 }
 
+absl::Status Server::open_tls_files() {
+  // Beside the log, in a directory of their own that each start empties.
+  const std::string dir = config_.node.data_dir + "/tls";
+  if (tls_.has_value()) {
+    auto files = TlsFiles::create(*config_.client_tls, TlsPort::kClient, *tls_, dir + "/client");
+    if (!files.ok()) return files.status();
+    client_files_ = *std::move(files);
+  }
+  if (peer_tls_.has_value()) {
+    auto files = TlsFiles::create(*config_.peer_tls, TlsPort::kPeer, *peer_tls_, dir + "/peer");
+    if (!files.ok()) return files.status();
+    peer_files_ = *std::move(files);
+  }
+  return absl::OkStatus();
+}
+
+void Server::reload_tls() {
+  if (client_files_ != nullptr) client_files_->check(/*force=*/true);
+  if (peer_files_ != nullptr) peer_files_->check(/*force=*/true);
+}
+
 absl::Status Server::listen_clients() {
   const ServerConfig& cfg = config_;
   Context ctx{&config_, node_.get(), sm_.get(), health_.get(), limiter_.get()};
@@ -205,7 +227,7 @@ absl::Status Server::listen_clients() {
   grpc::ServerBuilder builder;
   int port = 0;
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-  if (tls_.has_value()) creds = server_credentials(*tls_);
+  if (client_files_ != nullptr) creds = client_files_->server_credentials();
   builder.AddListeningPort(cfg.node.client_address, creds, &port);
   // A port another process (or our own metrics listener) holds is an error, as in etcd:
   // with SO_REUSEPORT the kernel would silently split connections between the two.
@@ -239,7 +261,7 @@ absl::Status Server::listen_metrics() {
   if (config_.node.metrics_address.empty()) return absl::OkStatus();
   cluster_view_ = std::make_unique<ClusterView>(
       config_.node.id.value(), [this] { return sm_->members(); }, std::chrono::milliseconds(1000),
-      tls_.has_value() ? member_channel_credentials(*tls_) : nullptr);
+      client_files_ != nullptr ? client_files_->channel_credentials() : nullptr);
   auto http = HttpEndpoint::start(
       config_.node.metrics_address,
       {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
@@ -292,6 +314,8 @@ void Server::housekeeping_loop() {
     mu_.unlock();
     if (!published) published = publish_attributes();
     check_removed(&was_member);
+    if (client_files_ != nullptr) client_files_->check(/*force=*/false);
+    if (peer_files_ != nullptr) peer_files_->check(/*force=*/false);
     revoke_expired_leases();
     if (++rounds % kTrimRounds == 0) release_free_memory();
     mu_.lock();

@@ -23,6 +23,7 @@
 #include "node/mutex.h"
 #include "node/node_config.h"
 #include "server/tls.h"
+#include "server/tls_files.h"
 
 namespace grpc {
 class Server;
@@ -86,6 +87,8 @@ class Server {
   static absl::StatusOr<std::unique_ptr<Server>> start(ServerConfig config);
   ~Server();
   void stop();
+  // Re-reads the TLS files now (SIGHUP); without it they are re-read when they change.
+  void reload_tls();
   int client_port() const { return client_port_; }
   int peer_port() const { return peer_port_; }
   // The port of --listen-metrics-urls (0 when there is none).
@@ -95,6 +98,8 @@ class Server {
   Server() = default;
   // The steps of start().
   absl::Status open_node();
+  // The client and peer ports' TLS files, when they speak TLS.
+  absl::Status open_tls_files();
   absl::Status listen_clients();
   absl::Status listen_metrics();
   // A thread of its own: every 200 ms, until stop().
@@ -118,6 +123,8 @@ class Server {
   // First: everything below registers metrics on it and must not outlive it.
   metrics::Registry registry_;
   std::unique_ptr<KvStateMachine> sm_;
+  // Before the listeners that use them (destroyed after): the TLS files in force.
+  std::unique_ptr<TlsFiles> client_files_, peer_files_;
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<node::RaftNode> node_;
   std::unique_ptr<HealthMonitor> health_;

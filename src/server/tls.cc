@@ -177,23 +177,6 @@ absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port) {
   return pem;
 }
 
-std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsPem& pem) {
-  grpc::SslServerCredentialsOptions opts(
-      pem.client_cert_auth ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                           : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  opts.pem_root_certs = pem.ca;
-  opts.pem_key_cert_pairs.push_back({pem.key, pem.cert});
-  return grpc::SslServerCredentials(opts);
-}
-
-std::shared_ptr<grpc::ChannelCredentials> member_channel_credentials(const TlsPem& pem) {
-  grpc::SslCredentialsOptions opts;
-  opts.pem_root_certs = pem.ca;
-  opts.pem_private_key = pem.key;
-  opts.pem_cert_chain = pem.cert;
-  return grpc::SslCredentials(opts);
-}
-
 absl::Status authorize_peer(std::string_view cert_pem, uint64_t claimed,
                             const std::vector<PeerRecord>& members, const TlsPem& peer_tls) {
   std::vector<X509Ptr> certs = read_certs(std::string(cert_pem));

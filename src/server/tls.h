@@ -1,12 +1,9 @@
 // TLS on the client and peer ports, with etcd's flags (--cert-file, --key-file,
 // --trusted-ca-file, --client-cert-auth and their --peer- twins): the files read and
-// checked once at start, so that a bad one stops the start with one line naming the flag,
-// the file and the reason, and the gRPC credentials made from them. On the peer port, a
+// checked (at start, so that a bad one stops the start with one line naming the flag, the
+// file and the reason, and on every reload: tls_files.h). On the peer port, a
 // certificate also decides which member a peer may speak for (authorize_peer).
 #pragma once
-
-#include <grpcpp/security/credentials.h>
-#include <grpcpp/security/server_credentials.h>
 
 #include <cstdint>
 #include <memory>
@@ -41,12 +38,6 @@ struct TlsPem {
 // Reads the files and checks that each parses, that the key matches the certificate,
 // that the certificate is valid now and, with a CA, that the CA signs it.
 absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port);
-
-std::shared_ptr<grpc::ServerCredentials> server_credentials(const TlsPem& pem);
-// For this member's own calls to other members (peer streams, the status page's calls
-// to client ports): their certificates checked against the CA (the system's roots
-// without one), this member's certificate presented as its own.
-std::shared_ptr<grpc::ChannelCredentials> member_channel_credentials(const TlsPem& pem);
 
 // A member as the peer port knows it: who may present which certificate.
 struct PeerRecord {

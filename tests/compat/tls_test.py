@@ -53,7 +53,9 @@ class Certs:
                                   ("client", "ca", "client", "alice"),
                                   ("other-client", "other-ca", "client", "mallory"),
                                   ("n1", "ca", "server", "n1"), ("n2", "ca", "server", "n2"),
-                                  ("n3", "ca", "server", "n3"), ("n4", "ca", "server", "n4")):
+                                  ("n3", "ca", "server", "n3"), ("n4", "ca", "server", "n4"),
+                                  ("server2", "ca", "server", "raftkv"),
+                                  ("n1b", "ca", "server", "n1")):
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
             openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey",
@@ -422,6 +424,112 @@ class Etcd34Tls(TlsBase, unittest.TestCase):
     @staticmethod
     def binary():
         return ETCD
+
+
+def served_certificate(port, client="client"):
+    """The DER certificate a TLS port presents to a new connection (with a client
+    certificate, which a port with --client-cert-auth requires)."""
+    import socket
+    import ssl
+    ctx = ssl.create_default_context(cafile=CERTS.path("ca.pem"))
+    ctx.load_cert_chain(CERTS.path(f"{client}.pem"), CERTS.path(f"{client}.key"))
+    ctx.set_alpn_protocols(["h2"])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            return tls.getpeercert(binary_form=True)
+
+
+def der(name):
+    import ssl
+    with open(CERTS.path(f"{name}.pem")) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+class Rotation(unittest.TestCase):
+    """Certificates replaced on disk while the cluster runs: new connections get the new
+    ones, a bad replacement is refused and the old set stays, SIGHUP re-reads; the
+    cluster stays up throughout. Each member's TLS files are its own copies here."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="raftkv-rotation-")
+        for name in ("server.pem", "server.key", "n1.pem", "n1.key", "n2.pem", "n2.key",
+                     "n3.pem", "n3.key"):
+            shutil.copy(CERTS.path(name), os.path.join(self.dir, name))
+        # The TLS keys of a TOML config file, as the flags'.
+        with open(os.path.join(self.dir, "tls.toml"), "w") as f:
+            f.write(f'cert-file = "{self.file("server.pem")}"\n'
+                    f'key-file = "{self.file("server.key")}"\n'
+                    f'trusted-ca-file = "{CERTS.path("ca.pem")}"\n'
+                    'client-cert-auth = true\n'
+                    f'peer-trusted-ca-file = "{CERTS.path("ca.pem")}"\n'
+                    'peer-client-cert-auth = true\n')
+        self.cluster = Cluster(
+            3, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+            extra_flags=["--config-file", self.file("tls.toml")], client_scheme="https",
+            ctl_flags=CERTS.client_flags(), peer_scheme="https",
+            member_flags=lambda name: ["--peer-cert-file", self.file(f"{name}.pem"),
+                                       "--peer-key-file", self.file(f"{name}.key")]).__enter__()
+
+    def tearDown(self):
+        self.cluster.__exit__(None, None, None)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def file(self, name):
+        return os.path.join(self.dir, name)
+
+    def replace(self, name, source):
+        """Replaces a file the way a rotation tool does: a new file renamed over it."""
+        tmp = self.file(name + ".new")
+        shutil.copy(CERTS.path(source), tmp)
+        os.replace(tmp, self.file(name))
+
+    def log(self, m):
+        with open(m.log_path) as f:
+            return [json.loads(line) for line in f if line.startswith("{")]
+
+    def still_up(self, key):
+        c = self.cluster
+        code, out, err = c.etcdctl("put", key, "v")
+        self.assertEqual((code, out), (0, "OK\n"), err)
+        for m in c.members:  # every member has it, read from itself
+            wait_until(lambda: c.etcdctl("get", key, "--print-value-only", "--consistency=s",
+                                         endpoints=m.client_url)[1] == "v\n",
+                       20, 0.2, f"{m.name} to apply {key}")
+
+    def test_replaced_certificates_serve_new_connections_and_bad_ones_are_refused(self):
+        c = self.cluster
+        n1 = c.members[0]
+        self.assertEqual(served_certificate(n1.client_port), der("server"))
+        self.assertEqual(served_certificate(n1.peer_port, client="n2"), der("n1"))
+        # The client port's certificate and key, replaced (key first, as a tool might:
+        # the pair is reloaded once both have settled).
+        self.replace("server.key", "server2.key")
+        self.replace("server.pem", "server2.pem")
+        wait_until(lambda: served_certificate(n1.client_port) == der("server2"), 20, 0.2,
+                   "the new client certificate on n1")
+        self.still_up("rotation/client")
+        # n1's peer certificate, replaced: n1's peer port presents the new one, and the
+        # others accept it (n1 still has the writes).
+        self.replace("n1.key", "n1b.key")
+        self.replace("n1.pem", "n1b.pem")
+        wait_until(lambda: served_certificate(n1.peer_port, client="n2") == der("n1b"), 20,
+                   0.2, "the new peer certificate on n1")
+        self.still_up("rotation/peer")
+        # A key that matches nothing: refused, named, and the set in force stays.
+        self.replace("server.key", "stray.key")
+        def refused():
+            return [x for x in self.log(n1) if x["msg"].startswith("refused new TLS files")]
+        wait_until(refused, 20, 0.2, "n1 to refuse the bad key")
+        self.assertIn(f"--key-file {self.file('server.key')}: does not match the certificate",
+                      refused()[0]["error"])
+        self.assertEqual(served_certificate(n1.client_port), der("server2"))
+        self.still_up("rotation/refused")
+        # SIGHUP re-reads at once (here: the bad key again, refused again), and is no stop.
+        before = len(refused())
+        os.kill(n1.proc.pid, signal.SIGHUP)
+        wait_until(lambda: len(refused()) > before, 20, 0.2, "n1 to re-read on SIGHUP")
+        self.assertIsNone(n1.proc.poll())
+        self.assertTrue([x for x in self.log(n1) if x["msg"] == "reloaded TLS files"])
 
 
 class BadFiles(unittest.TestCase):
