@@ -53,6 +53,14 @@ bool is_write(const google::protobuf::Message& req) {
 }
 
 std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id) {
+  // A certificate the port verified (--client-cert-auth): its CN is the user, as in etcd.
+  if (const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+      auth != nullptr && auth->IsPeerAuthenticated()) {
+    const std::vector<grpc::string_ref> cn = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+    if (!cn.empty() && !cn.front().empty()) {
+      return "user:" + std::string(cn.front().data(), std::min<size_t>(cn.front().size(), 128));
+    }
+  }
   if (trust_client_id) {
     const auto& md = ctx.client_metadata();
     if (auto it = md.find("client-id"); it != md.end() && !it->second.empty()) {

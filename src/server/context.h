@@ -52,9 +52,10 @@ struct Context {
   grpc::Status read_barrier() const;
 };
 
-// Who sent a request, for the limits: the `client-id` metadata value when the server
-// trusts it (--limits-trust-client-id), else the peer's IP address. ("user:NAME" once
-// authentication exists.)
+// Who sent a request, for the limits: "user:CN" for a client certificate the port
+// verified (--client-cert-auth; the user of token authentication will key the same way),
+// else the `client-id` metadata value when the server trusts it
+// (--limits-trust-client-id), else the peer's IP address.
 std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id);
 
 }  // namespace server

@@ -55,7 +55,8 @@ class Certs:
                                   ("n1", "ca", "server", "n1"), ("n2", "ca", "server", "n2"),
                                   ("n3", "ca", "server", "n3"), ("n4", "ca", "server", "n4"),
                                   ("server2", "ca", "server", "raftkv"),
-                                  ("n1b", "ca", "server", "n1")):
+                                  ("n1b", "ca", "server", "n1"),
+                                  ("bob", "ca", "client", "bob")):
             openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
                     "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}", cwd=d)
             openssl("x509", "-req", "-in", f"{name}.csr", "-CA", f"{ca}.pem", "-CAkey",
@@ -530,6 +531,29 @@ class Rotation(unittest.TestCase):
         wait_until(lambda: len(refused()) > before, 20, 0.2, "n1 to re-read on SIGHUP")
         self.assertIsNone(n1.proc.poll())
         self.assertTrue([x for x in self.log(n1) if x["msg"] == "reloaded TLS files"])
+
+
+class ClientIdentity(unittest.TestCase):
+    """With --client-cert-auth, the client certificate's CN is the client's identity (the
+    limits' key, "user:CN"): a limit set for user alice holds alice to it, bob is free."""
+
+    def test_the_certificate_common_name_is_the_client(self):
+        with Cluster(1, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+                     extra_flags=CERTS.server_flags() + [
+                         "--limits-client", "user:alice:requests_per_second=0.01,burst=1"],
+                     client_scheme="https", ctl_flags=CERTS.client_flags("bob")) as c:
+            def put(client):
+                p = subprocess.run(["etcdctl", "--endpoints=" + c.endpoints(),
+                                    "--command-timeout=3s", *CERTS.client_flags(client),
+                                    "put", "who", client], capture_output=True, text=True,
+                                   timeout=30, env=dict(os.environ, ETCDCTL_API="3"))
+                return p.returncode, p.stdout + p.stderr
+            self.assertEqual(put("client"), (0, "OK\n"))  # alice's burst of one
+            code, out = put("client")
+            self.assertNotEqual(code, 0, out)
+            self.assertIn("user:alice", out)
+            self.assertEqual(put("bob"), (0, "OK\n"))
+            self.assertEqual(put("bob"), (0, "OK\n"))
 
 
 class BadFiles(unittest.TestCase):
