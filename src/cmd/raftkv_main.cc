@@ -53,6 +53,8 @@ struct Flags {
   limits::LimitsConfig limits;  // --limits-*: unset, no limit
   std::vector<std::string> limits_clients;
   bool limits_trust_client_id = false;
+  std::string cipher_suites;  // Go's names, as etcd's --cipher-suites
+  std::string tls_min_version = "TLS1.2", tls_max_version = "TLS1.3";
   // etcd's TLS flags raftkv does not support yet: known, so that an etcd user is told so
   // rather than that the flag does not exist.
   std::map<std::string, std::string> tls_values;
@@ -188,8 +190,7 @@ void add_limit_flags(CLI::App& app, Flags& f) {
 
 // etcd's TLS flags. These are not supported yet, and each is refused at start, naming it,
 // so that nobody believes a listener is protected as they asked when it is not.
-constexpr const char* kTlsValueFlags[] = {"cipher-suites", "tls-min-version", "tls-max-version",
-                                          "client-crl-file", "peer-crl-file"};
+constexpr const char* kTlsValueFlags[] = {"client-crl-file", "peer-crl-file"};
 constexpr const char* kTlsSwitches[] = {"auto-tls", "peer-auto-tls"};
 
 // --cert-file and its kin for one port: `prefix` is "" (clients) or "peer-".
@@ -218,6 +219,16 @@ void add_tls_flags(CLI::App& app, Flags& f) {
   app.add_option("--peer-cert-allowed-hostname", f.peer_tls.allowed_hostname,
                  "Accept only peer certificates valid for this host name")
       ->group("TLS");
+  app.add_option("--cipher-suites", f.cipher_suites,
+                 "TLS 1.2 cipher suites of every TLS port, Go's names comma-separated (empty: "
+                 "gRPC's defaults)")
+      ->group("TLS");
+  app.add_option("--tls-min-version", f.tls_min_version,
+                 "Lowest TLS version accepted: TLS1.2 (TLS1.3 is not supported yet)")
+      ->group("TLS");
+  app.add_option("--tls-max-version", f.tls_max_version,
+                 "Highest TLS version offered: TLS1.3 (TLS1.2 is not supported yet)")
+      ->group("TLS");
   for (const char* name : kTlsValueFlags) {
     app.add_option(std::string("--") + name, f.tls_values[name],
                    "etcd's TLS flag: not supported yet, refused at start")
@@ -230,13 +241,27 @@ void add_tls_flags(CLI::App& app, Flags& f) {
   }
 }
 
-// The first unsupported TLS flag given (a switch only when on), as an error naming it.
-absl::Status refuse_tls(const Flags& f) {
+// The first unsupported TLS flag given (a switch only when on), as an error naming it;
+// else --cipher-suites put in force for every TLS port (gRPC reads it once, from its
+// environment variable, before its first TLS connection).
+absl::Status apply_tls_options(const Flags& f) {
   auto refused = [](const char* name) {
-    return absl::InvalidArgumentError(std::string("--") + name +
-                                      ": not supported yet (the TLS versions and cipher suites "
-                                      "are gRPC's defaults: TLS 1.2 and 1.3)");
+    return absl::InvalidArgumentError(std::string("--") + name + ": not supported yet");
   };
+  // gRPC 1.51's public API offers no way to narrow its TLS versions (1.2 to 1.3).
+  if (f.tls_min_version != "TLS1.2") {
+    return absl::InvalidArgumentError("--tls-min-version " + f.tls_min_version +
+                                      ": only TLS1.2 is supported (TLS 1.2 and 1.3 are accepted)");
+  }
+  if (f.tls_max_version != "TLS1.3") {
+    return absl::InvalidArgumentError("--tls-max-version " + f.tls_max_version +
+                                      ": only TLS1.3 is supported (TLS 1.2 and 1.3 are accepted)");
+  }
+  if (!f.cipher_suites.empty()) {
+    absl::StatusOr<std::string> list = server::openssl_cipher_list(f.cipher_suites);
+    if (!list.ok()) return list.status();
+    setenv("GRPC_SSL_CIPHER_SUITES", list->c_str(), 1);
+  }
   for (const char* name : kTlsValueFlags) {
     if (!f.tls_values.at(name).empty()) return refused(name);
   }
@@ -527,7 +552,9 @@ int main(int argc, char** argv) {
     if (std::string err = apply_config_file(f.config_file, app); !err.empty()) return fail(err);
   }
   if (absl::Status s = init_logging(f); !s.ok()) return fail(std::string(s.message()));
-  if (absl::Status s = refuse_tls(f); !s.ok()) return refuse_start(std::string(s.message()));
+  if (absl::Status s = apply_tls_options(f); !s.ok()) {
+    return refuse_start(std::string(s.message()));
+  }
   absl::StatusOr<server::ServerConfig> cfg = build_config(f);
   if (!cfg.ok()) return refuse_start(std::string(cfg.status().message()));
   return run(*std::move(cfg));

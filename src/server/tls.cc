@@ -9,10 +9,13 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "log/log.h"
 
 namespace server {
@@ -175,6 +178,44 @@ absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port) {
   pem.cert = *std::move(cert_pem);
   pem.key = *std::move(key_pem);
   return pem;
+}
+
+absl::StatusOr<std::string> openssl_cipher_list(const std::string& etcd_names) {
+  // Go's crypto/tls names that OpenSSL 3 still offers for TLS 1.2.
+  static const std::map<std::string, std::string> kSuites = {
+      {"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"},
+      {"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"},
+      {"TLS_RSA_WITH_AES_128_CBC_SHA256", "AES128-SHA256"},
+      {"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"},
+      {"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"},
+      {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"},
+      {"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256", "ECDHE-ECDSA-AES128-SHA256"},
+      {"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "ECDHE-RSA-AES128-SHA256"},
+      {"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+      {"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+      {"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+      {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305", "ECDHE-RSA-CHACHA20-POLY1305"},
+      {"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+      {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+      {"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+  };
+  std::vector<std::string> out;
+  for (absl::string_view name : absl::StrSplit(etcd_names, ',', absl::SkipWhitespace())) {
+    name = absl::StripAsciiWhitespace(name);
+    const auto it = kSuites.find(std::string(name));
+    if (it == kSuites.end()) {
+      return absl::InvalidArgumentError(
+          "--cipher-suites: unknown or unsupported cipher suite \"" + std::string(name) +
+          "\" (Go's names for TLS 1.2, e.g. TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)");
+    }
+    out.push_back(it->second);
+  }
+  if (out.empty()) return absl::InvalidArgumentError("--cipher-suites names no cipher suite");
+  return absl::StrJoin(out, ":");
 }
 
 absl::Status authorize_peer(std::string_view cert_pem, uint64_t claimed,

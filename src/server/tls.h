@@ -39,6 +39,11 @@ struct TlsPem {
 // that the certificate is valid now and, with a CA, that the CA signs it.
 absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port);
 
+// etcd's --cipher-suites (Go's names, comma-separated) as OpenSSL's cipher list for
+// TLS 1.2; an unknown name is an error naming it. (TLS 1.3's suites are not
+// configurable, in etcd either.)
+absl::StatusOr<std::string> openssl_cipher_list(const std::string& etcd_names);
+
 // A member as the peer port knows it: who may present which certificate.
 struct PeerRecord {
   uint64_t id = 0;

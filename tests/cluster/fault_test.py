@@ -214,7 +214,10 @@ class FlagTest(unittest.TestCase):
              "--listen-metrics-urls: URL 127.0.0.1:9 must start with http://"),
             (["--no-such-flag"], "no-such-flag"),
             # etcd's TLS flags raftkv does not support yet are known, and refused.
-            (["--cipher-suites", "TLS_AES_128_GCM_SHA256"], "--cipher-suites: not supported yet"),
+            (["--cipher-suites", "TLS_AES_128_GCM_SHA256"],
+             '--cipher-suites: unknown or unsupported cipher suite "TLS_AES_128_GCM_SHA256"'),
+            (["--tls-min-version", "TLS1.3"], "--tls-min-version TLS1.3: only TLS1.2 is supported"),
+            (["--client-crl-file", "/tmp/crl.pem"], "--client-crl-file: not supported yet"),
             (["--peer-auto-tls"], "--peer-auto-tls: not supported yet"),
             (["--listen-metrics-urls", "https://127.0.0.1:2381"],
              "TLS is not supported yet on this listener"),

@@ -427,14 +427,18 @@ class Etcd34Tls(TlsBase, unittest.TestCase):
         return ETCD
 
 
-def served_certificate(port, client="client"):
+def served_certificate(port, client="client", tls12_cipher=None):
     """The DER certificate a TLS port presents to a new connection (with a client
-    certificate, which a port with --client-cert-auth requires)."""
+    certificate, which a port with --client-cert-auth requires); with `tls12_cipher`, the
+    connection offers TLS 1.2 and that cipher only."""
     import socket
     import ssl
     ctx = ssl.create_default_context(cafile=CERTS.path("ca.pem"))
     ctx.load_cert_chain(CERTS.path(f"{client}.pem"), CERTS.path(f"{client}.key"))
     ctx.set_alpn_protocols(["h2"])
+    if tls12_cipher:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(tls12_cipher)
     with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
         with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
             return tls.getpeercert(binary_form=True)
@@ -554,6 +558,39 @@ class ClientIdentity(unittest.TestCase):
             self.assertIn("user:alice", out)
             self.assertEqual(put("bob"), (0, "OK\n"))
             self.assertEqual(put("bob"), (0, "OK\n"))
+
+
+class CipherSuitesBase:
+    """--cipher-suites (Go's names) narrows TLS 1.2 to those suites; TLS 1.3 clients
+    (etcdctl) are served as before."""
+
+    def test_only_the_named_tls12_suites_are_accepted(self):
+        import ssl
+        # (etcd 3.4 needs an AES-128-GCM suite in the list for HTTP/2, or it panics.)
+        with Cluster(1, binary=self.binary(), extra_flags=CERTS.server_flags() + [
+                "--cipher-suites", "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"],
+                client_scheme="https", ctl_flags=CERTS.client_flags()) as c:
+            port = c.members[0].client_port
+            self.assertEqual(served_certificate(port, tls12_cipher="ECDHE-ECDSA-AES128-GCM-SHA256"),
+                             der("server"))
+            with self.assertRaises(ssl.SSLError):
+                served_certificate(port, tls12_cipher="ECDHE-ECDSA-AES256-GCM-SHA384")
+            self.assertEqual(c.etcdctl("put", "cipher", "ok")[:2], (0, "OK\n"))
+
+
+class RaftkvCipherSuites(CipherSuitesBase, unittest.TestCase):
+    @staticmethod
+    def binary():
+        return os.environ.get("RAFTKV_SERVER") or default_binary()
+
+
+@unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")
+@unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
+                 "the sanitizer build checks raftkv; etcd's run is the release build's")
+class Etcd34CipherSuites(CipherSuitesBase, unittest.TestCase):
+    @staticmethod
+    def binary():
+        return ETCD
 
 
 class BadFiles(unittest.TestCase):
