@@ -457,9 +457,19 @@ absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
     if (!a.ok()) return a.status();
   }
   if (!f.listen_metrics_urls.empty()) {
-    auto metrics = one_address("listen-metrics-urls", f.listen_metrics_urls);
+    std::string metrics_url;
+    auto metrics = one_address("listen-metrics-urls", f.listen_metrics_urls, &metrics_url, true);
     if (!metrics.ok()) return metrics.status();
     cfg.node.metrics_address = *metrics;
+    // As etcd: an https metrics URL is served with the client port's certificate.
+    auto metrics_tls = port_tls("listen-metrics-urls", metrics_url, f.client_tls, "");
+    if (!metrics_tls.ok()) return metrics_tls.status();
+    cfg.metrics_tls = *metrics_tls;
+  }
+  if (!f.cipher_suites.empty()) {
+    absl::StatusOr<std::string> list = server::openssl_cipher_list(f.cipher_suites);
+    if (!list.ok()) return list.status();
+    cfg.cipher_list = *list;
   }
   auto members = initial_cluster(f, adv_peer);
   if (!members.ok()) return members.status();

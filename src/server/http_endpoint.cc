@@ -2,13 +2,18 @@
 
 #include <arpa/inet.h>
 #include <httplib.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 
+#include "log/log.h"
+#include "log/throttle.h"
 #include "server/status_page.h"
 
 namespace server {
@@ -46,15 +51,17 @@ std::string address_of(const sockaddr_storage& a, int* port) {
 // whole request on top of the per-recv timeout: cpp-httplib's own stream only bounds the
 // silence between bytes, so a client sending a header line a second held a worker forever.
 // Lives as long as the connection, so bytes read ahead (pipelining) are not lost.
+// On an https listener, the bytes go through the connection's SSL object instead.
 class DeadlineStream : public httplib::Stream {
  public:
-  DeadlineStream(int sock, const HttpLimits& limits) : sock_(sock), limits_(limits) {}
+  DeadlineStream(int sock, const HttpLimits& limits, SSL* ssl)
+      : sock_(sock), limits_(limits), ssl_(ssl) {}
 
   // The next request must be read in full by `deadline`.
   void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
 
   bool is_readable() const override {
-    if (begin_ < end_) return true;
+    if (begin_ < end_ || pending()) return true;
     const auto left = std::chrono::duration_cast<Millis>(deadline_ - Clock::now());
     if (left <= Millis(0)) return false;
     return wait_for(sock_, POLLIN, std::min(left, limits_.read_timeout));
@@ -64,10 +71,7 @@ class DeadlineStream : public httplib::Stream {
   ssize_t read(char* ptr, size_t size) override {
     if (begin_ == end_) {
       if (!is_readable()) return -1;
-      ssize_t n = 0;
-      do {
-        n = ::recv(sock_, buf_, sizeof buf_, 0);
-      } while (n < 0 && errno == EINTR);
+      const ssize_t n = receive();
       if (n <= 0) return n;
       begin_ = 0;
       end_ = static_cast<size_t>(n);
@@ -80,6 +84,11 @@ class DeadlineStream : public httplib::Stream {
 
   ssize_t write(const char* ptr, size_t size) override {
     if (!is_writable()) return -1;
+    if (ssl_ != nullptr) {
+      const int n = SSL_write(ssl_, ptr, static_cast<int>(std::min<size_t>(size, INT_MAX)));
+      if (n <= 0) ERR_clear_error();
+      return n > 0 ? n : -1;
+    }
     ssize_t n = 0;
     do {
       n = ::send(sock_, ptr, size, MSG_NOSIGNAL);
@@ -106,12 +115,32 @@ class DeadlineStream : public httplib::Stream {
   // True when a byte is buffered or arrives within `timeout` (or the peer closed, which
   // the next read reports); false on timeout.
   bool wait_request(Millis timeout) const {
-    return begin_ < end_ || wait_for(sock_, POLLIN, timeout);
+    return begin_ < end_ || pending() || wait_for(sock_, POLLIN, timeout);
   }
 
  private:
+  // Bytes TLS has decrypted and not handed out yet: the socket may have nothing more.
+  bool pending() const { return ssl_ != nullptr && SSL_pending(ssl_) > 0; }
+
+  // Fills buf_: what arrived, 0 when the peer closed, -1 on an error.
+  ssize_t receive() {
+    if (ssl_ != nullptr) {
+      const int n = SSL_read(ssl_, buf_, sizeof buf_);
+      if (n > 0) return n;
+      const int e = SSL_get_error(ssl_, n);
+      ERR_clear_error();
+      return e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    }
+    ssize_t n = 0;
+    do {
+      n = ::recv(sock_, buf_, sizeof buf_, 0);
+    } while (n < 0 && errno == EINTR);
+    return n;
+  }
+
   const int sock_;
   const HttpLimits& limits_;
+  SSL* const ssl_;
   Clock::time_point deadline_ = Clock::now();
   char buf_[4096];
   size_t begin_ = 0;  // buf_[begin_, end_) is read ahead and not yet consumed
@@ -123,7 +152,8 @@ class DeadlineStream : public httplib::Stream {
 // writing are cpp-httplib's (process_request).
 class BoundedServer : public httplib::Server {
  public:
-  explicit BoundedServer(HttpLimits limits) : limits_(limits) {
+  BoundedServer(HttpLimits limits, HttpEndpoint::TlsContext tls)
+      : limits_(limits), tls_(std::move(tls)) {
     const size_t workers = limits_.workers;
     new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     // The settings of cpp-httplib's own loop, in case a path still uses it.
@@ -137,17 +167,59 @@ class BoundedServer : public httplib::Server {
  private:
   // Runs on a worker thread, one call per accepted connection.
   bool process_and_close_socket(socket_t sock) override {
-    DeadlineStream strm(sock, limits_);
-    bool ok = false;
-    for (size_t left = limits_.keep_alive_max_count; left > 0 && wait_request(strm); --left) {
-      strm.set_deadline(Clock::now() + limits_.request_read_deadline);
-      bool closed = false;
-      ok = process_request(strm, left == 1, closed, nullptr);
-      if (!ok || closed) break;
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(nullptr, SSL_free);
+    bool ok = tls_ == nullptr || (ssl = handshake(sock)) != nullptr;
+    if (ok) {
+      DeadlineStream strm(sock, limits_, ssl.get());
+      for (size_t left = limits_.keep_alive_max_count; left > 0 && wait_request(strm); --left) {
+        strm.set_deadline(Clock::now() + limits_.request_read_deadline);
+        bool closed = false;
+        ok = process_request(strm, left == 1, closed, nullptr);
+        if (!ok || closed) break;
+      }
+      if (ssl != nullptr) SSL_shutdown(ssl.get());
+      ERR_clear_error();
     }
     ::shutdown(sock, SHUT_RDWR);
     ::close(sock);
     return ok;
+  }
+
+  // The TLS handshake of an https connection, bounded like a request's read; null (and
+  // logged, once per reason and 10 s) when it fails. From then on a blocking TLS read or
+  // write is bounded by the socket's own timeouts.
+  std::unique_ptr<SSL, decltype(&SSL_free)> handshake(socket_t sock) {
+    std::unique_ptr<SSL, decltype(&SSL_free)> ssl(nullptr, SSL_free);
+    const std::shared_ptr<SSL_CTX> ctx = tls_();
+    if (ctx == nullptr) return ssl;
+    set_timeouts(sock, limits_.request_read_deadline, limits_.request_read_deadline);
+    ssl.reset(SSL_new(ctx.get()));
+    if (ssl != nullptr && SSL_set_fd(ssl.get(), sock) == 1 && SSL_accept(ssl.get()) == 1) {
+      set_timeouts(sock, limits_.read_timeout, limits_.write_timeout);
+      return ssl;
+    }
+    const unsigned long e = ERR_peek_last_error();
+    const std::string why = e != 0 && ERR_reason_error_string(e) != nullptr
+                                ? ERR_reason_error_string(e)
+                                : "the connection closed";
+    ERR_clear_error();
+    uint64_t held_back = 0;
+    if (handshake_log_.allow(why, &held_back)) {
+      raftlog::warn("http", "TLS handshake failed",
+                    {{"error", why}, {"suppressed-since-last", held_back}});
+    }
+    ssl.reset();
+    return ssl;
+  }
+
+  static void set_timeouts(socket_t sock, Millis read, Millis write) {
+    auto tv = [](Millis d) {
+      return timeval{.tv_sec = static_cast<time_t>(d.count() / 1000),
+                     .tv_usec = static_cast<suseconds_t>(d.count() % 1000 * 1000)};
+    };
+    const timeval r = tv(read), w = tv(write);
+    ::setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &r, sizeof r);
+    ::setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &w, sizeof w);
   }
 
   // Waits for the next request in short slices, so stop() is not held up by idle
@@ -163,6 +235,8 @@ class BoundedServer : public httplib::Server {
   }
 
   const HttpLimits limits_;
+  const HttpEndpoint::TlsContext tls_;
+  raftlog::Throttle handshake_log_{std::chrono::seconds(10)};
 };
 
 void reply(httplib::Response& res, const HttpResponse& r) {
@@ -174,7 +248,8 @@ void reply(httplib::Response& res, const HttpResponse& r) {
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::string& address,
                                                                   Handlers handlers,
-                                                                  HttpLimits limits) {
+                                                                  HttpLimits limits,
+                                                                  TlsContext tls) {
   const size_t colon = address.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     return absl::InvalidArgumentError("metrics address \"" + address + "\" is not host:port");
@@ -187,7 +262,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
     return absl::InvalidArgumentError("metrics address \"" + address + "\" has no port number");
   }
   std::unique_ptr<HttpEndpoint> e(new HttpEndpoint());
-  e->http_ = std::make_unique<BoundedServer>(limits);
+  e->http_ = std::make_unique<BoundedServer>(limits, std::move(tls));
   // SO_REUSEADDR only: cpp-httplib's default also sets SO_REUSEPORT, which would let it
   // share a port with another listener instead of failing.
   e->http_->set_socket_options([](socket_t sock) {

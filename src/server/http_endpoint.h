@@ -15,6 +15,7 @@
 namespace httplib {
 class Server;
 }
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
 
 namespace server {
 
@@ -51,10 +52,14 @@ class HttpEndpoint {
     // `/v1/status`: the cluster as this member sees it (cluster_view.h).
     std::function<HttpResponse()> status;
   };
+  // Where an https listener gets its TLS context, once per connection (so that a
+  // reloaded certificate serves the next connection); null means plain HTTP.
+  using TlsContext = std::function<std::shared_ptr<ssl_ctx_st>()>;
   // Listens on `address` ("host:port"; port 0 picks a free one) and serves on a thread.
   static absl::StatusOr<std::unique_ptr<HttpEndpoint>> start(const std::string& address,
                                                              Handlers handlers,
-                                                             HttpLimits limits = {});
+                                                             HttpLimits limits = {},
+                                                             TlsContext tls = nullptr);
   ~HttpEndpoint();
   // Stops listening and waits for the connections in progress (each is bounded by the
   // limits above, so this returns within a few seconds).

@@ -112,6 +112,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
     if (!pem.ok()) return pem.status();
     s->peer_tls_ = *std::move(pem);
   }
+  if (s->config_.metrics_tls.has_value()) {
+    absl::StatusOr<TlsPem> pem = load_tls(*s->config_.metrics_tls, TlsPort::kClient);
+    if (!pem.ok()) return pem.status();
+    s->metrics_tls_ = *std::move(pem);
+  }
   if (absl::Status st = s->open_node(); !st.ok()) return st;
   if (absl::Status st = s->listen_clients(); !st.ok()) return st;
   s->node_->start();
@@ -205,12 +210,35 @@ absl::Status Server::open_tls_files() {
     if (!files.ok()) return files.status();
     peer_files_ = *std::move(files);
   }
+  if (metrics_tls_.has_value()) {
+    auto files =
+        TlsFiles::create(*config_.metrics_tls, TlsPort::kClient, *metrics_tls_, dir + "/metrics");
+    if (!files.ok()) return files.status();
+    metrics_files_ = *std::move(files);
+  }
   return absl::OkStatus();
+}
+
+std::shared_ptr<ssl_ctx_st> Server::metrics_tls_context() {
+  std::lock_guard<std::mutex> lock(metrics_ctx_mu_);
+  const uint64_t generation = metrics_files_->generation();
+  if (metrics_ctx_ == nullptr || generation != metrics_ctx_generation_) {
+    auto ctx = server_ssl_context(*metrics_files_->in_force(), config_.cipher_list);
+    if (!ctx.ok()) {
+      raftlog::error("server", "cannot make the metrics port's TLS context",
+                     {{"error", std::string(ctx.status().message())}});
+    } else {
+      metrics_ctx_ = *std::move(ctx);
+      metrics_ctx_generation_ = generation;
+    }
+  }
+  return metrics_ctx_;
 }
 
 void Server::reload_tls() {
   if (client_files_ != nullptr) client_files_->check(/*force=*/true);
   if (peer_files_ != nullptr) peer_files_->check(/*force=*/true);
+  if (metrics_files_ != nullptr) metrics_files_->check(/*force=*/true);
 }
 
 absl::Status Server::listen_clients() {
@@ -271,7 +299,10 @@ absl::Status Server::listen_metrics() {
              return HttpResponse{.status = 200,
                                  .content_type = "application/json",
                                  .body = cluster_view_->status_json()};
-           }});
+           }},
+      HttpLimits{},
+      metrics_files_ != nullptr ? HttpEndpoint::TlsContext([this] { return metrics_tls_context(); })
+                                : nullptr);
   if (!http.ok()) return http.status();
   http_ = *std::move(http);
   metrics_port_ = http_->port();
@@ -316,6 +347,7 @@ void Server::housekeeping_loop() {
     check_removed(&was_member);
     if (client_files_ != nullptr) client_files_->check(/*force=*/false);
     if (peer_files_ != nullptr) peer_files_->check(/*force=*/false);
+    if (metrics_files_ != nullptr) metrics_files_->check(/*force=*/false);
     revoke_expired_leases();
     if (++rounds % kTrimRounds == 0) release_free_memory();
     mu_.lock();

@@ -68,6 +68,11 @@ struct ServerConfig {
   // TLS on the client port (an https:// --listen-client-urls) and on the peer port (an
   // https:// --listen-peer-urls); checked at start.
   std::optional<TlsFlags> client_tls, peer_tls;
+  // TLS on the metrics port (an https:// --listen-metrics-urls), from the client port's
+  // flags as in etcd; and --cipher-suites in OpenSSL's names for it (gRPC's ports take
+  // them from the process environment).
+  std::optional<TlsFlags> metrics_tls;
+  std::string cipher_list;
   // Called once (from a server thread) when this member sees itself removed from the
   // cluster it belonged to; etcd's members stop then. raftkv's binary stops cleanly.
   std::function<void()> on_removed;
@@ -98,8 +103,10 @@ class Server {
   Server() = default;
   // The steps of start().
   absl::Status open_node();
-  // The client and peer ports' TLS files, when they speak TLS.
+  // The client, peer and metrics ports' TLS files, when they speak TLS.
   absl::Status open_tls_files();
+  // The metrics port's TLS context, made anew when its files were reloaded.
+  std::shared_ptr<ssl_ctx_st> metrics_tls_context();
   absl::Status listen_clients();
   absl::Status listen_metrics();
   // A thread of its own: every 200 ms, until stop().
@@ -124,13 +131,17 @@ class Server {
   metrics::Registry registry_;
   std::unique_ptr<KvStateMachine> sm_;
   // Before the listeners that use them (destroyed after): the TLS files in force.
-  std::unique_ptr<TlsFiles> client_files_, peer_files_;
+  std::unique_ptr<TlsFiles> client_files_, peer_files_, metrics_files_;
   std::unique_ptr<transport::GrpcTransport> transport_;
   std::unique_ptr<node::RaftNode> node_;
   std::unique_ptr<HealthMonitor> health_;
   std::unique_ptr<limits::Limiter> limiter_;
-  std::optional<TlsPem> tls_;                   // the client port's, when it is https
-  std::optional<TlsPem> peer_tls_;              // the peer port's, when it is https
+  std::optional<TlsPem> tls_;          // the client port's, when it is https
+  std::optional<TlsPem> peer_tls_;     // the peer port's, when it is https
+  std::optional<TlsPem> metrics_tls_;  // the metrics port's, when it is https
+  std::mutex metrics_ctx_mu_;
+  std::shared_ptr<ssl_ctx_st> metrics_ctx_;     // guarded by metrics_ctx_mu_
+  uint64_t metrics_ctx_generation_ = 0;         // of metrics_files_; guarded by it too
   metrics::Counter* health_success_ = nullptr;  // /health answers, as etcd counts them
   metrics::Counter* health_failures_ = nullptr;
   std::vector<std::unique_ptr<grpc::Service>> services_;

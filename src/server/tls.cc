@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
@@ -178,6 +179,42 @@ absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port) {
   pem.cert = *std::move(cert_pem);
   pem.key = *std::move(key_pem);
   return pem;
+}
+
+absl::StatusOr<std::shared_ptr<SSL_CTX>> server_ssl_context(const TlsPem& pem,
+                                                            const std::string& cipher_list) {
+  std::shared_ptr<SSL_CTX> ctx(SSL_CTX_new(TLS_server_method()), SSL_CTX_free);
+  auto failed = [](const std::string& what) {
+    const unsigned long e = ERR_peek_last_error();
+    const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
+    ERR_clear_error();
+    return absl::InternalError("TLS context: " + what + ": " +
+                               (reason != nullptr ? reason : "unknown error"));
+  };
+  if (ctx == nullptr) return failed("SSL_CTX_new");
+  SSL_CTX_set_min_proto_version(ctx.get(), TLS1_2_VERSION);
+  if (!cipher_list.empty() && SSL_CTX_set_cipher_list(ctx.get(), cipher_list.c_str()) != 1) {
+    return failed("cipher list " + cipher_list);
+  }
+  std::vector<X509Ptr> chain = read_certs(pem.cert);
+  if (chain.empty() || SSL_CTX_use_certificate(ctx.get(), chain.front().get()) != 1) {
+    return failed("certificate");
+  }
+  for (size_t i = 1; i < chain.size(); ++i) {
+    if (SSL_CTX_add1_chain_cert(ctx.get(), chain[i].get()) != 1) return failed("chain");
+  }
+  Bio key_bio = memory_bio(pem.key);
+  Key key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (key == nullptr || SSL_CTX_use_PrivateKey(ctx.get(), key.get()) != 1) {
+    return failed("private key");
+  }
+  if (pem.client_cert_auth) {
+    X509_STORE* store = SSL_CTX_get_cert_store(ctx.get());
+    for (const X509Ptr& ca : read_certs(pem.ca)) X509_STORE_add_cert(store, ca.get());
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  }
+  ERR_clear_error();
+  return ctx;
 }
 
 absl::StatusOr<std::string> openssl_cipher_list(const std::string& etcd_names) {

@@ -13,6 +13,8 @@
 
 #include "absl/status/statusor.h"
 
+struct ssl_ctx_st;  // OpenSSL's SSL_CTX
+
 namespace server {
 
 struct TlsFlags {
@@ -38,6 +40,13 @@ struct TlsPem {
 // Reads the files and checks that each parses, that the key matches the certificate,
 // that the certificate is valid now and, with a CA, that the CA signs it.
 absl::StatusOr<TlsPem> load_tls(const TlsFlags& tls, TlsPort port);
+
+// An OpenSSL server context for a listener that is not gRPC's (the metrics port): the
+// set's certificate and key, TLS 1.2 and up (with `cipher_list`, OpenSSL's names, for
+// TLS 1.2 when not empty), and with client_cert_auth a client certificate required and
+// verified against the set's CA.
+absl::StatusOr<std::shared_ptr<ssl_ctx_st>> server_ssl_context(const TlsPem& pem,
+                                                               const std::string& cipher_list);
 
 // etcd's --cipher-suites (Go's names, comma-separated) as OpenSSL's cipher list for
 // TLS 1.2; an unknown name is an error naming it. (TLS 1.3's suites are not

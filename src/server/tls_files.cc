@@ -96,6 +96,16 @@ std::shared_ptr<grpc::ChannelCredentials> TlsFiles::channel_credentials() const 
   return grpc::experimental::TlsCredentials(o);
 }
 
+std::shared_ptr<const TlsPem> TlsFiles::in_force() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pem_in_force_;
+}
+
+uint64_t TlsFiles::generation() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return generation_;
+}
+
 TlsFiles::Stamps TlsFiles::stamps() const {
   auto stamp = [](const std::string& path) -> Stamp {
     struct stat st {};
@@ -123,6 +133,7 @@ absl::Status TlsFiles::install(const TlsPem& pem) {
   if (!ec) fs::rename(tmp, dir / "live", ec);
   if (ec)
     return absl::InternalError("cannot switch " + (dir / "live").string() + ": " + ec.message());
+  pem_in_force_ = std::make_shared<const TlsPem>(pem);
   // The set before the last may still be being read; the one before that is not.
   if (generation_ > 2) fs::remove_all(dir / ("gen-" + std::to_string(generation_ - 2)), ec);
   return absl::OkStatus();

@@ -38,6 +38,11 @@ class TlsFiles {
   std::shared_ptr<grpc::ServerCredentials> server_credentials() const;
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials() const;
 
+  // The set in force, and a number that changes whenever it does (for listeners that
+  // build their own TLS context from it: the metrics port).
+  std::shared_ptr<const TlsPem> in_force() const;
+  uint64_t generation() const;
+
   // Looks at the files: once they changed and have stayed unchanged for a second (at
   // once with `force`), loads them and installs them if good. Any thread.
   void check(bool force, Clock::time_point now = Clock::now());
@@ -58,7 +63,8 @@ class TlsFiles {
   const std::string dir_;
   const TlsPem first_;  // installed by create
   std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> provider_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const TlsPem> pem_in_force_;  // guarded by mu_
   Stamps in_force_;            // of the files last installed (or refused); guarded by mu_
   Stamps seen_;                // the last look's; guarded by mu_
   Clock::time_point seen_at_;  // when seen_ last changed; guarded by mu_

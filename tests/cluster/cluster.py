@@ -52,6 +52,7 @@ class Member:
         self.proc = None
         self.scheme = "http"  # of the client URL: https when the cluster serves TLS
         self.peer_scheme = "http"  # of the peer URL: https with peer TLS
+        self.metrics_scheme = "http"
 
     @property
     def endpoint(self):
@@ -67,7 +68,7 @@ class Member:
 
     @property
     def metrics_url(self):
-        return f"http://127.0.0.1:{self.metrics_port}"
+        return f"{self.metrics_scheme}://127.0.0.1:{self.metrics_port}"
 
 
 class Cluster:
@@ -75,18 +76,18 @@ class Cluster:
 
     def __init__(self, size=3, binary=None, extra_flags=(), token="raftkv-test",
                  heartbeat_ms=50, election_ms=500, client_scheme="http", ctl_flags=(),
-                 peer_scheme="http", member_flags=None):
+                 peer_scheme="http", member_flags=None, metrics_scheme="http"):
         """client_scheme https with TLS flags in extra_flags serves clients over TLS;
         ctl_flags (--cacert, --cert, --key) go to every etcdctl call the harness makes;
         peer_scheme https with member_flags(name) (each member's --peer-cert-file...)
-        runs the peer port over TLS."""
+        runs the peer port over TLS; metrics_scheme https serves /metrics over TLS."""
         self.binary = binary or os.environ.get("RAFTKV_SERVER") or default_binary()
         self.root = tempfile.mkdtemp(prefix="raftkv-cluster-")
         self.token = token
         self.extra_flags = list(extra_flags)
         self.heartbeat_ms, self.election_ms = heartbeat_ms, election_ms
         self.client_scheme, self.ctl_flags = client_scheme, list(ctl_flags)
-        self.peer_scheme = peer_scheme
+        self.peer_scheme, self.metrics_scheme = peer_scheme, metrics_scheme
         self.member_flags = member_flags or (lambda name: [])
         self.members = [self._member(f"n{i + 1}") for i in range(size)]
         self.initial = ",".join(f"{m.name}={m.peer_url}" for m in self.members)
@@ -116,6 +117,7 @@ class Cluster:
     def _member(self, name):
         m = Member(name, self.root)
         m.scheme, m.peer_scheme = self.client_scheme, self.peer_scheme
+        m.metrics_scheme = self.metrics_scheme
         return m
 
     def _spawn(self, m, initial, state):

@@ -471,7 +471,7 @@ class Rotation(unittest.TestCase):
         self.cluster = Cluster(
             3, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
             extra_flags=["--config-file", self.file("tls.toml")], client_scheme="https",
-            ctl_flags=CERTS.client_flags(), peer_scheme="https",
+            ctl_flags=CERTS.client_flags(), peer_scheme="https", metrics_scheme="https",
             member_flags=lambda name: ["--peer-cert-file", self.file(f"{name}.pem"),
                                        "--peer-key-file", self.file(f"{name}.key")]).__enter__()
 
@@ -506,12 +506,29 @@ class Rotation(unittest.TestCase):
         n1 = c.members[0]
         self.assertEqual(served_certificate(n1.client_port), der("server"))
         self.assertEqual(served_certificate(n1.peer_port, client="n2"), der("n1"))
+        self.assertEqual(served_certificate(n1.metrics_port), der("server"))
+        # The https metrics port (the client port's certificate and CA, as etcd's).
+        import ssl
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=CERTS.path("ca.pem"))
+        ctx.load_cert_chain(CERTS.path("client.pem"), CERTS.path("client.key"))
+        with urllib.request.urlopen(n1.metrics_url + "/health", context=ctx, timeout=5) as r:
+            self.assertEqual(json.loads(r.read())["health"], "true")
+        with urllib.request.urlopen(n1.metrics_url + "/metrics", context=ctx, timeout=5) as r:
+            self.assertIn(b"etcd_server_has_leader 1", r.read())
+        no_cert = ssl.create_default_context(cafile=CERTS.path("ca.pem"))
+        with self.assertRaises(OSError):  # the handshake, or the first read, fails
+            with urllib.request.urlopen(n1.metrics_url + "/health", context=no_cert,
+                                        timeout=5) as r:
+                r.read()
         # The client port's certificate and key, replaced (key first, as a tool might:
         # the pair is reloaded once both have settled).
         self.replace("server.key", "server2.key")
         self.replace("server.pem", "server2.pem")
         wait_until(lambda: served_certificate(n1.client_port) == der("server2"), 20, 0.2,
                    "the new client certificate on n1")
+        wait_until(lambda: served_certificate(n1.metrics_port) == der("server2"), 20, 0.2,
+                   "the new certificate on n1's metrics port")
         self.still_up("rotation/client")
         # n1's peer certificate, replaced: n1's peer port presents the new one, and the
         # others accept it (n1 still has the writes).
