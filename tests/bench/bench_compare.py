@@ -5,7 +5,9 @@ driven by the same raftkv-bench workloads. Also records the CPU seconds each clu
 processes used (from /proc), since on a 2-core machine CPU is the limit.
 
 Usage: bench_compare.py [--duration S] [--bin DIR] [--etcd PATH] [--json FILE]
-                        [--only raftkv|etcd] [--workloads "put c=16,put c=256"]
+                        [--only raftkv|etcd] [--workloads "put c=16,put c=256"] [--tls]
+--tls runs both with client TLS (client certificates required) and peer mutual TLS, with
+certificates made by `openssl` (tests/compat/tls_test.py's).
 Prints a markdown table; docs/benchmarks.md keeps the latest one.
 """
 import argparse
@@ -16,6 +18,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compat"))
 from cluster import Cluster  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,14 +44,15 @@ def cpu_seconds(pids):
     return total / TICK
 
 
-def run(cluster, bench, duration):
+def run(cluster, bench, duration, bench_flags=()):
     results = {}
     pids = [m.proc.pid for m in cluster.members]
     for name, args in WORKLOADS:
         before = cpu_seconds(pids)
         out = subprocess.run([bench, "--endpoints", cluster.endpoints(), "--duration",
                               str(duration), "--warmup", "1", "--key-space", "10000",
-                              "--value-size", "256", "--no-progress", "-o", "json", *args],
+                              "--value-size", "256", "--no-progress", "-o", "json",
+                              *bench_flags, *args],
                              capture_output=True, text=True, timeout=duration * 10 + 120)
         after = cpu_seconds(pids)
         if out.returncode != 0:
@@ -78,7 +82,17 @@ def main():
     p.add_argument("--raftkv-flag", action="append", default=[],
                    help="an extra raftkv flag, e.g. --raftkv-flag=--limits-max-concurrent=1000 "
                         "(repeatable): for A/B runs of a feature")
+    p.add_argument("--tls", action="store_true",
+                   help="client TLS with client certificates, and peer mutual TLS")
     a = p.parse_args()
+    tls = {}
+    if a.tls:
+        import shutil
+        import tls_test
+        certs = tls_test.Certs()
+        tls = dict(extra=certs.server_flags(), cluster=dict(
+            client_scheme="https", ctl_flags=certs.client_flags(), peer_scheme="https",
+            member_flags=certs.peer_flags), bench=certs.client_flags())
     if a.workloads:
         wanted = set(a.workloads.split(","))
         WORKLOADS[:] = [w for w in WORKLOADS if w[0] in wanted]
@@ -92,14 +106,18 @@ def main():
         if a.only and a.only != name:
             continue
         print(f"{name}: starting 3 nodes", file=sys.stderr)
-        with Cluster(3, binary=binary, extra_flags=flags) as c:
-            systems[name] = run(c, bench, a.duration)
+        with Cluster(3, binary=binary, extra_flags=flags + tls.get("extra", []),
+                     **tls.get("cluster", {})) as c:
+            systems[name] = run(c, bench, a.duration, tls.get("bench", []))
+    if a.tls:
+        shutil.rmtree(certs.dir, ignore_errors=True)
     if a.only:
         return
     r, e = systems["raftkv"], systems["etcd"]
     print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Linux {platform.release()}; {a.duration:g} s per workload after 1 s warm-up, "
-          f"10,000 keys, 256-byte values, 3 nodes each on 127.0.0.1, fsync on.\n")
+          f"10,000 keys, 256-byte values, 3 nodes each on 127.0.0.1, fsync on"
+          f"{', client TLS and peer mutual TLS' if a.tls else ''}.\n")
     print("| workload | raftkv ops/s | etcd ops/s | raftkv/etcd | raftkv p50 / p99 ms | "
           "etcd p50 / p99 ms | raftkv CPU s per 1k ops | etcd CPU s per 1k ops |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
