@@ -224,10 +224,10 @@ void add_tls_flags(CLI::App& app, Flags& f) {
                  "gRPC's defaults)")
       ->group("TLS");
   app.add_option("--tls-min-version", f.tls_min_version,
-                 "Lowest TLS version accepted: TLS1.2 (TLS1.3 is not supported yet)")
+                 "Lowest TLS version of every TLS port and connection: TLS1.2 or TLS1.3")
       ->group("TLS");
   app.add_option("--tls-max-version", f.tls_max_version,
-                 "Highest TLS version offered: TLS1.3 (TLS1.2 is not supported yet)")
+                 "Highest TLS version: TLS1.3 (the only one supported)")
       ->group("TLS");
   for (const char* name : kTlsValueFlags) {
     app.add_option(std::string("--") + name, f.tls_values[name],
@@ -248,14 +248,17 @@ absl::Status apply_tls_options(const Flags& f) {
   auto refused = [](const char* name) {
     return absl::InvalidArgumentError(std::string("--") + name + ": not supported yet");
   };
-  // gRPC 1.51's public API offers no way to narrow its TLS versions (1.2 to 1.3).
-  if (f.tls_min_version != "TLS1.2") {
+  if (f.tls_min_version != "TLS1.2" && f.tls_min_version != "TLS1.3") {
     return absl::InvalidArgumentError("--tls-min-version " + f.tls_min_version +
-                                      ": only TLS1.2 is supported (TLS 1.2 and 1.3 are accepted)");
+                                      ": must be TLS1.2 or TLS1.3");
   }
+  // gRPC 1.51 offers TLS 1.3 and cannot be told not to.
   if (f.tls_max_version != "TLS1.3") {
     return absl::InvalidArgumentError("--tls-max-version " + f.tls_max_version +
-                                      ": only TLS1.3 is supported (TLS 1.2 and 1.3 are accepted)");
+                                      ": only TLS1.3 is supported (the highest version)");
+  }
+  if (f.tls_min_version == "TLS1.3") {
+    if (absl::Status s = server::require_tls13(); !s.ok()) return s;
   }
   if (!f.cipher_suites.empty()) {
     absl::StatusOr<std::string> list = server::openssl_cipher_list(f.cipher_suites);

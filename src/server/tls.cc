@@ -1,12 +1,16 @@
 #include "server/tls.h"
 
 #include <openssl/bio.h>
+#include <openssl/conf.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
@@ -215,6 +219,32 @@ absl::StatusOr<std::shared_ptr<SSL_CTX>> server_ssl_context(const TlsPem& pem,
   }
   ERR_clear_error();
   return ctx;
+}
+
+absl::Status require_tls13() {
+  static constexpr char kConfig[] =
+      "openssl_conf = raftkv_init\n"
+      "[raftkv_init]\n"
+      "ssl_conf = raftkv_ssl\n"
+      "[raftkv_ssl]\n"
+      "system_default = raftkv_tls13\n"
+      "[raftkv_tls13]\n"
+      "MinProtocol = TLSv1.3\n"
+      "Protocol = -TLSv1.2\n";  // gRPC sets TLS 1.2 as its floor; this option outlasts it
+  char path[] = "/tmp/raftkv-openssl-XXXXXX";
+  const int fd = ::mkstemp(path);
+  if (fd < 0) return absl::InternalError("--tls-min-version: cannot write a temporary file");
+  const bool written =
+      ::write(fd, kConfig, sizeof kConfig - 1) == static_cast<ssize_t>(sizeof kConfig - 1);
+  ::close(fd);
+  // OpenSSL is initialized already (cpp-httplib does it before main), so the file is
+  // applied as a module configuration rather than as the start-up one.
+  const bool loaded = written && OPENSSL_init_ssl(0, nullptr) == 1 &&
+                      CONF_modules_load_file(path, nullptr, 0) == 1 && ERR_peek_error() == 0;
+  ::unlink(path);
+  ERR_clear_error();
+  if (!loaded) return absl::InternalError("--tls-min-version TLS1.3: OpenSSL refused the setting");
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::string> openssl_cipher_list(const std::string& etcd_names) {

@@ -216,7 +216,8 @@ class FlagTest(unittest.TestCase):
             # etcd's TLS flags raftkv does not support yet are known, and refused.
             (["--cipher-suites", "TLS_AES_128_GCM_SHA256"],
              "--cipher-suites: unknown or unsupported cipher suite"),
-            (["--tls-min-version", "TLS1.3"], "--tls-min-version TLS1.3: only TLS1.2 is supported"),
+            (["--tls-min-version", "TLS1.1"], "--tls-min-version TLS1.1: must be TLS1.2 or TLS1.3"),
+            (["--tls-max-version", "TLS1.2"], "--tls-max-version TLS1.2: only TLS1.3"),
             (["--client-crl-file", "/tmp/crl.pem"], "--client-crl-file: not supported yet"),
             (["--peer-auto-tls"], "--peer-auto-tls: not supported yet"),
             (["--listen-metrics-urls", "https://127.0.0.1:2381"],

@@ -610,6 +610,28 @@ class Etcd34CipherSuites(CipherSuitesBase, unittest.TestCase):
         return ETCD
 
 
+class TlsVersions(unittest.TestCase):
+    """--tls-min-version TLS1.3 turns TLS 1.2 away on every TLS port (client, peer,
+    metrics); TLS 1.3 clients and members are served. (etcd 3.4 has no such flag; 3.5's
+    means the same.) The control, TLS 1.2 accepted by default: CipherSuites above."""
+
+    def test_tls13_only(self):
+        import ssl
+        with Cluster(3, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+                     extra_flags=CERTS.server_flags() + ["--tls-min-version", "TLS1.3"],
+                     client_scheme="https", ctl_flags=CERTS.client_flags(), peer_scheme="https",
+                     member_flags=CERTS.peer_flags, metrics_scheme="https") as c:
+            m = c.members[0]
+            for port, client in ((m.client_port, "client"), (m.peer_port, "n2"),
+                                 (m.metrics_port, "client")):
+                with self.subTest(port=port):
+                    with self.assertRaises(ssl.SSLError):
+                        served_certificate(port, client=client,
+                                           tls12_cipher="ECDHE-ECDSA-AES128-GCM-SHA256")
+                    self.assertTrue(served_certificate(port, client=client))
+            self.assertEqual(c.etcdctl("put", "tls13", "ok")[:2], (0, "OK\n"))
+
+
 class BadFiles(unittest.TestCase):
     """Each stops raftkv's start with exit 2 and one line naming the flag, file and reason."""
 
