@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "cmd/command_line.h"
 #include "limits/limits_config.h"
@@ -418,10 +419,11 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
 // --[peer-]key-file. An http:// URL is served in plaintext whatever the TLS flags say (as
 // etcd does), with a warning.
 absl::StatusOr<std::optional<server::TlsFlags>> port_tls(const std::string& flag,
-                                                         const std::string& url,
+                                                         const std::vector<std::string>& urls,
                                                          const server::TlsFlags& tls,
                                                          const std::string& prefix) {
-  if (server::is_https(url)) {
+  for (const std::string& url : urls) {
+    if (!server::is_https(url)) continue;
     if (tls.cert_file.empty() || tls.key_file.empty()) {
       return absl::InvalidArgumentError("--" + flag + " " + url + ": https needs --" + prefix +
                                         "cert-file and --" + prefix + "key-file");
@@ -431,25 +433,45 @@ absl::StatusOr<std::optional<server::TlsFlags>> port_tls(const std::string& flag
   if (tls != server::TlsFlags{}) {
     raftlog::warn("server",
                   "TLS flags are set but the URL is http://: this port is served in plaintext",
-                  {{flag, url}, {"flags", "--" + prefix + "*"}});
+                  {{flag, absl::StrJoin(urls, ",")}, {"flags", "--" + prefix + "*"}});
   }
   return std::nullopt;
 }
 
+// Every URL of a listen flag, and its host:port. etcd serves each URL of the list: the
+// http ones in plaintext, the https ones with TLS; the first is the member's own.
+absl::StatusOr<std::vector<server::Listener>> listen_urls(const std::string& flag,
+                                                          const std::string& value,
+                                                          std::vector<std::string>* urls) {
+  std::vector<server::Listener> out;
+  *urls = split(value, ',');
+  for (const std::string& url : *urls) {
+    auto addr = server::url_to_address(url, /*allow_https=*/true);
+    if (!addr.ok()) {
+      return absl::InvalidArgumentError("--" + flag + ": " + std::string(addr.status().message()));
+    }
+    out.push_back(server::Listener{.address = *addr, .tls = server::is_https(url)});
+  }
+  if (out.empty()) return absl::InvalidArgumentError("--" + flag + " names no URL");
+  return out;
+}
+
 absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
   server::ServerConfig cfg;
-  std::string client_url, peer_url;
-  auto client = one_address("listen-client-urls", f.listen_client_urls, &client_url, true);
-  if (!client.ok()) return client.status();
-  auto peer = one_address("listen-peer-urls", f.listen_peer_urls, &peer_url, true);
-  if (!peer.ok()) return peer.status();
-  auto client_tls = port_tls("listen-client-urls", client_url, f.client_tls, "");
+  std::vector<std::string> client_urls, peer_urls;
+  auto clients = listen_urls("listen-client-urls", f.listen_client_urls, &client_urls);
+  if (!clients.ok()) return clients.status();
+  auto peers = listen_urls("listen-peer-urls", f.listen_peer_urls, &peer_urls);
+  if (!peers.ok()) return peers.status();
+  cfg.client_listeners = *clients;
+  cfg.peer_listeners = *peers;
+  auto client_tls = port_tls("listen-client-urls", client_urls, f.client_tls, "");
   if (!client_tls.ok()) return client_tls.status();
   cfg.client_tls = *client_tls;
-  auto peer_tls = port_tls("listen-peer-urls", peer_url, f.peer_tls, "peer-");
+  auto peer_tls = port_tls("listen-peer-urls", peer_urls, f.peer_tls, "peer-");
   if (!peer_tls.ok()) return peer_tls.status();
   cfg.peer_tls = *peer_tls;
-  std::string adv_client = client_url, adv_peer = peer_url;
+  std::string adv_client = client_urls.front(), adv_peer = peer_urls.front();
   if (!f.advertise_client_urls.empty()) {
     auto a = one_address("advertise-client-urls", f.advertise_client_urls, &adv_client, true);
     if (!a.ok()) return a.status();
@@ -465,7 +487,7 @@ absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
     if (!metrics.ok()) return metrics.status();
     cfg.node.metrics_address = *metrics;
     // As etcd: an https metrics URL is served with the client port's certificate.
-    auto metrics_tls = port_tls("listen-metrics-urls", metrics_url, f.client_tls, "");
+    auto metrics_tls = port_tls("listen-metrics-urls", {metrics_url}, f.client_tls, "");
     if (!metrics_tls.ok()) return metrics_tls.status();
     cfg.metrics_tls = *metrics_tls;
   }
@@ -482,8 +504,8 @@ absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
   }
   cfg.node.name = f.name;
   cfg.node.data_dir = f.data_dir;
-  cfg.node.client_address = *client;
-  cfg.node.peer_address = *peer;
+  cfg.node.client_address = clients->front().address;
+  cfg.node.peer_address = peers->front().address;
   cfg.join_existing = f.initial_cluster_state == "existing";
   if (!cfg.join_existing) {
     for (const auto& m : cfg.initial_cluster) cfg.node.bootstrap.voters.insert(raft::NodeId(m.id));

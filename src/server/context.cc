@@ -52,15 +52,29 @@ bool is_write(const google::protobuf::Message& req) {
          d == pb::LeaseGrantRequest::descriptor() || d == pb::LeaseRevokeRequest::descriptor();
 }
 
-std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id) {
+std::string certificate_user(const grpc::ServerContextBase& ctx) {
   // A certificate the port verified (--client-cert-auth): its CN is the user, as in etcd.
-  if (const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-      auth != nullptr && auth->IsPeerAuthenticated()) {
-    const std::vector<grpc::string_ref> cn = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
-    if (!cn.empty() && !cn.front().empty()) {
-      return "user:" + std::string(cn.front().data(), std::min<size_t>(cn.front().size(), 128));
-    }
+  const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+  if (auth == nullptr || !auth->IsPeerAuthenticated()) return "";
+  const std::vector<grpc::string_ref> cn = auth->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME);
+  if (cn.empty()) return "";
+  return std::string(cn.front().data(), std::min<size_t>(cn.front().size(), 128));
+}
+
+std::string entry_for(const grpc::ServerContextBase& from, const in::Command& c) {
+  std::string entry = c.SerializeAsString();
+  // Serialized messages concatenate as a merge: the user is appended, not copied in
+  // with the command (a put's value may be large).
+  if (std::string user = certificate_user(from); !user.empty()) {
+    in::Command u;
+    u.set_user(std::move(user));
+    entry += u.SerializeAsString();
   }
+  return entry;
+}
+
+std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id) {
+  if (std::string user = certificate_user(ctx); !user.empty()) return "user:" + user;
   if (trust_client_id) {
     const auto& md = ctx.client_metadata();
     if (auto it = md.find("client-id"); it != md.end() && !it->second.empty()) {
@@ -114,17 +128,18 @@ grpc::Status Context::gate_stream() const {
   return sm->self_is_learner() ? not_for_learner() : grpc::Status::OK;
 }
 
-grpc::Status Context::write(const in::Command& c, in::Result* result) const {
-  return parse(node->client_write(c.SerializeAsString(), config->request_timeout), result);
+grpc::Status Context::write(const grpc::ServerContextBase& from, const in::Command& c,
+                            in::Result* result) const {
+  return parse(node->client_write(entry_for(from, c), config->request_timeout), result);
 }
 
-void Context::write_async(const in::Command& c, grpc::ServerUnaryReactor* reactor,
-                          limits::Permit permit,
+void Context::write_async(const grpc::ServerContextBase& from, const in::Command& c,
+                          grpc::ServerUnaryReactor* reactor, limits::Permit permit,
                           std::function<void(const in::Result&)> fill) const {
   // std::function needs a copyable callable: the permit rides in a shared_ptr, released
   // when the runtime drops the callback after running it (or on stop, without running).
   auto held = std::make_shared<limits::Permit>(std::move(permit));
-  node->client_write_async(c.SerializeAsString(), config->request_timeout,
+  node->client_write_async(entry_for(from, c), config->request_timeout,
                            [reactor, fill = std::move(fill), held](absl::StatusOr<std::string> r) {
                              const bool refused =
                                  !r.ok() &&

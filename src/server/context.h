@@ -41,16 +41,24 @@ struct Context {
   // The learner rule for a stream, checked when it opens (etcd refuses every stream).
   grpc::Status gate_stream() const;
   // Replicates `c` and waits for its result, or the error that stopped it.
-  grpc::Status write(const raftkv::internal::Command& c, raftkv::internal::Result* result) const;
+  // `from` is the client's call: its user goes into the entry with `c`.
+  grpc::Status write(const grpc::ServerContextBase& from, const raftkv::internal::Command& c,
+                     raftkv::internal::Result* result) const;
   // The same without a waiting thread: once `c` is applied here (or failed), `fill`
   // copies the result into the response and the RPC finishes, on a runtime thread.
   // `permit` is held until the RPC finishes.
-  void write_async(const raftkv::internal::Command& c, grpc::ServerUnaryReactor* reactor,
-                   limits::Permit permit,
+  void write_async(const grpc::ServerContextBase& from, const raftkv::internal::Command& c,
+                   grpc::ServerUnaryReactor* reactor, limits::Permit permit,
                    std::function<void(const raftkv::internal::Result&)> fill) const;
   // Waits until this member reflects every write completed before the call.
   grpc::Status read_barrier() const;
 };
+
+// The user a verified client certificate names (its CN, with --client-cert-auth), or "".
+std::string certificate_user(const grpc::ServerContextBase& ctx);
+
+// The log entry of `c` sent by `from`: the command with the client's user in it.
+std::string entry_for(const grpc::ServerContextBase& from, const raftkv::internal::Command& c);
 
 // Who sent a request, for the limits: "user:CN" for a client certificate the port
 // verified (--client-cert-auth; the user of token authentication will key the same way),

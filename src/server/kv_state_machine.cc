@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "log/log.h"
 #include "raft/byte_codec.h"
 #include "server/limits_proto.h"
 
@@ -155,7 +156,7 @@ uint32_t fnv1a(uint32_t h, std::string_view s) {
 
 KvStateMachine::KvStateMachine(kv::StoreOptions options) : store_(options) {}
 
-std::string KvStateMachine::apply(raft::LogIndex, std::string_view command) {
+std::string KvStateMachine::apply(raft::LogIndex index, std::string_view command) {
   in::Command c;
   in::Result result;
   if (!c.ParseFromArray(command.data(), static_cast<int>(command.size()))) {
@@ -163,6 +164,15 @@ std::string KvStateMachine::apply(raft::LogIndex, std::string_view command) {
     result.set_code(static_cast<int32_t>(grpc::StatusCode::INTERNAL));
     result.set_message("raftkv: a log entry is not a command this version understands");
     return result.SerializeAsString();
+  }
+  if (raftlog::enabled(raftlog::Level::kDebug)) {
+    // Who changed what, on every member: an audit trail at debug.
+    const google::protobuf::FieldDescriptor* op =
+        in::Command::descriptor()->FindFieldByNumber(c.op_case());
+    raftlog::debug("kv", "applying command",
+                   {{"index", index.value()},
+                    {"op", op != nullptr ? op->name() : "none"},
+                    {"user", c.user()}});
   }
   std::vector<in::MemberAttributes> changed;
   std::vector<std::function<void()>> ready;

@@ -134,7 +134,7 @@ class LeaseService final : public pb::Lease::Service {
     Admission admitted = c_.gate(ctx, req);
     if (!admitted.ok()) return admitted.status;
     in::Result r;
-    if (auto s = c_.write(c, &r); !s.ok()) return s;
+    if (auto s = c_.write(*ctx, c, &r); !s.ok()) return s;
     *resp = (r.*pick)();
     c_.header(resp->mutable_header());
     return grpc::Status::OK;

@@ -136,6 +136,7 @@ absl::Status Server::open_node() {
   topts.self = cfg.node.id;
   topts.cluster_id = cfg.cluster_id;
   topts.listen_address = cfg.node.peer_address;
+  for (const Listener& l : cfg.peer_listeners) topts.listeners.emplace_back(l.address, l.tls);
   if (absl::Status st = open_tls_files(); !st.ok()) return st;
   if (peer_tls_.has_value()) {
     topts.server_credentials = peer_files_->server_credentials();
@@ -253,10 +254,15 @@ absl::Status Server::listen_clients() {
   services_.push_back(make_maintenance_service(ctx));
   services_.push_back(make_admin_service(ctx));
   grpc::ServerBuilder builder;
-  int port = 0;
-  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-  if (client_files_ != nullptr) creds = client_files_->server_credentials();
-  builder.AddListeningPort(cfg.node.client_address, creds, &port);
+  std::vector<Listener> listeners = cfg.client_listeners;
+  if (listeners.empty()) listeners.push_back({cfg.node.client_address, client_files_ != nullptr});
+  std::vector<int> ports(listeners.size(), 0);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    builder.AddListeningPort(
+        listeners[i].address,
+        listeners[i].tls ? client_files_->server_credentials() : grpc::InsecureServerCredentials(),
+        &ports[i]);
+  }
   // A port another process (or our own metrics listener) holds is an error, as in etcd:
   // with SO_REUSEPORT the kernel would silently split connections between the two.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -277,11 +283,13 @@ absl::Status Server::listen_clients() {
       make_retry_hint([l = limiter_.get()] { return l->backlog_hint(limits::Clock::now()); }));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc_ = builder.BuildAndStart();
-  if (grpc_ == nullptr || port == 0) {
-    transport_->stop();
-    return absl::UnavailableError("cannot listen for clients on " + cfg.node.client_address);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    if (grpc_ == nullptr || ports[i] == 0) {
+      transport_->stop();
+      return absl::UnavailableError("cannot listen for clients on " + listeners[i].address);
+    }
   }
-  client_port_ = port;
+  client_port_ = ports.front();
   return absl::OkStatus();
 }
 

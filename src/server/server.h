@@ -53,6 +53,12 @@ struct MemberSpec {
   std::vector<std::string> peer_urls;
 };
 
+// One URL of a listen list: where, and whether it speaks TLS.
+struct Listener {
+  std::string address;  // host:port
+  bool tls = false;
+};
+
 struct ServerConfig {
   node::NodeConfig node;  // node.id, data_dir, timeouts, client/peer listen addresses
   uint64_t cluster_id = 0;
@@ -68,6 +74,10 @@ struct ServerConfig {
   // TLS on the client port (an https:// --listen-client-urls) and on the peer port (an
   // https:// --listen-peer-urls); checked at start.
   std::optional<TlsFlags> client_tls, peer_tls;
+  // Every URL of --listen-client-urls and --listen-peer-urls (etcd serves each, http in
+  // plaintext, https with TLS); the first is node.client_address / node.peer_address.
+  // Empty: that address alone, with TLS when client_tls / peer_tls is set.
+  std::vector<Listener> client_listeners, peer_listeners;
   // TLS on the metrics port (an https:// --listen-metrics-urls), from the client port's
   // flags as in etcd; and --cipher-suites in OpenSSL's names for it (gRPC's ports take
   // them from the process environment).

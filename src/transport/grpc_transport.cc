@@ -588,22 +588,33 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
   handler_ = handler;
   service_ = std::make_unique<PeerService>(*this);
   grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(options_.listen_address,
-                           options_.server_credentials != nullptr
-                               ? options_.server_credentials
-                               : grpc::InsecureServerCredentials(),
-                           &port);
+  std::vector<std::pair<std::string, bool>> listeners = options_.listeners;
+  if (listeners.empty()) {
+    listeners.emplace_back(options_.listen_address, options_.server_credentials != nullptr);
+  }
+  std::vector<int> ports(listeners.size(), 0);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    if (listeners[i].second && options_.server_credentials == nullptr) {
+      return absl::InvalidArgumentError("TLS asked for on " + listeners[i].first +
+                                        " without credentials");
+    }
+    builder.AddListeningPort(
+        listeners[i].first,
+        listeners[i].second ? options_.server_credentials : grpc::InsecureServerCredentials(),
+        &ports[i]);
+  }
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a taken port is an error
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(options_.max_message_bytes, static_cast<uint64_t>(INT32_MAX))));
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
-  if (server_ == nullptr || port == 0) {
-    return absl::UnavailableError("cannot listen for peers on " + options_.listen_address);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    if (server_ == nullptr || ports[i] == 0) {
+      return absl::UnavailableError("cannot listen for peers on " + listeners[i].first);
+    }
   }
-  return port;
+  return ports.front();
 }
 
 void GrpcTransport::stop() {

@@ -32,8 +32,12 @@ namespace transport {
 
 struct GrpcTransportOptions {
   raft::NodeId self;
-  uint64_t cluster_id = 0;                 // frames from another cluster are refused
-  std::string listen_address;              // host:port of the peer listener
+  uint64_t cluster_id = 0;     // frames from another cluster are refused
+  std::string listen_address;  // host:port of the peer listener
+  // Every address to listen on, with whether it speaks TLS (server_credentials); the
+  // first is this node's own. Empty: listen_address alone, with TLS when
+  // server_credentials is set.
+  std::vector<std::pair<std::string, bool>> listeners = {};
   size_t max_queue_messages = 4096;        // per peer; beyond it messages are dropped
   uint64_t max_queue_bytes = 64ull << 20;  // per peer
   uint64_t max_frame_bytes = 4ull << 20;   // messages per frame stop at this size
@@ -69,7 +73,7 @@ class GrpcTransport : public Transport {
   ~GrpcTransport() override;
 
   // Starts the peer listener; `handler` receives what arrives. Fails (naming the
-  // address) when the address cannot be bound. Returns the bound port.
+  // address) when an address cannot be bound. Returns the first listener's port.
   absl::StatusOr<int> start(Handler* handler);
   // Stops the listener and every sender; queued messages are dropped.
   void stop();

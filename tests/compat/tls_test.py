@@ -632,6 +632,96 @@ class TlsVersions(unittest.TestCase):
             self.assertEqual(c.etcdctl("put", "tls13", "ok")[:2], (0, "OK\n"))
 
 
+class ForwardedIdentity(unittest.TestCase):
+    """A write a follower forwards carries its client's identity (the certificate's CN) in
+    the entry: the leader, and every member, apply it knowing who sent it (the audit line
+    at debug; RBAC, issue 16, checks it)."""
+
+    def test_the_leader_knows_the_client_of_a_forwarded_write(self):
+        with Cluster(3, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+                     extra_flags=CERTS.server_flags() + ["--log-level", "debug"],
+                     client_scheme="https", ctl_flags=CERTS.client_flags("bob"),
+                     peer_scheme="https", member_flags=CERTS.peer_flags) as c:
+            leader = c.leader()
+            follower = next(m for m in c.members if m is not leader)
+            for client, member, key in (("client", follower, "forwarded"),
+                                        ("bob", leader, "direct")):
+                p = subprocess.run(["etcdctl", "--endpoints=" + member.client_url,
+                                    "--command-timeout=5s", *CERTS.client_flags(client),
+                                    "put", key, "v"], capture_output=True, text=True,
+                                   timeout=30, env=dict(os.environ, ETCDCTL_API="3"))
+                self.assertEqual((p.returncode, p.stdout), (0, "OK\n"), p.stderr)
+
+            def applied(m):
+                with open(m.log_path) as f:
+                    return [json.loads(line) for line in f
+                            if '"applying command"' in line and '"op":"put"' in line]
+            for m in c.members:  # each applies both, knowing who sent each
+                wait_until(lambda: len(applied(m)) >= 2, 20, 0.2, f"{m.name} to apply both")
+                self.assertEqual(sorted(x["user"] for x in applied(m)), ["alice", "bob"],
+                                 applied(m))
+
+
+class MixedListenersBase:
+    """One listen list with an https and an http URL (etcd's way): each is served, the
+    https one with TLS, the http one in plaintext; on the peer port as well."""
+
+    def test_each_url_of_a_mixed_list_is_served_with_its_scheme(self):
+        tls_port, plain_port, peer_tls, peer_plain = (free_port() for _ in range(4))
+        with tempfile.TemporaryDirectory() as d:
+            proc = subprocess.Popen(
+                [self.binary(), "--name", "m1", "--data-dir", os.path.join(d, "data"),
+                 "--listen-client-urls",
+                 f"https://127.0.0.1:{tls_port},http://127.0.0.1:{plain_port}",
+                 "--advertise-client-urls", f"https://127.0.0.1:{tls_port}",
+                 "--listen-peer-urls",
+                 f"https://127.0.0.1:{peer_tls},http://127.0.0.1:{peer_plain}",
+                 "--initial-advertise-peer-urls", f"https://127.0.0.1:{peer_tls}",
+                 "--initial-cluster", f"m1=https://127.0.0.1:{peer_tls}",
+                 "--cert-file", CERTS.path("server.pem"), "--key-file", CERTS.path("server.key"),
+                 "--peer-cert-file", CERTS.path("n1.pem"), "--peer-key-file",
+                 CERTS.path("n1.key")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                def ctl(endpoint, *flags_and_args):
+                    p = subprocess.run(["etcdctl", "--endpoints=" + endpoint,
+                                        "--command-timeout=3s", *flags_and_args],
+                                       capture_output=True, text=True, timeout=30,
+                                       env=dict(os.environ, ETCDCTL_API="3"))
+                    return p.returncode, p.stdout
+                tls_url = f"https://127.0.0.1:{tls_port}"
+                wait_until(lambda: ctl(tls_url, "--cacert", CERTS.path("ca.pem"), "put", "mixed",
+                                       "1") == (0, "OK\n"), 30, 0.2, "a put over https")
+                self.assertEqual(ctl(f"http://127.0.0.1:{plain_port}", "get", "mixed",
+                                     "--print-value-only"), (0, "1\n"))
+                self.assertNotEqual(ctl(f"http://127.0.0.1:{tls_port}", "get", "mixed")[0], 0)
+                # The peer list: TLS on the first URL, plaintext on the second.
+                self.assertEqual(served_certificate(peer_tls, client="n2"), der("n1"))
+                import socket
+                import ssl
+                socket.create_connection(("127.0.0.1", peer_plain), timeout=5).close()
+                with self.assertRaises((ssl.SSLError, ConnectionResetError)):  # but not TLS
+                    served_certificate(peer_plain, client="n2")
+            finally:
+                proc.terminate()
+                proc.wait(timeout=20)
+
+
+class RaftkvMixedListeners(MixedListenersBase, unittest.TestCase):
+    @staticmethod
+    def binary():
+        return os.environ.get("RAFTKV_SERVER") or default_binary()
+
+
+@unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")
+@unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
+                 "the sanitizer build checks raftkv; etcd's run is the release build's")
+class Etcd34MixedListeners(MixedListenersBase, unittest.TestCase):
+    @staticmethod
+    def binary():
+        return ETCD
+
+
 class BadFiles(unittest.TestCase):
     """Each stops raftkv's start with exit 2 and one line naming the flag, file and reason."""
 
