@@ -35,8 +35,8 @@ def openssl(*args, cwd):
 class Certs:
     """A CA, a server certificate for 127.0.0.1 signed by it, a client certificate
     (CN alice), a peer certificate for each of members n1 to n4 (CN its name, for
-    127.0.0.1), a second CA with a client of its own, an expired server certificate and
-    a key that matches nothing."""
+    127.0.0.1), a second CA with a client of its own, an expired and a not yet valid
+    server certificate, and a key that matches nothing."""
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix="raftkv-tls-")
@@ -68,12 +68,15 @@ class Certs:
         with open(os.path.join(d, "ca.cnf"), "w") as f:
             f.write("[ca]\ndefault_ca = test\n[test]\ndir = ca-db\ndatabase = ca-db/index.txt\n"
                     "new_certs_dir = ca-db\nserial = ca-db/serial\ndefault_md = sha256\n"
-                    "policy = any\n[any]\ncommonName = supplied\n")
+                    "policy = any\nunique_subject = no\n[any]\ncommonName = supplied\n")
         with open(os.path.join(d, "ca-db", "serial"), "w") as f:
             f.write("01\n")
         openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
                 "-in", "server.csr", "-out", "expired.pem", "-startdate", "20200101000000Z",
                 "-enddate", "20200102000000Z", "-notext", cwd=d)
+        openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem", "-keyfile", "ca.key",
+                "-in", "server.csr", "-out", "future.pem", "-startdate", "20990101000000Z",
+                "-enddate", "20990102000000Z", "-notext", cwd=d)
         openssl("genpkey", "-algorithm", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
                 "-out", "stray.key", cwd=d)
 
@@ -753,6 +756,9 @@ class BadFiles(unittest.TestCase):
             (["--cert-file", c("expired.pem"), "--key-file", c("server.key")],
              f"--cert-file {c('expired.pem')}: the certificate expired on Jan  2 00:00:00 2020 "
              "GMT"),
+            (["--cert-file", c("future.pem"), "--key-file", c("server.key")],
+             f"--cert-file {c('future.pem')}: the certificate is not valid before Jan  1 "
+             "00:00:00 2099 GMT"),
             (["--cert-file", c("server.pem"), "--key-file", c("server.key"),
               "--trusted-ca-file", c("other-ca.pem")],
              f"--cert-file {c('server.pem')}: is not signed by --trusted-ca-file "
