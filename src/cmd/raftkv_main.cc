@@ -482,12 +482,13 @@ absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
     if (!a.ok()) return a.status();
   }
   if (!f.listen_metrics_urls.empty()) {
-    std::string metrics_url;
-    auto metrics = one_address("listen-metrics-urls", f.listen_metrics_urls, &metrics_url, true);
+    std::vector<std::string> metrics_urls;
+    auto metrics = listen_urls("listen-metrics-urls", f.listen_metrics_urls, &metrics_urls);
     if (!metrics.ok()) return metrics.status();
-    cfg.node.metrics_address = *metrics;
+    cfg.node.metrics_address = metrics->front().address;
+    cfg.metrics_listeners = *metrics;
     // As etcd: an https metrics URL is served with the client port's certificate.
-    auto metrics_tls = port_tls("listen-metrics-urls", {metrics_url}, f.client_tls, "");
+    auto metrics_tls = port_tls("listen-metrics-urls", metrics_urls, f.client_tls, "");
     if (!metrics_tls.ok()) return metrics_tls.status();
     cfg.metrics_tls = *metrics_tls;
   }

@@ -298,22 +298,27 @@ absl::Status Server::listen_metrics() {
   cluster_view_ = std::make_unique<ClusterView>(
       config_.node.id.value(), [this] { return sm_->members(); }, std::chrono::milliseconds(1000),
       client_files_ != nullptr ? client_files_->channel_credentials() : nullptr);
-  auto http = HttpEndpoint::start(
-      config_.node.metrics_address,
-      {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
-       .metrics = [this] { return metrics(); },
-       .status =
-           [this] {
-             return HttpResponse{.status = 200,
-                                 .content_type = "application/json",
-                                 .body = cluster_view_->status_json()};
-           }},
-      HttpLimits{},
-      metrics_files_ != nullptr ? HttpEndpoint::TlsContext([this] { return metrics_tls_context(); })
-                                : nullptr);
-  if (!http.ok()) return http.status();
-  http_ = *std::move(http);
-  metrics_port_ = http_->port();
+  std::vector<Listener> listeners = config_.metrics_listeners;
+  if (listeners.empty()) {
+    listeners.push_back({config_.node.metrics_address, metrics_files_ != nullptr});
+  }
+  for (const Listener& l : listeners) {
+    auto http = HttpEndpoint::start(
+        l.address,
+        {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
+         .metrics = [this] { return metrics(); },
+         .status =
+             [this] {
+               return HttpResponse{.status = 200,
+                                   .content_type = "application/json",
+                                   .body = cluster_view_->status_json()};
+             }},
+        HttpLimits{},
+        l.tls ? HttpEndpoint::TlsContext([this] { return metrics_tls_context(); }) : nullptr);
+    if (!http.ok()) return http.status();
+    http_.push_back(*std::move(http));
+  }
+  metrics_port_ = http_.front()->port();
   return absl::OkStatus();
 }
 
@@ -326,7 +331,7 @@ void Server::stop() {
     stopping_ = true;
     wake_.signal();
   }
-  if (http_ != nullptr) http_->stop();
+  for (const std::unique_ptr<HttpEndpoint>& h : http_) h->stop();
   // The node first: requests waiting on it (callback RPCs among them) fail at once with
   // "server stopped"; then the watch streams end, so the gRPC shutdown has nothing left
   // to wait for.

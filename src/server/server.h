@@ -78,6 +78,9 @@ struct ServerConfig {
   // plaintext, https with TLS); the first is node.client_address / node.peer_address.
   // Empty: that address alone, with TLS when client_tls / peer_tls is set.
   std::vector<Listener> client_listeners, peer_listeners;
+  // The same for --listen-metrics-urls; the first is node.metrics_address. Empty: that
+  // address alone, with TLS when metrics_tls is set.
+  std::vector<Listener> metrics_listeners;
   // TLS on the metrics port (an https:// --listen-metrics-urls), from the client port's
   // flags as in etcd; and --cipher-suites in OpenSSL's names for it (gRPC's ports take
   // them from the process environment).
@@ -157,8 +160,8 @@ class Server {
   std::vector<std::unique_ptr<grpc::Service>> services_;
   WatchService* watch_ = nullptr;  // one of services_
   std::unique_ptr<grpc::Server> grpc_;
-  std::unique_ptr<ClusterView> cluster_view_;  // answers /v1/status
-  std::unique_ptr<HttpEndpoint> http_;
+  std::unique_ptr<ClusterView> cluster_view_;        // answers /v1/status
+  std::vector<std::unique_ptr<HttpEndpoint>> http_;  // one per metrics URL
   std::thread housekeeping_;
   node::Mutex mu_;
   node::CondVar wake_;  // signalled by stop()

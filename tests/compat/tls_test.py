@@ -667,10 +667,11 @@ class ForwardedIdentity(unittest.TestCase):
 
 class MixedListenersBase:
     """One listen list with an https and an http URL (etcd's way): each is served, the
-    https one with TLS, the http one in plaintext; on the peer port as well."""
+    https one with TLS, the http one in plaintext; on the peer and metrics ports too."""
 
     def test_each_url_of_a_mixed_list_is_served_with_its_scheme(self):
-        tls_port, plain_port, peer_tls, peer_plain = (free_port() for _ in range(4))
+        tls_port, plain_port, peer_tls, peer_plain, metrics_tls, metrics_plain = (
+            free_port() for _ in range(6))
         with tempfile.TemporaryDirectory() as d:
             proc = subprocess.Popen(
                 [self.binary(), "--name", "m1", "--data-dir", os.path.join(d, "data"),
@@ -681,6 +682,8 @@ class MixedListenersBase:
                  f"https://127.0.0.1:{peer_tls},http://127.0.0.1:{peer_plain}",
                  "--initial-advertise-peer-urls", f"https://127.0.0.1:{peer_tls}",
                  "--initial-cluster", f"m1=https://127.0.0.1:{peer_tls}",
+                 "--listen-metrics-urls",
+                 f"https://127.0.0.1:{metrics_tls},http://127.0.0.1:{metrics_plain}",
                  "--cert-file", CERTS.path("server.pem"), "--key-file", CERTS.path("server.key"),
                  "--peer-cert-file", CERTS.path("n1.pem"), "--peer-key-file",
                  CERTS.path("n1.key")],
@@ -705,6 +708,13 @@ class MixedListenersBase:
                 socket.create_connection(("127.0.0.1", peer_plain), timeout=5).close()
                 with self.assertRaises((ssl.SSLError, ConnectionResetError)):  # but not TLS
                     served_certificate(peer_plain, client="n2")
+                # The metrics list: /health over https and over http.
+                import urllib.request
+                ctx = ssl.create_default_context(cafile=CERTS.path("ca.pem"))
+                for url, context in ((f"https://127.0.0.1:{metrics_tls}/health", ctx),
+                                     (f"http://127.0.0.1:{metrics_plain}/health", None)):
+                    with urllib.request.urlopen(url, context=context, timeout=5) as r:
+                        self.assertEqual(json.loads(r.read())["health"], "true", url)
             finally:
                 proc.terminate()
                 proc.wait(timeout=20)
