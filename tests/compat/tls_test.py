@@ -28,6 +28,27 @@ from cluster import Cluster, default_binary, free_port, wait_until  # noqa: E402
 ETCD = "/usr/bin/etcd"
 
 
+def raftkv_binary():
+    return os.environ.get("RAFTKV_SERVER") or default_binary()
+
+
+def etcd_release_run(cls):
+    """A test class against etcd 3.4: skipped when it is not installed, and in the
+    sanitizer build (whose run checks raftkv, not etcd)."""
+    cls = unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
+                          "the sanitizer build checks raftkv; etcd's run is the release "
+                          "build's")(cls)
+    return unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")(cls)
+
+
+def against_both(base, name):
+    """`base`'s tests as two test classes: RaftkvNAME and Etcd34NAME (etcd_release_run)."""
+    raftkv = type("Raftkv" + name, (base, unittest.TestCase),
+                  {"binary": staticmethod(raftkv_binary)})
+    etcd = type("Etcd34" + name, (base, unittest.TestCase), {"binary": staticmethod(lambda: ETCD)})
+    return raftkv, etcd_release_run(etcd)
+
+
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
@@ -291,7 +312,7 @@ class TlsBase:
 class RaftkvTls(TlsBase, unittest.TestCase):
     @staticmethod
     def binary():
-        return os.environ.get("RAFTKV_SERVER") or default_binary()
+        return raftkv_binary()
 
     def raftkvctl(self, *args, flags=None):
         ctl = os.path.join(os.path.dirname(self.binary()), "raftkvctl")
@@ -421,9 +442,7 @@ class RaftkvTls(TlsBase, unittest.TestCase):
         wait_until(all_up, 20, 0.2, "every member up on the status page")
 
 
-@unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")
-@unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
-                 "the sanitizer build checks raftkv; etcd's run is the release build's")
+@etcd_release_run
 class Etcd34Tls(TlsBase, unittest.TestCase):
     @staticmethod
     def binary():
@@ -472,7 +491,7 @@ class Rotation(unittest.TestCase):
                     f'peer-trusted-ca-file = "{CERTS.path("ca.pem")}"\n'
                     'peer-client-cert-auth = true\n')
         self.cluster = Cluster(
-            3, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+            3, binary=raftkv_binary(),
             extra_flags=["--config-file", self.file("tls.toml")], client_scheme="https",
             ctl_flags=CERTS.client_flags(), peer_scheme="https", metrics_scheme="https",
             member_flags=lambda name: ["--peer-cert-file", self.file(f"{name}.pem"),
@@ -562,7 +581,7 @@ class ClientIdentity(unittest.TestCase):
     limits' key, "user:CN"): a limit set for user alice holds alice to it, bob is free."""
 
     def test_the_certificate_common_name_is_the_client(self):
-        with Cluster(1, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+        with Cluster(1, binary=raftkv_binary(),
                      extra_flags=CERTS.server_flags() + [
                          "--limits-client", "user:alice:requests_per_second=0.01,burst=1"],
                      client_scheme="https", ctl_flags=CERTS.client_flags("bob")) as c:
@@ -598,19 +617,7 @@ class CipherSuitesBase:
             self.assertEqual(c.etcdctl("put", "cipher", "ok")[:2], (0, "OK\n"))
 
 
-class RaftkvCipherSuites(CipherSuitesBase, unittest.TestCase):
-    @staticmethod
-    def binary():
-        return os.environ.get("RAFTKV_SERVER") or default_binary()
-
-
-@unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")
-@unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
-                 "the sanitizer build checks raftkv; etcd's run is the release build's")
-class Etcd34CipherSuites(CipherSuitesBase, unittest.TestCase):
-    @staticmethod
-    def binary():
-        return ETCD
+RaftkvCipherSuites, Etcd34CipherSuites = against_both(CipherSuitesBase, "CipherSuites")
 
 
 class TlsVersions(unittest.TestCase):
@@ -620,7 +627,7 @@ class TlsVersions(unittest.TestCase):
 
     def test_tls13_only(self):
         import ssl
-        with Cluster(3, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+        with Cluster(3, binary=raftkv_binary(),
                      extra_flags=CERTS.server_flags() + ["--tls-min-version", "TLS1.3"],
                      client_scheme="https", ctl_flags=CERTS.client_flags(), peer_scheme="https",
                      member_flags=CERTS.peer_flags, metrics_scheme="https") as c:
@@ -641,7 +648,7 @@ class ForwardedIdentity(unittest.TestCase):
     at debug; RBAC, issue 16, checks it)."""
 
     def test_the_leader_knows_the_client_of_a_forwarded_write(self):
-        with Cluster(3, binary=os.environ.get("RAFTKV_SERVER") or default_binary(),
+        with Cluster(3, binary=raftkv_binary(),
                      extra_flags=CERTS.server_flags() + ["--log-level", "debug"],
                      client_scheme="https", ctl_flags=CERTS.client_flags("bob"),
                      peer_scheme="https", member_flags=CERTS.peer_flags) as c:
@@ -720,19 +727,7 @@ class MixedListenersBase:
                 proc.wait(timeout=20)
 
 
-class RaftkvMixedListeners(MixedListenersBase, unittest.TestCase):
-    @staticmethod
-    def binary():
-        return os.environ.get("RAFTKV_SERVER") or default_binary()
-
-
-@unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")
-@unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
-                 "the sanitizer build checks raftkv; etcd's run is the release build's")
-class Etcd34MixedListeners(MixedListenersBase, unittest.TestCase):
-    @staticmethod
-    def binary():
-        return ETCD
+RaftkvMixedListeners, Etcd34MixedListeners = against_both(MixedListenersBase, "MixedListeners")
 
 
 class BadFiles(unittest.TestCase):
@@ -742,7 +737,7 @@ class BadFiles(unittest.TestCase):
         client, peer = free_port(), free_port()
         with tempfile.TemporaryDirectory() as d:
             p = subprocess.run(
-                [os.environ.get("RAFTKV_SERVER") or default_binary(), "--data-dir",
+                [raftkv_binary(), "--data-dir",
                  os.path.join(d, "data"), "--listen-client-urls",
                  f"{client_scheme}://127.0.0.1:{client}",
                  "--listen-peer-urls", f"{peer_scheme}://127.0.0.1:{peer}", "--initial-cluster",
