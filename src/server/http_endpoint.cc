@@ -199,9 +199,8 @@ class BoundedServer : public httplib::Server {
       return ssl;
     }
     const unsigned long e = ERR_peek_last_error();
-    const std::string why = e != 0 && ERR_reason_error_string(e) != nullptr
-                                ? ERR_reason_error_string(e)
-                                : "the connection closed";
+    const char* reason = e != 0 ? ERR_reason_error_string(e) : nullptr;
+    const std::string why = reason != nullptr ? reason : "the connection closed";
     ERR_clear_error();
     uint64_t held_back = 0;
     if (handshake_log_.allow(why, &held_back)) {

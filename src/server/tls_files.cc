@@ -49,8 +49,8 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::create(const TlsFlags& flags
   fs::create_directories(dir, ec);
   if (ec) return absl::InternalError("cannot create " + dir + ": " + ec.message());
   fs::permissions(dir, fs::perms::owner_all, ec);  // the copies include the private key
-  std::unique_ptr<TlsFiles> t(new TlsFiles(flags, port, std::move(first), std::move(dir)));
-  if (absl::Status s = t->install(t->first_); !s.ok()) return s;
+  std::unique_ptr<TlsFiles> t(new TlsFiles(flags, port, first, std::move(dir)));
+  if (absl::Status s = t->install(first); !s.ok()) return s;
   const fs::path live = fs::path(t->dir_) / "live";
   t->provider_ = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       (live / "key.pem").string(), (live / "cert.pem").string(),
@@ -58,13 +58,12 @@ absl::StatusOr<std::unique_ptr<TlsFiles>> TlsFiles::create(const TlsFlags& flags
   return t;
 }
 
-TlsFiles::TlsFiles(const TlsFlags& flags, TlsPort port, TlsPem first, std::string dir)
+TlsFiles::TlsFiles(const TlsFlags& flags, TlsPort port, const TlsPem& first, std::string dir)
     : flags_(flags),
       port_(port),
       client_cert_auth_(first.client_cert_auth),
       has_ca_(!first.ca.empty()),
-      dir_(std::move(dir)),
-      first_(std::move(first)) {
+      dir_(std::move(dir)) {
   in_force_ = seen_ = stamps();
   seen_at_ = Clock::now();
 }
@@ -117,7 +116,8 @@ TlsFiles::Stamps TlsFiles::stamps() const {
 }
 
 absl::Status TlsFiles::install(const TlsPem& pem) {
-  const std::string gen = "gen-" + std::to_string(++generation_);
+  const uint64_t generation = this->generation() + 1;
+  const std::string gen = "gen-" + std::to_string(generation);
   const fs::path dir(dir_);
   std::error_code ec;
   fs::create_directory(dir / gen, ec);
@@ -133,14 +133,18 @@ absl::Status TlsFiles::install(const TlsPem& pem) {
   if (!ec) fs::rename(tmp, dir / "live", ec);
   if (ec)
     return absl::InternalError("cannot switch " + (dir / "live").string() + ": " + ec.message());
-  pem_in_force_ = std::make_shared<const TlsPem>(pem);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    pem_in_force_ = std::make_shared<const TlsPem>(pem);
+    generation_ = generation;
+  }
   // The set before the last may still be being read; the one before that is not.
-  if (generation_ > 2) fs::remove_all(dir / ("gen-" + std::to_string(generation_ - 2)), ec);
+  if (generation > 2) fs::remove_all(dir / ("gen-" + std::to_string(generation - 2)), ec);
   return absl::OkStatus();
 }
 
 void TlsFiles::check(bool force, Clock::time_point now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  std::lock_guard<std::mutex> lock(check_mu_);
   const Stamps current = stamps();
   if (current != seen_) {
     seen_ = current;

@@ -52,7 +52,7 @@ class TlsFiles {
   using Stamp = std::array<int64_t, 4>;
   using Stamps = std::array<Stamp, 3>;  // cert, key, ca
 
-  TlsFiles(const TlsFlags& flags, TlsPort port, TlsPem first, std::string dir);
+  TlsFiles(const TlsFlags& flags, TlsPort port, const TlsPem& first, std::string dir);
   Stamps stamps() const;
   absl::Status install(const TlsPem& pem);
 
@@ -61,14 +61,16 @@ class TlsFiles {
   const bool client_cert_auth_;
   const bool has_ca_;
   const std::string dir_;
-  const TlsPem first_;  // installed by create
   std::shared_ptr<grpc::experimental::FileWatcherCertificateProvider> provider_;
+  // check_mu_ serializes the looks and is held across their file I/O; mu_ guards only
+  // what readers of the set in force see, and is never held across I/O.
+  std::mutex check_mu_;
+  Stamps in_force_;            // of the files last installed (or refused); by check_mu_
+  Stamps seen_;                // the last look's; guarded by check_mu_
+  Clock::time_point seen_at_;  // when seen_ last changed; guarded by check_mu_
   mutable std::mutex mu_;
   std::shared_ptr<const TlsPem> pem_in_force_;  // guarded by mu_
-  Stamps in_force_;            // of the files last installed (or refused); guarded by mu_
-  Stamps seen_;                // the last look's; guarded by mu_
-  Clock::time_point seen_at_;  // when seen_ last changed; guarded by mu_
-  uint64_t generation_ = 0;    // guarded by mu_
+  uint64_t generation_ = 0;                     // guarded by mu_
 };
 
 }  // namespace server
