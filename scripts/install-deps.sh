@@ -25,6 +25,7 @@ PACKAGES=(
   libcli11-dev
   libtomlplusplus-dev
   libcpp-httplib-dev
+  libcrypt-dev
   pkg-config
   # etcd's own tools, for the compatibility tests and the side-by-side benchmark.
   etcd-client
