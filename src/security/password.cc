@@ -44,7 +44,12 @@ absl::StatusOr<std::string> hash_password(std::string_view password, int cost) {
 }
 
 bool check_password(std::string_view password, const std::string& hash) {
-  if (!usable(password).ok() || hash.size() < 7 || hash.compare(0, 4, "$2b$") != 0) return false;
+  // bcrypt's own prefixes only: libcrypt would take other schemes' hashes too.
+  if (!usable(password).ok() || hash.size() < 7 ||
+      (hash.compare(0, 4, "$2b$") != 0 && hash.compare(0, 4, "$2a$") != 0 &&
+       hash.compare(0, 4, "$2y$") != 0)) {
+    return false;
+  }
   auto data = std::make_unique<crypt_data>();
   const std::string pw(password);
   const char* out = crypt_r(pw.c_str(), hash.c_str(), data.get());

@@ -94,7 +94,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
     in::Command c;
     *c.mutable_set_limits() = *req;
     in::Result r;
-    if (auto s = c_.write(*ctx, c, &r); !s.ok()) return s;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
     *resp = r.set_limits();
     return grpc::Status::OK;
   }

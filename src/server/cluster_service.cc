@@ -40,7 +40,7 @@ class ClusterService final : public pb::Cluster::Service {
     a->set_id(id);
     *a->mutable_peer_urls() = req->peerurls();
     in::Result r;
-    if (auto s = c_.write(*ctx, c, &r); !s.ok()) return s;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
     if (auto s = c_.node->add_node(raft::NodeId(id), req->islearner(), c_.config->request_timeout);
         !s.ok()) {
       return to_grpc(s);
@@ -77,7 +77,7 @@ class ClusterService final : public pb::Cluster::Service {
     c.mutable_member_attributes()->set_id(req->id());
     *c.mutable_member_attributes()->mutable_peer_urls() = req->peerurls();
     in::Result r;
-    if (auto s = c_.write(*ctx, c, &r); !s.ok()) return s;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
     list(resp->mutable_members());
     c_.header(resp->mutable_header());
     return grpc::Status::OK;

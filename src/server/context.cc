@@ -2,6 +2,7 @@
 
 #include "node/node_error.h"
 #include "node/raft_node.h"
+#include "server/auth_check.h"
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
 
@@ -61,20 +62,22 @@ std::string certificate_user(const grpc::ServerContextBase& ctx) {
   return std::string(cn.front().data(), std::min<size_t>(cn.front().size(), 128));
 }
 
-std::string entry_for(const grpc::ServerContextBase& from, const in::Command& c) {
+std::string entry_for(const Identity& who, const in::Command& c) {
   std::string entry = c.SerializeAsString();
   // Serialized messages concatenate as a merge: the user is appended, not copied in
   // with the command (a put's value may be large).
-  if (std::string user = certificate_user(from); !user.empty()) {
+  if (!who.user.empty()) {
     in::Command u;
-    u.set_user(std::move(user));
+    u.set_user(who.user);
+    u.set_auth_revision(who.auth_revision);
     entry += u.SerializeAsString();
   }
   return entry;
 }
 
-std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id) {
-  if (std::string user = certificate_user(ctx); !user.empty()) return "user:" + user;
+std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id,
+                       const std::string& user) {
+  if (!user.empty()) return "user:" + user;
   if (trust_client_id) {
     const auto& md = ctx.client_metadata();
     if (auto it = md.find("client-id"); it != md.end() && !it->second.empty()) {
@@ -94,17 +97,45 @@ std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id)
   return peer;
 }
 
+absl::StatusOr<Identity> Context::identify(const grpc::ServerContextBase& ctx) const {
+  if (!sm->auth_enabled()) return Identity{.user = certificate_user(ctx), .auth_revision = 0};
+  const auto& md = ctx.client_metadata();
+  if (auto it = md.find("token"); it != md.end()) {
+    return sm->identify_token(std::string_view(it->second.data(), it->second.size()));
+  }
+  std::string user = certificate_user(ctx);
+  if (user.empty()) return Identity{};
+  return Identity{.user = std::move(user), .auth_revision = sm->auth_revision()};
+}
+
+std::string Context::client_of(const grpc::ServerContextBase& ctx) const {
+  absl::StatusOr<Identity> who = identify(ctx);
+  return client_key(ctx, config->limits_trust_client_id, who.ok() ? who->user : std::string());
+}
+
+absl::Status Context::authorize(const Identity& who, std::string_view) const {
+  return sm->check_admin(who.user);
+}
+
 Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Message& req) const {
   const size_t bytes = req.ByteSizeLong();
-  if (bytes > config->node.max_request_bytes) return {too_large(), {}};
-  if (sm->self_is_learner() && !learner_may_serve(req)) return {not_for_learner(), {}};
+  if (bytes > config->node.max_request_bytes) return {too_large(), {}, {}};
+  if (sm->self_is_learner() && !learner_may_serve(req)) return {not_for_learner(), {}, {}};
+  absl::StatusOr<Identity> who = identify(*ctx);
+  if (!who.ok()) return {to_grpc(who.status()), {}, {}};
+  if (sm->auth_enabled()) {
+    const std::optional<std::string_view> action = cluster_action(req);
+    absl::Status allowed = action ? authorize(*who, *action) : sm->check_keys(*who, req);
+    if (!allowed.ok()) return {to_grpc(allowed), {}, {}};
+  }
   // etcd's overload rule (no new proposal while applying trails committing too far) is
   // the core's, on the leader, for every proposal: node::OverloadBounds.
   // With no limit set the limiter only counts: no lock, no client key.
   if (!limiter->active()) {
-    return {grpc::Status::OK, std::get<limits::Permit>(limiter->admit({}, {}, {}))};
+    return {grpc::Status::OK, std::get<limits::Permit>(limiter->admit({}, {}, {})),
+            *std::move(who)};
   }
-  const std::string client = client_key(*ctx, config->limits_trust_client_id);
+  const std::string client = client_key(*ctx, config->limits_trust_client_id, who->user);
   const limits::Clock::time_point now = limits::Clock::now();
   limits::Request r{.bytes = bytes, .write = is_write(req)};
   // gRPC gives the client's deadline on the system clock; the limiter keeps time on
@@ -119,27 +150,27 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
     ctx->AddTrailingMetadata("retry-after-ms", std::to_string(no->retry_after.count()));
     return {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                          "etcdserver: too many requests: " + no->message),
+            {},
             {}};
   }
-  return {grpc::Status::OK, std::get<limits::Permit>(std::move(admitted))};
+  return {grpc::Status::OK, std::get<limits::Permit>(std::move(admitted)), *std::move(who)};
 }
 
 grpc::Status Context::gate_stream() const {
   return sm->self_is_learner() ? not_for_learner() : grpc::Status::OK;
 }
 
-grpc::Status Context::write(const grpc::ServerContextBase& from, const in::Command& c,
-                            in::Result* result) const {
-  return parse(node->client_write(entry_for(from, c), config->request_timeout), result);
+grpc::Status Context::write(const Identity& who, const in::Command& c, in::Result* result) const {
+  return parse(node->client_write(entry_for(who, c), config->request_timeout), result);
 }
 
-void Context::write_async(const grpc::ServerContextBase& from, const in::Command& c,
+void Context::write_async(const Identity& who, const in::Command& c,
                           grpc::ServerUnaryReactor* reactor, limits::Permit permit,
                           std::function<void(const in::Result&)> fill) const {
   // std::function needs a copyable callable: the permit rides in a shared_ptr, released
   // when the runtime drops the callback after running it (or on stop, without running).
   auto held = std::make_shared<limits::Permit>(std::move(permit));
-  node->client_write_async(entry_for(from, c), config->request_timeout,
+  node->client_write_async(entry_for(who, c), config->request_timeout,
                            [reactor, fill = std::move(fill), held](absl::StatusOr<std::string> r) {
                              const bool refused =
                                  !r.ok() &&

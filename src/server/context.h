@@ -10,6 +10,7 @@
 #include "etcd/rpc.pb.h"
 #include "limits/limiter.h"
 #include "raftkv/internal.pb.h"
+#include "server/identity.h"
 #include "server/server.h"
 
 namespace server {
@@ -22,6 +23,7 @@ class HealthMonitor;
 struct Admission {
   grpc::Status status;
   limits::Permit permit;
+  Identity who;  // who sent it (identity.h), for the checks after the gate and the log
   bool ok() const { return status.ok(); }
 };
 
@@ -33,21 +35,31 @@ struct Context {
   limits::Limiter* limiter;
 
   void header(etcdserverpb::ResponseHeader* h) const;
-  // Checks a request before it runs: its size, the learner rule, and its client's and the
-  // member's limits. Every RPC calls it first (streams with each message); a refusal
-  // changes nothing and is answered at once (RESOURCE_EXHAUSTED with a retry-after-ms
-  // trailer when a limit refused it).
+  // Checks a request before it runs: its size, the learner rule, who sent it (an unknown
+  // token is refused), what auth requires of it with auth on (key permissions, or the
+  // cluster operation's), and its client's and the member's limits. Every RPC calls it
+  // first (streams with each message); a refusal changes nothing and is answered at once
+  // (RESOURCE_EXHAUSTED with a retry-after-ms trailer when a limit refused it).
   Admission gate(grpc::ServerContextBase* ctx, const google::protobuf::Message& req) const;
   // The learner rule for a stream, checked when it opens (etcd refuses every stream).
   grpc::Status gate_stream() const;
+  // Who sent the request on `ctx`: with auth on, the user of its `token` metadata (an
+  // unknown or expired token: etcd's "invalid auth token") or else of its verified client
+  // certificate, with the auth revision now; with auth off, the certificate's user alone.
+  absl::StatusOr<Identity> identify(const grpc::ServerContextBase& ctx) const;
+  // client_key() of the client on `ctx`, as identify() knows it.
+  std::string client_of(const grpc::ServerContextBase& ctx) const;
+  // With auth on, whether `who` may perform the cluster operation `action`
+  // (auth_check.h): today, etcd's rule (role root).
+  absl::Status authorize(const Identity& who, std::string_view action) const;
   // Replicates `c` and waits for its result, or the error that stopped it.
-  // `from` is the client's call: its user goes into the entry with `c`.
-  grpc::Status write(const grpc::ServerContextBase& from, const raftkv::internal::Command& c,
+  // `who` sent it: its user and auth revision go into the entry with `c`.
+  grpc::Status write(const Identity& who, const raftkv::internal::Command& c,
                      raftkv::internal::Result* result) const;
   // The same without a waiting thread: once `c` is applied here (or failed), `fill`
   // copies the result into the response and the RPC finishes, on a runtime thread.
   // `permit` is held until the RPC finishes.
-  void write_async(const grpc::ServerContextBase& from, const raftkv::internal::Command& c,
+  void write_async(const Identity& who, const raftkv::internal::Command& c,
                    grpc::ServerUnaryReactor* reactor, limits::Permit permit,
                    std::function<void(const raftkv::internal::Result&)> fill) const;
   // Waits until this member reflects every write completed before the call.
@@ -57,13 +69,14 @@ struct Context {
 // The user a verified client certificate names (its CN, with --client-cert-auth), or "".
 std::string certificate_user(const grpc::ServerContextBase& ctx);
 
-// The log entry of `c` sent by `from`: the command with the client's user in it.
-std::string entry_for(const grpc::ServerContextBase& from, const raftkv::internal::Command& c);
+// The log entry of `c` sent by `who`: the command with the client's user in it.
+std::string entry_for(const Identity& who, const raftkv::internal::Command& c);
 
-// Who sent a request, for the limits: "user:CN" for a client certificate the port
-// verified (--client-cert-auth; the user of token authentication will key the same way),
-// else the `client-id` metadata value when the server trusts it
-// (--limits-trust-client-id), else the peer's IP address.
-std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id);
+// Who sent a request, for the limits: "user:NAME" for the user of its token or of a client
+// certificate the port verified (`user`, from Context::identify), else the `client-id`
+// metadata value when the server trusts it (--limits-trust-client-id), else the peer's
+// IP address.
+std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id,
+                       const std::string& user);
 
 }  // namespace server

@@ -87,7 +87,7 @@ class KvService final : public pb::KV::CallbackService {
       reactor->Finish(admitted.status);
       return reactor;
     }
-    c_.write_async(*ctx, c, reactor, std::move(admitted.permit),
+    c_.write_async(admitted.who, c, reactor, std::move(admitted.permit),
                    [c = c_, resp, pick](const in::Result& r) {
                      *resp = (r.*pick)();
                      c.header(resp->mutable_header());

@@ -4,6 +4,9 @@
 
 #include "log/log.h"
 #include "raft/byte_codec.h"
+#include "security/auth_error.h"
+#include "server/auth_check.h"
+#include "server/errors.h"
 #include "server/limits_proto.h"
 
 namespace server {
@@ -144,6 +147,60 @@ void fill(const kv::StatusOr<T>& r, in::Result* out, Fill to_result) {
   out->set_message(r.status().message());
 }
 
+// ---- the auth state and its snapshot form ----
+
+void to_pb(const security::AuthState& a, in::AuthState* out) {
+  out->set_enabled(a.enabled);
+  out->set_revision(a.revision);
+  for (const auto& [name, u] : a.users) {
+    authpb::User* p = out->add_users();
+    p->set_name(u.name);
+    p->set_password(u.password_hash);
+    for (const std::string& r : u.roles) p->add_roles(r);
+    if (u.no_password) p->mutable_options()->set_no_password(true);
+  }
+  for (const auto& [name, r] : a.roles) {
+    authpb::Role* p = out->add_roles();
+    p->set_name(r.name);
+    for (const security::KeyPermission& k : r.permissions) {
+      authpb::Permission* q = p->add_keypermission();
+      q->set_permtype(static_cast<authpb::Permission::Type>(k.type));
+      q->set_key(k.key);
+      q->set_range_end(k.range_end);
+    }
+  }
+}
+
+security::AuthState from_pb(const in::AuthState& p) {
+  security::AuthState a;
+  a.enabled = p.enabled();
+  a.revision = p.revision();
+  for (const authpb::User& u : p.users()) {
+    security::User& x = a.users[u.name()];
+    x.name = u.name();
+    x.password_hash = u.password();
+    x.roles.assign(u.roles().begin(), u.roles().end());
+    x.no_password = u.options().no_password();
+  }
+  for (const authpb::Role& r : p.roles()) {
+    security::Role& x = a.roles[r.name()];
+    x.name = r.name();
+    for (const authpb::Permission& k : r.keypermission()) {
+      x.permissions.push_back(
+          security::KeyPermission{.type = static_cast<security::PermType>(k.permtype()),
+                                  .key = k.key(),
+                                  .range_end = k.range_end()});
+    }
+  }
+  return a;
+}
+
+void refuse(const absl::Status& s, in::Result* out) {
+  const grpc::Status g = to_grpc(s);
+  out->set_code(static_cast<int32_t>(g.error_code()));
+  out->set_message(g.error_message());
+}
+
 uint32_t fnv1a(uint32_t h, std::string_view s) {
   for (unsigned char c : s) {
     h ^= c;
@@ -154,7 +211,12 @@ uint32_t fnv1a(uint32_t h, std::string_view s) {
 
 }  // namespace
 
-KvStateMachine::KvStateMachine(kv::StoreOptions options) : store_(options) {}
+KvStateMachine::KvStateMachine(kv::StoreOptions options)
+    : store_(options), tokens_(std::make_unique<security::SimpleTokens>(std::chrono::minutes(5))) {}
+
+void KvStateMachine::set_token_ttl(std::chrono::nanoseconds ttl) {
+  tokens_ = std::make_unique<security::SimpleTokens>(ttl);
+}
 
 std::string KvStateMachine::apply(raft::LogIndex index, std::string_view command) {
   in::Command c;
@@ -179,6 +241,7 @@ std::string KvStateMachine::apply(raft::LogIndex index, std::string_view command
   std::optional<raftkv::admin::Limits> limits;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    applying_index_ = index.value();
     result = apply_command(c);
     if (c.has_member_attributes()) changed.push_back(attributes_[c.member_attributes().id()]);
     if (c.has_set_limits() && result.code() == 0) limits = limits_;
@@ -194,7 +257,10 @@ std::string KvStateMachine::apply(raft::LogIndex index, std::string_view command
 
 std::vector<std::function<void()>> KvStateMachine::ready_watchers() {
   std::vector<std::function<void()>> out;
-  for (kv::WatchId id : store_.take_ready_watchers()) {
+  std::vector<kv::WatchId> ids = store_.take_ready_watchers();
+  ids.insert(ids.end(), revoked_ready_.begin(), revoked_ready_.end());
+  revoked_ready_.clear();
+  for (kv::WatchId id : ids) {
     auto it = watch_ready_.find(id);
     if (it != watch_ready_.end()) out.push_back(it->second);
   }
@@ -215,6 +281,18 @@ in::Result KvStateMachine::apply_command(const in::Command& c) {
       {in::Command::kMemberForget, &KvStateMachine::apply_member_forget},
       {in::Command::kAlarm, &KvStateMachine::apply_alarm},
       {in::Command::kSetLimits, &KvStateMachine::apply_set_limits},
+      {in::Command::kAuthEnable, &KvStateMachine::apply_auth},
+      {in::Command::kAuthDisable, &KvStateMachine::apply_auth},
+      {in::Command::kAuthenticate, &KvStateMachine::apply_authenticate},
+      {in::Command::kUserAdd, &KvStateMachine::apply_auth},
+      {in::Command::kUserDelete, &KvStateMachine::apply_auth},
+      {in::Command::kUserChangePassword, &KvStateMachine::apply_auth},
+      {in::Command::kUserGrantRole, &KvStateMachine::apply_auth},
+      {in::Command::kUserRevokeRole, &KvStateMachine::apply_auth},
+      {in::Command::kRoleAdd, &KvStateMachine::apply_auth},
+      {in::Command::kRoleDelete, &KvStateMachine::apply_auth},
+      {in::Command::kRoleGrantPermission, &KvStateMachine::apply_auth},
+      {in::Command::kRoleRevokePermission, &KvStateMachine::apply_auth},
   };
   in::Result out;
   auto handler = kApply.find(c.op_case());
@@ -256,17 +334,20 @@ void KvStateMachine::count_ops(const pb::TxnResponse& r) {
 }
 
 void KvStateMachine::apply_put(const in::Command& c, in::Result* out) {
+  if (refused_by_auth(c, c.put(), c.put().lease(), out)) return;
   ++ops_.put;
   fill(store_.put(to_kv(c.put())), out, [&](const auto& r) { to_pb(r, out->mutable_put()); });
 }
 
 void KvStateMachine::apply_delete_range(const in::Command& c, in::Result* out) {
+  if (refused_by_auth(c, c.delete_range(), 0, out)) return;
   ++ops_.delete_range;
   fill(store_.delete_range(to_kv(c.delete_range())), out,
        [&](const auto& r) { to_pb(r, out->mutable_delete_range()); });
 }
 
 void KvStateMachine::apply_txn(const in::Command& c, in::Result* out) {
+  if (refused_by_auth(c, c.txn(), 0, out)) return;
   fill(store_.txn(to_kv(c.txn())), out, [&](const auto& r) {
     to_pb(r, out->mutable_txn());
     count_ops(out->txn());
@@ -292,6 +373,7 @@ void KvStateMachine::apply_lease_grant(const in::Command& c, in::Result* out) {
 }
 
 void KvStateMachine::apply_lease_revoke(const in::Command& c, in::Result* out) {
+  if (refused_by_auth(c, c.lease_revoke(), c.lease_revoke().id(), out)) return;
   fill(store_.lease_revoke(kv::LeaseRevokeRequest{c.lease_revoke().id()}), out, [&](const auto& r) {
     out->mutable_lease_revoke()->mutable_header()->set_revision(r.revision);
   });
@@ -348,6 +430,161 @@ void KvStateMachine::apply_set_limits(const in::Command& c, in::Result* out) {
   *out->mutable_set_limits() = limits_;
 }
 
+bool KvStateMachine::refused_by_auth(const in::Command& c, const google::protobuf::Message& req,
+                                     int64_t lease, in::Result* out) {
+  // The member's own writes (the leader revoking an expired lease) need no user.
+  if (!auth_enabled() || c.member_write()) return false;
+  std::shared_lock lock(auth_mu_);
+  const Identity who{.user = c.user(), .auth_revision = c.auth_revision()};
+  absl::Status s = server::check_keys(auth_, who, req);
+  if (s.ok() && lease != 0) {
+    // etcd: a put attaching a lease, or a lease revoke, writes every key of that lease.
+    kv::LeaseTimeToLiveResponse keys =
+        store_.lease_time_to_live(kv::LeaseTimeToLiveRequest{lease, true}, Clock::now());
+    for (const std::string& k : keys.keys) {
+      s = auth_.check_key(who.user, who.auth_revision, k, "", security::PermType::kWrite);
+      if (!s.ok()) break;
+    }
+  }
+  if (s.ok()) return false;
+  refuse(s, out);
+  return true;
+}
+
+void KvStateMachine::apply_auth(const in::Command& c, in::Result* out) {
+  absl::Status s;
+  {
+    std::unique_lock lock(auth_mu_);
+    switch (c.op_case()) {
+      case in::Command::kAuthEnable:
+        s = auth_.enable();
+        break;
+      case in::Command::kAuthDisable:
+        s = auth_.disable();
+        if (s.ok()) tokens_->clear();
+        break;
+      case in::Command::kUserAdd: {
+        const pb::AuthUserAddRequest& r = c.user_add();
+        s = auth_.user_add(r.name(), r.hashedpassword(), r.options().no_password());
+        break;
+      }
+      case in::Command::kUserDelete:
+        s = auth_.user_delete(c.user_delete().name());
+        if (s.ok()) tokens_->revoke_user(c.user_delete().name());
+        break;
+      case in::Command::kUserChangePassword: {
+        const pb::AuthUserChangePasswordRequest& r = c.user_change_password();
+        s = auth_.user_change_password(r.name(), r.hashedpassword());
+        if (s.ok()) tokens_->revoke_user(r.name());
+        break;
+      }
+      case in::Command::kUserGrantRole:
+        s = auth_.user_grant_role(c.user_grant_role().user(), c.user_grant_role().role());
+        break;
+      case in::Command::kUserRevokeRole:
+        s = auth_.user_revoke_role(c.user_revoke_role().name(), c.user_revoke_role().role());
+        break;
+      case in::Command::kRoleAdd:
+        s = auth_.role_add(c.role_add().name());
+        break;
+      case in::Command::kRoleDelete:
+        s = auth_.role_delete(c.role_delete().role());
+        break;
+      case in::Command::kRoleGrantPermission: {
+        const authpb::Permission& p = c.role_grant_permission().perm();
+        s = auth_.role_grant_permission(
+            c.role_grant_permission().name(),
+            security::KeyPermission{.type = static_cast<security::PermType>(p.permtype()),
+                                    .key = p.key(),
+                                    .range_end = p.range_end()});
+        break;
+      }
+      case in::Command::kRoleRevokePermission: {
+        const pb::AuthRoleRevokePermissionRequest& r = c.role_revoke_permission();
+        s = auth_.role_revoke_permission(r.role(), r.key(), r.range_end());
+        break;
+      }
+      default:
+        s = absl::InvalidArgumentError("raftkv: not an auth command");
+    }
+    auth_enabled_.store(auth_.enabled(), std::memory_order_release);
+  }
+  if (!s.ok()) return refuse(s, out);
+  revoke_watches();
+}
+
+void KvStateMachine::apply_authenticate(const in::Command& c, in::Result* out) {
+  std::shared_lock lock(auth_mu_);
+  const in::Authenticate& a = c.authenticate();
+  // The password was checked by the member that received the request; the user may have
+  // gone, or auth been turned off, since.
+  if (!auth_.enabled()) {
+    return refuse(
+        security::auth_error(security::AuthErrorKind::kAuthNotEnabled, "auth is not enabled"), out);
+  }
+  const security::User* u = auth_.user(a.name());
+  if (u == nullptr || u->no_password) {
+    return refuse(security::auth_error(security::AuthErrorKind::kAuthFailed,
+                                       "no such user, or it has no password"),
+                  out);
+  }
+  const std::string token = a.token_prefix() + "." + std::to_string(applying_index_);
+  tokens_->assign(token, a.name(), security::SimpleTokens::Clock::now());
+  out->mutable_authenticate()->set_token(token);
+}
+
+void KvStateMachine::revoke_watches() {
+  std::shared_lock lock(auth_mu_);
+  if (!auth_.enabled()) return;
+  for (const auto& [id, w] : watch_auth_) {
+    if (watch_revoked_.contains(id)) continue;
+    if (!auth_
+             .check_key(w.who.user, auth_.revision(), w.key, w.range_end, security::PermType::kRead)
+             .ok()) {
+      watch_revoked_.insert(id);
+      revoked_ready_.push_back(id);
+    }
+  }
+}
+
+absl::StatusOr<Identity> KvStateMachine::identify_token(std::string_view token) {
+  std::optional<std::string> user = tokens_->user_of(token, security::SimpleTokens::Clock::now());
+  if (!user) {
+    return security::auth_error(security::AuthErrorKind::kInvalidToken,
+                                "the token is unknown or expired");
+  }
+  return Identity{.user = std::move(*user), .auth_revision = auth_revision()};
+}
+
+uint64_t KvStateMachine::auth_revision() {
+  std::shared_lock lock(auth_mu_);
+  return auth_.revision();
+}
+
+absl::Status KvStateMachine::check_keys(const Identity& who, const google::protobuf::Message& req) {
+  if (!auth_enabled()) return absl::OkStatus();
+  std::shared_lock lock(auth_mu_);
+  return server::check_keys(auth_, who, req);
+}
+
+absl::Status KvStateMachine::check_read(const Identity& who, const std::string& key,
+                                        const std::string& range_end) {
+  if (!auth_enabled()) return absl::OkStatus();
+  std::shared_lock lock(auth_mu_);
+  return auth_.check_key(who.user, who.auth_revision, key, range_end, security::PermType::kRead);
+}
+
+absl::Status KvStateMachine::check_admin(const std::string& user) {
+  if (!auth_enabled()) return absl::OkStatus();
+  std::shared_lock lock(auth_mu_);
+  return auth_.check_admin(user);
+}
+
+void KvStateMachine::read_auth(const std::function<void(const security::AuthStore&)>& f) {
+  std::shared_lock lock(auth_mu_);
+  f(auth_);
+}
+
 std::optional<raftkv::admin::Limits> KvStateMachine::limits() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!limits_set_) return std::nullopt;
@@ -369,6 +606,10 @@ std::string KvStateMachine::snapshot() {
   for (const auto& [id, m] : attributes_) *cs.add_members() = m;
   for (const auto& a : alarms_) *cs.add_alarms() = a;
   if (limits_set_) *cs.mutable_limits() = limits_;
+  {
+    std::shared_lock auth_lock(auth_mu_);
+    if (auth_.state() != security::AuthState{}) to_pb(auth_.state(), cs.mutable_auth());
+  }
   std::string head = cs.SerializeAsString();
   // The snapshot format: u64 length | ClusterState | the store's snapshot.
   // Written into one string reserved up front: the store counts each revision at its
@@ -420,6 +661,12 @@ absl::Status KvStateMachine::restore(std::string_view data) {
     alarms_.assign(cs.alarms().begin(), cs.alarms().end());
     limits_ = cs.limits();
     limits_set_ = cs.has_limits();
+    {
+      std::unique_lock auth_lock(auth_mu_);
+      auth_ = security::AuthStore(cs.has_auth() ? from_pb(cs.auth()) : security::AuthState{});
+      auth_enabled_.store(auth_.enabled(), std::memory_order_release);
+    }
+    revoke_watches();
     ready = ready_watchers();
   }
   for (const auto& r : ready) r();
@@ -572,17 +819,36 @@ std::vector<int64_t> KvStateMachine::expired_leases() {
 }
 
 kv::WatchCreateResponse KvStateMachine::watch_create(const kv::WatchCreateRequest& req,
-                                                     std::function<void()> ready) {
+                                                     std::function<void()> ready,
+                                                     const Identity& who) {
   std::lock_guard<std::mutex> lock(mu_);
   kv::WatchCreateResponse r = store_.watch_create(req);
   watch_ready_[r.watch_id] = std::move(ready);
+  if (!who.user.empty()) {
+    watch_auth_[r.watch_id] = WatchAuth{.who = who, .key = req.key, .range_end = req.range_end};
+  }
   return r;
 }
 
 kv::WatchResponse KvStateMachine::watch_poll(kv::WatchId id) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (watch_revoked_.erase(id) > 0) {
+    // Its user lost READ on the range: the watch ends as etcd ends a watch it refuses.
+    store_.watch_cancel(id);
+    watch_ready_.erase(id);
+    watch_auth_.erase(id);
+    return kv::WatchResponse{.revision = store_.revision(),
+                             .watch_id = id,
+                             .canceled = true,
+                             .compact_revision = 0,
+                             .cancel_reason = "etcdserver: permission denied",
+                             .events = {}};
+  }
   kv::WatchResponse r = store_.watch_poll(id, 1000);
-  if (r.canceled) watch_ready_.erase(id);  // the store dropped it
+  if (r.canceled) {  // the store dropped it
+    watch_ready_.erase(id);
+    watch_auth_.erase(id);
+  }
   return r;
 }
 
@@ -595,6 +861,8 @@ void KvStateMachine::watch_cancel(kv::WatchId id) {
   std::lock_guard<std::mutex> lock(mu_);
   store_.watch_cancel(id);
   watch_ready_.erase(id);
+  watch_auth_.erase(id);
+  watch_revoked_.erase(id);
 }
 
 void KvStateMachine::set_limits_listener(std::function<void(const raftkv::admin::Limits&)> f) {

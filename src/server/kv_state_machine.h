@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@
 #include "kv/store.h"
 #include "node/state_machine.h"
 #include "raftkv/internal.pb.h"
+#include "security/auth_store.h"
+#include "security/simple_tokens.h"
+#include "server/identity.h"
 
 namespace server {
 
@@ -69,8 +73,10 @@ class KvStateMachine : public node::StateMachine {
   // Watches. After an apply or a restore that gave a watcher something to deliver,
   // its `ready` callback runs (on the apply thread, outside the lock; it must not
   // block); the watcher's owner then polls it. watch_cancel() forgets the callback.
+  // `who` opened it: should a later auth change take its READ permission on the range
+  // away, the watch ends (its poll answers canceled, "permission denied").
   kv::WatchCreateResponse watch_create(const kv::WatchCreateRequest& req,
-                                       std::function<void()> ready);
+                                       std::function<void()> ready, const Identity& who);
   kv::WatchResponse watch_poll(kv::WatchId id);
   std::optional<int64_t> watch_progress(kv::WatchId id);
   void watch_cancel(kv::WatchId id);
@@ -83,6 +89,23 @@ class KvStateMachine : public node::StateMachine {
   void set_limits_listener(std::function<void(const raftkv::admin::Limits&)> f);
   // The limits set through the log, if any were.
   std::optional<raftkv::admin::Limits> limits();
+  // ---- etcd's auth state (users, roles, permissions) and its simple tokens. Any thread.
+  bool auth_enabled() const { return auth_enabled_.load(std::memory_order_acquire); }
+  // The user `token` names and the auth revision now; kInvalidToken (security/auth_error.h)
+  // for a token this member does not know or that expired.
+  absl::StatusOr<Identity> identify_token(std::string_view token);
+  uint64_t auth_revision();
+  // The key permissions `req` needs (server/auth_check.h), for `who`, now.
+  absl::Status check_keys(const Identity& who, const google::protobuf::Message& req);
+  absl::Status check_read(const Identity& who, const std::string& key,
+                          const std::string& range_end);
+  // With auth on, `user` must hold role root.
+  absl::Status check_admin(const std::string& user);
+  // Runs `f` on the auth state, under the auth lock (readers share it).
+  void read_auth(const std::function<void(const security::AuthStore&)>& f);
+  // How long a simple token lives unused (etcd's --auth-token-ttl). Before the node opens.
+  void set_token_ttl(std::chrono::nanoseconds ttl);
+
   // Attributes known before the log says anything (the initial cluster flags).
   void seed_members(const std::vector<raftkv::internal::MemberAttributes>& members);
 
@@ -101,6 +124,15 @@ class KvStateMachine : public node::StateMachine {
   void apply_member_forget(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_alarm(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_set_limits(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_auth(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_authenticate(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  // With auth on, whether the user a write was admitted for may still make it (its auth
+  // revision unchanged, its key permissions, the keys of a lease it names); if not, the
+  // refusal goes into `out`. Under mu_.
+  bool refused_by_auth(const raftkv::internal::Command& c, const google::protobuf::Message& req,
+                       int64_t lease, raftkv::internal::Result* out);
+  // After an auth change: the watches whose user lost READ on their range (under mu_).
+  void revoke_watches();
   void raise_nospace_alarm();
   // The `ready` callbacks of the watchers the store says have something (under mu_).
   std::vector<std::function<void()>> ready_watchers();
@@ -119,6 +151,21 @@ class KvStateMachine : public node::StateMachine {
   raftkv::admin::Limits limits_;  // guarded by mu_; meaningful when limits_set_
   bool limits_set_ = false;       // guarded by mu_
   std::function<void(const raftkv::admin::Limits&)> limits_listener_;
+
+  // Auth. Changed by the apply thread holding mu_ and auth_mu_ (exclusive); read under
+  // auth_mu_ alone (shared), so the gate never waits for a store operation.
+  mutable std::shared_mutex auth_mu_;
+  security::AuthStore auth_;               // guarded by auth_mu_
+  std::atomic<bool> auth_enabled_{false};  // auth_.enabled(), for the path with auth off
+  std::unique_ptr<security::SimpleTokens> tokens_;
+  uint64_t applying_index_ = 0;  // the entry being applied (under mu_), for tokens
+  struct WatchAuth {
+    Identity who;
+    std::string key, range_end;
+  };
+  std::map<kv::WatchId, WatchAuth> watch_auth_;  // watches opened by a user; under mu_
+  std::set<kv::WatchId> watch_revoked_;          // ended by an auth change; under mu_
+  std::vector<kv::WatchId> revoked_ready_;       // of those, not yet told; under mu_
 };
 
 }  // namespace server

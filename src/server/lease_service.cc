@@ -31,7 +31,7 @@ class LeaseService final : public pb::Lease::Service {
 
   grpc::Status LeaseGrant(grpc::ServerContext* ctx, const pb::LeaseGrantRequest* req,
                           pb::LeaseGrantResponse* resp) override {
-    const std::string client = client_key(*ctx, c_.config->limits_trust_client_id);
+    const std::string client = c_.client_of(*ctx);
     const std::optional<uint32_t> max = c_.limiter->config().for_client(client).max_leases;
     if (max.has_value() && !reserve_lease(client, *max)) {
       c_.limiter->count_refusal(limits::Limit::kLeases);
@@ -134,7 +134,7 @@ class LeaseService final : public pb::Lease::Service {
     Admission admitted = c_.gate(ctx, req);
     if (!admitted.ok()) return admitted.status;
     in::Result r;
-    if (auto s = c_.write(*ctx, c, &r); !s.ok()) return s;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
     *resp = (r.*pick)();
     c_.header(resp->mutable_header());
     return grpc::Status::OK;

@@ -32,7 +32,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
     in::Command c;
     *c.mutable_alarm() = *req;
     in::Result r;
-    if (auto s = c_.write(*ctx, c, &r); !s.ok()) return s;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
     *resp = r.alarm();
     c_.header(resp->mutable_header());
     return grpc::Status::OK;

@@ -29,9 +29,10 @@ class RetryHint final : public grpc::experimental::Interceptor {
   const std::function<std::chrono::milliseconds()>* const hint_;
 };
 
-class Factory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+class RetryHintFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
-  explicit Factory(std::function<std::chrono::milliseconds()> hint) : hint_(std::move(hint)) {}
+  explicit RetryHintFactory(std::function<std::chrono::milliseconds()> hint)
+      : hint_(std::move(hint)) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(
       grpc::experimental::ServerRpcInfo*) override {
     return new RetryHint(&hint_);
@@ -45,7 +46,7 @@ class Factory final : public grpc::experimental::ServerInterceptorFactoryInterfa
 
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> make_retry_hint(
     std::function<std::chrono::milliseconds()> hint) {
-  return std::make_unique<Factory>(std::move(hint));
+  return std::make_unique<RetryHintFactory>(std::move(hint));
 }
 
 }  // namespace server

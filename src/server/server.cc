@@ -131,6 +131,7 @@ absl::Status Server::open_node() {
   config_.node.registry = &registry_;
   const ServerConfig& cfg = config_;
   sm_ = std::make_unique<KvStateMachine>(cfg.store);
+  sm_->set_token_ttl(cfg.auth_token_ttl);
   transport::GrpcTransportOptions topts;
   topts.registry = &registry_;
   topts.self = cfg.node.id;
@@ -253,6 +254,7 @@ absl::Status Server::listen_clients() {
   services_.push_back(make_cluster_service(ctx));
   services_.push_back(make_maintenance_service(ctx));
   services_.push_back(make_admin_service(ctx));
+  services_.push_back(make_auth_service(ctx));
   grpc::ServerBuilder builder;
   std::vector<Listener> listeners = cfg.client_listeners;
   if (listeners.empty()) listeners.push_back({cfg.node.client_address, client_files_ != nullptr});
@@ -406,6 +408,7 @@ void Server::revoke_expired_leases() {
   for (int64_t id : sm_->expired_leases()) {
     in::Command c;
     c.mutable_lease_revoke()->set_id(id);
+    c.set_member_write(true);
     if (!node_->client_write(c.SerializeAsString(), config_.request_timeout).ok()) return;
   }
 }

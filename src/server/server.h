@@ -71,6 +71,10 @@ struct ServerConfig {
   std::chrono::milliseconds request_timeout{5000};
   limits::LimitsConfig limits;          // per-client and member limits (validated at start)
   bool limits_trust_client_id = false;  // key clients by their `client-id` metadata
+  // etcd's auth: bcrypt cost of new passwords (--bcrypt-cost) and how long a simple token
+  // lives unused (--auth-token-ttl).
+  int bcrypt_cost = 10;
+  std::chrono::seconds auth_token_ttl{300};
   // TLS on the client port (an https:// --listen-client-urls) and on the peer port (an
   // https:// --listen-peer-urls); checked at start.
   std::optional<TlsFlags> client_tls, peer_tls;

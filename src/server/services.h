@@ -1,5 +1,5 @@
 // The gRPC services of the client listener, one file each: etcd's KV, Watch, Lease,
-// Cluster and Maintenance, and raftkv.Admin. Each takes the shared Context.
+// Cluster, Maintenance and Auth, and raftkv.Admin. Each takes the shared Context.
 #pragma once
 
 #include <memory>
@@ -18,5 +18,6 @@ std::unique_ptr<grpc::Service> make_lease_service(Context c);
 std::unique_ptr<grpc::Service> make_cluster_service(Context c);
 std::unique_ptr<grpc::Service> make_maintenance_service(Context c);
 std::unique_ptr<grpc::Service> make_admin_service(Context c);
+std::unique_ptr<grpc::Service> make_auth_service(Context c);
 
 }  // namespace server

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "node/raft_node.h"
+#include "server/errors.h"
 #include "server/kv_state_machine.h"
 
 namespace server {
@@ -24,7 +25,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
       : c_(c),
         service_(service),
         ctx_(ctx),
-        client_(client_key(*ctx, c.config->limits_trust_client_id)),
+        client_(c.client_of(*ctx)),
         shared_(std::make_shared<Shared>()) {
     shared_->stream = this;
     grpc::Status gate = c_.gate_stream();
@@ -54,7 +55,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     if (!ok) return finish_locked(grpc::Status::OK);
     Admission admitted = c_.gate(ctx_, request_);  // held while the request is handled
     if (!admitted.ok()) return finish_locked(admitted.status);
-    handle_locked(request_);
+    handle_locked(request_, admitted.who);
     if (!finishing_) StartRead(&request_);
     send_next_locked();
   }
@@ -102,13 +103,15 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     s->send_next_locked();
   }
 
-  void handle_locked(const pb::WatchRequest& req) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
-    if (req.has_create_request()) return create_locked(req.create_request());
+  void handle_locked(const pb::WatchRequest& req, const Identity& who)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+    if (req.has_create_request()) return create_locked(req.create_request(), who);
     if (req.has_cancel_request()) return cancel_locked(req.cancel_request().watch_id());
     if (req.has_progress_request()) progress_locked();
   }
 
-  void create_locked(const pb::WatchCreateRequest& cr) ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+  void create_locked(const pb::WatchCreateRequest& cr, const Identity& who)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
     pb::WatchResponse r;
     const int64_t id = cr.watch_id() != 0 ? cr.watch_id() : next_id_;
     if (watches_.contains(id)) {
@@ -116,6 +119,15 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
       r.set_created(true);
       r.set_canceled(true);
       r.set_cancel_reason("etcdserver: duplicate watch ID");
+      return control_.push_back(std::move(r));
+    }
+    // With auth on, the user must be allowed to read the range (etcd refuses the create,
+    // not the stream).
+    if (absl::Status s = c_.sm->check_read(who, cr.key(), cr.range_end()); !s.ok()) {
+      r.set_watch_id(-1);
+      r.set_created(true);
+      r.set_canceled(true);
+      r.set_cancel_reason(to_grpc(s).error_message());
       return control_.push_back(std::move(r));
     }
     auto place = c_.limiter->admit_watcher(client_, watches_.size(), limits::Clock::now());
@@ -138,8 +150,8 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
       if (f == pb::WatchCreateRequest::NOPUT) k.no_put = true;
       if (f == pb::WatchCreateRequest::NODELETE) k.no_delete = true;
     }
-    kv::WatchCreateResponse created =
-        c_.sm->watch_create(k, [shared = shared_, id] { ready(shared, id); });
+    kv::WatchCreateResponse created = c_.sm->watch_create(
+        k, [shared = shared_, id] { ready(shared, id); }, who);
     watches_[id] = created.watch_id;
     r.set_watch_id(id);
     r.set_created(true);

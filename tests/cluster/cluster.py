@@ -248,3 +248,32 @@ class Cluster:
 def default_binary():
     here = os.path.dirname(os.path.abspath(__file__))
     return os.path.join(here, "..", "..", "build", "bin", "raftkv")
+
+
+# ---- running one suite against raftkv and against etcd 3.4 ----
+
+ETCD = "/usr/bin/etcd"
+
+
+def raftkv_binary():
+    return os.environ.get("RAFTKV_SERVER") or default_binary()
+
+
+def etcd_release_run(cls):
+    """A test class against etcd 3.4: skipped when it is not installed, and in the
+    sanitizer build (whose run checks raftkv, not etcd)."""
+    import unittest
+    cls = unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
+                          "the sanitizer build checks raftkv; etcd's run is the release "
+                          "build's")(cls)
+    return unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")(cls)
+
+
+def against_both(base, name):
+    """`base`'s tests as two test classes: RaftkvNAME and Etcd34NAME (etcd_release_run).
+    `base` reads the server binary from cls.binary()."""
+    import unittest
+    raftkv = type("Raftkv" + name, (base, unittest.TestCase),
+                  {"binary": staticmethod(raftkv_binary)})
+    etcd = type("Etcd34" + name, (base, unittest.TestCase), {"binary": staticmethod(lambda: ETCD)})
+    return raftkv, etcd_release_run(etcd)

@@ -6,21 +6,13 @@ Usage: proto_conformance.py DESCRIPTOR_SET [--plant-bug]
 DESCRIPTOR_SET is `protoc --descriptor_set_out --include_imports` of proto/etcd/rpc.proto.
 Every message, field (name, number, type, label, message type) and enum value that both
 sides define must agree, as must every service method they share (request, response,
-streaming). Messages and methods python3-etcd3 has and we lack are reported too, except
-the Auth surface (a later issue). --plant-bug renumbers one field in memory first, to
+streaming). Messages and methods python3-etcd3 has and we lack are reported too. --plant-bug renumbers one field in memory first, to
 prove the check catches a mismatch. Exit status 0 when everything agrees.
 """
 import sys
 
 from google.protobuf import descriptor_pb2
 from etcd3.etcdrpc import rpc_pb2  # Debian python3-etcd3; needs /usr/bin/python3
-
-AUTH_ONLY = ("Auth", "authpb.")
-
-
-def is_auth(name):
-    return name.startswith(AUTH_ONLY) or ".Auth" in name
-
 
 def walk_messages(prefix, messages, out):
     for m in messages:
@@ -87,8 +79,6 @@ def main():
     problems = []
     compared = 0
     for name, tm in sorted(their_msgs.items()):
-        if is_auth(name):
-            continue
         om = our_msgs.get(name)
         if om is None:
             problems.append(f"message {name} is missing")
@@ -112,8 +102,6 @@ def main():
             if of.number in tnums and tnums[of.number] != of.name:
                 problems.append(f"{name}.{of.name} reuses number {of.number} of {tnums[of.number]}")
     for name, values in sorted(their_enums.items()):
-        if is_auth(name):
-            continue
         if name not in our_enums:
             problems.append(f"enum {name} is missing")
             continue
@@ -121,8 +109,6 @@ def main():
             if our_enums[name].get(v) != n:
                 problems.append(f"enum {name}.{v} is {our_enums[name].get(v)}, etcd has {n}")
     for name, sig in sorted(their_methods.items()):
-        if is_auth(name):
-            continue
         if our_methods.get(name) != sig:
             problems.append(f"method {name} is {our_methods.get(name)}, etcd has {sig}")
 

@@ -23,31 +23,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
-from cluster import Cluster, default_binary, free_port, wait_until  # noqa: E402
-
-ETCD = "/usr/bin/etcd"
-
-
-def raftkv_binary():
-    return os.environ.get("RAFTKV_SERVER") or default_binary()
-
-
-def etcd_release_run(cls):
-    """A test class against etcd 3.4: skipped when it is not installed, and in the
-    sanitizer build (whose run checks raftkv, not etcd)."""
-    cls = unittest.skipIf(os.environ.get("RAFTKV_SANITIZED") == "1",
-                          "the sanitizer build checks raftkv; etcd's run is the release "
-                          "build's")(cls)
-    return unittest.skipUnless(os.path.exists(ETCD), "etcd 3.4 is not installed")(cls)
-
-
-def against_both(base, name):
-    """`base`'s tests as two test classes: RaftkvNAME and Etcd34NAME (etcd_release_run)."""
-    raftkv = type("Raftkv" + name, (base, unittest.TestCase),
-                  {"binary": staticmethod(raftkv_binary)})
-    etcd = type("Etcd34" + name, (base, unittest.TestCase), {"binary": staticmethod(lambda: ETCD)})
-    return raftkv, etcd_release_run(etcd)
-
+from cluster import (ETCD, Cluster, against_both, default_binary, etcd_release_run,  # noqa: E402
+                     free_port, raftkv_binary, wait_until)
 
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)

@@ -1,0 +1,309 @@
+// etcd's Auth service: users, roles and key permissions through the log, tokens from
+// Authenticate. Management calls need role root with auth on, as in etcd (UserGet of
+// oneself and RoleGet of one's own role excepted); reads are served from the local state.
+#include <grpcpp/grpcpp.h>
+#include <openssl/rand.h>
+
+#include "etcd/rpc.grpc.pb.h"
+#include "raftkv/internal.pb.h"
+#include "security/auth_error.h"
+#include "security/password.h"
+#include "server/context.h"
+#include "server/errors.h"
+#include "server/kv_state_machine.h"
+#include "server/services.h"
+
+namespace server {
+namespace {
+
+namespace pb = etcdserverpb;
+namespace in = raftkv::internal;
+using security::auth_error;
+using security::AuthErrorKind;
+
+// 16 random letters, as etcd's simple tokens begin.
+std::string token_prefix() {
+  constexpr std::string_view kLetters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::string out;
+  // 256 is not a multiple of 52: bytes from 208 up are drawn again, so every letter is
+  // equally likely.
+  while (out.size() < 16) {
+    unsigned char bytes[32];
+    if (RAND_bytes(bytes, sizeof bytes) != 1) return "";
+    for (unsigned char b : bytes) {
+      if (b < 208 && out.size() < 16) out += kLetters[b % 52];
+    }
+  }
+  return out;
+}
+
+class AuthService final : public pb::Auth::Service {
+ public:
+  explicit AuthService(Context c) : c_(c) {}
+
+  grpc::Status AuthEnable(grpc::ServerContext* ctx, const pb::AuthEnableRequest* req,
+                          pb::AuthEnableResponse* resp) override {
+    in::Command c;
+    *c.mutable_auth_enable() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status AuthDisable(grpc::ServerContext* ctx, const pb::AuthDisableRequest* req,
+                           pb::AuthDisableResponse* resp) override {
+    in::Command c;
+    *c.mutable_auth_disable() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status AuthStatus(grpc::ServerContext* ctx, const pb::AuthStatusRequest* req,
+                          pb::AuthStatusResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    c_.sm->read_auth([&](const security::AuthStore& a) {
+      resp->set_enabled(a.enabled());
+      resp->set_authrevision(a.revision());
+    });
+    return answered(resp);
+  }
+
+  grpc::Status Authenticate(grpc::ServerContext* ctx, const pb::AuthenticateRequest* req,
+                            pb::AuthenticateResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    std::string hash;
+    absl::Status found;
+    c_.sm->read_auth([&](const security::AuthStore& a) {
+      const security::User* u = a.user(req->name());
+      if (!a.enabled()) {
+        found = auth_error(AuthErrorKind::kAuthNotEnabled, "auth is not enabled");
+      } else if (u == nullptr || u->no_password) {
+        found = auth_error(AuthErrorKind::kAuthFailed, "no such user, or it has no password");
+      } else {
+        hash = u->password_hash;
+      }
+    });
+    if (!found.ok()) return to_grpc(found);
+    // bcrypt is slow on purpose: outside every lock.
+    if (!security::check_password(req->password(), hash)) {
+      return to_grpc(auth_error(AuthErrorKind::kAuthFailed, "wrong password"));
+    }
+    const std::string prefix = token_prefix();
+    if (prefix.empty()) return grpc::Status(grpc::StatusCode::INTERNAL, "raftkv: no randomness");
+    in::Command c;
+    c.mutable_authenticate()->set_name(req->name());
+    c.mutable_authenticate()->set_token_prefix(prefix);
+    in::Result r;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
+    resp->set_token(r.authenticate().token());
+    return answered(resp);
+  }
+
+  grpc::Status UserAdd(grpc::ServerContext* ctx, const pb::AuthUserAddRequest* req,
+                       pb::AuthUserAddResponse* resp) override {
+    if (req->name().empty()) {
+      return to_grpc(auth_error(AuthErrorKind::kUserEmpty, "the user name is empty"));
+    }
+    in::Command c;
+    pb::AuthUserAddRequest* add = c.mutable_user_add();
+    add->set_name(req->name());
+    *add->mutable_options() = req->options();
+    if (!req->options().no_password()) {
+      absl::StatusOr<std::string> hash = hashed(req->password(), req->hashedpassword());
+      if (!hash.ok()) return to_grpc(hash.status());
+      add->set_hashedpassword(*hash);
+    }
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status UserGet(grpc::ServerContext* ctx, const pb::AuthUserGetRequest* req,
+                       pb::AuthUserGetResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    // etcd lets a user read its own roles.
+    if (admitted.who.user != req->name()) {
+      if (absl::Status s = c_.authorize(admitted.who, "manage_auth"); !s.ok()) return to_grpc(s);
+    }
+    absl::Status s;
+    c_.sm->read_auth([&](const security::AuthStore& a) {
+      const security::User* u = a.user(req->name());
+      if (u == nullptr) {
+        s = auth_error(AuthErrorKind::kUserNotFound, "no such user");
+        return;
+      }
+      for (const std::string& r : u->roles) resp->add_roles(r);
+    });
+    if (!s.ok()) return to_grpc(s);
+    return answered(resp);
+  }
+
+  grpc::Status UserList(grpc::ServerContext* ctx, const pb::AuthUserListRequest* req,
+                        pb::AuthUserListResponse* resp) override {
+    if (grpc::Status s = admin_read(ctx, *req); !s.ok()) return s;
+    c_.sm->read_auth([&](const security::AuthStore& a) {
+      for (const std::string& n : a.user_names()) resp->add_users(n);
+    });
+    return answered(resp);
+  }
+
+  grpc::Status UserDelete(grpc::ServerContext* ctx, const pb::AuthUserDeleteRequest* req,
+                          pb::AuthUserDeleteResponse* resp) override {
+    in::Command c;
+    *c.mutable_user_delete() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status UserChangePassword(grpc::ServerContext* ctx,
+                                  const pb::AuthUserChangePasswordRequest* req,
+                                  pb::AuthUserChangePasswordResponse* resp) override {
+    in::Command c;
+    c.mutable_user_change_password()->set_name(req->name());
+    absl::StatusOr<std::string> hash = hashed(req->password(), req->hashedpassword());
+    if (!hash.ok()) return to_grpc(hash.status());
+    c.mutable_user_change_password()->set_hashedpassword(*hash);
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status UserGrantRole(grpc::ServerContext* ctx, const pb::AuthUserGrantRoleRequest* req,
+                             pb::AuthUserGrantRoleResponse* resp) override {
+    in::Command c;
+    *c.mutable_user_grant_role() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status UserRevokeRole(grpc::ServerContext* ctx, const pb::AuthUserRevokeRoleRequest* req,
+                              pb::AuthUserRevokeRoleResponse* resp) override {
+    in::Command c;
+    *c.mutable_user_revoke_role() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status RoleAdd(grpc::ServerContext* ctx, const pb::AuthRoleAddRequest* req,
+                       pb::AuthRoleAddResponse* resp) override {
+    if (req->name().empty()) {
+      return to_grpc(auth_error(AuthErrorKind::kRoleEmpty, "the role name is empty"));
+    }
+    in::Command c;
+    *c.mutable_role_add() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status RoleGet(grpc::ServerContext* ctx, const pb::AuthRoleGetRequest* req,
+                       pb::AuthRoleGetResponse* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    bool own = false;
+    c_.sm->read_auth(
+        [&](const security::AuthStore& a) { own = a.has_role(admitted.who.user, req->role()); });
+    // etcd lets a user read the roles it holds.
+    if (!own) {
+      if (absl::Status s = c_.authorize(admitted.who, "manage_auth"); !s.ok()) return to_grpc(s);
+    }
+    absl::Status s;
+    c_.sm->read_auth([&](const security::AuthStore& a) {
+      const security::Role* r = a.role(req->role());
+      if (r == nullptr) {
+        s = auth_error(AuthErrorKind::kRoleNotFound, "no such role");
+        return;
+      }
+      for (const security::KeyPermission& k : r->permissions) {
+        authpb::Permission* p = resp->add_perm();
+        p->set_permtype(static_cast<authpb::Permission::Type>(k.type));
+        p->set_key(k.key);
+        p->set_range_end(k.range_end);
+      }
+    });
+    if (!s.ok()) return to_grpc(s);
+    return answered(resp);
+  }
+
+  grpc::Status RoleList(grpc::ServerContext* ctx, const pb::AuthRoleListRequest* req,
+                        pb::AuthRoleListResponse* resp) override {
+    if (grpc::Status s = admin_read(ctx, *req); !s.ok()) return s;
+    c_.sm->read_auth([&](const security::AuthStore& a) {
+      for (const std::string& n : a.role_names()) resp->add_roles(n);
+    });
+    return answered(resp);
+  }
+
+  grpc::Status RoleDelete(grpc::ServerContext* ctx, const pb::AuthRoleDeleteRequest* req,
+                          pb::AuthRoleDeleteResponse* resp) override {
+    in::Command c;
+    *c.mutable_role_delete() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status RoleGrantPermission(grpc::ServerContext* ctx,
+                                   const pb::AuthRoleGrantPermissionRequest* req,
+                                   pb::AuthRoleGrantPermissionResponse* resp) override {
+    if (!req->has_perm()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "etcdserver: permission not given");
+    }
+    if (req->perm().permtype() < authpb::Permission::READ ||
+        req->perm().permtype() > authpb::Permission::READWRITE) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "etcdserver: permission type " + std::to_string(req->perm().permtype()) +
+                              " is none of READ (0), WRITE (1), READWRITE (2)");
+    }
+    in::Command c;
+    *c.mutable_role_grant_permission() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+  grpc::Status RoleRevokePermission(grpc::ServerContext* ctx,
+                                    const pb::AuthRoleRevokePermissionRequest* req,
+                                    pb::AuthRoleRevokePermissionResponse* resp) override {
+    in::Command c;
+    *c.mutable_role_revoke_permission() = *req;
+    return change(ctx, *req, c, resp);
+  }
+
+ private:
+  // The hash a user's new password is kept as: bcrypt at --bcrypt-cost, or the bcrypt
+  // hash an etcd 3.5 client made itself (hashedPassword).
+  absl::StatusOr<std::string> hashed(const std::string& password, const std::string& given) {
+    if (!given.empty()) {
+      if (given.size() != 60 || given[0] != '$' || given[1] != '2') {
+        return absl::InvalidArgumentError(
+            "etcdserver: hashedPassword is not a bcrypt hash ($2a$, $2b$ or $2y$, 60 bytes)");
+      }
+      return given;
+    }
+    return security::hash_password(password, c_.config->bcrypt_cost);
+  }
+
+  // An admin read (UserList, RoleList): the gate, then role root with auth on.
+  grpc::Status admin_read(grpc::ServerContext* ctx, const google::protobuf::Message& req) {
+    Admission admitted = c_.gate(ctx, req);
+    if (!admitted.ok()) return admitted.status;
+    return to_grpc(c_.authorize(admitted.who, "manage_auth"));
+  }
+
+  // An auth change: the gate, role root with auth on, then the log.
+  template <typename Resp>
+  grpc::Status change(grpc::ServerContext* ctx, const google::protobuf::Message& req,
+                      const in::Command& c, Resp* resp) {
+    Admission admitted = c_.gate(ctx, req);
+    if (!admitted.ok()) return admitted.status;
+    if (absl::Status s = c_.authorize(admitted.who, "manage_auth"); !s.ok()) return to_grpc(s);
+    in::Result r;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
+    return answered(resp);
+  }
+
+  template <typename Resp>
+  grpc::Status answered(Resp* resp) {
+    c_.header(resp->mutable_header());
+    resp->mutable_header()->set_revision(c_.sm->revision());
+    return grpc::Status::OK;
+  }
+
+  Context c_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> make_auth_service(Context c) {
+  return std::make_unique<AuthService>(c);
+}
+
+}  // namespace server
