@@ -20,6 +20,7 @@
 #include "cmd/command_line.h"
 #include "limits/limits_config.h"
 #include "log/log.h"
+#include "security/password.h"
 #include "server/server.h"
 #include "toml++/toml.h"
 
@@ -54,6 +55,9 @@ struct Flags {
   limits::LimitsConfig limits;  // --limits-*: unset, no limit
   std::vector<std::string> limits_clients;
   bool limits_trust_client_id = false;
+  std::string auth_token = "simple";  // etcd's --auth-token
+  uint32_t auth_token_ttl = 300;       // seconds
+  int bcrypt_cost = 10;
   std::string cipher_suites;  // Go's names, as etcd's --cipher-suites
   std::string tls_min_version = "TLS1.2", tls_max_version = "TLS1.3";
   // etcd's TLS flags raftkv does not support yet: known, so that an etcd user is told so
@@ -315,6 +319,15 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--log-outputs", f.log_outputs,
                  "Where the log goes: stderr, stdout or file paths, comma-separated");
   add_limit_flags(app, f);
+  app.add_option("--auth-token", f.auth_token,
+                 "Auth token type: simple (etcd's simple tokens; jwt is not supported yet)")
+      ->group("Auth");
+  app.add_option("--auth-token-ttl", f.auth_token_ttl,
+                 "Seconds a simple token lives unused")
+      ->group("Auth");
+  app.add_option("--bcrypt-cost", f.bcrypt_cost,
+                 "bcrypt cost of users' password hashes (4 to 31)")
+      ->group("Auth");
 }
 
 // The one URL a flag names, as a host:port address; the error names the flag.
@@ -409,6 +422,21 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
     cfg->limits.overrides[o->first] = o->second;
   }
   cfg->limits_trust_client_id = f.limits_trust_client_id;
+  if (f.auth_token != "simple") {
+    return absl::InvalidArgumentError(
+        "--auth-token " + f.auth_token +
+        ": not supported; raftkv hands out etcd's simple tokens only (--auth-token simple), "
+        "JWT tokens are not implemented yet");
+  }
+  if (f.auth_token_ttl == 0) return absl::InvalidArgumentError("--auth-token-ttl must be above 0");
+  cfg->auth_token_ttl = std::chrono::seconds(f.auth_token_ttl);
+  if (f.bcrypt_cost < security::kMinBcryptCost || f.bcrypt_cost > security::kMaxBcryptCost) {
+    return absl::InvalidArgumentError("--bcrypt-cost " + std::to_string(f.bcrypt_cost) +
+                                      " is out of range [" +
+                                      std::to_string(security::kMinBcryptCost) + ", " +
+                                      std::to_string(security::kMaxBcryptCost) + "]");
+  }
+  cfg->bcrypt_cost = f.bcrypt_cost;
   if (absl::Status s = limits::validate(cfg->limits); !s.ok()) {
     return absl::InvalidArgumentError("--limits-*: " + std::string(s.message()));
   }

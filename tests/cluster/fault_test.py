@@ -226,6 +226,11 @@ class FlagTest(unittest.TestCase):
             (["--listen-peer-urls", "https://127.0.0.1:2380"],
              "--listen-peer-urls https://127.0.0.1:2380: https needs --peer-cert-file and "
              "--peer-key-file"),
+            (["--auth-token", "jwt,pub-key=a.pem,priv-key=b.pem,sign-method=RS256"],
+             "--auth-token jwt,pub-key=a.pem,priv-key=b.pem,sign-method=RS256: not supported"),
+            (["--auth-token-ttl", "0"], "--auth-token-ttl must be above 0"),
+            (["--bcrypt-cost", "3"], "--bcrypt-cost 3 is out of range [4, 31]"),
+            (["--bcrypt-cost", "32"], "--bcrypt-cost 32 is out of range [4, 31]"),
         ]
         for args, message in cases:
             with self.subTest(args=args):
