@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "cmd/client_auth.h"
 #include "cmd/client_tls.h"
 #include "cmd/command_line.h"
 #include "etcd/rpc.grpc.pb.h"
@@ -38,6 +39,8 @@ struct Options {
   std::string endpoints = "127.0.0.1:2379";
   raftkv::cmd::ClientTlsFlags tls;
   std::shared_ptr<grpc::ChannelCredentials> creds;  // from `tls` and the endpoints
+  raftkv::cmd::ClientAuthFlags auth;                // --user, --password
+  std::string token;                                // from Authenticate, with --user
   std::string workload = "put";                     // put | range | range-serializable | txn | mix
   std::string mix = "put=50,range=50";
   int clients = 16;
@@ -171,6 +174,7 @@ grpc::Status run_op(pb::KV::Stub& kv, const Operation& op, const std::string& ke
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o.timeout_ms));
   if (!o.client_id.empty()) ctx.AddMetadata("client-id", o.client_id);
+  if (!o.token.empty()) ctx.AddMetadata("token", o.token);
   grpc::Status s = op.issue(kv, &ctx, key, value);
   if (retry_after != nullptr) {
     *retry_after = std::chrono::milliseconds(0);
@@ -226,6 +230,7 @@ void add_options(CLI::App& app, Options* o) {
   app.add_option("--endpoints", o->endpoints, "host:port,... (clients spread over them)")
       ->capture_default_str();
   raftkv::cmd::add_client_tls_flags(app, o->tls);
+  raftkv::cmd::add_client_auth_flags(app, o->auth);
   app.add_option("--workload", o->workload, "put, range, range-serializable, txn or mix")
       ->check(CLI::IsMember(workloads))
       ->capture_default_str();
@@ -584,6 +589,14 @@ int main(int argc, char** argv) {
     return raftkv::cmd::kUsageError;
   }
   o.creds = *std::move(creds);
+  // One token for every client, as etcd's benchmark tool shares its client's.
+  absl::StatusOr<std::string> token =
+      raftkv::cmd::authenticate(o.auth, grpc::CreateChannel(endpoints[0], o.creds), o.timeout_ms);
+  if (!token.ok()) {
+    std::cerr << "Error: " << token.status().message() << std::endl;
+    return absl::IsInvalidArgument(token.status()) ? raftkv::cmd::kUsageError : 1;
+  }
+  o.token = *std::move(token);
   Load load(o, std::move(*mix), connect(o, endpoints));
   const bool reads_or_txn =
       std::any_of(load.mix.begin(), load.mix.end(), [](const auto& m) { return m.first != &kPut; });

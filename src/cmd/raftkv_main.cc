@@ -56,7 +56,7 @@ struct Flags {
   std::vector<std::string> limits_clients;
   bool limits_trust_client_id = false;
   std::string auth_token = "simple";  // etcd's --auth-token
-  uint32_t auth_token_ttl = 300;       // seconds
+  uint32_t auth_token_ttl = 300;      // seconds
   int bcrypt_cost = 10;
   std::string cipher_suites;  // Go's names, as etcd's --cipher-suites
   std::string tls_min_version = "TLS1.2", tls_max_version = "TLS1.3";
@@ -322,11 +322,9 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--auth-token", f.auth_token,
                  "Auth token type: simple (etcd's simple tokens; jwt is not supported yet)")
       ->group("Auth");
-  app.add_option("--auth-token-ttl", f.auth_token_ttl,
-                 "Seconds a simple token lives unused")
+  app.add_option("--auth-token-ttl", f.auth_token_ttl, "Seconds a simple token lives unused")
       ->group("Auth");
-  app.add_option("--bcrypt-cost", f.bcrypt_cost,
-                 "bcrypt cost of users' password hashes (4 to 31)")
+  app.add_option("--bcrypt-cost", f.bcrypt_cost, "bcrypt cost of users' password hashes (4 to 31)")
       ->group("Auth");
 }
 

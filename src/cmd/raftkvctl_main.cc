@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "cmd/client_auth.h"
 #include "cmd/client_tls.h"
 #include "cmd/command_line.h"
 #include "etcd/rpc.grpc.pb.h"
@@ -35,6 +36,8 @@ struct Options {
   int timeout_ms = 5000;
   raftkv::cmd::ClientTlsFlags tls;
   std::shared_ptr<grpc::ChannelCredentials> creds;  // from `tls` and the endpoints
+  raftkv::cmd::ClientAuthFlags auth;                // --user, --password
+  std::string token;  // from Authenticate, sent with every call once --user is given
 };
 
 std::vector<std::string> split(const std::string& s, char sep) {
@@ -104,6 +107,7 @@ class Client {
       auto stub = Stub::NewStub(grpc::CreateChannel(ep, o_.creds));
       grpc::ClientContext ctx;
       ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o_.timeout_ms));
+      if (!o_.token.empty()) ctx.AddMetadata("token", o_.token);
       last = ((*stub).*method)(&ctx, req, resp);
       if (last.error_code() != grpc::StatusCode::UNAVAILABLE &&
           last.error_code() != grpc::StatusCode::DEADLINE_EXCEEDED) {
@@ -120,6 +124,7 @@ class Client {
     auto stub = Stub::NewStub(grpc::CreateChannel(ep, o_.creds));
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(timeout_ms));
+    if (!o_.token.empty()) ctx.AddMetadata("token", o_.token);
     return ((*stub).*method)(&ctx, req, resp);
   }
 
@@ -618,6 +623,7 @@ void add_global_options(CLI::App& app, Options* o) {
       ->check(CLI::Range(1, 3'600'000))
       ->capture_default_str();
   raftkv::cmd::add_client_tls_flags(app, o->tls);
+  raftkv::cmd::add_client_auth_flags(app, o->auth);
 }
 
 void add_member_commands(CLI::App& app, Args* a, Commands* commands) {
@@ -713,6 +719,23 @@ int main(int argc, char** argv) {
   if (!creds.ok()) return usage(std::string(creds.status().message()));
   o.creds = *std::move(creds);
   Client c(o);
+  if (!o.auth.user.empty()) {
+    // The first endpoint that answers hands out the token; every member knows it.
+    absl::Status last = absl::UnavailableError("no endpoint given");
+    for (const std::string& ep : split(o.endpoints, ',')) {
+      absl::StatusOr<std::string> token = raftkv::cmd::authenticate(
+          o.auth, grpc::CreateChannel(address(ep), o.creds), o.timeout_ms);
+      if (token.ok()) {
+        o.token = *std::move(token);
+        break;
+      }
+      if (absl::IsInvalidArgument(token.status()))
+        return usage(std::string(token.status().message()));
+      last = token.status();
+    }
+    if (o.token.empty())
+      return failed(grpc::Status(grpc::StatusCode::UNAUTHENTICATED, std::string(last.message())));
+  }
   for (const auto& [command, run] : commands) {
     if (command->parsed()) return run(c, o, a);
   }
