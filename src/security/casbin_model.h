@@ -34,6 +34,7 @@ class CasbinModel {
   // '\' continuing a line. Every error is an InvalidArgumentError.
   static absl::StatusOr<CasbinModel> parse(std::string_view text, std::string_view source_name);
 
+  // The field names of r and p in order (distinct identifiers, at least one each).
   const std::vector<std::string>& request_fields() const { return schema_.request_fields; }
   const std::vector<std::string>& policy_fields() const { return schema_.policy_fields; }
   // The index of the `eft` policy field; without one every matching line is an allow.
@@ -45,6 +46,7 @@ class CasbinModel {
   // The index of role hierarchy `name` ("g", "g2"), if the model defines it.
   std::optional<size_t> role_index(std::string_view name) const;
   PolicyEffect effect() const { return effect_; }
+  // The parsed matcher, type-checked against this model's fields and role hierarchies.
   const CasbinExpr& matcher() const { return matcher_; }
 
   // The model rewritten in one canonical layout (sections in the usual order, one space

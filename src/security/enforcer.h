@@ -59,6 +59,7 @@ class Enforcer {
     return get_named_grouping_policy("g");
   }
 
+  // The model this enforcer was created from (its fields say what enforce() expects).
   const CasbinModel& model() const { return model_; }
   // The model and policy in canonical layout (CasbinModel/CasbinPolicy::canonical_text),
   // and a 64-bit FNV-1a hash of it, "fnv1a64:<16 hex digits>", so members and operators can
