@@ -15,7 +15,8 @@ fi
 bad=0
 for f in "$@"; do
   if ! out=$("$compiler" -std=c++20 -fsyntax-only -Wthread-safety -Wthread-safety-beta \
-      -Werror=thread-safety -Wno-unknown-warning-option -Isrc -isystem "$build/proto" "$f" 2>&1); then
+      -Werror=thread-safety -Wno-unknown-warning-option -Isrc -I"$build/src/server/generated" \
+      -isystem "$build/proto" "$f" 2>&1); then
     echo "$out" | grep -E "error|warning" | head -20
     echo "thread-safety: $f"
     bad=1

@@ -7,12 +7,18 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <set>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_join.h"
@@ -20,6 +26,7 @@
 #include "cmd/command_line.h"
 #include "limits/limits_config.h"
 #include "log/log.h"
+#include "security/enforcer.h"
 #include "security/password.h"
 #include "server/server.h"
 #include "toml++/toml.h"
@@ -58,7 +65,8 @@ struct Flags {
   std::string auth_token = "simple";  // etcd's --auth-token
   uint32_t auth_token_ttl = 300;      // seconds
   int bcrypt_cost = 10;
-  std::string cipher_suites;  // Go's names, as etcd's --cipher-suites
+  std::string authz_model_file, authz_policy_file;  // the initial authorization policy
+  std::string cipher_suites;                        // Go's names, as etcd's --cipher-suites
   std::string tls_min_version = "TLS1.2", tls_max_version = "TLS1.3";
   // etcd's TLS flags raftkv does not support yet: known, so that an etcd user is told so
   // rather than that the flag does not exist.
@@ -76,6 +84,18 @@ std::vector<std::string> split(const std::string& s, char sep) {
     start = end + 1;
   }
   return out;
+}
+
+// A file's whole text; the error says why it could not be read.
+absl::StatusOr<std::string> read_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) return absl::InvalidArgumentError("is a directory");
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) return absl::InvalidArgumentError(std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  if (in.bad()) return absl::InvalidArgumentError(std::strerror(errno));
+  return text.str();
 }
 
 // A start refused before logging is set up (a usage error): the message on stderr.
@@ -326,6 +346,13 @@ void add_flags(CLI::App& app, Flags& f) {
       ->group("Auth");
   app.add_option("--bcrypt-cost", f.bcrypt_cost, "bcrypt cost of users' password hashes (4 to 31)")
       ->group("Auth");
+  app.add_option("--authz-model-file", f.authz_model_file,
+                 "Casbin model.conf of the initial authorization policy over cluster operations "
+                 "(with --authz-policy-file; used only if the cluster never set one)")
+      ->group("Auth");
+  app.add_option("--authz-policy-file", f.authz_policy_file,
+                 "Casbin policy.csv of the initial authorization policy")
+      ->group("Auth");
 }
 
 // The one URL a flag names, as a host:port address; the error names the flag.
@@ -435,6 +462,31 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
                                       std::to_string(security::kMaxBcryptCost) + "]");
   }
   cfg->bcrypt_cost = f.bcrypt_cost;
+  if (f.authz_model_file.empty() != f.authz_policy_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--authz-model-file and --authz-policy-file go together: give both or neither");
+  }
+  if (!f.authz_model_file.empty()) {
+    server::ServerConfig::AuthzFiles files{.model = "",
+                                           .model_name = f.authz_model_file,
+                                           .policy = "",
+                                           .policy_name = f.authz_policy_file};
+    for (const auto& [flag, path, out] :
+         {std::tuple{"--authz-model-file", &f.authz_model_file, &files.model},
+          std::tuple{"--authz-policy-file", &f.authz_policy_file, &files.policy}}) {
+      absl::StatusOr<std::string> text = read_file(*path);
+      if (!text.ok()) {
+        return absl::InvalidArgumentError(std::string(flag) + " " + *path + ": " +
+                                          std::string(text.status().message()));
+      }
+      *out = *std::move(text);
+    }
+    // Checked now, so a bad policy stops the start naming file, line and reason.
+    absl::StatusOr<security::Enforcer> e =
+        security::Enforcer::create(files.model, files.model_name, files.policy, files.policy_name);
+    if (!e.ok()) return absl::InvalidArgumentError(std::string(e.status().message()));
+    cfg->authz_files = std::move(files);
+  }
   if (absl::Status s = limits::validate(cfg->limits); !s.ok()) {
     return absl::InvalidArgumentError("--limits-*: " + std::string(s.message()));
   }

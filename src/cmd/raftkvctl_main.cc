@@ -6,7 +6,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -203,6 +206,8 @@ struct Args {
   bool prefix = false;                                                  // get, del
   uint32_t min_score = 100;                                             // health
   std::string scope, spec;                                              // limits set
+  std::string model_file, policy_file;                                  // authz set
+  bool show_text = false;                                               // authz get
 };
 
 // What a command does once the command line is parsed; returns the exit status.
@@ -488,6 +493,53 @@ int limits_set(Client& c, const Options& o, const Args& a) {
   return print_limits(o, shown);
 }
 
+// ---- authz
+
+void print_authz(const Options& o, const ad::Authz& a, bool text) {
+  if (o.output == "json") {
+    std::printf("{\"revision\":%llu,\"fingerprint\":%s,\"model_name\":%s,\"policy_name\":%s",
+                static_cast<unsigned long long>(a.revision()), json_string(a.fingerprint()).c_str(),
+                json_string(a.model_name()).c_str(), json_string(a.policy_name()).c_str());
+    if (text) {
+      std::printf(",\"model\":%s,\"policy\":%s", json_string(a.model()).c_str(),
+                  json_string(a.policy()).c_str());
+    }
+    std::printf("}\n");
+    return;
+  }
+  std::printf("revision %llu, %s, from %s and %s\n", static_cast<unsigned long long>(a.revision()),
+              a.fingerprint().c_str(), a.model_name().c_str(), a.policy_name().c_str());
+  if (text) std::printf("%s\n%s", a.model().c_str(), a.policy().c_str());
+}
+
+int authz_get(Client& c, const Options& o, const Args& a) {
+  ad::Authz r;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::GetAuthz, ad::GetAuthzRequest(), &r); !s.ok()) {
+    return failed(s);
+  }
+  print_authz(o, r, a.show_text);
+  return 0;
+}
+
+int authz_set(Client& c, const Options& o, const Args& a) {
+  ad::Authz req;
+  for (const auto& [path, out] : {std::pair{&a.model_file, req.mutable_model()},
+                                  std::pair{&a.policy_file, req.mutable_policy()}}) {
+    std::ifstream in(*path, std::ios::binary);
+    if (!in.is_open()) return usage("cannot read " + *path + ": " + std::strerror(errno));
+    std::stringstream text;
+    text << in.rdbuf();
+    if (in.bad()) return usage("cannot read " + *path + ": " + std::strerror(errno));
+    *out = text.str();
+  }
+  req.set_model_name(a.model_file);
+  req.set_policy_name(a.policy_file);
+  ad::Authz r;
+  if (auto s = c.call<ad::Admin>(&ad::Admin::Stub::SetAuthz, req, &r); !s.ok()) return failed(s);
+  print_authz(o, r, false);
+  return 0;
+}
+
 // ---- health
 
 // One member as health shows it: its Health answer, when it gave one.
@@ -679,6 +731,16 @@ void add_cluster_commands(CLI::App& app, Args* a, Commands* commands) {
                    "max_concurrent, max_memory_bytes); empty: no limits")
       ->required();
   commands->emplace_back(lim_set, limits_set);
+  auto* authz = app.add_subcommand("authz", "The authorization policy over cluster operations");
+  authz->require_subcommand(1);
+  auto* authz_get_cmd = authz->add_subcommand("get", "Show the policy in force");
+  authz_get_cmd->add_flag("--text", a->show_text, "Show the model and policy texts too");
+  commands->emplace_back(authz_get_cmd, authz_get);
+  auto* authz_set_cmd =
+      authz->add_subcommand("set", "Replace the policy on every member, through consensus");
+  authz_set_cmd->add_option("model", a->model_file, "Casbin model.conf")->required();
+  authz_set_cmd->add_option("policy", a->policy_file, "Casbin policy.csv")->required();
+  commands->emplace_back(authz_set_cmd, authz_set);
   auto* health = app.add_subcommand(
       "health", "Every member's health score and reasons; exits 1 when one is below --min-score");
   health->add_option("--min-score", a->min_score, "Lowest acceptable score (0-100)")

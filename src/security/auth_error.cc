@@ -17,7 +17,7 @@ struct KindInfo {
   absl::StatusCode code;  // the code etcd answers this case with
 };
 
-constexpr std::array<KindInfo, 17> kKinds = {{
+constexpr std::array<KindInfo, 18> kKinds = {{
     {AuthErrorKind::kUserEmpty, "user_empty", absl::StatusCode::kInvalidArgument},
     {AuthErrorKind::kUserAlreadyExists, "user_already_exists",
      absl::StatusCode::kFailedPrecondition},
@@ -41,6 +41,7 @@ constexpr std::array<KindInfo, 17> kKinds = {{
      absl::StatusCode::kFailedPrecondition},
     {AuthErrorKind::kOldRevision, "old_revision", absl::StatusCode::kInvalidArgument},
     {AuthErrorKind::kBadPassword, "bad_password", absl::StatusCode::kInvalidArgument},
+    {AuthErrorKind::kActionDenied, "action_denied", absl::StatusCode::kPermissionDenied},
 }};
 
 const KindInfo* info(AuthErrorKind kind) {

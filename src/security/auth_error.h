@@ -28,6 +28,7 @@ enum class AuthErrorKind {
   kRootRoleNotGranted,     // AuthEnable while root lacks the root role
   kOldRevision,            // admitted under an auth revision that has changed since
   kBadPassword,            // a password bcrypt cannot take (too long, NUL byte)
+  kActionDenied,           // the authorization policy does not allow a cluster operation
 };
 
 // A status of `kind`'s gRPC-compatible code carrying the kind; `message` is for people.

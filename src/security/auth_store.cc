@@ -5,7 +5,7 @@
 #include <tuple>
 
 #include "security/auth_error.h"
-#include "security/text.h"
+#include "security/text_util.h"
 
 namespace security {
 namespace {

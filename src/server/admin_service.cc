@@ -5,6 +5,7 @@
 #include "node/raft_node.h"
 #include "raftkv/admin.grpc.pb.h"
 #include "raftkv/internal.pb.h"
+#include "security/enforcer.h"
 #include "server/context.h"
 #include "server/errors.h"
 #include "server/health_monitor.h"
@@ -96,6 +97,39 @@ class AdminService final : public raftkv::admin::Admin::Service {
     in::Result r;
     if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
     *resp = r.set_limits();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status GetAuthz(grpc::ServerContext* ctx, const raftkv::admin::GetAuthzRequest* req,
+                        raftkv::admin::Authz* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    *resp = c_.sm->authz();
+    return grpc::Status::OK;
+  }
+
+  grpc::Status SetAuthz(grpc::ServerContext* ctx, const raftkv::admin::Authz* req,
+                        raftkv::admin::Authz* resp) override {
+    Admission admitted = c_.gate(ctx, *req);
+    if (!admitted.ok()) return admitted.status;
+    // Checked here first, so a policy that does not load never reaches the log; every
+    // member checks it again when it applies.
+    absl::StatusOr<security::Enforcer> e = security::Enforcer::create(
+        req->model(), req->model_name().empty() ? "model.conf" : req->model_name(), req->policy(),
+        req->policy_name().empty() ? "policy.csv" : req->policy_name());
+    if (!e.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, std::string(e.status().message()));
+    }
+    in::Command c;
+    raftkv::admin::Authz* a = c.mutable_set_authz();
+    *a = *req;
+    if (a->model_name().empty()) a->set_model_name("model.conf");
+    if (a->policy_name().empty()) a->set_policy_name("policy.csv");
+    a->clear_revision();
+    a->clear_fingerprint();
+    in::Result r;
+    if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
+    *resp = r.authz();
     return grpc::Status::OK;
   }
 

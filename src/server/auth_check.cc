@@ -87,6 +87,16 @@ std::optional<std::string_view> cluster_action(const google::protobuf::Message& 
   if (d == raftkv::admin::Timeouts::descriptor() || d == raftkv::admin::Limits::descriptor()) {
     return "change_config";
   }
+  if (d == raftkv::admin::Authz::descriptor()) return "manage_auth";  // SetAuthz
+  // raftkv's own looks at the cluster (etcd's Status and MemberList stay open, as etcd's
+  // tools expect).
+  if (d == raftkv::admin::GetTimeoutsRequest::descriptor() ||
+      d == raftkv::admin::GetLimitsRequest::descriptor() ||
+      d == raftkv::admin::StatusRequest::descriptor() ||
+      d == raftkv::admin::HealthRequest::descriptor() ||
+      d == raftkv::admin::GetAuthzRequest::descriptor()) {
+    return "view_status";
+  }
   if (d == pb::CompactionRequest::descriptor()) return "compact";
   if (d == pb::DefragmentRequest::descriptor()) return "defragment";
   if (d == pb::SnapshotRequest::descriptor()) return "snapshot";

@@ -113,8 +113,8 @@ std::string Context::client_of(const grpc::ServerContextBase& ctx) const {
   return client_key(ctx, config->limits_trust_client_id, who.ok() ? who->user : std::string());
 }
 
-absl::Status Context::authorize(const Identity& who, std::string_view) const {
-  return sm->check_admin(who.user);
+absl::Status Context::authorize(const Identity& who, std::string_view action) const {
+  return sm->authorize(who, action);
 }
 
 Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Message& req) const {

@@ -50,7 +50,7 @@ struct Context {
   // client_key() of the client on `ctx`, as identify() knows it.
   std::string client_of(const grpc::ServerContextBase& ctx) const;
   // With auth on, whether `who` may perform the cluster operation `action`
-  // (auth_check.h): today, etcd's rule (role root).
+  // (auth_check.h): role root, or the authorization policy in force says so.
   absl::Status authorize(const Identity& who, std::string_view action) const;
   // Replicates `c` and waits for its result, or the error that stopped it.
   // `who` sent it: its user and auth revision go into the entry with `c`.

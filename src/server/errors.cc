@@ -74,6 +74,8 @@ std::string etcd_message(security::AuthErrorKind kind, const absl::Status& s) {
       return "etcdserver: revision of auth store is old";
     case K::kBadPassword:
       return "etcdserver: " + std::string(s.message());
+    case K::kActionDenied:  // etcd's words, then who was refused what
+      return "etcdserver: permission denied: " + std::string(s.message());
   }
   return std::string(s.message());
 }

@@ -293,6 +293,8 @@ in::Result KvStateMachine::apply_command(const in::Command& c) {
       {in::Command::kRoleDelete, &KvStateMachine::apply_auth},
       {in::Command::kRoleGrantPermission, &KvStateMachine::apply_auth},
       {in::Command::kRoleRevokePermission, &KvStateMachine::apply_auth},
+      {in::Command::kSetAuthz, &KvStateMachine::apply_authz},
+      {in::Command::kBootstrapAuthz, &KvStateMachine::apply_authz},
   };
   in::Result out;
   auto handler = kApply.find(c.op_case());
@@ -533,6 +535,87 @@ void KvStateMachine::apply_authenticate(const in::Command& c, in::Result* out) {
   out->mutable_authenticate()->set_token(token);
 }
 
+void KvStateMachine::apply_authz(const in::Command& c, in::Result* out) {
+  const bool bootstrap = c.has_bootstrap_authz();
+  const raftkv::admin::Authz& a = bootstrap ? c.bootstrap_authz() : c.set_authz();
+  std::unique_lock lock(auth_mu_);
+  // A member's --authz-*-file flags count only while the log never set a policy: the
+  // first member's to commit wins, and raftkvctl's later changes outlive restarts.
+  if (bootstrap && authz_.revision() > 0) {
+    *out->mutable_authz() = authz_;
+    out->mutable_authz()->clear_model();
+    out->mutable_authz()->clear_policy();
+    return;
+  }
+  // Checked again here, the same on every replica: a policy that does not load changes
+  // nothing.
+  absl::StatusOr<security::Enforcer> e =
+      security::Enforcer::create(a.model(), a.model_name(), a.policy(), a.policy_name());
+  if (!e.ok()) {
+    out->set_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
+    out->set_message(std::string(e.status().message()));
+    return;
+  }
+  const uint64_t revision = authz_.revision() + 1;
+  authz_ = a;
+  authz_.set_revision(revision);
+  authz_.set_fingerprint(e->fingerprint());
+  enforcer_ = std::make_shared<const security::Enforcer>(*std::move(e));
+  *out->mutable_authz() = authz_;
+  out->mutable_authz()->clear_model();
+  out->mutable_authz()->clear_policy();
+}
+
+absl::Status KvStateMachine::authorize(const Identity& who, std::string_view action) {
+  if (!auth_enabled()) return absl::OkStatus();
+  std::shared_lock lock(auth_mu_);
+  if (who.user.empty()) {
+    return security::auth_error(security::AuthErrorKind::kUserEmpty,
+                                "auth is enabled and the request names no user");
+  }
+  if (auth_.has_root_role(who.user)) return absl::OkStatus();
+  // The subjects: the user (an etcd user, or a certificate's name the policy may name
+  // directly), then each etcd role it holds.
+  std::vector<std::string> subjects{who.user};
+  if (const security::User* u = auth_.user(who.user)) {
+    subjects.insert(subjects.end(), u->roles.begin(), u->roles.end());
+  }
+  std::string problem;
+  if (enforcer_ != nullptr) {
+    for (const std::string& s : subjects) {
+      absl::StatusOr<bool> allowed = enforcer_->enforce({s, "cluster", std::string(action)});
+      if (allowed.ok() && *allowed) return absl::OkStatus();
+      if (!allowed.ok())
+        problem = "; the policy could not answer: " + std::string(allowed.status().message());
+    }
+  }
+  std::string roles;
+  for (size_t i = 1; i < subjects.size(); ++i) roles += (i > 1 ? ", " : "") + subjects[i];
+  return security::auth_error(security::AuthErrorKind::kActionDenied,
+                              "user " + who.user + " (roles: " + (roles.empty() ? "none" : roles) +
+                                  ") may not " + std::string(action) +
+                                  " on cluster (authorization policy revision " +
+                                  std::to_string(authz_.revision()) + ")" + problem);
+}
+
+raftkv::admin::Authz KvStateMachine::authz() {
+  std::shared_lock lock(auth_mu_);
+  return authz_;
+}
+
+void KvStateMachine::set_default_authz(std::shared_ptr<const security::Enforcer> enforcer,
+                                       raftkv::admin::Authz texts) {
+  std::unique_lock lock(auth_mu_);
+  texts.set_revision(0);
+  texts.set_fingerprint(enforcer->fingerprint());
+  default_enforcer_ = enforcer;
+  default_authz_ = texts;
+  if (authz_.revision() == 0) {
+    enforcer_ = std::move(enforcer);
+    authz_ = std::move(texts);
+  }
+}
+
 void KvStateMachine::revoke_watches() {
   std::shared_lock lock(auth_mu_);
   if (!auth_.enabled()) return;
@@ -609,6 +692,7 @@ std::string KvStateMachine::snapshot() {
   {
     std::shared_lock auth_lock(auth_mu_);
     if (auth_.state() != security::AuthState{}) to_pb(auth_.state(), cs.mutable_auth());
+    if (authz_.revision() > 0) *cs.mutable_authz() = authz_;
   }
   std::string head = cs.SerializeAsString();
   // The snapshot format: u64 length | ClusterState | the store's snapshot.
@@ -639,6 +723,19 @@ absl::Status KvStateMachine::restore(std::string_view data) {
   if (!cs.ParseFromArray(head.data(), static_cast<int>(head.size()))) {
     return absl::DataLossError("KV snapshot: the cluster state does not parse");
   }
+  // The policy it carries was checked before it was committed; one that no longer loads
+  // (another version of the reader) refuses the snapshot rather than enforce less.
+  std::shared_ptr<const security::Enforcer> enforcer;
+  if (cs.has_authz()) {
+    const raftkv::admin::Authz& a = cs.authz();
+    absl::StatusOr<security::Enforcer> e =
+        security::Enforcer::create(a.model(), a.model_name(), a.policy(), a.policy_name());
+    if (!e.ok()) {
+      return absl::DataLossError("KV snapshot: its authorization policy does not load: " +
+                                 std::string(e.status().message()));
+    }
+    enforcer = std::make_shared<const security::Enforcer>(*std::move(e));
+  }
   // Read the store's part in place: no second copy of the snapshot.
   struct ViewBuffer : std::streambuf {
     explicit ViewBuffer(std::string_view v) {
@@ -664,6 +761,13 @@ absl::Status KvStateMachine::restore(std::string_view data) {
     {
       std::unique_lock auth_lock(auth_mu_);
       auth_ = security::AuthStore(cs.has_auth() ? from_pb(cs.auth()) : security::AuthState{});
+      if (enforcer != nullptr) {
+        enforcer_ = std::move(enforcer);
+        authz_ = cs.authz();
+      } else {
+        enforcer_ = default_enforcer_;
+        authz_ = default_authz_;
+      }
       auth_enabled_.store(auth_.enabled(), std::memory_order_release);
     }
     revoke_watches();

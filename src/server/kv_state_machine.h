@@ -20,8 +20,10 @@
 #include "grpcpp/support/status.h"
 #include "kv/store.h"
 #include "node/state_machine.h"
+#include "raftkv/admin.pb.h"
 #include "raftkv/internal.pb.h"
 #include "security/auth_store.h"
+#include "security/enforcer.h"
 #include "security/simple_tokens.h"
 #include "server/identity.h"
 
@@ -101,6 +103,18 @@ class KvStateMachine : public node::StateMachine {
                           const std::string& range_end);
   // With auth on, `user` must hold role root.
   absl::Status check_admin(const std::string& user);
+  // Whether `who` may perform the cluster operation `action` (server/auth_check.h): with
+  // auth off, yes; for role root, yes (etcd's rule); otherwise the authorization policy
+  // in force, asked for the user and for each etcd role it holds (subject), "cluster"
+  // (object) and `action`. kUserEmpty without a user; kActionDenied naming who, what and
+  // why.
+  absl::Status authorize(const Identity& who, std::string_view action);
+  // The authorization policy in force: its texts, revision and fingerprint.
+  raftkv::admin::Authz authz();
+  // The policy in force until the log sets one (the built-in default). Before the node
+  // opens.
+  void set_default_authz(std::shared_ptr<const security::Enforcer> enforcer,
+                         raftkv::admin::Authz texts);
   // Runs `f` on the auth state, under the auth lock (readers share it).
   void read_auth(const std::function<void(const security::AuthStore&)>& f);
   // How long a simple token lives unused (etcd's --auth-token-ttl). Before the node opens.
@@ -126,6 +140,7 @@ class KvStateMachine : public node::StateMachine {
   void apply_set_limits(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_auth(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   void apply_authenticate(const raftkv::internal::Command& c, raftkv::internal::Result* out);
+  void apply_authz(const raftkv::internal::Command& c, raftkv::internal::Result* out);
   // With auth on, whether the user a write was admitted for may still make it (its auth
   // revision unchanged, its key permissions, the keys of a lease it names); if not, the
   // refusal goes into `out`. Under mu_.
@@ -158,6 +173,11 @@ class KvStateMachine : public node::StateMachine {
   security::AuthStore auth_;               // guarded by auth_mu_
   std::atomic<bool> auth_enabled_{false};  // auth_.enabled(), for the path with auth off
   std::unique_ptr<security::SimpleTokens> tokens_;
+  // The authorization policy: the log's (authz_.revision() > 0) or the default.
+  std::shared_ptr<const security::Enforcer> enforcer_;          // guarded by auth_mu_
+  raftkv::admin::Authz authz_;                                  // guarded by auth_mu_
+  std::shared_ptr<const security::Enforcer> default_enforcer_;  // set before the node opens
+  raftkv::admin::Authz default_authz_;
   uint64_t applying_index_ = 0;  // the entry being applied (under mu_), for tokens
   struct WatchAuth {
     Identity who;

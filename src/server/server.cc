@@ -14,7 +14,9 @@
 #include "metrics/process_metrics.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
+#include "security/enforcer.h"
 #include "server/cluster_view.h"
+#include "server/default_authz_files.h"
 #include "server/grpc_log.h"
 #include "server/grpc_metrics.h"
 #include "server/health_monitor.h"
@@ -132,6 +134,26 @@ absl::Status Server::open_node() {
   const ServerConfig& cfg = config_;
   sm_ = std::make_unique<KvStateMachine>(cfg.store);
   sm_->set_token_ttl(cfg.auth_token_ttl);
+  {
+    // The built-in policy (config/authz), in force until the log sets one.
+    raftkv::admin::Authz texts;
+    for (const default_authz::EmbeddedFile& f : default_authz::kEmbeddedFiles) {
+      const std::string text(reinterpret_cast<const char*>(f.data), f.size);
+      if (std::string_view(f.name) == "model.conf") {
+        texts.set_model(text);
+        texts.set_model_name("built-in model.conf");
+      } else {
+        texts.set_policy(text);
+        texts.set_policy_name("built-in policy.csv");
+      }
+    }
+    absl::StatusOr<security::Enforcer> e = security::Enforcer::create(
+        texts.model(), texts.model_name(), texts.policy(), texts.policy_name());
+    if (!e.ok())
+      return absl::InternalError("the built-in authorization policy does not load: " +
+                                 std::string(e.status().message()));
+    sm_->set_default_authz(std::make_shared<const security::Enforcer>(*std::move(e)), texts);
+  }
   transport::GrpcTransportOptions topts;
   topts.registry = &registry_;
   topts.self = cfg.node.id;
@@ -351,6 +373,7 @@ void Server::housekeeping_loop() {
   // etcd's lessor checks for expired leases every 500 ms; this loop every 200 ms.
   const auto period = std::chrono::milliseconds(200);
   bool published = false;
+  bool authz_proposed = false;
   bool was_member = false;
   uint64_t rounds = 0;
   node::MutexLock lock(&mu_);
@@ -359,6 +382,7 @@ void Server::housekeeping_loop() {
     if (stopping_) return;
     mu_.unlock();
     if (!published) published = publish_attributes();
+    if (!authz_proposed) authz_proposed = bootstrap_authz();
     check_removed(&was_member);
     if (client_files_ != nullptr) client_files_->check(/*force=*/false);
     if (peer_files_ != nullptr) peer_files_->check(/*force=*/false);
@@ -387,6 +411,19 @@ bool Server::publish_attributes() {
   a->set_name(config_.node.name);
   for (const std::string& u : config_.advertise_client_urls) a->add_client_urls(u);
   for (const std::string& u : config_.advertise_peer_urls) a->add_peer_urls(u);
+  return node_->client_write(c.SerializeAsString(), Millis(2000)).ok();
+}
+
+bool Server::bootstrap_authz() {
+  if (!config_.authz_files.has_value()) return true;
+  const ServerConfig::AuthzFiles& f = *config_.authz_files;
+  in::Command c;
+  raftkv::admin::Authz* a = c.mutable_bootstrap_authz();
+  a->set_model(f.model);
+  a->set_model_name(f.model_name);
+  a->set_policy(f.policy);
+  a->set_policy_name(f.policy_name);
+  c.set_member_write(true);
   return node_->client_write(c.SerializeAsString(), Millis(2000)).ok();
 }
 

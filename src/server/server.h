@@ -75,6 +75,12 @@ struct ServerConfig {
   // lives unused (--auth-token-ttl).
   int bcrypt_cost = 10;
   std::chrono::seconds auth_token_ttl{300};
+  // The authorization policy of --authz-model-file and --authz-policy-file (texts and file
+  // names), proposed once at start: it takes effect only if the log never set one.
+  struct AuthzFiles {
+    std::string model, model_name, policy, policy_name;
+  };
+  std::optional<AuthzFiles> authz_files;
   // TLS on the client port (an https:// --listen-client-urls) and on the peer port (an
   // https:// --listen-peer-urls); checked at start.
   std::optional<TlsFlags> client_tls, peer_tls;
@@ -130,6 +136,8 @@ class Server {
   void housekeeping_loop();
   // Writes this member's attributes; true once committed.
   bool publish_attributes();
+  // Proposes the --authz-*-file policy (true once it committed, or when there is none).
+  bool bootstrap_authz();
   void check_removed(bool* was_member);
   void revoke_expired_leases();
   // Hands memory the process freed back to the system; every kTrimRounds rounds (5 s).
