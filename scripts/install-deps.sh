@@ -26,6 +26,7 @@ PACKAGES=(
   libtomlplusplus-dev
   libcpp-httplib-dev
   libcrypt-dev
+  libjwt-dev
   pkg-config
   # etcd's own tools, for the compatibility tests and the side-by-side benchmark.
   etcd-client
