@@ -66,7 +66,8 @@ struct Flags {
   uint32_t auth_token_ttl = 300;      // seconds
   int bcrypt_cost = 10;
   std::string authz_model_file, authz_policy_file;  // the initial authorization policy
-  std::string cipher_suites;                        // Go's names, as etcd's --cipher-suites
+  bool metrics_require_auth = false;
+  std::string cipher_suites;  // Go's names, as etcd's --cipher-suites
   std::string tls_min_version = "TLS1.2", tls_max_version = "TLS1.3";
   // etcd's TLS flags raftkv does not support yet: known, so that an etcd user is told so
   // rather than that the flag does not exist.
@@ -353,6 +354,10 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--authz-policy-file", f.authz_policy_file,
                  "Casbin policy.csv of the initial authorization policy")
       ->group("Auth");
+  app.add_flag("--metrics-require-auth", f.metrics_require_auth,
+               "With auth on, /metrics and the status page need view_metrics (HTTP Basic with "
+               "an etcd user, or a client certificate)")
+      ->group("Auth");
 }
 
 // The one URL a flag names, as a host:port address; the error names the flag.
@@ -462,6 +467,7 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
                                       std::to_string(security::kMaxBcryptCost) + "]");
   }
   cfg->bcrypt_cost = f.bcrypt_cost;
+  cfg->metrics_require_auth = f.metrics_require_auth;
   if (f.authz_model_file.empty() != f.authz_policy_file.empty()) {
     return absl::InvalidArgumentError(
         "--authz-model-file and --authz-policy-file go together: give both or neither");

@@ -88,12 +88,11 @@ std::optional<std::string_view> cluster_action(const google::protobuf::Message& 
     return "change_config";
   }
   if (d == raftkv::admin::Authz::descriptor()) return "manage_auth";  // SetAuthz
-  // raftkv's own looks at the cluster (etcd's Status and MemberList stay open, as etcd's
-  // tools expect).
+  // raftkv's own looks at the cluster's settings. etcd's Status and MemberList stay
+  // open, as etcd's tools expect, and so do raftkv's Status and Health, which every
+  // member's status page asks the others for (open, as etcd's /metrics is).
   if (d == raftkv::admin::GetTimeoutsRequest::descriptor() ||
       d == raftkv::admin::GetLimitsRequest::descriptor() ||
-      d == raftkv::admin::StatusRequest::descriptor() ||
-      d == raftkv::admin::HealthRequest::descriptor() ||
       d == raftkv::admin::GetAuthzRequest::descriptor()) {
     return "view_status";
   }

@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -174,7 +176,10 @@ class BoundedServer : public httplib::Server {
       for (size_t left = limits_.keep_alive_max_count; left > 0 && wait_request(strm); --left) {
         strm.set_deadline(Clock::now() + limits_.request_read_deadline);
         bool closed = false;
-        ok = process_request(strm, left == 1, closed, nullptr);
+        // The handlers may ask who the peer's certificate names.
+        SSL* const peer = ssl.get();
+        ok = process_request(strm, left == 1, closed,
+                             [peer](httplib::Request& req) { req.ssl = peer; });
         if (!ok || closed) break;
       }
       if (ssl != nullptr) SSL_shutdown(ssl.get());
@@ -240,7 +245,50 @@ class BoundedServer : public httplib::Server {
 
 void reply(httplib::Response& res, const HttpResponse& r) {
   res.status = r.status;
+  if (r.status == 401) res.set_header("WWW-Authenticate", "Basic realm=\"raftkv\"");
   res.set_content(r.body, r.content_type.c_str());
+}
+
+// Standard base64 (RFC 4648), or nullopt when `in` is not.
+std::optional<std::string> base64_decode(const std::string& in) {
+  if (in.empty() || in.size() % 4 != 0 || in.size() > 4096) return std::nullopt;
+  std::string out(in.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock counts the padding's bytes too.
+  size_t len = static_cast<size_t>(n);
+  for (size_t i = in.size(); i > 0 && in[i - 1] == '=' && len > 0; --i) --len;
+  out.resize(len);
+  return out;
+}
+
+// The caller of `req`: Basic credentials (RFC 7617) and a verified certificate's CN.
+HttpCaller caller_of(const httplib::Request& req) {
+  HttpCaller c;
+  const std::string auth = req.get_header_value("Authorization");
+  constexpr std::string_view kBasic = "Basic ";
+  if (auth.size() > kBasic.size() && auth.compare(0, kBasic.size(), kBasic) == 0) {
+    const std::optional<std::string> decoded = base64_decode(auth.substr(kBasic.size()));
+    const size_t colon = decoded ? decoded->find(':') : std::string::npos;
+    if (colon != std::string::npos) {
+      c.has_basic = true;
+      c.user = decoded->substr(0, colon);
+      c.password = decoded->substr(colon + 1);
+    }
+  }
+  if (req.ssl != nullptr && SSL_get_verify_result(req.ssl) == X509_V_OK) {
+    if (X509* cert = SSL_get_peer_certificate(req.ssl)) {
+      char cn[256] = {0};
+      if (X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof cn) >
+          0) {
+        c.certificate_user = cn;
+      }
+      X509_free(cert);
+    }
+  }
+  return c;
 }
 
 }  // namespace
@@ -268,8 +316,19 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  auto serve = [](std::function<HttpResponse()> f) {
-    return [f = std::move(f)](const httplib::Request&, httplib::Response& res) { reply(res, f()); };
+  auto guard = std::make_shared<std::function<std::optional<HttpResponse>(const HttpCaller&)>>(
+      std::move(handlers.guard));
+  // Whether the guard turned `req` away (and answered it).
+  auto refused = [guard](const httplib::Request& req, httplib::Response& res) {
+    if (!*guard) return false;
+    std::optional<HttpResponse> no = (*guard)(caller_of(req));
+    if (no.has_value()) reply(res, *no);
+    return no.has_value();
+  };
+  auto serve = [refused](std::function<HttpResponse()> f) {
+    return [f = std::move(f), refused](const httplib::Request& req, httplib::Response& res) {
+      if (!refused(req, res)) reply(res, f());
+    };
   };
   // etcd's /health answers the same body whatever the query; the server's handler decides
   // what `verbose` adds.
@@ -279,7 +338,8 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
   });
   e->http_->Get("/metrics", serve(std::move(handlers.metrics)));
   if (handlers.status) e->http_->Get("/v1/status", serve(std::move(handlers.status)));
-  auto page = [](const httplib::Request& req, httplib::Response& res) {
+  auto page = [refused](const httplib::Request& req, httplib::Response& res) {
+    if (refused(req, res)) return;
     std::optional<HttpResponse> r = status_page_file(req.path);
     if (r.has_value()) {
       reply(res, *r);

@@ -7,8 +7,11 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -22,7 +25,15 @@ namespace server {
 struct HttpResponse {
   int status = 200;
   std::string content_type;
-  std::string body;
+  std::string body;  // a 401 is sent with `WWW-Authenticate: Basic realm="raftkv"`
+};
+
+// Who asks, as far as HTTP says: the credentials of an `Authorization: Basic` header, and
+// the CN of a client certificate the https port verified.
+struct HttpCaller {
+  bool has_basic = false;
+  std::string user, password;
+  std::string certificate_user;
 };
 
 // What one connection may hold the listener for. A connection has a worker thread to
@@ -51,6 +62,9 @@ class HttpEndpoint {
     std::function<HttpResponse()> metrics;
     // `/v1/status`: the cluster as this member sees it (cluster_view.h).
     std::function<HttpResponse()> status;
+    // Asked first for every path but `/health` (metrics, status and the status page):
+    // nullopt lets the request through, a response (401, 403) answers it instead.
+    std::function<std::optional<HttpResponse>(const HttpCaller&)> guard;
   };
   // Where an https listener gets its TLS context, once per connection (so that a
   // reloaded certificate serves the next connection); null means plain HTTP.

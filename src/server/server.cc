@@ -15,8 +15,10 @@
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
 #include "security/enforcer.h"
+#include "security/password.h"
 #include "server/cluster_view.h"
 #include "server/default_authz_files.h"
+#include "server/errors.h"
 #include "server/grpc_log.h"
 #include "server/grpc_metrics.h"
 #include "server/health_monitor.h"
@@ -336,7 +338,8 @@ absl::Status Server::listen_metrics() {
                return HttpResponse{.status = 200,
                                    .content_type = "application/json",
                                    .body = cluster_view_->status_json()};
-             }},
+             },
+         .guard = [this](const HttpCaller& c) { return guard_metrics(c); }},
         HttpLimits{},
         l.tls ? HttpEndpoint::TlsContext([this] { return metrics_tls_context(); }) : nullptr);
     if (!http.ok()) return http.status();
@@ -412,6 +415,38 @@ bool Server::publish_attributes() {
   for (const std::string& u : config_.advertise_client_urls) a->add_client_urls(u);
   for (const std::string& u : config_.advertise_peer_urls) a->add_peer_urls(u);
   return node_->client_write(c.SerializeAsString(), Millis(2000)).ok();
+}
+
+std::optional<HttpResponse> Server::guard_metrics(const HttpCaller& caller) {
+  if (!config_.metrics_require_auth || !sm_->auth_enabled()) return std::nullopt;
+  auto answer = [](int status, const std::string& why) {
+    return HttpResponse{.status = status, .content_type = "text/plain", .body = why + "\n"};
+  };
+  Identity who;
+  if (caller.has_basic) {
+    std::string hash;
+    bool known = false;
+    sm_->read_auth([&](const security::AuthStore& a) {
+      const security::User* u = a.user(caller.user);
+      known = u != nullptr && !u->no_password;
+      if (known) hash = u->password_hash;
+    });
+    // bcrypt outside the auth lock, as Authenticate does.
+    if (!known || !security::check_password(caller.password, hash)) {
+      return answer(401, "etcdserver: authentication failed, invalid user ID or password");
+    }
+    who = Identity{.user = caller.user, .auth_revision = sm_->auth_revision()};
+  } else if (!caller.certificate_user.empty()) {
+    who = Identity{.user = caller.certificate_user, .auth_revision = sm_->auth_revision()};
+  } else {
+    return answer(401,
+                  "etcdserver: user name is empty (--metrics-require-auth: send HTTP Basic "
+                  "credentials or a client certificate)");
+  }
+  if (absl::Status s = sm_->authorize(who, "view_metrics"); !s.ok()) {
+    return answer(403, to_grpc(s).error_message());
+  }
+  return std::nullopt;
 }
 
 bool Server::bootstrap_authz() {

@@ -45,6 +45,7 @@ class HealthMonitor;
 class HttpEndpoint;
 class WatchService;
 struct HttpResponse;
+struct HttpCaller;
 
 // One member as --initial-cluster names it.
 struct MemberSpec {
@@ -81,6 +82,9 @@ struct ServerConfig {
     std::string model, model_name, policy, policy_name;
   };
   std::optional<AuthzFiles> authz_files;
+  // With auth on, /metrics, /v1/status and the status page need view_metrics: HTTP Basic
+  // with an etcd user, or a client certificate on an https metrics port.
+  bool metrics_require_auth = false;
   // TLS on the client port (an https:// --listen-client-urls) and on the peer port (an
   // https:// --listen-peer-urls); checked at start.
   std::optional<TlsFlags> client_tls, peer_tls;
@@ -138,6 +142,8 @@ class Server {
   bool publish_attributes();
   // Proposes the --authz-*-file policy (true once it committed, or when there is none).
   bool bootstrap_authz();
+  // The metrics port's check (--metrics-require-auth): nullopt lets the caller through.
+  std::optional<HttpResponse> guard_metrics(const HttpCaller& caller);
   void check_removed(bool* was_member);
   void revoke_expired_leases();
   // Hands memory the process freed back to the system; every kTrimRounds rounds (5 s).

@@ -273,7 +273,9 @@ def against_both(base, name):
     """`base`'s tests as two test classes: RaftkvNAME and Etcd34NAME (etcd_release_run).
     `base` reads the server binary from cls.binary()."""
     import unittest
+    # The classes belong to `base`'s module, so that its setUpModule runs for them.
     raftkv = type("Raftkv" + name, (base, unittest.TestCase),
-                  {"binary": staticmethod(raftkv_binary)})
-    etcd = type("Etcd34" + name, (base, unittest.TestCase), {"binary": staticmethod(lambda: ETCD)})
+                  {"binary": staticmethod(raftkv_binary), "__module__": base.__module__})
+    etcd = type("Etcd34" + name, (base, unittest.TestCase),
+                {"binary": staticmethod(lambda: ETCD), "__module__": base.__module__})
     return raftkv, etcd_release_run(etcd)

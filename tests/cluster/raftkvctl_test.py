@@ -101,22 +101,21 @@ class RaftkvctlTest(unittest.TestCase):
 
 
     def test_an_unknown_command_is_named_and_nothing_runs(self):
-        self.assertEqual(ctl("put", "probe/authz", "v")[0], 0)
+        self.assertEqual(ctl("put", "probe/frob", "v")[0], 0)
+        top = "member, leader, timeouts, status, limits, authz, health, put, get, del"
         for args, unknown, commands in [
-                (["bogus"], "bogus", "member, leader, timeouts, status, limits, health, put, get, del"),
+                (["bogus"], "bogus", top),
                 # A known command after an unknown word must not run as if it were not there.
-                (["authz", "get"], "authz", "member, leader, timeouts, status, limits, health, put, get, del"),
-                (["authz", "get", "probe/authz"], "authz",
-                 "member, leader, timeouts, status, limits, health, put, get, del"),
-                (["-o", "json", "authz", "get", "probe/authz"], "authz",
-                 "member, leader, timeouts, status, limits, health, put, get, del"),
+                (["frob", "get"], "frob", top),
+                (["frob", "get", "probe/frob"], "frob", top),
+                (["-o", "json", "frob", "get", "probe/frob"], "frob", top),
                 (["member", "bogus"], "member bogus", "list, add, remove, promote"),
                 (["timeouts", "show"], "timeouts show", "get, set")]:
             code, out, err = ctl(*args)
             self.assertEqual((code, out), (2, ""), args)
             self.assertIn(f'raftkvctl: unknown command "{unknown}"\n', err)
             self.assertIn(f"Commands: {commands}\n", err)
-        self.assertEqual(ctl("del", "probe/authz")[1], "1\n")
+        self.assertEqual(ctl("del", "probe/frob")[1], "1\n")
 
     def test_every_usage_error_exits_2_with_the_message_on_stderr(self):
         for args, message in [

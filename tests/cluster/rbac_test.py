@@ -49,7 +49,7 @@ class RbacTest(unittest.TestCase):
         cls.cluster = Cluster(3, extra_flags=[
             "--authz-model-file", os.path.join(AUTHZ, "model.conf"),
             "--authz-policy-file", os.path.join(AUTHZ, "policy.csv"),
-            "--bcrypt-cost", "4"]).__enter__()
+            "--bcrypt-cost", "4", "--metrics-require-auth"]).__enter__()
         c = cls.cluster
         c.wait_ready(c.members)
         steps = [("user", "add", "root:" + PW)]
@@ -189,6 +189,41 @@ class RbacTest(unittest.TestCase):
         self.assertIn("revision 2", out)
         self.assertEqual(self.attempt("change_config", "viewer", self.cluster.members[2].endpoint)[0],
                          0)
+
+
+    def test_5_metrics_require_view_metrics_and_health_stays_open(self):
+        import base64
+        import urllib.error
+        import urllib.request
+
+        def get(path, user=None, m=None):
+            m = m or self.cluster.members[1]
+            req = urllib.request.Request(f"{m.metrics_url}{path}")
+            if user:
+                cred = base64.b64encode(f"{user}:{PW}".encode()).decode()
+                req.add_header("Authorization", "Basic " + cred)
+            try:
+                with urllib.request.urlopen(req, timeout=10) as r:
+                    return r.status, r.read().decode()
+            except urllib.error.HTTPError as e:
+                return e.code, e.read().decode()
+
+        self.assertEqual(get("/health")[0], 200)
+        code, body = get("/metrics")
+        self.assertEqual(code, 401)
+        self.assertIn("user name is empty", body)
+        for user in ("viewer", "operator", "admin", "root"):
+            code, body = get("/metrics", user)
+            self.assertEqual(code, 200, f"{user}: {body}")
+            self.assertIn("etcd_server_has_leader", body)
+        code, body = get("/metrics", "nobody")
+        self.assertEqual(code, 403)
+        self.assertIn("may not view_metrics on cluster", body)
+        self.assertEqual(get("/v1/status", "nobody")[0], 403)
+        self.assertEqual(get("/v1/status", "viewer")[0], 200)
+        code, body = get("/metrics", "ghost")
+        self.assertEqual(code, 401)
+        self.assertIn("authentication failed", body)
 
 
 if __name__ == "__main__":

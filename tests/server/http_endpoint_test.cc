@@ -61,7 +61,12 @@ class HttpEndpointTest : public ::testing::Test {
                    .body = verbose ? R"({"verbose":true})" : R"({"health":"true","reason":""})"};
              },
          .metrics = [] { return HttpResponse{.content_type = "text/plain", .body = "m 1\n"}; },
-         .status = [] { return HttpResponse{.content_type = "application/json", .body = "{}"}; }});
+         .status = [] { return HttpResponse{.content_type = "application/json", .body = "{}"}; },
+         // Lets through alice:secret only, on every guarded path.
+         .guard = [](const HttpCaller& c) -> std::optional<HttpResponse> {
+           if (c.has_basic && c.user == "alice" && c.password == "sec:ret") return std::nullopt;
+           return HttpResponse{.status = 401, .content_type = "text/plain", .body = "who?\n"};
+         }});
     ASSERT_TRUE(e.ok()) << e.status();
     http_ = *std::move(e);
   }
@@ -85,8 +90,34 @@ class HttpEndpointTest : public ::testing::Test {
   std::vector<int> fds_;
 };
 
+TEST_F(HttpEndpointTest, TheGuardAnswersEveryPathButHealthAndSeesBasicCredentials) {
+  httplib::Client anonymous("127.0.0.1", http_->port());
+  for (const char* path : {"/metrics", "/v1/status", "/", "/assets/status.js"}) {
+    auto r = anonymous.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 401) << path;
+    EXPECT_EQ(r->get_header_value("WWW-Authenticate"), "Basic realm=\"raftkv\"") << path;
+    EXPECT_EQ(r->body, "who?\n") << path;
+  }
+  auto health = anonymous.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  httplib::Client wrong("127.0.0.1", http_->port());
+  wrong.set_basic_auth("alice", "wrong");
+  auto refused = wrong.Get("/metrics");
+  ASSERT_TRUE(refused);
+  EXPECT_EQ(refused->status, 401);
+  httplib::Client alice("127.0.0.1", http_->port());
+  alice.set_basic_auth("alice", "sec:ret");  // the password may hold a colon
+  auto metrics = alice.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_EQ(metrics->body, "m 1\n");
+}
+
 TEST_F(HttpEndpointTest, RoutesHealthMetricsStatusAndThePage) {
   httplib::Client c("127.0.0.1", http_->port());
+  c.set_basic_auth("alice", "sec:ret");
   auto health = c.Get("/health");
   ASSERT_TRUE(health) << httplib::to_string(health.error());
   EXPECT_EQ(health->status, 200);
