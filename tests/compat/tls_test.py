@@ -707,6 +707,67 @@ class MixedListenersBase:
 RaftkvMixedListeners, Etcd34MixedListeners = against_both(MixedListenersBase, "MixedListeners")
 
 
+class AuthOverTlsBase:
+    """etcd's auth over client TLS with --client-cert-auth: python3-etcd3 with `user` and
+    `password` (it sends credentials only over TLS), and a certificate's CN as the user
+    when a client sends no token, as etcd does."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(3, binary=cls.binary(), extra_flags=CERTS.server_flags(),
+                              client_scheme="https", ctl_flags=CERTS.client_flags()).__enter__()
+        # The client certificate's CN is alice: she sets auth up while it is off.
+        for args in (("user", "add", "root:rootpw"), ("user", "add", "alice:alicepw"),
+                     ("role", "add", "app"),
+                     ("role", "grant-permission", "app", "readwrite", "app/", "--prefix"),
+                     ("user", "grant-role", "alice", "app"), ("auth", "enable")):
+            code, _, err = cls.cluster.etcdctl(*args)
+            assert code == 0, f"{args}: {err}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.__exit__(None, None, None)
+
+    def python_client(self, **auth):
+        import etcd3
+        m = self.cluster.members[1]
+        return etcd3.client(host="127.0.0.1", port=m.client_port, ca_cert=CERTS.path("ca.pem"),
+                            cert_key=CERTS.path("bob.key"), cert_cert=CERTS.path("bob.pem"),
+                            timeout=10, **auth)
+
+    def test_python3_etcd3_with_user_and_password(self):
+        client = self.python_client(user="alice", password="alicepw")
+        try:
+            client.put("app/py", "from python")
+            self.assertEqual(client.get("app/py")[0], b"from python")
+            with self.assertRaises(Exception) as refused:
+                client.put("other", "x")
+            self.assertIn("permission denied", str(refused.exception).lower() +
+                          repr(refused.exception).lower())
+        finally:
+            client.close()
+        with self.assertRaises(Exception) as wrong:
+            self.python_client(user="alice", password="nope")
+        self.assertIn("authentication failed", repr(wrong.exception))
+
+    def test_a_certificates_cn_is_the_user_without_a_token(self):
+        # alice's certificate: her grants; bob's (CN bob, no such user): none.
+        code, out, err = self.cluster.etcdctl("put", "app/cert", "1")
+        self.assertEqual((code, out), (0, "OK\n"), err)
+        code, out, err = self.cluster.etcdctl("put", "other", "1")
+        self.assertNotEqual(code, 0, out)
+        self.assertIn("permission denied", err)
+        bob = CERTS.client_flags("bob")
+        p = subprocess.run(["etcdctl", "--endpoints=" + self.cluster.endpoints(), *bob, "get",
+                            "app/cert"], capture_output=True, text=True, timeout=30,
+                           env=dict(os.environ, ETCDCTL_API="3"))
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("permission denied", p.stderr)
+
+
+RaftkvAuthOverTls, Etcd34AuthOverTls = against_both(AuthOverTlsBase, "AuthOverTls")
+
+
 class BadFiles(unittest.TestCase):
     """Each stops raftkv's start with exit 2 and one line naming the flag, file and reason."""
 
