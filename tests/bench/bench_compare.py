@@ -5,9 +5,12 @@ driven by the same raftkv-bench workloads. Also records the CPU seconds each clu
 processes used (from /proc), since on a 2-core machine CPU is the limit.
 
 Usage: bench_compare.py [--duration S] [--bin DIR] [--etcd PATH] [--json FILE]
-                        [--only raftkv|etcd] [--workloads "put c=16,put c=256"] [--tls]
+                        [--only raftkv|etcd] [--workloads "put c=16,put c=256"] [--tls] [--auth]
 --tls runs both with client TLS (client certificates required) and peer mutual TLS, with
 certificates made by `openssl` (tests/compat/tls_test.py's).
+--auth turns etcd's auth on in both (a user `bench` holding READWRITE on the prefix
+bench/, which raftkv-bench writes; not root, whose requests skip the key checks) and
+drives them as that user with a simple token.
 Prints a markdown table; docs/benchmarks.md keeps the latest one.
 """
 import argparse
@@ -84,6 +87,8 @@ def main():
                         "(repeatable): for A/B runs of a feature")
     p.add_argument("--tls", action="store_true",
                    help="client TLS with client certificates, and peer mutual TLS")
+    p.add_argument("--auth", action="store_true",
+                   help="auth on, driven as a non-root user with a key-prefix grant")
     a = p.parse_args()
     tls = {}
     if a.tls:
@@ -108,7 +113,18 @@ def main():
         print(f"{name}: starting 3 nodes", file=sys.stderr)
         with Cluster(3, binary=binary, extra_flags=flags + tls.get("extra", []),
                      **tls.get("cluster", {})) as c:
-            systems[name] = run(c, bench, a.duration, tls.get("bench", []))
+            bench_flags = list(tls.get("bench", []))
+            if a.auth:
+                for args in (("user", "add", "root:rootpw"), ("user", "add", "bench:benchpw"),
+                             ("role", "add", "bench"),
+                             ("role", "grant-permission", "bench", "readwrite", "bench/",
+                              "--prefix"),
+                             ("user", "grant-role", "bench", "bench"), ("auth", "enable")):
+                    code, _, err = c.etcdctl(*args)
+                    if code != 0:
+                        raise SystemExit(f"auth setup on {name}: {args}: {err}")
+                bench_flags += ["--user", "bench:benchpw"]
+            systems[name] = run(c, bench, a.duration, bench_flags)
     if a.tls:
         shutil.rmtree(certs.dir, ignore_errors=True)
     if a.only:
@@ -117,7 +133,8 @@ def main():
     print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Linux {platform.release()}; {a.duration:g} s per workload after 1 s warm-up, "
           f"10,000 keys, 256-byte values, 3 nodes each on 127.0.0.1, fsync on"
-          f"{', client TLS and peer mutual TLS' if a.tls else ''}.\n")
+          f"{', client TLS and peer mutual TLS' if a.tls else ''}"
+          f"{', auth on (simple tokens, a user with a prefix grant)' if a.auth else ''}.\n")
     print("| workload | raftkv ops/s | etcd ops/s | raftkv/etcd | raftkv p50 / p99 ms | "
           "etcd p50 / p99 ms | raftkv CPU s per 1k ops | etcd CPU s per 1k ops |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
