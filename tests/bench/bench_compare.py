@@ -115,14 +115,11 @@ def main():
                      **tls.get("cluster", {})) as c:
             bench_flags = list(tls.get("bench", []))
             if a.auth:
-                for args in (("user", "add", "root:rootpw"), ("user", "add", "bench:benchpw"),
-                             ("role", "add", "bench"),
-                             ("role", "grant-permission", "bench", "readwrite", "bench/",
-                              "--prefix"),
-                             ("user", "grant-role", "bench", "bench"), ("auth", "enable")):
-                    code, _, err = c.etcdctl(*args)
-                    if code != 0:
-                        raise SystemExit(f"auth setup on {name}: {args}: {err}")
+                c.etcdctl_steps(("user", "add", "root:rootpw"), ("user", "add", "bench:benchpw"),
+                                ("role", "add", "bench"),
+                                ("role", "grant-permission", "bench", "readwrite", "bench/",
+                                 "--prefix"),
+                                ("user", "grant-role", "bench", "bench"), ("auth", "enable"))
                 bench_flags += ["--user", "bench:benchpw"]
             systems[name] = run(c, bench, a.duration, bench_flags)
     if a.tls:

@@ -149,6 +149,14 @@ class Cluster:
                            text=True, timeout=timeout, env=env)
         return p.returncode, p.stdout, p.stderr
 
+    def etcdctl_steps(self, *steps):
+        """Runs each etcdctl command (a tuple of its arguments) in turn; the first that
+        fails raises, naming it."""
+        for args in steps:
+            code, _, err = self.etcdctl(*args)
+            if code != 0:
+                raise AssertionError(f"etcdctl {' '.join(args)}: {err}")
+
     def status(self, m):
         """(is_leader, raft_term, applied) of member m, or None when it does not answer."""
         code, out, _ = self.etcdctl("endpoint", "status", "-w", "json", endpoints=m.endpoint,
@@ -248,6 +256,14 @@ class Cluster:
 def default_binary():
     here = os.path.dirname(os.path.abspath(__file__))
     return os.path.join(here, "..", "..", "build", "bin", "raftkv")
+
+
+# The auth the suites share: users root (rootpw) and alice (alicepw), alice holding role
+# app (READWRITE on the prefix app/), and auth on.
+APP_AUTH_STEPS = (("user", "add", "root:rootpw"), ("user", "add", "alice:alicepw"),
+                  ("role", "add", "app"),
+                  ("role", "grant-permission", "app", "readwrite", "app/", "--prefix"),
+                  ("user", "grant-role", "alice", "app"), ("auth", "enable"))
 
 
 # ---- running one suite against raftkv and against etcd 3.4 ----

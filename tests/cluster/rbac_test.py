@@ -58,9 +58,7 @@ class RbacTest(unittest.TestCase):
             if role:
                 steps += [("role", "add", role), ("user", "grant-role", user, role)]
         steps.append(("auth", "enable"))
-        for args in steps:
-            code, _, err = c.etcdctl(*args)
-            assert code == 0, f"{args}: {err}"
+        c.etcdctl_steps(*steps)
 
     @classmethod
     def tearDownClass(cls):

@@ -20,7 +20,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
-from cluster import Cluster, against_both, wait_until  # noqa: E402
+from cluster import APP_AUTH_STEPS, Cluster, against_both, wait_until  # noqa: E402
 
 ROOT = "root:rootpw"
 ALICE = "alice:alicepw"  # role app: READWRITE on prefix app/
@@ -198,11 +198,7 @@ class RaftkvAuthRevocation(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.cluster = Cluster(3).__enter__()
-        for args in (("user", "add", ROOT), ("user", "add", ALICE), ("role", "add", "app"),
-                     ("role", "grant-permission", "app", "readwrite", "app/", "--prefix"),
-                     ("user", "grant-role", "alice", "app"), ("auth", "enable")):
-            code, _, err = cls.cluster.etcdctl(*args)
-            assert code == 0, f"{args}: {err}"
+        cls.cluster.etcdctl_steps(*APP_AUTH_STEPS)
 
     @classmethod
     def tearDownClass(cls):

@@ -23,8 +23,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
-from cluster import (ETCD, Cluster, against_both, default_binary, etcd_release_run,  # noqa: E402
-                     free_port, raftkv_binary, wait_until)
+from cluster import (APP_AUTH_STEPS, ETCD, Cluster, against_both,  # noqa: E402
+                     etcd_release_run, free_port, raftkv_binary, wait_until)
 
 def openssl(*args, cwd):
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
@@ -717,12 +717,7 @@ class AuthOverTlsBase:
         cls.cluster = Cluster(3, binary=cls.binary(), extra_flags=CERTS.server_flags(),
                               client_scheme="https", ctl_flags=CERTS.client_flags()).__enter__()
         # The client certificate's CN is alice: she sets auth up while it is off.
-        for args in (("user", "add", "root:rootpw"), ("user", "add", "alice:alicepw"),
-                     ("role", "add", "app"),
-                     ("role", "grant-permission", "app", "readwrite", "app/", "--prefix"),
-                     ("user", "grant-role", "alice", "app"), ("auth", "enable")):
-            code, _, err = cls.cluster.etcdctl(*args)
-            assert code == 0, f"{args}: {err}"
+        cls.cluster.etcdctl_steps(*APP_AUTH_STEPS)
 
     @classmethod
     def tearDownClass(cls):
