@@ -10,18 +10,6 @@
 namespace security {
 namespace {
 
-// An interval of keys [start, end); nullopt end is "every key from start on".
-struct Interval {
-  std::string start;
-  std::optional<std::string> end;
-};
-
-Interval to_interval(std::string_view key, std::string_view range_end) {
-  if (range_end.empty()) return {std::string(key), std::string(key) + '\0'};
-  if (range_end == std::string_view("\0", 1)) return {std::string(key), std::nullopt};
-  return {std::string(key), std::string(range_end)};
-}
-
 bool allows(PermType granted, PermType wanted) {
   return granted == PermType::kReadWrite || granted == wanted;
 }
@@ -40,33 +28,75 @@ std::string_view perm_type_name(PermType type) {
   return "?";
 }
 
-bool covered(const std::vector<const KeyPermission*>& ranges, std::string_view key,
-             std::string_view range_end) {
-  Interval want = to_interval(key, range_end);
-  // An empty or inverted range reads nothing, but it names `key`: ask for the key.
-  if (want.end && *want.end <= want.start) want.end = want.start + '\0';
+KeyRanges::KeyRanges(const std::vector<const KeyPermission*>& ranges) {
   std::vector<Interval> have;
   have.reserve(ranges.size());
-  for (const KeyPermission* p : ranges) have.push_back(to_interval(p->key, p->range_end));
+  for (const KeyPermission* p : ranges) {
+    if (p->range_end.empty()) {
+      have.push_back({p->key, p->key + '\0'});
+    } else if (p->range_end == std::string_view("\0", 1)) {
+      have.push_back({p->key, std::nullopt});
+    } else if (p->range_end > p->key) {
+      have.push_back({p->key, p->range_end});
+    }  // an empty range grants nothing
+  }
   std::sort(have.begin(), have.end(),
             [](const Interval& a, const Interval& b) { return a.start < b.start; });
-  // Sweep the merged runs of touching or overlapping intervals, looking for one that
-  // holds `want`: it must start at or before want's start and reach want's end.
-  auto holds = [&](const std::string& start, const std::optional<std::string>& end) {
-    if (start > want.start) return false;
-    if (!end) return true;
-    return want.end.has_value() && *want.end <= *end;
-  };
-  size_t i = 0;
-  while (i < have.size()) {
-    const std::string start = have[i].start;
-    std::optional<std::string> end = have[i].end;
-    for (++i; i < have.size() && end.has_value() && have[i].start <= *end; ++i) {
-      if (!have[i].end || *have[i].end > *end) end = have[i].end;
+  for (Interval& i : have) {
+    if (!merged_.empty()) {
+      Interval& last = merged_.back();
+      if (!last.end) continue;     // already reaches every key after it
+      if (i.start <= *last.end) {  // overlapping or touching: one run
+        if (!i.end || *i.end > *last.end) last.end = std::move(i.end);
+        continue;
+      }
     }
-    if (holds(start, end)) return true;
+    merged_.push_back(std::move(i));
   }
-  return false;
+}
+
+bool KeyRanges::contains(std::string_view key, std::string_view range_end) const {
+  std::string want_start(key);
+  std::optional<std::string> want_end;
+  if (range_end.empty()) {
+    want_end = want_start + '\0';
+  } else if (range_end != std::string_view("\0", 1)) {
+    want_end = std::string(range_end);
+    // An empty or inverted range reads nothing, but it names `key`: ask for the key.
+    if (*want_end <= want_start) want_end = want_start + '\0';
+  }
+  // The last run starting at or before the wanted start is the only one that can hold it.
+  auto after =
+      std::upper_bound(merged_.begin(), merged_.end(), want_start,
+                       [](const std::string& k, const Interval& i) { return k < i.start; });
+  if (after == merged_.begin()) return false;
+  const Interval& run = *std::prev(after);
+  if (!run.end) return true;
+  return want_end.has_value() && *want_end <= *run.end;
+}
+
+bool covered(const std::vector<const KeyPermission*>& ranges, std::string_view key,
+             std::string_view range_end) {
+  return KeyRanges(ranges).contains(key, range_end);
+}
+
+void AuthStore::rebuild() {
+  access_.clear();
+  for (const auto& [name, u] : state_.users) {
+    std::vector<const KeyPermission*> read, write, read_write;
+    for (const std::string& role_name : u.roles) {
+      const Role* r = role(role_name);
+      if (r == nullptr) continue;
+      for (const KeyPermission& p : r->permissions) {
+        if (allows(p.type, PermType::kRead)) read.push_back(&p);
+        if (allows(p.type, PermType::kWrite)) write.push_back(&p);
+        if (p.type == PermType::kReadWrite) read_write.push_back(&p);
+      }
+    }
+    access_.emplace(name, Access{.read = KeyRanges(read),
+                                 .write = KeyRanges(write),
+                                 .read_write = KeyRanges(read_write)});
+  }
 }
 
 User* AuthStore::find_user(std::string_view name) {
@@ -285,17 +315,14 @@ absl::Status AuthStore::check_key(std::string_view user_name, uint64_t admitted,
     return auth_error(AuthErrorKind::kPermissionDenied, cat("no user \"", user_name, "\""));
   }
   if (has_root_role(user_name)) return absl::OkStatus();
-  std::vector<const KeyPermission*> granted;
-  for (const std::string& role_name : u->roles) {
-    const Role* r = role(role_name);
-    if (!r) continue;
-    for (const KeyPermission& p : r->permissions) {
-      if (type == PermType::kReadWrite ? p.type == PermType::kReadWrite : allows(p.type, type)) {
-        granted.push_back(&p);
-      }
-    }
+  auto access = access_.find(user_name);
+  if (access != access_.end()) {
+    const Access& a = access->second;
+    const KeyRanges& granted = type == PermType::kRead    ? a.read
+                               : type == PermType::kWrite ? a.write
+                                                          : a.read_write;
+    if (granted.contains(key, range_end)) return absl::OkStatus();
   }
-  if (covered(granted, key, range_end)) return absl::OkStatus();
   return auth_error(AuthErrorKind::kPermissionDenied,
                     cat("user \"", user_name, "\" may not ", perm_type_name(type), " that range"));
 }

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -53,10 +54,28 @@ struct AuthState {
   bool operator==(const AuthState&) const = default;
 };
 
+// A set of keys as disjoint intervals, merged from permissions when the auth state
+// changes, so that a check is a binary search rather than a merge.
+class KeyRanges {
+ public:
+  KeyRanges() = default;
+  explicit KeyRanges(const std::vector<const KeyPermission*>& ranges);
+  // Whether [key, range_end) (Range's notation) lies within the set. An empty or inverted
+  // range names its key, which must lie within.
+  bool contains(std::string_view key, std::string_view range_end) const;
+
+ private:
+  struct Interval {
+    std::string start;
+    std::optional<std::string> end;  // nullopt: every key from start on
+  };
+  std::vector<Interval> merged_;  // sorted by start; no two overlap or touch
+};
+
 class AuthStore {
  public:
-  AuthStore() = default;
-  explicit AuthStore(AuthState state) : state_(std::move(state)) {}
+  AuthStore() { rebuild(); }
+  explicit AuthStore(AuthState state) : state_(std::move(state)) { rebuild(); }
 
   // Changes, with etcd's rules. Each either changes the state and moves the revision, or
   // returns an auth error (auth_error.h) and changes nothing. The hash is made before the
@@ -99,9 +118,18 @@ class AuthStore {
  private:
   User* find_user(std::string_view name);
   Role* find_role(std::string_view name);
-  void changed() { ++state_.revision; }
+  void changed() {
+    ++state_.revision;
+    rebuild();
+  }
+  void rebuild();  // access_ from state_
 
   AuthState state_;
+  // Each user's keys by permission type, from its roles: what check_key searches.
+  struct Access {
+    KeyRanges read, write, read_write;
+  };
+  std::map<std::string, Access, std::less<>> access_;
 };
 
 // Whether [key, range_end) lies within the union of `ranges` (each in the same notation).

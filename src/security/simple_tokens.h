@@ -4,10 +4,12 @@
 // expiry by its own clock, which the caller passes in. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -31,12 +33,14 @@ class SimpleTokens {
  private:
   struct Entry {
     std::string user;
-    Clock::time_point expires;
+    // Clock ticks; moved forward by lookups that hold mu_ shared only (every request
+    // presents its token: a lookup must not serialise them).
+    std::atomic<Clock::rep> expires{0};
   };
-  void sweep(Clock::time_point now);  // under mu_
+  void sweep(Clock::time_point now);  // under mu_, exclusive
 
   const std::chrono::nanoseconds ttl_;
-  std::mutex mu_;
+  std::shared_mutex mu_;  // exclusive to add or remove tokens, shared to look one up
   std::unordered_map<std::string, Entry> tokens_;  // guarded by mu_
   Clock::time_point next_sweep_{};                 // guarded by mu_
 };
