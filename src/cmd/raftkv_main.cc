@@ -27,6 +27,7 @@
 #include "limits/limits_config.h"
 #include "log/log.h"
 #include "security/enforcer.h"
+#include "security/jwt_tokens.h"
 #include "security/password.h"
 #include "server/server.h"
 #include "toml++/toml.h"
@@ -341,7 +342,8 @@ void add_flags(CLI::App& app, Flags& f) {
                  "Where the log goes: stderr, stdout or file paths, comma-separated");
   add_limit_flags(app, f);
   app.add_option("--auth-token", f.auth_token,
-                 "Auth token type: simple (etcd's simple tokens; jwt is not supported yet)")
+                 "Auth tokens: simple, or jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256|ES256|"
+                 "...[,ttl=5m] (etcd's)")
       ->group("Auth");
   app.add_option("--auth-token-ttl", f.auth_token_ttl, "Seconds a simple token lives unused")
       ->group("Auth");
@@ -452,11 +454,37 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
     cfg->limits.overrides[o->first] = o->second;
   }
   cfg->limits_trust_client_id = f.limits_trust_client_id;
-  if (f.auth_token != "simple") {
-    return absl::InvalidArgumentError(
-        "--auth-token " + f.auth_token +
-        ": not supported; raftkv hands out etcd's simple tokens only (--auth-token simple), "
-        "JWT tokens are not implemented yet");
+  if (f.auth_token.rfind("jwt", 0) == 0) {
+    // etcd's JWT tokens: the key files are read and checked now, so a bad one stops the
+    // start naming it.
+    absl::StatusOr<security::JwtSpec> spec = security::parse_jwt_spec(f.auth_token);
+    if (!spec.ok()) {
+      return absl::InvalidArgumentError("--auth-token: " + std::string(spec.status().message()));
+    }
+    security::JwtConfig jwt{.sign_method = spec->sign_method,
+                            .public_key_pem = "",
+                            .private_key_pem = "",
+                            .ttl = spec->ttl};
+    for (const auto& [option, path, out] :
+         {std::tuple{"pub-key", &spec->public_key_path, &jwt.public_key_pem},
+          std::tuple{"priv-key", &spec->private_key_path, &jwt.private_key_pem}}) {
+      if (path->empty()) continue;
+      absl::StatusOr<std::string> text = read_file(*path);
+      if (!text.ok()) {
+        return absl::InvalidArgumentError("--auth-token " + std::string(option) + "=" + *path +
+                                          ": " + std::string(text.status().message()));
+      }
+      *out = *std::move(text);
+    }
+    absl::StatusOr<security::JwtTokens> tokens = security::JwtTokens::create(std::move(jwt));
+    if (!tokens.ok()) {
+      return absl::InvalidArgumentError("--auth-token: " + std::string(tokens.status().message()));
+    }
+    cfg->jwt = std::make_shared<const security::JwtTokens>(*std::move(tokens));
+  } else if (f.auth_token != "simple") {
+    return absl::InvalidArgumentError("--auth-token " + f.auth_token +
+                                      ": must be simple or jwt,pub-key=...,priv-key=...,"
+                                      "sign-method=...");
   }
   if (f.auth_token_ttl == 0) return absl::InvalidArgumentError("--auth-token-ttl must be above 0");
   cfg->auth_token_ttl = std::chrono::seconds(f.auth_token_ttl);

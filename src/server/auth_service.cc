@@ -7,6 +7,7 @@
 #include "etcd/rpc.grpc.pb.h"
 #include "raftkv/internal.pb.h"
 #include "security/auth_error.h"
+#include "security/jwt_tokens.h"
 #include "security/password.h"
 #include "server/context.h"
 #include "server/errors.h"
@@ -86,6 +87,23 @@ class AuthService final : public pb::Auth::Service {
     // bcrypt is slow on purpose: outside every lock.
     if (!security::check_password(req->password(), hash)) {
       return to_grpc(auth_error(AuthErrorKind::kAuthFailed, "wrong password"));
+    }
+    if (const std::shared_ptr<const security::JwtTokens>& jwt = c_.config->jwt) {
+      // A JWT carries the auth revision: this member catches up with the log first, so
+      // the token is not born old.
+      if (grpc::Status s = c_.read_barrier(); !s.ok()) return s;
+      if (!jwt->can_sign()) {
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "etcdserver: this member has no priv-key in --auth-token and "
+                            "cannot sign tokens; authenticate on another member");
+      }
+      const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
+      absl::StatusOr<std::string> token = jwt->sign(req->name(), c_.sm->auth_revision(), now);
+      if (!token.ok()) return to_grpc(token.status());
+      resp->set_token(*token);
+      return answered(resp);
     }
     const std::string prefix = token_prefix();
     if (prefix.empty()) return grpc::Status(grpc::StatusCode::INTERNAL, "raftkv: no randomness");

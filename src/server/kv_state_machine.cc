@@ -631,6 +631,16 @@ void KvStateMachine::revoke_watches() {
 }
 
 absl::StatusOr<Identity> KvStateMachine::identify_token(std::string_view token) {
+  if (jwt_ != nullptr) {
+    // A JWT names its user and the auth revision it was issued at; a token older than the
+    // auth state is refused by the checks ("revision of auth store is old"), as in etcd.
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    absl::StatusOr<security::JwtTokens::Claims> claims = jwt_->verify(token, now);
+    if (!claims.ok()) return claims.status();
+    return Identity{.user = std::move(claims->user), .auth_revision = claims->revision};
+  }
   std::optional<std::string> user = tokens_->user_of(token, security::SimpleTokens::Clock::now());
   if (!user) {
     return security::auth_error(security::AuthErrorKind::kInvalidToken,

@@ -24,6 +24,7 @@
 #include "raftkv/internal.pb.h"
 #include "security/auth_store.h"
 #include "security/enforcer.h"
+#include "security/jwt_tokens.h"
 #include "security/simple_tokens.h"
 #include "server/identity.h"
 
@@ -119,6 +120,9 @@ class KvStateMachine : public node::StateMachine {
   void read_auth(const std::function<void(const security::AuthStore&)>& f);
   // How long a simple token lives unused (etcd's --auth-token-ttl). Before the node opens.
   void set_token_ttl(std::chrono::nanoseconds ttl);
+  // Tokens are these JWTs instead of simple tokens (--auth-token jwt). Before the node
+  // opens.
+  void set_jwt(std::shared_ptr<const security::JwtTokens> jwt) { jwt_ = std::move(jwt); }
 
   // Attributes known before the log says anything (the initial cluster flags).
   void seed_members(const std::vector<raftkv::internal::MemberAttributes>& members);
@@ -173,6 +177,7 @@ class KvStateMachine : public node::StateMachine {
   security::AuthStore auth_;               // guarded by auth_mu_
   std::atomic<bool> auth_enabled_{false};  // auth_.enabled(), for the path with auth off
   std::unique_ptr<security::SimpleTokens> tokens_;
+  std::shared_ptr<const security::JwtTokens> jwt_;  // set: JWTs, not simple tokens
   // The authorization policy: the log's (authz_.revision() > 0) or the default.
   std::shared_ptr<const security::Enforcer> enforcer_;          // guarded by auth_mu_
   raftkv::admin::Authz authz_;                                  // guarded by auth_mu_

@@ -136,6 +136,7 @@ absl::Status Server::open_node() {
   const ServerConfig& cfg = config_;
   sm_ = std::make_unique<KvStateMachine>(cfg.store);
   sm_->set_token_ttl(cfg.auth_token_ttl);
+  sm_->set_jwt(cfg.jwt);
   {
     // The built-in policy (config/authz), in force until the log sets one.
     raftkv::admin::Authz texts;

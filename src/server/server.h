@@ -37,6 +37,10 @@ namespace transport {
 class GrpcTransport;
 }
 
+namespace security {
+class JwtTokens;
+}
+
 namespace server {
 
 class KvStateMachine;
@@ -76,6 +80,9 @@ struct ServerConfig {
   // lives unused (--auth-token-ttl).
   int bcrypt_cost = 10;
   std::chrono::seconds auth_token_ttl{300};
+  // --auth-token jwt,...: tokens are JWTs signed and checked with these keys instead of
+  // simple tokens.
+  std::shared_ptr<const security::JwtTokens> jwt;
   // The authorization policy of --authz-model-file and --authz-policy-file (texts and file
   // names), proposed once at start: it takes effect only if the log never set one.
   struct AuthzFiles {

@@ -226,8 +226,10 @@ class FlagTest(unittest.TestCase):
             (["--listen-peer-urls", "https://127.0.0.1:2380"],
              "--listen-peer-urls https://127.0.0.1:2380: https needs --peer-cert-file and "
              "--peer-key-file"),
-            (["--auth-token", "jwt,pub-key=a.pem,priv-key=b.pem,sign-method=RS256"],
-             "--auth-token jwt,pub-key=a.pem,priv-key=b.pem,sign-method=RS256: not supported"),
+            (["--auth-token", "jwt,pub-key=/nonexistent/a.pem,sign-method=RS256"],
+             "--auth-token pub-key=/nonexistent/a.pem: No such file or directory"),
+            (["--auth-token", "jwt,pub-key=a.pem,sign-method=HS256"], "--auth-token: "),
+            (["--auth-token", "bogus"], "--auth-token bogus: must be simple or jwt"),
             (["--auth-token-ttl", "0"], "--auth-token-ttl must be above 0"),
             (["--bcrypt-cost", "3"], "--bcrypt-cost 3 is out of range [4, 31]"),
             (["--bcrypt-cost", "32"], "--bcrypt-cost 32 is out of range [4, 31]"),

@@ -14,8 +14,10 @@ Run: /usr/bin/python3 tests/compat/auth_test.py [-v]   (RAFTKV_SERVER picks the 
 import json
 import os
 import select
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -32,8 +34,12 @@ class AuthBase:
     building on the state the one before left (auth is cluster-wide)."""
 
     @classmethod
+    def server_flags(cls):
+        return []
+
+    @classmethod
     def setUpClass(cls):
-        cls.cluster = Cluster(3, binary=cls.binary()).__enter__()
+        cls.cluster = Cluster(3, binary=cls.binary(), extra_flags=cls.server_flags()).__enter__()
 
     @classmethod
     def tearDownClass(cls):
@@ -189,6 +195,32 @@ class AuthBase:
 
 
 RaftkvAuth, Etcd34Auth = against_both(AuthBase, "Auth")
+
+KEYS = None  # an RSA key pair for the JWT runs, made by `openssl` in setUpModule
+
+
+def setUpModule():
+    global KEYS
+    KEYS = tempfile.mkdtemp(prefix="raftkv-jwt-")
+    for args in (["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out",
+                  "jwt.key"], ["pkey", "-in", "jwt.key", "-pubout", "-out", "jwt.pub"]):
+        subprocess.run(["openssl", *args], cwd=KEYS, check=True, capture_output=True, timeout=60)
+
+
+def tearDownModule():
+    shutil.rmtree(KEYS, ignore_errors=True)
+
+
+class JwtAuthBase(AuthBase):
+    """The same suite with etcd's JWT tokens (RS256) instead of simple tokens."""
+
+    @classmethod
+    def server_flags(cls):
+        return ["--auth-token", f"jwt,pub-key={KEYS}/jwt.pub,priv-key={KEYS}/jwt.key,"
+                                "sign-method=RS256"]
+
+
+RaftkvJwtAuth, Etcd34JwtAuth = against_both(JwtAuthBase, "JwtAuth")
 
 
 class RaftkvAuthRevocation(unittest.TestCase):
