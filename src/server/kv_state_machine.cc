@@ -201,6 +201,35 @@ void refuse(const absl::Status& s, in::Result* out) {
   out->set_message(g.error_message());
 }
 
+// The cluster action a command performs, for the commands the state machine applies
+// (membership and timeouts are the core's; their check is the receiving member's).
+std::optional<std::string_view> applied_action(const in::Command& c) {
+  switch (c.op_case()) {
+    case in::Command::kSetLimits:
+      return "change_config";
+    case in::Command::kSetAuthz:
+    case in::Command::kAuthEnable:
+    case in::Command::kAuthDisable:
+    case in::Command::kUserAdd:
+    case in::Command::kUserDelete:
+    case in::Command::kUserChangePassword:
+    case in::Command::kUserGrantRole:
+    case in::Command::kUserRevokeRole:
+    case in::Command::kRoleAdd:
+    case in::Command::kRoleDelete:
+    case in::Command::kRoleGrantPermission:
+    case in::Command::kRoleRevokePermission:
+      return "manage_auth";
+    case in::Command::kCompaction:
+      return "compact";
+    case in::Command::kAlarm:
+      return c.alarm().action() == pb::AlarmRequest::GET ? std::nullopt
+                                                         : std::optional<std::string_view>("alarm");
+    default:
+      return std::nullopt;
+  }
+}
+
 uint32_t fnv1a(uint32_t h, std::string_view s) {
   for (unsigned char c : s) {
     h ^= c;
@@ -302,6 +331,18 @@ in::Result KvStateMachine::apply_command(const in::Command& c) {
     out.set_code(static_cast<int32_t>(grpc::StatusCode::INVALID_ARGUMENT));
     out.set_message("raftkv: empty command");
     return out;
+  }
+  // A cluster operation is authorized again as it applies, on every member alike, against
+  // the auth state and policy the log has reached: one revoked after the member that
+  // received it checked it is refused here (as etcd checks admin calls when applying).
+  if (const std::optional<std::string_view> action = applied_action(c);
+      action.has_value() && !c.member_write()) {
+    if (absl::Status s =
+            authorize(Identity{.user = c.user(), .auth_revision = c.auth_revision()}, *action);
+        !s.ok()) {
+      refuse(s, &out);
+      return out;
+    }
   }
   const bool quota_was_exceeded = store_.space_exceeded();
   (this->*handler->second)(c, &out);

@@ -240,6 +240,25 @@ class FlagTest(unittest.TestCase):
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn(message, p.stderr + p.stdout)
 
+    def test_a_bad_authorization_policy_stops_the_start_naming_file_and_line(self):
+        here = os.path.dirname(os.path.abspath(__file__))
+        model = os.path.join(here, "..", "..", "config", "authz", "model.conf")
+        with tempfile.TemporaryDirectory() as d:
+            bad = os.path.join(d, "policy.csv")
+            with open(bad, "w") as f:
+                f.write("p, cluster_viewer, cluster, view_status, allow\ng, alice\n")
+            for args, message in [
+                    (["--authz-model-file", model, "--authz-policy-file", bad], bad + ":2:"),
+                    (["--authz-model-file", model], "--authz-model-file and --authz-policy-file "
+                                                    "go together"),
+                    (["--authz-model-file", d, "--authz-policy-file", bad],
+                     f"--authz-model-file {d}: is a directory")]:
+                with self.subTest(args=args):
+                    p = self.run_server(*args, "--data-dir", os.path.join(d, "data"))
+                    self.assertEqual(p.returncode, 2, p.stderr)
+                    self.assertIn(message, p.stderr + p.stdout)
+                    self.assertFalse(os.path.exists(os.path.join(d, "data")))
+
     def test_a_port_already_taken_stops_the_start_naming_it(self):
         client, peer = free_port(), free_port()
         with tempfile.TemporaryDirectory() as d:

@@ -153,6 +153,54 @@ class RbacTest(unittest.TestCase):
         code, out = self.raftkvctl("timeouts", "get", user="root")
         self.assertIn("heartbeat 50 ms, election timeout [500, 1000] ms", out)
 
+    def test_2b_refused_operations_reach_no_log(self):
+        """etcd's cluster calls refused to viewer, through raw gRPC with one token (the
+        tools authenticate on every run, and a simple token is a log entry)."""
+        import grpc
+        from etcd3.etcdrpc import rpc_pb2 as pb, rpc_pb2_grpc as rpc
+
+        def commit():
+            code, out = self.raftkvctl("status", "-o", "json")
+            self.assertEqual(code, 0, out)
+            return max(m["commit"] for m in json.loads(out) if "commit" in m)
+
+        m = self.cluster.members[2]
+        with grpc.insecure_channel(m.endpoint) as ch:
+            token = rpc.AuthStub(ch).Authenticate(
+                pb.AuthenticateRequest(name="viewer", password=PW), timeout=10).token
+            md = [("token", token)]
+            cluster, maint, auth, kv = (rpc.ClusterStub(ch), rpc.MaintenanceStub(ch),
+                                        rpc.AuthStub(ch), rpc.KVStub(ch))
+            calls = [
+                lambda: cluster.MemberAdd(pb.MemberAddRequest(peerURLs=["http://127.0.0.1:9"]),
+                                          metadata=md, timeout=10),
+                lambda: cluster.MemberRemove(pb.MemberRemoveRequest(ID=1234), metadata=md,
+                                             timeout=10),
+                lambda: cluster.MemberUpdate(pb.MemberUpdateRequest(
+                    ID=1234, peerURLs=["http://127.0.0.1:9"]), metadata=md, timeout=10),
+                lambda: maint.MoveLeader(pb.MoveLeaderRequest(targetID=1234), metadata=md,
+                                         timeout=10),
+                lambda: maint.Defragment(pb.DefragmentRequest(), metadata=md, timeout=10),
+                lambda: maint.Alarm(pb.AlarmRequest(action=pb.AlarmRequest.ACTIVATE,
+                                                    alarm=pb.NOSPACE), metadata=md, timeout=10),
+                lambda: kv.Compact(pb.CompactionRequest(revision=1), metadata=md, timeout=10),
+                lambda: auth.UserAdd(pb.AuthUserAddRequest(name="eve", password="x"),
+                                     metadata=md, timeout=10),
+                lambda: auth.RoleAdd(pb.AuthRoleAddRequest(name="eve"), metadata=md,
+                                     timeout=10),
+            ]
+            # The cluster is quiet once its members have published themselves.
+            before = commit()
+            wait_until(lambda: commit() == before, timeout=5, what="a quiet log")
+            before = commit()
+            for call in calls:
+                with self.assertRaises(grpc.RpcError) as refused:
+                    call()
+                self.assertEqual(refused.exception.code(), grpc.StatusCode.PERMISSION_DENIED)
+                self.assertIn("user viewer (roles: cluster_viewer) may not",
+                              refused.exception.details())
+            self.assertEqual(commit(), before)
+
     def test_3_no_user_is_refused_with_etcds_message(self):
         code, out = self.etcdctl("member", "remove", "1234")
         self.assertNotEqual(code, 0)

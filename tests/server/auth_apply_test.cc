@@ -4,6 +4,8 @@
 // was admitted under (a permission revoked in between is honoured).
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "raftkv/internal.pb.h"
@@ -27,10 +29,16 @@ class AuthApply : public ::testing::Test {
         (sm ? sm : &sm_)->apply(raft::LogIndex(++index_), c.SerializeAsString())));
     return r;
   }
-  void ok(in::Command c, const Identity& who = {}) {
+  // Applies `c` as root (auth changes need it once auth is on); it must succeed.
+  void ok(in::Command c) {
+    const in::Result r = apply(std::move(c), root());
+    ASSERT_EQ(r.code(), 0) << r.message();
+  }
+  void ok(in::Command c, const Identity& who) {
     const in::Result r = apply(std::move(c), who);
     ASSERT_EQ(r.code(), 0) << r.message();
   }
+  Identity root() { return Identity{.user = "root", .auth_revision = sm_.auth_revision()}; }
 
   static in::Command user_add(const std::string& name) {
     in::Command c;
@@ -109,7 +117,7 @@ TEST_F(AuthApply, AWriteWithoutUserIsRefusedButTheMembersOwnLeaseRevokePasses) {
   ok(grant, alice());
   ok(put("app/leased", 7), alice());
   // A lease holding a key alice may not write: she may neither attach to nor revoke it.
-  ok(put("root-only", 7), Identity{.user = "root", .auth_revision = sm_.auth_revision()});
+  ok(put("root-only", 7), root());
   EXPECT_EQ(apply(put("app/more", 7), alice()).code(),
             static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
   in::Command revoke;
@@ -151,7 +159,7 @@ TEST_F(AuthApply, ASnapshotCarriesTheAuthStateAndARefusedChangeChangesNothing) {
   in::Command bad;
   bad.mutable_user_delete()->set_name("root");  // not while auth is on
   const uint64_t rev = sm_.auth_revision();
-  const in::Result r = apply(bad);
+  const in::Result r = apply(bad, root());
   EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
   EXPECT_EQ(r.message(), "etcdserver: invalid auth management");
   EXPECT_EQ(sm_.auth_revision(), rev);
@@ -171,6 +179,48 @@ TEST_F(AuthApply, ASnapshotCarriesTheAuthStateAndARefusedChangeChangesNothing) {
   KvStateMachine fresh{kv::StoreOptions{}};
   ASSERT_TRUE(copy.restore(fresh.snapshot()).ok());
   EXPECT_FALSE(copy.auth_enabled());
+}
+
+std::string read(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST_F(AuthApply, AClusterOperationIsAuthorizedAgainWhenApplied) {
+  // The default policy: cluster_operator may change_config, not manage_auth.
+  raftkv::admin::Authz texts;
+  texts.set_model(read(RAFTKV_AUTHZ_DIR "/model.conf"));
+  texts.set_policy(read(RAFTKV_AUTHZ_DIR "/policy.csv"));
+  auto e = security::Enforcer::create(texts.model(), "model.conf", texts.policy(), "policy.csv");
+  ASSERT_TRUE(e.ok()) << e.status();
+  sm_.set_default_authz(std::make_shared<const security::Enforcer>(*std::move(e)), texts);
+  in::Command role;
+  role.mutable_role_add()->set_name("cluster_operator");
+  ok(role);
+  ok(grant_role("alice", "cluster_operator"));
+  in::Command limits;
+  limits.mutable_set_limits()->mutable_member()->set_max_concurrent(100);
+  EXPECT_EQ(apply(limits, alice()).code(), 0);
+  // Admitted while alice was an operator; her role is revoked before it applies.
+  const Identity admitted = alice();
+  in::Command revoke;
+  revoke.mutable_user_revoke_role()->set_name("alice");
+  revoke.mutable_user_revoke_role()->set_role("cluster_operator");
+  ok(revoke);
+  limits.mutable_set_limits()->mutable_member()->set_max_concurrent(5);
+  const in::Result r = apply(limits, admitted);
+  EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_NE(r.message().find("user alice (roles: app) may not change_config on cluster"),
+            std::string::npos)
+      << r.message();
+  EXPECT_EQ(sm_.limits()->member().max_concurrent(), 100u);  // unchanged
+  // Without a user at all, and auth management by a non-root user: refused alike.
+  EXPECT_EQ(apply(limits).code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  in::Command add = user_add("mallory");
+  EXPECT_EQ(apply(add, alice()).code(), static_cast<int>(grpc::StatusCode::PERMISSION_DENIED));
+  EXPECT_EQ(apply(add, root()).code(), 0);
 }
 
 }  // namespace
