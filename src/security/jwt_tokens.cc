@@ -506,6 +506,7 @@ absl::StatusOr<JwtTokens::Claims> JwtTokens::verify(std::string_view token,
   if (*exp <= now_unix) {
     return invalid_token(cat("the token expired at ", *exp, " (Unix seconds); now is ", now_unix));
   }
+  claims.exp = *exp;
   return claims;
 }
 

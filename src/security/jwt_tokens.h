@@ -52,6 +52,7 @@ class JwtTokens {
   struct Claims {
     std::string user;
     uint64_t revision = 0;  // the auth revision when the token was issued
+    int64_t exp = 0;        // when it expires, Unix seconds
   };
 
   // Checks `config` and keeps normalized copies of its keys: the method is supported, the

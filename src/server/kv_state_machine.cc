@@ -678,8 +678,21 @@ absl::StatusOr<Identity> KvStateMachine::identify_token(std::string_view token) 
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
+    const std::string key(token);
+    {
+      std::shared_lock lock(jwt_cache_mu_);
+      auto it = jwt_cache_.find(key);
+      if (it != jwt_cache_.end() && it->second.exp > now) {
+        return Identity{.user = it->second.user, .auth_revision = it->second.revision};
+      }
+    }
     absl::StatusOr<security::JwtTokens::Claims> claims = jwt_->verify(token, now);
     if (!claims.ok()) return claims.status();
+    {
+      std::unique_lock lock(jwt_cache_mu_);
+      if (jwt_cache_.size() >= kJwtCacheEntries) jwt_cache_.clear();
+      jwt_cache_[key] = *claims;
+    }
     return Identity{.user = std::move(claims->user), .auth_revision = claims->revision};
   }
   std::optional<std::string> user = tokens_->user_of(token, security::SimpleTokens::Clock::now());

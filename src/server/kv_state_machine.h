@@ -14,6 +14,7 @@
 #include <set>
 #include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "etcd/rpc.pb.h"
@@ -178,6 +179,11 @@ class KvStateMachine : public node::StateMachine {
   std::atomic<bool> auth_enabled_{false};  // auth_.enabled(), for the path with auth off
   std::unique_ptr<security::SimpleTokens> tokens_;
   std::shared_ptr<const security::JwtTokens> jwt_;  // set: JWTs, not simple tokens
+  // JWTs this member verified, until they expire: a signature is checked once per token,
+  // not once per request. Bounded: emptied when it reaches kJwtCacheEntries.
+  static constexpr size_t kJwtCacheEntries = 4096;
+  std::shared_mutex jwt_cache_mu_;
+  std::unordered_map<std::string, security::JwtTokens::Claims> jwt_cache_;  // by token
   // The authorization policy: the log's (authz_.revision() > 0) or the default.
   std::shared_ptr<const security::Enforcer> enforcer_;          // guarded by auth_mu_
   raftkv::admin::Authz authz_;                                  // guarded by auth_mu_

@@ -5,10 +5,10 @@ driven by the same raftkv-bench workloads. Also records the CPU seconds each clu
 processes used (from /proc), since on a 2-core machine CPU is the limit.
 
 Usage: bench_compare.py [--duration S] [--bin DIR] [--etcd PATH] [--json FILE]
-                        [--only raftkv|etcd] [--workloads "put c=16,put c=256"] [--tls] [--auth]
+                        [--only raftkv|etcd] [--workloads "put c=16,put c=256"] [--tls] [--auth simple|jwt]
 --tls runs both with client TLS (client certificates required) and peer mutual TLS, with
 certificates made by `openssl` (tests/compat/tls_test.py's).
---auth turns etcd's auth on in both (a user `bench` holding READWRITE on the prefix
+--auth simple|jwt turns etcd's auth on in both (a user `bench` holding READWRITE on the prefix
 bench/, which raftkv-bench writes; not root, whose requests skip the key checks) and
 drives them as that user with a simple token.
 Prints a markdown table; docs/benchmarks.md keeps the latest one.
@@ -87,8 +87,9 @@ def main():
                         "(repeatable): for A/B runs of a feature")
     p.add_argument("--tls", action="store_true",
                    help="client TLS with client certificates, and peer mutual TLS")
-    p.add_argument("--auth", action="store_true",
-                   help="auth on, driven as a non-root user with a key-prefix grant")
+    p.add_argument("--auth", choices=["simple", "jwt"],
+                   help="auth on with these tokens (jwt: RS256), driven as a non-root user "
+                        "with a key-prefix grant")
     a = p.parse_args()
     tls = {}
     if a.tls:
@@ -98,6 +99,15 @@ def main():
         tls = dict(extra=certs.server_flags(), cluster=dict(
             client_scheme="https", ctl_flags=certs.client_flags(), peer_scheme="https",
             member_flags=certs.peer_flags), bench=certs.client_flags())
+    auth_flags = []
+    if a.auth == "jwt":
+        import tempfile
+        keys = tempfile.mkdtemp(prefix="raftkv-bench-jwt-")
+        for args in (["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+                      "-out", "jwt.key"], ["pkey", "-in", "jwt.key", "-pubout", "-out", "jwt.pub"]):
+            subprocess.run(["openssl", *args], cwd=keys, check=True, capture_output=True)
+        auth_flags = ["--auth-token",
+                      f"jwt,pub-key={keys}/jwt.pub,priv-key={keys}/jwt.key,sign-method=RS256"]
     if a.workloads:
         wanted = set(a.workloads.split(","))
         WORKLOADS[:] = [w for w in WORKLOADS if w[0] in wanted]
@@ -111,7 +121,7 @@ def main():
         if a.only and a.only != name:
             continue
         print(f"{name}: starting 3 nodes", file=sys.stderr)
-        with Cluster(3, binary=binary, extra_flags=flags + tls.get("extra", []),
+        with Cluster(3, binary=binary, extra_flags=flags + tls.get("extra", []) + auth_flags,
                      **tls.get("cluster", {})) as c:
             bench_flags = list(tls.get("bench", []))
             if a.auth:
@@ -131,7 +141,7 @@ def main():
           f"Linux {platform.release()}; {a.duration:g} s per workload after 1 s warm-up, "
           f"10,000 keys, 256-byte values, 3 nodes each on 127.0.0.1, fsync on"
           f"{', client TLS and peer mutual TLS' if a.tls else ''}"
-          f"{', auth on (simple tokens, a user with a prefix grant)' if a.auth else ''}.\n")
+          f"{f', auth on ({a.auth} tokens, a user with a prefix grant)' if a.auth else ''}.\n")
     print("| workload | raftkv ops/s | etcd ops/s | raftkv/etcd | raftkv p50 / p99 ms | "
           "etcd p50 / p99 ms | raftkv CPU s per 1k ops | etcd CPU s per 1k ops |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
