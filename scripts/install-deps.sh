@@ -27,6 +27,7 @@ PACKAGES=(
   libcpp-httplib-dev
   libcrypt-dev
   libjwt-dev
+  libre2-dev
   pkg-config
   # etcd's own tools, for the compatibility tests and the side-by-side benchmark.
   etcd-client

@@ -32,43 +32,40 @@ std::string key_match2_regex(std::string_view pattern) {
   return out;
 }
 
-absl::StatusOr<std::shared_ptr<const std::regex>> compile_regex(std::string_view pattern) {
+absl::StatusOr<std::shared_ptr<const Regex>> compile_regex(std::string_view pattern) {
   if (pattern.size() > kMaxRegexInputBytes) {
     return absl::InvalidArgumentError(cat("regex pattern of ", pattern.size(),
                                           " bytes is longer than the limit of ",
                                           kMaxRegexInputBytes, " bytes"));
   }
-  try {
-    return std::make_shared<const std::regex>(pattern.begin(), pattern.end(),
-                                              std::regex::ECMAScript);
-  } catch (const std::regex_error& e) {
-    return absl::InvalidArgumentError(cat("invalid regex \"", pattern, "\": ", e.what()));
+  RE2::Options options;
+  options.set_log_errors(false);  // the error is returned, naming the pattern
+  auto re =
+      std::make_shared<const Regex>(re2::StringPiece(pattern.data(), pattern.size()), options);
+  if (!re->ok()) {
+    return absl::InvalidArgumentError(cat("invalid regex \"", pattern, "\": ", re->error()));
   }
+  return re;
 }
 
-absl::StatusOr<bool> regex_search_bounded(std::string_view input, const std::regex& re) {
+absl::StatusOr<bool> regex_search_bounded(std::string_view input, const Regex& re) {
   if (input.size() > kMaxRegexInputBytes) {
     return absl::InvalidArgumentError(cat("a value of ", input.size(),
                                           " bytes is too long to match against a regex"
                                           " (the limit is ",
                                           kMaxRegexInputBytes, " bytes)"));
   }
-  try {
-    return std::regex_search(input.begin(), input.end(), re);
-  } catch (const std::regex_error& e) {
-    // error_complexity / error_stack: the executor gave up; refuse rather than guess.
-    return absl::InvalidArgumentError(cat("regex search failed: ", e.what()));
-  }
+  return RE2::PartialMatch(re2::StringPiece(input.data(), input.size()), re);
 }
 
 absl::StatusOr<bool> key_match2(std::string_view key, std::string_view pattern) {
-  absl::StatusOr<std::shared_ptr<const std::regex>> re = compile_regex(key_match2_regex(pattern));
+  absl::StatusOr<std::shared_ptr<const Regex>> re = compile_regex(key_match2_regex(pattern));
   if (!re.ok()) return re.status();
   return regex_search_bounded(key, **re);
 }
 
 absl::StatusOr<bool> regex_match(std::string_view key, std::string_view pattern) {
-  absl::StatusOr<std::shared_ptr<const std::regex>> re = compile_regex(pattern);
+  absl::StatusOr<std::shared_ptr<const Regex>> re = compile_regex(pattern);
   if (!re.ok()) return re.status();
   return regex_search_bounded(key, **re);
 }

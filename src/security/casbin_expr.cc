@@ -393,7 +393,7 @@ class ExprParser {
       if (const auto* literal = std::get_if<CasbinExpr::StringLiteral>(&pattern)) {
         std::string regex =
             function == Function::kKeyMatch2 ? key_match2_regex(literal->value) : literal->value;
-        absl::StatusOr<std::shared_ptr<const std::regex>> re = compile_regex(regex);
+        absl::StatusOr<std::shared_ptr<const Regex>> re = compile_regex(regex);
         if (!re.ok()) {
           return absl::InvalidArgumentError(
               cat(re.status().message(), " in ", name.text, "() at column ", name.column));
@@ -490,7 +490,7 @@ absl::StatusOr<bool> CasbinExpr::eval_builtin(const BuiltinCall& call,
   if (call.function == BuiltinCall::Function::kKeyMatch) {
     return key_match(key, eval_string(call.pattern, input));
   }
-  const std::regex* re = call.literal_regex.get();
+  const Regex* re = call.literal_regex.get();
   if (call.policy_regex.has_value()) re = input.policy_regexes[*call.policy_regex].get();
   if (re != nullptr) return regex_search_bounded(key, *re);
   std::string_view pattern = eval_string(call.pattern, input);

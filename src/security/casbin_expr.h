@@ -7,7 +7,6 @@
 #include <cstddef>
 #include <memory>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "security/builtin_functions.h"
 #include "security/role_manager.h"
 
 namespace security {
@@ -44,7 +44,7 @@ struct PolicyRegex {
 struct ExprInput {
   std::span<const std::string> request;
   std::span<const std::string> policy;
-  std::span<const std::shared_ptr<const std::regex>> policy_regexes;
+  std::span<const std::shared_ptr<const Regex>> policy_regexes;
   std::span<const RoleManager> roles;
 };
 
@@ -100,7 +100,7 @@ class CasbinExpr {
     size_t key, pattern;
     // Set when the pattern is a literal (compiled at parse) or a policy field (index into
     // policy_regexes_); neither when it comes from the request (compiled per call).
-    std::shared_ptr<const std::regex> literal_regex;
+    std::shared_ptr<const Regex> literal_regex;
     std::optional<size_t> policy_regex;
   };
   using Node = std::variant<StringLiteral, RequestField, PolicyField, Not, AllOf, AnyOf, Compare,

@@ -9,7 +9,9 @@
 namespace security {
 namespace {
 
-bool is_blank(char c) { return c == ' ' || c == '\t'; }
+// What trim() takes off a line or an unquoted field: a field starting or ending with one
+// must be quoted to survive being read back (a quoted vertical tab, found by fuzzing).
+bool is_blank(char c) { return std::string_view(" \t\r\n\f\v").find(c) != std::string_view::npos; }
 
 // The field as it would be written back: quoted when trimming or splitting would change it.
 std::string quote_if_needed(std::string_view field) {

@@ -54,11 +54,11 @@ absl::StatusOr<Enforcer> Enforcer::create(std::string_view model_text, std::stri
   // the policy at load (naming its line) instead of failing every request that reaches it.
   const std::vector<PolicyRegex>& wanted = e.model_.matcher().policy_regexes();
   for (const PolicyLine& rule : e.policy_.rules()) {
-    std::vector<std::shared_ptr<const std::regex>> compiled;
+    std::vector<std::shared_ptr<const Regex>> compiled;
     for (const PolicyRegex& w : wanted) {
       const std::string& value = rule.fields[w.field];
       bool key_match2 = w.kind == PolicyRegex::Kind::kKeyMatch2;
-      absl::StatusOr<std::shared_ptr<const std::regex>> re =
+      absl::StatusOr<std::shared_ptr<const Regex>> re =
           compile_regex(key_match2 ? key_match2_regex(value) : value);
       if (!re.ok()) {
         return absl::InvalidArgumentError(

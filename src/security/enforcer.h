@@ -5,12 +5,12 @@
 
 #include <memory>
 #include <optional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "security/builtin_functions.h"
 #include "security/casbin_model.h"
 #include "security/casbin_policy.h"
 #include "security/role_manager.h"
@@ -77,7 +77,7 @@ class Enforcer {
   std::string policy_name_;         // for errors raised while enforcing
   std::vector<RoleManager> roles_;  // by CasbinModel::role_definitions() index
   // rule_regexes_[i][k]: policy_.rules()[i]'s regex for model_.matcher().policy_regexes()[k].
-  std::vector<std::vector<std::shared_ptr<const std::regex>>> rule_regexes_;
+  std::vector<std::vector<std::shared_ptr<const Regex>>> rule_regexes_;
   std::string canonical_text_;
   std::string fingerprint_;
 };

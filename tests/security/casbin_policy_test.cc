@@ -98,6 +98,23 @@ TEST(CasbinPolicy, LayoutAndCommentsDoNotChangeTheCanonicalText) {
             "p, alice, data1, read\np, bob, \"a, b\", write\ng, alice, admin\ng2, data1, group\n");
 }
 
+TEST(CasbinPolicy, FieldsWithOuterBlanksOfEveryKindSurviveTheCanonicalRoundTrip) {
+  // Found by fuzzing (tests/fuzz/corpus/casbin_policy/crash-quoted-vertical-tab-round-trip):
+  // a quoted "\v" was written back unquoted and read back as "".
+  CasbinModel model = model_with("sub, obj, act", "");
+  for (const char* blank : {" ", "\t", "\v", "\f", "\r"}) {
+    const std::string field = std::string(blank) + "x" + blank;
+    absl::StatusOr<CasbinPolicy> a =
+        CasbinPolicy::parse("p, \"" + field + "\", data, read\n", "a.csv", model);
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_EQ(a->rules()[0].fields[0], field);
+    absl::StatusOr<CasbinPolicy> b = CasbinPolicy::parse(a->canonical_text(), "b.csv", model);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(b->rules()[0].fields[0], field);
+    EXPECT_EQ(b->canonical_text(), a->canonical_text());
+  }
+}
+
 struct BadPolicy {
   std::string name;
   std::string model_p;
