@@ -215,8 +215,8 @@ std::vector<BadModel> bad_models() {
                    "column 2 is not one"});
   cases.push_back({"AnInvalidRegexLiteral",
                    with([](ModelText& t) { t.m = "regexMatch(r.act, \"(GET\")"; }),
-                   "model.conf:10: in matcher: invalid regex \"(GET\": Mismatched '(' and ')' "
-                   "in regular expression in regexMatch() at column 1"});
+                   "model.conf:10: in matcher: invalid regex \"(GET\": missing ): (GET "
+                   "in regexMatch() at column 1"});
   cases.push_back({"NestingTooDeep", with([](ModelText& t) {
                      t.m = std::string(100, '(') + "r.sub == p.sub" + std::string(100, ')');
                    }),
