@@ -45,13 +45,15 @@ absl::Status check_id(uint64_t id, const char* what) {
 }  // namespace
 
 Dispatcher::Dispatcher(raft::NodeId self, uint32_t tick_ms, CoreLoop* core, Applier* applier,
-                       RequestTracker* tracker, transport::Transport* transport)
+                       RequestTracker* tracker, transport::Transport* transport,
+                       Authorize authorize)
     : self_(self),
       tick_ms_(tick_ms),
       core_(core),
       applier_(applier),
       tracker_(tracker),
-      transport_(transport) {}
+      transport_(transport),
+      authorize_(std::move(authorize)) {}
 
 bool Dispatcher::can_retry(Deadline deadline) const { return retry_at() < deadline; }
 
@@ -157,10 +159,35 @@ void Dispatcher::on_forward(raft::NodeId from, std::string payload,
   });
 }
 
+std::optional<std::string_view> Dispatcher::action_of(const ForwardedRequest& request) {
+  switch (request.op_case()) {
+    case ForwardedRequest::kAddMember:
+      return "add_node";
+    case ForwardedRequest::kPromote:
+      return "promote_node";
+    case ForwardedRequest::kRemove:
+      return "remove_node";
+    case ForwardedRequest::kTransferLeadership:
+      return "transfer_leader";
+    case ForwardedRequest::kTimeouts:
+      return "change_config";
+    case ForwardedRequest::kLeaderCall:
+    case ForwardedRequest::OP_NOT_SET:
+      break;
+  }
+  return std::nullopt;
+}
+
 void Dispatcher::run_here(const ForwardedRequest& request, Deadline deadline, WriteCallback done) {
   if (core_->leader() != self_) {
     return done(
         node_error(NodeErrorKind::kNotLeader, "node " + hex(self_.value()) + " is not the leader"));
+  }
+  // The member that received the request checked its client; the leader asks again, with
+  // the user the request carries, before it acts.
+  if (const std::optional<std::string_view> action = action_of(request);
+      action.has_value() && authorize_) {
+    if (absl::Status s = authorize_(request.user(), *action); !s.ok()) return done(s);
   }
   switch (request.op_case()) {
     case ForwardedRequest::kAddMember: {

@@ -12,8 +12,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "node/applier.h"
 #include "node/core_loop.h"
@@ -25,8 +28,10 @@ namespace node {
 
 class Dispatcher {
  public:
+  using Authorize = std::function<absl::Status(const std::string&, std::string_view)>;
+  // `authorize` (NodeConfig::authorize) may be empty.
   Dispatcher(raft::NodeId self, uint32_t tick_ms, CoreLoop* core, Applier* applier,
-             RequestTracker* tracker, transport::Transport* transport);
+             RequestTracker* tracker, transport::Transport* transport, Authorize authorize = {});
 
   // Replicates `command` (through the leader) and answers with what applying it here
   // produced.
@@ -85,6 +90,9 @@ class Dispatcher {
   Applier* const applier_;
   RequestTracker* const tracker_;
   transport::Transport* const transport_;
+  const Authorize authorize_;
+  // The action name NodeConfig::authorize is asked about for `request`, if any.
+  static std::optional<std::string_view> action_of(const raftkv::node::ForwardedRequest& request);
   std::atomic<uint64_t> malformed_{0};
 };
 

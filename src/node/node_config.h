@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/status.h"
 #include "raft/config.h"
@@ -60,6 +62,12 @@ struct NodeConfig {
   OverloadBounds overload;
   // Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
   metrics::Registry* registry = nullptr;
+  // Asked on the leader before it acts on a cluster operation a client requested through
+  // any member (membership, leadership transfer, timeouts), with the client's user and the
+  // operation's action name (add_node, remove_node, promote_node, transfer_leader,
+  // change_config); a refusal is the answer. Unset: every operation is allowed. Called on
+  // a runtime thread; it must not block.
+  std::function<absl::Status(const std::string& user, std::string_view action)> authorize;
 };
 
 // Limits on timeouts, shared by the start-up check and run-time changes.

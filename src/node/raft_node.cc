@@ -88,8 +88,9 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                                                  .fatal = fatal,
                                                  .metrics = &n->metrics_,
                                                  .bounds = config.overload});
-  n->dispatcher_ = std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(),
-                                                n->applier_.get(), &n->tracker_, transport);
+  n->dispatcher_ =
+      std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(), n->applier_.get(),
+                                   &n->tracker_, transport, config.authorize);
   return node;
 }
 
@@ -165,34 +166,42 @@ absl::Status RaftNode::run_on_leader(ForwardedRequest request, Millis timeout) {
       .status();
 }
 
-absl::Status RaftNode::add_node(raft::NodeId id, bool learner, Millis timeout) {
+absl::Status RaftNode::add_node(raft::NodeId id, bool learner, Millis timeout,
+                                const std::string& user) {
   ForwardedRequest request;
+  request.set_user(user);
   request.mutable_add_member()->set_id(id.value());
   request.mutable_add_member()->set_learner(learner);
   return run_on_leader(std::move(request), timeout);
 }
 
-absl::Status RaftNode::promote_node(raft::NodeId id, Millis timeout) {
+absl::Status RaftNode::promote_node(raft::NodeId id, Millis timeout, const std::string& user) {
   ForwardedRequest request;
+  request.set_user(user);
   request.set_promote(id.value());
   return run_on_leader(std::move(request), timeout);
 }
 
-absl::Status RaftNode::remove_node(raft::NodeId id, Millis timeout) {
+absl::Status RaftNode::remove_node(raft::NodeId id, Millis timeout, const std::string& user) {
   ForwardedRequest request;
+  request.set_user(user);
   request.set_remove(id.value());
   return run_on_leader(std::move(request), timeout);
 }
 
-absl::Status RaftNode::transfer_leadership(raft::NodeId to, Millis timeout) {
+absl::Status RaftNode::transfer_leadership(raft::NodeId to, Millis timeout,
+                                           const std::string& user) {
   ForwardedRequest request;
+  request.set_user(user);
   request.set_transfer_leadership(to.value());
   return run_on_leader(std::move(request), timeout);
 }
 
-absl::Status RaftNode::update_timeouts(const TimeoutsMs& t, Millis timeout) {
+absl::Status RaftNode::update_timeouts(const TimeoutsMs& t, Millis timeout,
+                                       const std::string& user) {
   if (absl::Status s = validate(t, config_.tick_ms); !s.ok()) return s;
   ForwardedRequest request;
+  request.set_user(user);
   request.mutable_timeouts()->set_heartbeat_ms(t.heartbeat_ms);
   request.mutable_timeouts()->set_election_min_ms(t.election_min_ms);
   request.mutable_timeouts()->set_election_max_ms(t.election_max_ms);

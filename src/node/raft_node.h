@@ -94,16 +94,19 @@ class RaftNode : public transport::Handler {
 
   // Membership, through the log, on the leader (forwarded from followers). Each returns
   // once the change is applied on the leader, or fails.
-  absl::Status add_node(raft::NodeId id, bool learner, Millis timeout);
-  absl::Status promote_node(raft::NodeId id, Millis timeout);
-  absl::Status remove_node(raft::NodeId id, Millis timeout);
+  // `user` is the client that asked (NodeConfig::authorize checks it on the leader).
+  absl::Status add_node(raft::NodeId id, bool learner, Millis timeout,
+                        const std::string& user = "");
+  absl::Status promote_node(raft::NodeId id, Millis timeout, const std::string& user = "");
+  absl::Status remove_node(raft::NodeId id, Millis timeout, const std::string& user = "");
   // Replaces the configuration; only on the leader (FailedPrecondition elsewhere).
   absl::Status change_membership(std::set<raft::NodeId> voters, std::set<raft::NodeId> learners,
                                  Millis timeout);
   // Hands leadership to `to` and waits until it leads.
-  absl::Status transfer_leadership(raft::NodeId to, Millis timeout);
+  absl::Status transfer_leadership(raft::NodeId to, Millis timeout, const std::string& user = "");
   // New timeouts for every node, through the log.
-  absl::Status update_timeouts(const TimeoutsMs& timeouts, Millis timeout);
+  absl::Status update_timeouts(const TimeoutsMs& timeouts, Millis timeout,
+                               const std::string& user = "");
   TimeoutsMs timeouts() const;
   NodeState status() const;
   QueueDepths queue_depths() const;

@@ -36,7 +36,8 @@ class AdminService final : public raftkv::admin::Admin::Service {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const node::TimeoutsMs t{req->heartbeat_ms(), req->election_min_ms(), req->election_max_ms()};
-    if (auto s = c_.node->update_timeouts(t, c_.config->request_timeout); !s.ok()) {
+    if (auto s = c_.node->update_timeouts(t, c_.config->request_timeout, admitted.who.user);
+        !s.ok()) {
       return to_grpc(s);
     }
     to_pb(t, resp);
@@ -54,7 +55,8 @@ class AdminService final : public raftkv::admin::Admin::Service {
                           "node " + hex(req->target_id()) + " is not a voting member");
     }
     if (to != c_.node->leader()) {
-      if (auto s = c_.node->transfer_leadership(to, c_.config->request_timeout); !s.ok()) {
+      if (auto s = c_.node->transfer_leadership(to, c_.config->request_timeout, admitted.who.user);
+          !s.ok()) {
         return to_grpc(s);
       }
     }

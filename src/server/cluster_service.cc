@@ -41,7 +41,8 @@ class ClusterService final : public pb::Cluster::Service {
     *a->mutable_peer_urls() = req->peerurls();
     in::Result r;
     if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
-    if (auto s = c_.node->add_node(raft::NodeId(id), req->islearner(), c_.config->request_timeout);
+    if (auto s = c_.node->add_node(raft::NodeId(id), req->islearner(), c_.config->request_timeout,
+                                   admitted.who.user);
         !s.ok()) {
       return to_grpc(s);
     }
@@ -58,7 +59,8 @@ class ClusterService final : public pb::Cluster::Service {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     if (auto s = check_member(req->id()); !s.ok()) return s;
-    if (auto s = c_.node->remove_node(raft::NodeId(req->id()), c_.config->request_timeout);
+    if (auto s = c_.node->remove_node(raft::NodeId(req->id()), c_.config->request_timeout,
+                                      admitted.who.user);
         !s.ok()) {
       return to_grpc(s);
     }
@@ -107,7 +109,8 @@ class ClusterService final : public pb::Cluster::Service {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
                           "etcdserver: can only promote a learner member");
     }
-    if (auto s = c_.node->promote_node(raft::NodeId(req->id()), c_.config->request_timeout);
+    if (auto s = c_.node->promote_node(raft::NodeId(req->id()), c_.config->request_timeout,
+                                       admitted.who.user);
         !s.ok()) {
       return to_grpc(s);
     }

@@ -110,7 +110,8 @@ class MaintenanceService final : public pb::Maintenance::Service {
                           "etcdserver: bad leader transferee");
     }
     if (to != c_.node->leader()) {
-      if (auto s = c_.node->transfer_leadership(to, c_.config->request_timeout); !s.ok()) {
+      if (auto s = c_.node->transfer_leadership(to, c_.config->request_timeout, admitted.who.user);
+          !s.ok()) {
         return to_grpc(s);
       }
     }

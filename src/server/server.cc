@@ -133,6 +133,10 @@ absl::Status Server::open_node() {
   if (absl::Status s = limits::validate(config_.limits); !s.ok()) return s;
   limiter_ = std::make_unique<limits::Limiter>(config_.limits, limits::Clock::now());
   config_.node.registry = &registry_;
+  // The leader checks a cluster operation again with the user the request carries.
+  config_.node.authorize = [this](const std::string& user, std::string_view action) {
+    return sm_->authorize(Identity{.user = user, .auth_revision = 0}, action);
+  };
   const ServerConfig& cfg = config_;
   sm_ = std::make_unique<KvStateMachine>(cfg.store);
   sm_->set_token_ttl(cfg.auth_token_ttl);
