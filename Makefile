@@ -111,9 +111,11 @@ bench-election: build
 
 # Coverage-guided fuzzing (libFuzzer, clang-14) of the parsers and AuthStore, in build-fuzz:
 # every target of tests/fuzz for FUZZ_S seconds, one after the other (docs/fuzzing.md).
-FUZZ_S ?= 60
+# FUZZ_FLAGS adds libFuzzer flags (scripts/fuzz.sh).
+FUZZ_S     ?= 60
+FUZZ_FLAGS ?=
 fuzz: deps
-	./scripts/fuzz.sh $(FUZZ_S)
+	FUZZ_FLAGS="$(FUZZ_FLAGS)" ./scripts/fuzz.sh $(FUZZ_S)
 
 format:
 	find src tests examples -name '*.h' -o -name '*.cc' 2>/dev/null | xargs clang-format-14 -i
