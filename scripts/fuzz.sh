@@ -25,6 +25,8 @@ cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS
 cmake --build "$build" -j "$jobs" --target "${targets[@]/%/_fuzz}"
 
 mkdir -p "$build/artifacts" "$build/logs"
+started="$build/logs/.started"  # artifacts newer than this are this run's
+touch "$started"
 summary=()
 failed=0
 for t in "${targets[@]}"; do
@@ -58,7 +60,7 @@ for t in "${targets[@]}"; do
   if [ "$status" = FAILED ]; then
     grep -E 'fuzz property broken|ERROR: (AddressSanitizer|libFuzzer|UndefinedBehavior)|SUMMARY|runtime error' \
       "$log" | head -5 | sed 's/^/    /'
-    ls "$build/artifacts/$t-"* 2>/dev/null | head -5 | sed 's/^/    artifact: /'
+    find "$build/artifacts" -name "$t-*" -newer "$started" | head -5 | sed 's/^/    artifact: /'
   fi
 done
 echo
