@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch bench-overload bench-fairness check-perf test test-release test-asan test-tsan sim check-model format check-format clean
+.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch bench-overload bench-fairness check-perf test test-release test-asan test-tsan sim check-model fuzz format check-format clean
 
 all: build
 
@@ -109,6 +109,14 @@ bench-fairness: build
 bench-election: build
 	/usr/bin/python3 tests/bench/election_latency.py --bin $(BUILD_DIR)/bin
 
+# Coverage-guided fuzzing (libFuzzer, clang-14) of the parsers and AuthStore, in build-fuzz:
+# every target of tests/fuzz for FUZZ_S seconds, one after the other (docs/fuzzing.md).
+# FUZZ_FLAGS adds libFuzzer flags (scripts/fuzz.sh).
+FUZZ_S     ?= 60
+FUZZ_FLAGS ?=
+fuzz: deps
+	FUZZ_FLAGS="$(FUZZ_FLAGS)" ./scripts/fuzz.sh $(FUZZ_S)
+
 format:
 	find src tests examples -name '*.h' -o -name '*.cc' 2>/dev/null | xargs clang-format-14 -i
 
@@ -116,4 +124,4 @@ check-format:
 	./scripts/check-format.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_BUILD_DIR) $(TSAN_BUILD_DIR) build-fuzz

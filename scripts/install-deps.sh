@@ -9,6 +9,8 @@ PACKAGES=(
   ninja-build
   g++
   clang-14
+  # libFuzzer and clang's sanitizer runtimes, for make fuzz.
+  libclang-rt-14-dev
   clang-format-14
   libgtest-dev
   libgmock-dev
