@@ -236,6 +236,24 @@ class RaftkvAuthRevocation(unittest.TestCase):
     def tearDownClass(cls):
         cls.cluster.__exit__(None, None, None)
 
+    def test_authenticate_ignores_a_stale_token_it_is_sent(self):
+        # A client replaces its expired token by authenticating again, with the old one
+        # still in its metadata (clientv3's per-RPC credentials): that must not refuse it.
+        import grpc
+        from etcd3.etcdrpc import rpc_pb2 as pb, rpc_pb2_grpc as rpc
+        with grpc.insecure_channel(self.cluster.members[0].endpoint) as ch:
+            stale = [("token", "NoSuchTokenAtAll.42")]
+            with self.assertRaises(grpc.RpcError) as refused:
+                rpc.KVStub(ch).Range(pb.RangeRequest(key=b"app/k"), metadata=stale, timeout=10)
+            self.assertEqual(refused.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
+            self.assertEqual(refused.exception.details(), "etcdserver: invalid auth token")
+            token = rpc.AuthStub(ch).Authenticate(
+                pb.AuthenticateRequest(name="alice", password="alicepw"), metadata=stale,
+                timeout=10).token
+            self.assertTrue(token)
+            rpc.KVStub(ch).Range(pb.RangeRequest(key=b"app/k"), metadata=[("token", token)],
+                                 timeout=10)
+
     def test_a_watch_ends_when_its_user_loses_read_on_its_range(self):
         env = dict(os.environ, ETCDCTL_API="3")
         code, _, err = self.cluster.etcdctl("--user=" + ROOT, "put", "app/k", "v")
