@@ -248,7 +248,7 @@ class RaftkvAuthRevocation(unittest.TestCase):
             self.assertEqual(refused.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
             self.assertEqual(refused.exception.details(), "etcdserver: invalid auth token")
             token = rpc.AuthStub(ch).Authenticate(
-                pb.AuthenticateRequest(name="alice", password="alicepw"), metadata=stale,
+                pb.AuthenticateRequest(name="root", password="rootpw"), metadata=stale,
                 timeout=10).token
             self.assertTrue(token)
             rpc.KVStub(ch).Range(pb.RangeRequest(key=b"app/k"), metadata=[("token", token)],
