@@ -763,6 +763,49 @@ class AuthOverTlsBase:
 RaftkvAuthOverTls, Etcd34AuthOverTls = against_both(AuthOverTlsBase, "AuthOverTls")
 
 
+class RaftkvMetricsCertAuth(unittest.TestCase):
+    """--metrics-require-auth on an https metrics port: a client certificate's CN is the
+    user the policy asks about view_metrics (raftkv only: etcd has no such flag)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cluster = Cluster(3, binary=raftkv_binary(),
+                              extra_flags=CERTS.server_flags() + ["--metrics-require-auth"],
+                              client_scheme="https", ctl_flags=CERTS.client_flags(),
+                              metrics_scheme="https").__enter__()
+        # alice (the client certificate's CN) is a cluster_viewer; bob is no user at all.
+        cls.cluster.etcdctl_steps(("user", "add", "root:rootpw"), ("user", "add", "alice:pw"),
+                                  ("role", "add", "cluster_viewer"),
+                                  ("user", "grant-role", "alice", "cluster_viewer"),
+                                  ("auth", "enable"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cluster.__exit__(None, None, None)
+
+    def get(self, path, client):
+        import ssl
+        import urllib.error
+        import urllib.request
+        ctx = ssl.create_default_context(cafile=CERTS.path("ca.pem"))
+        ctx.load_cert_chain(CERTS.path(f"{client}.pem"), CERTS.path(f"{client}.key"))
+        try:
+            with urllib.request.urlopen(self.cluster.members[1].metrics_url + path,
+                                        context=ctx, timeout=10) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode()
+
+    def test_a_certificates_user_needs_view_metrics(self):
+        code, body = self.get("/metrics", "client")
+        self.assertEqual(code, 200, body)
+        self.assertIn("etcd_server_has_leader 1", body)
+        code, body = self.get("/metrics", "bob")
+        self.assertEqual(code, 403, body)
+        self.assertIn("user bob (roles: none) may not view_metrics on cluster", body)
+        self.assertEqual(self.get("/health", "bob")[0], 200)
+
+
 class BadFiles(unittest.TestCase):
     """Each stops raftkv's start with exit 2 and one line naming the flag, file and reason."""
 

@@ -9,10 +9,12 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "limits/limiter.h"
 #include "node/node_error.h"
@@ -98,8 +100,11 @@ bool eventually(Pred pred, milliseconds limit = milliseconds(10'000)) {
 
 class Cluster {
  public:
-  explicit Cluster(int n, uint64_t snapshot_entries = 10'000, OverloadBounds bounds = {})
-      : snapshot_entries_(snapshot_entries), bounds_(bounds) {
+  // `authorize(i)` is node i's NodeConfig::authorize (none by default).
+  using Authorize = std::function<absl::Status(const std::string&, std::string_view)>;
+  explicit Cluster(int n, uint64_t snapshot_entries = 10'000, OverloadBounds bounds = {},
+                   std::function<Authorize(int)> authorize = {})
+      : snapshot_entries_(snapshot_entries), bounds_(bounds), authorize_(std::move(authorize)) {
     for (int i = 1; i <= n; ++i) bootstrap_.voters.insert(NodeId(i));
     slots_.resize(n + 1);
     for (int i = 1; i <= n; ++i) start(i);
@@ -118,6 +123,7 @@ class Cluster {
     c.snapshot_entries = snapshot_entries_;
     c.bootstrap = bootstrap_;
     c.overload = bounds_;
+    if (authorize_) c.authorize = authorize_(i);
     return c;
   }
 
@@ -168,6 +174,7 @@ class Cluster {
   raft::Membership bootstrap_;
   uint64_t snapshot_entries_;
   OverloadBounds bounds_;
+  std::function<Authorize(int)> authorize_;
   std::vector<Slot> slots_;
 };
 
@@ -454,6 +461,43 @@ TEST(RaftNode, TimeoutsChangeAtRunTimeOnEveryNode) {
             std::string::npos)
       << bad;
   EXPECT_EQ(c.node(leader).timeouts(), next);
+}
+
+// The member that receives a cluster operation checks its client; the leader asks again
+// with the user the forwarded request carries, before it acts (issue 16).
+TEST(RaftNode, TheLeaderAuthorizesAForwardedClusterOperationWithTheUserItCarries) {
+  std::mutex mu;
+  std::vector<std::tuple<int, std::string, std::string>> asked;  // node, user, action
+  Cluster c(3, 10'000, {}, [&](int i) -> Cluster::Authorize {
+    return [&, i](const std::string& user, std::string_view action) {
+      std::lock_guard lock(mu);
+      asked.emplace_back(i, user, std::string(action));
+      if (user == "mallory") {
+        return absl::PermissionDeniedError("user mallory may not " + std::string(action));
+      }
+      return absl::OkStatus();
+    };
+  });
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  const TimeoutsMs before = c.node(leader).timeouts();
+  absl::Status refused =
+      c.node(follower).update_timeouts(TimeoutsMs{25, 200, 400}, kTimeout, "mallory");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+  EXPECT_EQ(refused.message(), "user mallory may not change_config");
+  refused = c.node(follower).remove_node(NodeId(leader), kTimeout, "mallory");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << refused;
+  EXPECT_EQ(c.node(leader).timeouts(), before);
+  EXPECT_TRUE(c.node(leader).status().membership.contains(NodeId(leader)));
+  ASSERT_TRUE(c.node(follower).update_timeouts(TimeoutsMs{25, 200, 400}, kTimeout, "alice").ok());
+  std::lock_guard lock(mu);
+  // Asked on the leader (the follower forwarded it), with the user and the action.
+  const std::vector<std::tuple<int, std::string, std::string>> want = {
+      {leader, "mallory", "change_config"},
+      {leader, "mallory", "remove_node"},
+      {leader, "alice", "change_config"}};
+  EXPECT_EQ(asked, want);
 }
 
 TEST(RaftNode, ALearnerIsAddedThenPromotedAndAVoterRemoved) {
