@@ -254,23 +254,25 @@ class RbacTest(unittest.TestCase):
             except urllib.error.HTTPError as e:
                 return e.code, e.read().decode()
 
-        self.assertEqual(get("/health")[0], 200)
-        code, body = get("/metrics")
-        self.assertEqual(code, 401)
-        self.assertIn("user name is empty", body)
-        for user in ("viewer", "operator", "admin", "root"):
-            code, body = get("/metrics", user)
-            self.assertEqual(code, 200, f"{user}: {body}")
-            self.assertIn("etcd_server_has_leader", body)
-        code, body = get("/metrics", "nobody")
-        self.assertEqual(code, 403)
-        self.assertIn("may not view_metrics on cluster", body)
-        self.assertEqual(get("/v1/status", "nobody")[0], 403)
-        self.assertEqual(get("/v1/status", "viewer")[0], 200)
-        code, body = get("/metrics", "ghost")
-        self.assertEqual(code, 401)
-        self.assertIn("authentication failed", body)
-
+        leader = self.cluster.leader()
+        follower = next(m for m in self.cluster.members if m is not leader)
+        for m in (leader, follower):
+            self.assertEqual(get("/health", m=m)[0], 200)
+            code, body = get("/metrics", m=m)
+            self.assertEqual(code, 401)
+            self.assertIn("user name is empty", body)
+            for user in ("viewer", "operator", "admin", "root"):
+                code, body = get("/metrics", user, m=m)
+                self.assertEqual(code, 200, f"{user}: {body}")
+                self.assertIn("etcd_server_has_leader", body)
+            code, body = get("/metrics", "nobody", m=m)
+            self.assertEqual(code, 403)
+            self.assertIn("may not view_metrics on cluster", body)
+            self.assertEqual(get("/v1/status", "nobody", m=m)[0], 403)
+            self.assertEqual(get("/v1/status", "viewer", m=m)[0], 200)
+            code, body = get("/metrics", "ghost", m=m)
+            self.assertEqual(code, 401)
+            self.assertIn("authentication failed", body)
 
 if __name__ == "__main__":
     unittest.main()
