@@ -75,11 +75,6 @@ bool KeyRanges::contains(std::string_view key, std::string_view range_end) const
   return want_end.has_value() && *want_end <= *run.end;
 }
 
-bool covered(const std::vector<const KeyPermission*>& ranges, std::string_view key,
-             std::string_view range_end) {
-  return KeyRanges(ranges).contains(key, range_end);
-}
-
 void AuthStore::rebuild() {
   access_.clear();
   for (const auto& [name, u] : state_.users) {

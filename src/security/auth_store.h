@@ -132,10 +132,6 @@ class AuthStore {
   std::map<std::string, Access, std::less<>> access_;
 };
 
-// Whether [key, range_end) lies within the union of `ranges` (each in the same notation).
-bool covered(const std::vector<const KeyPermission*>& ranges, std::string_view key,
-             std::string_view range_end);
-
 std::string_view perm_type_name(PermType type);
 
 }  // namespace security

@@ -12,10 +12,9 @@ void SimpleTokens::assign(const std::string& token, const std::string& user,
 }
 
 std::optional<std::string> SimpleTokens::user_of(std::string_view token, Clock::time_point now) {
-  const std::string key(token);
   {
     std::shared_lock lock(mu_);
-    auto it = tokens_.find(key);
+    auto it = tokens_.find(token);
     if (it == tokens_.end()) return std::nullopt;
     Entry& e = it->second;
     if (e.expires.load(std::memory_order_relaxed) > now.time_since_epoch().count()) {
@@ -25,7 +24,7 @@ std::optional<std::string> SimpleTokens::user_of(std::string_view token, Clock::
     }
   }
   std::unique_lock lock(mu_);  // expired: forget it, unless a new assign replaced it
-  auto it = tokens_.find(key);
+  auto it = tokens_.find(token);
   if (it != tokens_.end() &&
       it->second.expires.load(std::memory_order_relaxed) <= now.time_since_epoch().count()) {
     tokens_.erase(it);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -13,6 +14,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "security/text_util.h"
 
 namespace security {
 
@@ -41,8 +44,10 @@ class SimpleTokens {
 
   const std::chrono::nanoseconds ttl_;
   std::shared_mutex mu_;  // exclusive to add or remove tokens, shared to look one up
-  std::unordered_map<std::string, Entry> tokens_;  // guarded by mu_
-  Clock::time_point next_sweep_{};                 // guarded by mu_
+  // Looked up by string_view: a request's token is not copied to find it.
+  std::unordered_map<std::string, Entry, StringViewHash, std::equal_to<>>
+      tokens_;                      // guarded by mu_
+  Clock::time_point next_sweep_{};  // guarded by mu_
 };
 
 }  // namespace security

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <concepts>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,6 +30,13 @@ std::string cat(const Args&... args) {
   (append_to(out, args), ...);
   return out;
 }
+
+// A hash for unordered maps keyed by std::string that are looked up by string_view
+// (with std::equal_to<>): no copy of the key to find it.
+struct StringViewHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
 
 // The text without leading and trailing spaces, tabs, CR and LF.
 inline std::string_view trim(std::string_view s) {

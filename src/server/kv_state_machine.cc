@@ -678,10 +678,9 @@ absl::StatusOr<Identity> KvStateMachine::identify_token(std::string_view token) 
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::system_clock::now().time_since_epoch())
                             .count();
-    const std::string key(token);
     {
       std::shared_lock lock(jwt_cache_mu_);
-      auto it = jwt_cache_.find(key);
+      auto it = jwt_cache_.find(token);
       if (it != jwt_cache_.end() && it->second.exp > now) {
         return Identity{.user = it->second.user, .auth_revision = it->second.revision};
       }
@@ -691,7 +690,7 @@ absl::StatusOr<Identity> KvStateMachine::identify_token(std::string_view token) 
     {
       std::unique_lock lock(jwt_cache_mu_);
       if (jwt_cache_.size() >= kJwtCacheEntries) jwt_cache_.clear();
-      jwt_cache_[key] = *claims;
+      jwt_cache_.insert_or_assign(std::string(token), *claims);
     }
     return Identity{.user = std::move(claims->user), .auth_revision = claims->revision};
   }

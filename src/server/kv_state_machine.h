@@ -27,6 +27,7 @@
 #include "security/enforcer.h"
 #include "security/jwt_tokens.h"
 #include "security/simple_tokens.h"
+#include "security/text_util.h"
 #include "server/identity.h"
 
 namespace server {
@@ -183,7 +184,9 @@ class KvStateMachine : public node::StateMachine {
   // not once per request. Bounded: emptied when it reaches kJwtCacheEntries.
   static constexpr size_t kJwtCacheEntries = 4096;
   std::shared_mutex jwt_cache_mu_;
-  std::unordered_map<std::string, security::JwtTokens::Claims> jwt_cache_;  // by token
+  std::unordered_map<std::string, security::JwtTokens::Claims, security::StringViewHash,
+                     std::equal_to<>>
+      jwt_cache_;  // by token
   // The authorization policy: the log's (authz_.revision() > 0) or the default.
   std::shared_ptr<const security::Enforcer> enforcer_;          // guarded by auth_mu_
   raftkv::admin::Authz authz_;                                  // guarded by auth_mu_
