@@ -29,6 +29,7 @@
 #include "security/enforcer.h"
 #include "security/jwt_tokens.h"
 #include "security/password.h"
+#include "security/url.h"
 #include "server/server.h"
 #include "toml++/toml.h"
 
@@ -45,6 +46,9 @@ struct Flags {
   std::string initial_cluster;
   std::string initial_cluster_state = "new";
   std::string initial_cluster_token = "etcd-cluster";
+  uint32_t max_voters = security::ClusterLimits{}.max_voters;
+  uint32_t max_learners = security::ClusterLimits{}.max_learners;
+  std::string peer_allowed_networks;  // empty: any
   server::TlsFlags client_tls;  // --cert-file, --key-file, --trusted-ca-file, --client-cert-auth
   server::TlsFlags peer_tls;    // the same with --peer-, and --peer-cert-allowed-cn|hostname
   uint32_t heartbeat_interval = 100;
@@ -130,24 +134,63 @@ absl::Status init_logging(const Flags& f) {
   return absl::OkStatus();
 }
 
+// What a TOML value is, in words for errors.
+std::string toml_kind(const toml::node& v) {
+  if (v.is_string()) return "a string";
+  if (v.is_integer()) return "an integer";
+  if (v.is_floating_point()) return "a number with a fraction";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_array()) return "an array";
+  if (v.is_table()) return "a table";
+  return "a date or time";
+}
+
+// The TOML value as the flag's text, or an error saying what the flag takes: a switch
+// takes a boolean, a number flag an integer (or a fraction where it takes one), every
+// other flag a string; nothing is converted silently (`name = true` is not "true").
+absl::StatusOr<std::string> toml_text(const toml::node& v, const CLI::Option& opt) {
+  // CLI11's type names, with its validators' after a ':' ("UINT:NONNEGATIVE").
+  const std::string type = opt.get_type_name();
+  const bool is_switch = opt.get_expected_min() == 0;
+  const bool integer = type.starts_with("UINT") || type.starts_with("INT");
+  const bool fraction = type.starts_with("FLOAT");
+  if (is_switch) {
+    if (auto b = v.value<bool>(); b && v.is_boolean()) return std::string(*b ? "true" : "false");
+    return absl::InvalidArgumentError("takes a boolean (true or false), not " + toml_kind(v));
+  }
+  if (integer || fraction) {
+    if (v.is_integer()) return std::to_string(*v.value<int64_t>());
+    if (fraction && v.is_floating_point()) return std::to_string(*v.value<double>());
+    return absl::InvalidArgumentError(
+        std::string("takes ") + (integer ? "an integer" : "a number") + ", not " + toml_kind(v));
+  }
+  if (v.is_string()) return *v.value<std::string>();
+  return absl::InvalidArgumentError("takes a string, not " + toml_kind(v));
+}
+
 // Applies a TOML config file: keys are the flag names without dashes' leading "--"
 // (e.g. name = "n1", heartbeat-interval = 100). Flags given on the command line win.
+// A key that is not a setting (help, version, config-file itself), a value of the wrong
+// type and a file that is not a readable TOML file are refused, naming the key.
 std::string apply_config_file(const std::string& path, CLI::App& app) {
+  absl::StatusOr<std::string> text = read_file(path);
+  if (!text.ok()) return "config file " + path + ": " + std::string(text.status().message());
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(*text, path);
   } catch (const toml::parse_error& e) {
     return "config file " + path + ": " + std::string(e.description()) + " at line " +
            std::to_string(e.source().begin.line);
   }
+  static const std::set<std::string> kNotSettings = {"help", "help-all", "version", "config-file"};
   for (const auto& [key, value] : t) {
     const std::string k(key.str());
     CLI::Option* opt = nullptr;
     try {
-      opt = app.get_option("--" + k);
+      if (!kNotSettings.contains(k)) opt = app.get_option("--" + k);
     } catch (const CLI::OptionNotFound&) {
-      return "config file " + path + ": unknown key \"" + k + "\"";
     }
+    if (opt == nullptr) return "config file " + path + ": unknown key \"" + k + "\"";
     if (opt->count() > 0) continue;  // the command line wins
     // A repeatable flag (--limits-client) takes an array, one element per use.
     std::vector<const toml::node*> items{&value};
@@ -160,20 +203,15 @@ std::string apply_config_file(const std::string& path, CLI::App& app) {
     }
     std::vector<std::string> texts;
     for (const toml::node* v : items) {
-      if (auto s = v->value<std::string>())
-        texts.push_back(*s);
-      else if (auto i = v->value<int64_t>())
-        texts.push_back(std::to_string(*i));
-      else if (v->is_floating_point())
-        texts.push_back(std::to_string(*v->value<double>()));
-      else if (auto b = v->value<bool>())
-        texts.push_back(*b ? "true" : "false");
-      else
-        return "config file " + path + ": key \"" + k + "\" must be a string or a number" +
-               (opt->get_items_expected_max() > 1 ? ", or an array of them" : "");
+      absl::StatusOr<std::string> item = toml_text(*v, *opt);
+      if (!item.ok()) {
+        return "config file " + path + ": key \"" + k + "\" " +
+               std::string(item.status().message());
+      }
+      texts.push_back(*std::move(item));
     }
     try {
-      for (const std::string& text : texts) opt->add_result(text);
+      for (const std::string& item : texts) opt->add_result(item);
       opt->run_callback();
     } catch (const CLI::Error& e) {
       return "config file " + path + ": key \"" + k + "\": " + e.what();
@@ -319,6 +357,13 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--initial-cluster-state", f.initial_cluster_state, "new or existing")
       ->check(CLI::IsMember({"new", "existing"}));
   app.add_option("--initial-cluster-token", f.initial_cluster_token, "Cluster token");
+  app.add_option("--max-voters", f.max_voters,
+                 "Most voting members MemberAdd lets the cluster grow to (1 to 99)");
+  app.add_option("--max-learners", f.max_learners,
+                 "Most learners MemberAdd lets the cluster have (0 to 99; etcd 3.5's "
+                 "--experimental-max-learners)");
+  app.add_option("--peer-allowed-networks", f.peer_allowed_networks,
+                 "Comma-separated networks (CIDR) every peer URL must lie in; empty: any");
   app.add_option("--heartbeat-interval", f.heartbeat_interval, "Heartbeat interval in ms");
   app.add_option("--election-timeout", f.election_timeout,
                  "Election timeout T in ms: a random timeout in [T, 2T]");
@@ -379,8 +424,8 @@ absl::StatusOr<std::string> one_address(const std::string& flag, const std::stri
 }
 
 // --initial-cluster (name=peer-url,...), or this member alone, with etcd's member ids.
-absl::StatusOr<std::vector<server::MemberSpec>> initial_cluster(const Flags& f,
-                                                                const std::string& adv_peer) {
+absl::StatusOr<std::vector<server::MemberSpec>> initial_cluster(
+    const Flags& f, const std::string& adv_peer, const std::vector<security::Network>& allowed) {
   const std::string initial =
       f.initial_cluster.empty() ? f.name + "=" + adv_peer : f.initial_cluster;
   std::vector<server::MemberSpec> members;
@@ -399,11 +444,19 @@ absl::StatusOr<std::vector<server::MemberSpec>> initial_cluster(const Flags& f,
     if (auto a = server::url_to_address(url, /*allow_https=*/true); !a.ok()) {
       return bad("member " + m.name + ": " + std::string(a.status().message()));
     }
+    if (auto in = security::check_allowed(*security::parse_url(url), allowed, "peer URL");
+        !in.ok()) {
+      return bad("member " + m.name + ": " + std::string(in.message()));
+    }
     if (!urls.insert(url).second) return bad("peer URL " + url + " appears twice");
     if (!names.insert(m.name).second) return bad("name " + m.name + " appears twice");
     m.peer_urls = {url};
     m.id = server::member_id(f.initial_cluster_token, url);
     members.push_back(m);
+  }
+  if (members.size() > f.max_voters) {
+    return bad(std::to_string(members.size()) + " members, more than --max-voters (" +
+               std::to_string(f.max_voters) + ")");
   }
   const auto self = std::find_if(members.begin(), members.end(),
                                  [&](const server::MemberSpec& m) { return m.name == f.name; });
@@ -428,6 +481,14 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
   cfg->node.timeouts.election_max_ms =
       f.election_timeout_max != 0 ? f.election_timeout_max : 2 * cfg->node.timeouts.election_min_ms;
   cfg->node.snapshot_entries = f.snapshot_count;
+  // gRPC's largest message is 2^31 - 1 bytes, and the client port allows 512 KiB of
+  // framing above the largest request; a larger value used to wrap around in an int.
+  constexpr uint64_t kMaxRequestBytes = uint64_t{INT32_MAX} - 512 * 1024;
+  if (f.max_request_bytes < 1 || f.max_request_bytes > kMaxRequestBytes) {
+    return absl::InvalidArgumentError("--max-request-bytes " + std::to_string(f.max_request_bytes) +
+                                      " is out of range [1, " + std::to_string(kMaxRequestBytes) +
+                                      "] (gRPC's largest message, less 512 KiB of framing)");
+  }
   cfg->node.max_request_bytes = f.max_request_bytes;
   if (f.quota_backend_bytes < 0) {
     return absl::InvalidArgumentError("--quota-backend-bytes " +
@@ -558,7 +619,7 @@ absl::StatusOr<std::vector<server::Listener>> listen_urls(const std::string& fla
   std::vector<server::Listener> out;
   *urls = split(value, ',');
   for (const std::string& url : *urls) {
-    auto addr = server::url_to_address(url, /*allow_https=*/true);
+    auto addr = server::url_to_address(url, /*allow_https=*/true, security::UrlUse::kListen);
     if (!addr.ok()) {
       return absl::InvalidArgumentError("--" + flag + ": " + std::string(addr.status().message()));
     }
@@ -592,6 +653,12 @@ absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
     auto a =
         one_address("initial-advertise-peer-urls", f.initial_advertise_peer_urls, &adv_peer, true);
     if (!a.ok()) return a.status();
+  } else if (peers->front().address.ends_with(":0")) {
+    // The peer URL is the member's identity in --initial-cluster: it must be known
+    // before the port is bound.
+    return absl::InvalidArgumentError("--listen-peer-urls " + adv_peer +
+                                      " asks for any free port: give the URL peers dial in "
+                                      "--initial-advertise-peer-urls");
   }
   if (!f.listen_metrics_urls.empty()) {
     std::vector<std::string> metrics_urls;
@@ -609,7 +676,24 @@ absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
     if (!list.ok()) return list.status();
     cfg.cipher_list = *list;
   }
-  auto members = initial_cluster(f, adv_peer);
+  if (f.max_voters < 1 || f.max_voters > 99) {
+    return absl::InvalidArgumentError("--max-voters " + std::to_string(f.max_voters) +
+                                      " is out of range [1, 99]");
+  }
+  if (f.max_learners > 99) {
+    return absl::InvalidArgumentError("--max-learners " + std::to_string(f.max_learners) +
+                                      " is out of range [0, 99]");
+  }
+  cfg.cluster_limits = {.max_voters = f.max_voters, .max_learners = f.max_learners};
+  absl::StatusOr<std::vector<security::Network>> allowed =
+      f.peer_allowed_networks.empty() ? std::vector<security::Network>{}
+                                      : security::parse_networks(f.peer_allowed_networks);
+  if (!allowed.ok()) {
+    return absl::InvalidArgumentError("--peer-allowed-networks: " +
+                                      std::string(allowed.status().message()));
+  }
+  cfg.peer_allowed_networks = *allowed;
+  auto members = initial_cluster(f, adv_peer, *allowed);
   if (!members.ok()) return members.status();
   cfg.initial_cluster = *std::move(members);
   for (const server::MemberSpec& m : cfg.initial_cluster) {
@@ -686,6 +770,20 @@ int run(server::ServerConfig cfg) {
 
 }  // namespace
 
+// CLI11 reads "-1" into an unsigned flag as 2^64 - 1 (strtoull's rule): every unsigned
+// flag refuses a negative value instead, from the command line and from the TOML file.
+void refuse_negative_unsigned(CLI::App& app) {
+  const CLI::Validator non_negative(
+      [](std::string& value) {
+        return value.find('-') != std::string::npos ? "value " + value + " must not be negative"
+                                                    : std::string();
+      },
+      "NONNEGATIVE");
+  for (CLI::Option* opt : app.get_options()) {
+    if (opt->get_type_name().starts_with("UINT")) opt->check(non_negative);
+  }
+}
+
 int main(int argc, char** argv) {
   // gRPC's absl::Mutex checks lock order on every acquisition unless told not to: a
   // debugging aid that cost several percent of the CPU under load.
@@ -693,6 +791,7 @@ int main(int argc, char** argv) {
   Flags f;
   CLI::App app{"raftkv: a replicated key-value server speaking etcd's v3 API"};
   add_flags(app, f);
+  refuse_negative_unsigned(app);
   if (std::optional<int> exit = raftkv::cmd::parse_command_line(app, "raftkv", argc, argv)) {
     return *exit;
   }

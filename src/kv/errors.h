@@ -2,6 +2,8 @@
 // message of etcd's rpctypes (clientv3 maps errors back by exact string), in one place.
 #pragma once
 
+#include <string>
+
 #include "kv/status.h"
 
 namespace kv::errors {
@@ -15,6 +17,17 @@ inline Status too_many_ops() {
 }
 inline Status duplicate_key() {
   return {Code::kInvalidArgument, "etcdserver: duplicate key given in txn request"};
+}
+// raftkv's own: etcd 3.4 answers a compare with an unknown target or result as if it held.
+inline Status bad_compare_target(int target) {
+  return {Code::kInvalidArgument,
+          "raftkv: compare target " + std::to_string(target) +
+              " is not one of VERSION (0), CREATE (1), MOD (2), VALUE (3), LEASE (4)"};
+}
+inline Status bad_compare_result(int result) {
+  return {Code::kInvalidArgument,
+          "raftkv: compare result " + std::to_string(result) +
+              " is not one of EQUAL (0), GREATER (1), LESS (2), NOT_EQUAL (3)"};
 }
 inline Status compacted() {
   return {Code::kOutOfRange, "etcdserver: mvcc: required revision has been compacted"};

@@ -29,6 +29,16 @@ Status validate_one(const TxnRequest& req, int64_t max_txn_ops) {
   }
   for (const Compare& c : req.compare) {
     if (c.key.empty()) return errors::empty_key();
+    // etcd 3.4 compares an unknown target as if it were equal; raftkv refuses it.
+    const int target = static_cast<int>(c.target), result = static_cast<int>(c.result);
+    if (target < static_cast<int>(Compare::Target::kVersion) ||
+        target > static_cast<int>(Compare::Target::kLease)) {
+      return errors::bad_compare_target(target);
+    }
+    if (result < static_cast<int>(Compare::Result::kEqual) ||
+        result > static_cast<int>(Compare::Result::kNotEqual)) {
+      return errors::bad_compare_result(result);
+    }
   }
   if (Status s = validate_ops(req.success, max_txn_ops); !s.is_ok()) return s;
   return validate_ops(req.failure, max_txn_ops);

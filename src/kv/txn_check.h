@@ -1,6 +1,8 @@
 // Checks a Txn request before anything runs, as etcd's gRPC layer does: op counts, empty
-// keys, ignore_value/ignore_lease misuse, and keys written twice (put+put, put+delete, also
-// across nested transactions; then/else of one nested txn may put the same key).
+// keys, compare targets and results in range, ignore_value/ignore_lease misuse, and keys
+// written twice (put+put, put+delete, also across nested transactions; then/else of one
+// nested txn may put the same key). The server runs it before proposing; the store again
+// when applying.
 #pragma once
 
 #include <cstdint>

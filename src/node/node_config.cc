@@ -15,10 +15,14 @@ absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms) {
     return absl::InvalidArgumentError("heartbeat interval " + n(t.heartbeat_ms) +
                                       " ms is shorter than a tick (" + n(tick_ms) + " ms)");
   }
-  if (t.election_min_ms <= t.heartbeat_ms) {
+  // etcd's rule: a follower must miss several heartbeats before it may start an election,
+  // or one slow fsync under load deposes a healthy leader (an election timeout of twice
+  // the heartbeat did exactly that).
+  if (t.election_min_ms < kMinElectionHeartbeatRatio * uint64_t{t.heartbeat_ms}) {
     return absl::InvalidArgumentError("election timeout " + n(t.election_min_ms) +
-                                      " ms must be longer than the heartbeat interval (" +
-                                      n(t.heartbeat_ms) + " ms)");
+                                      " ms must be at least " + n(kMinElectionHeartbeatRatio) +
+                                      " times the heartbeat interval (" + n(t.heartbeat_ms) +
+                                      " ms), as etcd requires");
   }
   if (t.election_max_ms < t.election_min_ms + tick_ms) {
     return absl::InvalidArgumentError("election timeout range [" + n(t.election_min_ms) + ", " +

@@ -74,10 +74,13 @@ struct NodeConfig {
 inline constexpr uint32_t kMinTickMs = 1;
 inline constexpr uint32_t kMaxTickMs = 1000;
 inline constexpr uint32_t kMaxElectionMs = 600'000;
+// etcd: "--election-timeout should be at least as 5 times as --heartbeat-interval".
+inline constexpr uint32_t kMinElectionHeartbeatRatio = 5;
 
 absl::Status validate(const NodeConfig& config);
-// heartbeat >= tick, heartbeat < election min < election max <= kMaxElectionMs, each a
-// whole number of ticks at least one apart.
+// heartbeat >= tick, election min >= kMinElectionHeartbeatRatio x heartbeat, election
+// max >= election min + one tick, election max <= kMaxElectionMs. Values are rounded to
+// whole ticks when they take effect (to_ticks); to_ms(to_ticks(t)) is what is in force.
 absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms);
 
 // Milliseconds to the core's ticks of `tick_ms` (rounded, kept in order) and back.

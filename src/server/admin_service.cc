@@ -40,7 +40,10 @@ class AdminService final : public raftkv::admin::Admin::Service {
         !s.ok()) {
       return to_grpc(s);
     }
-    to_pb(t, resp);
+    // What is in force, whole ticks, not what was asked for (a member applies the
+    // rounded values; `timeouts get` then says the same).
+    const uint32_t tick = c_.config->node.tick_ms;
+    to_pb(node::to_ms(node::to_ticks(t, tick), tick), resp);
     return grpc::Status::OK;
   }
 

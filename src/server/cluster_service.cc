@@ -23,16 +23,11 @@ class ClusterService final : public pb::Cluster::Service {
                          pb::MemberAddResponse* resp) override {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
-    if (req->peerurls_size() == 0) return invalid_urls();
-    if (auto s = check_urls(req->peerurls()); !s.ok()) return s;
-    for (const pb::Member& m : c_.sm->members()) {
-      for (const std::string& url : m.peerurls()) {
-        if (std::find(req->peerurls().begin(), req->peerurls().end(), url) !=
-            req->peerurls().end()) {
-          return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                              "etcdserver: Peer URLs already exists");
-        }
-      }
+    const std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
+    if (auto no =
+            security::check_member_add(urls, req->islearner(), views(), c_.config->cluster_limits,
+                                       c_.config->peer_allowed_networks)) {
+      return refusal(*no);
     }
     const uint64_t id = member_id(c_.config->cluster_token, req->peerurls(0));
     in::Command c;
@@ -49,6 +44,7 @@ class ClusterService final : public pb::Cluster::Service {
     resp->mutable_member()->set_id(id);
     *resp->mutable_member()->mutable_peerurls() = req->peerurls();
     resp->mutable_member()->set_islearner(req->islearner());
+    read_own_change();
     list(resp->mutable_members());
     c_.header(resp->mutable_header());
     return grpc::Status::OK;
@@ -64,6 +60,8 @@ class ClusterService final : public pb::Cluster::Service {
         !s.ok()) {
       return to_grpc(s);
     }
+    // A member that removed itself serves no reads any more.
+    if (req->id() != c_.config->node.id.value()) read_own_change();
     list(resp->mutable_members());
     c_.header(resp->mutable_header());
     return grpc::Status::OK;
@@ -73,13 +71,17 @@ class ClusterService final : public pb::Cluster::Service {
                             pb::MemberUpdateResponse* resp) override {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
-    if (auto s = check_member(req->id()); !s.ok()) return s;
-    if (auto s = check_urls(req->peerurls()); !s.ok()) return s;
+    const std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
+    if (auto no = security::check_member_update(req->id(), urls, views(),
+                                                c_.config->peer_allowed_networks)) {
+      return refusal(*no);
+    }
     in::Command c;
     c.mutable_member_attributes()->set_id(req->id());
     *c.mutable_member_attributes()->mutable_peer_urls() = req->peerurls();
     in::Result r;
     if (auto s = c_.write(admitted.who, c, &r); !s.ok()) return s;
+    read_own_change();
     list(resp->mutable_members());
     c_.header(resp->mutable_header());
     return grpc::Status::OK;
@@ -114,21 +116,50 @@ class ClusterService final : public pb::Cluster::Service {
         !s.ok()) {
       return to_grpc(s);
     }
+    read_own_change();
     list(resp->mutable_members());
     c_.header(resp->mutable_header());
     return grpc::Status::OK;
   }
 
  private:
-  static grpc::Status invalid_urls() {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "etcdserver: given member URLs are invalid");
-  }
-  static grpc::Status check_urls(const google::protobuf::RepeatedPtrField<std::string>& urls) {
-    for (const std::string& url : urls) {
-      if (!url_to_address(url, /*allow_https=*/true).ok()) return invalid_urls();
+  // etcd's code and words for each refusal: etcd's exact string where etcd refuses the
+  // same thing (clients match some by string), with the detail where its string alone
+  // would not say what is wrong.
+  static grpc::Status refusal(const security::MemberRefusal& no) {
+    using K = security::MemberRefusalKind;
+    switch (no.kind) {
+      case K::kBadUrl:
+      case K::kUrlNotAllowed:
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "etcdserver: given member URLs are invalid: " + no.detail);
+      case K::kUrlInUse:
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "etcdserver: Peer URLs already exists");
+      case K::kTooManyLearners:
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "etcdserver: too many learner members in cluster");
+      case K::kTooManyVoters:
+        return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                            "etcdserver: too many members in cluster: " + no.detail);
+      case K::kUnknownMember:
+        return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
     }
-    return grpc::Status::OK;
+    return grpc::Status(grpc::StatusCode::INTERNAL, "raftkv: unknown member refusal");
+  }
+  // A change through a follower commits on the leader first: wait until this member has
+  // applied it too, so the answer's member list, and the caller's next membership call
+  // on this member, see it (etcd's members answer after applying). If the barrier
+  // fails (the leader was lost), the change stands and the list may lag it.
+  void read_own_change() const { (void)c_.read_barrier(); }
+  std::vector<security::MemberView> views() const {
+    std::vector<security::MemberView> out;
+    for (const pb::Member& m : c_.sm->members()) {
+      out.push_back({.id = m.id(),
+                     .peer_urls = {m.peerurls().begin(), m.peerurls().end()},
+                     .learner = m.islearner()});
+    }
+    return out;
   }
   grpc::Status check_member(uint64_t id) const {
     if (c_.sm->membership().contains(raft::NodeId(id))) return grpc::Status::OK;

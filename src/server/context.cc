@@ -5,6 +5,7 @@
 #include "server/auth_check.h"
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
+#include "server/request_validator.h"
 
 namespace server {
 namespace {
@@ -120,6 +121,11 @@ absl::Status Context::authorize(const Identity& who, std::string_view action) co
 Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Message& req) const {
   const size_t bytes = req.ByteSizeLong();
   if (bytes > config->node.max_request_bytes) return {too_large(), {}, {}};
+  // etcd's request rules, before anything else: a malformed request is refused whoever
+  // sends it, and never becomes a log entry.
+  if (grpc::Status s = validate_request(req, {.max_txn_ops = config->store.max_txn_ops}); !s.ok()) {
+    return {s, {}, {}};
+  }
   if (sm->self_is_learner() && !learner_may_serve(req)) return {not_for_learner(), {}, {}};
   // Authenticate is how a client replaces an expired token: one it still sends does not
   // stand in its way.

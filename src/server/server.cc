@@ -58,33 +58,15 @@ uint64_t cluster_id(const std::string& cluster_token, const std::vector<MemberSp
 
 bool is_https(const std::string& url) { return url.rfind("https://", 0) == 0; }
 
-absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_https) {
-  std::string rest;
-  if (url.rfind("http://", 0) == 0) {
-    rest = url.substr(7);
-  } else if (is_https(url) && allow_https) {
-    rest = url.substr(8);
-  } else if (is_https(url)) {
+absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_https,
+                                           security::UrlUse use) {
+  absl::StatusOr<security::Url> parsed = security::parse_url(url, use);
+  if (!parsed.ok()) return parsed.status();
+  if (parsed->scheme == "https" && !allow_https) {
     return absl::InvalidArgumentError("URL " + url +
                                       ": TLS is not supported yet on this listener; use http://");
-  } else {
-    return absl::InvalidArgumentError("URL " + url + " must start with http://");
   }
-  while (!rest.empty() && rest.back() == '/') rest.pop_back();
-  const size_t colon = rest.rfind(':');
-  if (colon == std::string::npos || colon == 0 || colon + 1 == rest.size()) {
-    return absl::InvalidArgumentError("URL " + url + " must be http://host:port");
-  }
-  const std::string port = rest.substr(colon + 1);
-  if (port.size() > 5 || !std::all_of(port.begin(), port.end(), ::isdigit) ||
-      std::stoi(port) > 65535) {
-    return absl::InvalidArgumentError("URL " + url + ": port " + port +
-                                      " is not a number in [0, 65535]");
-  }
-  if (rest.find('/') != std::string::npos) {
-    return absl::InvalidArgumentError("URL " + url + " must not have a path");
-  }
-  return rest;
+  return parsed->host_port();
 }
 
 namespace {
@@ -123,6 +105,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   }
   if (absl::Status st = s->open_node(); !st.ok()) return st;
   if (absl::Status st = s->listen_clients(); !st.ok()) return st;
+  s->advertise_bound_client_port();
   s->node_->start();
   if (absl::Status st = s->listen_metrics(); !st.ok()) return st;  // ~Server stops the rest
   s->housekeeping_ = std::thread([p = s.get()] { p->housekeeping_loop(); });
@@ -322,6 +305,18 @@ absl::Status Server::listen_clients() {
   }
   client_port_ = ports.front();
   return absl::OkStatus();
+}
+
+void Server::advertise_bound_client_port() {
+  // A listener given port 0 got a free port from the kernel: an advertised URL derived
+  // from it names that port, never 0 (which no client can dial).
+  for (std::string& url : config_.advertise_client_urls) {
+    absl::StatusOr<security::Url> parsed = security::parse_url(url, security::UrlUse::kListen);
+    if (parsed.ok() && parsed->port == 0) {
+      parsed->port = static_cast<uint16_t>(client_port_);
+      url = parsed->text();
+    }
+  }
 }
 
 absl::Status Server::listen_metrics() {

@@ -22,6 +22,8 @@
 #include "metrics/registry.h"
 #include "node/mutex.h"
 #include "node/node_config.h"
+#include "security/member_rules.h"
+#include "security/url.h"
 #include "server/tls.h"
 #include "server/tls_files.h"
 
@@ -70,6 +72,10 @@ struct ServerConfig {
   std::string cluster_token;
   std::vector<MemberSpec> initial_cluster;  // every member known at start, this one included
   bool join_existing = false;               // --initial-cluster-state existing
+  // The validator's membership rules: --max-voters and --max-learners, and the networks
+  // peer URLs must lie in (--peer-allowed-networks; empty: any).
+  security::ClusterLimits cluster_limits;
+  std::vector<security::Network> peer_allowed_networks;
   std::vector<std::string> advertise_client_urls;
   std::vector<std::string> advertise_peer_urls;
   kv::StoreOptions store;
@@ -116,9 +122,11 @@ struct ServerConfig {
 // on the new member itself, so neither needs to ask the other.
 uint64_t member_id(const std::string& cluster_token, const std::string& peer_url);
 uint64_t cluster_id(const std::string& cluster_token, const std::vector<MemberSpec>& members);
-// "http://127.0.0.1:2380" -> "127.0.0.1:2380"; an error names what is wrong. https://
-// only where `allow_https` (client and peer URLs; the metrics port has no TLS yet).
-absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_https = false);
+// "http://127.0.0.1:2380" -> "127.0.0.1:2380", through the validator's strict parser
+// (security::parse_url); an error names what is wrong. https:// only where
+// `allow_https`; port 0 only for a listener (UrlUse::kListen).
+absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_https = false,
+                                           security::UrlUse use = security::UrlUse::kAdvertise);
 bool is_https(const std::string& url);
 
 class Server {
@@ -142,6 +150,8 @@ class Server {
   // The metrics port's TLS context, made anew when its files were reloaded.
   std::shared_ptr<ssl_ctx_st> metrics_tls_context();
   absl::Status listen_clients();
+  // Replaces port 0 in the advertised client URLs by the port the listener got.
+  void advertise_bound_client_port();
   absl::Status listen_metrics();
   // A thread of its own: every 200 ms, until stop().
   void housekeeping_loop();

@@ -5,6 +5,7 @@ cluster restarted, and bad flags refused. Every acknowledged write must survive.
 
 Run: /usr/bin/python3 tests/cluster/fault_test.py [-v]   (RAFTKV_SERVER picks the binary)
 """
+import json
 import os
 import signal
 import subprocess
@@ -196,6 +197,13 @@ class FaultTest(unittest.TestCase):
             self.assert_everywhere(c, "keep", {f"keep{i}" for i in range(30)})
 
 
+def run_etcdctl(endpoint, *args):
+    p = subprocess.run(["etcdctl", "--endpoints", endpoint, "--dial-timeout=2s", *args],
+                       capture_output=True, text=True, timeout=20,
+                       env=dict(os.environ, ETCDCTL_API="3"))
+    return p.returncode, p.stdout, p.stderr
+
+
 class FlagTest(unittest.TestCase):
     def run_server(self, *args, timeout=10):
         return subprocess.run([os.environ.get("RAFTKV_SERVER") or default_binary(), *args],
@@ -204,14 +212,43 @@ class FlagTest(unittest.TestCase):
     def test_bad_flags_stop_the_start_with_a_message_naming_them(self):
         cases = [
             (["--heartbeat-interval", "100", "--election-timeout", "100"],
-             "election timeout 100 ms must be longer than the heartbeat interval (100 ms)"),
+             "election timeout 100 ms must be at least 5 times the heartbeat interval (100 ms)"),
             (["--listen-client-urls", "127.0.0.1:2379"],
-             "--listen-client-urls: URL 127.0.0.1:2379 must start with http://"),
+             '--listen-client-urls: URL "127.0.0.1:2379": the scheme must be http:// or https://'),
+            # Issue 17's careless-user cases: every URL goes through one strict parser.
+            (["--listen-client-urls", "http://my host:2379"],
+             '--listen-client-urls: URL "http://my host:2379": host "my host" is not an IPv4 '
+             'address, a bracketed IPv6 address or a DNS name'),
+            (["--listen-client-urls", "http://::1:2379"],
+             "an IPv6 host must be in brackets"),
+            (["--advertise-client-urls", "http://127.0.0.1:0"],
+             '--advertise-client-urls: URL "http://127.0.0.1:0": port "0" is not a number in '
+             '[1, 65535]'),
+            (["--listen-peer-urls", "http://127.0.0.1:0"],
+             "--listen-peer-urls http://127.0.0.1:0 asks for any free port: give the URL peers "
+             "dial in --initial-advertise-peer-urls"),
+            (["--initial-cluster", "default=http://u:p@127.0.0.1:2380"],
+             'member default: URL "http://u:p@127.0.0.1:2380": user info is not allowed'),
+            (["--initial-cluster", "default=http://bad_host:2380"], 'host "bad_host"'),
+            (["--initial-cluster", "default=http://127.0.0.1:2380,b=http://127.0.0.1:2381",
+              "--max-voters", "1"], "--initial-cluster: 2 members, more than --max-voters (1)"),
+            (["--max-voters", "0"], "--max-voters 0 is out of range [1, 99]"),
+            (["--max-learners", "100"], "--max-learners 100 is out of range [0, 99]"),
+            (["--peer-allowed-networks", "10.0.0.0/8"],
+             "member default: peer URL http://127.0.0.1:2380 is outside the allowed networks "
+             "(10.0.0.0/8)"),
+            (["--peer-allowed-networks", "10.0.0.1/8"], "has host bits set below its prefix"),
+            (["--max-request-bytes", "4294443108"],
+             "--max-request-bytes 4294443108 is out of range [1, 2146959359]"),
+            (["--max-request-bytes", "0"], "--max-request-bytes 0 is out of range"),
+            (["--snapshot-count", "-1"], "--snapshot-count: value -1 must not be negative"),
+            (["--heartbeat-interval", "100", "--election-timeout", "200"],
+             "election timeout 200 ms must be at least 5 times the heartbeat interval (100 ms)"),
             (["--initial-cluster", "a=http://127.0.0.1:1", "--name", "b"],
              "--initial-cluster does not name this member (--name b)"),
             (["--initial-cluster-state", "maybe"], "--initial-cluster-state"),
             (["--listen-metrics-urls", "127.0.0.1:9"],
-             "--listen-metrics-urls: URL 127.0.0.1:9 must start with http://"),
+             '--listen-metrics-urls: URL "127.0.0.1:9": the scheme must be http:// or https://'),
             (["--no-such-flag"], "no-such-flag"),
             # etcd's TLS flags raftkv does not support yet are known, and refused.
             (["--cipher-suites", "TLS_AES_128_GCM_SHA256"],
@@ -238,7 +275,8 @@ class FlagTest(unittest.TestCase):
             with self.subTest(args=args):
                 p = self.run_server(*args)
                 self.assertNotEqual(p.returncode, 0)
-                self.assertIn(message, p.stderr + p.stdout)
+                # The refusal is a JSON log line: its quotes are escaped.
+                self.assertIn(message, (p.stderr + p.stdout).replace('\\"', '"'))
 
     def test_a_bad_authorization_policy_stops_the_start_naming_file_and_line(self):
         here = os.path.dirname(os.path.abspath(__file__))
@@ -270,6 +308,40 @@ class FlagTest(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn(f"cannot listen for metrics on 127.0.0.1:{client}", p.stderr)
 
+    def test_a_client_listener_on_port_zero_advertises_the_port_it_got(self):
+        peer = free_port()
+        with tempfile.TemporaryDirectory() as d:
+            proc = subprocess.Popen(
+                [os.environ.get("RAFTKV_SERVER") or default_binary(),
+                 "--data-dir", os.path.join(d, "data"),
+                 "--listen-client-urls", "http://127.0.0.1:0",
+                 "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                 "--initial-cluster", f"default=http://127.0.0.1:{peer}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            try:
+                port = None
+                deadline = time.monotonic() + 20
+                while port is None and time.monotonic() < deadline:
+                    line = proc.stderr.readline()
+                    if not line:
+                        break
+                    if '"msg":"serving client requests"' in line:
+                        port = json.loads(line)["port"]
+                self.assertIsNotNone(port, "the member never said which port it serves")
+                self.assertNotEqual(port, 0)
+                out = ""
+                for _ in range(100):
+                    code, out, _ = run_etcdctl(f"127.0.0.1:{port}", "member", "list")
+                    if code == 0 and f"http://127.0.0.1:{port}" in out:
+                        break
+                    time.sleep(0.1)
+                self.assertIn(f"http://127.0.0.1:{port}", out)
+                self.assertNotIn("127.0.0.1:0", out)
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+                proc.stderr.close()
+
     def test_a_toml_config_file_sets_flags_and_the_command_line_wins(self):
         with tempfile.TemporaryDirectory() as d:
             cfg = os.path.join(d, "raftkv.toml")
@@ -277,7 +349,7 @@ class FlagTest(unittest.TestCase):
                 f.write('name = "fromfile"\nheartbeat-interval = 100\nelection-timeout = 50\n')
             p = self.run_server("--config-file", cfg, "--data-dir", os.path.join(d, "data"))
             self.assertEqual(p.returncode, 2)
-            self.assertIn("election timeout 50 ms must be longer than the heartbeat", p.stderr)
+            self.assertIn("election timeout 50 ms must be at least 5 times the heartbeat", p.stderr)
             with open(cfg, "w") as f:
                 f.write('bogus-key = 1\n')
             p = self.run_server("--config-file", cfg)
@@ -292,6 +364,30 @@ class FlagTest(unittest.TestCase):
                 f.write('name = ["a", "b"]\n')
             p = self.run_server("--config-file", cfg)
             self.assertIn('key "name" takes one value, not an array', p.stderr)
+            # Issue 17: nothing is converted silently, and a key that is not a setting or a
+            # file that is not a file is refused, naming it; nothing is started.
+            for text, message in [
+                    ('name = true\n', 'key "name" takes a string, not a boolean'),
+                    ('heartbeat-interval = "100"\n',
+                     'key "heartbeat-interval" takes an integer, not a string'),
+                    ('limits-trust-client-id = 1\n',
+                     'key "limits-trust-client-id" takes a boolean (true or false), not an '
+                     'integer'),
+                    ('snapshot-count = -1\n',
+                     'key "snapshot-count": --snapshot-count: value -1 must not be negative'),
+                    ('help = true\n', 'unknown key "help"'),
+                    ('config-file = "other.toml"\n', 'unknown key "config-file"')]:
+                with self.subTest(toml=text):
+                    with open(cfg, "w") as f:
+                        f.write(text)
+                    p = self.run_server("--config-file", cfg,
+                                        "--data-dir", os.path.join(d, "data"))
+                    self.assertEqual(p.returncode, 2, p.stderr)
+                    self.assertIn(f"config file {cfg}: {message}", p.stderr)
+                    self.assertFalse(os.path.exists(os.path.join(d, "data")))
+            p = self.run_server("--config-file", d)
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn(f"config file {d}: is a directory", p.stderr)
 
 
 if __name__ == "__main__":

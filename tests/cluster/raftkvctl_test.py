@@ -64,10 +64,20 @@ class RaftkvctlTest(unittest.TestCase):
             wait_until(lambda: ctl("timeouts", "get", "-o", "json", endpoints=m.endpoint)[1] ==
                        '{"heartbeat_ms":60,"election_min_ms":600,"election_max_ms":1200}\n',
                        10, 0.1, f"{m.name} to apply the timeouts")
+        # Values between ticks (10 ms) take effect rounded: the answer says what is in
+        # force, and `timeouts get` on every member then says the same.
+        code, out, err = ctl("timeouts", "set", "--heartbeat", "55", "--election-min", "301",
+                             "--election-max", "607")
+        self.assertEqual((code, out), (0, "heartbeat 60 ms, election timeout [300, 610] ms\n"),
+                         err)
+        for m in CLUSTER.members:
+            wait_until(lambda: ctl("timeouts", "get", "-o", "json", endpoints=m.endpoint)[1] ==
+                       '{"heartbeat_ms":60,"election_min_ms":300,"election_max_ms":610}\n',
+                       10, 0.1, f"{m.name} to apply the rounded timeouts")
         code, _, err = ctl("timeouts", "set", "--heartbeat", "700", "--election-min", "600",
                            "--election-max", "1200")
         self.assertEqual(code, 1)
-        self.assertIn("election timeout 600 ms must be longer than the heartbeat interval "
+        self.assertIn("election timeout 600 ms must be at least 5 times the heartbeat interval "
                       "(700 ms)", err)
 
     def test_leader_transfer_moves_leadership(self):

@@ -460,7 +460,7 @@ TEST(RaftNode, TimeoutsChangeAtRunTimeOnEveryNode) {
   // Invalid ones are refused and change nothing.
   absl::Status bad = c.node(leader).update_timeouts(TimeoutsMs{300, 200, 400}, kTimeout);
   EXPECT_EQ(bad.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(bad.message().find("election timeout 200 ms must be longer than the heartbeat"),
+  EXPECT_NE(bad.message().find("election timeout 200 ms must be at least 5 times the heartbeat"),
             std::string::npos)
       << bad;
   EXPECT_EQ(c.node(leader).timeouts(), next);
@@ -604,8 +604,10 @@ TEST(NodeConfig, EveryBadValueIsNamed) {
   EXPECT_EQ(validate(bad).message(), "node id must not be 0");
   bad = c;
   bad.timeouts = TimeoutsMs{100, 100, 200};
-  EXPECT_EQ(validate(bad).message(),
-            "election timeout 100 ms must be longer than the heartbeat interval (100 ms)");
+  EXPECT_EQ(
+      validate(bad).message(),
+      "election timeout 100 ms must be at least 5 times the heartbeat interval (100 ms), as etcd "
+      "requires");
   bad = c;
   bad.timeouts = TimeoutsMs{100, 1000, 1005};
   EXPECT_EQ(validate(bad).message(),

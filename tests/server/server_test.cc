@@ -398,8 +398,10 @@ TEST_F(ServerTest, AdminTimeoutsChangeThroughConsensusAndBadOnesAreRefused) {
   t.set_election_min_ms(20);
   grpc::Status s = admin->SetTimeouts(ctx().get(), t, &out);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(s.error_message(),
-            "election timeout 20 ms must be longer than the heartbeat interval (30 ms)");
+  EXPECT_EQ(
+      s.error_message(),
+      "election timeout 20 ms must be at least 5 times the heartbeat interval (30 ms), as etcd "
+      "requires");
 }
 
 TEST_F(ServerTest, TheMetricsListenerServesHealthAndPrometheusText) {
