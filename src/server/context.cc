@@ -127,6 +127,10 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
     return {s, {}, {}};
   }
   if (sm->self_is_learner() && !learner_may_serve(req)) return {not_for_learner(), {}, {}};
+  // An armed alarm stops the writes it caps before they are proposed (etcd's quota and
+  // capped applier); apply refuses them again, so a proposal already under way changes
+  // nothing either.
+  if (std::optional<grpc::Status> capped = sm->refused_by_alarm(req)) return {*capped, {}, {}};
   // Authenticate is how a client replaces an expired token: one it still sends does not
   // stand in its way.
   absl::StatusOr<Identity> who = req.GetDescriptor() == pb::AuthenticateRequest::descriptor()

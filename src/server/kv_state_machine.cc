@@ -9,6 +9,7 @@
 #include "server/errors.h"
 #include "server/kv_convert.h"
 #include "server/limits_proto.h"
+#include "server/request_validator.h"
 
 namespace server {
 namespace {
@@ -273,6 +274,13 @@ in::Result KvStateMachine::apply_command(const in::Command& c) {
       return out;
     }
   }
+  // etcd's capped and corrupt appliers: while an alarm is armed the writes it stops are
+  // refused, on every replica alike, until someone disarms it.
+  if (const std::optional<grpc::Status> capped = refused_by_alarm(c)) {
+    out.set_code(static_cast<int32_t>(capped->error_code()));
+    out.set_message(capped->error_message());
+    return out;
+  }
   const bool quota_was_exceeded = store_.space_exceeded();
   (this->*handler->second)(c, &out);
   // A write refused for space raises etcd's NOSPACE alarm, on every replica alike.
@@ -386,6 +394,7 @@ void KvStateMachine::apply_alarm(const in::Command& c, in::Result* out) {
     }
     std::erase_if(alarms_, matches);
   }
+  alarms_changed();
   out->mutable_alarm()->mutable_header()->set_revision(store_.revision());
 }
 
@@ -667,12 +676,71 @@ std::optional<raftkv::admin::Limits> KvStateMachine::limits() {
 }
 
 void KvStateMachine::raise_nospace_alarm() {
-  for (const auto& m : alarms_) {
-    if (m.alarm() == pb::NOSPACE) return;
+  // Every replica holds the same store, so every member is over its quota: as etcd's
+  // members each raise their own, the alarm is raised for each member (not for id 0),
+  // deterministically, from the applied membership.
+  for (const auto* ids :
+       {&membership_.voters, &membership_.voters_outgoing, &membership_.learners}) {
+    for (raft::NodeId id : *ids) {
+      const bool raised = std::any_of(alarms_.begin(), alarms_.end(), [&](const auto& a) {
+        return a.alarm() == pb::NOSPACE && a.memberid() == id.value();
+      });
+      if (raised) continue;
+      pb::AlarmMember m;
+      m.set_memberid(id.value());
+      m.set_alarm(pb::NOSPACE);
+      alarms_.push_back(m);
+    }
   }
-  pb::AlarmMember m;
-  m.set_alarm(pb::NOSPACE);
-  alarms_.push_back(m);
+  alarms_changed();
+}
+
+void KvStateMachine::alarms_changed() { armed_ = alarm_set(alarms_); }
+
+std::optional<grpc::Status> KvStateMachine::refused_by_alarm(const in::Command& c) const {
+  const AlarmSet armed = armed_.load(std::memory_order_relaxed);
+  if (armed == AlarmSet::kNone) return std::nullopt;
+  switch (c.op_case()) {
+    case in::Command::kPut:
+      return refused_by_alarm(c.put());
+    case in::Command::kDeleteRange:
+      return refused_by_alarm(c.delete_range());
+    case in::Command::kTxn:
+      return refused_by_alarm(c.txn());
+    case in::Command::kCompaction:
+      return refused_by_alarm(c.compaction());
+    case in::Command::kLeaseGrant:
+      return refused_by_alarm(c.lease_grant());
+    case in::Command::kLeaseRevoke:
+      return refused_by_alarm(c.lease_revoke());
+    default:
+      return std::nullopt;
+  }
+}
+
+std::optional<grpc::Status> KvStateMachine::refused_by_alarm(
+    const google::protobuf::Message& req) const {
+  const AlarmSet armed = armed_.load(std::memory_order_relaxed);
+  if (armed == AlarmSet::kNone) return std::nullopt;
+  const google::protobuf::Descriptor* d = req.GetDescriptor();
+  const bool kv_call =
+      d == pb::PutRequest::descriptor() || d == pb::DeleteRangeRequest::descriptor() ||
+      d == pb::TxnRequest::descriptor() || d == pb::CompactionRequest::descriptor() ||
+      d == pb::LeaseGrantRequest::descriptor() || d == pb::LeaseRevokeRequest::descriptor() ||
+      d == pb::RangeRequest::descriptor();
+  if (armed == AlarmSet::kCorrupt) {
+    if (!kv_call) return std::nullopt;
+    return grpc::Status(grpc::StatusCode::DATA_LOSS, "etcdserver: corrupt cluster");
+  }
+  // NOSPACE: puts, lease grants and transactions that write stop; reads, deletes,
+  // compactions and revokes (which free space) go on.
+  const bool writes = d == pb::PutRequest::descriptor() ||
+                      d == pb::LeaseGrantRequest::descriptor() ||
+                      (d == pb::TxnRequest::descriptor() &&
+                       !txn_is_read_only(static_cast<const pb::TxnRequest&>(req)));
+  if (!writes) return std::nullopt;
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "etcdserver: mvcc: database space exceeded");
 }
 
 std::string KvStateMachine::snapshot() {
@@ -748,6 +816,7 @@ absl::Status KvStateMachine::restore(std::string_view data) {
       changed.push_back(m);
     }
     alarms_.assign(cs.alarms().begin(), cs.alarms().end());
+    alarms_changed();
     limits_ = cs.limits();
     limits_set_ = cs.has_limits();
     {

@@ -62,6 +62,11 @@ class KvStateMachine : public node::StateMachine {
   void set_self(raft::NodeId self) { self_ = self.value(); }
   bool self_is_learner() const { return self_learner_.load(std::memory_order_relaxed); }
   std::vector<etcdserverpb::AlarmMember> alarms();
+  // etcd's capped (NOSPACE) and corrupt (CORRUPT) appliers: the refusal, with etcd's code
+  // and words, of a request an armed alarm stops (puts, lease grants and writing
+  // transactions under NOSPACE; every KV call under CORRUPT), or nothing. The gate asks
+  // before proposing; apply asks again, so every replica refuses the same entries.
+  std::optional<grpc::Status> refused_by_alarm(const google::protobuf::Message& req) const;
   int64_t revision();
   int64_t size_bytes();
   size_t key_count();
@@ -163,6 +168,20 @@ class KvStateMachine : public node::StateMachine {
   std::map<kv::WatchId, std::function<void()>> watch_ready_;  // guarded by mu_
   std::map<uint64_t, raftkv::internal::MemberAttributes> attributes_;
   std::vector<etcdserverpb::AlarmMember> alarms_;
+  // Which alarms are armed, from alarms_ (alarms_changed() after every change): read
+  // without the lock by the gate.
+  enum class AlarmSet { kNone, kNospace, kCorrupt };
+  static AlarmSet alarm_set(const std::vector<etcdserverpb::AlarmMember>& alarms) {
+    AlarmSet set = AlarmSet::kNone;
+    for (const auto& a : alarms) {
+      if (a.alarm() == etcdserverpb::CORRUPT) return AlarmSet::kCorrupt;
+      if (a.alarm() == etcdserverpb::NOSPACE) set = AlarmSet::kNospace;
+    }
+    return set;
+  }
+  std::atomic<AlarmSet> armed_{AlarmSet::kNone};
+  void alarms_changed();
+  std::optional<grpc::Status> refused_by_alarm(const raftkv::internal::Command& c) const;
   raft::Membership membership_;
   std::atomic<uint64_t> self_{0};
   std::atomic<bool> self_learner_{false};

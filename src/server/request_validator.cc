@@ -56,6 +56,16 @@ grpc::Status check(const pb::LeaseGrantRequest& r) {
 
 }  // namespace
 
+bool txn_is_read_only(const pb::TxnRequest& txn) {
+  for (const auto* branch : {&txn.success(), &txn.failure()}) {
+    for (const pb::RequestOp& op : *branch) {
+      if (op.has_request_put() || op.has_request_delete_range()) return false;
+      if (op.has_request_txn() && !txn_is_read_only(op.request_txn())) return false;
+    }
+  }
+  return true;
+}
+
 grpc::Status validate_request(const google::protobuf::Message& req, const RequestRules& rules) {
   const google::protobuf::Descriptor* d = req.GetDescriptor();
   if (d == pb::PutRequest::descriptor()) return check(static_cast<const pb::PutRequest&>(req));

@@ -9,6 +9,8 @@
 
 #include <cstdint>
 
+#include "etcd/rpc.pb.h"
+
 namespace server {
 
 struct RequestRules {
@@ -21,5 +23,9 @@ struct RequestRules {
 // twice, a compare target or result out of range, a lease TTL over etcd's maximum.
 // Requests of other types pass.
 grpc::Status validate_request(const google::protobuf::Message& req, const RequestRules& rules);
+
+// Whether a Txn only reads: every op of both branches a range, nested ones too (etcd's
+// isTxnReadonly; an alarm's capped applier lets such a Txn through).
+bool txn_is_read_only(const etcdserverpb::TxnRequest& txn);
 
 }  // namespace server

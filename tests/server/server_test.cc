@@ -178,11 +178,85 @@ TEST_F(ServerTest, OverTheQuotaWritesFailWithNospaceWhileReadsAndDeletesWork) {
   ASSERT_TRUE(maint->Alarm(ctx().get(), ar, &alarms).ok());
   ASSERT_EQ(alarms.alarms_size(), 1);
   EXPECT_EQ(alarms.alarms(0).alarm(), pb::NOSPACE);
-  pb::DeleteRangeRequest del;
-  del.set_key("fill0");
+  EXPECT_EQ(alarms.alarms(0).memberid(), id_);  // the member's own id, as etcd records it
   pb::DeleteRangeResponse dr;
-  ASSERT_TRUE(kv_->DeleteRange(ctx().get(), del, &dr).ok());
-  EXPECT_EQ(dr.deleted(), 1);
+  for (int i = 0; i < written; ++i) {
+    pb::DeleteRangeRequest del;
+    del.set_key("fill" + std::to_string(i));
+    ASSERT_TRUE(kv_->DeleteRange(ctx().get(), del, &dr).ok());
+    EXPECT_EQ(dr.deleted(), 1);
+  }
+  pb::CompactionRequest compact;
+  compact.set_revision(dr.header().revision());
+  pb::CompactionResponse cr;
+  ASSERT_TRUE(kv_->Compact(ctx().get(), compact, &cr).ok());
+  // Space is free again, but the alarm stays armed: writes wait for someone to disarm it
+  // (etcd's rule), and /health agrees with what writes get.
+  s = put("after", "v", &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: database space exceeded");
+  pb::AlarmRequest disarm;
+  disarm.set_action(pb::AlarmRequest::DEACTIVATE);
+  disarm.set_memberid(id_);
+  disarm.set_alarm(pb::NOSPACE);
+  ASSERT_TRUE(maint->Alarm(ctx().get(), disarm, &alarms).ok());
+  EXPECT_TRUE(put("after", "v", &p).ok());
+}
+
+TEST_F(ServerTest, AnArmedAlarmStopsTheWritesItCapsBeforeTheyReachTheLog) {
+  auto maint = pb::Maintenance::NewStub(channel_);
+  auto raft_index = [&] {
+    pb::StatusResponse st;
+    EXPECT_TRUE(maint->Status(ctx().get(), pb::StatusRequest(), &st).ok());
+    return st.raftindex();
+  };
+  pb::PutResponse p;
+  ASSERT_TRUE(put("k", "v", &p).ok());
+  pb::AlarmRequest arm;
+  arm.set_action(pb::AlarmRequest::ACTIVATE);
+  arm.set_memberid(id_);
+  arm.set_alarm(pb::NOSPACE);
+  pb::AlarmResponse alarms;
+  ASSERT_TRUE(maint->Alarm(ctx().get(), arm, &alarms).ok());
+  const uint64_t index = raft_index();
+  grpc::Status s = put("k", "w", &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(s.error_message(), "etcdserver: mvcc: database space exceeded");
+  pb::TxnRequest writes;
+  writes.add_success()->mutable_request_put()->set_key("k");
+  pb::TxnResponse tr;
+  EXPECT_EQ(kv_->Txn(ctx().get(), writes, &tr).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto lease = pb::Lease::NewStub(channel_);
+  pb::LeaseGrantRequest grant;
+  grant.set_ttl(60);
+  pb::LeaseGrantResponse gr;
+  EXPECT_EQ(lease->LeaseGrant(ctx().get(), grant, &gr).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(raft_index(), index);  // refused at the gate: no log entry
+  // Reads, read-only transactions and deletes go on.
+  pb::TxnRequest reads;
+  reads.add_success()->mutable_request_range()->set_key("k");
+  ASSERT_TRUE(kv_->Txn(ctx().get(), reads, &tr).ok());
+  EXPECT_EQ(tr.responses(0).response_range().kvs(0).value(), "v");
+  pb::DeleteRangeRequest del;
+  del.set_key("k");
+  pb::DeleteRangeResponse dr;
+  EXPECT_TRUE(kv_->DeleteRange(ctx().get(), del, &dr).ok());
+  // CORRUPT stops every KV call, reads too.
+  arm.set_alarm(pb::CORRUPT);
+  ASSERT_TRUE(maint->Alarm(ctx().get(), arm, &alarms).ok());
+  pb::RangeRequest rr;
+  rr.set_key("k");
+  pb::RangeResponse r;
+  s = kv_->Range(ctx().get(), rr, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DATA_LOSS);
+  EXPECT_EQ(s.error_message(), "etcdserver: corrupt cluster");
+  pb::AlarmRequest disarm_all;  // memberid 0 and NONE: every alarm
+  disarm_all.set_action(pb::AlarmRequest::DEACTIVATE);
+  ASSERT_TRUE(maint->Alarm(ctx().get(), disarm_all, &alarms).ok());
+  EXPECT_EQ(alarms.alarms_size(), 2);
+  EXPECT_TRUE(put("k", "x", &p).ok());
+  EXPECT_TRUE(kv_->Range(ctx().get(), rr, &r).ok());
 }
 
 TEST_F(ServerTest, AWatchStreamAnswersCreatedThenEventsInOrder) {
