@@ -766,14 +766,18 @@ TEST(Errors, EveryResourceExhaustedAnswerCarriesARetryHint) {
   srv->Shutdown();
 }
 
-TEST(Urls, BadUrlsAreNamed) {
+TEST(Urls, AddressesComeFromTheValidatorsParser) {
+  // The rules themselves are tabled in tests/security/url_test.cc; here, the server's use.
   EXPECT_EQ(*url_to_address("http://127.0.0.1:2380"), "127.0.0.1:2380");
+  EXPECT_EQ(*url_to_address("https://[::1]:2380", /*allow_https=*/true), "[::1]:2380");
+  EXPECT_EQ(url_to_address("https://127.0.0.1:2380").status().message(),
+            "URL https://127.0.0.1:2380: TLS is not supported yet on this listener; use http://");
   EXPECT_EQ(url_to_address("127.0.0.1:2380").status().message(),
-            "URL 127.0.0.1:2380 must start with http://");
+            "URL \"127.0.0.1:2380\": the scheme must be http:// or https://");
   EXPECT_EQ(url_to_address("http://127.0.0.1:99999").status().message(),
-            "URL http://127.0.0.1:99999: port 99999 is not a number in [0, 65535]");
-  EXPECT_EQ(url_to_address("http://127.0.0.1").status().message(),
-            "URL http://127.0.0.1 must be http://host:port");
+            "URL \"http://127.0.0.1:99999\": port \"99999\" is not a number in [1, 65535]");
+  EXPECT_FALSE(url_to_address("http://127.0.0.1:0").ok());
+  EXPECT_EQ(*url_to_address("http://127.0.0.1:0", false, security::UrlUse::kListen), "127.0.0.1:0");
 }
 
 }  // namespace
