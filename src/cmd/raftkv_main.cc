@@ -708,7 +708,10 @@ absl::StatusOr<server::ServerConfig> build_config(const Flags& f) {
     for (const auto& m : cfg.initial_cluster) cfg.node.bootstrap.voters.insert(raft::NodeId(m.id));
   }
   cfg.cluster_token = f.initial_cluster_token;
-  cfg.cluster_id = server::cluster_id(f.initial_cluster_token, {});
+  // etcd's rule: the cluster id is a hash of the founding members' ids (and the token),
+  // so two clusters with the default token still differ. A member joining an existing
+  // cluster takes the id from a peer instead.
+  cfg.cluster_id = server::cluster_id(f.initial_cluster_token, cfg.initial_cluster);
   cfg.advertise_client_urls = {adv_client};
   cfg.advertise_peer_urls = {adv_peer};
   if (absl::Status s = apply_limits(f, &cfg); !s.ok()) return s;
@@ -727,9 +730,7 @@ int run(server::ServerConfig cfg) {
 
   cfg.on_removed = [] { kill(getpid(), SIGTERM); };  // the same clean stop as SIGTERM
   raftlog::info("server", "starting",
-                {{"member-id", raftlog::hex_id(cfg.node.id.value())},
-                 {"cluster-id", raftlog::hex_id(cfg.cluster_id)},
-                 {"data-dir", cfg.node.data_dir},
+                {{"data-dir", cfg.node.data_dir},
                  {"initial-cluster-state", cfg.join_existing ? "existing" : "new"}});
   auto srv = server::Server::start(cfg);
   if (!srv.ok()) return refuse_start(std::string(srv.status().message()));

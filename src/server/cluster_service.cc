@@ -1,6 +1,9 @@
 // etcd's Cluster service: members through the log, checked as etcd checks them.
 #include <grpcpp/grpcpp.h>
+#include <xxhash.h>
 
+#include "absl/random/random.h"
+#include "absl/time/clock.h"
 #include "etcd/rpc.grpc.pb.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
@@ -29,7 +32,7 @@ class ClusterService final : public pb::Cluster::Service {
                                        c_.config->peer_allowed_networks)) {
       return refusal(*no);
     }
-    const uint64_t id = member_id(c_.config->cluster_token, req->peerurls(0));
+    const uint64_t id = fresh_id(req->peerurls(0));
     in::Command c;
     in::MemberAttributes* a = c.mutable_member_attributes();
     a->set_id(id);
@@ -146,6 +149,23 @@ class ClusterService final : public pb::Cluster::Service {
         return grpc::Status(grpc::StatusCode::NOT_FOUND, "etcdserver: member not found");
     }
     return grpc::Status(grpc::StatusCode::INTERNAL, "raftkv: unknown member refusal");
+  }
+  // etcd's rule: each addition gets an id of its own (a hash of the URL, the token and
+  // the time, here also a random number), so a member removed and added again is a new
+  // member, and its old data directory cannot rejoin under the old id (its peers refuse
+  // a removed member). Never 0, never one a member has or had.
+  uint64_t fresh_id(const std::string& url) const {
+    const raft::Membership m = c_.sm->membership();
+    absl::BitGen random;  // one per call: gRPC runs calls on several threads
+    for (;;) {
+      const std::string key = c_.config->cluster_token + "\n" + url + "\n" +
+                              std::to_string(absl::ToUnixNanos(absl::Now())) + "\n" +
+                              std::to_string(absl::Uniform<uint64_t>(random));
+      const uint64_t id = XXH3_64bits(key.data(), key.size());
+      if (id != 0 && !m.contains(raft::NodeId(id)) && !c_.node->is_removed(raft::NodeId(id))) {
+        return id;
+      }
+    }
   }
   // A change through a follower commits on the leader first: wait until this member has
   // applied it too, so the answer's member list, and the caller's next membership call

@@ -25,6 +25,7 @@
 #include "server/http_endpoint.h"
 #include "server/kv_state_machine.h"
 #include "server/limits_proto.h"
+#include "server/member_identity.h"
 #include "server/retry_hint.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
@@ -103,6 +104,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
     if (!pem.ok()) return pem.status();
     s->metrics_tls_ = *std::move(pem);
   }
+  if (absl::Status st = s->open_tls_files(); !st.ok()) return st;
+  if (absl::Status st = s->resolve_identity(); !st.ok()) return st;
+  raftlog::info("server", "member identity",
+                {{"member-id", raftlog::hex_id(s->config_.node.id.value())},
+                 {"cluster-id", raftlog::hex_id(s->config_.cluster_id)}});
   if (absl::Status st = s->open_node(); !st.ok()) return st;
   if (absl::Status st = s->listen_clients(); !st.ok()) return st;
   s->advertise_bound_client_port();
@@ -150,7 +156,14 @@ absl::Status Server::open_node() {
   topts.cluster_id = cfg.cluster_id;
   topts.listen_address = cfg.node.peer_address;
   for (const Listener& l : cfg.peer_listeners) topts.listeners.emplace_back(l.address, l.tls);
-  if (absl::Status st = open_tls_files(); !st.ok()) return st;
+  topts.cluster_info = [this] {
+    pb::MemberListResponse r;
+    r.mutable_header()->set_cluster_id(config_.cluster_id);
+    r.mutable_header()->set_member_id(config_.node.id.value());
+    for (pb::Member& m : sm_->members()) *r.add_members() = std::move(m);
+    return r.SerializeAsString();
+  };
+  topts.on_misaddressed = [this](raft::NodeId) { misaddressed_.store(true); };
   if (peer_tls_.has_value()) {
     topts.server_credentials = peer_files_->server_credentials();
     topts.channel_credentials = peer_files_->channel_credentials();
@@ -209,6 +222,43 @@ absl::Status Server::open_node() {
   if (!peer_port.ok()) return peer_port.status();
   peer_port_ = *peer_port;
   return absl::OkStatus();
+}
+
+absl::Status Server::resolve_identity() {
+  const std::string& dir = config_.node.data_dir;
+  absl::StatusOr<std::optional<MemberIdentity>> kept = read_identity(dir);
+  if (!kept.ok()) return kept.status();
+  if (kept->has_value()) {
+    // Kept from the first start: the flags said who this member was then.
+    config_.node.id = raft::NodeId((*kept)->member_id);
+    config_.cluster_id = (*kept)->cluster_id;
+    return absl::OkStatus();
+  }
+  if (config_.join_existing && is_new_data_dir(dir)) {
+    // Added by MemberAdd: the cluster knows this member's id; ask a peer for it.
+    const std::string self_url =
+        config_.advertise_peer_urls.empty() ? "" : config_.advertise_peer_urls.front();
+    std::vector<std::string> peers;
+    for (const MemberSpec& m : config_.initial_cluster) {
+      for (const std::string& u : m.peer_urls) {
+        if (u != self_url) peers.push_back(u);
+      }
+    }
+    absl::StatusOr<ClusterInfo> info = fetch_cluster_info(
+        peers, self_url, peer_files_ != nullptr ? peer_files_->channel_credentials() : nullptr,
+        std::chrono::seconds(5));
+    if (!info.ok()) return info.status();
+    config_.node.id = raft::NodeId(info->identity.member_id);
+    config_.cluster_id = info->identity.cluster_id;
+    config_.initial_cluster.clear();
+    for (const PeerMember& m : info->members) {
+      config_.initial_cluster.push_back(
+          MemberSpec{.id = m.id, .name = m.name, .peer_urls = m.peer_urls});
+    }
+  }
+  // A new founding member (or a data directory from before this file): the flags' ids.
+  return write_identity(dir,
+                        {.member_id = config_.node.id.value(), .cluster_id = config_.cluster_id});
 }
 
 absl::Status Server::open_tls_files() {
@@ -378,7 +428,7 @@ void Server::housekeeping_loop() {
   bool published = false;
   bool authz_proposed = false;
   bool was_member = false;
-  uint64_t rounds = 0;
+  uint64_t rounds = 0, next_replaced_check = 0;
   node::MutexLock lock(&mu_);
   while (!stopping_) {
     wake_.wait_until(&mu_, std::chrono::steady_clock::now() + period);
@@ -387,6 +437,11 @@ void Server::housekeeping_loop() {
     if (!published) published = publish_attributes();
     if (!authz_proposed) authz_proposed = bootstrap_authz();
     check_removed(&was_member);
+    // At most every 10 s: misaddressed messages keep coming while it lasts.
+    if (misaddressed_.exchange(false) && rounds >= next_replaced_check) {
+      next_replaced_check = rounds + 50;
+      check_replaced();
+    }
     if (client_files_ != nullptr) client_files_->check(/*force=*/false);
     if (peer_files_ != nullptr) peer_files_->check(/*force=*/false);
     if (metrics_files_ != nullptr) metrics_files_->check(/*force=*/false);
@@ -471,6 +526,34 @@ void Server::check_removed(bool* was_member) {
   } else if (*was_member && !m.voters.empty()) {
     removed("this member is not in the applied configuration");
   }
+}
+
+void Server::check_replaced() {
+  // Peers sent this member messages for another id. If the cluster lists another member
+  // at this member's peer URL and not this one, this data directory belongs to a member
+  // that was removed (its URL given to a new member by MemberAdd): stop, as a removed
+  // member does, instead of idling beside the cluster. Anything less certain (no peer
+  // answers, this member still listed) changes nothing.
+  if (config_.advertise_peer_urls.empty()) return;
+  const std::string& self_url = config_.advertise_peer_urls.front();
+  std::vector<std::string> peers;
+  for (const in::MemberAttributes& m : sm_->known_members()) {
+    if (m.id() == config_.node.id.value()) continue;
+    for (const std::string& u : m.peer_urls()) {
+      if (u != self_url) peers.push_back(u);
+    }
+  }
+  absl::StatusOr<ClusterInfo> info = fetch_cluster_info(
+      peers, self_url, peer_files_ != nullptr ? peer_files_->channel_credentials() : nullptr,
+      std::chrono::seconds(1));
+  if (!info.ok() || info->identity.cluster_id != config_.cluster_id) return;
+  const bool listed =
+      std::any_of(info->members.begin(), info->members.end(),
+                  [&](const PeerMember& m) { return m.id == config_.node.id.value(); });
+  if (listed || info->identity.member_id == config_.node.id.value()) return;
+  removed("the cluster gave this member's peer URL " + self_url + " to member " +
+          raftlog::hex_id(info->identity.member_id) + "; this data directory's member " +
+          raftlog::hex_id(config_.node.id.value()) + " was removed");
 }
 
 void Server::revoke_expired_leases() {

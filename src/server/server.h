@@ -137,6 +137,9 @@ class Server {
   // Re-reads the TLS files now (SIGHUP); without it they are re-read when they change.
   void reload_tls();
   int client_port() const { return client_port_; }
+  // The ids in force, once resolve_identity() decided them.
+  uint64_t member_id() const { return config_.node.id.value(); }
+  uint64_t cluster_id() const { return config_.cluster_id; }
   int peer_port() const { return peer_port_; }
   // The port of --listen-metrics-urls (0 when there is none).
   int metrics_port() const { return metrics_port_; }
@@ -149,6 +152,13 @@ class Server {
   absl::Status open_tls_files();
   // The metrics port's TLS context, made anew when its files were reloaded.
   std::shared_ptr<ssl_ctx_st> metrics_tls_context();
+  // This member's id and its cluster's id: kept in the data directory, or from a peer
+  // for a member MemberAdd added, or from the flags (server/member_identity.h).
+  absl::Status resolve_identity();
+  // After peers sent messages meant for another member: stops this member if the cluster
+  // gave its peer URL to a new member (it was removed). The housekeeping thread.
+  void check_replaced();
+  std::atomic<bool> misaddressed_{false};
   absl::Status listen_clients();
   // Replaces port 0 in the advertised client URLs by the port the listener got.
   void advertise_bound_client_port();

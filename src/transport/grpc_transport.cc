@@ -89,6 +89,15 @@ class GrpcTransport::PeerService final
     return grpc::Status::OK;
   }
 
+  grpc::Status ClusterInfo(grpc::ServerContext*, const pb::ClusterInfoRequest*,
+                           pb::ClusterInfoResponse* resp) override {
+    if (t_.options_.cluster_info == nullptr || t_.stopped_) {
+      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this member gives no cluster info");
+    }
+    resp->set_payload(t_.options_.cluster_info());
+    return grpc::Status::OK;
+  }
+
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const pb::ForwardRequest* req,
                                     pb::ForwardResponse* resp) override {
     grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
@@ -264,6 +273,9 @@ class GrpcTransport::PeerService final
       if (std::optional<std::pair<const char*, std::string>> why = unusable(m, frame.from())) {
         ++t_.refused_;
         log_refusal(t_.refusal_log_, "dropped peer message", frame.from(), why->first, why->second);
+        if (m.ok() && m->to != t_.options_.self && t_.options_.on_misaddressed != nullptr) {
+          t_.options_.on_misaddressed(raft::NodeId(frame.from()));
+        }
         continue;
       }
       std::string data;

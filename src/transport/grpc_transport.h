@@ -51,6 +51,13 @@ struct GrpcTransportOptions {
   // may speak for member `claimed`; an error says why not. Checked on a stream's first
   // frame and on every forwarded request. Null: a sender is taken at its word.
   std::function<absl::Status(raft::NodeId claimed, std::string_view cert_pem)> authorize = nullptr;
+  // The answer to a ClusterInfo call (the cluster's id and members, serialized by the
+  // server); null: such calls are answered UNIMPLEMENTED. Any thread.
+  std::function<std::string()> cluster_info = nullptr;
+  // Called (from a receiving thread; it must not block) when a peer sends this node
+  // messages addressed to another member id: the cluster may have given this node's URL
+  // to a new member, which happens when this node was removed. Null: only logged.
+  std::function<void(raft::NodeId sender)> on_misaddressed = nullptr;
   // Where the per-peer byte and failure counters go (etcd's etcd_network_peer_*); null:
   // a registry of the transport's own.
   metrics::Registry* registry = nullptr;

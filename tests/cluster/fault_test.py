@@ -204,6 +204,72 @@ def run_etcdctl(endpoint, *args):
     return p.returncode, p.stdout, p.stderr
 
 
+class IdentityTest(unittest.TestCase):
+    """Issue 17: member ids are fresh at each MemberAdd and kept in the data directory;
+    a joining member learns its id from a peer, or stops when it cannot."""
+
+    def ids(self, c):
+        code, out, err = c.etcdctl("member", "list", "-w", "json")
+        self.assertEqual(code, 0, err)
+        return {m["ID"]: m.get("peerURLs", []) for m in json.loads(out)["members"]}
+
+    def test_a_member_added_again_gets_a_new_id_and_its_old_data_cannot_rejoin(self):
+        with Cluster(3) as c:
+            n4, _ = c.add_member("n4", learner=True)
+            c.wait_ready([n4])
+            old_id = c.member_id(n4)
+            self.assertIn(old_id, self.ids(c))
+            # A restart keeps the id the cluster gave it (kept in its data directory).
+            c.kill(n4, signal.SIGTERM)
+            c.restart(n4)
+            c.wait_ready([n4])
+            self.assertEqual(c.member_id(n4), old_id)
+            # Removed, then added again with the same peer URL: a new member, a new id.
+            c.kill(n4, signal.SIGTERM)
+            code, _, err = c.etcdctl("member", "remove", "%x" % old_id)
+            self.assertEqual(code, 0, err)
+            code, out, err = c.etcdctl("member", "add", "n4", "--learner",
+                                       "--peer-urls=" + n4.peer_url)
+            self.assertEqual(code, 0, err)
+            ids = self.ids(c)
+            self.assertNotIn(old_id, ids)
+            new_ids = [i for i, urls in ids.items() if n4.peer_url in urls]
+            self.assertEqual(len(new_ids), 1, ids)
+            self.assertNotEqual(new_ids[0], old_id)
+            # The old data directory still says the old id: its peers refuse a removed
+            # member, and it stops rather than rejoin.
+            c.restart(n4)
+            n4.proc.wait(timeout=30)
+            with open(n4.log_path) as f:
+                self.assertIn("member %016x was removed" % old_id, f.read())
+            self.assertEqual(set(self.ids(c)), set(ids))
+
+    def test_joining_with_no_reachable_peer_stops_with_etcds_words(self):
+        peer, client, gone = free_port(), free_port(), free_port()
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run(
+                [os.environ.get("RAFTKV_SERVER") or default_binary(), "--name", "n2",
+                 "--data-dir", os.path.join(d, "data"),
+                 "--listen-client-urls", f"http://127.0.0.1:{client}",
+                 "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                 "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                 "--initial-cluster",
+                 f"n1=http://127.0.0.1:{gone},n2=http://127.0.0.1:{peer}",
+                 "--initial-cluster-state", "existing"],
+                capture_output=True, text=True, timeout=60)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(f"cannot fetch cluster info from peer urls (http://127.0.0.1:{gone}: ",
+                          p.stderr)
+
+    def test_clusters_with_the_same_token_have_different_ids(self):
+        with Cluster(1, token="etcd-cluster") as a, Cluster(1, token="etcd-cluster") as b:
+            def cluster_id(c):
+                code, out, err = c.etcdctl("endpoint", "status", "-w", "json")
+                self.assertEqual(code, 0, err)
+                return json.loads(out)[0]["Status"]["header"]["cluster_id"]
+            self.assertNotEqual(cluster_id(a), cluster_id(b))
+
+
 class FlagTest(unittest.TestCase):
     def run_server(self, *args, timeout=10):
         return subprocess.run([os.environ.get("RAFTKV_SERVER") or default_binary(), *args],

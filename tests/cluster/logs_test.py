@@ -93,7 +93,9 @@ class ClusterLogTest(unittest.TestCase):
                 self.assertFalse([x for x in lines if x["level"] == "debug"], m.name)
                 starting = with_msg(lines, "starting")
                 self.assertEqual(len(starting), 1, m.name)
-                ids[m.name] = starting[0]["member-id"]
+                identity = with_msg(lines, "member identity")
+                self.assertEqual(len(identity), 1, m.name)
+                ids[m.name] = identity[0]["member-id"]
                 self.assertEqual(len(with_msg(lines, "serving client requests")), 1, m.name)
             self.assertEqual(len(set(ids.values())), 3, ids)
 
@@ -166,7 +168,8 @@ class ClusterLogTest(unittest.TestCase):
         with LogCluster(size=3, extra_flags=["--snapshot-count", "40"]) as c:
             leader = c.leader()
             follower = next(m for m in c.members if m is not leader)
-            ids = {m.name: with_msg(c.lines(m), "starting")[0]["member-id"] for m in c.members}
+            ids = {m.name: with_msg(c.lines(m), "member identity")[0]["member-id"]
+                   for m in c.members}
             c.kill(follower)
             client = etcd3.client(host="127.0.0.1", port=leader.client_port, timeout=5)
             for i in range(200):  # far past a compaction: only a snapshot can help
