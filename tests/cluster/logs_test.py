@@ -284,7 +284,8 @@ class LevelTest(unittest.TestCase):
 
     def test_a_refused_start_is_logged_and_warn_keeps_the_info_lines_out(self):
         info = self.refused_start("info")
-        self.assertEqual([x["msg"] for x in info if x["level"] == "info"], ["starting"], info)
+        self.assertEqual([x["msg"] for x in info if x["level"] == "info"],
+                         ["starting", "member identity"], info)
         errors = [x for x in info if x["level"] == "error"]
         self.assertEqual(len(errors), 1, info)
         self.assertEqual(errors[0]["msg"], "refused to start")
