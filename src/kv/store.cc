@@ -514,9 +514,10 @@ LeaseTimeToLiveResponse Store::lease_time_to_live(const LeaseTimeToLiveRequest& 
   } else if (l->deadline <= now) {
     resp.ttl = 0;
   } else {
-    const auto left = l->deadline - now;
-    const auto secs = std::chrono::ceil<std::chrono::seconds>(left).count();
-    resp.ttl = std::max<int64_t>(secs, 0);
+    // Whole seconds left, the fraction dropped, as etcd reports it (a lease granted
+    // for 300 s reads 299 a moment later): a client that renews when this reaches some
+    // value must not be told it has a second more than it has.
+    resp.ttl = std::chrono::floor<std::chrono::seconds>(l->deadline - now).count();
   }
   if (req.keys) resp.keys.assign(l->keys.begin(), l->keys.end());
   return resp;

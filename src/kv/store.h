@@ -84,7 +84,8 @@ class Store {
   // etcd's stream handler turns that into a response with TTL 0.
   StatusOr<LeaseKeepAliveResponse> lease_keep_alive(const LeaseKeepAliveRequest& req,
                                                     TimePoint now);
-  // Remaining TTL (rounded up, >= 0), granted TTL and keys; TTL -1 when unknown.
+  // Remaining TTL in whole seconds (truncated, as etcd does; 0 once expired), granted TTL
+  // and keys; TTL -1 when unknown.
   LeaseTimeToLiveResponse lease_time_to_live(const LeaseTimeToLiveRequest& req,
                                              TimePoint now) const;
   LeaseLeasesResponse lease_leases() const;

@@ -154,8 +154,9 @@ class DeadlineStream : public httplib::Stream {
 // writing are cpp-httplib's (process_request).
 class BoundedServer : public httplib::Server {
  public:
-  BoundedServer(HttpLimits limits, HttpEndpoint::TlsContext tls)
-      : limits_(limits), tls_(std::move(tls)) {
+  // `accepted`: connections come through serve_socket(), not from a listening socket.
+  BoundedServer(HttpLimits limits, HttpEndpoint::TlsContext tls, bool accepted = false)
+      : limits_(limits), tls_(std::move(tls)), accepted_(accepted) {
     const size_t workers = limits_.workers;
     new_task_queue = [workers] { return new httplib::ThreadPool(workers); };
     // The settings of cpp-httplib's own loop, in case a path still uses it.
@@ -165,6 +166,11 @@ class BoundedServer : public httplib::Server {
         1, std::chrono::duration_cast<std::chrono::seconds>(limits_.keep_alive_timeout).count()));
     set_keep_alive_max_count(limits_.keep_alive_max_count);
   }
+
+  // Serves one connection accepted elsewhere and closes it; on a worker thread.
+  void serve_socket(socket_t sock) { process_and_close_socket(sock); }
+  // Connections stop waiting for their next request (stop() for accepted ones).
+  void halt() { halted_.store(true); }
 
  private:
   // Runs on a worker thread, one call per accepted connection.
@@ -230,7 +236,8 @@ class BoundedServer : public httplib::Server {
   // connections; false when none came within the keep-alive timeout or the server stops.
   bool wait_request(const DeadlineStream& strm) const {
     const auto until = Clock::now() + limits_.keep_alive_timeout;
-    for (int slice = 0; slice < 100000 && svr_sock_ != INVALID_SOCKET; ++slice) {
+    auto serving = [this] { return !halted_.load() && (accepted_ || svr_sock_ != INVALID_SOCKET); };
+    for (int slice = 0; slice < 100000 && serving(); ++slice) {
       const auto left = std::chrono::duration_cast<Millis>(until - Clock::now());
       if (left <= Millis(0)) return false;
       if (strm.wait_request(std::min(left, Millis(50)))) return true;
@@ -240,6 +247,8 @@ class BoundedServer : public httplib::Server {
 
   const HttpLimits limits_;
   const HttpEndpoint::TlsContext tls_;
+  const bool accepted_;
+  std::atomic<bool> halted_{false};
   raftlog::Throttle handshake_log_{std::chrono::seconds(10)};
 };
 
@@ -291,6 +300,61 @@ HttpCaller caller_of(const httplib::Request& req) {
   return c;
 }
 
+// Installs the routes of `handlers` on `http`.
+void install_routes(httplib::Server& http, HttpEndpoint::Handlers handlers) {
+  auto guard = std::make_shared<std::function<std::optional<HttpResponse>(const HttpCaller&)>>(
+      std::move(handlers.guard));
+  // Whether the guard turned `req` away (and answered it).
+  auto refused = [guard](const httplib::Request& req, httplib::Response& res) {
+    if (!*guard) return false;
+    std::optional<HttpResponse> no = (*guard)(caller_of(req));
+    if (no.has_value()) reply(res, *no);
+    return no.has_value();
+  };
+  auto serve = [refused](std::function<HttpResponse()> f) {
+    return [f = std::move(f), refused](const httplib::Request& req, httplib::Response& res) {
+      if (!refused(req, res)) reply(res, f());
+    };
+  };
+  // etcd answers its probes to GET alone: any other method is 405, naming GET in Allow.
+  auto get_only = [&http](const std::string& path) {
+    auto not_allowed = [](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Allow", "GET");
+      reply(res, {405, "text/plain; charset=utf-8", "Method Not Allowed\n"});
+    };
+    http.Post(path, not_allowed);
+    http.Put(path, not_allowed);
+    http.Delete(path, not_allowed);
+    http.Patch(path, not_allowed);
+  };
+  // etcd's /health answers the same body whatever the query; the server's handler decides
+  // what `verbose` adds.
+  http.Get("/health",
+           [f = std::move(handlers.health)](const httplib::Request& req, httplib::Response& res) {
+             reply(res, f(req.has_param("verbose")));
+           });
+  get_only("/health");
+  if (handlers.version) {
+    http.Get("/version", [f = std::move(handlers.version)](
+                             const httplib::Request&, httplib::Response& res) { reply(res, f()); });
+    get_only("/version");
+  }
+  if (handlers.metrics) http.Get("/metrics", serve(std::move(handlers.metrics)));
+  if (!handlers.status) return;
+  http.Get("/v1/status", serve(std::move(handlers.status)));
+  auto page = [refused](const httplib::Request& req, httplib::Response& res) {
+    if (refused(req, res)) return;
+    std::optional<HttpResponse> r = status_page_file(req.path);
+    if (r.has_value()) {
+      reply(res, *r);
+    } else {
+      reply(res, {404, "text/plain", "not found\n"});
+    }
+  };
+  http.Get("/", page);
+  http.Get(R"(/assets/[A-Za-z0-9_.-]+)", page);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::string& address,
@@ -316,39 +380,7 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
     int yes = 1;
     ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
-  auto guard = std::make_shared<std::function<std::optional<HttpResponse>(const HttpCaller&)>>(
-      std::move(handlers.guard));
-  // Whether the guard turned `req` away (and answered it).
-  auto refused = [guard](const httplib::Request& req, httplib::Response& res) {
-    if (!*guard) return false;
-    std::optional<HttpResponse> no = (*guard)(caller_of(req));
-    if (no.has_value()) reply(res, *no);
-    return no.has_value();
-  };
-  auto serve = [refused](std::function<HttpResponse()> f) {
-    return [f = std::move(f), refused](const httplib::Request& req, httplib::Response& res) {
-      if (!refused(req, res)) reply(res, f());
-    };
-  };
-  // etcd's /health answers the same body whatever the query; the server's handler decides
-  // what `verbose` adds.
-  e->http_->Get("/health", [f = std::move(handlers.health)](const httplib::Request& req,
-                                                            httplib::Response& res) {
-    reply(res, f(req.has_param("verbose")));
-  });
-  e->http_->Get("/metrics", serve(std::move(handlers.metrics)));
-  if (handlers.status) e->http_->Get("/v1/status", serve(std::move(handlers.status)));
-  auto page = [refused](const httplib::Request& req, httplib::Response& res) {
-    if (refused(req, res)) return;
-    std::optional<HttpResponse> r = status_page_file(req.path);
-    if (r.has_value()) {
-      reply(res, *r);
-    } else {
-      reply(res, {404, "text/plain", "not found\n"});
-    }
-  };
-  e->http_->Get("/", page);
-  e->http_->Get(R"(/assets/[A-Za-z0-9_.-]+)", page);
+  install_routes(*e->http_, std::move(handlers));
   e->port_ = port == 0 ? e->http_->bind_to_any_port(host) : port;
   if (port != 0 && !e->http_->bind_to_port(host, port)) e->port_ = -1;
   if (e->port_ <= 0) {
@@ -362,10 +394,42 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
   return e;
 }
 
+std::unique_ptr<HttpEndpoint> HttpEndpoint::for_accepted(Handlers handlers, HttpLimits limits) {
+  std::unique_ptr<HttpEndpoint> e(new HttpEndpoint());
+  e->http_ = std::make_unique<BoundedServer>(limits, nullptr, /*accepted=*/true);
+  install_routes(*e->http_, std::move(handlers));
+  e->workers_ = std::max<size_t>(limits.workers, 1);
+  e->pool_ = std::make_unique<httplib::ThreadPool>(e->workers_);
+  return e;
+}
+
+void HttpEndpoint::serve(int fd) {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  if (pool_ == nullptr || held_.load() >= workers_ + kMaxWaiting) {
+    ::close(fd);
+    return;
+  }
+  held_.fetch_add(1);
+  auto* http = static_cast<BoundedServer*>(http_.get());
+  pool_->enqueue([this, http, fd] {
+    http->serve_socket(fd);
+    held_.fetch_sub(1);
+  });
+}
+
 HttpEndpoint::~HttpEndpoint() { stop(); }
 
 void HttpEndpoint::stop() {
-  if (http_ != nullptr) http_->stop();
+  if (http_ != nullptr) static_cast<BoundedServer*>(http_.get())->halt();
+  std::unique_ptr<httplib::TaskQueue> pool;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    pool = std::move(pool_);
+  }
+  // The workers finish the connections they serve and close the queued ones (a halted
+  // server waits for no further request).
+  if (pool != nullptr) pool->shutdown();
+  if (http_ != nullptr && port_ > 0) http_->stop();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -744,7 +744,13 @@ std::optional<grpc::Status> KvStateMachine::refused_by_alarm(
 }
 
 std::string KvStateMachine::snapshot() {
+  int64_t revision = 0;
+  return snapshot(&revision);
+}
+
+std::string KvStateMachine::snapshot(int64_t* revision) {
   std::lock_guard<std::mutex> lock(mu_);
+  *revision = store_.revision();
   in::ClusterState cs;
   for (const auto& [id, m] : attributes_) *cs.add_members() = m;
   for (const auto& a : alarms_) *cs.add_alarms() = a;

@@ -39,6 +39,9 @@ class KvStateMachine : public node::StateMachine {
   // node::StateMachine. apply() returns a serialized raftkv.internal.Result.
   std::string apply(raft::LogIndex index, std::string_view command) override;
   std::string snapshot() override;
+  // The same bytes, and the store's revision they hold (read under the same lock): a
+  // point-in-time copy for Maintenance.Snapshot.
+  std::string snapshot(int64_t* revision);
   absl::Status restore(std::string_view data) override;
   void on_membership(const raft::Membership& membership) override;
   void on_leadership(bool leader) override;

@@ -5,6 +5,7 @@
 #endif
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
 #include <xxhash.h>
 
 #include <algorithm>
@@ -19,6 +20,7 @@
 #include "server/cluster_view.h"
 #include "server/default_authz_files.h"
 #include "server/errors.h"
+#include "server/etcd_version.h"
 #include "server/grpc_log.h"
 #include "server/grpc_metrics.h"
 #include "server/health_monitor.h"
@@ -26,6 +28,7 @@
 #include "server/kv_state_machine.h"
 #include "server/limits_proto.h"
 #include "server/member_identity.h"
+#include "server/port_mux.h"
 #include "server/retry_hint.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
@@ -322,10 +325,22 @@ absl::Status Server::listen_clients() {
   if (listeners.empty()) listeners.push_back({cfg.node.client_address, client_files_ != nullptr});
   std::vector<int> ports(listeners.size(), 0);
   for (size_t i = 0; i < listeners.size(); ++i) {
-    builder.AddListeningPort(
-        listeners[i].address,
-        listeners[i].tls ? client_files_->server_credentials() : grpc::InsecureServerCredentials(),
-        &ports[i]);
+    if (listeners[i].tls) {
+      // gRPC 1.51 cannot take over a TLS connection raftkv accepted: a TLS port is gRPC's
+      // own listener and speaks gRPC alone (port_mux.h).
+      builder.AddListeningPort(listeners[i].address, client_files_->server_credentials(),
+                               &ports[i]);
+      continue;
+    }
+    // A plaintext port is raftkv's: gRPC gets its HTTP/2 connections, the HTTP endpoint
+    // below the others, as etcd serves both on one port.
+    absl::StatusOr<std::unique_ptr<PortMux>> mux = PortMux::bind(listeners[i].address);
+    if (!mux.ok()) {
+      transport_->stop();
+      return mux.status();
+    }
+    ports[i] = (*mux)->port();
+    client_muxes_.push_back(*std::move(mux));
   }
   // A port another process (or our own metrics listener) holds is an error, as in etcd:
   // with SO_REUSEPORT the kernel would silently split connections between the two.
@@ -354,6 +369,18 @@ absl::Status Server::listen_clients() {
     }
   }
   client_port_ = ports.front();
+  if (!client_muxes_.empty()) {
+    // The same answers as the metrics port's (guarded by nothing there either).
+    client_http_ = HttpEndpoint::for_accepted(
+        {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
+         .version = [this] { return version(); }});
+    for (const std::unique_ptr<PortMux>& m : client_muxes_) {
+      // gRPC owns the socket from here, under the builder's channel arguments (keepalive,
+      // ping floor, message sizes), as if its own listener had accepted it.
+      m->start([g = grpc_.get()](int fd) { grpc::AddInsecureChannelFromFd(g, fd); },
+               [h = client_http_.get()](int fd) { h->serve(fd); });
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -382,6 +409,7 @@ absl::Status Server::listen_metrics() {
     auto http = HttpEndpoint::start(
         l.address,
         {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
+         .version = [this] { return version(); },
          .metrics = [this] { return metrics(); },
          .status =
              [this] {
@@ -408,6 +436,10 @@ void Server::stop() {
     stopping_ = true;
     wake_.signal();
   }
+  // No new client connection; those not yet handed over are closed. (gRPC's shutdown
+  // below closes the ones it took.)
+  for (const std::unique_ptr<PortMux>& m : client_muxes_) m->stop();
+  if (client_http_ != nullptr) client_http_->stop();
   for (const std::unique_ptr<HttpEndpoint>& h : http_) h->stop();
   // The node first: requests waiting on it (callback RPCs among them) fail at once with
   // "server stopped"; then the watch streams end, so the gRPC shutdown has nothing left
@@ -582,6 +614,12 @@ HttpResponse Server::health() {
   return {ok ? 200 : 503, "application/json",
           std::string("{\"health\":\"") + (ok ? "true" : "false") + "\",\"reason\":\"" + reason +
               "\"}"};
+}
+
+HttpResponse Server::version() {
+  return {200, "application/json",
+          "{\"etcdserver\":\"" + std::string(kEtcdServerVersion) + "\",\"etcdcluster\":\"" +
+              std::string(kEtcdClusterVersion) + "\"}"};
 }
 
 HttpResponse Server::metrics() {

@@ -49,6 +49,7 @@ class KvStateMachine;
 class ClusterView;
 class HealthMonitor;
 class HttpEndpoint;
+class PortMux;
 class WatchService;
 struct HttpResponse;
 struct HttpCaller;
@@ -183,6 +184,8 @@ class Server {
   HttpResponse metrics();
   // The health score and its reasons as JSON (/health?verbose).
   HttpResponse health_verbose();
+  // /version as etcd answers it: {"etcdserver":"3.5.0","etcdcluster":"3.5.0"}.
+  HttpResponse version();
 
   ServerConfig config_;
   // First: everything below registers metrics on it and must not outlive it.
@@ -205,6 +208,10 @@ class Server {
   std::vector<std::unique_ptr<grpc::Service>> services_;
   WatchService* watch_ = nullptr;  // one of services_
   std::unique_ptr<grpc::Server> grpc_;
+  // The plaintext client ports, each shared by gRPC and HTTP/1.1 (port_mux.h), and what
+  // answers their HTTP/1.1 connections (/health, /version).
+  std::vector<std::unique_ptr<PortMux>> client_muxes_;
+  std::unique_ptr<HttpEndpoint> client_http_;
   std::unique_ptr<ClusterView> cluster_view_;        // answers /v1/status
   std::vector<std::unique_ptr<HttpEndpoint>> http_;  // one per metrics URL
   std::thread housekeeping_;

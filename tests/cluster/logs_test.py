@@ -266,20 +266,22 @@ class LevelTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def refused_start(self, level):
-        """Starts raftkv on a taken client port at `level`; returns the lines logged."""
-        path = os.path.join(self.dir, f"refused-{level}.log")
+    def refused_start(self, level, taken="clients"):
+        """Starts raftkv on a taken client (or peer) port at `level`; returns the lines
+        logged. The plaintext client port is raftkv's own socket; the peer port is gRPC's."""
+        path = os.path.join(self.dir, f"refused-{level}-{taken}.log")
         with taken_port() as s:
-            peer = free_port()
+            busy, free = f"http://127.0.0.1:{s.getsockname()[1]}", f"http://127.0.0.1:{free_port()}"
+            client, peer = (busy, free) if taken == "clients" else (free, busy)
             p = subprocess.run([server_binary(), "--name", "r1",
-                                "--data-dir", os.path.join(self.dir, f"data-{level}"),
-                                "--listen-client-urls", f"http://127.0.0.1:{s.getsockname()[1]}",
-                                "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                                "--data-dir", os.path.join(self.dir, f"data-{level}-{taken}"),
+                                "--listen-client-urls", client,
+                                "--listen-peer-urls", peer,
                                 "--log-outputs", path, "--log-level", level],
                                capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         # The log goes to a file only, so the reason is on stderr too.
-        self.assertIn("cannot listen for clients", p.stderr)
+        self.assertIn(f"cannot listen for {taken}", p.stderr)
         return read_log(path)
 
     def test_a_refused_start_is_logged_and_warn_keeps_the_info_lines_out(self):
@@ -290,9 +292,11 @@ class LevelTest(unittest.TestCase):
         self.assertEqual(len(errors), 1, info)
         self.assertEqual(errors[0]["msg"], "refused to start")
         self.assertIn("cannot listen for clients", errors[0]["error"])
+        self.assertIn("Address already in use", errors[0]["error"])
         self.assertEqual(errors[0]["name"], "r1")
 
-        warn = self.refused_start("warn")
+        # A port gRPC binds itself (the peer port), so that gRPC has its own word on it.
+        warn = self.refused_start("warn", taken="peers")
         self.assertEqual([(x["level"], x["msg"]) for x in warn if x["caller"] != "grpc"],
                          [("error", "refused to start")])
         # gRPC's own word on it comes through raftkv's log too, as a warning.

@@ -75,8 +75,8 @@ TEST(KvLease, KeepAliveTimeToLiveAndExpiry) {
   EXPECT_EQ(ttl.ttl, 7);
   EXPECT_EQ(ttl.granted_ttl, 10);
   EXPECT_EQ(ttl.keys, std::vector<std::string>{"k"});
-  // Rounded up: 6.5 s left reads as 7.
-  EXPECT_EQ(s.lease_time_to_live({1, false}, at(103) + std::chrono::milliseconds(500)).ttl, 7);
+  // Truncated, as etcd reports it: 6.5 s left reads as 6.
+  EXPECT_EQ(s.lease_time_to_live({1, false}, at(103) + std::chrono::milliseconds(500)).ttl, 6);
   EXPECT_TRUE(s.lease_time_to_live({1, false}, at(103)).keys.empty());
   EXPECT_EQ(s.lease_time_to_live({99, true}, at(103)).ttl, -1);
 
@@ -92,6 +92,17 @@ TEST(KvLease, KeepAliveTimeToLiveAndExpiry) {
   EXPECT_EQ(s.expired_leases(at(150)), (std::vector<int64_t>{1, 2}));
   ASSERT_TRUE(s.lease_revoke({1}).is_ok());
   EXPECT_TRUE(get(s, "k").kvs.empty());
+}
+
+TEST(KvLease, TimeToLiveTruncatesTheRemainingSecondsAsEtcdDoes) {
+  Store s;
+  ASSERT_TRUE(s.lease_grant({300, 1}, at(0)).is_ok());
+  // A moment after the grant etcd reports 299, not 300 (it drops the fraction).
+  EXPECT_EQ(s.lease_time_to_live({1, false}, at(0) + std::chrono::microseconds(1)).ttl, 299);
+  EXPECT_EQ(s.lease_time_to_live({1, false}, at(0)).ttl, 300);
+  EXPECT_EQ(s.lease_time_to_live({1, false}, at(299) + std::chrono::milliseconds(999)).ttl, 0);
+  EXPECT_EQ(s.lease_time_to_live({1, false}, at(300)).ttl, 0);
+  EXPECT_EQ(s.lease_time_to_live({1, false}, at(400)).ttl, 0);  // expired, not yet revoked
 }
 
 TEST(KvLease, PromoteRefreshesEveryDeadline) {

@@ -60,6 +60,7 @@ class HttpEndpointTest : public ::testing::Test {
                    .content_type = "application/json",
                    .body = verbose ? R"({"verbose":true})" : R"({"health":"true","reason":""})"};
              },
+         .version = [] { return HttpResponse{.content_type = "application/json", .body = "{}"}; },
          .metrics = [] { return HttpResponse{.content_type = "text/plain", .body = "m 1\n"}; },
          .status = [] { return HttpResponse{.content_type = "application/json", .body = "{}"}; },
          // Lets through alice:secret only, on every guarded path.

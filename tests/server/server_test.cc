@@ -16,7 +16,9 @@
 #include "node/node_error.h"
 #include "raftkv/admin.grpc.pb.h"
 #include "server/errors.h"
+#include "server/kv_state_machine.h"
 #include "server/retry_hint.h"
+#include "server/snapshot_stream.h"
 
 namespace server {
 namespace {
@@ -157,6 +159,75 @@ TEST_F(ServerTest, ARequestAboveMaxRequestBytesIsRefusedAndChangesNothing) {
   pb::RangeResponse r;
   ASSERT_TRUE(kv_->Range(ctx().get(), rr, &r).ok());
   EXPECT_EQ(r.count(), 0);
+}
+
+TEST_F(ServerTest, HandedOverClientConnectionsKeepTheServersChannelArguments) {
+  // The client port hands connections to gRPC by descriptor (port_mux.h); the builder's
+  // arguments must still govern them. Above max_request_bytes + 512 KiB, gRPC itself
+  // refuses the message (had its 4 MiB default applied instead, the gate would answer
+  // "request is too large").
+  pb::PutResponse p;
+  grpc::Status s = put("huge", std::string(700 * 1024, 'x'), &p);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("Received message larger than max"), std::string::npos)
+      << s.error_message();
+}
+
+TEST_F(ServerTest, TheClientPortAnswersHealthAndVersionOverHttp1BesideGrpc) {
+  httplib::Client http("127.0.0.1", server_->client_port());
+  auto health = http.Get("/health");
+  ASSERT_TRUE(health) << httplib::to_string(health.error());
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, R"({"health":"true","reason":""})");
+  auto version = http.Get("/version");
+  ASSERT_TRUE(version);
+  EXPECT_EQ(version->status, 200);
+  EXPECT_EQ(version->get_header_value("Content-Type"), "application/json");
+  EXPECT_EQ(version->body, R"({"etcdserver":"3.5.0","etcdcluster":"3.5.0"})");
+  auto post = http.Post("/health", "", "text/plain");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(post->get_header_value("Allow"), "GET");
+  // Only the probes: the metrics port's pages are not served here.
+  for (const char* path : {"/metrics", "/v1/status", "/", "/nothing"}) {
+    auto r = http.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 404) << path;
+  }
+  // gRPC on the same port, after HTTP/1.1 was served there.
+  pb::PutResponse p;
+  EXPECT_TRUE(put("after-http", "v", &p).ok());
+}
+
+TEST_F(ServerTest, SnapshotStreamsThisMembersStateInAFileRaftkvCanReadBack) {
+  pb::PutResponse p;
+  ASSERT_TRUE(put("snap/k", "v1", &p).ok());
+  auto maint = pb::Maintenance::NewStub(channel_);
+  auto c = ctx();
+  auto reader = maint->Snapshot(c.get(), pb::SnapshotRequest());
+  std::string file;
+  pb::SnapshotResponse resp;
+  int messages = 0;
+  while (messages < 100000 && reader->Read(&resp)) {
+    ++messages;
+    expect_header(resp.header());  // etcdctl 3.5+ reads the first one's
+    EXPECT_GE(resp.header().revision(), p.header().revision());
+    file += resp.blob();
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_GE(messages, 2);
+  EXPECT_EQ(file.size() % 512, 32u);
+  auto data = read_snapshot_file(file);
+  ASSERT_TRUE(data.ok()) << data.status();
+  // A fresh state machine restored from it holds the key.
+  KvStateMachine restored{kv::StoreOptions{}};
+  ASSERT_TRUE(restored.restore(*data).ok());
+  pb::RangeRequest rr;
+  rr.set_key("snap/k");
+  pb::RangeResponse r;
+  ASSERT_TRUE(restored.range(rr, &r).ok());
+  ASSERT_EQ(r.kvs_size(), 1);
+  EXPECT_EQ(r.kvs(0).value(), "v1");
 }
 
 TEST_F(ServerTest, OverTheQuotaWritesFailWithNospaceWhileReadsAndDeletesWork) {
@@ -450,12 +521,6 @@ TEST_F(ServerTest, StatusAndMemberListDescribeThisMember) {
   }
   ASSERT_EQ(ml.members(0).clienturls_size(), 1);
   EXPECT_EQ(ml.members(0).clienturls(0), "http://127.0.0.1:2379");
-  pb::SnapshotRequest sr;
-  grpc::ClientContext sc;
-  auto reader = maint->Snapshot(&sc, sr);
-  pb::SnapshotResponse chunk;
-  EXPECT_FALSE(reader->Read(&chunk));
-  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::UNIMPLEMENTED);
 }
 
 TEST_F(ServerTest, AdminTimeoutsChangeThroughConsensusAndBadOnesAreRefused) {
@@ -618,6 +683,35 @@ TEST_F(LimitedServerTest, AdminAndMaintenanceCallsPassTheSameGate) {
   pb::MemberListResponse ml;
   EXPECT_EQ(cluster->MemberList(as("admin").get(), pb::MemberListRequest(), &ml).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+}
+
+// The same budget, keyed by the client's address (no client-id trusted).
+class AddressLimitedServerTest : public ServerTest {
+ protected:
+  void configure(ServerConfig& cfg) override {
+    cfg.limits.defaults.requests_per_second = 0.1;
+    cfg.limits.defaults.burst = 5;
+  }
+};
+
+TEST_F(AddressLimitedServerTest, ConnectionsFromOneAddressShareOneBudget) {
+  // gRPC calls each connection the client port handed it "fd:N"; the limits must still
+  // see the address, so two connections from 127.0.0.1 draw on one budget.
+  pb::RangeRequest req;
+  req.set_key("k");
+  pb::RangeResponse r;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(kv_->Range(ctx().get(), req, &r).ok()) << i;
+  grpc::ChannelArguments args;
+  args.SetInt("grpc.use_local_subchannel_pool", 1);  // a connection of its own
+  auto other = pb::KV::NewStub(
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(server_->client_port()),
+                                grpc::InsecureChannelCredentials(), args));
+  grpc::Status s;
+  int served = 0;
+  for (int i = 0; i < 5 && (s = other->Range(ctx().get(), req, &r)).ok(); ++i) ++served;
+  EXPECT_LE(served, 2);  // the warm-up put and three ranges used the rest of the burst
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(s.error_message().find("127.0.0.1"), std::string::npos) << s.error_message();
 }
 
 // Watchers: two per stream, three per client; two leases per client.
