@@ -259,7 +259,12 @@ absl::Status Server::resolve_identity() {
           MemberSpec{.id = m.id, .name = m.name, .peer_urls = m.peer_urls});
     }
   }
-  // A new founding member (or a data directory from before this file): the flags' ids.
+  if (!is_new_data_dir(dir)) {
+    // A data directory from before the identity file: its cluster id was the token's
+    // hash alone, on every member of its cluster; keep it, or its peers would refuse it.
+    config_.cluster_id = server::cluster_id(config_.cluster_token, {});
+  }
+  // A new founding member, or a data directory from before this file: the flags' ids.
   return write_identity(dir,
                         {.member_id = config_.node.id.value(), .cluster_id = config_.cluster_id});
 }
