@@ -4,16 +4,11 @@
 #include <utility>
 #include <variant>
 
+#include "raft/overloaded.h"
 #include "storage/segment_reader.h"
 
 namespace storage {
 namespace {
-
-// An overload set for std::visit, one lambda per alternative.
-template <typename... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
 
 Status corruption(std::string message) { return Status(Code::kCorruption, std::move(message)); }
 
@@ -31,7 +26,7 @@ Status WalReplay::add(const Frame& frame) {
   std::string problem;
   std::optional<WalRecord> record = decode_record(frame, &problem);
   if (!record.has_value()) return corruption("wal: " + problem + " in " + where(frame.offset));
-  return std::visit(Overloaded{
+  return std::visit(raft::Overloaded{
                         [&](raft::Entry& e) { return add_entry(std::move(e), frame.offset); },
                         [&](const raft::HardState& h) {
                           out_->hard_state = h;  // the latest one wins
