@@ -86,6 +86,17 @@ Status WalReplay::add_entry(raft::Entry e, uint64_t offset) {
   const size_t kept = index - (*base_ + 1);
   out_->entries.resize(kept);
   locations_.resize(kept);
+  // Terms never decrease along a log (paper 5.3, Log Matching: a leader appends in its
+  // own term after entries of earlier terms), nor below the snapshot it follows. A log
+  // that says otherwise is damaged, whatever its checksums say.
+  const raft::Term before = kept > 0                                 ? out_->entries.back().term
+                            : *base_ == out_->snapshot.index.value() ? out_->snapshot.term
+                                                                     : raft::Term();
+  if (e.term < before) {
+    return corruption("wal: entry " + std::to_string(index) + " in " + where(offset) +
+                      " has term " + std::to_string(e.term.value()) + ", below term " +
+                      std::to_string(before.value()) + " of the entry before it");
+  }
   out_->entries.push_back(std::move(e));
   locations_.push_back(RecordLocation{.segment = segment_, .offset = offset});
   segment_last_index_ = std::max(segment_last_index_, index);
