@@ -26,22 +26,20 @@ Status WalReplay::add(const Frame& frame) {
   std::string problem;
   std::optional<WalRecord> record = decode_record(frame, &problem);
   if (!record.has_value()) return corruption("wal: " + problem + " in " + where(frame.offset));
-  return std::visit(raft::Overloaded{
-                        [&](raft::Entry& e) { return add_entry(std::move(e), frame.offset); },
-                        [&](const raft::HardState& h) {
-                          out_->hard_state = h;  // the latest one wins
-                          return Status::ok();
-                        },
-                        [&](const SnapshotMarker& m) {
-                          add_snapshot_marker(m.id);
-                          return Status::ok();
-                        },
-                        [&](const SnapshotInstalled& m) {
-                          add_snapshot_installed(m.id);
-                          return Status::ok();
-                        },
-                    },
-                    *record);
+  return std::visit(
+      raft::Overloaded{
+          [&](raft::Entry& e) { return add_entry(std::move(e), frame.offset); },
+          [&](const raft::HardState& h) {
+            out_->hard_state = h;  // the latest one wins
+            return Status::ok();
+          },
+          [&](const SnapshotMarker& m) { return add_snapshot_marker(m.id, frame.offset); },
+          [&](const SnapshotInstalled& m) {
+            add_snapshot_installed(m.id);
+            return Status::ok();
+          },
+      },
+      *record);
 }
 
 void WalReplay::restart_at(uint64_t index) {
@@ -103,8 +101,8 @@ Status WalReplay::add_entry(raft::Entry e, uint64_t offset) {
   return Status::ok();
 }
 
-void WalReplay::add_snapshot_marker(raft::LogId snap) {
-  if (snap.index <= out_->snapshot.index) return;  // an older marker: nothing new
+Status WalReplay::add_snapshot_marker(raft::LogId snap, uint64_t offset) {
+  if (snap.index <= out_->snapshot.index) return Status::ok();  // an older marker: nothing new
   // Entries up to the snapshot are folded into it.
   std::vector<raft::Entry>& entries = out_->entries;
   const auto covered = std::find_if(entries.begin(), entries.end(),
@@ -115,6 +113,14 @@ void WalReplay::add_snapshot_marker(raft::LogId snap) {
   // The log now starts after the snapshot (or right after its last entry).
   base_ = entries.empty() ? snap.index.value() : entries.front().index.value() - 1;
   out_->snapshot = snap;
+  // As in add_entry: the entries after a snapshot are not of an earlier term than it.
+  if (!entries.empty() && entries.front().term < snap.term) {
+    return corruption("wal: snapshot marker (term " + std::to_string(snap.term.value()) +
+                      ", index " + std::to_string(snap.index.value()) + ") in " + where(offset) +
+                      " comes before entry " + std::to_string(entries.front().index.value()) +
+                      " of the lower term " + std::to_string(entries.front().term.value()));
+  }
+  return Status::ok();
 }
 
 void WalReplay::add_snapshot_installed(raft::LogId snap) {
