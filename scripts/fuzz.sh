@@ -15,7 +15,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(casbin_model casbin_policy enforcer auth_store); fi
+if [ ${#targets[@]} -eq 0 ]; then
+  targets=(casbin_model casbin_policy enforcer auth_store peer_codec wal_segment snapshot_file kv_restore
+    url request_validator config_file initial_cluster)
+fi
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 jobs=${JOBS:-1}
 
@@ -33,8 +36,10 @@ for t in "${targets[@]}"; do
   mkdir -p "$build/corpus/$t"
   rm -rf "$build/seeds/$t" && mkdir -p "$build/seeds/$t"
   find "$root/tests/fuzz/corpus/$t" -maxdepth 1 -type f ! -name 'crash-*' -exec cp {} "$build/seeds/$t/" \;
+  # A target's own dictionary, tests/fuzz/<name>.dict, or the Casbin one for the Casbin targets.
   dict=()
-  [ "$t" != auth_store ] && dict=(-dict="$root/tests/fuzz/casbin.dict")
+  case "$t" in casbin_model | casbin_policy | enforcer) dict=(-dict="$root/tests/fuzz/casbin.dict") ;; esac
+  if [ -f "$root/tests/fuzz/$t.dict" ]; then dict=(-dict="$root/tests/fuzz/$t.dict"); fi
   log="$build/logs/$t.log"
   echo "fuzzing $t for ${seconds}s (log: $log)"
   status=ok

@@ -223,7 +223,8 @@ bool read_history(Decoder& d, const std::string& key, int64_t revision, int64_t 
         d.fail(where + ": a deletion older than the compact revision was kept");
       }
     } else if (prev != nullptr && !prev->tombstone()) {
-      if (r.create_revision != prev->create_revision || r.version != prev->version + 1) {
+      // r.version >= 0 here, so r.version - 1 cannot overflow (prev->version + 1 could).
+      if (r.create_revision != prev->create_revision || r.version - 1 != prev->version) {
         d.fail(where + ": create revision or version does not follow the previous version");
       }
     } else if (prev != nullptr || r.mod_revision > compact) {

@@ -60,6 +60,10 @@ std::optional<Membership> decode_membership(std::string_view data) {
       !r.done() || m.voters.empty()) {
     return std::nullopt;
   }
+  // Membership's invariant: a learner is not also a voter (change_membership refuses it).
+  for (NodeId id : m.learners) {
+    if (m.is_voter(id)) return std::nullopt;
+  }
   return m;
 }
 

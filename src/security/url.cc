@@ -34,10 +34,13 @@ bool is_dns_name(std::string_view name) {
 
 // Strict dotted-quad IPv4: four decimal octets 0-255, no leading zeros (inet_pton's rule).
 bool parse_ipv4(std::string_view s, uint8_t out[4]) {
+  // inet_pton reads a C string: a NUL would end the address early and hide what follows.
+  if (s.find('\0') != std::string_view::npos) return false;
   return inet_pton(AF_INET, std::string(s).c_str(), out) == 1;
 }
 
 bool parse_ipv6(std::string_view s, uint8_t out[16]) {
+  if (s.find('\0') != std::string_view::npos) return false;  // as parse_ipv4
   return inet_pton(AF_INET6, std::string(s).c_str(), out) == 1;
 }
 

@@ -4,16 +4,11 @@
 #include <utility>
 #include <variant>
 
+#include "raft/overloaded.h"
 #include "storage/segment_reader.h"
 
 namespace storage {
 namespace {
-
-// An overload set for std::visit, one lambda per alternative.
-template <typename... Fs>
-struct Overloaded : Fs... {
-  using Fs::operator()...;
-};
 
 Status corruption(std::string message) { return Status(Code::kCorruption, std::move(message)); }
 
@@ -31,22 +26,20 @@ Status WalReplay::add(const Frame& frame) {
   std::string problem;
   std::optional<WalRecord> record = decode_record(frame, &problem);
   if (!record.has_value()) return corruption("wal: " + problem + " in " + where(frame.offset));
-  return std::visit(Overloaded{
-                        [&](raft::Entry& e) { return add_entry(std::move(e), frame.offset); },
-                        [&](const raft::HardState& h) {
-                          out_->hard_state = h;  // the latest one wins
-                          return Status::ok();
-                        },
-                        [&](const SnapshotMarker& m) {
-                          add_snapshot_marker(m.id);
-                          return Status::ok();
-                        },
-                        [&](const SnapshotInstalled& m) {
-                          add_snapshot_installed(m.id);
-                          return Status::ok();
-                        },
-                    },
-                    *record);
+  return std::visit(
+      raft::Overloaded{
+          [&](raft::Entry& e) { return add_entry(std::move(e), frame.offset); },
+          [&](const raft::HardState& h) {
+            out_->hard_state = h;  // the latest one wins
+            return Status::ok();
+          },
+          [&](const SnapshotMarker& m) { return add_snapshot_marker(m.id, frame.offset); },
+          [&](const SnapshotInstalled& m) {
+            add_snapshot_installed(m.id);
+            return Status::ok();
+          },
+      },
+      *record);
 }
 
 void WalReplay::restart_at(uint64_t index) {
@@ -91,14 +84,25 @@ Status WalReplay::add_entry(raft::Entry e, uint64_t offset) {
   const size_t kept = index - (*base_ + 1);
   out_->entries.resize(kept);
   locations_.resize(kept);
+  // Terms never decrease along a log (paper 5.3, Log Matching: a leader appends in its
+  // own term after entries of earlier terms), nor below the snapshot it follows. A log
+  // that says otherwise is damaged, whatever its checksums say.
+  const raft::Term before = kept > 0                                 ? out_->entries.back().term
+                            : *base_ == out_->snapshot.index.value() ? out_->snapshot.term
+                                                                     : raft::Term();
+  if (e.term < before) {
+    return corruption("wal: entry " + std::to_string(index) + " in " + where(offset) +
+                      " has term " + std::to_string(e.term.value()) + ", below term " +
+                      std::to_string(before.value()) + " of the entry before it");
+  }
   out_->entries.push_back(std::move(e));
   locations_.push_back(RecordLocation{.segment = segment_, .offset = offset});
   segment_last_index_ = std::max(segment_last_index_, index);
   return Status::ok();
 }
 
-void WalReplay::add_snapshot_marker(raft::LogId snap) {
-  if (snap.index <= out_->snapshot.index) return;  // an older marker: nothing new
+Status WalReplay::add_snapshot_marker(raft::LogId snap, uint64_t offset) {
+  if (snap.index <= out_->snapshot.index) return Status::ok();  // an older marker: nothing new
   // Entries up to the snapshot are folded into it.
   std::vector<raft::Entry>& entries = out_->entries;
   const auto covered = std::find_if(entries.begin(), entries.end(),
@@ -109,6 +113,14 @@ void WalReplay::add_snapshot_marker(raft::LogId snap) {
   // The log now starts after the snapshot (or right after its last entry).
   base_ = entries.empty() ? snap.index.value() : entries.front().index.value() - 1;
   out_->snapshot = snap;
+  // As in add_entry: the entries after a snapshot are not of an earlier term than it.
+  if (!entries.empty() && entries.front().term < snap.term) {
+    return corruption("wal: snapshot marker (term " + std::to_string(snap.term.value()) +
+                      ", index " + std::to_string(snap.index.value()) + ") in " + where(offset) +
+                      " comes before entry " + std::to_string(entries.front().index.value()) +
+                      " of the lower term " + std::to_string(entries.front().term.value()));
+  }
+  return Status::ok();
 }
 
 void WalReplay::add_snapshot_installed(raft::LogId snap) {

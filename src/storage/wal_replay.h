@@ -43,7 +43,7 @@ class WalReplay {
   };
 
   Status add_entry(raft::Entry e, uint64_t offset);
-  void add_snapshot_marker(raft::LogId snap);
+  Status add_snapshot_marker(raft::LogId snap, uint64_t offset);
   void add_snapshot_installed(raft::LogId snap);
   // The log read so far is dropped; it starts again at `index`.
   void restart_at(uint64_t index);

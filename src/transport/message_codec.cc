@@ -4,6 +4,8 @@
 #include <type_traits>
 #include <variant>
 
+#include "raft/config.h"
+
 namespace transport {
 namespace {
 
@@ -38,6 +40,14 @@ absl::StatusOr<raft::Membership> get_membership(const pb::Membership& in) {
   if (!fill(in.voters(), m.voters) || !fill(in.voters_outgoing(), m.voters_outgoing) ||
       !fill(in.learners(), m.learners)) {
     return absl::InvalidArgumentError("membership names node id 0");
+  }
+  // What raft::decode_membership requires of a snapshot file or a log entry too.
+  if (m.voters.empty()) return absl::InvalidArgumentError("membership has no voter");
+  for (NodeId id : m.learners) {
+    if (m.is_voter(id)) {
+      return absl::InvalidArgumentError("membership has node " + std::to_string(id.value()) +
+                                        " as both voter and learner");
+    }
   }
   return m;
 }
@@ -171,6 +181,10 @@ absl::StatusOr<raft::Message> decode(const pb::Message& in) {
       meta.membership = *std::move(membership);
       meta.timeouts = raft::Timeouts{pm.timeouts().heartbeat_ticks(), pm.timeouts().election_min(),
                                      pm.timeouts().election_max()};
+      // The follower puts these timeouts in force (Raft::handle_install_snapshot).
+      if (raft::Error e = raft::validate(meta.timeouts); !e.is_ok()) {
+        return absl::InvalidArgumentError("snapshot timeouts: " + e.message());
+      }
       m.body = raft::InstallSnapshot{std::move(meta)};
       break;
     }

@@ -86,6 +86,15 @@ TEST(ParseUrl, RefusesEachMalformedUrlNamingWhatIsWrong) {
   }
 }
 
+// Found by the url fuzz target: inet_pton stopped at the NUL and accepted "::", so the
+// host kept the bytes after it (a comma among them).
+TEST(ParseUrl, RefusesAnIpAddressWithANulInIt) {
+  using namespace std::string_literals;
+  EXPECT_FALSE(parse_url("https://[::\0,x]:2379"s).ok());
+  EXPECT_FALSE(parse_url("http://127.0.0.1\0:2379"s).ok());
+  EXPECT_FALSE(parse_networks("10.0.0.0\0/8"s).ok());
+}
+
 TEST(ParseUrl, OnlyAListenerMayAskForPortZero) {
   absl::StatusOr<Url> listen = parse_url("http://127.0.0.1:0", UrlUse::kListen);
   ASSERT_TRUE(listen.ok()) << listen.status();

@@ -133,6 +133,24 @@ TEST(Wal, ALaterEntrySupersedesTheConflictingSuffix) {
   EXPECT_EQ(back.entries[2], e(3, 2, "new"));
 }
 
+// Found by the wal_segment fuzz target: a log whose terms go down (which no leader writes)
+// was recovered as it was.
+TEST(Wal, AnEntryWithATermBelowTheEntryBeforeItRefusesToStartNamingFileAndOffset) {
+  TempDir d;
+  Recovered r;
+  auto wal = open(posix_file_system(), d.path(), &r);
+  wal->append({e(1, 3), e(2, 2)}, {});
+  ASSERT_TRUE(wal->sync().is_ok());
+  wal.reset();
+  Recovered back;
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(posix_file_system(), d.path(), {}, &back);
+  ASSERT_FALSE(w.is_ok());
+  EXPECT_EQ(w.status().code(), Code::kCorruption);
+  EXPECT_NE(w.status().message().find(segment_path(d.path(), 0) + " at offset "), std::string::npos)
+      << w.status().message();
+  EXPECT_NE(w.status().message().find("below term 3"), std::string::npos) << w.status().message();
+}
+
 TEST(Wal, ATornTailIsCutOffAndReported) {
   TempDir d;
   Recovered r;
