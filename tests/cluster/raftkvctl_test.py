@@ -79,6 +79,10 @@ class RaftkvctlTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("election timeout 600 ms must be at least 5 times the heartbeat interval "
                       "(700 ms)", err)
+        # The refusal changed nothing, on any member.
+        for m in CLUSTER.members:
+            self.assertEqual(ctl("timeouts", "get", "-o", "json", endpoints=m.endpoint)[1],
+                             '{"heartbeat_ms":60,"election_min_ms":300,"election_max_ms":610}\n')
 
     def test_leader_transfer_moves_leadership(self):
         rows = json.loads(ctl("status", "-o", "json")[1])
