@@ -7,21 +7,17 @@
 // - a refused restore leaves the store as it was (its snapshot bytes unchanged);
 // - a restored store's snapshot, restored into a fresh store and snapshotted again, gives
 //   the same bytes (what was accepted is a state the store can write and read back).
-#include <xxhash.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <sstream>
 #include <string>
 
+#include "fuzz/checksummed_input.h"
 #include "fuzz/fuzz_util.h"
 #include "kv/store.h"
 
 namespace {
-
-void put_u64(std::string* s, size_t at, uint64_t v) {
-  for (int i = 0; i < 8; ++i) (*s)[at + i] = static_cast<char>(v >> (8 * i));
-}
 
 std::string snapshot_of(const kv::Store& store) {
   std::ostringstream out;
@@ -34,10 +30,7 @@ std::string snapshot_of(const kv::Store& store) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if ((data[0] & 1) != 0 && bytes.size() >= 8) {
-    put_u64(&bytes, bytes.size() - 8, XXH3_64bits(bytes.data(), bytes.size() - 8));
-  }
+  const std::string bytes = fuzz::checksummed_input(data, size);
   kv::Store store;
   // Something to lose: a refused restore must leave it.
   FUZZ_CHECK(store.put(kv::PutRequest{.key = "k", .value = "v"}).is_ok(), "put");

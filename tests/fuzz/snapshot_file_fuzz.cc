@@ -7,12 +7,12 @@
 // - a loaded snapshot has what the core needs: at least one voter, learners apart from the
 //   voters, timeouts that validate (raft::validate);
 // - saving what was loaded and loading it again gives the same snapshot.
-#include <xxhash.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
+#include "fuzz/checksummed_input.h"
 #include "fuzz/fuzz_util.h"
 #include "raft/config.h"
 #include "storage/mem_file_system.h"
@@ -23,18 +23,11 @@ namespace {
 const std::string kDir = "/snap";
 const std::string kFile = kDir + "/0000000000000005.snap";
 
-void put_u64(std::string* s, size_t at, uint64_t v) {
-  for (int i = 0; i < 8; ++i) (*s)[at + i] = static_cast<char>(v >> (8 * i));
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  std::string bytes(reinterpret_cast<const char*>(data) + 1, size - 1);
-  if ((data[0] & 1) != 0 && bytes.size() >= 8) {
-    put_u64(&bytes, bytes.size() - 8, XXH3_64bits(bytes.data(), bytes.size() - 8));
-  }
+  const std::string bytes = fuzz::checksummed_input(data, size);
   storage::MemFileSystem fs;
   FUZZ_CHECK(fs.create_dir(kDir).is_ok(), "create_dir");
   {
