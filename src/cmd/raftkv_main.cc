@@ -150,6 +150,10 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
                                       "] (gRPC's largest message, less 512 KiB of framing)");
   }
   cfg->node.max_request_bytes = f.max_request_bytes;
+  if (f.max_concurrent_streams < 1) {
+    return absl::InvalidArgumentError("--max-concurrent-streams must be at least 1");
+  }
+  cfg->max_concurrent_streams = f.max_concurrent_streams;
   if (f.quota_backend_bytes < 0) {
     return absl::InvalidArgumentError("--quota-backend-bytes " +
                                       std::to_string(f.quota_backend_bytes) +

@@ -124,6 +124,9 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
                  "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
   app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");
+  app.add_option("--max-concurrent-streams", f.max_concurrent_streams,
+                 "Most concurrent gRPC streams one client connection may open (etcd's; "
+                 "4294967295: no limit)");
   app.add_option("--max-txn-ops", f.max_txn_ops,
                  "Most operations in a transaction's compares and in each of its branches");
   app.add_option("--request-timeout-ms", f.request_timeout_ms,

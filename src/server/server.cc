@@ -357,6 +357,11 @@ absl::Status Server::listen_clients() {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
   builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.node.max_request_bytes + 512 * 1024));
+  // gRPC's argument is an int; above INT32_MAX is no limit, as etcd's math.MaxUint32.
+  if (cfg.max_concurrent_streams < static_cast<uint32_t>(INT32_MAX)) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
+                               static_cast<int>(cfg.max_concurrent_streams));
+  }
   builder.SetMaxSendMessageSize(INT32_MAX);
   for (auto& svc : services_) builder.RegisterService(svc.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;

@@ -81,6 +81,10 @@ struct ServerConfig {
   std::vector<std::string> advertise_peer_urls;
   kv::StoreOptions store;
   std::chrono::milliseconds request_timeout{5000};
+  // --max-concurrent-streams: HTTP/2 streams one client connection may have open. A client
+  // over it waits on its own side (its library queues the call) without the member reading
+  // or holding the request.
+  uint32_t max_concurrent_streams = UINT32_MAX;
   limits::LimitsConfig limits;          // per-client and member limits (validated at start)
   bool limits_trust_client_id = false;  // key clients by their `client-id` metadata
   // etcd's auth: bcrypt cost of new passwords (--bcrypt-cost) and how long a simple token

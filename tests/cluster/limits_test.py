@@ -11,17 +11,19 @@ Run with Debian's /usr/bin/python3 (python3-grpcio, python3-etcd3's generated st
 """
 import json
 import os
+import queue
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 import grpc
 from etcd3.etcdrpc import rpc_pb2, rpc_pb2_grpc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster, wait_until  # noqa: E402
+from cluster import Cluster, default_binary, wait_until  # noqa: E402
 
 CTL = os.path.join(os.path.dirname(os.environ.get("RAFTKV_SERVER") or
                                    os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -246,6 +248,54 @@ class LimitsTest(unittest.TestCase):
         self.assertEqual(got["overrides"], {"id:a": {"max_concurrent": 2},
                                             "id:b": {"requests_per_second": 5, "burst": 5}})
         self.assertEqual(got["member"], {"max_concurrent": 100})
+
+
+class StreamsTest(unittest.TestCase):
+    """--max-concurrent-streams (etcd's flag): a client connection over the cap waits on its
+    own side; the member neither reads nor holds the extra stream until one closes."""
+
+    def test_a_connection_opens_at_most_the_cap_and_the_next_stream_waits(self):
+        with Cluster(1, extra_flags=["--max-concurrent-streams", "2"]) as one:
+            m = one.live()[0]
+            wait_until(lambda: one.status(m) is not None, 30, 0.2, "the member to start")
+            ch = grpc.insecure_channel(m.endpoint)
+            watch = rpc_pb2_grpc.WatchStub(ch)
+            streams = []
+            try:
+                for i in range(3):
+                    q = queue.Queue()
+                    create = rpc_pb2.WatchCreateRequest(key=b"k%d" % i)
+                    q.put(rpc_pb2.WatchRequest(create_request=create))
+                    # None closes the request side; the stream ends when the test cancels it.
+                    call = watch.Watch(iter(q.get, None), timeout=60)
+                    streams.append((q, call))
+                first, second, third = (call for _, call in streams)
+                self.assertTrue(next(first).created)
+                self.assertTrue(next(second).created)
+                # The third stream is queued in the client: no answer while two are open.
+                # (A member that ignored the cap answers it within milliseconds.)
+                got = []
+                reader = threading.Thread(
+                    target=lambda: got.append(next(third)), daemon=True)
+                reader.start()
+                reader.join(1.5)
+                self.assertEqual(got, [], "a third stream was served over a cap of 2")
+                first.cancel()
+                reader.join(30)
+                self.assertTrue(got and got[0].created, "the third stream never started")
+            finally:
+                for q, call in streams:
+                    q.put(None)
+                    call.cancel()
+                ch.close()
+
+    def test_a_cap_below_one_is_refused(self):
+        for bad in ("0", "-1"):
+            binary = os.environ.get("RAFTKV_SERVER") or default_binary()
+            p = subprocess.run([binary, "--max-concurrent-streams", bad],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0, bad)
+            self.assertIn("--max-concurrent-streams", p.stderr, bad)
 
 
 if __name__ == "__main__":
