@@ -195,6 +195,17 @@ TEST(NodeError, KindsCrossThePeerWireAndTransportFailuresAreTyped) {
   EXPECT_EQ(transport::from_wire(wire).code(), absl::StatusCode::kUnknown);
   EXPECT_NE(transport::from_wire(wire).message().find("status code 99"), std::string::npos);
   EXPECT_TRUE(transport::is_unreachable(transport::unreachable_error("no route")));
+}
+
+TEST(NodeError, AMessageThatIsNotUtf8CrossesThePeerWire) {
+  // A message naming a key holds any bytes; as a proto3 string it failed to parse on the
+  // member that forwarded the request.
+  const std::string text = std::string("key '\xff\xfe' is not here");
+  raftkv::peer::WireStatus wire;
+  transport::to_wire(absl::NotFoundError(text), &wire);
+  raftkv::peer::WireStatus parsed;
+  ASSERT_TRUE(parsed.ParseFromString(wire.SerializeAsString()));
+  EXPECT_EQ(transport::from_wire(parsed).message(), text);
   EXPECT_FALSE(transport::is_unreachable(absl::UnavailableError("no route")));
 }
 

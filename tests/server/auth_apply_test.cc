@@ -223,5 +223,16 @@ TEST_F(AuthApply, AClusterOperationIsAuthorizedAgainWhenApplied) {
   EXPECT_EQ(apply(add, root()).code(), 0);
 }
 
+// What applying produced travels back to a follower as bytes: a message that is not UTF-8
+// (a key, a user name from a certificate) must parse there too.
+TEST(ApplyResult, AMessageThatIsNotUtf8SurvivesTheTripToTheFollower) {
+  in::Result result;
+  result.set_code(5);
+  result.set_message(std::string("no key '\xc3\x28'"));
+  in::Result parsed;
+  ASSERT_TRUE(parsed.ParseFromString(result.SerializeAsString()));
+  EXPECT_EQ(parsed.message(), result.message());
+}
+
 }  // namespace
 }  // namespace server
