@@ -82,6 +82,7 @@ Permit& Permit::operator=(Permit&& other) noexcept {
     client_ = std::move(other.client_);
     bytes_ = other.bytes_;
     admitted_at_ = other.admitted_at_;
+    queued_ = other.queued_;
     watcher_ = other.watcher_;
     other.limiter_ = nullptr;
     other.bytes_ = 0;
@@ -98,7 +99,7 @@ void Permit::give_back(std::optional<Clock::time_point> served_since) {
   if (watcher_) {
     limiter_->release_watcher(*client_);
   } else {
-    limiter_->release(*client_, bytes_, served_since);
+    limiter_->release(*client_, bytes_, served_since, queued_);
   }
   limiter_ = nullptr;
   client_.reset();
@@ -176,7 +177,7 @@ std::optional<Refusal> Limiter::check(const std::string& client, ClientState& c,
                               std::to_string(*m.max_memory_bytes),
                    .retry_after = soon_bytes};
   }
-  if ((m.max_concurrent || m.max_memory_bytes) && r.deadline && last_min_sojourn_ &&
+  if ((m.max_concurrent || m.max_memory_bytes) && r.queued && r.deadline && last_min_sojourn_ &&
       *last_min_sojourn_ > kBacklogShare * (*r.deadline - now)) {
     ++refused_[static_cast<size_t>(Limit::kMemberBacklog)];
     const auto ms = [](Clock::duration d) {
@@ -237,6 +238,7 @@ std::variant<Permit, Refusal> Limiter::admit(const std::string& client, Request 
   p.client_ = std::move(c);
   p.bytes_ = r.bytes;
   p.admitted_at_ = now;
+  p.queued_ = r.queued;
   return p;
 }
 
@@ -284,11 +286,11 @@ uint64_t Limiter::watchers(const std::string& client) const {
 }
 
 void Limiter::release(ClientState& c, uint64_t bytes,
-                      std::optional<Clock::time_point> admitted_at) {
+                      std::optional<Clock::time_point> admitted_at, bool queued) {
   const std::optional<Clock::duration> sojourn =
       admitted_at ? std::optional(clock_() - *admitted_at) : std::nullopt;
   std::lock_guard<std::mutex> lock(mu_);
-  if (sojourn && (!min_sojourn_ || *sojourn < *min_sojourn_)) min_sojourn_ = sojourn;
+  if (sojourn && queued && (!min_sojourn_ || *sojourn < *min_sojourn_)) min_sojourn_ = sojourn;
   --c.usage.in_flight;
   c.usage.bytes -= bytes;
   --member_.in_flight;

@@ -44,6 +44,10 @@ struct Request {
   // cannot be expected to answer in time is refused now rather than left to time out:
   // Limiter::kBacklogShare.
   std::optional<Clock::time_point> deadline = std::nullopt;
+  // Whether it waits behind the member's queue (a write, a linearizable read). A read the
+  // member answers from its own store (a serializable Range) does not: the standing-queue
+  // rule neither refuses it nor learns from it (its quick answer would hide the queue).
+  bool queued = true;
 };
 
 struct Refusal {
@@ -80,6 +84,7 @@ class Permit {
   std::shared_ptr<ClientState> client_;
   uint64_t bytes_ = 0;
   Clock::time_point admitted_at_{};
+  bool queued_ = true;    // Request::queued
   bool watcher_ = false;  // a watcher's place, not a request's
 };
 
@@ -143,8 +148,10 @@ class Limiter {
 
  private:
   friend class Permit;
-  // `admitted_at`: when the request came in; none for one that was not served.
-  void release(ClientState& c, uint64_t bytes, std::optional<Clock::time_point> admitted_at);
+  // `admitted_at`: when the request came in; none for one that was not served. `queued`:
+  // Request::queued (only those teach the standing-queue rule).
+  void release(ClientState& c, uint64_t bytes, std::optional<Clock::time_point> admitted_at,
+               bool queued);
   void release_watcher(ClientState& c);
   std::shared_ptr<ClientState> state_of(const std::string& client, Clock::time_point now);
   std::optional<Refusal> check(const std::string& client, ClientState& c, const Request& r,

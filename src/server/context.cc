@@ -18,9 +18,10 @@ grpc::Status not_for_learner() {
   return grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: rpc not supported for learner");
 }
 
-// etcd 3.4 (v3rpc interceptor): a learner serves only Status and serializable Range;
-// clients move on to another endpoint on Unavailable.
-bool learner_may_serve(const google::protobuf::Message& req) {
+// Status and a serializable Range: answered from the member's own state, without Raft.
+// etcd 3.4 (v3rpc interceptor) lets a learner serve these alone; clients move on to
+// another endpoint on Unavailable. They wait behind no queue (limits::Request::queued).
+bool answered_locally(const google::protobuf::Message& req) {
   if (req.GetDescriptor() == pb::StatusRequest::descriptor()) return true;
   if (req.GetDescriptor() == pb::RangeRequest::descriptor()) {
     return static_cast<const pb::RangeRequest&>(req).serializable();
@@ -128,7 +129,7 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
   if (grpc::Status s = validate_request(req, {.max_txn_ops = config->store.max_txn_ops}); !s.ok()) {
     return {s, {}, {}};
   }
-  if (sm->self_is_learner() && !learner_may_serve(req)) return {not_for_learner(), {}, {}};
+  if (sm->self_is_learner() && !answered_locally(req)) return {not_for_learner(), {}, {}};
   // An armed alarm stops the writes it caps before they are proposed (etcd's quota and
   // capped applier); apply refuses them again, so a proposal already under way changes
   // nothing either.
@@ -153,7 +154,7 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
   }
   const std::string client = client_key(*ctx, config->limits_trust_client_id, who->user);
   const limits::Clock::time_point now = limits::Clock::now();
-  limits::Request r{.bytes = bytes, .write = is_write(req)};
+  limits::Request r{.bytes = bytes, .write = is_write(req), .queued = !answered_locally(req)};
   // gRPC gives the client's deadline on the system clock; the limiter keeps time on
   // the steady one.
   if (const auto deadline = ctx->deadline();

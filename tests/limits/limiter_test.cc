@@ -161,6 +161,24 @@ TEST(Limiter, ARequestThatWouldTimeOutBehindAStandingBacklogIsRefusedAtOnce) {
             "this member's requests wait at least 3000 ms before they are answered; this one's "
             "deadline is in 5000 ms");
   EXPECT_EQ(l.refused(Limit::kMemberBacklog), 1u);
+  // A read the member answers from its own store waits behind no queue: admitted, and its
+  // quick answer (1 ms, in a window of its own) does not hide the queue from the next one.
+  Request local = with_deadline(seconds(5));
+  local.write = false;
+  local.queued = false;
+  {
+    auto read = l.admit("a", local, now);
+    ASSERT_TRUE(admitted(read)) << std::get<Refusal>(read).message;
+    now += milliseconds(1);
+  }
+  for (int step = 0; step < 3; ++step) {
+    now += milliseconds(100);
+    queue.push_back(std::get<Permit>(l.admit("a", with_deadline(seconds(60)), now)));
+    queue.pop_front();
+    Permit read = std::get<Permit>(l.admit("a", local, now));
+    now += milliseconds(1);
+  }
+  EXPECT_FALSE(admitted(l.admit("a", with_deadline(seconds(5)), now)));
   EXPECT_TRUE(admitted(l.admit("a", with_deadline(seconds(7)), now)));  // 3 s < 7 s / 2
   EXPECT_TRUE(admitted(l.admit("a", Request{.bytes = 10}, now)));       // no deadline
 
