@@ -154,6 +154,10 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
     return absl::InvalidArgumentError("--max-concurrent-streams must be at least 1");
   }
   cfg->max_concurrent_streams = f.max_concurrent_streams;
+  absl::StatusOr<server::AutoCompaction> compaction =
+      server::parse_auto_compaction(f.auto_compaction_mode, f.auto_compaction_retention);
+  if (!compaction.ok()) return compaction.status();
+  cfg->auto_compaction = *compaction;
   if (f.quota_backend_bytes < 0) {
     return absl::InvalidArgumentError("--quota-backend-bytes " +
                                       std::to_string(f.quota_backend_bytes) +

@@ -127,6 +127,11 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--max-concurrent-streams", f.max_concurrent_streams,
                  "Most concurrent gRPC streams one client connection may open (etcd's; "
                  "4294967295: no limit)");
+  app.add_option("--auto-compaction-mode", f.auto_compaction_mode,
+                 "periodic or revision: how --auto-compaction-retention is read (etcd's)");
+  app.add_option("--auto-compaction-retention", f.auto_compaction_retention,
+                 "History the leader keeps when it compacts on its own: periodic, hours or a "
+                 "duration (30m, 1h30m); revision, a number of revisions; 0: never (etcd's)");
   app.add_option("--max-txn-ops", f.max_txn_ops,
                  "Most operations in a transaction's compares and in each of its branches");
   app.add_option("--request-timeout-ms", f.request_timeout_ms,

@@ -40,7 +40,9 @@ struct Flags {
   uint64_t snapshot_count = 10000;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
-  uint32_t max_concurrent_streams = UINT32_MAX;  // etcd's default, math.MaxUint32
+  uint32_t max_concurrent_streams = UINT32_MAX;
+  std::string auto_compaction_mode = "periodic";
+  std::string auto_compaction_retention = "0";  // etcd's default, math.MaxUint32
   int64_t max_txn_ops = 128;
   uint32_t request_timeout_ms = 5000;
   std::string config_file;

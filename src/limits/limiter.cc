@@ -285,8 +285,8 @@ uint64_t Limiter::watchers(const std::string& client) const {
   return it == clients_.end() ? 0 : it->second->watchers;
 }
 
-void Limiter::release(ClientState& c, uint64_t bytes,
-                      std::optional<Clock::time_point> admitted_at, bool queued) {
+void Limiter::release(ClientState& c, uint64_t bytes, std::optional<Clock::time_point> admitted_at,
+                      bool queued) {
   const std::optional<Clock::duration> sojourn =
       admitted_at ? std::optional(clock_() - *admitted_at) : std::nullopt;
   std::lock_guard<std::mutex> lock(mu_);

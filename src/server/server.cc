@@ -117,6 +117,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   s->advertise_bound_client_port();
   s->node_->start();
   if (absl::Status st = s->listen_metrics(); !st.ok()) return st;  // ~Server stops the rest
+  s->compactor_.emplace(s->config_.auto_compaction, AutoCompactor::Clock::now());
   s->housekeeping_ = std::thread([p = s.get()] { p->housekeeping_loop(); });
   return s;
 }
@@ -488,6 +489,7 @@ void Server::housekeeping_loop() {
     if (peer_files_ != nullptr) peer_files_->check(/*force=*/false);
     if (metrics_files_ != nullptr) metrics_files_->check(/*force=*/false);
     revoke_expired_leases();
+    auto_compact();
     if (++rounds % kTrimRounds == 0) release_free_memory();
     mu_.lock();
   }
@@ -607,6 +609,36 @@ void Server::revoke_expired_leases() {
     c.mutable_lease_revoke()->set_id(id);
     c.set_member_write(true);
     if (!node_->client_write(c.SerializeAsString(), config_.request_timeout).ok()) return;
+  }
+}
+
+void Server::auto_compact() {
+  const std::optional<int64_t> target =
+      compactor_->due(AutoCompactor::Clock::now(), sm_->revision(), node_->is_leader());
+  if (!target.has_value()) return;
+  // Through the log as a client's Compact, but the member's own (no user, no limiter).
+  in::Command c;
+  c.mutable_compaction()->set_revision(*target);
+  c.set_member_write(true);
+  const absl::StatusOr<std::string> r =
+      node_->client_write(c.SerializeAsString(), config_.request_timeout);
+  in::Result result;
+  std::string why;
+  if (!r.ok()) {
+    why = std::string(r.status().message());
+  } else if (!result.ParseFromString(*r)) {
+    why = "unreadable apply result";
+  } else if (result.code() != 0 &&
+             result.code() != static_cast<int>(grpc::StatusCode::OUT_OF_RANGE)) {
+    why = result.message();  // OUT_OF_RANGE: already compacted there, which is as good
+  }
+  const bool ok = why.empty();
+  compactor_->finished(AutoCompactor::Clock::now(), *target, ok);
+  if (ok) {
+    raftlog::info("server", "auto compaction", {{"revision", std::to_string(*target)}});
+  } else {
+    raftlog::warn("server", "auto compaction failed; will try again",
+                  {{"revision", std::to_string(*target)}, {"error", why}});
   }
 }
 

@@ -24,6 +24,7 @@
 #include "node/node_config.h"
 #include "security/member_rules.h"
 #include "security/url.h"
+#include "server/auto_compaction.h"
 #include "server/tls.h"
 #include "server/tls_files.h"
 
@@ -85,6 +86,8 @@ struct ServerConfig {
   // over it waits on its own side (its library queues the call) without the member reading
   // or holding the request.
   uint32_t max_concurrent_streams = UINT32_MAX;
+  // --auto-compaction-mode and --auto-compaction-retention (off by default, as etcd's).
+  AutoCompaction auto_compaction;
   limits::LimitsConfig limits;          // per-client and member limits (validated at start)
   bool limits_trust_client_id = false;  // key clients by their `client-id` metadata
   // etcd's auth: bcrypt cost of new passwords (--bcrypt-cost) and how long a simple token
@@ -178,6 +181,8 @@ class Server {
   std::optional<HttpResponse> guard_metrics(const HttpCaller& caller);
   void check_removed(bool* was_member);
   void revoke_expired_leases();
+  // On the leader, the compaction --auto-compaction-* asks for, if one is due.
+  void auto_compact();
   // Hands memory the process freed back to the system; every kTrimRounds rounds (5 s).
   static void release_free_memory();
   static constexpr uint64_t kTrimRounds = 25;
@@ -219,6 +224,7 @@ class Server {
   std::unique_ptr<ClusterView> cluster_view_;        // answers /v1/status
   std::vector<std::unique_ptr<HttpEndpoint>> http_;  // one per metrics URL
   std::thread housekeeping_;
+  std::optional<AutoCompactor> compactor_;  // the housekeeping thread's
   node::Mutex mu_;
   node::CondVar wake_;  // signalled by stop()
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

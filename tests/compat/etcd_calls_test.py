@@ -9,6 +9,8 @@ against etcd 3.4 itself with the same commands:
 - HTTP/1.1 `/health` and `/version` on the client port, beside gRPC on the same port;
   `/health` turns false (503) when the member loses its quorum.
 - `lease timetolive` right after a 300 s grant reports 299 (etcd truncates).
+- `--auto-compaction-retention 2s` (periodic): the member compacts history older than the
+  retention on its own; a retention etcd cannot read stops the member at start.
 
 Also: a gRPC message above the request limit is refused by the transport itself on the
 client port (raftkv hands connections to gRPC by descriptor; its channel arguments must
@@ -20,12 +22,16 @@ import hashlib
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
 import unittest
 import urllib.error
 import urllib.request
+
+import grpc
+from etcd3.etcdrpc import rpc_pb2, rpc_pb2_grpc
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
 from cluster import APP_AUTH_STEPS, ETCD, Cluster, against_both, wait_until  # noqa: E402
@@ -185,6 +191,67 @@ class EtcdCallsBase:
 
 
 RaftkvEtcdCalls, Etcd34EtcdCalls = against_both(EtcdCallsBase, "EtcdCalls")
+
+
+class AutoCompactionBase:
+    def test_history_older_than_the_retention_is_compacted_by_the_member(self):
+        with Cluster(1, binary=self.binary(),
+                     extra_flags=["--auto-compaction-retention", "2s"]) as one:
+            m = one.live()[0]
+            ch = grpc.insecure_channel(m.endpoint)
+            try:
+                kv = rpc_pb2_grpc.KVStub(ch)
+                put = rpc_pb2.PutRequest(key=b"a", value=b"first")
+                wait_until(lambda: self._ok(lambda: kv.Put(put, timeout=5)), 30, 0.2,
+                           "the member to take a write")
+                first = kv.Put(put, timeout=5).header.revision
+
+                def compacted():
+                    kv.Put(rpc_pb2.PutRequest(key=b"b", value=b"x"), timeout=5)
+                    try:
+                        kv.Range(rpc_pb2.RangeRequest(key=b"a", revision=first), timeout=5)
+                        return False
+                    except grpc.RpcError as e:
+                        if e.code() == grpc.StatusCode.OUT_OF_RANGE:
+                            self.assertEqual(
+                                e.details(), "etcdserver: mvcc: required revision has been compacted")
+                            return True
+                        raise
+                # etcd: the first compaction 2 s after start, then every 2 s to the revision
+                # of 2 s before.
+                wait_until(compacted, 30, 0.2, "revision %d to be compacted" % first)
+                now = kv.Range(rpc_pb2.RangeRequest(key=b"a"), timeout=5)
+                self.assertEqual(now.kvs[0].value, b"first")
+            finally:
+                ch.close()
+
+    def test_a_retention_it_cannot_read_stops_the_member_at_start(self):
+        with tempfile.TemporaryDirectory() as d:
+            p = subprocess.run([self.binary(), "--data-dir", os.path.join(d, "m"),
+                                "--auto-compaction-retention", "1d"],
+                               capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertFalse(os.path.exists(os.path.join(d, "m")))
+            if not self.is_etcd():
+                errors = [json.loads(line).get("error", "") for line in p.stderr.splitlines()
+                          if line.startswith("{")]
+                self.assertTrue(any(e.startswith('--auto-compaction-retention "1d" is neither '
+                                                 'a number of hours') for e in errors), p.stderr)
+
+    @staticmethod
+    def _ok(call):
+        try:
+            call()
+            return True
+        except grpc.RpcError:
+            return False
+
+    @classmethod
+    def is_etcd(cls):
+        return cls.binary() == ETCD
+
+
+RaftkvAutoCompaction, Etcd34AutoCompaction = against_both(AutoCompactionBase, "AutoCompaction")
 
 
 if __name__ == "__main__":
