@@ -223,14 +223,18 @@ void CoreLoop::publish() {
   const auto now = Clock::now();
   const bool heard_due = now - heard_published_at_ >= std::chrono::milliseconds(20);
   if (heard_due) heard_published_at_ = now;
+  MemoryHeld memory{.snapshot_bytes = latest_.bytes != nullptr ? latest_.bytes->size() : 0};
+  for (const auto& [index, bytes] : incoming_snapshots_) memory.incoming_snapshot_bytes += bytes.size();
   {
     MutexLock lock(&status_mu_);
+    memory.log_bytes = core_->log().bytes();
     status_ = CoreStatus{.core = core_->status(),
                          .membership = core_->membership(),
                          .timeouts = core_->timeouts(),
                          .snapshot_index = core_->snapshot_meta().last.index,
                          .drops = core_->drops(),
-                         .last_heard = heard_due ? last_heard_ : std::move(status_.last_heard)};
+                         .last_heard = heard_due ? last_heard_ : std::move(status_.last_heard),
+                         .memory = memory};
     commit_.store(status_.core.commit.value(), std::memory_order_relaxed);
   }
   if (leader != published_leader_) {

@@ -53,6 +53,15 @@ struct Replace {
 using MembershipChange = std::variant<AddVoter, AddLearner, Promote, Remove, Replace>;
 
 // What status() reports of the core.
+// Bytes the core thread holds: the log's entries since the last snapshot (the core keeps
+// them in memory), the newest snapshot (kept for followers that need it) and snapshots
+// received from the leader and not yet installed.
+struct MemoryHeld {
+  uint64_t log_bytes = 0;  // entries' payloads
+  uint64_t snapshot_bytes = 0;
+  uint64_t incoming_snapshot_bytes = 0;
+};
+
 struct CoreStatus {
   raft::NodeStatus core;
   raft::Membership membership;
@@ -61,6 +70,7 @@ struct CoreStatus {
   raft::DropCounters drops;
   // When a message from each peer last arrived (the runtime's clock; the core has none).
   std::map<raft::NodeId, Clock::time_point> last_heard;
+  MemoryHeld memory;
 };
 
 // Work the core thread turned away (OverloadBounds), since it started.

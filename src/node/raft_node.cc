@@ -233,7 +233,8 @@ NodeState RaftNode::status() const {
                    .drops = core.drops,
                    .malformed_proposals = dispatcher_->malformed_proposals(),
                    .overload = core_->overload(),
-                   .last_heard = std::move(core.last_heard)};
+                   .last_heard = std::move(core.last_heard),
+                   .memory = core.memory};
 }
 
 // ---- transport::Handler ----

@@ -48,6 +48,7 @@ struct NodeState {
   uint64_t malformed_proposals = 0;  // proposals handed over by peers, unreadable
   OverloadCounters overload;         // work the core thread turned away
   std::map<raft::NodeId, Clock::time_point> last_heard;  // a message from each peer
+  MemoryHeld memory;                                     // what the core thread holds
 };
 
 // Work waiting in each runtime thread's queue.

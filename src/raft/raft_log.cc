@@ -13,6 +13,7 @@ RaftLog::RaftLog(LogId snapshot, std::vector<Entry> entries, LogIndex commit)
   for (size_t k = 0; k < entries_.size(); ++k) {
     RAFT_INVARIANT(entries_[k].index == snapshot_.index + (k + 1),
                    "restored log entries are contiguous after the snapshot");
+    bytes_ += entries_[k].data.size();
   }
   stabled_ = last_index();
   committed_ = std::max(snapshot_.index, std::min(commit, last_index()));
@@ -45,6 +46,7 @@ bool RaftLog::is_up_to_date(LogId candidate_last) const {
 void RaftLog::append(std::vector<Entry> entries) {
   for (Entry& e : entries) {
     RAFT_INVARIANT(e.index == last_index().next(), "appended entries continue the log");
+    bytes_ += e.data.size();
     entries_.push_back(std::move(e));
   }
 }
@@ -72,12 +74,14 @@ LogIndex RaftLog::append_after(LogId prev, std::vector<Entry>&& entries, LogInde
   if (conflict <= last_index()) {
     // Thesis 3.5: a committed entry is never in conflict with the leader's log.
     RAFT_INVARIANT(conflict > committed_, "a follower never truncates committed entries");
+    for (size_t j = offset(conflict); j < entries_.size(); ++j) bytes_ -= entries_[j].data.size();
     entries_.resize(offset(conflict));
     if (stabled_ >= conflict) {
       stabled_ = conflict.prev();
     }
   }
   for (; k < entries.size(); ++k) {
+    bytes_ += entries[k].data.size();
     entries_.push_back(std::move(entries[k]));
   }
   return last_new;
@@ -146,13 +150,16 @@ void RaftLog::applied_to(LogIndex i) {
 void RaftLog::compact_to(LogId id) {
   RAFT_INVARIANT(id.index <= applied_ && id.index >= snapshot_.index && term(id.index) == id.term,
                  "compaction stops at an applied entry of the log");
-  entries_.erase(entries_.begin(), entries_.begin() + static_cast<long>(offset(id.index.next())));
+  const auto end = entries_.begin() + static_cast<long>(offset(id.index.next()));
+  for (auto it = entries_.begin(); it != end; ++it) bytes_ -= it->data.size();
+  entries_.erase(entries_.begin(), end);
   snapshot_ = id;
 }
 
 void RaftLog::restore(LogId id) {
   snapshot_ = id;
   entries_.clear();
+  bytes_ = 0;
   committed_ = id.index;
   stabled_ = id.index;
   applied_ = std::min(applied_, id.index);

@@ -80,6 +80,9 @@ class RaftLog {
 
   // Payload bytes of the entries in (after, last].
   uint64_t bytes_after(LogIndex after) const;
+  // Payload bytes of every entry held (bytes_after(snapshot().index)), kept as the log
+  // changes: what the log costs in memory, for the runtime's metrics.
+  uint64_t bytes() const { return bytes_; }
 
  private:
   size_t offset(LogIndex i) const { return i.value() - snapshot_.index.value() - 1; }
@@ -89,6 +92,7 @@ class RaftLog {
   LogIndex committed_;          // invariant: applied_ <= committed_ <= last_index()
   LogIndex applied_;
   LogIndex stabled_;  // invariant: stabled_ <= last_index()
+  uint64_t bytes_ = 0;  // invariant: the sum of entries_[k].data.size()
 };
 
 }  // namespace raft

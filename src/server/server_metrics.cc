@@ -192,6 +192,28 @@ void register_limits(metrics::Registry& r, limits::Limiter* l) {
              [l] { return one(double(l->member_usage().bytes)); });
 }
 
+// What the member holds in memory, by holder: the data (the store, the log since the last
+// snapshot, snapshots) and the requests in flight. RSS beyond their sum is the process
+// itself, gRPC's buffers and what the allocator keeps.
+void register_memory(metrics::Registry& r, node::RaftNode* node, KvStateMachine* sm,
+                     limits::Limiter* l) {
+  r.callback(
+      "raftkv_memory_held_bytes",
+      "Bytes the member holds, by holder: store (the MVCC data the quota counts), log (entries "
+      "since the last snapshot), snapshot (the newest, kept for followers), incoming_snapshot "
+      "(received, not yet installed), requests (admitted, not yet answered).",
+      Type::kGauge, [node, sm, l] {
+        const node::MemoryHeld m = node->status().memory;
+        return std::vector<Sample>{
+            {.labels = {{"holder", "store"}}, .value = double(sm->size_bytes())},
+            {.labels = {{"holder", "log"}}, .value = double(m.log_bytes)},
+            {.labels = {{"holder", "snapshot"}}, .value = double(m.snapshot_bytes)},
+            {.labels = {{"holder", "incoming_snapshot"}},
+             .value = double(m.incoming_snapshot_bytes)},
+            {.labels = {{"holder", "requests"}}, .value = double(l->member_usage().bytes)}};
+      });
+}
+
 }  // namespace
 
 void register_server_metrics(metrics::Registry& r, MetricSources s) {
@@ -201,6 +223,7 @@ void register_server_metrics(metrics::Registry& r, MetricSources s) {
   register_health(r, s.health);
   register_store(r, s.sm, s.quota_backend_bytes);
   register_limits(r, s.limiter);
+  register_memory(r, s.node, s.sm, s.limiter);
 }
 
 }  // namespace server

@@ -241,6 +241,32 @@ TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
   EXPECT_GE(c.sm(behind).restores(), 1);  // it did get a snapshot
 }
 
+// status().memory: the log's entries until a snapshot folds them, then the snapshot kept
+// for followers.
+TEST(RaftNode, StatusCountsTheBytesTheCoreHolds) {
+  Cluster c(1, /*snapshot_entries=*/20);
+  ASSERT_NE(c.wait_leader(), 0);
+  const std::string value(1000, 'v');
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(c.node(1).client_write(value, kTimeout).ok());
+  EXPECT_TRUE(eventually([&] { return c.node(1).status().memory.log_bytes >= 10 * 1000; }))
+      << c.node(1).status().memory.log_bytes;
+  EXPECT_EQ(c.node(1).status().snapshot_index.value(), 0u);
+  for (int i = 0; i < 15; ++i) ASSERT_TRUE(c.node(1).client_write(value, kTimeout).ok());
+  ASSERT_TRUE(eventually([&] {
+    const NodeState st = c.node(1).status();
+    return st.snapshot_index.value() >= 20 && st.memory.snapshot_bytes > 0;
+  }));
+  const NodeState st = c.node(1).status();
+  // The snapshot is the state machine's bytes: the writes applied up to its index (two of
+  // the log's first entries are none: the configuration and the leader's empty entry).
+  EXPECT_GE(st.memory.snapshot_bytes, (st.snapshot_index.value() - 2) * 1000);
+  // What it folded left the log: only the entries after it remain (1000 bytes and some
+  // framing each).
+  EXPECT_LE(st.memory.log_bytes,
+            (st.core.last_index.value() - st.snapshot_index.value()) * 1100);
+  EXPECT_EQ(st.memory.incoming_snapshot_bytes, 0u);
+}
+
 TEST(RaftNode, WithoutAQuorumAWriteFailsWithATypedError) {
   Cluster c(3);
   const int leader = c.wait_leader();

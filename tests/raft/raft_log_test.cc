@@ -40,6 +40,36 @@ TEST(RaftLog, ConflictingSuffixIsReplaced) {  // paper 5.3
   ASSERT_EQ(log.unstable().size(), 1u);
 }
 
+// bytes() is kept as the log changes; bytes_after() walks the entries. They must agree
+// after every kind of change.
+TEST(RaftLog, ItsBytesFollowEveryChange) {
+  RaftLog log({}, {e(1, 1, "aa"), e(2, 1, "bbb")}, {});
+  auto agrees = [&log] { return log.bytes() == log.bytes_after(log.snapshot().index); };
+  EXPECT_EQ(log.bytes(), 5u);
+  log.append({e(3, 1, "cccc")});
+  EXPECT_EQ(log.bytes(), 9u);
+  EXPECT_TRUE(agrees());
+  LogIndex written;
+  log.append_after({Term(1), LogIndex(1)}, {e(2, 1, "bbb"), e(3, 2, "x"), e(4, 2, "yy")},
+                   &written);  // 2 kept, 3 replaced, 4 added
+  EXPECT_EQ(log.bytes(), 2u + 3 + 1 + 2);
+  EXPECT_TRUE(agrees());
+  log.append_after({Term(1), LogIndex(1)}, {e(2, 3, "z")}, &written);  // truncates 2..4
+  EXPECT_EQ(log.bytes(), 3u);
+  EXPECT_TRUE(agrees());
+  log.append({e(3, 3, "12345")});
+  log.commit_to(LogIndex(3));
+  log.applied_to(LogIndex(2));
+  log.compact_to({Term(3), LogIndex(2)});
+  EXPECT_EQ(log.bytes(), 5u);
+  EXPECT_TRUE(agrees());
+  log.restore({Term(4), LogIndex(10)});
+  EXPECT_EQ(log.bytes(), 0u);
+  log.append({e(11, 4, "abc")});
+  EXPECT_EQ(log.bytes(), 3u);
+  EXPECT_TRUE(agrees());
+}
+
 TEST(RaftLog, UpToDateComparesLastTermThenLength) {  // paper 5.4.1
   RaftLog log({}, {e(1, 1), e(2, 3)}, {});
   EXPECT_TRUE(log.is_up_to_date({Term(4), LogIndex(1)}));
