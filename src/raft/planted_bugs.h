@@ -62,4 +62,12 @@ inline constexpr bool kSnapshotDropsMembership = true;
 inline constexpr bool kSnapshotDropsMembership = false;
 #endif
 
+#ifdef RAFTKV_BUG_LOG_BYTES_KEPT_ON_COMPACTION
+// Not a safety bug: the log's byte count (the runtime's memory metric) keeps the bytes
+// of entries a compaction dropped.
+inline constexpr bool kLogBytesKeptOnCompaction = true;
+#else
+inline constexpr bool kLogBytesKeptOnCompaction = false;
+#endif
+
 }  // namespace raft::planted

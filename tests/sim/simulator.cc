@@ -1043,6 +1043,13 @@ void Simulation::after_step(int n) {
     stats_.committed = std::max(stats_.committed, core.log().committed().value());
   }
   node.commit = core.log().committed();
+  // The byte count the log keeps for the runtime's memory metric agrees with its entries
+  // after every change the simulation drives (appends, conflicts, compactions, restores).
+  if (const uint64_t walked = core.log().bytes_after(core.log().snapshot().index);
+      core.log().bytes() != walked) {
+    fail("node " + std::to_string(n + 1) + " counts " + std::to_string(core.log().bytes()) +
+         " log bytes but its entries hold " + std::to_string(walked));
+  }
 }
 
 int Simulation::leader_index() const {
