@@ -224,7 +224,8 @@ void CoreLoop::publish() {
   const bool heard_due = now - heard_published_at_ >= std::chrono::milliseconds(20);
   if (heard_due) heard_published_at_ = now;
   MemoryHeld memory{.snapshot_bytes = latest_.bytes != nullptr ? latest_.bytes->size() : 0};
-  for (const auto& [index, bytes] : incoming_snapshots_) memory.incoming_snapshot_bytes += bytes.size();
+  for (const auto& [index, bytes] : incoming_snapshots_)
+    memory.incoming_snapshot_bytes += bytes.size();
   {
     MutexLock lock(&status_mu_);
     memory.log_bytes = core_->log().bytes();

@@ -91,7 +91,7 @@ class RaftLog {
   std::vector<Entry> entries_;  // entries_[k] has index snapshot_.index + 1 + k
   LogIndex committed_;          // invariant: applied_ <= committed_ <= last_index()
   LogIndex applied_;
-  LogIndex stabled_;  // invariant: stabled_ <= last_index()
+  LogIndex stabled_;    // invariant: stabled_ <= last_index()
   uint64_t bytes_ = 0;  // invariant: the sum of entries_[k].data.size()
 };
 

@@ -262,8 +262,7 @@ TEST(RaftNode, StatusCountsTheBytesTheCoreHolds) {
   EXPECT_GE(st.memory.snapshot_bytes, (st.snapshot_index.value() - 2) * 1000);
   // What it folded left the log: only the entries after it remain (1000 bytes and some
   // framing each).
-  EXPECT_LE(st.memory.log_bytes,
-            (st.core.last_index.value() - st.snapshot_index.value()) * 1100);
+  EXPECT_LE(st.memory.log_bytes, (st.core.last_index.value() - st.snapshot_index.value()) * 1100);
   EXPECT_EQ(st.memory.incoming_snapshot_bytes, 0u);
 }
 
