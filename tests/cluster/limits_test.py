@@ -261,17 +261,24 @@ class StreamsTest(unittest.TestCase):
             ch = grpc.insecure_channel(m.endpoint)
             watch = rpc_pb2_grpc.WatchStub(ch)
             streams = []
+
+            def open_stream(i):
+                q = queue.Queue()
+                create = rpc_pb2.WatchCreateRequest(key=b"k%d" % i)
+                q.put(rpc_pb2.WatchRequest(create_request=create))
+                # None closes the request side; the stream ends when the test cancels it.
+                call = watch.Watch(iter(q.get, None), timeout=60)
+                streams.append((q, call))
+                return call
             try:
-                for i in range(3):
-                    q = queue.Queue()
-                    create = rpc_pb2.WatchCreateRequest(key=b"k%d" % i)
-                    q.put(rpc_pb2.WatchRequest(create_request=create))
-                    # None closes the request side; the stream ends when the test cancels it.
-                    call = watch.Watch(iter(q.get, None), timeout=60)
-                    streams.append((q, call))
-                first, second, third = (call for _, call in streams)
+                # Two streams served first, so the client knows the cap (its SETTINGS came
+                # with them) before it opens a third: which two of three opened at once get
+                # the places is the client's choice.
+                first = open_stream(0)
                 self.assertTrue(next(first).created)
+                second = open_stream(1)
                 self.assertTrue(next(second).created)
+                third = open_stream(2)
                 # The third stream is queued in the client: no answer while two are open.
                 # (A member that ignored the cap answers it within milliseconds.)
                 got = []
