@@ -40,7 +40,7 @@ void StorageWriter::save_snapshot(SnapshotData snapshot) { queue_.push(std::move
 void StorageWriter::write(ReadyJob& job) {
   const raft::Ready& r = job.ready;
   if (r.snapshot.has_value()) {
-    storage::Status s = snapshots_->save(storage::StoredSnapshot{*r.snapshot, *job.snapshot});
+    storage::Status s = snapshots_->save(*r.snapshot, *job.snapshot);
     if (s.is_ok()) s = wal_->install_snapshot(r.snapshot->last);
     if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
   }
@@ -60,7 +60,7 @@ void StorageWriter::write(ReadyJob& job) {
 }
 
 void StorageWriter::write(const SnapshotData& snapshot) {
-  storage::Status s = snapshots_->save(storage::StoredSnapshot{snapshot.meta, *snapshot.bytes});
+  storage::Status s = snapshots_->save(snapshot.meta, *snapshot.bytes);
   if (s.is_ok()) s = wal_->mark_snapshot(snapshot.meta.last);
   if (!s.is_ok()) return fatal_("cannot write snapshot: " + s.message());
   syncs_.fetch_add(1, std::memory_order_relaxed);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "storage/status.h"
@@ -18,7 +19,7 @@ class WritableFile {
   virtual ~WritableFile() = default;
   // Writes all of `data` (retrying short writes) or fails; a failure may leave a
   // prefix written.
-  virtual Status append(const std::string& data) = 0;
+  virtual Status append(std::string_view data) = 0;
   // fdatasync: everything appended so far is durable once this returns ok.
   virtual Status sync() = 0;
   // Shrinks the file to `size` bytes (and syncs).

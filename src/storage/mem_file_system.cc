@@ -9,7 +9,7 @@ class MemFileSystem::File : public WritableFile {
   File(MemFileSystem* fs, std::shared_ptr<Inode> inode)
       : fs_(fs), inode_(std::move(inode)), generation_(fs->generation_) {}
 
-  Status append(const std::string& data) override {
+  Status append(std::string_view data) override {
     if (Status s = alive(); !s.is_ok()) return s;
     inode_->current += data;
     return Status::ok();

@@ -24,7 +24,7 @@ class PosixWritableFile : public WritableFile {
       : path_(std::move(path)), fd_(fd), offset_(offset) {}
   ~PosixWritableFile() override { ::close(fd_); }
 
-  Status append(const std::string& data) override {
+  Status append(std::string_view data) override {
     size_t done = 0;
     while (done < data.size()) {
       ssize_t n =

@@ -5,6 +5,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string_view>
 
 #include "raft/byte_codec.h"
@@ -24,32 +25,45 @@ std::string SnapshotStore::path(uint64_t index) const {
   return dir_ + "/" + name;
 }
 
-Status SnapshotStore::save(const StoredSnapshot& s) {
+Status SnapshotStore::save(const StoredSnapshot& s) { return save(s.meta, s.data); }
+
+Status SnapshotStore::save(const raft::SnapshotMeta& meta, std::string_view data) {
   if (Status st = fs_.create_dir(dir_); !st.is_ok()) return st;
   // magic | version u32 | index u64 | term u64 | membership len u32 | membership |
-  // timeouts len u32 | timeouts | data len u64 | data | xxh3-64 of everything before
-  std::string out;
-  raft::ByteWriter w(&out);
+  // timeouts len u32 | timeouts | data len u64 | data | xxh3-64 of everything before.
+  // Written as head, data, tail: the data is not copied.
+  std::string head;
+  raft::ByteWriter w(&head);
   w.bytes(std::string_view(kMagic, 8));
   w.u32(kFormatVersion);
-  w.u64(s.meta.last.index.value());
-  w.u64(s.meta.last.term.value());
-  const std::string m = raft::encode_membership(s.meta.membership);
+  w.u64(meta.last.index.value());
+  w.u64(meta.last.term.value());
+  const std::string m = raft::encode_membership(meta.membership);
   w.u32(static_cast<uint32_t>(m.size()));
   w.bytes(m);
-  const std::string t = raft::encode_timeouts(s.meta.timeouts);
+  const std::string t = raft::encode_timeouts(meta.timeouts);
   w.u32(static_cast<uint32_t>(t.size()));
   w.bytes(t);
-  w.u64(s.data.size());
-  w.bytes(s.data);
-  w.u64(XXH3_64bits(out.data(), out.size()));
+  w.u64(data.size());
+  const std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> hash(XXH3_createState(),
+                                                                             XXH3_freeState);
+  if (hash == nullptr || XXH3_64bits_reset(hash.get()) != XXH_OK ||
+      XXH3_64bits_update(hash.get(), head.data(), head.size()) != XXH_OK ||
+      XXH3_64bits_update(hash.get(), data.data(), data.size()) != XXH_OK) {
+    return Status(Code::kIoError, "snapshot " + path(meta.last.index.value()) +
+                                      ": cannot compute its checksum (out of memory)");
+  }
+  std::string tail;
+  raft::ByteWriter(&tail).u64(XXH3_64bits_digest(hash.get()));
 
-  const std::string final_path = path(s.meta.last.index.value());
+  const std::string final_path = path(meta.last.index.value());
   const std::string tmp = final_path + ".tmp";
   StatusOr<std::unique_ptr<WritableFile>> f = fs_.open_for_append(tmp, 0, 0);
   if (!f.is_ok()) return f.status();
   if (Status st = f.value()->truncate(0); !st.is_ok()) return st;
-  if (Status st = f.value()->append(out); !st.is_ok()) return st;
+  for (std::string_view part : {std::string_view(head), data, std::string_view(tail)}) {
+    if (Status st = f.value()->append(part); !st.is_ok()) return st;
+  }
   if (Status st = f.value()->sync(); !st.is_ok()) return st;
   f.value().reset();
   if (Status st = fs_.rename(tmp, final_path); !st.is_ok()) return st;

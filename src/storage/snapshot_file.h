@@ -26,6 +26,9 @@ class SnapshotStore {
   // Writes the snapshot durably under a name derived from its index, then deletes
   // all but the newest `keep`.
   Status save(const StoredSnapshot& snapshot);
+  // The same, from bytes the caller keeps: nothing the size of the snapshot is copied
+  // (the runtime's snapshot is shared, and as large as its store).
+  Status save(const raft::SnapshotMeta& meta, std::string_view data);
   // The newest snapshot that reads back intact; kCorruption names the file and what
   // is wrong when the newest is damaged (an older one is not used silently).
   StatusOr<StoredSnapshot> load_latest();

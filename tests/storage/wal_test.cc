@@ -63,7 +63,7 @@ class FaultyFileSystem : public FileSystem {
    public:
     File(FaultyFileSystem* fs, std::unique_ptr<WritableFile> inner)
         : fs_(fs), inner_(std::move(inner)) {}
-    Status append(const std::string& data) override {
+    Status append(std::string_view data) override {
       if (fs_->fault == Fault::kNoSpaceOnWrite) return Status(Code::kNoSpace, "injected ENOSPC");
       if (fs_->fault == Fault::kShortWrite) {
         inner_->append(data.substr(0, data.size() / 2));  // half of it, then the disk fails
