@@ -135,7 +135,14 @@ StatusOr<StoredSnapshot> SnapshotStore::load_latest() {
   s.meta.membership = *membership;
   s.meta.timeouts = *timeouts;
   if (r.remaining() != n) return corrupt("data length does not match the file");
-  s.data = std::string(r.rest());
+  // The data is the body's last n bytes: the file's own buffer becomes it (the header
+  // moved out of the way, the checksum cut off) instead of a copy of a snapshot that can
+  // be as large as the store.
+  const size_t body_size = body.size();
+  std::string data = std::move(read.value());
+  data.resize(body_size);
+  data.erase(0, body_size - n);
+  s.data = std::move(data);
   return s;
 }
 
