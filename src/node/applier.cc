@@ -20,13 +20,14 @@ constexpr std::chrono::milliseconds kSlowApply(100);
 
 Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
                  RemovedMembers* removed, FatalHandler fatal, NodeMetrics* metrics,
-                 raft::LogIndex applied, Outputs outputs)
+                 raft::LogIndex applied, storage::SnapshotStore* snapshots, Outputs outputs)
     : self_(self),
       sm_(sm),
       tracker_(tracker),
       removed_(removed),
       fatal_(std::move(fatal)),
       metrics_(metrics),
+      snapshots_(snapshots),
       outputs_(std::move(outputs)),
       applied_(applied.value()) {}
 
@@ -39,7 +40,9 @@ void Applier::start() {
 void Applier::stop() { queue_.stop(); }
 
 void Applier::apply(ReadyJob job) { queue_.push(std::move(job)); }
-void Applier::take_snapshot() { queue_.push(SnapshotRequest{}); }
+void Applier::take_snapshot(raft::SnapshotMeta meta) {
+  queue_.push(SnapshotRequest{std::move(meta)});
+}
 void Applier::leadership(bool leader) { queue_.push(Leadership{leader}); }
 void Applier::leader_call(std::string payload, uint64_t call) {
   queue_.push(LeaderCall{std::move(payload), call});
@@ -50,7 +53,12 @@ void Applier::run(ReadyJob& job) {
   std::optional<SnapshotData> installed;
   if (rd.snapshot.has_value()) {
     install(*rd.snapshot, *job.snapshot);
-    installed = SnapshotData{std::move(job.snapshot), *rd.snapshot};
+    // Kept for this member's own followers: the saved file when there is one, so that
+    // the bytes received go with the job.
+    installed = SnapshotData{job.snapshot_file != nullptr
+                                 ? std::move(job.snapshot_file)
+                                 : transport::memory_snapshot(std::move(job.snapshot)),
+                             *rd.snapshot};
   }
   const auto batch_start = std::chrono::steady_clock::now();
   for (const raft::Entry& e : rd.committed_entries) {
@@ -124,15 +132,35 @@ void Applier::apply_entry(const raft::Entry& e) {
   if (mine.has_value()) tracker_->complete_call(mine->request(), std::move(result));
 }
 
-void Applier::run(SnapshotRequest&) {
+void Applier::run(SnapshotRequest& request) {
   const auto start = Steady::now();
-  auto bytes = std::make_shared<const std::string>(sm_->snapshot());
+  const raft::LogIndex index = request.meta.last.index;
+  if (index != applied()) {
+    // The core asks at the index it has applied, before it hands over more entries.
+    raftlog::error("node", "snapshot not taken",
+                   {{"asked-index", index.value()}, {"applied-index", applied().value()}});
+    return outputs_.snapshot_taken(nullptr);
+  }
+  // Written to its file as the state machine produces it: nothing the size of the
+  // state machine is held in memory.
+  storage::StatusOr<std::unique_ptr<storage::SnapshotWriter>> w = snapshots_->begin(request.meta);
+  if (!w.is_ok()) return fatal_("cannot write snapshot: " + w.status().message());
+  storage::SnapshotWriter& writer = *w.value();
+  storage::Status written = storage::Status::ok();
+  const absl::Status taken = sm_->snapshot_to([&](std::string_view bytes) {
+    written = writer.append(bytes);
+    return written.is_ok();
+  });
+  if (!written.is_ok()) return fatal_("cannot write snapshot: " + written.message());
+  if (!taken.ok()) {
+    return fatal_("the state machine cannot take a snapshot: " + std::string(taken.message()));
+  }
   metrics_->snapshot_seconds.observe(seconds_since(start));
   metrics_->snapshots_taken.inc();
   raftlog::info(
       "node", "took snapshot",
-      {{"index", applied().value()}, {"bytes", bytes->size()}, {"took", Steady::now() - start}});
-  outputs_.snapshot_taken(applied(), std::move(bytes));
+      {{"index", index.value()}, {"bytes", writer.size()}, {"took", Steady::now() - start}});
+  outputs_.snapshot_taken(std::shared_ptr<storage::SnapshotWriter>(std::move(w.value())));
 }
 
 void Applier::run(LeaderCall& call) {

@@ -18,21 +18,25 @@
 #include "node/request_tracker.h"
 #include "node/state_machine.h"
 #include "node/work_queue.h"
+#include "storage/snapshot_file.h"
 
 namespace node {
 
 class Applier {
  public:
   // What the applier tells the core thread: a Ready was applied (with the snapshot it
-  // installed, if any), or a local snapshot was taken at an index.
+  // installed, if any), or a local snapshot was written (not yet committed: the core
+  // compacts, then the storage thread commits it; null when none was taken).
   struct Outputs {
     std::function<void(std::optional<SnapshotData> installed)> applied;
-    std::function<void(raft::LogIndex index, std::shared_ptr<const std::string>)> snapshot_taken;
+    std::function<void(std::shared_ptr<storage::SnapshotWriter>)> snapshot_taken;
   };
 
   // `applied` is the index the state machine reflects already (its restored snapshot).
+  // Local snapshots are written into `snapshots` as the state machine produces them.
   Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker, RemovedMembers* removed,
-          FatalHandler fatal, NodeMetrics* metrics, raft::LogIndex applied, Outputs outputs);
+          FatalHandler fatal, NodeMetrics* metrics, raft::LogIndex applied,
+          storage::SnapshotStore* snapshots, Outputs outputs);
   ~Applier();
 
   void start();
@@ -40,8 +44,9 @@ class Applier {
   void stop();
 
   // Any thread: queue items for the apply thread.
-  void apply(ReadyJob job);                              // then outputs.applied
-  void take_snapshot();                                  // then outputs.snapshot_taken
+  void apply(ReadyJob job);  // then outputs.applied
+  // A snapshot of the state machine as of `meta.last` (the index it has applied).
+  void take_snapshot(raft::SnapshotMeta meta);           // then outputs.snapshot_taken
   void leadership(bool leader);                          // StateMachine::on_leadership
   void leader_call(std::string payload, uint64_t call);  // completes tracker call `call`
 
@@ -51,7 +56,9 @@ class Applier {
   size_t queue_depth() const { return queue_.size(); }
 
  private:
-  struct SnapshotRequest {};
+  struct SnapshotRequest {
+    raft::SnapshotMeta meta;
+  };
   struct Leadership {
     bool leader;
   };
@@ -74,6 +81,7 @@ class Applier {
   RemovedMembers* const removed_;
   const FatalHandler fatal_;
   NodeMetrics* const metrics_;
+  storage::SnapshotStore* const snapshots_;
   const Outputs outputs_;
   std::atomic<uint64_t> applied_;  // written by the apply thread only
 

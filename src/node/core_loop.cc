@@ -223,7 +223,8 @@ void CoreLoop::publish() {
   const auto now = Clock::now();
   const bool heard_due = now - heard_published_at_ >= std::chrono::milliseconds(20);
   if (heard_due) heard_published_at_ = now;
-  MemoryHeld memory{.snapshot_bytes = latest_.bytes != nullptr ? latest_.bytes->size() : 0};
+  MemoryHeld memory{.snapshot_bytes =
+                        latest_.source != nullptr ? latest_.source->bytes_in_memory() : 0};
   for (const auto& [index, bytes] : incoming_snapshots_)
     memory.incoming_snapshot_bytes += bytes.size();
   {
@@ -287,9 +288,9 @@ void CoreLoop::send(std::vector<raft::Message>& messages) {
   plain.reserve(messages.size());
   for (raft::Message& m : messages) {
     if (const auto* is = std::get_if<raft::InstallSnapshot>(&m.body)) {
-      if (latest_.bytes != nullptr && latest_.meta.last == is->meta.last) {
+      if (latest_.source != nullptr && latest_.meta.last == is->meta.last) {
         parts_.metrics->snapshots_sent.inc();
-        parts_.transport->send_snapshot(std::move(m), latest_.bytes);
+        parts_.transport->send_snapshot(std::move(m), latest_.source);
       }
       continue;  // without its bytes the follower cannot use it; the core retries
     }
@@ -301,7 +302,10 @@ void CoreLoop::send(std::vector<raft::Message>& messages) {
 
 void CoreLoop::drive() {
   if (ready_in_flight_ || !core_->has_ready()) return;
-  ReadyJob job{.ready = core_->ready(), .snapshot = nullptr, .taken_at = Clock::now()};
+  ReadyJob job{.ready = core_->ready(),
+               .snapshot = nullptr,
+               .snapshot_file = nullptr,
+               .taken_at = Clock::now()};
   raft::Ready& rd = job.ready;
   ready_in_flight_ = true;
   applying_.clear();
@@ -363,24 +367,41 @@ void CoreLoop::advance(std::optional<SnapshotData> installed) {
 
 void CoreLoop::maybe_snapshot() {
   if (snapshot_requested_ || !core_->snapshot_due()) return;
+  // The apply thread writes the snapshot's file before the core compacts: what the
+  // file's header records is asked of the core first, at the index applied (the apply
+  // thread gets no more entries before it takes the snapshot).
+  const raft::CompactResult at = core_->snapshot_meta_at(core_->log().applied());
+  if (!at.error.is_ok()) return;
   snapshot_requested_ = true;
-  // The newest snapshot's bytes go while the next one is made, so that a member never
-  // holds two (each the size of its store). A follower that needs one meanwhile waits
+  // A snapshot held in memory (one received, not yet on disk) goes while the next is
+  // made, so that a member never holds two. A follower that needs one meanwhile waits
   // for the new one: send() skips an InstallSnapshot without its bytes and the core
-  // sends it again. Transfers and a disk write under way hold their own reference.
-  latest_.bytes.reset();
-  parts_.applier->take_snapshot();
+  // sends it again. One read from its file costs nothing to keep.
+  if (latest_.source != nullptr && latest_.source->bytes_in_memory() > 0) latest_.source.reset();
+  parts_.applier->take_snapshot(at.meta);
 }
 
-void CoreLoop::snapshot_taken(raft::LogIndex index, std::shared_ptr<const std::string> bytes) {
-  post([this, index, bytes = std::move(bytes)]() mutable {
+void CoreLoop::snapshot_taken(std::shared_ptr<storage::SnapshotWriter> snapshot) {
+  post([this, snapshot = std::move(snapshot)]() mutable {
     snapshot_requested_ = false;
-    // The apply thread took it at `index`, which the core has applied (advance() came
-    // first). A snapshot from the leader installed since then makes it stale.
-    raft::CompactResult r = core_->compact(index);
+    if (snapshot == nullptr) return;
+    // A snapshot from the leader installed since it was asked for makes it stale (the
+    // writer, dropped, removes its file).
+    raft::CompactResult r = core_->compact(snapshot->meta().last.index);
     if (!r.error.is_ok()) return;
-    latest_ = SnapshotData{.bytes = std::move(bytes), .meta = r.meta};
-    parts_.storage->save_snapshot(latest_);
+    if (!(r.meta == snapshot->meta())) {
+      return parts_.fatal("snapshot " + std::to_string(r.meta.last.index.value()) +
+                          " was written with other metadata than the core compacted to");
+    }
+    parts_.storage->save_snapshot(std::move(snapshot));
+  });
+}
+
+void CoreLoop::snapshot_saved(SnapshotData saved) {
+  post([this, saved = std::move(saved)]() mutable {
+    if (latest_.source == nullptr || latest_.meta.last.index < saved.meta.last.index) {
+      latest_ = std::move(saved);
+    }
   });
 }
 

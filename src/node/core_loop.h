@@ -122,7 +122,9 @@ class CoreLoop {
   // The apply thread: the Ready was applied (`installed`: the leader's snapshot it
   // restored), or a local snapshot was taken.
   void applied(std::optional<SnapshotData> installed);
-  void snapshot_taken(raft::LogIndex index, std::shared_ptr<const std::string> bytes);
+  void snapshot_taken(std::shared_ptr<storage::SnapshotWriter> snapshot);
+  // The storage thread: a local snapshot is durable, readable from its file.
+  void snapshot_saved(SnapshotData saved);
 
   // The core's published view. Any thread.
   raft::NodeId leader() const { return raft::NodeId(leader_.load(std::memory_order_acquire)); }

@@ -24,8 +24,8 @@ absl::StatusOr<std::string> await(const std::function<void(WriteCallback)>& star
 raft::Config core_config(const NodeConfig& config, const SnapshotData& snapshot) {
   raft::Config rc;
   rc.id = config.id;
-  rc.timeouts = snapshot.bytes != nullptr ? snapshot.meta.timeouts
-                                          : to_ticks(config.timeouts, config.tick_ms);
+  rc.timeouts = snapshot.source != nullptr ? snapshot.meta.timeouts
+                                           : to_ticks(config.timeouts, config.tick_ms);
   rc.snapshot_entries = config.snapshot_entries;
   rc.max_uncommitted_bytes = config.overload.max_uncommitted_bytes;
   rc.max_apply_bytes = config.overload.max_apply_bytes;
@@ -61,23 +61,26 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
   }
   const raft::HardState durable = r.restored.hard_state;
   const raft::Membership base =
-      r.snapshot.bytes != nullptr ? r.snapshot.meta.membership : raft::Membership{};
+      r.snapshot.source != nullptr ? r.snapshot.meta.membership : raft::Membership{};
   auto core = std::make_unique<raft::Raft>(rc, base, std::move(r.restored));
 
   RaftNode* n = node.get();
   FatalHandler fatal = [n](const std::string& message) { n->fatal_(message); };
+  storage::SnapshotStore* snapshots = r.snapshots.get();  // the storage writer owns it
   n->storage_ = std::make_unique<StorageWriter>(
       std::move(r.wal), std::move(r.snapshots),
-      [n](ReadyJob job) { n->core_->persisted(std::move(job)); }, fatal, &n->metrics_);
+      [n](ReadyJob job) { n->core_->persisted(std::move(job)); },
+      [n](SnapshotData saved) { n->core_->snapshot_saved(std::move(saved)); }, fatal, &n->metrics_);
   n->applier_ = std::make_unique<Applier>(
       config.id, sm, &n->tracker_, &n->removed_, fatal, &n->metrics_, r.snapshot.meta.last.index,
+      snapshots,
       Applier::Outputs{.applied =
                            [n](std::optional<SnapshotData> installed) {
                              n->core_->applied(std::move(installed));
                            },
                        .snapshot_taken =
-                           [n](raft::LogIndex index, std::shared_ptr<const std::string> bytes) {
-                             n->core_->snapshot_taken(index, std::move(bytes));
+                           [n](std::shared_ptr<storage::SnapshotWriter> snapshot) {
+                             n->core_->snapshot_taken(std::move(snapshot));
                            }});
   n->core_ =
       std::make_unique<CoreLoop>(config.tick_ms, std::move(core), std::move(r.snapshot), durable,

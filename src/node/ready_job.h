@@ -9,6 +9,7 @@
 #include <string>
 
 #include "raft/ready.h"
+#include "transport/transport.h"
 
 namespace node {
 
@@ -16,6 +17,9 @@ struct ReadyJob {
   raft::Ready ready;
   // The bytes of ready.snapshot (a snapshot from the leader), if it has one.
   std::shared_ptr<const std::string> snapshot;
+  // The same snapshot read from its file, once the storage thread has saved it: what
+  // the node keeps for its own followers, so the bytes above go once applied.
+  std::shared_ptr<const transport::SnapshotSource> snapshot_file;
   // When the core handed it over: its committed entries were known committed then.
   std::chrono::steady_clock::time_point taken_at{};
 
@@ -26,9 +30,10 @@ struct ReadyJob {
   }
 };
 
-// A snapshot of the state machine as the core knows it: the bytes and what they cover.
+// A snapshot of the state machine as the core knows it: its bytes (read from its file,
+// or held in memory until the file is written) and what they cover.
 struct SnapshotData {
-  std::shared_ptr<const std::string> bytes;  // null: none yet
+  std::shared_ptr<const transport::SnapshotSource> source;  // null: none yet
   raft::SnapshotMeta meta;
 };
 

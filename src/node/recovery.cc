@@ -3,6 +3,7 @@
 #include <string>
 
 #include "log/log.h"
+#include "node/file_snapshot.h"
 #include "raft/codec.h"
 #include "storage/file_system.h"
 
@@ -34,7 +35,11 @@ absl::Status recover_snapshot(const NodeConfig& config, storage::SnapshotStore& 
                                config.data_dir + "/snap: " + std::string(s.message()));
   }
   out->meta = snapshot.meta;
-  out->bytes = std::make_shared<const std::string>(std::move(snapshot.data));
+  // Kept as its file: the bytes just restored are not held for the followers.
+  auto file = open_file_snapshot(store, snapshot.meta.last.index.value());
+  out->source = file.ok() ? *std::move(file)
+                          : transport::memory_snapshot(
+                                std::make_shared<const std::string>(std::move(snapshot.data)));
   return absl::OkStatus();
 }
 
@@ -78,7 +83,7 @@ absl::StatusOr<Recovery> recover(const NodeConfig& config, StateMachine* sm,
   Recovery r;
   r.snapshots = std::make_unique<storage::SnapshotStore>(fs, config.data_dir + "/snap");
   if (absl::Status s = recover_snapshot(config, *r.snapshots, sm, &r.snapshot); !s.ok()) return s;
-  const bool has_snapshot = r.snapshot.bytes != nullptr;
+  const bool has_snapshot = r.snapshot.source != nullptr;
   if (has_snapshot) {
     sm->on_membership(r.snapshot.meta.membership);
     removed->applied(r.snapshot.meta.membership);

@@ -4,6 +4,7 @@
 // server's store is one; examples/ shows another.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -22,6 +23,14 @@ class StateMachine {
   // only when `data` is valid; otherwise it returns the error and changes nothing.
   virtual std::string snapshot() = 0;
   virtual absl::Status restore(std::string_view data) = 0;
+  // The same snapshot as snapshot(), handed to `write` in pieces as it is produced, so
+  // that the node writes it to its file without holding it whole (a state machine as
+  // large as its store overrides this). `write` returns false when the bytes cannot be
+  // kept; then stop and return an error. The default hands over snapshot() at once.
+  virtual absl::Status snapshot_to(const std::function<bool(std::string_view)>& write) {
+    if (write(snapshot())) return absl::OkStatus();
+    return absl::AbortedError("the snapshot's bytes could not be written");
+  }
   // A configuration change was applied (or restored from a snapshot).
   virtual void on_membership(const raft::Membership&) {}
   // This node became leader (true) or stopped being leader (false).

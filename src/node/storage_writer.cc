@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "log/log.h"
+#include "node/file_snapshot.h"
 #include "node/node_metrics.h"
 
 namespace node {
@@ -17,12 +18,14 @@ constexpr std::chrono::seconds kSlowSync(1);
 
 StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
                              std::unique_ptr<storage::SnapshotStore> snaps,
-                             std::function<void(ReadyJob)> durable, FatalHandler fatal,
+                             std::function<void(ReadyJob)> durable,
+                             std::function<void(SnapshotData)> saved, FatalHandler fatal,
                              NodeMetrics* metrics)
     : metrics_(metrics),
       wal_(std::move(wal)),
       snapshots_(std::move(snaps)),
       durable_(std::move(durable)),
+      saved_(std::move(saved)),
       fatal_(std::move(fatal)) {}
 
 StorageWriter::~StorageWriter() { stop(); }
@@ -35,7 +38,9 @@ void StorageWriter::stop() { queue_.stop(); }
 
 void StorageWriter::persist(ReadyJob job) { queue_.push(std::move(job)); }
 
-void StorageWriter::save_snapshot(SnapshotData snapshot) { queue_.push(std::move(snapshot)); }
+void StorageWriter::save_snapshot(std::shared_ptr<storage::SnapshotWriter> snapshot) {
+  queue_.push(std::move(snapshot));
+}
 
 void StorageWriter::write(ReadyJob& job) {
   const raft::Ready& r = job.ready;
@@ -43,6 +48,9 @@ void StorageWriter::write(ReadyJob& job) {
     storage::Status s = snapshots_->save(*r.snapshot, *job.snapshot);
     if (s.is_ok()) s = wal_->install_snapshot(r.snapshot->last);
     if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
+    // What this member sends its own followers from now on: the file, not the bytes.
+    auto file = open_file_snapshot(*snapshots_, r.snapshot->last.index.value());
+    if (file.ok()) job.snapshot_file = *std::move(file);
   }
   const auto start = std::chrono::steady_clock::now();
   storage::Status s = wal_->append(r.entries, r.hard_state);
@@ -59,13 +67,18 @@ void StorageWriter::write(ReadyJob& job) {
   durable_(std::move(job));
 }
 
-void StorageWriter::write(const SnapshotData& snapshot) {
-  storage::Status s = snapshots_->save(snapshot.meta, *snapshot.bytes);
-  if (s.is_ok()) s = wal_->mark_snapshot(snapshot.meta.last);
+void StorageWriter::write(const std::shared_ptr<storage::SnapshotWriter>& snapshot) {
+  const raft::SnapshotMeta& meta = snapshot->meta();
+  storage::Status s = snapshot->commit();
+  if (s.is_ok()) s = wal_->mark_snapshot(meta.last);
   if (!s.is_ok()) return fatal_("cannot write snapshot: " + s.message());
   syncs_.fetch_add(1, std::memory_order_relaxed);
   raftlog::debug("storage", "saved snapshot",
-                 {{"index", snapshot.meta.last.index.value()}, {"bytes", snapshot.bytes->size()}});
+                 {{"index", meta.last.index.value()}, {"bytes", snapshot->size()}});
+  auto file = open_file_snapshot(*snapshots_, meta.last.index.value());
+  if (!file.ok())
+    return fatal_("cannot read back snapshot: " + std::string(file.status().message()));
+  saved_(SnapshotData{*std::move(file), meta});
 }
 
 }  // namespace node

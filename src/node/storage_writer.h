@@ -21,9 +21,11 @@ namespace node {
 
 class StorageWriter {
  public:
-  // `durable` runs on the storage thread after each persisted job.
+  // `durable` runs on the storage thread after each persisted job, `saved` after each
+  // local snapshot is committed.
   StorageWriter(std::unique_ptr<storage::Wal> wal, std::unique_ptr<storage::SnapshotStore> snaps,
-                std::function<void(ReadyJob)> durable, FatalHandler fatal, NodeMetrics* metrics);
+                std::function<void(ReadyJob)> durable, std::function<void(SnapshotData)> saved,
+                FatalHandler fatal, NodeMetrics* metrics);
   ~StorageWriter();
 
   void start();
@@ -31,9 +33,9 @@ class StorageWriter {
   void stop();
 
   // Any thread: queue a Ready to persist (then `durable` gets it), or a local snapshot
-  // to save (then the log before it is compacted).
+  // to commit (then `saved` gets it, read from its file).
   void persist(ReadyJob job);
-  void save_snapshot(SnapshotData snapshot);
+  void save_snapshot(std::shared_ptr<storage::SnapshotWriter> snapshot);
 
   // fsyncs so far (for status and metrics). Any thread.
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
@@ -41,15 +43,16 @@ class StorageWriter {
   size_t queue_depth() const { return queue_.size(); }
 
  private:
-  using Job = std::variant<ReadyJob, SnapshotData>;
+  using Job = std::variant<ReadyJob, std::shared_ptr<storage::SnapshotWriter>>;
   void write(ReadyJob& job);
-  void write(const SnapshotData& snapshot);
+  void write(const std::shared_ptr<storage::SnapshotWriter>& snapshot);
 
   NodeMetrics* const metrics_;
   // Storage thread only, after start().
   const std::unique_ptr<storage::Wal> wal_;
   const std::unique_ptr<storage::SnapshotStore> snapshots_;
   const std::function<void(ReadyJob)> durable_;
+  const std::function<void(SnapshotData)> saved_;
   const FatalHandler fatal_;
 
   std::atomic<uint64_t> syncs_{0};

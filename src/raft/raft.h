@@ -128,6 +128,9 @@ class Raft {
   // up to there is dropped (thesis 5.1). Followers that need those entries later
   // get an InstallSnapshot instead.
   CompactResult compact(LogIndex index);
+  // What compact(index) would record, without compacting: the runtime writes the
+  // snapshot's file (whose header holds this) before it compacts.
+  CompactResult snapshot_meta_at(LogIndex index) const;
   // Whether config.snapshot_entries entries were applied since the last snapshot.
   bool snapshot_due() const;
   const SnapshotMeta& snapshot_meta() const { return snapshot_meta_; }

@@ -13,7 +13,7 @@ bool Raft::snapshot_due() const {
          log_.applied().value() - snapshot_meta_.last.index.value() >= config_.snapshot_entries;
 }
 
-CompactResult Raft::compact(LogIndex index) {
+CompactResult Raft::snapshot_meta_at(LogIndex index) const {
   if (index <= log_.snapshot().index || index > log_.applied()) {
     return {.error = Error(ErrorCode::kInvalidArgument,
                            "cannot compact to index " + std::to_string(index.value()) +
@@ -21,17 +21,23 @@ CompactResult Raft::compact(LogIndex index) {
                                std::to_string(log_.snapshot().index.value()) + ") and applied (" +
                                std::to_string(log_.applied().value()) + ")")};
   }
-  const SnapshotMeta meta{
-      .last = {.term = *log_.term(index), .index = index},
-      .membership =
-          planted::kSnapshotDropsMembership ? initial_membership_ : history_.membership_at(index),
-      .timeouts = history_.timeouts_at(index),
-  };
+  return {.error = Error::ok(),
+          .meta = SnapshotMeta{
+              .last = {.term = *log_.term(index), .index = index},
+              .membership = planted::kSnapshotDropsMembership ? initial_membership_
+                                                              : history_.membership_at(index),
+              .timeouts = history_.timeouts_at(index),
+          }};
+}
+
+CompactResult Raft::compact(LogIndex index) {
+  CompactResult r = snapshot_meta_at(index);
+  if (!r.error.is_ok()) return r;
   // What the log forgets becomes the base of what it keeps.
-  history_.compact_to(index, meta.membership, meta.timeouts);
-  log_.compact_to(meta.last);
-  snapshot_meta_ = meta;
-  return {.error = Error::ok(), .meta = meta};
+  history_.compact_to(index, r.meta.membership, r.meta.timeouts);
+  log_.compact_to(r.meta.last);
+  snapshot_meta_ = r.meta;
+  return r;
 }
 
 void Raft::send_snapshot(LeaderState& l, NodeId to) {

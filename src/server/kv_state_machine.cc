@@ -749,6 +749,23 @@ std::string KvStateMachine::snapshot() {
 }
 
 std::string KvStateMachine::snapshot(int64_t* revision) {
+  std::string out;
+  (void)write_snapshot(
+      [&out](std::string_view bytes) {
+        out.append(bytes);
+        return true;
+      },
+      revision, &out);
+  return out;
+}
+
+absl::Status KvStateMachine::snapshot_to(const std::function<bool(std::string_view)>& write) {
+  int64_t revision = 0;
+  return write_snapshot(write, &revision, nullptr);
+}
+
+absl::Status KvStateMachine::write_snapshot(const std::function<bool(std::string_view)>& write,
+                                            int64_t* revision, std::string* reserve) {
   std::lock_guard<std::mutex> lock(mu_);
   *revision = store_.revision();
   in::ClusterState cs;
@@ -760,23 +777,25 @@ std::string KvStateMachine::snapshot(int64_t* revision) {
     if (auth_.state() != security::AuthState{}) to_pb(auth_.state(), cs.mutable_auth());
     if (authz_.revision() > 0) *cs.mutable_authz() = authz_;
   }
-  std::string head = cs.SerializeAsString();
   // The snapshot format: u64 length | ClusterState | the store's snapshot.
-  // Written into one string reserved up front: the store counts each revision at its
-  // key, value and 64 bytes, more than the format spends on it. A stream that grows by
-  // doubling would copy a large store several times over and hold up to three times its
-  // size at its peak (the old buffer, the new one, and str()'s copy).
-  std::string out;
-  out.reserve(sizeof(uint64_t) + head.size() + static_cast<size_t>(store_.size_bytes()) + 4096);
-  raft::ByteWriter w(&out);
-  w.u64(head.size());
-  w.bytes(head);
-  kv::Status s = store_.save_snapshot([&out](std::string_view chunk) {
-    out.append(chunk);
-    return kv::Status::ok();
+  const std::string state = cs.SerializeAsString();
+  std::string head;
+  raft::ByteWriter w(&head);
+  w.u64(state.size());
+  w.bytes(state);
+  if (reserve != nullptr) {
+    // The store counts each revision at its key, value and 64 bytes, more than the
+    // format spends on it: one allocation, never a copy of a large store.
+    reserve->reserve(head.size() + static_cast<size_t>(store_.size_bytes()) + 4096);
+  }
+  if (!write(head)) return absl::AbortedError("the snapshot's bytes could not be written");
+  kv::Status s = store_.save_snapshot([&write](std::string_view chunk) {
+    return write(chunk)
+               ? kv::Status::ok()
+               : kv::Status(kv::Code::kInternal, "the snapshot's bytes could not be written");
   });
-  if (!s.is_ok()) return std::string();  // appending to a string does not fail
-  return out;
+  if (!s.is_ok()) return absl::AbortedError(s.message());
+  return absl::OkStatus();
 }
 
 absl::Status KvStateMachine::restore(std::string_view data) {

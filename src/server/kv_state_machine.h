@@ -42,6 +42,8 @@ class KvStateMachine : public node::StateMachine {
   // The same bytes, and the store's revision they hold (read under the same lock): a
   // point-in-time copy for Maintenance.Snapshot.
   std::string snapshot(int64_t* revision);
+  // The same bytes in pieces of 64 KiB, straight from the store to the node's file.
+  absl::Status snapshot_to(const std::function<bool(std::string_view)>& write) override;
   absl::Status restore(std::string_view data) override;
   void on_membership(const raft::Membership& membership) override;
   void on_leadership(bool leader) override;
@@ -138,6 +140,10 @@ class KvStateMachine : public node::StateMachine {
   void seed_members(const std::vector<raftkv::internal::MemberAttributes>& members);
 
  private:
+  // The snapshot's bytes to `write`, under the lock that applies and reads take; when
+  // they go to a string, `reserve` is it (sized up front so that it never doubles).
+  absl::Status write_snapshot(const std::function<bool(std::string_view)>& write, int64_t* revision,
+                              std::string* reserve);
   raftkv::internal::Result apply_command(const raftkv::internal::Command& c);
   // One per kind of command (the table in apply_command); each fills `out`.
   using Apply = void (KvStateMachine::*)(const raftkv::internal::Command&,

@@ -26,6 +26,15 @@ class WritableFile {
   virtual Status truncate(uint64_t size) = 0;
 };
 
+// An open file, read at any offset (a snapshot sent to a follower in pieces).
+class ReadableFile {
+ public:
+  virtual ~ReadableFile() = default;
+  virtual uint64_t size() const = 0;
+  // Reads exactly `n` bytes at `offset` into `*out` (replacing it), or fails.
+  virtual Status read_at(uint64_t offset, uint64_t n, std::string* out) const = 0;
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -35,6 +44,9 @@ class FileSystem {
                                                                   uint64_t offset,
                                                                   uint64_t preallocate) = 0;
   virtual StatusOr<std::string> read_file(const std::string& path) = 0;
+  // Opens `path` for reading at any offset. The default reads the whole file into
+  // memory (enough for file systems in memory); the POSIX one reads on demand.
+  virtual StatusOr<std::unique_ptr<ReadableFile>> open_for_read(const std::string& path);
   // The names (not paths) of the files in `dir`, sorted.
   virtual StatusOr<std::vector<std::string>> list(const std::string& dir) = 0;
   virtual Status create_dir(const std::string& dir) = 0;

@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <string>
+#include <utility>
 
 #include "storage/file_system.h"
 
@@ -17,6 +19,31 @@ Status from_errno(const std::string& what, const std::string& path, int err) {
   return Status(err == ENOSPC ? Code::kNoSpace : Code::kIoError,
                 what + " " + path + ": " + std::strerror(err));
 }
+
+// A read of `n` bytes at `offset` must lie within the file's `size` bytes.
+Status check_range(const std::string& path, uint64_t offset, uint64_t n, uint64_t size) {
+  if (offset <= size && n <= size - offset) return Status::ok();
+  return Status(Code::kIoError, "read " + path + ": " + std::to_string(n) + " bytes at offset " +
+                                    std::to_string(offset) + " run past its end (" +
+                                    std::to_string(size) + " bytes)");
+}
+
+// A file read whole into memory, for file systems that have nothing better.
+class BufferedFile : public ReadableFile {
+ public:
+  BufferedFile(std::string path, std::string bytes)
+      : path_(std::move(path)), bytes_(std::move(bytes)) {}
+  uint64_t size() const override { return bytes_.size(); }
+  Status read_at(uint64_t offset, uint64_t n, std::string* out) const override {
+    if (Status s = check_range(path_, offset, n, bytes_.size()); !s.is_ok()) return s;
+    out->assign(bytes_, offset, n);
+    return Status::ok();
+  }
+
+ private:
+  std::string path_;
+  std::string bytes_;
+};
 
 class PosixWritableFile : public WritableFile {
  public:
@@ -59,8 +86,49 @@ class PosixWritableFile : public WritableFile {
   uint64_t offset_;  // where the next append goes
 };
 
+class PosixReadableFile : public ReadableFile {
+ public:
+  PosixReadableFile(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
+  ~PosixReadableFile() override { ::close(fd_); }
+
+  uint64_t size() const override { return size_; }
+
+  Status read_at(uint64_t offset, uint64_t n, std::string* out) const override {
+    if (Status s = check_range(path_, offset, n, size_); !s.is_ok()) return s;
+    out->resize(n);
+    size_t done = 0;
+    while (done < n) {
+      ssize_t got = ::pread(fd_, out->data() + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return from_errno("read", path_, errno);
+      if (got == 0) return Status(Code::kIoError, "read " + path_ + ": the file shrank");
+      done += static_cast<size_t>(got);
+    }
+    return Status::ok();
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+  uint64_t size_;
+};
+
 class PosixFileSystem : public FileSystem {
  public:
+  StatusOr<std::unique_ptr<ReadableFile>> open_for_read(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return from_errno("open", path, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      int err = errno;
+      ::close(fd);
+      return from_errno("stat", path, err);
+    }
+    return std::unique_ptr<ReadableFile>(
+        new PosixReadableFile(path, fd, static_cast<uint64_t>(st.st_size)));
+  }
+
   StatusOr<std::unique_ptr<WritableFile>> open_for_append(const std::string& path, uint64_t offset,
                                                           uint64_t preallocate) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
@@ -139,6 +207,12 @@ class PosixFileSystem : public FileSystem {
 };
 
 }  // namespace
+
+StatusOr<std::unique_ptr<ReadableFile>> FileSystem::open_for_read(const std::string& path) {
+  StatusOr<std::string> bytes = read_file(path);
+  if (!bytes.is_ok()) return bytes.status();
+  return std::unique_ptr<ReadableFile>(new BufferedFile(path, std::move(bytes.value())));
+}
 
 FileSystem& posix_file_system() {
   static PosixFileSystem fs;

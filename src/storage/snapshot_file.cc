@@ -2,11 +2,14 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <string>
 #include <string_view>
+#include <utility>
 
 #include "raft/byte_codec.h"
 #include "raft/codec.h"
@@ -15,7 +18,72 @@ namespace storage {
 namespace {
 
 constexpr char kMagic[8] = {'R', 'A', 'F', 'T', 'K', 'V', 'S', 'N'};
-constexpr uint32_t kFormatVersion = 1;
+// Version 1 put the data's length before the data; version 2 (written since) puts it
+// after, so that a snapshot can be written before its size is known. Both are read.
+constexpr uint32_t kVersion1 = 1;
+constexpr uint32_t kVersion2 = 2;
+// The smallest file: magic, version, index, term, two empty fields, length, checksum.
+constexpr uint64_t kMinSize = 8 + 4 + 16 + 4 + 4 + 8 + 8;
+constexpr char kTruncated[] = "truncated header";
+
+void free_hash(XXH3_state_s* h) { XXH3_freeState(h); }
+
+// What both versions start with: magic, version, index, term, membership, timeouts.
+struct Header {
+  uint32_t version = 0;
+  raft::SnapshotMeta meta;
+  uint64_t end = 0;  // the bytes it takes
+};
+
+// Parses the header at the start of `bytes`; an empty string when it is whole and
+// sound, else what is wrong (kTruncated when `bytes` ends inside it).
+std::string parse_header(std::string_view bytes, Header* h) {
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0) {
+    return "not a raftkv snapshot (bad magic or truncated)";
+  }
+  raft::ByteReader r(bytes.substr(8));
+  if (!r.u32(&h->version)) return kTruncated;
+  if (h->version != kVersion1 && h->version != kVersion2) {
+    return "format version " + std::to_string(h->version) + " is unknown to this binary";
+  }
+  uint64_t index = 0, term = 0;
+  if (!r.u64(&index) || !r.u64(&term)) return kTruncated;
+  h->meta.last = {raft::Term(term), raft::LogIndex(index)};
+  auto field = [&](std::string_view* out) {
+    uint32_t n = 0;
+    return r.u32(&n) && r.bytes(n, out);
+  };
+  std::string_view m, t;
+  if (!field(&m) || !field(&t)) return kTruncated;
+  auto membership = raft::decode_membership(m);
+  auto timeouts = raft::decode_timeouts(t);
+  if (!membership || !timeouts) return "bad membership or timeouts";
+  h->meta.membership = *membership;
+  h->meta.timeouts = *timeouts;
+  h->end = 8 + r.position();
+  return "";
+}
+
+// Where the state machine bytes lie in a file whose body (all but the checksum) is
+// `body_size` bytes; `u64_at` reads the length field. Empty string, or what is wrong.
+template <typename ReadU64>
+std::string data_extent(const Header& h, uint64_t body_size, ReadU64 u64_at, uint64_t* offset,
+                        uint64_t* n) {
+  uint64_t length = 0;
+  if (h.version == kVersion1) {  // length | data
+    if (body_size < h.end + 8) return kTruncated;
+    if (Status s = u64_at(h.end, &length); !s.is_ok()) return s.message();
+    *offset = h.end + 8;
+    if (length != body_size - *offset) return "data length does not match the file";
+  } else {  // data | length
+    if (body_size < h.end + 8) return "data length does not match the file";
+    if (Status s = u64_at(body_size - 8, &length); !s.is_ok()) return s.message();
+    *offset = h.end;
+    if (length != body_size - 8 - h.end) return "data length does not match the file";
+  }
+  *n = length;
+  return "";
+}
 
 }  // namespace
 
@@ -25,17 +93,74 @@ std::string SnapshotStore::path(uint64_t index) const {
   return dir_ + "/" + name;
 }
 
-Status SnapshotStore::save(const StoredSnapshot& s) { return save(s.meta, s.data); }
+SnapshotWriter::SnapshotWriter(SnapshotStore& store, raft::SnapshotMeta meta, std::string tmp,
+                               std::unique_ptr<WritableFile> file)
+    : store_(store),
+      meta_(std::move(meta)),
+      tmp_(std::move(tmp)),
+      file_(std::move(file)),
+      hash_(XXH3_createState(), free_hash) {
+  if (hash_ == nullptr || XXH3_64bits_reset(hash_.get()) != XXH_OK) {
+    error_ = Status(Code::kIoError, "snapshot " + tmp_ + ": cannot compute its checksum");
+  }
+}
 
-Status SnapshotStore::save(const raft::SnapshotMeta& meta, std::string_view data) {
+SnapshotWriter::~SnapshotWriter() {
+  if (committed_) return;
+  file_.reset();
+  (void)store_.fs_.remove(tmp_);  // best effort: a leftover .tmp is never read
+}
+
+Status SnapshotWriter::write(std::string_view bytes) {
+  if (!error_.is_ok()) return error_;
+  if (committed_ || file_ == nullptr) {
+    return error_ = Status(Code::kInvalidArgument, "snapshot " + tmp_ + " is already committed");
+  }
+  if (XXH3_64bits_update(hash_.get(), bytes.data(), bytes.size()) != XXH_OK) {
+    return error_ = Status(Code::kIoError, "snapshot " + tmp_ + ": cannot compute its checksum");
+  }
+  if (Status s = file_->append(bytes); !s.is_ok()) return error_ = s;
+  return Status::ok();
+}
+
+Status SnapshotWriter::append(std::string_view data) {
+  if (Status s = write(data); !s.is_ok()) return s;
+  size_ += data.size();
+  return Status::ok();
+}
+
+Status SnapshotWriter::commit() {
+  std::string length;
+  raft::ByteWriter(&length).u64(size_);
+  if (Status s = write(length); !s.is_ok()) return s;
+  std::string sum;
+  raft::ByteWriter(&sum).u64(XXH3_64bits_digest(hash_.get()));
+  if (Status s = file_->append(sum); !s.is_ok()) return error_ = s;
+  if (Status s = file_->sync(); !s.is_ok()) return error_ = s;
+  file_.reset();
+  if (Status s = store_.publish(tmp_, meta_.last.index.value()); !s.is_ok()) return error_ = s;
+  committed_ = true;
+  return Status::ok();
+}
+
+Status SnapshotReader::read(uint64_t offset, uint64_t n, std::string* out) const {
+  if (offset > size_ || n > size_ - offset) {
+    return Status(Code::kInvalidArgument, "snapshot " + std::to_string(meta_.last.index.value()) +
+                                              ": " + std::to_string(n) + " bytes at " +
+                                              std::to_string(offset) + " run past its " +
+                                              std::to_string(size_) + " bytes");
+  }
+  return file_->read_at(offset_ + offset, n, out);
+}
+
+StatusOr<std::unique_ptr<SnapshotWriter>> SnapshotStore::begin(const raft::SnapshotMeta& meta) {
   if (Status st = fs_.create_dir(dir_); !st.is_ok()) return st;
   // magic | version u32 | index u64 | term u64 | membership len u32 | membership |
-  // timeouts len u32 | timeouts | data len u64 | data | xxh3-64 of everything before.
-  // Written as head, data, tail: the data is not copied.
+  // timeouts len u32 | timeouts | data | data len u64 | xxh3-64 of everything before.
   std::string head;
   raft::ByteWriter w(&head);
   w.bytes(std::string_view(kMagic, 8));
-  w.u32(kFormatVersion);
+  w.u32(kVersion2);
   w.u64(meta.last.index.value());
   w.u64(meta.last.term.value());
   const std::string m = raft::encode_membership(meta.membership);
@@ -44,31 +169,29 @@ Status SnapshotStore::save(const raft::SnapshotMeta& meta, std::string_view data
   const std::string t = raft::encode_timeouts(meta.timeouts);
   w.u32(static_cast<uint32_t>(t.size()));
   w.bytes(t);
-  w.u64(data.size());
-  const std::unique_ptr<XXH3_state_t, XXH_errorcode (*)(XXH3_state_t*)> hash(XXH3_createState(),
-                                                                             XXH3_freeState);
-  if (hash == nullptr || XXH3_64bits_reset(hash.get()) != XXH_OK ||
-      XXH3_64bits_update(hash.get(), head.data(), head.size()) != XXH_OK ||
-      XXH3_64bits_update(hash.get(), data.data(), data.size()) != XXH_OK) {
-    return Status(Code::kIoError, "snapshot " + path(meta.last.index.value()) +
-                                      ": cannot compute its checksum (out of memory)");
-  }
-  std::string tail;
-  raft::ByteWriter(&tail).u64(XXH3_64bits_digest(hash.get()));
 
-  const std::string final_path = path(meta.last.index.value());
-  const std::string tmp = final_path + ".tmp";
+  const std::string tmp = path(meta.last.index.value()) + ".tmp";
   StatusOr<std::unique_ptr<WritableFile>> f = fs_.open_for_append(tmp, 0, 0);
   if (!f.is_ok()) return f.status();
   if (Status st = f.value()->truncate(0); !st.is_ok()) return st;
-  for (std::string_view part : {std::string_view(head), data, std::string_view(tail)}) {
-    if (Status st = f.value()->append(part); !st.is_ok()) return st;
-  }
-  if (Status st = f.value()->sync(); !st.is_ok()) return st;
-  f.value().reset();
-  if (Status st = fs_.rename(tmp, final_path); !st.is_ok()) return st;
-  if (Status st = fs_.sync_dir(dir_); !st.is_ok()) return st;
+  std::unique_ptr<SnapshotWriter> writer(
+      new SnapshotWriter(*this, meta, tmp, std::move(f.value())));
+  if (Status st = writer->write(head); !st.is_ok()) return st;
+  return writer;
+}
 
+Status SnapshotStore::save(const StoredSnapshot& s) { return save(s.meta, s.data); }
+
+Status SnapshotStore::save(const raft::SnapshotMeta& meta, std::string_view data) {
+  StatusOr<std::unique_ptr<SnapshotWriter>> w = begin(meta);
+  if (!w.is_ok()) return w.status();
+  if (Status st = w.value()->append(data); !st.is_ok()) return st;
+  return w.value()->commit();
+}
+
+Status SnapshotStore::publish(const std::string& tmp, uint64_t index) {
+  if (Status st = fs_.rename(tmp, path(index)); !st.is_ok()) return st;
+  if (Status st = fs_.sync_dir(dir_); !st.is_ok()) return st;
   StatusOr<std::vector<uint64_t>> all = list();
   if (!all.is_ok()) return all.status();
   for (size_t k = 0; k + keep_ < all.value().size(); ++k) {
@@ -103,7 +226,7 @@ StatusOr<StoredSnapshot> SnapshotStore::load_latest() {
   auto corrupt = [&](const std::string& what) {
     return Status(Code::kCorruption, "snapshot " + file + ": " + what);
   };
-  if (in.size() < 8 + 4 + 16 + 4 + 4 + 8 + 8 || std::memcmp(in.data(), kMagic, 8) != 0) {
+  if (in.size() < kMinSize || std::memcmp(in.data(), kMagic, 8) != 0) {
     return corrupt("not a raftkv snapshot (bad magic or truncated)");
   }
   // The checksum (the last 8 bytes) covers everything before it: the body read below.
@@ -113,37 +236,58 @@ StatusOr<StoredSnapshot> SnapshotStore::load_latest() {
       !tail.u64(&checksum) || checksum != XXH3_64bits(body.data(), body.size())) {
     return corrupt("bad checksum at offset " + std::to_string(body.size()));
   }
-  raft::ByteReader r(body.substr(8));  // after the magic, checked above
-  uint32_t version = 0;
-  if (!r.u32(&version) || version != kFormatVersion) {
-    return corrupt("format version " + std::to_string(version) + " is unknown to this binary");
+  Header h;
+  if (std::string why = parse_header(body, &h); !why.empty()) return corrupt(why);
+  uint64_t offset = 0, n = 0;
+  auto u64_at = [&](uint64_t at, uint64_t* v) {
+    raft::ByteReader r(body.substr(at, 8));
+    return r.u64(v) ? Status::ok() : Status(Code::kCorruption, kTruncated);
+  };
+  if (std::string why = data_extent(h, body.size(), u64_at, &offset, &n); !why.empty()) {
+    return corrupt(why);
   }
   StoredSnapshot s;
-  uint64_t index = 0, term = 0;
-  if (!r.u64(&index) || !r.u64(&term)) return corrupt("truncated header");
-  s.meta.last = {raft::Term(term), raft::LogIndex(index)};
-  auto field = [&](std::string_view* out) {
-    uint32_t n = 0;
-    return r.u32(&n) && r.bytes(n, out);
-  };
-  std::string_view m, t;
-  uint64_t n = 0;
-  if (!field(&m) || !field(&t) || !r.u64(&n)) return corrupt("truncated header");
-  auto membership = raft::decode_membership(m);
-  auto timeouts = raft::decode_timeouts(t);
-  if (!membership || !timeouts) return corrupt("bad membership or timeouts");
-  s.meta.membership = *membership;
-  s.meta.timeouts = *timeouts;
-  if (r.remaining() != n) return corrupt("data length does not match the file");
-  // The data is the body's last n bytes: the file's own buffer becomes it (the header
-  // moved out of the way, the checksum cut off) instead of a copy of a snapshot that can
-  // be as large as the store.
-  const size_t body_size = body.size();
+  s.meta = h.meta;
+  // The file's own buffer becomes the data (the header moved out of the way, the tail
+  // cut off) instead of a copy of a snapshot that can be as large as the store.
   std::string data = std::move(read.value());
-  data.resize(body_size);
-  data.erase(0, body_size - n);
+  data.resize(offset + n);
+  data.erase(0, offset);
   s.data = std::move(data);
   return s;
+}
+
+StatusOr<std::unique_ptr<SnapshotReader>> SnapshotStore::open(uint64_t index) {
+  const std::string file = path(index);
+  StatusOr<std::unique_ptr<ReadableFile>> f = fs_.open_for_read(file);
+  if (!f.is_ok()) return f.status();
+  ReadableFile& in = *f.value();
+  auto corrupt = [&](const std::string& what) {
+    return Status(Code::kCorruption, "snapshot " + file + ": " + what);
+  };
+  if (in.size() < kMinSize) return corrupt("not a raftkv snapshot (bad magic or truncated)");
+  // The header is small: read a piece of the file, more only if the header runs on.
+  Header h;
+  std::string head, why;
+  for (uint64_t want = std::min<uint64_t>(in.size(), 64 * 1024);; want *= 16) {
+    want = std::min(want, in.size());
+    if (Status s = in.read_at(0, want, &head); !s.is_ok()) return s;
+    why = parse_header(head, &h);
+    if (why != kTruncated || want == in.size()) break;
+  }
+  if (!why.empty()) return corrupt(why);
+  uint64_t offset = 0, n = 0;
+  auto u64_at = [&](uint64_t at, uint64_t* v) {
+    std::string b;
+    if (Status s = in.read_at(at, 8, &b); !s.is_ok()) return s;
+    raft::ByteReader r(b);
+    return r.u64(v) ? Status::ok() : Status(Code::kCorruption, kTruncated);
+  };
+  if (std::string why2 = data_extent(h, in.size() - 8, u64_at, &offset, &n); !why2.empty()) {
+    return corrupt(why2);
+  }
+  return std::unique_ptr<SnapshotReader>(
+      new SnapshotReader(h.meta, std::move(f.value()), offset, n));
 }
 
 }  // namespace storage

@@ -1,15 +1,21 @@
 // Snapshot files: a state machine snapshot with the raft metadata it covers, written
 // atomically (temporary file, fsync, rename, directory fsync) and checksummed. The
-// last `keep` snapshots stay; older ones are deleted.
+// last `keep` snapshots stay; older ones are deleted. A snapshot can be written as its
+// bytes are produced (SnapshotWriter) and read back in pieces (SnapshotReader), so that
+// nothing the size of the state machine is held in memory to save or send one.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "raft/message.h"
 #include "storage/file_system.h"
 #include "storage/status.h"
+
+struct XXH3_state_s;
 
 namespace storage {
 
@@ -18,25 +24,94 @@ struct StoredSnapshot {
   std::string data;  // the state machine's bytes, opaque here
 };
 
+class SnapshotStore;
+
+// A snapshot being written: its header first, then the state machine's bytes as they
+// come, then their length and the checksum. Nothing appears under the snapshot's name
+// before commit(); a writer destroyed without a successful commit removes its
+// temporary file. One thread at a time.
+class SnapshotWriter {
+ public:
+  ~SnapshotWriter();
+  SnapshotWriter(const SnapshotWriter&) = delete;
+  SnapshotWriter& operator=(const SnapshotWriter&) = delete;
+
+  // Appends state machine bytes. After a failure, later calls fail the same way.
+  Status append(std::string_view data);
+  // Ends the file, makes it durable and gives it its name, then deletes all but the
+  // newest `keep` snapshots.
+  Status commit();
+
+  const raft::SnapshotMeta& meta() const { return meta_; }
+  uint64_t size() const { return size_; }  // state machine bytes appended so far
+
+ private:
+  friend class SnapshotStore;
+  SnapshotWriter(SnapshotStore& store, raft::SnapshotMeta meta, std::string tmp,
+                 std::unique_ptr<WritableFile> file);
+  Status write(std::string_view bytes);  // to the file and the checksum
+
+  SnapshotStore& store_;
+  raft::SnapshotMeta meta_;
+  std::string tmp_;
+  std::unique_ptr<WritableFile> file_;
+  std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash_;
+  uint64_t size_ = 0;
+  Status error_;
+  bool committed_ = false;
+};
+
+// A snapshot file opened to read its state machine bytes in pieces (to send it to a
+// follower). The header is checked when it opens; the bytes are read when asked, and
+// the checksum is not verified here (the file was verified when it was loaded or
+// written, and the state machine's own format checks what it restores). The file stays
+// readable while open, even once a newer snapshot has deleted it.
+class SnapshotReader {
+ public:
+  const raft::SnapshotMeta& meta() const { return meta_; }
+  uint64_t size() const { return size_; }  // the state machine bytes
+  // Reads `n` state machine bytes at `offset` into `*out`.
+  Status read(uint64_t offset, uint64_t n, std::string* out) const;
+
+ private:
+  friend class SnapshotStore;
+  SnapshotReader(raft::SnapshotMeta meta, std::unique_ptr<ReadableFile> file, uint64_t offset,
+                 uint64_t size)
+      : meta_(std::move(meta)), file_(std::move(file)), offset_(offset), size_(size) {}
+
+  raft::SnapshotMeta meta_;
+  std::unique_ptr<ReadableFile> file_;
+  uint64_t offset_;  // where the state machine bytes start in the file
+  uint64_t size_;
+};
+
 class SnapshotStore {
  public:
   SnapshotStore(FileSystem& fs, std::string dir, int keep = 3)
       : fs_(fs), dir_(std::move(dir)), keep_(keep) {}
 
+  // Starts writing the snapshot `meta` covers. Snapshots of different indexes may be
+  // written from different threads at once.
+  StatusOr<std::unique_ptr<SnapshotWriter>> begin(const raft::SnapshotMeta& meta);
   // Writes the snapshot durably under a name derived from its index, then deletes
   // all but the newest `keep`.
   Status save(const StoredSnapshot& snapshot);
-  // The same, from bytes the caller keeps: nothing the size of the snapshot is copied
-  // (the runtime's snapshot is shared, and as large as its store).
+  // The same, from bytes the caller keeps: nothing the size of the snapshot is copied.
   Status save(const raft::SnapshotMeta& meta, std::string_view data);
   // The newest snapshot that reads back intact; kCorruption names the file and what
   // is wrong when the newest is damaged (an older one is not used silently).
   StatusOr<StoredSnapshot> load_latest();
+  // The snapshot saved at `index`, opened for reading in pieces.
+  StatusOr<std::unique_ptr<SnapshotReader>> open(uint64_t index);
   // The indexes of the snapshots on disk, oldest first.
   StatusOr<std::vector<uint64_t>> list();
 
  private:
+  friend class SnapshotWriter;
   std::string path(uint64_t index) const;
+  // Renames a written and synced temporary file to the snapshot's name, then deletes
+  // all but the newest `keep`.
+  Status publish(const std::string& tmp, uint64_t index);
 
   FileSystem& fs_;
   std::string dir_;

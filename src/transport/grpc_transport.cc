@@ -318,7 +318,7 @@ class GrpcTransport::Sender {
  public:
   struct Item {
     raft::Message message;
-    std::shared_ptr<const std::string> snapshot;  // set for InstallSnapshot
+    std::shared_ptr<const SnapshotSource> snapshot;  // set for InstallSnapshot
     uint64_t bytes = 0;
     std::string proposal;  // a forwarded client write (message unused)
     std::optional<pb::Refusal> refusal;
@@ -381,7 +381,7 @@ class GrpcTransport::Sender {
     cv_.notify_one();
   }
 
-  void push_snapshot(raft::Message m, std::shared_ptr<const std::string> data) {
+  void push_snapshot(raft::Message m, std::shared_ptr<const SnapshotSource> data) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       // A newer snapshot supersedes any queued one.
@@ -513,30 +513,41 @@ class GrpcTransport::Sender {
     return stop_;
   }
 
+  // Streams the snapshot from its source a chunk at a time. False: the stream broke.
+  // A source that cannot be read ends the transfer (the stream is fine; the follower
+  // starts over with the next snapshot the core sends).
   bool write_snapshot(const Item& item) {
     const auto start = std::chrono::steady_clock::now();
-    const std::string& data = *item.snapshot;
+    const SnapshotSource& data = *item.snapshot;
+    const uint64_t total = data.size();
     const auto& meta = std::get<raft::InstallSnapshot>(item.message.body).meta;
     uint64_t offset = 0;
     do {
-      const uint64_t n = std::min<uint64_t>(t_.options_.snapshot_chunk_bytes, data.size() - offset);
+      const uint64_t n = std::min<uint64_t>(t_.options_.snapshot_chunk_bytes, total - offset);
       pb::PeerFrame frame;
       frame.set_cluster_id(t_.options_.cluster_id);
       frame.set_from(t_.options_.self.value());
       pb::SnapshotChunk* c = frame.mutable_chunk();
       c->set_index(meta.last.index.value());
       c->set_offset(offset);
-      c->set_total(data.size());
-      c->set_data(data.substr(offset, n));
+      c->set_total(total);
+      if (absl::Status s = data.read(offset, n, c->mutable_data()); !s.ok()) {
+        raftlog::error(kComponent, "cannot read snapshot to send",
+                       {{"peer", raftlog::hex_id(peer_.value())},
+                        {"index", meta.last.index.value()},
+                        {"offset", offset},
+                        {"error", std::string(s.message())}});
+        return true;
+      }
       offset += n;
-      c->set_last(offset == data.size());
+      c->set_last(offset == total);
       if (c->last()) encode(item.message, frame.add_messages());
       if (!write(frame)) return false;
-    } while (offset < data.size());
+    } while (offset < total);
     raftlog::info(kComponent, "sent snapshot",
                   {{"peer", raftlog::hex_id(peer_.value())},
                    {"index", meta.last.index.value()},
-                   {"bytes", data.size()},
+                   {"bytes", total},
                    {"took", std::chrono::steady_clock::now() - start}});
     ++t_.snapshots_sent_;
     ++t_.sent_;
@@ -677,7 +688,8 @@ void GrpcTransport::send(std::vector<raft::Message> messages) {
   }
 }
 
-void GrpcTransport::send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) {
+void GrpcTransport::send_snapshot(raft::Message message,
+                                  std::shared_ptr<const SnapshotSource> data) {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = senders_.find(message.to);
   if (it == senders_.end()) {

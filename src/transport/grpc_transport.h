@@ -88,7 +88,7 @@ class GrpcTransport : public Transport {
   void set_peer(raft::NodeId id, const std::string& address) override;
   void remove_peer(raft::NodeId id) override;
   void send(std::vector<raft::Message> messages) override;
-  void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) override;
+  void send_snapshot(raft::Message message, std::shared_ptr<const SnapshotSource> data) override;
   void propose(raft::NodeId to, std::string entry) override;
   void refuse(raft::NodeId to, uint64_t request, const absl::Status& why) override;
   void forward(raft::NodeId to, std::string payload, std::chrono::milliseconds timeout,

@@ -13,9 +13,11 @@ class LocalTransport : public Transport {
       net_.deliver(self_, to, std::move(m), std::string());
     }
   }
-  void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) override {
+  void send_snapshot(raft::Message message, std::shared_ptr<const SnapshotSource> data) override {
+    absl::StatusOr<std::string> bytes = read_all(*data);
+    if (!bytes.ok()) return;  // like a transfer cut short: the core sends it again
     const raft::NodeId to = message.to;
-    net_.deliver(self_, to, std::move(message), *data);
+    net_.deliver(self_, to, std::move(message), *std::move(bytes));
   }
   void propose(raft::NodeId to, std::string entry) override {
     if (Handler* h = net_.route(self_, to)) h->on_proposal(self_, std::move(entry));

@@ -25,6 +25,24 @@ using ForwardCallback = std::function<void(absl::StatusOr<std::string>)>;
 absl::Status unreachable_error(std::string_view detail);
 bool is_unreachable(const absl::Status& status);
 
+// A snapshot's bytes as the transport sends them, read a piece at a time: a snapshot on
+// disk is streamed from its file, never held whole in memory to be sent.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+  virtual uint64_t size() const = 0;
+  // Reads `n` bytes at `offset` into `*out`. An error stops the transfer (the core
+  // sends the snapshot again later).
+  virtual absl::Status read(uint64_t offset, uint64_t n, std::string* out) const = 0;
+  // The bytes it holds in memory (a file holds none).
+  virtual uint64_t bytes_in_memory() const = 0;
+};
+
+// Bytes in memory, as a source.
+std::shared_ptr<const SnapshotSource> memory_snapshot(std::shared_ptr<const std::string> bytes);
+// All of a source's bytes at once (the in-process transport, tests).
+absl::StatusOr<std::string> read_all(const SnapshotSource& source);
+
 // The receiving side: the node. Called on transport threads, concurrently.
 class Handler {
  public:
@@ -73,7 +91,7 @@ class Transport {
   // down never blocks the caller: beyond a bounded queue its messages are dropped.
   virtual void send(std::vector<raft::Message> messages) = 0;
   // Sends an InstallSnapshot message after streaming `data` to its recipient in chunks.
-  virtual void send_snapshot(raft::Message message, std::shared_ptr<const std::string> data) = 0;
+  virtual void send_snapshot(raft::Message message, std::shared_ptr<const SnapshotSource> data) = 0;
   // Queues a client write for the leader `to`, on the same stream as Raft messages, and
   // returns at once. `entry` is the whole entry data, header included.
   virtual void propose(raft::NodeId to, std::string entry) = 0;

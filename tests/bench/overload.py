@@ -317,7 +317,7 @@ def run_server(name, binary, flags, a):
             }
         result["members"] = members
         print(f"  {name}: {result['throughput']:.0f} ok ops/s, {result['errors']} errors "
-              f"{result['error_codes']}", file=sys.stderr)
+              f"({error_summary(result['error_codes'])[0]})", file=sys.stderr)
         return result, sampler.rows
 
 

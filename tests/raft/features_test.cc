@@ -233,8 +233,14 @@ TEST(Snapshot, CompactionDropsTheLogAndCarriesTheMembership) {
   for (int i = 0; i < 5; ++i) c.node(1).propose("x");
   c.settle();
   Raft& l = c.node(1);
+  // Asking first changes nothing and tells what compact() then records.
+  CompactResult asked = l.snapshot_meta_at(LogIndex(4));
+  ASSERT_TRUE(asked.error.is_ok());
+  EXPECT_EQ(l.log().first_index(), LogIndex(1));
+  EXPECT_EQ(l.snapshot_meta_at(LogIndex(99)).error.code(), ErrorCode::kInvalidArgument);
   CompactResult r = l.compact(LogIndex(4));
   ASSERT_TRUE(r.error.is_ok());
+  EXPECT_EQ(r.meta, asked.meta);
   EXPECT_EQ(r.meta.last.index, LogIndex(4));
   EXPECT_EQ(r.meta.membership.voters, ids({1, 2, 3}));
   EXPECT_EQ(l.log().first_index(), LogIndex(5));

@@ -155,6 +155,28 @@ TEST_F(AuthApply, ATokenHandedOutThroughTheLogWorksOnEveryMemberUntilItsUserGoes
   EXPECT_EQ(apply(auth).code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
 }
 
+// The snapshot the node writes to its file comes in pieces (the store's chunks), the
+// same bytes as snapshot(); a write that fails stops it with an error.
+TEST_F(AuthApply, ASnapshotInPiecesIsTheWholeSnapshot) {
+  for (int i = 0; i < 40; ++i) ok(put("k" + std::to_string(i)));
+  std::vector<std::string> pieces;
+  ASSERT_TRUE(sm_.snapshot_to([&](std::string_view p) {
+                   pieces.emplace_back(p);
+                   return true;
+                 })
+                  .ok());
+  std::string joined;
+  for (const std::string& p : pieces) joined += p;
+  EXPECT_EQ(joined, sm_.snapshot());
+  EXPECT_GE(pieces.size(), 2u);  // the cluster state, then the store
+  KvStateMachine copy{kv::StoreOptions{}};
+  EXPECT_TRUE(copy.restore(joined).ok());
+  int calls = 0;
+  const absl::Status failed = sm_.snapshot_to([&](std::string_view) { return ++calls < 2; });
+  EXPECT_EQ(failed.code(), absl::StatusCode::kAborted);
+  EXPECT_EQ(calls, 2);  // nothing more was written after the failure
+}
+
 TEST_F(AuthApply, ASnapshotCarriesTheAuthStateAndARefusedChangeChangesNothing) {
   in::Command bad;
   bad.mutable_user_delete()->set_name("root");  // not while auth is on

@@ -73,41 +73,167 @@ TEST(SnapshotStore, ADamagedSnapshotIsRefusedByName) {
   EXPECT_NE(back.status().message().find(file), std::string::npos) << back.status().message();
 }
 
+std::string hex(const std::string& bytes) {
+  std::string out;
+  for (unsigned char c : bytes) {
+    static const char* digits = "0123456789abcdef";
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+
+std::string unhex(const std::string& h) {
+  std::string out;
+  for (size_t i = 0; i + 1 < h.size(); i += 2) {
+    out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+  }
+  return out;
+}
+
+// The header docs/storage-format.md documents: magic, version, index 7, term 2, the
+// membership {1, 2, 3} + learner {4}, timeouts {2, 20, 40}.
+std::string header_hex(const std::string& version) {
+  return "524146544b56534e"  // magic RAFTKVSN
+         + version +         // format version
+         "0700000000000000"  // last index 7
+         "0200000000000000"  // last term 2
+         "2c000000"          // membership: 44 bytes
+         "03000000"          // 3 voters
+         "0100000000000000"  // 1
+         "0200000000000000"  // 2
+         "0300000000000000"  // 3
+         "00000000"          // no outgoing voters
+         "01000000"          // 1 learner
+         "0400000000000000"  // 4
+         "0c000000"          // timeouts: 12 bytes
+         "02000000"          // heartbeat 2
+         "14000000"          // election min 20
+         "28000000";         // election max 40
+}
+
+std::string checksum_hex(const std::string& body_hex) {
+  const std::string body = unhex(body_hex);
+  std::string sum;
+  const uint64_t h = XXH3_64bits(body.data(), body.size());
+  for (int i = 0; i < 8; ++i) sum += static_cast<char>(h >> (8 * i));
+  return hex(sum);
+}
+
 // The bytes of docs/storage-format.md's snapshot file, to the byte (a change of the
-// code that writes them must not change them): magic, version, index 7, term 2, the
-// membership {1, 2, 3} + learner {4}, timeouts {2, 20, 40}, the data, the checksum.
+// code that writes them must not change them): the header, the data, its length after
+// it (version 2), the checksum.
 TEST(SnapshotStore, TheFileHoldsTheDocumentedBytes) {
   TempDir d;
   SnapshotStore store(posix_file_system(), d.path());
   ASSERT_TRUE(store.save(snapshot(7, "data")).is_ok());
   const std::string bytes =
       posix_file_system().read_file(d.path() + "/0000000000000007.snap").value();
-  std::string hex;
-  for (unsigned char c : bytes) {
-    static const char* digits = "0123456789abcdef";
-    hex += digits[c >> 4];
-    hex += digits[c & 15];
+  const std::string body = header_hex("02000000") +
+                           "64617461"                // "data"
+                           "0400000000000000";       // data: 4 bytes
+  EXPECT_EQ(hex(bytes), body + "a46f2e8afb011f2c");  // XXH3-64 of all of the above
+  EXPECT_EQ(checksum_hex(body), "a46f2e8afb011f2c");
+}
+
+// A file version 1 wrote (its data's length before the data) still loads, whole or
+// in pieces.
+TEST(SnapshotStore, AVersion1FileStillReads) {
+  TempDir d;
+  const std::string body = header_hex("01000000") +
+                           "0400000000000000"         // data: 4 bytes
+                           "64617461";                // "data"
+  ASSERT_EQ(checksum_hex(body), "679cfb6c744c24ff");  // the file version 1 wrote
+  std::ofstream(d.path() + "/0000000000000007.snap", std::ios::binary)
+      << unhex(body + "679cfb6c744c24ff");
+  SnapshotStore store(posix_file_system(), d.path());
+  StatusOr<StoredSnapshot> back = store.load_latest();
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(back.value().meta, snapshot(7, "").meta);
+  EXPECT_EQ(back.value().data, "data");
+  StatusOr<std::unique_ptr<SnapshotReader>> r = store.open(7);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  std::string got;
+  ASSERT_TRUE(r.value()->read(0, 4, &got).is_ok());
+  EXPECT_EQ(got, "data");
+}
+
+// Written in pieces as a state machine produces them, the file is the one save()
+// writes; until commit() nothing carries the snapshot's name.
+TEST(SnapshotWriter, WritesInPiecesTheFileSaveWrites) {
+  TempDir a, b;
+  SnapshotStore whole(posix_file_system(), a.path());
+  SnapshotStore pieces(posix_file_system(), b.path());
+  const std::string data(300000, 'x');
+  ASSERT_TRUE(whole.save(snapshot(9, data)).is_ok());
+  StatusOr<std::unique_ptr<SnapshotWriter>> w = pieces.begin(snapshot(9, "").meta);
+  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  for (size_t at = 0; at < data.size(); at += 7001) {
+    ASSERT_TRUE(w.value()->append(std::string_view(data).substr(at, 7001)).is_ok());
   }
-  EXPECT_EQ(hex,
-            "524146544b56534e"    // magic RAFTKVSN
-            "01000000"            // format version 1
-            "0700000000000000"    // last index 7
-            "0200000000000000"    // last term 2
-            "2c000000"            // membership: 44 bytes
-            "03000000"            // 3 voters
-            "0100000000000000"    // 1
-            "0200000000000000"    // 2
-            "0300000000000000"    // 3
-            "00000000"            // no outgoing voters
-            "01000000"            // 1 learner
-            "0400000000000000"    // 4
-            "0c000000"            // timeouts: 12 bytes
-            "02000000"            // heartbeat 2
-            "14000000"            // election min 20
-            "28000000"            // election max 40
-            "0400000000000000"    // data: 4 bytes
-            "64617461"            // "data"
-            "679cfb6c744c24ff");  // XXH3-64 of all of the above
+  EXPECT_EQ(w.value()->size(), data.size());
+  EXPECT_TRUE(pieces.list().value().empty());
+  ASSERT_TRUE(w.value()->commit().is_ok());
+  EXPECT_EQ(posix_file_system().read_file(b.path() + "/0000000000000009.snap").value(),
+            posix_file_system().read_file(a.path() + "/0000000000000009.snap").value());
+  EXPECT_EQ(pieces.list().value(), std::vector<uint64_t>{9});
+}
+
+// A writer given up (the state machine failed, a newer snapshot came) leaves nothing.
+TEST(SnapshotWriter, AWriterNotCommittedLeavesNoFile) {
+  TempDir d;
+  SnapshotStore store(posix_file_system(), d.path());
+  {
+    StatusOr<std::unique_ptr<SnapshotWriter>> w = store.begin(snapshot(5, "").meta);
+    ASSERT_TRUE(w.is_ok());
+    ASSERT_TRUE(w.value()->append("half").is_ok());
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(d.path()));
+  EXPECT_FALSE(store.load_latest().is_ok());
+}
+
+TEST(SnapshotReader, ReadsTheDataInPiecesAndOutlivesTheFile) {
+  TempDir d;
+  SnapshotStore store(posix_file_system(), d.path(), 1);
+  std::string data;
+  for (int i = 0; i < 100000; ++i) data += static_cast<char>(i * 7);
+  ASSERT_TRUE(store.save(snapshot(3, data)).is_ok());
+  StatusOr<std::unique_ptr<SnapshotReader>> r = store.open(3);
+  ASSERT_TRUE(r.is_ok()) << r.status().message();
+  EXPECT_EQ(r.value()->meta(), snapshot(3, "").meta);
+  ASSERT_EQ(r.value()->size(), data.size());
+  // A newer snapshot deletes the file (keep = 1); the open reader still reads it.
+  ASSERT_TRUE(store.save(snapshot(4, "newer")).is_ok());
+  EXPECT_EQ(store.list().value(), std::vector<uint64_t>{4});
+  std::string all, piece;
+  for (uint64_t at = 0; at < data.size(); at += 4096) {
+    ASSERT_TRUE(r.value()->read(at, std::min<uint64_t>(4096, data.size() - at), &piece).is_ok());
+    all += piece;
+  }
+  EXPECT_EQ(all, data);
+  Status past = r.value()->read(data.size() - 1, 2, &piece);
+  EXPECT_EQ(past.code(), Code::kInvalidArgument);
+  EXPECT_EQ(past.message(), "snapshot 3: 2 bytes at 99999 run past its 100000 bytes");
+}
+
+TEST(SnapshotReader, ADamagedHeaderIsRefusedByName) {
+  TempDir d;
+  SnapshotStore store(posix_file_system(), d.path());
+  ASSERT_TRUE(store.save(snapshot(7, "data")).is_ok());
+  const std::string file = d.path() + "/0000000000000007.snap";
+  std::string bytes = posix_file_system().read_file(file).value();
+  bytes[8] = 9;  // version 9
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  StatusOr<std::unique_ptr<SnapshotReader>> r = store.open(7);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().message(),
+            "snapshot " + file + ": format version 9 is unknown to this binary");
+  bytes[8] = 2;
+  bytes.resize(bytes.size() - 12);  // the length and checksum cut short
+  std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
+  r = store.open(7);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_EQ(r.status().message(), "snapshot " + file + ": data length does not match the file");
 }
 
 // A length that runs past the end is refused even when the checksum holds (a file
