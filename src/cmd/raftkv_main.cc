@@ -141,6 +141,7 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
   cfg->node.timeouts.election_max_ms =
       f.election_timeout_max != 0 ? f.election_timeout_max : 2 * cfg->node.timeouts.election_min_ms;
   cfg->node.snapshot_entries = f.snapshot_count;
+  cfg->node.snapshot_catch_up_entries = f.snapshot_catchup_entries;
   // gRPC's largest message is 2^31 - 1 bytes, and the client port allows 512 KiB of
   // framing above the largest request; a larger value used to wrap around in an int.
   constexpr uint64_t kMaxRequestBytes = uint64_t{INT32_MAX} - 512 * 1024;

@@ -121,6 +121,10 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--tick-ms", f.tick_ms, "Length of one Raft tick in ms");
   app.add_option("--snapshot-count", f.snapshot_count,
                  "Applied entries between snapshots (0: never)");
+  app.add_option("--experimental-snapshot-catchup-entries", f.snapshot_catchup_entries,
+                 "Entries the log keeps behind a snapshot, so that a follower a little behind "
+                 "catches up from the log instead of a whole snapshot (etcd 3.5's; at most "
+                 "64 MiB of them)");
   app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
                  "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
   app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");

@@ -38,6 +38,7 @@ struct Flags {
   uint32_t election_timeout_max = 0;
   uint32_t tick_ms = 10;
   uint64_t snapshot_count = 10000;
+  uint64_t snapshot_catchup_entries = 5000;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_concurrent_streams = UINT32_MAX;

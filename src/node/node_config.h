@@ -56,6 +56,9 @@ struct NodeConfig {
   uint32_t tick_ms = 10;        // the length of one core tick
   TimeoutsMs timeouts;
   uint64_t snapshot_entries = 10'000;  // snapshot after this many applied entries (0: never)
+  // Entries the log keeps behind a snapshot for followers a little behind (raft::Config).
+  uint64_t snapshot_catch_up_entries = 5'000;
+  uint64_t snapshot_catch_up_bytes = 64ull << 20;
   // The voters of a new cluster; empty when this node joins an existing one.
   raft::Membership bootstrap;
   uint64_t max_request_bytes = 1536 * 1024;

@@ -49,6 +49,12 @@ struct Config {
   // Snapshot policy: snapshot_due() turns true once this many entries have been
   // applied since the last snapshot (0: never).
   uint64_t snapshot_entries = 10'000;
+  // After a snapshot, the log keeps up to this many of the newest entries it covers,
+  // within snapshot_catch_up_bytes of payload (etcd keeps 5,000: SnapshotCatchUpEntries),
+  // so that a follower a little behind, as the slowest one under load always is,
+  // catches up from the log instead of being sent the whole snapshot.
+  uint64_t snapshot_catch_up_entries = 5'000;
+  uint64_t snapshot_catch_up_bytes = 64ull << 20;
   // Lease reads (thesis 6.4.1), opt-in: the leader serves a read at once while a
   // quorum answered a heartbeat sent less than election_min_ticks - lease_drift_ticks
   // ago, trusting that no other leader can be elected before then. Safe only if no

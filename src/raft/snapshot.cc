@@ -14,12 +14,12 @@ bool Raft::snapshot_due() const {
 }
 
 CompactResult Raft::snapshot_meta_at(LogIndex index) const {
-  if (index <= log_.snapshot().index || index > log_.applied()) {
+  if (index <= snapshot_meta_.last.index || index > log_.applied()) {
     return {.error = Error(ErrorCode::kInvalidArgument,
                            "cannot compact to index " + std::to_string(index.value()) +
                                ": it must be after the last snapshot (" +
-                               std::to_string(log_.snapshot().index.value()) + ") and applied (" +
-                               std::to_string(log_.applied().value()) + ")")};
+                               std::to_string(snapshot_meta_.last.index.value()) +
+                               ") and applied (" + std::to_string(log_.applied().value()) + ")")};
   }
   return {.error = Error::ok(),
           .meta = SnapshotMeta{
@@ -33,10 +33,24 @@ CompactResult Raft::snapshot_meta_at(LogIndex index) const {
 CompactResult Raft::compact(LogIndex index) {
   CompactResult r = snapshot_meta_at(index);
   if (!r.error.is_ok()) return r;
-  // What the log forgets becomes the base of what it keeps.
-  history_.compact_to(index, r.meta.membership, r.meta.timeouts);
-  log_.compact_to(r.meta.last);
   snapshot_meta_ = r.meta;
+  // The log forgets what the snapshot covers but a tail (config.snapshot_catch_up_*):
+  // the entries up to `base` go, and what they leave becomes the base of what it keeps.
+  LogIndex base = index;
+  uint64_t kept = 0, bytes = 0;
+  while (base > log_.snapshot().index && kept < config_.snapshot_catch_up_entries &&
+         bytes + log_.at(base).data.size() <= config_.snapshot_catch_up_bytes) {
+    bytes += log_.at(base).data.size();
+    ++kept;
+    base = base.prev();
+  }
+  if (base == index) {
+    history_.compact_to(base, r.meta.membership, r.meta.timeouts);
+    log_.compact_to(r.meta.last);
+  } else if (base > log_.snapshot().index) {
+    history_.compact_to(base, history_.membership_at(base), history_.timeouts_at(base));
+    log_.compact_to({.term = *log_.term(base), .index = base});
+  }
   return r;
 }
 

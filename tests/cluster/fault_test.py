@@ -117,7 +117,9 @@ class FaultTest(unittest.TestCase):
             self.assert_everywhere(c, "fail", w.acked)
 
     def test_restarted_followers_catch_up_from_the_log_and_from_a_snapshot(self):
-        with Cluster(3, extra_flags=["--snapshot-count", "40"]) as c:
+        # The log keeps 10 entries behind each snapshot: 200 writes outrun them.
+        with Cluster(3, extra_flags=["--snapshot-count", "40",
+                                     "--experimental-snapshot-catchup-entries", "10"]) as c:
             leader = c.leader()
             follower = next(m for m in c.members if m is not leader)
             c.kill(follower)

@@ -165,7 +165,8 @@ class ClusterLogTest(unittest.TestCase):
     def test_snapshots_are_logged_where_taken_sent_received_and_installed(self):
         import etcd3  # Debian's python3-etcd3
         duration = re.compile(r"^[0-9.]+(ns|\u00b5s|ms|s)$|^([0-9]+h)?([0-9]+m)?[0-9.]+s$")
-        with LogCluster(size=3, extra_flags=["--snapshot-count", "40"]) as c:
+        with LogCluster(size=3, extra_flags=["--snapshot-count", "40",
+                                             "--experimental-snapshot-catchup-entries", "10"]) as c:
             leader = c.leader()
             follower = next(m for m in c.members if m is not leader)
             ids = {m.name: with_msg(c.lines(m), "member identity")[0]["member-id"]

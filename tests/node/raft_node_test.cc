@@ -112,9 +112,14 @@ class Cluster {
  public:
   // `authorize(i)` is node i's NodeConfig::authorize (none by default).
   using Authorize = std::function<absl::Status(const std::string&, std::string_view)>;
+  // The log keeps `catch_up_entries` behind each snapshot (none by default here, so
+  // that a follower behind a compaction needs the snapshot).
   explicit Cluster(int n, uint64_t snapshot_entries = 10'000, OverloadBounds bounds = {},
-                   std::function<Authorize(int)> authorize = {})
-      : snapshot_entries_(snapshot_entries), bounds_(bounds), authorize_(std::move(authorize)) {
+                   std::function<Authorize(int)> authorize = {}, uint64_t catch_up_entries = 0)
+      : snapshot_entries_(snapshot_entries),
+        catch_up_entries_(catch_up_entries),
+        bounds_(bounds),
+        authorize_(std::move(authorize)) {
     for (int i = 1; i <= n; ++i) bootstrap_.voters.insert(NodeId(i));
     slots_.resize(n + 1);
     for (int i = 1; i <= n; ++i) start(i);
@@ -131,6 +136,7 @@ class Cluster {
     c.tick_ms = 5;
     c.timeouts = TimeoutsMs{20, 150, 300};
     c.snapshot_entries = snapshot_entries_;
+    c.snapshot_catch_up_entries = catch_up_entries_;
     c.bootstrap = bootstrap_;
     c.overload = bounds_;
     if (authorize_) c.authorize = authorize_(i);
@@ -183,6 +189,7 @@ class Cluster {
   transport::LocalNetwork net_;
   raft::Membership bootstrap_;
   uint64_t snapshot_entries_;
+  uint64_t catch_up_entries_;
   OverloadBounds bounds_;
   std::function<Authorize(int)> authorize_;
   std::vector<Slot> slots_;
@@ -255,6 +262,25 @@ TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
     const MemoryHeld m = c.node(behind).status().memory;
     return m.snapshot_bytes == 0 && m.incoming_snapshot_bytes == 0;
   })) << c.node(behind).status().memory.snapshot_bytes;
+}
+
+// With a tail of entries kept behind each snapshot (etcd's catch-up entries), a follower
+// a little behind the compaction catches up from the log: no snapshot is sent.
+TEST(RaftNode, AFollowerWithinTheCatchUpTailGetsEntriesNotASnapshot) {
+  Cluster c(3, /*snapshot_entries=*/5, {}, {}, /*catch_up_entries=*/100);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int behind = leader % 3 + 1;
+  c.stop(behind, /*forget=*/false);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(c.node(leader).client_write("t" + std::to_string(i), kTimeout).ok());
+  }
+  ASSERT_TRUE(eventually([&] { return c.node(leader).status().snapshot_index.value() >= 20; }));
+  c.start(behind);
+  ASSERT_TRUE(eventually([&] { return c.sm(behind).items().size() == 40; }));
+  EXPECT_EQ(c.sm(behind).items(), c.sm(leader).items());
+  EXPECT_EQ(c.node(behind).metrics().snapshots_installed.value(), 0);
+  EXPECT_EQ(c.node(leader).metrics().snapshots_sent.value(), 0);
 }
 
 // status().memory: the log's entries until a snapshot folds them; the snapshot is kept

@@ -268,6 +268,62 @@ TEST(Snapshot, AFollowerBehindTheCompactionReceivesASnapshotAndCatchesUp) {
   EXPECT_EQ(c.node(3).log().applied(), c.node(1).log().applied());
 }
 
+Config keep_three(uint64_t id, uint64_t seed) {
+  Config c = test_config(id, seed);
+  c.snapshot_catch_up_entries = 3;
+  return c;
+}
+
+Config keep_two_bytes(uint64_t id, uint64_t seed) {
+  Config c = test_config(id, seed);
+  c.snapshot_catch_up_entries = 100;
+  c.snapshot_catch_up_bytes = 2;
+  return c;
+}
+
+// etcd's catch-up entries: the log keeps a tail of what the snapshot covers, so that a
+// follower a little behind gets entries, not the snapshot; one further behind still
+// gets the snapshot. The tail is bounded in entries and in bytes.
+TEST(Snapshot, TheLogKeepsATailForFollowersALittleBehind) {
+  TestCluster c(3, &keep_three);
+  ASSERT_TRUE(c.elect(1));
+  Raft& l = c.node(1);
+  l.propose("a");
+  c.settle();
+  c.isolate(3);
+  l.propose("b");
+  l.propose("c");
+  c.settle();
+  const LogIndex applied = l.log().applied();
+  ASSERT_TRUE(l.compact(applied).error.is_ok());
+  EXPECT_EQ(l.snapshot_meta().last.index, applied);
+  EXPECT_EQ(l.log().first_index(), LogIndex(applied.value() - 2));  // three entries kept
+  c.heal();
+  c.tick_all(3);
+  c.settle();
+  EXPECT_EQ(c.node(3).log().snapshot().index, LogIndex());  // no snapshot: entries
+  EXPECT_EQ(c.node(3).log().last_index(), l.log().last_index());
+  // A follower further behind than the tail is sent the snapshot.
+  c.isolate(2);
+  for (int i = 0; i < 6; ++i) l.propose("d");
+  c.settle();
+  ASSERT_TRUE(l.compact(l.log().applied()).error.is_ok());
+  c.heal();
+  c.tick_all(3);
+  c.settle();
+  EXPECT_EQ(c.node(2).log().snapshot().index, l.snapshot_meta().last.index);
+  EXPECT_EQ(c.node(2).log().last_index(), l.log().last_index());
+
+  TestCluster b(3, &keep_two_bytes);
+  ASSERT_TRUE(b.elect(1));
+  for (int i = 0; i < 5; ++i) b.node(1).propose("x");
+  b.settle();
+  const LogIndex at = b.node(1).log().applied();
+  ASSERT_TRUE(b.node(1).compact(at).error.is_ok());
+  EXPECT_EQ(b.node(1).log().first_index(), LogIndex(at.value() - 1));  // two 1-byte entries
+  EXPECT_EQ(b.node(1).log().bytes(), 2u);
+}
+
 TEST(Snapshot, MembershipChangesContinueAcrossCompaction) {
   TestCluster c(4, &test_config, 3);
   ASSERT_TRUE(c.elect(1));

@@ -348,6 +348,11 @@ void Simulation::configure() {
   base_config_.lease_reads = base_config_.check_quorum && !options_.demo && rng_.chance(0.4);
   const uint64_t snapshot_every[] = {0, 10, 50, 200};
   base_config_.snapshot_entries = options_.demo ? 0 : snapshot_every[rng_.range(0, 3)];
+  // The tail of entries the log keeps behind a snapshot: none (followers behind it get the
+  // snapshot) or a few. Taken from the seed, not the generator, so that every other draw
+  // of a seed stays what it was.
+  const uint64_t tails[] = {0, 0, 3, 30};
+  base_config_.snapshot_catch_up_entries = tails[(options_.seed * 0x9E3779B97F4A7C15ull) >> 62];
   base_config_.max_msg_bytes = msg_bytes[rng_.range(0, 2)];
 
   const int kind = options_.demo ? 0 : static_cast<int>(rng_.range(0, 6));
@@ -419,6 +424,7 @@ void Simulation::configure() {
      << " inflight=" << base_config_.max_inflight_msgs
      << " msg_bytes=" << base_config_.max_msg_bytes << " voters=" << initial_voters
      << " snapshot_every=" << base_config_.snapshot_entries
+     << " catch_up_tail=" << base_config_.snapshot_catch_up_entries
      << " lease_reads=" << base_config_.lease_reads << "; " << p.describe();
   profile_text_ = os.str();
 
