@@ -17,8 +17,14 @@ and raftkv also with
   --limits-max-memory-bytes C         (--client-budget, default unset): the same per
                             client (all of raftkv-bench is one client here: 127.0.0.1).
 The budget bounds requests in flight, not the store: raftkv keeps its MVCC store in
-memory, so the RSS also grows with the history written since the last compaction, the
-log since the last snapshot and the snapshot being taken. To keep the history (and the
+memory, so the RSS also grows with the history written since the last compaction and
+the log since the last snapshot (plus the tail kept behind it for slow followers, at
+most 64 MiB); snapshots are written to and sent from their files. So raftkv's row also
+gets a bound, the documented baseline plus the budget, that its peak RSS must stay
+under: the idle process without its data, plus the data the member reports holding at
+its peak (store and log), plus the runtime's bounded queues (RUNTIME_QUEUES_MIB), plus
+the requests gRPC may read before the gate (connections x --max-concurrent-streams x
+the value size; no bound without a stream cap), plus the budget. To keep the history (and the
 quota) bounded, the script compacts every --compact-every seconds (default 5, 0: never)
 to the current revision, as etcd's --auto-compaction would. Without it the quota fills
 in seconds and every write fails with "database space exceeded" (RESOURCE_EXHAUSTED
@@ -307,6 +313,9 @@ def run_server(name, binary, flags, a):
                                          if rest else None),
                 "data_peak_mib": max((r["data_mib"] for r in busy if r["data_mib"] is not None),
                                      default=None),
+                # The idle process without the data it holds (the preload).
+                "process_mib": (base - min(idle_data) if base is not None and idle_data
+                                else None),
                 "requests_peak_mib": max((r["requests_mib"] for r in busy
                                           if r["requests_mib"] is not None), default=None),
                 "health_load": (sum(r["answered"] for r in load), len(load)),
@@ -319,6 +328,36 @@ def run_server(name, binary, flags, a):
         print(f"  {name}: {result['throughput']:.0f} ok ops/s, {result['errors']} errors "
               f"({error_summary(result['error_codes'])[0]})", file=sys.stderr)
         return result, sampler.rows
+
+
+# The runtime's queues, each bounded by a default (docs/limits.md): the Ready being made
+# durable holds a copy of entries not yet committed (raft max_uncommitted_bytes, 64 MiB)
+# and the WAL encodes them into one buffer (as much again); one Ready of committed
+# entries is being applied (max_apply_bytes, 8 MiB); per peer the transport queues
+# messages (max_queue_bytes, 64 MiB; the leader's in-flight AppendEntries, 32 MiB per
+# follower, sit in it). The entries themselves, in the log, are in the data held.
+RUNTIME_QUEUES_MIB = 64 + 64 + 8 + 2 * 64
+
+
+def stream_cap(flags):
+    """--max-concurrent-streams from raftkv's extra flags, or None."""
+    for i, f in enumerate(flags):
+        if f.startswith("--max-concurrent-streams="):
+            return int(f.split("=", 1)[1])
+        if f == "--max-concurrent-streams" and i + 1 < len(flags):
+            return int(flags[i + 1])
+    return None
+
+
+def memory_bound(m, a):
+    """The documented baseline plus the budget (MiB) for one raftkv member, or None."""
+    cap = stream_cap(a.raftkv_flag)
+    if cap is None or m["process_mib"] is None or m["data_peak_mib"] is None:
+        return None
+    conns_per_member = -(-a.conns // 3)
+    streams = conns_per_member * cap * a.value_size / MIB
+    return (m["process_mib"] + m["data_peak_mib"] + RUNTIME_QUEUES_MIB + streams +
+            a.budget / MIB)
 
 
 def error_summary(codes, top=4, width=110):
@@ -418,11 +457,16 @@ def main():
     print("| server | member | baseline RSS MiB | peak RSS MiB | peak - baseline MiB "
           "(x raftkv budget) | RSS {:g} s after MiB | db size peak MiB | /health answered "
           "(load) | worst /health ms | /health answered (after) | data held peak MiB | "
-          "requests held peak MiB | peak RSS - baseline - data held MiB |".format(a.after))
+          "requests held peak MiB | peak RSS - baseline - data held MiB | bound MiB (baseline "
+          "+ budget) | peak within bound |".format(a.after))
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
-          "| ---: |")
+          "| ---: | ---: | --- |")
     for name, res in results.items():
         for mname, m in res["members"].items():
+            if name == "raftkv":
+                m["bound_mib"] = memory_bound(m, a)
+                if m["bound_mib"] is not None and m["peak_mib"] is not None:
+                    m["within"] = "yes" if m["peak_mib"] <= m["bound_mib"] else "NO"
             growth = (m["peak_mib"] - m["baseline_mib"]
                       if m["peak_mib"] is not None and m["baseline_mib"] is not None else None)
             ratio = f" ({growth / budget:.1f}x)" if growth is not None and budget else ""
@@ -433,7 +477,8 @@ def main():
                   f"{fmt(m['health_worst_ms'])} | "
                   f"{m['health_after'][0]}/{m['health_after'][1]} | "
                   f"{fmt(m['data_peak_mib'])} | {fmt(m['requests_peak_mib'])} | "
-                  f"{fmt(m['beyond_data_peak_mib'])} |")
+                  f"{fmt(m['beyond_data_peak_mib'])} | {fmt(m.get('bound_mib'))} | "
+                  f"{m.get('within', '-')} |")
     print()
     print("| server | ok ops/s | ok MB/s | p50 / p99 / max ms | errors | by code | "
           "compactions ok / failed |")
