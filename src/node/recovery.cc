@@ -24,6 +24,9 @@ absl::Status create_dirs(storage::FileSystem& fs, const std::string& data_dir) {
 // The latest snapshot file, restored into `sm`; none on a new node.
 absl::Status recover_snapshot(const NodeConfig& config, storage::SnapshotStore& store,
                               StateMachine* sm, SnapshotData* out) {
+  if (storage::Status s = store.remove_temporaries(); !s.is_ok()) {
+    return absl::DataLossError("cannot clear unfinished snapshots: " + s.message());
+  }
   auto listed = store.list();
   if (!listed.is_ok()) return absl::DataLossError(listed.status().message());
   if (listed.value().empty()) return absl::OkStatus();

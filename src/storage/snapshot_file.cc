@@ -215,6 +215,19 @@ StatusOr<std::vector<uint64_t>> SnapshotStore::list() {
   return out;  // names sort by index: fixed-width hex
 }
 
+Status SnapshotStore::remove_temporaries() {
+  StatusOr<std::vector<std::string>> names = fs_.list(dir_);
+  if (!names.is_ok()) return names.status();
+  bool removed = false;
+  for (const std::string& name : names.value()) {
+    if (name.size() > 9 && name.ends_with(".snap.tmp")) {
+      if (Status st = fs_.remove(dir_ + "/" + name); !st.is_ok()) return st;
+      removed = true;
+    }
+  }
+  return removed ? fs_.sync_dir(dir_) : Status::ok();
+}
+
 StatusOr<StoredSnapshot> SnapshotStore::load_latest() {
   StatusOr<std::vector<uint64_t>> all = list();
   if (!all.is_ok()) return all.status();

@@ -105,6 +105,9 @@ class SnapshotStore {
   StatusOr<std::unique_ptr<SnapshotReader>> open(uint64_t index);
   // The indexes of the snapshots on disk, oldest first.
   StatusOr<std::vector<uint64_t>> list();
+  // Deletes the temporary files of snapshots a crash left unfinished (never read, each
+  // up to the state machine's size). Call before anything writes a snapshot.
+  Status remove_temporaries();
 
  private:
   friend class SnapshotWriter;
