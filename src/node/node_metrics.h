@@ -19,7 +19,7 @@ struct NodeMetrics {
   metrics::Counter& proposals_failed;    // client writes answered with an error
   metrics::Counter& slow_applies;        // entries whose apply took over 100 ms
   metrics::Histogram& wal_fsync;         // one append + fsync of the log, seconds
-  metrics::Histogram& snapshot_seconds;  // serialising the state machine for a snapshot
+  metrics::Histogram& snapshot_seconds;  // writing the state machine's snapshot into its file
   metrics::Histogram& commit_to_apply;   // from the core reporting an entry committed to applied
   metrics::Histogram& backend_commit;    // applying one Ready's committed entries
   metrics::Family<metrics::Histogram>& peer_rtt;  // heartbeat to its response, by peer {To}
