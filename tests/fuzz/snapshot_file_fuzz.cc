@@ -11,8 +11,8 @@
 //   on a file that loads it gives the same metadata and bytes (it checks no checksum,
 //   so it is compared only there).
 
-#include <cstddef>
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
