@@ -67,6 +67,9 @@ class KvStateMachine : public node::StateMachine {
   void set_self(raft::NodeId self) { self_ = self.value(); }
   bool self_is_learner() const { return self_learner_.load(std::memory_order_relaxed); }
   std::vector<etcdserverpb::AlarmMember> alarms();
+  // Whether an alarm (NOSPACE or CORRUPT) is raised, without the state machine's lock:
+  // /health asks it while a snapshot may hold that lock for seconds.
+  bool alarmed() const { return armed_.load(std::memory_order_relaxed) != AlarmSet::kNone; }
   // etcd's capped (NOSPACE) and corrupt (CORRUPT) appliers: the refusal, with etcd's code
   // and words, of a request an armed alarm stops (puts, lease grants and writing
   // transactions under NOSPACE; every KV call under CORRUPT), or nothing. The gate asks

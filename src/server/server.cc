@@ -646,7 +646,7 @@ HttpResponse Server::health() {
   std::string reason;
   if (node_->leader() == raft::NodeId()) {
     reason = "RAFT NO LEADER";
-  } else if (!sm_->alarms().empty()) {
+  } else if (sm_->alarmed()) {
     reason = "ALARM NOSPACE";
   } else if (absl::Status s = node_->linearizable_read(Millis(1000)); !s.ok()) {
     reason = std::string(s.message());

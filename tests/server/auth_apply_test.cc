@@ -4,9 +4,12 @@
 // was admitted under (a permission revoked in between is honoured).
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
+#include <future>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "raftkv/internal.pb.h"
 #include "security/password.h"
@@ -175,6 +178,37 @@ TEST_F(AuthApply, ASnapshotInPiecesIsTheWholeSnapshot) {
   const absl::Status failed = sm_.snapshot_to([&](std::string_view) { return ++calls < 2; });
   EXPECT_EQ(failed.code(), absl::StatusCode::kAborted);
   EXPECT_EQ(calls, 2);  // nothing more was written after the failure
+}
+
+// /health asks whether an alarm is raised while a snapshot may hold the state machine's
+// lock for seconds (a large store written to its file): the answer must not wait.
+TEST_F(AuthApply, WhetherAnAlarmIsRaisedIsAnsweredWhileASnapshotHoldsTheLock) {
+  std::promise<void> inside, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread snapshot([&] {
+    bool first = true;
+    (void)sm_.snapshot_to([&](std::string_view) {
+      if (first) {
+        first = false;
+        inside.set_value();
+        released.wait();
+      }
+      return true;
+    });
+  });
+  inside.get_future().wait();  // the snapshot holds the lock now
+  std::future<bool> asked = std::async(std::launch::async, [&] { return sm_.alarmed(); });
+  const bool answered = asked.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  release.set_value();
+  snapshot.join();
+  ASSERT_TRUE(answered) << "alarmed() waited for the snapshot's lock";
+  EXPECT_FALSE(asked.get());
+  in::Command raise;
+  raise.mutable_alarm()->set_action(pb::AlarmRequest::ACTIVATE);
+  raise.mutable_alarm()->set_memberid(1);
+  raise.mutable_alarm()->set_alarm(pb::NOSPACE);
+  apply(raise, root());
+  EXPECT_TRUE(sm_.alarmed());
 }
 
 TEST_F(AuthApply, ASnapshotCarriesTheAuthStateAndARefusedChangeChangesNothing) {
