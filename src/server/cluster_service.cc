@@ -94,7 +94,10 @@ class ClusterService final : public pb::Cluster::Service {
                           pb::MemberListResponse* resp) override {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
-    if (req->linearizable()) {
+    // A member that joined and has not applied its cluster's configuration yet knows no
+    // members: it answers once caught up to the leader (a linearizable list), never with
+    // an empty one (etcd's joining member fetched the list from its peers at start).
+    if (req->linearizable() || c_.sm->membership().voters.empty()) {
       if (auto s = c_.read_barrier(); !s.ok()) return s;
     }
     list(resp->mutable_members());

@@ -30,6 +30,8 @@ class ServerTest : public ::testing::Test {
  protected:
   // What a fixture changes in the configuration before the server starts.
   virtual void configure(ServerConfig&) {}
+  // Whether the fixture waits for the one-member cluster's first write.
+  virtual bool warm_up() { return true; }
 
   void SetUp() override {
     char pattern[] = "/tmp/raftkv-server-XXXXXX";
@@ -59,6 +61,7 @@ class ServerTest : public ::testing::Test {
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->client_port()),
                                    grpc::InsecureChannelCredentials());
     kv_ = pb::KV::NewStub(channel_);
+    if (!warm_up()) return;
     // The first write waits for the one-node election (bounded by the request timeout).
     pb::PutResponse r;
     ASSERT_TRUE(put("warmup", "x", &r).ok());
@@ -622,6 +625,24 @@ TEST_F(ServerTest, AHealthySingleMemberScores100AndNospaceCostsHalfWithItsReason
 
 // A server whose clients each get a burst of 5 requests and then one every 10 s (so a
 // slow machine cannot refill a token mid-test), keyed by their client-id.
+// A member that starts knowing no configuration (as one added to a cluster does, until it
+// catches up): it has applied no members and knows no leader.
+class UnconfiguredServerTest : public ServerTest {
+ protected:
+  void configure(ServerConfig& cfg) override { cfg.node.bootstrap.voters.clear(); }
+  bool warm_up() override { return false; }
+};
+
+TEST_F(UnconfiguredServerTest, MemberListWaitsForTheClustersConfigurationNeverAnswersEmpty) {
+  auto cluster = pb::Cluster::NewStub(channel_);
+  pb::MemberListResponse ml;
+  // Serializable by default: still not the empty list such a member holds, but the
+  // leader's answer, and with no leader to ask, etcd's error for that.
+  grpc::Status s = cluster->MemberList(ctx().get(), pb::MemberListRequest(), &ml);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  EXPECT_EQ(ml.members_size(), 0);
+}
+
 class LimitedServerTest : public ServerTest {
  protected:
   void configure(ServerConfig& cfg) override {
