@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch bench-overload bench-fairness check-perf test test-release test-asan test-tsan sim check-model fuzz format check-format clean
+.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch bench-overload bench-fairness check-perf chaos chaos-etcd chaos-planted test test-release test-asan test-tsan sim check-model fuzz format check-format clean
 
 all: build
 
@@ -64,6 +64,26 @@ test: test-release test-asan
 # More simulator seeds than `make test` runs: make sim SEEDS=100000
 sim: build
 	./$(BUILD_DIR)/bin/raftkv-sim --seeds $(SEEDS) --first-seed $(FIRST_SEED)
+
+# Chaos testing of real processes (tests/chaos, docs/verification.md): CHAOS_MIXES for
+# CHAOS_S seconds each, against raftkv or etcd; every run keeps its results in
+# build/chaos-results. `make test` runs the short mix and the planted bug.
+CHAOS_S      ?= 300
+CHAOS_MIXES  ?= partitions process clock everything
+CHAOS_SEED   ?=
+CHAOS = /usr/bin/python3 tests/chaos/harness/chaos.py --require-privileges \
+        --results $(CURDIR)/$(BUILD_DIR)/chaos-results $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+chaos: build
+	@for mix in $(CHAOS_MIXES); do \
+	  RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --mix $$mix --seconds $(CHAOS_S) || exit 1; \
+	done
+chaos-etcd: build
+	@for mix in $(CHAOS_MIXES); do \
+	  RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --target etcd --mix $$mix --seconds $(CHAOS_S) || exit 1; \
+	done
+chaos-planted: build
+	RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --planted follower-local-read
+	RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --planted follower-local-read --control
 
 # The exhaustive checker with a larger bound than `make test` uses.
 MODEL_DEPTH ?= 14

@@ -42,6 +42,15 @@ PACKAGES=(
   prometheus
   libjs-chart.js
   chromium
+  # Chaos testing (issue 18, tests/chaos): network namespaces, nft and tc faults, wall
+  # clock skew, and etcd's own Go client built offline from Debian's sources.
+  iproute2
+  nftables
+  util-linux
+  faketime
+  libfaketime
+  golang-go
+  golang-etcd-server-dev
 )
 
 missing=()

@@ -70,4 +70,13 @@ inline constexpr bool kLogBytesKeptOnCompaction = true;
 inline constexpr bool kLogBytesKeptOnCompaction = false;
 #endif
 
+#ifdef RAFTKV_BUG_FOLLOWER_LOCAL_READ
+// Thesis 6.4 dropped on followers: a follower serves a linearizable read at its own
+// commit index instead of asking the leader for the read index. Only the chaos harness
+// (tests/chaos) builds it: a follower cut off from the leader then answers stale reads.
+inline constexpr bool kFollowerLocalRead = true;
+#else
+inline constexpr bool kFollowerLocalRead = false;
+#endif
+
 }  // namespace raft::planted

@@ -13,6 +13,10 @@ Error Raft::read_index(ReadId id) {
     start_read(*l, ReadRequest{.id = id, .from = config_.id});
     return Error::ok();
   }
+  if (planted::kFollowerLocalRead) {
+    outbox_.reads.push_back(ReadState{.id = id, .index = log_.committed()});
+    return Error::ok();
+  }
   if (leader_ == kNoNode) {
     return Error(ErrorCode::kNotLeader, "no leader is known in term " +
                                             std::to_string(term_.value()) + " to confirm a read");

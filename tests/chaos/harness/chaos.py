@@ -1,0 +1,388 @@
+#!/usr/bin/python3
+"""The chaos harness (docs/design/chaos.md): a raftkv (or etcd) cluster of real processes,
+each in its own network namespace, under faults, with etcd's Go client recording what it
+saw, checked for linearizability afterwards.
+
+  chaos.py --mix short                       every nemesis once (make test)
+  chaos.py --mix everything --seconds 1800   random faults for half an hour
+  chaos.py --planted follower-local-read     a raftkv with a planted bug: must be caught
+  chaos.py --target etcd ...                 the same against etcd 3.4
+
+Exit: 0 no anomaly (planted: the bug was caught); 1 anomaly (planted: not caught);
+2 inconclusive; 3 harness error; 77 skipped (no privileges or tools, unless
+--require-privileges).
+"""
+import argparse
+import datetime
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import members  # noqa: E402
+import nemesis  # noqa: E402
+import topology  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+
+# Each mix: members, nemeses, and whether they run in a fixed rotation (each once).
+MIXES = {
+    "short": (3, nemesis.ALL, True),
+    "partitions": (5, ["partition-one", "partition-leader", "partition-majority",
+                       "partition-bridge", "partition-one-way", "loss", "delay"], False),
+    "process": (3, ["kill", "kill-leader", "kill-majority", "kill-all", "pause",
+                    "pause-leader"], False),
+    "clock": (3, ["clock-skew", "pause-leader", "partition-leader"], False),
+    "everything": (5, nemesis.ALL, False),
+}
+# Planted bugs: the binary, the fault that exposes the bug, how often.
+PLANTED = {
+    "follower-local-read": ("raftkv-bug-follower-local-read", "partition-follower", 4),
+}
+
+
+def log(msg):
+    print(f"chaos: {msg}", flush=True)
+
+
+def bin_dir():
+    return os.environ.get("RAFTKV_CHAOS_BIN", os.path.join(ROOT, "build", "bin"))
+
+
+def missing_tools(args):
+    need = {"ip": "iproute2", "tc": "iproute2", "nft": "nftables", "nsenter": "util-linux",
+            "unshare": "util-linux", "etcdctl": "etcd-client"}
+    if args.target == "etcd":
+        need["etcd"] = "etcd-server"
+    out = [f"{tool} (Debian package {pkg})" for tool, pkg in need.items()
+           if shutil.which(tool) is None]
+    for f in ["chaos-client", "chaos-check", binary_name(args)]:
+        if args.target == "etcd" and f == "etcd":
+            continue
+        if not os.access(os.path.join(bin_dir(), f), os.X_OK):
+            out.append(f"{os.path.join(bin_dir(), f)} (make build)")
+    if mix_nemeses(args) and "clock-skew" in mix_nemeses(args) and args.target == "raftkv" and \
+            not os.path.exists(members.FAKETIME_LIB):
+        out.append(f"{members.FAKETIME_LIB} (Debian package libfaketime)")
+    return out
+
+
+def binary_name(args):
+    if args.planted:
+        return PLANTED[args.planted][0] if not args.control else "raftkv"
+    return "raftkv" if args.target == "raftkv" else "etcd"
+
+
+def binary_path(args):
+    if args.target == "etcd":
+        return shutil.which("etcd")
+    return os.path.join(bin_dir(), binary_name(args))
+
+
+def mix_nemeses(args):
+    if args.planted:
+        return []
+    return MIXES[args.mix][1]
+
+
+def schedule(args, rng):
+    """(nemesis, active seconds, healthy seconds after) in order."""
+    if args.planted:
+        _, fault, times = PLANTED[args.planted]
+        return [(fault, 6.0, 3.0)] * times
+    n, names, rotation = MIXES[args.mix]
+    names = [x for x in names if args.target == "raftkv" or x != "clock-skew"]
+    if rotation:
+        order = list(names)
+        rng.shuffle(order)
+        return [(x, 5.0, 2.0) for x in order]
+    out, total = [], 0.0
+    while total < args.seconds:
+        active, healthy = rng.uniform(3, 12), rng.uniform(2, 6)
+        out.append((rng.choice(names), active, healthy))
+        total += active + healthy
+    return out
+
+
+class Run:
+    def __init__(self, args):
+        self.args = args
+        self.seed = args.seed if args.seed is not None else random.randrange(1, 1 << 31)
+        self.rng = random.Random(self.seed)
+        what = f"planted-{args.planted}{'-control' if args.control else ''}" if args.planted \
+            else args.mix
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        self.run_dir = os.path.join(args.results, f"{stamp}-{what}-{args.target}-s{self.seed}")
+        os.makedirs(self.run_dir)
+        self.anomalies = []
+        self.client = None
+        self.expected_exits = set()
+
+    def replay(self):
+        a = self.args
+        what = f"--planted {a.planted}" + (" --control" if a.control else "") if a.planted \
+            else f"--mix {a.mix} --seconds {a.seconds}"
+        return f"tests/chaos/harness/chaos.py {what} --target {a.target} --seed {self.seed}"
+
+    def main(self):
+        a = self.args
+        log(f"seed {self.seed}; results in {self.run_dir}")
+        log(f"replay: {self.replay()}")
+        n = MIXES[a.mix][0] if not a.planted else 3
+        self.topo = topology.Topology(os.urandom(3).hex(), n)
+        extra = []
+        if a.target == "raftkv":
+            extra = ["--experimental-snapshot-catchup-entries", "500"]
+        self.cluster = members.Cluster(self.topo, self.run_dir, a.target, binary_path(a), n,
+                                       extra)
+        sched = schedule(a, self.rng)
+        if any(x == "clock-skew" for x, _, _ in sched):
+            for m in self.cluster.members:
+                path = os.path.join(self.run_dir, "members", m.name, "faketime.rc")
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w") as f:
+                    f.write("+0\n")
+                self.cluster.clock_files[m.name] = path
+        self.nemesis_log = topology.NemesisLog(os.path.join(self.run_dir, "nemesis.jsonl"))
+        try:
+            return self.run(sched)
+        except Exception:
+            traceback.print_exc()
+            return 3
+        finally:
+            self.teardown()
+
+    def run(self, sched):
+        a = self.args
+        self.topo.setup()
+        with open(os.path.join(self.run_dir, "run.json"), "w") as f:
+            json.dump({"seed": self.seed, "mix": a.mix, "planted": a.planted, "control": a.control,
+                       "target": a.target, "binary": self.cluster.binary,
+                       "members": len(self.cluster.members), "netem": self.topo.netem,
+                       "schedule": sched}, f, indent=1)
+        if not self.topo.netem:
+            log("the kernel has no netem: 'delay' is a tbf throttle on the member's link")
+        self.cluster.start()
+        if not self.wait_leader(60):
+            log("no leader within 60 s of starting the cluster")
+            self.show_logs()
+            return 3
+        self.start_client()
+        time.sleep(2)  # a little history before the first fault
+        for name, active, healthy in sched:
+            self.fault(name, active)
+            if self.check_exits():
+                break
+            time.sleep(healthy)
+        return self.finish()
+
+    def wait_leader(self, within):
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.cluster.leader() is not None:
+                return True
+            time.sleep(0.5)
+        return False
+
+    def start_client(self):
+        a = self.args
+        cmd = self.topo.exec_prefix() + [
+            os.path.join(bin_dir(), "chaos-client"), "--endpoints", self.cluster.endpoints_flag(),
+            "--history", os.path.join(self.run_dir, "history.jsonl"), "--seed", str(self.seed),
+            "--rate", str(a.rate)]
+        self.client_log = open(os.path.join(self.run_dir, "client.log"), "w")
+        self.client = subprocess.Popen(cmd, stdout=self.client_log, stderr=subprocess.STDOUT,
+                                       preexec_fn=members._child_setup)
+
+    def fault(self, name, active):
+        if name == "partition-follower":
+            nem = nemesis.Partition(self.cluster, self.rng, "one")
+            leader = self.cluster.leader()
+            followers = [m for m in self.cluster.members if m is not leader]
+            nem.pick = lambda: self.rng.choice(followers)
+        else:
+            nem = nemesis.make(name, self.cluster, self.rng)
+        fid = self.nemesis_log.new_id()
+        cmds = []
+        t0 = time.monotonic_ns()
+        targets, detail = nem.start(cmds)
+        t1 = time.monotonic_ns()
+        self.nemesis_log.write(fid, name, "start", t0, t1, targets, detail, cmds)
+        log(f"{name} {','.join(targets)} {detail}")
+        time.sleep(active)
+        cmds = []
+        t0 = time.monotonic_ns()
+        nem.heal(cmds)
+        t1 = time.monotonic_ns()
+        self.nemesis_log.write(fid, name, "heal", t0, t1, targets, "", cmds)
+
+    def check_exits(self):
+        """A member that exited without being killed is an anomaly."""
+        for m in self.cluster.members:
+            if m.proc is not None and m.proc.poll() is not None and m.starts > 0 and \
+                    m.proc.returncode != -signal.SIGKILL:
+                self.anomalies.append(f"unexpected-exit: {m.name} exited with "
+                                      f"{m.proc.returncode}")
+                self.show_logs([m])
+                m.proc = None
+                return True
+        return False
+
+    def heal_all(self):
+        cmds = []
+        for m in self.cluster.members:
+            self.topo.unblock_all(m.slot, cmds)
+            self.topo.clear_loss(m.slot, cmds)
+            self.topo.clear_link(m.slot, cmds)
+            if m.paused:
+                m.resume()
+            if m.name in self.cluster.clock_files:
+                with open(self.cluster.clock_files[m.name], "w") as f:
+                    f.write("+0\n")
+            if not m.alive():
+                m.start()
+
+    def finish(self):
+        self.heal_all()
+        if not self.cluster.wait_converged(90):
+            self.anomalies.append("no-convergence-after-heal: the members did not agree on a "
+                                  "leader and an applied index within 90 s of the final heal")
+        self.client.send_signal(signal.SIGUSR1)
+        try:
+            code = self.client.wait(timeout=120)
+        except subprocess.TimeoutExpired:
+            log("the client did not finish its final reads within 120 s")
+            return 3
+        if code != 0:
+            log(f"the client exited with {code}; see {self.run_dir}/client.log")
+            return 3
+        self.check_exits()
+        self.cluster.stop()
+        counts = self.count_ops()
+        check = subprocess.run([os.path.join(bin_dir(), "chaos-check"), "register", "--run-dir",
+                                self.run_dir], capture_output=True, text=True)
+        print(check.stdout, end="")
+        if check.returncode == 3:
+            log(f"chaos-check could not read the run: {check.stderr.strip()}")
+            return 3
+        faults = self.count_faults()
+        log(f"operations: {counts}; faults: {faults}")
+        if check.returncode == 1:
+            self.anomalies.append("register: not linearizable (see above)")
+        if self.args.planted:
+            return self.planted_verdict(check.returncode)
+        floor = 100 if self.args.mix == "short" else 0
+        if counts.get("ok", 0) < floor:
+            log(f"only {counts.get('ok', 0)} operations succeeded (fewer than {floor}): "
+                "the run proves too little")
+            return 3
+        for a in self.anomalies:
+            log(f"ANOMALY {a}")
+        if self.anomalies:
+            log(f"replay: {self.replay()}")
+            return 1
+        return 2 if check.returncode == 2 else 0
+
+    def planted_verdict(self, check_code):
+        caught = check_code == 1
+        if self.args.control:
+            if caught or self.anomalies:
+                log("the control run (no planted bug) reported an anomaly")
+                return 1
+            return 0
+        if caught:
+            log(f"planted bug {self.args.planted} caught")
+            return 0
+        log(f"planted bug {self.args.planted} NOT caught; replay: {self.replay()}")
+        return 1
+
+    def count_ops(self):
+        counts = {}
+        with open(os.path.join(self.run_dir, "history.jsonl")) as f:
+            for line in f:
+                op = json.loads(line)
+                if "res" in op:
+                    counts[op["res"]] = counts.get(op["res"], 0) + 1
+        return counts
+
+    def count_faults(self):
+        started, healed = {}, {}
+        with open(os.path.join(self.run_dir, "nemesis.jsonl")) as f:
+            for line in f:
+                e = json.loads(line)
+                d = started if e["phase"] == "start" else healed
+                d[e["nemesis"]] = d.get(e["nemesis"], 0) + 1
+        if started != healed:
+            self.anomalies.append(f"harness: faults started {started} but healed {healed}")
+        return started
+
+    def show_logs(self, which=None):
+        for m in which or self.cluster.members:
+            path = os.path.join(m.dir, "log")
+            if os.path.exists(path):
+                with open(path, errors="replace") as f:
+                    print(f"--- {m.name} log (last lines) ---\n{f.read()[-2500:]}")
+
+    def teardown(self):
+        if self.client is not None and self.client.poll() is None:
+            self.client.kill()
+            self.client.wait()
+        self.cluster.stop()
+        self.topo.teardown()
+        self.nemesis_log.close()
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mix", choices=sorted(MIXES), default="short")
+    p.add_argument("--planted", choices=sorted(PLANTED))
+    p.add_argument("--control", action="store_true",
+                   help="with --planted: the same run against raftkv without the bug")
+    p.add_argument("--target", choices=["raftkv", "etcd"], default="raftkv")
+    p.add_argument("--seconds", type=float, default=300, help="per mix (not short)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--rate", type=float, default=60, help="register operations per second")
+    p.add_argument("--results", default=os.environ.get(
+        "RAFTKV_CHAOS_RESULTS", os.path.join(ROOT, "build", "chaos-results")))
+    p.add_argument("--require-privileges", action="store_true",
+                   help="fail (exit 3) instead of skipping (77) without root or tools")
+    p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.planted and args.target != "raftkv":
+        p.error("--planted runs raftkv builds only")
+    if args.seconds <= 0 or args.rate <= 0:
+        p.error("--seconds and --rate must be positive")
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    if args.inner:
+        if not topology.private_namespace_ready():
+            log("--inner outside the private namespace")
+            return 3
+        return Run(args).main()
+    skip = 3 if args.require_privileges else 77
+    missing = missing_tools(args)
+    if missing:
+        log("skipped: missing " + "; ".join(missing))
+        return skip
+    why = topology.probe_private_namespace()
+    if why:
+        log("skipped: needs root or unprivileged user namespaces with CAP_NET_ADMIN inside "
+            f"them ({why})")
+        return skip
+    return topology.enter_private_namespace(
+        [sys.executable, os.path.abspath(__file__), "--inner"] + argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,214 @@
+"""Faults: each nemesis starts one fault and heals it. start() returns the targets and a
+detail for nemesis.jsonl; heal() undoes exactly what start() did. Every command run is
+logged with the fault."""
+import os
+import signal
+
+
+class Nemesis:
+    name = ""
+    etcd = True  # whether it applies to etcd as well as raftkv
+
+    def __init__(self, cluster, rng):
+        self.cluster = cluster
+        self.topology = cluster.topology
+        self.rng = rng
+
+    def others(self, member):
+        return [m for m in self.cluster.members if m is not member]
+
+    def pick(self):
+        return self.rng.choice(self.cluster.members)
+
+    def pick_leader(self):
+        leader = self.cluster.leader()
+        return leader if leader is not None else self.pick()
+
+
+class Partition(Nemesis):
+    """Sides that cannot reach each other; `bridge` members reach both."""
+
+    def __init__(self, cluster, rng, kind):
+        super().__init__(cluster, rng)
+        self.kind = kind
+        self.name = f"partition-{kind}"
+
+    def sides(self):
+        members = list(self.cluster.members)
+        if self.kind == "one":
+            target = self.pick()
+            return [[target], self.others(target)], []
+        if self.kind == "leader":
+            target = self.pick_leader()
+            return [[target], self.others(target)], []
+        self.rng.shuffle(members)
+        if self.kind == "majority":
+            half = len(members) // 2
+            return [members[:half], members[half:]], []
+        # bridge: two sides that only the bridge member reaches both of
+        bridge = members[0]
+        rest = members[1:]
+        half = len(rest) // 2
+        return [rest[:half], rest[half:]], [bridge]
+
+    def start(self, log):
+        sides, bridges = self.sides()
+        a, b = sides
+        for m in a:
+            self.topology.block(m.slot, [x.slot for x in b], log)
+        for m in b:
+            self.topology.block(m.slot, [x.slot for x in a], log)
+        detail = " | ".join(",".join(m.name for m in side) for side in sides)
+        if bridges:
+            detail += f" (bridge {bridges[0].name})"
+        return [m.name for m in a], detail
+
+    def heal(self, log):
+        for m in self.cluster.members:
+            self.topology.unblock_all(m.slot, log)
+
+
+class OneWay(Nemesis):
+    """B stops hearing A; A still hears B."""
+    name = "partition-one-way"
+
+    def start(self, log):
+        a = self.pick_leader()
+        b = self.rng.choice(self.others(a))
+        self.topology.block(b.slot, [a.slot], log)
+        return [b.name], f"{b.name} drops everything from {a.name}"
+
+    def heal(self, log):
+        for m in self.cluster.members:
+            self.topology.unblock_all(m.slot, log)
+
+
+class Loss(Nemesis):
+    name = "loss"
+
+    def start(self, log):
+        target = self.pick()
+        percent = self.rng.choice([10, 25, 40])
+        others = self.others(target)
+        self.topology.lossy(target.slot, [m.slot for m in others], percent, log)
+        for m in others:
+            self.topology.lossy(m.slot, [target.slot], percent, log)
+        return [target.name], f"{percent}% of packets to and from it dropped"
+
+    def heal(self, log):
+        for m in self.cluster.members:
+            self.topology.clear_loss(m.slot, log)
+
+
+class SlowLink(Nemesis):
+    name = "delay"
+
+    def start(self, log):
+        self.target = self.pick_leader()
+        how = self.topology.slow_link(self.target.slot, log)
+        return [self.target.name], ("netem delay 80ms +-40ms" if how == "netem" else
+                                    "tbf 256kbit, 400 ms queue (the kernel has no netem)")
+
+    def heal(self, log):
+        for m in self.cluster.members:
+            self.topology.clear_link(m.slot, log)
+
+
+class Kill(Nemesis):
+    """SIGKILL, restarted at heal with the same flags and data."""
+
+    def __init__(self, cluster, rng, leader=False, count=1):
+        super().__init__(cluster, rng)
+        self.leader = leader
+        self.count = count
+        self.name = "kill-leader" if leader else ("kill" if count == 1 else f"kill-{count}")
+        self.targets = []
+
+    def start(self, log):
+        if self.leader:
+            self.targets = [self.pick_leader()]
+        else:
+            self.targets = self.rng.sample(self.cluster.members, self.count)
+        for m in self.targets:
+            if m.alive():
+                log.append(f"kill -KILL {m.proc.pid}")
+                m.signal(signal.SIGKILL)
+        for m in self.targets:
+            m.kill()  # reaps it
+        return [m.name for m in self.targets], ""
+
+    def heal(self, log):
+        for m in self.targets:
+            if not m.alive():
+                m.start()
+                log.append(f"started {m.name}: pid {m.proc.pid}")
+
+
+class Pause(Nemesis):
+    """SIGSTOP for the fault's duration (longer than an election timeout), then SIGCONT."""
+
+    def __init__(self, cluster, rng, leader=False):
+        super().__init__(cluster, rng)
+        self.leader = leader
+        self.name = "pause-leader" if leader else "pause"
+        self.target = None
+
+    def start(self, log):
+        self.target = self.pick_leader() if self.leader else self.pick()
+        log.append(f"kill -STOP {self.target.proc.pid}")
+        self.target.pause()
+        return [self.target.name], ""
+
+    def heal(self, log):
+        if self.target is not None:
+            log.append(f"kill -CONT {self.target.proc.pid}")
+            self.target.resume()
+
+
+class ClockSkew(Nemesis):
+    """The member's wall clock jumps (libfaketime re-reads its file every second)."""
+    name = "clock-skew"
+    etcd = False  # Go reads the clock from the vDSO: libfaketime cannot move it
+
+    def write(self, member, offset, log):
+        path = self.cluster.clock_files[member.name]
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(offset + "\n")
+        os.rename(tmp, path)
+        log.append(f"echo {offset} > {path}")
+
+    def start(self, log):
+        target = self.pick_leader()
+        offset = self.rng.choice(["+7", "-7", "+60", "-60", "+3600", "-3600"])
+        self.write(target, offset, log)
+        return [target.name], f"wall clock {offset} s"
+
+    def heal(self, log):
+        for m in self.cluster.members:
+            self.write(m, "+0", log)
+
+
+def make(name, cluster, rng):
+    table = {
+        "partition-one": lambda: Partition(cluster, rng, "one"),
+        "partition-leader": lambda: Partition(cluster, rng, "leader"),
+        "partition-majority": lambda: Partition(cluster, rng, "majority"),
+        "partition-bridge": lambda: Partition(cluster, rng, "bridge"),
+        "partition-one-way": lambda: OneWay(cluster, rng),
+        "loss": lambda: Loss(cluster, rng),
+        "delay": lambda: SlowLink(cluster, rng),
+        "kill": lambda: Kill(cluster, rng),
+        "kill-leader": lambda: Kill(cluster, rng, leader=True),
+        "kill-majority": lambda: Kill(cluster, rng, count=len(cluster.members) // 2 + 1),
+        "kill-all": lambda: Kill(cluster, rng, count=len(cluster.members)),
+        "pause": lambda: Pause(cluster, rng),
+        "pause-leader": lambda: Pause(cluster, rng, leader=True),
+        "clock-skew": lambda: ClockSkew(cluster, rng),
+    }
+    return table[name]()
+
+
+ALL = ["partition-one", "partition-leader", "partition-majority", "partition-bridge",
+       "partition-one-way", "loss", "delay", "kill", "kill-leader", "kill-majority", "kill-all",
+       "pause", "pause-leader", "clock-skew"]
