@@ -1,5 +1,7 @@
 #include "register_check.h"
 
+#include "checkers.h"
+
 #include <algorithm>
 #include <map>
 
@@ -171,6 +173,28 @@ std::string describe(const RegisterReport& report,
                     start->detail(), "\n");
   }
   if (!any) out += "  (none)\n";
+  return out;
+}
+
+}  // namespace chaos
+
+namespace chaos {
+
+CheckResult check_register_workload(const CheckInput& in) {
+  RegisterReport r = check_register(in.ops, in.max_states);
+  CheckResult out;
+  out.text = describe(r, in.faults, in.origin);
+  switch (r.verdict) {
+    case lincheck::Verdict::kLinearizable:
+      out.verdict = Verdict::kPass;
+      break;
+    case lincheck::Verdict::kNotLinearizable:
+      out.verdict = Verdict::kAnomaly;
+      break;
+    case lincheck::Verdict::kGaveUp:
+      out.verdict = Verdict::kInconclusive;
+      break;
+  }
   return out;
 }
 

@@ -113,18 +113,39 @@ func newClient(url string) (*clientv3.Client, error) {
 	})
 }
 
+// Workload is one kind of client load with its own keys (a prefix of its own) and
+// checker. Worker runs until stop is closed, pacing itself with pace(); Final runs once
+// every fault is healed and the workers have stopped.
+type Workload interface {
+	Worker(w int, ep string, c *clientv3.Client, rng *rand.Rand, interval time.Duration,
+		stop <-chan struct{})
+	Final(eps []Endpoint, within time.Duration)
+}
+
+// pace waits about `interval` (exponentially distributed, so workers never march in
+// step); false once stop is closed.
+func pace(rng *rand.Rand, interval time.Duration, stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return false
+	case <-time.After(time.Duration(rng.ExpFloat64() * float64(interval))):
+		return true
+	}
+}
+
 func main() {
 	endpoints := flag.String("endpoints", "", "name=url,... one per member")
 	historyPath := flag.String("history", "", "where the operations go (JSON lines)")
-	workers := flag.Int("workers-per-member", 2, "register workers per member")
-	rate := flag.Float64("rate", 60, "register operations per second, over all workers")
+	workloads := flag.String("workloads", "register", "comma-separated: register")
+	workers := flag.Int("workers-per-member", 2, "workers per member and workload")
+	rate := flag.Float64("rate", 60, "operations per second per workload, over all its workers")
 	seed := flag.Int64("seed", 1, "the seed of every worker's choices")
 	timeout := flag.Duration("op-timeout", 3*time.Second, "each call's deadline")
 	flag.Parse()
 	eps, err := parseEndpoints(*endpoints)
 	if err != nil || *historyPath == "" || *workers < 1 || *rate <= 0 {
 		fmt.Fprintf(os.Stderr, "chaos-client: usage: --endpoints name=url,... --history FILE "+
-			"[--workers-per-member N>0] [--rate R>0] (%v)\n", err)
+			"[--workloads register] [--workers-per-member N>0] [--rate R>0] (%v)\n", err)
 		os.Exit(2)
 	}
 	f, err := os.Create(*historyPath)
@@ -134,26 +155,40 @@ func main() {
 	}
 	h := &History{enc: json.NewEncoder(f), file: f}
 
+	var chosen []Workload
+	for _, name := range strings.Split(*workloads, ",") {
+		switch name {
+		case "register":
+			chosen = append(chosen, newRegister(h, *timeout))
+		default:
+			fmt.Fprintf(os.Stderr, "chaos-client: --workloads: unknown workload %q\n", name)
+			os.Exit(2)
+		}
+	}
+
 	signals := make(chan os.Signal, 2)
 	signal.Notify(signals, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 	stop := make(chan struct{})
 
-	reg := newRegister(h, *timeout)
 	var wg sync.WaitGroup
 	n := len(eps) * *workers
 	interval := time.Duration(float64(time.Second) * float64(n) / *rate)
-	for i := 0; i < n; i++ {
-		ep := eps[i%len(eps)]
-		c, err := newClient(ep.URL)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "chaos-client: client for %s: %v\n", ep.URL, err)
-			os.Exit(3)
+	for wi, wl := range chosen {
+		for i := 0; i < n; i++ {
+			ep := eps[i%len(eps)]
+			c, err := newClient(ep.URL)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "chaos-client: client for %s: %v\n", ep.URL, err)
+				os.Exit(3)
+			}
+			w := wi*1000 + i
+			wg.Add(1)
+			go func(wl Workload, w int, ep Endpoint, c *clientv3.Client) {
+				defer wg.Done()
+				defer c.Close()
+				wl.Worker(w, ep.Name, c, rand.New(rand.NewSource(*seed*100000+int64(w))), interval, stop)
+			}(wl, w, ep, c)
 		}
-		wg.Add(1)
-		go func(w int, ep Endpoint, c *clientv3.Client) {
-			defer wg.Done()
-			reg.worker(w, ep.Name, c, rand.New(rand.NewSource(*seed*1000+int64(w))), interval, stop)
-		}(i, ep, c)
 	}
 
 	sig := <-signals
@@ -162,7 +197,9 @@ func main() {
 		os.Exit(1)
 	}
 	wg.Wait()
-	reg.final(eps, 60*time.Second)
+	for _, wl := range chosen {
+		wl.Final(eps, 60*time.Second)
+	}
 	h.write(map[string]bool{"done": true})
 	if err := f.Sync(); err != nil {
 		fmt.Fprintf(os.Stderr, "chaos-client: %v\n", err)

@@ -42,19 +42,11 @@ func (r *register) key(rng *rand.Rand) string {
 	return k
 }
 
-func (r *register) worker(w int, ep string, c *clientv3.Client, rng *rand.Rand,
+func (r *register) Worker(w int, ep string, c *clientv3.Client, rng *rand.Rand,
 	interval time.Duration, stop <-chan struct{}) {
-	defer c.Close()
 	seq := 0
 	last := map[string]string{} // the value this worker last read or wrote, per key
-	for {
-		// Poisson-like pacing: the mean interval, never a burst.
-		pause := time.Duration(rng.ExpFloat64() * float64(interval))
-		select {
-		case <-stop:
-			return
-		case <-time.After(pause):
-		}
+	for pace(rng, interval, stop) {
 		k := r.key(rng)
 		op := Op{Op: r.h.id(), Wl: "register", W: w, Ep: ep, Key: k}
 		seq++
@@ -120,9 +112,9 @@ func (r *register) worker(w int, ep string, c *clientv3.Client, rng *rand.Rand,
 	}
 }
 
-// final reads every key used, in one linearizable range read, on any member that
+// Final reads every key used, in one linearizable range read, on any member that
 // answers: one read per key, all with the same interval.
-func (r *register) final(eps []Endpoint, within time.Duration) {
+func (r *register) Final(eps []Endpoint, within time.Duration) {
 	r.mu.Lock()
 	keys := make([]string, 0, len(r.used))
 	for k := range r.used {

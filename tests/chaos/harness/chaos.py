@@ -266,7 +266,7 @@ class Run:
         self.check_exits()
         self.cluster.stop()
         counts = self.count_ops()
-        check = subprocess.run([os.path.join(bin_dir(), "chaos-check"), "register", "--run-dir",
+        check = subprocess.run([os.path.join(bin_dir(), "chaos-check"), "all", "--run-dir",
                                 self.run_dir], capture_output=True, text=True)
         print(check.stdout, end="")
         if check.returncode == 3:
