@@ -81,9 +81,13 @@ chaos-etcd: build
 	@for mix in $(CHAOS_MIXES); do \
 	  RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --target etcd --mix $$mix --seconds $(CHAOS_S) || exit 1; \
 	done
+# Each planted bug must be caught, and the same schedule without it must pass.
+CHAOS_BUGS ?= follower-local-read ack-before-fsync
 chaos-planted: build
-	RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --planted follower-local-read
-	RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --planted follower-local-read --control
+	@for bug in $(CHAOS_BUGS); do \
+	  RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --planted $$bug || exit 1; \
+	  RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --planted $$bug --control || exit 1; \
+	done
 
 # The exhaustive checker with a larger bound than `make test` uses.
 MODEL_DEPTH ?= 14

@@ -57,6 +57,12 @@ class FileSystem {
   virtual Status sync_dir(const std::string& dir) = 0;
 };
 
+// The operating system's files.
+std::unique_ptr<FileSystem> make_posix_file_system();
+
+// The file system this process stores its data on: the POSIX one (process_file_system.cc).
+// The chaos harness's build of raftkv links its own definition instead, which wraps the
+// POSIX one with injectable faults (tests/chaos/fault_fs); nothing else differs.
 FileSystem& posix_file_system();
 
 }  // namespace storage

@@ -214,9 +214,6 @@ StatusOr<std::unique_ptr<ReadableFile>> FileSystem::open_for_read(const std::str
   return std::unique_ptr<ReadableFile>(new BufferedFile(path, std::move(bytes.value())));
 }
 
-FileSystem& posix_file_system() {
-  static PosixFileSystem fs;
-  return fs;
-}
+std::unique_ptr<FileSystem> make_posix_file_system() { return std::make_unique<PosixFileSystem>(); }
 
 }  // namespace storage

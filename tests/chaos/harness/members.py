@@ -34,6 +34,7 @@ class Member:
         self.paused = False
         self.state = "new"
         self.starts = 0
+        self.may_abort = False  # a failed fsync was injected: it must stop by itself
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -110,8 +111,25 @@ class Cluster:
     def initial_cluster(self):
         return ",".join(f"{m.name}={m.peer_url}" for m in self.members)
 
+    def faults_file(self, member):
+        return os.path.join(member.dir, "faults")
+
+    def write_faults(self, member, text):
+        """raftkv-chaos's file-system faults for one member (tests/chaos/fault_fs)."""
+        path = self.faults_file(member)
+        os.makedirs(member.dir, exist_ok=True)
+        with open(path + ".tmp", "w") as f:
+            f.write(text)
+        os.rename(path + ".tmp", path)
+
     def member_env(self, member):
         env = {}
+        if self.target == "raftkv":
+            # Every raftkv chaos build stores its data on the fault-injecting file system;
+            # lazy: a SIGKILL loses what was not fsynced, as a power loss does.
+            if not os.path.exists(self.faults_file(member)):
+                self.write_faults(member, "lazy=1\n")
+            env["RAFTKV_CHAOS_FAULTS"] = self.faults_file(member)
         if member.name in self.clock_files:
             # The wall clock only: raftkv's timeouts read the monotonic clock, which
             # libfaketime could only fake inconsistently (docs/design/chaos.md, section 0).

@@ -3,11 +3,11 @@ detail for nemesis.jsonl; heal() undoes exactly what start() did. Every command 
 logged with the fault."""
 import os
 import signal
+import time
 
 
 class Nemesis:
     name = ""
-    etcd = True  # whether it applies to etcd as well as raftkv
 
     def __init__(self, cluster, rng):
         self.cluster = cluster
@@ -168,7 +168,6 @@ class Pause(Nemesis):
 class ClockSkew(Nemesis):
     """The member's wall clock jumps (libfaketime re-reads its file every second)."""
     name = "clock-skew"
-    etcd = False  # Go reads the clock from the vDSO: libfaketime cannot move it
 
     def write(self, member, offset, log):
         path = self.cluster.clock_files[member.name]
@@ -189,6 +188,57 @@ class ClockSkew(Nemesis):
             self.write(m, "+0", log)
 
 
+class SlowFsync(Nemesis):
+    """Every fsync of one member (often the leader) takes 200-1500 ms."""
+    name = "slow-fsync"
+
+    def start(self, log):
+        self.target = self.pick_leader()
+        ms = self.rng.choice([200, 500, 1500])
+        self.cluster.write_faults(self.target, f"lazy=1\nfsync_delay_ms={ms}\n")
+        log.append(f"{self.target.name} faults: fsync_delay_ms={ms}")
+        return [self.target.name], f"every fsync waits {ms} ms"
+
+    def heal(self, log):
+        self.cluster.write_faults(self.target, "lazy=1\n")
+        log.append(f"{self.target.name} faults: none")
+
+
+class FailFsync(Nemesis):
+    """The next fsync of one member fails (its unsynced bytes are gone): the member must
+    stop rather than go on without them, and recover from its disk when restarted."""
+    name = "fail-fsync"
+
+    def start(self, log):
+        self.target = self.pick_leader()
+        self.target.may_abort = True
+        self.cluster.write_faults(self.target, "lazy=1\nfsync_fail=once\n")
+        log.append(f"{self.target.name} faults: fsync_fail=once")
+        return [self.target.name], "the next fsync fails"
+
+    def heal(self, log):
+        fired = os.path.exists(self.cluster.faults_file(self.target) + ".fired")
+        self.cluster.write_faults(self.target, "lazy=1\n")
+        if fired:
+            os.rename(self.cluster.faults_file(self.target) + ".fired",
+                      self.cluster.faults_file(self.target) + f".fired.{time.monotonic_ns()}")
+        m = self.target
+        stopped = not m.alive()
+        if fired and not stopped:
+            # Give it the rest of its 10 s to notice.
+            deadline = time.monotonic() + 10
+            while m.alive() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            stopped = not m.alive()
+        code = None if m.proc is None else m.proc.returncode
+        log.append(f"{m.name}: fired={fired} stopped={stopped} exit={code}")
+        self.outcome = {"fired": fired, "stopped": stopped, "exit": code}
+        if stopped:
+            m.start()
+            log.append(f"started {m.name}: pid {m.proc.pid}")
+        m.may_abort = False
+
+
 def make(name, cluster, rng):
     table = {
         "partition-one": lambda: Partition(cluster, rng, "one"),
@@ -205,10 +255,18 @@ def make(name, cluster, rng):
         "pause": lambda: Pause(cluster, rng),
         "pause-leader": lambda: Pause(cluster, rng, leader=True),
         "clock-skew": lambda: ClockSkew(cluster, rng),
+        "slow-fsync": lambda: SlowFsync(cluster, rng),
+        "fail-fsync": lambda: FailFsync(cluster, rng),
     }
     return table[name]()
 
 
 ALL = ["partition-one", "partition-leader", "partition-majority", "partition-bridge",
        "partition-one-way", "loss", "delay", "kill", "kill-leader", "kill-majority", "kill-all",
-       "pause", "pause-leader", "clock-skew"]
+       "pause", "pause-leader", "clock-skew", "slow-fsync", "fail-fsync"]
+
+
+def applies_to_etcd(name):
+    """Clock and disk faults need libfaketime or raftkv-chaos's file system, which etcd
+    (Go: the vDSO clock, raw syscalls) does not go through."""
+    return name not in ("clock-skew", "slow-fsync", "fail-fsync")
