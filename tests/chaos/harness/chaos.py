@@ -41,6 +41,7 @@ MIXES = {
                     "pause-leader"], False),
     "clock": (3, ["clock-skew", "pause-leader", "partition-leader"], False),
     "disk": (3, ["slow-fsync", "fail-fsync", "kill-all", "kill"], False),
+    "membership": (5, ["churn", "partition-one", "kill", "pause-leader"], False),
     "everything": (5, nemesis.ALL, False),
 }
 # Planted bugs: the binary, the fault that exposes the bug, how often.
@@ -230,6 +231,12 @@ class Run:
         outcome = getattr(nem, "outcome", None)
         self.nemesis_log.write(fid, name, "heal", t0, t1, targets,
                                json.dumps(outcome) if outcome else "", cmds)
+        if name == "churn" and outcome.get("removed") and not (
+                outcome.get("stopped_by_itself") and outcome.get("added") and
+                outcome.get("promoted")):
+            self.anomalies.append(f"membership: {targets[0]} was removed but did not stop by "
+                                  f"itself, or was not added back and promoted within the "
+                                  f"bounds: {outcome}")
         if name == "fail-fsync" and outcome["fired"] and (
                 not outcome["stopped"] or outcome["exit"] != -signal.SIGABRT):
             self.anomalies.append(f"fsync-failure-ignored: {targets[0]} {outcome}")
@@ -238,7 +245,8 @@ class Run:
         """A member that exited without being killed is an anomaly."""
         for m in self.cluster.members:
             if m.proc is not None and m.proc.poll() is not None and m.starts > 0 and \
-                    m.proc.returncode != -signal.SIGKILL and not m.may_abort:
+                    m.proc.returncode != -signal.SIGKILL and not m.may_abort and \
+                    not m.removed:
                 self.anomalies.append(f"unexpected-exit: {m.name} exited with "
                                       f"{m.proc.returncode}")
                 self.show_logs([m])

@@ -35,6 +35,7 @@ class Member:
         self.state = "new"
         self.starts = 0
         self.may_abort = False  # a failed fsync was injected: it must stop by itself
+        self.removed = False    # removed from the cluster: it stops by itself
 
     def start(self):
         os.makedirs(self.dir, exist_ok=True)
@@ -142,6 +143,25 @@ class Cluster:
             })
         return env
 
+    def etcdctl(self, args, endpoints=None, timeout=5):
+        """etcdctl from the clients' namespace: (exit code, stdout, stderr)."""
+        eps = endpoints or [m for m in self.members if m.alive() and not m.paused]
+        p = subprocess.run(self.topology.exec_prefix() +
+                           ["etcdctl", "--endpoints=" + ",".join(m.client_url for m in eps),
+                            f"--command-timeout={timeout}s", "--dial-timeout=2s"] + args,
+                           capture_output=True, text=True, timeout=timeout + 20)
+        return p.returncode, p.stdout, p.stderr.strip()
+
+    def member_list(self, endpoints=None):
+        """The cluster's members as etcdctl prints them, or None."""
+        code, out, _ = self.etcdctl(["member", "list", "-w", "json"], endpoints)
+        if code != 0:
+            return None
+        try:
+            return json.loads(out).get("members", [])
+        except ValueError:
+            return None
+
     def endpoints_flag(self):
         return ",".join(f"{m.name}={m.client_url}" for m in self.members)
 
@@ -171,16 +191,20 @@ class Cluster:
         return None
 
     def wait_converged(self, within):
-        """Every member up, one leader, equal applied indexes: True, or False after
-        `within` seconds."""
+        """Every member up and naming one leader, and each has applied what the leader
+        had committed when they first agreed (clients may still be writing): True, or
+        False after `within` seconds."""
         deadline = time.monotonic() + within
+        target = None
         while time.monotonic() < deadline:
             sts = [m.status() for m in self.members]
             if all(st is not None for st in sts):
                 leaders = {st.get("leader", 0) for st in sts}
-                applied = {st.get("raftAppliedIndex", 0) for st in sts}
-                if len(leaders) == 1 and 0 not in leaders and len(applied) == 1:
-                    return True
+                if len(leaders) == 1 and 0 not in leaders:
+                    if target is None:
+                        target = max(st.get("raftIndex", 0) for st in sts)
+                    if all(st.get("raftAppliedIndex", 0) >= target for st in sts):
+                        return True
             time.sleep(0.5)
         return False
 

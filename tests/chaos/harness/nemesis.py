@@ -239,6 +239,85 @@ class FailFsync(Nemesis):
         m.may_abort = False
 
 
+class Churn(Nemesis):
+    """Membership change while clients run: a member (sometimes the leader) is removed,
+    stops by itself, and comes back with an empty data directory at the same address,
+    first as a learner, then promoted once it has caught up."""
+    name = "churn"
+
+    def __init__(self, cluster, rng):
+        super().__init__(cluster, rng)
+        self.outcome = {}
+
+    def retry(self, args, endpoints, within, log):
+        deadline = time.monotonic() + within
+        while True:
+            code, out, err = self.cluster.etcdctl(args, endpoints)
+            log.append(f"etcdctl {' '.join(args)}: exit {code} {err[-200:]}")
+            if code == 0 or time.monotonic() > deadline:
+                return code == 0, out
+            time.sleep(1)
+
+    def find(self, members, peer_url):
+        for m in members or []:
+            if peer_url in m.get("peerURLs", []):
+                return m
+        return None
+
+    def start(self, log):
+        self.target = t = self.pick_leader() if self.rng.random() < 0.3 else self.pick()
+        others = self.others(t)
+        entry = self.find(self.cluster.member_list(others), t.peer_url)
+        if entry is None:
+            self.outcome["removed"] = False
+            return [t.name], "not found in the member list: nothing done"
+        t.removed = True
+        ok, _ = self.retry(["member", "remove", f"{entry['ID']:x}"], others, 20, log)
+        self.outcome["removed"] = ok
+        if not ok:
+            t.removed = False
+            return [t.name], "member remove failed for 20 s: nothing done"
+        deadline = time.monotonic() + 20
+        while t.alive() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        self.outcome["stopped_by_itself"] = not t.alive()
+        self.outcome["exit"] = None if t.proc is None else t.proc.poll()
+        t.kill()
+        # Kept for a post-mortem; the member comes back empty.
+        if os.path.exists(t.data_dir):
+            os.rename(t.data_dir, f"{t.data_dir}.removed.{time.monotonic_ns()}")
+        return [t.name], f"removed (id {entry['ID']:x})"
+
+    def heal(self, log):
+        t = self.target
+        if not self.outcome.get("removed"):
+            return
+        others = self.others(t)
+        ok, _ = self.retry(["member", "add", t.name, f"--peer-urls={t.peer_url}", "--learner"],
+                           others, 30, log)
+        self.outcome["added"] = ok
+        if not ok:
+            return
+        t.state = "existing"
+        t.removed = False
+        t.start()
+        log.append(f"started {t.name} (learner): pid {t.proc.pid}")
+        # A learner is promoted once it has caught up; both servers refuse before that.
+        deadline = time.monotonic() + 60
+        promoted = False
+        while not promoted and time.monotonic() < deadline:
+            entry = self.find(self.cluster.member_list(others), t.peer_url)
+            if entry is not None and not entry.get("isLearner"):
+                promoted = True
+                break
+            if entry is not None:
+                promoted, _ = self.retry(["member", "promote", f"{entry['ID']:x}"], others, 0,
+                                         log)
+            if not promoted:
+                time.sleep(1)
+        self.outcome["promoted"] = promoted
+
+
 def make(name, cluster, rng):
     table = {
         "partition-one": lambda: Partition(cluster, rng, "one"),
@@ -257,13 +336,14 @@ def make(name, cluster, rng):
         "clock-skew": lambda: ClockSkew(cluster, rng),
         "slow-fsync": lambda: SlowFsync(cluster, rng),
         "fail-fsync": lambda: FailFsync(cluster, rng),
+        "churn": lambda: Churn(cluster, rng),
     }
     return table[name]()
 
 
 ALL = ["partition-one", "partition-leader", "partition-majority", "partition-bridge",
        "partition-one-way", "loss", "delay", "kill", "kill-leader", "kill-majority", "kill-all",
-       "pause", "pause-leader", "clock-skew", "slow-fsync", "fail-fsync"]
+       "pause", "pause-leader", "clock-skew", "slow-fsync", "fail-fsync", "churn"]
 
 
 def applies_to_etcd(name):
