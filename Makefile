@@ -82,7 +82,7 @@ chaos-etcd: build
 	  RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --target etcd --mix $$mix --seconds $(CHAOS_S) || exit 1; \
 	done
 # Each planted bug must be caught, and the same schedule without it must pass.
-CHAOS_BUGS ?= follower-local-read ack-before-fsync
+CHAOS_BUGS ?= follower-local-read ack-before-fsync leader-ignores-quorum-loss
 chaos-planted: build
 	@for bug in $(CHAOS_BUGS); do \
 	  RAFTKV_CHAOS_BIN=$(CURDIR)/$(BUILD_DIR)/bin $(CHAOS) --planted $$bug || exit 1; \

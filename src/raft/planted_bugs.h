@@ -79,4 +79,12 @@ inline constexpr bool kFollowerLocalRead = true;
 inline constexpr bool kFollowerLocalRead = false;
 #endif
 
+#ifdef RAFTKV_BUG_LEADER_IGNORES_QUORUM_LOSS
+// Thesis 6.2 and 6.4 dropped together: a leader that lost its quorum never steps down
+// and answers reads at once from its own state (chaos harness only, like the above).
+inline constexpr bool kLeaderIgnoresQuorumLoss = true;
+#else
+inline constexpr bool kLeaderIgnoresQuorumLoss = false;
+#endif
+
 }  // namespace raft::planted

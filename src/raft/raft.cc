@@ -167,7 +167,7 @@ void Raft::tick_leader(LeaderState& l) {
     election_elapsed_ = 0;
     // Thesis 6.2: a leader that cannot reach a quorum steps down, so clients
     // look for the leader elsewhere instead of waiting on this one.
-    if (config_.check_quorum && !quorum_active(l)) {
+    if (config_.check_quorum && !quorum_active(l) && !planted::kLeaderIgnoresQuorumLoss) {
       become_follower(term_, kNoNode);  // `l` is gone
       return;
     }

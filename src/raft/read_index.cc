@@ -48,7 +48,7 @@ void Raft::start_read(LeaderState& l, ReadRequest request) {
     l.reads.defer(request);
     return;
   }
-  if (planted::kReadWithoutQuorum || lease_valid(l)) {
+  if (planted::kReadWithoutQuorum || planted::kLeaderIgnoresQuorumLoss || lease_valid(l)) {
     release_read(request, log_.committed());
     return;
   }

@@ -48,6 +48,8 @@ MIXES = {
 PLANTED = {
     "follower-local-read": ("raftkv-bug-follower-local-read", "partition-follower", 4),
     "ack-before-fsync": ("raftkv-bug-ack-before-fsync", "kill-all", 5),
+    "leader-ignores-quorum-loss": ("raftkv-bug-leader-ignores-quorum-loss", "partition-leader",
+                                   4),
 }
 
 
