@@ -39,7 +39,7 @@ MIXES = {
                        "partition-bridge", "partition-one-way", "loss", "delay"], False),
     "process": (3, ["kill", "kill-leader", "kill-majority", "kill-all", "pause",
                     "pause-leader"], False),
-    "clock": (3, ["clock-skew", "pause-leader", "partition-leader"], False),
+    "clock": (3, ["clock-skew", "clock-jump", "pause-leader", "partition-leader"], False),
     "disk": (3, ["slow-fsync", "fail-fsync", "kill-all", "kill"], False),
     "membership": (5, ["churn", "partition-one", "kill", "pause-leader"], False),
     "everything": (5, nemesis.ALL, False),
@@ -73,7 +73,7 @@ def missing_tools(args):
             continue
         if not os.access(os.path.join(bin_dir(), f), os.X_OK):
             out.append(f"{os.path.join(bin_dir(), f)} (make build)")
-    if mix_nemeses(args) and "clock-skew" in mix_nemeses(args) and args.target == "raftkv" and \
+    if any(x.startswith("clock-") for x in mix_nemeses(args)) and args.target == "raftkv" and \
             not os.path.exists(members.FAKETIME_LIB):
         out.append(f"{members.FAKETIME_LIB} (Debian package libfaketime)")
     return out
@@ -152,7 +152,7 @@ class Run:
         self.cluster = members.Cluster(self.topo, self.run_dir, a.target, binary_path(a), n,
                                        extra)
         sched = schedule(a, self.rng)
-        if any(x == "clock-skew" for x, _, _ in sched):
+        if any(x.startswith("clock-") for x, _, _ in sched):
             for m in self.cluster.members:
                 path = os.path.join(self.run_dir, "members", m.name, "faketime.rc")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -287,6 +287,7 @@ class Run:
         self.check_exits()
         self.cluster.stop()
         counts = self.count_ops()
+        self.write_timeline()
         check = subprocess.run([os.path.join(bin_dir(), "chaos-check"), "all", "--run-dir",
                                 self.run_dir], capture_output=True, text=True)
         print(check.stdout, end="")
@@ -332,6 +333,42 @@ class Run:
                 if "res" in op:
                     counts[op["res"]] = counts.get(op["res"], 0) + 1
         return counts
+
+    def write_timeline(self):
+        """timeline.txt: per second, each workload's ok/fail/info and the faults active."""
+        ops, faults = [], []
+        with open(os.path.join(self.run_dir, "history.jsonl")) as f:
+            for line in f:
+                op = json.loads(line)
+                if "res" in op and op.get("t1"):
+                    ops.append(op)
+        with open(os.path.join(self.run_dir, "nemesis.jsonl")) as f:
+            faults = [json.loads(line) for line in f]
+        if not ops:
+            return
+        origin = min([o["t0"] for o in ops] + [e["t0"] for e in faults])
+        sec = lambda t: int((t - origin) // 1_000_000_000)  # noqa: E731
+        rows = {}
+        for o in ops:
+            row = rows.setdefault(sec(o["t1"]), {})
+            c = row.setdefault(o.get("wl", "?"), {"ok": 0, "fail": 0, "info": 0})
+            c[o["res"]] += 1
+        spans, starts = [], {}
+        for e in faults:
+            if e["phase"] == "start":
+                starts[e["id"]] = e
+            elif e["id"] in starts:
+                s0 = starts.pop(e["id"])
+                spans.append((sec(s0["t0"]), sec(e["t1"]),
+                              f"{s0['nemesis']}({','.join(s0['targets'])})"))
+        last = max(rows)
+        with open(os.path.join(self.run_dir, "timeline.txt"), "w") as f:
+            f.write("second  workload ok/fail/info ...  | faults active\n")
+            for t in range(0, last + 1):
+                counts = "  ".join(f"{wl} {c['ok']}/{c['fail']}/{c['info']}"
+                                   for wl, c in sorted(rows.get(t, {}).items())) or "-"
+                active = " ".join(name for a, b, name in spans if a <= t <= b)
+                f.write(f"{t:6d}  {counts}  | {active}\n")
 
     def count_faults(self):
         started, healed = {}, {}

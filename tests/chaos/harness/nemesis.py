@@ -318,6 +318,19 @@ class Churn(Nemesis):
         self.outcome["promoted"] = promoted
 
 
+class ClockJump(ClockSkew):
+    """The wall clock jumps forward, then back twice as far while the member runs."""
+    name = "clock-jump"
+
+    def start(self, log):
+        target = self.pick_leader()
+        step = self.rng.choice([30, 600])
+        self.write(target, f"+{step}", log)
+        time.sleep(2)
+        self.write(target, f"-{step}", log)
+        return [target.name], f"wall clock +{step} s, 2 s later -{step} s"
+
+
 def make(name, cluster, rng):
     table = {
         "partition-one": lambda: Partition(cluster, rng, "one"),
@@ -334,6 +347,7 @@ def make(name, cluster, rng):
         "pause": lambda: Pause(cluster, rng),
         "pause-leader": lambda: Pause(cluster, rng, leader=True),
         "clock-skew": lambda: ClockSkew(cluster, rng),
+        "clock-jump": lambda: ClockJump(cluster, rng),
         "slow-fsync": lambda: SlowFsync(cluster, rng),
         "fail-fsync": lambda: FailFsync(cluster, rng),
         "churn": lambda: Churn(cluster, rng),
@@ -343,10 +357,10 @@ def make(name, cluster, rng):
 
 ALL = ["partition-one", "partition-leader", "partition-majority", "partition-bridge",
        "partition-one-way", "loss", "delay", "kill", "kill-leader", "kill-majority", "kill-all",
-       "pause", "pause-leader", "clock-skew", "slow-fsync", "fail-fsync", "churn"]
+       "pause", "pause-leader", "clock-skew", "clock-jump", "slow-fsync", "fail-fsync", "churn"]
 
 
 def applies_to_etcd(name):
     """Clock and disk faults need libfaketime or raftkv-chaos's file system, which etcd
     (Go: the vDSO clock, raw syscalls) does not go through."""
-    return name not in ("clock-skew", "slow-fsync", "fail-fsync")
+    return name not in ("clock-skew", "clock-jump", "slow-fsync", "fail-fsync")
