@@ -148,10 +148,18 @@ class PosixFileSystem : public FileSystem {
   StatusOr<std::string> read_file(const std::string& path) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return from_errno("open", path, errno);
+    // One allocation of the file's size, read into directly: a WAL segment is 64 MiB
+    // (preallocated), and growing a string 64 KiB at a time copied it over and over at
+    // every start. A file that grows or shrinks meanwhile is read to its end all the same.
+    struct stat st {};
     std::string out;
-    char buf[1 << 16];
+    if (::fstat(fd, &st) == 0 && st.st_size > 0) out.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    char more[1 << 12];  // past the size fstat gave: read aside, so the end costs no copy
     for (;;) {
-      ssize_t n = ::read(fd, buf, sizeof buf);
+      const bool within = done < out.size();
+      ssize_t n =
+          within ? ::read(fd, out.data() + done, out.size() - done) : ::read(fd, more, sizeof more);
       if (n < 0) {
         if (errno == EINTR) continue;
         int err = errno;
@@ -159,9 +167,11 @@ class PosixFileSystem : public FileSystem {
         return from_errno("read", path, err);
       }
       if (n == 0) break;
-      out.append(buf, static_cast<size_t>(n));
+      if (!within) out.append(more, static_cast<size_t>(n));
+      done += static_cast<size_t>(n);
     }
     ::close(fd);
+    out.resize(done);
     return out;
   }
 
