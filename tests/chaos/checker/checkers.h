@@ -24,6 +24,9 @@ struct CheckResult {
 };
 
 CheckResult check_register_workload(const CheckInput& in);
+CheckResult check_watch_workload(const CheckInput& in);
+CheckResult check_lease_workload(const CheckInput& in);
+CheckResult check_append_workload(const CheckInput& in);
 
 // The checkers by the workload name the client writes in each operation's "wl".
 struct Checker {
@@ -32,6 +35,9 @@ struct Checker {
 };
 inline constexpr Checker kCheckers[] = {
     {"register", check_register_workload},
+    {"watch", check_watch_workload},
+    {"lease", check_lease_workload},
+    {"append", check_append_workload},
 };
 
 }  // namespace chaos

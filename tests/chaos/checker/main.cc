@@ -6,7 +6,6 @@
 // Exit: 0 no anomaly, 1 anomaly, 2 inconclusive (a search budget ran out), 3 the run's
 // files are missing or do not parse.
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <fstream>
 #include <iostream>
@@ -36,8 +35,7 @@ int main(int argc, char** argv) {
   }
   auto ops = chaos::parse_ops(*history);
   if (!ops.ok()) {
-    std::cerr << "chaos-check: " << run_dir << "/history.jsonl: " << ops.status().message()
-              << "\n";
+    std::cerr << "chaos-check: " << run_dir << "/history.jsonl: " << ops.status().message() << "\n";
     return 3;
   }
   auto faults = chaos::parse_nemesis(*faults_text);

@@ -1,13 +1,13 @@
 #include "register_check.h"
 
-#include "checkers.h"
-
 #include <algorithm>
 #include <map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "checkers.h"
+#include "report.h"
 
 namespace chaos {
 namespace {
@@ -46,10 +46,6 @@ std::vector<lincheck::Operation> to_lincheck(const std::vector<const Op*>& ops, 
     out.push_back(std::move(l));
   }
   return out;
-}
-
-std::string seconds(int64_t t, int64_t origin) {
-  return absl::StrFormat("%.3f", static_cast<double>(t - origin) / 1e9);
 }
 
 std::string describe_op(const Op& op, int64_t origin) {
@@ -153,26 +149,7 @@ std::string describe(const RegisterReport& report,
   }
   absl::StrAppend(&out, "faults overlapping [", seconds(from, origin), ", ",
                   seconds(report.window_end, origin), "]:\n");
-  // A fault is active from its start to its heal: pair them by id.
-  std::map<int64_t, std::pair<const raftkv::chaos::NemesisEvent*, int64_t>> active;
-  for (const auto& e : faults) {
-    if (e.phase() == "start") active[e.id()] = {&e, INT64_MAX};
-  }
-  for (const auto& e : faults) {
-    auto it = active.find(e.id());
-    if (e.phase() == "heal" && it != active.end()) it->second.second = e.t1();
-  }
-  bool any = false;
-  for (const auto& [id, a] : active) {
-    const auto& [start, healed] = a;
-    if (start->t0() > report.window_end || healed < from) continue;
-    any = true;
-    absl::StrAppend(&out, "  ", start->nemesis(), " ", absl::StrJoin(start->targets(), ","), " [",
-                    seconds(start->t0(), origin), ", ",
-                    healed == INT64_MAX ? "never healed" : seconds(healed, origin), "] ",
-                    start->detail(), "\n");
-  }
-  if (!any) out += "  (none)\n";
+  out += faults_during(faults, from, report.window_end, origin, "  ");
   return out;
 }
 

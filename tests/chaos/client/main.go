@@ -136,7 +136,7 @@ func pace(rng *rand.Rand, interval time.Duration, stop <-chan struct{}) bool {
 func main() {
 	endpoints := flag.String("endpoints", "", "name=url,... one per member")
 	historyPath := flag.String("history", "", "where the operations go (JSON lines)")
-	workloads := flag.String("workloads", "register", "comma-separated: register")
+	workloads := flag.String("workloads", "register", "comma-separated: register,append,watch,lease")
 	workers := flag.Int("workers-per-member", 2, "workers per member and workload")
 	rate := flag.Float64("rate", 60, "operations per second per workload, over all its workers")
 	seed := flag.Int64("seed", 1, "the seed of every worker's choices")
@@ -145,7 +145,7 @@ func main() {
 	eps, err := parseEndpoints(*endpoints)
 	if err != nil || *historyPath == "" || *workers < 1 || *rate <= 0 {
 		fmt.Fprintf(os.Stderr, "chaos-client: usage: --endpoints name=url,... --history FILE "+
-			"[--workloads register] [--workers-per-member N>0] [--rate R>0] (%v)\n", err)
+			"[--workloads register,append,watch,lease] [--workers-per-member N>0] [--rate R>0] (%v)\n", err)
 		os.Exit(2)
 	}
 	f, err := os.Create(*historyPath)
@@ -160,6 +160,12 @@ func main() {
 		switch name {
 		case "register":
 			chosen = append(chosen, newRegister(h, *timeout))
+		case "append":
+			chosen = append(chosen, newAppend(h, *timeout))
+		case "watch":
+			chosen = append(chosen, newWatch(h, *timeout, eps, *rate))
+		case "lease":
+			chosen = append(chosen, newLease(h, *timeout, eps))
 		default:
 			fmt.Fprintf(os.Stderr, "chaos-client: --workloads: unknown workload %q\n", name)
 			os.Exit(2)
@@ -211,4 +217,31 @@ func main() {
 // withTimeout runs one call under its own deadline.
 func withTimeout(d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), d)
+}
+
+// finalGet is a workload's final read: one linearizable range read of `prefix`, asked
+// of each member in turn until one answers or `deadline` passes (nil then). It returns
+// the member that answered and the call's interval.
+func finalGet(eps []Endpoint, deadline time.Time, timeout time.Duration, prefix string,
+	opts ...clientv3.OpOption) (*clientv3.GetResponse, Endpoint, int64, int64) {
+	opts = append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		ep := eps[attempt%len(eps)]
+		c, err := newClient(ep.URL)
+		if err != nil {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		ctx, cancel := withTimeout(timeout)
+		t0 := monotonic()
+		resp, err := c.Get(ctx, prefix, opts...)
+		t1 := monotonic()
+		cancel()
+		c.Close()
+		if err == nil {
+			return resp, ep, t0, t1
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return nil, Endpoint{}, 0, 0
 }

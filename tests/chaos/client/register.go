@@ -126,22 +126,7 @@ func (r *register) Final(eps []Endpoint, within time.Duration) {
 		return
 	}
 	deadline := time.Now().Add(within)
-	for attempt := 0; time.Now().Before(deadline); attempt++ {
-		ep := eps[attempt%len(eps)]
-		c, err := newClient(ep.URL)
-		if err != nil {
-			continue
-		}
-		ctx, cancel := withTimeout(r.timeout)
-		t0 := monotonic()
-		resp, err := c.Get(ctx, prefix, clientv3.WithPrefix())
-		t1 := monotonic()
-		cancel()
-		c.Close()
-		if err != nil {
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
+	if resp, ep, t0, t1 := finalGet(eps, deadline, r.timeout, prefix); resp != nil {
 		values := map[string]string{}
 		for _, kv := range resp.Kvs {
 			values[string(kv.Key)] = string(kv.Value)

@@ -44,6 +44,8 @@ MIXES = {
     "membership": (5, ["churn", "partition-one", "kill", "pause-leader"], False),
     "everything": (5, nemesis.ALL, False),
 }
+WORKLOADS = ["register", "append", "watch", "lease"]
+
 # Planted bugs: the binary, the fault that exposes the bug, how often.
 PLANTED = {
     "follower-local-read": ("raftkv-bug-follower-local-read", "partition-follower", 4),
@@ -267,7 +269,7 @@ class Run:
             if m.name in self.cluster.clock_files:
                 with open(self.cluster.clock_files[m.name], "w") as f:
                     f.write("+0\n")
-            if not m.alive():
+            if not m.alive() and not m.removed:
                 m.start()
 
     def finish(self):
@@ -297,7 +299,8 @@ class Run:
         faults = self.count_faults()
         log(f"operations: {counts}; faults: {faults}")
         if check.returncode == 1:
-            self.anomalies.append("register: not linearizable (see above)")
+            self.anomalies.append("chaos-check found an anomaly (its report is above, and in "
+                                  "check.txt)")
         if self.args.planted:
             return self.planted_verdict(check.returncode)
         floor = 100 if self.args.mix == "short" else 0
@@ -409,8 +412,9 @@ def parse_args(argv):
     p.add_argument("--seed", type=int)
     p.add_argument("--rate", type=float, default=60,
                    help="operations per second per workload")
-    p.add_argument("--workloads", default="register",
-                   help="comma-separated workloads the client runs (register)")
+    p.add_argument("--workloads",
+                   help="comma-separated workloads the client runs (default: all, "
+                   f"{','.join(WORKLOADS)}; with --planted: register)")
     p.add_argument("--results", default=os.environ.get(
         "RAFTKV_CHAOS_RESULTS", os.path.join(ROOT, "build", "chaos-results")))
     p.add_argument("--require-privileges", action="store_true",
@@ -419,6 +423,11 @@ def parse_args(argv):
     args = p.parse_args(argv)
     if args.planted and args.target != "raftkv":
         p.error("--planted runs raftkv builds only")
+    if args.workloads is None:
+        args.workloads = "register" if args.planted else ",".join(WORKLOADS)
+    unknown = set(args.workloads.split(",")) - set(WORKLOADS)
+    if unknown:
+        p.error(f"--workloads: unknown {', '.join(sorted(unknown))}")
     if args.seconds <= 0 or args.rate <= 0:
         p.error("--seconds and --rate must be positive")
     return args

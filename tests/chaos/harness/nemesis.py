@@ -258,6 +258,15 @@ class Churn(Nemesis):
                 return code == 0, out
             time.sleep(1)
 
+    def listing(self, endpoints, within=30):
+        """The member list, asked until some member answers (None after `within` s)."""
+        deadline = time.monotonic() + within
+        while True:
+            listed = self.cluster.member_list(endpoints)
+            if listed is not None or time.monotonic() > deadline:
+                return listed
+            time.sleep(1)
+
     def find(self, members, peer_url):
         for m in members or []:
             if peer_url in m.get("peerURLs", []):
@@ -273,6 +282,12 @@ class Churn(Nemesis):
             return [t.name], "not found in the member list: nothing done"
         t.removed = True
         ok, _ = self.retry(["member", "remove", f"{entry['ID']:x}"], others, 20, log)
+        if not ok:
+            # A remove that timed out may still have committed (the retries then answer
+            # "member not found"): the member list decides.
+            listed = self.listing(others)
+            ok = listed is not None and self.find(listed, t.peer_url) is None
+            log.append(f"member list after the failed removes: removed={ok}")
         self.outcome["removed"] = ok
         if not ok:
             t.removed = False
@@ -295,6 +310,10 @@ class Churn(Nemesis):
         others = self.others(t)
         ok, _ = self.retry(["member", "add", t.name, f"--peer-urls={t.peer_url}", "--learner"],
                            others, 30, log)
+        if not ok:
+            # As for the remove: an add that timed out may have committed.
+            ok = self.find(self.listing(others), t.peer_url) is not None
+            log.append(f"member list after the failed adds: added={ok}")
         self.outcome["added"] = ok
         if not ok:
             return
