@@ -69,7 +69,7 @@ sim: build
 # CHAOS_S seconds each, against raftkv or etcd; every run keeps its results in
 # build/chaos-results. `make test` runs the short mix and the planted bug.
 CHAOS_S      ?= 300
-CHAOS_MIXES  ?= partitions process clock everything
+CHAOS_MIXES  ?= partitions process disk membership clock everything
 CHAOS_SEED   ?=
 CHAOS = /usr/bin/python3 tests/chaos/harness/chaos.py --require-privileges \
         --results $(CURDIR)/$(BUILD_DIR)/chaos-results $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
