@@ -172,6 +172,7 @@ class Run:
 
     def run(self, sched):
         a = self.args
+        self.sched = sched
         self.topo.setup()
         with open(os.path.join(self.run_dir, "run.json"), "w") as f:
             json.dump({"seed": self.seed, "mix": a.mix, "planted": a.planted, "control": a.control,
@@ -297,16 +298,18 @@ class Run:
             log(f"chaos-check could not read the run: {check.stderr.strip()}")
             return 3
         faults = self.count_faults()
+        missing = sorted({name for name, _, _ in self.sched} - set(faults))
+        if missing:
+            self.anomalies.append(f"harness: scheduled faults never started: {missing}")
         log(f"operations: {counts}; faults: {faults}")
         if check.returncode == 1:
             self.anomalies.append("chaos-check found an anomaly (its report is above, and in "
                                   "check.txt)")
         if self.args.planted:
             return self.planted_verdict(check.returncode)
-        floor = 100 if self.args.mix == "short" else 0
-        if counts.get("ok", 0) < floor:
-            log(f"only {counts.get('ok', 0)} operations succeeded (fewer than {floor}): "
-                "the run proves too little")
+        thin = self.too_little()
+        if thin:
+            log("the run proves too little: " + "; ".join(thin))
             return 3
         for a in self.anomalies:
             log(f"ANOMALY {a}")
@@ -336,6 +339,55 @@ class Run:
                 if "res" in op:
                     counts[op["res"]] = counts.get(op["res"], 0) + 1
         return counts
+
+    # What a run must have done before its verdict means something, per workload.
+    FLOORS = {"register": 1000, "append": 150, "append-multi-key": 50, "watch-events": 100,
+              "lease-revoked": 3, "lease-unrevoked": 3}
+
+    def too_little(self):
+        """The floors a passing run did not reach (a run can pass by doing nothing)."""
+        register = append = multi = 0
+        events, granted, revoked = {}, set(), set()
+        with open(os.path.join(self.run_dir, "history.jsonl")) as f:
+            for line in f:
+                op = json.loads(line)
+                wl, ok = op.get("wl"), op.get("res") == "ok"
+                if wl == "register" and ok and not op.get("final"):
+                    register += 1
+                elif wl == "append" and ok and not op.get("final"):
+                    append += 1
+                    multi += len({m["key"] for m in op.get("mops", [])}) > 1
+                elif wl == "watch" and op.get("f") == "watch-events":
+                    w = op.get("watcher", 0)
+                    events[w] = events.get(w, 0) + len(op.get("events", []))
+                elif wl == "lease" and ok and op.get("f") == "grant":
+                    granted.add(op.get("lease"))
+                elif wl == "lease" and ok and op.get("f") == "revoke":
+                    revoked.add(op.get("lease"))
+        workloads = self.args.workloads.split(",")
+        floors = self.FLOORS if not self.args.planted else {"register": 100}
+        out = []
+        if "register" in workloads and register < floors["register"]:
+            out.append(f"register: {register} ok operations (floor {floors['register']})")
+        if "append" in workloads and not self.args.planted:
+            if append < floors["append"]:
+                out.append(f"append: {append} ok txns (floor {floors['append']})")
+            if multi < floors["append-multi-key"]:
+                out.append(f"append: {multi} ok multi-key txns "
+                           f"(floor {floors['append-multi-key']})")
+        if "watch" in workloads and not self.args.planted:
+            low = {w: n for w, n in events.items() if n < floors["watch-events"]}
+            if not events or low:
+                out.append(f"watch: watchers below {floors['watch-events']} events: "
+                           f"{low or 'no watcher at all'}")
+        if "lease" in workloads and not self.args.planted:
+            if len(revoked) < floors["lease-revoked"]:
+                out.append(f"lease: {len(revoked)} leases revoked "
+                           f"(floor {floors['lease-revoked']})")
+            if len(granted - revoked) < floors["lease-unrevoked"]:
+                out.append(f"lease: {len(granted - revoked)} leases left to expire "
+                           f"(floor {floors['lease-unrevoked']})")
+        return out
 
     def write_timeline(self):
         """timeline.txt: per second, each workload's ok/fail/info and the faults active."""
