@@ -36,7 +36,8 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
 MIXES = {
     "short": (3, nemesis.ALL, True),
     "partitions": (5, ["partition-one", "partition-leader", "partition-majority",
-                       "partition-bridge", "partition-one-way", "loss", "delay"], False),
+                       "partition-bridge", "partition-one-way", "loss", "loss-one-way",
+                       "delay"], False),
     "process": (3, ["kill", "kill-leader", "kill-majority", "kill-all", "pause",
                     "pause-leader"], False),
     "clock": (3, ["clock-skew", "clock-jump", "pause-leader", "partition-leader"], False),
@@ -101,8 +102,15 @@ def mix_nemeses(args):
     return MIXES[args.mix][1]
 
 
+# In the random mixes, how often a step is two faults at once ("a+b": a starts, b starts a
+# third of the way in, a heals at two thirds, b at the end), when the mix has a pair that
+# may overlap (nemesis.compatible).
+COMBINED = 0.4
+
+
 def schedule(args, rng):
-    """(nemesis, active seconds, healthy seconds after) in order."""
+    """(nemesis, active seconds, healthy seconds after) in order; the nemesis may be a
+    pair "a+b" that overlap."""
     if args.planted:
         _, fault, times = PLANTED[args.planted]
         if fault == "kill-all":  # down briefly, then long enough for acknowledged writes
@@ -113,11 +121,19 @@ def schedule(args, rng):
     if rotation:
         order = list(names)
         rng.shuffle(order)
-        return [(x, 5.0, 2.0) for x in order]
+        # ... and one pair at once, so the short mix runs a combined step too.
+        pairs = [(a, b) for a in names for b in names if a < b and nemesis.compatible(a, b)]
+        a, b = rng.choice(pairs)
+        return [(x, 5.0, 2.0) for x in order] + [(f"{a}+{b}", 9.0, 2.0)]
     out, total = [], 0.0
     while total < args.seconds:
         active, healthy = rng.uniform(3, 12), rng.uniform(2, 6)
-        out.append((rng.choice(names), active, healthy))
+        first = rng.choice(names)
+        partners = [x for x in names if nemesis.compatible(first, x)]
+        if partners and rng.random() < COMBINED:
+            active = rng.uniform(6, 18)
+            first = f"{first}+{rng.choice(partners)}"
+        out.append((first, active, healthy))
         total += active + healthy
     return out
 
@@ -154,7 +170,7 @@ class Run:
         self.cluster = members.Cluster(self.topo, self.run_dir, a.target, binary_path(a), n,
                                        extra)
         sched = schedule(a, self.rng)
-        if any(x.startswith("clock-") for x, _, _ in sched):
+        if any("clock-" in x for x, _, _ in sched):
             for m in self.cluster.members:
                 path = os.path.join(self.run_dir, "members", m.name, "faketime.rc")
                 os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -189,7 +205,17 @@ class Run:
         self.start_client()
         time.sleep(2)  # a little history before the first fault
         for name, active, healthy in sched:
-            self.fault(name, active)
+            if "+" in name:
+                first, second = name.split("+")
+                a = self.start_fault(first)
+                time.sleep(active / 3)
+                b = self.start_fault(second)
+                time.sleep(active / 3)
+                self.heal_fault(a)
+                time.sleep(active / 3)
+                self.heal_fault(b)
+            else:
+                self.heal_fault(self.start_fault(name), after=active)
             if self.check_exits():
                 break
             time.sleep(healthy)
@@ -213,7 +239,7 @@ class Run:
         self.client = subprocess.Popen(cmd, stdout=self.client_log, stderr=subprocess.STDOUT,
                                        preexec_fn=members._child_setup)
 
-    def fault(self, name, active):
+    def start_fault(self, name):
         if name == "partition-follower":
             nem = nemesis.Partition(self.cluster, self.rng, "one")
             leader = self.cluster.leader()
@@ -228,7 +254,11 @@ class Run:
         t1 = time.monotonic_ns()
         self.nemesis_log.write(fid, name, "start", t0, t1, targets, detail, cmds)
         log(f"{name} {','.join(targets)} {detail}")
-        time.sleep(active)
+        return name, nem, fid, targets
+
+    def heal_fault(self, started, after=0):
+        name, nem, fid, targets = started
+        time.sleep(after)
         cmds = []
         t0 = time.monotonic_ns()
         nem.heal(cmds)
@@ -298,7 +328,8 @@ class Run:
             log(f"chaos-check could not read the run: {check.stderr.strip()}")
             return 3
         faults = self.count_faults()
-        missing = sorted({name for name, _, _ in self.sched} - set(faults))
+        missing = sorted({x for name, _, _ in self.sched for x in name.split("+")} -
+                         set(faults))
         if missing:
             self.anomalies.append(f"harness: scheduled faults never started: {missing}")
         log(f"operations: {counts}; faults: {faults}")

@@ -100,6 +100,22 @@ class Loss(Nemesis):
             self.topology.clear_loss(m.slot, log)
 
 
+class OneWayLoss(Nemesis):
+    """B loses some of what A sends it; A hears all of B (an asymmetric, lossy link)."""
+    name = "loss-one-way"
+
+    def start(self, log):
+        a = self.pick_leader()
+        b = self.rng.choice(self.others(a))
+        percent = self.rng.choice([25, 50, 75])
+        self.topology.lossy(b.slot, [a.slot], percent, log)
+        return [b.name], f"{b.name} drops {percent}% of the packets from {a.name}"
+
+    def heal(self, log):
+        for m in self.cluster.members:
+            self.topology.clear_loss(m.slot, log)
+
+
 class SlowLink(Nemesis):
     name = "delay"
 
@@ -358,6 +374,7 @@ def make(name, cluster, rng):
         "partition-bridge": lambda: Partition(cluster, rng, "bridge"),
         "partition-one-way": lambda: OneWay(cluster, rng),
         "loss": lambda: Loss(cluster, rng),
+        "loss-one-way": lambda: OneWayLoss(cluster, rng),
         "delay": lambda: SlowLink(cluster, rng),
         "kill": lambda: Kill(cluster, rng),
         "kill-leader": lambda: Kill(cluster, rng, leader=True),
@@ -375,8 +392,29 @@ def make(name, cluster, rng):
 
 
 ALL = ["partition-one", "partition-leader", "partition-majority", "partition-bridge",
-       "partition-one-way", "loss", "delay", "kill", "kill-leader", "kill-majority", "kill-all",
-       "pause", "pause-leader", "clock-skew", "clock-jump", "slow-fsync", "fail-fsync", "churn"]
+       "partition-one-way", "loss", "loss-one-way", "delay", "kill", "kill-leader",
+       "kill-majority", "kill-all", "pause", "pause-leader", "clock-skew", "clock-jump", "slow-fsync", "fail-fsync", "churn"]
+
+
+# What each nemesis touches. Two faults may be active at once only if they touch nothing in
+# common: each heals everything of its kind (a partition's heal unblocks every member),
+# and a process may not be killed and paused by two faults at once. Churn is alone: its
+# heal (adding the member back) needs the quorum another fault could take away.
+FAMILIES = {
+    "partition-one": {"block"}, "partition-leader": {"block"}, "partition-majority": {"block"},
+    "partition-bridge": {"block"}, "partition-one-way": {"block"},
+    "loss": {"loss"}, "loss-one-way": {"loss"}, "delay": {"link"},
+    "kill": {"process"}, "kill-leader": {"process"}, "kill-majority": {"process"},
+    "kill-all": {"process"}, "pause": {"process"}, "pause-leader": {"process"},
+    "clock-skew": {"clock"}, "clock-jump": {"clock"},
+    "slow-fsync": {"disk"}, "fail-fsync": {"disk", "process"},
+    "churn": {"block", "loss", "link", "process", "clock", "disk", "membership"},
+}
+
+
+def compatible(a, b):
+    """Whether faults a and b may be active at the same time."""
+    return not FAMILIES[a] & FAMILIES[b]
 
 
 def applies_to_etcd(name):
