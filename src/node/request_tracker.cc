@@ -1,5 +1,6 @@
 #include "node/request_tracker.h"
 
+#include <random>
 #include <utility>
 
 #include "node/node_error.h"
@@ -15,6 +16,12 @@ absl::Status no_leader() {
 }
 
 }  // namespace
+
+uint64_t RequestTracker::random_first_id() {
+  std::random_device device;
+  const uint64_t r = (static_cast<uint64_t>(device()) << 32) | device();
+  return 1 + (r >> 2);
+}
 
 RequestTracker::~RequestTracker() {
   stop(node_error(NodeErrorKind::kStopped, "the request tracker was destroyed"));

@@ -37,7 +37,16 @@ using Task = std::function<void()>;
 
 class RequestTracker {
  public:
-  RequestTracker() = default;
+  // Request numbers start at a random point, so that they
+  // are unique across the restarts of a member, not only while it runs: a write's entry
+  // carries its number, and the member applies its earlier lives' entries again after a
+  // restart (and may get a leader's late refusal or ReadIndex answer for one). Counting
+  // from 1 again, those completed the new calls that had the same numbers with another
+  // request's result.
+  RequestTracker() : next_id_(random_first_id()) {}
+  // Uniform in [1, 2^62]: ids never reach 0 (which add_call returns when stopped) or wrap
+  // in any process's life, and two lives' ranges overlap with odds ~ requests / 2^61.
+  static uint64_t random_first_id();
   ~RequestTracker();
   RequestTracker(const RequestTracker&) = delete;
   RequestTracker& operator=(const RequestTracker&) = delete;
@@ -116,7 +125,7 @@ class RequestTracker {
   bool running_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status stop_status_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_);
   // When the timer thread sleeps, the time it wakes at (max: no deadline); min while
   // it is awake (it looks at every waiter before it sleeps again).
   Deadline sleeping_until_ ABSL_GUARDED_BY(mu_) = Deadline::min();

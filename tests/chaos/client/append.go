@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/clientv3"
+	"go.etcd.io/etcd/etcdserver/etcdserverpb"
 )
 
 // The append workload (docs/design/chaos.md 4.2): transactions over lists of unique
@@ -155,7 +156,17 @@ func (a *appendWorkload) Worker(w int, ep string, c *clientv3.Client, rng *rand.
 		full := false
 		for i, k := range keys {
 			var modRev int64
-			if kvs := read.Responses[i].GetResponseRange().Kvs; len(kvs) > 0 {
+			var got *etcdserverpb.RangeResponse
+			if i < len(read.Responses) {
+				got = read.Responses[i].GetResponseRange()
+			}
+			if got == nil {
+				// The server answered a get with something else (or nothing): the read is
+				// recorded as an element nobody appended, which the checker reports.
+				lists[i] = []int64{-1}
+				txn.Err = fmt.Sprintf("the txn's response %d (the get of %s) is not a range "+
+					"response: %d responses", i, k, len(read.Responses))
+			} else if kvs := got.Kvs; len(kvs) > 0 {
 				var bad string
 				lists[i], bad = parseList(k, kvs[0].Value)
 				if bad != "" {
