@@ -43,7 +43,7 @@ void Applier::apply(ReadyJob job) { queue_.push(std::move(job)); }
 void Applier::take_snapshot(raft::SnapshotMeta meta) {
   queue_.push(SnapshotRequest{std::move(meta)});
 }
-void Applier::leadership(bool leader) { queue_.push(Leadership{leader}); }
+void Applier::leadership(bool leader, raft::Term term) { queue_.push(Leadership{leader, term}); }
 void Applier::leader_call(std::string payload, uint64_t call) {
   queue_.push(LeaderCall{std::move(payload), call});
 }

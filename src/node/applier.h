@@ -47,7 +47,7 @@ class Applier {
   void apply(ReadyJob job);  // then outputs.applied
   // A snapshot of the state machine as of `meta.last` (the index it has applied).
   void take_snapshot(raft::SnapshotMeta meta);           // then outputs.snapshot_taken
-  void leadership(bool leader);                          // StateMachine::on_leadership
+  void leadership(bool leader, raft::Term term);         // StateMachine::on_leadership
   void leader_call(std::string payload, uint64_t call);  // completes tracker call `call`
 
   // The last index applied to the state machine. Any thread.
@@ -61,6 +61,7 @@ class Applier {
   };
   struct Leadership {
     bool leader;
+    raft::Term term;
   };
   struct LeaderCall {
     std::string payload;
@@ -70,7 +71,7 @@ class Applier {
 
   void run(ReadyJob& job);
   void run(SnapshotRequest&);
-  void run(Leadership& change) { sm_->on_leadership(change.leader); }
+  void run(Leadership& change) { sm_->on_leadership(change.leader, change.term); }
   void run(LeaderCall& call);
   void install(const raft::SnapshotMeta& meta, const std::string& bytes);
   void apply_entry(const raft::Entry& e);

@@ -211,9 +211,15 @@ void CoreLoop::loop() {
 void CoreLoop::publish() {
   events_.observe(*core_);
   const raft::Role role = core_->role();
-  if ((role == raft::Role::kLeader) != (role_ == raft::Role::kLeader)) {
-    parts_.applier->leadership(role == raft::Role::kLeader);
+  const bool leading = role == raft::Role::kLeader;
+  const bool led = role_ == raft::Role::kLeader;
+  // A leadership lost and won again between two looks is two changes: the new term's
+  // leader starts afresh (the leases' deadlines others kept in between are not ours).
+  if (leading && led && core_->term() != led_term_) parts_.applier->leadership(false, led_term_);
+  if (leading != led || (leading && core_->term() != led_term_)) {
+    parts_.applier->leadership(leading, core_->term());
   }
+  if (leading) led_term_ = core_->term();
   role_ = role;
   term_.store(core_->term().value(), std::memory_order_relaxed);
   const raft::NodeId leader = core_->leader();

@@ -177,6 +177,7 @@ class CoreLoop {
   std::vector<raft::LogId> applying_;        // the committed entries of the Ready in flight
   raft::HardState durable_;                  // the term and vote last made durable
   raft::Role role_ = raft::Role::kFollower;  // as last published
+  raft::Term led_term_;                      // the term of the last leadership published
   raft::NodeId published_leader_;
   struct HeartbeatSent {
     raft::HeartbeatRound round;

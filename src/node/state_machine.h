@@ -33,8 +33,14 @@ class StateMachine {
   }
   // A configuration change was applied (or restored from a snapshot).
   virtual void on_membership(const raft::Membership&) {}
-  // This node became leader (true) or stopped being leader (false).
-  virtual void on_leadership(bool) {}
+  // This node became leader in `term` (true) or stopped being leader (false). Called in
+  // order with apply(), as the applier reaches the change: a leader's term that the state
+  // machine has not seen yet is not its own to act on (KvStateMachine expires leases only
+  // in the term it was told of, after it gave every lease a full TTL).
+  virtual void on_leadership(bool leader, raft::Term term) {
+    (void)leader;
+    (void)term;
+  }
   // An operation only the leader performs, outside the log (a lease keep-alive, say).
   // Followers forward it to the leader.
   virtual absl::StatusOr<std::string> leader_call(std::string_view payload) {

@@ -873,11 +873,15 @@ void KvStateMachine::on_membership(const raft::Membership& membership) {
   self_learner_ = membership.learners.contains(raft::NodeId(self_.load()));
 }
 
-void KvStateMachine::on_leadership(bool leader) {
-  if (!leader) return;
+void KvStateMachine::on_leadership(bool leader, raft::Term term) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!leader) {
+    leading_term_ = raft::Term();
+    return;
+  }
   // A new leader gives every lease a full TTL again, as etcd's lessor Promote does.
   store_.promote(Clock::now());
+  leading_term_ = term;
 }
 
 absl::StatusOr<std::string> KvStateMachine::leader_call(std::string_view payload) {
@@ -1003,8 +1007,9 @@ grpc::Status KvStateMachine::hash_kv(int64_t revision, uint32_t* hash, int64_t* 
   return grpc::Status::OK;
 }
 
-std::vector<int64_t> KvStateMachine::expired_leases() {
+std::vector<int64_t> KvStateMachine::expired_leases(raft::Term term) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (term == raft::Term() || term != leading_term_) return {};
   return store_.expired_leases(Clock::now());
 }
 

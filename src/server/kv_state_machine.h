@@ -46,7 +46,7 @@ class KvStateMachine : public node::StateMachine {
   absl::Status snapshot_to(const std::function<bool(std::string_view)>& write) override;
   absl::Status restore(std::string_view data) override;
   void on_membership(const raft::Membership& membership) override;
-  void on_leadership(bool leader) override;
+  void on_leadership(bool leader, raft::Term term) override;
   // Lease calls only the leader can answer (its deadlines are the ones that count): a
   // serialized raftkv.internal.LeaderCall, answered with a LeaseKeepAliveResponse (TTL 0
   // when the lease is unknown, as etcd answers) or a LeaseTimeToLiveResponse.
@@ -85,8 +85,11 @@ class KvStateMachine : public node::StateMachine {
   };
   const OpCounts& op_counts() const { return ops_; }
   grpc::Status hash_kv(int64_t revision, uint32_t* hash, int64_t* compact_revision);
-  // Leases this node, as leader, must revoke now.
-  std::vector<int64_t> expired_leases();
+  // Leases this node, as leader in `term`, must revoke now: none until the state machine
+  // has taken that leadership in (on_leadership gave every lease a full TTL). Before, the
+  // deadlines it holds are a follower's (the grant's apply + TTL, no keep-alive seen),
+  // and a new leader revoked leases its predecessor had just renewed.
+  std::vector<int64_t> expired_leases(raft::Term term);
 
   // Watches. After an apply or a restore that gave a watcher something to deliver,
   // its `ready` callback runs (on the apply thread, outside the lock; it must not
@@ -197,6 +200,7 @@ class KvStateMachine : public node::StateMachine {
   raft::Membership membership_;
   std::atomic<uint64_t> self_{0};
   std::atomic<bool> self_learner_{false};
+  raft::Term leading_term_;  // guarded by mu_: the leadership taken in (none: follower)
   OpCounts ops_;
   void count_ops(const etcdserverpb::TxnResponse& r);
   std::function<void(const raftkv::internal::MemberAttributes&)> member_listener_;

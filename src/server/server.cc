@@ -604,7 +604,7 @@ void Server::revoke_expired_leases() {
   // Only the leader expires leases, and it does so through the log (a revoke), so every
   // replica deletes the same keys at the same revision.
   if (!node_->is_leader()) return;
-  for (int64_t id : sm_->expired_leases()) {
+  for (int64_t id : sm_->expired_leases(node_->term())) {
     in::Command c;
     c.mutable_lease_revoke()->set_id(id);
     c.set_member_write(true);
