@@ -31,26 +31,26 @@ class LeaseLeadership : public ::testing::Test {
     ASSERT_TRUE(r.ParseFromString(sm_.apply(raft::LogIndex(++index_), c.SerializeAsString())));
     ASSERT_EQ(r.code(), 0) << r.message();
   }
-  // The lease's TTL left on this replica, as a leader answers TimeToLive.
+  // A leader call as the leader answers it, its response of type Resp.
+  template <typename Resp>
+  Resp leader_call(const in::LeaderCall& call) {
+    absl::StatusOr<std::string> out = sm_.leader_call(call.SerializeAsString());
+    EXPECT_TRUE(out.ok()) << out.status();
+    Resp resp;
+    EXPECT_TRUE(out.ok() && resp.ParseFromString(*out));
+    return resp;
+  }
+  // The lease's TTL left on this replica (TimeToLive), in whole seconds.
   int64_t ttl_left(int64_t id) {
     in::LeaderCall call;
     call.mutable_time_to_live()->set_id(id);
-    absl::StatusOr<std::string> out = sm_.leader_call(call.SerializeAsString());
-    EXPECT_TRUE(out.ok()) << out.status();
-    pb::LeaseTimeToLiveResponse resp;
-    EXPECT_TRUE(resp.ParseFromString(*out));
-    return resp.ttl();
+    return leader_call<pb::LeaseTimeToLiveResponse>(call).ttl();
   }
-
-  // A keep-alive as the leader answers it: the TTL granted, 0 for a lease not found.
+  // A keep-alive: the TTL granted, 0 for a lease not found (or expired).
   int64_t keep_alive(int64_t id) {
     in::LeaderCall call;
     call.mutable_keep_alive()->set_id(id);
-    absl::StatusOr<std::string> out = sm_.leader_call(call.SerializeAsString());
-    EXPECT_TRUE(out.ok()) << out.status();
-    pb::LeaseKeepAliveResponse resp;
-    EXPECT_TRUE(resp.ParseFromString(*out));
-    return resp.ttl();
+    return leader_call<pb::LeaseKeepAliveResponse>(call).ttl();
   }
 
   KvStateMachine sm_;
