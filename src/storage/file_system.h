@@ -44,6 +44,11 @@ class FileSystem {
                                                                   uint64_t offset,
                                                                   uint64_t preallocate) = 0;
   virtual StatusOr<std::string> read_file(const std::string& path) = 0;
+  // The file's bytes up to the end of the last region it holds data in: a tail the file
+  // system reports as a hole (space preallocated and never written, which reads as
+  // zeros) is left out, so a 64 MiB WAL segment holding a few records costs the records
+  // to read, not 64 MiB. Where the file system cannot tell, the whole file (the default).
+  virtual StatusOr<std::string> read_written(const std::string& path) { return read_file(path); }
   // Opens `path` for reading at any offset. The default reads the whole file into
   // memory (enough for file systems in memory); the POSIX one reads on demand.
   virtual StatusOr<std::unique_ptr<ReadableFile>> open_for_read(const std::string& path);

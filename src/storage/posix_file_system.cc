@@ -175,6 +175,52 @@ class PosixFileSystem : public FileSystem {
     return out;
   }
 
+  // SEEK_DATA finds each region holding data, SEEK_HOLE its end; what lies between two
+  // regions reads as zeros and stays in (zeros in the middle of a segment are corruption
+  // its reader must see). No region, or no data at all: an empty string.
+  StatusOr<std::string> read_written(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return from_errno("open", path, errno);
+    std::string out;
+    off_t pos = 0;
+    for (int regions = 0; regions < (1 << 20); ++regions) {
+      const off_t data = ::lseek(fd, pos, SEEK_DATA);
+      if (data < 0 && errno == ENXIO) break;  // no data at or after pos
+      if (data < 0 && regions == 0 && (errno == EINVAL || errno == EOPNOTSUPP)) {
+        ::close(fd);
+        return read_file(path);  // this file system cannot tell
+      }
+      const off_t hole = data < 0 ? -1 : ::lseek(fd, data, SEEK_HOLE);
+      if (data < 0 || hole < 0) {
+        const int err = errno;
+        ::close(fd);
+        return from_errno("seek", path, err);
+      }
+      out.resize(static_cast<size_t>(hole));
+      size_t done = 0;
+      const size_t want = static_cast<size_t>(hole - data);
+      while (done < want) {
+        const ssize_t n =
+            ::pread(fd, out.data() + data + done, want - done, data + static_cast<off_t>(done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          const int err = errno;
+          ::close(fd);
+          return from_errno("read", path, err);
+        }
+        if (n == 0) break;  // the file shrank meanwhile
+        done += static_cast<size_t>(n);
+      }
+      if (done < want) {
+        out.resize(static_cast<size_t>(data) + done);
+        break;
+      }
+      pos = hole;
+    }
+    ::close(fd);
+    return out;
+  }
+
   StatusOr<std::vector<std::string>> list(const std::string& dir) override {
     DIR* d = ::opendir(dir.c_str());
     if (d == nullptr) return from_errno("list", dir, errno);

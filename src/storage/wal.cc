@@ -73,7 +73,7 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
 Status Wal::replay_segment(uint64_t seq, bool last, WalReplay* replay,
                            std::vector<std::string>* notes) {
   const std::string file = path(seq);
-  StatusOr<std::string> data = fs_.read_file(file);
+  StatusOr<std::string> data = fs_.read_written(file);
   if (!data.is_ok()) return data.status();
   SegmentReader reader(file, data.value(), last);
   replay->begin_segment(seq, file);
@@ -251,7 +251,7 @@ StatusOr<raft::Entry> Wal::read_from_segment(uint64_t index, RecordLocation wher
   const std::string file = path(where.segment);
   auto f = files->find(where.segment);
   if (f == files->end()) {
-    StatusOr<std::string> data = fs_.read_file(file);
+    StatusOr<std::string> data = fs_.read_written(file);
     if (!data.is_ok()) return data.status();
     f = files->emplace(where.segment, std::move(data.value())).first;
   }

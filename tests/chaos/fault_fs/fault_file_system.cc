@@ -176,6 +176,11 @@ StatusOr<std::string> FaultFileSystem::read_file(const std::string& path) {
   return inner_->read_file(path);
 }
 
+StatusOr<std::string> FaultFileSystem::read_written(const std::string& path) {
+  if (Status s = flush_pending(path); !s.is_ok()) return s;
+  return inner_->read_written(path);
+}
+
 StatusOr<std::unique_ptr<storage::ReadableFile>> FaultFileSystem::open_for_read(
     const std::string& path) {
   if (Status s = flush_pending(path); !s.is_ok()) return s;

@@ -44,6 +44,7 @@ class FaultFileSystem : public storage::FileSystem {
   storage::StatusOr<std::unique_ptr<storage::WritableFile>> open_for_append(
       const std::string& path, uint64_t offset, uint64_t preallocate) override;
   storage::StatusOr<std::string> read_file(const std::string& path) override;
+  storage::StatusOr<std::string> read_written(const std::string& path) override;
   storage::StatusOr<std::unique_ptr<storage::ReadableFile>> open_for_read(
       const std::string& path) override;
   storage::StatusOr<std::vector<std::string>> list(const std::string& dir) override;
