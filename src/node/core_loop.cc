@@ -114,9 +114,14 @@ void CoreLoop::step(raft::Message message, std::string snapshot_bytes) {
 
 // The requests below keep a copy of their callback to refuse with if the queue is full.
 
-void CoreLoop::propose(std::string data, ProposeCallback done) {
+void CoreLoop::propose(std::string data, ProposeCallback done, raft::Term only_in) {
   const size_t bytes = data.size();
-  Task task = [this, data = std::move(data), done]() mutable {
+  Task task = [this, data = std::move(data), done, only_in]() mutable {
+    if (only_in != raft::Term() &&
+        (core_->role() != raft::Role::kLeader || core_->term() != only_in)) {
+      return done(node_error(NodeErrorKind::kNotLeader, "this member no longer leads in term " +
+                                                            std::to_string(only_in.value())));
+    }
     if (absl::Status lagging = apply_lag_refusal(); !lagging.ok()) return done(lagging);
     done(to_result(core_->propose(std::move(data))));
   };

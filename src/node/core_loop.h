@@ -109,7 +109,10 @@ class CoreLoop {
   // message is dropped, and a request is refused with kOverloaded at once, on the
   // calling thread; so is a proposal while applying lags too far behind committing.
   void step(raft::Message message, std::string snapshot_bytes);
-  void propose(std::string data, ProposeCallback done);
+  // With `only_in` set, the proposal is refused (kNotLeader) unless the core leads in
+  // that term when it takes it: a decision made as leader of one term never lands in a
+  // log under another.
+  void propose(std::string data, ProposeCallback done, raft::Term only_in = raft::Term());
   // `done` gets the refusal only; a read the core accepted completes through the Ready.
   void read_index(raft::ReadId id, std::function<void(absl::Status)> refused);
   void change_membership(MembershipChange change, ProposeCallback done);

@@ -106,6 +106,22 @@ void Dispatcher::write_attempt(std::shared_ptr<PendingWrite> w) {
   });
 }
 
+void Dispatcher::write_as_leader(std::string command, raft::Term term, Deadline deadline,
+                                 WriteCallback done) {
+  const uint64_t request = tracker_->add_call(deadline, std::move(done));
+  if (request == 0) return;  // stopped: answered already
+  raftkv::node::LogCommand envelope;
+  envelope.set_origin(self_.value());
+  envelope.set_request(request);
+  envelope.set_command(std::move(command));
+  core_->propose(
+      envelope.SerializeAsString(),
+      [this, request](absl::StatusOr<raft::LogId> r) {
+        if (!r.ok()) tracker_->complete_call(request, r.status());
+      },
+      term);
+}
+
 void Dispatcher::read(Deadline deadline, StatusCallback done) {
   const uint64_t id = tracker_->add_call(
       deadline, [done = std::move(done)](absl::StatusOr<std::string> r) { done(r.status()); });
@@ -212,8 +228,21 @@ void Dispatcher::run_here(const ForwardedRequest& request, Deadline deadline, Wr
     case ForwardedRequest::kTimeouts:
       return propose_timeouts(request.timeouts(), deadline, std::move(done));
     case ForwardedRequest::kLeaderCall: {
+      // The leader first confirms that it still leads (a ReadIndex round: a quorum heard
+      // it after the request arrived), as etcd 3.5's LeaseRenew does (ensureLeadership).
+      // A leader cut off from the others answered keep-alives from its own lessor alone,
+      // promising a TTL the leader that replaced it never granted.
       const uint64_t call = tracker_->add_call(deadline, std::move(done));
-      if (call != 0) applier_->leader_call(request.leader_call(), call);
+      if (call == 0) return;
+      const uint64_t confirm = tracker_->add_call(
+          deadline, [this, call, payload = request.leader_call()](absl::StatusOr<std::string> r) {
+            if (!r.ok()) return tracker_->complete_call(call, r.status());
+            applier_->leader_call(payload, call);
+          });
+      if (confirm == 0) return;
+      core_->read_index(raft::ReadId(confirm), [this, confirm](absl::Status refused) {
+        tracker_->complete_call(confirm, std::move(refused));
+      });
       return;
     }
     case ForwardedRequest::OP_NOT_SET:

@@ -36,6 +36,11 @@ class Dispatcher {
   // Replicates `command` (through the leader) and answers with what applying it here
   // produced.
   void write(std::string command, Deadline deadline, WriteCallback done);
+  // Proposes `command` on this member only if it leads in `term`: never forwarded, never
+  // tried again elsewhere. For what only the leader of that term may decide (a lease it
+  // found expired): a deposed leader's decision must not reach the log through the new
+  // leader.
+  void write_as_leader(std::string command, raft::Term term, Deadline deadline, WriteCallback done);
   // Answers once this member's state machine reflects every write that completed
   // before the call (ReadIndex, thesis 6.4).
   void read(Deadline deadline, StatusCallback done);

@@ -126,6 +126,13 @@ absl::StatusOr<std::string> RaftNode::client_write(std::string command, Millis t
   });
 }
 
+absl::StatusOr<std::string> RaftNode::leader_write(std::string command, raft::Term term,
+                                                   Millis timeout) {
+  return await([&](WriteCallback done) {
+    dispatcher_->write_as_leader(std::move(command), term, deadline(timeout), std::move(done));
+  });
+}
+
 absl::Status RaftNode::linearizable_read(Millis timeout) {
   return await([&](WriteCallback done) {
            linearizable_read_async(timeout, [done = std::move(done)](absl::Status s) {

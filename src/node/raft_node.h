@@ -78,6 +78,9 @@ class RaftNode : public transport::Handler {
   // Replicates `command` and returns what applying it produced here. Forwarded to the
   // leader on a follower. Errors: kNoLeader, kTimedOut, kLeaderChanged, kStopped, ...
   absl::StatusOr<std::string> client_write(std::string command, Millis timeout);
+  // Replicates `command` only if this node leads in `term` (kNotLeader otherwise): never
+  // forwarded. For decisions only that term's leader may make.
+  absl::StatusOr<std::string> leader_write(std::string command, raft::Term term, Millis timeout);
   // Returns once this node's state machine reflects every write that completed before
   // the call (ReadIndex, thesis 6.4), on the leader and on followers alike.
   absl::Status linearizable_read(Millis timeout);

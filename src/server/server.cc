@@ -603,12 +603,17 @@ void Server::check_replaced() {
 void Server::revoke_expired_leases() {
   // Only the leader expires leases, and it does so through the log (a revoke), so every
   // replica deletes the same keys at the same revision.
+  // The revoke goes into this member's log in the term the expiry was decided in, or
+  // nowhere: a leader paused past its leases' deadlines wakes up believing it leads, and
+  // its revoke, forwarded to the leader that has renewed them since, would delete keys
+  // whose lease is alive (etcd 3.4's bug #15247).
+  const raft::Term term = node_->term();
   if (!node_->is_leader()) return;
-  for (int64_t id : sm_->expired_leases(node_->term())) {
+  for (int64_t id : sm_->expired_leases(term)) {
     in::Command c;
     c.mutable_lease_revoke()->set_id(id);
     c.set_member_write(true);
-    if (!node_->client_write(c.SerializeAsString(), config_.request_timeout).ok()) return;
+    if (!node_->leader_write(c.SerializeAsString(), term, config_.request_timeout).ok()) return;
   }
 }
 

@@ -38,6 +38,9 @@ class ListMachine : public StateMachine {
     items_.emplace_back(command);
     return "applied " + std::to_string(index.value());
   }
+  absl::StatusOr<std::string> leader_call(std::string_view payload) override {
+    return "called " + std::string(payload);
+  }
   std::string snapshot() override {
     std::string out;
     (void)snapshot_to([&out](std::string_view piece) {
@@ -290,6 +293,50 @@ TEST(RaftNode, ARestartedMembersOwnEarlierEntriesNeverAnswerItsNewWrites) {
   }
   EXPECT_EQ(new_results.size(), 20u);
   EXPECT_EQ(c.sm(1).items().size(), 40u);
+}
+
+TEST(RaftNode, AWriteAsLeaderLandsOnlyInItsTermsLogAndIsNeverForwarded) {
+  // A leader's own decision (a lease it found expired) is proposed as that term's leader
+  // or not at all. A leader paused past its leases' deadlines wakes up believing it leads;
+  // its revoke, forwarded as a client write is, reached the new leader's log and deleted
+  // keys whose lease the new leader had renewed (chaos, membership mix).
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  const raft::Term term = c.node(leader).term();
+  auto refused = c.node(follower).leader_write("from-follower", c.node(follower).term(), kTimeout);
+  EXPECT_TRUE(is_node_error(refused.status(), NodeErrorKind::kNotLeader)) << refused.status();
+  auto other = c.node(leader).leader_write("other-term", raft::Term(term.value() + 1), kTimeout);
+  EXPECT_TRUE(is_node_error(other.status(), NodeErrorKind::kNotLeader)) << other.status();
+  auto ok = c.node(leader).leader_write("in-term", term, kTimeout);
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  ASSERT_TRUE(c.node(follower).linearizable_read(kTimeout).ok());
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(eventually([&] { return c.sm(i).items().size() == 1; }));
+    EXPECT_EQ(c.sm(i).items(), std::vector<std::string>{"in-term"}) << i;
+  }
+}
+
+TEST(RaftNode, ALeaderCallIsAnsweredOnlyByALeaderAQuorumStillHears) {
+  // A leader cut off from the others (and not yet stepped down) answered leader calls
+  // from its own state: keep-alives renewed a lease in its lessor alone, while the
+  // leader that replaced it let the lease expire (chaos, partitions mix). It now
+  // confirms its leadership first (etcd 3.5's ensureLeadership).
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  auto here = c.node(leader).leader_call("a", kTimeout);
+  ASSERT_TRUE(here.ok()) << here.status();
+  EXPECT_EQ(*here, "called a");
+  auto forwarded = c.node(follower).leader_call("b", kTimeout);
+  ASSERT_TRUE(forwarded.ok()) << forwarded.status();
+  EXPECT_EQ(*forwarded, "called b");
+  c.net().set_cut_off(NodeId(leader), true);
+  auto cut = c.node(leader).leader_call("c", milliseconds(2000));
+  EXPECT_FALSE(cut.ok()) << "a cut-off leader answered: " << *cut;
+  c.net().set_cut_off(NodeId(leader), false);
 }
 
 TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
