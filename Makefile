@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-watch bench-overload bench-fairness check-perf chaos chaos-etcd chaos-planted test test-release test-asan test-tsan sim check-model fuzz format check-format clean
+.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-restart bench-watch bench-overload bench-fairness check-perf chaos chaos-etcd chaos-planted test test-release test-asan test-tsan sim check-model fuzz format check-format clean
 
 all: build
 
@@ -133,6 +133,10 @@ bench-fairness: build
 # Election latency over 20 trials: leader SIGKILLed, and planned transfers.
 bench-election: build
 	/usr/bin/python3 tests/bench/election_latency.py --bin $(BUILD_DIR)/bin
+
+# Restart to serving, and a leader stopped just after a restart, raftkv beside etcd 3.4.
+bench-restart: build
+	/usr/bin/python3 tests/bench/restart_latency.py --bin $(BUILD_DIR)/bin
 
 # Coverage-guided fuzzing (libFuzzer, clang-14) of the parsers and AuthStore, in build-fuzz:
 # every target of tests/fuzz for FUZZ_S seconds, one after the other (docs/fuzzing.md).
