@@ -425,7 +425,6 @@ class GrpcTransport::Sender {
     while (true) {
       std::vector<Item> batch;
       std::shared_ptr<grpc::Channel> channel;
-      bool open = false;
       {
         std::unique_lock<std::mutex> lock(mu_);
         cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
@@ -446,19 +445,12 @@ class GrpcTransport::Sender {
         channel = channel_locked();
         if (writer_ == nullptr) {
           auto ctx = std::make_unique<grpc::ClientContext>();
-          context_ = ctx.get();  // from here on, cancellable by set_address and stop
+          context_ = ctx.get();
           owned_context_ = std::move(ctx);
-          open = true;
+          stub_ = pb::Peer::NewStub(channel);
+          writer_ = stub_->Stream(context_, &ack_);
+          ++t_.reconnects_;
         }
-      }
-      if (open) {
-        // Opening the stream waits for the peer to answer, which a stopped (SIGSTOP) or
-        // hung peer never does; mu_ is not held, or every push to this peer (from the
-        // thread that makes entries durable) would wait too, and the member could not
-        // vote or answer anyone until that peer came back.
-        stub_ = pb::Peer::NewStub(channel);
-        writer_ = stub_->Stream(context_, &ack_);
-        ++t_.reconnects_;
       }
       bool ok =
           batch.front().snapshot != nullptr ? write_snapshot(batch.front()) : write_messages(batch);
