@@ -196,6 +196,9 @@ class GrpcTransport::PeerService final
         return refuse_stream(pb::StreamRefusal::WRONG_CERTIFICATE, std::move(why));
       }
       in.sender = frame.from();
+      // The peer is up (it may just have restarted): our stream to it need not wait
+      // out its reconnect backoff.
+      t_.peer_is_up(raft::NodeId(in.sender));
     } else if (frame.from() != in.sender) {
       ++t_.refused_;
       std::string why = "a frame on the stream of member " + raftlog::hex_id(in.sender) +
@@ -401,6 +404,15 @@ class GrpcTransport::Sender {
     return queue_.size();
   }
 
+  // The peer opened a stream to us: if ours to it is down, try again now.
+  void kick() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      kicked_ = true;
+    }
+    cv_.notify_all();
+  }
+
  private:
   std::shared_ptr<grpc::Channel> channel_locked() {
     if (channel_ == nullptr) {
@@ -422,14 +434,21 @@ class GrpcTransport::Sender {
 
   void run() {
     auto backoff = std::chrono::milliseconds(50);
+    // The first stream opens at once, with an empty frame, so that a member that has
+    // just (re)started tells its peers so before it has anything to send: the peers'
+    // streams to it reconnect at once (kick) instead of after their backoff.
+    bool hello = true;
     while (true) {
       std::vector<Item> batch;
       std::shared_ptr<grpc::Channel> channel;
+      bool open = false;
       {
         std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+        cv_.wait(lock, [&] { return stop_ || hello || !queue_.empty(); });
         if (stop_) return;
-        if (queue_.front().snapshot != nullptr) {
+        if (queue_.empty()) {
+          // the hello: an empty batch
+        } else if (queue_.front().snapshot != nullptr) {
           batch.push_back(std::move(queue_.front()));
           queue_.pop_front();
         } else {
@@ -444,16 +463,25 @@ class GrpcTransport::Sender {
         }
         channel = channel_locked();
         if (writer_ == nullptr) {
+          kicked_ = false;
           auto ctx = std::make_unique<grpc::ClientContext>();
-          context_ = ctx.get();
+          context_ = ctx.get();  // from here on, cancellable by set_address and stop
           owned_context_ = std::move(ctx);
-          stub_ = pb::Peer::NewStub(channel);
-          writer_ = stub_->Stream(context_, &ack_);
-          ++t_.reconnects_;
+          open = true;
         }
       }
-      bool ok =
-          batch.front().snapshot != nullptr ? write_snapshot(batch.front()) : write_messages(batch);
+      if (open) {
+        // Opening the stream waits for the peer to answer, which a stopped (SIGSTOP) or
+        // hung peer never does; mu_ is not held, or every push to this peer (from the
+        // thread that makes entries durable) would wait too, and the member could not
+        // vote or answer anyone until that peer came back.
+        stub_ = pb::Peer::NewStub(channel);
+        writer_ = stub_->Stream(context_, &ack_);
+        ++t_.reconnects_;
+      }
+      hello = false;
+      bool ok = !batch.empty() && batch.front().snapshot != nullptr ? write_snapshot(batch.front())
+                                                                    : write_messages(batch);
       if (ok) {
         backoff = std::chrono::milliseconds(50);
         if (!active_) {
@@ -484,9 +512,11 @@ class GrpcTransport::Sender {
       t_.dropped_ += queue_.size();
       queue_.clear();
       queued_bytes_ = 0;
-      cv_.wait_for(lock, backoff, [&] { return stop_; });
+      // A kick since this stream was opened ends the wait: the peer is back.
+      cv_.wait_for(lock, backoff, [&] { return stop_ || kicked_; });
       if (stop_) return;
-      backoff = std::min(backoff * 2, std::chrono::milliseconds(1000));
+      backoff = kicked_ ? std::chrono::milliseconds(50)
+                        : std::min(backoff * 2, std::chrono::milliseconds(1000));
     }
   }
 
@@ -575,6 +605,7 @@ class GrpcTransport::Sender {
   std::deque<Item> queue_;                  // guarded by mu_
   uint64_t queued_bytes_ = 0;               // guarded by mu_; message items only
   bool stop_ = false;                       // guarded by mu_
+  bool kicked_ = false;                     // guarded by mu_: the peer said it is up
   grpc::ClientContext* context_ = nullptr;  // the open stream's, for cancellation
   std::unique_ptr<grpc::ClientContext> owned_context_;
   std::unique_ptr<pb::Peer::Stub> stub_;
@@ -674,6 +705,11 @@ void GrpcTransport::remove_peer(raft::NodeId id) {
     gone = std::move(it->second);
     senders_.erase(it);
   }
+}
+
+void GrpcTransport::peer_is_up(raft::NodeId id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (auto it = senders_.find(id); it != senders_.end()) it->second->kick();
 }
 
 void GrpcTransport::send(std::vector<raft::Message> messages) {

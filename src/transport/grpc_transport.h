@@ -117,6 +117,9 @@ class GrpcTransport : public Transport {
   // member retries many times a second.
   raftlog::Throttle refusal_log_{std::chrono::seconds(10)};
 
+  // A stream from `id` opened: our stream to it retries now if it is down.
+  void peer_is_up(raft::NodeId id);
+
   friend class PeerService;
   friend class Sender;
   std::atomic<uint64_t> sent_{0}, dropped_{0}, received_{0}, refused_{0}, reconnects_{0},
