@@ -418,8 +418,14 @@ class GrpcTransport::Sender {
     if (channel_ == nullptr) {
       grpc::ChannelArguments args;
       args.SetMaxSendMessageSize(-1);
-      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+      args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                  static_cast<int>(t_.options_.grpc_initial_reconnect_backoff.count()));
+      args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                  static_cast<int>(t_.options_.grpc_max_reconnect_backoff.count()));
+      // A channel of its own, not one shared through gRPC's global pool, so that the
+      // fresh channel made after a failed open (run) dials instead of waiting out the
+      // old one's reconnect timer.
+      args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       const auto [tls, target] = peer_target(address_);
       std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
       if (tls) {
@@ -492,6 +498,7 @@ class GrpcTransport::Sender {
         continue;
       }
       t_.dropped_ += batch.size();
+      const bool carried = active_;  // whether this stream carried a frame
       const grpc::Status closed = writer_->Finish();
       if (active_ && !stopping()) {
         raftlog::warn(
@@ -508,6 +515,15 @@ class GrpcTransport::Sender {
       writer_.reset();
       context_ = nullptr;
       owned_context_.reset();
+      // A stream that could not carry a frame: the next one goes on a fresh channel, which
+      // dials at once. The old channel would redial only when gRPC's reconnect timer
+      // fires, and that timer can stall for as long as the wall clock was stepped back
+      // (grpc_max_reconnect_backoff): a member whose clock jumped never reached its peers
+      // again (issue 18's chaos runs).
+      if (!carried) {
+        stub_.reset();
+        channel_.reset();
+      }
       // What waited for a dead stream is stale by the time it could go: Raft resends.
       t_.dropped_ += queue_.size();
       queue_.clear();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -58,6 +59,14 @@ struct GrpcTransportOptions {
   // messages addressed to another member id: the cluster may have given this node's URL
   // to a new member, which happens when this node was removed. Null: only logged.
   std::function<void(raft::NodeId sender)> on_misaddressed = nullptr;
+  // gRPC's own pauses before it redials a peer it could not reach (its reconnect backoff:
+  // the first, and the most it grows to). The sender does not depend on it: a stream that never
+  // carried a frame gets a fresh channel, which dials at once, paced by the sender's own backoff
+  // (50 ms doubling to 1 s). gRPC's retry timer can stall: Debian's abseil (20220623)
+  // times gRPC's waits by the wall clock, so a wall clock stepped back holds every gRPC
+  // timer back by the step (docs/verification.md, section 7).
+  std::chrono::milliseconds grpc_initial_reconnect_backoff{100};
+  std::chrono::milliseconds grpc_max_reconnect_backoff{1000};
   // Where the per-peer byte and failure counters go (etcd's etcd_network_peer_*); null:
   // a registry of the transport's own.
   metrics::Registry* registry = nullptr;

@@ -2,7 +2,9 @@
 detail for nemesis.jsonl; heal() undoes exactly what start() did. Every command run is
 logged with the fault."""
 import os
+import shutil
 import signal
+import subprocess
 import time
 
 
@@ -313,11 +315,28 @@ class Churn(Nemesis):
             time.sleep(0.2)
         self.outcome["stopped_by_itself"] = not t.alive()
         self.outcome["exit"] = None if t.proc is None else t.proc.poll()
+        if t.alive():
+            self.post_mortem(t)
         t.kill()
         # Kept for a post-mortem; the member comes back empty.
         if os.path.exists(t.data_dir):
             os.rename(t.data_dir, f"{t.data_dir}.removed.{time.monotonic_ns()}")
         return [t.name], f"removed (id {entry['ID']:x})"
+
+    def post_mortem(self, t):
+        """What a removed member that did not stop was doing: its threads and its sockets."""
+        out = os.path.join(os.path.dirname(t.data_dir), f"not-stopped.{time.monotonic_ns()}.txt")
+        cmds = [t.cluster.topology.exec_prefix(t.slot) + ["ss", "-tnpio"]]
+        if shutil.which("gdb"):
+            cmds.append(["gdb", "-p", str(t.proc.pid), "-batch", "-ex", "thread apply all bt"])
+        with open(out, "w") as f:
+            for c in cmds:
+                f.write("$ " + " ".join(c) + "\n")
+                f.flush()
+                try:
+                    subprocess.run(c, stdout=f, stderr=subprocess.STDOUT, timeout=60)
+                except (OSError, subprocess.TimeoutExpired) as e:
+                    f.write(f"failed: {e}\n")
 
     def heal(self, log):
         t = self.target
