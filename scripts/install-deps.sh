@@ -43,7 +43,8 @@ PACKAGES=(
   libjs-chart.js
   chromium
   # Chaos testing (issue 18, tests/chaos): network namespaces, nft and tc faults, wall
-  # clock skew, and etcd's own Go client built offline from Debian's sources.
+  # clock skew, etcd's own Go client built offline from Debian's sources, and gdb for the
+  # stacks of a member that did not stop when it should have.
   iproute2
   nftables
   util-linux
@@ -51,6 +52,7 @@ PACKAGES=(
   libfaketime
   golang-go
   golang-etcd-server-dev
+  gdb
 )
 
 missing=()
