@@ -161,13 +161,21 @@ std::optional<std::string> SafetyChecker::observe(const NodeView& v) {
       }
     } else {
       committed_.push_back(digest);
+      // The first node to see an index committed is the leader that committed it (it
+      // knows before any follower can), so this is the term of the commit.
+      committed_in_.push_back(v.term);
     }
   }
   n.checked_commit = log.committed();
 
-  // Leader Completeness: a new leader holds every entry committed before its term.
+  // Leader Completeness: a new leader holds every entry committed in an earlier term
+  // (paper Figure 3). A leader of an older term may still be elected after a later term
+  // committed something, by votes granted before (a candidate of term 1 counting a vote
+  // that arrives after another leader of term 2 committed): it lacks that entry, and
+  // cannot commit anything, since a majority has moved to the later term.
   if (new_leadership) {
     for (uint64_t i = first; i <= committed_.size(); ++i) {
+      if (committed_in_[i - 1] >= v.term) continue;
       if (i > new_last || n.mirror[i - 1].second != committed_[i - 1]) {
         return "Leader Completeness: " + who + " became leader of term " +
                std::to_string(v.term.value()) + " without committed entry " + std::to_string(i);

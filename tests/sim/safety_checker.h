@@ -74,7 +74,8 @@ class SafetyChecker {
   std::map<raft::Term, raft::NodeId> leaders_;                      // Election Safety
   std::map<std::pair<raft::LogIndex, raft::Term>, Known> entries_;  // Log Matching
   std::vector<uint64_t> committed_;                                 // Leader Completeness
-  std::vector<uint64_t> applied_;                                   // State Machine Safety
+  std::vector<raft::Term> committed_in_;  // the term in which each index was first seen committed
+  std::vector<uint64_t> applied_;         // State Machine Safety
 };
 
 }  // namespace sim

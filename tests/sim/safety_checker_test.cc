@@ -78,6 +78,21 @@ TEST(SafetyChecker, CatchesALeaderWithoutACommittedEntry) {  // Leader Completen
   EXPECT_NE(v->find("Leader Completeness"), std::string::npos) << *v;
 }
 
+TEST(SafetyChecker, ALeaderOfAnOlderTermNeedNotHoldWhatALaterTermCommitted) {
+  // The model checker's path at depth 16: node 1, candidate in term 1, counts node 2's
+  // vote of term 1 after node 2 led term 2 and committed its no-op at index 1.
+  SafetyChecker c;
+  RaftLog a = log_of({entry(1, 2, "noop")}, 1);
+  EXPECT_FALSE(c.observe(view(2, Role::kLeader, 2, 2, a)));
+  RaftLog b = log_of({}, 0);
+  EXPECT_FALSE(c.observe(view(1, Role::kLeader, 1, 1, b)));
+  // A leader of term 3 without it is caught.
+  RaftLog d = log_of({}, 0);
+  auto v = c.observe(view(3, Role::kLeader, 3, 3, d));
+  ASSERT_TRUE(v);
+  EXPECT_NE(v->find("Leader Completeness"), std::string::npos) << *v;
+}
+
 TEST(SafetyChecker, CatchesALeaderRewritingItsLog) {  // Leader Append-Only
   SafetyChecker c;
   RaftLog a = log_of({entry(1, 1, "x"), entry(2, 1, "y")}, 0);
