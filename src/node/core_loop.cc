@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "log/log.h"
 #include "node/node_error.h"
 #include "raft/overloaded.h"
 
@@ -110,6 +111,16 @@ void CoreLoop::step(raft::Message message, std::string snapshot_bytes) {
     core_->step(std::move(m));
   };
   post(std::move(task), Input::kPeer, bytes);  // if full, dropped: Raft sends it again
+}
+
+void CoreLoop::peer_closed(raft::NodeId peer) {
+  post([this, peer] {
+    if (peer == core_->leader() && core_->role() == raft::Role::kFollower) {
+      raftlog::info("raft", "the leader's connection closed",
+                    {{"leader", raftlog::hex_id(peer.value())}});
+    }
+    core_->peer_closed(peer);
+  });
 }
 
 // The requests below keep a copy of their callback to refuse with if the queue is full.

@@ -109,6 +109,8 @@ class CoreLoop {
   // message is dropped, and a request is refused with kOverloaded at once, on the
   // calling thread; so is a proposal while applying lags too far behind committing.
   void step(raft::Message message, std::string snapshot_bytes);
+  // A peer's connection to this member went away (transport::Handler::on_peer_closed).
+  void peer_closed(raft::NodeId peer);
   // With `only_in` set, the proposal is refused (kNotLeader) unless the core leads in
   // that term when it takes it: a decision made as leader of one term never lands in a
   // log under another.

@@ -255,6 +255,8 @@ void RaftNode::on_message(raft::Message message, std::string snapshot) {
   core_->step(std::move(message), std::move(snapshot));
 }
 
+void RaftNode::on_peer_closed(raft::NodeId peer) { core_->peer_closed(peer); }
+
 void RaftNode::on_proposal(raft::NodeId from, std::string entry) {
   dispatcher_->on_proposal(from, std::move(entry));
 }

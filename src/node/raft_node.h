@@ -140,6 +140,7 @@ class RaftNode : public transport::Handler {
   bool is_removed(raft::NodeId peer) override;
   bool is_member(raft::NodeId peer) override;
   void on_removed(std::string message) override;
+  void on_peer_closed(raft::NodeId peer) override;
 
  private:
   explicit RaftNode(const NodeConfig& config);

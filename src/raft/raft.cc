@@ -156,6 +156,19 @@ void Raft::tick() {
   }
 }
 
+void Raft::peer_closed(NodeId peer) {
+  if (config_.lease_reads || peer == config_.id || peer != leader_ || leading() != nullptr ||
+      campaigning() != nullptr) {
+    return;
+  }
+  leader_ = kNoNode;  // not in lease any more: the votes of others are granted
+  election_elapsed_ = 0;
+  // A short random pause, so that the followers that all lost the leader rarely
+  // campaign at once and split the vote.
+  randomized_timeout_ =
+      static_cast<uint32_t>(rng_.uniform(1, config_.timeouts.heartbeat_ticks + 1));
+}
+
 void Raft::tick_leader(LeaderState& l) {
   ++l.heartbeat_elapsed;
   ++election_elapsed_;
@@ -432,6 +445,10 @@ bool Raft::accept_leader(const Message& m) {
   }
   leader_ = m.from;
   election_elapsed_ = 0;  // the leader is alive (paper 5.2)
+  if (randomized_timeout_ < config_.timeouts.election_min_ticks) {
+    // A peer_closed() pause: the leader lives after all, so a whole timeout again.
+    randomized_timeout_ = draw_election_timeout();
+  }
   return true;
 }
 

@@ -99,6 +99,16 @@ class Raft {
   // and counted in drops().
   void step(Message message);
 
+  // The runtime saw `peer`'s side of a connection go away (reset, closed or refused):
+  // its process has most likely stopped. A follower whose leader it is stops counting on
+  // that leader at once: it campaigns (pre-vote first) after a random 1 to heartbeat_ticks
+  // ticks instead of a whole election timeout, and grants the votes of others that saw it
+  // too. Only timing changes, never safety: a connection can break while its peer lives,
+  // and then the followers that still hear the leader refuse the pre-vote. Ignored with
+  // lease_reads, whose leader counts on followers refusing votes for a whole election
+  // timeout (issue 19: fast failover).
+  void peer_closed(NodeId peer);
+
   // Appends `data` as a new entry if this node is the leader. On a follower the
   // error names the known leader: there is no local fallback.
   ProposeResult propose(std::string data);

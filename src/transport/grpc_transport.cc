@@ -86,6 +86,11 @@ class GrpcTransport::PeerService final
       if (frame.has_chunk() && !take_chunk(in, frame)) continue;
       deliver(in, frame);
     }
+    // Cancelled: the connection went away under the stream (a peer that stops ends its
+    // streams the same way). Fast failover, if the peer is the leader (issue 19).
+    if (in.sender != 0 && !t_.stopped_ && ctx->IsCancelled()) {
+      t_.handler_->on_peer_closed(raft::NodeId(in.sender));
+    }
     return grpc::Status::OK;
   }
 

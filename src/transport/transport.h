@@ -75,6 +75,9 @@ class Handler {
   }
   // A peer closed this node's stream because this node was removed from the cluster.
   virtual void on_removed(std::string message) { (void)message; }
+  // `peer`'s stream to this node broke (the connection was reset or closed under it,
+  // not ended by a refusal here): its process has most likely stopped. A hint only.
+  virtual void on_peer_closed(raft::NodeId peer) { (void)peer; }
 };
 
 // How a peer's stream refusal says "you were removed" (the gRPC status message starts so).

@@ -3,10 +3,12 @@
 20 ms); the leader is SIGKILLed and the time until a surviving node acknowledges a write
 (so a new leader has been elected and has committed) is measured; then it is restarted
 and the next trial begins. The same for a planned leadership transfer (raftkvctl leader
-transfer, which returns once the target leads, then a write). Prints min, median, p90
-and max over the trials.
+transfer, which returns once the target leads, then a write). Then the SIGKILL trials
+against etcd 3.4 (/usr/bin/etcd) with the same timing, in the same run. Prints min,
+median, p90 and max over the trials.
 
 Usage: election_latency.py [--trials N] [--heartbeat MS] [--election MS] [--bin DIR]
+                           [--no-etcd]
 """
 import argparse
 import os
@@ -18,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "cluster"))
-from cluster import Cluster, wait_until  # noqa: E402
+from cluster import ETCD, Cluster  # noqa: E402
 
 import etcd3  # noqa: E402
 
@@ -46,47 +48,55 @@ def summary(name, xs):
             f"{xs[-1]:.0f} |")
 
 
+def light_load(c, stop):
+    n = 0
+    while not stop.is_set() and n < 10_000_000:
+        n += 1
+        live = c.live()
+        if live:
+            try:
+                etcd3.client(host="127.0.0.1", port=live[n % len(live)].client_port,
+                             timeout=0.5).put("election/load", str(n))
+            except Exception:  # noqa: BLE001
+                pass
+        time.sleep(0.02)
+
+
+def kill_trials(c, trials, election_ms, name):
+    """SIGKILLs the leader `trials` times; the seconds to the next acknowledged write."""
+    kills = []
+    for t in range(trials):
+        leader = c.leader()
+        survivors = [m for m in c.members if m is not leader]
+        os.kill(leader.proc.pid, signal.SIGKILL)
+        took = first_write(survivors)
+        leader.proc.wait(timeout=10)
+        leader.proc = None
+        kills.append(took)
+        print(f"{name} kill {t + 1}/{trials}: {took * 1000:.0f} ms", file=sys.stderr)
+        c.restart(leader)
+        c.wait_ready(c.members)
+        time.sleep(election_ms / 1000)  # let the restarted node settle
+    return kills
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--trials", type=int, default=20)
     p.add_argument("--heartbeat", type=int, default=100)
     p.add_argument("--election", type=int, default=1000)
     p.add_argument("--bin", default=os.path.join(HERE, "..", "..", "build", "bin"))
+    p.add_argument("--no-etcd", action="store_true")
     a = p.parse_args()
     server = os.path.join(a.bin, "raftkv")
     ctl = os.path.join(a.bin, "raftkvctl")
-    kills, transfers = [], []
+    transfers, etcd_kills = [], []
     with Cluster(3, binary=server, heartbeat_ms=a.heartbeat, election_ms=a.election) as c:
         stop = threading.Event()
-
-        def light_load():
-            n = 0
-            while not stop.is_set() and n < 10_000_000:
-                n += 1
-                live = c.live()
-                if live:
-                    try:
-                        etcd3.client(host="127.0.0.1", port=live[n % len(live)].client_port,
-                                     timeout=0.5).put("election/load", str(n))
-                    except Exception:  # noqa: BLE001
-                        pass
-                time.sleep(0.02)
-
-        load = threading.Thread(target=light_load, daemon=True)
+        load = threading.Thread(target=light_load, args=(c, stop), daemon=True)
         load.start()
         try:
-            for t in range(a.trials):
-                leader = c.leader()
-                survivors = [m for m in c.members if m is not leader]
-                os.kill(leader.proc.pid, signal.SIGKILL)
-                took = first_write(survivors)
-                leader.proc.wait(timeout=10)
-                leader.proc = None
-                kills.append(took)
-                print(f"kill {t + 1}/{a.trials}: {took * 1000:.0f} ms", file=sys.stderr)
-                c.restart(leader)
-                c.wait_ready(c.members)
-                time.sleep(a.election / 1000)  # let the restarted node settle
+            kills = kill_trials(c, a.trials, a.election, "raftkv")
             for t in range(a.trials):
                 leader = c.leader()
                 target = next(m for m in c.members if m is not leader)
@@ -108,13 +118,26 @@ def main():
         finally:
             stop.set()
             load.join(timeout=10)
+    if not a.no_etcd and os.path.exists(ETCD):
+        with Cluster(3, binary=ETCD, heartbeat_ms=a.heartbeat, election_ms=a.election) as c:
+            stop = threading.Event()
+            load = threading.Thread(target=light_load, args=(c, stop), daemon=True)
+            load.start()
+            try:
+                etcd_kills = kill_trials(c, a.trials, a.election, "etcd")
+            finally:
+                stop.set()
+                load.join(timeout=10)
     print(f"Heartbeat {a.heartbeat} ms, election timeout [{a.election}, {2 * a.election}] ms, "
           f"3 nodes on 127.0.0.1, a put every 20 ms. Times in ms until a write is "
           f"acknowledged by the new leader's cluster.\n")
     print("| event | trials | min | median | p90 | max |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    print(summary("leader SIGKILLed", kills))
-    print(summary("planned transfer (raftkvctl leader transfer, then a write)", transfers))
+    print(summary("raftkv: leader SIGKILLed", kills))
+    if etcd_kills:
+        print(summary("etcd 3.4: leader SIGKILLed", etcd_kills))
+    print(summary("raftkv: planned transfer (raftkvctl leader transfer, then a write)",
+                  transfers))
     print(f"\n(Starting raftkvctl and one admin call take {spawn * 1000:.0f} ms of the "
           f"transfer figures.)")
 

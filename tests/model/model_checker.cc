@@ -60,6 +60,7 @@ struct World {
   std::vector<Message> net;
   int proposals_left = 0;
   int crashes_left = 0;
+  int closes_left = 0;
   sim::SafetyChecker checker;
 };
 
@@ -79,6 +80,7 @@ class Explorer {
     }
     w.proposals_left = options_.proposals;
     w.crashes_left = options_.crashes;
+    w.closes_left = options_.closes;
     std::vector<std::string> path;
     dfs(w, 0, path);
     result_.states = visited_.size();
@@ -95,7 +97,7 @@ class Explorer {
   }
 
   uint64_t state_digest(const World& w) const {
-    uint64_t h = mix(mix(0x51ed, w.proposals_left), w.crashes_left);
+    uint64_t h = mix(mix(mix(0x51ed, w.proposals_left), w.crashes_left), w.closes_left);
     for (const raft::Raft& r : w.nodes) h = mix(h, r.fingerprint());
     std::vector<uint64_t> msgs;
     msgs.reserve(w.net.size());
@@ -209,6 +211,19 @@ class Explorer {
           x.nodes[n].propose("v" + std::to_string(x.proposals_left));
           return settle(x, n);
         });
+      }
+      // Only a follower's own leader closing changes anything (and only without lease
+      // reads, which this model does not turn on).
+      const NodeId leader = w.nodes[n].leader();
+      if (w.closes_left > 0 && w.nodes[n].role() == raft::Role::kFollower &&
+          leader != raft::kNoNode && leader != NodeId(n + 1)) {
+        step("node " + std::to_string(n + 1) + " hears leader " + std::to_string(leader.value()) +
+                 " closed",
+             [n, leader, this](World& x) {
+               --x.closes_left;
+               x.nodes[n].peer_closed(leader);
+               return settle(x, n);
+             });
       }
       if (w.crashes_left > 0) {
         step("crash " + std::to_string(n + 1), [n, this](World& x) {

@@ -1,6 +1,7 @@
 // An exhaustive checker over the real core: from a fresh cluster, it explores every
 // interleaving of ticks, message deliveries, message losses, crashes (restart from
-// what is durable) and client proposals up to a depth bound, recognises states it
+// what is durable), a follower hearing that its leader's connection closed, and client
+// proposals up to a depth bound, recognises states it
 // has seen (by each core's fingerprint and the multiset of messages in flight), and
 // runs the simulator's safety checker on every path.
 #pragma once
@@ -17,6 +18,7 @@ struct ModelOptions {
   int max_messages = 6;  // a path that would put more in flight is cut there
   int proposals = 1;     // client proposals allowed along a path
   int crashes = 1;       // crashes allowed along a path
+  int closes = 1;        // a follower told its leader's connection closed (Raft::peer_closed)
   uint64_t max_states = 5'000'000;
 };
 

@@ -30,10 +30,10 @@ int main(int argc, char** argv) {
   model::ModelResult r = model::explore(o);
   std::printf(
       "explored %llu distinct states (%llu transitions) of %d voters%s, depth <= %d, "
-      "<= %d messages in flight, %d proposal, %d crash: %s%s\n",
+      "<= %d messages in flight, %d proposal, %d crash, %d leader close: %s%s\n",
       static_cast<unsigned long long>(r.states), static_cast<unsigned long long>(r.transitions),
       o.voters, o.learner ? " and a learner" : "", o.max_depth, o.max_messages, o.proposals,
-      o.crashes, r.passed ? "no violation" : "VIOLATION",
+      o.crashes, o.closes, r.passed ? "no violation" : "VIOLATION",
       r.complete ? "" : " (stopped at the state limit)");
   if (!r.passed) std::printf("%s\n", r.violation.c_str());
   return r.passed ? 0 : 1;

@@ -2,6 +2,8 @@
 // core, each test named after the rule it proves.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "raft/raft.h"
 #include "test_cluster.h"
 
@@ -222,6 +224,119 @@ TEST(LeaseRead, RequiresCheckQuorumAndADriftBelowTheElectionTimeout) {
   c.check_quorum = true;
   c.lease_drift_ticks = 10;
   EXPECT_EQ(validate(c).message(), "lease_drift_ticks 10 must be below election_min_ticks 10");
+}
+
+// ---------------------------------------------------------------------------
+// Fast failover (issue 19): a follower told that its leader's connection closed
+
+uint64_t failover_seeds = 0;  // varies the nodes' random draws from one cluster to the next
+
+Config failover_config(uint64_t id, uint64_t seed) {
+  Config c = test_config(id, seed + 100 * failover_seeds);
+  c.timeouts = {3, 30, 60};  // a pause of 1 to 3 ticks against an election timeout of 30+
+  return c;
+}
+
+Config failover_lease_config(uint64_t id, uint64_t seed) {
+  Config c = failover_config(id, seed);
+  c.lease_reads = true;
+  return c;
+}
+
+// Ticks every node but the (dead) leader 1, once per round; the rounds it took until
+// 2 or 3 leads (or `limit`).
+int rounds_to_new_leader(TestCluster& c, int limit) {
+  for (int round = 1; round <= limit; ++round) {
+    c.node(2).tick();
+    c.node(3).tick();
+    c.settle();
+    if (c.node(2).role() == Role::kLeader || c.node(3).role() == Role::kLeader) return round;
+  }
+  return limit + 1;
+}
+
+TEST(FastFailover, FollowersThatLostTheLeadersConnectionElectWithinAHeartbeatOrTwo) {
+  // Twenty clusters whose nodes draw different pauses. Either one follower campaigns
+  // first and the other grants, within 3 rounds; or both draw the same pause, split the
+  // vote, and elect one election timeout later (30 to 60 rounds), still no worse than
+  // without the event. The draws are the seeds', so the counts are fixed.
+  int fast = 0;
+  for (failover_seeds = 1; failover_seeds <= 20; ++failover_seeds) {
+    TestCluster c(3, &failover_config);
+    ASSERT_TRUE(c.elect(1));
+    const Term before = c.node(1).term();
+    c.isolate(1);  // its process is gone
+    c.node(2).peer_closed(NodeId(1));
+    c.node(3).peer_closed(NodeId(1));
+    EXPECT_EQ(c.node(2).leader(), kNoNode);
+    const int rounds = rounds_to_new_leader(c, 200);
+    EXPECT_LE(rounds, 3 + 60) << "cluster " << failover_seeds;
+    EXPECT_GT(std::max(c.node(2).term(), c.node(3).term()), before);
+    if (rounds <= 3) ++fast;
+  }
+  failover_seeds = 0;
+  EXPECT_GE(fast, 10) << "most within a heartbeat's ticks";
+  // And without the event: a whole election timeout at least.
+  TestCluster slow(3, &failover_config);
+  ASSERT_TRUE(slow.elect(1));
+  slow.isolate(1);
+  EXPECT_GE(rounds_to_new_leader(slow, 200), 30);
+}
+
+TEST(FastFailover, AFollowerThatStillHearsTheLeaderRefusesThePreVote) {
+  TestCluster c(3, &failover_config);
+  ASSERT_TRUE(c.elect(1));
+  const Term term = c.node(1).term();
+  // Only 2's connection to the leader broke; the leader lives and 3 still hears it.
+  c.node(2).peer_closed(NodeId(1));
+  for (int i = 0; i < 3; ++i) {
+    c.node(2).tick();
+    c.settle();
+  }
+  EXPECT_EQ(c.node(2).role(), Role::kPreCandidate) << "it asked";
+  EXPECT_EQ(c.node(1).role(), Role::kLeader) << "and nobody granted";
+  EXPECT_EQ(c.node(3).leader(), NodeId(1));
+  EXPECT_GE(c.node(3).drops().vote_in_lease, 1u);
+  c.tick_all(3);  // the leader's next heartbeat
+  EXPECT_EQ(c.node(2).role(), Role::kFollower);
+  EXPECT_EQ(c.node(2).leader(), NodeId(1));
+  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(c.node(id).term(), term) << id;
+}
+
+TEST(FastFailover, TheLeaderHeardAgainBeforeThePauseEndsMeansAWholeTimeoutAgain) {
+  TestCluster c(3, &failover_config);
+  ASSERT_TRUE(c.elect(1));
+  c.node(2).peer_closed(NodeId(1));
+  for (int i = 0; i < 3; ++i) c.node(1).tick();  // a heartbeat, before 2 ticks at all
+  c.settle();
+  ASSERT_EQ(c.node(2).leader(), NodeId(1));
+  c.isolate(1);
+  for (int i = 0; i < 29; ++i) c.node(2).tick();
+  c.settle();
+  EXPECT_EQ(c.node(2).role(), Role::kFollower);
+}
+
+TEST(FastFailover, AnotherPeerClosingOrLeaseReadsChangeNothing) {
+  {
+    TestCluster c(3, &failover_config);
+    ASSERT_TRUE(c.elect(1));
+    c.isolate(1);
+    c.node(2).peer_closed(NodeId(3));  // not its leader
+    c.node(2).peer_closed(NodeId(2));  // itself
+    for (int i = 0; i < 29; ++i) c.node(2).tick();
+    c.settle();
+    EXPECT_EQ(c.node(2).role(), Role::kFollower);
+    EXPECT_EQ(c.node(2).leader(), NodeId(1));
+  }
+  {
+    TestCluster c(3, &failover_lease_config);
+    ASSERT_TRUE(c.elect(1));
+    c.isolate(1);
+    c.node(2).peer_closed(NodeId(1));
+    c.node(3).peer_closed(NodeId(1));
+    EXPECT_EQ(c.node(2).leader(), NodeId(1)) << "a lease read counts on this follower";
+    EXPECT_GT(rounds_to_new_leader(c, 29), 29) << "no election before a whole timeout";
+  }
 }
 
 // ---------------------------------------------------------------------------

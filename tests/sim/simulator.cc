@@ -105,7 +105,8 @@ enum class Kind {
   kNemesis,
   kRestart,
   kHeal,
-  kCrash
+  kCrash,
+  kPeerClosed  // a node learns that a peer's connection closed (node: who, token: the peer)
 };
 
 struct Event {
@@ -309,6 +310,12 @@ class Simulation {
   std::set<std::pair<int, int>> blocked_;  // (from, to) pairs that cannot talk
   uint64_t partition_token_ = 0;
   bool healed_ = false;
+  // Whether the cores hear of a peer's connection closing (Raft::peer_closed, issue 19's
+  // fast failover): 0 never; 1 when the peer crashes; 2 also, now and then, while it
+  // lives (a connection reset). Taken from the seed, with its own generator for the
+  // delays, so that the seeds with 0 run as they did before.
+  int peer_closed_mode_ = 0;
+  Random closes_{0};
   int64_t heal_time_ = 0;
   std::optional<size_t> liveness_op_;
   LogIndex max_acked_;  // the highest index of an acknowledged operation
@@ -354,6 +361,9 @@ void Simulation::configure() {
   const uint64_t tails[] = {0, 0, 3, 30};
   base_config_.snapshot_catch_up_entries = tails[(options_.seed * 0x9E3779B97F4A7C15ull) >> 62];
   base_config_.max_msg_bytes = msg_bytes[rng_.range(0, 2)];
+  const int closes[] = {0, 1, 1, 2};
+  peer_closed_mode_ = options_.demo ? 0 : closes[(options_.seed * 0xC2B2AE3D27D4EB4Full) >> 62];
+  closes_ = Random(options_.seed ^ 0x5851F42D4C957F2Dull);
 
   const int kind = options_.demo ? 0 : static_cast<int>(rng_.range(0, 6));
   FaultProfile& p = profile_;
@@ -425,7 +435,8 @@ void Simulation::configure() {
      << " msg_bytes=" << base_config_.max_msg_bytes << " voters=" << initial_voters
      << " snapshot_every=" << base_config_.snapshot_entries
      << " catch_up_tail=" << base_config_.snapshot_catch_up_entries
-     << " lease_reads=" << base_config_.lease_reads << "; " << p.describe();
+     << " lease_reads=" << base_config_.lease_reads << " peer_closed=" << peer_closed_mode_ << "; "
+     << p.describe();
   profile_text_ = os.str();
 
   nodes_.resize(size);
@@ -473,6 +484,9 @@ SimResult Simulation::run() {
     schedule(profile_.nemesis_every_ms * 1000, Event{Kind::kNemesis, -1, 0, -1, 0, {}, {}});
   }
   schedule(options_.fault_ms * 1000, Event{Kind::kHeal, -1, 0, -1, 0, {}, {}});
+  if (peer_closed_mode_ == 2) {
+    schedule(closes_.range(100'000, 1'500'000), Event{Kind::kPeerClosed, -1, 0, -1, 0, {}, {}});
+  }
 
   raft::InvariantHandler previous = raft::set_invariant_handler(&throw_on_invariant);
   try {
@@ -557,10 +571,10 @@ void Simulation::record(const Event& e) {
 }
 
 std::string Simulation::format(const TraceRecord& r) const {
-  static constexpr const char* kNames[] = {"tick",    "deliver",        "fsync done",
-                                           "client",  "client timeout", "nemesis",
-                                           "restart", "heal",           "crash"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Kind::kCrash) + 1);
+  static constexpr const char* kNames[] = {"tick",           "deliver",    "fsync done", "client",
+                                           "client timeout", "nemesis",    "restart",    "heal",
+                                           "crash",          "peer closed"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Kind::kPeerClosed) + 1);
   std::string s = fmt_time(r.time) + " " + kNames[static_cast<int>(r.kind)];
   if (r.node >= 0) {
     s += " node " + std::to_string(r.node + 1);
@@ -709,6 +723,24 @@ void Simulation::handle(Event& e) {
       if (!healed_ && nodes_[e.node].up && nodes_[e.node].incarnation == e.incarnation) {
         narrate("FAULT: node " + std::to_string(e.node + 1) + " crashes");
         crash(e.node);
+      }
+      return;
+    case Kind::kPeerClosed:
+      if (e.node < 0) {
+        // A connection reset between two live nodes: one of them hears its peer closed.
+        if (healed_) return;
+        const int size = static_cast<int>(nodes_.size());
+        const int to = static_cast<int>(closes_.range(0, size - 1));
+        const int peer = (to + static_cast<int>(closes_.range(1, size - 1))) % size;
+        if (nodes_[to].up && nodes_[peer].up) {
+          nodes_[to].core->peer_closed(NodeId(static_cast<uint64_t>(peer) + 1));
+          after_step(to);
+        }
+        schedule(now_ + closes_.range(100'000, 1'500'000),
+                 Event{Kind::kPeerClosed, -1, 0, -1, 0, {}, {}});
+      } else if (nodes_[e.node].up && nodes_[e.node].incarnation == e.incarnation) {
+        nodes_[e.node].core->peer_closed(NodeId(e.token + 1));
+        after_step(e.node);
       }
       return;
     case Kind::kHeal:
@@ -1111,6 +1143,16 @@ void Simulation::crash(int n) {
   if (!options_.demo) {
     schedule(now_ + rng_.range(10'000, profile_.max_restart_ms * 1000),
              Event{Kind::kRestart, n, node.incarnation, -1, 0, {}, {}});
+  }
+  if (peer_closed_mode_ > 0) {
+    // The crashed process's connections close; each live node hears of it a network
+    // delay later.
+    for (int m = 0; m < static_cast<int>(nodes_.size()); ++m) {
+      if (m == n || !nodes_[m].up) continue;
+      schedule(
+          now_ + closes_.range(profile_.min_delay_us, profile_.max_delay_us),
+          Event{Kind::kPeerClosed, m, nodes_[m].incarnation, -1, static_cast<uint64_t>(n), {}, {}});
+    }
   }
 }
 
