@@ -11,6 +11,7 @@ Usage: election_latency.py [--trials N] [--heartbeat MS] [--election MS] [--bin 
                            [--no-etcd]
 """
 import argparse
+import contextlib
 import os
 import signal
 import statistics
@@ -62,6 +63,19 @@ def light_load(c, stop):
         time.sleep(0.02)
 
 
+@contextlib.contextmanager
+def under_light_load(c):
+    """A put every 20 ms to the cluster's live members while the block runs."""
+    stop = threading.Event()
+    load = threading.Thread(target=light_load, args=(c, stop), daemon=True)
+    load.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        load.join(timeout=10)
+
+
 def kill_trials(c, trials, election_ms, name):
     """SIGKILLs the leader `trials` times; the seconds to the next acknowledged write."""
     kills = []
@@ -91,43 +105,31 @@ def main():
     server = os.path.join(a.bin, "raftkv")
     ctl = os.path.join(a.bin, "raftkvctl")
     transfers, etcd_kills = [], []
-    with Cluster(3, binary=server, heartbeat_ms=a.heartbeat, election_ms=a.election) as c:
-        stop = threading.Event()
-        load = threading.Thread(target=light_load, args=(c, stop), daemon=True)
-        load.start()
-        try:
-            kills = kill_trials(c, a.trials, a.election, "raftkv")
-            for t in range(a.trials):
-                leader = c.leader()
-                target = next(m for m in c.members if m is not leader)
-                tid = format(c.member_id(target), "x")
-                start = time.monotonic()
-                out = subprocess.run([ctl, "--endpoints", c.endpoints(), "leader", "transfer",
-                                      tid], capture_output=True, text=True, timeout=30)
-                if out.returncode != 0:
-                    raise SystemExit(f"transfer failed: {out.stderr}")
-                first_write([target])
-                transfers.append(time.monotonic() - start)
-                print(f"transfer {t + 1}/{a.trials}: {transfers[-1] * 1000:.0f} ms",
-                      file=sys.stderr)
-            # What starting raftkvctl costs by itself, to read the transfer figures.
+    with Cluster(3, binary=server, heartbeat_ms=a.heartbeat, election_ms=a.election) as c, \
+            under_light_load(c):
+        kills = kill_trials(c, a.trials, a.election, "raftkv")
+        for t in range(a.trials):
+            leader = c.leader()
+            target = next(m for m in c.members if m is not leader)
+            tid = format(c.member_id(target), "x")
             start = time.monotonic()
-            subprocess.run([ctl, "--endpoints", c.endpoints(), "timeouts", "get"],
-                           capture_output=True, timeout=30)
-            spawn = time.monotonic() - start
-        finally:
-            stop.set()
-            load.join(timeout=10)
+            out = subprocess.run([ctl, "--endpoints", c.endpoints(), "leader", "transfer",
+                                  tid], capture_output=True, text=True, timeout=30)
+            if out.returncode != 0:
+                raise SystemExit(f"transfer failed: {out.stderr}")
+            first_write([target])
+            transfers.append(time.monotonic() - start)
+            print(f"transfer {t + 1}/{a.trials}: {transfers[-1] * 1000:.0f} ms",
+                  file=sys.stderr)
+        # What starting raftkvctl costs by itself, to read the transfer figures.
+        start = time.monotonic()
+        subprocess.run([ctl, "--endpoints", c.endpoints(), "timeouts", "get"],
+                       capture_output=True, timeout=30)
+        spawn = time.monotonic() - start
     if not a.no_etcd and os.path.exists(ETCD):
-        with Cluster(3, binary=ETCD, heartbeat_ms=a.heartbeat, election_ms=a.election) as c:
-            stop = threading.Event()
-            load = threading.Thread(target=light_load, args=(c, stop), daemon=True)
-            load.start()
-            try:
-                etcd_kills = kill_trials(c, a.trials, a.election, "etcd")
-            finally:
-                stop.set()
-                load.join(timeout=10)
+        with Cluster(3, binary=ETCD, heartbeat_ms=a.heartbeat, election_ms=a.election) as c, \
+                under_light_load(c):
+            etcd_kills = kill_trials(c, a.trials, a.election, "etcd")
     print(f"Heartbeat {a.heartbeat} ms, election timeout [{a.election}, {2 * a.election}] ms, "
           f"3 nodes on 127.0.0.1, a put every 20 ms. Times in ms until a write is "
           f"acknowledged by the new leader's cluster.\n")
