@@ -99,7 +99,7 @@ class Raft {
   // and counted in drops().
   void step(Message message);
 
-  // The runtime saw `peer`'s side of a connection go away (reset, closed or refused):
+  // The runtime saw `peer`'s stream into this node cancelled (its connection reset or closed):
   // its process has most likely stopped. A follower whose leader it is stops counting on
   // that leader at once: it campaigns (pre-vote first) after a random 1 to heartbeat_ticks
   // ticks instead of a whole election timeout, and grants the votes of others that saw it
