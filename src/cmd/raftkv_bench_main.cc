@@ -570,6 +570,7 @@ void print_table(const Options& o, const Summary& s) {
 // Exit status: 0 when the run measured, 1 when nothing succeeded or the preload failed,
 // 2 on bad usage (command_line.h).
 int main(int argc, char** argv) {
+  const raftkv::cmd::GrpcLifetime grpc;  // first: outlives every channel
   Options o;
   CLI::App app{"raftkv-bench: load over etcd's v3 API (raftkv or etcd)"};
   add_options(app, &o);

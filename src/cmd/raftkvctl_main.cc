@@ -766,6 +766,7 @@ void add_key_commands(CLI::App& app, Args* a, Commands* commands) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const raftkv::cmd::GrpcLifetime grpc;  // first: outlives every channel
   Options o;
   Args a;
   Commands commands;
