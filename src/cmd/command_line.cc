@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <iostream>
 
+#include "raftkv_version.h"
+#include "server/etcd_version.h"
+
 namespace raftkv::cmd {
 namespace {
 
@@ -60,12 +63,22 @@ std::optional<UnknownCommand> unknown_command(const CLI::App& app,
   return std::nullopt;
 }
 
+std::string version_text(const std::string& program) {
+  return program + " version: " + std::string(raftkv::kVersion) +
+         "\nGit SHA: " + std::string(raftkv::git_commit()) +
+         "\netcd API version: " + std::string(server::kEtcdServerVersion.substr(0, 3)) + "\n";
+}
+
 std::optional<int> parse_command_line(CLI::App& app, const std::string& program, int argc,
                                       char** argv) {
+  // CLI11 prints the text and a newline: the text's own last one is left out.
+  std::string version = version_text(program);
+  version.pop_back();
+  app.set_version_flag("--version", version, "Print the version and the git commit, and exit");
   try {
     app.parse(argc, argv);
     return std::nullopt;
-  } catch (const CLI::Success& e) {  // --help
+  } catch (const CLI::Success& e) {  // --help, --version
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     // CLI11 does not say that a word was meant as a command ("A subcommand is required",

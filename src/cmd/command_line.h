@@ -14,8 +14,12 @@ namespace raftkv::cmd {
 // as POSIX utilities do), apart from 0 for success and 1 for a failed request.
 inline constexpr int kUsageError = 2;
 
-// Parses argv into `app`. nullopt when the program should go on; otherwise the status
-// to exit with, the help or the error already printed. An unknown command is named:
+// What --version prints (and `raftkvctl version`): the program's version, the git commit
+// it was built from and the etcd API version it speaks, one per line.
+std::string version_text(const std::string& program);
+
+// Parses argv into `app`, with --version added. nullopt when the program should go on; otherwise
+// the status to exit with, the help or the error already printed. An unknown command is named:
 // `raftkvctl: unknown command "bogus"`.
 std::optional<int> parse_command_line(CLI::App& app, const std::string& program, int argc,
                                       char** argv);

@@ -775,8 +775,14 @@ int main(int argc, char** argv) {
   add_member_commands(app, &a, &commands);
   add_cluster_commands(app, &a, &commands);
   add_key_commands(app, &a, &commands);
+  // `raftkvctl version`, as `etcdctl version`: this tool's version; no member is asked.
+  auto* version = app.add_subcommand("version", "Print the version and the git commit");
   if (std::optional<int> exit = raftkv::cmd::parse_command_line(app, "raftkvctl", argc, argv)) {
     return *exit;
+  }
+  if (version->parsed()) {
+    std::cout << raftkv::cmd::version_text("raftkvctl");
+    return 0;
   }
   auto creds = raftkv::cmd::channel_credentials(o.tls, o.endpoints);
   if (!creds.ok()) return usage(std::string(creds.status().message()));

@@ -15,6 +15,7 @@
 #include "metrics/process_metrics.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
+#include "raftkv_version.h"
 #include "security/enforcer.h"
 #include "security/password.h"
 #include "server/cluster_view.h"
@@ -666,7 +667,9 @@ HttpResponse Server::health() {
 HttpResponse Server::version() {
   return {200, "application/json",
           "{\"etcdserver\":\"" + std::string(kEtcdServerVersion) + "\",\"etcdcluster\":\"" +
-              std::string(kEtcdClusterVersion) + "\"}"};
+              std::string(kEtcdClusterVersion) + "\",\"raftkv\":\"" +
+              std::string(raftkv::kVersion) + "\",\"raftkvcommit\":\"" +
+              std::string(raftkv::git_commit()) + "\"}"};
 }
 
 HttpResponse Server::metrics() {

@@ -193,7 +193,8 @@ class Server {
   HttpResponse metrics();
   // The health score and its reasons as JSON (/health?verbose).
   HttpResponse health_verbose();
-  // /version as etcd answers it: {"etcdserver":"3.5.0","etcdcluster":"3.5.0"}.
+  // /version as etcd answers it, {"etcdserver":"3.5.0","etcdcluster":"3.5.0"}, with
+  // raftkv's own version and commit beside: "raftkv":"0.9.0","raftkvcommit":"<sha>".
   HttpResponse version();
 
   ServerConfig config_;

@@ -5,9 +5,11 @@ through consensus, leadership transfer, put/get/del, and its errors and exit cod
 command and 128 for bad arguments, raftkvctl 2 for every usage error)."""
 import json
 import os
+import re
 import subprocess
 import sys
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster, wait_until  # noqa: E402
@@ -116,7 +118,7 @@ class RaftkvctlTest(unittest.TestCase):
 
     def test_an_unknown_command_is_named_and_nothing_runs(self):
         self.assertEqual(ctl("put", "probe/frob", "v")[0], 0)
-        top = "member, leader, timeouts, status, limits, authz, health, put, get, del"
+        top = "member, leader, timeouts, status, limits, authz, health, put, get, del, version"
         for args, unknown, commands in [
                 (["bogus"], "bogus", top),
                 # A known command after an unknown word must not run as if it were not there.
@@ -155,6 +157,34 @@ class RaftkvctlTest(unittest.TestCase):
             code, out, _ = ctl(*args)
             self.assertEqual(code, 0, args)
             self.assertIn("Usage:", out)
+
+    def test_every_tool_and_the_server_say_their_version_and_commit(self):
+        # The commit of the checkout the binaries were built from (12 digits, "-dirty"
+        # when it had changes), or "unknown" outside git.
+        repo = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        head = subprocess.run(["git", "-C", repo, "rev-parse", "--short=12", "HEAD"],
+                              capture_output=True, text=True)
+        bin_dir = os.path.dirname(CTL)
+        answers = {}
+        for tool, args in (("raftkvctl", ["version"]), ("raftkvctl", ["--version"]),
+                           ("raftkv", ["--version"]), ("raftkv-bench", ["--version"])):
+            p = subprocess.run([os.path.join(bin_dir, tool), *args], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual((p.returncode, p.stderr), (0, ""), (tool, args))
+            m = re.fullmatch(tool + r" version: (\d+\.\d+\.\d+)\nGit SHA: (\S+)\n"
+                             r"etcd API version: 3\.5\n", p.stdout)
+            self.assertIsNotNone(m, (tool, args, p.stdout))
+            if head.returncode == 0:
+                self.assertRegex(m.group(2), "^" + head.stdout.strip() + "(-dirty)?$")
+            answers[(tool, args[0])] = m.groups()
+        self.assertEqual(len(set(answers.values())), 1, answers)
+        version, commit = next(iter(answers.values()))
+        # The server's /version: etcd's two fields and raftkv's own.
+        with urllib.request.urlopen(CLUSTER.members[0].client_url + "/version",
+                                    timeout=10) as r:
+            self.assertEqual(json.loads(r.read()),
+                             {"etcdserver": "3.5.0", "etcdcluster": "3.5.0", "raftkv": version,
+                              "raftkvcommit": commit})
 
 
 if __name__ == "__main__":

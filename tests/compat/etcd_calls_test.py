@@ -133,7 +133,9 @@ class EtcdCallsBase:
         self.assertEqual(status, 200, body)
         self.assertEqual(headers["Content-Type"], "application/json")
         version = json.loads(body)
-        self.assertEqual(sorted(version), ["etcdcluster", "etcdserver"])
+        # raftkv adds its own version and commit (raftkvctl_test checks them).
+        self.assertEqual(sorted(version), ["etcdcluster", "etcdserver"] + (
+            [] if self.is_etcd else ["raftkv", "raftkvcommit"]))
         self.assertRegex(version["etcdserver"], r"^3\.\d+\.\d+$")
         # The cluster version is major.minor.0 of the lowest member's.
         self.assertEqual(version["etcdcluster"],
