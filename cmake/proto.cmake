@@ -24,7 +24,8 @@ function(raftkv_proto_library target)
     list(APPEND sources ${out}/${base}.pb.cc ${out}/${base}.grpc.pb.cc)
   endforeach()
   add_library(${target} STATIC ${sources})
-  target_include_directories(${target} SYSTEM PUBLIC ${out})
+  target_include_directories(${target} SYSTEM PUBLIC $<BUILD_INTERFACE:${out}>
+                                                   $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}/raftkv>)
   target_link_libraries(${target} PUBLIC protobuf::libprotobuf gRPC::grpc++)
   # Generated code is not ours to warn about.
   target_compile_options(${target} PRIVATE -w)

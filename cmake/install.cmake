@@ -1,0 +1,92 @@
+# What `cmake --install` puts under the prefix (docs/embedding.md):
+#   include/raftkv/...        the public headers and the headers they include, as they are
+#                             included in the tree: "raft/raft.h", "node/raft_node.h"
+#   lib/libraftkv_*.a         the libraries: raftkv::raft (the pure core), raftkv::storage,
+#                             raftkv::node (the runtime, with raftkv::transport over gRPC)
+#   lib/cmake/raftkv/         the CMake package: find_package(raftkv CONFIG REQUIRED)
+#   lib/pkgconfig/raftkv-*.pc pkg-config: raftkv-raft, raftkv-storage, raftkv-node
+#   bin/                      raftkv, raftkvctl, raftkv-bench
+include(CMakePackageConfigHelpers)
+
+set(RAFTKV_INSTALL_INCLUDEDIR ${CMAKE_INSTALL_INCLUDEDIR}/raftkv)
+set(RAFTKV_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/raftkv)
+
+# The public API: what an embedder includes. Headers these include are installed with them
+# (they must compile), but only these are the API (docs/embedding.md, API stability).
+set(RAFTKV_PUBLIC_HEADERS
+    raft/raft.h raft/types.h raft/message.h raft/ready.h raft/config.h raft/error.h
+    storage/wal.h storage/snapshot_file.h storage/file_system.h storage/mem_file_system.h
+    transport/transport.h transport/grpc_transport.h transport/local_transport.h
+    node/raft_node.h node/state_machine.h node/node_config.h node/node_error.h)
+
+# The closure of the public headers under src/: each one's #include "..." of a file of
+# ours, recursively. Generated headers (raftkv/*.pb.h) are installed from the build tree.
+set(closure)
+set(pending ${RAFTKV_PUBLIC_HEADERS})
+while(pending)
+  list(POP_FRONT pending header)
+  if(header IN_LIST closure)
+    continue()
+  endif()
+  list(APPEND closure ${header})
+  file(STRINGS ${CMAKE_SOURCE_DIR}/src/${header} lines REGEX "^#include \"")
+  foreach(line ${lines})
+    string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" included "${line}")
+    if(EXISTS ${CMAKE_SOURCE_DIR}/src/${included})
+      list(APPEND pending ${included})
+    elseif(NOT included MATCHES "^(absl/|raftkv/|raftkv_version\\.h)")
+      message(FATAL_ERROR "src/${header} includes \"${included}\", which is neither ours nor "
+                          "a dependency's the package names (cmake/install.cmake)")
+    endif()
+  endforeach()
+endwhile()
+list(SORT closure)
+set(RAFTKV_INSTALLED_HEADERS ${closure} CACHE INTERNAL "the headers cmake --install puts under include/raftkv")
+foreach(header ${closure})
+  get_filename_component(dir ${header} DIRECTORY)
+  install(FILES ${CMAKE_SOURCE_DIR}/src/${header} DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR}/${dir}
+          COMPONENT dev)
+endforeach()
+install(FILES ${CMAKE_BINARY_DIR}/generated/raftkv_version.h DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR}
+        COMPONENT dev)
+install(FILES ${CMAKE_BINARY_DIR}/proto/raftkv/node.pb.h ${CMAKE_BINARY_DIR}/proto/raftkv/peer.pb.h
+        DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR}/raftkv COMPONENT dev)
+
+# The libraries, by the names an embedder links: raftkv::raft, ::storage, ::transport,
+# ::node; the others are what those link.
+set(RAFTKV_EXPORTED
+    raftkv_raft:raft raftkv_storage:storage raftkv_peer_proto:peer_proto
+    raftkv_peer_codec:peer_codec raftkv_transport:transport raftkv_node_proto:node_proto
+    raftkv_node:node raftkv_metrics:metrics raftkv_log:log raftkv_version:version)
+set(targets)
+foreach(pair ${RAFTKV_EXPORTED})
+  string(REPLACE ":" ";" pair "${pair}")
+  list(GET pair 0 target)
+  list(GET pair 1 name)
+  set_target_properties(${target} PROPERTIES EXPORT_NAME ${name})
+  list(APPEND targets ${target})
+endforeach()
+install(TARGETS ${targets} EXPORT raftkvTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
+        INCLUDES DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR})
+install(EXPORT raftkvTargets NAMESPACE raftkv:: DESTINATION ${RAFTKV_INSTALL_CMAKEDIR}
+        COMPONENT dev)
+configure_package_config_file(${CMAKE_SOURCE_DIR}/cmake/raftkvConfig.cmake.in
+                              ${CMAKE_BINARY_DIR}/raftkvConfig.cmake
+                              INSTALL_DESTINATION ${RAFTKV_INSTALL_CMAKEDIR})
+# Before 1.0 a minor version may break the API (docs/embedding.md): same minor only.
+write_basic_package_version_file(${CMAKE_BINARY_DIR}/raftkvConfigVersion.cmake
+                                 COMPATIBILITY SameMinorVersion)
+install(FILES ${CMAKE_BINARY_DIR}/raftkvConfig.cmake ${CMAKE_BINARY_DIR}/raftkvConfigVersion.cmake
+        DESTINATION ${RAFTKV_INSTALL_CMAKEDIR} COMPONENT dev)
+
+# pkg-config, one file per library an embedder links, each naming what it needs.
+foreach(pc raft storage node)
+  configure_file(${CMAKE_SOURCE_DIR}/cmake/raftkv-${pc}.pc.in ${CMAKE_BINARY_DIR}/raftkv-${pc}.pc
+                 @ONLY)
+  install(FILES ${CMAKE_BINARY_DIR}/raftkv-${pc}.pc
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
+endforeach()
+
+install(TARGETS raftkv raftkvctl raftkv-bench RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
+        COMPONENT server)
