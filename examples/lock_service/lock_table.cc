@@ -28,12 +28,23 @@ namespace {
 
 std::string n(uint64_t v) { return std::to_string(v); }
 
+// Names and owners are printable ASCII without spaces: a newline in a name would cut the
+// snapshot's line in two, and every replica would then refuse the snapshot.
+bool is_word(std::string_view w) {
+  if (w.empty()) return false;
+  for (char c : w) {
+    if (c <= ' ' || c > '~') return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string LockTable::apply(raft::LogIndex index, std::string_view command) {
   const std::vector<std::string_view> w = split_words(command);
-  if (w.size() != 4 || w[1].empty() || w[2].empty()) {
-    return "error: expected <verb> and three words, got \"" + std::string(command) + "\"";
+  if (w.size() != 4 || !is_word(w[1]) || !is_word(w[2])) {
+    return "error: expected <verb> <name> <word> <number> (printable, no spaces), got \"" +
+           std::string(command) + "\"";
   }
   const std::string name(w[1]);
   const std::optional<uint64_t> number = parse_number(w[3]);
@@ -107,7 +118,7 @@ absl::Status LockTable::restore(std::string_view data) {
     const std::vector<std::string_view> w = split_words(lines[i]);
     const auto number = [&w](size_t k) { return parse_number(w[k]).value_or(0); };
     // 0 is never a token (log indexes start at 1) nor a TTL: it stands for a bad number.
-    if (w.size() != 5 || w[0].empty() || w[1].empty() || number(2) == 0 || number(3) == 0 ||
+    if (w.size() != 5 || !is_word(w[0]) || !is_word(w[1]) || number(2) == 0 || number(3) == 0 ||
         number(4) < number(2)) {
       return absl::InvalidArgumentError("line " + n(i + 1) + " is not a valid lock: \"" +
                                         std::string(lines[i]) + "\"");

@@ -16,7 +16,7 @@
 namespace lock_service {
 
 // The codec of commands (in the log) and answers: one line of words separated by single
-// spaces. Names and owners are single words.
+// spaces. Names and owners are single words of printable ASCII.
 //   acquire <name> <owner> <ttl_ms>  -> granted <token> | held <owner> <token>
 //   renew <name> <owner> <token>     -> renewed <token> | lost
 //   release <name> <owner> <token>   -> released | lost

@@ -20,8 +20,12 @@ TEST(LockTable, AGrantIsFencedByItsLogIndexAndAnExpiryNamesTheRenewalItTimed) {
   EXPECT_EQ(t.apply(LogIndex(8), "renew db alice 3"), "lost");
   EXPECT_EQ(t.apply(LogIndex(9), "acquire db bob 1000"), "granted 9");
   EXPECT_EQ(t.apply(LogIndex(10), "release db alice 9"), "lost");
-  EXPECT_EQ(t.apply(LogIndex(11), "acquire db"),
-            "error: expected <verb> and three words, got \"acquire db\"");
+  EXPECT_EQ(
+      t.apply(LogIndex(11), "acquire db"),
+      "error: expected <verb> <name> <word> <number> (printable, no spaces), got \"acquire db\"");
+  // A name that would break the snapshot's lines is refused before it is stored.
+  EXPECT_EQ(t.apply(LogIndex(12), "acquire a\nb carol 1000").substr(0, 6), "error:");
+  EXPECT_EQ(t.locks().size(), 1u);
   EXPECT_EQ(t.find("db"), (Lock{.owner = "bob", .token = 9, .ttl_ms = 1000, .stamp = 9}));
 }
 
