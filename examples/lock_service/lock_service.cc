@@ -90,7 +90,10 @@ class LeaseKeeper {
       seen_.clear();
       return;
     }
-    if (term != seen_term_) seen_.clear(), seen_term_ = term;
+    if (term != seen_term_) {
+      seen_.clear();
+      seen_term_ = term;
+    }
     const Clock::time_point now = Clock::now();
     std::map<std::string, Seen> next;
     for (const auto& [name, lock] : table.locks()) {
