@@ -21,6 +21,12 @@ class StateMachine {
   virtual std::string apply(raft::LogIndex index, std::string_view command) = 0;
   // The whole state as of the last apply, and its inverse. restore() replaces the state
   // only when `data` is valid; otherwise it returns the error and changes nothing.
+  // A refusal cannot be worked around: RaftNode::open() fails with it (recovery.cc), and a
+  // refused snapshot from the leader stops the node through its fatal handler
+  // (Applier::install), since the member has no other way to catch up; the snapshot is
+  // stored before it is restored, so open() then refuses it too. restore() must therefore
+  // read back everything snapshot() and snapshot_to() can write. It receives the whole
+  // snapshot at once: restores are not streamed.
   virtual std::string snapshot() = 0;
   virtual absl::Status restore(std::string_view data) = 0;
   // The same snapshot as snapshot(), handed to `write` in pieces as it is produced, so
