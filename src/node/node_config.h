@@ -1,6 +1,7 @@
-// The configuration of one node of a cluster: identity, addresses, data directory,
-// timeouts in milliseconds and snapshot policy. validate() names the field, the value
-// and what is allowed, so a bad flag stops the start with a clear error.
+/// @file
+/// The configuration of one node of a cluster: identity, addresses, data directory,
+/// timeouts in milliseconds and snapshot policy. validate() names the field, the value
+/// and what is allowed, so a bad flag stops the start with a clear error.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +19,7 @@ class Registry;
 
 namespace node {
 
-// Timeouts as people set them: milliseconds. The node ticks every tick_ms.
+/// Timeouts as people set them: milliseconds. The node ticks every tick_ms.
 struct TimeoutsMs {
   uint32_t heartbeat_ms = 100;
   uint32_t election_min_ms = 1000;
@@ -26,67 +27,69 @@ struct TimeoutsMs {
   bool operator==(const TimeoutsMs&) const = default;
 };
 
-// When a member stops taking new work (kOverloaded), so that a backlog cannot grow its
-// memory without bound.
+/// When a member stops taking new work (kOverloaded), so that a backlog cannot grow its
+/// memory without bound.
 struct OverloadBounds {
-  // No new proposal while applying trails committing by more than this (etcd's
-  // maxGapBetweenApplyAndCommitIndex).
+  /// No new proposal while applying trails committing by more than this (etcd's
+  /// maxGapBetweenApplyAndCommitIndex).
   uint64_t max_apply_lag = 5000;
-  // The core thread's queue: beyond either bound, client work is refused and peer
-  // messages are dropped (Raft sends them again). The storage and apply threads hold at
-  // most one Ready each, whose size the core bounds (max_uncommitted_bytes, one batch).
+  /// The core thread's queue: beyond either bound, client work is refused and peer
+  /// messages are dropped (Raft sends them again). The storage and apply threads hold at
+  /// most one Ready each, whose size the core bounds (max_uncommitted_bytes, one batch).
   size_t max_queued_tasks = 10'000;
   size_t max_queued_bytes = size_t{64} << 20;
-  // The leader refuses proposals (kOverloaded) while this many entry bytes are
-  // uncommitted. One Ready hands at most max_apply_bytes of committed entries to the
-  // apply thread: while a Ready is persisted and applied this node sends nothing new,
-  // heartbeats included, so a smaller batch keeps that pause short (etcd hands over
-  // about 1 MiB a Ready).
+  /// The leader refuses proposals (kOverloaded) while this many entry bytes are
+  /// uncommitted. One Ready hands at most max_apply_bytes of committed entries to the
+  /// apply thread: while a Ready is persisted and applied this node sends nothing new,
+  /// heartbeats included, so a smaller batch keeps that pause short (etcd hands over
+  /// about 1 MiB a Ready).
   uint64_t max_uncommitted_bytes = uint64_t{64} << 20;
   uint64_t max_apply_bytes = uint64_t{8} << 20;
 };
 
+/// What RaftNode::open() needs; validate() checks it.
 struct NodeConfig {
-  raft::NodeId id;  // non-zero, unique in the cluster
-  std::string name;
-  std::string data_dir;
-  std::string client_address;   // host:port for clients
-  std::string peer_address;     // host:port for peers
-  std::string metrics_address;  // host:port for /metrics (empty: none)
-  uint32_t tick_ms = 10;        // the length of one core tick
-  TimeoutsMs timeouts;
-  uint64_t snapshot_entries = 10'000;  // snapshot after this many applied entries (0: never)
-  // Entries the log keeps behind a snapshot for followers a little behind (raft::Config).
+  raft::NodeId id;                     ///< non-zero, unique in the cluster
+  std::string name;                    ///< not read by the runtime; for the embedder's own logs
+  std::string data_dir;                ///< holds wal/ and snap/; one node's, never shared
+  std::string client_address;          ///< host:port for clients
+  std::string peer_address;            ///< host:port for peers
+  std::string metrics_address;         ///< host:port for /metrics (empty: none)
+  uint32_t tick_ms = 10;               ///< the length of one core tick
+  TimeoutsMs timeouts;                 ///< used until a snapshot or a timeouts entry brings others
+  uint64_t snapshot_entries = 10'000;  ///< snapshot after this many applied entries (0: never)
+  /// Entries the log keeps behind a snapshot for followers a little behind (raft::Config).
   uint64_t snapshot_catch_up_entries = 5'000;
   uint64_t snapshot_catch_up_bytes = 64ull << 20;
-  // The voters of a new cluster; empty when this node joins an existing one.
+  /// The voters of a new cluster; empty when this node joins an existing one.
   raft::Membership bootstrap;
   uint64_t max_request_bytes = 1536 * 1024;
   OverloadBounds overload;
-  // Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
+  /// Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
   metrics::Registry* registry = nullptr;
-  // Asked on the leader before it acts on a cluster operation a client requested through
-  // any member (membership, leadership transfer, timeouts), with the client's user and the
-  // operation's action name (add_node, remove_node, promote_node, transfer_leader,
-  // change_config); a refusal is the answer. Unset: every operation is allowed. Called on
-  // a runtime thread; it must not block.
+  /// Asked on the leader before it acts on a cluster operation a client requested through
+  /// any member (membership, leadership transfer, timeouts), with the client's user and the
+  /// operation's action name (add_node, remove_node, promote_node, transfer_leader,
+  /// change_config); a refusal is the answer. Unset: every operation is allowed. Called on
+  /// a runtime thread; it must not block.
   std::function<absl::Status(const std::string& user, std::string_view action)> authorize;
 };
 
-// Limits on timeouts, shared by the start-up check and run-time changes.
+/// Limits on timeouts, shared by the start-up check and run-time changes.
 inline constexpr uint32_t kMinTickMs = 1;
 inline constexpr uint32_t kMaxTickMs = 1000;
 inline constexpr uint32_t kMaxElectionMs = 600'000;
-// etcd: "--election-timeout should be at least as 5 times as --heartbeat-interval".
+/// etcd: "--election-timeout should be at least as 5 times as --heartbeat-interval".
 inline constexpr uint32_t kMinElectionHeartbeatRatio = 5;
 
+/// Ok, or an error naming the field, its value and what is allowed.
 absl::Status validate(const NodeConfig& config);
-// heartbeat >= tick, election min >= kMinElectionHeartbeatRatio x heartbeat, election
-// max >= election min + one tick, election max <= kMaxElectionMs. Values are rounded to
-// whole ticks when they take effect (to_ticks); to_ms(to_ticks(t)) is what is in force.
+/// heartbeat >= tick, election min >= kMinElectionHeartbeatRatio x heartbeat, election
+/// max >= election min + one tick, election max <= kMaxElectionMs. Values are rounded to
+/// whole ticks when they take effect (to_ticks); to_ms(to_ticks(t)) is what is in force.
 absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms);
 
-// Milliseconds to the core's ticks of `tick_ms` (rounded, kept in order) and back.
+/// Milliseconds to the core's ticks of `tick_ms` (rounded, kept in order) and back.
 raft::Timeouts to_ticks(const TimeoutsMs& t, uint32_t tick_ms);
 TimeoutsMs to_ms(const raft::Timeouts& t, uint32_t tick_ms);
 

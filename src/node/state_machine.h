@@ -1,7 +1,8 @@
-// What a RaftNode replicates: the application's state machine. Once the node runs, every
-// call below comes from the node's apply thread (node/applier.h), one at a time; before
-// start(), RaftNode::open() restores the latest snapshot on the caller's thread. The KV
-// server's store is one; examples/ shows another.
+/// @file
+/// What a RaftNode replicates: the application's state machine. Once the node runs, every
+/// call below comes from the node's apply thread (node/applier.h), one at a time; before
+/// start(), RaftNode::open() restores the latest snapshot on the caller's thread. The KV
+/// server's store is one; examples/ shows another.
 #pragma once
 
 #include <functional>
@@ -13,36 +14,51 @@
 
 namespace node {
 
+/// The application's replicated state. Whatever apply() computes must depend only on the
+/// state and the command, never on a clock, a random number, this member's id or
+/// leadership: every replica must reach the same state from the same log. What a member
+/// decides as leader (on_leadership, leader_call) stays outside that state, or enters it
+/// as a command through the log (RaftNode::leader_write).
 class StateMachine {
  public:
   virtual ~StateMachine() = default;
-  // Applies the command committed at `index`; returns what the proposer is answered.
-  // Must be deterministic: every replica applies the same commands in the same order.
+  /// Applies the command committed at `index`; returns what the proposer is answered.
+  /// Must be deterministic: every replica applies the same commands in the same order.
   virtual std::string apply(raft::LogIndex index, std::string_view command) = 0;
-  // The whole state as of the last apply, and its inverse. restore() replaces the state
-  // only when `data` is valid; otherwise it returns the error and changes nothing.
+  /// The whole state as of the last apply, in bytes restore() accepts. The runtime takes
+  /// its snapshots through snapshot_to(); snapshot() serves the default snapshot_to().
   virtual std::string snapshot() = 0;
+  /// The inverse of snapshot(): replaces the state only when `data` is valid; otherwise
+  /// it returns the error and changes nothing.
+  /// A refusal cannot be worked around: RaftNode::open() fails with it (recovery.cc), and a
+  /// refused snapshot from the leader stops the node through its fatal handler
+  /// (Applier::install), since the member has no other way to catch up; the snapshot is
+  /// stored before it is restored, so open() then refuses it too. restore() must therefore
+  /// read back everything snapshot() and snapshot_to() can write. It receives the whole
+  /// snapshot at once: restores are not streamed.
   virtual absl::Status restore(std::string_view data) = 0;
-  // The same snapshot as snapshot(), handed to `write` in pieces as it is produced, so
-  // that the node writes it to its file without holding it whole (a state machine as
-  // large as its store overrides this). `write` returns false when the bytes cannot be
-  // kept; then stop and return an error. The default hands over snapshot() at once.
+  /// The same snapshot as snapshot(), handed to `write` in pieces as it is produced, so
+  /// that the node writes it to its file without holding it whole (a state machine as
+  /// large as its store overrides this). `write` returns false when the bytes cannot be
+  /// kept; then stop and return an error. The default hands over snapshot() at once.
+  /// Called on the apply thread at the index applied, so no apply() runs meanwhile. An
+  /// error stops the node through its fatal handler: the log cannot be compacted without.
   virtual absl::Status snapshot_to(const std::function<bool(std::string_view)>& write) {
     if (write(snapshot())) return absl::OkStatus();
     return absl::AbortedError("the snapshot's bytes could not be written");
   }
-  // A configuration change was applied (or restored from a snapshot).
+  /// A configuration change was applied (or restored from a snapshot).
   virtual void on_membership(const raft::Membership&) {}
-  // This node became leader in `term` (true) or stopped being leader (false). Called in
-  // order with apply(), as the applier reaches the change: a leader's term that the state
-  // machine has not seen yet is not its own to act on (KvStateMachine expires leases only
-  // in the term it was told of, after it gave every lease a full TTL).
+  /// This node became leader in `term` (true) or stopped being leader (false). Called in
+  /// order with apply(), as the applier reaches the change: a leader's term that the state
+  /// machine has not seen yet is not its own to act on (KvStateMachine expires leases only
+  /// in the term it was told of, after it gave every lease a full TTL).
   virtual void on_leadership(bool leader, raft::Term term) {
     (void)leader;
     (void)term;
   }
-  // An operation only the leader performs, outside the log (a lease keep-alive, say).
-  // Followers forward it to the leader.
+  /// An operation only the leader performs, outside the log (a lease keep-alive, say).
+  /// Followers forward it to the leader.
   virtual absl::StatusOr<std::string> leader_call(std::string_view payload) {
     (void)payload;
     return absl::UnimplementedError("this state machine has no leader calls");

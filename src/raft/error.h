@@ -1,6 +1,7 @@
-// Results of the core's input calls (propose, configuration checks): an error code
-// and a message that names what was wrong. Standard library only: the core does not
-// depend on absl; the runtime maps these to absl::Status at its boundary.
+/// @file
+/// Results of the core's input calls (propose, configuration checks): an error code
+/// and a message that names what was wrong. Standard library only: the core does not
+/// depend on absl; the runtime maps these to absl::Status at its boundary.
 #pragma once
 
 #include <string>
@@ -10,15 +11,17 @@
 
 namespace raft {
 
+/// Why the core refused an input. A refused input changed nothing.
 enum class ErrorCode {
-  kOk = 0,
-  kNotLeader,          // this node cannot accept the request; `leader` names the known one
-  kProposalDropped,    // the leader is busy for a moment (a leadership transfer in progress)
-  kOverloaded,         // the leader holds its limit of uncommitted bytes
-  kInvalidArgument,    // the request itself is malformed
-  kFailedPrecondition  // the request conflicts with the current state (e.g. a change pending)
+  kOk = 0,             ///< not an error
+  kNotLeader,          ///< this node cannot accept the request; `leader` names the known one
+  kProposalDropped,    ///< the leader is busy for a moment (a leadership transfer in progress)
+  kOverloaded,         ///< the leader holds its limit of uncommitted bytes
+  kInvalidArgument,    ///< the request itself is malformed
+  kFailedPrecondition  ///< the request conflicts with the current state (e.g. a change pending)
 };
 
+/// An ErrorCode with a message for people; code decides by code(), never by the text.
 class Error {
  public:
   Error() = default;
@@ -29,7 +32,7 @@ class Error {
   bool is_ok() const { return code_ == ErrorCode::kOk; }
   ErrorCode code() const { return code_; }
   const std::string& message() const { return message_; }
-  // With kNotLeader: the leader this node knows of, or kNoNode.
+  /// With kNotLeader: the leader this node knows of, or kNoNode.
   NodeId leader() const { return leader_; }
 
  private:

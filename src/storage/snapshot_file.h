@@ -1,8 +1,9 @@
-// Snapshot files: a state machine snapshot with the raft metadata it covers, written
-// atomically (temporary file, fsync, rename, directory fsync) and checksummed. The
-// last `keep` snapshots stay; older ones are deleted. A snapshot can be written as its
-// bytes are produced (SnapshotWriter) and read back in pieces (SnapshotReader), so that
-// nothing the size of the state machine is held in memory to save or send one.
+/// @file
+/// Snapshot files: a state machine snapshot with the raft metadata it covers, written
+/// atomically (temporary file, fsync, rename, directory fsync) and checksummed. The
+/// last `keep` snapshots stay; older ones are deleted. A snapshot can be written as its
+/// bytes are produced (SnapshotWriter) and read back in pieces (SnapshotReader), so that
+/// nothing the size of the state machine is held in memory to save or send one.
 #pragma once
 
 #include <cstdint>
@@ -19,31 +20,33 @@ struct XXH3_state_s;
 
 namespace storage {
 
+/// A whole snapshot in memory: what it covers and the state machine's bytes.
 struct StoredSnapshot {
   raft::SnapshotMeta meta;
-  std::string data;  // the state machine's bytes, opaque here
+  std::string data;  ///< the state machine's bytes, opaque here
 };
 
 class SnapshotStore;
 
-// A snapshot being written: its header first, then the state machine's bytes as they
-// come, then their length and the checksum. Nothing appears under the snapshot's name
-// before commit(); a writer destroyed without a successful commit removes its
-// temporary file. One thread at a time.
+/// A snapshot being written: its header first, then the state machine's bytes as they
+/// come, then their length and the checksum. Nothing appears under the snapshot's name
+/// before commit(); a writer destroyed without a successful commit removes its
+/// temporary file. One thread at a time.
 class SnapshotWriter {
  public:
   ~SnapshotWriter();
   SnapshotWriter(const SnapshotWriter&) = delete;
   SnapshotWriter& operator=(const SnapshotWriter&) = delete;
 
-  // Appends state machine bytes. After a failure, later calls fail the same way.
+  /// Appends state machine bytes. After a failure, later calls fail the same way.
   Status append(std::string_view data);
-  // Ends the file, makes it durable and gives it its name, then deletes all but the
-  // newest `keep` snapshots.
+  /// Ends the file, makes it durable and gives it its name, then deletes all but the
+  /// newest `keep` snapshots.
   Status commit();
 
+  /// What the snapshot covers, as given to SnapshotStore::begin().
   const raft::SnapshotMeta& meta() const { return meta_; }
-  uint64_t size() const { return size_; }  // state machine bytes appended so far
+  uint64_t size() const { return size_; }  ///< state machine bytes appended so far
 
  private:
   friend class SnapshotStore;
@@ -61,16 +64,17 @@ class SnapshotWriter {
   bool committed_ = false;
 };
 
-// A snapshot file opened to read its state machine bytes in pieces (to send it to a
-// follower). The header is checked when it opens; the bytes are read when asked, and
-// the checksum is not verified here (the file was verified when it was loaded or
-// written, and the state machine's own format checks what it restores). The file stays
-// readable while open, even once a newer snapshot has deleted it.
+/// A snapshot file opened to read its state machine bytes in pieces (to send it to a
+/// follower). The header is checked when it opens; the bytes are read when asked, and
+/// the checksum is not verified here (the file was verified when it was loaded or
+/// written, and the state machine's own format checks what it restores). The file stays
+/// readable while open, even once a newer snapshot has deleted it.
 class SnapshotReader {
  public:
+  /// What the snapshot covers, from the file's header.
   const raft::SnapshotMeta& meta() const { return meta_; }
-  uint64_t size() const { return size_; }  // the state machine bytes
-  // Reads `n` state machine bytes at `offset` into `*out`.
+  uint64_t size() const { return size_; }  ///< the state machine bytes
+  /// Reads `n` state machine bytes at `offset` into `*out`.
   Status read(uint64_t offset, uint64_t n, std::string* out) const;
 
  private:
@@ -85,28 +89,30 @@ class SnapshotReader {
   uint64_t size_;
 };
 
+/// The snapshot files of one directory (docs/storage-format.md): writes them atomically,
+/// keeps the newest `keep`, finds and reads them back.
 class SnapshotStore {
  public:
   SnapshotStore(FileSystem& fs, std::string dir, int keep = 3)
       : fs_(fs), dir_(std::move(dir)), keep_(keep) {}
 
-  // Starts writing the snapshot `meta` covers. Snapshots of different indexes may be
-  // written from different threads at once.
+  /// Starts writing the snapshot `meta` covers. Snapshots of different indexes may be
+  /// written from different threads at once.
   StatusOr<std::unique_ptr<SnapshotWriter>> begin(const raft::SnapshotMeta& meta);
-  // Writes the snapshot durably under a name derived from its index, then deletes
-  // all but the newest `keep`.
+  /// Writes the snapshot durably under a name derived from its index, then deletes
+  /// all but the newest `keep`.
   Status save(const StoredSnapshot& snapshot);
-  // The same, from bytes the caller keeps: nothing the size of the snapshot is copied.
+  /// The same, from bytes the caller keeps: nothing the size of the snapshot is copied.
   Status save(const raft::SnapshotMeta& meta, std::string_view data);
-  // The newest snapshot that reads back intact; kCorruption names the file and what
-  // is wrong when the newest is damaged (an older one is not used silently).
+  /// The newest snapshot that reads back intact; kCorruption names the file and what
+  /// is wrong when the newest is damaged (an older one is not used silently).
   StatusOr<StoredSnapshot> load_latest();
-  // The snapshot saved at `index`, opened for reading in pieces.
+  /// The snapshot saved at `index`, opened for reading in pieces.
   StatusOr<std::unique_ptr<SnapshotReader>> open(uint64_t index);
-  // The indexes of the snapshots on disk, oldest first.
+  /// The indexes of the snapshots on disk, oldest first.
   StatusOr<std::vector<uint64_t>> list();
-  // Deletes the temporary files of snapshots a crash left unfinished (never read, each
-  // up to the state machine's size). Call before anything writes a snapshot.
+  /// Deletes the temporary files of snapshots a crash left unfinished (never read, each
+  /// up to the state machine's size). Call before anything writes a snapshot.
   Status remove_temporaries();
 
  private:

@@ -1,9 +1,10 @@
-// The write-ahead log: the raft log and hard state on disk, in segment files of
-// records `length | checksum | type | payload` (docs/storage-format.md). Appends are
-// buffered and made durable together by one fdatasync (group commit). On open it
-// replays every segment: a torn tail of the last segment is cut off and reported; a
-// bad checksum anywhere else, a missing segment or an unknown format refuses to
-// start with an error naming the file and the byte offset.
+/// @file
+/// The write-ahead log: the raft log and hard state on disk, in segment files of
+/// records `length | checksum | type | payload` (docs/storage-format.md). Appends are
+/// buffered and made durable together by one fdatasync (group commit). On open it
+/// replays every segment: a torn tail of the last segment is cut off and reported; a
+/// bad checksum anywhere else, a missing segment or an unknown format refuses to
+/// start with an error naming the file and the byte offset.
 #pragma once
 
 #include <cstdint>
@@ -23,51 +24,55 @@ namespace storage {
 
 class WalReplay;
 
+/// How a Wal lays out and caches its segments.
 struct WalOptions {
-  uint64_t segment_bytes = 64ull << 20;  // a segment is closed once it reaches this size
-  bool preallocate = true;
-  // Recently appended entries kept in memory for read(); older ones are read from the
-  // segment files.
+  uint64_t segment_bytes = 64ull << 20;  ///< a segment is closed once it reaches this size
+  bool preallocate = true;               ///< reserve a new segment's size on disk when it starts
+  /// Recently appended entries kept in memory for read(); older ones are read from the
+  /// segment files.
   uint64_t tail_cache_bytes = 4ull << 20;
 };
 
-// What a log held when it was opened.
+/// What a log held when it was opened.
 struct Recovered {
   raft::HardState hard_state;
-  raft::LogId snapshot;              // the last snapshot marker ({0, 0}: none)
-  std::vector<raft::Entry> entries;  // contiguous, after the snapshot
-  std::vector<std::string> notes;    // what recovery did, e.g. a torn tail it cut off
+  raft::LogId snapshot;              ///< the last snapshot marker ({0, 0}: none)
+  std::vector<raft::Entry> entries;  ///< contiguous, after the snapshot
+  std::vector<std::string> notes;    ///< what recovery did, e.g. a torn tail it cut off
 };
 
+/// One node's durable raft log and hard state in a directory of its own. One thread at
+/// a time (RaftNode's storage thread).
 class Wal {
  public:
-  // Opens (creating when empty) the log in `dir` and replays it into `recovered`.
+  /// Opens (creating when empty) the log in `dir` and replays it into `recovered`.
   static StatusOr<std::unique_ptr<Wal>> open(FileSystem& fs, const std::string& dir,
                                              const WalOptions& options, Recovered* recovered);
 
-  // Buffers `entries` (the first may replace a suffix of the log: everything from
-  // its index on is superseded) and the hard state. Nothing is durable before sync().
+  /// Buffers `entries` (the first may replace a suffix of the log: everything from
+  /// its index on is superseded) and the hard state. Nothing is durable before sync().
   Status append(const std::vector<raft::Entry>& entries,
                 const std::optional<raft::HardState>& hard_state);
-  // Writes what is buffered and fdatasyncs once. After a failed fsync the log is
-  // failed: every later call returns kFailed (the page cache may have dropped the
-  // data; retrying is unsafe, the node must restart and recover).
+  /// Writes what is buffered and fdatasyncs once. After a failed fsync the log is
+  /// failed: every later call returns kFailed (the page cache may have dropped the
+  /// data; retrying is unsafe, the node must restart and recover).
   Status sync();
-  // Writes what is buffered to the file without waiting for the disk; sync() makes it
-  // durable. Lets a simulator crash between the write and the fsync.
+  /// Writes what is buffered to the file without waiting for the disk; sync() makes it
+  /// durable. Lets a simulator crash between the write and the fsync.
   Status flush();
-  // The entries [first, last] of the log: the recent tail from memory, older ones from
-  // the segment files (each record's checksum checked). Errors name the missing index,
-  // or the file and offset of a damaged record.
+  /// The entries [first, last] of the log: the recent tail from memory, older ones from
+  /// the segment files (each record's checksum checked). Errors name the missing index,
+  /// or the file and offset of a damaged record.
   StatusOr<std::vector<raft::Entry>> read(raft::LogIndex first, raft::LogIndex last);
-  // Records that a snapshot covers the log up to `id` (durably), then deletes the
-  // whole segments that hold nothing after it.
+  /// Records that a snapshot covers the log up to `id` (durably), then deletes the
+  /// whole segments that hold nothing after it.
   Status mark_snapshot(raft::LogId id);
-  // Records that a snapshot received from the leader replaced the whole log (thesis
-  // 5.1): every entry before this record is dropped, even those after `id`, and the log
-  // restarts at id.index + 1. Durable on return; older segments are deleted.
+  /// Records that a snapshot received from the leader replaced the whole log (thesis
+  /// 5.1): every entry before this record is dropped, even those after `id`, and the log
+  /// restarts at id.index + 1. Durable on return; older segments are deleted.
   Status install_snapshot(raft::LogId id);
 
+  /// The segment files in the directory now.
   uint64_t segment_count() const { return segments_.size(); }
 
  private:

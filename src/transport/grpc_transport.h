@@ -1,6 +1,7 @@
-// The gRPC transport: one long-lived client stream per peer (batched frames, a bounded
-// queue, reconnection with backoff), a Peer service that receives them, snapshot bytes
-// in chunks before their InstallSnapshot message, and unary forwarding to the leader.
+/// @file
+/// The gRPC transport: one long-lived client stream per peer (batched frames, a bounded
+/// queue, reconnection with backoff), a Peer service that receives them, snapshot bytes
+/// in chunks before their InstallSnapshot message, and unary forwarding to the leader.
 #pragma once
 
 #include <atomic>
@@ -31,67 +32,72 @@ class ServerContextBase;
 
 namespace transport {
 
+/// How a GrpcTransport listens and dials. Only `self` and `listen_address` are needed;
+/// the rest have working defaults (plaintext, no peer authorization).
 struct GrpcTransportOptions {
-  raft::NodeId self;
-  uint64_t cluster_id = 0;     // frames from another cluster are refused
-  std::string listen_address;  // host:port of the peer listener
-  // Every address to listen on, with whether it speaks TLS (server_credentials); the
-  // first is this node's own. Empty: listen_address alone, with TLS when
-  // server_credentials is set.
+  raft::NodeId self;           ///< this node
+  uint64_t cluster_id = 0;     ///< frames from another cluster are refused
+  std::string listen_address;  ///< host:port of the peer listener
+  /// Every address to listen on, with whether it speaks TLS (server_credentials); the
+  /// first is this node's own. Empty: listen_address alone, with TLS when
+  /// server_credentials is set.
   std::vector<std::pair<std::string, bool>> listeners = {};
-  size_t max_queue_messages = 4096;        // per peer; beyond it messages are dropped
-  uint64_t max_queue_bytes = 64ull << 20;  // per peer
-  uint64_t max_frame_bytes = 4ull << 20;   // messages per frame stop at this size
-  uint64_t snapshot_chunk_bytes = 1ull << 20;
-  uint64_t max_message_bytes = 64ull << 20;  // gRPC receive limit on the peer listener
-  // TLS on the peer port: the listener's credentials (null: plaintext), and those this
-  // node dials https:// peers with (null: the system's roots, no certificate of its own).
+  size_t max_queue_messages = 4096;            ///< per peer; beyond it messages are dropped
+  uint64_t max_queue_bytes = 64ull << 20;      ///< per peer
+  uint64_t max_frame_bytes = 4ull << 20;       ///< messages per frame stop at this size
+  uint64_t snapshot_chunk_bytes = 1ull << 20;  ///< a snapshot is streamed in pieces this big
+  uint64_t max_message_bytes = 64ull << 20;    ///< gRPC receive limit on the peer listener
+  /// TLS on the peer port: the listener's credentials (null: plaintext), and those this
+  /// node dials https:// peers with (null: the system's roots, no certificate of its own).
   std::shared_ptr<grpc::ServerCredentials> server_credentials = nullptr;
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials = nullptr;
-  // Set where peers must present a certificate: whether the one a peer presented (PEM)
-  // may speak for member `claimed`; an error says why not. Checked on a stream's first
-  // frame and on every forwarded request. Null: a sender is taken at its word.
+  /// Set where peers must present a certificate: whether the one a peer presented (PEM)
+  /// may speak for member `claimed`; an error says why not. Checked on a stream's first
+  /// frame and on every forwarded request. Null: a sender is taken at its word.
   std::function<absl::Status(raft::NodeId claimed, std::string_view cert_pem)> authorize = nullptr;
-  // The answer to a ClusterInfo call (the cluster's id and members, serialized by the
-  // server); null: such calls are answered UNIMPLEMENTED. Any thread.
+  /// The answer to a ClusterInfo call (the cluster's id and members, serialized by the
+  /// server); null: such calls are answered UNIMPLEMENTED. Any thread.
   std::function<std::string()> cluster_info = nullptr;
-  // Called (from a receiving thread; it must not block) when a peer sends this node
-  // messages addressed to another member id: the cluster may have given this node's URL
-  // to a new member, which happens when this node was removed. Null: only logged.
+  /// Called (from a receiving thread; it must not block) when a peer sends this node
+  /// messages addressed to another member id: the cluster may have given this node's URL
+  /// to a new member, which happens when this node was removed. Null: only logged.
   std::function<void(raft::NodeId sender)> on_misaddressed = nullptr;
-  // gRPC's own pauses before it redials a peer it could not reach (its reconnect backoff:
-  // the first, and the most it grows to). The sender does not depend on it: a stream that never
-  // carried a frame gets a fresh channel, which dials at once, paced by the sender's own backoff
-  // (50 ms doubling to 1 s). gRPC's retry timer can stall: Debian's abseil (20220623)
-  // times gRPC's waits by the wall clock, so a wall clock stepped back holds every gRPC
-  // timer back by the step (docs/verification.md, section 7).
+  /// gRPC's own pauses before it redials a peer it could not reach (its reconnect backoff:
+  /// the first, and the most it grows to). The sender does not depend on it: a stream that never
+  /// carried a frame gets a fresh channel, which dials at once, paced by the sender's own backoff
+  /// (50 ms doubling to 1 s). gRPC's retry timer can stall: Debian's abseil (20220623)
+  /// times gRPC's waits by the wall clock, so a wall clock stepped back holds every gRPC
+  /// timer back by the step (docs/verification.md, section 7).
   std::chrono::milliseconds grpc_initial_reconnect_backoff{100};
   std::chrono::milliseconds grpc_max_reconnect_backoff{1000};
-  // Where the per-peer byte and failure counters go (etcd's etcd_network_peer_*); null:
-  // a registry of the transport's own.
+  /// Where the per-peer byte and failure counters go (etcd's etcd_network_peer_*); null:
+  /// a registry of the transport's own.
   metrics::Registry* registry = nullptr;
 };
 
-// Counters for metrics and tests.
+/// Counters for metrics and tests.
 struct TransportStats {
-  uint64_t sent = 0;        // messages written to a stream
-  uint64_t dropped = 0;     // messages dropped: queue full, or no stream
-  uint64_t received = 0;    // messages delivered to the handler
-  uint64_t refused = 0;     // frames or messages refused (wrong cluster, bad form)
-  uint64_t reconnects = 0;  // streams (re)opened
-  uint64_t snapshots_sent = 0;
-  uint64_t snapshots_received = 0;
+  uint64_t sent = 0;                ///< messages written to a stream
+  uint64_t dropped = 0;             ///< messages dropped: queue full, or no stream
+  uint64_t received = 0;            ///< messages delivered to the handler
+  uint64_t refused = 0;             ///< frames or messages refused (wrong cluster, bad form)
+  uint64_t reconnects = 0;          ///< streams (re)opened
+  uint64_t snapshots_sent = 0;      ///< snapshots streamed to followers in full
+  uint64_t snapshots_received = 0;  ///< snapshots received in full
 };
 
+/// The peer transport over gRPC. Construct it, set_peer() every other member, start() it
+/// with the node as handler (after RaftNode::open(), before RaftNode::start()); stop it
+/// after RaftNode::stop().
 class GrpcTransport : public Transport {
  public:
   explicit GrpcTransport(GrpcTransportOptions options);
   ~GrpcTransport() override;
 
-  // Starts the peer listener; `handler` receives what arrives. Fails (naming the
-  // address) when an address cannot be bound. Returns the first listener's port.
+  /// Starts the peer listener; `handler` receives what arrives. Fails (naming the
+  /// address) when an address cannot be bound. Returns the first listener's port.
   absl::StatusOr<int> start(Handler* handler);
-  // Stops the listener and every sender; queued messages are dropped.
+  /// Stops the listener and every sender; queued messages are dropped.
   void stop();
 
   void set_peer(raft::NodeId id, const std::string& address) override;
@@ -103,8 +109,9 @@ class GrpcTransport : public Transport {
   void forward(raft::NodeId to, std::string payload, std::chrono::milliseconds timeout,
                ForwardCallback done) override;
 
+  /// The counters so far. Any thread.
   TransportStats stats() const;
-  // Messages waiting in the per-peer send queues, summed. Any thread.
+  /// Messages waiting in the per-peer send queues, summed. Any thread.
   size_t queued_messages() const;
 
  private:

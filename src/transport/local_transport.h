@@ -1,5 +1,6 @@
-// An in-process transport: the nodes of one process talk through a LocalNetwork, which
-// can cut a node off. For tests and examples of the runtime without sockets.
+/// @file
+/// An in-process transport: the nodes of one process talk through a LocalNetwork, which
+/// can cut a node off. For tests and examples of the runtime without sockets.
 #pragma once
 
 #include <map>
@@ -12,15 +13,18 @@
 
 namespace transport {
 
+/// The network of one process's nodes: no addresses, no sockets, no set_peer() needed
+/// (every joined node is reachable). Outlives every node on it.
 class LocalNetwork {
  public:
-  // A transport for node `id`; `handler` receives what is sent to it.
+  /// A transport for node `id`. Nothing reaches the node until attach().
   std::unique_ptr<Transport> join(raft::NodeId id);
+  /// From now on `handler` (the node) receives what is sent to `id`.
   void attach(raft::NodeId id, Handler* handler);
-  // After detach() returns no message reaches the node's handler. A forward already
-  // under way is not waited for: stop the callers first.
+  /// After detach() returns no message reaches the node's handler. A forward already
+  /// under way is not waited for: stop the callers first.
   void detach(raft::NodeId id);
-  // A cut-off node sends and receives nothing, and forwards fail as unreachable.
+  /// A cut-off node sends and receives nothing, and forwards fail as unreachable.
   void set_cut_off(raft::NodeId id, bool cut);
 
  private:
