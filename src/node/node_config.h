@@ -21,9 +21,9 @@ namespace node {
 
 /// Timeouts as people set them: milliseconds. The node ticks every tick_ms.
 struct TimeoutsMs {
-  uint32_t heartbeat_ms = 100;
-  uint32_t election_min_ms = 1000;
-  uint32_t election_max_ms = 2000;
+  uint32_t heartbeat_ms = 100;      ///< the leader's heartbeat interval
+  uint32_t election_min_ms = 1000;  ///< election timeouts are drawn from [min, max)
+  uint32_t election_max_ms = 2000;  ///< see election_min_ms
   bool operator==(const TimeoutsMs&) const = default;
 };
 
@@ -36,15 +36,19 @@ struct OverloadBounds {
   /// The core thread's queue: beyond either bound, client work is refused and peer
   /// messages are dropped (Raft sends them again). The storage and apply threads hold at
   /// most one Ready each, whose size the core bounds (max_uncommitted_bytes, one batch).
+  ///@{
   size_t max_queued_tasks = 10'000;
   size_t max_queued_bytes = size_t{64} << 20;
+  ///@}
   /// The leader refuses proposals (kOverloaded) while this many entry bytes are
   /// uncommitted. One Ready hands at most max_apply_bytes of committed entries to the
   /// apply thread: while a Ready is persisted and applied this node sends nothing new,
   /// heartbeats included, so a smaller batch keeps that pause short (etcd hands over
   /// about 1 MiB a Ready).
+  ///@{
   uint64_t max_uncommitted_bytes = uint64_t{64} << 20;
   uint64_t max_apply_bytes = uint64_t{8} << 20;
+  ///@}
 };
 
 /// What RaftNode::open() needs; validate() checks it.
@@ -59,12 +63,16 @@ struct NodeConfig {
   TimeoutsMs timeouts;                 ///< used until a snapshot or a timeouts entry brings others
   uint64_t snapshot_entries = 10'000;  ///< snapshot after this many applied entries (0: never)
   /// Entries the log keeps behind a snapshot for followers a little behind (raft::Config).
+  ///@{
   uint64_t snapshot_catch_up_entries = 5'000;
   uint64_t snapshot_catch_up_bytes = 64ull << 20;
+  ///@}
   /// The voters of a new cluster; empty when this node joins an existing one.
   raft::Membership bootstrap;
+  /// A client request's size limit. The runtime only checks that it is non-zero; the KV
+  /// server sizes its gRPC receive limit by it.
   uint64_t max_request_bytes = 1536 * 1024;
-  OverloadBounds overload;
+  OverloadBounds overload;  ///< when this member turns work away
   /// Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
   metrics::Registry* registry = nullptr;
   /// Asked on the leader before it acts on a cluster operation a client requested through
@@ -76,9 +84,11 @@ struct NodeConfig {
 };
 
 /// Limits on timeouts, shared by the start-up check and run-time changes.
+///@{
 inline constexpr uint32_t kMinTickMs = 1;
 inline constexpr uint32_t kMaxTickMs = 1000;
 inline constexpr uint32_t kMaxElectionMs = 600'000;
+///@}
 /// etcd: "--election-timeout should be at least as 5 times as --heartbeat-interval".
 inline constexpr uint32_t kMinElectionHeartbeatRatio = 5;
 
@@ -90,7 +100,9 @@ absl::Status validate(const NodeConfig& config);
 absl::Status validate(const TimeoutsMs& t, uint32_t tick_ms);
 
 /// Milliseconds to the core's ticks of `tick_ms` (rounded, kept in order) and back.
+///@{
 raft::Timeouts to_ticks(const TimeoutsMs& t, uint32_t tick_ms);
 TimeoutsMs to_ms(const raft::Timeouts& t, uint32_t tick_ms);
+///@}
 
 }  // namespace node

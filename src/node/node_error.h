@@ -13,6 +13,8 @@
 
 namespace node {
 
+/// Why the runtime could not carry out a request. Each says whether the request may be in
+/// a log (docs/embedding.md, "Errors").
 enum class NodeErrorKind {
   kNotLeader,          ///< the member asked is not the leader: the request is in no log
   kNoLeader,           ///< no leader was known before the deadline

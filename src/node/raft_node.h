@@ -35,16 +35,17 @@
 
 namespace node {
 
+/// The API's timeouts are in milliseconds.
 using Millis = std::chrono::milliseconds;
 
 /// What status() reports: the core's view plus what the runtime adds.
 struct NodeState {
-  raft::NodeStatus core;
-  raft::Membership membership;
-  TimeoutsMs timeouts;
-  raft::LogIndex applied;  ///< applied to the state machine
-  raft::LogIndex snapshot_index;
-  uint64_t wal_syncs = 0;
+  raft::NodeStatus core;             ///< the core's own view
+  raft::Membership membership;       ///< the latest configuration in the log
+  TimeoutsMs timeouts;               ///< in force
+  raft::LogIndex applied;            ///< applied to the state machine
+  raft::LogIndex snapshot_index;     ///< the latest snapshot's last entry (0: none)
+  uint64_t wal_syncs = 0;            ///< fsyncs of the log since open()
   raft::DropCounters drops;          ///< peer messages the core did not act on, by reason
   uint64_t malformed_proposals = 0;  ///< proposals handed over by peers, unreadable
   OverloadCounters overload;         ///< work the core thread turned away
@@ -54,9 +55,9 @@ struct NodeState {
 
 /// Work waiting in each runtime thread's queue.
 struct QueueDepths {
-  size_t core = 0;
-  size_t storage = 0;
-  size_t apply = 0;
+  size_t core = 0;     ///< tasks for the core thread
+  size_t storage = 0;  ///< Readys and snapshots for the storage thread
+  size_t apply = 0;    ///< Readys, snapshot requests and calls for the apply thread
 };
 
 /// One member of a cluster. Requests may come from any thread but the runtime's own (the
@@ -97,8 +98,10 @@ class RaftNode : public transport::Handler {
   absl::Status linearizable_read(Millis timeout);
   /// The same two without a waiting thread: `done` runs exactly once, on a runtime
   /// thread (apply, core, transport or timer), and must not block.
+  ///@{
   void client_write_async(std::string command, Millis timeout, WriteCallback done);
   void linearizable_read_async(Millis timeout, StatusCallback done);
+  ///@}
   /// Runs the state machine's leader_call on the leader (on its apply thread).
   absl::StatusOr<std::string> leader_call(std::string payload, Millis timeout);
 
@@ -108,6 +111,7 @@ class RaftNode : public transport::Handler {
   /// The leader this node knows of, or kNoNode.
   raft::NodeId leader() const { return core_->leader(); }
   raft::Term term() const { return core_->term(); }  ///< without copying status()
+  /// NodeConfig::id.
   raft::NodeId id() const { return config_.id; }
 
   /// Membership, through the log, on the leader (forwarded from followers). Each returns
@@ -117,10 +121,12 @@ class RaftNode : public transport::Handler {
   /// the leader adds a learner and promotes it itself once it is close enough
   /// (raft::Raft::add_node). None of these sets a peer address: call the transport's
   /// set_peer() on every member for a new one.
+  ///@{
   absl::Status add_node(raft::NodeId id, bool learner, Millis timeout,
                         const std::string& user = "");
   absl::Status promote_node(raft::NodeId id, Millis timeout, const std::string& user = "");
   absl::Status remove_node(raft::NodeId id, Millis timeout, const std::string& user = "");
+  ///@}
   /// Replaces the configuration; only on the leader (FailedPrecondition elsewhere).
   absl::Status change_membership(std::set<raft::NodeId> voters, std::set<raft::NodeId> learners,
                                  Millis timeout);
@@ -133,9 +139,11 @@ class RaftNode : public transport::Handler {
   TimeoutsMs timeouts() const;
   /// A copy of the node's view, for status pages and tests.
   NodeState status() const;
+  /// Work waiting in the runtime's queues now. Any thread.
   QueueDepths queue_depths() const;
   /// The registry the runtime's metrics are on (NodeConfig::registry, or its own).
   metrics::Registry& registry() { return *registry_; }
+  /// The runtime's own metrics (node/node_metrics.h).
   const NodeMetrics& metrics() const { return metrics_; }
 
   /// What happens when the node cannot go on: the disk fails under the log (a failed

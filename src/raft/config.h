@@ -17,7 +17,7 @@ struct Timeouts {
   /// Election timeouts are drawn uniformly from [election_min_ticks, election_max_ticks)
   /// (paper 5.2: randomized timeouts make split votes rare).
   uint32_t election_min_ticks = 10;
-  uint32_t election_max_ticks = 20;
+  uint32_t election_max_ticks = 20;  ///< exclusive
   bool operator==(const Timeouts&) const = default;
 };
 
@@ -35,7 +35,7 @@ struct Config {
   /// Flow control per follower in the replicate state: at most this many
   /// AppendEntries and this many entry bytes in flight.
   uint32_t max_inflight_msgs = 256;
-  uint64_t max_inflight_bytes = 32ull << 20;
+  uint64_t max_inflight_bytes = 32ull << 20;  ///< see max_inflight_msgs
   /// Entry bytes per AppendEntries (at least one entry is always sent).
   uint64_t max_msg_bytes = 1ull << 20;
   /// The leader refuses proposals while this many entry bytes are uncommitted
@@ -56,14 +56,14 @@ struct Config {
   /// so that a follower a little behind, as the slowest one under load always is,
   /// catches up from the log instead of being sent the whole snapshot.
   uint64_t snapshot_catch_up_entries = 5'000;
-  uint64_t snapshot_catch_up_bytes = 64ull << 20;
+  uint64_t snapshot_catch_up_bytes = 64ull << 20;  ///< see snapshot_catch_up_entries
   /// Lease reads (thesis 6.4.1), opt-in: the leader serves a read at once while a
   /// quorum answered a heartbeat sent less than election_min_ticks - lease_drift_ticks
   /// ago, trusting that no other leader can be elected before then. Safe only if no
   /// node's clock runs faster than another's by more than lease_drift_ticks per
   /// election timeout; requires check_quorum.
   bool lease_reads = false;
-  uint32_t lease_drift_ticks = 1;
+  uint32_t lease_drift_ticks = 1;  ///< see lease_reads
   /// Seed of the generator that draws election timeouts; the only randomness.
   uint64_t seed = 1;
 };

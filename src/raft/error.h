@@ -25,12 +25,17 @@ enum class ErrorCode {
 class Error {
  public:
   Error() = default;
+  /// A refusal; `leader` only with kNotLeader.
   Error(ErrorCode code, std::string message, NodeId leader = kNoNode)
       : code_(code), message_(std::move(message)), leader_(leader) {}
 
+  /// No error.
   static Error ok() { return Error(); }
+  /// Whether the input was accepted.
   bool is_ok() const { return code_ == ErrorCode::kOk; }
+  /// What kind of refusal; decide by this.
   ErrorCode code() const { return code_; }
+  /// What was wrong, for people.
   const std::string& message() const { return message_; }
   /// With kNotLeader: the leader this node knows of, or kNoNode.
   NodeId leader() const { return leader_; }

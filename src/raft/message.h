@@ -16,31 +16,32 @@ namespace raft {
 /// What a snapshot covers: the log up to `last`, with the configuration and the
 /// timeouts in force at that point (thesis 5.1: the snapshot carries the membership).
 struct SnapshotMeta {
-  LogId last;
-  Membership membership;
-  Timeouts timeouts;
+  LogId last;             ///< the last entry the snapshot covers
+  Membership membership;  ///< the configuration in force at `last`
+  Timeouts timeouts;      ///< the timeouts in force at `last`
   bool operator==(const SnapshotMeta&) const = default;
 };
 
 /// RequestVote (paper 5.2), also used for PreVote (thesis 9.6): a pre-vote asks
 /// "would you vote for me in term+1?" without anyone changing term.
 struct RequestVote {
-  bool pre_vote = false;
+  bool pre_vote = false;  ///< a PreVote round: nobody changes term
   LogId last_log;         ///< the candidate's last entry, for the up-to-date check (paper 5.4.1)
   bool transfer = false;  ///< sent after TimeoutNow: voters ignore their leader lease
 };
 
+/// The answer to RequestVote, of the same kind (vote or pre-vote).
 struct VoteResponse {
-  bool pre_vote = false;
-  bool granted = false;
+  bool pre_vote = false;  ///< answers a pre-vote
+  bool granted = false;   ///< the vote is given
 };
 
 /// AppendEntries (paper 5.3): entries follow `prev`; the receiver accepts them only
 /// if its log holds an entry matching `prev` (the consistency check).
 struct AppendEntries {
-  LogId prev;
-  std::vector<Entry> entries;
-  LogIndex commit;  ///< the leader's commit index
+  LogId prev;                  ///< the entry just before `entries` in the leader's log
+  std::vector<Entry> entries;  ///< may be empty
+  LogIndex commit;             ///< the leader's commit index
 };
 
 /// The answer to AppendEntries. On success `match` is the last index the follower
@@ -49,20 +50,21 @@ struct AppendEntries {
 /// footnote): the follower's term at the conflict and the first index it holds of
 /// that term, or {0, last_index + 1} when its log is too short.
 struct AppendResponse {
-  bool success = false;
-  LogIndex match{};
-  LogIndex rejected{};
-  LogId hint{};
+  bool success = false;  ///< the consistency check held
+  LogIndex match{};      ///< on success
+  LogIndex rejected{};   ///< on rejection
+  LogId hint{};          ///< on rejection
 };
 
 /// Heartbeats carry the commit index without a consistency check: the leader sends
 /// min(match, commit), which the follower is known to hold. `round` echoes back so a
 /// leader can count acknowledgements of one heartbeat round (ReadIndex, lease reads).
 struct Heartbeat {
-  LogIndex commit;
-  HeartbeatRound round;
+  LogIndex commit;       ///< min(the follower's match, the leader's commit)
+  HeartbeatRound round;  ///< echoed in the response
 };
 
+/// A follower acknowledges a heartbeat round.
 struct HeartbeatResponse {
   HeartbeatRound round;  ///< the round of the Heartbeat this answers
 };
@@ -73,15 +75,15 @@ struct TimeoutNow {};
 /// A follower asks the leader for a read index (thesis 6.4.1); `id` is the
 /// follower's own identifier for the read.
 struct ReadIndexRequest {
-  ReadId id;
+  ReadId id;  ///< handed back in the response
 };
 
 /// The leader's answer: reads on the follower may be served once it has applied
 /// `index`. With ok false the leader could not serve it (it is no longer leader).
 struct ReadIndexResponse {
-  ReadId id;
+  ReadId id;         ///< the request's
   LogIndex index{};  ///< with ok false: 0
-  bool ok = false;
+  bool ok = false;   ///< the leader confirmed the read
 };
 
 /// InstallSnapshot (thesis 5.1): the leader no longer has the entries a follower
@@ -89,7 +91,7 @@ struct ReadIndexResponse {
 /// chunks beside it and steps this message into the follower's core once the whole
 /// snapshot is stored there.
 struct InstallSnapshot {
-  SnapshotMeta meta;
+  SnapshotMeta meta;  ///< what the snapshot whose bytes travel beside it covers
 };
 
 /// Dispatched by type (std::visit), never by position: the order of the alternatives
@@ -101,10 +103,10 @@ using MessageBody = std::variant<RequestVote, VoteResponse, AppendEntries, Appen
 /// Every message carries its sender's term: a higher term makes the receiver a
 /// follower of it, a lower one marks the message stale (paper 5.1).
 struct Message {
-  NodeId from;
-  NodeId to;
-  Term term;
-  MessageBody body;
+  NodeId from;       ///< the sender
+  NodeId to;         ///< the recipient
+  Term term;         ///< the sender's current term
+  MessageBody body;  ///< what it says
 };
 
 /// A short name for the message's kind, for traces and counters.

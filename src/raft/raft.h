@@ -29,31 +29,31 @@ namespace raft {
 
 /// What a node recovered from stable storage. Empty for a brand-new node.
 struct Restored {
-  HardState hard_state;
+  HardState hard_state;        ///< the latest one written
   LogId snapshot;              ///< the last entry covered by a snapshot ({0, 0}: none)
   std::vector<Entry> entries;  ///< contiguous, starting at snapshot.index + 1
 };
 
 /// What the leader knows of one member's log (NodeStatus::peers).
 struct PeerStatus {
-  NodeId id;
-  bool voter = false;
-  LogIndex match;  ///< the highest entry known to be in the member's log
-  LogIndex next;   ///< the next entry the leader will send it
-  ProgressState state = ProgressState::kProbe;
-  bool recent_active = false;  ///< heard from since the last CheckQuorum check
+  NodeId id;           ///< the member
+  bool voter = false;  ///< false: a learner
+  LogIndex match;      ///< the highest entry known to be in the member's log
+  LogIndex next;       ///< the next entry the leader will send it
+  ProgressState state = ProgressState::kProbe;  ///< probing, replicating, or sending a snapshot
+  bool recent_active = false;                   ///< heard from since the last CheckQuorum check
 };
 
 /// This node's view of itself and, on the leader, of its peers: for metrics and status.
 struct NodeStatus {
-  NodeId id;
-  Role role = Role::kFollower;
-  Term term;
-  NodeId vote;
-  NodeId leader;
-  LogIndex commit;
-  LogIndex applied;
-  LogIndex last_index;
+  NodeId id;                        ///< this node
+  Role role = Role::kFollower;      ///< follower, pre-candidate, candidate or leader
+  Term term;                        ///< the current term
+  NodeId vote;                      ///< whom this node voted for in `term` (kNoNode: nobody)
+  NodeId leader;                    ///< the leader of `term` it knows, or kNoNode
+  LogIndex commit;                  ///< the highest entry known committed
+  LogIndex applied;                 ///< the highest entry handed out and advanced past
+  LogIndex last_index;              ///< the last entry in the log
   std::vector<PeerStatus> peers{};  ///< filled on the leader only
 };
 
@@ -69,7 +69,7 @@ struct DropCounters {
 
 /// What compact() did: an error naming why it refused, or the snapshot it recorded.
 struct CompactResult {
-  Error error;
+  Error error;          ///< kInvalidArgument when the index is out of range
   SnapshotMeta meta{};  ///< on success: what the snapshot covers; store it with its bytes
 };
 
@@ -165,10 +165,13 @@ class Raft {
 
   /// A copy of this node's view, for metrics and status pages.
   NodeStatus status() const;
+  /// This node's id, role, current term and its vote in that term (kNoNode: none).
+  ///@{
   NodeId id() const { return config_.id; }
   Role role() const;
   Term term() const { return term_; }
   NodeId vote() const { return vote_; }
+  ///@}
   /// The leader of the current term this node knows of, or kNoNode.
   NodeId leader() const { return leader_; }
   /// The in-memory log (raft/raft_log.h: installed, but not part of the stable API).
@@ -176,6 +179,7 @@ class Raft {
   /// The latest configuration in the log, in force now (thesis 4.1). The reference
   /// is valid until the next input to this core.
   const Membership& membership() const { return history_.latest_membership(); }
+  /// Peer input dropped so far, by reason.
   const DropCounters& drops() const { return drops_; }
   /// The hard state as it is now (possibly not yet handed out in a Ready, nor durable).
   HardState hard_state() const {

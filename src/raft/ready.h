@@ -25,8 +25,8 @@ namespace raft {
 /// applied at least `index`, which was the leader's commit index when the read
 /// arrived, confirmed by a quorum afterwards.
 struct ReadState {
-  ReadId id;
-  LogIndex index;
+  ReadId id;       ///< as given to Raft::read_index()
+  LogIndex index;  ///< serve the read once this entry is applied
 };
 
 /// One batch of work from Raft::ready(). Handle it in the order the file comment gives,

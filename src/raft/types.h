@@ -20,6 +20,7 @@ template <typename Tag, bool kOrdinal>
 class Strong {
  public:
   constexpr Strong() = default;
+  /// Explicit: a bare integer never becomes an id or an index by accident.
   constexpr explicit Strong(uint64_t value) : value_(value) {}
 
   /// The raw number, for encoding and printing.
@@ -30,10 +31,13 @@ class Strong {
   constexpr Strong next() const requires kOrdinal { return Strong(value_ + 1); }
   /// The value before this one; the value before 0 is 0 (there is no index -1).
   constexpr Strong prev() const requires kOrdinal { return Strong(value_ == 0 ? 0 : value_ - 1); }
+  /// Offsets; subtracting past 0 gives 0.
+  ///@{
   constexpr Strong operator+(uint64_t n) const requires kOrdinal { return Strong(value_ + n); }
   constexpr Strong operator-(uint64_t n) const requires kOrdinal {
     return Strong(value_ >= n ? value_ - n : 0);
   }
+  ///@}
 
   friend std::ostream& operator<<(std::ostream& os, Strong s) { return os << s.value_; }
 
@@ -67,8 +71,8 @@ constexpr uint64_t count_between(LogIndex from, LogIndex to) {
 /// An entry's position: by Log Matching (paper 5.3) an index and term identify an
 /// entry and every entry before it.
 struct LogId {
-  Term term;
-  LogIndex index;
+  Term term;       ///< the term of the leader that appended the entry
+  LogIndex index;  ///< its position in the log
   auto operator<=>(const LogId&) const = default;
 };
 
@@ -84,11 +88,12 @@ enum class EntryType : uint8_t {
 
 /// One log entry. The core never looks into a kNormal entry's `data`.
 struct Entry {
-  Term term;
-  LogIndex index;
-  EntryType type = EntryType::kNormal;
+  Term term;                            ///< the term of the leader that appended it
+  LogIndex index;                       ///< its position; the first entry is 1
+  EntryType type = EntryType::kNormal;  ///< kNormal carries an application command
   std::string data{};  ///< the command as proposed, or the core's encoding for its own types
 
+  /// Its position as a LogId.
   LogId id() const { return {.term = term, .index = index}; }
   bool operator==(const Entry&) const = default;
 };
@@ -97,9 +102,9 @@ struct Entry {
 /// Figure 2 "persistent state"): its current term, its vote in that term, and the
 /// highest index it knows to be committed (so a restart can apply at once).
 struct HardState {
-  Term term;
-  NodeId vote;  ///< kNoNode when it has not voted in `term`
-  LogIndex commit;
+  Term term;        ///< the latest term this node has seen
+  NodeId vote;      ///< kNoNode when it has not voted in `term`
+  LogIndex commit;  ///< the highest entry it knows to be committed
   bool operator==(const HardState&) const = default;
 };
 
@@ -108,22 +113,28 @@ struct HardState {
 /// of `voters_outgoing`. Learners receive the log and never vote.
 /// Invariant: `learners` is disjoint from `voters` and `voters_outgoing`.
 struct Membership {
-  std::set<NodeId> voters;
-  std::set<NodeId> voters_outgoing;
-  std::set<NodeId> learners;
+  std::set<NodeId> voters;           ///< the (incoming) voters
+  std::set<NodeId> voters_outgoing;  ///< the old voters, during a joint configuration
+  std::set<NodeId> learners;         ///< members that receive the log and never vote
 
   /// Whether a joint configuration (C_old,new) is in force.
   bool joint() const { return !voters_outgoing.empty(); }
+  /// Whether `id` votes (in either half of a joint configuration).
   bool is_voter(NodeId id) const { return voters.contains(id) || voters_outgoing.contains(id); }
+  /// Whether `id` is a member at all: a voter or a learner.
   bool contains(NodeId id) const { return is_voter(id) || learners.contains(id); }
   bool operator==(const Membership&) const = default;
 };
 
 }  // namespace raft
 
+// Strong types key unordered containers as their values do. Hidden from doxygen, which
+// cannot place a specialization declared outside namespace std.
+/// @cond
 template <typename Tag, bool kOrdinal>
 struct std::hash<raft::Strong<Tag, kOrdinal>> {
   size_t operator()(raft::Strong<Tag, kOrdinal> s) const noexcept {
     return std::hash<uint64_t>{}(s.value());
   }
 };
+/// @endcond

@@ -22,8 +22,8 @@ namespace storage {
 
 /// A whole snapshot in memory: what it covers and the state machine's bytes.
 struct StoredSnapshot {
-  raft::SnapshotMeta meta;
-  std::string data;  ///< the state machine's bytes, opaque here
+  raft::SnapshotMeta meta;  ///< what it covers
+  std::string data;         ///< the state machine's bytes, opaque here
 };
 
 class SnapshotStore;
@@ -93,6 +93,7 @@ class SnapshotReader {
 /// keeps the newest `keep`, finds and reads them back.
 class SnapshotStore {
  public:
+  /// The snapshots in `dir`, keeping the newest `keep`.
   SnapshotStore(FileSystem& fs, std::string dir, int keep = 3)
       : fs_(fs), dir_(std::move(dir)), keep_(keep) {}
 

@@ -35,7 +35,7 @@ struct WalOptions {
 
 /// What a log held when it was opened.
 struct Recovered {
-  raft::HardState hard_state;
+  raft::HardState hard_state;        ///< the latest one in the log
   raft::LogId snapshot;              ///< the last snapshot marker ({0, 0}: none)
   std::vector<raft::Entry> entries;  ///< contiguous, after the snapshot
   std::vector<std::string> notes;    ///< what recovery did, e.g. a torn tail it cut off

@@ -49,8 +49,10 @@ struct GrpcTransportOptions {
   uint64_t max_message_bytes = 64ull << 20;    ///< gRPC receive limit on the peer listener
   /// TLS on the peer port: the listener's credentials (null: plaintext), and those this
   /// node dials https:// peers with (null: the system's roots, no certificate of its own).
+  ///@{
   std::shared_ptr<grpc::ServerCredentials> server_credentials = nullptr;
   std::shared_ptr<grpc::ChannelCredentials> channel_credentials = nullptr;
+  ///@}
   /// Set where peers must present a certificate: whether the one a peer presented (PEM)
   /// may speak for member `claimed`; an error says why not. Checked on a stream's first
   /// frame and on every forwarded request. Null: a sender is taken at its word.
@@ -68,8 +70,10 @@ struct GrpcTransportOptions {
   /// (50 ms doubling to 1 s). gRPC's retry timer can stall: Debian's abseil (20220623)
   /// times gRPC's waits by the wall clock, so a wall clock stepped back holds every gRPC
   /// timer back by the step (docs/verification.md, section 7).
+  ///@{
   std::chrono::milliseconds grpc_initial_reconnect_backoff{100};
   std::chrono::milliseconds grpc_max_reconnect_backoff{1000};
+  ///@}
   /// Where the per-peer byte and failure counters go (etcd's etcd_network_peer_*); null:
   /// a registry of the transport's own.
   metrics::Registry* registry = nullptr;
@@ -91,6 +95,7 @@ struct TransportStats {
 /// after RaftNode::stop().
 class GrpcTransport : public Transport {
  public:
+  /// Nothing listens until start().
   explicit GrpcTransport(GrpcTransportOptions options);
   ~GrpcTransport() override;
 
