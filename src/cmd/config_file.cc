@@ -47,6 +47,9 @@ absl::StatusOr<std::string> toml_text(const toml::node& v, const CLI::Option& op
   return absl::InvalidArgumentError("takes a string, not " + toml_kind(v));
 }
 
+// Options that are not settings a file may hold.
+const std::set<std::string> kNotSettings = {"help", "help-all", "version", "config-file"};
+
 }  // namespace
 
 absl::StatusOr<std::string> read_text_file(const std::string& path) {
@@ -74,7 +77,6 @@ std::string apply_config_text(const std::string& text, const std::string& path, 
     return "config file " + path + ": " + std::string(e.description()) + " at line " +
            std::to_string(e.source().begin.line);
   }
-  static const std::set<std::string> kNotSettings = {"help", "help-all", "version", "config-file"};
   for (const auto& [key, value] : t) {
     const std::string k(key.str());
     CLI::Option* opt = nullptr;
@@ -110,6 +112,44 @@ std::string apply_config_text(const std::string& text, const std::string& path, 
     }
   }
   return "";
+}
+
+std::string config_template(const CLI::App& app, const std::map<std::string, std::string>& set) {
+  std::string out =
+      "# raftkv's configuration file (raftkv --config-file FILE). Every key is a flag of\n"
+      "# `raftkv --help` without its leading \"--\"; a flag on the command line wins over the\n"
+      "# file. Each key below is commented out with its default: uncomment it to set it.\n";
+  for (const CLI::Option* opt : app.get_options()) {
+    const std::string key = opt->get_single_name();
+    if (kNotSettings.contains(key) || opt->get_lnames().empty()) continue;
+    std::string description = opt->get_description();
+    for (size_t at = description.find('\n'); at != std::string::npos;
+         at = description.find('\n', at + 3)) {
+      description.replace(at, 1, "\n# ");
+    }
+    out += "\n# " + description + "\n";
+    if (auto it = set.find(key); it != set.end()) {
+      out += key + " = " + it->second + "\n";
+      continue;
+    }
+    // The default as toml_text above takes it back: a boolean, a number or a string.
+    const std::string def = opt->get_default_str();
+    const std::string type = opt->get_type_name();
+    std::string value;
+    if (opt->get_expected_min() == 0) {
+      value = def == "true" || def == "1" ? "true" : "false";
+    } else if (def.empty() || def == "[]") {  // no default, or a repeatable flag's none
+      value = "";
+    } else if (type.starts_with("UINT") || type.starts_with("INT") || type.starts_with("FLOAT")) {
+      value = def;
+    } else {
+      std::ostringstream quoted;
+      quoted << toml::value<std::string>(def);
+      value = quoted.str();
+    }
+    out += "# " + key + " =" + (value.empty() ? "" : " " + value) + "\n";
+  }
+  return out;
 }
 
 }  // namespace raftkv::cmd

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <map>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -21,5 +22,12 @@ std::string apply_config_file(const std::string& path, CLI::App& app);
 
 // The same for a file's text already read; `path` names it in errors.
 std::string apply_config_text(const std::string& text, const std::string& path, CLI::App& app);
+
+// A config file with every setting of `app` commented out: its description, then
+// "# key = default" (the flag's default, typed as the file takes it; "# key =" when it has
+// none). A key in `set` is written uncommented with that value (a TOML value: "\"text\"",
+// 100, true). `app`'s options must capture their defaults (always_capture_default) for
+// the defaults to show. The Debian package's /etc/raftkv/raftkv.toml is this text.
+std::string config_template(const CLI::App& app, const std::map<std::string, std::string>& set);
 
 }  // namespace raftkv::cmd
