@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan run demo bench bench-compare bench-election bench-restart bench-watch bench-overload bench-fairness check-perf chaos chaos-etcd chaos-planted test test-release test-asan test-tsan sim check-model fuzz format check-format clean
+.PHONY: all deps build build-asan package docs run demo bench bench-compare bench-election bench-restart bench-watch bench-overload bench-fairness check-perf chaos chaos-etcd chaos-planted test test-release test-asan test-tsan sim check-model fuzz format check-format clean
 
 all: build
 
@@ -43,6 +43,17 @@ test-tsan: deps
 	$(TSAN_RUN) ./$(TSAN_BUILD_DIR)/bin/limiter_test
 	$(TSAN_RUN) ./$(TSAN_BUILD_DIR)/bin/request_tracker_test
 	$(TSAN_RUN) ./$(TSAN_BUILD_DIR)/bin/raft_node_test
+
+# The Debian packages raftkv and raftkv-dev (CPack): build/raftkv_<version>_amd64.deb and
+# build/raftkv-dev_<version>_amd64.deb. Install with: apt install ./build/raftkv_*.deb
+package: build
+	cmake --build $(BUILD_DIR) --target raftkv_package_files
+	cd $(BUILD_DIR) && cpack -G DEB
+
+# The API reference of the public headers, docs/embedding.md its front page: build/docs/html.
+docs: deps
+	@mkdir -p $(BUILD_DIR)/docs
+	doxygen docs/Doxyfile
 
 # The main job: a 3-node raftkv cluster on 127.0.0.1 (Ctrl-C stops it).
 run: build

@@ -53,6 +53,11 @@ PACKAGES=(
   golang-go
   golang-etcd-server-dev
   gdb
+  # The library and the package (issue 20): systemd readiness (sd_notify), man pages from
+  # --help, the API reference (make docs).
+  libsystemd-dev
+  help2man
+  doxygen
 )
 
 missing=()

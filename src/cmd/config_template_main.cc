@@ -25,8 +25,7 @@ int main(int argc, char** argv) {
     }
     const std::string key = arg.substr(0, eq);
     if (app.get_option_no_throw("--" + key) == nullptr) {
-      std::fprintf(stderr, "raftkv-config-template: \"%s\" is not a raftkv setting\n",
-                   key.c_str());
+      std::fprintf(stderr, "raftkv-config-template: \"%s\" is not a raftkv setting\n", key.c_str());
       return 2;
     }
     set[key] = arg.substr(eq + 1);

@@ -4,6 +4,7 @@
 // 127.0.0.1:2380 (peers). SIGTERM or SIGINT stops it cleanly; SIGHUP re-reads the TLS files.
 #include <malloc.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -451,6 +452,9 @@ int run(server::ServerConfig cfg) {
     raftlog::info("server", "serving /metrics and /health",
                   {{"address", cfg.node.metrics_address}, {"port", (*srv)->metrics_port()}});
   }
+  // systemd (Type=notify, the Debian package's unit): the member serves. Without
+  // $NOTIFY_SOCKET this does nothing.
+  sd_notifyf(0, "READY=1\nSTATUS=serving clients on port %d", (*srv)->client_port());
   int sig = 0;
   while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
     raftlog::info("server", "received SIGHUP, re-reading the TLS files");
@@ -458,6 +462,7 @@ int run(server::ServerConfig cfg) {
   }
   raftlog::info("server", "received signal, stopping",
                 {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  sd_notify(0, "STOPPING=1");
   (*srv)->stop();
   raftlog::info("server", "stopped");
   return 0;

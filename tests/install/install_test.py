@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """`cmake --install` into a temporary prefix, then used from outside the tree: the layout
 (public headers and what they include, no other internal header), the examples configured
-and built as a project of their own with find_package(raftkv) and run, each public header
-compiled alone, the pkg-config files, and the installed binaries' --version.
+and built as a project of their own with find_package(raftkv) and their tests run there,
+each public header compiled alone, the pkg-config files, and the installed binaries'
+--version.
 
 Usage: install_test.py BUILD_DIR SOURCE_DIR"""
 import os
@@ -72,6 +73,11 @@ class OutsideProject(unittest.TestCase):
         run(["cmake", "--build", build, "-j", "2"], timeout=1200)
         out = run([os.path.join(build, "replicated_counter")], timeout=60)
         self.assertIn("counter = 55", out)
+        # Every example's own test, there: the lock service's three processes, the
+        # streaming snapshot's restores.
+        out = run(["ctest", "--output-on-failure"], cwd=build, timeout=600)
+        self.assertIn("100% tests passed", out)
+        self.assertIn("example.lock_service", out)
 
     def test_each_public_header_compiles_on_its_own(self):
         flags = pkg_config("--cflags", "raftkv-node")
