@@ -15,7 +15,8 @@ set(RAFTKV_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/raftkv)
 # (they must compile), but only these are the API (docs/embedding.md, API stability).
 set(RAFTKV_PUBLIC_HEADERS
     raft/raft.h raft/types.h raft/message.h raft/ready.h raft/config.h raft/error.h
-    storage/wal.h storage/snapshot_file.h storage/file_system.h storage/mem_file_system.h
+    raft/roles.h raft/invariant.h
+    storage/status.h storage/wal.h storage/snapshot_file.h storage/file_system.h storage/mem_file_system.h
     transport/transport.h transport/grpc_transport.h transport/local_transport.h
     node/raft_node.h node/state_machine.h node/node_config.h node/node_error.h)
 

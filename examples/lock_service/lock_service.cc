@@ -181,7 +181,8 @@ int serve(const Args& args) {
     if (id != config.id) transport.set_peer(id, address);
   }
   LockTable table;
-  // open() restores the latest snapshot and replays the log into `table`.
+  // open() restores the latest snapshot into `table`; the log after it is applied on the
+  // apply thread once the node starts.
   absl::StatusOr<std::unique_ptr<node::RaftNode>> opened =
       node::RaftNode::open(config, &table, &transport);
   if (!opened.ok()) {

@@ -55,8 +55,10 @@ class LockTable : public node::StateMachine {
   // Any thread: what this replica has applied so far.
   std::optional<Lock> find(const std::string& name) const;
   std::map<std::string, Lock> locks() const;
-  // The term this replica leads in, once the applier has reached that leadership (every
-  // entry of earlier terms applied); Term() when it does not lead.
+  // The term this replica leads in, once the applier has reached that leadership in log
+  // order (entries of earlier terms not yet committed then may still apply after it: a
+  // lock they grant or renew is timed from when this leader first sees it, so it still
+  // gets a full TTL); Term() when it does not lead.
   raft::Term leading_term() const;
 
  private:

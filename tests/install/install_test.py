@@ -16,7 +16,8 @@ import unittest
 BUILD = SOURCE = PREFIX = None
 
 PUBLIC = ["raft/raft.h", "raft/types.h", "raft/message.h", "raft/ready.h", "raft/config.h",
-          "raft/error.h", "storage/wal.h", "storage/snapshot_file.h", "storage/file_system.h",
+          "raft/error.h", "raft/roles.h", "raft/invariant.h", "storage/status.h",
+          "storage/wal.h", "storage/snapshot_file.h", "storage/file_system.h",
           "storage/mem_file_system.h", "transport/transport.h", "transport/grpc_transport.h",
           "transport/local_transport.h", "node/raft_node.h", "node/state_machine.h",
           "node/node_config.h", "node/node_error.h", "raftkv_version.h"]
