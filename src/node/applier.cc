@@ -53,6 +53,8 @@ void Applier::run(ReadyJob& job) {
   std::optional<SnapshotData> installed;
   if (rd.snapshot.has_value()) {
     install(*rd.snapshot, *job.snapshot);
+    // A snapshot not restored: nothing after it may be applied on the state it replaced.
+    if (failed_) return;
     // Kept for this member's own followers: the saved file when there is one, so that
     // the bytes received go with the job.
     installed = SnapshotData{job.snapshot_file != nullptr
@@ -64,6 +66,7 @@ void Applier::run(ReadyJob& job) {
   for (const raft::Entry& e : rd.committed_entries) {
     const auto start = std::chrono::steady_clock::now();
     apply_entry(e);
+    if (failed_) return;
     // etcd's warning threshold for one apply ("apply request took too long").
     if (const auto took = std::chrono::steady_clock::now() - start; took > kSlowApply) {
       metrics_->slow_applies.inc();
@@ -87,7 +90,7 @@ void Applier::run(ReadyJob& job) {
 void Applier::install(const raft::SnapshotMeta& meta, const std::string& bytes) {
   const auto start = Steady::now();
   if (absl::Status s = sm_->restore(bytes); !s.ok()) {
-    return fatal_("the snapshot from the leader cannot be restored: " + std::string(s.message()));
+    return fail("the snapshot from the leader cannot be restored: " + std::string(s.message()));
   }
   metrics_->snapshots_installed.inc();
   raftlog::info("node", "installed snapshot",
@@ -110,9 +113,9 @@ void Applier::apply_entry(const raft::Entry& e) {
       if (!c.ParseFromString(e.data)) {
         // Leaders check forwarded envelopes before proposing them: an entry no raftkv
         // member could have appended means the log is not ours to apply.
-        return fatal_("log entry " + std::to_string(e.index.value()) +
-                      " holds no raftkv command envelope (a log written by another program "
-                      "or an older raftkv?)");
+        return fail("log entry " + std::to_string(e.index.value()) +
+                    " holds no raftkv command envelope (a log written by another program "
+                    "or an older raftkv?)");
       }
       result = sm_->apply(e.index, c.command());
       if (raft::NodeId(c.origin()) == self_) mine = std::move(c);
@@ -144,16 +147,16 @@ void Applier::run(SnapshotRequest& request) {
   // Written to its file as the state machine produces it: nothing the size of the
   // state machine is held in memory.
   storage::StatusOr<std::unique_ptr<storage::SnapshotWriter>> w = snapshots_->begin(request.meta);
-  if (!w.is_ok()) return fatal_("cannot write snapshot: " + w.status().message());
+  if (!w.is_ok()) return fail("cannot write snapshot: " + w.status().message());
   storage::SnapshotWriter& writer = *w.value();
   storage::Status written = storage::Status::ok();
   const absl::Status taken = sm_->snapshot_to([&](std::string_view bytes) {
     written = writer.append(bytes);
     return written.is_ok();
   });
-  if (!written.is_ok()) return fatal_("cannot write snapshot: " + written.message());
+  if (!written.is_ok()) return fail("cannot write snapshot: " + written.message());
   if (!taken.ok()) {
-    return fatal_("the state machine cannot take a snapshot: " + std::string(taken.message()));
+    return fail("the state machine cannot take a snapshot: " + std::string(taken.message()));
   }
   metrics_->snapshot_seconds.observe(seconds_since(start));
   metrics_->snapshots_taken.inc();

@@ -42,6 +42,8 @@ class Applier {
   void start();
   // Stops the thread; queued items are dropped (their waiters fail through the tracker).
   void stop();
+  // Takes no more items, without waiting for the thread: any thread (RaftNode::halt).
+  void halt() { queue_.halt(); }
 
   // Any thread: queue items for the apply thread.
   void apply(ReadyJob job);  // then outputs.applied
@@ -75,6 +77,12 @@ class Applier {
   void run(LeaderCall& call);
   void install(const raft::SnapshotMeta& meta, const std::string& bytes);
   void apply_entry(const raft::Entry& e);
+  // A fatal error: the handler is told, and this thread applies nothing more, whatever
+  // the handler does (RaftNode halts the node in it; this stops the item in hand).
+  void fail(const std::string& why) {
+    failed_ = true;
+    fatal_(why);
+  }
 
   const raft::NodeId self_;
   StateMachine* const sm_;  // apply thread only, once started
@@ -85,6 +93,7 @@ class Applier {
   storage::SnapshotStore* const snapshots_;
   const Outputs outputs_;
   std::atomic<uint64_t> applied_;  // written by the apply thread only
+  bool failed_ = false;            // apply thread
 
   WorkQueue<Item> queue_;  // the apply thread
 };

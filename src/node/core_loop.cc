@@ -53,6 +53,12 @@ void CoreLoop::stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void CoreLoop::halt() {
+  MutexLock lock(&mu_);
+  stopping_ = true;
+  work_.signal();
+}
+
 bool CoreLoop::post(Task&& task, Input input, size_t bytes) {
   bool was_empty = false;
   {

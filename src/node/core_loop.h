@@ -103,6 +103,9 @@ class CoreLoop {
   void start();
   // Stops the thread; queued work is dropped (its waiters fail through the tracker).
   void stop();
+  // Stops taking tasks without waiting for the thread: any thread, its own included
+  // (RaftNode::halt).
+  void halt();
 
   // Inputs, from any thread. Each queues work for the core thread; callbacks run there
   // and must not block. When the queue is over its bounds (OverloadBounds) a peer's

@@ -67,7 +67,12 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
   auto core = std::make_unique<raft::Raft>(rc, base, std::move(r.restored));
 
   RaftNode* n = node.get();
-  FatalHandler fatal = [n](const std::string& message) { n->fatal_(message); };
+  // A fatal error halts the node before the embedder's handler hears of it, so that
+  // nothing more is written, applied or answered even if the handler returns.
+  FatalHandler fatal = [n](const std::string& message) {
+    n->halt(message);
+    n->fatal_(message);
+  };
   storage::SnapshotStore* snapshots = r.snapshots.get();  // the storage writer owns it
   n->storage_ = std::make_unique<StorageWriter>(
       std::move(r.wal), std::move(r.snapshots),
@@ -106,6 +111,17 @@ void RaftNode::start() {
   storage_->start();
   applier_->start();
   core_->start();
+}
+
+void RaftNode::halt(const std::string& why) {
+  if (halted_.exchange(true)) return;
+  // The parts take no more work (none waits for its thread: this runs on one of them);
+  // every waiting request fails now, and so does any later one.
+  core_->halt();
+  storage_->halt();
+  applier_->halt();
+  tracker_.stop(
+      node_error(NodeErrorKind::kStopped, "the node stopped after a fatal error: " + why));
 }
 
 void RaftNode::stop() {

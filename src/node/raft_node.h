@@ -150,10 +150,11 @@ class RaftNode : public transport::Handler {
   /// fsync may have lost acknowledged data in the page cache), a snapshot from the leader
   /// cannot be stored or restored, the state machine cannot take a snapshot, a log entry
   /// is not a raftkv command, or a runtime invariant breaks. The node must stop. Default:
-  /// log and abort. Set before start(). The handler runs on the runtime thread that met
-  /// the failure, so it must not call stop() there; the runtime does not stop itself
-  /// when the handler returns, so a handler of your own ends the process or takes the
-  /// node out of service and stops it from another thread.
+  /// log and abort. Set before start(). Before the handler runs the node halts: it
+  /// writes, applies, sends and answers nothing more, and every waiting request (and every
+  /// later one) fails with kStopped. The handler runs on the runtime thread that met the
+  /// failure, so it must not call stop() there: a handler of your own ends the process,
+  /// or takes the node out of service and calls stop() from another thread.
   void set_fatal_handler(std::function<void(const std::string&)> handler) {
     fatal_ = std::move(handler);
   }
@@ -178,6 +179,8 @@ class RaftNode : public transport::Handler {
 
  private:
   explicit RaftNode(const NodeConfig& config);
+  // After a fatal error, on the runtime thread that met it: the node takes no more work.
+  void halt(const std::string& why);
   // Runs a request on the leader and waits for its answer (the blocking calls).
   absl::Status run_on_leader(raftkv::node::ForwardedRequest request, Millis timeout);
   Deadline deadline(Millis timeout) const { return Clock::now() + timeout; }
@@ -190,6 +193,7 @@ class RaftNode : public transport::Handler {
   std::function<void(const std::string&)> removed_handler_;
   std::atomic<bool> removed_told_{false};
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> halted_{false};
 
   // The parts, in the order they are built; destroyed in reverse.
   RemovedMembers removed_;

@@ -31,6 +31,8 @@ class StorageWriter {
   void start();
   // Stops the thread; queued work is dropped (its waiters fail through the tracker).
   void stop();
+  // Takes no more work, without waiting for the thread: any thread (RaftNode::halt).
+  void halt() { queue_.halt(); }
 
   // Any thread: queue a Ready to persist (then `durable` gets it), or a local snapshot
   // to commit (then `saved` gets it, read from its file).

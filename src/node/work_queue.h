@@ -35,6 +35,14 @@ class WorkQueue {
     }
     if (thread_.joinable()) thread_.join();
   }
+  // As stop() without waiting for the thread: the item in hand finishes, the rest are
+  // dropped. Any thread, the queue's own included (a fatal error halts the node from
+  // wherever it is met); stop() still joins the thread.
+  void halt() {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    work_.signal();
+  }
   // Items waiting (not the one in hand). Any thread.
   size_t size() const {
     MutexLock lock(&mu_);

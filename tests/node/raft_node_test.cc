@@ -59,6 +59,7 @@ class ListMachine : public StateMachine {
   }
   absl::Status restore(std::string_view data) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (refuse_restore_) return absl::DataLossError("this machine refuses every snapshot");
     items_.clear();
     std::istringstream in{std::string(data)};
     for (std::string line; std::getline(in, line);) items_.push_back(line);
@@ -73,6 +74,11 @@ class ListMachine : public StateMachine {
     std::lock_guard<std::mutex> lock(mu_);
     return restores_;
   }
+  // A state machine that cannot read a snapshot back (a bug an embedder may have).
+  void refuse_restore() {
+    std::lock_guard<std::mutex> lock(mu_);
+    refuse_restore_ = true;
+  }
   // While held, apply waits: the apply thread stalls as under a slow disk.
   void hold(bool held) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -84,6 +90,7 @@ class ListMachine : public StateMachine {
   std::mutex mu_;
   std::condition_variable released_;
   bool held_ = false;
+  bool refuse_restore_ = false;
   std::vector<std::string> items_;
   int restores_ = 0;
 };
@@ -154,6 +161,7 @@ class Cluster {
     auto node = RaftNode::open(config(i), s.sm.get(), s.transport.get());
     ASSERT_TRUE(node.ok()) << node.status();
     s.node = *std::move(node);
+    if (on_fatal) s.node->set_fatal_handler([this, i](const std::string& m) { on_fatal(i, m); });
     net_.attach(NodeId(i), s.node.get());
     s.node->start();
   }
@@ -189,6 +197,10 @@ class Cluster {
     return l;
   }
   RaftNode& node(int i) { return *slots_[i].node; }
+  // Replaces node i's state machine (stopped) before it starts again.
+  void set_sm(int i, std::unique_ptr<ListMachine> sm) { slots_[i].sm = std::move(sm); }
+  // Each node's fatal handler, when set before it starts (else the default aborts).
+  std::function<void(int, const std::string&)> on_fatal;
   ListMachine& sm(int i) { return *slots_[i].sm; }
   transport::LocalNetwork& net() { return net_; }
 
@@ -359,6 +371,61 @@ TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
     const MemoryHeld m = c.node(behind).status().memory;
     return m.snapshot_bytes == 0 && m.incoming_snapshot_bytes == 0;
   })) << c.node(behind).status().memory.snapshot_bytes;
+}
+
+// A fatal error halts the node even when the embedder's handler returns: a follower whose
+// state machine cannot restore the leader's snapshot applies none of the entries after it
+// (they would land on the state the snapshot was to replace), and its requests fail at
+// once rather than hang. Before the halt, it went on applying.
+TEST(RaftNode, AFatalErrorHaltsTheNodeEvenWhenTheHandlerReturns) {
+  std::mutex mu;
+  std::vector<std::pair<int, std::string>> fatals;
+  Cluster c(3, /*snapshot_entries=*/5);
+  c.on_fatal = [&](int i, const std::string& m) {
+    std::lock_guard<std::mutex> lock(mu);
+    fatals.emplace_back(i, m);
+  };
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int behind = leader % 3 + 1;
+  const int other = 6 - leader - behind;
+  c.stop(behind, /*forget=*/true);
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(c.node(leader).client_write("s" + std::to_string(i), kTimeout).ok());
+  }
+  ASSERT_TRUE(eventually([&] { return c.node(leader).status().snapshot_index.value() >= 20; }));
+  auto refusing = std::make_unique<ListMachine>();
+  refusing->refuse_restore();
+  c.set_sm(behind, std::move(refusing));
+  c.start(behind);
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return !fatals.empty();
+  }));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(fatals[0].first, behind);
+    EXPECT_NE(fatals[0].second.find("the snapshot from the leader cannot be restored"),
+              std::string::npos)
+        << fatals[0].second;
+  }
+  // The cluster goes on; the halted member applies nothing of it.
+  for (int i = 40; i < 50; ++i) {
+    ASSERT_TRUE(c.node(leader).client_write("s" + std::to_string(i), kTimeout).ok());
+  }
+  ASSERT_TRUE(eventually([&] { return c.sm(other).items().size() == 50; }));
+  EXPECT_TRUE(c.sm(behind).items().empty());
+  // (What it applied from its own log before the snapshot came stays: index 1 or 2.)
+  EXPECT_LT(c.node(behind).status().applied.value(), 20u);
+  // A request on it fails now, naming the failure, instead of waiting out its timeout.
+  const auto asked = Clock::now();
+  absl::StatusOr<std::string> w = c.node(behind).client_write("late", milliseconds(30'000));
+  ASSERT_FALSE(w.ok());
+  EXPECT_TRUE(is_node_error(w.status(), NodeErrorKind::kStopped)) << w.status();
+  EXPECT_NE(w.status().message().find("after a fatal error"), std::string::npos) << w.status();
+  EXPECT_LT(Clock::now() - asked, milliseconds(10'000));
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(fatals.size(), 1u);  // once
 }
 
 // With a tail of entries kept behind each snapshot (etcd's catch-up entries), a follower

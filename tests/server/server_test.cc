@@ -15,6 +15,7 @@
 #include "etcd/rpc.grpc.pb.h"
 #include "node/node_error.h"
 #include "raftkv/admin.grpc.pb.h"
+#include "raftkv_version.h"
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
 #include "server/retry_hint.h"
@@ -198,7 +199,9 @@ TEST_F(ServerTest, TheClientPortAnswersHealthAndVersionOverHttp1BesideGrpc) {
   ASSERT_TRUE(version);
   EXPECT_EQ(version->status, 200);
   EXPECT_EQ(version->get_header_value("Content-Type"), "application/json");
-  EXPECT_EQ(version->body, R"({"etcdserver":"3.5.0","etcdcluster":"3.5.0"})");
+  EXPECT_EQ(version->body, R"({"etcdserver":"3.5.0","etcdcluster":"3.5.0","raftkv":")" +
+                               std::string(raftkv::kVersion) + R"(","raftkvcommit":")" +
+                               std::string(raftkv::git_commit()) + R"("})");
   auto post = http.Post("/health", "", "text/plain");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
