@@ -3,8 +3,10 @@
 #                             included in the tree: "raft/raft.h", "node/raft_node.h"
 #   lib/libraftkv_*.a         the libraries: raftkv::raft (the pure core), raftkv::storage,
 #                             raftkv::node (the runtime, with raftkv::transport over gRPC)
+#   lib/libraftkv.so.X.Y      all of them as one shared library: raftkv::shared
 #   lib/cmake/raftkv/         the CMake package: find_package(raftkv CONFIG REQUIRED)
-#   lib/pkgconfig/raftkv-*.pc pkg-config: raftkv-raft, raftkv-storage, raftkv-node
+#   lib/pkgconfig/raftkv*.pc  pkg-config: raftkv-raft, raftkv-storage, raftkv-node (static),
+#                             raftkv (the shared library)
 #   bin/                      raftkv, raftkvctl, raftkv-bench
 include(CMakePackageConfigHelpers)
 
@@ -70,6 +72,42 @@ endforeach()
 install(TARGETS ${targets} EXPORT raftkvTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev
         INCLUDES DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR})
+
+# The same libraries as one shared library, libraftkv.so.<major.minor> (raftkv::shared,
+# pkg-config raftkv): one, so that the core's globals (the invariant handler) exist once in
+# a process. Linked from the static libraries' own objects, compiled position-independent
+# for it (not compiled twice); sanitizer builds leave it out.
+if(NOT RAFTKV_SANITIZE AND NOT RAFTKV_TSAN)
+  set_target_properties(${targets} PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  find_package(absl CONFIG REQUIRED)  # what the layers found in their own folders
+  find_package(Protobuf REQUIRED)
+  find_package(gRPC CONFIG REQUIRED)
+  find_package(Threads REQUIRED)
+  find_package(spdlog REQUIRED)
+  set(objects)
+  foreach(target ${targets})
+    list(APPEND objects $<TARGET_OBJECTS:${target}>)
+  endforeach()
+  add_library(raftkv_shared SHARED ${objects})
+  target_link_libraries(raftkv_shared
+                        PUBLIC absl::status absl::statusor absl::synchronization absl::cord
+                               protobuf::libprotobuf gRPC::grpc++ Threads::Threads
+                        PRIVATE xxhash spdlog::spdlog)
+  target_include_directories(raftkv_shared INTERFACE
+    $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/src> $<BUILD_INTERFACE:${CMAKE_BINARY_DIR}/proto>
+    $<BUILD_INTERFACE:${CMAKE_BINARY_DIR}/generated>
+    $<INSTALL_INTERFACE:${RAFTKV_INSTALL_INCLUDEDIR}>)
+  set_target_properties(raftkv_shared PROPERTIES
+    OUTPUT_NAME raftkv EXPORT_NAME shared VERSION ${PROJECT_VERSION}
+    SOVERSION ${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}
+    LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/lib)
+  add_library(raftkv::shared ALIAS raftkv_shared)
+  install(TARGETS raftkv_shared EXPORT raftkvTargets
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT lib NAMELINK_COMPONENT dev)
+  configure_file(${CMAKE_SOURCE_DIR}/cmake/raftkv.pc.in ${CMAKE_BINARY_DIR}/raftkv.pc @ONLY)
+  install(FILES ${CMAKE_BINARY_DIR}/raftkv.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+          COMPONENT dev)
+endif()
 install(EXPORT raftkvTargets NAMESPACE raftkv:: DESTINATION ${RAFTKV_INSTALL_CMAKEDIR}
         COMPONENT dev)
 configure_package_config_file(${CMAKE_SOURCE_DIR}/cmake/raftkvConfig.cmake.in

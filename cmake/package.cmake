@@ -2,6 +2,7 @@
 #   raftkv      raftkv, raftkvctl and raftkv-bench in /usr/bin with their man pages, the
 #               systemd unit (raftkv.service, Type=notify, User=raftkv, data in
 #               /var/lib/raftkv) and /etc/raftkv/raftkv.toml with every setting commented
+#   libraftkvX.Y the shared library, libraftkv.so.X.Y
 #   raftkv-dev  the library: headers, static libraries, the CMake package, pkg-config
 # The files only the package carries are made by the target raftkv_package_files (the
 # config file from raftkv-config-template, man pages from --help by help2man), which
@@ -46,10 +47,11 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEB_COMPONENT_INSTALL ON)
-set(CPACK_COMPONENTS_ALL server service dev)
+set(CPACK_COMPONENTS_ALL server service dev lib)
 set(CPACK_COMPONENT_SERVER_GROUP raftkv)
 set(CPACK_COMPONENT_SERVICE_GROUP raftkv)
 set(CPACK_COMPONENT_DEV_GROUP dev)
+set(CPACK_COMPONENT_LIB_GROUP lib)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION database)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)  # the shared libraries' packages, from dpkg-shlibdeps
@@ -65,10 +67,19 @@ set(CPACK_DEBIAN_RAFTKV_PACKAGE_CONTROL_EXTRA
     ${CMAKE_SOURCE_DIR}/packaging/debian/postrm ${CMAKE_SOURCE_DIR}/packaging/debian/conffiles)
 set(CPACK_DEBIAN_RAFTKV_PACKAGE_CONTROL_STRICT_PERMISSION TRUE)
 
+set(RAFTKV_SO_PACKAGE libraftkv${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR})
+set(CPACK_DEBIAN_LIB_PACKAGE_NAME ${RAFTKV_SO_PACKAGE})
+set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
+set(CPACK_DEBIAN_LIB_DESCRIPTION
+    "raftkv's Raft engine as one shared library: the core, the WAL, RaftNode and its
+gRPC transport (libraftkv.so.${PROJECT_VERSION_MAJOR}.${PROJECT_VERSION_MINOR}).")
+# A shlibs file and the ldconfig trigger.
+set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
+
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME raftkv-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
-    "libgrpc++-dev, libprotobuf-dev, libabsl-dev, libspdlog-dev, libxxhash-dev")
+    "${RAFTKV_SO_PACKAGE} (= ${PROJECT_VERSION}), libgrpc++-dev, libprotobuf-dev, libabsl-dev, libspdlog-dev, libxxhash-dev")
 set(CPACK_DEBIAN_DEV_DESCRIPTION
     "raftkv's Raft engine as a C++ library, headers and static libraries:
 raftkv::raft (the pure consensus core), raftkv::storage (the WAL) and

@@ -6,6 +6,7 @@ each public header compiled alone, the pkg-config files, and the installed binar
 --version.
 
 Usage: install_test.py BUILD_DIR SOURCE_DIR"""
+import glob
 import os
 import shutil
 import subprocess
@@ -94,6 +95,43 @@ class OutsideProject(unittest.TestCase):
         self.assertIn("counter = 55", run([exe], timeout=60))
         # The node's file names everything it needs (each -l resolves).
         self.assertIn("-lraftkv_node", pkg_config("--libs", "raftkv-node"))
+
+
+class SharedLibrary(unittest.TestCase):
+    def test_one_versioned_shared_library_runs_the_runtime_example(self):
+        lib = os.path.join(PREFIX, "lib")
+        real = glob.glob(os.path.join(lib, "libraftkv.so.*.*.*"))
+        self.assertEqual(len(real), 1, os.listdir(lib))
+        major_minor = ".".join(real[0].rsplit(".so.", 1)[1].split(".")[:2])
+        soname = f"libraftkv.so.{major_minor}"
+        self.assertIn(f"SONAME               {soname}\n", run(["objdump", "-p", real[0]]))
+        self.assertEqual(os.readlink(os.path.join(lib, soname)), os.path.basename(real[0]))
+        self.assertEqual(os.readlink(os.path.join(lib, "libraftkv.so")), soname)
+        # RaftNode, its transport and storage through pkg-config raftkv, the shared library
+        # alone: three members in one process, snapshots streamed and restored.
+        exe = os.path.join(PREFIX, "streaming-shared")
+        run(["g++", "-O1", os.path.join(SOURCE, "examples", "streaming_snapshot",
+                                        "streaming_snapshot.cc"), "-o", exe,
+             *pkg_config("--cflags", "--libs", "raftkv")], timeout=900)
+        env = dict(os.environ, LD_LIBRARY_PATH=lib)
+        self.assertIn(f"{soname} => {lib}/{soname}", run(["ldd", exe], env=env))
+        self.assertNotIn("libraftkv_", run(["nm", "-C", exe]))  # nothing linked statically
+        run([exe], env=env, timeout=120)
+
+    def test_cmake_links_raftkv_shared(self):
+        project = os.path.join(PREFIX, "shared-project")
+        os.makedirs(project)
+        with open(os.path.join(project, "CMakeLists.txt"), "w") as f:
+            f.write("cmake_minimum_required(VERSION 3.25)\nproject(p CXX)\n"
+                    "set(CMAKE_CXX_STANDARD 20)\nfind_package(raftkv CONFIG REQUIRED)\n"
+                    f"add_executable(counter {SOURCE}/examples/replicated_counter.cc)\n"
+                    "target_link_libraries(counter PRIVATE raftkv::shared)\n")
+        build = os.path.join(project, "build")
+        run(["cmake", "-S", project, "-B", build, "-G", "Ninja", f"-DCMAKE_PREFIX_PATH={PREFIX}"])
+        run(["cmake", "--build", build])
+        exe = os.path.join(build, "counter")
+        self.assertIn("libraftkv.so.", run(["ldd", exe]))
+        self.assertIn("counter = 55", run([exe], timeout=60))
 
 
 if __name__ == "__main__":

@@ -132,8 +132,9 @@ class Package(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         # Whatever happened, nothing of the test stays installed.
-        subprocess.run(["apt-get", "purge", "-y", "raftkv", "raftkv-dev"], capture_output=True,
-                       timeout=300, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+        # (dpkg, not apt: apt refuses a name it no longer knows, and purges nothing.)
+        subprocess.run(["dpkg", "--purge", *getattr(cls, "debs", {})], capture_output=True,
+                       timeout=300)
         shutil.rmtree(cls.out, ignore_errors=True)
 
     def apt(self, *args):
@@ -141,8 +142,9 @@ class Package(unittest.TestCase):
                    env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
 
     def test_install_serve_use_the_library_remove_and_purge(self):
-        self.assertEqual(sorted(self.debs), ["raftkv", "raftkv-dev"])
-        self.apt("install", self.debs["raftkv"], self.debs["raftkv-dev"])
+        lib = next(name for name in self.debs if name.startswith("libraftkv"))
+        self.assertEqual(sorted(self.debs), [lib, "raftkv", "raftkv-dev"])
+        self.apt("install", self.debs["raftkv"], self.debs["raftkv-dev"], self.debs[lib])
         # What the package put in place.
         self.assertTrue(run(["/usr/bin/raftkv", "--version"]).startswith("raftkv version: "))
         for tool in ("raftkvctl", "raftkv-bench"):
@@ -208,18 +210,29 @@ class Package(unittest.TestCase):
             run(["g++", os.path.join(SOURCE, "examples", "replicated_counter.cc"), "-o", exe,
                  *flags])
             self.assertIn("counter = 55", run([exe], timeout=60))
+            # And the shared library, found by the dynamic linker without help.
+            shared = os.path.join(tmp, "counter-shared")
+            run(["g++", os.path.join(SOURCE, "examples", "replicated_counter.cc"), "-o", shared,
+                 *run(["pkg-config", "--cflags", "--libs", "raftkv"]).split()])
+            self.assertIn("libraftkv.so.", run(["ldd", shared]))
+            self.assertIn("counter = 55", run([shared], timeout=60))
 
         # Removed: the programs go, the data and the edited config stay.
-        self.apt("remove", "raftkv", "raftkv-dev")
+        self.apt("remove", "raftkv", "raftkv-dev", lib)
         self.assertFalse(os.path.exists("/usr/bin/raftkv"))
         self.assertFalse(os.path.exists("/usr/include/raftkv"))
         self.assertTrue(os.path.exists(wal[0]))
         self.assertTrue(os.path.isfile("/etc/raftkv/raftkv.toml"))
         # Purged: nothing stays, not even the user.
-        self.apt("purge", "raftkv")
+        # (dpkg: apt no longer knows raftkv-dev, which left nothing behind.)
+        run(["dpkg", "--purge", "raftkv", "raftkv-dev", lib])
         self.assertFalse(os.path.exists("/var/lib/raftkv"))
         self.assertFalse(os.path.exists("/etc/raftkv"))
         self.assertRaises(KeyError, pwd.getpwnam, "raftkv")
+        # dpkg knows none of the three any more (not even as config-files).
+        left = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Status}\n", "*raftkv*"],
+                              capture_output=True, text=True, timeout=60)
+        self.assertEqual((left.returncode, left.stdout), (1, ""), left.stdout)
 
 
 if __name__ == "__main__":
