@@ -16,6 +16,7 @@ bad=0
 for f in "$@"; do
   if ! out=$("$compiler" -std=c++20 -fsyntax-only -Wthread-safety -Wthread-safety-beta \
       -Werror=thread-safety -Wno-unknown-warning-option -Isrc -I"$build/src/server/generated" \
+      -I"$build/generated" \
       -isystem "$build/proto" "$f" 2>&1); then
     echo "$out" | grep -E "error|warning" | head -20
     echo "thread-safety: $f"
