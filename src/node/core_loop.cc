@@ -45,11 +45,7 @@ void CoreLoop::start() {
 }
 
 void CoreLoop::stop() {
-  {
-    MutexLock lock(&mu_);
-    stopping_ = true;
-    work_.signal();
-  }
+  halt();
   if (thread_.joinable()) thread_.join();
 }
 

@@ -28,11 +28,7 @@ class WorkQueue {
   // Stops the thread once the item in hand is done; queued items are dropped, and later
   // pushes too. Any thread but the queue's own; idempotent.
   void stop() {
-    {
-      MutexLock lock(&mu_);
-      stopping_ = true;
-      work_.signal();
-    }
+    halt();
     if (thread_.joinable()) thread_.join();
   }
   // As stop() without waiting for the thread: the item in hand finishes, the rest are
