@@ -555,8 +555,9 @@ TEST(RaftNode, AWriteIsRefusedWhileApplyingLagsTooFarAndTakenOnceItCatchesUp) {
   // Everything the new leader appended of its own (its term's first entry) applied first:
   // while that trails, "first" would be refused too. A write that returns has been applied
   // here, after every entry before it. (Waiting for a lag of 0 alone raced: the
-  // bootstrap entry could be applied before the leader's entry was even committed.)
-  ASSERT_TRUE(n.client_write("zero", kTimeout).ok());
+  // bootstrap entry could be applied before the leader's entry was even committed; and
+  // "zero" itself is refused, never appended, while the leader's entry trails.)
+  ASSERT_TRUE(eventually([&] { return n.client_write("zero", kTimeout).ok(); }));
   ASSERT_TRUE(eventually([&] { return lag() == 0; }));
   c.sm(1).hold(true);
   std::atomic<int> answered{0};
