@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "log/log.h"
+#include "node/file_snapshot.h"
 #include "node/node_error.h"
 #include "raft/codec.h"
 #include "raftkv/node.pb.h"
@@ -52,15 +53,14 @@ void Applier::run(ReadyJob& job) {
   raft::Ready& rd = job.ready;
   std::optional<SnapshotData> installed;
   if (rd.snapshot.has_value()) {
-    install(*rd.snapshot, *job.snapshot);
+    // Restored from the saved file when there is one (read a piece at a time), and kept
+    // for this member's own followers, so that the bytes received go with the job.
+    std::shared_ptr<const transport::SnapshotSource> data =
+        job.snapshot_file != nullptr ? std::move(job.snapshot_file) : std::move(job.snapshot);
+    install(*rd.snapshot, *data);
     // A snapshot not restored: nothing after it may be applied on the state it replaced.
     if (failed_) return;
-    // Kept for this member's own followers: the saved file when there is one, so that
-    // the bytes received go with the job.
-    installed = SnapshotData{job.snapshot_file != nullptr
-                                 ? std::move(job.snapshot_file)
-                                 : transport::memory_snapshot(std::move(job.snapshot)),
-                             *rd.snapshot};
+    installed = SnapshotData{std::move(data), *rd.snapshot};
   }
   const auto batch_start = std::chrono::steady_clock::now();
   for (const raft::Entry& e : rd.committed_entries) {
@@ -87,16 +87,16 @@ void Applier::run(ReadyJob& job) {
   outputs_.applied(std::move(installed));
 }
 
-void Applier::install(const raft::SnapshotMeta& meta, const std::string& bytes) {
+void Applier::install(const raft::SnapshotMeta& meta, const transport::SnapshotSource& data) {
   const auto start = Steady::now();
-  if (absl::Status s = sm_->restore(bytes); !s.ok()) {
+  if (absl::Status s = restore_from(*sm_, data); !s.ok()) {
     return fail("the snapshot from the leader cannot be restored: " + std::string(s.message()));
   }
   metrics_->snapshots_installed.inc();
   raftlog::info("node", "installed snapshot",
                 {{"index", meta.last.index.value()},
                  {"term", meta.last.term.value()},
-                 {"bytes", bytes.size()},
+                 {"bytes", data.size()},
                  {"took", Steady::now() - start}});
   sm_->on_membership(meta.membership);
   removed_->applied(meta.membership);

@@ -75,7 +75,7 @@ class Applier {
   void run(SnapshotRequest&);
   void run(Leadership& change) { sm_->on_leadership(change.leader, change.term); }
   void run(LeaderCall& call);
-  void install(const raft::SnapshotMeta& meta, const std::string& bytes);
+  void install(const raft::SnapshotMeta& meta, const transport::SnapshotSource& data);
   void apply_entry(const raft::Entry& e);
   // A fatal error: the handler is told, and this thread applies nothing more, whatever
   // the handler does (RaftNode halts the node in it; this stops the item in hand).

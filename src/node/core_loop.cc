@@ -98,8 +98,9 @@ absl::Status CoreLoop::apply_lag_refusal() {
 
 // ---- Inputs (any thread; the tasks run on the core thread) ----
 
-void CoreLoop::step(raft::Message message, std::string snapshot_bytes) {
-  size_t bytes = snapshot_bytes.size();
+void CoreLoop::step(raft::Message message,
+                    std::shared_ptr<const transport::SnapshotSource> snapshot_bytes) {
+  size_t bytes = snapshot_bytes != nullptr ? snapshot_bytes->bytes_in_memory() : 0;
   if (const auto* ae = std::get_if<raft::AppendEntries>(&message.body)) {
     for (const raft::Entry& e : ae->entries) bytes += e.data.size();
   }
@@ -249,8 +250,8 @@ void CoreLoop::publish() {
   if (heard_due) heard_published_at_ = now;
   MemoryHeld memory{.snapshot_bytes =
                         latest_.source != nullptr ? latest_.source->bytes_in_memory() : 0};
-  for (const auto& [index, bytes] : incoming_snapshots_)
-    memory.incoming_snapshot_bytes += bytes.size();
+  for (const auto& [index, source] : incoming_snapshots_)
+    memory.incoming_snapshot_bytes += source->bytes_in_memory();
   {
     MutexLock lock(&status_mu_);
     memory.log_bytes = core_->log().bytes();
@@ -343,7 +344,7 @@ void CoreLoop::drive() {
                           std::to_string(rd.snapshot->last.index.value()) +
                           " whose bytes never arrived");
     }
-    job.snapshot = std::make_shared<const std::string>(std::move(it->second));
+    job.snapshot = std::move(it->second);
     incoming_snapshots_.clear();
   }
   // Only entries, a snapshot, or a new term or vote need an fsync. A hard state whose

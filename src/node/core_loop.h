@@ -111,7 +111,7 @@ class CoreLoop {
   // and must not block. When the queue is over its bounds (OverloadBounds) a peer's
   // message is dropped, and a request is refused with kOverloaded at once, on the
   // calling thread; so is a proposal while applying lags too far behind committing.
-  void step(raft::Message message, std::string snapshot_bytes);
+  void step(raft::Message message, std::shared_ptr<const transport::SnapshotSource> snapshot);
   // A peer's connection to this member went away (transport::Handler::on_peer_closed).
   void peer_closed(raft::NodeId peer);
   // With `only_in` set, the proposal is refused (kNotLeader) unless the core leads in
@@ -195,7 +195,8 @@ class CoreLoop {
   std::map<raft::NodeId, HeartbeatSent> heartbeats_;  // the latest round sent to each peer
   std::map<raft::NodeId, Clock::time_point> last_heard_;
   Clock::time_point heard_published_at_{};
-  std::map<raft::LogIndex, std::string> incoming_snapshots_;  // by index, until installed
+  // By index, until installed.
+  std::map<raft::LogIndex, std::shared_ptr<const transport::SnapshotSource>> incoming_snapshots_;
   SnapshotData latest_;  // the newest snapshot, sent to followers that need it
 
   mutable Mutex mu_;

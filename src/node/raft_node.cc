@@ -267,7 +267,16 @@ NodeState RaftNode::status() const {
 
 // ---- transport::Handler ----
 
-void RaftNode::on_message(raft::Message message, std::string snapshot) {
+absl::StatusOr<std::unique_ptr<transport::SnapshotSink>> RaftNode::receive_snapshot(
+    raft::NodeId from, uint64_t index, uint64_t size) {
+  (void)from;
+  (void)size;
+  if (halted_) return node_error(NodeErrorKind::kStopped, "the node is halted");
+  return storage_->receive_snapshot(index);  // to a file, never held in memory
+}
+
+void RaftNode::on_message(raft::Message message,
+                          std::shared_ptr<const transport::SnapshotSource> snapshot) {
   core_->step(std::move(message), std::move(snapshot));
 }
 

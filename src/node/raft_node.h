@@ -167,7 +167,11 @@ class RaftNode : public transport::Handler {
 
   /// transport::Handler (transport threads): give the node to the transport's start()
   /// or LocalNetwork::attach(); not for the embedder to call.
-  void on_message(raft::Message message, std::string snapshot) override;
+  absl::StatusOr<std::unique_ptr<transport::SnapshotSink>> receive_snapshot(raft::NodeId from,
+                                                                            uint64_t index,
+                                                                            uint64_t size) override;
+  void on_message(raft::Message message,
+                  std::shared_ptr<const transport::SnapshotSource> snapshot) override;
   void on_proposal(raft::NodeId from, std::string entry) override;
   void on_refusal(uint64_t request, absl::Status why) override;
   void on_forward(raft::NodeId from, std::string payload, Millis timeout,

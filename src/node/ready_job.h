@@ -15,10 +15,12 @@ namespace node {
 
 struct ReadyJob {
   raft::Ready ready;
-  // The bytes of ready.snapshot (a snapshot from the leader), if it has one.
-  std::shared_ptr<const std::string> snapshot;
+  // The bytes of ready.snapshot (a snapshot from the leader), if it has one: as they
+  // were received (a temporary file of the data directory, or memory).
+  std::shared_ptr<const transport::SnapshotSource> snapshot;
   // The same snapshot read from its file, once the storage thread has saved it: what
-  // the node keeps for its own followers, so the bytes above go once applied.
+  // the state machine restores from and the node keeps for its own followers, so the
+  // bytes above go once applied.
   std::shared_ptr<const transport::SnapshotSource> snapshot_file;
   // When the core handed it over: its committed entries were known committed then.
   std::chrono::steady_clock::time_point taken_at{};

@@ -30,19 +30,17 @@ absl::Status recover_snapshot(const NodeConfig& config, storage::SnapshotStore& 
   auto listed = store.list();
   if (!listed.is_ok()) return absl::DataLossError(listed.status().message());
   if (listed.value().empty()) return absl::OkStatus();
-  auto loaded = store.load_latest();
-  if (!loaded.is_ok()) return absl::DataLossError(loaded.status().message());
-  storage::StoredSnapshot& snapshot = loaded.value();
-  if (absl::Status s = sm->restore(snapshot.data); !s.ok()) {
-    return absl::DataLossError("snapshot " + n(snapshot.meta.last.index.value()) + " in " +
-                               config.data_dir + "/snap: " + std::string(s.message()));
+  // Verified and restored a piece at a time: the snapshot is never held whole here.
+  auto latest = store.open_latest();
+  if (!latest.is_ok()) return absl::DataLossError(latest.status().message());
+  const raft::SnapshotMeta meta = latest.value()->meta();
+  std::shared_ptr<const transport::SnapshotSource> file = file_snapshot(std::move(latest.value()));
+  if (absl::Status s = restore_from(*sm, *file); !s.ok()) {
+    return absl::DataLossError("snapshot " + n(meta.last.index.value()) + " in " + config.data_dir +
+                               "/snap: " + std::string(s.message()));
   }
-  out->meta = snapshot.meta;
-  // Kept as its file: the bytes just restored are not held for the followers.
-  auto file = open_file_snapshot(store, snapshot.meta.last.index.value());
-  out->source = file.ok() ? *std::move(file)
-                          : transport::memory_snapshot(
-                                std::make_shared<const std::string>(std::move(snapshot.data)));
+  out->meta = meta;
+  out->source = std::move(file);  // kept as its file for the followers
   return absl::OkStatus();
 }
 

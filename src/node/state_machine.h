@@ -5,6 +5,7 @@
 /// server's store is one; examples/ shows another.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -13,6 +14,22 @@
 #include "raft/types.h"
 
 namespace node {
+
+/// The most bytes one piece of SnapshotPieces holds.
+inline constexpr uint64_t kRestorePieceBytes = 1 << 20;
+
+/// A snapshot's bytes handed to StateMachine::restore_from() in order, a piece at a time:
+/// read from a file, so that a member never holds the whole snapshot to restore it.
+class SnapshotPieces {
+ public:
+  virtual ~SnapshotPieces() = default;
+  /// The snapshot's length in bytes, all pieces together.
+  virtual uint64_t size() const = 0;
+  /// The next piece (valid until the next call; at most kRestorePieceBytes when the
+  /// runtime reads a file), or an empty one once all were read. An
+  /// error means the bytes cannot be read: return it from restore_from().
+  virtual absl::StatusOr<std::string_view> next() = 0;
+};
 
 /// The application's replicated state. Whatever apply() computes must depend only on the
 /// state and the command, never on a clock, a random number, this member's id or
@@ -34,9 +51,26 @@ class StateMachine {
   /// refused snapshot from the leader stops the node through its fatal handler
   /// (Applier::install), since the member has no other way to catch up; the snapshot is
   /// stored before it is restored, so open() then refuses it too. restore() must therefore
-  /// read back everything snapshot() and snapshot_to() can write. It receives the whole
-  /// snapshot at once: restores are not streamed.
+  /// read back everything snapshot() and snapshot_to() can write. The runtime restores
+  /// through restore_from(); restore() serves the default restore_from().
   virtual absl::Status restore(std::string_view data) = 0;
+  /// The same restore, from the snapshot's bytes in pieces as they are read from its file
+  /// (a state machine as large as its store overrides this, and builds its new state
+  /// aside as the pieces come). The same contract as restore(): the state is replaced
+  /// only when every piece was read and the whole is valid; otherwise return the error
+  /// and keep the state as it was. The file's checksum was verified before the first
+  /// piece. The default gathers the pieces and calls restore().
+  virtual absl::Status restore_from(SnapshotPieces& pieces) {
+    std::string all;
+    all.reserve(pieces.size());
+    for (;;) {
+      absl::StatusOr<std::string_view> piece = pieces.next();
+      if (!piece.ok()) return piece.status();
+      if (piece->empty()) break;
+      all.append(*piece);
+    }
+    return restore(all);
+  }
   /// The same snapshot as snapshot(), handed to `write` in pieces as it is produced, so
   /// that the node writes it to its file without holding it whole (a state machine as
   /// large as its store overrides this). `write` returns false when the bytes cannot be

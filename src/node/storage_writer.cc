@@ -39,6 +39,11 @@ void StorageWriter::stop() { queue_.stop(); }
 
 void StorageWriter::persist(ReadyJob job) { queue_.push(std::move(job)); }
 
+absl::StatusOr<std::unique_ptr<transport::SnapshotSink>> StorageWriter::receive_snapshot(
+    uint64_t index) {
+  return file_sink(*snapshots_, index);
+}
+
 void StorageWriter::save_snapshot(std::shared_ptr<storage::SnapshotWriter> snapshot) {
   queue_.push(std::move(snapshot));
 }
@@ -46,7 +51,7 @@ void StorageWriter::save_snapshot(std::shared_ptr<storage::SnapshotWriter> snaps
 void StorageWriter::write(ReadyJob& job) {
   const raft::Ready& r = job.ready;
   if (r.snapshot.has_value()) {
-    storage::Status s = snapshots_->save(*r.snapshot, *job.snapshot);
+    storage::Status s = save_snapshot_from(*snapshots_, *r.snapshot, *job.snapshot);
     if (s.is_ok()) s = wal_->install_snapshot(r.snapshot->last);
     if (!s.is_ok()) return fatal_("cannot store the snapshot from the leader: " + s.message());
     // What this member sends its own followers from now on: the file, not the bytes.

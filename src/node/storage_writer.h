@@ -38,6 +38,9 @@ class StorageWriter {
   // to commit (then `saved` gets it, read from its file).
   void persist(ReadyJob job);
   void save_snapshot(std::shared_ptr<storage::SnapshotWriter> snapshot);
+  // Any thread (the transport's): a sink for the bytes of snapshot `index` arriving from
+  // the leader, a temporary file of the snapshot directory (file_snapshot.h).
+  absl::StatusOr<std::unique_ptr<transport::SnapshotSink>> receive_snapshot(uint64_t index);
 
   // fsyncs so far (for status and metrics). Any thread.
   uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }

@@ -25,6 +25,8 @@ constexpr uint32_t kVersion2 = 2;
 // The smallest file: magic, version, index, term, two empty fields, length, checksum.
 constexpr uint64_t kMinSize = 8 + 4 + 16 + 4 + 4 + 8 + 8;
 constexpr char kTruncated[] = "truncated header";
+// The pieces a snapshot file is verified in: memory for one, not for the snapshot.
+constexpr uint64_t kVerifyPieceBytes = 1 << 20;
 
 void free_hash(XXH3_state_s* h) { XXH3_freeState(h); }
 
@@ -151,6 +153,89 @@ Status SnapshotReader::read(uint64_t offset, uint64_t n, std::string* out) const
                                               std::to_string(size_) + " bytes");
   }
   return file_->read_at(offset_ + offset, n, out);
+}
+
+Status SnapshotReader::verify() const {
+  auto corrupt = [&](const std::string& what) {
+    return Status(Code::kCorruption, "snapshot " + path_ + ": " + what);
+  };
+  const uint64_t body = file_->size() - 8;  // open() checked it holds a checksum
+  std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash(XXH3_createState(), free_hash);
+  if (hash == nullptr || XXH3_64bits_reset(hash.get()) != XXH_OK) {
+    return Status(Code::kIoError, "snapshot " + path_ + ": cannot compute its checksum");
+  }
+  std::string piece;
+  for (uint64_t at = 0; at < body; at += piece.size()) {
+    if (Status s = file_->read_at(at, std::min(kVerifyPieceBytes, body - at), &piece); !s.is_ok()) {
+      return s;
+    }
+    if (XXH3_64bits_update(hash.get(), piece.data(), piece.size()) != XXH_OK) {
+      return Status(Code::kIoError, "snapshot " + path_ + ": cannot compute its checksum");
+    }
+  }
+  if (Status s = file_->read_at(body, 8, &piece); !s.is_ok()) return s;
+  uint64_t checksum = 0;
+  if (raft::ByteReader tail(piece);
+      !tail.u64(&checksum) || checksum != XXH3_64bits_digest(hash.get())) {
+    return corrupt("bad checksum at offset " + std::to_string(body));
+  }
+  return Status::ok();
+}
+
+ReceivedSnapshot::~ReceivedSnapshot() {
+  out_.reset();
+  in_.reset();
+  (void)fs_.remove(path_);  // best effort: a leftover is never read, and cleared at open
+}
+
+Status ReceivedSnapshot::append(std::string_view data) {
+  if (!error_.is_ok()) return error_;
+  if (out_ == nullptr) {
+    return error_ = Status(Code::kInvalidArgument, "received snapshot " + path_ + " is finished");
+  }
+  if (Status s = out_->append(data); !s.is_ok()) return error_ = s;
+  size_ += data.size();
+  return Status::ok();
+}
+
+Status ReceivedSnapshot::finish() {
+  if (!error_.is_ok()) return error_;
+  if (out_ == nullptr) return Status::ok();
+  out_.reset();  // written straight through: nothing is buffered
+  StatusOr<std::unique_ptr<ReadableFile>> in = fs_.open_for_read(path_);
+  if (!in.is_ok()) return error_ = in.status();
+  if (in.value()->size() != size_) {
+    return error_ =
+               Status(Code::kIoError, "received snapshot " + path_ + " holds " +
+                                          std::to_string(in.value()->size()) + " bytes, not the " +
+                                          std::to_string(size_) + " written");
+  }
+  in_ = std::move(in.value());
+  return Status::ok();
+}
+
+Status ReceivedSnapshot::read(uint64_t offset, uint64_t n, std::string* out) const {
+  if (in_ == nullptr) {
+    return Status(Code::kInvalidArgument, "received snapshot " + path_ + " is not finished");
+  }
+  if (offset > size_ || n > size_ - offset) {
+    return Status(Code::kInvalidArgument, "received snapshot " + path_ + ": " + std::to_string(n) +
+                                              " bytes at " + std::to_string(offset) +
+                                              " run past its " + std::to_string(size_) + " bytes");
+  }
+  return in_->read_at(offset, n, out);
+}
+
+StatusOr<std::unique_ptr<ReceivedSnapshot>> SnapshotStore::receive(uint64_t index) {
+  if (Status st = fs_.create_dir(dir_); !st.is_ok()) return st;
+  char name[64];
+  std::snprintf(name, sizeof name, "%016" PRIx64 "-%" PRIu64 ".recv.snap.tmp", index,
+                received_.fetch_add(1));
+  const std::string file = dir_ + "/" + name;
+  StatusOr<std::unique_ptr<WritableFile>> f = fs_.open_for_append(file, 0, 0);
+  if (!f.is_ok()) return f.status();
+  if (Status st = f.value()->truncate(0); !st.is_ok()) return st;
+  return std::unique_ptr<ReceivedSnapshot>(new ReceivedSnapshot(fs_, file, std::move(f.value())));
 }
 
 StatusOr<std::unique_ptr<SnapshotWriter>> SnapshotStore::begin(const raft::SnapshotMeta& meta) {
@@ -300,7 +385,17 @@ StatusOr<std::unique_ptr<SnapshotReader>> SnapshotStore::open(uint64_t index) {
     return corrupt(why2);
   }
   return std::unique_ptr<SnapshotReader>(
-      new SnapshotReader(h.meta, std::move(f.value()), offset, n));
+      new SnapshotReader(file, h.meta, std::move(f.value()), offset, n));
+}
+
+StatusOr<std::unique_ptr<SnapshotReader>> SnapshotStore::open_latest() {
+  StatusOr<std::vector<uint64_t>> all = list();
+  if (!all.is_ok()) return all.status();
+  if (all.value().empty()) return Status(Code::kInvalidArgument, "no snapshot in " + dir_);
+  StatusOr<std::unique_ptr<SnapshotReader>> reader = open(all.value().back());
+  if (!reader.is_ok()) return reader;
+  if (Status s = reader.value()->verify(); !s.is_ok()) return s;
+  return reader;
 }
 
 }  // namespace storage

@@ -6,6 +6,7 @@
 /// nothing the size of the state machine is held in memory to save or send one.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -76,17 +77,58 @@ class SnapshotReader {
   uint64_t size() const { return size_; }  ///< the state machine bytes
   /// Reads `n` state machine bytes at `offset` into `*out`.
   Status read(uint64_t offset, uint64_t n, std::string* out) const;
+  /// Reads the whole file a piece at a time and checks its checksum: kCorruption naming
+  /// the file when it does not match. Memory: one piece, not the snapshot.
+  Status verify() const;
 
  private:
   friend class SnapshotStore;
-  SnapshotReader(raft::SnapshotMeta meta, std::unique_ptr<ReadableFile> file, uint64_t offset,
-                 uint64_t size)
-      : meta_(std::move(meta)), file_(std::move(file)), offset_(offset), size_(size) {}
+  SnapshotReader(std::string path, raft::SnapshotMeta meta, std::unique_ptr<ReadableFile> file,
+                 uint64_t offset, uint64_t size)
+      : path_(std::move(path)),
+        meta_(std::move(meta)),
+        file_(std::move(file)),
+        offset_(offset),
+        size_(size) {}
 
+  std::string path_;
   raft::SnapshotMeta meta_;
   std::unique_ptr<ReadableFile> file_;
   uint64_t offset_;  // where the state machine bytes start in the file
   uint64_t size_;
+};
+
+/// The state machine bytes of a snapshot arriving from the leader, kept in a temporary
+/// file of the store's directory as they come (never whole in memory) until the message
+/// saying what they cover arrives and the node saves them as a snapshot file. append()
+/// the bytes in order, then finish(); read() them back after that. The file is removed
+/// when this is destroyed; one a crash leaves behind goes with remove_temporaries(). One
+/// thread at a time.
+class ReceivedSnapshot {
+ public:
+  ~ReceivedSnapshot();
+  ReceivedSnapshot(const ReceivedSnapshot&) = delete;
+  ReceivedSnapshot& operator=(const ReceivedSnapshot&) = delete;
+
+  /// Appends the next bytes. After a failure, later calls fail the same way.
+  Status append(std::string_view data);
+  /// No more bytes: the file is opened for reading.
+  Status finish();
+  uint64_t size() const { return size_; }  ///< bytes appended
+  /// Reads `n` bytes at `offset` into `*out`; after finish() only.
+  Status read(uint64_t offset, uint64_t n, std::string* out) const;
+
+ private:
+  friend class SnapshotStore;
+  ReceivedSnapshot(FileSystem& fs, std::string path, std::unique_ptr<WritableFile> file)
+      : fs_(fs), path_(std::move(path)), out_(std::move(file)) {}
+
+  FileSystem& fs_;
+  std::string path_;
+  std::unique_ptr<WritableFile> out_;  // until finish()
+  std::unique_ptr<ReadableFile> in_;   // after finish()
+  uint64_t size_ = 0;
+  Status error_;
 };
 
 /// The snapshot files of one directory (docs/storage-format.md): writes them atomically,
@@ -108,6 +150,12 @@ class SnapshotStore {
   /// The newest snapshot that reads back intact; kCorruption names the file and what
   /// is wrong when the newest is damaged (an older one is not used silently).
   StatusOr<StoredSnapshot> load_latest();
+  /// The same snapshot opened for reading in pieces, its checksum verified a piece at a
+  /// time (SnapshotReader::verify): nothing the size of the snapshot is held.
+  StatusOr<std::unique_ptr<SnapshotReader>> open_latest();
+  /// A temporary file for the bytes of snapshot `index` as they arrive from the leader.
+  /// Several may be received at once (each gets its own file).
+  StatusOr<std::unique_ptr<ReceivedSnapshot>> receive(uint64_t index);
   /// The snapshot saved at `index`, opened for reading in pieces.
   StatusOr<std::unique_ptr<SnapshotReader>> open(uint64_t index);
   /// The indexes of the snapshots on disk, oldest first.
@@ -126,6 +174,7 @@ class SnapshotStore {
   FileSystem& fs_;
   std::string dir_;
   int keep_;
+  std::atomic<uint64_t> received_{0};  // names the files of receive()
 };
 
 }  // namespace storage

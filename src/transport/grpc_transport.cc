@@ -149,12 +149,22 @@ class GrpcTransport::PeerService final
   // What one stream has received so far: the snapshot whose chunks are arriving, and the
   // sending peer's byte counter (looked up once per sender).
   struct Incoming {
-    std::string snapshot;
+    // The snapshot arriving: where its bytes go (the node's sink), how many came, and
+    // once the last chunk did, the bytes to read back.
+    std::unique_ptr<SnapshotSink> sink;
     uint64_t snapshot_index = 0;
-    bool snapshot_complete = false;
+    uint64_t snapshot_bytes = 0;
+    std::shared_ptr<const SnapshotSource> snapshot;
     metrics::Counter* received = nullptr;
     uint64_t received_from = 0;
     uint64_t sender = 0;  // the member the stream speaks for, from its first frame
+
+    void drop_snapshot() {
+      sink.reset();  // a file sink removes its file
+      snapshot.reset();
+      snapshot_index = 0;
+      snapshot_bytes = 0;
+    }
   };
 
   void count_received(Incoming& in, const pb::PeerFrame& frame) {
@@ -227,28 +237,48 @@ class GrpcTransport::PeerService final
                                  std::string_view(pem.front().data(), pem.front().size()));
   }
 
-  // Appends a snapshot chunk; false (the frame is dropped) when it is out of order.
+  // Writes a snapshot chunk to the node's sink for it; false (the frame is dropped) when
+  // it is out of order or the node cannot keep it: the leader sends the snapshot again.
   bool take_chunk(Incoming& in, const pb::PeerFrame& frame) {
     const pb::SnapshotChunk& c = frame.chunk();
-    if (c.offset() == 0) {
-      in.snapshot.clear();
-      in.snapshot_index = c.index();
-      in.snapshot_complete = false;
-      if (c.total() <= t_.options_.max_message_bytes * 64) in.snapshot.reserve(c.total());
-    }
-    if (c.index() != in.snapshot_index || c.offset() != in.snapshot.size()) {
-      ++t_.refused_;  // out of order: wait for the next snapshot to start over
-      log_refusal(t_.refusal_log_, "dropped peer frame", frame.from(),
-                  "snapshot chunk out of order",
-                  "chunk of snapshot " + std::to_string(c.index()) + " at offset " +
-                      std::to_string(c.offset()) + ", expected offset " +
-                      std::to_string(in.snapshot.size()));
-      in.snapshot.clear();
-      in.snapshot_index = 0;
+    auto drop = [&](const char* reason, std::string detail) {
+      ++t_.refused_;
+      log_refusal(t_.refusal_log_, "dropped peer frame", frame.from(), reason, std::move(detail));
+      in.drop_snapshot();
       return false;
+    };
+    if (c.offset() == 0) {
+      in.drop_snapshot();
+      absl::StatusOr<std::unique_ptr<SnapshotSink>> sink =
+          t_.handler_->receive_snapshot(raft::NodeId(frame.from()), c.index(), c.total());
+      if (!sink.ok()) {
+        return drop("snapshot not received", "snapshot " + std::to_string(c.index()) + ": " +
+                                                 std::string(sink.status().message()));
+      }
+      in.sink = *std::move(sink);
+      in.snapshot_index = c.index();
     }
-    in.snapshot.append(c.data());
-    in.snapshot_complete = c.last();
+    if (in.sink == nullptr || c.index() != in.snapshot_index || c.offset() != in.snapshot_bytes) {
+      // Out of order: wait for the next snapshot to start over.
+      return drop("snapshot chunk out of order", "chunk of snapshot " + std::to_string(c.index()) +
+                                                     " at offset " + std::to_string(c.offset()) +
+                                                     ", expected offset " +
+                                                     std::to_string(in.snapshot_bytes));
+    }
+    if (absl::Status s = in.sink->write(c.data()); !s.ok()) {
+      return drop("snapshot not received",
+                  "snapshot " + std::to_string(c.index()) + ": " + std::string(s.message()));
+    }
+    in.snapshot_bytes += c.data().size();
+    if (c.last()) {
+      absl::StatusOr<std::shared_ptr<const SnapshotSource>> done = in.sink->finish();
+      in.sink.reset();
+      if (!done.ok()) {
+        return drop("snapshot not received", "snapshot " + std::to_string(c.index()) + ": " +
+                                                 std::string(done.status().message()));
+      }
+      in.snapshot = *std::move(done);
+    }
     return true;
   }
 
@@ -286,9 +316,9 @@ class GrpcTransport::PeerService final
         }
         continue;
       }
-      std::string data;
+      std::shared_ptr<const SnapshotSource> data;
       if (const auto* is = std::get_if<raft::InstallSnapshot>(&m->body)) {
-        if (!in.snapshot_complete || in.snapshot_index != is->meta.last.index.value()) {
+        if (in.snapshot == nullptr || in.snapshot_index != is->meta.last.index.value()) {
           ++t_.refused_;  // its bytes did not all arrive
           log_refusal(
               t_.refusal_log_, "dropped peer message", frame.from(), "incomplete snapshot",
@@ -298,11 +328,9 @@ class GrpcTransport::PeerService final
         raftlog::info(kComponent, "received snapshot",
                       {{"peer", raftlog::hex_id(frame.from())},
                        {"index", is->meta.last.index.value()},
-                       {"bytes", in.snapshot.size()}});
+                       {"bytes", in.snapshot->size()}});
         data = std::move(in.snapshot);
-        in.snapshot.clear();
-        in.snapshot_index = 0;
-        in.snapshot_complete = false;
+        in.drop_snapshot();
         ++t_.snapshots_received_;
       }
       ++t_.received_;

@@ -30,7 +30,11 @@ class LocalNetwork {
  private:
   friend class LocalTransport;
   // Delivers under a shared lock, so that detach() waits for deliveries in progress.
-  bool deliver(raft::NodeId from, raft::NodeId to, raft::Message m, std::string snapshot);
+  bool deliver(raft::NodeId from, raft::NodeId to, raft::Message m);
+  // An InstallSnapshot: its bytes into the recipient's sink a chunk at a time, as over
+  // gRPC, then the message; false when any step fails (the core sends it again).
+  bool deliver_snapshot(raft::NodeId from, raft::NodeId to, raft::Message m,
+                        const SnapshotSource& data);
   Handler* route(raft::NodeId from, raft::NodeId to);
 
   std::shared_mutex mu_;

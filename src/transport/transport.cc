@@ -28,7 +28,23 @@ class MemorySnapshot : public SnapshotSource {
   std::shared_ptr<const std::string> bytes_;
 };
 
+class MemorySink : public SnapshotSink {
+ public:
+  absl::Status write(std::string_view bytes) override {
+    bytes_.append(bytes);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::shared_ptr<const SnapshotSource>> finish() override {
+    return memory_snapshot(std::make_shared<const std::string>(std::move(bytes_)));
+  }
+
+ private:
+  std::string bytes_;
+};
+
 }  // namespace
+
+std::unique_ptr<SnapshotSink> memory_sink() { return std::make_unique<MemorySink>(); }
 
 std::shared_ptr<const SnapshotSource> memory_snapshot(std::shared_ptr<const std::string> bytes) {
   return std::make_shared<const MemorySnapshot>(std::move(bytes));

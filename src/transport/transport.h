@@ -46,13 +46,40 @@ std::shared_ptr<const SnapshotSource> memory_snapshot(std::shared_ptr<const std:
 /// All of a source's bytes at once (the in-process transport, tests).
 absl::StatusOr<std::string> read_all(const SnapshotSource& source);
 
+/// Where a snapshot's bytes go as they arrive, chunk by chunk (Handler::receive_snapshot):
+/// the node writes them to a file, so that no member holds a snapshot whole to receive
+/// it. One transport thread at a time; destroyed without finish(), it drops the bytes.
+class SnapshotSink {
+ public:
+  virtual ~SnapshotSink() = default;
+  /// The next bytes, in order. An error drops the snapshot (the leader sends it again).
+  virtual absl::Status write(std::string_view bytes) = 0;
+  /// Every byte is written: the snapshot, to read back. Once.
+  virtual absl::StatusOr<std::shared_ptr<const SnapshotSource>> finish() = 0;
+};
+
+/// A sink that keeps the bytes in memory (the default for handlers with nowhere else).
+std::unique_ptr<SnapshotSink> memory_sink();
+
 /// The receiving side: the node. Called on transport threads, concurrently.
 class Handler {
  public:
   virtual ~Handler() = default;
+  /// A snapshot of `index` from `from` starts arriving, `size` bytes as the sender says:
+  /// where its bytes go until its InstallSnapshot message arrives. An error drops it.
+  /// The default keeps them in memory; RaftNode writes them to its data directory.
+  virtual absl::StatusOr<std::unique_ptr<SnapshotSink>> receive_snapshot(raft::NodeId from,
+                                                                         uint64_t index,
+                                                                         uint64_t size) {
+    (void)from;
+    (void)index;
+    (void)size;
+    return memory_sink();
+  }
   /// A Raft message from a peer. For InstallSnapshot, `snapshot` holds the snapshot's
-  /// bytes, received completely; otherwise it is empty.
-  virtual void on_message(raft::Message message, std::string snapshot) = 0;
+  /// bytes, received completely (what receive_snapshot's sink returned); otherwise null.
+  virtual void on_message(raft::Message message,
+                          std::shared_ptr<const SnapshotSource> snapshot) = 0;
   /// A client write a follower forwarded on its stream (see Transport::propose).
   virtual void on_proposal(raft::NodeId from, std::string entry) = 0;
   /// The leader refused a proposal this node forwarded: `request` is in no log. `why`

@@ -9,7 +9,9 @@
 // - saving what was loaded and loading it again gives the same snapshot;
 // - the reader that sends a snapshot in pieces (SnapshotStore::open) never crashes, and
 //   on a file that loads it gives the same metadata and bytes (it checks no checksum,
-//   so it is compared only there).
+//   so it is compared only there);
+// - open_latest (the reader, its checksum verified in pieces: what a node restores from)
+//   accepts exactly the files load_latest accepts, with the same metadata and size.
 
 #include <algorithm>
 #include <cstddef>
@@ -52,6 +54,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(m.starts_with("snapshot " + kFile + ": "), m);
   }
   storage::StatusOr<storage::StoredSnapshot> loaded = store.load_latest();
+  // What a node opens with (recovery.cc): the same file, verified a piece at a time; it
+  // accepts exactly what load_latest() accepts, with the same metadata.
+  storage::StatusOr<std::unique_ptr<storage::SnapshotReader>> latest = store.open_latest();
+  FUZZ_CHECK(latest.is_ok() == loaded.is_ok(),
+             "open_latest and load_latest disagree: " +
+                 (latest.is_ok() ? loaded.status().message() : latest.status().message()));
+  if (!latest.is_ok()) {
+    FUZZ_CHECK(latest.status().code() == storage::Code::kCorruption, latest.status().message());
+    FUZZ_CHECK(latest.status().message().starts_with("snapshot " + kFile + ": "),
+               latest.status().message());
+  } else {
+    FUZZ_CHECK(latest.value()->meta() == loaded.value().meta, "open_latest reads other metadata");
+    FUZZ_CHECK(latest.value()->size() == loaded.value().data.size(), "open_latest: another size");
+  }
   if (!loaded.is_ok()) {
     const std::string& m = loaded.status().message();
     FUZZ_CHECK(loaded.status().code() == storage::Code::kCorruption, m);

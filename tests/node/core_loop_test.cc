@@ -72,7 +72,7 @@ TEST_F(CoreLoopQueueTest, BeyondItsTaskBoundRequestsAreRefusedAndPeerMessagesDro
   ASSERT_EQ(others.size(), 4u);
   for (const absl::Status& s : others)
     EXPECT_TRUE(is_node_error(s, NodeErrorKind::kOverloaded)) << s;
-  l->step(heartbeat(), "");
+  l->step(heartbeat(), nullptr);
   EXPECT_EQ(l->overload().dropped_messages, 1u);
   EXPECT_EQ(l->overload().refused_queue_full, 5u);
   EXPECT_EQ(l->queue_depth(), 3u);
@@ -97,7 +97,7 @@ TEST_F(CoreLoopQueueTest, BeyondItsByteBoundRequestsAreRefusedButOneLargeItemAlw
   std::get<raft::AppendEntries>(append.body)
       .entries.push_back(
           raft::Entry{.term = raft::Term(1), .index = raft::LogIndex(1), .data = "e"});
-  m->step(append, "");  // one entry byte more: dropped
+  m->step(append, nullptr);  // one entry byte more: dropped
   EXPECT_EQ(m->overload().dropped_messages, 1u);
   EXPECT_EQ(m->queue_depth(), 2u);
 }

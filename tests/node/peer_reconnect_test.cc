@@ -18,7 +18,9 @@ namespace {
 
 class CountingHandler : public Handler {
  public:
-  void on_message(raft::Message, std::string) override { ++messages; }
+  void on_message(raft::Message, std::shared_ptr<const transport::SnapshotSource>) override {
+    ++messages;
+  }
   void on_proposal(raft::NodeId, std::string) override {}
   void on_refusal(uint64_t, absl::Status) override {}
   void on_forward(raft::NodeId, std::string, std::chrono::milliseconds,

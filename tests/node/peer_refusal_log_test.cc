@@ -25,7 +25,7 @@ namespace {
 
 class NullHandler : public Handler {
  public:
-  void on_message(raft::Message, std::string) override {}
+  void on_message(raft::Message, std::shared_ptr<const transport::SnapshotSource>) override {}
   void on_proposal(raft::NodeId, std::string) override {}
   void on_refusal(uint64_t, absl::Status) override {}
   void on_forward(raft::NodeId, std::string, std::chrono::milliseconds,
@@ -76,7 +76,7 @@ namespace pb = raftkv::peer;
 // A node whose configuration is {1, 2}; counts what reaches it.
 class MemberHandler : public NullHandler {
  public:
-  void on_message(raft::Message m, std::string) override {
+  void on_message(raft::Message m, std::shared_ptr<const transport::SnapshotSource>) override {
     std::lock_guard<std::mutex> lock(mu_);
     from_.push_back(m.from.value());
   }

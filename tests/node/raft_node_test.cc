@@ -64,6 +64,37 @@ class ListMachine : public StateMachine {
     std::istringstream in{std::string(data)};
     for (std::string line; std::getline(in, line);) items_.push_back(line);
     ++restores_;
+    ++whole_restores_;
+    return absl::OkStatus();
+  }
+  // As a large state machine restores: a line at a time as the pieces come, the new list
+  // built aside and swapped in only once every piece was read.
+  absl::Status restore_from(SnapshotPieces& pieces) override {
+    std::vector<std::string> items;
+    std::string line;
+    size_t count = 0, largest = 0;
+    for (;;) {
+      absl::StatusOr<std::string_view> piece = pieces.next();
+      if (!piece.ok()) return piece.status();
+      if (piece->empty()) break;
+      ++count;
+      largest = std::max(largest, piece->size());
+      for (char ch : *piece) {
+        if (ch != '\n') {
+          line += ch;
+        } else {
+          items.push_back(std::move(line));
+          line.clear();
+        }
+      }
+    }
+    if (!line.empty()) return absl::DataLossError("the snapshot ends inside a line");
+    std::lock_guard<std::mutex> lock(mu_);
+    if (refuse_restore_) return absl::DataLossError("this machine refuses every snapshot");
+    items_ = std::move(items);
+    ++restores_;
+    pieces_ = count;
+    largest_piece_ = largest;
     return absl::OkStatus();
   }
   std::vector<std::string> items() {
@@ -73,6 +104,16 @@ class ListMachine : public StateMachine {
   int restores() {
     std::lock_guard<std::mutex> lock(mu_);
     return restores_;
+  }
+  // Restores from the whole snapshot at once (restore()), not in pieces.
+  int whole_restores() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return whole_restores_;
+  }
+  // The pieces the last restore_from() read, and the largest of them.
+  std::pair<size_t, size_t> last_pieces() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {pieces_, largest_piece_};
   }
   // A state machine that cannot read a snapshot back (a bug an embedder may have).
   void refuse_restore() {
@@ -93,6 +134,9 @@ class ListMachine : public StateMachine {
   bool refuse_restore_ = false;
   std::vector<std::string> items_;
   int restores_ = 0;
+  int whole_restores_ = 0;
+  size_t pieces_ = 0;
+  size_t largest_piece_ = 0;
 };
 
 class TempDir {
@@ -371,6 +415,50 @@ TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
     const MemoryHeld m = c.node(behind).status().memory;
     return m.snapshot_bytes == 0 && m.incoming_snapshot_bytes == 0;
   })) << c.node(behind).status().memory.snapshot_bytes;
+}
+
+// A snapshot from the leader is written to a file as its chunks arrive and restored from
+// its saved file a piece at a time, never gathered whole: on the follower that receives
+// it and again when that follower restarts from its own snapshot file.
+TEST(RaftNode, ASnapshotIsReceivedIntoAFileAndRestoredInPiecesNeverWhole) {
+  Cluster c(3, /*snapshot_entries=*/5);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int behind = leader % 3 + 1;
+  c.stop(behind, /*forget=*/true);
+  // About 2.6 MB of state: three pieces of at most 1 MiB.
+  for (int i = 0; i < 13; ++i) {
+    ASSERT_TRUE(
+        c.node(leader).client_write(std::to_string(i) + std::string(200'000, 'v'), kTimeout).ok());
+  }
+  ASSERT_TRUE(eventually([&] { return c.node(leader).status().snapshot_index.value() >= 10; }));
+  c.start(behind);
+  ASSERT_TRUE(eventually([&] { return c.sm(behind).items().size() == 13; }));
+  EXPECT_EQ(c.sm(behind).items(), c.sm(leader).items());
+  EXPECT_GE(c.sm(behind).restores(), 1);
+  EXPECT_EQ(c.sm(behind).whole_restores(), 0);
+  auto [pieces, largest] = c.sm(behind).last_pieces();
+  EXPECT_GE(pieces, 3u);
+  EXPECT_LE(largest, kRestorePieceBytes);
+  // The file the chunks went to goes once the snapshot is saved and installed.
+  const std::string snap_dir = c.config(behind).data_dir + "/snap";
+  EXPECT_TRUE(eventually([&] {
+    for (const auto& f : std::filesystem::directory_iterator(snap_dir)) {
+      if (f.path().string().ends_with(".recv.snap.tmp")) return false;
+    }
+    return true;
+  }));
+  EXPECT_EQ(c.node(behind).status().memory.incoming_snapshot_bytes, 0u);
+
+  // Restarted, it restores its own snapshot file in pieces too.
+  c.stop(behind, /*forget=*/true);
+  c.start(behind);
+  ASSERT_TRUE(eventually([&] { return c.sm(behind).items().size() == 13; }));
+  EXPECT_EQ(c.sm(behind).restores(), 1);
+  EXPECT_EQ(c.sm(behind).whole_restores(), 0);
+  std::tie(pieces, largest) = c.sm(behind).last_pieces();
+  EXPECT_GE(pieces, 3u);
+  EXPECT_LE(largest, kRestorePieceBytes);
 }
 
 // A fatal error halts the node even when the embedder's handler returns: a follower whose

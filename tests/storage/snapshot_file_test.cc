@@ -268,5 +268,94 @@ TEST(SnapshotStore, ALengthPastTheEndIsRefusedEvenWithAGoodChecksum) {
   EXPECT_EQ(back.status().message(), "snapshot " + file + ": truncated header");
 }
 
+// open_latest() verifies the checksum a piece at a time (1 MiB each): a damaged byte in
+// any piece, the last included, is refused by name, as load_latest() refuses it.
+TEST(SnapshotStore, OpenLatestVerifiesTheChecksumInPiecesAndRefusesADamagedByteByName) {
+  TempDir d;
+  SnapshotStore store(posix_file_system(), d.path());
+  std::string data;
+  for (int i = 0; i < 3'000'000; ++i) data += static_cast<char>(i * 13);
+  ASSERT_TRUE(store.save(snapshot(5, data)).is_ok());
+  StatusOr<std::unique_ptr<SnapshotReader>> good = store.open_latest();
+  ASSERT_TRUE(good.is_ok()) << good.status().message();
+  EXPECT_EQ(good.value()->meta(), snapshot(5, "").meta);
+  EXPECT_EQ(good.value()->size(), data.size());
+  const std::string file = d.path() + "/0000000000000005.snap";
+  const uint64_t size = std::filesystem::file_size(file);
+  // One byte in the first piece, one in the third, one of the checksum itself.
+  for (uint64_t at : {uint64_t{70}, uint64_t{2'500'000}, size - 3}) {
+    char was = 0;
+    {
+      std::fstream f(file, std::ios::binary | std::ios::in | std::ios::out);
+      f.seekg(static_cast<std::streamoff>(at));
+      f.get(was);
+      f.seekp(static_cast<std::streamoff>(at));
+      f.put(static_cast<char>(was ^ 0x40));
+    }
+    StatusOr<std::unique_ptr<SnapshotReader>> bad = store.open_latest();
+    ASSERT_FALSE(bad.is_ok()) << "a damaged byte at " << at << " was not seen";
+    EXPECT_EQ(bad.status().code(), Code::kCorruption);
+    EXPECT_EQ(bad.status().message(),
+              "snapshot " + file + ": bad checksum at offset " + std::to_string(size - 8));
+    std::fstream f(file, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(static_cast<std::streamoff>(at));
+    f.put(was);
+  }
+  EXPECT_TRUE(store.open_latest().is_ok());
+  EXPECT_EQ(store.open_latest().status().code(), Code::kOk);
+  TempDir empty;
+  EXPECT_EQ(SnapshotStore(posix_file_system(), empty.path()).open_latest().status().code(),
+            Code::kInvalidArgument);
+}
+
+// A snapshot arriving from the leader goes to a temporary file as it comes, reads back
+// exactly once finished, is never listed as a snapshot, and its file goes with it.
+TEST(ReceivedSnapshot, KeepsTheBytesInAFileUntilItGoesAndIsNeverListed) {
+  TempDir d;
+  SnapshotStore store(posix_file_system(), d.path());
+  ASSERT_TRUE(store.save(snapshot(4, "kept")).is_ok());
+  std::string path;
+  {
+    StatusOr<std::unique_ptr<ReceivedSnapshot>> r = store.receive(9);
+    ASSERT_TRUE(r.is_ok()) << r.status().message();
+    StatusOr<std::unique_ptr<ReceivedSnapshot>> other = store.receive(9);  // its own file
+    ASSERT_TRUE(other.is_ok());
+    std::string piece;
+    EXPECT_EQ(r.value()->read(0, 1, &piece).code(), Code::kInvalidArgument);  // not finished
+    ASSERT_TRUE(r.value()->append("first ").is_ok());
+    ASSERT_TRUE(r.value()->append(std::string("second\0", 7)).is_ok());
+    ASSERT_TRUE(other.value()->append("other").is_ok());
+    EXPECT_EQ(r.value()->size(), 13u);
+    ASSERT_TRUE(r.value()->finish().is_ok());
+    EXPECT_EQ(r.value()->append("late").code(), Code::kInvalidArgument);
+    ASSERT_TRUE(r.value()->read(6, 7, &piece).is_ok());
+    EXPECT_EQ(piece, std::string("second\0", 7));
+    Status past = r.value()->read(10, 4, &piece);
+    EXPECT_EQ(past.code(), Code::kInvalidArgument);
+    int files = 0;
+    for (const auto& f : std::filesystem::directory_iterator(d.path())) {
+      const std::string name = f.path().filename().string();
+      if (name.starts_with("0000000000000009-") && name.ends_with(".recv.snap.tmp")) ++files;
+    }
+    EXPECT_EQ(files, 2);
+    EXPECT_EQ(store.list().value(), std::vector<uint64_t>{4});
+  }
+  for (const auto& f : std::filesystem::directory_iterator(d.path())) {
+    EXPECT_EQ(f.path().filename(), "0000000000000004.snap") << "left behind: " << f.path();
+  }
+  // One a crash left behind goes at the next open.
+  {
+    StatusOr<std::unique_ptr<ReceivedSnapshot>> r = store.receive(11);
+    ASSERT_TRUE(r.is_ok());
+    ASSERT_TRUE(r.value()->append("half").is_ok());
+    std::filesystem::copy_file(d.path() + "/000000000000000b-2.recv.snap.tmp",
+                               d.path() + "/000000000000000b-99.recv.snap.tmp");
+  }
+  ASSERT_TRUE(std::filesystem::exists(d.path() + "/000000000000000b-99.recv.snap.tmp"));
+  ASSERT_TRUE(store.remove_temporaries().is_ok());
+  EXPECT_FALSE(std::filesystem::exists(d.path() + "/000000000000000b-99.recv.snap.tmp"));
+  EXPECT_EQ(store.load_latest().value().data, "kept");
+}
+
 }  // namespace
 }  // namespace storage
