@@ -157,8 +157,10 @@ void Raft::tick() {
 }
 
 void Raft::peer_closed(NodeId peer) {
-  if (config_.lease_reads || peer == config_.id || peer != leader_ || leading() != nullptr ||
-      campaigning() != nullptr) {
+  // Without PreVote a campaign raises the term at once, so a connection that broke while
+  // the leader lives would depose it: only a pre-vote makes the early campaign harmless.
+  if (config_.lease_reads || !config_.pre_vote || peer == config_.id || peer != leader_ ||
+      leading() != nullptr || campaigning() != nullptr) {
     return;
   }
   leader_ = kNoNode;  // not in lease any more: the votes of others are granted

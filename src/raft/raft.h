@@ -107,7 +107,8 @@ class Raft {
   /// too. Only timing changes, never safety: a connection can break while its peer lives,
   /// and then the followers that still hear the leader refuse the pre-vote. Ignored with
   /// lease_reads, whose leader counts on followers refusing votes for a whole election
-  /// timeout (issue 19: fast failover).
+  /// timeout, and without pre_vote, where the early campaign would raise the term at once
+  /// and depose a leader that lives (issue 19: fast failover).
   void peer_closed(NodeId peer);
 
   /// Appends `data` as a new entry if this node is the leader. On a follower the

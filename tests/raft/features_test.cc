@@ -339,6 +339,29 @@ TEST(FastFailover, AnotherPeerClosingOrLeaseReadsChangeNothing) {
   }
 }
 
+Config failover_no_pre_vote_config(uint64_t id, uint64_t seed) {
+  Config c = failover_config(id, seed);
+  c.pre_vote = false;
+  return c;
+}
+
+// Without PreVote an early campaign would raise the term at once: a connection that broke
+// while the leader lives would depose it. So the event changes nothing there.
+TEST(FastFailover, WithoutPreVoteABrokenConnectionChangesNothing) {
+  TestCluster c(3, &failover_no_pre_vote_config);
+  ASSERT_TRUE(c.elect(1));
+  const Term term = c.node(1).term();
+  c.node(2).peer_closed(NodeId(1));  // the leader lives; only this connection broke
+  EXPECT_EQ(c.node(2).leader(), NodeId(1));
+  for (int i = 0; i < 29; ++i) {
+    c.node(2).tick();
+    c.settle();
+  }
+  EXPECT_EQ(c.node(2).role(), Role::kFollower);
+  EXPECT_EQ(c.node(1).role(), Role::kLeader);
+  for (uint64_t id : {1, 2, 3}) EXPECT_EQ(c.node(id).term(), term) << id;
+}
+
 // ---------------------------------------------------------------------------
 // Snapshots (thesis 5)
 
