@@ -1,6 +1,6 @@
 # What `cmake --install` puts under the prefix (docs/embedding.md):
-#   include/raftkv/...        the public headers and the headers they include, as they are
-#                             included in the tree: "raft/raft.h", "node/raft_node.h"
+#   include/raftkv/...        the public headers and nothing else, as they are included in
+#                             the tree: "raft/raft.h", "node/raft_node.h"; raftkv_version.h
 #   lib/libraftkv_*.a         the libraries: raftkv::raft (the pure core), raftkv::storage,
 #                             raftkv::node (the runtime, with raftkv::transport over gRPC)
 #   lib/libraftkv.so.X.Y      all of them as one shared library: raftkv::shared
@@ -9,51 +9,36 @@
 #                             raftkv (the shared library)
 #   bin/                      raftkv, raftkvctl, raftkv-bench
 include(CMakePackageConfigHelpers)
+include(${CMAKE_CURRENT_LIST_DIR}/check_public_headers.cmake)
 
 set(RAFTKV_INSTALL_INCLUDEDIR ${CMAKE_INSTALL_INCLUDEDIR}/raftkv)
 set(RAFTKV_INSTALL_CMAKEDIR ${CMAKE_INSTALL_LIBDIR}/cmake/raftkv)
 
-# The public API: what an embedder includes. Headers these include are installed with them
-# (they must compile), but only these are the API (docs/embedding.md, API stability).
+# The public API: what an embedder includes, and the only headers installed (docs/embedding.md,
+# API stability; tests/install checks the installed tree against that list). Every other header
+# is internal: the tree's own code includes it, nothing installed does.
 set(RAFTKV_PUBLIC_HEADERS
     raft/raft.h raft/types.h raft/message.h raft/ready.h raft/config.h raft/error.h
-    raft/roles.h raft/invariant.h
+    raft/roles.h raft/progress_state.h raft/invariant.h
     storage/status.h storage/wal.h storage/snapshot_file.h storage/file_system.h storage/mem_file_system.h
     transport/transport.h transport/grpc_transport.h transport/local_transport.h
-    node/raft_node.h node/state_machine.h node/node_config.h node/node_error.h)
+    node/raft_node.h node/state_machine.h node/node_config.h node/node_error.h node/node_types.h
+    node/node_metrics.h
+    metrics/registry.h)
 
-# The closure of the public headers under src/: each one's #include "..." of a file of
-# ours, recursively. Generated headers (raftkv/*.pb.h) are installed from the build tree.
-set(closure)
-set(pending ${RAFTKV_PUBLIC_HEADERS})
-while(pending)
-  list(POP_FRONT pending header)
-  if(header IN_LIST closure)
-    continue()
-  endif()
-  list(APPEND closure ${header})
-  file(STRINGS ${CMAKE_SOURCE_DIR}/src/${header} lines REGEX "^#include \"")
-  foreach(line ${lines})
-    string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" included "${line}")
-    if(EXISTS ${CMAKE_SOURCE_DIR}/src/${included})
-      list(APPEND pending ${included})
-    elseif(NOT included MATCHES "^(absl/|raftkv/|raftkv_version\\.h)")
-      message(FATAL_ERROR "src/${header} includes \"${included}\", which is neither ours nor "
-                          "a dependency's the package names (cmake/install.cmake)")
-    endif()
-  endforeach()
-endwhile()
-list(SORT closure)
-set(RAFTKV_INSTALLED_HEADERS ${closure} CACHE INTERNAL "the headers cmake --install puts under include/raftkv")
-foreach(header ${closure})
+# A public header that includes an internal one would not compile once installed: stop here,
+# naming both. Besides ours, only abseil's headers and the generated raftkv_version.h.
+raftkv_check_public_headers(${CMAKE_SOURCE_DIR}/src "^(absl/|raftkv_version\\.h$)"
+                            ${RAFTKV_PUBLIC_HEADERS})
+set(RAFTKV_INSTALLED_HEADERS ${RAFTKV_PUBLIC_HEADERS} raftkv_version.h
+    CACHE INTERNAL "the headers cmake --install puts under include/raftkv")
+foreach(header ${RAFTKV_PUBLIC_HEADERS})
   get_filename_component(dir ${header} DIRECTORY)
   install(FILES ${CMAKE_SOURCE_DIR}/src/${header} DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR}/${dir}
           COMPONENT dev)
 endforeach()
 install(FILES ${CMAKE_BINARY_DIR}/generated/raftkv_version.h DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR}
         COMPONENT dev)
-install(FILES ${CMAKE_BINARY_DIR}/proto/raftkv/node.pb.h ${CMAKE_BINARY_DIR}/proto/raftkv/peer.pb.h
-        DESTINATION ${RAFTKV_INSTALL_INCLUDEDIR}/raftkv COMPONENT dev)
 
 # The libraries, by the names an embedder links: raftkv::raft, ::storage, ::transport,
 # ::node; the others are what those link.

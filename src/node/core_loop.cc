@@ -5,6 +5,7 @@
 #include "log/log.h"
 #include "node/node_error.h"
 #include "raft/overloaded.h"
+#include "raft/raft_core.h"
 
 namespace node {
 namespace {
@@ -87,7 +88,8 @@ absl::Status CoreLoop::queue_full() const {
 }
 
 absl::Status CoreLoop::apply_lag_refusal() {
-  const raft::LogIndex commit = core_->log().committed(), applied = parts_.applier->applied();
+  const raft::LogIndex commit = core_of(*core_).log().committed(),
+                       applied = parts_.applier->applied();
   const uint64_t lag = commit > applied ? commit.value() - applied.value() : 0;
   if (lag <= parts_.bounds.max_apply_lag) return absl::OkStatus();
   refused_lagging_.fetch_add(1, std::memory_order_relaxed);
@@ -254,7 +256,7 @@ void CoreLoop::publish() {
     memory.incoming_snapshot_bytes += source->bytes_in_memory();
   {
     MutexLock lock(&status_mu_);
-    memory.log_bytes = core_->log().bytes();
+    memory.log_bytes = core_of(*core_).log().bytes();
     status_ = CoreStatus{.core = core_->status(),
                          .membership = core_->membership(),
                          .timeouts = core_->timeouts(),
@@ -395,7 +397,7 @@ void CoreLoop::maybe_snapshot() {
   // The apply thread writes the snapshot's file before the core compacts: what the
   // file's header records is asked of the core first, at the index applied (the apply
   // thread gets no more entries before it takes the snapshot).
-  const raft::CompactResult at = core_->snapshot_meta_at(core_->log().applied());
+  const raft::CompactResult at = core_->snapshot_meta_at(core_of(*core_).log().applied());
   if (!at.error.is_ok()) return;
   snapshot_requested_ = true;
   // A snapshot held in memory (one received, not yet on disk) goes while the next is

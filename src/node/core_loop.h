@@ -24,6 +24,7 @@
 #include "node/mutex.h"
 #include "node/node_config.h"
 #include "node/node_metrics.h"
+#include "node/node_types.h"
 #include "node/ready_job.h"
 #include "node/request_tracker.h"
 #include "node/storage_writer.h"
@@ -53,15 +54,6 @@ struct Replace {
 using MembershipChange = std::variant<AddVoter, AddLearner, Promote, Remove, Replace>;
 
 // What status() reports of the core.
-// Bytes the core thread holds: the log's entries since the last snapshot (the core keeps
-// them in memory), the newest snapshot (kept for followers that need it) and snapshots
-// received from the leader and not yet installed.
-struct MemoryHeld {
-  uint64_t log_bytes = 0;  // entries' payloads
-  uint64_t snapshot_bytes = 0;
-  uint64_t incoming_snapshot_bytes = 0;
-};
-
 struct CoreStatus {
   raft::NodeStatus core;
   raft::Membership membership;
@@ -71,13 +63,6 @@ struct CoreStatus {
   // When a message from each peer last arrived (the runtime's clock; the core has none).
   std::map<raft::NodeId, Clock::time_point> last_heard;
   MemoryHeld memory;
-};
-
-// Work the core thread turned away (OverloadBounds), since it started.
-struct OverloadCounters {
-  uint64_t dropped_messages = 0;    // peer messages, the queue being full
-  uint64_t refused_queue_full = 0;  // requests, the queue being full
-  uint64_t refused_apply_lag = 0;   // proposals, applying lagging committing too far
 };
 
 // The core's answer to a proposal: where the entry went, or why it did not.

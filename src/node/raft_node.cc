@@ -4,8 +4,14 @@
 #include <future>
 
 #include "log/log.h"
+#include "node/applier.h"
+#include "node/core_loop.h"
+#include "node/dispatcher.h"
 #include "node/node_error.h"
 #include "node/recovery.h"
+#include "node/removed_members.h"
+#include "node/request_tracker.h"
+#include "node/storage_writer.h"
 
 namespace node {
 namespace {
@@ -43,7 +49,9 @@ RaftNode::RaftNode(const NodeConfig& config)
     : config_(config),
       own_registry_(config.registry == nullptr ? std::make_unique<metrics::Registry>() : nullptr),
       registry_(config.registry != nullptr ? config.registry : own_registry_.get()),
-      metrics_(*registry_) {
+      metrics_(*registry_),
+      removed_(std::make_unique<RemovedMembers>()),
+      tracker_(std::make_unique<RequestTracker>()) {
   fatal_ = [](const std::string& message) {
     raftlog::error("node", "fatal error, stopping", {{"error", message}});
     std::abort();
@@ -54,7 +62,7 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                                                          transport::Transport* transport) {
   if (absl::Status s = validate(config); !s.ok()) return s;
   std::unique_ptr<RaftNode> node(new RaftNode(config));
-  absl::StatusOr<Recovery> recovered = recover(config, sm, &node->removed_);
+  absl::StatusOr<Recovery> recovered = recover(config, sm, node->removed_.get());
   if (!recovered.ok()) return recovered.status();
   Recovery& r = *recovered;
   const raft::Config rc = core_config(config, r.snapshot);
@@ -79,8 +87,8 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
       [n](ReadyJob job) { n->core_->persisted(std::move(job)); },
       [n](SnapshotData saved) { n->core_->snapshot_saved(std::move(saved)); }, fatal, &n->metrics_);
   n->applier_ = std::make_unique<Applier>(
-      config.id, sm, &n->tracker_, &n->removed_, fatal, &n->metrics_, r.snapshot.meta.last.index,
-      snapshots,
+      config.id, sm, n->tracker_.get(), n->removed_.get(), fatal, &n->metrics_,
+      r.snapshot.meta.last.index, snapshots,
       Applier::Outputs{.applied =
                            [n](std::optional<SnapshotData> installed) {
                              n->core_->applied(std::move(installed));
@@ -94,20 +102,24 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                                  CoreLoop::Parts{.transport = transport,
                                                  .storage = n->storage_.get(),
                                                  .applier = n->applier_.get(),
-                                                 .tracker = &n->tracker_,
+                                                 .tracker = n->tracker_.get(),
                                                  .fatal = fatal,
                                                  .metrics = &n->metrics_,
                                                  .bounds = config.overload});
   n->dispatcher_ =
       std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(), n->applier_.get(),
-                                   &n->tracker_, transport, config.authorize);
+                                   n->tracker_.get(), transport, config.authorize);
   return node;
 }
 
 RaftNode::~RaftNode() { stop(); }
 
+bool RaftNode::is_leader() const { return core_->leader() == config_.id; }
+raft::NodeId RaftNode::leader() const { return core_->leader(); }
+raft::Term RaftNode::term() const { return core_->term(); }
+
 void RaftNode::start() {
-  tracker_.start();
+  tracker_->start();
   storage_->start();
   applier_->start();
   core_->start();
@@ -120,18 +132,19 @@ void RaftNode::halt(const std::string& why) {
   core_->halt();
   storage_->halt();
   applier_->halt();
-  tracker_.stop(
+  tracker_->stop(
       node_error(NodeErrorKind::kStopped, "the node stopped after a fatal error: " + why));
 }
 
 void RaftNode::stop() {
   if (stopped_.exchange(true)) return;
   // The threads that produce work first; then every waiter fails, and the retries the
-  // tracker still holds run once more and fail too.
-  core_->stop();
-  storage_->stop();
-  applier_->stop();
-  tracker_.stop(node_error(NodeErrorKind::kStopped, "the node stopped"));
+  // tracker still holds run once more and fail too. A node whose open() failed has only
+  // some of its parts (none of them started).
+  if (core_ != nullptr) core_->stop();
+  if (storage_ != nullptr) storage_->stop();
+  if (applier_ != nullptr) applier_->stop();
+  tracker_->stop(node_error(NodeErrorKind::kStopped, "the node stopped"));
 }
 
 // ---- Requests ----
@@ -296,7 +309,7 @@ void RaftNode::on_forward(raft::NodeId from, std::string payload, Millis timeout
 }
 
 bool RaftNode::is_removed(raft::NodeId peer) {
-  return peer != config_.id && removed_.contains(peer);
+  return peer != config_.id && removed_->contains(peer);
 }
 
 bool RaftNode::is_member(raft::NodeId peer) {

@@ -22,18 +22,27 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "node/applier.h"
-#include "node/core_loop.h"
-#include "node/dispatcher.h"
+#include "metrics/registry.h"
 #include "node/node_config.h"
 #include "node/node_metrics.h"
-#include "node/removed_members.h"
-#include "node/request_tracker.h"
+#include "node/node_types.h"
 #include "node/state_machine.h"
-#include "node/storage_writer.h"
+#include "raft/raft.h"
 #include "transport/transport.h"
 
+namespace raftkv::node {
+class ForwardedRequest;  // proto/raftkv/node.proto
+}  // namespace raftkv::node
+
 namespace node {
+
+// The runtime's parts (internal headers, not installed): RaftNode owns one of each.
+class Applier;
+class CoreLoop;
+class Dispatcher;
+class RemovedMembers;
+class RequestTracker;
+class StorageWriter;
 
 /// The API's timeouts are in milliseconds.
 using Millis = std::chrono::milliseconds;
@@ -107,10 +116,10 @@ class RaftNode : public transport::Handler {
 
   /// Whether this node leads, as the core saw it at its last round: for routing and status.
   /// A decision only a leader may make goes through leader_write() instead.
-  bool is_leader() const { return core_->leader() == config_.id; }
+  bool is_leader() const;
   /// The leader this node knows of, or kNoNode.
-  raft::NodeId leader() const { return core_->leader(); }
-  raft::Term term() const { return core_->term(); }  ///< without copying status()
+  raft::NodeId leader() const;
+  raft::Term term() const;  ///< without copying status()
   /// NodeConfig::id.
   raft::NodeId id() const { return config_.id; }
 
@@ -193,15 +202,16 @@ class RaftNode : public transport::Handler {
   std::unique_ptr<metrics::Registry> own_registry_;  // when the config names none
   metrics::Registry* const registry_;
   NodeMetrics metrics_;
-  FatalHandler fatal_;
+  std::function<void(const std::string&)> fatal_;
   std::function<void(const std::string&)> removed_handler_;
   std::atomic<bool> removed_told_{false};
   std::atomic<bool> stopped_{false};
   std::atomic<bool> halted_{false};
 
-  // The parts, in the order they are built; destroyed in reverse.
-  RemovedMembers removed_;
-  RequestTracker tracker_;
+  // The parts, in the order they are built; destroyed in reverse. Never null once
+  // open() returns.
+  std::unique_ptr<RemovedMembers> removed_;
+  std::unique_ptr<RequestTracker> tracker_;
   std::unique_ptr<StorageWriter> storage_;
   std::unique_ptr<Applier> applier_;
   std::unique_ptr<CoreLoop> core_;

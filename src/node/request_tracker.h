@@ -24,14 +24,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "node/mutex.h"
+#include "node/node_types.h"
 #include "raft/types.h"
 
 namespace node {
 
-using Clock = std::chrono::steady_clock;
-using Deadline = Clock::time_point;
-using WriteCallback = std::function<void(absl::StatusOr<std::string>)>;
-using StatusCallback = std::function<void(absl::Status)>;
 using LeaderCallback = std::function<void(absl::StatusOr<raft::NodeId>)>;
 using Task = std::function<void()>;
 

@@ -7,7 +7,7 @@
 
 #include "raft/codec.h"
 #include "raft/planted_bugs.h"
-#include "raft/raft.h"
+#include "raft/raft_core.h"
 
 namespace raft {
 namespace {
@@ -18,13 +18,13 @@ ProposeResult invalid_argument(std::string what) {
 
 }  // namespace
 
-bool Raft::membership_change_pending() const {
+bool RaftCore::membership_change_pending() const {
   // The latest configuration is in force but not yet committed, or it is joint and
   // C_new is still to come.
   return membership().joint() || history_.latest_membership_index() > log_.committed();
 }
 
-ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
+ProposeResult RaftCore::change_membership(std::set<NodeId> voters, std::set<NodeId> learners) {
   if (Error e = check_can_propose(); !e.is_ok()) {
     return {.error = std::move(e)};
   }
@@ -64,7 +64,7 @@ ProposeResult Raft::change_membership(std::set<NodeId> voters, std::set<NodeId> 
   return append_own(EntryType::kMembership, encode_membership(next));
 }
 
-ProposeResult Raft::add_node(NodeId id) {
+ProposeResult RaftCore::add_node(NodeId id) {
   if (Error e = check_can_propose(); !e.is_ok()) {
     return {.error = std::move(e)};
   }
@@ -84,7 +84,7 @@ ProposeResult Raft::add_node(NodeId id) {
   return r;
 }
 
-ProposeResult Raft::remove_node(NodeId id) {
+ProposeResult RaftCore::remove_node(NodeId id) {
   if (!membership().contains(id)) {
     return invalid_argument("node " + std::to_string(id.value()) + " is not a member");
   }
@@ -102,7 +102,7 @@ ProposeResult Raft::remove_node(NodeId id) {
   return change_membership(std::move(voters), std::move(learners));
 }
 
-bool Raft::promotable() const {
+bool RaftCore::promotable() const {
   // Thesis 4.1 puts a configuration in force when appended. If the leader that
   // appended a C_new without itself loses leadership before C_new commits, the
   // voters of C_new may lack C_new and still need its vote, while its longer log
@@ -111,7 +111,7 @@ bool Raft::promotable() const {
          history_.membership_at(log_.committed()).is_voter(config_.id);
 }
 
-void Raft::track_membership(LeaderState& l) {
+void RaftCore::track_membership(LeaderState& l) {
   const Membership& m = membership();
   for (auto it = l.progress.begin(); it != l.progress.end();) {
     if (it->first != config_.id && !m.contains(it->first)) {
@@ -134,7 +134,7 @@ void Raft::track_membership(LeaderState& l) {
   for (NodeId id : m.learners) add(id);
 }
 
-void Raft::note_appended(LogIndex from, LogIndex to) {
+void RaftCore::note_appended(LogIndex from, LogIndex to) {
   for (LogIndex i = std::max(from, log_.first_index()); i <= to; i = i.next()) {
     const Entry& e = log_.at(i);
     if (e.type != EntryType::kMembership) {
@@ -152,7 +152,7 @@ void Raft::note_appended(LogIndex from, LogIndex to) {
   }
 }
 
-void Raft::note_truncated(LogIndex from) {
+void RaftCore::note_truncated(LogIndex from) {
   if (history_.truncate_from(from)) {
     if (LeaderState* l = leading()) {
       track_membership(*l);
@@ -160,7 +160,7 @@ void Raft::note_truncated(LogIndex from) {
   }
 }
 
-void Raft::maybe_leave_joint_or_promote(LeaderState& l) {
+void RaftCore::maybe_leave_joint_or_promote(LeaderState& l) {
   if (l.transfer.has_value()) {
     return;
   }
@@ -196,7 +196,7 @@ void Raft::maybe_leave_joint_or_promote(LeaderState& l) {
   }
 }
 
-void Raft::maybe_step_down_after_removal() {
+void RaftCore::maybe_step_down_after_removal() {
   // Thesis 4.2.2: a leader that is not in C_new steps down once C_new commits.
   if (leading() != nullptr && !membership().voters.contains(config_.id) &&
       !membership_change_pending()) {
@@ -204,7 +204,7 @@ void Raft::maybe_step_down_after_removal() {
   }
 }
 
-void Raft::apply_core_entries(LogIndex from, LogIndex to) {
+void RaftCore::apply_core_entries(LogIndex from, LogIndex to) {
   for (LogIndex i = std::max(from, log_.first_index()); i <= to; i = i.next()) {
     const Entry& e = log_.at(i);
     if (e.type != EntryType::kTimeouts) {

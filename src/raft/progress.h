@@ -6,13 +6,10 @@
 #include <cstdint>
 #include <deque>
 
+#include "raft/progress_state.h"
 #include "raft/types.h"
 
 namespace raft {
-
-// kSnapshot: the follower needs entries this leader has compacted; a snapshot is on
-// its way and nothing else is sent until it is acknowledged (or retried).
-enum class ProgressState { kProbe, kReplicate, kSnapshot };
 
 // The AppendEntries sent and not yet acknowledged, oldest first, each with the
 // last index it carried and its payload bytes.

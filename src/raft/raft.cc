@@ -1,5 +1,3 @@
-#include "raft/raft.h"
-
 #include <algorithm>
 #include <iterator>
 #include <utility>
@@ -9,10 +7,11 @@
 #include "raft/overloaded.h"
 #include "raft/planted_bugs.h"
 #include "raft/quorum.h"
+#include "raft/raft_core.h"
 
 namespace raft {
 
-Raft::Raft(const Config& config, Membership membership, Restored restored)
+RaftCore::RaftCore(const Config& config, Membership membership, Restored restored)
     : config_(config),
       rng_(config.seed),
       log_(restored.snapshot, std::move(restored.entries), restored.hard_state.commit),
@@ -30,7 +29,7 @@ Raft::Raft(const Config& config, Membership membership, Restored restored)
   reset_election_timer();
 }
 
-Role Raft::role() const {
+Role RaftCore::role() const {
   return std::visit(Overloaded{
                         [](const FollowerState&) { return Role::kFollower; },
                         [](const CandidateState& c) {
@@ -41,7 +40,7 @@ Role Raft::role() const {
                     role_state_);
 }
 
-NodeId Raft::transfer_target() const {
+NodeId RaftCore::transfer_target() const {
   const LeaderState* l = leading();
   return l != nullptr && l->transfer.has_value() ? l->transfer->target : kNoNode;
 }
@@ -49,17 +48,17 @@ NodeId Raft::transfer_target() const {
 // ---------------------------------------------------------------------------
 // Roles
 
-uint32_t Raft::draw_election_timeout() {
+uint32_t RaftCore::draw_election_timeout() {
   return static_cast<uint32_t>(
       rng_.uniform(config_.timeouts.election_min_ticks, config_.timeouts.election_max_ticks));
 }
 
-void Raft::reset_election_timer() {
+void RaftCore::reset_election_timer() {
   election_elapsed_ = 0;
   randomized_timeout_ = draw_election_timeout();
 }
 
-void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
+void RaftCore::become_follower(Term term, NodeId leader, bool reset_timer) {
   if (term != term_) {
     RAFT_INVARIANT(term > term_, "terms only move forward");
     term_ = term;
@@ -75,7 +74,7 @@ void Raft::become_follower(Term term, NodeId leader, bool reset_timer) {
   }
 }
 
-void Raft::become_leader() {
+void RaftCore::become_leader() {
   LeaderState& l = role_state_.emplace<LeaderState>();
   leader_ = config_.id;
   election_elapsed_ = 0;
@@ -93,7 +92,7 @@ void Raft::become_leader() {
   l.pending_broadcast = true;
 }
 
-void Raft::campaign(bool pre_vote, bool transfer) {
+void RaftCore::campaign(bool pre_vote, bool transfer) {
   RAFT_INVARIANT(leading() == nullptr, "a leader does not campaign");
   if (!promotable()) {
     return;
@@ -134,7 +133,7 @@ void Raft::campaign(bool pre_vote, bool transfer) {
   }
 }
 
-VoteResult Raft::tally(const CandidateState& candidate) const {
+VoteResult RaftCore::tally(const CandidateState& candidate) const {
   return joint_vote(membership(), [&](NodeId id) -> std::optional<bool> {
     auto it = candidate.votes.find(id);
     return it == candidate.votes.end() ? std::nullopt : std::optional<bool>(it->second);
@@ -144,7 +143,7 @@ VoteResult Raft::tally(const CandidateState& candidate) const {
 // ---------------------------------------------------------------------------
 // Inputs
 
-void Raft::tick() {
+void RaftCore::tick() {
   ++ticks_;
   if (LeaderState* l = leading()) {
     tick_leader(*l);
@@ -156,7 +155,7 @@ void Raft::tick() {
   }
 }
 
-void Raft::peer_closed(NodeId peer) {
+void RaftCore::peer_closed(NodeId peer) {
   // Without PreVote a campaign raises the term at once, so a connection that broke while
   // the leader lives would depose it: only a pre-vote makes the early campaign harmless.
   if (config_.lease_reads || !config_.pre_vote || peer == config_.id || peer != leader_ ||
@@ -171,7 +170,7 @@ void Raft::peer_closed(NodeId peer) {
       static_cast<uint32_t>(rng_.uniform(1, config_.timeouts.heartbeat_ticks + 1));
 }
 
-void Raft::tick_leader(LeaderState& l) {
+void RaftCore::tick_leader(LeaderState& l) {
   ++l.heartbeat_elapsed;
   ++election_elapsed_;
   if (l.transfer.has_value() && ++l.transfer->elapsed >= config_.timeouts.election_min_ticks) {
@@ -204,7 +203,7 @@ void Raft::tick_leader(LeaderState& l) {
   }
 }
 
-Error Raft::check_can_propose() const {
+Error RaftCore::check_can_propose() const {
   const LeaderState* l = leading();
   if (l == nullptr) {
     std::string msg = "node " + std::to_string(config_.id.value()) + " is not the leader";
@@ -221,7 +220,7 @@ Error Raft::check_can_propose() const {
   return Error::ok();
 }
 
-ProposeResult Raft::append_own(EntryType type, std::string data) {
+ProposeResult RaftCore::append_own(EntryType type, std::string data) {
   if (Error e = check_can_propose(); !e.is_ok()) {
     return {.error = std::move(e)};
   }
@@ -242,18 +241,18 @@ ProposeResult Raft::append_own(EntryType type, std::string data) {
   return {.error = Error::ok(), .id = id};
 }
 
-ProposeResult Raft::propose(std::string data) {
+ProposeResult RaftCore::propose(std::string data) {
   return append_own(EntryType::kNormal, std::move(data));
 }
 
-ProposeResult Raft::propose_timeouts(const Timeouts& timeouts) {
+ProposeResult RaftCore::propose_timeouts(const Timeouts& timeouts) {
   if (Error e = validate(timeouts, config_.max_election_ticks); !e.is_ok()) {
     return {.error = std::move(e)};
   }
   return append_own(EntryType::kTimeouts, encode_timeouts(timeouts));
 }
 
-Error Raft::transfer_leadership(NodeId to) {
+Error RaftCore::transfer_leadership(NodeId to) {
   if (Error e = check_can_propose(); !e.is_ok() && e.code() == ErrorCode::kNotLeader) {
     return e;
   }
@@ -278,7 +277,7 @@ Error Raft::transfer_leadership(NodeId to) {
 // ---------------------------------------------------------------------------
 // Message dispatch
 
-bool Raft::well_formed(const Message& m) const {
+bool RaftCore::well_formed(const Message& m) const {
   if (const auto* ae = std::get_if<AppendEntries>(&m.body)) {
     LogIndex expect = ae->prev.index.next();
     Term floor = ae->prev.term;
@@ -294,7 +293,7 @@ bool Raft::well_formed(const Message& m) const {
   return true;
 }
 
-void Raft::step(Message m) {
+void RaftCore::step(Message m) {
   if (m.to != config_.id || m.from == kNoNode || m.from == config_.id) {
     ++drops_.wrong_recipient;
     return;
@@ -334,7 +333,7 @@ void Raft::step(Message m) {
              m.body);
 }
 
-bool Raft::step_higher_term(const Message& m) {
+bool RaftCore::step_higher_term(const Message& m) {
   if (const auto* rv = std::get_if<RequestVote>(&m.body)) {
     // Thesis 4.2.3: while a leader is known to be alive, vote requests are ignored,
     // so a removed or partitioned server cannot force an election.
@@ -360,7 +359,7 @@ bool Raft::step_higher_term(const Message& m) {
   return true;
 }
 
-void Raft::step_lower_term(const Message& m) {
+void RaftCore::step_lower_term(const Message& m) {
   ++drops_.stale_term;
   if (std::holds_alternative<AppendEntries>(m.body) || std::holds_alternative<Heartbeat>(m.body)) {
     // A deposed leader keeps sending in its old term. Tell it the current term so it
@@ -376,7 +375,7 @@ void Raft::step_lower_term(const Message& m) {
   }
 }
 
-void Raft::handle_request_vote(const Message& m, const RequestVote& rv) {
+void RaftCore::handle_request_vote(const Message& m, const RequestVote& rv) {
   // Paper 5.2: at most one vote per term, first come first served; a repeated
   // request from the same candidate is answered the same way. A pre-vote for a
   // later term commits us to nothing.
@@ -399,7 +398,7 @@ void Raft::handle_request_vote(const Message& m, const RequestVote& rv) {
   send(m.from, VoteResponse{.pre_vote = rv.pre_vote, .granted = false}, /*after_persist=*/true);
 }
 
-void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
+void RaftCore::handle_vote_response(const Message& m, const VoteResponse& vr) {
   CandidateState* c = campaigning();
   // A pre-vote grant echoes the term asked about (term + 1); a refusal carries the
   // voter's own term. A vote answers a request of this term.
@@ -426,7 +425,7 @@ void Raft::handle_vote_response(const Message& m, const VoteResponse& vr) {
   }
 }
 
-void Raft::handle_timeout_now() {
+void RaftCore::handle_timeout_now() {
   // Thesis 3.10: the leader asks us to start an election now.
   if (leading() == nullptr && promotable()) {
     campaign(/*pre_vote=*/false, /*transfer=*/true);
@@ -435,7 +434,7 @@ void Raft::handle_timeout_now() {
   }
 }
 
-bool Raft::accept_leader(const Message& m) {
+bool RaftCore::accept_leader(const Message& m) {
   if (leading() != nullptr) {
     // Two leaders in one term would break Election Safety; this message cannot be
     // from an honest peer.
@@ -454,7 +453,7 @@ bool Raft::accept_leader(const Message& m) {
   return true;
 }
 
-void Raft::send(NodeId to, MessageBody body, bool after_persist, Term term) {
+void RaftCore::send(NodeId to, MessageBody body, bool after_persist, Term term) {
   Message m{
       .from = config_.id, .to = to, .term = term == Term() ? term_ : term, .body = std::move(body)};
   (after_persist ? outbox_.persisted_messages : outbox_.messages).push_back(std::move(m));
@@ -463,7 +462,7 @@ void Raft::send(NodeId to, MessageBody body, bool after_persist, Term term) {
 // ---------------------------------------------------------------------------
 // Ready / advance
 
-bool Raft::has_ready() const {
+bool RaftCore::has_ready() const {
   if (in_flight_.has_value()) {
     return false;
   }
@@ -478,7 +477,7 @@ bool Raft::has_ready() const {
          log_.stabled() < log_.last_index() || log_.applied() < log_.committed();
 }
 
-Ready Raft::ready() {
+Ready RaftCore::ready() {
   RAFT_INVARIANT(!in_flight_.has_value(), "advance() is called before the next ready()");
   if (LeaderState* l = leading()) {
     if (l->pending_broadcast) {
@@ -520,7 +519,7 @@ Ready Raft::ready() {
   return rd;
 }
 
-void Raft::advance() {
+void RaftCore::advance() {
   RAFT_INVARIANT(in_flight_.has_value(), "advance() follows ready()");
   const ReadyInFlight done = *in_flight_;
   in_flight_.reset();
@@ -574,7 +573,7 @@ class Digest {
 
 }  // namespace
 
-uint64_t Raft::fingerprint() const {
+uint64_t RaftCore::fingerprint() const {
   // Role state is hashed where it exists and as zeros where it does not, in the
   // order of the fields it replaced (docs/verification.md, the model checker).
   static const LeaderState kNotLeading;
@@ -611,7 +610,7 @@ uint64_t Raft::fingerprint() const {
   return d.value();
 }
 
-NodeStatus Raft::status() const {
+NodeStatus RaftCore::status() const {
   NodeStatus s{.id = config_.id,
                .role = role(),
                .term = term_,

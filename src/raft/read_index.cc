@@ -4,11 +4,11 @@
 #include <string>
 
 #include "raft/planted_bugs.h"
-#include "raft/raft.h"
+#include "raft/raft_core.h"
 
 namespace raft {
 
-Error Raft::read_index(ReadId id) {
+Error RaftCore::read_index(ReadId id) {
   if (LeaderState* l = leading()) {
     start_read(*l, ReadRequest{.id = id, .from = config_.id});
     return Error::ok();
@@ -25,7 +25,7 @@ Error Raft::read_index(ReadId id) {
   return Error::ok();
 }
 
-void Raft::handle_read_index_request(const Message& m, const ReadIndexRequest& rr) {
+void RaftCore::handle_read_index_request(const Message& m, const ReadIndexRequest& rr) {
   if (LeaderState* l = leading()) {
     start_read(*l, ReadRequest{.id = rr.id, .from = m.from});
   } else {
@@ -33,7 +33,7 @@ void Raft::handle_read_index_request(const Message& m, const ReadIndexRequest& r
   }
 }
 
-void Raft::handle_read_index_response(const ReadIndexResponse& rr) {
+void RaftCore::handle_read_index_response(const ReadIndexResponse& rr) {
   if (rr.ok) {
     outbox_.reads.push_back(ReadState{.id = rr.id, .index = rr.index});
   } else {
@@ -41,7 +41,7 @@ void Raft::handle_read_index_response(const ReadIndexResponse& rr) {
   }
 }
 
-void Raft::start_read(LeaderState& l, ReadRequest request) {
+void RaftCore::start_read(LeaderState& l, ReadRequest request) {
   // Thesis 6.4 step 1: until it commits an entry of its own term, a new leader does
   // not know the commit index of its predecessor; its no-op settles that.
   if (log_.term(log_.committed()) != term_) {
@@ -57,7 +57,7 @@ void Raft::start_read(LeaderState& l, ReadRequest request) {
   confirm_reads(l);  // a cluster of one confirms at once
 }
 
-void Raft::start_deferred_reads(LeaderState& l) {
+void RaftCore::start_deferred_reads(LeaderState& l) {
   if (l.reads.has_deferred() && log_.term(log_.committed()) == term_) {
     for (const ReadRequest& r : l.reads.take_deferred()) {
       start_read(l, r);
@@ -65,13 +65,13 @@ void Raft::start_deferred_reads(LeaderState& l) {
   }
 }
 
-void Raft::confirm_reads(LeaderState& l) {
+void RaftCore::confirm_reads(LeaderState& l) {
   for (const PendingRead& r : l.reads.take_confirmed(membership(), config_.id)) {
     release_read(r.request, r.index);
   }
 }
 
-bool Raft::lease_valid(const LeaderState& l) const {
+bool RaftCore::lease_valid(const LeaderState& l) const {
   if (!config_.lease_reads || !config_.check_quorum) {
     return false;
   }
@@ -81,7 +81,7 @@ bool Raft::lease_valid(const LeaderState& l) const {
   return l.reads.lease_valid(membership(), config_.id, ticks_, lease);
 }
 
-void Raft::release_read(ReadRequest request, LogIndex index) {
+void RaftCore::release_read(ReadRequest request, LogIndex index) {
   if (request.from == config_.id) {
     outbox_.reads.push_back(ReadState{.id = request.id, .index = index});
   } else {
@@ -90,7 +90,7 @@ void Raft::release_read(ReadRequest request, LogIndex index) {
   }
 }
 
-void Raft::drop_reads(LeaderState& l) {
+void RaftCore::drop_reads(LeaderState& l) {
   for (const ReadRequest& r : l.reads.take_all()) {
     if (r.from == config_.id) {
       outbox_.dropped_reads.push_back(r.id);

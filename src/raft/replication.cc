@@ -1,20 +1,20 @@
 // Log replication (paper 5.3, thesis 3.5 and 10.2): the leader's side (AppendEntries
 // under flow control, heartbeats, commit by quorum) and the follower's side (the
-// consistency check and the conflict hint). Members of Raft, not a class of their
+// consistency check and the conflict hint). Members of RaftCore, not a class of their
 // own: both sides read and write the log, the role state and the outbox.
 #include <algorithm>
 #include <utility>
 
 #include "raft/planted_bugs.h"
 #include "raft/quorum.h"
-#include "raft/raft.h"
+#include "raft/raft_core.h"
 
 namespace raft {
 
 // ---------------------------------------------------------------------------
 // Leader
 
-bool Raft::send_append(LeaderState& l, NodeId to, bool send_if_empty) {
+bool RaftCore::send_append(LeaderState& l, NodeId to, bool send_if_empty) {
   Progress& pr = l.progress.at(to);
   if (pr.paused(config_.max_inflight_msgs, config_.max_inflight_bytes)) {
     return false;
@@ -55,7 +55,7 @@ bool Raft::send_append(LeaderState& l, NodeId to, bool send_if_empty) {
   return true;
 }
 
-void Raft::broadcast_append(LeaderState& l, bool send_if_empty) {
+void RaftCore::broadcast_append(LeaderState& l, bool send_if_empty) {
   for (auto& [id, pr] : l.progress) {
     if (id != config_.id) {
       bool first = true;
@@ -66,7 +66,7 @@ void Raft::broadcast_append(LeaderState& l, bool send_if_empty) {
   }
 }
 
-void Raft::broadcast_heartbeat(LeaderState& l) {
+void RaftCore::broadcast_heartbeat(LeaderState& l) {
   const HeartbeatRound round = l.reads.start_round(ticks_);
   for (auto& [id, pr] : l.progress) {
     if (id != config_.id) {
@@ -77,7 +77,7 @@ void Raft::broadcast_heartbeat(LeaderState& l) {
   }
 }
 
-bool Raft::maybe_commit(LeaderState& l) {
+bool RaftCore::maybe_commit(LeaderState& l) {
   const LogIndex index = joint_committed(membership(), [&](NodeId id) {
     auto it = l.progress.find(id);
     return it == l.progress.end() ? LogIndex() : it->second.match;
@@ -99,7 +99,7 @@ bool Raft::maybe_commit(LeaderState& l) {
   return true;
 }
 
-bool Raft::quorum_active(const LeaderState& l) const {
+bool RaftCore::quorum_active(const LeaderState& l) const {
   auto answer = [&](NodeId id) -> std::optional<bool> {
     auto it = l.progress.find(id);
     return it != l.progress.end() && it->second.recent_active;
@@ -107,7 +107,7 @@ bool Raft::quorum_active(const LeaderState& l) const {
   return joint_vote(membership(), answer) == VoteResult::kWon;
 }
 
-Progress* Raft::heard_from(NodeId from) {
+Progress* RaftCore::heard_from(NodeId from) {
   if (LeaderState* l = leading()) {
     if (auto it = l->progress.find(from); it != l->progress.end()) {
       it->second.recent_active = true;  // for CheckQuorum (thesis 6.2)
@@ -118,8 +118,8 @@ Progress* Raft::heard_from(NodeId from) {
   return nullptr;
 }
 
-void Raft::handle_append_response(LeaderState& l, NodeId from, Progress& pr,
-                                  const AppendResponse& ar) {
+void RaftCore::handle_append_response(LeaderState& l, NodeId from, Progress& pr,
+                                      const AppendResponse& ar) {
   if (!ar.success) {
     handle_append_rejection(l, from, pr, ar);
     return;
@@ -151,8 +151,8 @@ void Raft::handle_append_response(LeaderState& l, NodeId from, Progress& pr,
   maybe_step_down_after_removal();  // last: it may end `l`
 }
 
-void Raft::handle_append_rejection(LeaderState& l, NodeId from, Progress& pr,
-                                   const AppendResponse& ar) {
+void RaftCore::handle_append_rejection(LeaderState& l, NodeId from, Progress& pr,
+                                       const AppendResponse& ar) {
   // Ignore answers to messages we have since moved past.
   if (ar.rejected <= pr.match || pr.state == ProgressState::kSnapshot ||
       (pr.state == ProgressState::kProbe && ar.rejected != pr.next.prev())) {
@@ -173,8 +173,8 @@ void Raft::handle_append_rejection(LeaderState& l, NodeId from, Progress& pr,
   send_append(l, from, /*send_if_empty=*/true);
 }
 
-void Raft::handle_heartbeat_response(LeaderState& l, NodeId from, Progress& pr,
-                                     const HeartbeatResponse& hr) {
+void RaftCore::handle_heartbeat_response(LeaderState& l, NodeId from, Progress& pr,
+                                         const HeartbeatResponse& hr) {
   if (hr.round > l.reads.last_round()) {
     ++drops_.malformed;  // an answer to a round this leader never sent
     return;
@@ -197,7 +197,7 @@ void Raft::handle_heartbeat_response(LeaderState& l, NodeId from, Progress& pr,
 // ---------------------------------------------------------------------------
 // Follower
 
-void Raft::handle_append(const Message& m, AppendEntries& ae) {
+void RaftCore::handle_append(const Message& m, AppendEntries& ae) {
   if (!accept_leader(m)) {
     return;
   }
@@ -231,7 +231,7 @@ void Raft::handle_append(const Message& m, AppendEntries& ae) {
   send(m.from, AppendResponse{.success = true, .match = last_new}, /*after_persist=*/true);
 }
 
-void Raft::handle_heartbeat(const Message& m, const Heartbeat& hb) {
+void RaftCore::handle_heartbeat(const Message& m, const Heartbeat& hb) {
   if (!accept_leader(m)) {
     return;
   }

@@ -4,16 +4,16 @@
 #include <string>
 
 #include "raft/planted_bugs.h"
-#include "raft/raft.h"
+#include "raft/raft_core.h"
 
 namespace raft {
 
-bool Raft::snapshot_due() const {
+bool RaftCore::snapshot_due() const {
   return config_.snapshot_entries != 0 && log_.applied() >= snapshot_meta_.last.index &&
          log_.applied().value() - snapshot_meta_.last.index.value() >= config_.snapshot_entries;
 }
 
-CompactResult Raft::snapshot_meta_at(LogIndex index) const {
+CompactResult RaftCore::snapshot_meta_at(LogIndex index) const {
   if (index <= snapshot_meta_.last.index || index > log_.applied()) {
     return {.error = Error(ErrorCode::kInvalidArgument,
                            "cannot compact to index " + std::to_string(index.value()) +
@@ -30,7 +30,7 @@ CompactResult Raft::snapshot_meta_at(LogIndex index) const {
           }};
 }
 
-CompactResult Raft::compact(LogIndex index) {
+CompactResult RaftCore::compact(LogIndex index) {
   CompactResult r = snapshot_meta_at(index);
   if (!r.error.is_ok()) return r;
   snapshot_meta_ = r.meta;
@@ -54,7 +54,7 @@ CompactResult Raft::compact(LogIndex index) {
   return r;
 }
 
-void Raft::send_snapshot(LeaderState& l, NodeId to) {
+void RaftCore::send_snapshot(LeaderState& l, NodeId to) {
   if (snapshot_meta_.last.index == LogIndex()) {
     return;  // nothing compacted: cannot happen while entries are missing
   }
@@ -62,7 +62,7 @@ void Raft::send_snapshot(LeaderState& l, NodeId to) {
   send(to, InstallSnapshot{.meta = snapshot_meta_}, !term_durable());
 }
 
-void Raft::handle_install_snapshot(const Message& m, const InstallSnapshot& is) {
+void RaftCore::handle_install_snapshot(const Message& m, const InstallSnapshot& is) {
   if (!accept_leader(m)) {
     return;
   }

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "storage/segment_reader.h"
+#include "storage/wal_format.h"
 #include "storage/wal_replay.h"
 
 namespace storage {
@@ -37,6 +38,14 @@ StatusOr<std::vector<uint64_t>> Wal::list_segments() const {
   return seqs;
 }
 
+Wal::Wal(FileSystem& fs, std::string dir, WalOptions options)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      options_(options),
+      where_(std::make_unique<Run<RecordLocation>>()) {}
+
+Wal::~Wal() = default;
+
 StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
                                          const WalOptions& options, Recovered* out) {
   *out = Recovered{};
@@ -54,8 +63,8 @@ StatusOr<std::unique_ptr<Wal>> Wal::open(FileSystem& fs, const std::string& dir,
   }
   if (Status s = replay.finish(dir); !s.is_ok()) return s;
   if (!out->entries.empty()) {
-    wal->where_.first = out->entries.front().index.value();
-    wal->where_.items.assign(replay.locations().begin(), replay.locations().end());
+    wal->where_->first = out->entries.front().index.value();
+    wal->where_->items.assign(replay.locations().begin(), replay.locations().end());
   }
   wal->hard_state_ = out->hard_state;
 
@@ -119,8 +128,8 @@ Status Wal::append(const std::vector<raft::Entry>& entries,
   if (!failed_.is_ok()) return failed_;
   for (const raft::Entry& e : entries) {
     forget_after(e.index.value());
-    where_.put(e.index.value(),
-               RecordLocation{.segment = segments_.back().seq, .offset = offset_ + buffer_.size()});
+    where_->put(e.index.value(), RecordLocation{.segment = segments_.back().seq,
+                                                .offset = offset_ + buffer_.size()});
     cache(e);
     append_record(e, &buffer_);
     segments_.back().last_index = std::max(segments_.back().last_index, e.index.value());
@@ -180,11 +189,11 @@ Status Wal::write_marker(raft::LogId id, bool replaces_log) {
   // segments never loses the latest one.
   append({}, hard_state_);
   if (replaces_log) {
-    where_.truncate_from(0);
+    where_->truncate_from(0);
     tail_.truncate_from(0);
     tail_bytes_ = 0;
   } else {
-    where_.drop_through(id.index.value());
+    where_->drop_through(id.index.value());
     while (!tail_.empty() && tail_.first <= id.index.value()) {
       tail_bytes_ -= tail_.items.front().data.size() + 32;
       tail_.items.pop_front();
@@ -207,7 +216,7 @@ void Wal::cache(const raft::Entry& e) {
 }
 
 void Wal::forget_after(uint64_t index) {
-  if (!where_.empty() && index <= where_.last()) where_.truncate_from(index);
+  if (!where_->empty() && index <= where_->last()) where_->truncate_from(index);
   while (!tail_.empty() && tail_.last() >= index) {
     tail_bytes_ -= tail_.items.back().data.size() + 32;
     tail_.items.pop_back();
@@ -231,11 +240,11 @@ StatusOr<std::vector<raft::Entry>> Wal::read(raft::LogIndex first, raft::LogInde
       out.push_back(*t);
       continue;
     }
-    const RecordLocation* w = where_.find(i);
+    const RecordLocation* w = where_->find(i);
     if (w == nullptr) {
-      const std::string held = where_.empty() ? std::string("no entries")
-                                              : "entries " + std::to_string(where_.first) + ".." +
-                                                    std::to_string(where_.last());
+      const std::string held = where_->empty() ? std::string("no entries")
+                                               : "entries " + std::to_string(where_->first) + ".." +
+                                                     std::to_string(where_->last());
       return Status(Code::kInvalidArgument, "wal: entry " + std::to_string(i) +
                                                 " is not in the log (it holds " + held + ")");
     }

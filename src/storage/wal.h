@@ -18,11 +18,11 @@
 #include "raft/types.h"
 #include "storage/file_system.h"
 #include "storage/status.h"
-#include "storage/wal_format.h"
 
 namespace storage {
 
 class WalReplay;
+struct RecordLocation;  // storage/wal_format.h (internal)
 
 /// How a Wal lays out and caches its segments.
 struct WalOptions {
@@ -48,6 +48,7 @@ class Wal {
   /// Opens (creating when empty) the log in `dir` and replays it into `recovered`.
   static StatusOr<std::unique_ptr<Wal>> open(FileSystem& fs, const std::string& dir,
                                              const WalOptions& options, Recovered* recovered);
+  ~Wal();
 
   /// Buffers `entries` (the first may replace a suffix of the log: everything from
   /// its index on is superseded) and the hard state. Nothing is durable before sync().
@@ -80,8 +81,7 @@ class Wal {
     uint64_t seq;
     uint64_t last_index;  // the highest entry index written in it (0: none)
   };
-  Wal(FileSystem& fs, std::string dir, WalOptions options)
-      : fs_(fs), dir_(std::move(dir)), options_(options) {}
+  Wal(FileSystem& fs, std::string dir, WalOptions options);
   std::string path(uint64_t seq) const;
   // The sequence numbers of the segments in dir_, in order (a gap is corruption).
   StatusOr<std::vector<uint64_t>> list_segments() const;
@@ -145,8 +145,9 @@ class Wal {
       }
     }
   };
-  // Where the live record of each entry index is.
-  Run<RecordLocation> where_;
+  // Where the live record of each entry index is (never null; held apart, its type being
+  // the format's).
+  std::unique_ptr<Run<RecordLocation>> where_;
   // The newest entries; always holds every entry not yet flushed to a file.
   Run<raft::Entry> tail_;
   uint64_t tail_bytes_ = 0;

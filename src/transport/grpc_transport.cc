@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "log/log.h"
+#include "log/throttle.h"
 #include "raftkv/peer.grpc.pb.h"
 #include "transport/message_codec.h"
 #include "transport/wire_status.h"
@@ -55,11 +56,11 @@ std::pair<bool, std::string> peer_target(const std::string& address) {
 }
 
 // Logs what was refused from `peer`, at most once per peer, reason and period.
-void log_refusal(raftlog::Throttle& throttle, std::string_view msg, uint64_t peer,
-                 std::string_view reason, const std::string& detail) {
+void log_refusal(const std::unique_ptr<raftlog::Throttle>& throttle, std::string_view msg,
+                 uint64_t peer, std::string_view reason, const std::string& detail) {
   uint64_t held_back = 0;
   const std::string peer_id = raftlog::hex_id(peer);
-  if (!throttle.allow(peer_id + " " + std::string(reason), &held_back)) return;
+  if (!throttle->allow(peer_id + " " + std::string(reason), &held_back)) return;
   raftlog::warn(kComponent, msg,
                 {{"peer", peer_id},
                  {"reason", reason},
@@ -675,8 +676,8 @@ GrpcTransport::GrpcTransport(GrpcTransportOptions options)
                                           {"From"})),
       sent_failures_(registry_of(options_, own_registry_)
                          .counter_family("etcd_network_peer_sent_failures_total",
-                                         "The total number of send failures from peers.", {"To"})) {
-}
+                                         "The total number of send failures from peers.", {"To"})),
+      refusal_log_(std::make_unique<raftlog::Throttle>(std::chrono::seconds(10))) {}
 
 size_t GrpcTransport::queued_messages() const {
   std::lock_guard<std::mutex> lock(mu_);

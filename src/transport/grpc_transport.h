@@ -19,7 +19,6 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "log/throttle.h"
 #include "metrics/registry.h"
 #include "transport/transport.h"
 
@@ -29,6 +28,10 @@ class ServerCredentials;
 class ChannelCredentials;
 class ServerContextBase;
 }  // namespace grpc
+
+namespace raftlog {
+class Throttle;  // log/throttle.h (internal)
+}  // namespace raftlog
 
 namespace transport {
 
@@ -136,7 +139,7 @@ class GrpcTransport : public Transport {
   std::atomic<bool> stopped_{false};
   // Refused peers are logged once per peer, reason and 10 s: a misconfigured or removed
   // member retries many times a second.
-  raftlog::Throttle refusal_log_{std::chrono::seconds(10)};
+  const std::unique_ptr<raftlog::Throttle> refusal_log_;  // never null
 
   // A stream from `id` opened: our stream to it retries now if it is down.
   void peer_is_up(raft::NodeId id);

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <mutex>
@@ -415,6 +416,49 @@ TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
     const MemoryHeld m = c.node(behind).status().memory;
     return m.snapshot_bytes == 0 && m.incoming_snapshot_bytes == 0;
   })) << c.node(behind).status().memory.snapshot_bytes;
+}
+
+// An open that fails (a damaged snapshot file, a state machine that refuses it) names
+// the file and returns the error: nothing was started, and nothing is left to stop (the
+// half-built node's destructor once stopped parts that did not exist yet).
+TEST(RaftNode, AnOpenThatFailsNamesTheSnapshotAndLeavesNothingToStop) {
+  Cluster c(1, /*snapshot_entries=*/5);
+  ASSERT_NE(c.wait_leader(), 0);
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(c.node(1).client_write("w", kTimeout).ok());
+  ASSERT_TRUE(eventually([&] { return c.node(1).status().snapshot_index.value() >= 5; }));
+  c.stop(1);
+  const std::string snap_dir = c.config(1).data_dir + "/snap";
+  transport::LocalNetwork net;
+  std::unique_ptr<transport::Transport> t = net.join(NodeId(1));
+
+  ListMachine refusing;
+  refusing.refuse_restore();
+  absl::StatusOr<std::unique_ptr<RaftNode>> refused =
+      RaftNode::open(c.config(1), &refusing, t.get());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(refused.status().message().find(snap_dir + ": this machine refuses every snapshot"),
+            std::string::npos)
+      << refused.status();
+
+  std::string newest;
+  for (const auto& f : std::filesystem::directory_iterator(snap_dir)) {
+    if (f.path().extension() == ".snap" && f.path().string() > newest) newest = f.path().string();
+  }
+  ASSERT_FALSE(newest.empty());
+  {
+    std::fstream f(newest, std::ios::binary | std::ios::in | std::ios::out);
+    // The last byte of the state machine's (before the length and the checksum).
+    f.seekp(static_cast<std::streamoff>(std::filesystem::file_size(newest) - 17));
+    f.put('!');
+  }
+  ListMachine fresh;
+  absl::StatusOr<std::unique_ptr<RaftNode>> damaged = RaftNode::open(c.config(1), &fresh, t.get());
+  ASSERT_FALSE(damaged.ok());
+  EXPECT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(damaged.status().message().find(newest + ": bad checksum"), std::string::npos)
+      << damaged.status();
+  EXPECT_EQ(fresh.restores(), 0);
 }
 
 // A snapshot from the leader is written to a file as its chunks arrive and restored from

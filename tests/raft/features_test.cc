@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "raft/raft.h"
+#include "raft/raft_core.h"
 #include "test_cluster.h"
 
 namespace raft {
@@ -25,13 +26,13 @@ std::set<NodeId> ids(std::initializer_list<uint64_t> list) {
 TEST(Timeouts, InvalidTimeoutsAreRefusedAndChangeNothing) {
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));
-  const LogIndex last = c.node(1).log().last_index();
+  const LogIndex last = core_of(c.node(1)).log().last_index();
   ProposeResult r = c.node(1).propose_timeouts(Timeouts{5, 4, 20});
   EXPECT_EQ(r.error.code(), ErrorCode::kInvalidArgument);
   EXPECT_EQ(r.error.message(), "election_min_ticks 4 must be greater than heartbeat_ticks 5");
   EXPECT_EQ(c.node(1).propose_timeouts(Timeouts{1, 10, 1'000'000}).error.code(),
             ErrorCode::kInvalidArgument);  // above max_election_ticks
-  EXPECT_EQ(c.node(1).log().last_index(), last);
+  EXPECT_EQ(core_of(c.node(1)).log().last_index(), last);
   EXPECT_EQ(c.node(2).propose_timeouts(Timeouts{2, 30, 60}).error.code(), ErrorCode::kNotLeader);
 }
 
@@ -145,7 +146,7 @@ TEST(ReadIndex, AFollowerReadIsConfirmedByTheLeader) {
   ASSERT_EQ(c.reads(3).size(), 1u);
   EXPECT_EQ(c.reads(3)[0].id, ReadId(9));
   EXPECT_EQ(c.reads(3)[0].index, LogIndex(2));
-  EXPECT_GE(c.node(3).log().applied(), LogIndex(2));
+  EXPECT_GE(core_of(c.node(3)).log().applied(), LogIndex(2));
 }
 
 TEST(ReadIndex, ANewLeaderWaitsForItsNoopToCommit) {  // thesis 6.4 step 1
@@ -374,14 +375,14 @@ TEST(Snapshot, CompactionDropsTheLogAndCarriesTheMembership) {
   // Asking first changes nothing and tells what compact() then records.
   CompactResult asked = l.snapshot_meta_at(LogIndex(4));
   ASSERT_TRUE(asked.error.is_ok());
-  EXPECT_EQ(l.log().first_index(), LogIndex(1));
+  EXPECT_EQ(core_of(l).log().first_index(), LogIndex(1));
   EXPECT_EQ(l.snapshot_meta_at(LogIndex(99)).error.code(), ErrorCode::kInvalidArgument);
   CompactResult r = l.compact(LogIndex(4));
   ASSERT_TRUE(r.error.is_ok());
   EXPECT_EQ(r.meta, asked.meta);
   EXPECT_EQ(r.meta.last.index, LogIndex(4));
   EXPECT_EQ(r.meta.membership.voters, ids({1, 2, 3}));
-  EXPECT_EQ(l.log().first_index(), LogIndex(5));
+  EXPECT_EQ(core_of(l).log().first_index(), LogIndex(5));
   EXPECT_EQ(l.compact(LogIndex(3)).error.code(), ErrorCode::kInvalidArgument);   // behind it
   EXPECT_EQ(l.compact(LogIndex(99)).error.code(), ErrorCode::kInvalidArgument);  // not applied
 }
@@ -392,18 +393,18 @@ TEST(Snapshot, AFollowerBehindTheCompactionReceivesASnapshotAndCatchesUp) {
   c.isolate(3);
   for (int i = 0; i < 5; ++i) c.node(1).propose("x");
   c.settle();
-  ASSERT_TRUE(c.node(1).compact(c.node(1).log().applied()).error.is_ok());
+  ASSERT_TRUE(c.node(1).compact(core_of(c.node(1)).log().applied()).error.is_ok());
   c.heal();
   // Node 3 probes, the leader finds the entries gone and sends InstallSnapshot:
   // node 3's log now starts after the leader's snapshot.
   c.tick_all(3);
-  EXPECT_EQ(c.node(3).log().first_index(), c.node(1).snapshot_meta().last.index.next());
+  EXPECT_EQ(core_of(c.node(3)).log().first_index(), c.node(1).snapshot_meta().last.index.next());
   c.node(1).propose("after");
   c.settle();
   c.tick_all(2);
-  EXPECT_EQ(c.node(3).log().last_index(), c.node(1).log().last_index());
-  EXPECT_EQ(c.node(3).log().snapshot().index, c.node(1).snapshot_meta().last.index);
-  EXPECT_EQ(c.node(3).log().applied(), c.node(1).log().applied());
+  EXPECT_EQ(core_of(c.node(3)).log().last_index(), core_of(c.node(1)).log().last_index());
+  EXPECT_EQ(core_of(c.node(3)).log().snapshot().index, c.node(1).snapshot_meta().last.index);
+  EXPECT_EQ(core_of(c.node(3)).log().applied(), core_of(c.node(1)).log().applied());
 }
 
 Config keep_three(uint64_t id, uint64_t seed) {
@@ -432,34 +433,35 @@ TEST(Snapshot, TheLogKeepsATailForFollowersALittleBehind) {
   l.propose("b");
   l.propose("c");
   c.settle();
-  const LogIndex applied = l.log().applied();
+  const LogIndex applied = core_of(l).log().applied();
   ASSERT_TRUE(l.compact(applied).error.is_ok());
   EXPECT_EQ(l.snapshot_meta().last.index, applied);
-  EXPECT_EQ(l.log().first_index(), LogIndex(applied.value() - 2));  // three entries kept
+  EXPECT_EQ(core_of(l).log().first_index(), LogIndex(applied.value() - 2));  // three entries kept
   c.heal();
   c.tick_all(3);
   c.settle();
-  EXPECT_EQ(c.node(3).log().snapshot().index, LogIndex());  // no snapshot: entries
-  EXPECT_EQ(c.node(3).log().last_index(), l.log().last_index());
+  EXPECT_EQ(core_of(c.node(3)).log().snapshot().index, LogIndex());  // no snapshot: entries
+  EXPECT_EQ(core_of(c.node(3)).log().last_index(), core_of(l).log().last_index());
   // A follower further behind than the tail is sent the snapshot.
   c.isolate(2);
   for (int i = 0; i < 6; ++i) l.propose("d");
   c.settle();
-  ASSERT_TRUE(l.compact(l.log().applied()).error.is_ok());
+  ASSERT_TRUE(l.compact(core_of(l).log().applied()).error.is_ok());
   c.heal();
   c.tick_all(3);
   c.settle();
-  EXPECT_EQ(c.node(2).log().snapshot().index, l.snapshot_meta().last.index);
-  EXPECT_EQ(c.node(2).log().last_index(), l.log().last_index());
+  EXPECT_EQ(core_of(c.node(2)).log().snapshot().index, l.snapshot_meta().last.index);
+  EXPECT_EQ(core_of(c.node(2)).log().last_index(), core_of(l).log().last_index());
 
   TestCluster b(3, &keep_two_bytes);
   ASSERT_TRUE(b.elect(1));
   for (int i = 0; i < 5; ++i) b.node(1).propose("x");
   b.settle();
-  const LogIndex at = b.node(1).log().applied();
+  const LogIndex at = core_of(b.node(1)).log().applied();
   ASSERT_TRUE(b.node(1).compact(at).error.is_ok());
-  EXPECT_EQ(b.node(1).log().first_index(), LogIndex(at.value() - 1));  // two 1-byte entries
-  EXPECT_EQ(b.node(1).log().bytes(), 2u);
+  EXPECT_EQ(core_of(b.node(1)).log().first_index(),
+            LogIndex(at.value() - 1));  // two 1-byte entries
+  EXPECT_EQ(core_of(b.node(1)).log().bytes(), 2u);
 }
 
 TEST(Snapshot, MembershipChangesContinueAcrossCompaction) {
@@ -478,8 +480,8 @@ TEST(Snapshot, MembershipChangesContinueAcrossCompaction) {
   c.settle();
   // Whatever happened since, compact everything applied and keep going: the joint
   // configuration, now inside the snapshot, must still be left.
-  if (l.log().applied() > l.log().snapshot().index) {
-    ASSERT_TRUE(l.compact(l.log().applied()).error.is_ok());
+  if (core_of(l).log().applied() > core_of(l).log().snapshot().index) {
+    ASSERT_TRUE(l.compact(core_of(l).log().applied()).error.is_ok());
   }
   c.heal();
   c.tick_all(3);
@@ -566,7 +568,7 @@ TEST(Membership, BadChangesAreRefusedAndChangeNothing) {
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));
   Raft& l = c.node(1);
-  const LogIndex last = l.log().last_index();
+  const LogIndex last = core_of(l).log().last_index();
   EXPECT_EQ(l.change_membership({}, ids({2})).error.message(),
             "a membership must keep at least one voter");
   EXPECT_EQ(l.change_membership(ids({1, 2}), ids({2})).error.message(),
@@ -577,7 +579,7 @@ TEST(Membership, BadChangesAreRefusedAndChangeNothing) {
             "the requested membership is the current one");
   EXPECT_EQ(l.add_node(NodeId(2)).error.message(), "node 2 is already a voter");
   EXPECT_EQ(l.remove_node(NodeId(9)).error.message(), "node 9 is not a member");
-  EXPECT_EQ(l.log().last_index(), last);
+  EXPECT_EQ(core_of(l).log().last_index(), last);
   Raft lone(test_config(1), testing::voters({1}));
   for (int i = 0; i < 30 && lone.role() != Role::kLeader; ++i) {
     lone.tick();
@@ -606,7 +608,7 @@ TEST(Membership, LearnersNeverVoteNorCampaign) {
   c.cut(1, 3);
   c.node(1).propose("x");
   c.settle();
-  EXPECT_LT(c.node(1).log().committed(), c.node(1).log().last_index());
+  EXPECT_LT(core_of(c.node(1)).log().committed(), core_of(c.node(1)).log().last_index());
 }
 
 TEST(Membership, AMembershipRolledBackByTruncationIsForgotten) {  // thesis 4.1

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "raft/raft_core.h"
 #include "test_cluster.h"
 
 namespace raft {
@@ -91,8 +92,8 @@ TEST(Election, SingleNodeElectsItselfAndCommitsThroughTheLog) {  // no local sho
   EXPECT_EQ(r.term(), Term(1));
   ProposeResult p = r.propose("hello");
   ASSERT_TRUE(p.error.is_ok());
-  EXPECT_EQ(p.id.index, LogIndex(2));          // after the leader's no-op
-  EXPECT_EQ(r.log().committed(), LogIndex());  // nothing is durable yet
+  EXPECT_EQ(p.id.index, LogIndex(2));                   // after the leader's no-op
+  EXPECT_EQ(core_of(r).log().committed(), LogIndex());  // nothing is durable yet
   std::vector<Entry> applied = drain(r);
   ASSERT_EQ(applied.size(), 2u);
   EXPECT_EQ(applied[0].type, EntryType::kNoop);
@@ -109,18 +110,18 @@ TEST(Election, LeaderCountsItsOwnEntryOnlyOncePersisted) {  // thesis 10.2.1
   Ready rd = r.ready();
   ASSERT_EQ(rd.entries.size(), 1u);  // the no-op, to persist
   EXPECT_TRUE(rd.committed_entries.empty());
-  EXPECT_EQ(r.log().committed(), LogIndex());
+  EXPECT_EQ(core_of(r).log().committed(), LogIndex());
   r.advance();
-  EXPECT_EQ(r.log().committed(), LogIndex(1));
+  EXPECT_EQ(core_of(r).log().committed(), LogIndex(1));
 }
 
 TEST(Election, NewLeaderAppendsANoopOfItsTerm) {  // paper 5.4.2, thesis 6.4
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));
-  const Entry& last = c.node(1).log().at(c.node(1).log().last_index());
+  const Entry& last = core_of(c.node(1)).log().at(core_of(c.node(1)).log().last_index());
   EXPECT_EQ(last.type, EntryType::kNoop);
   EXPECT_EQ(last.term, c.node(1).term());
-  EXPECT_EQ(c.node(2).log().committed(), LogIndex(1));  // followers learn of its commit
+  EXPECT_EQ(core_of(c.node(2)).log().committed(), LogIndex(1));  // followers learn of its commit
 }
 
 TEST(Election, AtMostOneVotePerTerm) {  // paper 5.2
@@ -247,11 +248,13 @@ TEST(CheckQuorum, VoteRequestsIgnoredWhileALeaderIsKnown) {  // thesis 4.2.3
   TestCluster c(3);
   ASSERT_TRUE(c.elect(1));
   const Term term = c.node(2).term();
-  c.node(2).step(msg(3, 2, term.value() + 5, RequestVote{false, c.node(2).log().last_id(), false}));
+  c.node(2).step(
+      msg(3, 2, term.value() + 5, RequestVote{false, core_of(c.node(2)).log().last_id(), false}));
   EXPECT_EQ(c.node(2).term(), term);
   EXPECT_EQ(c.node(2).drops().vote_in_lease, 1u);
   // A leadership transfer overrides the lease.
-  c.node(2).step(msg(3, 2, term.value() + 5, RequestVote{false, c.node(2).log().last_id(), true}));
+  c.node(2).step(
+      msg(3, 2, term.value() + 5, RequestVote{false, core_of(c.node(2)).log().last_id(), true}));
   EXPECT_EQ(c.node(2).term(), term + 5);
 }
 
@@ -366,9 +369,9 @@ TEST(Replication, ConflictHintSkipsATermAtATime) {  // paper 5.3, thesis 5.3 opt
     }
     if (back.empty()) break;
   }
-  EXPECT_EQ(follower.log().last_index(), LogIndex(42));
-  EXPECT_EQ(follower.log().term(LogIndex(2)), Term(3));
-  EXPECT_EQ(follower.log().term(LogIndex(42)), Term(4));
+  EXPECT_EQ(core_of(follower).log().last_index(), LogIndex(42));
+  EXPECT_EQ(core_of(follower).log().term(LogIndex(2)), Term(3));
+  EXPECT_EQ(core_of(follower).log().term(LogIndex(42)), Term(4));
   EXPECT_EQ(rejections, 1) << "the leader did not skip the follower's term 2 in one step";
 }
 
@@ -382,10 +385,10 @@ TEST(Commit, OnlyEntriesOfTheCurrentTermCommitByCounting) {  // paper 5.4.2, Fig
   drain(l);
   // A majority (1 and 2) holds index 2, of term 2: not enough.
   l.step(msg(2, 1, 3, AppendResponse{true, LogIndex(2), {}, {}}));
-  EXPECT_EQ(l.log().committed(), LogIndex());
+  EXPECT_EQ(core_of(l).log().committed(), LogIndex());
   // Once the no-op of term 3 is on a majority, everything before it commits.
   l.step(msg(2, 1, 3, AppendResponse{true, LogIndex(3), {}, {}}));
-  EXPECT_EQ(l.log().committed(), LogIndex(3));
+  EXPECT_EQ(core_of(l).log().committed(), LogIndex(3));
 }
 
 TEST(Commit, HeartbeatCarriesCommitUpToTheFollowersMatch) {
@@ -394,7 +397,7 @@ TEST(Commit, HeartbeatCarriesCommitUpToTheFollowersMatch) {
   c.cut(1, 3);
   c.node(1).propose("x");
   c.settle();
-  EXPECT_EQ(c.node(1).log().committed(), LogIndex(2));
+  EXPECT_EQ(core_of(c.node(1)).log().committed(), LogIndex(2));
   c.heal();
   c.node(1).tick();  // heartbeat: node 3 has match 1 and must not commit beyond it
   Ready rd = c.node(1).ready();
@@ -418,7 +421,7 @@ TEST(BadInput, MalformedAppendIsDroppedAndCounted) {
   r.step(
       msg(1, 2, 1, AppendEntries{{}, {Entry{Term(7), LogIndex(1), EntryType::kNormal, "a"}}, {}}));
   EXPECT_EQ(r.drops().malformed, 2u);
-  EXPECT_EQ(r.log().last_index(), LogIndex());
+  EXPECT_EQ(core_of(r).log().last_index(), LogIndex());
   r.step(msg(1, 3, 1, Heartbeat{}));  // addressed to someone else
   r.step(msg(2, 2, 1, Heartbeat{}));  // from itself
   EXPECT_EQ(r.drops().wrong_recipient, 2u);

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "raft/raft_core.h"
+
 namespace sim {
 namespace {
 
@@ -18,7 +20,9 @@ std::string node_name(raft::NodeId id) { return "node " + std::to_string(id.valu
 
 }  // namespace
 
-NodeView view_of(const raft::Raft& r) { return {r.id(), r.role(), r.term(), r.vote(), &r.log()}; }
+NodeView view_of(const raft::Raft& r) {
+  return {r.id(), r.role(), r.term(), r.vote(), &core_of(r).log()};
+}
 
 uint64_t entry_digest(const raft::Entry& e) {
   uint64_t h = 0xcbf29ce484222325ull;

@@ -12,6 +12,7 @@
 #include "lincheck/linearizability.h"
 #include "raft/invariant.h"
 #include "raft/raft.h"
+#include "raft/raft_core.h"
 #include "sim/safety_checker.h"
 #include "storage/mem_file_system.h"
 #include "storage/snapshot_file.h"
@@ -839,7 +840,7 @@ void Simulation::drive(int n) {
       return;
     }
     if (!healed_ && node.core->role() == raft::Role::kLeader &&
-        node.core->log().committed() > node.commit && rng_.chance(profile_.commit_crash)) {
+        core_of(*node.core).log().committed() > node.commit && rng_.chance(profile_.commit_crash)) {
       // The leader crashes the moment it decides a commit, before anything of this
       // Ready leaves it. What it decided still counts as committed.
       if (auto v = checker_.observe(view_of(*node.core))) {
@@ -847,7 +848,7 @@ void Simulation::drive(int n) {
         return;
       }
       narrate("FAULT: leader " + std::to_string(n + 1) + " crashes right after committing index " +
-              std::to_string(node.core->log().committed().value()));
+              std::to_string(core_of(*node.core).log().committed().value()));
       crash(n);
       return;
     }
@@ -1077,16 +1078,17 @@ void Simulation::after_step(int n) {
     node.role = core.role();
     node.term = core.term();
   }
-  if (core.role() == raft::Role::kLeader && core.log().committed() > node.commit) {
-    stats_.committed = std::max(stats_.committed, core.log().committed().value());
+  if (core.role() == raft::Role::kLeader && core_of(core).log().committed() > node.commit) {
+    stats_.committed = std::max(stats_.committed, core_of(core).log().committed().value());
   }
-  node.commit = core.log().committed();
+  node.commit = core_of(core).log().committed();
   // The byte count the log keeps for the runtime's memory metric agrees with its entries
   // after every change the simulation drives (appends, conflicts, compactions, restores).
-  if (const uint64_t walked = core.log().bytes_after(core.log().snapshot().index);
-      core.log().bytes() != walked) {
-    fail("node " + std::to_string(n + 1) + " counts " + std::to_string(core.log().bytes()) +
-         " log bytes but its entries hold " + std::to_string(walked));
+  if (const uint64_t walked = core_of(core).log().bytes_after(core_of(core).log().snapshot().index);
+      core_of(core).log().bytes() != walked) {
+    fail("node " + std::to_string(n + 1) + " counts " +
+         std::to_string(core_of(core).log().bytes()) + " log bytes but its entries hold " +
+         std::to_string(walked));
   }
 }
 
@@ -1413,9 +1415,9 @@ void Simulation::change_timeouts() {
   if (invalid) {
     t.election_min_ticks = t.heartbeat_ticks;  // not greater than the heartbeat
   }
-  const LogIndex before = core.log().last_index();
+  const LogIndex before = core_of(core).log().last_index();
   raft::ProposeResult r = core.propose_timeouts(t);
-  if (invalid && (r.error.is_ok() || core.log().last_index() != before)) {
+  if (invalid && (r.error.is_ok() || core_of(core).log().last_index() != before)) {
     fail("node " + std::to_string(l + 1) + " accepted invalid timeouts");
     return;
   }
@@ -1457,7 +1459,7 @@ bool Simulation::converged() const {
   // Every member of the leader's configuration applied every acknowledged write.
   const raft::Membership& m = nodes_[l].core->membership();
   for (const SimNode& node : nodes_) {
-    if (m.contains(node.id) && (!node.up || node.core->log().applied() < target)) {
+    if (m.contains(node.id) && (!node.up || core_of(*node.core).log().applied() < target)) {
       return false;
     }
   }
