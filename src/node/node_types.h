@@ -22,13 +22,14 @@ using WriteCallback = std::function<void(absl::StatusOr<std::string>)>;
 /// How an asynchronous call without a result (a read) ends.
 using StatusCallback = std::function<void(absl::Status)>;
 
-/// Bytes the core thread holds: the log's entries since the last snapshot (the core keeps
-/// them in memory), the newest snapshot (kept for followers that need it) and snapshots
-/// received from the leader and not yet installed.
+/// Bytes the core thread holds in memory: the log's entries since the last snapshot (the
+/// core keeps them in memory), the newest snapshot (kept for followers that need it) and
+/// snapshots received from the leader and not yet installed. A snapshot kept as its file
+/// (as RaftNode keeps every one it saved or received) counts nothing.
 struct MemoryHeld {
   uint64_t log_bytes = 0;                ///< entries' payloads
-  uint64_t snapshot_bytes = 0;           ///< the newest snapshot's bytes
-  uint64_t incoming_snapshot_bytes = 0;  ///< snapshots received, not yet installed
+  uint64_t snapshot_bytes = 0;           ///< the newest snapshot's bytes in memory
+  uint64_t incoming_snapshot_bytes = 0;  ///< snapshots received, not yet installed, in memory
 };
 
 /// Work the core thread turned away (NodeConfig::overload), since it started.
