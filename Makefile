@@ -9,7 +9,7 @@ SEEDS          ?= 100000
 FIRST_SEED     ?= 1
 CMAKE_FLAGS    ?=
 
-.PHONY: all deps build build-asan package docs run demo bench bench-compare bench-election bench-restart bench-watch bench-overload bench-fairness check-perf chaos chaos-etcd chaos-planted test test-release test-asan test-tsan sim check-model fuzz format check-format clean
+.PHONY: all deps build build-asan package docs run demo bench bench-compare bench-election bench-profile bench-restart bench-watch bench-overload bench-fairness check-perf chaos chaos-etcd chaos-planted test test-release test-asan test-tsan sim check-model fuzz format check-format clean
 
 all: build
 
@@ -144,6 +144,11 @@ bench-fairness: build
 # Election latency over 20 trials: leader SIGKILLed, and planned transfers.
 bench-election: build
 	/usr/bin/python3 tests/bench/election_latency.py --bin $(BUILD_DIR)/bin
+
+# Where one put goes, thread by thread and syscall by syscall (perf; root).
+PROFILE_CLIENTS ?= 1
+bench-profile: build
+	/usr/bin/python3 tests/bench/put_profile.py --clients $(PROFILE_CLIENTS) --bin $(BUILD_DIR)/bin
 
 # Restart to serving, and a leader stopped just after a restart, raftkv beside etcd 3.4.
 bench-restart: build

@@ -58,6 +58,8 @@ PACKAGES=(
   libsystemd-dev
   help2man
   doxygen
+  # Profiles of the runtime (issue 19, make bench-profile): perf stat, perf sched.
+  linux-perf
 )
 
 missing=()

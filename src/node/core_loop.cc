@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "log/log.h"
+#include "log/thread_name.h"
 #include "node/node_error.h"
 #include "raft/overloaded.h"
 #include "raft/raft_core.h"
@@ -42,7 +43,10 @@ CoreLoop::CoreLoop(uint32_t tick_ms, std::unique_ptr<raft::Raft> core, SnapshotD
 CoreLoop::~CoreLoop() { stop(); }
 
 void CoreLoop::start() {
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    raftlog::name_this_thread("raftkv-core");
+    loop();
+  });
 }
 
 void CoreLoop::stop() {

@@ -3,6 +3,7 @@
 #include <random>
 #include <utility>
 
+#include "log/thread_name.h"
 #include "node/node_error.h"
 
 namespace node {
@@ -31,7 +32,10 @@ void RequestTracker::start() {
   MutexLock lock(&mu_);
   if (running_ || stopped_) return;
   running_ = true;
-  thread_ = std::thread([this] { timer_loop(); });
+  thread_ = std::thread([this] {
+    raftlog::name_this_thread("raftkv-timer");
+    timer_loop();
+  });
 }
 
 void RequestTracker::stop(const absl::Status& why) {

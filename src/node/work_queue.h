@@ -6,6 +6,8 @@
 #include <deque>
 #include <functional>
 #include <thread>
+
+#include "log/thread_name.h"
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -21,9 +23,13 @@ class WorkQueue {
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
-  // Starts the thread, which calls `handle` for each item. Once.
-  void start(std::function<void(Item&)> handle) {
-    thread_ = std::thread([this, handle = std::move(handle)] { loop(handle); });
+  // Starts the thread, named `name` (raftlog::name_this_thread), which calls `handle`
+  // for each item. Once.
+  void start(const char* name, std::function<void(Item&)> handle) {
+    thread_ = std::thread([this, name, handle = std::move(handle)] {
+      raftlog::name_this_thread(name);
+      loop(handle);
+    });
   }
   // Stops the thread once the item in hand is done; queued items are dropped, and later
   // pushes too. Any thread but the queue's own; idempotent.

@@ -15,6 +15,7 @@
 #include <climits>
 
 #include "log/log.h"
+#include "log/thread_name.h"
 #include "log/throttle.h"
 #include "server/status_page.h"
 
@@ -386,7 +387,10 @@ absl::StatusOr<std::unique_ptr<HttpEndpoint>> HttpEndpoint::start(const std::str
   if (e->port_ <= 0) {
     return absl::UnavailableError("cannot listen for metrics on " + address);
   }
-  e->thread_ = std::thread([h = e->http_.get()] { h->listen_after_bind(); });
+  e->thread_ = std::thread([h = e->http_.get()] {
+    raftlog::name_this_thread("raftkv-http");
+    h->listen_after_bind();
+  });
   // stop() only reaches a server that is running: wait for it (bounded) before returning.
   for (int i = 0; i < 5000 && !e->http_->is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -17,6 +17,7 @@
 #include <unordered_map>
 
 #include "log/log.h"
+#include "log/thread_name.h"
 #include "log/throttle.h"
 
 namespace server {
@@ -189,7 +190,10 @@ PortMux::~PortMux() { stop(); }
 void PortMux::start(Handoff grpc, Handoff http1) {
   grpc_ = std::move(grpc);
   http1_ = std::move(http1);
-  thread_ = std::thread([this] { loop(); });
+  thread_ = std::thread([this] {
+    raftlog::name_this_thread("raftkv-portmux");
+    loop();
+  });
 }
 
 void PortMux::stop() {

@@ -12,6 +12,7 @@
 #include <cstdio>
 
 #include "log/log.h"
+#include "log/thread_name.h"
 #include "metrics/process_metrics.h"
 #include "node/raft_node.h"
 #include "raftkv/internal.pb.h"
@@ -119,7 +120,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::start(ServerConfig config) {
   s->node_->start();
   if (absl::Status st = s->listen_metrics(); !st.ok()) return st;  // ~Server stops the rest
   s->compactor_.emplace(s->config_.auto_compaction, AutoCompactor::Clock::now());
-  s->housekeeping_ = std::thread([p = s.get()] { p->housekeeping_loop(); });
+  s->housekeeping_ = std::thread([p = s.get()] {
+    raftlog::name_this_thread("raftkv-housekp");
+    p->housekeeping_loop();
+  });
   return s;
 }
 

@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "log/log.h"
+#include "log/thread_name.h"
 #include "log/throttle.h"
 #include "raftkv/peer.grpc.pb.h"
 #include "transport/message_codec.h"
@@ -367,7 +368,10 @@ class GrpcTransport::Sender {
         sent_bytes_(t.sent_bytes_.with({hex(peer.value())})),
         sent_failures_(t.sent_failures_.with({hex(peer.value())})),
         address_(std::move(address)) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      raftlog::name_this_thread("raftkv-send");
+      run();
+    });
   }
   ~Sender() {
     {

@@ -418,6 +418,23 @@ TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
   })) << c.node(behind).status().memory.snapshot_bytes;
 }
 
+// Each runtime thread carries its name, so that a profile (perf, top -H) reads thread by
+// thread.
+TEST(RaftNode, TheRuntimeThreadsAreNamed) {
+  Cluster c(1);
+  ASSERT_NE(c.wait_leader(), 0);
+  std::multiset<std::string> names;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    names.insert(name);
+  }
+  for (const char* want : {"raftkv-core", "raftkv-storage", "raftkv-apply", "raftkv-timer"}) {
+    EXPECT_EQ(names.count(want), 1u) << want;
+  }
+}
+
 // An open that fails (a damaged snapshot file, a state machine that refuses it) names
 // the file and returns the error: nothing was started, and nothing is left to stop (the
 // half-built node's destructor once stopped parts that did not exist yet).
