@@ -32,7 +32,8 @@ StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
 StorageWriter::~StorageWriter() { stop(); }
 
 void StorageWriter::start() {
-  queue_.start("raftkv-storage", [this](Job& job) { std::visit([this](auto& j) { write(j); }, job); });
+  queue_.start("raftkv-storage",
+               [this](Job& job) { std::visit([this](auto& j) { write(j); }, job); });
 }
 
 void StorageWriter::stop() { queue_.stop(); }

@@ -6,11 +6,10 @@
 #include <deque>
 #include <functional>
 #include <thread>
-
-#include "log/thread_name.h"
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "log/thread_name.h"
 #include "node/mutex.h"
 
 namespace node {
