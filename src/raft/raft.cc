@@ -393,6 +393,16 @@ void RaftCore::handle_request_vote(const Message& m, const RequestVote& rv) {
     const bool after_persist = !rv.pre_vote && !planted::kVoteBeforePersist;
     send(m.from, VoteResponse{.pre_vote = rv.pre_vote, .granted = true}, after_persist,
          rv.pre_vote ? m.term : term_);
+    // Two pre-candidates that timed out together (both lost the leader's connection, or
+    // drew the same timeout) would both pass the pre-vote, then split the real vote and
+    // wait a whole election timeout. The one with the lower id steps back for the other,
+    // whose log is as up to date as its own, and waits a whole timeout before trying
+    // again. Liveness only: a pre-vote changes no term and no vote.
+    if (const CandidateState* c = campaigning();
+        rv.pre_vote && c != nullptr && c->pre_vote && m.term == term_.next() &&
+        m.from.value() > config_.id.value()) {
+      become_follower(term_, kNoNode);
+    }
     return;
   }
   send(m.from, VoteResponse{.pre_vote = rv.pre_vote, .granted = false}, /*after_persist=*/true);
