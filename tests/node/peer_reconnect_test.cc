@@ -11,22 +11,15 @@
 #include <string>
 #include <thread>
 
+#include "node/null_handler.h"
 #include "transport/grpc_transport.h"
 
 namespace transport {
 namespace {
 
-class CountingHandler : public Handler {
+class CountingHandler : public NullHandler {
  public:
-  void on_message(raft::Message, std::shared_ptr<const transport::SnapshotSource>) override {
-    ++messages;
-  }
-  void on_proposal(raft::NodeId, std::string) override {}
-  void on_refusal(uint64_t, absl::Status) override {}
-  void on_forward(raft::NodeId, std::string, std::chrono::milliseconds,
-                  ForwardCallback done) override {
-    done(absl::UnavailableError("not in this test"));
-  }
+  void on_message(raft::Message, std::shared_ptr<const SnapshotSource>) override { ++messages; }
   bool is_member(raft::NodeId) override { return true; }
   std::atomic<int> messages{0};
 };

@@ -17,22 +17,12 @@
 #include <vector>
 
 #include "log/log_file_fixture.h"
+#include "node/null_handler.h"
 #include "raftkv/peer.grpc.pb.h"
 #include "transport/grpc_transport.h"
 
 namespace transport {
 namespace {
-
-class NullHandler : public Handler {
- public:
-  void on_message(raft::Message, std::shared_ptr<const transport::SnapshotSource>) override {}
-  void on_proposal(raft::NodeId, std::string) override {}
-  void on_refusal(uint64_t, absl::Status) override {}
-  void on_forward(raft::NodeId, std::string, std::chrono::milliseconds,
-                  ForwardCallback done) override {
-    done(absl::UnavailableError("not in this test"));
-  }
-};
 
 TEST(PeerRefusalLog, APeerOfAnotherClusterIsLoggedOncePerPeriodNotOncePerAttempt) {
   const raftlog_test::LogFile log("peer-refusal", "a");

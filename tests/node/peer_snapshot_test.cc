@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "node/null_handler.h"
 #include "transport/grpc_transport.h"
 
 namespace transport {
@@ -45,7 +46,7 @@ class RecordingSink : public SnapshotSink {
   std::string bytes_;
 };
 
-class SnapshotHandler : public Handler {
+class SnapshotHandler : public NullHandler {
  public:
   explicit SnapshotHandler(uint64_t fail_after = UINT64_MAX) : fail_after_(fail_after) {}
   absl::StatusOr<std::unique_ptr<SnapshotSink>> receive_snapshot(raft::NodeId from, uint64_t index,
@@ -62,12 +63,6 @@ class SnapshotHandler : public Handler {
     } else {
       ++others;
     }
-  }
-  void on_proposal(raft::NodeId, std::string) override {}
-  void on_refusal(uint64_t, absl::Status) override {}
-  void on_forward(raft::NodeId, std::string, std::chrono::milliseconds,
-                  ForwardCallback done) override {
-    done(absl::UnavailableError("not in this test"));
   }
   bool is_member(raft::NodeId) override { return true; }
 
