@@ -36,6 +36,11 @@ class UsageTest(unittest.TestCase):
             self.assertEqual((code, out), (2, ""), args)
             self.assertIn(message, err, args)
 
+    def test_help_exits_0(self):
+        code, _, err = goload("--help")
+        self.assertEqual(code, 0)
+        self.assertIn("-workload", err)
+
 
 class RunTest(unittest.TestCase):
     @classmethod

@@ -118,6 +118,9 @@ func parseOptions(args []string) (*Options, error) {
 	fs.StringVar(&o.User, "user", "", "the user to act as: name[:password], as etcdctl's")
 	fs.StringVar(&o.Password, "password", "", "the password of --user (when it holds a colon)")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
 		return nil, usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
@@ -414,9 +417,10 @@ func summarize(o *Options, results []result) Report {
 func main() {
 	o, err := parseOptions(os.Args[1:])
 	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(os.Stderr, "raftkv-goload: %v\n", err)
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0) // the flags went to stderr, as the flag package prints them
 		}
+		fmt.Fprintf(os.Stderr, "raftkv-goload: %v\n", err)
 		os.Exit(2)
 	}
 	clients, err := connect(o)
