@@ -119,7 +119,8 @@ bench: build
 check-perf: build
 	cd $(BUILD_DIR) && RAFTKV_SLOW=1 ctest --output-on-failure -R compat.etcdctl_test
 
-# raftkv and etcd 3.4 side by side on this machine (docs/benchmarks.md).
+# raftkv and etcd 3.4 side by side on this machine (docs/benchmarks.md), each workload driven
+# by raftkv-bench and by raftkv-goload (etcd's own Go client): one table with both.
 BENCH_DURATION ?= 10
 bench-compare: build
 	/usr/bin/python3 tests/bench/bench_compare.py --duration $(BENCH_DURATION) --bin $(BUILD_DIR)/bin

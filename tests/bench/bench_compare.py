@@ -1,11 +1,16 @@
 #!/usr/bin/python3
 """Side by side: a 3-node raftkv cluster, then a 3-node etcd 3.4 cluster (Debian's
 etcd-server), on loopback, data in the same temporary file system, fsync on in both,
-driven by the same raftkv-bench workloads. Also records the CPU seconds each cluster's
-processes used (from /proc), since on a 2-core machine CPU is the limit.
+driven by the same workloads from two clients (--client below). Also records the CPU
+seconds each cluster's processes used (from /proc), since on a 2-core machine CPU is the
+limit.
 
 Usage: bench_compare.py [--duration S] [--bin DIR] [--etcd PATH] [--json FILE]
                         [--only raftkv|etcd] [--workloads "put c=16,put c=256"] [--tls] [--auth simple|jwt]
+                        [--client raftkv-bench|go|both]
+--client picks what drives the load: raftkv-bench (our C++ client), raftkv-goload (a load tool
+on etcd's own Go client, clientv3, tests/bench/goload), or both (the default), each workload
+run with each client against each system, so the figures do not rest on our own client.
 --tls runs both with client TLS (client certificates required) and peer mutual TLS, with
 certificates made by `openssl` (tests/compat/tls_test.py's).
 --auth simple|jwt turns etcd's auth on in both (a user `bench` holding READWRITE on the prefix
@@ -47,29 +52,47 @@ def cpu_seconds(pids):
     return total / TICK
 
 
-def run(cluster, bench, duration, bench_flags=()):
-    results = {}
+CLIENTS = {"raftkv-bench": "raftkv-bench", "go": "raftkv-goload"}  # --client: the binary
+
+
+def client_command(client, binary):
+    """The command line of one client, before the workload's flags. Both take the same
+    workload, key, value, TLS and auth flags; raftkv-goload always prints JSON."""
+    if client == "raftkv-bench":
+        return [binary, "--no-progress", "-o", "json"]
+    return [binary]
+
+
+def run(cluster, clients, duration, bench_flags=()):
+    """Every workload with every client of `clients` ({name: binary}), one after the other:
+    {client: {workload: the client's JSON, plus cpu_s}}."""
+    results = {client: {} for client in clients}
     pids = [m.proc.pid for m in cluster.members]
     for name, args in WORKLOADS:
-        before = cpu_seconds(pids)
-        out = subprocess.run([bench, "--endpoints", cluster.endpoints(), "--duration",
-                              str(duration), "--warmup", "1", "--key-space", "10000",
-                              "--value-size", "256", "--no-progress", "-o", "json",
-                              *bench_flags, *args],
-                             capture_output=True, text=True, timeout=duration * 10 + 120)
-        after = cpu_seconds(pids)
-        if out.returncode != 0:
-            raise SystemExit(f"raftkv-bench failed on {name}: {out.stderr}")
-        r = json.loads(out.stdout)
-        # CPU includes the preload of range/txn workloads; attribute it per measured op
-        # only for the measured window by subtracting nothing: stated in the table notes.
-        r["cpu_s"] = after - before
-        results[name] = r
-        ops = r["ops"] + r["errors"]
-        print(f"  {name}: {r['throughput']:.0f} ops/s, p99 {r['latency_ms']['p99']:.2f} ms, "
-              f"{r['errors']} errors, CPU s per 1k ops "
-              f"{r['cpu_s'] / ops * 1000 if ops else 0:.3f}", file=sys.stderr)
+        for client, binary in clients.items():
+            before = cpu_seconds(pids)
+            out = subprocess.run([*client_command(client, binary), "--endpoints",
+                                  cluster.endpoints(), "--duration", str(duration), "--warmup",
+                                  "1", "--key-space", "10000", "--value-size", "256",
+                                  *bench_flags, *args],
+                                 capture_output=True, text=True, timeout=duration * 10 + 120)
+            after = cpu_seconds(pids)
+            if out.returncode != 0:
+                raise SystemExit(f"{os.path.basename(binary)} failed on {name}: {out.stderr}")
+            r = json.loads(out.stdout)
+            # CPU includes the preload of range/txn workloads and the warm-up; it is divided
+            # by the measured ops only: stated in the table notes.
+            r["cpu_s"] = after - before
+            results[client][name] = r
+            print(f"  {name} ({client}): {r['throughput']:.0f} ops/s, "
+                  f"p99 {r['latency_ms']['p99']:.2f} ms, {r['errors']} errors, "
+                  f"CPU s per 1k ops {cpu_per_1k(r):.3f}", file=sys.stderr)
     return results
+
+
+def cpu_per_1k(v):
+    ops = v["ops"] + v["errors"]
+    return v["cpu_s"] / ops * 1000 if ops else 0
 
 
 def main():
@@ -82,6 +105,10 @@ def main():
                    help="measure one system (no table): for quick before/after runs")
     p.add_argument("--workloads", help="comma-separated workload names to run (default: all)")
     p.add_argument("--bench", help="the raftkv-bench to drive both with (default: --bin's)")
+    p.add_argument("--goload", help="the raftkv-goload to drive both with (default: --bin's)")
+    p.add_argument("--client", choices=["raftkv-bench", "go", "both"], default="both",
+                   help="what drives the load: raftkv-bench, raftkv-goload (etcd's Go client), "
+                        "or each workload with both (default)")
     p.add_argument("--raftkv-flag", action="append", default=[],
                    help="an extra raftkv flag, e.g. --raftkv-flag=--limits-max-concurrent=1000 "
                         "(repeatable): for A/B runs of a feature")
@@ -111,7 +138,14 @@ def main():
     if a.workloads:
         wanted = set(a.workloads.split(","))
         WORKLOADS[:] = [w for w in WORKLOADS if w[0] in wanted]
-    bench = a.bench or os.path.join(a.bin, "raftkv-bench")
+    clients = {"raftkv-bench": a.bench or os.path.join(a.bin, "raftkv-bench"),
+               "go": a.goload or os.path.join(a.bin, "raftkv-goload")}
+    if a.client != "both":
+        clients = {a.client: clients[a.client]}
+    for client, binary in clients.items():
+        if not os.access(binary, os.X_OK):
+            raise SystemExit(f"--client {a.client}: {binary} is not an executable "
+                             f"(build it: cmake --build build --target {CLIENTS[client]})")
     systems = {}
     for name, binary, flags in [
             ("raftkv", os.path.join(a.bin, "raftkv"), ["--snapshot-count", "100000",
@@ -131,7 +165,7 @@ def main():
                                  "--prefix"),
                                 ("user", "grant-role", "bench", "bench"), ("auth", "enable"))
                 bench_flags += ["--user", "bench:benchpw"]
-            systems[name] = run(c, bench, a.duration, bench_flags)
+            systems[name] = run(c, clients, a.duration, bench_flags)
     if a.tls:
         shutil.rmtree(certs.dir, ignore_errors=True)
     if a.only:
@@ -142,21 +176,20 @@ def main():
           f"10,000 keys, 256-byte values, 3 nodes each on 127.0.0.1, fsync on"
           f"{', client TLS and peer mutual TLS' if a.tls else ''}"
           f"{f', auth on ({a.auth} tokens, a user with a prefix grant)' if a.auth else ''}.\n")
-    print("| workload | raftkv ops/s | etcd ops/s | raftkv/etcd | raftkv p50 / p99 ms | "
-          "etcd p50 / p99 ms | raftkv CPU s per 1k ops | etcd CPU s per 1k ops |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| workload | client | raftkv ops/s | etcd ops/s | raftkv/etcd | "
+          "raftkv p50 / p99 ms | etcd p50 / p99 ms | raftkv CPU s per 1k ops | "
+          "etcd CPU s per 1k ops | raftkv/etcd ops per CPU s |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, _ in WORKLOADS:
-        x, y = r[name], e[name]
-
-        def cpu(v):
-            ops = v["ops"] + v["errors"]
-            return v["cpu_s"] / ops * 1000 if ops else 0
-
-        print(f"| {name} | {x['throughput']:.0f} | {y['throughput']:.0f} | "
-              f"{x['throughput'] / max(y['throughput'], 1e-9):.2f} | "
-              f"{x['latency_ms']['p50']:.2f} / {x['latency_ms']['p99']:.2f} | "
-              f"{y['latency_ms']['p50']:.2f} / {y['latency_ms']['p99']:.2f} | "
-              f"{cpu(x):.3f} | {cpu(y):.3f} |")
+        for client in clients:
+            x, y = r[client][name], e[client][name]
+            # Ops per CPU second, raftkv over etcd: the inverse ratio of CPU per op.
+            per_cpu = cpu_per_1k(y) / cpu_per_1k(x) if cpu_per_1k(x) > 0 else 0
+            print(f"| {name} | {CLIENTS[client]} | {x['throughput']:.0f} | "
+                  f"{y['throughput']:.0f} | {x['throughput'] / max(y['throughput'], 1e-9):.2f} | "
+                  f"{x['latency_ms']['p50']:.2f} / {x['latency_ms']['p99']:.2f} | "
+                  f"{y['latency_ms']['p50']:.2f} / {y['latency_ms']['p99']:.2f} | "
+                  f"{cpu_per_1k(x):.3f} | {cpu_per_1k(y):.3f} | {per_cpu:.2f} |")
     if a.json:
         with open(a.json, "w") as f:
             json.dump(systems, f, indent=1)
