@@ -35,7 +35,8 @@ Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
 Applier::~Applier() { stop(); }
 
 void Applier::start() {
-  queue_.start("raftkv-apply", [this](Item& item) { std::visit([this](auto& i) { run(i); }, item); });
+  queue_.start("raftkv-apply",
+               [this](Item& item) { std::visit([this](auto& i) { run(i); }, item); });
 }
 
 void Applier::stop() { queue_.stop(); }

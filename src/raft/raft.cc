@@ -398,9 +398,9 @@ void RaftCore::handle_request_vote(const Message& m, const RequestVote& rv) {
     // wait a whole election timeout. The one with the lower id steps back for the other,
     // whose log is as up to date as its own, and waits a whole timeout before trying
     // again. Liveness only: a pre-vote changes no term and no vote.
-    if (const CandidateState* c = campaigning();
-        rv.pre_vote && c != nullptr && c->pre_vote && m.term == term_.next() &&
-        m.from.value() > config_.id.value()) {
+    if (const CandidateState* c = campaigning(); rv.pre_vote && c != nullptr && c->pre_vote &&
+                                                 m.term == term_.next() &&
+                                                 m.from.value() > config_.id.value()) {
       become_follower(term_, kNoNode);
     }
     return;
