@@ -155,6 +155,18 @@ void CoreLoop::read_index(raft::ReadId id, std::function<void(absl::Status)> ref
   if (!post(std::move(task), Input::kRequest)) refused(queue_full());
 }
 
+void CoreLoop::confirm_leadership(raft::ReadId id, std::function<void(absl::Status)> refused) {
+  Task task = [this, id, refused] {
+    if (core_->role() != raft::Role::kLeader) {
+      return refused(node_error(
+          NodeErrorKind::kNotLeader,
+          "this member no longer leads (term " + std::to_string(core_->term().value()) + ")"));
+    }
+    if (raft::Error e = core_->read_index(id); !e.is_ok()) refused(from_raft(e));
+  };
+  if (!post(std::move(task), Input::kRequest)) refused(queue_full());
+}
+
 void CoreLoop::change_membership(MembershipChange change, ProposeCallback done) {
   Task task = [this, change = std::move(change), done] {
     raft::ProposeResult r = propose_change(change);

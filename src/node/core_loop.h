@@ -105,6 +105,13 @@ class CoreLoop {
   void propose(std::string data, ProposeCallback done, raft::Term only_in = raft::Term());
   // `done` gets the refusal only; a read the core accepted completes through the Ready.
   void read_index(raft::ReadId id, std::function<void(absl::Status)> refused);
+  // A ReadIndex round this core runs as leader, never one it asks a leader for: refused
+  // (kNotLeader) unless the core leads when it takes the request, and dropped (through the
+  // Ready, kLeaderChanged) if it stops leading before a quorum answers. What the caller
+  // does once it completes is done by a member that led after the request arrived. (The
+  // published leader() the caller checked may be stale: a core stalled, then woken with a
+  // newer leader's message queued ahead of the request.)
+  void confirm_leadership(raft::ReadId id, std::function<void(absl::Status)> refused);
   void change_membership(MembershipChange change, ProposeCallback done);
   void propose_timeouts(raft::Timeouts timeouts, ProposeCallback done);
   void transfer_leadership(raft::NodeId to, std::function<void(absl::Status)> done);

@@ -240,7 +240,11 @@ void Dispatcher::run_here(const ForwardedRequest& request, Deadline deadline, Wr
             applier_->leader_call(payload, call);
           });
       if (confirm == 0) return;
-      core_->read_index(raft::ReadId(confirm), [this, confirm](absl::Status refused) {
+      // A round this member runs as leader: a read it would forward to a newer leader
+      // confirms that leader, not this one (chaos seed 1787107966: a stopped leader,
+      // woken, answered a keep-alive from its own lessor after the new leader's lessor
+      // had started counting without it, and the lease expired before its promise).
+      core_->confirm_leadership(raft::ReadId(confirm), [this, confirm](absl::Status refused) {
         tracker_->complete_call(confirm, std::move(refused));
       });
       return;

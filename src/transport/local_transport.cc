@@ -14,12 +14,14 @@ class LocalTransport : public Transport {
   void set_peer(raft::NodeId, const std::string&) override {}
   void remove_peer(raft::NodeId) override {}
   void send(std::vector<raft::Message> messages) override {
+    net_.wait_while_paused(self_);
     for (raft::Message& m : messages) {
       const raft::NodeId to = m.to;
       net_.deliver(self_, to, std::move(m));
     }
   }
   void send_snapshot(raft::Message message, std::shared_ptr<const SnapshotSource> data) override {
+    net_.wait_while_paused(self_);
     const raft::NodeId to = message.to;
     net_.deliver_snapshot(self_, to, std::move(message), *data);
   }
@@ -64,9 +66,38 @@ void LocalNetwork::set_cut_off(raft::NodeId id, bool cut) {
   }
 }
 
+void LocalNetwork::set_paused(raft::NodeId id, bool paused) {
+  std::lock_guard<std::mutex> lock(pause_mu_);
+  if (paused) {
+    paused_.insert(id);
+  } else {
+    paused_.erase(id);
+    resumed_.notify_all();
+  }
+}
+
+bool LocalNetwork::send_blocked(raft::NodeId id) {
+  std::lock_guard<std::mutex> lock(pause_mu_);
+  return blocked_.contains(id);
+}
+
+void LocalNetwork::wait_while_paused(raft::NodeId id) {
+  std::unique_lock<std::mutex> lock(pause_mu_);
+  if (!paused_.contains(id)) return;
+  blocked_.insert(id);
+  resumed_.wait(lock, [&] { return !paused_.contains(id); });
+  blocked_.erase(id);
+}
+
+void LocalNetwork::set_tap(Tap tap) {
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  tap_ = std::move(tap);
+}
+
 bool LocalNetwork::deliver(raft::NodeId from, raft::NodeId to, raft::Message m) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   if (cut_.contains(from) || cut_.contains(to)) return false;
+  if (tap_ && !tap_(from, to, m)) return false;
   auto it = handlers_.find(to);
   if (it == handlers_.end()) return false;
   it->second->on_message(std::move(m), nullptr);
@@ -77,6 +108,7 @@ bool LocalNetwork::deliver_snapshot(raft::NodeId from, raft::NodeId to, raft::Me
                                     const SnapshotSource& data) {
   std::shared_lock<std::shared_mutex> lock(mu_);
   if (cut_.contains(from) || cut_.contains(to)) return false;
+  if (tap_ && !tap_(from, to, m)) return false;
   auto it = handlers_.find(to);
   const auto* is = std::get_if<raft::InstallSnapshot>(&m.body);
   if (it == handlers_.end() || is == nullptr) return false;

@@ -3,6 +3,8 @@
 /// can cut a node off. For tests and examples of the runtime without sockets.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +28,15 @@ class LocalNetwork {
   void detach(raft::NodeId id);
   /// A cut-off node sends and receives nothing, and forwards fail as unreachable.
   void set_cut_off(raft::NodeId id, bool cut);
+  /// While paused, node `id`'s next send blocks in the transport until it is resumed: its
+  /// sending thread (the core thread) stops, as in a stopped process, while what the others
+  /// send it queues up at the node. Resume every paused node before detaching it.
+  void set_paused(raft::NodeId id, bool paused);
+  /// True once a send of paused node `id` is blocked.
+  bool send_blocked(raft::NodeId id);
+  /// Every Raft message passes `tap` first (none by default); false drops it.
+  using Tap = std::function<bool(raft::NodeId from, raft::NodeId to, const raft::Message& m)>;
+  void set_tap(Tap tap);
 
  private:
   friend class LocalTransport;
@@ -36,10 +47,18 @@ class LocalNetwork {
   bool deliver_snapshot(raft::NodeId from, raft::NodeId to, raft::Message m,
                         const SnapshotSource& data);
   Handler* route(raft::NodeId from, raft::NodeId to);
+  // Blocks while `id` is paused.
+  void wait_while_paused(raft::NodeId id);
 
   std::shared_mutex mu_;
   std::map<raft::NodeId, Handler*> handlers_;
   std::set<raft::NodeId> cut_;
+  Tap tap_;
+
+  std::mutex pause_mu_;  // not mu_: a paused sender must not hold up the others
+  std::condition_variable resumed_;
+  std::set<raft::NodeId> paused_;
+  std::set<raft::NodeId> blocked_;
 };
 
 }  // namespace transport

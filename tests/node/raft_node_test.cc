@@ -40,7 +40,14 @@ class ListMachine : public StateMachine {
     return "applied " + std::to_string(index.value());
   }
   absl::StatusOr<std::string> leader_call(std::string_view payload) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    calls_.emplace_back(payload);
     return "called " + std::string(payload);
+  }
+  // The payloads of the leader calls this machine answered.
+  std::vector<std::string> calls() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return calls_;
   }
   std::string snapshot() override {
     std::string out;
@@ -134,6 +141,7 @@ class ListMachine : public StateMachine {
   bool held_ = false;
   bool refuse_restore_ = false;
   std::vector<std::string> items_;
+  std::vector<std::string> calls_;
   int restores_ = 0;
   int whole_restores_ = 0;
   size_t pieces_ = 0;
@@ -394,6 +402,56 @@ TEST(RaftNode, ALeaderCallIsAnsweredOnlyByALeaderAQuorumStillHears) {
   auto cut = c.node(leader).leader_call("c", milliseconds(2000));
   EXPECT_FALSE(cut.ok()) << "a cut-off leader answered: " << *cut;
   c.net().set_cut_off(NodeId(leader), false);
+}
+
+TEST(RaftNode, AStalledLeaderWokenBehindItsSuccessorsMessageLeavesALeaderCallToIt) {
+  // Chaos (process mix, seed 1787107966): a leader stopped by SIGSTOP while the others
+  // elected a successor; woken, it took a keep-alive while its published view still named
+  // itself leader, and queued the confirming round behind the successor's message. Its
+  // core, a follower by then, asked the successor for a read index, which confirmed the
+  // successor, and the stalled member answered from its own lessor: the lease expired
+  // 0.18 s before the TTL it promised. The round must be one it runs as leader.
+  Cluster c(3);
+  const int old = c.wait_leader();
+  ASSERT_NE(old, 0);
+  ASSERT_TRUE(c.node(old).leader_call("before", kTimeout).ok());
+  const raft::Term old_term = c.node(old).status().core.term;
+  // Phase 1: of what is sent to `old`, only the first AppendEntries or Heartbeat of a
+  // newer term gets through.
+  std::atomic<int> phase{0};
+  std::atomic<int> passed{0};
+  c.net().set_tap([&](NodeId, NodeId to, const raft::Message& m) {
+    if (to != NodeId(old) || phase != 1) return true;
+    const bool successor =
+        m.term > old_term && (std::holds_alternative<raft::AppendEntries>(m.body) ||
+                              std::holds_alternative<raft::Heartbeat>(m.body));
+    return successor && passed.fetch_add(1) == 0;
+  });
+  c.net().set_paused(NodeId(old), true);  // its core thread stops at its next send
+  ASSERT_TRUE(eventually([&] { return c.net().send_blocked(NodeId(old)); }));
+  phase = 1;
+  int next = 0;
+  ASSERT_TRUE(eventually([&] {
+    for (int i = 1; i <= 3; ++i) {
+      if (i != old && c.node(i).is_leader()) next = i;
+    }
+    return next != 0 && passed >= 1;
+  }));
+  EXPECT_TRUE(c.node(old).is_leader());  // its published view, stale
+  const size_t queued = c.node(old).queue_depths().core;
+  absl::StatusOr<std::string> answer = absl::UnknownError("unanswered");
+  std::thread caller([&] { answer = c.node(old).leader_call("after", kTimeout); });
+  // The call's round is queued behind the successor's message.
+  const bool behind = eventually([&] { return c.node(old).queue_depths().core > queued; });
+  phase = 2;
+  c.net().set_paused(NodeId(old), false);
+  caller.join();
+  c.net().set_tap(nullptr);
+  ASSERT_TRUE(behind);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  EXPECT_EQ(*answer, "called after");
+  EXPECT_EQ(c.sm(next).calls(), std::vector<std::string>{"after"});
+  EXPECT_EQ(c.sm(old).calls(), std::vector<std::string>{"before"});
 }
 
 TEST(RaftNode, AFollowerBehindACompactionCatchesUpFromASnapshot) {
