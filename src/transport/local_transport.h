@@ -34,8 +34,9 @@ class LocalNetwork {
   void set_paused(raft::NodeId id, bool paused);
   /// True once a send of paused node `id` is blocked.
   bool send_blocked(raft::NodeId id);
-  /// Every Raft message passes `tap` first (none by default); false drops it.
+  /// Sees a Raft message before it is delivered; false drops it.
   using Tap = std::function<bool(raft::NodeId from, raft::NodeId to, const raft::Message& m)>;
+  /// Every Raft message passes `tap` first (none by default; null removes it).
   void set_tap(Tap tap);
 
  private:
