@@ -73,36 +73,28 @@ void log_refusal(const std::unique_ptr<raftlog::Throttle>& throttle, std::string
 
 // Receives peer streams and forwarded requests (the Peer service).
 class GrpcTransport::PeerService final
-    : public pb::Peer::WithCallbackMethod_Forward<pb::Peer::Service> {
+    : public pb::Peer::WithCallbackMethod_Stream<pb::Peer::WithCallbackMethod_ClusterInfo<
+          pb::Peer::WithCallbackMethod_Forward<pb::Peer::Service>>> {
  public:
   explicit PeerService(GrpcTransport& t) : t_(t) {}
 
-  grpc::Status Stream(grpc::ServerContext* ctx, grpc::ServerReader<pb::PeerFrame>* reader,
-                      pb::StreamAck*) override {
-    Incoming in;
-    pb::PeerFrame frame;
-    while (reader->Read(&frame)) {
-      if (t_.stopped_) break;
-      count_received(in, frame);
-      if (std::optional<grpc::Status> refused = refusal(*ctx, in, frame)) return *refused;
-      if (frame.has_chunk() && !take_chunk(in, frame)) continue;
-      deliver(in, frame);
-    }
-    // Cancelled: the connection went away under the stream (a peer that stops ends its
-    // streams the same way). Fast failover, if the peer is the leader (issue 19).
-    if (in.sender != 0 && !t_.stopped_ && ctx->IsCancelled()) {
-      t_.handler_->on_peer_closed(raft::NodeId(in.sender));
-    }
-    return grpc::Status::OK;
-  }
+  // A peer's stream (the reactor below): read on gRPC's pollers, no thread of its own.
+  class StreamReader;
+  grpc::ServerReadReactor<pb::PeerFrame>* Stream(grpc::CallbackServerContext* ctx,
+                                                 pb::StreamAck*) override;
 
-  grpc::Status ClusterInfo(grpc::ServerContext*, const pb::ClusterInfoRequest*,
-                           pb::ClusterInfoResponse* resp) override {
+  grpc::ServerUnaryReactor* ClusterInfo(grpc::CallbackServerContext* ctx,
+                                        const pb::ClusterInfoRequest*,
+                                        pb::ClusterInfoResponse* resp) override {
+    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
     if (t_.options_.cluster_info == nullptr || t_.stopped_) {
-      return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this member gives no cluster info");
+      reactor->Finish(
+          grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this member gives no cluster info"));
+      return reactor;
     }
     resp->set_payload(t_.options_.cluster_info());
-    return grpc::Status::OK;
+    reactor->Finish(grpc::Status::OK);
+    return reactor;
   }
 
   grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const pb::ForwardRequest* req,
@@ -351,9 +343,66 @@ class GrpcTransport::PeerService final
   GrpcTransport& t_;
 };
 
-// One peer: a bounded queue and the thread that drains it into a stream.
+// A peer's stream, read on gRPC's pollers (the callback API): a frame is handed to the
+// node where it is read, and the next read starts once it has been, so a slow node slows
+// its peers' streams (HTTP/2 flow control) instead of queueing without bound. No thread
+// of its own waits on a stream.
+class GrpcTransport::PeerService::StreamReader final
+    : public grpc::ServerReadReactor<pb::PeerFrame> {
+ public:
+  StreamReader(PeerService& s, grpc::CallbackServerContext* ctx) : s_(s), ctx_(ctx) {
+    StartRead(&frame_);
+  }
+  void OnReadDone(bool ok) override {
+    GrpcTransport& t = s_.t_;
+    if (!ok || t.stopped_) return Finish(grpc::Status::OK);
+    s_.count_received(in_, frame_);
+    if (std::optional<grpc::Status> refused = s_.refusal(*ctx_, in_, frame_)) {
+      return Finish(*std::move(refused));
+    }
+    sender_.store(in_.sender, std::memory_order_relaxed);
+    if (!frame_.has_chunk() || s_.take_chunk(in_, frame_)) s_.deliver(in_, frame_);
+    frame_.Clear();
+    StartRead(&frame_);
+  }
+  // The connection went away under the stream (a peer that stops ends its streams the
+  // same way). Fast failover, if the peer is the leader (issue 19). May run while a read
+  // is being handled: it reads only sender_.
+  void OnCancel() override {
+    const uint64_t sender = sender_.load(std::memory_order_relaxed);
+    if (sender != 0 && !s_.t_.stopped_) s_.t_.handler_->on_peer_closed(raft::NodeId(sender));
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  PeerService& s_;
+  grpc::CallbackServerContext* const ctx_;
+  std::atomic<uint64_t> sender_{0};  // in_.sender, for OnCancel
+  Incoming in_;
+  pb::PeerFrame frame_;
+};
+
+grpc::ServerReadReactor<pb::PeerFrame>* GrpcTransport::PeerService::Stream(
+    grpc::CallbackServerContext* ctx, pb::StreamAck*) {
+  return new StreamReader(*this, ctx);
+}
+
+// One peer: a bounded queue drained into a client stream on gRPC's callback API. Whoever
+// finds the stream idle when it queues something (the core or storage thread) starts the
+// write; each write's completion (on a gRPC poller) starts the next with what queued
+// meanwhile, as one frame. No thread of its own sits between the core and the socket.
+// A stream that breaks is reopened by the transport's retry thread after a backoff
+// (50 ms doubling to 1 s, on the steady clock: gRPC's timers follow the wall clock), or at
+// once when the peer says it is up (kick).
+//
+// Life of a stream: it holds one hold (AddHold) from its opening until the sender lets it
+// end: after a failed write, or when it is idle and must close (stop, a new address).
+// Only one write is in flight (writing_), so the hold is never released under a write.
+// gRPC may run a reaction on the thread that starts an operation, so no operation is
+// started with mu_ held.
 class GrpcTransport::Sender {
  public:
+  using Clock = std::chrono::steady_clock;
   struct Item {
     raft::Message message;
     std::shared_ptr<const SnapshotSource> snapshot;  // set for InstallSnapshot
@@ -368,68 +417,58 @@ class GrpcTransport::Sender {
         sent_bytes_(t.sent_bytes_.with({hex(peer.value())})),
         sent_failures_(t.sent_failures_.with({hex(peer.value())})),
         address_(std::move(address)) {
-    thread_ = std::thread([this] {
-      raftlog::name_this_thread("raftkv-send");
-      run();
-    });
+    // The first stream opens at once (once the transport has started), with an empty
+    // frame, so that a member that has just (re)started tells its peers so before it has
+    // anything to send: the peers' streams to it reconnect at once (kick) instead of
+    // after their backoff.
+    open();
   }
+  // Ends the stream and waits until gRPC is done with it.
   ~Sender() {
+    std::shared_ptr<Stream> st;
+    bool release = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
-      if (context_ != nullptr) context_->TryCancel();
+      st = stream_;
+      release = close_locked();
     }
-    cv_.notify_all();
-    thread_.join();
+    if (st != nullptr) st->context.TryCancel();
+    if (release) st->RemoveHold();
+    std::unique_lock<std::mutex> lock(mu_);
+    ended_.wait(lock, [&] { return stream_ == nullptr; });
   }
 
   void set_address(const std::string& address) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (address == address_) return;
-    address_ = address;
-    channel_.reset();
-    if (context_ != nullptr) context_->TryCancel();
+    std::shared_ptr<Stream> st;
+    bool release = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (address == address_) return;
+      address_ = address;
+      channel_.reset();
+      st = stream_;
+      release = close_locked();
+      retry_at_ = Clock::now();  // the new address is tried at once
+    }
+    if (st != nullptr) st->context.TryCancel();
+    if (release) st->RemoveHold();
+    t_.wake_retry();
   }
 
   void push(raft::Message m) {
     const uint64_t bytes = approximate_bytes(m);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (queue_.size() >= t_.options_.max_queue_messages ||
-          queued_bytes_ + bytes > t_.options_.max_queue_bytes) {
-        ++t_.dropped_;
-        return;
-      }
-      queued_bytes_ += bytes;
-      queue_.push_back(Item{std::move(m), nullptr, bytes, {}, {}});
-    }
-    cv_.notify_one();
+    enqueue(Item{std::move(m), nullptr, bytes, {}, {}}, /*bounded=*/true);
   }
 
   // A forwarded proposal or a refusal, bounded like messages.
   void push_other(Item item) {
     item.bytes = item.proposal.size() + 64;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (queue_.size() >= t_.options_.max_queue_messages ||
-          queued_bytes_ + item.bytes > t_.options_.max_queue_bytes) {
-        ++t_.dropped_;
-        return;
-      }
-      queued_bytes_ += item.bytes;
-      queue_.push_back(std::move(item));
-    }
-    cv_.notify_one();
+    enqueue(std::move(item), /*bounded=*/true);
   }
 
   void push_snapshot(raft::Message m, std::shared_ptr<const SnapshotSource> data) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      // A newer snapshot supersedes any queued one.
-      std::erase_if(queue_, [](const Item& i) { return i.snapshot != nullptr; });
-      queue_.push_back(Item{std::move(m), std::move(data), 64, {}, {}});
-    }
-    cv_.notify_one();
+    enqueue(Item{std::move(m), std::move(data), 64, {}, {}}, /*bounded=*/false);
   }
 
   std::shared_ptr<grpc::Channel> channel() {
@@ -446,12 +485,294 @@ class GrpcTransport::Sender {
   void kick() {
     {
       std::lock_guard<std::mutex> lock(mu_);
-      kicked_ = true;
+      if (stream_ != nullptr || stop_) return;
+      backoff_ = kFirstBackoff;
+      retry_at_ = Clock::now();
     }
-    cv_.notify_all();
+    open();
+  }
+
+  // The retry thread: reopens the stream if its backoff has passed, and hands over the
+  // removal a peer told the last stream of. Returns when to look again (max: nothing to do).
+  Clock::time_point retry(Clock::time_point now, std::optional<std::string>* removed) {
+    bool due = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      *removed = std::exchange(removed_, std::nullopt);
+      if (stream_ != nullptr || stop_) return Clock::time_point::max();
+      due = retry_at_ <= now;
+      if (!due) return retry_at_;
+    }
+    open();
+    return Clock::time_point::max();
   }
 
  private:
+  static constexpr std::chrono::milliseconds kFirstBackoff{50};
+  static constexpr std::chrono::milliseconds kMaxBackoff{1000};
+
+  class Stream final : public grpc::ClientWriteReactor<pb::PeerFrame> {
+   public:
+    Stream(Sender& s, std::shared_ptr<grpc::Channel> channel)
+        : stub(pb::Peer::NewStub(std::move(channel))), s_(s) {}
+    void OnWriteDone(bool ok) override { s_.written(ok); }
+    void OnDone(const grpc::Status& status) override { s_.ended(status); }
+
+    grpc::ClientContext context;
+    std::unique_ptr<pb::Peer::Stub> stub;
+    pb::StreamAck ack;
+    pb::PeerFrame frame;  // the write in flight
+
+   private:
+    Sender& s_;
+  };
+
+  // What the writer sends next: a batch of items, or one snapshot (chunk by chunk).
+  struct Work {
+    std::vector<Item> batch;
+    std::optional<Item> snapshot;
+  };
+
+  void enqueue(Item item, bool bounded) {
+    std::shared_ptr<Stream> st;
+    Work work;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (bounded) {
+        if (queue_.size() >= t_.options_.max_queue_messages ||
+            queued_bytes_ + item.bytes > t_.options_.max_queue_bytes) {
+          ++t_.dropped_;
+          return;
+        }
+        queued_bytes_ += item.bytes;
+      } else {
+        // A newer snapshot supersedes any queued one.
+        std::erase_if(queue_, [](const Item& i) { return i.snapshot != nullptr; });
+      }
+      queue_.push_back(std::move(item));
+      if (stream_ == nullptr || writing_ || closing_) return;
+      take_locked(work);
+      writing_ = true;
+      st = stream_;
+    }
+    start_write(*st, std::move(work));
+  }
+
+  // Moves the next work out of the queue: a snapshot alone, or messages up to a frame.
+  void take_locked(Work& work) {
+    if (queue_.empty()) return;
+    if (queue_.front().snapshot != nullptr) {
+      work.snapshot = std::move(queue_.front());
+      queue_.pop_front();
+      return;
+    }
+    uint64_t bytes = 0;
+    while (!queue_.empty() && queue_.front().snapshot == nullptr &&
+           (work.batch.empty() || bytes + queue_.front().bytes <= t_.options_.max_frame_bytes)) {
+      bytes += queue_.front().bytes;
+      queued_bytes_ -= queue_.front().bytes;
+      work.batch.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+  }
+
+  // The writer (whoever set writing_): builds the frame outside mu_ and starts its write.
+  // A snapshot whose source cannot be read is given up (the stream is fine; the follower
+  // starts over with the next snapshot the core sends) and the next work is taken.
+  void start_write(Stream& st, Work work) {
+    while (true) {
+      st.frame.Clear();
+      st.frame.set_cluster_id(t_.options_.cluster_id);
+      st.frame.set_from(t_.options_.self.value());
+      in_flight_ = 0;
+      if (work.snapshot.has_value()) {
+        snapshot_ = std::move(work.snapshot);
+        snapshot_offset_ = 0;
+        snapshot_start_ = Clock::now();
+      }
+      if (snapshot_.has_value()) {
+        if (fill_chunk(st.frame)) break;
+        snapshot_.reset();
+        std::lock_guard<std::mutex> lock(mu_);
+        work = Work{};
+        take_locked(work);
+        continue;  // an empty batch is a hello, harmless
+      }
+      for (const Item& i : work.batch) {
+        if (!i.proposal.empty()) {
+          st.frame.add_proposals(i.proposal);
+        } else if (i.refusal.has_value()) {
+          *st.frame.add_refusals() = *i.refusal;
+        } else {
+          encode(i.message, st.frame.add_messages());
+        }
+      }
+      in_flight_ = work.batch.size();
+      break;
+    }
+    in_flight_bytes_ = st.frame.ByteSizeLong();
+    st.StartWrite(&st.frame);
+  }
+
+  // The next chunk of snapshot_ into `frame`; false when its source cannot be read.
+  bool fill_chunk(pb::PeerFrame& frame) {
+    const SnapshotSource& data = *snapshot_->snapshot;
+    const uint64_t total = data.size();
+    const auto& meta = std::get<raft::InstallSnapshot>(snapshot_->message.body).meta;
+    const uint64_t n =
+        std::min<uint64_t>(t_.options_.snapshot_chunk_bytes, total - snapshot_offset_);
+    pb::SnapshotChunk* c = frame.mutable_chunk();
+    c->set_index(meta.last.index.value());
+    c->set_offset(snapshot_offset_);
+    c->set_total(total);
+    if (absl::Status s = data.read(snapshot_offset_, n, c->mutable_data()); !s.ok()) {
+      raftlog::error(kComponent, "cannot read snapshot to send",
+                     {{"peer", raftlog::hex_id(peer_.value())},
+                      {"index", meta.last.index.value()},
+                      {"offset", snapshot_offset_},
+                      {"error", std::string(s.message())}});
+      return false;
+    }
+    snapshot_offset_ += n;
+    c->set_last(snapshot_offset_ == total);
+    if (c->last()) encode(snapshot_->message, frame.add_messages());
+    return true;
+  }
+
+  // A write finished (a gRPC poller, or the thread that started an operation).
+  void written(bool ok) {
+    std::shared_ptr<Stream> st;
+    Work work;
+    bool release = false;
+    if (ok) {
+      sent_bytes_.inc(static_cast<double>(in_flight_bytes_));
+      t_.sent_ += in_flight_;
+      if (snapshot_.has_value() && snapshot_offset_ == snapshot_->snapshot->size()) {
+        const auto& meta = std::get<raft::InstallSnapshot>(snapshot_->message.body).meta;
+        raftlog::info(kComponent, "sent snapshot",
+                      {{"peer", raftlog::hex_id(peer_.value())},
+                       {"index", meta.last.index.value()},
+                       {"bytes", snapshot_offset_},
+                       {"took", Clock::now() - snapshot_start_}});
+        ++t_.snapshots_sent_;
+        ++t_.sent_;
+        snapshot_.reset();
+      }
+    } else {
+      sent_failures_.inc();
+      t_.dropped_ += in_flight_;
+      snapshot_.reset();
+    }
+    in_flight_ = 0;
+    bool established = false;
+    bool more = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      st = stream_;
+      if (ok) {
+        backoff_ = kFirstBackoff;
+        established = !carried_;
+        carried_ = true;
+      }
+      if (ok && !closing_ && (snapshot_.has_value() || !queue_.empty())) {
+        if (!snapshot_.has_value()) take_locked(work);  // else its next chunk
+        more = true;
+      } else {
+        writing_ = false;
+        if (!ok || closing_) {
+          closing_ = true;
+          hold_released_ = true;
+          release = true;
+        }
+      }
+    }
+    if (established) {
+      raftlog::info(kComponent, "peer stream established",
+                    {{"peer", raftlog::hex_id(peer_.value())}});
+    }
+    if (release) {
+      st->RemoveHold();
+    } else if (more) {
+      start_write(*st, std::move(work));
+    }
+  }
+
+  // The stream is over (OnDone): everything it had is gone; the retry thread opens the
+  // next after the backoff.
+  void ended(const grpc::Status& closed) {
+    std::shared_ptr<Stream> st;  // the last reference may be this one: freed on return
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      st = std::move(stream_);
+      const bool carried = carried_;
+      if (carried && !stop_) {
+        raftlog::warn(
+            kComponent, "lost connection to peer",
+            {{"peer", raftlog::hex_id(peer_.value())}, {"error", closed.error_message()}});
+      }
+      if (pb::StreamRefusal why; closed.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
+                                 why.ParseFromString(closed.error_details()) &&
+                                 why.reason() == pb::StreamRefusal::REMOVED) {
+        removed_ = closed.error_message();
+      }
+      // A stream that could not carry a frame: the next one goes on a fresh channel,
+      // which dials at once. The old channel would redial only when gRPC's reconnect
+      // timer fires, and that timer can stall for as long as the wall clock was stepped
+      // back (grpc_max_reconnect_backoff): a member whose clock jumped never reached its
+      // peers again (issue 18's chaos runs).
+      if (!carried) channel_.reset();
+      // What waited for a dead stream is stale by the time it could go: Raft resends.
+      t_.dropped_ += queue_.size();
+      queue_.clear();
+      queued_bytes_ = 0;
+      if (retry_at_ == Clock::time_point::max()) retry_at_ = Clock::now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+      // Both under mu_, the last this does with the sender or the transport: once mu_ is
+      // free, a stopping sender (and then its transport) may be gone.
+      if (!stop_) t_.wake_retry();
+      ended_.notify_all();
+    }
+  }
+
+  // Under mu_: marks the stream closing; true when the caller must release its hold now
+  // (no write in flight; else the write's end releases it).
+  bool close_locked() {
+    if (stream_ == nullptr || hold_released_) return false;
+    closing_ = true;
+    if (writing_) return false;
+    hold_released_ = true;
+    return true;
+  }
+
+  // Opens a stream (none is open) and writes the first frame: what is queued, or a hello.
+  void open() {
+    std::shared_ptr<Stream> st;
+    Work work;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // Not before the transport starts: gRPC's callback machinery on this machine (its
+      // "alternative" completion queue and nexting threads, shared by every channel and
+      // server of the process) is torn down whenever the last user lets go of it, and
+      // channels made and dropped while nothing else held it (peers not yet up at a
+      // member's start) crashed the process in gRPC 1.51 (grpc_cq_internal_unref: prior
+      // > 0). The started peer server holds it from start() to stop().
+      if (stream_ != nullptr || stop_ || !t_.started_) return;
+      st = std::make_shared<Stream>(*this, channel_locked());
+      stream_ = st;
+      writing_ = true;
+      closing_ = false;
+      hold_released_ = false;
+      carried_ = false;
+      retry_at_ = Clock::time_point::max();
+      take_locked(work);
+    }
+    ++t_.reconnects_;
+    st->stub->async()->Stream(&st->context, &st->ack, st.get());
+    st->AddHold();
+    st->StartCall();
+    start_write(*st, std::move(work));
+  }
+
   std::shared_ptr<grpc::Channel> channel_locked() {
     if (channel_ == nullptr) {
       grpc::ChannelArguments args;
@@ -461,7 +782,7 @@ class GrpcTransport::Sender {
       args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                   static_cast<int>(t_.options_.grpc_max_reconnect_backoff.count()));
       // A channel of its own, not one shared through gRPC's global pool, so that the
-      // fresh channel made after a failed open (run) dials instead of waiting out the
+      // fresh channel made after a failed open (ended) dials instead of waiting out the
       // old one's reconnect timer.
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
       const auto [tls, target] = peer_target(address_);
@@ -476,197 +797,31 @@ class GrpcTransport::Sender {
     return channel_;
   }
 
-  void run() {
-    auto backoff = std::chrono::milliseconds(50);
-    // The first stream opens at once, with an empty frame, so that a member that has
-    // just (re)started tells its peers so before it has anything to send: the peers'
-    // streams to it reconnect at once (kick) instead of after their backoff.
-    bool hello = true;
-    while (true) {
-      std::vector<Item> batch;
-      std::shared_ptr<grpc::Channel> channel;
-      bool open = false;
-      {
-        std::unique_lock<std::mutex> lock(mu_);
-        cv_.wait(lock, [&] { return stop_ || hello || !queue_.empty(); });
-        if (stop_) return;
-        if (queue_.empty()) {
-          // the hello: an empty batch
-        } else if (queue_.front().snapshot != nullptr) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        } else {
-          uint64_t bytes = 0;
-          while (!queue_.empty() && queue_.front().snapshot == nullptr &&
-                 (batch.empty() || bytes + queue_.front().bytes <= t_.options_.max_frame_bytes)) {
-            bytes += queue_.front().bytes;
-            queued_bytes_ -= queue_.front().bytes;
-            batch.push_back(std::move(queue_.front()));
-            queue_.pop_front();
-          }
-        }
-        channel = channel_locked();
-        if (writer_ == nullptr) {
-          kicked_ = false;
-          auto ctx = std::make_unique<grpc::ClientContext>();
-          context_ = ctx.get();  // from here on, cancellable by set_address and stop
-          owned_context_ = std::move(ctx);
-          open = true;
-        }
-      }
-      if (open) {
-        // Opening the stream waits for the peer to answer, which a stopped (SIGSTOP) or
-        // hung peer never does; mu_ is not held, or every push to this peer (from the
-        // thread that makes entries durable) would wait too, and the member could not
-        // vote or answer anyone until that peer came back.
-        stub_ = pb::Peer::NewStub(channel);
-        writer_ = stub_->Stream(context_, &ack_);
-        ++t_.reconnects_;
-      }
-      hello = false;
-      bool ok = !batch.empty() && batch.front().snapshot != nullptr ? write_snapshot(batch.front())
-                                                                    : write_messages(batch);
-      if (ok) {
-        backoff = std::chrono::milliseconds(50);
-        if (!active_) {
-          active_ = true;
-          raftlog::info(kComponent, "peer stream established",
-                        {{"peer", raftlog::hex_id(peer_.value())}});
-        }
-        continue;
-      }
-      t_.dropped_ += batch.size();
-      const bool carried = active_;  // whether this stream carried a frame
-      const grpc::Status closed = writer_->Finish();
-      if (active_ && !stopping()) {
-        raftlog::warn(
-            kComponent, "lost connection to peer",
-            {{"peer", raftlog::hex_id(peer_.value())}, {"error", closed.error_message()}});
-      }
-      active_ = false;
-      if (pb::StreamRefusal why; closed.error_code() == grpc::StatusCode::FAILED_PRECONDITION &&
-                                 why.ParseFromString(closed.error_details()) &&
-                                 why.reason() == pb::StreamRefusal::REMOVED) {
-        t_.handler_->on_removed(closed.error_message());
-      }
-      std::unique_lock<std::mutex> lock(mu_);
-      writer_.reset();
-      context_ = nullptr;
-      owned_context_.reset();
-      // A stream that could not carry a frame: the next one goes on a fresh channel, which
-      // dials at once. The old channel would redial only when gRPC's reconnect timer
-      // fires, and that timer can stall for as long as the wall clock was stepped back
-      // (grpc_max_reconnect_backoff): a member whose clock jumped never reached its peers
-      // again (issue 18's chaos runs).
-      if (!carried) {
-        stub_.reset();
-        channel_.reset();
-      }
-      // What waited for a dead stream is stale by the time it could go: Raft resends.
-      t_.dropped_ += queue_.size();
-      queue_.clear();
-      queued_bytes_ = 0;
-      // A kick since this stream was opened ends the wait: the peer is back.
-      cv_.wait_for(lock, backoff, [&] { return stop_ || kicked_; });
-      if (stop_) return;
-      backoff = kicked_ ? std::chrono::milliseconds(50)
-                        : std::min(backoff * 2, std::chrono::milliseconds(1000));
-    }
-  }
-
-  bool write_messages(const std::vector<Item>& batch) {
-    pb::PeerFrame frame;
-    frame.set_cluster_id(t_.options_.cluster_id);
-    frame.set_from(t_.options_.self.value());
-    for (const Item& i : batch) {
-      if (!i.proposal.empty()) {
-        frame.add_proposals(i.proposal);
-      } else if (i.refusal.has_value()) {
-        *frame.add_refusals() = *i.refusal;
-      } else {
-        encode(i.message, frame.add_messages());
-      }
-    }
-    if (!write(frame)) return false;
-    t_.sent_ += batch.size();
-    return true;
-  }
-
-  bool stopping() {
-    std::lock_guard<std::mutex> lock(mu_);
-    return stop_;
-  }
-
-  // Streams the snapshot from its source a chunk at a time. False: the stream broke.
-  // A source that cannot be read ends the transfer (the stream is fine; the follower
-  // starts over with the next snapshot the core sends).
-  bool write_snapshot(const Item& item) {
-    const auto start = std::chrono::steady_clock::now();
-    const SnapshotSource& data = *item.snapshot;
-    const uint64_t total = data.size();
-    const auto& meta = std::get<raft::InstallSnapshot>(item.message.body).meta;
-    uint64_t offset = 0;
-    do {
-      const uint64_t n = std::min<uint64_t>(t_.options_.snapshot_chunk_bytes, total - offset);
-      pb::PeerFrame frame;
-      frame.set_cluster_id(t_.options_.cluster_id);
-      frame.set_from(t_.options_.self.value());
-      pb::SnapshotChunk* c = frame.mutable_chunk();
-      c->set_index(meta.last.index.value());
-      c->set_offset(offset);
-      c->set_total(total);
-      if (absl::Status s = data.read(offset, n, c->mutable_data()); !s.ok()) {
-        raftlog::error(kComponent, "cannot read snapshot to send",
-                       {{"peer", raftlog::hex_id(peer_.value())},
-                        {"index", meta.last.index.value()},
-                        {"offset", offset},
-                        {"error", std::string(s.message())}});
-        return true;
-      }
-      offset += n;
-      c->set_last(offset == total);
-      if (c->last()) encode(item.message, frame.add_messages());
-      if (!write(frame)) return false;
-    } while (offset < total);
-    raftlog::info(kComponent, "sent snapshot",
-                  {{"peer", raftlog::hex_id(peer_.value())},
-                   {"index", meta.last.index.value()},
-                   {"bytes", total},
-                   {"took", std::chrono::steady_clock::now() - start}});
-    ++t_.snapshots_sent_;
-    ++t_.sent_;
-    return true;
-  }
-
-  // One frame onto the stream, counted as etcd counts peer traffic.
-  bool write(const pb::PeerFrame& frame) {
-    if (!writer_->Write(frame)) {
-      sent_failures_.inc();
-      return false;
-    }
-    sent_bytes_.inc(static_cast<double>(frame.ByteSizeLong()));
-    return true;
-  }
-
   GrpcTransport& t_;
   const raft::NodeId peer_;
   metrics::Counter& sent_bytes_;
   metrics::Counter& sent_failures_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable ended_;           // stream_ became null
   std::string address_;                     // guarded by mu_
   std::shared_ptr<grpc::Channel> channel_;  // guarded by mu_
   std::deque<Item> queue_;                  // guarded by mu_
   uint64_t queued_bytes_ = 0;               // guarded by mu_; message items only
   bool stop_ = false;                       // guarded by mu_
-  bool kicked_ = false;                     // guarded by mu_: the peer said it is up
-  grpc::ClientContext* context_ = nullptr;  // the open stream's, for cancellation
-  std::unique_ptr<grpc::ClientContext> owned_context_;
-  std::unique_ptr<pb::Peer::Stub> stub_;
-  std::unique_ptr<grpc::ClientWriter<pb::PeerFrame>> writer_;  // sender thread only
-  pb::StreamAck ack_;
-  bool active_ = false;  // sender thread only: the last write on a stream went through
-  std::thread thread_;
+  std::shared_ptr<Stream> stream_;          // guarded by mu_: the open stream, if any
+  bool writing_ = false;        // guarded by mu_: a write is in flight (or being started)
+  bool closing_ = false;        // guarded by mu_: the stream is to end once idle
+  bool hold_released_ = false;  // guarded by mu_
+  bool carried_ = false;        // guarded by mu_: a write on this stream went through
+  Clock::time_point retry_at_ = Clock::time_point::max();  // guarded by mu_
+  std::chrono::milliseconds backoff_ = kFirstBackoff;      // guarded by mu_
+  std::optional<std::string> removed_;  // guarded by mu_: a peer said this member is removed
+  // The writer's own (whoever holds writing_): what the write in flight carries.
+  size_t in_flight_ = 0;
+  uint64_t in_flight_bytes_ = 0;
+  std::optional<Item> snapshot_;  // the snapshot being streamed
+  uint64_t snapshot_offset_ = 0;
+  Clock::time_point snapshot_start_;
 };
 
 GrpcTransport::GrpcTransport(GrpcTransportOptions options)
@@ -681,7 +836,51 @@ GrpcTransport::GrpcTransport(GrpcTransportOptions options)
       sent_failures_(registry_of(options_, own_registry_)
                          .counter_family("etcd_network_peer_sent_failures_total",
                                          "The total number of send failures from peers.", {"To"})),
-      refusal_log_(std::make_unique<raftlog::Throttle>(std::chrono::seconds(10))) {}
+      refusal_log_(std::make_unique<raftlog::Throttle>(std::chrono::seconds(10))) {
+  retrier_ = std::thread([this] {
+    raftlog::name_this_thread("raftkv-redial");
+    retry_loop();
+  });
+}
+
+void GrpcTransport::wake_retry() {
+  {
+    std::lock_guard<std::mutex> lock(retry_mu_);
+    retry_wake_ = true;
+  }
+  retry_cv_.notify_one();
+}
+
+void GrpcTransport::retry_loop() {
+  auto next = std::chrono::steady_clock::time_point::max();
+  while (true) {
+    {
+      std::unique_lock<std::mutex> lock(retry_mu_);
+      auto woken = [&] { return retry_stop_ || retry_wake_; };
+      if (next == std::chrono::steady_clock::time_point::max()) {
+        retry_cv_.wait(lock, woken);
+      } else {
+        retry_cv_.wait_until(lock, next, woken);
+      }
+      if (retry_stop_) return;
+      retry_wake_ = false;
+    }
+    next = std::chrono::steady_clock::time_point::max();
+    std::vector<std::string> removed;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto now = std::chrono::steady_clock::now();
+      for (const auto& [id, sender] : senders_) {
+        std::optional<std::string> why;
+        next = std::min(next, sender->retry(now, &why));
+        if (why.has_value()) removed.push_back(*std::move(why));
+      }
+    }
+    for (std::string& why : removed) {
+      if (handler_ != nullptr && !stopped_) handler_->on_removed(std::move(why));
+    }
+  }
+}
 
 size_t GrpcTransport::queued_messages() const {
   std::lock_guard<std::mutex> lock(mu_);
@@ -722,6 +921,12 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
       return absl::UnavailableError("cannot listen for peers on " + listeners[i].first);
     }
   }
+  // Now the streams to the peers open (Sender::open says why not before).
+  started_ = true;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [id, sender] : senders_) sender->kick();
+  }
   return ports.front();
 }
 
@@ -732,7 +937,13 @@ void GrpcTransport::stop() {
     std::lock_guard<std::mutex> lock(mu_);
     senders.swap(senders_);
   }
-  senders.clear();  // joins every sender thread
+  senders.clear();  // waits for every stream's end
+  {
+    std::lock_guard<std::mutex> lock(retry_mu_);
+    retry_stop_ = true;
+  }
+  retry_cv_.notify_one();
+  if (retrier_.joinable()) retrier_.join();
   if (server_ != nullptr) {
     server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
     server_->Wait();

@@ -2,6 +2,7 @@
 /// The gRPC transport: one long-lived client stream per peer (batched frames, a bounded
 /// queue, reconnection with backoff), a Peer service that receives them, snapshot bytes
 /// in chunks before their InstallSnapshot message, and unary forwarding to the leader.
+/// Everything runs on gRPC's callback API: no thread per peer or per stream.
 #pragma once
 
 #include <atomic>
@@ -95,7 +96,8 @@ struct TransportStats {
 
 /// The peer transport over gRPC. Construct it, set_peer() every other member, start() it
 /// with the node as handler (after RaftNode::open(), before RaftNode::start()); stop it
-/// after RaftNode::stop().
+/// after RaftNode::stop(). Nothing is sent before start(): what is sent meanwhile waits
+/// in the peers' queues.
 class GrpcTransport : public Transport {
  public:
   /// Nothing listens until start().
@@ -136,6 +138,7 @@ class GrpcTransport : public Transport {
   std::unique_ptr<grpc::Server> server_;
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_
+  std::atomic<bool> started_{false};  // streams to peers open only once the server runs
   std::atomic<bool> stopped_{false};
   // Refused peers are logged once per peer, reason and 10 s: a misconfigured or removed
   // member retries many times a second.
@@ -143,6 +146,15 @@ class GrpcTransport : public Transport {
 
   // A stream from `id` opened: our stream to it retries now if it is down.
   void peer_is_up(raft::NodeId id);
+  // The redial thread: reopens the streams whose backoff has passed (on the steady clock,
+  // not gRPC's timers), and tells the node of a removal a peer reported.
+  void retry_loop();
+  void wake_retry();  // a stream ended or its address changed
+  std::mutex retry_mu_;
+  std::condition_variable retry_cv_;
+  bool retry_wake_ = false;  // guarded by retry_mu_
+  bool retry_stop_ = false;  // guarded by retry_mu_
+  std::thread retrier_;
 
   friend class PeerService;
   friend class Sender;
