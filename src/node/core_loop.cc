@@ -374,7 +374,9 @@ void CoreLoop::drive() {
   const bool must_sync = rd.snapshot.has_value() || !rd.entries.empty() || vote_changed;
   if (!must_sync) return persisted(std::move(job));
   if (rd.hard_state.has_value()) durable_ = *rd.hard_state;
-  parts_.storage->persist(std::move(job));
+  // Written and synced here unless the storage thread is busy (a snapshot): its
+  // messages were sent above, so the peers append while this member syncs.
+  parts_.storage->persist_here_if_idle(std::move(job));
 }
 
 void CoreLoop::persisted(ReadyJob job) {

@@ -27,18 +27,21 @@ StorageWriter::StorageWriter(std::unique_ptr<storage::Wal> wal,
       snapshots_(std::move(snaps)),
       durable_(std::move(durable)),
       saved_(std::move(saved)),
-      fatal_(std::move(fatal)) {}
+      fatal_(std::move(fatal)),
+      handle_([this](Job& job) { std::visit([this](auto& j) { write(j); }, job); }) {}
 
 StorageWriter::~StorageWriter() { stop(); }
 
-void StorageWriter::start() {
-  queue_.start("raftkv-storage",
-               [this](Job& job) { std::visit([this](auto& j) { write(j); }, job); });
-}
+void StorageWriter::start() { queue_.start("raftkv-storage", handle_); }
 
 void StorageWriter::stop() { queue_.stop(); }
 
 void StorageWriter::persist(ReadyJob job) { queue_.push(std::move(job)); }
+
+void StorageWriter::persist_here_if_idle(ReadyJob job) {
+  Job item(std::move(job));
+  if (!queue_.run_here_if_idle(item, handle_)) queue_.push(std::move(item));
+}
 
 absl::StatusOr<std::unique_ptr<transport::SnapshotSink>> StorageWriter::receive_snapshot(
     uint64_t index) {

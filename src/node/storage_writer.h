@@ -37,6 +37,12 @@ class StorageWriter {
   // Any thread: queue a Ready to persist (then `durable` gets it), or a local snapshot
   // to commit (then `saved` gets it, read from its file).
   void persist(ReadyJob job);
+  // As persist(), but the Ready is written and synced on the calling thread (and
+  // `durable` called there) when the storage thread has nothing queued or in hand, as
+  // etcd's raft loop saves each Ready itself: the core thread, which makes every Ready,
+  // then hands nothing over and waits for no wake-up on the way to the acknowledgement
+  // (issue 19). Else queued behind what is there, in order.
+  void persist_here_if_idle(ReadyJob job);
   void save_snapshot(std::shared_ptr<storage::SnapshotWriter> snapshot);
   // Any thread (the transport's): a sink for the bytes of snapshot `index` arriving from
   // the leader, a temporary file of the snapshot directory (file_snapshot.h).
@@ -61,7 +67,8 @@ class StorageWriter {
   const FatalHandler fatal_;
 
   std::atomic<uint64_t> syncs_{0};
-  WorkQueue<Job> queue_;  // the storage thread
+  WorkQueue<Job> queue_;              // the storage thread
+  std::function<void(Job&)> handle_;  // what it does with each job
 };
 
 }  // namespace node

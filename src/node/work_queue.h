@@ -49,6 +49,26 @@ class WorkQueue {
     MutexLock lock(&mu_);
     return queue_.size();
   }
+  // Handles `item` on the calling thread instead, when nothing is queued or in hand:
+  // the order of items is kept, and the hand-off to the queue's thread (a wake-up each
+  // way) is saved. False (item untouched) otherwise, or once halted. The queue's thread
+  // takes no item meanwhile.
+  bool run_here_if_idle(Item& item, const std::function<void(Item&)>& handle) {
+    {
+      MutexLock lock(&mu_);
+      if (stopping_ || busy_ || !queue_.empty()) return false;
+      busy_ = true;
+    }
+    handle(item);
+    bool waiting = false;
+    {
+      MutexLock lock(&mu_);
+      busy_ = false;
+      waiting = !queue_.empty();
+    }
+    if (waiting) work_.signal();
+    return true;
+  }
   // Any thread.
   void push(Item item) {
     bool was_empty = false;
@@ -64,7 +84,9 @@ class WorkQueue {
   }
 
  private:
-  bool has_work() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
+  bool has_work() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || (!queue_.empty() && !busy_);
+  }
 
   void loop(const std::function<void(Item&)>& handle) {
     while (true) {
@@ -75,8 +97,11 @@ class WorkQueue {
         if (stopping_) return;
         item = std::move(queue_.front());
         queue_.pop_front();
+        busy_ = true;
       }
       handle(item);
+      MutexLock lock(&mu_);
+      busy_ = false;
     }
   }
 
@@ -84,6 +109,7 @@ class WorkQueue {
   CondVar work_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;  // an item is in hand, here or in run_here_if_idle
   std::thread thread_;
 };
 

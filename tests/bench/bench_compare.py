@@ -35,10 +35,15 @@ TICK = os.sysconf("SC_CLK_TCK")
 WORKLOADS = [
     ("put c=1", ["--workload", "put", "--clients", "1", "--conns", "1"]),
     ("put c=16", ["--workload", "put", "--clients", "16", "--conns", "4"]),
+    ("put c=64", ["--workload", "put", "--clients", "64", "--conns", "8"]),
     ("put c=256", ["--workload", "put", "--clients", "256", "--conns", "16"]),
     ("range linearizable c=16", ["--workload", "range", "--clients", "16", "--conns", "4"]),
     ("range serializable c=16",
      ["--workload", "range-serializable", "--clients", "16", "--conns", "4"]),
+    # Issue 19's read targets are at 64 clients.
+    ("range linearizable c=64", ["--workload", "range", "--clients", "64", "--conns", "8"]),
+    ("range serializable c=64",
+     ["--workload", "range-serializable", "--clients", "64", "--conns", "8"]),
     ("txn (CAS) c=16", ["--workload", "txn", "--clients", "16", "--conns", "4"]),
 ]
 
