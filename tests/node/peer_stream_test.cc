@@ -157,8 +157,8 @@ TEST(PeerStream, APeerThatIsDownIsRetriedUntilStopped) {
       .self = raft::NodeId(2), .cluster_id = 7, .listen_address = "127.0.0.1:0"});
   absl::StatusOr<int> port = sender.start(&handler);
   ASSERT_TRUE(port.ok());
-  // Its own port, on another path: nothing speaks gRPC at port+... use a port that was
-  // free a moment ago.
+  // The peer's address: a port a transport listened on a moment ago and let go, so that
+  // nothing answers there.
   int free_port = 0;
   {
     GrpcTransport probe(GrpcTransportOptions{
