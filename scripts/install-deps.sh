@@ -60,6 +60,8 @@ PACKAGES=(
   doxygen
   # Profiles of the runtime (issue 19, make bench-profile): perf stat, perf sched.
   linux-perf
+  # The server's allocator (issue 19): gperftools' tcmalloc_minimal, linked into raftkv.
+  libgoogle-perftools-dev
 )
 
 missing=()

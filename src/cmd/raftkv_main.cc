@@ -45,7 +45,8 @@ namespace {
 // core, and each keeps what its threads freed: under a burst of 100 KiB writes the
 // freed values of one thread are not reused by another. Two arenas per two cores took
 // the overload benchmark's peak RSS from ~960 to ~810 MiB at the same goodput
-// (docs/benchmarks.md). MALLOC_ARENA_MAX, when set, decides instead.
+// (docs/benchmarks.md). MALLOC_ARENA_MAX, when set, decides instead. A server linked with
+// tcmalloc (the default build) has no arenas, and its mallopt ignores this.
 void limit_malloc_arenas() {
 #ifdef __GLIBC__
   if (std::getenv("MALLOC_ARENA_MAX") != nullptr) return;

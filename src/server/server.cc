@@ -500,7 +500,17 @@ void Server::housekeeping_loop() {
   }
 }
 
+// gperftools' C interface, present when the server is linked with tcmalloc_minimal
+// (src/cmd/CMakeLists.txt) and null otherwise (tests, the library's users).
+extern "C" void MallocExtension_ReleaseFreeMemory(void) __attribute__((weak));
+
 void Server::release_free_memory() {
+  if (MallocExtension_ReleaseFreeMemory != nullptr) {
+    // tcmalloc returns free spans to the system a little at a time on its own; this gives
+    // back the rest of what a burst left, as malloc_trim does below for glibc.
+    MallocExtension_ReleaseFreeMemory();
+    return;
+  }
 #ifdef __GLIBC__
   // glibc keeps what the process freed in its arenas (a burst of large requests, the
   // buffers of a snapshot) and gives it back only from the top of each heap; without
