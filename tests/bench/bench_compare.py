@@ -11,6 +11,11 @@ Usage: bench_compare.py [--duration S] [--bin DIR] [--etcd PATH] [--json FILE]
 --client picks what drives the load: raftkv-bench (our C++ client), raftkv-goload (a load tool
 on etcd's own Go client, clientv3, tests/bench/goload), or both (the default), each workload
 run with each client against each system, so the figures do not rest on our own client.
+--at-leader sends every request to the leader (issue 19's setup) instead of spreading the
+clients over the three members' endpoints.
+--floor also runs every workload against grpc-floor (tests/bench/grpc_floor_main.cc):
+etcd's KV service answering at once, with nothing behind it, once answering on gRPC's own
+thread and once from a thread of ours: what gRPC alone costs per call on this machine.
 --tls runs both with client TLS (client certificates required) and peer mutual TLS, with
 certificates made by `openssl` (tests/compat/tls_test.py's).
 --auth simple|jwt turns etcd's auth on in both (a user `bench` holding READWRITE on the prefix
@@ -68,16 +73,47 @@ def client_command(client, binary):
     return [binary]
 
 
-def run(cluster, clients, duration, bench_flags=()):
+class Floor:
+    """grpc-floor on a free port of 127.0.0.1, in the shape run() needs (members' PIDs and
+    endpoints); stopped by PID on exit."""
+
+    def __init__(self, binary, on_thread):
+        cmd = [binary, "--listen", "127.0.0.1:0"] + (["--finish-on-thread"] if on_thread else [])
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()  # "listening on port N", or "" if it failed
+        if not line.startswith("listening on port "):
+            self.proc.kill()
+            self.proc.wait()
+            raise SystemExit(f"grpc-floor did not start: {line!r}")
+        self.endpoint = "127.0.0.1:" + line.split()[-1]
+        self.members = [self]
+
+    def endpoints(self):
+        return self.endpoint
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run(cluster, clients, duration, bench_flags=(), at_leader=False):
     """Every workload with every client of `clients` ({name: binary}), one after the other:
     {client: {workload: the client's JSON, plus cpu_s}}."""
     results = {client: {} for client in clients}
     pids = [m.proc.pid for m in cluster.members]
+    endpoints = cluster.leader().endpoint if at_leader else cluster.endpoints()
     for name, args in WORKLOADS:
         for client, binary in clients.items():
             before = cpu_seconds(pids)
             out = subprocess.run([*client_command(client, binary), "--endpoints",
-                                  cluster.endpoints(), "--duration", str(duration), "--warmup",
+                                  endpoints, "--duration", str(duration), "--warmup",
                                   "1", "--key-space", "10000", "--value-size", "256",
                                   *bench_flags, *args],
                                  capture_output=True, text=True, timeout=duration * 10 + 120)
@@ -117,6 +153,10 @@ def main():
     p.add_argument("--raftkv-flag", action="append", default=[],
                    help="an extra raftkv flag, e.g. --raftkv-flag=--limits-max-concurrent=1000 "
                         "(repeatable): for A/B runs of a feature")
+    p.add_argument("--at-leader", action="store_true",
+                   help="send every request to the leader instead of all three members")
+    p.add_argument("--floor", action="store_true",
+                   help="also run grpc-floor (gRPC alone, answering at once) for comparison")
     p.add_argument("--tls", action="store_true",
                    help="client TLS with client certificates, and peer mutual TLS")
     p.add_argument("--auth", choices=["simple", "jwt"],
@@ -170,7 +210,13 @@ def main():
                                  "--prefix"),
                                 ("user", "grant-role", "bench", "bench"), ("auth", "enable"))
                 bench_flags += ["--user", "bench:benchpw"]
-            systems[name] = run(c, clients, a.duration, bench_flags)
+            systems[name] = run(c, clients, a.duration, bench_flags, a.at_leader)
+    floors = {}
+    if a.floor:
+        for name, on_thread in (("floor", False), ("floor, answered from our thread", True)):
+            print(f"{name}: starting grpc-floor", file=sys.stderr)
+            with Floor(os.path.join(a.bin, "grpc-floor"), on_thread) as f:
+                floors[name] = run(f, clients, a.duration)
     if a.tls:
         shutil.rmtree(certs.dir, ignore_errors=True)
     if a.only:
@@ -178,7 +224,8 @@ def main():
     r, e = systems["raftkv"], systems["etcd"]
     print(f"Machine: {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
           f"Linux {platform.release()}; {a.duration:g} s per workload after 1 s warm-up, "
-          f"10,000 keys, 256-byte values, 3 nodes each on 127.0.0.1, fsync on"
+          f"10,000 keys, 256-byte values, 3 nodes each on 127.0.0.1, fsync on, "
+          f"{'every request to the leader' if a.at_leader else 'clients spread over the 3'}"
           f"{', client TLS and peer mutual TLS' if a.tls else ''}"
           f"{f', auth on ({a.auth} tokens, a user with a prefix grant)' if a.auth else ''}.\n")
     print("| workload | client | raftkv ops/s | etcd ops/s | raftkv/etcd | "
@@ -195,9 +242,19 @@ def main():
                   f"{x['latency_ms']['p50']:.2f} / {x['latency_ms']['p99']:.2f} | "
                   f"{y['latency_ms']['p50']:.2f} / {y['latency_ms']['p99']:.2f} | "
                   f"{cpu_per_1k(x):.3f} | {cpu_per_1k(y):.3f} | {per_cpu:.2f} |")
+    if floors:
+        print("\ngRPC alone (grpc-floor: etcd's KV service answering at once, one process), "
+              "CPU s per 1k ops, beside raftkv's and etcd's (three processes):\n")
+        print("| workload | client | " + " | ".join(floors) + " | raftkv | etcd |")
+        print("| --- | --- |" + " ---: |" * (len(floors) + 2))
+        for name, _ in WORKLOADS:
+            for client in clients:
+                cells = [f"{cpu_per_1k(f[client][name]):.3f}" for f in floors.values()]
+                print(f"| {name} | {CLIENTS[client]} | " + " | ".join(cells) +
+                      f" | {cpu_per_1k(r[client][name]):.3f} | {cpu_per_1k(e[client][name]):.3f} |")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(systems, f, indent=1)
+            json.dump(dict(systems, **floors), f, indent=1)
 
 
 if __name__ == "__main__":
