@@ -12,6 +12,9 @@ namespace {
 
 using raftkv::node::ForwardedRequest;
 
+// How long a read round may go unanswered before its reads join a new one.
+constexpr std::chrono::milliseconds kReadRoundRetry(500);
+
 std::string hex(uint64_t id) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
@@ -126,6 +129,53 @@ void Dispatcher::read(Deadline deadline, StatusCallback done) {
   const uint64_t id = tracker_->add_call(
       deadline, [done = std::move(done)](absl::StatusOr<std::string> r) { done(r.status()); });
   if (id == 0) return;
+  {
+    MutexLock lock(&reads_mu_);
+    reads_waiting_.push_back(WaitingRead{.call = id, .deadline = deadline});
+    if (read_round_out_) return;  // the round out answers the reads before it; this waits
+    read_round_out_ = true;
+  }
+  start_read_round();
+}
+
+void Dispatcher::start_read_round() {
+  std::vector<WaitingRead> round;
+  {
+    MutexLock lock(&reads_mu_);
+    const Deadline now = Clock::now();
+    for (const WaitingRead& r : reads_waiting_) {
+      if (r.deadline > now) round.push_back(r);  // the others have failed by now
+    }
+    reads_waiting_.clear();
+    if (round.empty()) {
+      read_round_out_ = false;
+      return;
+    }
+  }
+  // A round whose answer is lost (its request or the answer dropped, the leader gone) is
+  // given up after kReadRoundRetry, as etcd asks again after 500 ms: its reads join the
+  // next round, until their own deadlines.
+  const uint64_t id = tracker_->add_call(
+      Clock::now() + kReadRoundRetry, [this, round](absl::StatusOr<std::string> r) {
+        if (is_node_error(r.status(), NodeErrorKind::kTimedOut)) {
+          MutexLock lock(&reads_mu_);
+          reads_waiting_.insert(reads_waiting_.begin(), round.begin(), round.end());
+        } else {
+          for (const WaitingRead& w : round) {
+            tracker_->complete_call(w.call, r.ok() ? absl::StatusOr<std::string>(std::string())
+                                                   : absl::StatusOr<std::string>(r.status()));
+          }
+        }
+        {
+          MutexLock lock(&reads_mu_);
+          if (reads_waiting_.empty()) {
+            read_round_out_ = false;
+            return;
+          }
+        }
+        start_read_round();
+      });
+  if (id == 0) return;  // stopped: every read has been answered
   core_->read_index(raft::ReadId(id), [this, id](absl::Status refused) {
     // A follower refuses only when it knows no leader to ask.
     if (is_node_error(refused, NodeErrorKind::kNotLeader)) {

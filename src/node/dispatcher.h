@@ -17,9 +17,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "node/applier.h"
 #include "node/core_loop.h"
+#include "node/mutex.h"
 #include "node/request_tracker.h"
 #include "raftkv/node.pb.h"
 #include "transport/transport.h"
@@ -42,7 +44,9 @@ class Dispatcher {
   // leader.
   void write_as_leader(std::string command, raft::Term term, Deadline deadline, WriteCallback done);
   // Answers once this member's state machine reflects every write that completed
-  // before the call (ReadIndex, thesis 6.4).
+  // before the call (ReadIndex, thesis 6.4). Reads share rounds: one read index is asked
+  // for at a time, and the reads that came while it was out wait for the next, which
+  // starts after each of them arrived (as etcd's linearizableReadLoop batches them).
   void read(Deadline deadline, StatusCallback done);
   // Runs `request` on the leader, here or forwarded.
   void on_leader(raftkv::node::ForwardedRequest request, Deadline deadline, WriteCallback done);
@@ -88,6 +92,17 @@ class Dispatcher {
   void await_applied(absl::StatusOr<raft::LogId> proposed, Deadline deadline, WriteCallback done);
   bool can_retry(Deadline deadline) const;
   Deadline retry_at() const;
+  // Asks one read index for every read waiting, unless a round is out already.
+  void start_read_round();
+
+  // A read waiting for a round: its tracker call and its deadline.
+  struct WaitingRead {
+    uint64_t call;
+    Deadline deadline;
+  };
+  Mutex reads_mu_;
+  std::vector<WaitingRead> reads_waiting_ ABSL_GUARDED_BY(reads_mu_);
+  bool read_round_out_ ABSL_GUARDED_BY(reads_mu_) = false;
 
   const raft::NodeId self_;
   const uint32_t tick_ms_;

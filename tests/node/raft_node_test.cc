@@ -306,6 +306,64 @@ TEST(RaftNode, ALinearizableReadOnAFollowerSeesEveryEarlierWrite) {
   }
 }
 
+// Reads share read-index rounds: one is out at a time per member, and the reads that
+// came while it was out wait for the next. Without this, a follower asked the leader once
+// per read (here 200 requests for 200 reads).
+TEST(RaftNode, ConcurrentReadsShareReadIndexRounds) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  ASSERT_TRUE(c.node(leader).client_write("before", kTimeout).ok());
+  std::atomic<int> asked{0};
+  c.net().set_tap([&](NodeId from, NodeId, const raft::Message& m) {
+    if (from == NodeId(follower) && std::holds_alternative<raft::ReadIndexRequest>(m.body)) {
+      ++asked;
+    }
+    return true;
+  });
+  constexpr int kReads = 200;
+  std::mutex mu;
+  std::vector<absl::Status> answers;
+  for (int i = 0; i < kReads; ++i) {
+    c.node(follower).linearizable_read_async(kTimeout, [&](absl::Status s) {
+      std::lock_guard<std::mutex> lock(mu);
+      answers.push_back(s);
+    });
+  }
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> lock(mu);
+    return answers.size() == kReads;
+  }));
+  c.net().set_tap(nullptr);
+  for (const absl::Status& s : answers) EXPECT_TRUE(s.ok()) << s;
+  // Every read saw the write that completed before it.
+  EXPECT_EQ(c.sm(follower).items(), std::vector<std::string>{"before"});
+  EXPECT_GE(asked.load(), 1);
+  EXPECT_LT(asked.load(), kReads / 4) << "read-index requests for " << kReads << " reads";
+}
+
+// A round whose request (or answer) is lost is asked again after 500 ms; its reads are
+// answered by the next, well before their own deadlines.
+TEST(RaftNode, AReadRoundWhoseRequestIsLostIsAskedAgain) {
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  ASSERT_TRUE(c.node(leader).client_write("before", kTimeout).ok());
+  std::atomic<int> asked{0};
+  c.net().set_tap([&](NodeId from, NodeId, const raft::Message& m) {
+    if (from != NodeId(follower) || !std::holds_alternative<raft::ReadIndexRequest>(m.body)) {
+      return true;
+    }
+    return ++asked > 1;  // the first is lost
+  });
+  const absl::Status read = c.node(follower).linearizable_read(kTimeout);
+  c.net().set_tap(nullptr);
+  EXPECT_TRUE(read.ok()) << read;
+  EXPECT_EQ(asked.load(), 2);
+}
+
 TEST(RaftNode, ANewLeaderTakesOverAndARestartedNodeRecoversFromItsLog) {
   Cluster c(3);
   const int old = c.wait_leader();
