@@ -121,9 +121,11 @@ check-perf: build
 
 # raftkv and etcd 3.4 side by side on this machine (docs/benchmarks.md), each workload driven
 # by raftkv-bench and by raftkv-goload (etcd's own Go client): one table with both.
+# BENCH_FLAGS="--at-leader --floor": every request to the leader, and gRPC alone beside both.
 BENCH_DURATION ?= 10
+BENCH_FLAGS ?=
 bench-compare: build
-	/usr/bin/python3 tests/bench/bench_compare.py --duration $(BENCH_DURATION) --bin $(BUILD_DIR)/bin
+	/usr/bin/python3 tests/bench/bench_compare.py --duration $(BENCH_DURATION) --bin $(BUILD_DIR)/bin $(BENCH_FLAGS)
 
 # 5,000 watch streams on one member, raftkv and etcd 3.4: time to create, threads, memory.
 WATCH_STREAMS ?= 5000
