@@ -43,6 +43,11 @@ CoreLoop::CoreLoop(uint32_t tick_ms, std::unique_ptr<raft::Raft> core, SnapshotD
 CoreLoop::~CoreLoop() { stop(); }
 
 void CoreLoop::start() {
+  {
+    MutexLock lock(&mu_);
+    next_tick_ = Clock::now() + std::chrono::milliseconds(tick_ms_);
+    started_ = true;
+  }
   thread_ = std::thread([this] {
     raftlog::name_this_thread("raftkv-core");
     loop();
@@ -52,6 +57,9 @@ void CoreLoop::start() {
 void CoreLoop::stop() {
   halt();
   if (thread_.joinable()) thread_.join();
+  // A thread in run_here finishes its round before the parts it uses go away.
+  MutexLock lock(&mu_);
+  while (in_hand_) work_.wait(&mu_);
 }
 
 void CoreLoop::halt() {
@@ -119,6 +127,10 @@ void CoreLoop::step(raft::Message message,
     if (core_->membership().contains(m.from)) last_heard_[m.from] = Clock::now();
     core_->step(std::move(m));
   };
+  if (parts_.step_here && run_here(task)) {
+    stepped_here_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   post(std::move(task), Input::kPeer, bytes);  // if full, dropped: Raft sends it again
 }
 
@@ -219,30 +231,80 @@ void CoreLoop::transfer_leadership(raft::NodeId to, std::function<void(absl::Sta
 
 void CoreLoop::loop() {
   const auto tick = std::chrono::milliseconds(tick_ms_);
-  auto next_tick = Clock::now() + tick;
   while (true) {
     std::deque<Task> tasks;
+    bool tick_due = false;
     {
       MutexLock lock(&mu_);
-      while (!has_work() && Clock::now() < next_tick) work_.wait_until(&mu_, next_tick);
+      while (!stopping_) {
+        if (in_hand_) {  // a thread in run_here; it wakes this one when it is done
+          core_waits_ = true;
+          work_.wait(&mu_);
+          core_waits_ = false;
+          continue;
+        }
+        if (!queue_.empty() || Clock::now() >= next_tick_) break;
+        work_.wait_until(&mu_, next_tick_);
+      }
       if (stopping_) return;
+      in_hand_ = true;
       tasks.swap(queue_);
       queued_bytes_ = 0;
+      const auto now = Clock::now();
+      if (now >= next_tick_) {
+        tick_due = true;
+        next_tick_ += tick;
+        // After a long stall (a debugger, an overloaded machine) do not replay every
+        // missed tick at once: that would fire elections in a burst.
+        if (now > next_tick_ + 10 * tick) next_tick_ = now + tick;
+      }
     }
     for (Task& t : tasks) t();
-    const auto now = Clock::now();
-    if (now >= next_tick) {
-      core_->tick();
-      next_tick += tick;
-      // After a long stall (a debugger, an overloaded machine) do not replay every
-      // missed tick at once: that would fire elections in a burst.
-      if (now > next_tick + 10 * tick) next_tick = now + tick;
-    }
+    if (tick_due) core_->tick();
     // Published before drive() sends the Ready's messages: once a peer hears of a new
     // role or term from this node, a reader here sees it too.
     publish();
     drive();
+    MutexLock lock(&mu_);
+    in_hand_ = false;
   }
+}
+
+bool CoreLoop::run_here(Task& task) {
+  {
+    MutexLock lock(&mu_);
+    // A due tick is the core thread's: it must not wait behind a stream of messages.
+    if (!started_ || stopping_ || in_hand_ || !queue_.empty() || Clock::now() >= next_tick_) {
+      return false;
+    }
+    in_hand_ = true;
+  }
+  task();
+  publish();
+  drive();
+  // What the round queued (the Ready persisted here, an acknowledgement from the storage
+  // or apply thread, another peer's message) is taken here too, for a few rounds: the
+  // acknowledgement a follower sends after its fsync leaves from this thread.
+  for (int round = 1; round < kRoundsHere; ++round) {
+    std::deque<Task> tasks;
+    {
+      MutexLock lock(&mu_);
+      if (stopping_ || queue_.empty() || Clock::now() >= next_tick_) break;
+      tasks.swap(queue_);
+      queued_bytes_ = 0;
+    }
+    for (Task& t : tasks) t();
+    publish();
+    drive();
+  }
+  bool wake = false;
+  {
+    MutexLock lock(&mu_);
+    in_hand_ = false;
+    wake = core_waits_ || stopping_;
+  }
+  if (wake) work_.signal_all();  // the core thread, or stop() waiting for this round
+  return true;
 }
 
 void CoreLoop::publish() {

@@ -78,6 +78,9 @@ class CoreLoop {
     FatalHandler fatal;
     NodeMetrics* metrics;
     OverloadBounds bounds;
+    // Whether step() may run the core on the calling thread when it is idle
+    // (NodeConfig::step_on_receiving_thread).
+    bool step_here = false;
   };
   // `latest` is the snapshot the node recovered (for InstallSnapshot); `durable` the
   // hard state on disk.
@@ -93,9 +96,12 @@ class CoreLoop {
   void halt();
 
   // Inputs, from any thread. Each queues work for the core thread; callbacks run there
-  // and must not block. When the queue is over its bounds (OverloadBounds) a peer's
-  // message is dropped, and a request is refused with kOverloaded at once, on the
-  // calling thread; so is a proposal while applying lags too far behind committing.
+  // and must not block. (With Parts::step_here, step() runs its message on the calling
+  // thread instead when no other thread is in the core and nothing is queued, and takes
+  // what queues meanwhile, up to kRoundsHere rounds; the core's code still runs on one
+  // thread at a time, in the order the inputs came.) When the queue is over its bounds
+  // (OverloadBounds) a peer's message is dropped, and a request is refused with kOverloaded at
+  // once, on the calling thread; so is a proposal while applying lags too far behind committing.
   void step(raft::Message message, std::shared_ptr<const transport::SnapshotSource> snapshot);
   // A peer's connection to this member went away (transport::Handler::on_peer_closed).
   void peer_closed(raft::NodeId peer);
@@ -136,6 +142,8 @@ class CoreLoop {
   raft::Membership membership() const;
   // Tasks waiting for the core thread. Any thread.
   size_t queue_depth() const;
+  // Peer messages step() ran on the calling thread (Parts::step_here). Any thread.
+  uint64_t stepped_here() const { return stepped_here_.load(std::memory_order_relaxed); }
   // Any thread.
   OverloadCounters overload() const {
     return {.dropped_messages = dropped_messages_.load(std::memory_order_relaxed),
@@ -153,7 +161,10 @@ class CoreLoop {
   absl::Status queue_full() const;
   // Core thread: kOverloaded when applying trails committing by more than the bound.
   absl::Status apply_lag_refusal();
-  bool has_work() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_ || !queue_.empty(); }
+  // step()'s message run on the calling thread (Parts::step_here): false, the task
+  // untouched, when another thread is in the core, work is queued, or a tick is due.
+  bool run_here(Task& task);
+  static constexpr int kRoundsHere = 4;
   void loop();
   // Core thread only, below.
   void drive();
@@ -196,7 +207,14 @@ class CoreLoop {
   std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> dropped_messages_{0}, refused_requests_{0}, refused_lagging_{0};
+  std::atomic<uint64_t> stepped_here_{0};
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  // A thread (the core thread, or one in run_here) is running the core's code; the other
+  // waits. `core_waits_` says the core thread waits for that, to be woken when it ends.
+  bool in_hand_ ABSL_GUARDED_BY(mu_) = false;
+  bool core_waits_ ABSL_GUARDED_BY(mu_) = false;
+  Clock::time_point next_tick_ ABSL_GUARDED_BY(mu_){};
   std::thread thread_;
 
   mutable Mutex status_mu_;

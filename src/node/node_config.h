@@ -73,6 +73,13 @@ struct NodeConfig {
   /// server sizes its gRPC receive limit by it.
   uint64_t max_request_bytes = 1536 * 1024;
   OverloadBounds overload;  ///< when this member turns work away
+  /// Whether a peer's message may be stepped on the thread that delivers it when the core
+  /// thread is idle (then the message costs no wake-up of the core thread; that thread
+  /// still ticks, and takes whatever queues meanwhile). Only for a transport that delivers
+  /// on threads holding none of its locks and free to block for an fsync: the gRPC
+  /// transport's callback threads (the server sets it). LocalNetwork delivers on the
+  /// sender's core thread under its own lock, so the default is off.
+  bool step_on_receiving_thread = false;
   /// Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
   metrics::Registry* registry = nullptr;
   /// Asked on the leader before it acts on a cluster operation a client requested through

@@ -105,7 +105,8 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                                                  .tracker = n->tracker_.get(),
                                                  .fatal = fatal,
                                                  .metrics = &n->metrics_,
-                                                 .bounds = config.overload});
+                                                 .bounds = config.overload,
+                                                 .step_here = config.step_on_receiving_thread});
   n->dispatcher_ =
       std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(), n->applier_.get(),
                                    n->tracker_.get(), transport, config.authorize);
@@ -273,6 +274,7 @@ NodeState RaftNode::status() const {
                    .wal_syncs = storage_->syncs(),
                    .drops = core.drops,
                    .malformed_proposals = dispatcher_->malformed_proposals(),
+                   .messages_stepped_here = core_->stepped_here(),
                    .overload = core_->overload(),
                    .last_heard = std::move(core.last_heard),
                    .memory = core.memory};

@@ -57,7 +57,10 @@ struct NodeState {
   uint64_t wal_syncs = 0;            ///< fsyncs of the log since open()
   raft::DropCounters drops;          ///< peer messages the core did not act on, by reason
   uint64_t malformed_proposals = 0;  ///< proposals handed over by peers, unreadable
-  OverloadCounters overload;         ///< work the core thread turned away
+  /// Peer messages stepped on the thread that delivered them, the core thread being idle
+  /// (NodeConfig::step_on_receiving_thread), since open().
+  uint64_t messages_stepped_here = 0;
+  OverloadCounters overload;                             ///< work the core thread turned away
   std::map<raft::NodeId, Clock::time_point> last_heard;  ///< a message from each peer
   MemoryHeld memory;                                     ///< what the core thread holds
 };
