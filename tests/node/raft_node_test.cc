@@ -19,6 +19,7 @@
 #include <tuple>
 
 #include "limits/limiter.h"
+#include "node/eventually.h"
 #include "node/node_error.h"
 #include "raftkv/node.pb.h"
 #include "transport/local_transport.h"
@@ -160,17 +161,6 @@ class TempDir {
  private:
   std::string path_;
 };
-
-// Waits for `pred`, polling, at most `limit`.
-template <typename Pred>
-bool eventually(Pred pred, milliseconds limit = milliseconds(10'000)) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
-}
 
 class Cluster {
  public:

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "node/eventually.h"
 #include "node/raft_node.h"
 #include "transport/grpc_transport.h"
 
@@ -24,7 +25,6 @@ namespace {
 
 using raft::NodeId;
 using std::chrono::milliseconds;
-using Clock = std::chrono::steady_clock;
 
 // Appends every command to a list.
 class ListMachine : public StateMachine {
@@ -63,16 +63,6 @@ class ListMachine : public StateMachine {
   std::mutex mu_;
   std::vector<std::string> items_;
 };
-
-template <typename Pred>
-bool eventually(Pred pred, milliseconds limit = milliseconds(10'000)) {
-  const auto deadline = Clock::now() + limit;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(5));
-  }
-  return pred();
-}
 
 // Three members on the gRPC transport, each with its own data directory.
 class GrpcCluster {
