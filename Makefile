@@ -105,6 +105,7 @@ chaos-planted: $(addprefix chaos-bug-,$(CHAOS_BUGS))
 MODEL_DEPTH ?= 14
 check-model: build
 	./$(BUILD_DIR)/bin/raftkv-model --depth $(MODEL_DEPTH)
+	./$(BUILD_DIR)/bin/raftkv-model --depth $(MODEL_DEPTH) --inflight 1
 
 # Microbenchmarks of the hot paths (Google Benchmark): the core, the WAL, the KV store.
 bench: build

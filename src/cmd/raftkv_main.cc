@@ -160,6 +160,12 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
       f.election_timeout_max != 0 ? f.election_timeout_max : 2 * cfg->node.timeouts.election_min_ms;
   cfg->node.snapshot_entries = f.snapshot_count;
   cfg->node.snapshot_catch_up_entries = f.snapshot_catchup_entries;
+  if (f.max_inflight_appends < 1 || f.max_inflight_appends > node::kMaxInflightAppends) {
+    return absl::InvalidArgumentError(
+        "--max-inflight-appends " + std::to_string(f.max_inflight_appends) +
+        " is out of range [1, " + std::to_string(node::kMaxInflightAppends) + "]");
+  }
+  cfg->node.max_inflight_appends = f.max_inflight_appends;
   // gRPC's largest message is 2^31 - 1 bytes, and the client port allows 512 KiB of
   // framing above the largest request; a larger value used to wrap around in an int.
   constexpr uint64_t kMaxRequestBytes = uint64_t{INT32_MAX} - 512 * 1024;

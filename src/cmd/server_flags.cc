@@ -125,6 +125,10 @@ void add_flags(CLI::App& app, Flags& f) {
                  "Entries the log keeps behind a snapshot, so that a follower a little behind "
                  "catches up from the log instead of a whole snapshot (etcd 3.5's; at most "
                  "64 MiB of them)");
+  app.add_option("--max-inflight-appends", f.max_inflight_appends,
+                 "AppendEntries the leader has out to one follower, unacknowledged, at a time "
+                 "(1 to 4096; more pays only where a round trip is long against a follower's "
+                 "fsync)");
   app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
                  "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
   app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");

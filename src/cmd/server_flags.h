@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "limits/limits_config.h"
+#include "node/node_config.h"
 #include "security/member_rules.h"
 #include "server/tls.h"
 
@@ -39,6 +40,7 @@ struct Flags {
   uint32_t tick_ms = 10;
   uint64_t snapshot_count = 10000;
   uint64_t snapshot_catchup_entries = 5000;
+  uint32_t max_inflight_appends = node::NodeConfig{}.max_inflight_appends;
   int64_t quota_backend_bytes = int64_t{2} << 30;
   uint64_t max_request_bytes = 1536 * 1024;
   uint32_t max_concurrent_streams = UINT32_MAX;

@@ -62,6 +62,10 @@ absl::Status validate(const NodeConfig& c) {
     return absl::InvalidArgumentError("the initial cluster does not contain this node (id " +
                                       n(c.id.value()) + ", name " + c.name + ")");
   }
+  if (c.max_inflight_appends < 1 || c.max_inflight_appends > kMaxInflightAppends) {
+    return absl::InvalidArgumentError("max-inflight-appends " + n(c.max_inflight_appends) +
+                                      " is out of range [1, " + n(kMaxInflightAppends) + "]");
+  }
   if (c.max_request_bytes == 0) {
     return absl::InvalidArgumentError("max-request-bytes must be above 0");
   }

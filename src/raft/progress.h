@@ -44,6 +44,11 @@ struct Progress {
   // Heard from since the last CheckQuorum round.
   bool recent_active = false;
   Inflights inflights;
+  // The commit index the last AppendEntries sent to it carried: an acknowledgement that
+  // finds the leader's commit beyond it, with nothing more to send, is answered with an
+  // empty append, so a follower whose appends were held back by flow control while the
+  // commit broadcast went out still learns the commit at once (not at the next heartbeat).
+  LogIndex commit_sent;
   LogIndex pending_snapshot;    // kSnapshot: the index of the snapshot sent
   uint32_t snapshot_ticks = 0;  // kSnapshot: ticks since it was sent
 

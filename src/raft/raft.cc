@@ -607,6 +607,7 @@ uint64_t RaftCore::fingerprint() const {
     d.add(id.value()).add(pr.match.value()).add(pr.next.value());
     d.add(static_cast<uint64_t>(pr.state)).add(pr.probe_sent).add(pr.recent_active);
     d.add(pr.inflights.count()).add(pr.pending_snapshot.value()).add(pr.snapshot_ticks);
+    d.add(pr.commit_sent.value());
   }
   d.add(transfer_target().value()).add(l.transfer.has_value() ? l.transfer->elapsed : 0u);
   d.add(l.uncommitted_bytes).add(l.pending_broadcast).add(durable_term_.value());

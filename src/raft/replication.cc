@@ -47,6 +47,7 @@ bool RaftCore::send_append(LeaderState& l, NodeId to, bool send_if_empty) {
   } else if (pr.state == ProgressState::kProbe) {
     pr.probe_sent = true;
   }
+  pr.commit_sent = log_.committed();
   send(to,
        AppendEntries{.prev = {.term = *prev_term, .index = prev_index},
                      .entries = std::move(entries),
@@ -146,6 +147,9 @@ void RaftCore::handle_append_response(LeaderState& l, NodeId from, Progress& pr,
     send(from, TimeoutNow{}, /*after_persist=*/false);
   }
   while (send_append(l, from, /*send_if_empty=*/false)) {
+  }
+  if (pr.commit_sent < log_.committed()) {
+    send_append(l, from, /*send_if_empty=*/true);  // the commit it missed, see commit_sent
   }
   maybe_leave_joint_or_promote(l);
   maybe_step_down_after_removal();  // last: it may end `l`

@@ -93,6 +93,7 @@ class Explorer {
     c.id = NodeId(id);
     c.timeouts = {1, 2, 4};  // small, so that elections happen within the bound
     c.seed = static_cast<uint64_t>(id);
+    c.max_inflight_msgs = options_.max_inflight_msgs;
     return c;
   }
 

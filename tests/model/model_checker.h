@@ -19,6 +19,7 @@ struct ModelOptions {
   int proposals = 1;     // client proposals allowed along a path
   int crashes = 1;       // crashes allowed along a path
   int closes = 1;        // a follower told its leader's connection closed (Raft::peer_closed)
+  uint32_t max_inflight_msgs = 256;  // raft::Config's; 1 holds a follower's appends back
   uint64_t max_states = 5'000'000;
 };
 

@@ -18,22 +18,25 @@ int main(int argc, char** argv) {
       o.max_messages = static_cast<int>(v);
     } else if (flag == "--learner") {
       o.learner = v != 0;
+    } else if (flag == "--inflight" && v >= 1) {
+      o.max_inflight_msgs = static_cast<uint32_t>(v);
     } else if (flag == "--max-states") {
       o.max_states = static_cast<uint64_t>(v);
     } else {
       std::fprintf(stderr,
                    "usage: raftkv-model [--depth N] [--messages N] [--learner 0|1] "
-                   "[--max-states N]\n");
+                   "[--inflight N>=1] [--max-states N]\n");
       return 2;
     }
   }
   model::ModelResult r = model::explore(o);
   std::printf(
       "explored %llu distinct states (%llu transitions) of %d voters%s, depth <= %d, "
-      "<= %d messages in flight, %d proposal, %d crash, %d leader close: %s%s\n",
+      "<= %d messages in flight, %u appends out per follower, %d proposal, %d crash, %d leader "
+      "close: %s%s\n",
       static_cast<unsigned long long>(r.states), static_cast<unsigned long long>(r.transitions),
-      o.voters, o.learner ? " and a learner" : "", o.max_depth, o.max_messages, o.proposals,
-      o.crashes, o.closes, r.passed ? "no violation" : "VIOLATION",
+      o.voters, o.learner ? " and a learner" : "", o.max_depth, o.max_messages, o.max_inflight_msgs,
+      o.proposals, o.crashes, o.closes, r.passed ? "no violation" : "VIOLATION",
       r.complete ? "" : " (stopped at the state limit)");
   if (!r.passed) std::printf("%s\n", r.violation.c_str());
   return r.passed ? 0 : 1;

@@ -169,9 +169,11 @@ class Cluster {
   // The log keeps `catch_up_entries` behind each snapshot (none by default here, so
   // that a follower behind a compaction needs the snapshot).
   explicit Cluster(int n, uint64_t snapshot_entries = 10'000, OverloadBounds bounds = {},
-                   std::function<Authorize(int)> authorize = {}, uint64_t catch_up_entries = 0)
+                   std::function<Authorize(int)> authorize = {}, uint64_t catch_up_entries = 0,
+                   uint32_t max_inflight_appends = NodeConfig{}.max_inflight_appends)
       : snapshot_entries_(snapshot_entries),
         catch_up_entries_(catch_up_entries),
+        max_inflight_appends_(max_inflight_appends),
         bounds_(bounds),
         authorize_(std::move(authorize)) {
     for (int i = 1; i <= n; ++i) bootstrap_.voters.insert(NodeId(i));
@@ -191,6 +193,7 @@ class Cluster {
     c.timeouts = TimeoutsMs{20, 150, 300};
     c.snapshot_entries = snapshot_entries_;
     c.snapshot_catch_up_entries = catch_up_entries_;
+    c.max_inflight_appends = max_inflight_appends_;
     c.bootstrap = bootstrap_;
     c.overload = bounds_;
     if (authorize_) c.authorize = authorize_(i);
@@ -258,6 +261,7 @@ class Cluster {
   raft::Membership bootstrap_;
   uint64_t snapshot_entries_;
   uint64_t catch_up_entries_;
+  uint32_t max_inflight_appends_;
   OverloadBounds bounds_;
   std::function<Authorize(int)> authorize_;
   std::vector<Slot> slots_;
@@ -352,6 +356,48 @@ TEST(RaftNode, AReadRoundWhoseRequestIsLostIsAskedAgain) {
   c.net().set_tap(nullptr);
   EXPECT_TRUE(read.ok()) << read;
   EXPECT_EQ(asked.load(), 2);
+}
+
+// The leader has at most max_inflight_appends appends of entries out to a follower that
+// has not acknowledged them; entries proposed meanwhile wait and go out together. Here a
+// follower's answers are lost while 20 writes commit through the other follower: with one
+// append allowed out it is sent one, with 256 one per write. Once its answers get through
+// again it catches up.
+void count_appends_to_a_silent_follower(uint32_t max_inflight_appends, int* appends) {
+  Cluster c(3, 10'000, {}, {}, 0, max_inflight_appends);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int silent = leader % 3 + 1;
+  ASSERT_TRUE(c.node(leader).client_write("before", kTimeout).ok());
+  ASSERT_TRUE(eventually([&] { return c.sm(silent).items().size() == 1; }));
+  std::atomic<int> sent{0};
+  c.net().set_tap([&](NodeId from, NodeId to, const raft::Message& m) {
+    if (from == NodeId(silent)) {
+      return !std::holds_alternative<raft::AppendResponse>(m.body) &&
+             !std::holds_alternative<raft::HeartbeatResponse>(m.body);
+    }
+    if (to == NodeId(silent)) {
+      const auto* ae = std::get_if<raft::AppendEntries>(&m.body);
+      if (ae != nullptr && !ae->entries.empty()) ++sent;
+    }
+    return true;
+  });
+  constexpr int kWrites = 20;
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_TRUE(c.node(leader).client_write("w" + std::to_string(i), kTimeout).ok());
+  }
+  c.net().set_tap(nullptr);
+  *appends = sent.load();
+  ASSERT_TRUE(eventually([&] { return c.sm(silent).items().size() == kWrites + 1; }));
+  EXPECT_EQ(c.sm(silent).items(), c.sm(leader).items());
+}
+
+TEST(RaftNode, ALeaderHasAtMostMaxInflightAppendsOutToAFollower) {
+  int appends = 0;
+  count_appends_to_a_silent_follower(1, &appends);
+  EXPECT_EQ(appends, 1);
+  count_appends_to_a_silent_follower(256, &appends);
+  EXPECT_EQ(appends, 20);
 }
 
 TEST(RaftNode, ANewLeaderTakesOverAndARestartedNodeRecoversFromItsLog) {
@@ -1101,6 +1147,11 @@ TEST(NodeConfig, EveryBadValueIsNamed) {
   bad.bootstrap.voters = {NodeId(2), NodeId(3)};
   EXPECT_EQ(validate(bad).message(),
             "the initial cluster does not contain this node (id 1, name n1)");
+  bad = c;
+  bad.max_inflight_appends = 0;
+  EXPECT_EQ(validate(bad).message(), "max-inflight-appends 0 is out of range [1, 4096]");
+  bad.max_inflight_appends = 4097;
+  EXPECT_EQ(validate(bad).message(), "max-inflight-appends 4097 is out of range [1, 4096]");
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "raft/raft_core.h"
 #include "test_cluster.h"
 
@@ -324,6 +326,50 @@ TEST(Replication, PipelineStopsAtMaxInflightMessages) {  // flow control
       EXPECT_EQ(p.state, ProgressState::kReplicate);
     }
   }
+}
+
+// With one append in flight per follower, the commit broadcast that follows the first
+// acknowledgement skips the follower whose append is still out; its own acknowledgement
+// must then bring it the commit, not the next heartbeat (which, on a real server, left it
+// applying up to a heartbeat interval late and serving stale local reads meanwhile).
+TEST(Replication, AFollowerHeldBackByFlowControlLearnsTheCommitWithItsAck) {
+  auto one = [](uint64_t id, uint64_t seed) {
+    Config c = test_config(id, seed);
+    c.max_inflight_msgs = 1;
+    return c;
+  };
+  TestCluster c(3, one);
+  ASSERT_TRUE(c.elect(1));
+  Raft& l = c.node(1);
+  l.propose("x");
+  std::vector<Message> appends;
+  drain(l, &appends);
+  std::map<NodeId, Message> ack;
+  for (Message& m : appends) {
+    if (!std::holds_alternative<AppendEntries>(m.body)) continue;
+    const NodeId to = m.to;
+    c.node(to.value()).step(std::move(m));
+    std::vector<Message> answer;
+    drain(c.node(to.value()), &answer);
+    ASSERT_EQ(answer.size(), 1u);
+    ack.emplace(to, std::move(answer[0]));
+  }
+  ASSERT_EQ(ack.size(), 2u);
+  l.step(std::move(ack.at(NodeId(2))));  // commits "x"
+  std::vector<Message> after_first;
+  drain(l, &after_first);
+  const LogIndex commit = l.status().commit;
+  ASSERT_EQ(commit, l.status().last_index);
+  for (const Message& m : after_first) EXPECT_NE(m.to, NodeId(3)) << "flow control let it out";
+  l.step(std::move(ack.at(NodeId(3))));
+  std::vector<Message> after_second;
+  drain(l, &after_second);
+  int told = 0;
+  for (const Message& m : after_second) {
+    const auto* ae = std::get_if<AppendEntries>(&m.body);
+    if (m.to == NodeId(3) && ae != nullptr && ae->commit == commit) ++told;
+  }
+  EXPECT_EQ(told, 1);
 }
 
 TEST(Replication, ProbeSendsOneMessageUntilAnswered) {  // flow control
