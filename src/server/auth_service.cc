@@ -137,6 +137,7 @@ class AuthService final : public pb::Auth::Service {
                        pb::AuthUserGetResponse* resp) override {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
+    if (grpc::Status s = c_.read_barrier(); !s.ok()) return s;  // see admin_read
     // etcd lets a user read its own roles.
     if (admitted.who.user != req->name()) {
       if (absl::Status s = c_.authorize(admitted.who, "manage_auth"); !s.ok()) return to_grpc(s);
@@ -209,6 +210,7 @@ class AuthService final : public pb::Auth::Service {
                        pb::AuthRoleGetResponse* resp) override {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
+    if (grpc::Status s = c_.read_barrier(); !s.ok()) return s;  // see admin_read
     bool own = false;
     c_.sm->read_auth(
         [&](const security::AuthStore& a) { own = a.has_role(admitted.who.user, req->role()); });
@@ -289,10 +291,13 @@ class AuthService final : public pb::Auth::Service {
     return security::hash_password(password, c_.config->bcrypt_cost);
   }
 
-  // An admin read (UserList, RoleList): the gate, then role root with auth on.
+  // An admin read (UserList, RoleList): the gate, a read barrier, then role root with auth
+  // on. etcd answers these through the log, so a member behind the leader must catch up
+  // before it answers from its own auth state (and before it checks the caller's role).
   grpc::Status admin_read(grpc::ServerContext* ctx, const google::protobuf::Message& req) {
     Admission admitted = c_.gate(ctx, req);
     if (!admitted.ok()) return admitted.status;
+    if (grpc::Status s = c_.read_barrier(); !s.ok()) return s;
     return to_grpc(c_.authorize(admitted.who, "manage_auth"));
   }
 

@@ -30,10 +30,11 @@ class KvService final : public pb::KV::CallbackService {
       return reactor;
     }
     auto held = std::make_shared<limits::Permit>(std::move(admitted.permit));
-    auto serve = [c = c_, req, resp, reactor, held](absl::Status barrier) {
+    auto serve = [c = c_, req, resp, reactor, held, who = admitted.who](absl::Status barrier) {
       held->release();  // the range itself runs now; the budget is for waiting requests
       if (!barrier.ok()) return reactor->Finish(to_grpc(barrier));
-      grpc::Status s = c.sm->range(*req, resp);
+      grpc::Status s = req->serializable() ? c.sm->range(*req, resp)
+                                           : c.sm->range_after_barrier(who, *req, resp);
       if (s.ok()) c.header(resp->mutable_header());
       reactor->Finish(s);
     };

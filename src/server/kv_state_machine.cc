@@ -919,6 +919,12 @@ absl::StatusOr<std::string> KvStateMachine::leader_call(std::string_view payload
   return absl::InvalidArgumentError("leader call: names no call");
 }
 
+grpc::Status KvStateMachine::range_after_barrier(const Identity& who, const pb::RangeRequest& req,
+                                                 pb::RangeResponse* resp) {
+  if (absl::Status allowed = check_keys(who, req); !allowed.ok()) return to_grpc(allowed);
+  return range(req, resp);
+}
+
 grpc::Status KvStateMachine::range(const pb::RangeRequest& req, pb::RangeResponse* resp) {
   ++ops_.range;
   std::lock_guard<std::mutex> lock(mu_);

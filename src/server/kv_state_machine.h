@@ -54,6 +54,12 @@ class KvStateMachine : public node::StateMachine {
 
   // Reads of the local state.
   grpc::Status range(const etcdserverpb::RangeRequest& req, etcdserverpb::RangeResponse* resp);
+  // A linearizable read once its barrier passed: `who`'s permission checked again against
+  // the auth state this member holds now, then the range. The gate's check ran before the
+  // barrier, on a follower possibly behind a revoke or an `auth enable` the leader had
+  // already acknowledged; etcd checks after the barrier too (doSerialize).
+  grpc::Status range_after_barrier(const Identity& who, const etcdserverpb::RangeRequest& req,
+                                   etcdserverpb::RangeResponse* resp);
   void lease_leases(etcdserverpb::LeaseLeasesResponse* resp);
   std::set<int64_t> lease_ids();  // the leases that exist now
   // Members: the Raft membership with their replicated attributes.

@@ -110,6 +110,46 @@ TEST_F(AuthApply, AWriteAdmittedBeforeItsPermissionWasRevokedIsRefusedWhenApplie
   EXPECT_EQ(sm_.revision(), rev);  // neither reached the store
 }
 
+// A linearizable read is checked again once its barrier has passed, as etcd checks after
+// linearizableReadNotify (doSerialize): on a follower, the gate may have run before the
+// follower applied a revoke or an `auth enable` that the leader had already acknowledged.
+TEST_F(AuthApply, ALinearizableReadIsCheckedAgainAfterItsBarrier) {
+  ok(put("app/a"), alice());
+  pb::RangeRequest get;
+  get.set_key("app/a");
+  pb::RangeResponse resp;
+  const Identity admitted = alice();
+  ASSERT_TRUE(sm_.range_after_barrier(admitted, get, &resp).ok());
+  ASSERT_EQ(resp.kvs_size(), 1);
+  // Revoked while the read waited for its barrier.
+  in::Command revoke;
+  revoke.mutable_user_revoke_role()->set_name("alice");
+  revoke.mutable_user_revoke_role()->set_role("app");
+  ok(revoke);
+  resp.Clear();
+  grpc::Status s = sm_.range_after_barrier(admitted, get, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: revision of auth store is old");
+  EXPECT_EQ(resp.kvs_size(), 0);
+  s = sm_.range_after_barrier(alice(), get, &resp);  // asked again under the new revision
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(resp.kvs_size(), 0);
+  // Admitted with auth off, which a member then turned on before the read was served.
+  in::Command disable;
+  disable.mutable_auth_disable();
+  ok(disable);
+  const Identity anonymous{};
+  ASSERT_TRUE(sm_.range_after_barrier(anonymous, get, &resp).ok());
+  in::Command enable;
+  enable.mutable_auth_enable();
+  ok(enable);
+  resp.Clear();
+  s = sm_.range_after_barrier(anonymous, get, &resp);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_message(), "etcdserver: user name is empty");
+  EXPECT_EQ(resp.kvs_size(), 0);
+}
+
 TEST_F(AuthApply, AWriteWithoutUserIsRefusedButTheMembersOwnLeaseRevokePasses) {
   in::Result r = apply(put("app/a"));
   EXPECT_EQ(r.code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
