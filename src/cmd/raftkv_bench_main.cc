@@ -168,11 +168,14 @@ const Operation* find_operation(const std::string& name) {
 }
 
 // One request; `retry_after`, when given, gets the refusal's retry-after-ms trailer (0 if none).
+// `wait_for_ready`: a channel not connected yet (or backing off after a failed connect)
+// holds the request until it connects or the timeout passes, instead of failing it.
 grpc::Status run_op(pb::KV::Stub& kv, const Operation& op, const std::string& key,
                     const std::string& value, const Options& o,
-                    std::chrono::milliseconds* retry_after = nullptr) {
+                    std::chrono::milliseconds* retry_after = nullptr, bool wait_for_ready = false) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(o.timeout_ms));
+  ctx.set_wait_for_ready(wait_for_ready);
   if (!o.client_id.empty()) ctx.AddMetadata("client-id", o.client_id);
   if (!o.token.empty()) ctx.AddMetadata("token", o.token);
   grpc::Status s = op.issue(kv, &ctx, key, value);
@@ -354,10 +357,12 @@ bool preload(const Options& o, const Stubs& stubs, const std::string& value) {
     loaders.emplace_back([&, t] {
       for (int64_t i = next++; i < o.key_space; i = next++) {
         grpc::Status s;
-        // A put is idempotent here: retry what a leader change or a timeout failed.
-        for (int attempt = 0; attempt < 5; ++attempt) {
+        // A put is idempotent here: retry what a leader change failed, 50 ms after the
+        // first refusal, doubling (1.55 s in all). Each put waits for its connection.
+        for (int attempt = 0; attempt < 6; ++attempt) {
+          if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(25 << attempt));
           s = run_op(*stubs[static_cast<size_t>(t) % stubs.size()], kPut, key_of(i, o.key_size),
-                     value, o);
+                     value, o, nullptr, /*wait_for_ready=*/true);
           if (s.ok() || s.error_code() != grpc::StatusCode::UNAVAILABLE) break;
           if (attempt == 0) {
             std::lock_guard<std::mutex> lock(first_mu);

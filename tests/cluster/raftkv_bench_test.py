@@ -10,7 +10,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import Cluster  # noqa: E402
+from cluster import Cluster, wait_until  # noqa: E402
 
 BENCH = os.path.join(os.path.dirname(os.environ.get("RAFTKV_SERVER") or
                                      os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -91,6 +91,37 @@ class RunTest(unittest.TestCase):
         ok = re.search(r"^  (\d+) ok, 0 errors", out, re.M)
         self.assertTrue(ok, out)
         self.assertGreaterEqual(int(ok.group(1)), 40)  # clients may pass the count together
+
+
+class UnreachableAtFirstTest(unittest.TestCase):
+    def test_the_preload_waits_for_a_member_that_comes_up(self):
+        # A member down when the preload starts: its puts wait for the connection (bounded
+        # by --timeout) instead of failing every put at once (as five retries with no
+        # pause did: one failed connect failed the whole preload).
+        with Cluster(1) as c:
+            m = c.members[0]
+            c.kill(m)
+            p = subprocess.Popen([BENCH, "--no-progress", "--endpoints", m.endpoint,
+                                  "--workload", "range", "--duration", "0.3", "--warmup", "0",
+                                  "--key-space", "20", "--clients", "4", "--conns", "1",
+                                  "--timeout", "20000", "-o", "json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                # Its four loaders run (each one's first put is under way) before the
+                # member is back.
+                wait_until(lambda: p.poll() is not None or
+                           len(os.listdir(f"/proc/{p.pid}/task")) >= 5, 20, 0.01,
+                           "raftkv-bench's preload threads")
+                c.restart(m)
+                out, err = p.communicate(timeout=60)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+                    p.wait()
+            self.assertEqual(p.returncode, 0, err)
+            r = json.loads(out)
+            self.assertGreater(r["ops"], 0)
+            self.assertEqual(r["errors"], 0)
 
 
 if __name__ == "__main__":
