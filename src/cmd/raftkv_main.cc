@@ -250,6 +250,7 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
   }
   cfg->bcrypt_cost = f.bcrypt_cost;
   cfg->metrics_require_auth = f.metrics_require_auth;
+  cfg->peer_lanes = f.peer_lanes;
   if (f.authz_model_file.empty() != f.authz_policy_file.empty()) {
     return absl::InvalidArgumentError(
         "--authz-model-file and --authz-policy-file go together: give both or neither");

@@ -129,6 +129,9 @@ void add_flags(CLI::App& app, Flags& f) {
                  "AppendEntries the leader has out to one follower, unacknowledged, at a time "
                  "(1 to 4096; more pays only where a round trip is long against a follower's "
                  "fsync)");
+  app.add_flag("!--no-peer-lanes", f.peer_lanes,
+               "Send Raft messages to plaintext peers on the gRPC streams, not on TCP "
+               "connections of their own (peer lanes, the default: faster)");
   app.add_option("--quota-backend-bytes", f.quota_backend_bytes,
                  "Storage quota in bytes; writes beyond it fail with 'database space exceeded'");
   app.add_option("--max-request-bytes", f.max_request_bytes, "Largest client request in bytes");

@@ -5,8 +5,8 @@
 #include "server/auth_check.h"
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
-#include "server/port_mux.h"
 #include "server/request_validator.h"
+#include "transport/port_mux.h"
 
 namespace server {
 namespace {
@@ -89,7 +89,7 @@ std::string client_key(const grpc::ServerContextBase& ctx, bool trust_client_id,
   }
   // "ipv4:127.0.0.1:5000" or "ipv6:[::1]:5000": the address without the port. A
   // connection the client port handed to gRPC is "fd:N" to gRPC (port_mux.h).
-  std::string peer = peer_address(ctx.peer());
+  std::string peer = transport::peer_address(ctx.peer());
   const size_t scheme = peer.find(':');
   const size_t port = peer.rfind(':');
   if (scheme != std::string::npos && port != std::string::npos && port > scheme) {

@@ -30,12 +30,12 @@
 #include "server/kv_state_machine.h"
 #include "server/limits_proto.h"
 #include "server/member_identity.h"
-#include "server/port_mux.h"
 #include "server/retry_hint.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
 #include "server/watch_service.h"
 #include "transport/grpc_transport.h"
+#include "transport/port_mux.h"
 
 namespace server {
 namespace {
@@ -164,6 +164,7 @@ absl::Status Server::open_node() {
   topts.self = cfg.node.id;
   topts.cluster_id = cfg.cluster_id;
   topts.listen_address = cfg.node.peer_address;
+  topts.peer_lanes = cfg.peer_lanes;
   for (const Listener& l : cfg.peer_listeners) topts.listeners.emplace_back(l.address, l.tls);
   topts.cluster_info = [this] {
     pb::MemberListResponse r;
@@ -349,7 +350,8 @@ absl::Status Server::listen_clients() {
     }
     // A plaintext port is raftkv's: gRPC gets its HTTP/2 connections, the HTTP endpoint
     // below the others, as etcd serves both on one port.
-    absl::StatusOr<std::unique_ptr<PortMux>> mux = PortMux::bind(listeners[i].address);
+    absl::StatusOr<std::unique_ptr<transport::PortMux>> mux =
+        transport::PortMux::bind(listeners[i].address);
     if (!mux.ok()) {
       transport_->stop();
       return mux.status();
@@ -394,7 +396,7 @@ absl::Status Server::listen_clients() {
     client_http_ = HttpEndpoint::for_accepted(
         {.health = [this](bool verbose) { return verbose ? health_verbose() : health(); },
          .version = [this] { return version(); }});
-    for (const std::unique_ptr<PortMux>& m : client_muxes_) {
+    for (const std::unique_ptr<transport::PortMux>& m : client_muxes_) {
       // gRPC owns the socket from here, under the builder's channel arguments (keepalive,
       // ping floor, message sizes), as if its own listener had accepted it.
       m->start([g = grpc_.get()](int fd) { grpc::AddInsecureChannelFromFd(g, fd); },
@@ -458,7 +460,7 @@ void Server::stop() {
   }
   // No new client connection; those not yet handed over are closed. (gRPC's shutdown
   // below closes the ones it took.)
-  for (const std::unique_ptr<PortMux>& m : client_muxes_) m->stop();
+  for (const std::unique_ptr<transport::PortMux>& m : client_muxes_) m->stop();
   if (client_http_ != nullptr) client_http_->stop();
   for (const std::unique_ptr<HttpEndpoint>& h : http_) h->stop();
   // The node first: requests waiting on it (callback RPCs among them) fail at once with

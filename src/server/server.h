@@ -38,7 +38,8 @@ class RaftNode;
 }
 namespace transport {
 class GrpcTransport;
-}
+class PortMux;
+}  // namespace transport
 
 namespace security {
 class JwtTokens;
@@ -50,7 +51,6 @@ class KvStateMachine;
 class ClusterView;
 class HealthMonitor;
 class HttpEndpoint;
-class PortMux;
 class WatchService;
 struct HttpResponse;
 struct HttpCaller;
@@ -106,6 +106,8 @@ struct ServerConfig {
   // With auth on, /metrics, /v1/status and the status page need view_metrics: HTTP Basic
   // with an etcd user, or a client certificate on an https metrics port.
   bool metrics_require_auth = false;
+  // Raft messages to plaintext peers on peer lanes (transport/peer_lanes.h).
+  bool peer_lanes = true;
   // TLS on the client port (an https:// --listen-client-urls) and on the peer port (an
   // https:// --listen-peer-urls); checked at start.
   std::optional<TlsFlags> client_tls, peer_tls;
@@ -220,7 +222,7 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_;
   // The plaintext client ports, each shared by gRPC and HTTP/1.1 (port_mux.h), and what
   // answers their HTTP/1.1 connections (/health, /version).
-  std::vector<std::unique_ptr<PortMux>> client_muxes_;
+  std::vector<std::unique_ptr<transport::PortMux>> client_muxes_;
   std::unique_ptr<HttpEndpoint> client_http_;
   std::unique_ptr<ClusterView> cluster_view_;        // answers /v1/status
   std::vector<std::unique_ptr<HttpEndpoint>> http_;  // one per metrics URL

@@ -1,6 +1,8 @@
 #include "transport/grpc_transport.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/server_posix.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -13,6 +15,8 @@
 #include "log/throttle.h"
 #include "raftkv/peer.grpc.pb.h"
 #include "transport/message_codec.h"
+#include "transport/peer_lanes.h"
+#include "transport/port_mux.h"
 #include "transport/wire_status.h"
 
 namespace transport {
@@ -116,7 +120,7 @@ class GrpcTransport::PeerService final
       reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
       return reactor;
     }
-    if (absl::Status a = authorized(*ctx, req->from()); !a.ok()) {
+    if (absl::Status a = authorized(ctx, req->from()); !a.ok()) {
       ++t_.refused_;
       const std::string why =
           "forward from " + raftlog::hex_id(req->from()) + ": " + std::string(a.message());
@@ -173,7 +177,8 @@ class GrpcTransport::PeerService final
   // sender in no configuration this node knows, or claims another sender than the
   // stream's first frame did (a stream speaks for one member), or whose certificate may not
   // speak for the sender it claims.
-  std::optional<grpc::Status> refusal(const grpc::ServerContextBase& ctx, Incoming& in,
+  // `ctx`: the stream's; null for a peer lane (which carries no certificate).
+  std::optional<grpc::Status> refusal(const grpc::ServerContextBase* ctx, Incoming& in,
                                       const pb::PeerFrame& frame) {
     if (frame.cluster_id() != t_.options_.cluster_id) {
       ++t_.refused_;
@@ -220,9 +225,10 @@ class GrpcTransport::PeerService final
 
   // Whether the certificate the peer presented on this connection may speak for `claimed`
   // (always, where no certificate is required).
-  absl::Status authorized(const grpc::ServerContextBase& ctx, uint64_t claimed) const {
+  absl::Status authorized(const grpc::ServerContextBase* ctx, uint64_t claimed) const {
     if (!t_.options_.authorize) return absl::OkStatus();
-    const std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
+    if (ctx == nullptr) return absl::UnauthenticatedError("a peer lane carries no certificate");
+    const std::shared_ptr<const grpc::AuthContext> auth = ctx->auth_context();
     const std::vector<grpc::string_ref> pem =
         auth == nullptr ? std::vector<grpc::string_ref>{}
                         : auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
@@ -341,6 +347,7 @@ class GrpcTransport::PeerService final
   }
 
   GrpcTransport& t_;
+  friend class GrpcTransport;  // lane_frame
 };
 
 // A peer's stream, read on gRPC's pollers (the callback API): a frame is handed to the
@@ -357,7 +364,7 @@ class GrpcTransport::PeerService::StreamReader final
     GrpcTransport& t = s_.t_;
     if (!ok || t.stopped_) return Finish(grpc::Status::OK);
     s_.count_received(in_, frame_);
-    if (std::optional<grpc::Status> refused = s_.refusal(*ctx_, in_, frame_)) {
+    if (std::optional<grpc::Status> refused = s_.refusal(ctx_, in_, frame_)) {
       return Finish(*std::move(refused));
     }
     sender_.store(in_.sender, std::memory_order_relaxed);
@@ -836,7 +843,32 @@ GrpcTransport::GrpcTransport(GrpcTransportOptions options)
       sent_failures_(registry_of(options_, own_registry_)
                          .counter_family("etcd_network_peer_sent_failures_total",
                                          "The total number of send failures from peers.", {"To"})),
+      lane_sent_messages_(registry_of(options_, own_registry_)
+                              .counter("raftkv_peer_lane_sent_messages_total",
+                                       "Raft messages, forwarded proposals and refusals sent to "
+                                       "peers on peer lanes (the rest go on the gRPC streams).")),
       refusal_log_(std::make_unique<raftlog::Throttle>(std::chrono::seconds(10))) {
+  if (options_.peer_lanes) {
+    PeerLaneHooks hooks;
+    hooks.on_frame = [this](pb::PeerFrame& frame, uint64_t* sender) {
+      return lane_frame(frame, sender);
+    };
+    hooks.on_closed = [this](uint64_t sender) {
+      if (!stopped_ && handler_ != nullptr) handler_->on_peer_closed(raft::NodeId(sender));
+    };
+    hooks.on_sent = [this](raft::NodeId peer, uint64_t bytes, uint64_t messages) {
+      sent_bytes_.with({hex(peer.value())}).inc(static_cast<double>(bytes));
+      sent_ += messages;
+      lane_sent_ += messages;
+      lane_sent_messages_.inc(static_cast<double>(messages));
+    };
+    lanes_ =
+        std::make_unique<PeerLanes>(PeerLaneOptions{.cluster_id = options_.cluster_id,
+                                                    .self = options_.self,
+                                                    .max_buffer_bytes = options_.max_queue_bytes,
+                                                    .max_frame_bytes = options_.max_message_bytes},
+                                    std::move(hooks));
+  }
   retrier_ = std::thread([this] {
     raftlog::name_this_thread("raftkv-redial");
     retry_loop();
@@ -905,6 +937,16 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
       return absl::InvalidArgumentError("TLS asked for on " + listeners[i].first +
                                         " without credentials");
     }
+    if (lanes_ != nullptr && !listeners[i].second) {
+      // Plaintext with lanes: bound here and sorted (gRPC's streams or lanes), as the
+      // client port sorts gRPC and HTTP/1.
+      absl::StatusOr<std::unique_ptr<PortMux>> mux =
+          PortMux::bind(listeners[i].first, PortMuxLimits{}, "peer");
+      if (!mux.ok()) return mux.status();
+      ports[i] = (*mux)->port();
+      muxes_.push_back(*std::move(mux));
+      continue;
+    }
     builder.AddListeningPort(
         listeners[i].first,
         listeners[i].second ? options_.server_credentials : grpc::InsecureServerCredentials(),
@@ -921,6 +963,14 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
       return absl::UnavailableError("cannot listen for peers on " + listeners[i].first);
     }
   }
+  if (lanes_ != nullptr) {
+    if (absl::Status s = lanes_->start(); !s.ok()) return s;
+    for (const std::unique_ptr<PortMux>& m : muxes_) {
+      m->start([this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); },
+               [](int fd) { ::close(fd); },  // the peer port speaks no HTTP/1
+               [this](int fd) { lanes_->adopt(fd); });
+    }
+  }
   // Now the streams to the peers open (Sender::open says why not before).
   started_ = true;
   {
@@ -932,6 +982,8 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
 
 void GrpcTransport::stop() {
   if (stopped_.exchange(true)) return;
+  for (const std::unique_ptr<PortMux>& m : muxes_) m->stop();
+  if (lanes_ != nullptr) lanes_->stop();
   std::map<raft::NodeId, std::unique_ptr<Sender>> senders;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -952,6 +1004,14 @@ void GrpcTransport::stop() {
 
 void GrpcTransport::set_peer(raft::NodeId id, const std::string& address) {
   if (id == options_.self || stopped_) return;
+  if (lanes_ != nullptr) {
+    // Lanes are plaintext: a peer reached over TLS keeps its gRPC stream alone.
+    if (const auto [tls, target] = peer_target(address); tls) {
+      lanes_->remove_peer(id);
+    } else {
+      lanes_->set_peer(id, target);
+    }
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = senders_.find(id);
   if (it == senders_.end()) {
@@ -962,6 +1022,7 @@ void GrpcTransport::set_peer(raft::NodeId id, const std::string& address) {
 }
 
 void GrpcTransport::remove_peer(raft::NodeId id) {
+  if (lanes_ != nullptr) lanes_->remove_peer(id);
   std::unique_ptr<Sender> gone;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -973,11 +1034,14 @@ void GrpcTransport::remove_peer(raft::NodeId id) {
 }
 
 void GrpcTransport::peer_is_up(raft::NodeId id) {
+  if (lanes_ != nullptr) lanes_->kick(id);
   std::lock_guard<std::mutex> lock(mu_);
   if (auto it = senders_.find(id); it != senders_.end()) it->second->kick();
 }
 
 void GrpcTransport::send(std::vector<raft::Message> messages) {
+  if (lanes_ != nullptr) messages = send_on_lanes(std::move(messages));
+  if (messages.empty()) return;
   std::lock_guard<std::mutex> lock(mu_);
   for (raft::Message& m : messages) {
     auto it = senders_.find(m.to);
@@ -1001,6 +1065,12 @@ void GrpcTransport::send_snapshot(raft::Message message,
 }
 
 void GrpcTransport::propose(raft::NodeId to, std::string entry) {
+  if (lanes_ != nullptr) {
+    pb::PeerFrame frame;
+    frame.add_proposals(std::move(entry));
+    if (lanes_->send(to, frame, 1)) return;
+    entry = std::move(*frame.mutable_proposals(0));
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = senders_.find(to);
   if (it == senders_.end()) {
@@ -1013,13 +1083,18 @@ void GrpcTransport::propose(raft::NodeId to, std::string entry) {
 }
 
 void GrpcTransport::refuse(raft::NodeId to, uint64_t request, const absl::Status& why) {
+  pb::Refusal r;
+  r.set_request(request);
+  to_wire(why, r.mutable_status());
+  if (lanes_ != nullptr) {
+    pb::PeerFrame frame;
+    *frame.add_refusals() = r;
+    if (lanes_->send(to, frame, 1)) return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
   auto it = senders_.find(to);
   if (it == senders_.end()) return;
   Sender::Item item;
-  pb::Refusal r;
-  r.set_request(request);
-  to_wire(why, r.mutable_status());
   item.refusal = std::move(r);
   it->second->push_other(std::move(item));
 }
@@ -1064,9 +1139,61 @@ void GrpcTransport::forward(raft::NodeId to, std::string payload, std::chrono::m
   });
 }
 
+// Each peer's messages in order, as frames of at most max_frame_bytes, on its lane; what
+// finds no lane up is returned for the gRPC streams.
+std::vector<raft::Message> GrpcTransport::send_on_lanes(std::vector<raft::Message> messages) {
+  std::vector<raft::Message> rest;
+  std::vector<bool> taken(messages.size(), false);
+  for (size_t first = 0; first < messages.size(); ++first) {
+    if (taken[first]) continue;
+    const raft::NodeId to = messages[first].to;
+    // Every message to `to` from here, in order, frame by frame.
+    size_t i = first;
+    bool lane_down = false;
+    while (i < messages.size()) {
+      pb::PeerFrame frame;
+      std::vector<size_t> in_frame;
+      uint64_t bytes = 0;
+      for (; i < messages.size(); ++i) {
+        if (taken[i] || messages[i].to != to) continue;
+        const uint64_t b = approximate_bytes(messages[i]);
+        if (!in_frame.empty() && bytes + b > options_.max_frame_bytes) break;
+        bytes += b;
+        taken[i] = true;
+        in_frame.push_back(i);
+        if (!lane_down) encode(messages[i], frame.add_messages());
+      }
+      if (!lane_down && lanes_->send(to, frame, in_frame.size())) continue;
+      lane_down = true;
+      for (size_t k : in_frame) rest.push_back(std::move(messages[k]));
+    }
+  }
+  return rest;
+}
+
+bool GrpcTransport::lane_frame(pb::PeerFrame& frame, uint64_t* sender) {
+  PeerService& s = *service_;
+  PeerService::Incoming in;
+  in.sender = *sender;
+  metrics::Counter*& received = lane_received_[frame.from()];
+  if (received == nullptr) received = &received_bytes_.with({hex(frame.from())});
+  received->inc(static_cast<double>(frame.ByteSizeLong()));
+  if (s.refusal(nullptr, in, frame).has_value()) return false;
+  *sender = in.sender;
+  if (frame.has_chunk()) {
+    ++refused_;
+    log_refusal(refusal_log_, "refused peer lane", frame.from(), "snapshot chunk",
+                "snapshots go on the gRPC stream, not on a lane");
+    return false;
+  }
+  s.deliver(in, frame);
+  return true;
+}
+
 TransportStats GrpcTransport::stats() const {
-  return TransportStats{sent_,       dropped_,        received_,          refused_,
-                        reconnects_, snapshots_sent_, snapshots_received_};
+  const uint64_t dropped = dropped_ + (lanes_ != nullptr ? lanes_->dropped() : 0);
+  return TransportStats{sent_,       dropped,         received_,           refused_,
+                        reconnects_, snapshots_sent_, snapshots_received_, lane_sent_};
 }
 
 }  // namespace transport

@@ -34,7 +34,14 @@ namespace raftlog {
 class Throttle;  // log/throttle.h (internal)
 }  // namespace raftlog
 
+namespace raftkv::peer {
+class PeerFrame;
+}  // namespace raftkv::peer
+
 namespace transport {
+
+class PeerLanes;  // peer_lanes.h (internal)
+class PortMux;    // port_mux.h
 
 /// How a GrpcTransport listens and dials. Only `self` and `listen_address` are needed;
 /// the rest have working defaults (plaintext, no peer authorization).
@@ -51,6 +58,11 @@ struct GrpcTransportOptions {
   uint64_t max_frame_bytes = 4ull << 20;       ///< messages per frame stop at this size
   uint64_t snapshot_chunk_bytes = 1ull << 20;  ///< a snapshot is streamed in pieces this big
   uint64_t max_message_bytes = 64ull << 20;    ///< gRPC receive limit on the peer listener
+  /// Raft messages to and from plaintext peers on peer lanes (peer_lanes.h), TCP
+  /// connections of their own, instead of the gRPC streams: no hand-off to gRPC's threads
+  /// on either side. The plaintext peer listeners then accept both (a PortMux sorts the
+  /// connections). Peers reached over TLS, and every other frame, keep the gRPC streams.
+  bool peer_lanes = true;
   /// TLS on the peer port: the listener's credentials (null: plaintext), and those this
   /// node dials https:// peers with (null: the system's roots, no certificate of its own).
   ///@{
@@ -92,6 +104,7 @@ struct TransportStats {
   uint64_t reconnects = 0;          ///< streams (re)opened
   uint64_t snapshots_sent = 0;      ///< snapshots streamed to followers in full
   uint64_t snapshots_received = 0;  ///< snapshots received in full
+  uint64_t lane_sent = 0;           ///< of `sent`, the messages written on peer lanes
 };
 
 /// The peer transport over gRPC. Construct it, set_peer() every other member, start() it
@@ -127,15 +140,23 @@ class GrpcTransport : public Transport {
  private:
   class PeerService;
   class Sender;
+  // What arrives on a peer lane: checked and delivered as a stream's frames are.
+  bool lane_frame(raftkv::peer::PeerFrame& frame, uint64_t* sender);
+  // Sends what it can on peer lanes; returns the rest (no lane up to their peer).
+  std::vector<raft::Message> send_on_lanes(std::vector<raft::Message> messages);
 
   GrpcTransportOptions options_;
   std::unique_ptr<metrics::Registry> own_registry_;
   metrics::Family<metrics::Counter>& sent_bytes_;      // {To}
   metrics::Family<metrics::Counter>& received_bytes_;  // {From}
   metrics::Family<metrics::Counter>& sent_failures_;   // {To}
+  metrics::Counter& lane_sent_messages_;
   Handler* handler_ = nullptr;
   std::unique_ptr<PeerService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<PeerLanes> lanes_;                     // null without options_.peer_lanes
+  std::vector<std::unique_ptr<PortMux>> muxes_;          // the plaintext listeners, with lanes
+  std::map<uint64_t, metrics::Counter*> lane_received_;  // the lanes' thread's: by sender
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_
   std::atomic<bool> started_{false};  // streams to peers open only once the server runs
@@ -159,7 +180,7 @@ class GrpcTransport : public Transport {
   friend class PeerService;
   friend class Sender;
   std::atomic<uint64_t> sent_{0}, dropped_{0}, received_{0}, refused_{0}, reconnects_{0},
-      snapshots_sent_{0}, snapshots_received_{0};
+      snapshots_sent_{0}, snapshots_received_{0}, lane_sent_{0};
 };
 
 }  // namespace transport

@@ -267,18 +267,20 @@ class LevelTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def refused_start(self, level, taken="clients"):
+    def refused_start(self, level, taken="clients", extra=()):
         """Starts raftkv on a taken client (or peer) port at `level`; returns the lines
-        logged. The plaintext client port is raftkv's own socket; the peer port is gRPC's."""
-        path = os.path.join(self.dir, f"refused-{level}-{taken}.log")
+        logged. The plaintext client port is raftkv's own socket; so is the peer port, but
+        with --no-peer-lanes (in `extra`) gRPC binds it."""
+        tag = f"{level}-{taken}" + "".join(extra)  # a data directory and log of its own
+        path = os.path.join(self.dir, f"refused-{tag}.log")
         with taken_port() as s:
             busy, free = f"http://127.0.0.1:{s.getsockname()[1]}", f"http://127.0.0.1:{free_port()}"
             client, peer = (busy, free) if taken == "clients" else (free, busy)
             p = subprocess.run([server_binary(), "--name", "r1",
-                                "--data-dir", os.path.join(self.dir, f"data-{level}-{taken}"),
+                                "--data-dir", os.path.join(self.dir, f"data-{tag}"),
                                 "--listen-client-urls", client,
                                 "--listen-peer-urls", peer,
-                                "--log-outputs", path, "--log-level", level],
+                                "--log-outputs", path, "--log-level", level, *extra],
                                capture_output=True, text=True, timeout=30)
         self.assertNotEqual(p.returncode, 0)
         # The log goes to a file only, so the reason is on stderr too.
@@ -296,8 +298,15 @@ class LevelTest(unittest.TestCase):
         self.assertIn("Address already in use", errors[0]["error"])
         self.assertEqual(errors[0]["name"], "r1")
 
-        # A port gRPC binds itself (the peer port), so that gRPC has its own word on it.
+        # The peer port, raftkv's own socket too: the same line.
         warn = self.refused_start("warn", taken="peers")
+        self.assertEqual([(x["level"], x["msg"]) for x in warn], [("error", "refused to start")])
+        self.assertIn("cannot listen for peers", warn[0]["error"])
+        self.assertIn("Address already in use", warn[0]["error"])
+
+        # A port gRPC binds itself (the peer port without lanes), so that gRPC has its own
+        # word on it.
+        warn = self.refused_start("warn", taken="peers", extra=["--no-peer-lanes"])
         self.assertEqual([(x["level"], x["msg"]) for x in warn if x["caller"] != "grpc"],
                          [("error", "refused to start")])
         # gRPC's own word on it comes through raftkv's log too, as a warning.

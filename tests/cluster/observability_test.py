@@ -142,6 +142,13 @@ class ObservabilityTest(unittest.TestCase):
         for m in self.cluster.live():
             wait_until(lambda: sample(scrape(m), "etcd_mvcc_put_total") >= n, 10, 0.1,
                        f"{m.name} to apply the puts")
+        # The appends went on peer lanes, and every follower's acknowledgements came back
+        # on its own (plaintext peers: lanes by default).
+        self.assertGreaterEqual(sample(after, "raftkv_peer_lane_sent_messages_total") -
+                                sample(before, "raftkv_peer_lane_sent_messages_total"), n)
+        for m in self.cluster.live():
+            self.assertGreater(sample(scrape(m), "raftkv_peer_lane_sent_messages_total"), 0,
+                               m.name)
 
     def test_3_healthy_cluster_scores_100_with_no_reasons(self):
         wait_until(lambda: health_rows(self.cluster)[0] == 0, 30, 0.2, "every member at 100")

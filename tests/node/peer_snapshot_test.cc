@@ -96,15 +96,20 @@ raft::Message heartbeat() {
 // Two transports on 127.0.0.1: `receiver` (member 1, with `handler`) and a sender
 // (member 2) that streams in chunks of `chunk` bytes.
 struct Pair {
+  // Snapshots go on the gRPC stream. The tests order a heartbeat after a snapshot on that
+  // same stream, so messages go there too: no peer lanes (which they would overtake on).
   explicit Pair(Handler* handler, uint64_t chunk) {
-    receiver = std::make_unique<GrpcTransport>(GrpcTransportOptions{
-        .self = raft::NodeId(1), .cluster_id = 7, .listen_address = "127.0.0.1:0"});
+    receiver = std::make_unique<GrpcTransport>(GrpcTransportOptions{.self = raft::NodeId(1),
+                                                                    .cluster_id = 7,
+                                                                    .listen_address = "127.0.0.1:0",
+                                                                    .peer_lanes = false});
     absl::StatusOr<int> port = receiver->start(handler);
     EXPECT_TRUE(port.ok()) << port.status();
     sender = std::make_unique<GrpcTransport>(GrpcTransportOptions{.self = raft::NodeId(2),
                                                                   .cluster_id = 7,
                                                                   .listen_address = "127.0.0.1:0",
-                                                                  .snapshot_chunk_bytes = chunk});
+                                                                  .snapshot_chunk_bytes = chunk,
+                                                                  .peer_lanes = false});
     EXPECT_TRUE(sender->start(&sender_handler).ok());
     sender->set_peer(raft::NodeId(1), "127.0.0.1:" + std::to_string(port.value_or(0)));
   }

@@ -105,11 +105,13 @@ TEST(PeerStream, WhatSeveralThreadsSendArrivesOnceEachInOrder) {
       .self = raft::NodeId(1), .cluster_id = 7, .listen_address = "127.0.0.1:0"});
   absl::StatusOr<int> port = receiver.start(&receiver_handler);
   ASSERT_TRUE(port.ok()) << port.status();
+  // The stream alone (peer_lanes_test has the same with lanes).
   GrpcTransport sender(GrpcTransportOptions{.self = raft::NodeId(2),
                                             .cluster_id = 7,
                                             .listen_address = "127.0.0.1:0",
                                             .max_queue_messages = 1 << 20,
-                                            .max_frame_bytes = 4096});
+                                            .max_frame_bytes = 4096,
+                                            .peer_lanes = false});
   ASSERT_TRUE(sender.start(&sender_handler).ok());
   sender.set_peer(raft::NodeId(1), "127.0.0.1:" + std::to_string(*port));
   sender.send({heartbeat(raft::NodeId(1), 0)});

@@ -1,7 +1,7 @@
 // The plaintext client port's sorting of connections (server/port_mux.h): HTTP/2's preface
 // to gRPC, anything else to HTTP/1, whole sockets with no byte consumed; silent
 // connections closed after the timeout; stop() closes what was not handed over.
-#include "server/port_mux.h"
+#include "transport/port_mux.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-namespace server {
+namespace transport {
 namespace {
 
 using Millis = std::chrono::milliseconds;
@@ -31,6 +31,16 @@ TEST(PortMuxClassify, ThePrefaceIsHttp2APrefixWaitsAndAnyDepartureIsHttp1) {
   EXPECT_EQ(classify("POST /v3/kv/range HTTP/1.1\r\n"), Protocol::kHttp1);  // departs at 'O'
   EXPECT_EQ(classify("PRI * HTTP/1.1\r\n"), Protocol::kHttp1);
   EXPECT_EQ(classify("\x16\x03\x01"), Protocol::kHttp1);  // a TLS hello: not gRPC's here
+}
+
+TEST(PortMuxClassify, APeerLanesPrefaceIsALaneAPrefixWaitsAndAnyDepartureIsHttp1) {
+  EXPECT_EQ(classify(kPeerLanePreface), Protocol::kPeerLane);
+  EXPECT_EQ(classify(std::string(kPeerLanePreface) + "\x05\x00\x00\x00"), Protocol::kPeerLane);
+  EXPECT_EQ(classify("R"), Protocol::kUndecided);
+  EXPECT_EQ(classify("RAFTKV-PEER-LANE/"), Protocol::kUndecided);
+  EXPECT_EQ(classify("RAFTKV-PEER-LANE/2\r\n"), Protocol::kHttp1);
+  EXPECT_EQ(classify("RAFT"), Protocol::kUndecided);
+  EXPECT_EQ(classify("RAFTS"), Protocol::kHttp1);
 }
 
 int connect_to(int port) {
@@ -136,6 +146,14 @@ TEST_F(PortMuxTest, HandsThePrefaceToGrpcAndARequestToHttp1WithNoByteConsumed) {
   EXPECT_EQ(peer_address("fd:x"), "fd:x");
 }
 
+TEST_F(PortMuxTest, WithoutALaneHandoffALanesPrefaceGoesToHttp1) {
+  const int l = client();
+  const std::string lane = std::string(kPeerLanePreface) + "frames";
+  ASSERT_EQ(::send(l, lane.data(), lane.size(), 0), static_cast<ssize_t>(lane.size()));
+  ASSERT_TRUE(handed_.wait(&Handed::http1, 1));
+  EXPECT_EQ(read_all(handed_.http1[0], lane.size()), lane);
+}
+
 TEST_F(PortMuxTest, APrefaceArrivingInPiecesIsWaitedFor) {
   const int g = client();
   const std::string preface(kHttp2Preface);
@@ -180,4 +198,4 @@ TEST(PortMuxBind, ATakenPortOrABadAddressIsRefusedNamingIt) {
 }
 
 }  // namespace
-}  // namespace server
+}  // namespace transport

@@ -1,4 +1,4 @@
-#include "server/port_mux.h"
+#include "transport/port_mux.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -20,7 +20,7 @@
 #include "log/thread_name.h"
 #include "log/throttle.h"
 
-namespace server {
+namespace transport {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -73,9 +73,15 @@ std::string errno_text(int e) { return std::strerror(e); }
 }  // namespace
 
 Protocol classify(std::string_view first_bytes) {
-  const size_t n = std::min(first_bytes.size(), kHttp2Preface.size());
-  if (first_bytes.substr(0, n) != kHttp2Preface.substr(0, n)) return Protocol::kHttp1;
-  return n == kHttp2Preface.size() ? Protocol::kHttp2 : Protocol::kUndecided;
+  // Whether `first_bytes` begin `preface` (kHttp2 / kPeerLane), are a proper prefix of it
+  // (kUndecided), or depart from it (kHttp1).
+  auto against = [first_bytes](std::string_view preface, Protocol whole) {
+    const size_t n = std::min(first_bytes.size(), preface.size());
+    if (first_bytes.substr(0, n) != preface.substr(0, n)) return Protocol::kHttp1;
+    return n == preface.size() ? whole : Protocol::kUndecided;
+  };
+  const Protocol http2 = against(kHttp2Preface, Protocol::kHttp2);
+  return http2 != Protocol::kHttp1 ? http2 : against(kPeerLanePreface, Protocol::kPeerLane);
 }
 
 std::string peer_address(std::string_view grpc_peer) {
@@ -93,10 +99,12 @@ std::string peer_address(std::string_view grpc_peer) {
 }
 
 absl::StatusOr<std::unique_ptr<PortMux>> PortMux::bind(const std::string& address,
-                                                       PortMuxLimits limits) {
-  auto bad = [&address](const std::string& why) {
-    return absl::InvalidArgumentError("client address \"" + address + "\" " + why);
+                                                       PortMuxLimits limits,
+                                                       std::string_view role) {
+  auto bad = [&](const std::string& why) {
+    return absl::InvalidArgumentError(std::string(role) + " address \"" + address + "\" " + why);
   };
+  const std::string cannot = "cannot listen for " + std::string(role) + "s on " + address + ": ";
   std::string host, port;
   if (!address.empty() && address.front() == '[') {
     const size_t close = address.find("]:");
@@ -121,11 +129,11 @@ absl::StatusOr<std::unique_ptr<PortMux>> PortMux::bind(const std::string& addres
   addrinfo* found = nullptr;
   if (int e = ::getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &found);
       e != 0) {
-    return absl::UnavailableError("cannot listen for clients on " + address + ": " +
-                                  ::gai_strerror(e));
+    return absl::UnavailableError(cannot + ::gai_strerror(e));
   }
   std::unique_ptr<PortMux> m(new PortMux());
   m->limits_ = limits;
+  m->role_ = role;
   std::string last_error = "the host resolves to no address";
   for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
     sockaddr_storage a{};
@@ -161,7 +169,7 @@ absl::StatusOr<std::unique_ptr<PortMux>> PortMux::bind(const std::string& addres
       if (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT) continue;
       ::freeaddrinfo(found);
       close_all(m->listeners_);
-      return absl::UnavailableError("cannot listen for clients on " + address + ": " + last_error);
+      return absl::UnavailableError(cannot + last_error);
     }
     if (m->port_ == 0) {
       sockaddr_storage bound{};
@@ -175,21 +183,21 @@ absl::StatusOr<std::unique_ptr<PortMux>> PortMux::bind(const std::string& addres
   }
   ::freeaddrinfo(found);
   if (m->listeners_.empty()) {
-    return absl::UnavailableError("cannot listen for clients on " + address + ": " + last_error);
+    return absl::UnavailableError(cannot + last_error);
   }
   m->wake_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (m->wake_ < 0) {
-    return absl::ResourceExhaustedError("cannot listen for clients on " + address +
-                                        ": eventfd: " + errno_text(errno));
+    return absl::ResourceExhaustedError(cannot + "eventfd: " + errno_text(errno));
   }
   return m;
 }
 
 PortMux::~PortMux() { stop(); }
 
-void PortMux::start(Handoff grpc, Handoff http1) {
+void PortMux::start(Handoff grpc, Handoff http1, Handoff lane) {
   grpc_ = std::move(grpc);
   http1_ = std::move(http1);
+  lane_ = std::move(lane);
   thread_ = std::thread([this] {
     raftlog::name_this_thread("raftkv-portmux");
     loop();
@@ -239,7 +247,7 @@ void PortMux::loop() {
     const auto wait = std::chrono::duration_cast<Millis>(wake_at - now).count();
     const int n = ::poll(fds.data(), fds.size(), static_cast<int>(std::max<int64_t>(wait, 0)));
     if (n < 0 && errno != EINTR) {
-      raftlog::error("server", "the client port's poll failed; it accepts no more",
+      raftlog::error("server", "the " + role_ + " port's poll failed; it accepts no more",
                      {{"error", errno_text(errno)}});
       return;
     }
@@ -295,7 +303,7 @@ void PortMux::accept_ready(Clock::time_point now) {
       accept_paused_until_ = now + kAcceptBackoff;
       uint64_t held_back = 0;
       if (accept_log().allow(errno_text(e), &held_back)) {
-        raftlog::warn("server", "cannot accept a client connection",
+        raftlog::warn("server", "cannot accept a " + role_ + " connection",
                       {{"error", errno_text(e)}, {"suppressed-since-last", held_back}});
       }
       return;
@@ -304,7 +312,7 @@ void PortMux::accept_ready(Clock::time_point now) {
 }
 
 bool PortMux::sort(Pending& p, Clock::time_point now) {
-  char buf[kHttp2Preface.size()];
+  char buf[std::max(kHttp2Preface.size(), kPeerLanePreface.size())];
   ssize_t n = 0;
   do {
     n = ::recv(p.fd, buf, sizeof buf, MSG_PEEK);
@@ -314,7 +322,12 @@ bool PortMux::sort(Pending& p, Clock::time_point now) {
     ::close(p.fd);
     return true;
   }
-  switch (classify(std::string_view(buf, static_cast<size_t>(n)))) {
+  Protocol protocol = classify(std::string_view(buf, static_cast<size_t>(n)));
+  if (protocol == Protocol::kPeerLane && lane_ == nullptr) protocol = Protocol::kHttp1;
+  switch (protocol) {
+    case Protocol::kPeerLane:
+      lane_(p.fd);
+      return true;
     case Protocol::kHttp2: {
       const int yes = 1;
       ::setsockopt(p.fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
@@ -342,4 +355,4 @@ bool PortMux::sort(Pending& p, Clock::time_point now) {
   return false;
 }
 
-}  // namespace server
+}  // namespace transport

@@ -1,12 +1,14 @@
-// The plaintext client port, shared by gRPC and HTTP/1.1 as etcd's cmux shares it: raftkv
+// A plaintext port shared by several protocols, as etcd's cmux shares its ports: raftkv
 // binds and accepts itself, looks at each connection's first bytes without consuming them
 // (MSG_PEEK), and hands the socket over whole. HTTP/2's client preface goes to gRPC
 // (grpc::AddInsecureChannelFromFd: gRPC reads the preface again and owns the connection
-// from then on, under the server's channel arguments; no byte passes through raftkv);
-// anything else is HTTP/1.x, for the HttpEndpoint that answers /health and /version.
+// from then on, under the server's channel arguments; no byte passes through raftkv).
+// On the client port anything else is HTTP/1.x, for the HttpEndpoint that answers /health
+// and /version; on the peer port a peer lane's preface goes to the transport's lanes
+// (grpc_transport.h) and anything else is closed.
 //
 // gRPC 1.51 (Debian bookworm) takes an accepted socket only without TLS
-// (grpc_server_add_channel_from_fd refuses other credentials), so a TLS client port stays
+// (grpc_server_add_channel_from_fd refuses other credentials), so a TLS port stays
 // gRPC's own listener and speaks gRPC alone.
 #pragma once
 
@@ -20,16 +22,20 @@
 
 #include "absl/status/statusor.h"
 
-namespace server {
+namespace transport {
 
 // What a connection speaks, as far as its first bytes tell.
 enum class Protocol {
   kUndecided,  // a proper prefix of HTTP/2's client preface so far: wait for more
   kHttp2,      // HTTP/2's whole client preface ("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
-  kHttp1,      // anything departing from the preface (an HTTP/1.x request line)
+  kHttp1,      // anything departing from both prefaces (an HTTP/1.x request line)
+  kPeerLane,   // kPeerLanePreface whole (where no lane is taken: kHttp1)
 };
 Protocol classify(std::string_view first_bytes);
 inline constexpr std::string_view kHttp2Preface{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"};
+/// How a peer lane opens (grpc_transport.h): Raft messages from a peer, length-prefixed
+/// frames on a TCP connection of their own.
+inline constexpr std::string_view kPeerLanePreface{"RAFTKV-PEER-LANE/1\r\n"};
 
 struct PortMuxLimits {
   // A connection that has not told what it speaks within this is closed (gRPC clients send
@@ -47,13 +53,16 @@ class PortMux {
   using Handoff = std::function<void(int fd)>;
 
   // Binds and listens on `address` ("host:port", "[v6]:port"; port 0 picks a free one;
-  // every address the host resolves to, on one port). An error names the address and
-  // why (taken, unresolvable). Accepts nothing until start().
+  // every address the host resolves to, on one port). An error names the address, what
+  // it is for (`role`: "client" or "peer") and why (taken, unresolvable). Accepts nothing
+  // until start().
   static absl::StatusOr<std::unique_ptr<PortMux>> bind(const std::string& address,
-                                                       PortMuxLimits limits = {});
+                                                       PortMuxLimits limits = {},
+                                                       std::string_view role = "client");
   ~PortMux();
-  // Starts the thread that accepts and sorts the connections. Once.
-  void start(Handoff grpc, Handoff http1);
+  // Starts the thread that accepts and sorts the connections. Once. Without `lane`, a
+  // lane's preface is HTTP/1's like any other bytes; `lane` gets its socket non-blocking.
+  void start(Handoff grpc, Handoff http1, Handoff lane = nullptr);
   // Stops accepting, closes the listening sockets and every connection not handed over
   // yet, and joins the thread. Connections handed over are their new owner's to close.
   // Idempotent; any thread but the mux's own.
@@ -79,7 +88,8 @@ class PortMux {
   std::vector<int> listeners_;  // non-blocking listening sockets
   int wake_ = -1;               // an eventfd stop() writes
   int port_ = 0;
-  Handoff grpc_, http1_;
+  Handoff grpc_, http1_, lane_;
+  std::string role_;              // "client" or "peer", for messages
   std::vector<Pending> pending_;  // the mux thread's alone
   std::chrono::steady_clock::time_point accept_paused_until_{};
   std::thread thread_;
@@ -92,4 +102,4 @@ class PortMux {
 // connection may reuse the descriptor, and then its address replaces the old one).
 std::string peer_address(std::string_view grpc_peer);
 
-}  // namespace server
+}  // namespace transport
