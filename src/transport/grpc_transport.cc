@@ -1175,11 +1175,12 @@ bool GrpcTransport::lane_frame(pb::PeerFrame& frame, uint64_t* sender) {
   PeerService& s = *service_;
   PeerService::Incoming in;
   in.sender = *sender;
-  metrics::Counter*& received = lane_received_[frame.from()];
-  if (received == nullptr) received = &received_bytes_.with({hex(frame.from())});
-  received->inc(static_cast<double>(frame.ByteSizeLong()));
   if (s.refusal(nullptr, in, frame).has_value()) return false;
   *sender = in.sender;
+  // Counted once accepted: what a refused connection claims names no counter.
+  metrics::Counter*& received = lane_received_[in.sender];
+  if (received == nullptr) received = &received_bytes_.with({hex(in.sender)});
+  received->inc(static_cast<double>(frame.ByteSizeLong()));
   if (frame.has_chunk()) {
     ++refused_;
     log_refusal(refusal_log_, "refused peer lane", frame.from(), "snapshot chunk",

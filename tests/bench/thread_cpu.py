@@ -8,6 +8,7 @@ needed; a coarser but cheaper account than `make bench-profile` (perf).
 
 Usage: thread_cpu.py [--bin DIR] [--clients N] [--conns N]
                      [--workload put|range|range-serializable] [--window S]
+                     [--raftkv-flag=FLAG ...]
 """
 import argparse
 import collections
@@ -55,10 +56,12 @@ def main():
     p.add_argument("--workload", default="put", choices=["put", "range", "range-serializable"])
     p.add_argument("--conns", type=int, default=8, help="client connections (bench_compare: 8)")
     p.add_argument("--window", type=float, default=6.0)
+    p.add_argument("--raftkv-flag", action="append", default=[],
+                   help="a flag for every member (repeatable), e.g. --raftkv-flag=--no-peer-lanes")
     a = p.parse_args()
     duration = a.window + 6
     with Cluster(3, binary=os.path.join(a.bin, "raftkv"),
-                 extra_flags=["--snapshot-count", "100000"]) as c:
+                 extra_flags=["--snapshot-count", "100000", *a.raftkv_flag]) as c:
         leader = c.leader()
         role = {m.proc.pid: ("leader" if m is leader else "follower") for m in c.members}
         load = subprocess.Popen(
