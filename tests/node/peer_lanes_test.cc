@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "node/null_handler.h"
+#include "node/peer_test_helpers.h"
 #include "raftkv/peer.pb.h"
 #include "transport/grpc_transport.h"
 #include "transport/port_mux.h"
@@ -66,23 +67,6 @@ class RecordingHandler : public NullHandler {
   std::vector<uint64_t> commits_;
   std::vector<uint64_t> closed_;
 };
-
-raft::Message heartbeat(raft::NodeId to, uint64_t commit) {
-  return raft::Message{.from = raft::NodeId(2),
-                       .to = to,
-                       .term = raft::Term(1),
-                       .body = raft::Heartbeat{.commit = raft::LogIndex(commit), .round = {}}};
-}
-
-template <typename Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  for (int round = 0; round < 4000 && std::chrono::steady_clock::now() < deadline; ++round) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
 
 GrpcTransportOptions options(uint64_t self, bool lanes = true) {
   return GrpcTransportOptions{.self = raft::NodeId(self),

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "node/null_handler.h"
+#include "node/peer_test_helpers.h"
 #include "transport/grpc_transport.h"
 
 namespace transport {
@@ -46,23 +47,6 @@ class RecordingHandler : public NullHandler {
   std::mutex mu_;
   std::vector<uint64_t> commits_;
 };
-
-raft::Message heartbeat(raft::NodeId to, uint64_t commit) {
-  return raft::Message{.from = raft::NodeId(2),
-                       .to = to,
-                       .term = raft::Term(1),
-                       .body = raft::Heartbeat{.commit = raft::LogIndex(commit), .round = {}}};
-}
-
-template <typename Pred>
-bool eventually(Pred pred) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  for (int round = 0; round < 4000 && std::chrono::steady_clock::now() < deadline; ++round) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return pred();
-}
 
 TEST(PeerStream, ManyPeersCostNoThreadEach) {
   RecordingHandler receiver_handler, sender_handler;
