@@ -1,9 +1,10 @@
 // Peer lanes (transport/peer_lanes.h): Raft messages between plaintext peers on TCP
 // connections of their own. Once a lane is up, messages go on it, once each and in order;
-// without lanes the gRPC streams carry them; a lane is checked as a stream is (cluster,
-// membership, the frame's size and form) and a refused one delivers nothing; a lane that
-// breaks tells the node its peer closed; a peer that stops reading never blocks a sender.
-// Real sockets on 127.0.0.1.
+// without lanes the gRPC streams carry them, and a peer without lanes is sent everything
+// on its stream (its listener refuses the lane, which is never used); a lane is checked as a stream
+// is (cluster, membership, the frame's size and form) and a refused one delivers nothing; a lane
+// that breaks tells the node its peer closed; a peer that stops reading never blocks a sender. Real
+// sockets on 127.0.0.1.
 #include "transport/peer_lanes.h"
 
 #include <arpa/inet.h>
@@ -146,6 +147,25 @@ TEST(PeerLanes, WithoutLanesTheStreamsCarryEverything) {
   ASSERT_TRUE(eventually([&] { return p.receiver_handler.commits().size() == 100; }));
   EXPECT_EQ(p.sender->stats().lane_sent, 0u);
   EXPECT_EQ(p.sender->stats().sent, 100u);
+}
+
+TEST(PeerLanes, APeerWithoutLanesRefusesOneAndIsSentEverythingOnItsStream) {
+  RecordingHandler receiver_handler, sender_handler;
+  GrpcTransport receiver(options(1, /*lanes=*/false));  // gRPC's own listener
+  absl::StatusOr<int> port = receiver.start(&receiver_handler);
+  ASSERT_TRUE(port.ok()) << port.status();
+  GrpcTransport sender(options(2, /*lanes=*/true));
+  ASSERT_TRUE(sender.start(&sender_handler).ok());
+  sender.set_peer(raft::NodeId(1), "127.0.0.1:" + std::to_string(*port));
+  // Long enough for the lane to be dialled and refused several times over.
+  for (uint64_t i = 1; i <= 200; ++i) {
+    sender.send({heartbeat(raft::NodeId(1), i)});
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(eventually([&] { return receiver_handler.commits().size() == 200; }));
+  EXPECT_EQ(sender.stats().lane_sent, 0u);
+  sender.stop();
+  receiver.stop();
 }
 
 TEST(PeerLanes, ALaneThatBreaksTellsTheNodeItsPeerClosed) {
