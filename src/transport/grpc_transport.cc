@@ -856,12 +856,6 @@ GrpcTransport::GrpcTransport(GrpcTransportOptions options)
     hooks.on_closed = [this](uint64_t sender) {
       if (!stopped_ && handler_ != nullptr) handler_->on_peer_closed(raft::NodeId(sender));
     };
-    hooks.on_sent = [this](raft::NodeId peer, uint64_t bytes, uint64_t messages) {
-      sent_bytes_.with({hex(peer.value())}).inc(static_cast<double>(bytes));
-      sent_ += messages;
-      lane_sent_ += messages;
-      lane_sent_messages_.inc(static_cast<double>(messages));
-    };
     lanes_ =
         std::make_unique<PeerLanes>(PeerLaneOptions{.cluster_id = options_.cluster_id,
                                                     .self = options_.self,
@@ -1009,7 +1003,14 @@ void GrpcTransport::set_peer(raft::NodeId id, const std::string& address) {
     if (const auto [tls, target] = peer_target(address); tls) {
       lanes_->remove_peer(id);
     } else {
-      lanes_->set_peer(id, target);
+      // The peer's byte counter, looked up once, not per frame.
+      metrics::Counter& bytes_to = sent_bytes_.with({hex(id.value())});
+      lanes_->set_peer(id, target, [this, &bytes_to](uint64_t bytes, uint64_t messages) {
+        bytes_to.inc(static_cast<double>(bytes));
+        sent_ += messages;
+        lane_sent_ += messages;
+        lane_sent_messages_.inc(static_cast<double>(messages));
+      });
     }
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -59,6 +59,7 @@ struct PeerLanes::Out {
   const uint64_t token;
   std::mutex mu;
   std::string address;  // host:port; empty once removed
+  PeerLaneSent sent;
   State state = State::kDown;
   int fd = -1;
   std::string buffer;     // bytes the socket has not taken yet, in order
@@ -147,7 +148,13 @@ void PeerLanes::adopt(int fd) {
   }
 }
 
-void PeerLanes::set_peer(raft::NodeId peer, const std::string& host_port) {
+std::shared_ptr<PeerLanes::Out> PeerLanes::find(raft::NodeId peer) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = outs_.find(peer);
+  return it != outs_.end() ? it->second : nullptr;
+}
+
+void PeerLanes::set_peer(raft::NodeId peer, const std::string& host_port, PeerLaneSent sent) {
   std::shared_ptr<Out> out;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -161,6 +168,7 @@ void PeerLanes::set_peer(raft::NodeId peer, const std::string& host_port) {
   }
   {
     std::lock_guard<std::mutex> lock(out->mu);
+    out->sent = std::move(sent);
     if (out->address == host_port) return;
     if (out->state != Out::State::kDown) fail_locked(*out, "its address changed");
     out->address = host_port;
@@ -186,13 +194,8 @@ void PeerLanes::remove_peer(raft::NodeId peer) {
 }
 
 void PeerLanes::kick(raft::NodeId peer) {
-  std::shared_ptr<Out> out;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = outs_.find(peer);
-    if (it == outs_.end()) return;
-    out = it->second;
-  }
+  const std::shared_ptr<Out> out = find(peer);
+  if (out == nullptr) return;
   {
     std::lock_guard<std::mutex> lock(out->mu);
     if (out->state != Out::State::kDown) return;
@@ -203,32 +206,30 @@ void PeerLanes::kick(raft::NodeId peer) {
 }
 
 bool PeerLanes::send(raft::NodeId peer, pb::PeerFrame& frame, uint64_t messages) {
-  std::shared_ptr<Out> out;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = outs_.find(peer);
-    if (it == outs_.end()) return false;
-    out = it->second;
-  }
+  const std::shared_ptr<Out> out = find(peer);
+  if (out == nullptr) return false;
   frame.set_cluster_id(options_.cluster_id);
   frame.set_from(options_.self.value());
+  // Encoded outside the lock: only the socket's order needs it.
   std::string bytes;
   bytes.reserve(frame.ByteSizeLong() + 4);
   put_length(bytes, static_cast<uint32_t>(frame.ByteSizeLong()));
   frame.AppendToString(&bytes);
+  const uint64_t size = bytes.size();
   std::lock_guard<std::mutex> lock(out->mu);
   if (out->state != Out::State::kUp) return false;
-  if (out->buffer.size() + bytes.size() > options_.max_buffer_bytes) {
+  if (out->buffer.size() + size > options_.max_buffer_bytes) {
     dropped_.fetch_add(messages, std::memory_order_relaxed);
     return true;
   }
-  const bool idle = out->buffer.empty();
-  out->buffer.append(bytes);
-  if (idle && !flush_locked(*out)) {
-    // Nothing of it reached the socket: it may go another way.
-    return false;
+  if (out->buffer.empty()) {
+    out->buffer.swap(bytes);  // the common case: written from here, not copied
+    // The connection failed: the peer takes no part of this frame, so it may go another way.
+    if (!flush_locked(*out)) return false;
+  } else {
+    out->buffer.append(bytes);  // behind what waits for the socket
   }
-  if (hooks_.on_sent) hooks_.on_sent(peer, bytes.size(), messages);
+  if (out->sent) out->sent(size, messages);
   return true;
 }
 

@@ -59,10 +59,11 @@ struct PeerLaneHooks {
   // An accepted lane from `sender` broke or was closed by its sender (not refused here).
   // On the lanes' thread.
   std::function<void(uint64_t sender)> on_closed;
-  // `bytes` of frames carrying `messages` messages were taken for `peer`. On the sender's
-  // thread, under the lane's lock: it must not call PeerLanes.
-  std::function<void(raft::NodeId peer, uint64_t bytes, uint64_t messages)> on_sent;
 };
+
+// `bytes` of a frame carrying `messages` messages were taken for one peer (set_peer). On
+// the sender's thread, under the lane's lock: it must not call PeerLanes.
+using PeerLaneSent = std::function<void(uint64_t bytes, uint64_t messages)>;
 
 class PeerLanes {
  public:
@@ -78,8 +79,9 @@ class PeerLanes {
   // A connection the peer port sorted as a lane (its preface unread), non-blocking: ours.
   // Any thread.
   void adopt(int fd);
-  // Where `peer`'s peer port is ("host:port"); dialled from now on. Any thread.
-  void set_peer(raft::NodeId peer, const std::string& host_port);
+  // Where `peer`'s peer port is ("host:port"); dialled from now on. `sent` counts what is
+  // taken for it. Any thread.
+  void set_peer(raft::NodeId peer, const std::string& host_port, PeerLaneSent sent);
   // No lane to `peer` any more (removed, or its address needs TLS). Any thread.
   void remove_peer(raft::NodeId peer);
   // `peer` is up (it opened a stream or lane to us): a lane down is dialled at once.
@@ -98,6 +100,8 @@ class PeerLanes {
   struct In;
   using Clock = std::chrono::steady_clock;
 
+  // The lane to `peer`, or null.
+  std::shared_ptr<Out> find(raft::NodeId peer) const;
   void loop();
   void wake();
   // Dials `out` if it is down and due (takes its lock; resolves the name without it).

@@ -111,24 +111,9 @@ TEST(PeerLanes, OnceALaneIsUpMessagesGoOnItOnceEachInOrder) {
   Pair p;
   ASSERT_TRUE(p.lane_up());
   const size_t before = p.receiver_handler.commits().size();
-  // Two threads send in turns, in batches of one to seven, in frames of at most 4 KiB.
+  // Two threads send in turns, in frames of at most 4 KiB.
   constexpr uint64_t kMessages = 20'000;
-  std::mutex turn;
-  uint64_t next = 1;
-  auto send_some = [&](uint64_t seed) {
-    for (uint64_t round = 0;; ++round) {
-      std::lock_guard<std::mutex> lock(turn);
-      if (next > kMessages) return;
-      std::vector<raft::Message> batch;
-      for (uint64_t k = 0; k < 1 + (seed + round) % 7 && next <= kMessages; ++k) {
-        batch.push_back(heartbeat(raft::NodeId(1), next++));
-      }
-      p.sender->send(std::move(batch));
-    }
-  };
-  std::thread a(send_some, 0), b(send_some, 3);
-  a.join();
-  b.join();
+  send_in_turns(*p.sender, raft::NodeId(1), kMessages);
   ASSERT_TRUE(
       eventually([&] { return p.receiver_handler.commits().size() >= before + kMessages; }));
   std::vector<uint64_t> got = p.receiver_handler.commits();

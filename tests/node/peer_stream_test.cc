@@ -100,26 +100,10 @@ TEST(PeerStream, WhatSeveralThreadsSendArrivesOnceEachInOrder) {
   sender.set_peer(raft::NodeId(1), "127.0.0.1:" + std::to_string(*port));
   sender.send({heartbeat(raft::NodeId(1), 0)});
   ASSERT_TRUE(eventually([&] { return receiver_handler.commits().size() == 1; }));
-  // Two threads send in turns (a lock orders them, as the core and storage threads'
-  // sends are ordered by the core), in batches of one to seven, small frames so that
-  // writes complete while others are queued.
+  // Two threads send in turns, small frames so that writes complete while others are
+  // queued.
   constexpr uint64_t kMessages = 20'000;
-  std::mutex turn;
-  uint64_t next = 1;
-  auto send_some = [&](uint64_t seed) {
-    for (uint64_t round = 0;; ++round) {
-      std::lock_guard<std::mutex> lock(turn);
-      if (next > kMessages) return;
-      std::vector<raft::Message> batch;
-      for (uint64_t k = 0; k < 1 + (seed + round) % 7 && next <= kMessages; ++k) {
-        batch.push_back(heartbeat(raft::NodeId(1), next++));
-      }
-      sender.send(std::move(batch));
-    }
-  };
-  std::thread a(send_some, 0), b(send_some, 3);
-  a.join();
-  b.join();
+  send_in_turns(sender, raft::NodeId(1), kMessages);
   ASSERT_TRUE(eventually([&] { return receiver_handler.commits().size() == kMessages + 1; }))
       << receiver_handler.commits().size() << " of " << kMessages + 1 << " arrived";
   const std::vector<uint64_t> got = receiver_handler.commits();
