@@ -98,13 +98,18 @@ void Dispatcher::write_attempt(std::shared_ptr<PendingWrite> w) {
     envelope.set_origin(self_.value());
     envelope.set_request(request);  // the call the apply of the entry completes
     envelope.set_command(w->command);
-    std::string entry = envelope.SerializeAsString();
     if (leader != self_) {
-      // The leader appends it as it is; this member answers when it applies the entry.
-      return transport_->propose(leader, std::move(entry));
+      // The leader appends it as it is, in this term only; this member answers when it
+      // applies the entry, or sends it again once an entry of a later term applies first
+      // (the leader died with it, or lost its term before appending it).
+      const raft::Term term = core_->term();
+      envelope.set_term(term.value());
+      tracker_->add_handover(request, term);
+      return transport_->propose(leader, envelope.SerializeAsString());
     }
-    core_->propose(std::move(entry), [this, request](absl::StatusOr<raft::LogId> r) {
-      if (!r.ok()) tracker_->complete_call(request, r.status());
+    core_->propose(envelope.SerializeAsString(), [this, request](absl::StatusOr<raft::LogId> r) {
+      if (!r.ok()) return tracker_->complete_call(request, r.status());
+      tracker_->add_handover(request, r->term);  // overwritten by a later leader: sent again
     });
   });
 }
@@ -374,9 +379,14 @@ void Dispatcher::on_proposal(raft::NodeId from, std::string entry) {
                                                   " names node " + hex(envelope.origin()) +
                                                   " as its origin"));
   }
-  core_->propose(std::move(entry), [this, from, request](absl::StatusOr<raft::LogId> r) {
-    if (!r.ok()) transport_->refuse(from, request, r.status());
-  });
+  // Only in the term the member handed it over in (0: an older member, no condition), so
+  // that it knows the term of the entry, if there is one.
+  core_->propose(
+      std::move(entry),
+      [this, from, request](absl::StatusOr<raft::LogId> r) {
+        if (!r.ok()) transport_->refuse(from, request, r.status());
+      },
+      raft::Term(envelope.term()));
 }
 
 void Dispatcher::on_refusal(uint64_t request, absl::Status why) {

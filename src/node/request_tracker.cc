@@ -1,6 +1,8 @@
 #include "node/request_tracker.h"
 
+#include <algorithm>
 #include <random>
+#include <string>
 #include <utility>
 
 #include "log/thread_name.h"
@@ -14,6 +16,12 @@ absl::Status timed_out() {
 }
 absl::Status no_leader() {
   return node_error(NodeErrorKind::kNoLeader, "no leader was known before the deadline");
+}
+absl::Status lost(raft::Term handed_over, raft::Term applied) {
+  return node_error(NodeErrorKind::kNotLeader,
+                    "the leader of term " + std::to_string(handed_over.value()) +
+                        " lost the write: an entry of term " + std::to_string(applied.value()) +
+                        " applied before it");
 }
 
 }  // namespace
@@ -76,8 +84,8 @@ uint64_t RequestTracker::add_call(Deadline deadline, WriteCallback done) {
   if (stopped_now([&](const absl::Status& why) { done(why); })) return 0;
   MutexLock lock(&mu_);
   const uint64_t id = next_id_++;
-  calls_.emplace(id,
-                 Call{deadlines_.emplace(deadline, std::pair(Kind::kCall, id)), std::move(done)});
+  calls_.emplace(id, Call{deadlines_.emplace(deadline, std::pair(Kind::kCall, id)), std::move(done),
+                          std::nullopt});
   wake_for(deadline);
   return id;
 }
@@ -88,11 +96,24 @@ void RequestTracker::complete_call(uint64_t id, absl::StatusOr<std::string> resu
     MutexLock lock(&mu_);
     auto it = calls_.find(id);
     if (it == calls_.end()) return;  // completed already, or timed out
-    deadlines_.erase(it->second.at);
-    done = std::move(it->second.done);
-    calls_.erase(it);
+    done = take_call(it);
   }
   done(std::move(result));
+}
+
+WriteCallback RequestTracker::take_call(std::map<uint64_t, Call>::iterator it) {
+  deadlines_.erase(it->second.at);
+  if (it->second.handover.has_value()) handovers_.erase(*it->second.handover);
+  WriteCallback done = std::move(it->second.done);
+  calls_.erase(it);
+  return done;
+}
+
+void RequestTracker::add_handover(uint64_t call, raft::Term term) {
+  MutexLock lock(&mu_);
+  auto it = calls_.find(call);
+  if (it == calls_.end() || it->second.handover.has_value()) return;
+  it->second.handover = handovers_.emplace(term, call);
 }
 
 void RequestTracker::add_index(raft::LogId entry, Deadline deadline, StatusCallback done) {
@@ -119,6 +140,15 @@ void RequestTracker::applied(const std::vector<raft::LogId>& entries) {
   std::vector<Task> done;
   {
     MutexLock lock(&mu_);
+    // Each entry's own call completed when it applied (before this): a call handed over
+    // in an earlier term than the newest entry applied still waits for an entry that no
+    // leader will commit.
+    raft::Term newest;
+    for (const raft::LogId& entry : entries) newest = std::max(newest, entry.term);
+    while (!handovers_.empty() && handovers_.begin()->first < newest) {
+      const auto [term, call] = *handovers_.begin();
+      done.push_back(take_failed(Kind::kCall, call, lost(term, newest)));
+    }
     for (const raft::LogId& entry : entries) {
       if (indexes_.empty()) break;
       auto it = indexes_.find(entry.index);
@@ -142,6 +172,8 @@ void RequestTracker::snapshot_installed(raft::LogIndex index) {
     while (!indexes_.empty() && indexes_.begin()->first <= index) {
       fail.push_back(take_failed(Kind::kIndex, indexes_.begin()->first.value(), timed_out()));
     }
+    for (const auto& [term, call] : handovers_) calls_.at(call).handover.reset();
+    handovers_.clear();
   }
   for (Task& f : fail) f();
 }
@@ -211,7 +243,7 @@ Task RequestTracker::take_failed(Kind kind, uint64_t id, const absl::Status& why
   };
   switch (kind) {
     case Kind::kCall:
-      return take(calls_, id);
+      return [done = take_call(calls_.find(id)), why]() mutable { done(why); };
     case Kind::kIndex:
       return take(indexes_, raft::LogIndex(id));
     case Kind::kLeader:

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -70,8 +71,19 @@ class RequestTracker {
   // The core thread, after Raft::advance() for a Ready: its committed entries.
   void applied(const std::vector<raft::LogId>& entries);
   // A snapshot replaced the log up to `index`: changes waiting at or below it cannot tell
-  // whether their entry survived, and fail with kTimedOut (etcd's answer too).
+  // whether their entry survived, and fail with kTimedOut (etcd's answer too). Writes
+  // handed over before it are no longer watched (add_handover): the snapshot may hold
+  // their entries, so they wait for their deadline.
   void snapshot_installed(raft::LogIndex index);
+
+  // Call `call` is a write whose entry, if any leader appends it, carries `term` (the
+  // leader that received it appends it only in that term). Log terms never decrease, so
+  // once this member applies an entry of a later term and the call still waits, its
+  // entry is in no log that can commit: the call fails at once with kNotLeader, which
+  // says the write is in no log, and the writer may send it again (a leader that died
+  // with the write lost it; the write no longer waits for its deadline). A call no longer
+  // waiting is ignored.
+  void add_handover(uint64_t call, raft::Term term);
 
   // Runs `done` with the leader once `accept(leader)` holds (at once if it holds now),
   // or fails it with kNoLeader at `deadline`.
@@ -89,9 +101,11 @@ class RequestTracker {
  private:
   enum class Kind { kCall, kIndex, kLeader };
   using DeadlineIndex = std::multimap<Deadline, std::pair<Kind, uint64_t>>;
+  using HandoverIndex = std::multimap<raft::Term, uint64_t>;
   struct Call {
     DeadlineIndex::iterator at;
     WriteCallback done;
+    std::optional<HandoverIndex::iterator> handover;  // add_handover()
   };
   struct Index {
     DeadlineIndex::iterator at;
@@ -107,6 +121,8 @@ class RequestTracker {
   void timer_loop();
   // Removes the waiters whose deadline is at or before `now` and returns their failures.
   std::vector<Task> take_expired(Deadline now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes call `it` from every index (its deadline, its handover); returns its callback.
+  WriteCallback take_call(std::map<uint64_t, Call>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes one waiter and returns the task that fails it with `why`.
   Task take_failed(Kind kind, uint64_t id, const absl::Status& why)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -132,6 +148,8 @@ class RequestTracker {
   // By log index (its key in deadlines_ is the index): one change per index.
   std::map<raft::LogIndex, Index> indexes_ ABSL_GUARDED_BY(mu_);
   std::map<uint64_t, LeaderWait> leader_waits_ ABSL_GUARDED_BY(mu_);
+  // The calls add_handover() watches, by the term their entries carry.
+  HandoverIndex handovers_ ABSL_GUARDED_BY(mu_);
   std::multimap<Deadline, Task> scheduled_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;  // the timer thread
 };

@@ -8,7 +8,7 @@ against etcd 3.4 (/usr/bin/etcd) with the same timing, in the same run. Prints m
 median, p90 and max over the trials.
 
 Usage: election_latency.py [--trials N] [--heartbeat MS] [--election MS] [--bin DIR]
-                           [--no-etcd]
+                           [--no-etcd] [--raftkv-flag=FLAG ...]
 """
 import argparse
 import contextlib
@@ -101,11 +101,14 @@ def main():
     p.add_argument("--election", type=int, default=1000)
     p.add_argument("--bin", default=os.path.join(HERE, "..", "..", "build", "bin"))
     p.add_argument("--no-etcd", action="store_true")
+    p.add_argument("--raftkv-flag", action="append", default=[],
+                   help="a flag for every raftkv member (A/B runs), e.g. --no-peer-lanes")
     a = p.parse_args()
     server = os.path.join(a.bin, "raftkv")
     ctl = os.path.join(a.bin, "raftkvctl")
     transfers, etcd_kills = [], []
-    with Cluster(3, binary=server, heartbeat_ms=a.heartbeat, election_ms=a.election) as c, \
+    with Cluster(3, binary=server, heartbeat_ms=a.heartbeat, election_ms=a.election,
+                 extra_flags=a.raftkv_flag) as c, \
             under_light_load(c):
         kills = kill_trials(c, a.trials, a.election, "raftkv")
         for t in range(a.trials):

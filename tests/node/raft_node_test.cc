@@ -1121,6 +1121,88 @@ TEST(RaftNode, AProposalNamingAnotherOriginOrUnreadableIsNeverAppended) {
   EXPECT_EQ(c.sm(leader).items(), (std::vector<std::string>{"first", "second"}));
 }
 
+TEST(RaftNode, AProposalHandedOverInAnotherTermIsRefusedAndNeverAppended) {
+  // A member hands its write over naming the term it saw the leader lead in; the leader
+  // appends it only in that term, so that the member knows which term the entry carries.
+  Cluster c(3);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  const int follower = leader % 3 + 1;
+  raftkv::node::LogCommand stale;
+  stale.set_origin(follower);
+  stale.set_request(77);
+  stale.set_command("stale");
+  stale.set_term(c.node(leader).term().value() + 1);
+  c.node(leader).on_proposal(NodeId(follower), stale.SerializeAsString());
+  ASSERT_TRUE(c.node(leader).client_write("after", kTimeout).ok());
+  ASSERT_TRUE(eventually([&] { return !c.sm(follower).items().empty(); }));
+  EXPECT_EQ(c.sm(follower).items(), std::vector<std::string>{"after"});
+  EXPECT_EQ(c.sm(leader).items(), std::vector<std::string>{"after"});
+}
+
+// A follower hands a write to the leader, whose appends of it are lost; then the leader
+// is cut off and the other two elect a new one. With `reached_follower` the follower
+// got the entry (its acknowledgement lost), so the new leader (it) commits it; without,
+// only the old leader has it, and the write is in no log that can commit: the follower
+// learns so when the new leader's first entry applies, and sends it again. Either way
+// the write succeeds long before its deadline and applies once.
+void write_through_a_leader_cut_off(bool reached_follower) {
+  Cluster c(3);
+  const int old = c.wait_leader();
+  ASSERT_NE(old, 0);
+  ASSERT_TRUE(c.node(old).client_write("before", kTimeout).ok());
+  const int writer = old % 3 + 1;
+  const int other = writer % 3 + 1;
+  ASSERT_TRUE(eventually([&] { return c.sm(writer).items().size() == 1; }));
+  std::atomic<int> held{0};
+  c.net().set_tap([&](NodeId from, NodeId to, const raft::Message& m) {
+    const auto* ae = std::get_if<raft::AppendEntries>(&m.body);
+    if (from == NodeId(old) && ae != nullptr && !ae->entries.empty()) {
+      if (!reached_follower || to == NodeId(other)) {
+        ++held;
+        return false;
+      }
+      return true;
+    }
+    if (reached_follower && from == NodeId(writer) &&
+        std::holds_alternative<raft::AppendResponse>(m.body)) {
+      ++held;  // the writer has the entry: its answer is lost
+      return false;
+    }
+    return true;
+  });
+  std::promise<absl::StatusOr<std::string>> result;
+  c.node(writer).client_write_async("w", milliseconds(20'000),
+                                    [&](absl::StatusOr<std::string> r) { result.set_value(r); });
+  ASSERT_TRUE(eventually([&] { return held.load() > 0; }));
+  c.net().set_cut_off(NodeId(old), true);
+  c.net().set_tap(nullptr);
+  auto done = result.get_future();
+  ASSERT_EQ(done.wait_for(milliseconds(15'000)), std::future_status::ready)
+      << "the write waited for its deadline";
+  const absl::StatusOr<std::string> r = done.get();
+  ASSERT_TRUE(r.ok()) << r.status();
+  c.net().set_cut_off(NodeId(old), false);
+  // A write after it, so that a second copy of "w" would have applied before it.
+  ASSERT_TRUE(c.node(writer).client_write("after", kTimeout).ok());
+  const std::vector<std::string> want{"before", "w", "after"};
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(eventually([&] {
+      const std::vector<std::string> items = c.sm(i).items();
+      return !items.empty() && items.back() == "after";
+    })) << i;
+    EXPECT_EQ(c.sm(i).items(), want) << i;
+  }
+}
+
+TEST(RaftNode, AWriteOnlyTheDeadLeaderHadIsSentAgainToTheNextLeaderAndAppliedOnce) {
+  write_through_a_leader_cut_off(/*reached_follower=*/false);
+}
+
+TEST(RaftNode, AWriteTheDeadLeaderReplicatedIsCommittedByTheNextLeaderAndAppliedOnce) {
+  write_through_a_leader_cut_off(/*reached_follower=*/true);
+}
+
 TEST(NodeConfig, EveryBadValueIsNamed) {
   NodeConfig c;
   c.id = NodeId(1);

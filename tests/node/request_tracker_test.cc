@@ -104,6 +104,48 @@ TEST(RequestTracker, ASnapshotOvertakingAChangeFailsItAsTimedOut) {
   EXPECT_EQ(beyond.load(), 1);
 }
 
+TEST(RequestTracker, AHandedOverWriteFailsRetryablyOnceALaterTermApplies) {
+  RequestTracker t;
+  t.start();
+  Answer lost, kept, done;
+  const uint64_t a = t.add_call(in(seconds(60)), lost.callback());
+  const uint64_t b = t.add_call(in(seconds(60)), kept.callback());
+  const uint64_t c = t.add_call(in(seconds(60)), done.callback());
+  t.add_handover(a, raft::Term(2));
+  t.add_handover(b, raft::Term(3));
+  t.add_handover(c, raft::Term(2));
+  t.complete_call(c, std::string("applied"));       // its entry applied: no longer watched
+  t.applied({{raft::Term(2), raft::LogIndex(7)}});  // its own term: it may still come
+  EXPECT_EQ(lost.calls.load(), 0);
+  t.applied({{raft::Term(2), raft::LogIndex(8)}, {raft::Term(3), raft::LogIndex(9)}});
+  const absl::StatusOr<std::string> r = lost.get();
+  EXPECT_TRUE(is_node_error(r.status(), NodeErrorKind::kNotLeader)) << r.status();
+  EXPECT_TRUE(retryable(r.status()));
+  EXPECT_EQ(kept.calls.load(), 0);
+  EXPECT_EQ(done.calls.load(), 1);
+  EXPECT_EQ(t.pending(), 1u);
+  t.add_handover(a, raft::Term(1));  // no longer waiting: ignored
+  t.applied({{raft::Term(4), raft::LogIndex(10)}});
+  EXPECT_TRUE(is_node_error(kept.get().status(), NodeErrorKind::kNotLeader));
+  EXPECT_EQ(lost.calls.load(), 1);
+  EXPECT_EQ(t.pending(), 0u);
+}
+
+TEST(RequestTracker, AfterASnapshotAHandedOverWriteWaitsForItsEntryOrDeadline) {
+  // The snapshot may hold the entry: failing the write as lost could apply it twice.
+  RequestTracker t;
+  t.start();
+  Answer before, after;
+  const uint64_t a = t.add_call(in(milliseconds(300)), before.callback());
+  t.add_handover(a, raft::Term(2));
+  t.snapshot_installed(raft::LogIndex(20));
+  const uint64_t b = t.add_call(in(seconds(60)), after.callback());
+  t.add_handover(b, raft::Term(2));
+  t.applied({{raft::Term(3), raft::LogIndex(21)}});
+  EXPECT_TRUE(is_node_error(after.get().status(), NodeErrorKind::kNotLeader));
+  EXPECT_TRUE(is_node_error(before.get().status(), NodeErrorKind::kTimedOut));
+}
+
 TEST(RequestTracker, LeaderWaitsFireOnTheLeaderTheyAcceptOrFailWithNoLeader) {
   RequestTracker t;
   t.start();
