@@ -3,6 +3,7 @@
 // With no argument: a one-node cluster in ./raftkv-data on 127.0.0.1:2379 (clients) and
 // 127.0.0.1:2380 (peers). SIGTERM or SIGINT stops it cleanly; SIGHUP re-reads the TLS files.
 #include <malloc.h>
+#include <sched.h>
 #include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
@@ -53,6 +54,22 @@ void limit_malloc_arenas() {
   const unsigned cores = std::thread::hardware_concurrency();
   mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, cores / 2)));
 #endif
+}
+
+// Runs the server's threads as SCHED_BATCH (docs/benchmarks.md, "Batch scheduling"): a
+// thread another wakes does not preempt it; it runs on an idle core, or when the waker
+// blocks or its time slice ends. The server's threads are the stages of one pipeline (a
+// client's call, the core, the peers, the apply), each handing work to the next and then
+// going on or blocking: woken with preemption, each hand-off cost a second switch back.
+// A thread takes the policy of the one that creates it, so this runs before any other
+// thread is created. A policy the operator chose (chrt) is kept. Returns why the policy
+// could not be set, if it could not, for a warning once logging is up.
+std::string use_batch_scheduling() {
+  if (sched_getscheduler(0) != SCHED_OTHER) return "";
+  sched_param param{};
+  param.sched_priority = 0;
+  if (sched_setscheduler(0, SCHED_BATCH, &param) != 0) return std::strerror(errno);
+  return "";
 }
 
 using raftkv::cmd::Flags;
@@ -493,7 +510,12 @@ int main(int argc, char** argv) {
     if (std::string err = raftkv::cmd::apply_config_file(f.config_file, app); !err.empty())
       return fail(err);
   }
+  const std::string batch_error = f.sched_batch ? use_batch_scheduling() : "";
   if (absl::Status s = init_logging(f); !s.ok()) return fail(std::string(s.message()));
+  if (!batch_error.empty()) {
+    raftlog::warn("server", "threads run under the default CPU policy, not SCHED_BATCH",
+                  {{"error", batch_error}});
+  }
   if (absl::Status s = apply_tls_options(f); !s.ok()) {
     return refuse_start(std::string(s.message()));
   }

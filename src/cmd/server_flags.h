@@ -60,6 +60,7 @@ struct Flags {
   std::string authz_model_file, authz_policy_file;  // the initial authorization policy
   bool metrics_require_auth = false;
   bool peer_lanes = true;     // --no-peer-lanes clears it
+  bool sched_batch = true;    // --no-sched-batch clears it
   std::string cipher_suites;  // Go's names, as etcd's --cipher-suites
   std::string tls_min_version = "TLS1.2", tls_max_version = "TLS1.3";
   // etcd's TLS flags raftkv does not support yet: known, so that an etcd user is told so

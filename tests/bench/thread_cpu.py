@@ -27,18 +27,24 @@ HZ = os.sysconf("SC_CLK_TCK")
 
 
 def thread_cpu(pid):
-    """{thread name: CPU seconds} of one process, threads of one name summed."""
-    out = collections.Counter()
+    """{thread name: CPU seconds} and {thread name: context switches} of one process,
+    threads of one name summed (switches: voluntary and not, each a sleep or a preemption
+    the thread woke from)."""
+    out, switches = collections.Counter(), collections.Counter()
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{tid}/comm") as f:
                 name = f.read().strip()
             with open(f"/proc/{pid}/task/{tid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if "ctxt_switches:" in line:
+                        switches[name] += int(line.split(":", 1)[1])
         except OSError:  # the thread ended meanwhile
             continue
         out[name] += (int(fields[11]) + int(fields[12])) / HZ
-    return out
+    return out, switches
 
 
 def metric(member, name):
@@ -77,6 +83,7 @@ def main():
             before, t0 = {pid: thread_cpu(pid) for pid in role}, time.monotonic()
             time.sleep(a.window)
             after, t1 = {pid: thread_cpu(pid) for pid in role}, time.monotonic()
+            # Taken at once (a few ms apart): the CPU and the switches of the same window.
             commit1 = metric(leader, "etcd_server_proposals_committed_total")
             fsyncs1 = {m.proc.pid: metric(m, "raftkv_wal_fsyncs_total") for m in c.members}
             out, _ = load.communicate(timeout=duration + 60)
@@ -96,16 +103,19 @@ def main():
         n = fsyncs1[pid] - fsyncs0[pid]
         if n > 0 and a.workload == "put":
             print(f"- {r}: {n:.0f} WAL fsyncs, {ops / n:.1f} entries per fsync")
-    print("\n| process | thread | CPU µs per operation |")
-    print("| --- | --- | ---: |")
-    per = collections.Counter()
+    print("\n| process | thread | CPU µs per operation | context switches per 1,000 |")
+    print("| --- | --- | ---: | ---: |")
+    per, sw = collections.Counter(), collections.Counter()
     for pid, r in role.items():
-        for name, v in (after[pid] - before[pid]).items():
+        for name, v in (after[pid][0] - before[pid][0]).items():
             per[(r, name)] += v
+        for name, v in (after[pid][1] - before[pid][1]).items():
+            sw[(r, name)] += v
     for (r, name), v in per.most_common():
         if v * 1e6 / ops >= 0.05:
-            print(f"| {r} | {name} | {v * 1e6 / ops:.1f} |")
-    print(f"| all three | every thread | {sum(per.values()) * 1e6 / ops:.1f} |")
+            print(f"| {r} | {name} | {v * 1e6 / ops:.1f} | {sw[(r, name)] * 1e3 / ops:.0f} |")
+    print(f"| all three | every thread | {sum(per.values()) * 1e6 / ops:.1f} | "
+          f"{sum(sw.values()) * 1e3 / ops:.0f} |")
 
 
 if __name__ == "__main__":

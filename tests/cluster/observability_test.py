@@ -76,6 +76,37 @@ def promtool_check(text):
     return p.returncode, p.stdout + p.stderr
 
 
+def thread_policies(pid):
+    """{scheduling policy: threads} of process `pid`."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            policy = os.sched_getscheduler(int(tid))
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[policy] = out.get(policy, 0) + 1
+    return out
+
+
+class ThreadPolicyTest(unittest.TestCase):
+    """Every thread of a serving member runs as SCHED_BATCH (docs/architecture.md), unless
+    --no-sched-batch; the threads started after the flags were read included."""
+
+    def policies(self, extra):
+        with Cluster(1, extra_flags=extra) as c:
+            c.etcdctl("put", "k", "v")  # the gRPC and runtime threads are all up
+            return thread_policies(c.members[0].proc.pid)
+
+    def test_every_thread_runs_as_sched_batch(self):
+        got = self.policies([])
+        self.assertEqual(list(got), [os.SCHED_BATCH], got)
+        self.assertGreater(got[os.SCHED_BATCH], 5)
+
+    def test_no_sched_batch_leaves_the_default_policy(self):
+        got = self.policies(["--no-sched-batch"])
+        self.assertEqual(list(got), [os.SCHED_OTHER], got)
+
+
 class PromtoolCheckTest(unittest.TestCase):
     def test_promtool_refuses_a_broken_exposition(self):
         # The checker below must be able to fail: a sample line with no value.
