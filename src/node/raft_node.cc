@@ -275,6 +275,7 @@ NodeState RaftNode::status() const {
                    .wal_syncs = storage_->syncs(),
                    .drops = core.drops,
                    .malformed_proposals = dispatcher_->malformed_proposals(),
+                   .writes_lost_with_leader = tracker_->lost_handovers(),
                    .messages_stepped_here = core_->stepped_here(),
                    .overload = core_->overload(),
                    .last_heard = std::move(core.last_heard),

@@ -57,6 +57,9 @@ struct NodeState {
   uint64_t wal_syncs = 0;            ///< fsyncs of the log since open()
   raft::DropCounters drops;          ///< peer messages the core did not act on, by reason
   uint64_t malformed_proposals = 0;  ///< proposals handed over by peers, unreadable
+  /// This member's writes found in no log once an entry of a later term applied (the
+  /// leader they were handed to lost them): each sent again if its deadline allows.
+  uint64_t writes_lost_with_leader = 0;
   /// Peer messages stepped on the thread that delivered them, the core thread being idle
   /// (NodeConfig::step_on_receiving_thread), since open().
   uint64_t messages_stepped_here = 0;

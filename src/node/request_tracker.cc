@@ -148,6 +148,7 @@ void RequestTracker::applied(const std::vector<raft::LogId>& entries) {
     while (!handovers_.empty() && handovers_.begin()->first < newest) {
       const auto [term, call] = *handovers_.begin();
       done.push_back(take_failed(Kind::kCall, call, lost(term, newest)));
+      lost_handovers_.fetch_add(1, std::memory_order_relaxed);
     }
     for (const raft::LogId& entry : entries) {
       if (indexes_.empty()) break;

@@ -12,6 +12,7 @@
 // exactly once, on the thread that completes them; they must not block.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -84,6 +85,8 @@ class RequestTracker {
   // with the write lost it; the write no longer waits for its deadline). A call no longer
   // waiting is ignored.
   void add_handover(uint64_t call, raft::Term term);
+  // Calls add_handover() found in no log, since the start (metrics).
+  uint64_t lost_handovers() const { return lost_handovers_.load(std::memory_order_relaxed); }
 
   // Runs `done` with the leader once `accept(leader)` holds (at once if it holds now),
   // or fails it with kNoLeader at `deadline`.
@@ -152,6 +155,7 @@ class RequestTracker {
   HandoverIndex handovers_ ABSL_GUARDED_BY(mu_);
   std::multimap<Deadline, Task> scheduled_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;  // the timer thread
+  std::atomic<uint64_t> lost_handovers_{0};
 };
 
 }  // namespace node

@@ -110,6 +110,12 @@ void register_drops_and_queues(metrics::Registry& r, node::RaftNode* node, Healt
   r.callback("raftkv_malformed_proposals_total",
              "Proposals forwarded by peers that could not be read (never appended).",
              Type::kCounter, [node] { return one(double(node->status().malformed_proposals)); });
+  r.callback("raftkv_writes_lost_with_leader_total",
+             "Writes of this member found in no log once an entry of a later term applied "
+             "(their leader lost them); each is sent again to the new leader if its deadline "
+             "allows.",
+             Type::kCounter,
+             [node] { return one(double(node->status().writes_lost_with_leader)); });
   r.callback("raftkv_queue_depth", "Items waiting in each runtime queue.", Type::kGauge, [health] {
     std::vector<Sample> out;
     for (const auto& q : health->observe_recent().queues) {

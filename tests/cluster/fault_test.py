@@ -14,11 +14,21 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster, wait_until, default_binary, free_port  # noqa: E402
 
 import etcd3  # noqa: E402  Debian's python3-etcd3
+
+
+def scrape_counter(member, name):
+    """The value of an unlabelled counter on `member`'s /metrics."""
+    with urllib.request.urlopen(member.metrics_url + "/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[-1])
+    raise AssertionError(f"no {name} on {member.name}")
 
 
 class Writers:
@@ -254,6 +264,45 @@ class FaultTest(unittest.TestCase):
             for m in others:
                 with open(m.log_path) as f:
                     self.assertIn("the leader's connection closed", f.read(), m.name)
+
+    def test_a_write_handed_to_a_stopped_leader_goes_to_the_next_and_applies_once(self):
+        # Issue 19: a follower hands a write to its leader, which is stopped (SIGSTOP) with
+        # the write unread. Once the two others elect a new leader and the follower applies
+        # an entry of the new term, the write is known to be in no log that can commit, and
+        # the follower sends it to the new leader. It used to wait for the request's
+        # deadline (30 s here, beyond etcdctl's 15 s). When the old leader wakes, it reads
+        # the write and appends it in its old term: that copy never commits.
+        with Cluster(3, heartbeat_ms=50, election_ms=2000,
+                     extra_flags=["--request-timeout-ms", "30000"]) as c:
+            c.etcdctl_steps(("put", "before", "1"))
+            leader = c.leader()
+            self.assertIsNotNone(leader)
+            follower = next(m for m in c.members if m is not leader)
+            lost = "raftkv_writes_lost_with_leader_total"
+            self.assertEqual(scrape_counter(follower, lost), 0)
+            os.kill(leader.proc.pid, signal.SIGSTOP)
+            try:
+                # Sent at once: the follower still takes the stopped process for its
+                # leader (it is deposed after 2 to 4 s).
+                rc, out, err = c.etcdctl("put", "handed", "v", "--command-timeout=15s",
+                                         endpoints=follower.endpoint, timeout=30)
+                self.assertEqual(rc, 0, f"the write failed: {out} {err}")
+                self.assertGreaterEqual(scrape_counter(follower, lost), 1,
+                                        "the write was not lost with the stopped leader")
+            finally:
+                os.kill(leader.proc.pid, signal.SIGCONT)
+            c.wait_ready(c.members)
+            rc, _, _ = c.etcdctl("put", "after", "2", endpoints=leader.endpoint)
+            self.assertEqual(rc, 0)
+            for m in c.members:
+                wait_until(lambda: c.etcdctl("get", "after", "--print-value-only",
+                                             "--consistency=s", endpoints=m.endpoint)[1].strip()
+                           == "2", 20, 0.1, f"{m.name} to apply the write after")
+                rc, out, _ = c.etcdctl("get", "handed", "-w", "json", "--consistency=s",
+                                       endpoints=m.endpoint)
+                kvs = json.loads(out)["kvs"]
+                self.assertEqual([kv["version"] for kv in kvs], [1],
+                                 f"{m.name}: the handed write applied once")
 
     def test_whole_cluster_stopped_and_restarted_keeps_its_data(self):
         with Cluster(3) as c:

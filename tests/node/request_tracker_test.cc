@@ -121,6 +121,7 @@ TEST(RequestTracker, AHandedOverWriteFailsRetryablyOnceALaterTermApplies) {
   const absl::StatusOr<std::string> r = lost.get();
   EXPECT_TRUE(is_node_error(r.status(), NodeErrorKind::kNotLeader)) << r.status();
   EXPECT_TRUE(retryable(r.status()));
+  EXPECT_EQ(t.lost_handovers(), 1u);
   EXPECT_EQ(kept.calls.load(), 0);
   EXPECT_EQ(done.calls.load(), 1);
   EXPECT_EQ(t.pending(), 1u);
@@ -128,6 +129,7 @@ TEST(RequestTracker, AHandedOverWriteFailsRetryablyOnceALaterTermApplies) {
   t.applied({{raft::Term(4), raft::LogIndex(10)}});
   EXPECT_TRUE(is_node_error(kept.get().status(), NodeErrorKind::kNotLeader));
   EXPECT_EQ(lost.calls.load(), 1);
+  EXPECT_EQ(t.lost_handovers(), 2u);
   EXPECT_EQ(t.pending(), 0u);
 }
 
