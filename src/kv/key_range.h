@@ -20,6 +20,7 @@ class KeyRange {
         unbounded_(range_end.size() == 1 && range_end[0] == '\0') {}
 
   const std::string& begin() const { return begin_; }
+  bool single() const { return single_; }  // the one key begin()
 
   // Whether `k` lies at or before the end (callers iterate from begin()).
   bool before_end(std::string_view k) const {

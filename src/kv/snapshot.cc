@@ -308,18 +308,18 @@ void read_keys(Decoder& d, State& st, std::vector<WriteRef>* refs) {
     std::string key = d.bytes("a key");
     if (!d.ok()) return;
     if (key.empty()) return d.fail("an empty key");
-    if (!st.keys.empty() && key <= st.keys.rbegin()->first) {
+    if (!st.keys.empty() && key <= st.keys.last_key()) {
       return d.fail("keys not in ascending order at '" + key + "'");
     }
     KeyHistory h;
     if (!read_history(d, key, st.revision, st.compact_revision, st.leases, h)) return;
-    auto it = st.keys.emplace_hint(st.keys.end(), std::move(key), std::move(h));
-    for (const KeyRevision& r : it->second) {
-      st.size_bytes += revision_cost(it->first, r);
-      if (r.mod_revision >= st.compact_revision) refs->push_back({r.mod_revision, r.sub, &*it});
+    State::Node* n = st.keys.append(std::move(key), std::move(h));
+    for (const KeyRevision& r : n->second) {
+      st.size_bytes += revision_cost(n->first, r);
+      if (r.mod_revision >= st.compact_revision) refs->push_back({r.mod_revision, r.sub, n});
     }
-    const KeyRevision& last = it->second.back();
-    if (!last.tombstone() && last.lease != 0) st.leases.attach(last.lease, it->first);
+    const KeyRevision& last = n->second.back();
+    if (!last.tombstone() && last.lease != 0) st.leases.attach(last.lease, n->first);
   }
 }
 

@@ -46,6 +46,12 @@ const KeyRevision* live_at(const KeyHistory& h, int64_t rev) {
 // Visits every key of `range` live at `rev`, in key order.
 template <typename Index, typename F>
 void for_each_live(Index& keys, const KeyRange& range, int64_t rev, F&& f) {
+  if (range.single()) {  // one probe of the hash instead of a descent of the tree
+    if (auto* n = keys.find(range.begin())) {
+      if (const KeyRevision* v = live_at(n->second, rev)) f(*n, *v);
+    }
+    return;
+  }
   for (auto it = keys.lower_bound(range.begin()); it != keys.end() && range.before_end(it->first);
        ++it) {
     if (const KeyRevision* v = live_at(it->second, rev)) f(*it, *v);
@@ -189,8 +195,8 @@ Status Store::check_put(const PutRequest& req) const {
   if (Status s = validate_put(req); !s.is_ok()) return s;
   if (req.lease != 0 && !state_->leases.contains(req.lease)) return errors::lease_not_found();
   if (req.ignore_value || req.ignore_lease) {
-    auto it = state_->keys.find(req.key);
-    if (it == state_->keys.end() || it->second.back().tombstone()) return errors::key_not_found();
+    const Node* n = state_->keys.find(req.key);
+    if (n == nullptr || n->second.back().tombstone()) return errors::key_not_found();
   }
   return Status::ok();
 }
@@ -204,12 +210,12 @@ Status Store::check_quota(int64_t cost) const {
 
 PutResponse Store::do_put(Pending& p, const PutRequest& req) {
   State& st = *state_;
-  auto [it, inserted] = st.keys.try_emplace(req.key);
-  KeyHistory& h = it->second;
+  Node* const node = st.keys.insert(req.key).first;
+  KeyHistory& h = node->second;
   if (!h.empty() && h.back().mod_revision >= p.rev) invariant_failed("one write per key per rev");
   const bool existed = !h.empty() && !h.back().tombstone();
   std::optional<KeyValue> prev;
-  if (existed && (req.prev_kv || p.record)) prev = make_kv(it->first, h.back());
+  if (existed && (req.prev_kv || p.record)) prev = make_kv(node->first, h.back());
 
   KeyRevision v;
   v.mod_revision = p.rev;
@@ -221,18 +227,18 @@ PutResponse Store::do_put(Pending& p, const PutRequest& req) {
   v.lease = req.ignore_lease && existed ? h.back().lease : req.lease;
   v.value = req.ignore_value && existed ? h.back().value : req.value;
   const int64_t old_lease = existed ? h.back().lease : 0;
-  if (old_lease != 0 && old_lease != v.lease) st.leases.detach(old_lease, it->first);
-  if (v.lease != 0) st.leases.attach(v.lease, it->first);
-  st.size_bytes += revision_cost(it->first, v);
+  if (old_lease != 0 && old_lease != v.lease) st.leases.detach(old_lease, node->first);
+  if (v.lease != 0) st.leases.attach(v.lease, node->first);
+  st.size_bytes += revision_cost(node->first, v);
   h.push_back(std::move(v));
-  st.changes.push_back({p.rev, &*it});
+  st.changes.push_back({p.rev, node});
 
   PutResponse resp;
   resp.revision = p.rev;
   if (p.record) {
     Event e;
     e.type = Event::Type::kPut;
-    e.kv = make_kv(it->first, h.back());
+    e.kv = make_kv(node->first, h.back());
     e.prev_kv = prev;
     p.events.push_back(std::move(e));
   }
@@ -454,7 +460,7 @@ StatusOr<CompactionResponse> Store::compact(const CompactionRequest& req) {
     if (keep != h.end() && keep->mod_revision < rev && keep->tombstone()) ++keep;  // old delete
     for (auto it = h.begin(); it != keep; ++it) st.size_bytes -= revision_cost(n->first, *it);
     h.erase(h.begin(), keep);
-    if (h.empty()) st.keys.erase(n->first);
+    if (h.empty()) st.keys.erase(n);
   }
   st.compact_revision = rev;
   return CompactionResponse{st.revision};
@@ -483,9 +489,9 @@ StatusOr<LeaseRevokeResponse> Store::lease_revoke(const LeaseRevokeRequest& req)
   const std::vector<std::string> keys(l->keys.begin(), l->keys.end());
   Pending p{st.revision + 1, 0, !watchers_.empty(), {}};
   for (const std::string& k : keys) {
-    auto it = st.keys.find(k);
-    if (it == st.keys.end()) invariant_failed("a lease's keys exist");
-    delete_key(p, &*it, nullptr);
+    Node* n = st.keys.find(k);
+    if (n == nullptr) invariant_failed("a lease's keys exist");
+    delete_key(p, n, nullptr);
   }
   st.leases.erase(req.id);
   st.size_bytes -= kLeaseOverheadBytes;

@@ -8,6 +8,9 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
 
 #include "kv/key_history.h"
 #include "kv/lessor.h"
@@ -15,9 +18,86 @@
 
 namespace kv {
 
+// The MVCC index: every key with a kept version, in key order (ranges and snapshots walk
+// it), and hashed as well, for the lookup of one key (a put, a one-key range, a compare):
+// one probe where the ordered map descends about log2(keys) nodes, each a likely cache
+// miss on a busy member (docs/benchmarks.md, "The seventh cut"). Every insertion and
+// removal goes through here, so the two always hold the same nodes.
+class KeyIndex {
+ public:
+  using Map = std::map<std::string, KeyHistory, std::less<>>;
+  using Node = Map::value_type;
+  using iterator = Map::iterator;
+  using const_iterator = Map::const_iterator;
+
+  KeyIndex() = default;
+  // A copy's hash would point into the original's nodes; a move carries the nodes along.
+  KeyIndex(const KeyIndex&) = delete;
+  KeyIndex& operator=(const KeyIndex&) = delete;
+  KeyIndex(KeyIndex&&) = default;
+  KeyIndex& operator=(KeyIndex&&) = default;
+
+  Node* find(std::string_view key) {
+    auto it = hash_.find(key);
+    return it == hash_.end() ? nullptr : *it;
+  }
+  const Node* find(std::string_view key) const {
+    auto it = hash_.find(key);
+    return it == hash_.end() ? nullptr : *it;
+  }
+  // The node of `key`, added with an empty history when absent; second: whether added.
+  std::pair<Node*, bool> insert(std::string_view key) {
+    if (Node* n = find(key)) return {n, false};
+    return {add(map_.try_emplace(std::string(key)).first), true};
+  }
+  // Adds `key`, above every key held (a snapshot's keys, in order), with history `h`.
+  Node* append(std::string key, KeyHistory h) {
+    return add(map_.emplace_hint(map_.end(), std::move(key), std::move(h)));
+  }
+  // Removes `n` (map nodes never move, so every other Node* stays valid).
+  void erase(const Node* n) {
+    hash_.erase(const_cast<Node*>(n));  // found by its key, equal by address
+    map_.erase(n->first);
+  }
+
+  iterator lower_bound(std::string_view key) { return map_.lower_bound(key); }
+  const_iterator lower_bound(std::string_view key) const { return map_.lower_bound(key); }
+  iterator begin() { return map_.begin(); }
+  iterator end() { return map_.end(); }
+  const_iterator begin() const { return map_.begin(); }
+  const_iterator end() const { return map_.end(); }
+  // The greatest key held; the index must not be empty.
+  const std::string& last_key() const { return map_.rbegin()->first; }
+  size_t size() const { return map_.size(); }
+  bool empty() const { return map_.empty(); }
+
+ private:
+  Node* add(iterator it) {
+    hash_.insert(&*it);
+    return &*it;
+  }
+
+  // The hash holds map_'s nodes, found by key (heterogeneous lookup): 33 bytes a key in
+  // kv_bench (its node and bucket), where a map from a view of the key took 49.
+  struct ByKeyHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view key) const { return std::hash<std::string_view>{}(key); }
+    size_t operator()(const Node* n) const { return (*this)(n->first); }
+  };
+  struct ByKeyEqual {
+    using is_transparent = void;
+    bool operator()(const Node* a, const Node* b) const { return a == b; }
+    bool operator()(std::string_view key, const Node* n) const { return key == n->first; }
+    bool operator()(const Node* n, std::string_view key) const { return key == n->first; }
+  };
+
+  Map map_;
+  std::unordered_set<Node*, ByKeyHash, ByKeyEqual> hash_;
+};
+
 struct Store::State {
-  using Index = std::map<std::string, KeyHistory, std::less<>>;
-  using Node = Index::value_type;
+  using Index = KeyIndex;
+  using Node = KeyIndex::Node;
 
   // One write, in the order writes happened: what watchers catch up from.
   struct Change {
