@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
@@ -48,11 +47,10 @@ def thread_cpu(pid):
 
 
 def metric(member, name):
-    with urllib.request.urlopen(member.metrics_url + "/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-    raise SystemExit(f"no {name} on {member.endpoint}")
+    value = member.metric(name)
+    if value is None:
+        raise SystemExit(f"no {name} on {member.endpoint}")
+    return value
 
 
 def main():

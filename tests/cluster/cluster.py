@@ -5,12 +5,14 @@ Standard library only; run with Debian's /usr/bin/python3 (which also sees pytho
 Every wait is bounded in time and in count.
 """
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 
 _handed_out = set()
@@ -41,6 +43,22 @@ def wait_until(pred, timeout=20.0, step=0.05, what="condition"):
         time.sleep(step)
 
 
+def metric_value(text, name, labels=None):
+    """The value of one series in Prometheus text, or None. `labels` must match exactly
+    the label set written (in any order)."""
+    want = dict(labels or {})
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if got == want:
+            return float(m.group(4))
+    return None
+
+
 class Member:
     def __init__(self, name, root):
         self.name = name
@@ -69,6 +87,11 @@ class Member:
     @property
     def metrics_url(self):
         return f"{self.metrics_scheme}://127.0.0.1:{self.metrics_port}"
+
+    def metric(self, name, labels=None):
+        """The value of one series on this member's /metrics (plain HTTP), or None."""
+        with urllib.request.urlopen(self.metrics_url + "/metrics", timeout=5) as r:
+            return metric_value(r.read().decode(), name, labels)
 
 
 class Cluster:

@@ -14,21 +14,11 @@ import tempfile
 import threading
 import time
 import unittest
-import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster, wait_until, default_binary, free_port  # noqa: E402
 
 import etcd3  # noqa: E402  Debian's python3-etcd3
-
-
-def scrape_counter(member, name):
-    """The value of an unlabelled counter on `member`'s /metrics."""
-    with urllib.request.urlopen(member.metrics_url + "/metrics", timeout=5) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-    raise AssertionError(f"no {name} on {member.name}")
 
 
 class Writers:
@@ -279,7 +269,7 @@ class FaultTest(unittest.TestCase):
             self.assertIsNotNone(leader)
             follower = next(m for m in c.members if m is not leader)
             lost = "raftkv_writes_lost_with_leader_total"
-            self.assertEqual(scrape_counter(follower, lost), 0)
+            self.assertEqual(follower.metric(lost), 0)
             os.kill(leader.proc.pid, signal.SIGSTOP)
             try:
                 # Sent at once: the follower still takes the stopped process for its
@@ -287,7 +277,7 @@ class FaultTest(unittest.TestCase):
                 rc, out, err = c.etcdctl("put", "handed", "v", "--command-timeout=15s",
                                          endpoints=follower.endpoint, timeout=30)
                 self.assertEqual(rc, 0, f"the write failed: {out} {err}")
-                self.assertGreaterEqual(scrape_counter(follower, lost), 1,
+                self.assertGreaterEqual(follower.metric(lost), 1,
                                         "the write was not lost with the stopped leader")
             finally:
                 os.kill(leader.proc.pid, signal.SIGCONT)

@@ -15,13 +15,13 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster import Cluster, free_port, wait_until  # noqa: E402
+from cluster import metric_value as sample  # noqa: E402
 
 CTL = os.path.join(os.path.dirname(os.environ.get("RAFTKV_SERVER") or
                                    os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -34,22 +34,6 @@ PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 def scrape(m):
     with urllib.request.urlopen(m.metrics_url + "/metrics", timeout=5) as r:
         return r.read().decode()
-
-
-def sample(text, name, labels=None):
-    """The value of one series in Prometheus text, or None. `labels` must match exactly
-    the label set written (in any order)."""
-    want = dict(labels or {})
-    for line in text.splitlines():
-        if line.startswith("#"):
-            continue
-        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
-        if not m or m.group(1) != name:
-            continue
-        got = dict(re.findall(r'([a-zA-Z_]+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
-        if got == want:
-            return float(m.group(4))
-    return None
 
 
 def ctl(cluster, *args):
