@@ -143,8 +143,8 @@ void RequestTracker::applied(const std::vector<raft::LogId>& entries) {
     // Each entry's own call completed when it applied (before this): a call handed over
     // in an earlier term than the newest entry applied still waits for an entry that no
     // leader will commit.
-    raft::Term newest;
-    for (const raft::LogId& entry : entries) newest = std::max(newest, entry.term);
+    // Committed entries come in log order, and terms never decrease along a log.
+    const raft::Term newest = entries.empty() ? raft::Term() : entries.back().term;
     while (!handovers_.empty() && handovers_.begin()->first < newest) {
       const auto [term, call] = *handovers_.begin();
       done.push_back(take_failed(Kind::kCall, call, lost(term, newest)));

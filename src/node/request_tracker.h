@@ -69,7 +69,8 @@ class RequestTracker {
   // applied and the core has taken it in (applied()), kLeaderChanged when the entry
   // there has another term.
   void add_index(raft::LogId entry, Deadline deadline, StatusCallback done);
-  // The core thread, after Raft::advance() for a Ready: its committed entries.
+  // The core thread, after Raft::advance() for a Ready: its committed entries, in log
+  // order.
   void applied(const std::vector<raft::LogId>& entries);
   // A snapshot replaced the log up to `index`: changes waiting at or below it cannot tell
   // whether their entry survived, and fail with kTimedOut (etcd's answer too). Writes

@@ -32,6 +32,11 @@ uint64_t approximate_bytes(const raft::Message& m) {
   return bytes;
 }
 
+// The peer streams' keepalive: a ping every 2 s, and the connection closed when one is
+// not acknowledged within 5 s.
+constexpr int kPeerKeepaliveMs = 2000;
+constexpr int kPeerKeepaliveTimeoutMs = 5000;
+
 std::string hex(uint64_t id) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(id));
@@ -792,6 +797,14 @@ class GrpcTransport::Sender {
       // fresh channel made after a failed open (ended) dials instead of waiting out the
       // old one's reconnect timer.
       args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+      // A peer that acknowledges nothing (a partition) closes the stream after about 7 s,
+      // and it is opened again: without it the stream waited out TCP's retransmission
+      // backoff once the partition healed (7 s after a 20 s partition, 15 s after 40 s;
+      // docs/benchmarks.md, "Partitions"). The peer port accepts a ping a second.
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kPeerKeepaliveMs);
+      args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kPeerKeepaliveTimeoutMs);
+      args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+      args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
       const auto [tls, target] = peer_target(address_);
       std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
       if (tls) {
@@ -949,7 +962,9 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a taken port is an error
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(options_.max_message_bytes, static_cast<uint64_t>(INT32_MAX))));
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  // Peers ping every kPeerKeepaliveMs (their streams' keepalive): accepted, never a strike.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   for (size_t i = 0; i < listeners.size(); ++i) {
@@ -1003,14 +1018,20 @@ void GrpcTransport::set_peer(raft::NodeId id, const std::string& address) {
     if (const auto [tls, target] = peer_target(address); tls) {
       lanes_->remove_peer(id);
     } else {
-      // The peer's byte counter, looked up once, not per frame.
+      // The peer's counters, looked up once, not per frame. The references stay good
+      // for the transport's life: a family keeps each child it made, at a fixed address,
+      // and never drops one (metrics/registry.h).
       metrics::Counter& bytes_to = sent_bytes_.with({hex(id.value())});
-      lanes_->set_peer(id, target, [this, &bytes_to](uint64_t bytes, uint64_t messages) {
-        bytes_to.inc(static_cast<double>(bytes));
-        sent_ += messages;
-        lane_sent_ += messages;
-        lane_sent_messages_.inc(static_cast<double>(messages));
-      });
+      metrics::Counter& failures_to = sent_failures_.with({hex(id.value())});
+      lanes_->set_peer(
+          id, target,
+          [this, &bytes_to](uint64_t bytes, uint64_t messages) {
+            bytes_to.inc(static_cast<double>(bytes));
+            sent_ += messages;
+            lane_sent_ += messages;
+            lane_sent_messages_.inc(static_cast<double>(messages));
+          },
+          [&failures_to] { failures_to.inc(); });
     }
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -60,11 +60,13 @@ struct PeerLanes::Out {
   std::mutex mu;
   std::string address;  // host:port; empty once removed
   PeerLaneSent sent;
+  PeerLaneFailed failed;
   State state = State::kDown;
   int fd = -1;
   std::string buffer;     // bytes the socket has not taken yet, in order
   bool want_out = false;  // EPOLLOUT is in the epoll set
   Clock::time_point retry_at{};
+  Clock::time_point give_up_at{};  // kConnecting and kHello: not accepted by then, dial again
   Clock::time_point up_since{};
   Millis backoff = kFirstBackoff;
   size_t attempt = 0;  // dials that failed before a lane came up: which address is next
@@ -136,6 +138,7 @@ void PeerLanes::adopt(int fd) {
     ::close(fd);
     return;
   }
+  set_timeouts(fd);
   std::lock_guard<std::mutex> lock(mu_);
   const uint64_t token = next_token_++;
   ins_.emplace(token, std::make_shared<In>(fd, token));
@@ -154,7 +157,18 @@ std::shared_ptr<PeerLanes::Out> PeerLanes::find(raft::NodeId peer) const {
   return it != outs_.end() ? it->second : nullptr;
 }
 
-void PeerLanes::set_peer(raft::NodeId peer, const std::string& host_port, PeerLaneSent sent) {
+void PeerLanes::set_timeouts(int fd) const {
+  const int yes = 1, idle_s = 2, interval_s = 1, probes = 3;
+  const auto user_ms = static_cast<unsigned>(options_.user_timeout.count());
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &yes, sizeof yes);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &probes, sizeof probes);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_ms, sizeof user_ms);
+}
+
+void PeerLanes::set_peer(raft::NodeId peer, const std::string& host_port, PeerLaneSent sent,
+                         PeerLaneFailed failed) {
   std::shared_ptr<Out> out;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -169,6 +183,7 @@ void PeerLanes::set_peer(raft::NodeId peer, const std::string& host_port, PeerLa
   {
     std::lock_guard<std::mutex> lock(out->mu);
     out->sent = std::move(sent);
+    out->failed = std::move(failed);
     if (out->address == host_port) return;
     if (out->state != Out::State::kDown) fail_locked(*out, "its address changed");
     out->address = host_port;
@@ -220,12 +235,14 @@ bool PeerLanes::send(raft::NodeId peer, pb::PeerFrame& frame, uint64_t messages)
   if (out->state != Out::State::kUp) return false;
   if (out->buffer.size() + size > options_.max_buffer_bytes) {
     dropped_.fetch_add(messages, std::memory_order_relaxed);
+    if (out->failed) out->failed();
     return true;
   }
   if (out->buffer.empty()) {
     out->buffer.swap(bytes);  // the common case: written from here, not copied
-    // The connection failed: the peer takes no part of this frame, so it may go another way.
-    if (!flush_locked(*out)) return false;
+    // The connection failed: the peer takes no part of this frame (a part written is
+    // discarded with the connection), so it goes another way, and is not lost.
+    if (!flush_locked(*out, /*lost=*/false)) return false;
   } else {
     out->buffer.append(bytes);  // behind what waits for the socket
   }
@@ -234,7 +251,7 @@ bool PeerLanes::send(raft::NodeId peer, pb::PeerFrame& frame, uint64_t messages)
 }
 
 // Under out.mu: writes the buffer; keeps EPOLLOUT in the set while some is left.
-bool PeerLanes::flush_locked(Out& out) {
+bool PeerLanes::flush_locked(Out& out, bool lost) {
   size_t off = 0;
   while (off < out.buffer.size()) {
     const ssize_t n = ::send(out.fd, out.buffer.data() + off, out.buffer.size() - off,
@@ -245,7 +262,8 @@ bool PeerLanes::flush_locked(Out& out) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    fail_locked(out, n < 0 ? "a write failed" : "the connection closed");
+    fail_locked(out, n < 0 ? "a write failed: " + lane_errno_text(errno) : "the connection closed",
+                lost);
     return false;
   }
   out.buffer.erase(0, off);
@@ -260,9 +278,11 @@ bool PeerLanes::flush_locked(Out& out) {
   return true;
 }
 
-void PeerLanes::fail_locked(Out& out, const char* why) {
+void PeerLanes::fail_locked(Out& out, const std::string& why, bool lost) {
   const bool was_up = out.state == Out::State::kUp;
   const auto now = Clock::now();
+  // Frames taken and not written are lost with the connection (Raft sends them again).
+  if (was_up && lost && !out.buffer.empty() && out.failed) out.failed();
   if (out.fd >= 0) {
     ::epoll_ctl(epoll_, EPOLL_CTL_DEL, out.fd, nullptr);
     ::close(out.fd);
@@ -331,6 +351,7 @@ void PeerLanes::dial(Out& out, Clock::time_point now) {
   if (fd >= 0) {
     const int yes = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &yes, sizeof yes);
+    set_timeouts(fd);
     rc = ::connect(fd, pick->ai_addr, pick->ai_addrlen);
     err = errno;
   }
@@ -344,6 +365,7 @@ void PeerLanes::dial(Out& out, Clock::time_point now) {
   }
   out.fd = fd;
   out.state = Out::State::kConnecting;
+  out.give_up_at = now + options_.connect_timeout;
   // The preface and a hello go first: the peer accepts the lane or closes it on them.
   pb::PeerFrame hello;
   hello.set_cluster_id(options_.cluster_id);
@@ -386,7 +408,7 @@ void PeerLanes::on_out_event(Out& out, uint32_t events) {
     int err = 0;
     socklen_t len = sizeof err;
     ::getsockopt(out.fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) return fail_locked(out, "the connection failed");
+    if (err != 0) return fail_locked(out, "the connection failed: " + lane_errno_text(err));
     out.state = Out::State::kHello;
   }
   flush_locked(out);
@@ -469,6 +491,17 @@ void PeerLanes::loop() {
       std::lock_guard<std::mutex> lock(out->mu);
       if (out->state == Out::State::kDown && !out->address.empty()) {
         next = std::min(next, out->retry_at);
+      }
+      if (out->state == Out::State::kConnecting || out->state == Out::State::kHello) {
+        if (out->give_up_at <= now) {
+          // A peer that neither completes the connection nor answers the hello (a
+          // partition drops our packets; a stopped process accepts nothing).
+          fail_locked(*out, "not accepted within " +
+                                std::to_string(options_.connect_timeout.count()) + " ms");
+          next = std::min(next, out->retry_at);
+        } else {
+          next = std::min(next, out->give_up_at);
+        }
       }
     }
     const auto wait = std::chrono::duration_cast<Millis>(next - now).count();

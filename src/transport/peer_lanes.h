@@ -16,8 +16,12 @@
 // it, with no hand-off (docs/benchmarks.md, "The fifth cut").
 //
 // One thread ("raftkv-lanes") owns an epoll set of every lane, both ways: it dials (with
-// a backoff of 50 ms doubling to 1 s), finishes what a sender could not write at once,
-// and reads and hands over what arrives. A sender writes on its own thread, without
+// a backoff of 50 ms doubling to 1 s; a lane not accepted within connect_timeout is given
+// up and dialled again), finishes what a sender could not write at once, and reads and
+// hands over what arrives. Every lane's socket gives up on a peer that acknowledges
+// nothing for user_timeout (TCP_USER_TIMEOUT, with keepalive probes after 2 s idle), so a
+// lane into a partition closes and is dialled again, rather than waiting for TCP's own
+// retransmissions (minutes) once the partition heals. A sender writes on its own thread, without
 // blocking: what the socket does not take waits in the lane's buffer (bounded: beyond it
 // messages are dropped, and Raft sends them again). Until a lane is up, and whenever it
 // is not, its messages go on the gRPC stream.
@@ -49,6 +53,11 @@ struct PeerLaneOptions {
   uint64_t max_buffer_bytes = 64ull << 20;  // per lane, unwritten; beyond it frames are dropped
   uint64_t max_frame_bytes = 64ull << 20;   // a longer frame received closes its lane
   uint64_t max_hello_bytes = 64ull << 10;   // the first frame of a lane, before it is accepted
+  // From a dial to the peer's acceptance, at most (etcd's peer dial timeout is 1 s plus an
+  // election timeout).
+  std::chrono::milliseconds connect_timeout{2000};
+  // Data unacknowledged this long closes a lane (etcd's peer write timeout is 5 s).
+  std::chrono::milliseconds user_timeout{5000};
 };
 
 // What the transport does with a lane's traffic.
@@ -64,6 +73,10 @@ struct PeerLaneHooks {
 // `bytes` of a frame carrying `messages` messages were taken for one peer (set_peer). On
 // the sender's thread, under the lane's lock: it must not call PeerLanes.
 using PeerLaneSent = std::function<void(uint64_t bytes, uint64_t messages)>;
+// Frames taken for one peer were lost: dropped at the buffer's bound (once per frame), or
+// left unwritten when the lane broke (once per break). Under the lane's lock, on any
+// thread: it must not call PeerLanes.
+using PeerLaneFailed = std::function<void()>;
 
 class PeerLanes {
  public:
@@ -80,8 +93,9 @@ class PeerLanes {
   // Any thread.
   void adopt(int fd);
   // Where `peer`'s peer port is ("host:port"); dialled from now on. `sent` counts what is
-  // taken for it. Any thread.
-  void set_peer(raft::NodeId peer, const std::string& host_port, PeerLaneSent sent);
+  // taken for it, `failed` what of it was lost. Any thread.
+  void set_peer(raft::NodeId peer, const std::string& host_port, PeerLaneSent sent,
+                PeerLaneFailed failed = nullptr);
   // No lane to `peer` any more (removed, or its address needs TLS). Any thread.
   void remove_peer(raft::NodeId peer);
   // `peer` is up (it opened a stream or lane to us): a lane down is dialled at once.
@@ -108,10 +122,14 @@ class PeerLanes {
   void dial(Out& out, Clock::time_point now);
   void on_out_event(Out& out, uint32_t events);
   void on_in_event(In& in, uint32_t events);
-  // Under out.mu: closes the lane (it is dialled again after the backoff).
-  void fail_locked(Out& out, const char* why);
-  // Under out.mu: writes what the buffer holds; false when the connection failed.
-  bool flush_locked(Out& out);
+  // Under out.mu: closes the lane (it is dialled again after the backoff). With `lost`,
+  // frames left in an up lane's buffer count as failed.
+  void fail_locked(Out& out, const std::string& why, bool lost = true);
+  // Under out.mu: writes what the buffer holds; false when the connection failed. `lost`
+  // as fail_locked's.
+  bool flush_locked(Out& out, bool lost = true);
+  // TCP keepalive and user timeout on a lane's socket.
+  void set_timeouts(int fd) const;
   void close_in(In& in, bool refused);
 
   const PeerLaneOptions options_;

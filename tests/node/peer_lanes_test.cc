@@ -8,8 +8,11 @@
 #include "transport/peer_lanes.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -22,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "metrics/registry.h"
 #include "node/null_handler.h"
 #include "node/peer_test_helpers.h"
 #include "raftkv/peer.pb.h"
@@ -162,9 +166,20 @@ TEST(PeerLanes, ALaneThatBreaksTellsTheNodeItsPeerClosed) {
   for (uint64_t peer : p.receiver_handler.closed()) EXPECT_EQ(peer, 2u);
 }
 
+// The value of `series` (name and labels, as rendered) in `registry`, or -1.
+double series_value(const metrics::Registry& registry, const std::string& series) {
+  const std::string text = registry.render();
+  const size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
 TEST(PeerLanes, APeerThatStopsReadingNeverBlocksTheSenderItsMessagesAreDropped) {
   GrpcTransportOptions o = options(2);
   o.max_queue_bytes = 256 * 1024;  // the lane's buffer
+  metrics::Registry registry;
+  o.registry = &registry;
+  const std::string failures = R"(etcd_network_peer_sent_failures_total{To="0000000000000001"})";
   Pair p(/*lanes=*/true, o);
   ASSERT_TRUE(p.lane_up());
   p.receiver_handler.stall(true);
@@ -189,6 +204,9 @@ TEST(PeerLanes, APeerThatStopsReadingNeverBlocksTheSenderItsMessagesAreDropped) 
     p.sender->send(std::move(batch));
     return p.sender->stats().dropped > 0;
   }));
+  // Each frame dropped at the lane's bound counts as a failed send to that peer, as etcd
+  // counts a message its peer stream could not take.
+  EXPECT_GE(series_value(registry, failures), 1.0);
   p.receiver_handler.stall(false);
   // The lane still works once the receiver reads again.
   const size_t seen = p.receiver_handler.commits().size();
@@ -283,6 +301,118 @@ TEST(PeerLanes, ARefusedLaneIsClosedAndDeliversNothing) {
   ASSERT_TRUE(eventually([&] { return !p.receiver_handler.commits().empty(); }));
   EXPECT_EQ(p.receiver_handler.commits(), std::vector<uint64_t>{16});
   ::close(fd);
+}
+
+// A listener on 127.0.0.1 that takes connections and never answers (as the kernel of a
+// stopped peer does). `accept_one` waits for the next connection, at most `within`.
+struct SilentPeer {
+  SilentPeer() {
+    fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    ::inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    EXPECT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd, 16), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    port = ntohs(a.sin_port);
+  }
+  ~SilentPeer() {
+    for (int c : accepted) ::close(c);
+    ::close(fd);
+  }
+  bool accept_one(std::chrono::milliseconds within) {
+    pollfd p{.fd = fd, .events = POLLIN, .revents = 0};
+    if (::poll(&p, 1, static_cast<int>(within.count())) != 1) return false;
+    const int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return false;
+    accepted.push_back(c);
+    return true;
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port); }
+  int fd = -1;
+  int port = 0;
+  std::vector<int> accepted;
+};
+
+PeerLaneHooks refusing_hooks() {
+  return PeerLaneHooks{.on_frame = [](raftkv::peer::PeerFrame&, uint64_t*) { return false; },
+                       .on_closed = [](uint64_t) {}};
+}
+
+TEST(PeerLanes, ALaneNotAcceptedInTimeIsGivenUpAndDialledAgain) {
+  SilentPeer peer;
+  PeerLanes lanes(PeerLaneOptions{.cluster_id = 7,
+                                  .self = raft::NodeId(2),
+                                  .connect_timeout = std::chrono::milliseconds(200)},
+                  refusing_hooks());
+  ASSERT_TRUE(lanes.start().ok());
+  lanes.set_peer(raft::NodeId(1), peer.address(), nullptr);
+  // The lane connects, writes its hello and hears nothing: after 200 ms it is given up
+  // and dialled again (the backoff grows from 50 ms), where it used to wait for ever.
+  // Bounded: three dials within 10 s each.
+  for (int dials = 0; dials < 3; ++dials) {
+    ASSERT_TRUE(peer.accept_one(std::chrono::seconds(10))) << "dial " << dials + 1;
+  }
+  raftkv::peer::PeerFrame frame;
+  EXPECT_FALSE(lanes.send(raft::NodeId(1), frame, 1));  // never up: the caller goes another way
+  lanes.stop();
+}
+
+// Our own socket whose peer is 127.0.0.1:`port` (the lane dialled from this process), or -1.
+int socket_to(int port) {
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int found = -1;
+  while (dirent* e = ::readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    sockaddr_in a{};
+    socklen_t len = sizeof a;
+    if (fd <= 2 || ::getpeername(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) continue;
+    if (a.sin_family == AF_INET && ntohs(a.sin_port) == port) found = fd;
+  }
+  ::closedir(dir);
+  return found;
+}
+
+// SO_KEEPALIVE and TCP_USER_TIMEOUT (ms) of `fd`.
+std::pair<int, unsigned> timeouts_of(int fd) {
+  int keepalive = 0;
+  unsigned user_timeout = 0;
+  socklen_t len = sizeof keepalive;
+  ::getsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &keepalive, &len);
+  len = sizeof user_timeout;
+  ::getsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, &len);
+  return {keepalive, user_timeout};
+}
+
+TEST(PeerLanes, EveryLaneGivesUpOnAPeerThatAcknowledgesNothing) {
+  // A lane into a partition (the peer's kernel acknowledges nothing) closes after the user
+  // timeout and is dialled again, instead of waiting on TCP's retransmissions for minutes
+  // after the partition heals; keepalive probes find it when nothing is being sent. Both
+  // ends: the lanes we dial and the ones we adopt.
+  SilentPeer peer;
+  PeerLanes lanes(PeerLaneOptions{.cluster_id = 7,
+                                  .self = raft::NodeId(2),
+                                  .user_timeout = std::chrono::milliseconds(3000)},
+                  refusing_hooks());
+  ASSERT_TRUE(lanes.start().ok());
+  lanes.set_peer(raft::NodeId(1), peer.address(), nullptr);
+  ASSERT_TRUE(peer.accept_one(std::chrono::seconds(10)));
+  const int dialled = socket_to(peer.port);
+  ASSERT_GE(dialled, 0);
+  EXPECT_EQ(timeouts_of(dialled), std::make_pair(1, 3000u));
+
+  // An incoming lane: a connection made here, its accepted end handed to the lanes.
+  const int ours = dial(peer.port);
+  ASSERT_TRUE(peer.accept_one(std::chrono::seconds(10)));
+  const int adopted = peer.accepted.back();
+  peer.accepted.pop_back();  // the lanes' now (they close it)
+  EXPECT_EQ(timeouts_of(adopted), std::make_pair(0, 0u));
+  lanes.adopt(adopted);
+  EXPECT_EQ(timeouts_of(adopted), std::make_pair(1, 3000u));
+  lanes.stop();
+  ::close(ours);
 }
 
 }  // namespace
