@@ -125,12 +125,7 @@ class PartitionTest(unittest.TestCase):
 def main():
     if topology.private_namespace_ready():
         unittest.main()
-    why = topology.probe_private_namespace()
-    if why:
-        print(f"partition_test: skipped: no network namespaces here ({why})")
-        return 77
-    return topology.enter_private_namespace([sys.executable, os.path.abspath(__file__)] +
-                                            sys.argv[1:])
+    return topology.enter_or_skip(__file__, sys.argv[1:], "partition_test")
 
 
 if __name__ == "__main__":

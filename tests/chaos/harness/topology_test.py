@@ -4,7 +4,6 @@ the blocked addresses (and only those: clients still reach it), a one-way block 
 direction, loss drops some packets, and nothing is left behind. Runs in the harness's
 private namespace (exit 77 where it cannot: no root and no user namespaces)."""
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -108,12 +107,7 @@ class TopologyTest(unittest.TestCase):
 def main():
     if topology.private_namespace_ready():
         unittest.main()
-    why = topology.probe_private_namespace()
-    if why:
-        print(f"topology_test: skipped: no network namespaces here ({why})")
-        return 77
-    code = topology.enter_private_namespace([sys.executable, os.path.abspath(__file__)] +
-                                            sys.argv[1:])
+    code = topology.enter_or_skip(__file__, sys.argv[1:], "topology_test")
     if code == 0:
         # The private namespace took every namespace of the run with it.
         left = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
