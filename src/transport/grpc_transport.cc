@@ -962,9 +962,10 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a taken port is an error
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(options_.max_message_bytes, static_cast<uint64_t>(INT32_MAX))));
-  // Peers ping every kPeerKeepaliveMs (their streams' keepalive): accepted, never a strike.
+  // Peers ping every kPeerKeepaliveMs (their streams' keepalive), above this interval, so
+  // never a strike; a connection pinging faster is still closed after gRPC's two strikes.
+  static_assert(kPeerKeepaliveMs > 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   for (size_t i = 0; i < listeners.size(); ++i) {

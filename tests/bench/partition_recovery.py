@@ -25,9 +25,7 @@ procs = []
 root = tempfile.mkdtemp(prefix="lanepart-")
 
 def metric(slot, name):
-    p = subprocess.run(topo.exec_prefix(None) + ["curl", "-s", "--max-time", "1",
-                       f"http://{topo.address(slot)}:2381/metrics"], capture_output=True, text=True)
-    for line in p.stdout.splitlines():
+    for line in topo.fetch(f"http://{topo.address(slot)}:2381/metrics").splitlines():
         if line.startswith(name + " "):
             return float(line.split()[-1])
     return None

@@ -50,10 +50,10 @@ class PartitionTest(unittest.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def metric(self, slot, name):
-        p = subprocess.run(self.topo.exec_prefix(None) + [
-            "curl", "-s", "--max-time", "1", f"http://{self.topo.address(slot)}:2381/metrics"],
-            capture_output=True, text=True, timeout=10)
-        for line in p.stdout.splitlines():
+        """A series without labels on member `slot`'s /metrics, read from the clients'
+        namespace, or None."""
+        text = self.topo.fetch(f"http://{self.topo.address(slot)}:2381/metrics")
+        for line in text.splitlines():
             if line.startswith(name + " "):
                 return float(line.split()[-1])
         return None

@@ -26,6 +26,16 @@ NFT_TABLE = """table inet rkvchaos {
 """
 
 
+# Prints a URL's body (nothing when it cannot be read within a second).
+FETCH = """
+import sys, urllib.request
+try:
+    print(urllib.request.urlopen(sys.argv[1], timeout=1).read().decode())
+except OSError:
+    pass
+"""
+
+
 class CommandError(Exception):
     pass
 
@@ -100,6 +110,11 @@ class Topology:
         execs, so the child's pid is the program's pid."""
         name = self.client_ns if slot is None else self.ns(slot)
         return ["nsenter", f"--net=/run/netns/{name}", "--"]
+
+    def fetch(self, url, slot=None):
+        """The body of a GET of `url` from a member's namespace (None: the clients'), or ''
+        when it cannot be read within a second. Python's own client: no curl needed."""
+        return run(self.exec_prefix(slot) + [sys.executable, "-c", FETCH, url], check=False).stdout
 
     # ---- faults ----
     def nft(self, slot, command, log):
