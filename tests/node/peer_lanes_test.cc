@@ -20,6 +20,8 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -335,19 +337,26 @@ struct SilentPeer {
   std::vector<int> accepted;
 };
 
-PeerLaneHooks refusing_hooks() {
-  return PeerLaneHooks{.on_frame = [](raftkv::peer::PeerFrame&, uint64_t*) { return false; },
-                       .on_closed = [](uint64_t) {}};
+// Lanes of member 2 in cluster 7 that refuse every frame, with `adjust`'s options, started
+// and dialling `peer` as member 1; null if they could not start.
+std::unique_ptr<PeerLanes> lanes_dialling(const SilentPeer& peer,
+                                          const std::function<void(PeerLaneOptions&)>& adjust) {
+  PeerLaneOptions options{.cluster_id = 7, .self = raft::NodeId(2)};
+  adjust(options);
+  auto lanes = std::make_unique<PeerLanes>(
+      std::move(options),
+      PeerLaneHooks{.on_frame = [](raftkv::peer::PeerFrame&, uint64_t*) { return false; },
+                    .on_closed = [](uint64_t) {}});
+  if (!lanes->start().ok()) return nullptr;
+  lanes->set_peer(raft::NodeId(1), peer.address(), nullptr);
+  return lanes;
 }
 
 TEST(PeerLanes, ALaneNotAcceptedInTimeIsGivenUpAndDialledAgain) {
   SilentPeer peer;
-  PeerLanes lanes(PeerLaneOptions{.cluster_id = 7,
-                                  .self = raft::NodeId(2),
-                                  .connect_timeout = std::chrono::milliseconds(200)},
-                  refusing_hooks());
-  ASSERT_TRUE(lanes.start().ok());
-  lanes.set_peer(raft::NodeId(1), peer.address(), nullptr);
+  auto lanes = lanes_dialling(
+      peer, [](PeerLaneOptions& o) { o.connect_timeout = std::chrono::milliseconds(200); });
+  ASSERT_NE(lanes, nullptr);
   // The lane connects, writes its hello and hears nothing: after 200 ms it is given up
   // and dialled again (the backoff grows from 50 ms), where it used to wait for ever.
   // Bounded: three dials within 10 s each.
@@ -355,8 +364,8 @@ TEST(PeerLanes, ALaneNotAcceptedInTimeIsGivenUpAndDialledAgain) {
     ASSERT_TRUE(peer.accept_one(std::chrono::seconds(10))) << "dial " << dials + 1;
   }
   raftkv::peer::PeerFrame frame;
-  EXPECT_FALSE(lanes.send(raft::NodeId(1), frame, 1));  // never up: the caller goes another way
-  lanes.stop();
+  EXPECT_FALSE(lanes->send(raft::NodeId(1), frame, 1));  // never up: the caller goes another way
+  lanes->stop();
 }
 
 // Our own socket whose peer is 127.0.0.1:`port` (the lane dialled from this process), or -1.
@@ -392,12 +401,9 @@ TEST(PeerLanes, EveryLaneGivesUpOnAPeerThatAcknowledgesNothing) {
   // after the partition heals; keepalive probes find it when nothing is being sent. Both
   // ends: the lanes we dial and the ones we adopt.
   SilentPeer peer;
-  PeerLanes lanes(PeerLaneOptions{.cluster_id = 7,
-                                  .self = raft::NodeId(2),
-                                  .user_timeout = std::chrono::milliseconds(3000)},
-                  refusing_hooks());
-  ASSERT_TRUE(lanes.start().ok());
-  lanes.set_peer(raft::NodeId(1), peer.address(), nullptr);
+  auto lanes = lanes_dialling(
+      peer, [](PeerLaneOptions& o) { o.user_timeout = std::chrono::milliseconds(3000); });
+  ASSERT_NE(lanes, nullptr);
   ASSERT_TRUE(peer.accept_one(std::chrono::seconds(10)));
   const int dialled = socket_to(peer.port);
   ASSERT_GE(dialled, 0);
@@ -409,9 +415,9 @@ TEST(PeerLanes, EveryLaneGivesUpOnAPeerThatAcknowledgesNothing) {
   const int adopted = peer.accepted.back();
   peer.accepted.pop_back();  // the lanes' now (they close it)
   EXPECT_EQ(timeouts_of(adopted), std::make_pair(0, 0u));
-  lanes.adopt(adopted);
+  lanes->adopt(adopted);
   EXPECT_EQ(timeouts_of(adopted), std::make_pair(1, 3000u));
-  lanes.stop();
+  lanes->stop();
   ::close(ours);
 }
 
