@@ -25,6 +25,16 @@ class WritableFile {
   virtual Status sync() = 0;
   /// Shrinks the file to `size` bytes (and syncs).
   virtual Status truncate(uint64_t size) = 0;
+  /// The next `n` bytes are about to be appended. A file with space reserved on disk may
+  /// write zeros over them, and some way beyond, ahead of time: a file system that keeps
+  /// reserved blocks as "unwritten" (ext4, XFS) then finds them written when the records
+  /// land, and an fdatasync has no block map to update for them. Moves nothing: the next
+  /// append still goes where it would have; what is beyond it still reads as zeros. The
+  /// default does nothing.
+  virtual Status prepare(uint64_t n) {
+    (void)n;
+    return Status::ok();
+  }
 };
 
 /// An open file, read at any offset (a snapshot sent to a follower in pieces).

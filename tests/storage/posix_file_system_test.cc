@@ -1,6 +1,6 @@
 // The operating system's files: read_file returns every byte, whether the file's size
 // is known up front or not (files in /proc say 0); read_written leaves out only a tail
-// that was preallocated and never written.
+// that was preallocated and never written; prepare writes zeros ahead of the appends.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -98,6 +98,60 @@ TEST(PosixFileSystem, ReadWrittenOfAFileWithoutHolesIsTheWholeFile) {
   auto missing = posix_file_system().read_written("/nonexistent/raftkv-file");
   ASSERT_FALSE(missing.is_ok());
   EXPECT_NE(missing.status().message().find("/nonexistent/raftkv-file"), std::string::npos);
+}
+
+// Where the first hole at or after 0 begins, once everything written is synced; -1 where
+// the file system cannot tell.
+off_t first_hole(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const off_t hole = ::lseek(fd, 0, SEEK_HOLE);
+  ::close(fd);
+  return hole;
+}
+
+TEST(PosixFileSystem, PrepareWritesZerosAheadOfTheAppendsWithinTheReservedSpaceOnly) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("posix-fs-p-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "segment").string();
+  const uint64_t reserved = 1 << 20;
+  auto f = posix_file_system().open_for_append(path, 0, reserved);
+  ASSERT_TRUE(f.is_ok()) << f.status().message();
+  WritableFile& file = *f.value();
+  const bool holes = reports_holes(path, reserved);
+
+  ASSERT_TRUE(file.append("abc").is_ok());
+  ASSERT_TRUE(file.prepare(1000).is_ok());
+  ASSERT_TRUE(file.append("def").is_ok());  // where it would have gone without prepare
+  ASSERT_TRUE(file.sync().is_ok());
+  if (holes) {
+    // Written well past the appends (a chunk ahead), not all of the reserved space. Asked
+    // before the file is read: pages read into the cache count as data to SEEK_HOLE.
+    const off_t hole = first_hole(path);
+    EXPECT_GE(hole, 3 + 1000 + (64 << 10));
+    EXPECT_LT(static_cast<uint64_t>(hole), reserved);
+  }
+  auto bytes = posix_file_system().read_file(path);
+  ASSERT_TRUE(bytes.is_ok());
+  EXPECT_EQ(bytes.value().size(), reserved) << "the file did not grow";
+  EXPECT_EQ(bytes.value().substr(0, 6), "abcdef");
+  EXPECT_EQ(bytes.value().find_first_not_of('\0', 6), std::string::npos);
+
+  // Never past the reserved size: a file that reserved nothing grows only by its appends.
+  const std::string bare = (dir / "bare").string();
+  auto g = posix_file_system().open_for_append(bare, 0, 0);
+  ASSERT_TRUE(g.is_ok());
+  ASSERT_TRUE(g.value()->append("xy").is_ok());
+  ASSERT_TRUE(g.value()->prepare(100).is_ok());
+  ASSERT_TRUE(g.value()->sync().is_ok());
+  EXPECT_EQ(std::filesystem::file_size(bare), 2u);
+
+  // Nor past a truncation: the space cut off is no longer reserved.
+  ASSERT_TRUE(file.truncate(6).is_ok());
+  ASSERT_TRUE(file.prepare(100).is_ok());
+  ASSERT_TRUE(file.sync().is_ok());
+  EXPECT_EQ(std::filesystem::file_size(path), 6u);
+  std::filesystem::remove_all(dir);
 }
 
 TEST(PosixFileSystem, AMissingFileIsAnErrorNamingIt) {

@@ -46,6 +46,13 @@ class FaultFile : public storage::WritableFile {
     return inner_->truncate(size);
   }
 
+  // Zeros where the pending appends and the next `n` bytes will go: what a lost pending
+  // write leaves there reads as zeros, as it would have anyway.
+  Status prepare(uint64_t n) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    return inner_->prepare(pending_.size() + n);
+  }
+
   Status flush() {
     std::lock_guard<std::mutex> lock(mu_);
     if (pending_.empty()) return Status::ok();
