@@ -86,7 +86,7 @@ class KeyIndex {
   // The hash holds map_'s nodes, found by key (heterogeneous lookup), in abseil's open
   // addressing table: a probe reads a group of control bytes and a slot, where
   // std::unordered_set read a bucket, a list node and divided twice (docs/benchmarks.md,
-  // "The eighth cut"). kv_bench: 1 byte a key above the ordered map alone.
+  // "The eighth cut"). kv_bench: 305 heap bytes a key in all, 337 with std::unordered_set.
   struct ByKeyHash {
     using is_transparent = void;
     size_t operator()(std::string_view key) const { return absl::Hash<std::string_view>{}(key); }
