@@ -125,8 +125,11 @@ def run(cluster, clients, duration, bench_flags=(), at_leader=False):
             # by the measured ops only: stated in the table notes.
             r["cpu_s"] = after - before
             results[client][name] = r
+            # Which errors, when there are any: a count alone leaves a failed run unexplained.
+            codes = ", ".join(f"{code} {n}" for code, n in sorted(r.get("error_codes", {}).items()))
             print(f"  {name} ({client}): {r['throughput']:.0f} ops/s, "
-                  f"p99 {r['latency_ms']['p99']:.2f} ms, {r['errors']} errors, "
+                  f"p99 {r['latency_ms']['p99']:.2f} ms, {r['errors']} errors"
+                  f"{f' ({codes})' if codes else ''}, "
                   f"CPU s per 1k ops {cpu_per_1k(r):.3f}", file=sys.stderr)
     return results
 
