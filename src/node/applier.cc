@@ -21,7 +21,8 @@ constexpr std::chrono::milliseconds kSlowApply(100);
 
 Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
                  RemovedMembers* removed, FatalHandler fatal, NodeMetrics* metrics,
-                 raft::LogIndex applied, storage::SnapshotStore* snapshots, Outputs outputs)
+                 raft::LogIndex applied, storage::SnapshotStore* snapshots, Outputs outputs,
+                 bool apply_here)
     : self_(self),
       sm_(sm),
       tracker_(tracker),
@@ -30,18 +31,26 @@ Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
       metrics_(metrics),
       snapshots_(snapshots),
       outputs_(std::move(outputs)),
-      applied_(applied.value()) {}
+      applied_(applied.value()),
+      apply_here_(apply_here),
+      handle_([this](Item& item) { std::visit([this](auto& i) { run(i); }, item); }) {}
 
 Applier::~Applier() { stop(); }
 
-void Applier::start() {
-  queue_.start("raftkv-apply",
-               [this](Item& item) { std::visit([this](auto& i) { run(i); }, item); });
-}
+void Applier::start() { queue_.start("raftkv-apply", handle_); }
 
 void Applier::stop() { queue_.stop(); }
 
-void Applier::apply(ReadyJob job) { queue_.push(std::move(job)); }
+void Applier::apply(ReadyJob job) {
+  // A snapshot from the leader replaces the whole state machine: the apply thread's.
+  if (!apply_here_ || job.ready.snapshot.has_value()) return queue_.push(std::move(job));
+  Item item(std::move(job));
+  if (queue_.run_here_if_idle(item, handle_)) {
+    applied_here_.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    queue_.push(std::move(item));
+  }
+}
 void Applier::take_snapshot(raft::SnapshotMeta meta) {
   queue_.push(SnapshotRequest{std::move(meta)});
 }

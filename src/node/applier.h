@@ -34,9 +34,11 @@ class Applier {
 
   // `applied` is the index the state machine reflects already (its restored snapshot).
   // Local snapshots are written into `snapshots` as the state machine produces them.
+  // With `apply_here`, apply() applies on the calling thread when the apply thread is
+  // idle (NodeConfig::apply_on_calling_thread).
   Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker, RemovedMembers* removed,
           FatalHandler fatal, NodeMetrics* metrics, raft::LogIndex applied,
-          storage::SnapshotStore* snapshots, Outputs outputs);
+          storage::SnapshotStore* snapshots, Outputs outputs, bool apply_here = false);
   ~Applier();
 
   void start();
@@ -45,7 +47,9 @@ class Applier {
   // Takes no more items, without waiting for the thread: any thread (RaftNode::halt).
   void halt() { queue_.halt(); }
 
-  // Any thread: queue items for the apply thread.
+  // Any thread: queue items for the apply thread. apply() runs the job on the calling
+  // thread instead when `apply_here` was given, the job installs no snapshot, and the
+  // apply thread has nothing queued or in hand (then it takes nothing meanwhile).
   void apply(ReadyJob job);  // then outputs.applied
   // A snapshot of the state machine as of `meta.last` (the index it has applied).
   void take_snapshot(raft::SnapshotMeta meta);           // then outputs.snapshot_taken
@@ -56,6 +60,8 @@ class Applier {
   raft::LogIndex applied() const { return raft::LogIndex(applied_.load()); }
   // Items waiting for the apply thread. Any thread.
   size_t queue_depth() const { return queue_.size(); }
+  // Ready jobs applied on the thread that handed them over (`apply_here`). Any thread.
+  uint64_t applied_here() const { return applied_here_.load(std::memory_order_relaxed); }
 
  private:
   struct SnapshotRequest {
@@ -85,17 +91,22 @@ class Applier {
   }
 
   const raft::NodeId self_;
-  StateMachine* const sm_;  // apply thread only, once started
+  // Called by one thread at a time once started: the apply thread, or one in
+  // run_here_if_idle (the queue keeps the two apart and in order).
+  StateMachine* const sm_;
   RequestTracker* const tracker_;
   RemovedMembers* const removed_;
   const FatalHandler fatal_;
   NodeMetrics* const metrics_;
   storage::SnapshotStore* const snapshots_;
   const Outputs outputs_;
-  std::atomic<uint64_t> applied_;  // written by the apply thread only
-  bool failed_ = false;            // apply thread
+  std::atomic<uint64_t> applied_;  // written by the applying thread only
+  bool failed_ = false;            // the applying thread
+  const bool apply_here_;
+  std::atomic<uint64_t> applied_here_{0};
 
-  WorkQueue<Item> queue_;  // the apply thread
+  const std::function<void(Item&)> handle_;  // runs an item (either thread)
+  WorkQueue<Item> queue_;                    // the apply thread
 };
 
 }  // namespace node

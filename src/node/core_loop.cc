@@ -454,7 +454,9 @@ void CoreLoop::persisted(ReadyJob job) {
 }
 
 void CoreLoop::applied(std::optional<SnapshotData> installed) {
-  post([this, installed = std::move(installed)]() mutable { advance(std::move(installed)); });
+  Task task = [this, installed = std::move(installed)]() mutable { advance(std::move(installed)); };
+  if (parts_.apply_here && run_here(task)) return;
+  post(std::move(task));
 }
 
 void CoreLoop::advance(std::optional<SnapshotData> installed) {

@@ -81,6 +81,9 @@ class CoreLoop {
     // Whether step() may run the core on the calling thread when it is idle
     // (NodeConfig::step_on_receiving_thread).
     bool step_here = false;
+    // Whether applied() may run the core's next round on the calling thread when the
+    // core thread is idle (NodeConfig::apply_on_calling_thread).
+    bool apply_here = false;
   };
   // `latest` is the snapshot the node recovered (for InstallSnapshot); `durable` the
   // hard state on disk.
@@ -122,12 +125,15 @@ class CoreLoop {
   void propose_timeouts(raft::Timeouts timeouts, ProposeCallback done);
   void transfer_leadership(raft::NodeId to, std::function<void(absl::Status)> done);
 
-  // The storage thread (or the core thread, when nothing needed an fsync): a Ready is
-  // durable. Sends what waited for the disk and hands the job to the apply thread.
+  // The thread that wrote it (the storage thread, or one in the core's round: the core
+  // thread, or one in run_here): a Ready is durable. Sends what waited for the disk and
+  // hands the job to the applier (which may apply it on this thread).
   void persisted(ReadyJob job);
-  // The apply thread: the Ready was applied (`installed`: the leader's snapshot it
-  // restored), or a local snapshot was taken.
+  // The thread that applied it (the apply thread, or the one persisted() ran on): the
+  // Ready was applied (`installed`: the leader's snapshot it restored). With
+  // Parts::apply_here the core advances on the calling thread when the core is idle.
   void applied(std::optional<SnapshotData> installed);
+  // The apply thread: a local snapshot was taken.
   void snapshot_taken(std::shared_ptr<storage::SnapshotWriter> snapshot);
   // The storage thread: a local snapshot is durable, readable from its file.
   void snapshot_saved(SnapshotData saved);
@@ -161,8 +167,9 @@ class CoreLoop {
   absl::Status queue_full() const;
   // Core thread: kOverloaded when applying trails committing by more than the bound.
   absl::Status apply_lag_refusal();
-  // step()'s message run on the calling thread (Parts::step_here): false, the task
-  // untouched, when another thread is in the core, work is queued, or a tick is due.
+  // step()'s message (Parts::step_here) or applied()'s advance (Parts::apply_here) run on
+  // the calling thread: false, the task untouched, when another thread is in the core,
+  // work is queued, or a tick is due.
   bool run_here(Task& task);
   static constexpr int kRoundsHere = 4;
   void loop();

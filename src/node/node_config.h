@@ -89,6 +89,18 @@ struct NodeConfig {
   /// transport's callback threads (the server sets it). LocalNetwork delivers on the
   /// sender's core thread under its own lock, so the default is off.
   bool step_on_receiving_thread = false;
+  /// Whether committed entries may be applied on the thread that made them durable or
+  /// committed them (the core thread, or one that stepped a message there) when the
+  /// apply thread has nothing queued or in hand, and the core's next round then run on
+  /// the thread that applied when the core thread is idle: each saves a hand-off (a
+  /// wake-up each way) per Ready. The state machine is still called by one thread at a
+  /// time, in log order; a snapshot from the leader is still installed, and local
+  /// snapshots still taken, on the apply thread. A slow apply then holds the thread it
+  /// runs on (the core's next Ready waits for it either way, one Ready being in flight
+  /// until applied), and a held apply holds the core: the apply-lag refusal
+  /// (OverloadBounds::max_apply_lag) then rarely fires, the core thread's queue bound
+  /// does. The server sets it (issue 19); off by default, as the apply-lag tests need.
+  bool apply_on_calling_thread = false;
   /// Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
   metrics::Registry* registry = nullptr;
   /// Asked on the leader before it acts on a cluster operation a client requested through

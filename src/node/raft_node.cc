@@ -97,7 +97,8 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                        .snapshot_taken =
                            [n](std::shared_ptr<storage::SnapshotWriter> snapshot) {
                              n->core_->snapshot_taken(std::move(snapshot));
-                           }});
+                           }},
+      config.apply_on_calling_thread);
   n->core_ =
       std::make_unique<CoreLoop>(config.tick_ms, std::move(core), std::move(r.snapshot), durable,
                                  CoreLoop::Parts{.transport = transport,
@@ -107,7 +108,8 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                                                  .fatal = fatal,
                                                  .metrics = &n->metrics_,
                                                  .bounds = config.overload,
-                                                 .step_here = config.step_on_receiving_thread});
+                                                 .step_here = config.step_on_receiving_thread,
+                                                 .apply_here = config.apply_on_calling_thread});
   n->dispatcher_ =
       std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(), n->applier_.get(),
                                    n->tracker_.get(), transport, config.authorize);
@@ -277,6 +279,7 @@ NodeState RaftNode::status() const {
                    .malformed_proposals = dispatcher_->malformed_proposals(),
                    .writes_lost_with_leader = tracker_->lost_handovers(),
                    .messages_stepped_here = core_->stepped_here(),
+                   .readies_applied_here = applier_->applied_here(),
                    .overload = core_->overload(),
                    .last_heard = std::move(core.last_heard),
                    .memory = core.memory};

@@ -63,6 +63,9 @@ struct NodeState {
   /// Peer messages stepped on the thread that delivered them, the core thread being idle
   /// (NodeConfig::step_on_receiving_thread), since open().
   uint64_t messages_stepped_here = 0;
+  /// Committed entries applied on the thread that made them durable or committed them,
+  /// one count per Ready (NodeConfig::apply_on_calling_thread), since open().
+  uint64_t readies_applied_here = 0;
   OverloadCounters overload;                             ///< work the core thread turned away
   std::map<raft::NodeId, Clock::time_point> last_heard;  ///< a message from each peer
   MemoryHeld memory;                                     ///< what the core thread holds

@@ -209,9 +209,11 @@ absl::Status Server::open_node() {
   sm_->set_member_listener(
       [t, self](const in::MemberAttributes& m) { point_peer(t, self, m.id(), m.peer_urls()); });
   // The gRPC transport delivers on its callback threads, holding none of its locks: a
-  // peer's message is stepped there when the core thread is idle (issue 19).
+  // peer's message is stepped there when the core thread is idle, and what it commits
+  // applied there when the apply thread is idle (issue 19).
   node::NodeConfig node_config = cfg.node;
   node_config.step_on_receiving_thread = true;
+  node_config.apply_on_calling_thread = true;
   auto node = node::RaftNode::open(node_config, sm_.get(), t);
   if (!node.ok()) return node.status();
   node_ = *std::move(node);

@@ -3,11 +3,15 @@
 // 127.0.0.1, whose callback threads then run the core when its own thread is idle. The
 // core's code must still run on one thread at a time and in the order of its inputs, and
 // the core thread must still tick (elections, heartbeats) while messages keep coming.
-// Every wait is bounded.
+// Committed entries applied on the thread that made them durable or committed them
+// (NodeConfig::apply_on_calling_thread): the state machine must still be called by one
+// thread at a time, in log order, on every member. Every wait is bounded.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -26,18 +30,38 @@ namespace {
 using raft::NodeId;
 using std::chrono::milliseconds;
 
-// Appends every command to a list.
+// Appends every command to a list, and records the thread each apply ran on.
 class ListMachine : public StateMachine {
  public:
   std::string apply(raft::LogIndex index, std::string_view command) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    items_.emplace_back(command);
+    // Two applies at once break the runtime's contract: counted (the list's lock below
+    // would hide them otherwise).
+    if (applying_.exchange(true)) ++overlaps_;
+    char name[16] = {};
+    (void)pthread_getname_np(pthread_self(), name, sizeof name);
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      ++applied_on_[name];
+      waiting_ = held_;
+      released_.wait(lock, [this] { return !held_; });
+      waiting_ = false;
+      items_.emplace_back(command);
+    }
+    applying_ = false;
     return "applied " + std::to_string(index.value());
   }
+  // Taken on the apply thread, no apply running meanwhile (counted as apply() counts).
   std::string snapshot() override {
-    std::lock_guard<std::mutex> lock(mu_);
+    if (applying_.exchange(true)) ++overlaps_;
     std::string out;
-    for (const std::string& s : items_) out += s + "\n";
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      snapshot_waiting_ = snapshot_held_;
+      released_.wait(lock, [this] { return !snapshot_held_; });
+      snapshot_waiting_ = false;
+      for (const std::string& s : items_) out += s + "\n";
+    }
+    applying_ = false;
     return out;
   }
   absl::Status restore(std::string_view data) override {
@@ -54,6 +78,33 @@ class ListMachine : public StateMachine {
     }
     return absl::OkStatus();
   }
+  // While held, apply waits (on whichever thread applies).
+  void hold(bool held) {
+    std::lock_guard<std::mutex> lock(mu_);
+    held_ = held;
+    released_.notify_all();
+  }
+  // While held, snapshot() waits.
+  void hold_snapshots(bool held) {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshot_held_ = held;
+    released_.notify_all();
+  }
+  bool snapshot_waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return snapshot_waiting_;
+  }
+  // An apply is waiting for hold(false).
+  bool waiting() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return waiting_;
+  }
+  // Applies per thread name, and applies that began while another was running.
+  std::map<std::string, int> applied_on() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return applied_on_;
+  }
+  int overlaps() const { return overlaps_.load(); }
   std::vector<std::string> items() {
     std::lock_guard<std::mutex> lock(mu_);
     return items_;
@@ -61,13 +112,22 @@ class ListMachine : public StateMachine {
 
  private:
   std::mutex mu_;
+  std::condition_variable released_;
+  bool held_ = false;
+  bool waiting_ = false;
+  bool snapshot_held_ = false;
+  bool snapshot_waiting_ = false;
   std::vector<std::string> items_;
+  std::map<std::string, int> applied_on_;
+  std::atomic<bool> applying_{false};
+  std::atomic<int> overlaps_{0};
 };
 
 // Three members on the gRPC transport, each with its own data directory.
 class GrpcCluster {
  public:
-  explicit GrpcCluster(bool step_here) {
+  explicit GrpcCluster(bool step_here, bool apply_here = false,
+                       uint64_t snapshot_entries = NodeConfig{}.snapshot_entries) {
     char pattern[] = "/tmp/raftkv-step-here-XXXXXX";
     dir_ = mkdtemp(pattern);
     raft::Membership bootstrap;
@@ -86,6 +146,8 @@ class GrpcCluster {
       c.timeouts = TimeoutsMs{20, 150, 300};
       c.bootstrap = bootstrap;
       c.step_on_receiving_thread = step_here;
+      c.apply_on_calling_thread = apply_here;
+      c.snapshot_entries = snapshot_entries;
       auto node = RaftNode::open(c, m.sm.get(), m.transport.get());
       EXPECT_TRUE(node.ok()) << node.status();
       if (!node.ok()) return;
@@ -230,6 +292,134 @@ TEST(StepHere, ALeaderThatStopsUnderLoadIsReplacedAndWritesGoOn) {
   done = true;
   load.join();
   ASSERT_TRUE(eventually([&] { return c.sm(others[0]).items() == c.sm(others[1]).items(); }));
+}
+
+uint64_t applied_here(GrpcCluster& c) {
+  uint64_t n = 0;
+  for (int i = 1; i <= 3; ++i) n += c.node(i).status().readies_applied_here;
+  return n;
+}
+
+// Applies a member's state machine saw on threads other than the apply thread.
+int applied_elsewhere(ListMachine& sm) {
+  int n = 0;
+  for (const auto& [thread, count] : sm.applied_on()) {
+    if (thread != "raftkv-apply") n += count;
+  }
+  return n;
+}
+
+TEST(ApplyHere, EntriesAreAppliedWhereTheyCommitAndEveryMemberAppliesOneOrder) {
+  GrpcCluster c(/*step_here=*/true, /*apply_here=*/true);
+  ASSERT_NE(c.wait_leader(), 0);
+  ASSERT_EQ(write_concurrently(c, {1, 2, 3}, 4, 100), 0);
+  ASSERT_TRUE(eventually([&] {
+    return c.sm(1).items().size() == 400 && c.sm(2).items().size() == 400 &&
+           c.sm(3).items().size() == 400;
+  }));
+  EXPECT_EQ(c.sm(1).items(), c.sm(2).items());
+  EXPECT_EQ(c.sm(1).items(), c.sm(3).items());
+  EXPECT_TRUE(in_writer_order(c.sm(1).items(), 4));
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(c.sm(i).overlaps(), 0) << "member " << i;
+    // Every member took the path (the leader where it learns of a commit, a follower
+    // where the leader's entries arrive), not just the fallback to the apply thread.
+    EXPECT_GT(applied_elsewhere(c.sm(i)), 0) << "member " << i;
+  }
+  EXPECT_GT(applied_here(c), 100u);
+}
+
+TEST(ApplyHere, WithoutTheSwitchEveryApplyRunsOnTheApplyThread) {
+  GrpcCluster c(/*step_here=*/true, /*apply_here=*/false);
+  ASSERT_NE(c.wait_leader(), 0);
+  ASSERT_EQ(write_concurrently(c, {1, 2, 3}, 2, 50), 0);
+  ASSERT_TRUE(eventually([&] {
+    return c.sm(1).items().size() == 100 && c.sm(2).items().size() == 100 &&
+           c.sm(3).items().size() == 100;
+  }));
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_EQ(c.sm(i).applied_on(), (std::map<std::string, int>{{"raftkv-apply", 100}}))
+        << "member " << i;
+  }
+  EXPECT_EQ(applied_here(c), 0u);
+}
+
+// A held apply holds whatever thread runs it, the core's with it: the writes behind it
+// wait, and are applied after it, in order, once it is released.
+TEST(ApplyHere, AHeldApplyHoldsTheWritesBehindItAndLosesNone) {
+  GrpcCluster c(/*step_here=*/true, /*apply_here=*/true);
+  const int l = c.wait_leader();
+  ASSERT_NE(l, 0);
+  ASSERT_TRUE(c.node(l).client_write("zero", kTimeout).ok());
+  c.sm(l).hold(true);
+  std::atomic<int> answered{0};
+  absl::StatusOr<std::string> first = absl::UnknownError("unanswered");
+  absl::StatusOr<std::string> second = absl::UnknownError("unanswered");
+  c.node(l).client_write_async("first", kTimeout, [&](absl::StatusOr<std::string> r) {
+    first = std::move(r);
+    ++answered;
+  });
+  ASSERT_TRUE(eventually([&] { return c.sm(l).waiting(); }));
+  c.node(l).client_write_async("second", kTimeout, [&](absl::StatusOr<std::string> r) {
+    second = std::move(r);
+    ++answered;
+  });
+  EXPECT_EQ(answered.load(), 0);  // "first" is answered once applied
+  c.sm(l).hold(false);
+  ASSERT_TRUE(eventually([&] { return answered.load() == 2; }));
+  EXPECT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(second.ok()) << second.status();
+  const std::vector<std::string> want{"zero", "first", "second"};
+  EXPECT_EQ(c.sm(l).items(), want);
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_TRUE(eventually([&] { return c.sm(i).items() == want; })) << "member " << i;
+    EXPECT_EQ(c.sm(i).overlaps(), 0) << "member " << i;
+  }
+}
+
+// While the apply thread takes a snapshot, what commits meanwhile waits for it: applied
+// after the snapshot, in order, never beside it on another thread.
+TEST(ApplyHere, WhatCommitsWhileTheApplyThreadTakesASnapshotIsAppliedAfterIt) {
+  GrpcCluster c(/*step_here=*/true, /*apply_here=*/true, /*snapshot_entries=*/20);
+  const int l = c.wait_leader();
+  ASSERT_NE(l, 0);
+  ListMachine& sm = c.sm(l);
+  struct Release {  // however the test ends, so that the node can stop
+    ListMachine& sm;
+    ~Release() { sm.hold_snapshots(false); }
+  } release{sm};
+  sm.hold_snapshots(true);
+  // Writes one at a time until the leader's snapshot has begun (and holds).
+  std::atomic<int> answered{0}, failed{0};
+  int written = 0;
+  auto write = [&] {
+    c.node(l).client_write_async("w" + std::to_string(written++), kTimeout,
+                                 [&](absl::StatusOr<std::string> r) {
+                                   if (!r.ok()) ++failed;
+                                   ++answered;
+                                 });
+  };
+  while (!sm.snapshot_waiting() && written < 100) {
+    write();
+    ASSERT_TRUE(eventually([&] { return answered.load() == written || sm.snapshot_waiting(); }));
+  }
+  ASSERT_TRUE(sm.snapshot_waiting());
+  const std::vector<std::string> at_hold = sm.items();
+  if (answered.load() == written) write();  // else the last write is already behind it
+  // Committed, and not applied: neither here nor on the thread that committed it.
+  ASSERT_TRUE(eventually([&] {
+    const NodeState st = c.node(l).status();
+    return st.core.commit > st.applied;
+  }));
+  EXPECT_EQ(sm.items(), at_hold);
+  EXPECT_EQ(answered.load(), written - 1);
+  sm.hold_snapshots(false);
+  ASSERT_TRUE(eventually([&] { return answered.load() == written; }));
+  EXPECT_EQ(failed.load(), 0);
+  std::vector<std::string> want;
+  for (int k = 0; k < written; ++k) want.push_back("w" + std::to_string(k));
+  EXPECT_EQ(sm.items(), want);
+  EXPECT_EQ(sm.overlaps(), 0);
 }
 
 }  // namespace
