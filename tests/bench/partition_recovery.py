@@ -14,9 +14,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "chaos",
-                                "harness"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "chaos", "harness"))
+sys.path.insert(0, os.path.join(HERE, "..", "cluster"))
 from topology import Topology  # noqa: E402
+from cluster import metric_value  # noqa: E402
 
 BIN, HOLD = sys.argv[1], float(sys.argv[2])
 extra = sys.argv[3:]
@@ -25,10 +27,7 @@ procs = []
 root = tempfile.mkdtemp(prefix="lanepart-")
 
 def metric(slot, name):
-    for line in topo.fetch(f"http://{topo.address(slot)}:2381/metrics").splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    return None
+    return metric_value(topo.fetch(f"http://{topo.address(slot)}:2381/metrics"), name)
 
 try:
     topo.setup()

@@ -92,6 +92,14 @@ std::unique_ptr<Wal> open(FileSystem& fs, const std::string& dir, Recovered* r,
   return w.is_ok() ? std::move(w.value()) : nullptr;
 }
 
+// The same, with every segment preallocated to `segment` bytes.
+std::unique_ptr<Wal> open_preallocated(const std::string& dir, Recovered* r, uint64_t segment) {
+  StatusOr<std::unique_ptr<Wal>> w =
+      Wal::open(posix_file_system(), dir, WalOptions{segment, true}, r);
+  EXPECT_TRUE(w.is_ok()) << w.status().message();
+  return w.is_ok() ? std::move(w.value()) : nullptr;
+}
+
 // Why opening the log in `dir` fails (ok when it opens).
 Status open_error(const std::string& dir, uint64_t segment = 1 << 20) {
   Recovered r;
@@ -551,24 +559,22 @@ TEST(Wal, AnInstalledSnapshotDropsTheWholeLogEvenEntriesAfterIt) {
 TEST(Wal, PreallocatedZerosAfterTheLastRecordAreNotCorruption) {
   TempDir d;
   Recovered r;
-  StatusOr<std::unique_ptr<Wal>> w =
-      Wal::open(posix_file_system(), d.path(), WalOptions{1 << 16, true}, &r);
-  ASSERT_TRUE(w.is_ok()) << w.status().message();
-  w.value()->append({e(1, 1), e(2, 1)}, {});
-  ASSERT_TRUE(w.value()->sync().is_ok());
-  w.value().reset();
+  std::unique_ptr<Wal> w = open_preallocated(d.path(), &r, 1 << 16);
+  ASSERT_NE(w, nullptr);
+  w->append({e(1, 1), e(2, 1)}, {});
+  ASSERT_TRUE(w->sync().is_ok());
+  w.reset();
   EXPECT_GE(std::filesystem::file_size(segment_path(d.path(), 0)), 1u << 16);
   Recovered back;
-  StatusOr<std::unique_ptr<Wal>> again =
-      Wal::open(posix_file_system(), d.path(), WalOptions{1 << 16, true}, &back);
-  ASSERT_TRUE(again.is_ok()) << again.status().message();
+  std::unique_ptr<Wal> again = open_preallocated(d.path(), &back, 1 << 16);
+  ASSERT_NE(again, nullptr);
   EXPECT_EQ(back.entries.size(), 2u);
   EXPECT_TRUE(back.notes.empty());
-  again.value()->append({e(3, 1)}, {});  // appends continue after the records, not the zeros
-  ASSERT_TRUE(again.value()->sync().is_ok());
-  again.value().reset();
+  again->append({e(3, 1)}, {});  // appends continue after the records, not the zeros
+  ASSERT_TRUE(again->sync().is_ok());
+  again.reset();
   Recovered third;
-  Wal::open(posix_file_system(), d.path(), WalOptions{1 << 16, true}, &third);
+  open_preallocated(d.path(), &third, 1 << 16);
   EXPECT_EQ(third.entries.size(), 3u);
 }
 
@@ -578,14 +584,13 @@ TEST(Wal, RecordsLandOnBlocksAlreadyWrittenInAPreallocatedSegment) {
   // the segment lies past the records, and the zeros there are still the log's end.
   TempDir d;
   Recovered r;
-  StatusOr<std::unique_ptr<Wal>> w =
-      Wal::open(posix_file_system(), d.path(), WalOptions{4 << 20, true}, &r);
-  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  std::unique_ptr<Wal> w = open_preallocated(d.path(), &r, 4 << 20);
+  ASSERT_NE(w, nullptr);
   for (uint64_t i = 1; i <= 10; ++i) {
-    w.value()->append({e(i, 1, std::string(300, 'v'))}, {});
-    ASSERT_TRUE(w.value()->sync().is_ok());
+    w->append({e(i, 1, std::string(300, 'v'))}, {});
+    ASSERT_TRUE(w->sync().is_ok());
   }
-  w.value().reset();
+  w.reset();
   const std::string segment = segment_path(d.path(), 0);
   const int fd = ::open(segment.c_str(), O_RDONLY | O_CLOEXEC);
   const off_t hole = ::lseek(fd, 0, SEEK_HOLE);
@@ -594,9 +599,7 @@ TEST(Wal, RecordsLandOnBlocksAlreadyWrittenInAPreallocatedSegment) {
     EXPECT_GE(hole, 64 << 10) << "the records' blocks were left to be converted one by one";
   }
   Recovered back;
-  StatusOr<std::unique_ptr<Wal>> again =
-      Wal::open(posix_file_system(), d.path(), WalOptions{4 << 20, true}, &back);
-  ASSERT_TRUE(again.is_ok()) << again.status().message();
+  ASSERT_NE(open_preallocated(d.path(), &back, 4 << 20), nullptr);
   EXPECT_EQ(back.entries.size(), 10u);
   EXPECT_TRUE(back.notes.empty());
 }

@@ -16,8 +16,11 @@ import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "cluster"))
 import topology  # noqa: E402
+from cluster import metric_value  # noqa: E402
 
 BIN = os.environ.get("RAFTKV_CHAOS_BIN",
                      os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
@@ -52,11 +55,8 @@ class PartitionTest(unittest.TestCase):
     def metric(self, slot, name):
         """A series without labels on member `slot`'s /metrics, read from the clients'
         namespace, or None."""
-        text = self.topo.fetch(f"http://{self.topo.address(slot)}:2381/metrics")
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[-1])
-        return None
+        return metric_value(self.topo.fetch(f"http://{self.topo.address(slot)}:2381/metrics"),
+                            name)
 
     def log_lines(self, slot, msg):
         """The JSON lines of member `slot`'s log whose msg is `msg`."""
