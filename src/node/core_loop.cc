@@ -69,7 +69,7 @@ void CoreLoop::halt() {
 }
 
 bool CoreLoop::post(Task&& task, Input input, size_t bytes) {
-  bool was_empty = false;
+  bool wake = false;
   {
     MutexLock lock(&mu_);
     if (stopping_) return true;  // dropped, as stop() drops what is queued
@@ -82,13 +82,17 @@ bool CoreLoop::post(Task&& task, Input input, size_t bytes) {
           .fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    was_empty = queue_.empty();
+    // Only for the first task, since the core thread takes the whole queue when it
+    // wakes; and not while a thread is in the core's round (the core thread's own, or one
+    // in run_here): that thread takes the queue before it lets go, or wakes the core
+    // thread for it (run_here), so a wake-up now would find the core taken and sleep
+    // again.
+    wake = queue_.empty() && !in_hand_;
     queue_.push_back(std::move(task));
     queued_bytes_ += bytes;
   }
-  // Outside the lock, so the woken core thread does not block on it at once; only for
-  // the first task, since the core thread takes the whole queue when it wakes.
-  if (was_empty) work_.signal();
+  // Outside the lock, so the woken core thread does not block on it at once.
+  if (wake) work_.signal();
   return true;
 }
 
@@ -301,7 +305,8 @@ bool CoreLoop::run_here(Task& task) {
   {
     MutexLock lock(&mu_);
     in_hand_ = false;
-    wake = core_waits_ || stopping_;
+    // post() woke no one for what queued since the last round here.
+    wake = core_waits_ || stopping_ || !queue_.empty();
   }
   if (wake) work_.signal_all();  // the core thread, or stop() waiting for this round
   return true;
