@@ -236,6 +236,20 @@ bool in_writer_order(const std::vector<std::string>& items, int writers) {
   return true;
 }
 
+// `writers` threads write `each` apiece over the three members; every member then holds
+// them all, in one order, each writer's in the order it wrote them.
+void write_and_expect_one_order(GrpcCluster& c, int writers, int each) {
+  ASSERT_EQ(write_concurrently(c, {1, 2, 3}, writers, each), 0);
+  const size_t n = static_cast<size_t>(writers) * static_cast<size_t>(each);
+  ASSERT_TRUE(eventually([&] {
+    return c.sm(1).items().size() == n && c.sm(2).items().size() == n &&
+           c.sm(3).items().size() == n;
+  }));
+  EXPECT_EQ(c.sm(1).items(), c.sm(2).items());
+  EXPECT_EQ(c.sm(1).items(), c.sm(3).items());
+  EXPECT_TRUE(in_writer_order(c.sm(1).items(), writers));
+}
+
 uint64_t stepped_here(GrpcCluster& c) {
   uint64_t n = 0;
   for (int i = 1; i <= 3; ++i) n += c.node(i).status().messages_stepped_here;
@@ -245,14 +259,7 @@ uint64_t stepped_here(GrpcCluster& c) {
 TEST(StepHere, MessagesAreSteppedWhereTheyArriveAndEveryMemberAppliesOneOrder) {
   GrpcCluster c(/*step_here=*/true);
   ASSERT_NE(c.wait_leader(), 0);
-  ASSERT_EQ(write_concurrently(c, {1, 2, 3}, 4, 100), 0);
-  ASSERT_TRUE(eventually([&] {
-    return c.sm(1).items().size() == 400 && c.sm(2).items().size() == 400 &&
-           c.sm(3).items().size() == 400;
-  }));
-  EXPECT_EQ(c.sm(1).items(), c.sm(2).items());
-  EXPECT_EQ(c.sm(1).items(), c.sm(3).items());
-  EXPECT_TRUE(in_writer_order(c.sm(1).items(), 4));
+  ASSERT_NO_FATAL_FAILURE(write_and_expect_one_order(c, 4, 100));
   // Most messages found the core idle: the path ran, not just the fallback to the queue.
   EXPECT_GT(stepped_here(c), 100u);
 }
@@ -312,14 +319,7 @@ int applied_elsewhere(ListMachine& sm) {
 TEST(ApplyHere, EntriesAreAppliedWhereTheyCommitAndEveryMemberAppliesOneOrder) {
   GrpcCluster c(/*step_here=*/true, /*apply_here=*/true);
   ASSERT_NE(c.wait_leader(), 0);
-  ASSERT_EQ(write_concurrently(c, {1, 2, 3}, 4, 100), 0);
-  ASSERT_TRUE(eventually([&] {
-    return c.sm(1).items().size() == 400 && c.sm(2).items().size() == 400 &&
-           c.sm(3).items().size() == 400;
-  }));
-  EXPECT_EQ(c.sm(1).items(), c.sm(2).items());
-  EXPECT_EQ(c.sm(1).items(), c.sm(3).items());
-  EXPECT_TRUE(in_writer_order(c.sm(1).items(), 4));
+  ASSERT_NO_FATAL_FAILURE(write_and_expect_one_order(c, 4, 100));
   for (int i = 1; i <= 3; ++i) {
     EXPECT_EQ(c.sm(i).overlaps(), 0) << "member " << i;
     // Every member took the path (the leader where it learns of a commit, a follower
@@ -332,11 +332,7 @@ TEST(ApplyHere, EntriesAreAppliedWhereTheyCommitAndEveryMemberAppliesOneOrder) {
 TEST(ApplyHere, WithoutTheSwitchEveryApplyRunsOnTheApplyThread) {
   GrpcCluster c(/*step_here=*/true, /*apply_here=*/false);
   ASSERT_NE(c.wait_leader(), 0);
-  ASSERT_EQ(write_concurrently(c, {1, 2, 3}, 2, 50), 0);
-  ASSERT_TRUE(eventually([&] {
-    return c.sm(1).items().size() == 100 && c.sm(2).items().size() == 100 &&
-           c.sm(3).items().size() == 100;
-  }));
+  ASSERT_NO_FATAL_FAILURE(write_and_expect_one_order(c, 2, 50));
   for (int i = 1; i <= 3; ++i) {
     EXPECT_EQ(c.sm(i).applied_on(), (std::map<std::string, int>{{"raftkv-apply", 100}}))
         << "member " << i;
