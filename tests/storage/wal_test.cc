@@ -85,17 +85,11 @@ class FaultyFileSystem : public FileSystem {
   };
 };
 
+// The log in `dir` opened (null, with a test failure, when it does not open); with
+// `preallocate`, every segment is preallocated to `segment` bytes.
 std::unique_ptr<Wal> open(FileSystem& fs, const std::string& dir, Recovered* r,
-                          uint64_t segment = 1 << 20) {
-  StatusOr<std::unique_ptr<Wal>> w = Wal::open(fs, dir, WalOptions{segment, false}, r);
-  EXPECT_TRUE(w.is_ok()) << w.status().message();
-  return w.is_ok() ? std::move(w.value()) : nullptr;
-}
-
-// The same, with every segment preallocated to `segment` bytes.
-std::unique_ptr<Wal> open_preallocated(const std::string& dir, Recovered* r, uint64_t segment) {
-  StatusOr<std::unique_ptr<Wal>> w =
-      Wal::open(posix_file_system(), dir, WalOptions{segment, true}, r);
+                          uint64_t segment = 1 << 20, bool preallocate = false) {
+  StatusOr<std::unique_ptr<Wal>> w = Wal::open(fs, dir, WalOptions{segment, preallocate}, r);
   EXPECT_TRUE(w.is_ok()) << w.status().message();
   return w.is_ok() ? std::move(w.value()) : nullptr;
 }
@@ -559,14 +553,14 @@ TEST(Wal, AnInstalledSnapshotDropsTheWholeLogEvenEntriesAfterIt) {
 TEST(Wal, PreallocatedZerosAfterTheLastRecordAreNotCorruption) {
   TempDir d;
   Recovered r;
-  std::unique_ptr<Wal> w = open_preallocated(d.path(), &r, 1 << 16);
+  std::unique_ptr<Wal> w = open(posix_file_system(), d.path(), &r, 1 << 16, true);
   ASSERT_NE(w, nullptr);
   w->append({e(1, 1), e(2, 1)}, {});
   ASSERT_TRUE(w->sync().is_ok());
   w.reset();
   EXPECT_GE(std::filesystem::file_size(segment_path(d.path(), 0)), 1u << 16);
   Recovered back;
-  std::unique_ptr<Wal> again = open_preallocated(d.path(), &back, 1 << 16);
+  std::unique_ptr<Wal> again = open(posix_file_system(), d.path(), &back, 1 << 16, true);
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(back.entries.size(), 2u);
   EXPECT_TRUE(back.notes.empty());
@@ -574,7 +568,7 @@ TEST(Wal, PreallocatedZerosAfterTheLastRecordAreNotCorruption) {
   ASSERT_TRUE(again->sync().is_ok());
   again.reset();
   Recovered third;
-  open_preallocated(d.path(), &third, 1 << 16);
+  open(posix_file_system(), d.path(), &third, 1 << 16, true);
   EXPECT_EQ(third.entries.size(), 3u);
 }
 
@@ -584,7 +578,7 @@ TEST(Wal, RecordsLandOnBlocksAlreadyWrittenInAPreallocatedSegment) {
   // the segment lies past the records, and the zeros there are still the log's end.
   TempDir d;
   Recovered r;
-  std::unique_ptr<Wal> w = open_preallocated(d.path(), &r, 4 << 20);
+  std::unique_ptr<Wal> w = open(posix_file_system(), d.path(), &r, 4 << 20, true);
   ASSERT_NE(w, nullptr);
   for (uint64_t i = 1; i <= 10; ++i) {
     w->append({e(i, 1, std::string(300, 'v'))}, {});
@@ -599,7 +593,7 @@ TEST(Wal, RecordsLandOnBlocksAlreadyWrittenInAPreallocatedSegment) {
     EXPECT_GE(hole, 64 << 10) << "the records' blocks were left to be converted one by one";
   }
   Recovered back;
-  ASSERT_NE(open_preallocated(d.path(), &back, 4 << 20), nullptr);
+  ASSERT_NE(open(posix_file_system(), d.path(), &back, 4 << 20, true), nullptr);
   EXPECT_EQ(back.entries.size(), 10u);
   EXPECT_TRUE(back.notes.empty());
 }
