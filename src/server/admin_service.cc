@@ -19,12 +19,12 @@ namespace {
 namespace pb = etcdserverpb;
 namespace in = raftkv::internal;
 
-class AdminService final : public raftkv::admin::Admin::Service {
+class AdminService {
  public:
   explicit AdminService(Context c) : c_(c) {}
 
   grpc::Status GetTimeouts(grpc::ServerContext* ctx, const raftkv::admin::GetTimeoutsRequest* req,
-                           raftkv::admin::Timeouts* resp) override {
+                           raftkv::admin::Timeouts* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     to_pb(c_.node->timeouts(), resp);
@@ -32,7 +32,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
   }
 
   grpc::Status SetTimeouts(grpc::ServerContext* ctx, const raftkv::admin::Timeouts* req,
-                           raftkv::admin::Timeouts* resp) override {
+                           raftkv::admin::Timeouts* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const node::TimeoutsMs t{req->heartbeat_ms(), req->election_min_ms(), req->election_max_ms()};
@@ -49,7 +49,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
 
   grpc::Status TransferLeadership(grpc::ServerContext* ctx,
                                   const raftkv::admin::TransferLeadershipRequest* req,
-                                  raftkv::admin::TransferLeadershipResponse* resp) override {
+                                  raftkv::admin::TransferLeadershipResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const raft::NodeId to(req->target_id());
@@ -71,7 +71,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
   }
 
   grpc::Status GetLimits(grpc::ServerContext* ctx, const raftkv::admin::GetLimitsRequest* req,
-                         raftkv::admin::GetLimitsResponse* resp) override {
+                         raftkv::admin::GetLimitsResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     *resp->mutable_limits() = to_proto(c_.limiter->config());
@@ -91,7 +91,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
   }
 
   grpc::Status SetLimits(grpc::ServerContext* ctx, const raftkv::admin::Limits* req,
-                         raftkv::admin::Limits* resp) override {
+                         raftkv::admin::Limits* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     if (absl::Status s = limits::validate(from_proto(*req)); !s.ok()) {
@@ -106,7 +106,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
   }
 
   grpc::Status GetAuthz(grpc::ServerContext* ctx, const raftkv::admin::GetAuthzRequest* req,
-                        raftkv::admin::Authz* resp) override {
+                        raftkv::admin::Authz* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     *resp = c_.sm->authz();
@@ -114,7 +114,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
   }
 
   grpc::Status SetAuthz(grpc::ServerContext* ctx, const raftkv::admin::Authz* req,
-                        raftkv::admin::Authz* resp) override {
+                        raftkv::admin::Authz* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     // Checked here first, so a policy that does not load never reaches the log; every
@@ -139,7 +139,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
   }
 
   grpc::Status Health(grpc::ServerContext* ctx, const raftkv::admin::HealthRequest* req,
-                      raftkv::admin::HealthResponse* resp) override {
+                      raftkv::admin::HealthResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const metrics::HealthScore h = c_.health->evaluate();
@@ -157,7 +157,7 @@ class AdminService final : public raftkv::admin::Admin::Service {
   }
 
   grpc::Status Status(grpc::ServerContext* ctx, const raftkv::admin::StatusRequest* req,
-                      raftkv::admin::StatusResponse* resp) override {
+                      raftkv::admin::StatusResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const node::NodeState st = c_.node->status();
@@ -201,8 +201,39 @@ class AdminService final : public raftkv::admin::Admin::Service {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> make_admin_service(Context c) {
-  return std::make_unique<AdminService>(c);
+std::unique_ptr<grpc::Service> make_admin_service(Context c, CompletionQueueMethods* methods) {
+  using Service = raftkv::admin::Admin::AsyncService;
+  auto service = std::make_unique<Service>();
+  auto impl = std::make_shared<AdminService>(c);
+  methods->blocking(
+      service.get(), &Service::RequestGetTimeouts,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->GetTimeouts(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestSetTimeouts,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->SetTimeouts(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestTransferLeadership,
+                    [impl](auto* ctx, auto* req, auto* resp) {
+                      return impl->TransferLeadership(ctx, req, resp);
+                    });
+  methods->blocking(
+      service.get(), &Service::RequestGetLimits,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->GetLimits(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestSetLimits,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->SetLimits(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestGetAuthz,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->GetAuthz(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestSetAuthz,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->SetAuthz(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestHealth,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->Health(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestStatus,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->Status(ctx, req, resp); });
+  return service;
 }
 
 }  // namespace server

@@ -38,26 +38,26 @@ std::string token_prefix() {
   return out;
 }
 
-class AuthService final : public pb::Auth::Service {
+class AuthService {
  public:
   explicit AuthService(Context c) : c_(c) {}
 
   grpc::Status AuthEnable(grpc::ServerContext* ctx, const pb::AuthEnableRequest* req,
-                          pb::AuthEnableResponse* resp) override {
+                          pb::AuthEnableResponse* resp) {
     in::Command c;
     *c.mutable_auth_enable() = *req;
     return change(ctx, *req, c, resp);
   }
 
   grpc::Status AuthDisable(grpc::ServerContext* ctx, const pb::AuthDisableRequest* req,
-                           pb::AuthDisableResponse* resp) override {
+                           pb::AuthDisableResponse* resp) {
     in::Command c;
     *c.mutable_auth_disable() = *req;
     return change(ctx, *req, c, resp);
   }
 
   grpc::Status AuthStatus(grpc::ServerContext* ctx, const pb::AuthStatusRequest* req,
-                          pb::AuthStatusResponse* resp) override {
+                          pb::AuthStatusResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     c_.sm->read_auth([&](const security::AuthStore& a) {
@@ -68,7 +68,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status Authenticate(grpc::ServerContext* ctx, const pb::AuthenticateRequest* req,
-                            pb::AuthenticateResponse* resp) override {
+                            pb::AuthenticateResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     std::string hash;
@@ -117,7 +117,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status UserAdd(grpc::ServerContext* ctx, const pb::AuthUserAddRequest* req,
-                       pb::AuthUserAddResponse* resp) override {
+                       pb::AuthUserAddResponse* resp) {
     if (req->name().empty()) {
       return to_grpc(auth_error(AuthErrorKind::kUserEmpty, "the user name is empty"));
     }
@@ -134,7 +134,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status UserGet(grpc::ServerContext* ctx, const pb::AuthUserGetRequest* req,
-                       pb::AuthUserGetResponse* resp) override {
+                       pb::AuthUserGetResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     if (grpc::Status s = c_.read_barrier(); !s.ok()) return s;  // see admin_read
@@ -156,7 +156,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status UserList(grpc::ServerContext* ctx, const pb::AuthUserListRequest* req,
-                        pb::AuthUserListResponse* resp) override {
+                        pb::AuthUserListResponse* resp) {
     if (grpc::Status s = admin_read(ctx, *req); !s.ok()) return s;
     c_.sm->read_auth([&](const security::AuthStore& a) {
       for (const std::string& n : a.user_names()) resp->add_users(n);
@@ -165,7 +165,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status UserDelete(grpc::ServerContext* ctx, const pb::AuthUserDeleteRequest* req,
-                          pb::AuthUserDeleteResponse* resp) override {
+                          pb::AuthUserDeleteResponse* resp) {
     in::Command c;
     *c.mutable_user_delete() = *req;
     return change(ctx, *req, c, resp);
@@ -173,7 +173,7 @@ class AuthService final : public pb::Auth::Service {
 
   grpc::Status UserChangePassword(grpc::ServerContext* ctx,
                                   const pb::AuthUserChangePasswordRequest* req,
-                                  pb::AuthUserChangePasswordResponse* resp) override {
+                                  pb::AuthUserChangePasswordResponse* resp) {
     in::Command c;
     c.mutable_user_change_password()->set_name(req->name());
     absl::StatusOr<std::string> hash = hashed(req->password(), req->hashedpassword());
@@ -183,21 +183,21 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status UserGrantRole(grpc::ServerContext* ctx, const pb::AuthUserGrantRoleRequest* req,
-                             pb::AuthUserGrantRoleResponse* resp) override {
+                             pb::AuthUserGrantRoleResponse* resp) {
     in::Command c;
     *c.mutable_user_grant_role() = *req;
     return change(ctx, *req, c, resp);
   }
 
   grpc::Status UserRevokeRole(grpc::ServerContext* ctx, const pb::AuthUserRevokeRoleRequest* req,
-                              pb::AuthUserRevokeRoleResponse* resp) override {
+                              pb::AuthUserRevokeRoleResponse* resp) {
     in::Command c;
     *c.mutable_user_revoke_role() = *req;
     return change(ctx, *req, c, resp);
   }
 
   grpc::Status RoleAdd(grpc::ServerContext* ctx, const pb::AuthRoleAddRequest* req,
-                       pb::AuthRoleAddResponse* resp) override {
+                       pb::AuthRoleAddResponse* resp) {
     if (req->name().empty()) {
       return to_grpc(auth_error(AuthErrorKind::kRoleEmpty, "the role name is empty"));
     }
@@ -207,7 +207,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status RoleGet(grpc::ServerContext* ctx, const pb::AuthRoleGetRequest* req,
-                       pb::AuthRoleGetResponse* resp) override {
+                       pb::AuthRoleGetResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     if (grpc::Status s = c_.read_barrier(); !s.ok()) return s;  // see admin_read
@@ -237,7 +237,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status RoleList(grpc::ServerContext* ctx, const pb::AuthRoleListRequest* req,
-                        pb::AuthRoleListResponse* resp) override {
+                        pb::AuthRoleListResponse* resp) {
     if (grpc::Status s = admin_read(ctx, *req); !s.ok()) return s;
     c_.sm->read_auth([&](const security::AuthStore& a) {
       for (const std::string& n : a.role_names()) resp->add_roles(n);
@@ -246,7 +246,7 @@ class AuthService final : public pb::Auth::Service {
   }
 
   grpc::Status RoleDelete(grpc::ServerContext* ctx, const pb::AuthRoleDeleteRequest* req,
-                          pb::AuthRoleDeleteResponse* resp) override {
+                          pb::AuthRoleDeleteResponse* resp) {
     in::Command c;
     *c.mutable_role_delete() = *req;
     return change(ctx, *req, c, resp);
@@ -254,7 +254,7 @@ class AuthService final : public pb::Auth::Service {
 
   grpc::Status RoleGrantPermission(grpc::ServerContext* ctx,
                                    const pb::AuthRoleGrantPermissionRequest* req,
-                                   pb::AuthRoleGrantPermissionResponse* resp) override {
+                                   pb::AuthRoleGrantPermissionResponse* resp) {
     if (!req->has_perm()) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "etcdserver: permission not given");
     }
@@ -271,7 +271,7 @@ class AuthService final : public pb::Auth::Service {
 
   grpc::Status RoleRevokePermission(grpc::ServerContext* ctx,
                                     const pb::AuthRoleRevokePermissionRequest* req,
-                                    pb::AuthRoleRevokePermissionResponse* resp) override {
+                                    pb::AuthRoleRevokePermissionResponse* resp) {
     in::Command c;
     *c.mutable_role_revoke_permission() = *req;
     return change(ctx, *req, c, resp);
@@ -325,8 +325,65 @@ class AuthService final : public pb::Auth::Service {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> make_auth_service(Context c) {
-  return std::make_unique<AuthService>(c);
+std::unique_ptr<grpc::Service> make_auth_service(Context c, CompletionQueueMethods* methods) {
+  using Service = pb::Auth::AsyncService;
+  auto service = std::make_unique<Service>();
+  auto impl = std::make_shared<AuthService>(c);
+  methods->blocking(
+      service.get(), &Service::RequestAuthEnable,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->AuthEnable(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestAuthDisable,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->AuthDisable(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestAuthStatus,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->AuthStatus(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestAuthenticate,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->Authenticate(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestUserAdd,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserAdd(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestUserGet,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserGet(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestUserList,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserList(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestUserDelete,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserDelete(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestUserChangePassword,
+                    [impl](auto* ctx, auto* req, auto* resp) {
+                      return impl->UserChangePassword(ctx, req, resp);
+                    });
+  methods->blocking(
+      service.get(), &Service::RequestUserGrantRole,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserGrantRole(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestUserRevokeRole,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserRevokeRole(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestRoleAdd,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleAdd(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestRoleGet,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleGet(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestRoleList,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleList(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestRoleDelete,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleDelete(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestRoleGrantPermission,
+                    [impl](auto* ctx, auto* req, auto* resp) {
+                      return impl->RoleGrantPermission(ctx, req, resp);
+                    });
+  methods->blocking(service.get(), &Service::RequestRoleRevokePermission,
+                    [impl](auto* ctx, auto* req, auto* resp) {
+                      return impl->RoleRevokePermission(ctx, req, resp);
+                    });
+  return service;
 }
 
 }  // namespace server

@@ -18,12 +18,12 @@ namespace {
 namespace pb = etcdserverpb;
 namespace in = raftkv::internal;
 
-class ClusterService final : public pb::Cluster::Service {
+class ClusterService {
  public:
   explicit ClusterService(Context c) : c_(c) {}
 
   grpc::Status MemberAdd(grpc::ServerContext* ctx, const pb::MemberAddRequest* req,
-                         pb::MemberAddResponse* resp) override {
+                         pb::MemberAddResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
@@ -54,7 +54,7 @@ class ClusterService final : public pb::Cluster::Service {
   }
 
   grpc::Status MemberRemove(grpc::ServerContext* ctx, const pb::MemberRemoveRequest* req,
-                            pb::MemberRemoveResponse* resp) override {
+                            pb::MemberRemoveResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     if (auto s = check_member(req->id()); !s.ok()) return s;
@@ -71,7 +71,7 @@ class ClusterService final : public pb::Cluster::Service {
   }
 
   grpc::Status MemberUpdate(grpc::ServerContext* ctx, const pb::MemberUpdateRequest* req,
-                            pb::MemberUpdateResponse* resp) override {
+                            pb::MemberUpdateResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const std::vector<std::string> urls(req->peerurls().begin(), req->peerurls().end());
@@ -91,7 +91,7 @@ class ClusterService final : public pb::Cluster::Service {
   }
 
   grpc::Status MemberList(grpc::ServerContext* ctx, const pb::MemberListRequest* req,
-                          pb::MemberListResponse* resp) override {
+                          pb::MemberListResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     // A member that joined and has not applied its cluster's configuration yet knows no
@@ -106,7 +106,7 @@ class ClusterService final : public pb::Cluster::Service {
   }
 
   grpc::Status MemberPromote(grpc::ServerContext* ctx, const pb::MemberPromoteRequest* req,
-                             pb::MemberPromoteResponse* resp) override {
+                             pb::MemberPromoteResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const raft::Membership m = c_.sm->membership();
@@ -196,8 +196,26 @@ class ClusterService final : public pb::Cluster::Service {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> make_cluster_service(Context c) {
-  return std::make_unique<ClusterService>(c);
+std::unique_ptr<grpc::Service> make_cluster_service(Context c, CompletionQueueMethods* methods) {
+  using Service = pb::Cluster::AsyncService;
+  auto service = std::make_unique<Service>();
+  auto impl = std::make_shared<ClusterService>(c);
+  methods->blocking(
+      service.get(), &Service::RequestMemberAdd,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberAdd(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestMemberRemove,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberRemove(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestMemberUpdate,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberUpdate(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestMemberList,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberList(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestMemberPromote,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberPromote(ctx, req, resp); });
+  return service;
 }
 
 }  // namespace server

@@ -182,24 +182,24 @@ grpc::Status Context::write(const Identity& who, const in::Command& c, in::Resul
 }
 
 void Context::write_async(const Identity& who, const in::Command& c,
-                          grpc::ServerUnaryReactor* reactor, limits::Permit permit,
+                          std::function<void(const grpc::Status&)> finish, limits::Permit permit,
                           std::function<void(const in::Result&)> fill) const {
   // std::function needs a copyable callable: the permit rides in a shared_ptr, released
   // when the runtime drops the callback after running it (or on stop, without running).
   auto held = std::make_shared<limits::Permit>(std::move(permit));
-  node->client_write_async(entry_for(who, c), config->request_timeout,
-                           [reactor, fill = std::move(fill), held](absl::StatusOr<std::string> r) {
-                             const bool refused =
-                                 !r.ok() &&
-                                 node::is_node_error(r.status(), node::NodeErrorKind::kOverloaded);
-                             in::Result result;
-                             grpc::Status s = parse(r, &result);
-                             if (s.ok()) fill(result);
-                             // Answered: the budget is free again. The runtime's own
-                             // overload refusals were not served (Permit::release_unserved).
-                             refused ? held->release_unserved() : held->release();
-                             reactor->Finish(s);
-                           });
+  node->client_write_async(
+      entry_for(who, c), config->request_timeout,
+      [finish = std::move(finish), fill = std::move(fill), held](absl::StatusOr<std::string> r) {
+        const bool refused =
+            !r.ok() && node::is_node_error(r.status(), node::NodeErrorKind::kOverloaded);
+        in::Result result;
+        grpc::Status s = parse(r, &result);
+        if (s.ok()) fill(result);
+        // Answered: the budget is free again. The runtime's own
+        // overload refusals were not served (Permit::release_unserved).
+        refused ? held->release_unserved() : held->release();
+        finish(s);
+      });
 }
 
 grpc::Status Context::read_barrier() const {

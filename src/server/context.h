@@ -57,10 +57,10 @@ struct Context {
   grpc::Status write(const Identity& who, const raftkv::internal::Command& c,
                      raftkv::internal::Result* result) const;
   // The same without a waiting thread: once `c` is applied here (or failed), `fill`
-  // copies the result into the response and the RPC finishes, on a runtime thread.
-  // `permit` is held until the RPC finishes.
+  // copies the result into the response (when there is one) and `finish` answers the
+  // RPC with the status, on a runtime thread. `permit` is held until then.
   void write_async(const Identity& who, const raftkv::internal::Command& c,
-                   grpc::ServerUnaryReactor* reactor, limits::Permit permit,
+                   std::function<void(const grpc::Status&)> finish, limits::Permit permit,
                    std::function<void(const raftkv::internal::Result&)> fill) const;
   // Waits until this member reflects every write completed before the call.
   grpc::Status read_barrier() const;

@@ -1,4 +1,4 @@
-// etcd's KV service (Range, Put, DeleteRange, Txn, Compact) on gRPC's callback API.
+// etcd's KV service (Range, Put, DeleteRange, Txn, Compact) on gRPC's completion-queue API.
 #include <grpcpp/grpcpp.h>
 
 #include "etcd/rpc.grpc.pb.h"
@@ -15,85 +15,75 @@ namespace {
 namespace pb = etcdserverpb;
 namespace in = raftkv::internal;
 
-// The KV service on gRPC's callback API: no thread waits for a write or a ReadIndex
-// round; the runtime finishes the RPC when the entry is applied or the read is safe.
-class KvService final : public pb::KV::CallbackService {
+template <class Req, class Resp>
+using Call = transport::UnaryCall<Req, Resp>;
+
+// The KV service: no thread waits for a write or a ReadIndex round; the runtime answers
+// the call when the entry is applied or the read is safe. A call arrives on the
+// completion queue's thread, which runs the handlers below (they do not block).
+class KvService {
  public:
   explicit KvService(Context c) : c_(c) {}
 
-  grpc::ServerUnaryReactor* Range(grpc::CallbackServerContext* ctx, const pb::RangeRequest* req,
-                                  pb::RangeResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    Admission admitted = c_.gate(ctx, *req);
-    if (!admitted.ok()) {
-      reactor->Finish(admitted.status);
-      return reactor;
-    }
+  void range(Call<pb::RangeRequest, pb::RangeResponse>& call) {
+    Admission admitted = c_.gate(&call.context(), call.request());
+    if (!admitted.ok()) return call.finish(admitted.status);
     auto held = std::make_shared<limits::Permit>(std::move(admitted.permit));
-    auto serve = [c = c_, req, resp, reactor, held, who = admitted.who](absl::Status barrier) {
+    auto serve = [c = c_, &call, held, who = admitted.who](absl::Status barrier) {
       held->release();  // the range itself runs now; the budget is for waiting requests
-      if (!barrier.ok()) return reactor->Finish(to_grpc(barrier));
-      grpc::Status s = req->serializable() ? c.sm->range(*req, resp)
-                                           : c.sm->range_after_barrier(who, *req, resp);
+      if (!barrier.ok()) return call.finish(to_grpc(barrier));
+      const pb::RangeRequest& req = call.request();
+      pb::RangeResponse* resp = call.response();
+      grpc::Status s =
+          req.serializable() ? c.sm->range(req, resp) : c.sm->range_after_barrier(who, req, resp);
       if (s.ok()) c.header(resp->mutable_header());
-      reactor->Finish(s);
+      call.finish(s);
     };
-    if (req->serializable()) {
+    if (call.request().serializable()) {
       serve(absl::OkStatus());
     } else {
       c_.node->linearizable_read_async(c_.config->request_timeout, std::move(serve));
     }
-    return reactor;
   }
 
-  grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx, const pb::PutRequest* req,
-                                pb::PutResponse* resp) override {
+  void put(Call<pb::PutRequest, pb::PutResponse>& call) {
     in::Command c;
-    *c.mutable_put() = *req;
-    return write(ctx, *req, c, resp, &in::Result::put);
+    *c.mutable_put() = call.request();
+    write(call, c, &in::Result::put);
   }
 
-  grpc::ServerUnaryReactor* DeleteRange(grpc::CallbackServerContext* ctx,
-                                        const pb::DeleteRangeRequest* req,
-                                        pb::DeleteRangeResponse* resp) override {
+  void delete_range(Call<pb::DeleteRangeRequest, pb::DeleteRangeResponse>& call) {
     in::Command c;
-    *c.mutable_delete_range() = *req;
-    return write(ctx, *req, c, resp, &in::Result::delete_range);
+    *c.mutable_delete_range() = call.request();
+    write(call, c, &in::Result::delete_range);
   }
 
-  grpc::ServerUnaryReactor* Txn(grpc::CallbackServerContext* ctx, const pb::TxnRequest* req,
-                                pb::TxnResponse* resp) override {
+  void txn(Call<pb::TxnRequest, pb::TxnResponse>& call) {
     in::Command c;
-    *c.mutable_txn() = *req;
-    return write(ctx, *req, c, resp, &in::Result::txn);
+    *c.mutable_txn() = call.request();
+    write(call, c, &in::Result::txn);
   }
 
-  grpc::ServerUnaryReactor* Compact(grpc::CallbackServerContext* ctx,
-                                    const pb::CompactionRequest* req,
-                                    pb::CompactionResponse* resp) override {
+  void compact(Call<pb::CompactionRequest, pb::CompactionResponse>& call) {
     in::Command c;
-    *c.mutable_compaction() = *req;
-    return write(ctx, *req, c, resp, &in::Result::compaction);
+    *c.mutable_compaction() = call.request();
+    write(call, c, &in::Result::compaction);
   }
 
  private:
-  // Gates `req`, replicates `c`, and answers with the part of the result `pick` names.
-  template <typename Resp>
-  grpc::ServerUnaryReactor* write(grpc::CallbackServerContext* ctx,
-                                  const google::protobuf::Message& req, const in::Command& c,
-                                  Resp* resp, const Resp& (in::Result::*pick)() const) {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    Admission admitted = c_.gate(ctx, req);
-    if (!admitted.ok()) {
-      reactor->Finish(admitted.status);
-      return reactor;
-    }
-    c_.write_async(admitted.who, c, reactor, std::move(admitted.permit),
-                   [c = c_, resp, pick](const in::Result& r) {
-                     *resp = (r.*pick)();
-                     c.header(resp->mutable_header());
-                   });
-    return reactor;
+  // Gates the call's request, replicates `c`, and answers with the part of the result
+  // `pick` names.
+  template <class Req, class Resp>
+  void write(Call<Req, Resp>& call, const in::Command& c, const Resp& (in::Result::*pick)() const) {
+    Admission admitted = c_.gate(&call.context(), call.request());
+    if (!admitted.ok()) return call.finish(admitted.status);
+    c_.write_async(
+        admitted.who, c, [&call](const grpc::Status& s) { call.finish(s); },
+        std::move(admitted.permit),
+        [c = c_, resp = call.response(), pick](const in::Result& r) {
+          *resp = (r.*pick)();
+          c.header(resp->mutable_header());
+        });
   }
 
   Context c_;
@@ -101,6 +91,17 @@ class KvService final : public pb::KV::CallbackService {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> make_kv_service(Context c) { return std::make_unique<KvService>(c); }
+std::unique_ptr<grpc::Service> make_kv_service(Context c, CompletionQueueMethods* methods) {
+  using Service = pb::KV::AsyncService;
+  auto service = std::make_unique<Service>();
+  auto kv = std::make_shared<KvService>(c);
+  methods->unary(service.get(), &Service::RequestRange, [kv](auto& call) { kv->range(call); });
+  methods->unary(service.get(), &Service::RequestPut, [kv](auto& call) { kv->put(call); });
+  methods->unary(service.get(), &Service::RequestDeleteRange,
+                 [kv](auto& call) { kv->delete_range(call); });
+  methods->unary(service.get(), &Service::RequestTxn, [kv](auto& call) { kv->txn(call); });
+  methods->unary(service.get(), &Service::RequestCompact, [kv](auto& call) { kv->compact(call); });
+  return service;
+}
 
 }  // namespace server

@@ -25,12 +25,12 @@ grpc::Status unreadable_answer() {
                       "raftkv: the leader's lease answer is unreadable");
 }
 
-class LeaseService final : public pb::Lease::Service {
+class LeaseService {
  public:
   explicit LeaseService(Context c) : c_(c) {}
 
   grpc::Status LeaseGrant(grpc::ServerContext* ctx, const pb::LeaseGrantRequest* req,
-                          pb::LeaseGrantResponse* resp) override {
+                          pb::LeaseGrantResponse* resp) {
     const std::string client = c_.client_of(*ctx);
     const std::optional<uint32_t> max = c_.limiter->config().for_client(client).max_leases;
     if (max.has_value() && !reserve_lease(client, *max)) {
@@ -48,7 +48,7 @@ class LeaseService final : public pb::Lease::Service {
   }
 
   grpc::Status LeaseRevoke(grpc::ServerContext* ctx, const pb::LeaseRevokeRequest* req,
-                           pb::LeaseRevokeResponse* resp) override {
+                           pb::LeaseRevokeResponse* resp) {
     in::Command c;
     *c.mutable_lease_revoke() = *req;
     return replicate(ctx, *req, c, resp, &in::Result::lease_revoke);
@@ -56,8 +56,9 @@ class LeaseService final : public pb::Lease::Service {
 
   grpc::Status LeaseKeepAlive(
       grpc::ServerContext* ctx,
-      grpc::ServerReaderWriter<pb::LeaseKeepAliveResponse, pb::LeaseKeepAliveRequest>* stream)
-      override {
+      BlockingStream<
+          grpc::ServerAsyncReaderWriter<pb::LeaseKeepAliveResponse, pb::LeaseKeepAliveRequest>,
+          pb::LeaseKeepAliveRequest, pb::LeaseKeepAliveResponse>* stream) {
     if (auto s = c_.gate_stream(); !s.ok()) return s;
     pb::LeaseKeepAliveRequest req;
     while (stream->Read(&req)) {
@@ -77,7 +78,7 @@ class LeaseService final : public pb::Lease::Service {
   }
 
   grpc::Status LeaseTimeToLive(grpc::ServerContext* ctx, const pb::LeaseTimeToLiveRequest* req,
-                               pb::LeaseTimeToLiveResponse* resp) override {
+                               pb::LeaseTimeToLiveResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     in::LeaderCall call;
@@ -91,7 +92,7 @@ class LeaseService final : public pb::Lease::Service {
   }
 
   grpc::Status LeaseLeases(grpc::ServerContext* ctx, const pb::LeaseLeasesRequest* req,
-                           pb::LeaseLeasesResponse* resp) override {
+                           pb::LeaseLeasesResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     if (auto s = c_.read_barrier(); !s.ok()) return s;
@@ -145,8 +146,26 @@ class LeaseService final : public pb::Lease::Service {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> make_lease_service(Context c) {
-  return std::make_unique<LeaseService>(c);
+std::unique_ptr<grpc::Service> make_lease_service(Context c, CompletionQueueMethods* methods) {
+  using Service = pb::Lease::AsyncService;
+  auto service = std::make_unique<Service>();
+  auto impl = std::make_shared<LeaseService>(c);
+  methods->blocking(
+      service.get(), &Service::RequestLeaseGrant,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseGrant(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestLeaseRevoke,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseRevoke(ctx, req, resp); });
+  methods->blocking_bidi(
+      service.get(), &Service::RequestLeaseKeepAlive,
+      [impl](auto* ctx, auto*, auto* stream) { return impl->LeaseKeepAlive(ctx, stream); });
+  methods->blocking(
+      service.get(), &Service::RequestLeaseTimeToLive,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseTimeToLive(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestLeaseLeases,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseLeases(ctx, req, resp); });
+  return service;
 }
 
 }  // namespace server

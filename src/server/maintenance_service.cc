@@ -17,12 +17,12 @@ namespace {
 namespace pb = etcdserverpb;
 namespace in = raftkv::internal;
 
-class MaintenanceService final : public pb::Maintenance::Service {
+class MaintenanceService {
  public:
   explicit MaintenanceService(Context c) : c_(c) {}
 
   grpc::Status Alarm(grpc::ServerContext* ctx, const pb::AlarmRequest* req,
-                     pb::AlarmResponse* resp) override {
+                     pb::AlarmResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     if (req->action() == pb::AlarmRequest::GET) {
@@ -41,7 +41,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
   }
 
   grpc::Status Status(grpc::ServerContext* ctx, const pb::StatusRequest* req,
-                      pb::StatusResponse* resp) override {
+                      pb::StatusResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const node::NodeState st = c_.node->status();
@@ -62,7 +62,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
   }
 
   grpc::Status Defragment(grpc::ServerContext* ctx, const pb::DefragmentRequest* req,
-                          pb::DefragmentResponse* resp) override {
+                          pb::DefragmentResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     // The store lives in memory: there is nothing to defragment.
@@ -70,8 +70,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Hash(grpc::ServerContext* ctx, const pb::HashRequest* req,
-                    pb::HashResponse*) override {
+  grpc::Status Hash(grpc::ServerContext* ctx, const pb::HashRequest* req, pb::HashResponse*) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
@@ -79,7 +78,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
   }
 
   grpc::Status HashKV(grpc::ServerContext* ctx, const pb::HashKVRequest* req,
-                      pb::HashKVResponse* resp) override {
+                      pb::HashKVResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     uint32_t hash = 0;
@@ -98,7 +97,8 @@ class MaintenanceService final : public pb::Maintenance::Service {
   // asks RBAC for the `snapshot` action with auth on (root, or a policy that allows it)
   // and holds the limiter's permit until the last message is out.
   grpc::Status Snapshot(grpc::ServerContext* ctx, const pb::SnapshotRequest* req,
-                        grpc::ServerWriter<pb::SnapshotResponse>* writer) override {
+                        BlockingStream<grpc::ServerAsyncWriter<pb::SnapshotResponse>,
+                                       pb::SnapshotRequest, pb::SnapshotResponse>* writer) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     int64_t revision = 0;
@@ -111,7 +111,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
       // etcdctl 3.5+ reads the header of the first message; every one carries it.
       c_.header(resp.mutable_header());
       resp.mutable_header()->set_revision(revision);
-      if (ctx->IsCancelled() || !writer->Write(resp)) {
+      if (!writer->Write(resp)) {
         return grpc::Status(grpc::StatusCode::CANCELLED,
                             "raftkv: the client stopped reading the snapshot stream");
       }
@@ -120,7 +120,7 @@ class MaintenanceService final : public pb::Maintenance::Service {
   }
 
   grpc::Status MoveLeader(grpc::ServerContext* ctx, const pb::MoveLeaderRequest* req,
-                          pb::MoveLeaderResponse* resp) override {
+                          pb::MoveLeaderResponse* resp) {
     Admission admitted = c_.gate(ctx, *req);
     if (!admitted.ok()) return admitted.status;
     const raft::Membership m = c_.sm->membership();
@@ -145,8 +145,33 @@ class MaintenanceService final : public pb::Maintenance::Service {
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> make_maintenance_service(Context c) {
-  return std::make_unique<MaintenanceService>(c);
+std::unique_ptr<grpc::Service> make_maintenance_service(Context c,
+                                                        CompletionQueueMethods* methods) {
+  using Service = pb::Maintenance::AsyncService;
+  auto service = std::make_unique<Service>();
+  auto impl = std::make_shared<MaintenanceService>(c);
+  methods->blocking(
+      service.get(), &Service::RequestAlarm,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->Alarm(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestStatus,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->Status(ctx, req, resp); });
+  methods->blocking(
+      service.get(), &Service::RequestDefragment,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->Defragment(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestHash, [impl](auto* ctx, auto* req, auto* resp) {
+    return impl->Hash(ctx, req, resp);
+  });
+  methods->blocking(
+      service.get(), &Service::RequestHashKV,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->HashKV(ctx, req, resp); });
+  methods->blocking_server_stream(
+      service.get(), &Service::RequestSnapshot,
+      [impl](auto* ctx, auto* req, auto* stream) { return impl->Snapshot(ctx, req, stream); });
+  methods->blocking(
+      service.get(), &Service::RequestMoveLeader,
+      [impl](auto* ctx, auto* req, auto* resp) { return impl->MoveLeader(ctx, req, resp); });
+  return service;
 }
 
 }  // namespace server

@@ -329,16 +329,21 @@ void Server::reload_tls() {
 absl::Status Server::listen_clients() {
   const ServerConfig& cfg = config_;
   Context ctx{&config_, node_.get(), sm_.get(), health_.get(), limiter_.get()};
-  auto watch = std::make_unique<WatchService>(ctx);
-  watch_ = watch.get();
-  services_.push_back(make_kv_service(ctx));
-  services_.push_back(std::move(watch));
-  services_.push_back(make_lease_service(ctx));
-  services_.push_back(make_cluster_service(ctx));
-  services_.push_back(make_maintenance_service(ctx));
-  services_.push_back(make_admin_service(ctx));
-  services_.push_back(make_auth_service(ctx));
   grpc::ServerBuilder builder;
+  // One thread of ours takes the queue's completions and polls the connections
+  // (transport/completion_queue_loop.h).
+  cq_loop_ =
+      std::make_unique<transport::CompletionQueueLoop>(builder.AddCompletionQueue(), "raftkv-grpc");
+  blocking_ = std::make_unique<BlockingPool>();
+  CompletionQueueMethods methods(cq_loop_.get(), blocking_.get());
+  watch_ = std::make_unique<WatchService>(ctx);
+  services_.push_back(make_kv_service(ctx, &methods));
+  services_.push_back(watch_->make_service(&methods));
+  services_.push_back(make_lease_service(ctx, &methods));
+  services_.push_back(make_cluster_service(ctx, &methods));
+  services_.push_back(make_maintenance_service(ctx, &methods));
+  services_.push_back(make_admin_service(ctx, &methods));
+  services_.push_back(make_auth_service(ctx, &methods));
   std::vector<Listener> listeners = cfg.client_listeners;
   if (listeners.empty()) listeners.push_back({cfg.node.client_address, client_files_ != nullptr});
   std::vector<int> ports(listeners.size(), 0);
@@ -392,6 +397,8 @@ absl::Status Server::listen_clients() {
       return absl::UnavailableError("cannot listen for clients on " + listeners[i].address);
     }
   }
+  methods.start();
+  cq_loop_->start();
   client_port_ = ports.front();
   if (!client_muxes_.empty()) {
     // The same answers as the metrics port's (guarded by nothing there either).
@@ -465,9 +472,9 @@ void Server::stop() {
   for (const std::unique_ptr<transport::PortMux>& m : client_muxes_) m->stop();
   if (client_http_ != nullptr) client_http_->stop();
   for (const std::unique_ptr<HttpEndpoint>& h : http_) h->stop();
-  // The node first: requests waiting on it (callback RPCs among them) fail at once with
-  // "server stopped"; then the watch streams end, so the gRPC shutdown has nothing left
-  // to wait for.
+  // The node first: requests waiting on it (the calls the completion queue serves among
+  // them) fail at once with "server stopped"; then the watch streams end, so the gRPC
+  // shutdown has nothing left to wait for, and the queue none left under way.
   if (node_ != nullptr) node_->stop();
   if (watch_ != nullptr) watch_->close_all();
   if (grpc_ != nullptr) {
@@ -476,6 +483,10 @@ void Server::stop() {
   if (housekeeping_.joinable()) housekeeping_.join();
   if (transport_ != nullptr) transport_->stop();
   if (grpc_ != nullptr) grpc_->Wait();
+  // Every call is answered by now (the node failed what waited on it): what is left on
+  // the queue is gRPC's last word on each.
+  if (blocking_ != nullptr) blocking_->stop();
+  if (cq_loop_ != nullptr) cq_loop_->stop();
 }
 
 void Server::housekeeping_loop() {

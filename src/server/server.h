@@ -37,6 +37,7 @@ namespace node {
 class RaftNode;
 }
 namespace transport {
+class CompletionQueueLoop;
 class GrpcTransport;
 class PortMux;
 }  // namespace transport
@@ -47,6 +48,7 @@ class JwtTokens;
 
 namespace server {
 
+class BlockingPool;
 class KvStateMachine;
 class ClusterView;
 class HealthMonitor;
@@ -218,8 +220,13 @@ class Server {
   metrics::Counter* health_success_ = nullptr;  // /health answers, as etcd counts them
   metrics::Counter* health_failures_ = nullptr;
   std::vector<std::unique_ptr<grpc::Service>> services_;
-  WatchService* watch_ = nullptr;  // one of services_
+  std::unique_ptr<WatchService> watch_;  // the Watch streams (its gRPC service is in services_)
   std::unique_ptr<grpc::Server> grpc_;
+  // The completion queue of grpc_'s services on gRPC's completion-queue API; stopped
+  // after grpc_ has shut down.
+  std::unique_ptr<transport::CompletionQueueLoop> cq_loop_;
+  // The threads of the handlers that block; stopped after grpc_ too, before cq_loop_.
+  std::unique_ptr<BlockingPool> blocking_;
   // The plaintext client ports, each shared by gRPC and HTTP/1.1 (port_mux.h), and what
   // answers their HTTP/1.1 connections (/health, /version).
   std::vector<std::unique_ptr<transport::PortMux>> client_muxes_;

@@ -1,10 +1,17 @@
 // The gRPC services of the client listener, one file each: etcd's KV, Watch, Lease,
-// Cluster, Maintenance and Auth, and raftkv.Admin. Each takes the shared Context.
+// Cluster, Maintenance and Auth, and raftkv.Admin, all on gRPC's completion-queue API
+// (CompletionQueueMethods). Each takes the shared Context.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <type_traits>
+#include <vector>
 
+#include "server/blocking_pool.h"
+#include "server/blocking_stream.h"
 #include "server/context.h"
+#include "transport/unary_call.h"
 
 namespace grpc {
 class Service;
@@ -12,12 +19,132 @@ class Service;
 
 namespace server {
 
-std::unique_ptr<grpc::Service> make_kv_service(Context c);
-std::unique_ptr<grpc::Service> make_watch_service(Context c);
-std::unique_ptr<grpc::Service> make_lease_service(Context c);
-std::unique_ptr<grpc::Service> make_cluster_service(Context c);
-std::unique_ptr<grpc::Service> make_maintenance_service(Context c);
-std::unique_ptr<grpc::Service> make_admin_service(Context c);
-std::unique_ptr<grpc::Service> make_auth_service(Context c);
+// The client listener's methods served on gRPC's completion-queue API: a service adds each
+// of its methods when it is made; start() waits for the first call of each, once the
+// server has started. Handlers that do not block run on the queue's thread
+// (transport/completion_queue_loop.h); those that block (written as gRPC's sync API
+// would have them) on `pool`.
+class CompletionQueueMethods {
+ public:
+  CompletionQueueMethods(transport::CompletionQueueLoop* loop, BlockingPool* pool)
+      : cq_(loop->queue()), calls_(loop->calls()), pool_(pool) {}
+
+  template <class Service, class Req, class Resp>
+  using UnaryRequest = void (Service::*)(grpc::ServerContext*, Req*,
+                                         grpc::ServerAsyncResponseWriter<Resp>*,
+                                         grpc::CompletionQueue*, grpc::ServerCompletionQueue*,
+                                         void*);
+
+  // `handler` runs on the queue's thread for each call of the unary method `request` of
+  // `service` (&Svc::AsyncService::RequestX), must not block, and answers the call.
+  template <class Service, class Req, class Resp>
+  void unary(std::type_identity_t<Service>* service, UnaryRequest<Service, Req, Resp> request,
+             typename transport::UnaryCall<Req, Resp>::Handler handler) {
+    auto method = transport::unary_method<Service, Req, Resp>(service, request, cq_, calls_,
+                                                              std::move(handler));
+    starts_.push_back([method] { transport::UnaryCall<Req, Resp>::listen(method); });
+  }
+
+  // `handler` runs on the pool for each call, and its status answers it.
+  template <class Service, class Req, class Resp>
+  void blocking(
+      std::type_identity_t<Service>* service, UnaryRequest<Service, Req, Resp> request,
+      std::type_identity_t<std::function<grpc::Status(grpc::ServerContext*, const Req*, Resp*)>>
+          handler) {
+    auto h = std::make_shared<const decltype(handler)>(std::move(handler));
+    unary<Service, Req, Resp>(
+        service, request, [pool = pool_, h](transport::UnaryCall<Req, Resp>& call) {
+          pool->run(
+              [&call, h] { call.finish((*h)(&call.context(), &call.request(), call.response())); });
+        });
+  }
+
+  // A bidirectional stream whose `handler` runs on the pool for each call.
+  template <class Service, class Req, class Resp>
+  void blocking_bidi(
+      std::type_identity_t<Service>* service,
+      void (Service::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
+                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+      typename BlockingStream<grpc::ServerAsyncReaderWriter<Resp, Req>, Req, Resp>::Handler
+          handler) {
+    using Stream = grpc::ServerAsyncReaderWriter<Resp, Req>;
+    using Call = BlockingStream<Stream, Req, Resp>;
+    auto h = std::make_shared<const typename Call::Handler>(std::move(handler));
+    auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
+        typename transport::ServerStream<Stream>::Method{
+            .request = [service, request, cq = cq_](
+                           transport::ServerStream<Stream>*, grpc::ServerContext* ctx,
+                           Stream* stream,
+                           void* tag) { (service->*request)(ctx, stream, cq, cq, tag); },
+            .make = [pool = pool_, h] { return new Call(pool, h); },
+            .calls = calls_});
+    starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
+  }
+
+  // A server stream whose `handler` runs on the pool for each call.
+  template <class Service, class Req, class Resp>
+  void blocking_server_stream(
+      std::type_identity_t<Service>* service,
+      void (Service::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncWriter<Resp>*,
+                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+      typename BlockingStream<grpc::ServerAsyncWriter<Resp>, Req, Resp>::Handler handler) {
+    using Stream = grpc::ServerAsyncWriter<Resp>;
+    using Call = BlockingStream<Stream, Req, Resp>;
+    auto h = std::make_shared<const typename Call::Handler>(std::move(handler));
+    auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
+        typename transport::ServerStream<Stream>::Method{
+            .request =
+                [service, request, cq = cq_](transport::ServerStream<Stream>* self,
+                                             grpc::ServerContext* ctx, Stream* stream, void* tag) {
+                  (service->*request)(ctx, static_cast<Call*>(self)->request(), stream, cq, cq,
+                                      tag);
+                },
+            .make = [pool = pool_, h] { return new Call(pool, h); },
+            .calls = calls_});
+    starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
+  }
+
+  // A stream `request` (&Svc::AsyncService::RequestX, a bidirectional stream's) served by
+  // objects `make` returns, on the queue's thread (transport/server_stream.h).
+  template <class Service, class Req, class Resp>
+  void stream(
+      std::type_identity_t<Service>* service,
+      void (Service::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
+                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+      std::type_identity_t<
+          std::function<transport::ServerStream<grpc::ServerAsyncReaderWriter<Resp, Req>>*()>>
+          make) {
+    using Stream = grpc::ServerAsyncReaderWriter<Resp, Req>;
+    auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
+        typename transport::ServerStream<Stream>::Method{
+            .request = [service, request, cq = cq_](
+                           transport::ServerStream<Stream>*, grpc::ServerContext* ctx,
+                           Stream* stream,
+                           void* tag) { (service->*request)(ctx, stream, cq, cq, tag); },
+            .make = std::move(make),
+            .calls = calls_});
+    starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
+  }
+
+  grpc::ServerCompletionQueue* queue() const { return cq_; }
+
+  // After the server started; once.
+  void start() {
+    for (const std::function<void()>& s : starts_) s();
+  }
+
+ private:
+  grpc::ServerCompletionQueue* const cq_;
+  transport::CallsUnderWay* const calls_;
+  BlockingPool* const pool_;
+  std::vector<std::function<void()>> starts_;
+};
+
+std::unique_ptr<grpc::Service> make_kv_service(Context c, CompletionQueueMethods* methods);
+std::unique_ptr<grpc::Service> make_lease_service(Context c, CompletionQueueMethods* methods);
+std::unique_ptr<grpc::Service> make_cluster_service(Context c, CompletionQueueMethods* methods);
+std::unique_ptr<grpc::Service> make_maintenance_service(Context c, CompletionQueueMethods* methods);
+std::unique_ptr<grpc::Service> make_admin_service(Context c, CompletionQueueMethods* methods);
+std::unique_ptr<grpc::Service> make_auth_service(Context c, CompletionQueueMethods* methods);
 
 }  // namespace server

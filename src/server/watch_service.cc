@@ -17,17 +17,22 @@ namespace pb = etcdserverpb;
 // done, so a late callback finds nothing to push. Lock order: stream, then the state
 // machine's (a poll under the stream's lock); the state machine runs callbacks outside
 // its own.
-class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse> {
+class WatchStream final : public transport::ServerStream<
+                              grpc::ServerAsyncReaderWriter<pb::WatchResponse, pb::WatchRequest>> {
   struct Shared;  // below
 
  public:
-  WatchStream(Context c, WatchService* service, grpc::CallbackServerContext* ctx)
-      : c_(c),
-        service_(service),
-        ctx_(ctx),
-        client_(c.client_of(*ctx)),
-        shared_(std::make_shared<Shared>()) {
-    shared_->stream = this;
+  WatchStream(Context c, WatchService* service)
+      : c_(c), service_(service), shared_(std::make_shared<Shared>()) {}
+
+ private:
+  // The stream opened (the completion queue's thread, as every On* below).
+  void OnStart() override {
+    client_ = c_.client_of(context());
+    {
+      node::MutexLock lock(&shared_->mu);
+      shared_->stream = this;
+    }
     grpc::Status gate = c_.gate_stream();
     if (gate.ok() && !service_->opened(this, [shared = shared_] { close(shared); })) {
       gate = grpc::Status(grpc::StatusCode::UNAVAILABLE, "etcdserver: server stopped");
@@ -53,7 +58,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     node::MutexLock lock(&shared_->mu);
     // The client closed its side, or the stream broke: etcd ends the stream then.
     if (!ok) return finish_locked(grpc::Status::OK);
-    Admission admitted = c_.gate(ctx_, request_);  // held while the request is handled
+    Admission admitted = c_.gate(&context(), request_);  // held while the request is handled
     if (!admitted.ok()) return finish_locked(admitted.status);
     handle_locked(request_, admitted.who);
     if (!finishing_) StartRead(&request_);
@@ -86,7 +91,6 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
     delete this;
   }
 
- private:
   struct Shared {
     node::Mutex mu;
     WatchStream* stream ABSL_GUARDED_BY(mu) = nullptr;  // null once done
@@ -269,8 +273,7 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
 
   const Context c_;
   WatchService* const service_;
-  grpc::CallbackServerContext* const ctx_;  // the stream's, for the gate
-  const std::string client_;                // who opened it, for the watcher limits
+  std::string client_;  // who opened it, for the watcher limits (set when it opens)
   const std::shared_ptr<Shared> shared_;
   pb::WatchRequest request_;                            // the read in flight
   pb::WatchResponse out_ ABSL_GUARDED_BY(shared_->mu);  // the write in flight
@@ -285,9 +288,12 @@ class WatchStream final : public grpc::ServerBidiReactor<pb::WatchRequest, pb::W
   std::deque<pb::WatchResponse> control_ ABSL_GUARDED_BY(shared_->mu);  // answers to requests
 };
 
-grpc::ServerBidiReactor<pb::WatchRequest, pb::WatchResponse>* WatchService::Watch(
-    grpc::CallbackServerContext* ctx) {
-  return new WatchStream(c_, this, ctx);
+std::unique_ptr<grpc::Service> WatchService::make_service(CompletionQueueMethods* methods) {
+  using Service = pb::Watch::AsyncService;
+  auto service = std::make_unique<Service>();
+  methods->stream(service.get(), &Service::RequestWatch,
+                  [this]() { return new WatchStream(c_, this); });
+  return service;
 }
 
 bool WatchService::opened(WatchStream* s, std::function<void()> close) {
@@ -311,10 +317,6 @@ void WatchService::close_all() {
   }
   // Outside the service's lock: a stream that ends takes it (done()).
   for (const auto& close : closers) close();
-}
-
-std::unique_ptr<grpc::Service> make_watch_service(Context c) {
-  return std::make_unique<WatchService>(c);
 }
 
 }  // namespace server

@@ -1,9 +1,9 @@
-// etcd's Watch service on gRPC's callback API. A stream costs no thread: requests
-// arrive in OnReadDone, and a watcher with something to deliver is pushed by the state
-// machine's apply (KvStateMachine::watch_create's `ready`), so nothing polls. Each
-// stream keeps one response in flight; what a slow client has not taken waits in the
-// store's bounded watcher queues, and a watcher that falls behind catches up from the
-// MVCC history, as etcd's unsynced watchers do.
+// etcd's Watch service on gRPC's completion-queue API (transport/server_stream.h). A
+// stream costs no thread: requests arrive in OnReadDone, and a watcher with something to deliver is
+// pushed by the state machine's apply (KvStateMachine::watch_create's `ready`), so nothing polls.
+// Each stream keeps one response in flight; what a slow client has not taken waits in the store's
+// bounded watcher queues, and a watcher that falls behind catches up from the MVCC history, as
+// etcd's unsynced watchers do.
 #pragma once
 
 #include <functional>
@@ -14,17 +14,19 @@
 #include "etcd/rpc.grpc.pb.h"
 #include "node/mutex.h"
 #include "server/context.h"
+#include "server/services.h"
 
 namespace server {
 
 class WatchStream;
 
-class WatchService final : public etcdserverpb::Watch::CallbackService {
+// The streams of the client listener's Watch service.
+class WatchService {
  public:
   explicit WatchService(Context c) : c_(c) {}
 
-  grpc::ServerBidiReactor<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>* Watch(
-      grpc::CallbackServerContext* ctx) override;
+  // The gRPC service, whose streams `methods` serves; it must not outlive this object.
+  std::unique_ptr<grpc::Service> make_service(CompletionQueueMethods* methods);
 
   // Ends every open stream (the server is stopping), so gRPC's shutdown has no stream
   // left to wait for. New streams are refused from then on.
