@@ -5,6 +5,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <type_traits>
@@ -46,6 +47,9 @@ class BlockingStream final : public transport::ServerStream<Stream> {
   bool Write(const Resp& resp) {
     return wait_for(kWrite, [&] { this->StartWrite(&resp); });
   }
+  // Any thread. Whether the call was cancelled (the client cancelled or left, its deadline
+  // passed, or the server shut down): a handler that still has work to do may stop.
+  bool cancelled() const { return cancelled_.load(std::memory_order_acquire); }
 
  private:
   enum Which { kRead, kWrite };
@@ -61,6 +65,7 @@ class BlockingStream final : public transport::ServerStream<Stream> {
     });
   }
   void OnReadDone(bool ok) override { completed(kRead, ok); }
+  void OnCancel() override { cancelled_.store(true, std::memory_order_release); }
   void OnWriteDone(bool ok) override { completed(kWrite, ok); }
   void OnDone() override { delete this; }
 
@@ -84,6 +89,7 @@ class BlockingStream final : public transport::ServerStream<Stream> {
   BlockingPool* const pool_;
   const std::shared_ptr<const Handler> handler_;
   Req request_;
+  std::atomic<bool> cancelled_{false};
   node::Mutex mu_;
   node::CondVar done_;
   Op ops_[2] ABSL_GUARDED_BY(mu_);  // the read and the write in flight, by Which

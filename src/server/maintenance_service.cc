@@ -111,7 +111,7 @@ class MaintenanceService {
       // etcdctl 3.5+ reads the header of the first message; every one carries it.
       c_.header(resp.mutable_header());
       resp.mutable_header()->set_revision(revision);
-      if (!writer->Write(resp)) {
+      if (writer->cancelled() || !writer->Write(resp)) {
         return grpc::Status(grpc::StatusCode::CANCELLED,
                             "raftkv: the client stopped reading the snapshot stream");
       }

@@ -272,7 +272,10 @@ TEST_F(CompletionQueueMethodsTest, ABlockingStreamOutlivesItsClientUntilItsHandl
           resp.set_id(req.id());
           EXPECT_TRUE(s->Write(resp));
           EXPECT_TRUE(client_gone.wait());
-          // The client is gone: this write fails, and the call must still be here.
+          // The client's cancel has reached the server (the done tag is back, and with it
+          // the last operation the call had in flight): the call must still be here, and a
+          // write now fails.
+          EXPECT_TRUE(eventually([&] { return s->cancelled(); }));
           write_after = s->Write(resp);
           handler_ended = true;
           return grpc::Status::OK;
