@@ -59,6 +59,24 @@ class CompletionQueueMethods {
         });
   }
 
+  // A stream `request` (&Svc::AsyncService::RequestX, a bidirectional stream's) served by
+  // objects `make` returns, on the queue's thread (transport/server_stream.h).
+  template <class Service, class Req, class Resp>
+  void stream(
+      std::type_identity_t<Service>* service,
+      void (Service::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
+                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
+      std::type_identity_t<
+          std::function<transport::ServerStream<grpc::ServerAsyncReaderWriter<Resp, Req>>*()>>
+          make) {
+    using Stream = grpc::ServerAsyncReaderWriter<Resp, Req>;
+    add_stream<Stream>(
+        [service, request, cq = cq_](transport::ServerStream<Stream>*, grpc::ServerContext* ctx,
+                                     Stream* stream,
+                                     void* tag) { (service->*request)(ctx, stream, cq, cq, tag); },
+        std::move(make));
+  }
+
   // A bidirectional stream whose `handler` runs on the pool for each call.
   template <class Service, class Req, class Resp>
   void blocking_bidi(
@@ -67,18 +85,9 @@ class CompletionQueueMethods {
                                grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
       typename BlockingStream<grpc::ServerAsyncReaderWriter<Resp, Req>, Req, Resp>::Handler
           handler) {
-    using Stream = grpc::ServerAsyncReaderWriter<Resp, Req>;
-    using Call = BlockingStream<Stream, Req, Resp>;
+    using Call = BlockingStream<grpc::ServerAsyncReaderWriter<Resp, Req>, Req, Resp>;
     auto h = std::make_shared<const typename Call::Handler>(std::move(handler));
-    auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
-        typename transport::ServerStream<Stream>::Method{
-            .request = [service, request, cq = cq_](
-                           transport::ServerStream<Stream>*, grpc::ServerContext* ctx,
-                           Stream* stream,
-                           void* tag) { (service->*request)(ctx, stream, cq, cq, tag); },
-            .make = [pool = pool_, h] { return new Call(pool, h); },
-            .calls = calls_});
-    starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
+    stream<Service, Req, Resp>(service, request, [pool = pool_, h] { return new Call(pool, h); });
   }
 
   // A server stream whose `handler` runs on the pool for each call.
@@ -91,39 +100,13 @@ class CompletionQueueMethods {
     using Stream = grpc::ServerAsyncWriter<Resp>;
     using Call = BlockingStream<Stream, Req, Resp>;
     auto h = std::make_shared<const typename Call::Handler>(std::move(handler));
-    auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
-        typename transport::ServerStream<Stream>::Method{
-            .request =
-                [service, request, cq = cq_](transport::ServerStream<Stream>* self,
-                                             grpc::ServerContext* ctx, Stream* stream, void* tag) {
-                  (service->*request)(ctx, static_cast<Call*>(self)->request(), stream, cq, cq,
-                                      tag);
-                },
-            .make = [pool = pool_, h] { return new Call(pool, h); },
-            .calls = calls_});
-    starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
-  }
-
-  // A stream `request` (&Svc::AsyncService::RequestX, a bidirectional stream's) served by
-  // objects `make` returns, on the queue's thread (transport/server_stream.h).
-  template <class Service, class Req, class Resp>
-  void stream(
-      std::type_identity_t<Service>* service,
-      void (Service::*request)(grpc::ServerContext*, grpc::ServerAsyncReaderWriter<Resp, Req>*,
-                               grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
-      std::type_identity_t<
-          std::function<transport::ServerStream<grpc::ServerAsyncReaderWriter<Resp, Req>>*()>>
-          make) {
-    using Stream = grpc::ServerAsyncReaderWriter<Resp, Req>;
-    auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
-        typename transport::ServerStream<Stream>::Method{
-            .request = [service, request, cq = cq_](
-                           transport::ServerStream<Stream>*, grpc::ServerContext* ctx,
-                           Stream* stream,
-                           void* tag) { (service->*request)(ctx, stream, cq, cq, tag); },
-            .make = std::move(make),
-            .calls = calls_});
-    starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
+    add_stream<Stream>(
+        [service, request, cq = cq_](transport::ServerStream<Stream>* self,
+                                     grpc::ServerContext* ctx, Stream* stream, void* tag) {
+          // The request message is the call object's, read before the call starts.
+          (service->*request)(ctx, static_cast<Call*>(self)->request(), stream, cq, cq, tag);
+        },
+        [pool = pool_, h] { return new Call(pool, h); });
   }
 
   grpc::ServerCompletionQueue* queue() const { return cq_; }
@@ -134,6 +117,15 @@ class CompletionQueueMethods {
   }
 
  private:
+  template <class Stream>
+  void add_stream(typename transport::ServerStream<Stream>::Request request,
+                  std::function<transport::ServerStream<Stream>*()> make) {
+    auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
+        typename transport::ServerStream<Stream>::Method{
+            .request = std::move(request), .make = std::move(make), .calls = calls_});
+    starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
+  }
+
   grpc::ServerCompletionQueue* const cq_;
   transport::CallsUnderWay* const calls_;
   BlockingPool* const pool_;

@@ -120,6 +120,16 @@ class CompletionQueueMethodsTest : public ::testing::Test {
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(port_),
                                    grpc::InsecureChannelCredentials());
   }
+  // Watch streams served by EchoStreams counting into `counts`.
+  void start_echo(EchoCounts* counts) {
+    auto watch = std::make_unique<pb::Watch::AsyncService>();
+    auto* svc = watch.get();
+    services_.push_back(std::move(watch));
+    start([&](CompletionQueueMethods* m) {
+      m->stream(svc, &pb::Watch::AsyncService::RequestWatch,
+                [counts] { return new EchoStream(counts); });
+    });
+  }
   // The order Server::stop() keeps: the server, the pool, then the queue.
   void stop() {
     if (server_ == nullptr) return;
@@ -203,13 +213,7 @@ TEST_F(CompletionQueueMethodsTest, AnErrorIsSentWithoutTheResponse) {
 
 TEST_F(CompletionQueueMethodsTest, AStreamEchoesThenEndsOnceWhenTheClientCancels) {
   EchoCounts counts;
-  auto watch = std::make_unique<pb::Watch::AsyncService>();
-  auto* svc = watch.get();
-  services_.push_back(std::move(watch));
-  start([&](CompletionQueueMethods* m) {
-    m->stream(svc, &pb::Watch::AsyncService::RequestWatch,
-              [&counts] { return new EchoStream(&counts); });
-  });
+  start_echo(&counts);
   auto stub = pb::Watch::NewStub(channel_);
   grpc::ClientContext ctx;
   auto stream = stub->Watch(&ctx);
@@ -230,13 +234,7 @@ TEST_F(CompletionQueueMethodsTest, AStreamEchoesThenEndsOnceWhenTheClientCancels
 
 TEST_F(CompletionQueueMethodsTest, AStreamOpenAtShutdownIsEnded) {
   EchoCounts counts;
-  auto watch = std::make_unique<pb::Watch::AsyncService>();
-  auto* svc = watch.get();
-  services_.push_back(std::move(watch));
-  start([&](CompletionQueueMethods* m) {
-    m->stream(svc, &pb::Watch::AsyncService::RequestWatch,
-              [&counts] { return new EchoStream(&counts); });
-  });
+  start_echo(&counts);
   auto stub = pb::Watch::NewStub(channel_);
   grpc::ClientContext ctx;
   auto stream = stub->Watch(&ctx);
