@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "etcd/rpc.grpc.pb.h"
+#include "node/eventually.h"
 #include "server/blocking_pool.h"
 #include "server/services.h"
 #include "transport/completion_queue_loop.h"
@@ -23,17 +24,7 @@ namespace {
 
 namespace pb = etcdserverpb;
 using namespace std::chrono_literals;
-
-// Waits (bounded) until `pred` holds; false if it never did.
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 10'000ms) {
-  const auto until = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using node::eventually;
 
 // A latch the test opens.
 class Gate {
