@@ -109,8 +109,6 @@ class CompletionQueueMethods {
         [pool = pool_, h] { return new Call(pool, h); });
   }
 
-  grpc::ServerCompletionQueue* queue() const { return cq_; }
-
   // After the server started; once.
   void start() {
     for (const std::function<void()>& s : starts_) s();
