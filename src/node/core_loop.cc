@@ -7,6 +7,7 @@
 #include "node/node_error.h"
 #include "raft/overloaded.h"
 #include "raft/raft_core.h"
+#include "transport/transport.h"
 
 namespace node {
 namespace {
@@ -131,7 +132,8 @@ void CoreLoop::step(raft::Message message,
     if (core_->membership().contains(m.from)) last_heard_[m.from] = Clock::now();
     core_->step(std::move(m));
   };
-  if (parts_.step_here && run_here(task)) {
+  // Not on a thread that polls the network for everyone (the step may fsync).
+  if (parts_.step_here && !transport::must_not_block() && run_here(task)) {
     stepped_here_.fetch_add(1, std::memory_order_relaxed);
     return;
   }

@@ -69,6 +69,9 @@ absl::Status validate(const NodeConfig& c) {
   if (c.max_request_bytes == 0) {
     return absl::InvalidArgumentError("max-request-bytes must be above 0");
   }
+  if (c.max_append_bytes == 0) {
+    return absl::InvalidArgumentError("max_append_bytes (entry bytes per append) must be above 0");
+  }
   if (c.overload.max_queued_tasks == 0 || c.overload.max_queued_bytes == 0) {
     return absl::InvalidArgumentError("the core queue's bounds must be above 0");
   }

@@ -81,6 +81,11 @@ struct NodeConfig {
   /// A client request's size limit. The runtime only checks that it is non-zero; the KV
   /// server sizes its gRPC receive limit by it.
   uint64_t max_request_bytes = 1536 * 1024;
+  /// Entry bytes per AppendEntries (raft::Config::max_msg_bytes; one entry always goes,
+  /// whatever its size). The KV server lowers it to max_request_bytes where that is
+  /// smaller, so that every peer message fits the receive limit its port shares with
+  /// the client port.
+  uint64_t max_append_bytes = 1ull << 20;
   OverloadBounds overload;  ///< when this member turns work away
   /// Whether a peer's message may be stepped on the thread that delivers it when the core
   /// thread is idle (then the message costs no wake-up of the core thread; that thread

@@ -36,6 +36,7 @@ raft::Config core_config(const NodeConfig& config, const SnapshotData& snapshot)
   rc.snapshot_catch_up_entries = config.snapshot_catch_up_entries;
   rc.snapshot_catch_up_bytes = config.snapshot_catch_up_bytes;
   rc.max_inflight_msgs = config.max_inflight_appends;
+  rc.max_msg_bytes = config.max_append_bytes;
   rc.max_uncommitted_bytes = config.overload.max_uncommitted_bytes;
   rc.max_apply_bytes = config.overload.max_apply_bytes;
   rc.max_election_ticks = kMaxElectionMs / config.tick_ms;

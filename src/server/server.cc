@@ -36,6 +36,7 @@
 #include "server/watch_service.h"
 #include "transport/grpc_transport.h"
 #include "transport/port_mux.h"
+#include "transport/port_role.h"
 
 namespace server {
 namespace {
@@ -76,6 +77,19 @@ absl::StatusOr<std::string> url_to_address(const std::string& url, bool allow_ht
 }
 
 namespace {
+
+// gRPC's receive limit on the member's server (client and peer ports alike): a client's
+// request up to max-request-bytes, plus framing, as etcd sets it.
+uint64_t client_message_limit(const ServerConfig& cfg) {
+  return cfg.node.max_request_bytes + 512 * 1024;
+}
+
+// The most entry or snapshot bytes a peer puts in one message, frame or chunk: with the
+// 512 KiB of framing above, each fits that limit (a single entry larger than this still
+// goes alone, and is at most max-request-bytes).
+uint64_t peer_piece_bytes(const ServerConfig& cfg) {
+  return std::min<uint64_t>(1ull << 20, cfg.node.max_request_bytes);
+}
 
 // Points the transport at a member's first peer URL (the others are for clients of etcd
 // that try several); this member itself and unusable URLs are skipped.
@@ -165,6 +179,11 @@ absl::Status Server::open_node() {
   topts.cluster_id = cfg.cluster_id;
   topts.listen_address = cfg.node.peer_address;
   topts.peer_lanes = cfg.peer_lanes;
+  // The peer ports share the client ports' gRPC server, and so its receive limit
+  // (client_message_limit): every peer frame, snapshot chunk and Raft message fits it.
+  topts.max_message_bytes = client_message_limit(cfg);
+  topts.max_frame_bytes = peer_piece_bytes(cfg);
+  topts.snapshot_chunk_bytes = peer_piece_bytes(cfg);
   for (const Listener& l : cfg.peer_listeners) topts.listeners.emplace_back(l.address, l.tls);
   topts.cluster_info = [this] {
     pb::MemberListResponse r;
@@ -212,6 +231,7 @@ absl::Status Server::open_node() {
   // peer's message is stepped there when the core thread is idle, and what it commits
   // applied there when the apply thread is idle (issue 19).
   node::NodeConfig node_config = cfg.node;
+  node_config.max_append_bytes = peer_piece_bytes(cfg);
   node_config.step_on_receiving_thread = true;
   node_config.apply_on_calling_thread = true;
   auto node = node::RaftNode::open(node_config, sm_.get(), t);
@@ -234,9 +254,8 @@ absl::Status Server::open_node() {
   sm_->seed_members(seeds);
   for (const in::MemberAttributes& m : seeds) point_peer(t, self, m.id(), m.peer_urls());
   for (const pb::Member& m : sm_->members()) point_peer(t, self, m.id(), m.peerurls());
-  auto peer_port = t->start(node_.get());
-  if (!peer_port.ok()) return peer_port.status();
-  peer_port_ = *peer_port;
+  // The transport serves its peer ports once the client ports' server is built
+  // (listen_clients).
   return absl::OkStatus();
 }
 
@@ -330,12 +349,24 @@ absl::Status Server::listen_clients() {
   const ServerConfig& cfg = config_;
   Context ctx{&config_, node_.get(), sm_.get(), health_.get(), limiter_.get()};
   grpc::ServerBuilder builder;
-  // One thread of ours takes the queue's completions and polls the connections
-  // (transport/completion_queue_loop.h).
+  // One gRPC server for the client and the peer ports, and one thread of ours that takes
+  // its queue's completions and polls every connection (transport/completion_queue_loop.h):
+  // gRPC 1.51 polls with every thread that waits on any queue of the process, handing
+  // what one polled to the thread whose it is (docs/benchmarks.md, "The eleventh cut").
   cq_loop_ =
       std::make_unique<transport::CompletionQueueLoop>(builder.AddCompletionQueue(), "raftkv-grpc");
   blocking_ = std::make_unique<BlockingPool>();
-  CompletionQueueMethods methods(cq_loop_.get(), blocking_.get());
+  if (absl::Status s = transport_->prepare(node_.get(), builder, *cq_loop_); !s.ok()) {
+    transport_->stop();
+    return s;
+  }
+  // Each service serves the calls that came in on its own ports (transport/port_role.h).
+  CompletionQueueMethods methods(cq_loop_.get(), blocking_.get(), [](const grpc::ServerContext& c) {
+    if (transport::port_role(c) == transport::PortRole::kClient) return grpc::Status::OK;
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "the client services are served on client ports only, and this call "
+                        "came in on another port");
+  });
   watch_ = std::make_unique<WatchService>(ctx);
   services_.push_back(make_kv_service(ctx, &methods));
   services_.push_back(watch_->make_service(&methods));
@@ -351,8 +382,9 @@ absl::Status Server::listen_clients() {
     if (listeners[i].tls) {
       // gRPC 1.51 cannot take over a TLS connection raftkv accepted: a TLS port is gRPC's
       // own listener and speaks gRPC alone (port_mux.h).
-      builder.AddListeningPort(listeners[i].address, client_files_->server_credentials(),
-                               &ports[i]);
+      std::shared_ptr<grpc::ServerCredentials> creds = client_files_->server_credentials();
+      transport::mark_role(*creds, transport::PortRole::kClient);
+      builder.AddListeningPort(listeners[i].address, creds, &ports[i]);
       continue;
     }
     // A plaintext port is raftkv's: gRPC gets its HTTP/2 connections, the HTTP endpoint
@@ -370,12 +402,14 @@ absl::Status Server::listen_clients() {
   // with SO_REUSEPORT the kernel would silently split connections between the two.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // etcd's client-facing settings (reference/etcd-api.md 1.7): clients ping every 10 s
-  // or so and must not be sent GOAWAY for it; requests up to max-request-bytes plus
+  // or so and must not be sent GOAWAY for it (etcd's floor is 5 s; the peers beside them
+  // ping every 2 s, so the floor here is theirs); requests up to max-request-bytes plus
   // framing; any response size.
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             transport::GrpcTransport::kPeerMinPingIntervalMs);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 2 * 60 * 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20000);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(cfg.node.max_request_bytes + 512 * 1024));
+  builder.SetMaxReceiveMessageSize(static_cast<int>(client_message_limit(cfg)));
   // gRPC's argument is an int; above INT32_MAX is no limit, as etcd's math.MaxUint32.
   if (cfg.max_concurrent_streams < static_cast<uint32_t>(INT32_MAX)) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS,
@@ -391,15 +425,28 @@ absl::Status Server::listen_clients() {
       make_retry_hint([l = limiter_.get()] { return l->backlog_hint(limits::Clock::now()); }));
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc_ = builder.BuildAndStart();
+  // gRPC binds the ports it listens on itself (TLS) in the order they were added, the
+  // peers' first, and stops at the first it cannot bind; that one is still port 0.
+  if (absl::Status bound = transport_->check_bound(); !bound.ok()) {
+    transport_->stop();
+    return bound;
+  }
   for (size_t i = 0; i < listeners.size(); ++i) {
-    if (grpc_ == nullptr || ports[i] == 0) {
+    if (ports[i] == 0) {
       transport_->stop();
       return absl::UnavailableError("cannot listen for clients on " + listeners[i].address);
     }
   }
+  if (grpc_ == nullptr) {
+    transport_->stop();
+    return absl::UnavailableError("cannot start the gRPC server of the client and peer ports");
+  }
   methods.start();
   cq_loop_->start();
   client_port_ = ports.front();
+  absl::StatusOr<int> peer_port = transport_->serve(*grpc_);
+  if (!peer_port.ok()) return peer_port.status();  // ~Server stops the rest
+  peer_port_ = *peer_port;
   if (!client_muxes_.empty()) {
     // The same answers as the metrics port's (guarded by nothing there either).
     client_http_ = HttpEndpoint::for_accepted(
@@ -477,11 +524,14 @@ void Server::stop() {
   // shutdown has nothing left to wait for, and the queue none left under way.
   if (node_ != nullptr) node_->stop();
   if (watch_ != nullptr) watch_->close_all();
+  // The transport before the server's shutdown: it ends the peers' streams to this
+  // member, which would otherwise hold the shutdown until its deadline, and its own
+  // streams to the peers end through the queue, which still runs.
+  if (transport_ != nullptr) transport_->stop();
   if (grpc_ != nullptr) {
     grpc_->Shutdown(std::chrono::system_clock::now() + Millis(1000));
   }
   if (housekeeping_.joinable()) housekeeping_.join();
-  if (transport_ != nullptr) transport_->stop();
   if (grpc_ != nullptr) grpc_->Wait();
   // Every call is answered by now (the node failed what waited on it): what is left on
   // the queue is gRPC's last word on each.

@@ -26,8 +26,14 @@ namespace server {
 // would have them) on `pool`.
 class CompletionQueueMethods {
  public:
-  CompletionQueueMethods(transport::CompletionQueueLoop* loop, BlockingPool* pool)
-      : cq_(loop->queue()), calls_(loop->calls()), pool_(pool) {}
+  // Whether to serve a call at all (the port it came in on); a call refused is answered
+  // with the error alone.
+  using Admit = std::function<grpc::Status(const grpc::ServerContext&)>;
+
+  // `admit` null: every call.
+  CompletionQueueMethods(transport::CompletionQueueLoop* loop, BlockingPool* pool,
+                         Admit admit = nullptr)
+      : cq_(loop->queue()), calls_(loop->calls()), pool_(pool), admit_(std::move(admit)) {}
 
   template <class Service, class Req, class Resp>
   using UnaryRequest = void (Service::*)(grpc::ServerContext*, Req*,
@@ -41,7 +47,7 @@ class CompletionQueueMethods {
   void unary(std::type_identity_t<Service>* service, UnaryRequest<Service, Req, Resp> request,
              typename transport::UnaryCall<Req, Resp>::Handler handler) {
     auto method = transport::unary_method<Service, Req, Resp>(service, request, cq_, calls_,
-                                                              std::move(handler));
+                                                              std::move(handler), admit_);
     starts_.push_back([method] { transport::UnaryCall<Req, Resp>::listen(method); });
   }
 
@@ -119,14 +125,17 @@ class CompletionQueueMethods {
   void add_stream(typename transport::ServerStream<Stream>::Request request,
                   std::function<transport::ServerStream<Stream>*()> make) {
     auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
-        typename transport::ServerStream<Stream>::Method{
-            .request = std::move(request), .make = std::move(make), .calls = calls_});
+        typename transport::ServerStream<Stream>::Method{.request = std::move(request),
+                                                         .make = std::move(make),
+                                                         .calls = calls_,
+                                                         .admit = admit_});
     starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
   }
 
   grpc::ServerCompletionQueue* const cq_;
   transport::CallsUnderWay* const calls_;
   BlockingPool* const pool_;
+  const Admit admit_;
   std::vector<std::function<void()>> starts_;
 };
 

@@ -5,6 +5,7 @@
 
 #include "log/log.h"
 #include "log/thread_name.h"
+#include "transport/transport.h"
 
 namespace transport {
 
@@ -28,6 +29,7 @@ void take(grpc::ServerCompletionQueue* cq) {
 void CompletionQueueLoop::start() {
   thread_ = std::thread([cq = cq_.get(), name = name_] {
     raftlog::name_this_thread(name.c_str());
+    mark_must_not_block();  // it polls every connection of the queue's server
     take(cq);
   });
 }

@@ -14,9 +14,13 @@
 #include "log/thread_name.h"
 #include "log/throttle.h"
 #include "raftkv/peer.grpc.pb.h"
+#include "transport/completion_queue_loop.h"
 #include "transport/message_codec.h"
 #include "transport/peer_lanes.h"
 #include "transport/port_mux.h"
+#include "transport/port_role.h"
+#include "transport/server_stream.h"
+#include "transport/unary_call.h"
 #include "transport/wire_status.h"
 
 namespace transport {
@@ -80,72 +84,76 @@ void log_refusal(const std::unique_ptr<raftlog::Throttle>& throttle, std::string
 
 }  // namespace
 
-// Receives peer streams and forwarded requests (the Peer service).
-class GrpcTransport::PeerService final
-    : public pb::Peer::WithCallbackMethod_Stream<pb::Peer::WithCallbackMethod_ClusterInfo<
-          pb::Peer::WithCallbackMethod_Forward<pb::Peer::Service>>> {
+// Receives peer streams and forwarded requests (the Peer service), on a completion queue
+// (completion_queue_loop.h): the transport's own, or the host server's beside its client
+// services (then only calls that came in on a peer port are served).
+class GrpcTransport::PeerService final : public pb::Peer::AsyncService {
  public:
   explicit PeerService(GrpcTransport& t) : t_(t) {}
 
-  // A peer's stream (the reactor below): read on gRPC's pollers, no thread of its own.
-  class StreamReader;
-  grpc::ServerReadReactor<pb::PeerFrame>* Stream(grpc::CallbackServerContext* ctx,
-                                                 pb::StreamAck*) override;
+  class StreamReader;  // a peer's stream
 
-  grpc::ServerUnaryReactor* ClusterInfo(grpc::CallbackServerContext* ctx,
-                                        const pb::ClusterInfoRequest*,
-                                        pb::ClusterInfoResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
-    if (t_.options_.cluster_info == nullptr || t_.stopped_) {
-      reactor->Finish(
-          grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this member gives no cluster info"));
-      return reactor;
-    }
-    resp->set_payload(t_.options_.cluster_info());
-    reactor->Finish(grpc::Status::OK);
-    return reactor;
+  // After the server started: waits for the first call of each method.
+  void listen(CompletionQueueLoop& loop);
+
+ private:
+  using ClusterInfoCall = UnaryCall<pb::ClusterInfoRequest, pb::ClusterInfoResponse>;
+  using ForwardCall = UnaryCall<pb::ForwardRequest, pb::ForwardResponse>;
+  using Reader = grpc::ServerAsyncReader<pb::StreamAck, pb::PeerFrame>;
+
+  // On a shared server, whether the call came in on a peer port (port_role.h): a client
+  // port serves no Peer method, as a server of the transport's own would not.
+  grpc::Status admit(const grpc::ServerContext& ctx) const {
+    if (!t_.shared_ || port_role(ctx) == PortRole::kPeer) return grpc::Status::OK;
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "the peer service (raftkv.peer.Peer) is served on peer ports only, "
+                        "and this call came in on another port");
   }
 
-  grpc::ServerUnaryReactor* Forward(grpc::CallbackServerContext* ctx, const pb::ForwardRequest* req,
-                                    pb::ForwardResponse* resp) override {
-    grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  void cluster_info(ClusterInfoCall& call) {
+    if (t_.options_.cluster_info == nullptr || t_.stopped_) {
+      return call.finish(
+          grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "this member gives no cluster info"));
+    }
+    call.response()->set_payload(t_.options_.cluster_info());
+    call.finish(grpc::Status::OK);
+  }
+
+  void forward(ForwardCall& call) {
+    const pb::ForwardRequest* req = &call.request();
     if (req->cluster_id() != t_.options_.cluster_id) {
       log_refusal(t_.refusal_log_, "refused forwarded request", req->from(), "cluster-id mismatch",
                   "request for cluster " + std::to_string(req->cluster_id()) +
                       ", this node is in cluster " + std::to_string(t_.options_.cluster_id));
-      reactor->Finish(
+      return call.finish(
           grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, "forward from another cluster"));
-      return reactor;
     }
     if (req->from() == 0 || !t_.handler_->is_member(raft::NodeId(req->from()))) {
       ++t_.refused_;
       const std::string why = "forward from " + raftlog::hex_id(req->from()) +
                               ", which is in no configuration this node knows";
       log_refusal(t_.refusal_log_, "refused forwarded request", req->from(), "not a member", why);
-      reactor->Finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
-      return reactor;
+      return call.finish(grpc::Status(grpc::StatusCode::FAILED_PRECONDITION, why));
     }
-    if (absl::Status a = authorized(ctx, req->from()); !a.ok()) {
+    if (absl::Status a = authorized(&call.context(), req->from()); !a.ok()) {
       ++t_.refused_;
       const std::string why =
           "forward from " + raftlog::hex_id(req->from()) + ": " + std::string(a.message());
       log_refusal(t_.refusal_log_, "refused forwarded request", req->from(), "certificate", why);
-      reactor->Finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
-      return reactor;
+      return call.finish(grpc::Status(grpc::StatusCode::PERMISSION_DENIED, why));
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        ctx->deadline() - std::chrono::system_clock::now());
+        call.context().deadline() - std::chrono::system_clock::now());
     left = std::clamp(left, std::chrono::milliseconds(1), std::chrono::milliseconds(60'000));
     t_.handler_->on_forward(raft::NodeId(req->from()), req->payload(), left,
-                            [reactor, resp](absl::StatusOr<std::string> r) {
+                            [&call](absl::StatusOr<std::string> r) {
                               if (r.ok()) {
-                                resp->set_result(*std::move(r));
+                                call.response()->set_result(*std::move(r));
                               } else {
-                                to_wire(r.status(), resp->mutable_status());
+                                to_wire(r.status(), call.response()->mutable_status());
                               }
-                              reactor->Finish(grpc::Status::OK);
+                              call.finish(grpc::Status::OK);
                             });
-    return reactor;
   }
 
  private:
@@ -355,63 +363,82 @@ class GrpcTransport::PeerService final
   friend class GrpcTransport;  // lane_frame
 };
 
-// A peer's stream, read on gRPC's pollers (the callback API): a frame is handed to the
-// node where it is read, and the next read starts once it has been, so a slow node slows
-// its peers' streams (HTTP/2 flow control) instead of queueing without bound. No thread
-// of its own waits on a stream.
-class GrpcTransport::PeerService::StreamReader final
-    : public grpc::ServerReadReactor<pb::PeerFrame> {
+// A peer's stream, read on the completion queue's thread: a frame is handed to the node
+// where it is read, and the next read starts once it has been, so a slow node slows its
+// peers' streams (HTTP/2 flow control) instead of queueing without bound.
+class GrpcTransport::PeerService::StreamReader final : public ServerStream<Reader> {
  public:
-  StreamReader(PeerService& s, grpc::CallbackServerContext* ctx) : s_(s), ctx_(ctx) {
+  explicit StreamReader(PeerService& s) : s_(s) {}
+
+ private:
+  void OnStart() override {
+    {
+      std::lock_guard<std::mutex> lock(s_.t_.mu_);
+      s_.t_.incoming_.insert(&context());
+    }
     StartRead(&frame_);
   }
   void OnReadDone(bool ok) override {
     GrpcTransport& t = s_.t_;
-    if (!ok || t.stopped_) return Finish(grpc::Status::OK);
+    if (!ok || t.stopped_) return Finish(ack_, grpc::Status::OK);
     s_.count_received(in_, frame_);
-    if (std::optional<grpc::Status> refused = s_.refusal(ctx_, in_, frame_)) {
-      return Finish(*std::move(refused));
+    if (std::optional<grpc::Status> refused = s_.refusal(&context(), in_, frame_)) {
+      return Finish(ack_, *std::move(refused));
     }
-    sender_.store(in_.sender, std::memory_order_relaxed);
     if (!frame_.has_chunk() || s_.take_chunk(in_, frame_)) s_.deliver(in_, frame_);
     frame_.Clear();
     StartRead(&frame_);
   }
   // The connection went away under the stream (a peer that stops ends its streams the
-  // same way). Fast failover, if the peer is the leader (issue 19). May run while a read
-  // is being handled: it reads only sender_.
+  // same way). Fast failover, if the peer is the leader (issue 19).
   void OnCancel() override {
-    const uint64_t sender = sender_.load(std::memory_order_relaxed);
-    if (sender != 0 && !s_.t_.stopped_) s_.t_.handler_->on_peer_closed(raft::NodeId(sender));
+    if (in_.sender != 0 && !s_.t_.stopped_)
+      s_.t_.handler_->on_peer_closed(raft::NodeId(in_.sender));
   }
-  void OnDone() override { delete this; }
+  void OnDone() override {
+    {
+      std::lock_guard<std::mutex> lock(s_.t_.mu_);
+      s_.t_.incoming_.erase(&context());
+    }
+    delete this;
+  }
 
- private:
   PeerService& s_;
-  grpc::CallbackServerContext* const ctx_;
-  std::atomic<uint64_t> sender_{0};  // in_.sender, for OnCancel
   Incoming in_;
   pb::PeerFrame frame_;
+  pb::StreamAck ack_;
 };
 
-grpc::ServerReadReactor<pb::PeerFrame>* GrpcTransport::PeerService::Stream(
-    grpc::CallbackServerContext* ctx, pb::StreamAck*) {
-  return new StreamReader(*this, ctx);
+void GrpcTransport::PeerService::listen(CompletionQueueLoop& loop) {
+  grpc::ServerCompletionQueue* cq = loop.queue();
+  auto admit = [this](const grpc::ServerContext& ctx) { return this->admit(ctx); };
+  ClusterInfoCall::listen(unary_method(
+      this, &pb::Peer::AsyncService::RequestClusterInfo, cq, loop.calls(),
+      [this](ClusterInfoCall& call) { cluster_info(call); }, admit));
+  ForwardCall::listen(unary_method(
+      this, &pb::Peer::AsyncService::RequestForward, cq, loop.calls(),
+      [this](ForwardCall& call) { forward(call); }, admit));
+  ServerStream<Reader>::listen(
+      std::make_shared<const ServerStream<Reader>::Method>(ServerStream<Reader>::Method{
+          .request = [this, cq](ServerStream<Reader>*, grpc::ServerContext* ctx, Reader* reader,
+                                void* tag) { RequestStream(ctx, reader, cq, cq, tag); },
+          .make = [this] { return new StreamReader(*this); },
+          .calls = loop.calls(),
+          .admit = admit}));
 }
 
-// One peer: a bounded queue drained into a client stream on gRPC's callback API. Whoever
+// One peer: a bounded queue drained into a client stream on the completion queue. Whoever
 // finds the stream idle when it queues something (the core or storage thread) starts the
-// write; each write's completion (on a gRPC poller) starts the next with what queued
+// write; each write's completion (on the queue's thread) starts the next with what queued
 // meanwhile, as one frame. No thread of its own sits between the core and the socket.
 // A stream that breaks is reopened by the transport's retry thread after a backoff
 // (50 ms doubling to 1 s, on the steady clock: gRPC's timers follow the wall clock), or at
 // once when the peer says it is up (kick).
 //
-// Life of a stream: it holds one hold (AddHold) from its opening until the sender lets it
-// end: after a failed write, or when it is idle and must close (stop, a new address).
-// Only one write is in flight (writing_), so the hold is never released under a write.
-// gRPC may run a reaction on the thread that starts an operation, so no operation is
-// started with mu_ held.
+// Life of a stream: its finish is counted from its opening until the sender finishes it:
+// after a failed write, or when it is idle and must close (stop, a new address). Only one
+// write is in flight (writing_), and the finish is never started under a write. No
+// operation is started with mu_ held.
 class GrpcTransport::Sender {
  public:
   using Clock = std::chrono::steady_clock;
@@ -446,7 +473,7 @@ class GrpcTransport::Sender {
       release = close_locked();
     }
     if (st != nullptr) st->context.TryCancel();
-    if (release) st->RemoveHold();
+    if (release) st->finish();
     std::unique_lock<std::mutex> lock(mu_);
     ended_.wait(lock, [&] { return stream_ == nullptr; });
   }
@@ -464,7 +491,7 @@ class GrpcTransport::Sender {
       retry_at_ = Clock::now();  // the new address is tried at once
     }
     if (st != nullptr) st->context.TryCancel();
-    if (release) st->RemoveHold();
+    if (release) st->finish();
     t_.wake_retry();
   }
 
@@ -523,20 +550,67 @@ class GrpcTransport::Sender {
   static constexpr std::chrono::milliseconds kFirstBackoff{50};
   static constexpr std::chrono::milliseconds kMaxBackoff{1000};
 
-  class Stream final : public grpc::ClientWriteReactor<pb::PeerFrame> {
+  // One stream to the peer on the completion queue: its start, each write and its finish
+  // come back as tags on the queue's thread. It counts itself among the queue's calls
+  // under way from its start until the last of its tags is back; then the sender is told
+  // (ended).
+  class Stream final {
    public:
     Stream(Sender& s, std::shared_ptr<grpc::Channel> channel)
         : stub(pb::Peer::NewStub(std::move(channel))), s_(s) {}
-    void OnWriteDone(bool ok) override { s_.written(ok); }
-    void OnDone(const grpc::Status& status) override { s_.ended(status); }
+    // Starts the call on `loop`'s queue; the first write follows at once, and carries the
+    // call's headers (corked: the start itself is no operation, and returns no tag).
+    void start(CompletionQueueLoop& loop) {
+      calls_ = loop.calls();
+      calls_->started();
+      // The finish's tag, counted from the start: the stream lives until the sender has
+      // finished it.
+      pending_.store(1, std::memory_order_relaxed);
+      context.set_initial_metadata_corked(true);
+      writer_ = stub->PrepareAsyncStream(&context, &ack_, loop.queue());
+      writer_->StartCall(nullptr);
+    }
+    // Writes `frame`; one write at a time.
+    void write() {
+      pending_.fetch_add(1, std::memory_order_relaxed);
+      writer_->Write(frame, &write_op_);
+    }
+    // Once, with no write in flight: half-closes and takes the call's status.
+    void finish() { writer_->Finish(&status_, &finish_op_); }
 
     grpc::ClientContext context;
     std::unique_ptr<pb::Peer::Stub> stub;
-    pb::StreamAck ack;
     pb::PeerFrame frame;  // the write in flight
 
    private:
+    enum class Kind { kWrite, kFinish };
+    class Op final : public CompletionTag {
+     public:
+      Op(Stream* s, Kind k) : s_(s), k_(k) {}
+      void proceed(bool ok) override { s_->completed(k_, ok); }
+
+     private:
+      Stream* const s_;
+      const Kind k_;
+    };
+
+    void completed(Kind kind, bool ok) {
+      if (kind == Kind::kWrite) s_.written(ok);
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        CallsUnderWay* const calls = calls_;
+        s_.ended(status_);  // the sender lets go of this stream: it may be freed
+        calls->ended();
+      }
+    }
+
     Sender& s_;
+    pb::StreamAck ack_;
+    grpc::Status status_;  // once the finish's tag is back
+    std::unique_ptr<grpc::ClientAsyncWriter<pb::PeerFrame>> writer_;
+    CallsUnderWay* calls_ = nullptr;
+    std::atomic<int> pending_{0};
+    Op write_op_{this, Kind::kWrite};
+    Op finish_op_{this, Kind::kFinish};
   };
 
   // What the writer sends next: a batch of items, or one snapshot (chunk by chunk).
@@ -623,7 +697,7 @@ class GrpcTransport::Sender {
       break;
     }
     in_flight_bytes_ = st.frame.ByteSizeLong();
-    st.StartWrite(&st.frame);
+    st.write();
   }
 
   // The next chunk of snapshot_ into `frame`; false when its source cannot be read.
@@ -703,14 +777,14 @@ class GrpcTransport::Sender {
                     {{"peer", raftlog::hex_id(peer_.value())}});
     }
     if (release) {
-      st->RemoveHold();
+      st->finish();
     } else if (more) {
       start_write(*st, std::move(work));
     }
   }
 
-  // The stream is over (OnDone): everything it had is gone; the retry thread opens the
-  // next after the backoff.
+  // The stream is over (its last tag is back): everything it had is gone; the retry thread opens
+  // the next after the backoff.
   void ended(const grpc::Status& closed) {
     std::shared_ptr<Stream> st;  // the last reference may be this one: freed on return
     {
@@ -762,12 +836,7 @@ class GrpcTransport::Sender {
     Work work;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      // Not before the transport starts: gRPC's callback machinery on this machine (its
-      // "alternative" completion queue and nexting threads, shared by every channel and
-      // server of the process) is torn down whenever the last user lets go of it, and
-      // channels made and dropped while nothing else held it (peers not yet up at a
-      // member's start) crashed the process in gRPC 1.51 (grpc_cq_internal_unref: prior
-      // > 0). The started peer server holds it from start() to stop().
+      // Not before the transport serves: the completion queue's thread runs from then on.
       if (stream_ != nullptr || stop_ || !t_.started_) return;
       st = std::make_shared<Stream>(*this, channel_locked());
       stream_ = st;
@@ -779,9 +848,7 @@ class GrpcTransport::Sender {
       take_locked(work);
     }
     ++t_.reconnects_;
-    st->stub->async()->Stream(&st->context, &st->ack, st.get());
-    st->AddHold();
-    st->StartCall();
+    st->start(*t_.loop_);
     start_write(*st, std::move(work));
   }
 
@@ -842,6 +909,45 @@ class GrpcTransport::Sender {
   std::optional<Item> snapshot_;  // the snapshot being streamed
   uint64_t snapshot_offset_ = 0;
   Clock::time_point snapshot_start_;
+};
+
+// A request forwarded to a peer, on the completion queue: it answers its caller and
+// frees itself when its answer (or its failure) is back. Counted among the queue's calls
+// under way, and in the transport's (stop() cancels those left).
+class GrpcTransport::OutgoingForward final : public CompletionTag {
+ public:
+  OutgoingForward(GrpcTransport& t, CallsUnderWay* calls) : t_(t), calls_(calls) {
+    calls_->started();
+  }
+  void proceed(bool) override {
+    {
+      std::lock_guard<std::mutex> lock(t_.mu_);
+      t_.forwards_.erase(this);
+      if (t_.forwards_.empty()) t_.forwards_done_.notify_all();
+    }
+    if (!status.ok()) {
+      done(from_grpc(status));
+    } else if (absl::Status s = from_wire(resp.status()); !s.ok()) {
+      done(std::move(s));
+    } else {
+      done(std::move(*resp.mutable_result()));
+    }
+    CallsUnderWay* const calls = calls_;
+    delete this;
+    calls->ended();
+  }
+
+  grpc::ClientContext ctx;
+  pb::ForwardRequest req;
+  pb::ForwardResponse resp;
+  grpc::Status status;
+  std::unique_ptr<pb::Peer::Stub> stub;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<pb::ForwardResponse>> reader;
+  ForwardCallback done;
+
+ private:
+  GrpcTransport& t_;
+  CallsUnderWay* const calls_;
 };
 
 GrpcTransport::GrpcTransport(GrpcTransportOptions options)
@@ -931,55 +1037,80 @@ size_t GrpcTransport::queued_messages() const {
 GrpcTransport::~GrpcTransport() { stop(); }
 
 absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
-  handler_ = handler;
-  service_ = std::make_unique<PeerService>(*this);
   grpc::ServerBuilder builder;
-  std::vector<std::pair<std::string, bool>> listeners = options_.listeners;
-  if (listeners.empty()) {
-    listeners.emplace_back(options_.listen_address, options_.server_credentials != nullptr);
-  }
-  std::vector<int> ports(listeners.size(), 0);
-  for (size_t i = 0; i < listeners.size(); ++i) {
-    if (listeners[i].second && options_.server_credentials == nullptr) {
-      return absl::InvalidArgumentError("TLS asked for on " + listeners[i].first +
-                                        " without credentials");
-    }
-    if (lanes_ != nullptr && !listeners[i].second) {
-      // Plaintext with lanes: bound here and sorted (gRPC's streams or lanes), as the
-      // client port sorts gRPC and HTTP/1.
-      absl::StatusOr<std::unique_ptr<PortMux>> mux =
-          PortMux::bind(listeners[i].first, PortMuxLimits{}, "peer");
-      if (!mux.ok()) return mux.status();
-      ports[i] = (*mux)->port();
-      muxes_.push_back(*std::move(mux));
-      continue;
-    }
-    builder.AddListeningPort(
-        listeners[i].first,
-        listeners[i].second ? options_.server_credentials : grpc::InsecureServerCredentials(),
-        &ports[i]);
-  }
+  own_loop_ = std::make_unique<CompletionQueueLoop>(builder.AddCompletionQueue(), "raftkv-peer");
+  if (absl::Status s = prepare(handler, builder, *own_loop_); !s.ok()) return s;
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);  // a taken port is an error
   builder.SetMaxReceiveMessageSize(static_cast<int>(
       std::min<uint64_t>(options_.max_message_bytes, static_cast<uint64_t>(INT32_MAX))));
-  // Peers ping every kPeerKeepaliveMs (their streams' keepalive), above this interval, so
-  // never a strike; a connection pinging faster is still closed after gRPC's two strikes.
-  static_assert(kPeerKeepaliveMs > 1000);
-  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             kPeerMinPingIntervalMs);
+  own_server_ = builder.BuildAndStart();
+  if (own_server_ == nullptr) {
+    if (absl::Status bound = check_bound(); !bound.ok()) return bound;
+    return absl::UnavailableError("cannot start the gRPC server of the peer ports");
+  }
+  own_loop_->start();
+  return serve(*own_server_);
+}
+
+absl::Status GrpcTransport::prepare(Handler* handler, grpc::ServerBuilder& builder,
+                                    CompletionQueueLoop& loop) {
+  handler_ = handler;
+  loop_ = &loop;
+  shared_ = own_loop_ == nullptr;
+  service_ = std::make_unique<PeerService>(*this);
+  listeners_ = options_.listeners;
+  if (listeners_.empty()) {
+    listeners_.emplace_back(options_.listen_address, options_.server_credentials != nullptr);
+  }
+  ports_.assign(listeners_.size(), 0);
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    if (listeners_[i].second && options_.server_credentials == nullptr) {
+      return absl::InvalidArgumentError("TLS asked for on " + listeners_[i].first +
+                                        " without credentials");
+    }
+    if (!listeners_[i].second) {
+      // Plaintext: bound here and sorted (gRPC's streams, or lanes), as the client port
+      // sorts gRPC and HTTP/1; the mux also tells a shared server's services which port a
+      // connection came in on (port_role.h).
+      absl::StatusOr<std::unique_ptr<PortMux>> mux =
+          PortMux::bind(listeners_[i].first, PortMuxLimits{}, "peer");
+      if (!mux.ok()) return mux.status();
+      ports_[i] = (*mux)->port();
+      muxes_.push_back(*std::move(mux));
+      continue;
+    }
+    // A shared server's TLS peer port marks its calls as a peer port's.
+    if (shared_) mark_role(*options_.server_credentials, PortRole::kPeer);
+    builder.AddListeningPort(listeners_[i].first, options_.server_credentials, &ports_[i]);
+  }
   builder.RegisterService(service_.get());
-  server_ = builder.BuildAndStart();
-  for (size_t i = 0; i < listeners.size(); ++i) {
-    if (server_ == nullptr || ports[i] == 0) {
-      return absl::UnavailableError("cannot listen for peers on " + listeners[i].first);
+  return absl::OkStatus();
+}
+
+absl::Status GrpcTransport::check_bound() const {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    if (ports_[i] == 0) {
+      return absl::UnavailableError("cannot listen for peers on " + listeners_[i].first);
     }
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> GrpcTransport::serve(grpc::Server& server) {
+  if (absl::Status bound = check_bound(); !bound.ok()) return bound;
+  server_ = &server;
+  service_->listen(*loop_);
   if (lanes_ != nullptr) {
     if (absl::Status s = lanes_->start(); !s.ok()) return s;
-    for (const std::unique_ptr<PortMux>& m : muxes_) {
-      m->start([this](int fd) { grpc::AddInsecureChannelFromFd(server_.get(), fd); },
-               [](int fd) { ::close(fd); },  // the peer port speaks no HTTP/1
-               [this](int fd) { lanes_->adopt(fd); });
-    }
+  }
+  for (const std::unique_ptr<PortMux>& m : muxes_) {
+    PortMux::Handoff lane = nullptr;
+    if (lanes_ != nullptr) lane = [this](int fd) { lanes_->adopt(fd); };
+    m->start([this](int fd) { grpc::AddInsecureChannelFromFd(server_, fd); },
+             [](int fd) { ::close(fd); },  // the peer port speaks no HTTP/1
+             std::move(lane));
   }
   // Now the streams to the peers open (Sender::open says why not before).
   started_ = true;
@@ -987,7 +1118,7 @@ absl::StatusOr<int> GrpcTransport::start(Handler* handler) {
     std::lock_guard<std::mutex> lock(mu_);
     for (const auto& [id, sender] : senders_) sender->kick();
   }
-  return ports.front();
+  return ports_.front();
 }
 
 void GrpcTransport::stop() {
@@ -1001,15 +1132,24 @@ void GrpcTransport::stop() {
   }
   senders.clear();  // waits for every stream's end
   {
+    // The peers' streams to this member end now (a shared server's shutdown would wait
+    // for them), and the forwarded requests still out at once (their callers are told).
+    std::unique_lock<std::mutex> lock(mu_);
+    for (grpc::ServerContextBase* c : incoming_) c->TryCancel();
+    for (OutgoingForward* f : forwards_) f->ctx.TryCancel();
+    forwards_done_.wait(lock, [&] { return forwards_.empty(); });
+  }
+  {
     std::lock_guard<std::mutex> lock(retry_mu_);
     retry_stop_ = true;
   }
   retry_cv_.notify_one();
   if (retrier_.joinable()) retrier_.join();
-  if (server_ != nullptr) {
-    server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
-    server_->Wait();
+  if (own_server_ != nullptr) {
+    own_server_->Shutdown(std::chrono::system_clock::now() + std::chrono::milliseconds(500));
+    own_server_->Wait();
   }
+  if (own_loop_ != nullptr) own_loop_->stop();
 }
 
 void GrpcTransport::set_peer(raft::NodeId id, const std::string& address) {
@@ -1130,7 +1270,7 @@ void GrpcTransport::forward(raft::NodeId to, std::string payload, std::chrono::m
     auto it = senders_.find(to);
     if (it != senders_.end()) channel = it->second->channel();
   }
-  if (channel == nullptr) {
+  if (channel == nullptr || !started_) {
     return done(unreachable_error("no address known for node " + std::to_string(to.value())));
   }
   // A leader we are not connected to never sees the request: say so, so the caller may
@@ -1139,27 +1279,28 @@ void GrpcTransport::forward(raft::NodeId to, std::string payload, std::chrono::m
   if (channel->GetState(/*try_to_connect=*/true) != GRPC_CHANNEL_READY) {
     return done(unreachable_error("node " + std::to_string(to.value()) + " is not connected"));
   }
-  // One call: its context, messages and stub live until the callback has run.
-  struct Call {
-    grpc::ClientContext ctx;
-    pb::ForwardRequest req;
-    pb::ForwardResponse resp;
-    std::unique_ptr<pb::Peer::Stub> stub;
-    ForwardCallback done;
-  };
-  auto call = std::make_shared<Call>();
+  auto* call = new OutgoingForward(*this, loop_->calls());
   call->ctx.set_deadline(std::chrono::system_clock::now() + timeout);
   call->req.set_cluster_id(options_.cluster_id);
   call->req.set_from(options_.self.value());
   call->req.set_payload(std::move(payload));
   call->stub = pb::Peer::NewStub(channel);
-  call->done = std::move(done);
-  call->stub->async()->Forward(&call->ctx, &call->req, &call->resp, [call](grpc::Status s) mutable {
-    if (!s.ok()) return call->done(from_grpc(s));
-    absl::Status status = from_wire(call->resp.status());
-    if (!status.ok()) return call->done(std::move(status));
-    call->done(std::move(*call->resp.mutable_result()));
-  });
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!stopped_) {
+      call->done = std::move(done);
+      forwards_.insert(call);
+    }
+  }
+  if (done != nullptr) {  // stopping: stop() waits for no call started after it looked
+    CallsUnderWay* const calls = loop_->calls();
+    delete call;
+    calls->ended();
+    return done(unreachable_error("the transport is stopping"));
+  }
+  call->reader = call->stub->PrepareAsyncForward(&call->ctx, call->req, loop_->queue());
+  call->reader->StartCall();
+  call->reader->Finish(&call->resp, &call->status, call);
 }
 
 // Each peer's messages in order, as frames of at most max_frame_bytes, on its lane; what

@@ -2,7 +2,9 @@
 /// The gRPC transport: one long-lived client stream per peer (batched frames, a bounded
 /// queue, reconnection with backoff), a Peer service that receives them, snapshot bytes
 /// in chunks before their InstallSnapshot message, and unary forwarding to the leader.
-/// Everything runs on gRPC's callback API: no thread per peer or per stream.
+/// Everything runs on gRPC's completion-queue API, on one thread that takes the queue's
+/// completions and polls the connections (completion_queue_loop.h): the transport's own,
+/// or a host's whose server serves the peer ports beside its client ports (prepare()).
 #pragma once
 
 #include <atomic>
@@ -14,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -25,6 +28,7 @@
 
 namespace grpc {
 class Server;
+class ServerBuilder;
 class ServerCredentials;
 class ChannelCredentials;
 class ServerContextBase;
@@ -40,8 +44,9 @@ class PeerFrame;
 
 namespace transport {
 
-class PeerLanes;  // peer_lanes.h (internal)
-class PortMux;    // port_mux.h
+class CompletionQueueLoop;  // completion_queue_loop.h
+class PeerLanes;            // peer_lanes.h (internal)
+class PortMux;              // port_mux.h
 
 /// How a GrpcTransport listens and dials. Only `self` and `listen_address` are needed;
 /// the rest have working defaults (plaintext, no peer authorization).
@@ -117,11 +122,32 @@ class GrpcTransport : public Transport {
   explicit GrpcTransport(GrpcTransportOptions options);
   ~GrpcTransport() override;
 
-  /// Starts the peer listener; `handler` receives what arrives. Fails (naming the
-  /// address) when an address cannot be bound. Returns the first listener's port.
+  /// Starts the peer listeners on a gRPC server and a completion-queue thread of the
+  /// transport's own; `handler` receives what arrives. Fails (naming the address) when an
+  /// address cannot be bound. Returns the first listener's port.
   absl::StatusOr<int> start(Handler* handler);
-  /// Stops the listener and every sender; queued messages are dropped.
+  /// Or serves the peer listeners on a host's gRPC server, whose completion queue `loop`
+  /// takes (one polling thread for the whole process: docs/benchmarks.md, "The eleventh
+  /// cut"). prepare() before the host builds its server: binds the plaintext listeners,
+  /// adds the TLS ones to `builder` (marking options.server_credentials as a peer port's,
+  /// port_role.h) and registers the Peer service, which answers calls that came in on no
+  /// peer port UNIMPLEMENTED. The host's builder must accept messages of
+  /// options.max_message_bytes and pings every kPeerMinPingIntervalMs. The host stops the
+  /// transport, then shuts its server down, then stops the loop, and only then destroys
+  /// the transport.
+  absl::Status prepare(Handler* handler, grpc::ServerBuilder& builder, CompletionQueueLoop& loop);
+  /// After prepare(), once the host has built its server (whether or not it started): an
+  /// error naming the first peer listener that is not bound, if any.
+  absl::Status check_bound() const;
+  /// After prepare(), once the host's server has started and its loop runs: listens.
+  /// Returns the first listener's port.
+  absl::StatusOr<int> serve(grpc::Server& server);
+  /// Stops the listeners and every sender; queued messages are dropped.
   void stop();
+
+  /// Peers ping their streams every 2 s: a server serving peer ports accepts pings this
+  /// often.
+  static constexpr int kPeerMinPingIntervalMs = 1000;
 
   void set_peer(raft::NodeId id, const std::string& address) override;
   void remove_peer(raft::NodeId id) override;
@@ -140,6 +166,7 @@ class GrpcTransport : public Transport {
  private:
   class PeerService;
   class Sender;
+  class OutgoingForward;
   // What arrives on a peer lane: checked and delivered as a stream's frames are.
   bool lane_frame(raftkv::peer::PeerFrame& frame, uint64_t* sender);
   // Sends what it can on peer lanes; returns the rest (no lane up to their peer).
@@ -153,12 +180,21 @@ class GrpcTransport : public Transport {
   metrics::Counter& lane_sent_messages_;
   Handler* handler_ = nullptr;
   std::unique_ptr<PeerService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<CompletionQueueLoop> own_loop_;        // start()'s
+  std::unique_ptr<grpc::Server> own_server_;             // start()'s
+  CompletionQueueLoop* loop_ = nullptr;                  // the one calls go on (own or the host's)
+  grpc::Server* server_ = nullptr;                       // the one serving (own or the host's)
+  bool shared_ = false;                                  // the host's server (prepare() alone)
+  std::vector<std::pair<std::string, bool>> listeners_;  // address, TLS
+  std::vector<int> ports_;                               // theirs, once bound
   std::unique_ptr<PeerLanes> lanes_;                     // null without options_.peer_lanes
   std::vector<std::unique_ptr<PortMux>> muxes_;          // the plaintext listeners, with lanes
   std::map<uint64_t, metrics::Counter*> lane_received_;  // the lanes' thread's: by sender
   mutable std::mutex mu_;
   std::map<raft::NodeId, std::unique_ptr<Sender>> senders_;  // guarded by mu_
+  std::set<OutgoingForward*> forwards_;                      // guarded by mu_
+  std::condition_variable forwards_done_;                    // forwards_ emptied
+  std::set<grpc::ServerContextBase*> incoming_;              // peers' streams; guarded by mu_
   std::atomic<bool> started_{false};  // streams to peers open only once the server runs
   std::atomic<bool> stopped_{false};
   // Refused peers are logged once per peer, reason and 10 s: a misconfigured or removed

@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
 
 #include "log/log.h"
@@ -37,10 +38,15 @@ raftlog::Throttle& accept_log() {
   return t;
 }
 
-// The addresses of connections handed to gRPC, by descriptor (peer_address()).
+// The connections handed to gRPC, by descriptor: the address (peer_address()) and the
+// role of the port (port_role()).
 struct PeerTable {
+  struct Connection {
+    std::string address;
+    std::string_view role;  // "client" or "peer"
+  };
   std::mutex mu;
-  std::unordered_map<int, std::string> by_fd;  // guarded by mu
+  std::unordered_map<int, Connection> by_fd;  // guarded by mu
 };
 PeerTable& peers() {
   static PeerTable t;
@@ -84,18 +90,38 @@ Protocol classify(std::string_view first_bytes) {
   return http2 != Protocol::kHttp1 ? http2 : against(kPeerLanePreface, Protocol::kPeerLane);
 }
 
-std::string peer_address(std::string_view grpc_peer) {
+namespace {
+
+// The descriptor gRPC names a connection it was handed by ("fd:N"), if it names one so.
+std::optional<int> handed_fd(std::string_view grpc_peer) {
   constexpr std::string_view kFd = "fd:";
-  if (grpc_peer.substr(0, kFd.size()) != kFd) return std::string(grpc_peer);
-  const std::string digits(grpc_peer.substr(kFd.size()));
+  if (grpc_peer.substr(0, kFd.size()) != kFd) return std::nullopt;
+  const std::string_view digits = grpc_peer.substr(kFd.size());
   if (digits.empty() || digits.size() > 9 ||
       !std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-    return std::string(grpc_peer);
+    return std::nullopt;
   }
+  return std::stoi(std::string(digits));
+}
+
+}  // namespace
+
+std::string peer_address(std::string_view grpc_peer) {
+  const std::optional<int> fd = handed_fd(grpc_peer);
+  if (!fd.has_value()) return std::string(grpc_peer);
   PeerTable& t = peers();
   std::lock_guard<std::mutex> lock(t.mu);
-  auto it = t.by_fd.find(std::stoi(digits));
-  return it != t.by_fd.end() ? it->second : std::string(grpc_peer);
+  auto it = t.by_fd.find(*fd);
+  return it != t.by_fd.end() ? it->second.address : std::string(grpc_peer);
+}
+
+std::string_view handed_over_from(std::string_view grpc_peer) {
+  const std::optional<int> fd = handed_fd(grpc_peer);
+  if (!fd.has_value()) return {};
+  PeerTable& t = peers();
+  std::lock_guard<std::mutex> lock(t.mu);
+  auto it = t.by_fd.find(*fd);
+  return it != t.by_fd.end() ? it->second.role : std::string_view();
 }
 
 absl::StatusOr<std::unique_ptr<PortMux>> PortMux::bind(const std::string& address,
@@ -334,7 +360,7 @@ bool PortMux::sort(Pending& p, Clock::time_point now) {
       {
         PeerTable& t = peers();
         std::lock_guard<std::mutex> lock(t.mu);
-        t.by_fd[p.fd] = p.peer;
+        t.by_fd[p.fd] = PeerTable::Connection{p.peer, role_ == "peer" ? "peer" : "client"};
       }
       grpc_(p.fd);
       return true;

@@ -102,4 +102,9 @@ class PortMux {
 // connection may reuse the descriptor, and then its address replaces the old one).
 std::string peer_address(std::string_view grpc_peer);
 
+// The role ("client" or "peer") of the port a PortMux accepted the connection gRPC names
+// `grpc_peer` ("fd:N") from; empty for a connection no PortMux handed over (gRPC's own
+// listeners name theirs by address). Valid while the connection is open, as above.
+std::string_view handed_over_from(std::string_view grpc_peer);
+
 }  // namespace transport

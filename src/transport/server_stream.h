@@ -14,7 +14,8 @@
 
 namespace transport {
 
-// `Stream` is grpc::ServerAsyncReaderWriter<Resp, Req> or grpc::ServerAsyncWriter<Resp>.
+// `Stream` is grpc::ServerAsyncReaderWriter<Resp, Req>, grpc::ServerAsyncWriter<Resp> or
+// grpc::ServerAsyncReader<Resp, Req> (a client stream, finished with its response).
 // Life of a call: listen() makes the object that waits for the method's next call (with
 // Method::make); when one arrives, another object waits for the one after, and OnStart()
 // runs. A subclass then starts reads (bidirectional streams) and writes, one of each at a
@@ -31,6 +32,9 @@ class ServerStream {
     Request request;
     std::function<ServerStream*()> make;  // a new subclass object, waiting for nothing yet
     CallsUnderWay* calls;                 // the loop's (CompletionQueueLoop::calls)
+    // Whether to serve a call at all; a call refused is finished with the error, and the
+    // object deleted, without OnStart(), OnCancel() or OnDone(). Null: every call.
+    std::function<grpc::Status(const grpc::ServerContext&)> admit = nullptr;
   };
 
   // After the server started.
@@ -74,6 +78,15 @@ class ServerStream {
   void Finish(const grpc::Status& status) {
     stream_.Finish(status, &finish_op_);  // counted in pending_ since the call started
   }
+  // A client stream's end: `resp` with an OK status, else the error alone.
+  template <class Resp>
+  void Finish(const Resp& resp, const grpc::Status& status) {
+    if (status.ok()) {
+      stream_.Finish(resp, status, &finish_op_);
+    } else {
+      stream_.FinishWithError(status, &finish_op_);
+    }
+  }
 
   grpc::ServerContext& context() { return ctx_; }
 
@@ -103,6 +116,17 @@ class ServerStream {
         // The done tag and the finish's, both still to come: the object lives until the
         // subclass has finished the call, even when the client leaves first.
         pending_.fetch_add(2, std::memory_order_relaxed);
+        if (method_->admit != nullptr) {
+          if (grpc::Status s = method_->admit(ctx_); !s.ok()) {
+            refused_ = true;
+            if constexpr (requires { stream_.FinishWithError(s, &finish_op_); }) {
+              stream_.FinishWithError(s, &finish_op_);
+            } else {
+              stream_.Finish(s, &finish_op_);
+            }
+            return;
+          }
+        }
         OnStart();
         return;  // not an operation of its own
       case Kind::kRead:
@@ -116,12 +140,16 @@ class ServerStream {
       case Kind::kDone:
         // Known once the done tag is back: the client cancelled or left, its deadline
         // passed, or the server shut down.
-        if (ctx_.IsCancelled()) OnCancel();
+        if (!refused_ && ctx_.IsCancelled()) OnCancel();
         break;
     }
     if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
       CallsUnderWay* const calls = method_->calls;
-      OnDone();  // deletes this
+      if (refused_) {
+        delete this;
+      } else {
+        OnDone();  // deletes this
+      }
       calls->ended();
     }
   }
@@ -139,6 +167,7 @@ class ServerStream {
   // when the done tag comes first) and each read and write in flight. OnDone() when it
   // falls to zero.
   std::atomic<int> pending_{0};
+  bool refused_ = false;  // by Method::admit (the loop's thread alone)
 };
 
 }  // namespace transport

@@ -62,6 +62,14 @@ absl::Status unreachable_error(std::string_view detail) {
   return s;
 }
 
+namespace {
+thread_local bool polling_thread = false;
+}  // namespace
+
+bool must_not_block() { return polling_thread; }
+
+void mark_must_not_block() { polling_thread = true; }
+
 bool is_unreachable(const absl::Status& status) {
   return status.GetPayload(kUnreachableUrl).has_value();
 }

@@ -61,6 +61,14 @@ class SnapshotSink {
 /// A sink that keeps the bytes in memory (the default for handlers with nowhere else).
 std::unique_ptr<SnapshotSink> memory_sink();
 
+/// Whether the calling thread must not block: it polls the network for the whole process
+/// (a CompletionQueueLoop's, completion_queue_loop.h), and an fsync there would hold every
+/// connection's traffic. A handler that may block on its caller's thread (RaftNode's
+/// step_on_receiving_thread) hands its work to a thread of its own instead.
+bool must_not_block();
+/// Marks the calling thread as one that must not block, for its life.
+void mark_must_not_block();
+
 /// The receiving side: the node. Called on transport threads, concurrently.
 class Handler {
  public:

@@ -30,6 +30,9 @@ class UnaryCall final : public CompletionTag {
         request;
     Handler handler;       // must not block: it runs on the loop's thread
     CallsUnderWay* calls;  // the loop's (CompletionQueueLoop::calls)
+    // Whether to serve a call at all; a call refused is answered with the error, without
+    // the handler. Null: every call.
+    std::function<grpc::Status(const grpc::ServerContext&)> admit = nullptr;
   };
 
   // After the server started.
@@ -63,6 +66,9 @@ class UnaryCall final : public CompletionTag {
     started_ = true;
     method_->calls->started();
     listen(method_);  // the next call of this method
+    if (method_->admit != nullptr) {
+      if (grpc::Status s = method_->admit(ctx_); !s.ok()) return finish(s);
+    }
     method_->handler(*this);
   }
 
@@ -89,7 +95,8 @@ std::shared_ptr<const typename UnaryCall<Req, Resp>::Method> unary_method(
     void (Service::*request)(grpc::ServerContext*, Req*, grpc::ServerAsyncResponseWriter<Resp>*,
                              grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
     grpc::ServerCompletionQueue* cq, CallsUnderWay* calls,
-    typename UnaryCall<Req, Resp>::Handler handler) {
+    typename UnaryCall<Req, Resp>::Handler handler,
+    std::function<grpc::Status(const grpc::ServerContext&)> admit = nullptr) {
   using Call = UnaryCall<Req, Resp>;
   return std::make_shared<const typename Call::Method>(typename Call::Method{
       .request = [service, request, cq](
@@ -97,7 +104,8 @@ std::shared_ptr<const typename UnaryCall<Req, Resp>::Method> unary_method(
                      grpc::ServerAsyncResponseWriter<Resp>* responder,
                      void* tag) { (service->*request)(ctx, req, responder, cq, cq, tag); },
       .handler = std::move(handler),
-      .calls = calls});
+      .calls = calls,
+      .admit = std::move(admit)});
 }
 
 }  // namespace transport

@@ -267,14 +267,15 @@ class LevelTest(unittest.TestCase):
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def refused_start(self, level, taken="clients", extra=()):
+    def refused_start(self, level, taken="clients", extra=(), scheme="http"):
         """Starts raftkv on a taken client (or peer) port at `level`; returns the lines
-        logged. The plaintext client port is raftkv's own socket; so is the peer port, but
-        with --no-peer-lanes (in `extra`) gRPC binds it."""
-        tag = f"{level}-{taken}" + "".join(extra)  # a data directory and log of its own
+        logged. A plaintext port is raftkv's own socket; gRPC binds a TLS one (`scheme`
+        https for the taken port, with its files in `extra`)."""
+        tag = f"{level}-{taken}-{scheme}"  # a data directory and log of its own
         path = os.path.join(self.dir, f"refused-{tag}.log")
         with taken_port() as s:
-            busy, free = f"http://127.0.0.1:{s.getsockname()[1]}", f"http://127.0.0.1:{free_port()}"
+            busy = f"{scheme}://127.0.0.1:{s.getsockname()[1]}"
+            free = f"http://127.0.0.1:{free_port()}"
             client, peer = (busy, free) if taken == "clients" else (free, busy)
             p = subprocess.run([server_binary(), "--name", "r1",
                                 "--data-dir", os.path.join(self.dir, f"data-{tag}"),
@@ -304,9 +305,15 @@ class LevelTest(unittest.TestCase):
         self.assertIn("cannot listen for peers", warn[0]["error"])
         self.assertIn("Address already in use", warn[0]["error"])
 
-        # A port gRPC binds itself (the peer port without lanes), so that gRPC has its own
-        # word on it.
-        warn = self.refused_start("warn", taken="peers", extra=["--no-peer-lanes"])
+        # A port gRPC binds itself (a TLS peer port), so that gRPC has its own word on it.
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", "peer.key", "-out",
+                        "peer.pem", "-days", "2", "-subj", "/CN=r1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       cwd=self.dir, check=True, capture_output=True, timeout=60)
+        warn = self.refused_start("warn", taken="peers", scheme="https",
+                                  extra=["--peer-cert-file", os.path.join(self.dir, "peer.pem"),
+                                         "--peer-key-file", os.path.join(self.dir, "peer.key")])
         self.assertEqual([(x["level"], x["msg"]) for x in warn if x["caller"] != "grpc"],
                          [("error", "refused to start")])
         # gRPC's own word on it comes through raftkv's log too, as a warning.

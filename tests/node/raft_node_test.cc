@@ -1282,6 +1282,9 @@ TEST(NodeConfig, EveryBadValueIsNamed) {
   EXPECT_EQ(validate(bad).message(), "max-inflight-appends 0 is out of range [1, 4096]");
   bad.max_inflight_appends = 4097;
   EXPECT_EQ(validate(bad).message(), "max-inflight-appends 4097 is out of range [1, 4096]");
+  bad = c;
+  bad.max_append_bytes = 0;
+  EXPECT_EQ(validate(bad).message(), "max_append_bytes (entry bytes per append) must be above 0");
 }
 
 }  // namespace

@@ -12,6 +12,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <thread>
 
 #include "etcd/rpc.grpc.pb.h"
@@ -35,6 +37,10 @@ class ServerTest : public ::testing::Test {
   virtual void configure(ServerConfig&) {}
   // Whether the fixture waits for the one-member cluster's first write.
   virtual bool warm_up() { return true; }
+  // What the fixture's channel to the client port dials with.
+  virtual std::shared_ptr<grpc::ChannelCredentials> client_credentials() {
+    return grpc::InsecureChannelCredentials();
+  }
 
   void SetUp() override {
     char pattern[] = "/tmp/raftkv-server-XXXXXX";
@@ -62,12 +68,13 @@ class ServerTest : public ::testing::Test {
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = *std::move(s);
     channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->client_port()),
-                                   grpc::InsecureChannelCredentials());
+                                   client_credentials());
     kv_ = pb::KV::NewStub(channel_);
     if (!warm_up()) return;
     // The first write waits for the one-node election (bounded by the request timeout).
     pb::PutResponse r;
-    ASSERT_TRUE(put("warmup", "x", &r).ok());
+    grpc::Status warm = put("warmup", "x", &r);
+    ASSERT_TRUE(warm.ok()) << warm.error_message();
   }
   void TearDown() override {
     server_.reset();
@@ -138,9 +145,18 @@ TEST_F(ServerTest, PutAndRangeCarryTheFullHeaderAndEtcdsRevisions) {
 // client service, called with an empty request (a stream: one empty message, then the
 // client closes its side), answers at once: never DEADLINE_EXCEEDED, nor gRPC's own
 // UNIMPLEMENTED.
-TEST_F(ServerTest, EveryMethodOfEveryClientServiceAnswers) {
+// The client services, and the peer service beside them on the member's gRPC server.
+const std::vector<const char*> kClientServices = {
+    "etcdserverpb.KV",          "etcdserverpb.Watch", "etcdserverpb.Lease", "etcdserverpb.Cluster",
+    "etcdserverpb.Maintenance", "etcdserverpb.Auth",  "raftkv.admin.Admin"};
+const std::vector<const char*> kPeerServices = {"raftkv.peer.Peer"};
+
+// Calls every method of `services` through a generic stub with an empty request (a
+// stream: one empty message, then its end), each within 5 s: the status of each, by path.
+std::map<std::string, grpc::Status> call_every_method(std::shared_ptr<grpc::Channel> channel,
+                                                      const std::vector<const char*>& services) {
   const google::protobuf::DescriptorPool* pool = google::protobuf::DescriptorPool::generated_pool();
-  grpc::GenericStub stub(channel_);
+  grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   // Waits for `tag` (one operation at a time here); whether it succeeded.
   auto done = [&](void* tag) {
@@ -150,12 +166,11 @@ TEST_F(ServerTest, EveryMethodOfEveryClientServiceAnswers) {
     EXPECT_EQ(got, tag);
     return ok;
   };
-  int methods = 0;
-  for (const char* name :
-       {"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease", "etcdserverpb.Cluster",
-        "etcdserverpb.Maintenance", "etcdserverpb.Auth", "raftkv.admin.Admin"}) {
+  std::map<std::string, grpc::Status> answers;
+  for (const char* name : services) {
     const google::protobuf::ServiceDescriptor* service = pool->FindServiceByName(name);
-    ASSERT_NE(service, nullptr) << name;
+    EXPECT_NE(service, nullptr) << name;
+    if (service == nullptr) continue;
     for (int i = 0; i < service->method_count(); ++i) {
       const google::protobuf::MethodDescriptor* m = service->method(i);
       const std::string path = "/" + std::string(name) + "/" + m->name();
@@ -187,16 +202,112 @@ TEST_F(ServerTest, EveryMethodOfEveryClientServiceAnswers) {
         call->Finish(&status, tag);
         done(tag);
       }
-      EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << path;
-      // gRPC's own answer to a method it does not serve has no message; raftkv's refusals
-      // (Maintenance.Hash) say why.
-      if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-        EXPECT_FALSE(status.error_message().empty()) << path;
-      }
-      ++methods;
+      answers[path] = status;
     }
   }
-  EXPECT_EQ(methods, 5 + 1 + 5 + 5 + 7 + 17 + 9);  // as the protos list them
+  return answers;
+}
+
+TEST_F(ServerTest, EveryMethodOfEveryClientServiceAnswers) {
+  const std::map<std::string, grpc::Status> answers = call_every_method(channel_, kClientServices);
+  for (const auto& [path, status] : answers) {
+    EXPECT_NE(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << path;
+    // gRPC's own answer to a method it does not serve has no message; raftkv's refusals
+    // (Maintenance.Hash) say why.
+    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      EXPECT_FALSE(status.error_message().empty()) << path;
+    }
+  }
+  EXPECT_EQ(answers.size(), 5u + 1 + 5 + 5 + 7 + 17 + 9);  // as the protos list them
+}
+
+// One gRPC server serves the client and the peer ports: a client port must not reach the
+// peer service (a forged Raft frame), nor a peer port the client services. `client` and
+// `peer` are channels to the two ports.
+void expect_each_port_serves_its_own_services(std::shared_ptr<grpc::Channel> client,
+                                              std::shared_ptr<grpc::Channel> peer) {
+  for (const auto& [path, status] : call_every_method(client, kPeerServices)) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << path;
+    EXPECT_EQ(status.error_message(),
+              "the peer service (raftkv.peer.Peer) is served on peer ports only, and this call "
+              "came in on another port")
+        << path;
+  }
+  const std::map<std::string, grpc::Status> on_peer = call_every_method(peer, kClientServices);
+  EXPECT_EQ(on_peer.size(), 49u);
+  for (const auto& [path, status] : on_peer) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << path;
+    EXPECT_EQ(status.error_message(),
+              "the client services are served on client ports only, and this call came in on "
+              "another port")
+        << path;
+  }
+  // Each port still serves its own: the peer port the cluster's description, the client
+  // port a write.
+  const std::map<std::string, grpc::Status> info = call_every_method(peer, kPeerServices);
+  EXPECT_TRUE(info.at("/raftkv.peer.Peer/ClusterInfo").ok())
+      << info.at("/raftkv.peer.Peer/ClusterInfo").error_message();
+  pb::PutRequest put;
+  put.set_key("own-port");
+  pb::PutResponse r;
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  EXPECT_TRUE(pb::KV::NewStub(client)->Put(&ctx, put, &r).ok());
+}
+
+TEST_F(ServerTest, EachPortServesItsOwnServicesAlone) {
+  expect_each_port_serves_its_own_services(
+      channel_, grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->peer_port()),
+                                    grpc::InsecureChannelCredentials()));
+}
+
+// The same over TLS: both ports are gRPC's own listeners, told apart by their credentials.
+class TlsServerTest : public ServerTest {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(std::filesystem::temp_directory_path() /
+                           ("raftkv-server-tls-" + std::to_string(::getpid())));
+    std::filesystem::create_directories(*dir_);
+    const std::string cd = "cd " + *dir_ + " && ";
+    std::ofstream(*dir_ + "/ext.cnf") << "subjectAltName = IP:127.0.0.1\n";
+    for (const std::string cmd :
+         {"openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key "
+          "-out ca.pem -days 2 -subj /CN=ca",
+          "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout m.key -out "
+          "m.csr -subj /CN=solo",
+          "openssl x509 -req -in m.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out m.pem "
+          "-days 2 -extfile ext.cnf"}) {
+      ASSERT_EQ(std::system((cd + cmd + " >/dev/null 2>&1").c_str()), 0) << cmd;
+    }
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+  static TlsFlags flags() {
+    return TlsFlags{.cert_file = *dir_ + "/m.pem",
+                    .key_file = *dir_ + "/m.key",
+                    .trusted_ca_file = *dir_ + "/ca.pem"};
+  }
+  static std::shared_ptr<grpc::ChannelCredentials> tls() {
+    std::ifstream in(*dir_ + "/ca.pem");
+    std::ostringstream ca;
+    ca << in.rdbuf();
+    return grpc::SslCredentials(grpc::SslCredentialsOptions{.pem_root_certs = ca.str()});
+  }
+  void configure(ServerConfig& cfg) override {
+    cfg.client_tls = flags();
+    cfg.peer_tls = flags();
+  }
+  std::shared_ptr<grpc::ChannelCredentials> client_credentials() override { return tls(); }
+
+  static std::string* dir_;
+};
+std::string* TlsServerTest::dir_ = nullptr;
+
+TEST_F(TlsServerTest, EachPortServesItsOwnServicesAlone) {
+  expect_each_port_serves_its_own_services(
+      channel_, grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->peer_port()), tls()));
 }
 
 TEST_F(ServerTest, ErrorsUseEtcdsCodesAndExactMessages) {
