@@ -145,6 +145,35 @@ class FaultTest(unittest.TestCase):
             follower_snaps = os.listdir(os.path.join(follower.data_dir, "snap"))
             self.assertTrue(any(s.endswith(".snap") for s in follower_snaps), follower_snaps)
 
+    def test_with_a_small_request_limit_followers_still_catch_up(self):
+        # The peer ports share the client ports' gRPC receive limit (max-request-bytes plus
+        # 512 KiB, here 532 KiB): every append, frame and snapshot chunk a member sends
+        # must fit it. 19 KB values, 30 of them behind a stopped follower from the log (a
+        # 1 MiB append would not fit), then 100 past a compaction from a ~2 MB snapshot
+        # (a 1 MiB chunk would not fit).
+        value = "v" * 19000
+        with Cluster(3, extra_flags=["--max-request-bytes", "20000", "--snapshot-count", "40",
+                                     "--experimental-snapshot-catchup-entries", "10"]) as c:
+            leader = c.leader()
+            follower = next(m for m in c.members if m is not leader)
+            client = etcd3.client(host="127.0.0.1", port=leader.client_port, timeout=10)
+            c.kill(follower)
+            acked = set()
+            for i in range(30):
+                client.put(f"biglog{i}", value)
+                acked.add(f"biglog{i}")
+            c.restart(follower)
+            self.assert_everywhere(c, "biglog", acked, [follower])
+            c.kill(follower)
+            for i in range(100):
+                client.put(f"bigsnap{i}", value)
+                acked.add(f"bigsnap{i}")
+            c.restart(follower)
+            self.assert_everywhere(c, "bigsnap", {k for k in acked if k.startswith("bigsnap")},
+                                   [follower])
+            follower_snaps = os.listdir(os.path.join(follower.data_dir, "snap"))
+            self.assertTrue(any(s.endswith(".snap") for s in follower_snaps), follower_snaps)
+
     def test_learner_added_promoted_and_original_member_removed_under_load(self):
         with Cluster(3) as c:
             with Writers(c, "mem", threads=2) as w:

@@ -127,7 +127,8 @@ class ListMachine : public StateMachine {
 class GrpcCluster {
  public:
   explicit GrpcCluster(bool step_here, bool apply_here = false,
-                       uint64_t snapshot_entries = NodeConfig{}.snapshot_entries) {
+                       uint64_t snapshot_entries = NodeConfig{}.snapshot_entries,
+                       bool peer_lanes = true) {
     char pattern[] = "/tmp/raftkv-step-here-XXXXXX";
     dir_ = mkdtemp(pattern);
     raft::Membership bootstrap;
@@ -137,7 +138,10 @@ class GrpcCluster {
       Member& m = members_[i];
       m.sm = std::make_unique<ListMachine>();
       m.transport = std::make_unique<transport::GrpcTransport>(transport::GrpcTransportOptions{
-          .self = NodeId(i), .cluster_id = 9, .listen_address = "127.0.0.1:0"});
+          .self = NodeId(i),
+          .cluster_id = 9,
+          .listen_address = "127.0.0.1:0",
+          .peer_lanes = peer_lanes});
       NodeConfig c;
       c.id = NodeId(i);
       c.name = "n" + std::to_string(i);
@@ -268,6 +272,17 @@ TEST(StepHere, WithoutTheSwitchEveryMessageGoesThroughTheCoreThread) {
   GrpcCluster c(/*step_here=*/false);
   ASSERT_NE(c.wait_leader(), 0);
   ASSERT_EQ(write_concurrently(c, {1, 2, 3}, 2, 50), 0);
+  EXPECT_EQ(stepped_here(c), 0u);
+}
+
+TEST(StepHere, MessagesArrivingOnTheThreadThatPollsTheNetworkAreSteppedOnTheCoreThread) {
+  // Without lanes, messages arrive on the gRPC streams, read by the completion queue's
+  // thread, which polls every connection of the process: a step there could fsync and hold
+  // them all, so the core thread takes them.
+  GrpcCluster c(/*step_here=*/true, /*apply_here=*/false, NodeConfig{}.snapshot_entries,
+                /*peer_lanes=*/false);
+  ASSERT_NE(c.wait_leader(), 0);
+  ASSERT_NO_FATAL_FAILURE(write_and_expect_one_order(c, 2, 50));
   EXPECT_EQ(stepped_here(c), 0u);
 }
 

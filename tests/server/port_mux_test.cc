@@ -144,6 +144,31 @@ TEST_F(PortMuxTest, HandsThePrefaceToGrpcAndARequestToHttp1WithNoByteConsumed) {
   EXPECT_EQ(peer.rfind("ipv4:127.0.0.1:", 0), 0u) << peer;
   EXPECT_EQ(peer_address("ipv4:10.0.0.1:5"), "ipv4:10.0.0.1:5");
   EXPECT_EQ(peer_address("fd:x"), "fd:x");
+  // And the services of a server shared by both ports see which port it came in on.
+  EXPECT_EQ(handed_over_from("fd:" + std::to_string(handed_.grpc[0])), "client");
+  EXPECT_EQ(handed_over_from("ipv4:127.0.0.1:5"), "");
+  EXPECT_EQ(handed_over_from("fd:x"), "");
+}
+
+TEST(PortMuxRole, AConnectionHandedOverFromAPeerPortIsAPeerPortsConnection) {
+  auto m = PortMux::bind("127.0.0.1:0", PortMuxLimits{}, "peer");
+  ASSERT_TRUE(m.ok()) << m.status();
+  Handed handed;
+  (*m)->start(
+      [&](int fd) {
+        std::lock_guard<std::mutex> lock(handed.mu);
+        handed.grpc.push_back(fd);
+        handed.cv.notify_all();
+      },
+      [](int fd) { ::close(fd); });
+  const int c = connect_to((*m)->port());
+  ASSERT_EQ(::send(c, kHttp2Preface.data(), kHttp2Preface.size(), 0),
+            static_cast<ssize_t>(kHttp2Preface.size()));
+  ASSERT_TRUE(handed.wait(&Handed::grpc, 1));
+  EXPECT_EQ(handed_over_from("fd:" + std::to_string(handed.grpc[0])), "peer");
+  (*m)->stop();
+  ::close(handed.grpc[0]);
+  ::close(c);
 }
 
 TEST_F(PortMuxTest, WithoutALaneHandoffALanesPrefaceGoesToHttp1) {
