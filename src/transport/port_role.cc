@@ -4,6 +4,7 @@
 #include <grpcpp/security/auth_metadata_processor.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,14 +35,17 @@ PortRole parse(std::string_view role) {
   return PortRole::kUnknown;
 }
 
-// Marks each call (its own auth context, which gRPC makes for the call) with the role of
-// the port whose credentials hold it. Not blocking: it runs where gRPC receives the call.
+// Marks the auth context gRPC 1.51 gives each call (its connection's, shared by the
+// calls on it) with the role of the port whose credentials hold it, once: on the
+// connection's first call, before any call on it reaches a handler. Not blocking: it runs
+// where gRPC receives the call; the lock keeps two first calls from both adding the mark.
 class RoleMarker final : public grpc::AuthMetadataProcessor {
  public:
   explicit RoleMarker(PortRole role) : role_(name(role)) {}
   bool IsBlocking() const override { return false; }
   grpc::Status Process(const InputMetadata&, grpc::AuthContext* context, OutputMetadata*,
                        OutputMetadata*) override {
+    std::lock_guard<std::mutex> lock(mu_);
     if (context->FindPropertyValues(kRoleProperty).empty()) {
       context->AddProperty(kRoleProperty, grpc::string_ref(role_.data(), role_.size()));
     }
@@ -50,6 +54,7 @@ class RoleMarker final : public grpc::AuthMetadataProcessor {
 
  private:
   const std::string_view role_;
+  std::mutex mu_;
 };
 
 }  // namespace
