@@ -137,11 +137,11 @@ class GrpcCluster {
     for (int i = 1; i <= 3; ++i) {
       Member& m = members_[i];
       m.sm = std::make_unique<ListMachine>();
-      m.transport = std::make_unique<transport::GrpcTransport>(transport::GrpcTransportOptions{
-          .self = NodeId(i),
-          .cluster_id = 9,
-          .listen_address = "127.0.0.1:0",
-          .peer_lanes = peer_lanes});
+      m.transport = std::make_unique<transport::GrpcTransport>(
+          transport::GrpcTransportOptions{.self = NodeId(i),
+                                          .cluster_id = 9,
+                                          .listen_address = "127.0.0.1:0",
+                                          .peer_lanes = peer_lanes});
       NodeConfig c;
       c.id = NodeId(i);
       c.name = "n" + std::to_string(i);
