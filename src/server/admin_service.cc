@@ -205,34 +205,16 @@ std::unique_ptr<grpc::Service> make_admin_service(Context c, CompletionQueueMeth
   using Service = raftkv::admin::Admin::AsyncService;
   auto service = std::make_unique<Service>();
   auto impl = std::make_shared<AdminService>(c);
-  methods->blocking(
-      service.get(), &Service::RequestGetTimeouts,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->GetTimeouts(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestSetTimeouts,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->SetTimeouts(ctx, req, resp); });
-  methods->blocking(service.get(), &Service::RequestTransferLeadership,
-                    [impl](auto* ctx, auto* req, auto* resp) {
-                      return impl->TransferLeadership(ctx, req, resp);
-                    });
-  methods->blocking(
-      service.get(), &Service::RequestGetLimits,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->GetLimits(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestSetLimits,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->SetLimits(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestGetAuthz,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->GetAuthz(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestSetAuthz,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->SetAuthz(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestHealth,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->Health(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestStatus,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->Status(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestGetTimeouts, impl, &AdminService::GetTimeouts);
+  methods->blocking(service.get(), &Service::RequestSetTimeouts, impl, &AdminService::SetTimeouts);
+  methods->blocking(service.get(), &Service::RequestTransferLeadership, impl,
+                    &AdminService::TransferLeadership);
+  methods->blocking(service.get(), &Service::RequestGetLimits, impl, &AdminService::GetLimits);
+  methods->blocking(service.get(), &Service::RequestSetLimits, impl, &AdminService::SetLimits);
+  methods->blocking(service.get(), &Service::RequestGetAuthz, impl, &AdminService::GetAuthz);
+  methods->blocking(service.get(), &Service::RequestSetAuthz, impl, &AdminService::SetAuthz);
+  methods->blocking(service.get(), &Service::RequestHealth, impl, &AdminService::Health);
+  methods->blocking(service.get(), &Service::RequestStatus, impl, &AdminService::Status);
   return service;
 }
 

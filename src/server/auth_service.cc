@@ -329,60 +329,28 @@ std::unique_ptr<grpc::Service> make_auth_service(Context c, CompletionQueueMetho
   using Service = pb::Auth::AsyncService;
   auto service = std::make_unique<Service>();
   auto impl = std::make_shared<AuthService>(c);
-  methods->blocking(
-      service.get(), &Service::RequestAuthEnable,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->AuthEnable(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestAuthDisable,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->AuthDisable(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestAuthStatus,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->AuthStatus(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestAuthenticate,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->Authenticate(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestUserAdd,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserAdd(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestUserGet,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserGet(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestUserList,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserList(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestUserDelete,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserDelete(ctx, req, resp); });
-  methods->blocking(service.get(), &Service::RequestUserChangePassword,
-                    [impl](auto* ctx, auto* req, auto* resp) {
-                      return impl->UserChangePassword(ctx, req, resp);
-                    });
-  methods->blocking(
-      service.get(), &Service::RequestUserGrantRole,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserGrantRole(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestUserRevokeRole,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->UserRevokeRole(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestRoleAdd,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleAdd(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestRoleGet,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleGet(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestRoleList,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleList(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestRoleDelete,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->RoleDelete(ctx, req, resp); });
-  methods->blocking(service.get(), &Service::RequestRoleGrantPermission,
-                    [impl](auto* ctx, auto* req, auto* resp) {
-                      return impl->RoleGrantPermission(ctx, req, resp);
-                    });
-  methods->blocking(service.get(), &Service::RequestRoleRevokePermission,
-                    [impl](auto* ctx, auto* req, auto* resp) {
-                      return impl->RoleRevokePermission(ctx, req, resp);
-                    });
+  methods->blocking(service.get(), &Service::RequestAuthEnable, impl, &AuthService::AuthEnable);
+  methods->blocking(service.get(), &Service::RequestAuthDisable, impl, &AuthService::AuthDisable);
+  methods->blocking(service.get(), &Service::RequestAuthStatus, impl, &AuthService::AuthStatus);
+  methods->blocking(service.get(), &Service::RequestAuthenticate, impl, &AuthService::Authenticate);
+  methods->blocking(service.get(), &Service::RequestUserAdd, impl, &AuthService::UserAdd);
+  methods->blocking(service.get(), &Service::RequestUserGet, impl, &AuthService::UserGet);
+  methods->blocking(service.get(), &Service::RequestUserList, impl, &AuthService::UserList);
+  methods->blocking(service.get(), &Service::RequestUserDelete, impl, &AuthService::UserDelete);
+  methods->blocking(service.get(), &Service::RequestUserChangePassword, impl,
+                    &AuthService::UserChangePassword);
+  methods->blocking(service.get(), &Service::RequestUserGrantRole, impl,
+                    &AuthService::UserGrantRole);
+  methods->blocking(service.get(), &Service::RequestUserRevokeRole, impl,
+                    &AuthService::UserRevokeRole);
+  methods->blocking(service.get(), &Service::RequestRoleAdd, impl, &AuthService::RoleAdd);
+  methods->blocking(service.get(), &Service::RequestRoleGet, impl, &AuthService::RoleGet);
+  methods->blocking(service.get(), &Service::RequestRoleList, impl, &AuthService::RoleList);
+  methods->blocking(service.get(), &Service::RequestRoleDelete, impl, &AuthService::RoleDelete);
+  methods->blocking(service.get(), &Service::RequestRoleGrantPermission, impl,
+                    &AuthService::RoleGrantPermission);
+  methods->blocking(service.get(), &Service::RequestRoleRevokePermission, impl,
+                    &AuthService::RoleRevokePermission);
   return service;
 }
 

@@ -200,21 +200,14 @@ std::unique_ptr<grpc::Service> make_cluster_service(Context c, CompletionQueueMe
   using Service = pb::Cluster::AsyncService;
   auto service = std::make_unique<Service>();
   auto impl = std::make_shared<ClusterService>(c);
-  methods->blocking(
-      service.get(), &Service::RequestMemberAdd,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberAdd(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestMemberRemove,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberRemove(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestMemberUpdate,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberUpdate(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestMemberList,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberList(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestMemberPromote,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->MemberPromote(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestMemberAdd, impl, &ClusterService::MemberAdd);
+  methods->blocking(service.get(), &Service::RequestMemberRemove, impl,
+                    &ClusterService::MemberRemove);
+  methods->blocking(service.get(), &Service::RequestMemberUpdate, impl,
+                    &ClusterService::MemberUpdate);
+  methods->blocking(service.get(), &Service::RequestMemberList, impl, &ClusterService::MemberList);
+  methods->blocking(service.get(), &Service::RequestMemberPromote, impl,
+                    &ClusterService::MemberPromote);
   return service;
 }
 

@@ -150,21 +150,14 @@ std::unique_ptr<grpc::Service> make_lease_service(Context c, CompletionQueueMeth
   using Service = pb::Lease::AsyncService;
   auto service = std::make_unique<Service>();
   auto impl = std::make_shared<LeaseService>(c);
-  methods->blocking(
-      service.get(), &Service::RequestLeaseGrant,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseGrant(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestLeaseRevoke,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseRevoke(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestLeaseGrant, impl, &LeaseService::LeaseGrant);
+  methods->blocking(service.get(), &Service::RequestLeaseRevoke, impl, &LeaseService::LeaseRevoke);
   methods->blocking_bidi(
       service.get(), &Service::RequestLeaseKeepAlive,
       [impl](auto* ctx, auto*, auto* stream) { return impl->LeaseKeepAlive(ctx, stream); });
-  methods->blocking(
-      service.get(), &Service::RequestLeaseTimeToLive,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseTimeToLive(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestLeaseLeases,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->LeaseLeases(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestLeaseTimeToLive, impl,
+                    &LeaseService::LeaseTimeToLive);
+  methods->blocking(service.get(), &Service::RequestLeaseLeases, impl, &LeaseService::LeaseLeases);
   return service;
 }
 

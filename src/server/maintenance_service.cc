@@ -150,27 +150,17 @@ std::unique_ptr<grpc::Service> make_maintenance_service(Context c,
   using Service = pb::Maintenance::AsyncService;
   auto service = std::make_unique<Service>();
   auto impl = std::make_shared<MaintenanceService>(c);
-  methods->blocking(
-      service.get(), &Service::RequestAlarm,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->Alarm(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestStatus,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->Status(ctx, req, resp); });
-  methods->blocking(
-      service.get(), &Service::RequestDefragment,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->Defragment(ctx, req, resp); });
-  methods->blocking(service.get(), &Service::RequestHash, [impl](auto* ctx, auto* req, auto* resp) {
-    return impl->Hash(ctx, req, resp);
-  });
-  methods->blocking(
-      service.get(), &Service::RequestHashKV,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->HashKV(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestAlarm, impl, &MaintenanceService::Alarm);
+  methods->blocking(service.get(), &Service::RequestStatus, impl, &MaintenanceService::Status);
+  methods->blocking(service.get(), &Service::RequestDefragment, impl,
+                    &MaintenanceService::Defragment);
+  methods->blocking(service.get(), &Service::RequestHash, impl, &MaintenanceService::Hash);
+  methods->blocking(service.get(), &Service::RequestHashKV, impl, &MaintenanceService::HashKV);
   methods->blocking_server_stream(
       service.get(), &Service::RequestSnapshot,
       [impl](auto* ctx, auto* req, auto* stream) { return impl->Snapshot(ctx, req, stream); });
-  methods->blocking(
-      service.get(), &Service::RequestMoveLeader,
-      [impl](auto* ctx, auto* req, auto* resp) { return impl->MoveLeader(ctx, req, resp); });
+  methods->blocking(service.get(), &Service::RequestMoveLeader, impl,
+                    &MaintenanceService::MoveLeader);
   return service;
 }
 

@@ -65,6 +65,18 @@ class CompletionQueueMethods {
         });
   }
 
+  // The same, with `method` of `impl` (which it keeps) as the handler.
+  template <class Service, class Req, class Resp, class Impl>
+  void blocking(std::type_identity_t<Service>* service, UnaryRequest<Service, Req, Resp> request,
+                std::shared_ptr<Impl> impl,
+                grpc::Status (Impl::*method)(grpc::ServerContext*, const Req*, Resp*)) {
+    blocking<Service, Req, Resp>(
+        service, request,
+        [impl = std::move(impl), method](grpc::ServerContext* ctx, const Req* req, Resp* resp) {
+          return ((*impl).*method)(ctx, req, resp);
+        });
+  }
+
   // A stream `request` (&Svc::AsyncService::RequestX, a bidirectional stream's) served by
   // objects `make` returns, on the queue's thread (transport/server_stream.h).
   template <class Service, class Req, class Resp>

@@ -94,8 +94,14 @@ class EchoStream final : public transport::ServerStream<
 
 class CompletionQueueMethodsTest : public ::testing::Test {
  protected:
-  // Starts the server with what `add` registers on `methods` (the services must be kept
-  // in `services_`).
+  // A service of type S, kept for the server's life (registered by start()).
+  template <class S>
+  S* add_service() {
+    services_.push_back(std::make_unique<S>());
+    return static_cast<S*>(services_.back().get());
+  }
+  // Starts the server with what `add` registers on `methods` (the services made with
+  // add_service()).
   void start(const std::function<void(CompletionQueueMethods*)>& add) {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
@@ -113,9 +119,7 @@ class CompletionQueueMethodsTest : public ::testing::Test {
   }
   // Watch streams served by EchoStreams counting into `counts`.
   void start_echo(EchoCounts* counts) {
-    auto watch = std::make_unique<pb::Watch::AsyncService>();
-    auto* svc = watch.get();
-    services_.push_back(std::move(watch));
+    auto* svc = add_service<pb::Watch::AsyncService>();
     start([&](CompletionQueueMethods* m) {
       m->stream(svc, &pb::Watch::AsyncService::RequestWatch,
                 [counts] { return new EchoStream(counts); });
@@ -144,9 +148,7 @@ TEST_F(CompletionQueueMethodsTest, UnaryCallsAnsweredFromAnotherThreadAllGetThei
   // Each Put is answered by a thread of its own, as the core answers a write.
   std::vector<std::thread> answerers;
   std::mutex mu;
-  auto kv = std::make_unique<pb::KV::AsyncService>();
-  auto* svc = kv.get();
-  services_.push_back(std::move(kv));
+  auto* svc = add_service<pb::KV::AsyncService>();
   start([&](CompletionQueueMethods* m) {
     m->unary(svc, &pb::KV::AsyncService::RequestPut,
              [&](transport::UnaryCall<pb::PutRequest, pb::PutResponse>& call) {
@@ -180,9 +182,7 @@ TEST_F(CompletionQueueMethodsTest, UnaryCallsAnsweredFromAnotherThreadAllGetThei
 }
 
 TEST_F(CompletionQueueMethodsTest, AnErrorIsSentWithoutTheResponse) {
-  auto kv = std::make_unique<pb::KV::AsyncService>();
-  auto* svc = kv.get();
-  services_.push_back(std::move(kv));
+  auto* svc = add_service<pb::KV::AsyncService>();
   start([&](CompletionQueueMethods* m) {
     m->blocking(svc, &pb::KV::AsyncService::RequestRange,
                 [](grpc::ServerContext*, const pb::RangeRequest* req, pb::RangeResponse* resp) {
@@ -245,9 +245,7 @@ TEST_F(CompletionQueueMethodsTest, AStreamOpenAtShutdownIsEnded) {
 TEST_F(CompletionQueueMethodsTest, ABlockingStreamOutlivesItsClientUntilItsHandlerEnds) {
   Gate client_gone;
   std::atomic<bool> read_first{false}, write_after{true}, handler_ended{false};
-  auto lease = std::make_unique<pb::Lease::AsyncService>();
-  auto* svc = lease.get();
-  services_.push_back(std::move(lease));
+  auto* svc = add_service<pb::Lease::AsyncService>();
   using Stream =
       grpc::ServerAsyncReaderWriter<pb::LeaseKeepAliveResponse, pb::LeaseKeepAliveRequest>;
   start([&](CompletionQueueMethods* m) {
@@ -290,9 +288,7 @@ TEST_F(CompletionQueueMethodsTest, ABlockingStreamOutlivesItsClientUntilItsHandl
 }
 
 TEST_F(CompletionQueueMethodsTest, AServerStreamWritesEachMessageItsHandlerSends) {
-  auto maintenance = std::make_unique<pb::Maintenance::AsyncService>();
-  auto* svc = maintenance.get();
-  services_.push_back(std::move(maintenance));
+  auto* svc = add_service<pb::Maintenance::AsyncService>();
   start([&](CompletionQueueMethods* m) {
     m->blocking_server_stream(svc, &pb::Maintenance::AsyncService::RequestSnapshot,
                               [](grpc::ServerContext*, const pb::SnapshotRequest*,
