@@ -94,7 +94,7 @@ void Applier::run(ReadyJob& job) {
                             node_error(NodeErrorKind::kLeaderChanged,
                                        "the leader changed before the read was confirmed"));
   }
-  outputs_.applied(std::move(installed));
+  outputs_.applied(std::move(installed), job.advanced);
 }
 
 void Applier::install(const raft::SnapshotMeta& meta, const transport::SnapshotSource& data) {

@@ -25,10 +25,11 @@ namespace node {
 class Applier {
  public:
   // What the applier tells the core thread: a Ready was applied (with the snapshot it
-  // installed, if any), or a local snapshot was written (not yet committed: the core
+  // installed, if any; `advanced`: the job's own flag, the core went past it when it was
+  // handed over), or a local snapshot was written (not yet committed: the core
   // compacts, then the storage thread commits it; null when none was taken).
   struct Outputs {
-    std::function<void(std::optional<SnapshotData> installed)> applied;
+    std::function<void(std::optional<SnapshotData> installed, bool advanced)> applied;
     std::function<void(std::shared_ptr<storage::SnapshotWriter>)> snapshot_taken;
   };
 

@@ -18,6 +18,10 @@ std::string hex(raft::NodeId id) {
   return buf;
 }
 
+// What an entry handed to the apply thread is counted at beyond its data
+// (OverloadBounds::max_applying_bytes): its struct and its id in CoreLoop::unapplied_.
+constexpr uint64_t kEntryOverhead = sizeof(raft::Entry) + sizeof(raft::LogId);
+
 raft::ProposeResult refuse(std::string message) {
   return raft::ProposeResult{
       .error = raft::Error(raft::ErrorCode::kFailedPrecondition, std::move(message)), .id = {}};
@@ -421,7 +425,19 @@ void CoreLoop::drive() {
   raft::Ready& rd = job.ready;
   ready_in_flight_ = true;
   applying_.clear();
-  for (const raft::Entry& e : rd.committed_entries) applying_.push_back({e.term, e.index});
+  applying_bytes_ = 0;
+  for (const raft::Entry& e : rd.committed_entries) {
+    applying_.push_back({e.term, e.index});
+    applying_bytes_ += e.data.size() + kEntryOverhead;
+  }
+  // The core goes on once this Ready is durable and handed over, while the state machine
+  // applies behind it (a local snapshot holds it for a while), within the bound: one
+  // Ready always goes. A snapshot from the leader replaces the state machine; the core
+  // waits for it.
+  answer_applied();
+  const uint64_t bound = parts_.bounds.max_applying_bytes;
+  job.advanced = !rd.snapshot.has_value() && bound > 0 &&
+                 (unapplied_bytes_ == 0 || unapplied_bytes_ + applying_bytes_ <= bound);
   send(rd.messages);
   rd.messages.clear();
   if (rd.snapshot.has_value()) {
@@ -456,12 +472,24 @@ void CoreLoop::persisted(ReadyJob job) {
     parts_.transport->send(std::move(rd.persisted_messages));
     rd.persisted_messages.clear();
   }
-  if (job.has_apply_work()) return parts_.applier->apply(std::move(job));
+  if (!job.has_apply_work()) {
+    post([this] { advance(std::nullopt); });
+    return;
+  }
+  if (!job.advanced) return parts_.applier->apply(std::move(job));
+  // Handed over first: whatever the core hands the apply thread after its advance (a
+  // snapshot request at this Ready's index, the next Ready) queues behind this job.
+  parts_.applier->apply(std::move(job));
   post([this] { advance(std::nullopt); });
 }
 
-void CoreLoop::applied(std::optional<SnapshotData> installed) {
-  Task task = [this, installed = std::move(installed)]() mutable { advance(std::move(installed)); };
+void CoreLoop::applied(std::optional<SnapshotData> installed, bool advanced) {
+  Task task;
+  if (advanced) {
+    task = [this] { answer_applied(); };
+  } else {
+    task = [this, installed = std::move(installed)]() mutable { advance(std::move(installed)); };
+  }
   if (parts_.apply_here && run_here(task)) return;
   post(std::move(task));
 }
@@ -471,14 +499,27 @@ void CoreLoop::advance(std::optional<SnapshotData> installed) {
   core_->advance();
   ready_in_flight_ = false;
   if (!applying_.empty()) {
-    // Changes waiting for these entries are answered once the core has taken them in
-    // (new timeouts, a new configuration) and published it: a caller that reads the
-    // status right after sees its change.
+    // Published before the changes waiting for these entries are answered (new timeouts,
+    // a new configuration): a caller that reads the status right after sees its change.
     publish();
-    parts_.tracker->applied(applying_);
+    unapplied_bytes_ += applying_bytes_;
+    unapplied_.push_back({.entries = std::move(applying_), .bytes = applying_bytes_});
     applying_.clear();
+    applying_bytes_ = 0;
+    answer_applied();
   }
   maybe_snapshot();
+}
+
+void CoreLoop::answer_applied() {
+  // The apply thread's index moves after the core's advance or before it (a Ready applied
+  // before it was advanced past): whichever comes second answers.
+  const raft::LogIndex applied = parts_.applier->applied();
+  while (!unapplied_.empty() && unapplied_.front().entries.back().index <= applied) {
+    parts_.tracker->applied(unapplied_.front().entries);
+    unapplied_bytes_ -= unapplied_.front().bytes;
+    unapplied_.pop_front();
+  }
 }
 
 void CoreLoop::maybe_snapshot() {

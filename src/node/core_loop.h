@@ -2,8 +2,10 @@
 // Everything reaches it through one queue (peer messages, proposals, reads, changes,
 // acknowledgements from the storage and apply threads) and the tick. Each Ready it takes
 // from the core goes out: messages to the transport, the rest to the storage thread and
-// then the apply thread; advance() follows once they are done. It publishes the core's
-// view (leader, term, status) for every other thread to read.
+// then the apply thread; advance() follows once it is durable and handed to the apply
+// thread (or, beyond OverloadBounds::max_applying_bytes handed over unapplied, and for a
+// snapshot from the leader, once applied). It publishes the core's view (leader, term,
+// status) for every other thread to read.
 #pragma once
 
 #include <atomic>
@@ -130,9 +132,11 @@ class CoreLoop {
   // hands the job to the applier (which may apply it on this thread).
   void persisted(ReadyJob job);
   // The thread that applied it (the apply thread, or the one persisted() ran on): the
-  // Ready was applied (`installed`: the leader's snapshot it restored). With
-  // Parts::apply_here the core advances on the calling thread when the core is idle.
-  void applied(std::optional<SnapshotData> installed);
+  // Ready was applied (`installed`: the leader's snapshot it restored; `advanced`: the
+  // core went past it when it was handed over, ReadyJob::advanced). The changes waiting
+  // for its entries are answered; unless `advanced`, the core advances. With
+  // Parts::apply_here that runs on the calling thread when the core is idle.
+  void applied(std::optional<SnapshotData> installed, bool advanced);
   // The apply thread: a local snapshot was taken.
   void snapshot_taken(std::shared_ptr<storage::SnapshotWriter> snapshot);
   // The storage thread: a local snapshot is durable, readable from its file.
@@ -177,6 +181,8 @@ class CoreLoop {
   void drive();
   void send(std::vector<raft::Message>& messages);
   void advance(std::optional<SnapshotData> installed);
+  // Answers the changes waiting for the entries of Readies advanced past and applied.
+  void answer_applied();
   void maybe_snapshot();
   void publish();
   raft::ProposeResult propose_change(const MembershipChange& change);
@@ -189,10 +195,19 @@ class CoreLoop {
 
   // Core thread only, once started.
   const std::unique_ptr<raft::Raft> core_;
-  CoreEvents events_;                        // the log lines about what the core did
-  bool ready_in_flight_ = false;             // a Ready is being persisted or applied
-  bool snapshot_requested_ = false;          // the apply thread is taking a snapshot
-  std::vector<raft::LogId> applying_;        // the committed entries of the Ready in flight
+  CoreEvents events_;                  // the log lines about what the core did
+  bool ready_in_flight_ = false;       // a Ready taken, not yet advanced past
+  bool snapshot_requested_ = false;    // the apply thread is taking a snapshot
+  std::vector<raft::LogId> applying_;  // the committed entries of the Ready in flight
+  uint64_t applying_bytes_ = 0;        // and their bytes
+  // The committed entries of the Readies advanced past, by Ready, until the apply thread
+  // has applied them; and their bytes (held against max_applying_bytes).
+  struct Unapplied {
+    std::vector<raft::LogId> entries;
+    uint64_t bytes = 0;
+  };
+  std::deque<Unapplied> unapplied_;
+  uint64_t unapplied_bytes_ = 0;
   raft::HardState durable_;                  // the term and vote last made durable
   raft::Role role_ = raft::Role::kFollower;  // as last published
   raft::Term led_term_;                      // the term of the last leadership published

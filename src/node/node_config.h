@@ -34,21 +34,29 @@ struct OverloadBounds {
   /// maxGapBetweenApplyAndCommitIndex).
   uint64_t max_apply_lag = 5000;
   /// The core thread's queue: beyond either bound, client work is refused and peer
-  /// messages are dropped (Raft sends them again). The storage and apply threads hold at
-  /// most one Ready each, whose size the core bounds (max_uncommitted_bytes, one batch).
+  /// messages are dropped (Raft sends them again). The storage thread holds at most one
+  /// Ready, whose size the core bounds (max_uncommitted_bytes, one batch); the apply
+  /// thread's queue, max_applying_bytes and one Ready more.
   ///@{
   size_t max_queued_tasks = 10'000;
   size_t max_queued_bytes = size_t{64} << 20;
   ///@}
   /// The leader refuses proposals (kOverloaded) while this many entry bytes are
   /// uncommitted. One Ready hands at most max_apply_bytes of committed entries to the
-  /// apply thread: while a Ready is persisted and applied this node sends nothing new,
-  /// heartbeats included, so a smaller batch keeps that pause short (etcd hands over
-  /// about 1 MiB a Ready).
+  /// apply thread: while a Ready is persisted this node sends nothing new, heartbeats
+  /// included, so a smaller batch keeps that pause short (etcd hands over about 1 MiB a
+  /// Ready).
   ///@{
   uint64_t max_uncommitted_bytes = uint64_t{64} << 20;
   uint64_t max_apply_bytes = uint64_t{8} << 20;
   ///@}
+  /// Committed entry bytes (each counted at its data and about 100 bytes more) that may
+  /// wait in the apply thread's queue with the core gone past them. Within it the core
+  /// takes its next Ready once the last is durable and handed over, as etcd's raft loop
+  /// does, so a long apply or a local snapshot holds the state machine only: the member
+  /// goes on appending, acknowledging and answering heartbeats. Beyond it, and for a
+  /// snapshot from the leader, the core waits for the Ready's apply. 0: always waits.
+  uint64_t max_applying_bytes = uint64_t{64} << 20;
 };
 
 /// What RaftNode::open() needs; validate() checks it.
@@ -101,10 +109,11 @@ struct NodeConfig {
   /// wake-up each way) per Ready. The state machine is still called by one thread at a
   /// time, in log order; a snapshot from the leader is still installed, and local
   /// snapshots still taken, on the apply thread. A slow apply then holds the thread it
-  /// runs on (the core's next Ready waits for it either way, one Ready being in flight
-  /// until applied), and a held apply holds the core: the apply-lag refusal
-  /// (OverloadBounds::max_apply_lag) then rarely fires, the core thread's queue bound
-  /// does. The server sets it (issue 19); off by default, as the apply-lag tests need.
+  /// runs on, the core's among them (on the apply thread it holds the state machine
+  /// alone, within OverloadBounds::max_applying_bytes), so a held apply holds the core:
+  /// the apply-lag refusal (OverloadBounds::max_apply_lag) then fires only for what
+  /// queued behind the apply thread, and the core thread's queue bound does the rest.
+  /// The server sets it (issue 19); off by default, as the apply-lag tests need.
   bool apply_on_calling_thread = false;
   /// Where the runtime registers its metrics (node_metrics.h); null: a registry of its own.
   metrics::Registry* registry = nullptr;

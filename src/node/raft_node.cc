@@ -91,14 +91,13 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
   n->applier_ = std::make_unique<Applier>(
       config.id, sm, n->tracker_.get(), n->removed_.get(), fatal, &n->metrics_,
       r.snapshot.meta.last.index, snapshots,
-      Applier::Outputs{.applied =
-                           [n](std::optional<SnapshotData> installed) {
-                             n->core_->applied(std::move(installed));
-                           },
-                       .snapshot_taken =
-                           [n](std::shared_ptr<storage::SnapshotWriter> snapshot) {
-                             n->core_->snapshot_taken(std::move(snapshot));
-                           }},
+      Applier::Outputs{
+          .applied = [n](std::optional<SnapshotData> installed,
+                         bool advanced) { n->core_->applied(std::move(installed), advanced); },
+          .snapshot_taken =
+              [n](std::shared_ptr<storage::SnapshotWriter> snapshot) {
+                n->core_->snapshot_taken(std::move(snapshot));
+              }},
       config.apply_on_calling_thread);
   n->core_ =
       std::make_unique<CoreLoop>(config.tick_ms, std::move(core), std::move(r.snapshot), durable,

@@ -1,6 +1,8 @@
 // One Ready on its way through the runtime: the core thread takes it from the core,
 // the storage thread makes it durable, the apply thread applies it, and the core thread
-// acknowledges it (Raft::advance). Only one is in flight at a time (ready.h's contract).
+// acknowledges it (Raft::advance), once it is durable and handed to the apply thread, or
+// once applied (`advanced`). Only one is taken and not yet acknowledged at a time
+// (ready.h's contract); those acknowledged wait in the apply thread's queue, in order.
 #pragma once
 
 #include <chrono>
@@ -24,6 +26,10 @@ struct ReadyJob {
   std::shared_ptr<const transport::SnapshotSource> snapshot_file;
   // When the core handed it over: its committed entries were known committed then.
   std::chrono::steady_clock::time_point taken_at{};
+  // Whether the core advances past it once it is durable and handed to the apply thread,
+  // without waiting for its apply (OverloadBounds::max_applying_bytes); never for one
+  // that installs a snapshot from the leader.
+  bool advanced = false;
 
   // Whether the state machine has anything to do with it.
   bool has_apply_work() const {

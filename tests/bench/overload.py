@@ -332,11 +332,12 @@ def run_server(name, binary, flags, a):
 
 # The runtime's queues, each bounded by a default (docs/limits.md): the Ready being made
 # durable holds a copy of entries not yet committed (raft max_uncommitted_bytes, 64 MiB)
-# and the WAL encodes them into one buffer (as much again); one Ready of committed
-# entries is being applied (max_apply_bytes, 8 MiB); per peer the transport queues
-# messages (max_queue_bytes, 64 MiB; the leader's in-flight AppendEntries, 32 MiB per
-# follower, sit in it). The entries themselves, in the log, are in the data held.
-RUNTIME_QUEUES_MIB = 64 + 64 + 8 + 2 * 64
+# and the WAL encodes them into one buffer (as much again); the apply thread's queue holds
+# committed entries the core went past (max_applying_bytes, 64 MiB) and one Ready more
+# (max_apply_bytes, 8 MiB); per peer the transport queues messages (max_queue_bytes, 64
+# MiB; the leader's in-flight AppendEntries, 32 MiB per follower, sit in it). The entries
+# themselves, in the log, are in the data held.
+RUNTIME_QUEUES_MIB = 64 + 64 + 64 + 8 + 2 * 64
 
 
 def stream_cap(flags):

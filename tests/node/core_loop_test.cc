@@ -77,8 +77,9 @@ TEST_F(CoreLoopQueueTest, BeyondItsTaskBoundRequestsAreRefusedAndPeerMessagesDro
   EXPECT_EQ(l->overload().refused_queue_full, 5u);
   EXPECT_EQ(l->queue_depth(), 3u);
   // The storage and apply threads' acknowledgements are never turned away.
-  l->applied(std::nullopt);
-  EXPECT_EQ(l->queue_depth(), 4u);
+  l->applied(std::nullopt, /*advanced=*/false);
+  l->applied(std::nullopt, /*advanced=*/true);
+  EXPECT_EQ(l->queue_depth(), 5u);
 }
 
 TEST_F(CoreLoopQueueTest, BeyondItsByteBoundRequestsAreRefusedButOneLargeItemAlwaysFits) {

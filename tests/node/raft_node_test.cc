@@ -935,6 +935,79 @@ TEST(RaftNode, AWriteIsRefusedWhileApplyingLagsTooFarAndTakenOnceItCatchesUp) {
   EXPECT_EQ(c.sm(1).items(), (std::vector<std::string>{"zero", "first", "third"}));
 }
 
+// While the state machine is held (a long apply, a local snapshot being taken), the core
+// goes on: what is written meanwhile is appended and committed, as etcd's raft loop
+// advances once a Ready is handed to its apply loop. A change waiting for its entry is
+// answered only once the state machine has applied it too, and everything applies in
+// log order once released.
+TEST(RaftNode, WhileApplyingIsHeldTheCoreGoesOnAndAChangeIsAnsweredOnlyOnceApplied) {
+  Cluster c(3);
+  const int l = c.wait_leader();
+  ASSERT_NE(l, 0);
+  RaftNode& n = c.node(l);
+  ASSERT_TRUE(eventually([&] { return n.client_write("zero", kTimeout).ok(); }));
+  struct Release {  // however the test ends, so that the nodes can stop
+    ListMachine& sm;
+    ~Release() { sm.hold(false); }
+  } release{c.sm(l)};
+  c.sm(l).hold(true);
+  std::atomic<int> answered{0};
+  auto count = [&](absl::StatusOr<std::string> r) {
+    EXPECT_TRUE(r.ok()) << r.status();
+    ++answered;
+  };
+  n.client_write_async("first", kTimeout, count);
+  // Committed, and stuck in apply.
+  ASSERT_TRUE(eventually([&] { return n.status().core.commit > n.status().applied; }));
+  const raft::LogIndex first = n.status().core.commit;
+  const TimeoutsMs next{25, 200, 400};
+  std::future<absl::Status> change =
+      std::async(std::launch::async, [&] { return n.update_timeouts(next, kTimeout); });
+  for (int i = 0; i < 5; ++i) n.client_write_async("w" + std::to_string(i), kTimeout, count);
+  // The change's entry and the five writes after it: appended and committed meanwhile.
+  ASSERT_TRUE(eventually([&] { return n.status().core.commit.value() >= first.value() + 6; }))
+      << "the core waited for the held apply (commit " << n.status().core.commit.value()
+      << ", the held write at " << first.value() << ")";
+  EXPECT_LE(n.status().applied.value(), first.value() - 1);
+  // Not answered while its entry waits behind the held one.
+  EXPECT_EQ(change.wait_for(milliseconds(100)), std::future_status::timeout);
+  EXPECT_EQ(answered.load(), 0);
+  c.sm(l).hold(false);
+  ASSERT_EQ(change.wait_for(kTimeout), std::future_status::ready);
+  EXPECT_TRUE(change.get().ok());
+  ASSERT_TRUE(eventually([&] { return answered.load() == 6; }));
+  EXPECT_EQ(n.timeouts(), next);
+  EXPECT_EQ(c.sm(l).items(),
+            (std::vector<std::string>{"zero", "first", "w0", "w1", "w2", "w3", "w4"}));
+}
+
+// With no room to apply ahead (max_applying_bytes 0), the core takes no Ready while one
+// is being applied: what is written behind a held apply is not even committed until the
+// apply is released. (The bound that keeps the apply thread's queue from growing without
+// end; the default room is tested above.)
+TEST(RaftNode, WithNoRoomToApplyAheadTheCoreWaitsForTheApply) {
+  Cluster c(3, 10'000, OverloadBounds{.max_applying_bytes = 0});
+  const int l = c.wait_leader();
+  ASSERT_NE(l, 0);
+  RaftNode& n = c.node(l);
+  ASSERT_TRUE(eventually([&] { return n.client_write("zero", kTimeout).ok(); }));
+  struct Release {
+    ListMachine& sm;
+    ~Release() { sm.hold(false); }
+  } release{c.sm(l)};
+  c.sm(l).hold(true);
+  std::atomic<int> answered{0};
+  n.client_write_async("first", kTimeout, [&](absl::StatusOr<std::string>) { ++answered; });
+  ASSERT_TRUE(eventually([&] { return n.status().core.commit > n.status().applied; }));
+  const raft::LogIndex first = n.status().core.commit;
+  n.client_write_async("second", kTimeout, [&](absl::StatusOr<std::string>) { ++answered; });
+  // A bounded look for what must not happen: "second" committed behind the held apply.
+  EXPECT_FALSE(eventually([&] { return n.status().core.commit > first; }, milliseconds(200)));
+  c.sm(l).hold(false);
+  ASSERT_TRUE(eventually([&] { return answered.load() == 2; }));
+  EXPECT_EQ(c.sm(l).items(), (std::vector<std::string>{"zero", "first", "second"}));
+}
+
 // The server's permits ride on the runtime's callbacks (server::Context::write_async):
 // each write holds one from admission until its callback has run, or until the runtime
 // drops the callback unrun at stop. Here with the runtime's own threads (core, storage,
