@@ -42,6 +42,7 @@ void SafetyChecker::on_restart(raft::NodeId id) {
   PerNode& n = nodes_[id];
   n.commit = raft::LogIndex();
   n.applied = raft::LogIndex();
+  n.sm_applied = raft::LogIndex();
   n.checked_commit = raft::LogIndex();
   n.role = raft::Role::kFollower;
   // The term and vote in memory after a restart are the durable ones; they are
@@ -52,7 +53,7 @@ void SafetyChecker::on_restart(raft::NodeId id) {
 
 void SafetyChecker::on_snapshot_installed(raft::NodeId id, raft::LogIndex index) {
   PerNode& n = nodes_[id];
-  n.applied = std::max(n.applied, index);
+  n.sm_applied = std::max(n.sm_applied, index);
 }
 
 std::optional<std::string> SafetyChecker::on_durable_hard_state(raft::NodeId id,
@@ -198,11 +199,11 @@ std::optional<std::string> SafetyChecker::observe(const NodeView& v) {
 std::optional<std::string> SafetyChecker::on_apply(raft::NodeId id, const raft::Entry& e) {
   PerNode& n = nodes_[id];
   const std::string who = node_name(id);
-  if (e.index != n.applied.next()) {
+  if (e.index != n.sm_applied.next()) {
     return who + " applied index " + std::to_string(e.index.value()) + " after " +
-           std::to_string(n.applied.value()) + ": entries must be applied in order, once";
+           std::to_string(n.sm_applied.value()) + ": entries must be applied in order, once";
   }
-  n.applied = e.index;
+  n.sm_applied = e.index;
   const uint64_t digest = entry_digest(e);
   const uint64_t i = e.index.value();
   if (i > applied_.size()) {

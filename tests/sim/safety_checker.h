@@ -64,7 +64,10 @@ class SafetyChecker {
     raft::NodeId vote;
     raft::Role role = raft::Role::kFollower;
     raft::LogIndex commit;
-    raft::LogIndex applied;
+    raft::LogIndex applied;  // the core's (observe)
+    // The state machine's (on_apply, on_snapshot_installed): behind the core's while the
+    // node applies behind it.
+    raft::LogIndex sm_applied;
     // What the checker last saw of the node's log: (term, digest) by index - 1.
     std::vector<std::pair<raft::Term, uint64_t>> mirror;
     raft::LogIndex checked_commit;  // entries up to here were checked as committed

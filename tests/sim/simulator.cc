@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -107,7 +108,8 @@ enum class Kind {
   kRestart,
   kHeal,
   kCrash,
-  kPeerClosed  // a node learns that a peer's connection closed (node: who, token: the peer)
+  kPeerClosed,  // a node learns that a peer's connection closed (node: who, token: the peer)
+  kApplied      // a node's apply queue finishes its front job (apply-ahead seeds)
 };
 
 struct Event {
@@ -206,6 +208,15 @@ std::optional<KvData> decode_kv(const std::string& in) {
   return kv;
 }
 
+// Work for a node's state machine, in the order it was handed over: a Ready's committed
+// entries and reads, or a snapshot of the state machine at the index it has applied.
+struct ApplyJob {
+  std::vector<Entry> entries;
+  std::vector<raft::ReadState> reads;
+  std::vector<raft::ReadId> dropped_reads;
+  std::optional<LogIndex> snapshot_at;  // a snapshot request, asked at this index
+};
+
 struct SimNode {
   NodeId id;
   bool up = true;
@@ -225,6 +236,11 @@ struct SimNode {
   std::map<LogIndex, Waiter> waiting;       // client operations proposed here, by index
   std::map<uint64_t, Waiter> read_waiting;  // ReadIndex reads asked here, by operation
   LogIndex applied;                         // the last entry applied to `kv`
+  // Apply-ahead seeds: what the core has gone past (advance) and the state machine has
+  // still to do, in order, as RaftNode's apply thread queue holds it.
+  std::deque<ApplyJob> apply_queue;
+  bool apply_scheduled = false;  // a kApplied event is due
+  bool snapshot_asked = false;   // a snapshot request waits in apply_queue
   // Snapshots delivered by InstallSnapshot, by index, until the core installs one.
   std::map<LogIndex, std::shared_ptr<const KvData>> incoming_snapshots;
   // Chunks of snapshots on their way, by (sender, index): the chunk numbers arrived.
@@ -269,6 +285,13 @@ class Simulation {
   void check_promise(const Message& m);
   void drive(int n);
   void finish_ready(int n, raft::Ready& rd);
+  // Applies a job's entries and serves its reads, or takes its snapshot.
+  void run_job(int n, ApplyJob& job);
+  // Runs every queued job now (before a snapshot from the leader replaces the state).
+  void drain_applies(int n);
+  void schedule_apply(int n);
+  void maybe_snapshot(int n);
+  void take_snapshot(int n);
   void apply(int n, const Entry& e);
   void after_step(int n);
   void crash(int n);
@@ -317,6 +340,15 @@ class Simulation {
   // delays, so that the seeds with 0 run as they did before.
   int peer_closed_mode_ = 0;
   Random closes_{0};
+  // Whether nodes apply behind their core, as RaftNode does (issue 19): the core advances
+  // past a durable Ready at once, and its entries, reads and snapshot requests wait in an
+  // apply queue that a kApplied event works through one job at a time, a random delay
+  // apart; a Ready that installs a leader's snapshot, and one in five others (a full
+  // queue), wait for the queue instead. Taken from the seed, with its own generator, so
+  // that the seeds without it run as they did before.
+  bool apply_ahead_ = false;
+  Random applies_{0};
+  int64_t max_apply_us_ = 0;
   int64_t heal_time_ = 0;
   std::optional<size_t> liveness_op_;
   LogIndex max_acked_;  // the highest index of an acknowledged operation
@@ -365,6 +397,9 @@ void Simulation::configure() {
   const int closes[] = {0, 1, 1, 2};
   peer_closed_mode_ = options_.demo ? 0 : closes[(options_.seed * 0xC2B2AE3D27D4EB4Full) >> 62];
   closes_ = Random(options_.seed ^ 0x5851F42D4C957F2Dull);
+  apply_ahead_ = !options_.demo && ((options_.seed * 0xD6E8FEB86659FD93ull) >> 63) != 0;
+  applies_ = Random(options_.seed ^ 0x2545F4914F6CDD1Dull);
+  max_apply_us_ = applies_.range(0, 20'000);
 
   const int kind = options_.demo ? 0 : static_cast<int>(rng_.range(0, 6));
   FaultProfile& p = profile_;
@@ -436,7 +471,8 @@ void Simulation::configure() {
      << " msg_bytes=" << base_config_.max_msg_bytes << " voters=" << initial_voters
      << " snapshot_every=" << base_config_.snapshot_entries
      << " catch_up_tail=" << base_config_.snapshot_catch_up_entries
-     << " lease_reads=" << base_config_.lease_reads << " peer_closed=" << peer_closed_mode_ << "; "
+     << " lease_reads=" << base_config_.lease_reads << " peer_closed=" << peer_closed_mode_
+     << (apply_ahead_ ? " apply_ahead<=" + std::to_string(max_apply_us_) + "us" : "") << "; "
      << p.describe();
   profile_text_ = os.str();
 
@@ -572,10 +608,10 @@ void Simulation::record(const Event& e) {
 }
 
 std::string Simulation::format(const TraceRecord& r) const {
-  static constexpr const char* kNames[] = {"tick",           "deliver",    "fsync done", "client",
-                                           "client timeout", "nemesis",    "restart",    "heal",
-                                           "crash",          "peer closed"};
-  static_assert(std::size(kNames) == static_cast<size_t>(Kind::kPeerClosed) + 1);
+  static constexpr const char* kNames[] = {"tick",           "deliver",     "fsync done", "client",
+                                           "client timeout", "nemesis",     "restart",    "heal",
+                                           "crash",          "peer closed", "applied"};
+  static_assert(std::size(kNames) == static_cast<size_t>(Kind::kApplied) + 1);
   std::string s = fmt_time(r.time) + " " + kNames[static_cast<int>(r.kind)];
   if (r.node >= 0) {
     s += " node " + std::to_string(r.node + 1);
@@ -744,6 +780,25 @@ void Simulation::handle(Event& e) {
         after_step(e.node);
       }
       return;
+    case Kind::kApplied: {
+      SimNode& node = nodes_[e.node];
+      if (!node.up || node.incarnation != e.incarnation) {
+        return;
+      }
+      node.apply_scheduled = false;
+      if (node.apply_queue.empty()) {
+        return;
+      }
+      ApplyJob job = std::move(node.apply_queue.front());
+      node.apply_queue.pop_front();
+      run_job(e.node, job);
+      if (!failure_.empty()) {
+        return;
+      }
+      schedule_apply(e.node);
+      after_step(e.node);
+      return;
+    }
     case Kind::kHeal:
       if (e.token == 0) {
         heal_all();
@@ -899,6 +954,25 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
   for (Message& m : rd.persisted_messages) {
     send(std::move(m));
   }
+  ApplyJob job{.entries = std::move(rd.committed_entries),
+               .reads = std::move(rd.reads),
+               .dropped_reads = std::move(rd.dropped_reads),
+               .snapshot_at = std::nullopt};
+  if (apply_ahead_ && !rd.snapshot.has_value() && !applies_.chance(0.2)) {
+    // Handed to the apply queue; the core goes on at once.
+    if (!job.entries.empty() || !job.reads.empty() || !job.dropped_reads.empty()) {
+      node.apply_queue.push_back(std::move(job));
+      schedule_apply(n);
+    }
+    node.core->advance();
+    maybe_snapshot(n);
+    return;
+  }
+  // The core waits for this Ready's apply, so for everything queued before it.
+  drain_applies(n);
+  if (!failure_.empty()) {
+    return;
+  }
   if (rd.snapshot.has_value()) {
     // The state machine restarts from the snapshot the leader sent.
     node.kv = *node.disk.snapshot_data;
@@ -906,13 +980,37 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
     node.incoming_snapshots.clear();
     checker_.on_snapshot_installed(node.id, node.applied);
   }
-  for (const Entry& e : rd.committed_entries) {
+  run_job(n, job);
+  if (!failure_.empty()) {
+    return;
+  }
+  node.core->advance();
+  maybe_snapshot(n);
+}
+
+void Simulation::run_job(int n, ApplyJob& job) {
+  SimNode& node = nodes_[n];
+  if (job.snapshot_at.has_value()) {
+    node.snapshot_asked = false;
+    if (node.applied != *job.snapshot_at) {
+      fail("node " + std::to_string(n + 1) + " was asked for a snapshot at index " +
+           std::to_string(job.snapshot_at->value()) + " with " +
+           std::to_string(node.applied.value()) + " applied");
+      return;
+    }
+    if (node.core->snapshot_meta().last.index >= node.applied) {
+      return;  // a snapshot from the leader, restored since it was asked for, replaced it
+    }
+    take_snapshot(n);
+    return;
+  }
+  for (const Entry& e : job.entries) {
     apply(n, e);
     if (!failure_.empty()) {
       return;
     }
   }
-  for (const raft::ReadState& r : rd.reads) {
+  for (const raft::ReadState& r : job.reads) {
     auto it = node.read_waiting.find(r.id.value());
     if (it == node.read_waiting.end()) {
       continue;  // the client gave up on it
@@ -933,35 +1031,76 @@ void Simulation::finish_ready(int n, raft::Ready& rd) {
     ++stats_.index_reads;
     resolve(w.client, w.op, true, false);
   }
-  for (raft::ReadId id : rd.dropped_reads) {
+  for (raft::ReadId id : job.dropped_reads) {
     if (auto it = node.read_waiting.find(id.value()); it != node.read_waiting.end()) {
       Waiter w = it->second;
       node.read_waiting.erase(it);
       resolve(w.client, w.op, false, false);  // a dropped read had no effect
     }
   }
-  node.core->advance();
-  if (node.core->snapshot_due()) {
-    // The state machine snapshots itself at its applied index; the log behind it goes.
-    raft::CompactResult c = node.core->compact(node.applied);
-    if (!c.error.is_ok()) {
-      fail("node " + std::to_string(n + 1) + " could not compact: " + c.error.message());
-      return;
-    }
-    const uint64_t drop =
-        std::min<uint64_t>(node.disk.log.size(), c.meta.last.index.value() - node.disk.base());
-    node.disk.log.erase(node.disk.log.begin(), node.disk.log.begin() + static_cast<long>(drop));
-    node.disk.snapshot = c.meta;
-    node.disk.snapshot_data = std::make_shared<const KvData>(node.kv);
-    node.disk.keep();
-    storage::Status st = node.snaps->save(storage::StoredSnapshot{c.meta, encode_kv(node.kv)});
-    if (st.is_ok()) st = node.wal->mark_snapshot(c.meta.last);
-    if (!st.is_ok()) {
-      fail("node " + std::to_string(n + 1) + " could not store its snapshot: " + st.message());
-      return;
-    }
-    ++stats_.snapshots_taken;
+}
+
+void Simulation::drain_applies(int n) {
+  SimNode& node = nodes_[n];
+  while (!node.apply_queue.empty() && failure_.empty()) {
+    ApplyJob job = std::move(node.apply_queue.front());
+    node.apply_queue.pop_front();
+    run_job(n, job);
   }
+}
+
+void Simulation::schedule_apply(int n) {
+  SimNode& node = nodes_[n];
+  if (node.apply_scheduled || node.apply_queue.empty()) {
+    return;
+  }
+  node.apply_scheduled = true;
+  schedule(now_ + applies_.range(0, max_apply_us_),
+           Event{Kind::kApplied, n, node.incarnation, -1, 0, {}, {}});
+}
+
+void Simulation::maybe_snapshot(int n) {
+  SimNode& node = nodes_[n];
+  if (!node.core->snapshot_due()) {
+    return;
+  }
+  if (!apply_ahead_) {
+    take_snapshot(n);
+    return;
+  }
+  // Asked of the state machine at the index the core has applied: behind everything
+  // handed over before it, as RaftNode's snapshot request is.
+  if (!node.snapshot_asked) {
+    node.snapshot_asked = true;
+    node.apply_queue.push_back(ApplyJob{.entries = {},
+                                        .reads = {},
+                                        .dropped_reads = {},
+                                        .snapshot_at = core_of(*node.core).log().applied()});
+    schedule_apply(n);
+  }
+}
+
+void Simulation::take_snapshot(int n) {
+  SimNode& node = nodes_[n];
+  // The state machine snapshots itself at its applied index; the log behind it goes.
+  raft::CompactResult c = node.core->compact(node.applied);
+  if (!c.error.is_ok()) {
+    fail("node " + std::to_string(n + 1) + " could not compact: " + c.error.message());
+    return;
+  }
+  const uint64_t drop =
+      std::min<uint64_t>(node.disk.log.size(), c.meta.last.index.value() - node.disk.base());
+  node.disk.log.erase(node.disk.log.begin(), node.disk.log.begin() + static_cast<long>(drop));
+  node.disk.snapshot = c.meta;
+  node.disk.snapshot_data = std::make_shared<const KvData>(node.kv);
+  node.disk.keep();
+  storage::Status st = node.snaps->save(storage::StoredSnapshot{c.meta, encode_kv(node.kv)});
+  if (st.is_ok()) st = node.wal->mark_snapshot(c.meta.last);
+  if (!st.is_ok()) {
+    fail("node " + std::to_string(n + 1) + " could not store its snapshot: " + st.message());
+    return;
+  }
+  ++stats_.snapshots_taken;
 }
 
 void Simulation::apply(int n, const Entry& e) {
@@ -1127,6 +1266,9 @@ void Simulation::crash(int n) {
   node.up = false;
   node.persisting = false;
   node.in_flight = raft::Ready();
+  node.apply_queue.clear();  // the state machine is rebuilt from the disk at restart
+  node.apply_scheduled = false;
+  node.snapshot_asked = false;
   node.incoming_snapshots.clear();
   node.snapshot_chunks.clear();
   node.core.reset();
@@ -1459,7 +1601,7 @@ bool Simulation::converged() const {
   // Every member of the leader's configuration applied every acknowledged write.
   const raft::Membership& m = nodes_[l].core->membership();
   for (const SimNode& node : nodes_) {
-    if (m.contains(node.id) && (!node.up || core_of(*node.core).log().applied() < target)) {
+    if (m.contains(node.id) && (!node.up || node.applied < target)) {
       return false;
     }
   }
