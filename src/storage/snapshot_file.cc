@@ -115,8 +115,10 @@ SnapshotWriter::~SnapshotWriter() {
 
 Status SnapshotWriter::write(std::string_view bytes) {
   if (!error_.is_ok()) return error_;
-  if (committed_ || file_ == nullptr) {
-    return error_ = Status(Code::kInvalidArgument, "snapshot " + tmp_ + " is already committed");
+  if (committed_ || finished_ || file_ == nullptr) {
+    return error_ = Status(Code::kInvalidArgument, "snapshot " + tmp_ + " is already " +
+                                                       (committed_ ? "committed" : "finished") +
+                                                       ": nothing more is written");
   }
   if (XXH3_64bits_update(hash_.get(), bytes.data(), bytes.size()) != XXH_OK) {
     return error_ = Status(Code::kIoError, "snapshot " + tmp_ + ": cannot compute its checksum");
@@ -131,7 +133,8 @@ Status SnapshotWriter::append(std::string_view data) {
   return Status::ok();
 }
 
-Status SnapshotWriter::commit() {
+Status SnapshotWriter::finish() {
+  if (finished_) return error_;
   std::string length;
   raft::ByteWriter(&length).u64(size_);
   if (Status s = write(length); !s.is_ok()) return s;
@@ -140,6 +143,15 @@ Status SnapshotWriter::commit() {
   if (Status s = file_->append(sum); !s.is_ok()) return error_ = s;
   if (Status s = file_->sync(); !s.is_ok()) return error_ = s;
   file_.reset();
+  finished_ = true;
+  return Status::ok();
+}
+
+Status SnapshotWriter::commit() {
+  if (committed_) {
+    return error_ = Status(Code::kInvalidArgument, "snapshot " + tmp_ + " is already committed");
+  }
+  if (Status s = finish(); !s.is_ok()) return s;
   if (Status s = store_.publish(tmp_, meta_.last.index.value()); !s.is_ok()) return error_ = s;
   committed_ = true;
   return Status::ok();

@@ -41,8 +41,12 @@ class SnapshotWriter {
 
   /// Appends state machine bytes. After a failure, later calls fail the same way.
   Status append(std::string_view data);
-  /// Ends the file, makes it durable and gives it its name, then deletes all but the
-  /// newest `keep` snapshots.
+  /// Ends the file and makes its bytes durable, under its temporary name: the long part
+  /// of commit(), which a writer may do on its own thread first (then commit() only
+  /// names the file). Nothing may be appended after it.
+  Status finish();
+  /// Ends the file, makes it durable (unless finish() did) and gives it its name, then
+  /// deletes all but the newest `keep` snapshots.
   Status commit();
 
   /// What the snapshot covers, as given to SnapshotStore::begin().
@@ -62,6 +66,7 @@ class SnapshotWriter {
   std::unique_ptr<XXH3_state_s, void (*)(XXH3_state_s*)> hash_;
   uint64_t size_ = 0;
   Status error_;
+  bool finished_ = false;
   bool committed_ = false;
 };
 

@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "storage/mem_file_system.h"
+
 namespace storage {
 namespace {
 
@@ -177,6 +179,44 @@ TEST(SnapshotWriter, WritesInPiecesTheFileSaveWrites) {
   EXPECT_EQ(posix_file_system().read_file(b.path() + "/0000000000000009.snap").value(),
             posix_file_system().read_file(a.path() + "/0000000000000009.snap").value());
   EXPECT_EQ(pieces.list().value(), std::vector<uint64_t>{9});
+}
+
+// finish() makes the bytes durable where the writer runs (the apply thread); commit()
+// then only names the file (the storage thread, once the core compacted): the same file
+// as a save, and nothing more is written after finish().
+TEST(SnapshotWriter, FinishedThenCommittedIsTheFileSaveWrites) {
+  MemFileSystem fs;
+  ASSERT_TRUE(fs.create_dir("/a").is_ok());
+  ASSERT_TRUE(fs.create_dir("/b").is_ok());
+  SnapshotStore whole(fs, "/a");
+  SnapshotStore pieces(fs, "/b");
+  const std::string data(100000, 'y');
+  ASSERT_TRUE(whole.save(snapshot(7, data)).is_ok());
+  StatusOr<std::unique_ptr<SnapshotWriter>> w = pieces.begin(snapshot(7, "").meta);
+  ASSERT_TRUE(w.is_ok()) << w.status().message();
+  ASSERT_TRUE(w.value()->append(data).is_ok());
+  EXPECT_GT(fs.unsynced_bytes(), 0u);
+  ASSERT_TRUE(w.value()->finish().is_ok());
+  EXPECT_EQ(fs.unsynced_bytes(), 0u);          // the bytes are durable
+  EXPECT_TRUE(pieces.list().value().empty());  // not yet under its name
+  ASSERT_TRUE(w.value()->finish().is_ok());    // once more: nothing to do
+  ASSERT_TRUE(w.value()->commit().is_ok());
+  EXPECT_EQ(fs.read_file("/b/0000000000000007.snap").value(),
+            fs.read_file("/a/0000000000000007.snap").value());
+  EXPECT_EQ(pieces.list().value(), std::vector<uint64_t>{7});
+  EXPECT_EQ(w.value()->commit().message(),
+            "snapshot /b/0000000000000007.snap.tmp is already committed");
+
+  // Nothing is appended once finished; the writer stays failed and is never named.
+  StatusOr<std::unique_ptr<SnapshotWriter>> v = pieces.begin(snapshot(8, "").meta);
+  ASSERT_TRUE(v.is_ok());
+  ASSERT_TRUE(v.value()->append("some").is_ok());
+  ASSERT_TRUE(v.value()->finish().is_ok());
+  Status late = v.value()->append("more");
+  EXPECT_EQ(late.message(),
+            "snapshot /b/0000000000000008.snap.tmp is already finished: nothing more is written");
+  EXPECT_FALSE(v.value()->commit().is_ok());
+  EXPECT_EQ(pieces.list().value(), std::vector<uint64_t>{7});
 }
 
 // A writer given up (the state machine failed, a newer snapshot came) leaves nothing.
