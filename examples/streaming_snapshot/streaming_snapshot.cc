@@ -255,7 +255,8 @@ class Cluster {
     c.tick_ms = 5;
     c.timeouts =
         node::TimeoutsMs{.heartbeat_ms = 20, .election_min_ms = 150, .election_max_ms = 300};
-    c.snapshot_entries = 20;          // snapshot often...
+    c.snapshot_entries = 20;          // snapshot often, every 20 entries...
+    c.snapshot_log_percent = 0;       // ...however large the state is against them...
     c.snapshot_catch_up_entries = 0;  // ...and keep no log behind it: laggards get snapshots
     c.bootstrap.voters = {raft::NodeId(1), raft::NodeId(2), raft::NodeId(3)};
     Member& m = members_[i];

@@ -177,6 +177,12 @@ absl::Status apply_limits(const Flags& f, server::ServerConfig* cfg) {
       f.election_timeout_max != 0 ? f.election_timeout_max : 2 * cfg->node.timeouts.election_min_ms;
   cfg->node.snapshot_entries = f.snapshot_count;
   cfg->node.snapshot_catch_up_entries = f.snapshot_catchup_entries;
+  if (f.snapshot_log_percent > node::kMaxSnapshotLogPercent) {
+    return absl::InvalidArgumentError(
+        "--snapshot-log-percent " + std::to_string(f.snapshot_log_percent) +
+        " is out of range [0, " + std::to_string(node::kMaxSnapshotLogPercent) + "]");
+  }
+  cfg->node.snapshot_log_percent = f.snapshot_log_percent;
   if (f.max_inflight_appends < 1 || f.max_inflight_appends > node::kMaxInflightAppends) {
     return absl::InvalidArgumentError(
         "--max-inflight-appends " + std::to_string(f.max_inflight_appends) +

@@ -121,6 +121,10 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--tick-ms", f.tick_ms, "Length of one Raft tick in ms");
   app.add_option("--snapshot-count", f.snapshot_count,
                  "Applied entries between snapshots (0: never)");
+  app.add_option("--snapshot-log-percent", f.snapshot_log_percent,
+                 "And only once the entries since the last snapshot hold this percent of its "
+                 "bytes (0 to 1000; 0: --snapshot-count alone, etcd's rule): a snapshot rewrites "
+                 "the whole store, so a large one is not rewritten every --snapshot-count entries");
   app.add_option("--experimental-snapshot-catchup-entries", f.snapshot_catchup_entries,
                  "Entries the log keeps behind a snapshot, so that a follower a little behind "
                  "catches up from the log instead of a whole snapshot (etcd 3.5's; at most "

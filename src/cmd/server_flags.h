@@ -39,6 +39,7 @@ struct Flags {
   uint32_t election_timeout_max = 0;
   uint32_t tick_ms = 10;
   uint64_t snapshot_count = 10000;
+  uint32_t snapshot_log_percent = 50;
   uint64_t snapshot_catchup_entries = 5000;
   uint32_t max_inflight_appends = node::NodeConfig{}.max_inflight_appends;
   int64_t quota_backend_bytes = int64_t{2} << 30;

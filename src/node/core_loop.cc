@@ -42,6 +42,7 @@ CoreLoop::CoreLoop(uint32_t tick_ms, std::unique_ptr<raft::Raft> core, SnapshotD
       events_(*core_, tick_ms, parts_.metrics),
       durable_(durable),
       latest_(std::move(latest)) {
+  if (latest_.source != nullptr) snapshot_bytes_ = latest_.source->size();
   publish();
 }
 
@@ -495,7 +496,12 @@ void CoreLoop::applied(std::optional<SnapshotData> installed, bool advanced) {
 }
 
 void CoreLoop::advance(std::optional<SnapshotData> installed) {
-  if (installed.has_value()) latest_ = std::move(*installed);
+  if (installed.has_value()) {
+    latest_ = std::move(*installed);
+    snapshot_bytes_ = latest_.source->size();
+    log_bytes_since_snapshot_ = 0;
+  }
+  log_bytes_since_snapshot_ += applying_bytes_;
   core_->advance();
   ready_in_flight_ = false;
   if (!applying_.empty()) {
@@ -524,12 +530,17 @@ void CoreLoop::answer_applied() {
 
 void CoreLoop::maybe_snapshot() {
   if (snapshot_requested_ || !core_->snapshot_due()) return;
+  // A snapshot rewrites the whole state machine: a large one waits until the log since the
+  // last holds a share of its bytes, so that snapshots write at most a bounded multiple of
+  // what the log does.
+  if (log_bytes_since_snapshot_ * 100 < snapshot_bytes_ * parts_.snapshot_log_percent) return;
   // The apply thread writes the snapshot's file before the core compacts: what the
   // file's header records is asked of the core first, at the index applied (the apply
   // thread gets no more entries before it takes the snapshot).
   const raft::CompactResult at = core_->snapshot_meta_at(core_of(*core_).log().applied());
   if (!at.error.is_ok()) return;
   snapshot_requested_ = true;
+  log_bytes_since_snapshot_ = 0;
   // A snapshot held in memory (one received, not yet on disk) goes while the next is
   // made, so that a member never holds two. A follower that needs one meanwhile waits
   // for the new one: send() skips an InstallSnapshot without its bytes and the core
@@ -550,6 +561,7 @@ void CoreLoop::snapshot_taken(std::shared_ptr<storage::SnapshotWriter> snapshot)
       return parts_.fatal("snapshot " + std::to_string(r.meta.last.index.value()) +
                           " was written with other metadata than the core compacted to");
     }
+    snapshot_bytes_ = snapshot->size();
     parts_.storage->save_snapshot(std::move(snapshot));
   });
 }

@@ -86,6 +86,8 @@ class CoreLoop {
     // Whether applied() may run the core's next round on the calling thread when the
     // core thread is idle (NodeConfig::apply_on_calling_thread).
     bool apply_here = false;
+    // NodeConfig::snapshot_log_percent.
+    uint32_t snapshot_log_percent = 0;
   };
   // `latest` is the snapshot the node recovered (for InstallSnapshot); `durable` the
   // hard state on disk.
@@ -208,6 +210,10 @@ class CoreLoop {
   };
   std::deque<Unapplied> unapplied_;
   uint64_t unapplied_bytes_ = 0;
+  // The entry bytes advanced past since the last snapshot was asked for (or installed),
+  // against the latest snapshot's bytes (Parts::snapshot_log_percent).
+  uint64_t log_bytes_since_snapshot_ = 0;
+  uint64_t snapshot_bytes_ = 0;
   raft::HardState durable_;                  // the term and vote last made durable
   raft::Role role_ = raft::Role::kFollower;  // as last published
   raft::Term led_term_;                      // the term of the last leadership published

@@ -66,6 +66,10 @@ absl::Status validate(const NodeConfig& c) {
     return absl::InvalidArgumentError("max-inflight-appends " + n(c.max_inflight_appends) +
                                       " is out of range [1, " + n(kMaxInflightAppends) + "]");
   }
+  if (c.snapshot_log_percent > kMaxSnapshotLogPercent) {
+    return absl::InvalidArgumentError("snapshot-log-percent " + n(c.snapshot_log_percent) +
+                                      " is out of range [0, " + n(kMaxSnapshotLogPercent) + "]");
+  }
   if (c.max_request_bytes == 0) {
     return absl::InvalidArgumentError("max-request-bytes must be above 0");
   }

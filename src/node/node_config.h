@@ -70,6 +70,14 @@ struct NodeConfig {
   uint32_t tick_ms = 10;               ///< the length of one core tick
   TimeoutsMs timeouts;                 ///< used until a snapshot or a timeouts entry brings others
   uint64_t snapshot_entries = 10'000;  ///< snapshot after this many applied entries (0: never)
+  /// And only once the entries applied since the last snapshot hold at least this percent
+  /// of its bytes (0: snapshot_entries alone, etcd's rule). A local snapshot rewrites the
+  /// whole state machine: with a large one (an MVCC history never compacted) a snapshot
+  /// every snapshot_entries entries writes many times what the log does, and holds the
+  /// apply thread each time (docs/benchmarks.md, "The twelfth cut": 150 MB every 100,000
+  /// puts). At 50 the snapshots write at most twice the log's bytes; the log then holds at
+  /// most half the last snapshot's bytes more than snapshot_entries would (docs/limits.md).
+  uint32_t snapshot_log_percent = 50;
   /// Entries the log keeps behind a snapshot for followers a little behind (raft::Config).
   ///@{
   uint64_t snapshot_catch_up_entries = 5'000;
@@ -130,7 +138,8 @@ struct NodeConfig {
 inline constexpr uint32_t kMinTickMs = 1;
 inline constexpr uint32_t kMaxTickMs = 1000;
 inline constexpr uint32_t kMaxElectionMs = 600'000;
-inline constexpr uint32_t kMaxInflightAppends = 4096;  ///< see NodeConfig::max_inflight_appends
+inline constexpr uint32_t kMaxInflightAppends = 4096;     ///< see NodeConfig::max_inflight_appends
+inline constexpr uint32_t kMaxSnapshotLogPercent = 1000;  ///< see NodeConfig::snapshot_log_percent
 ///@}
 /// etcd: "--election-timeout should be at least as 5 times as --heartbeat-interval".
 inline constexpr uint32_t kMinElectionHeartbeatRatio = 5;

@@ -99,17 +99,18 @@ absl::StatusOr<std::unique_ptr<RaftNode>> RaftNode::open(const NodeConfig& confi
                 n->core_->snapshot_taken(std::move(snapshot));
               }},
       config.apply_on_calling_thread);
-  n->core_ =
-      std::make_unique<CoreLoop>(config.tick_ms, std::move(core), std::move(r.snapshot), durable,
-                                 CoreLoop::Parts{.transport = transport,
-                                                 .storage = n->storage_.get(),
-                                                 .applier = n->applier_.get(),
-                                                 .tracker = n->tracker_.get(),
-                                                 .fatal = fatal,
-                                                 .metrics = &n->metrics_,
-                                                 .bounds = config.overload,
-                                                 .step_here = config.step_on_receiving_thread,
-                                                 .apply_here = config.apply_on_calling_thread});
+  n->core_ = std::make_unique<CoreLoop>(
+      config.tick_ms, std::move(core), std::move(r.snapshot), durable,
+      CoreLoop::Parts{.transport = transport,
+                      .storage = n->storage_.get(),
+                      .applier = n->applier_.get(),
+                      .tracker = n->tracker_.get(),
+                      .fatal = fatal,
+                      .metrics = &n->metrics_,
+                      .bounds = config.overload,
+                      .step_here = config.step_on_receiving_thread,
+                      .apply_here = config.apply_on_calling_thread,
+                      .snapshot_log_percent = config.snapshot_log_percent});
   n->dispatcher_ =
       std::make_unique<Dispatcher>(config.id, config.tick_ms, n->core_.get(), n->applier_.get(),
                                    n->tracker_.get(), transport, config.authorize);

@@ -456,6 +456,8 @@ class FlagTest(unittest.TestCase):
             (["--max-inflight-appends", "4097"],
              "--max-inflight-appends 4097 is out of range [1, 4096]"),
             (["--snapshot-count", "-1"], "--snapshot-count: value -1 must not be negative"),
+            (["--snapshot-log-percent", "1001"],
+             "--snapshot-log-percent 1001 is out of range [0, 1000]"),
             (["--heartbeat-interval", "100", "--election-timeout", "200"],
              "election timeout 200 ms must be at least 5 times the heartbeat interval (100 ms)"),
             (["--initial-cluster", "a=http://127.0.0.1:1", "--name", "b"],

@@ -171,8 +171,10 @@ class Cluster {
   explicit Cluster(int n, uint64_t snapshot_entries = 10'000, OverloadBounds bounds = {},
                    std::function<Authorize(int)> authorize = {}, uint64_t catch_up_entries = 0,
                    uint32_t max_inflight_appends = NodeConfig{}.max_inflight_appends,
-                   bool apply_here = false)
+                   bool apply_here = false,
+                   uint32_t snapshot_log_percent = NodeConfig{}.snapshot_log_percent)
       : snapshot_entries_(snapshot_entries),
+        snapshot_log_percent_(snapshot_log_percent),
         catch_up_entries_(catch_up_entries),
         max_inflight_appends_(max_inflight_appends),
         apply_here_(apply_here),
@@ -194,6 +196,7 @@ class Cluster {
     c.tick_ms = 5;
     c.timeouts = TimeoutsMs{20, 150, 300};
     c.snapshot_entries = snapshot_entries_;
+    c.snapshot_log_percent = snapshot_log_percent_;
     c.snapshot_catch_up_entries = catch_up_entries_;
     c.max_inflight_appends = max_inflight_appends_;
     c.bootstrap = bootstrap_;
@@ -263,6 +266,7 @@ class Cluster {
   transport::LocalNetwork net_;
   raft::Membership bootstrap_;
   uint64_t snapshot_entries_;
+  uint32_t snapshot_log_percent_;
   uint64_t catch_up_entries_;
   uint32_t max_inflight_appends_;
   bool apply_here_;
@@ -1008,6 +1012,44 @@ TEST(RaftNode, WithNoRoomToApplyAheadTheCoreWaitsForTheApply) {
   EXPECT_EQ(c.sm(l).items(), (std::vector<std::string>{"zero", "first", "second"}));
 }
 
+// A snapshot rewrites the whole state machine. With snapshot_log_percent, a large one is
+// taken again only once the entries since the last hold that share of its bytes, not
+// every snapshot_entries entries; with 0, every snapshot_entries entries (etcd's rule).
+TEST(RaftNode, ALargeStateIsSnapshottedAgainOnlyOnceTheLogSinceHoldsAShareOfIt) {
+  for (const uint32_t percent : {50u, 0u}) {
+    SCOPED_TRACE("snapshot_log_percent " + std::to_string(percent));
+    Cluster c(1, /*snapshot_entries=*/10, {}, {}, 0, NodeConfig{}.max_inflight_appends,
+              /*apply_here=*/false, percent);
+    ASSERT_EQ(c.wait_leader(), 1);
+    RaftNode& n = c.node(1);
+    int written = 0;
+    auto write = [&](std::string item) {
+      ASSERT_TRUE(n.client_write(std::move(item), kTimeout).ok());
+      ++written;
+    };
+    // A 64 KiB item, then small ones until a snapshot holds it.
+    ASSERT_NO_FATAL_FAILURE(write(std::string(64 * 1024, 'b')));
+    const raft::LogIndex big = n.status().applied;
+    while (n.status().snapshot_index < big && written < 200) {
+      ASSERT_NO_FATAL_FAILURE(write("s" + std::to_string(written)));
+    }
+    ASSERT_TRUE(eventually([&] { return n.status().snapshot_index >= big; }));
+    const raft::LogIndex first = n.status().snapshot_index;
+    // 40 small entries: four times snapshot_entries, a few KiB against the 64 KiB held.
+    for (int i = 0; i < 40; ++i) ASSERT_NO_FATAL_FAILURE(write("t" + std::to_string(i)));
+    if (percent == 0) {
+      ASSERT_TRUE(eventually([&] { return n.status().snapshot_index > first; }));
+      continue;
+    }
+    // A bounded look for what must not happen: a snapshot of the whole again.
+    EXPECT_FALSE(eventually([&] { return n.status().snapshot_index > first; }, milliseconds(300)));
+    // Once the log since holds half the snapshot's bytes, the next is taken.
+    ASSERT_NO_FATAL_FAILURE(write(std::string(40 * 1024, 'c')));
+    for (int i = 0; i < 10; ++i) ASSERT_NO_FATAL_FAILURE(write("u" + std::to_string(i)));
+    EXPECT_TRUE(eventually([&] { return n.status().snapshot_index > first; }));
+  }
+}
+
 // The server's permits ride on the runtime's callbacks (server::Context::write_async):
 // each write holds one from admission until its callback has run, or until the runtime
 // drops the callback unrun at stop. Here with the runtime's own threads (core, storage,
@@ -1358,6 +1400,11 @@ TEST(NodeConfig, EveryBadValueIsNamed) {
   bad = c;
   bad.max_append_bytes = 0;
   EXPECT_EQ(validate(bad).message(), "max_append_bytes (entry bytes per append) must be above 0");
+  bad = c;
+  bad.snapshot_log_percent = 1001;
+  EXPECT_EQ(validate(bad).message(), "snapshot-log-percent 1001 is out of range [0, 1000]");
+  bad.snapshot_log_percent = 1000;
+  EXPECT_TRUE(validate(bad).ok());
 }
 
 }  // namespace
