@@ -535,8 +535,9 @@ void CoreLoop::maybe_snapshot() {
   // what the log does.
   if (log_bytes_since_snapshot_ * 100 < snapshot_bytes_ * parts_.snapshot_log_percent) return;
   // The apply thread writes the snapshot's file before the core compacts: what the
-  // file's header records is asked of the core first, at the index applied (the apply
-  // thread gets no more entries before it takes the snapshot).
+  // file's header records is asked of the core first, at the index the core has applied
+  // (the apply thread has applied exactly that index when it reaches the request: what
+  // was handed over before it is ahead of it in its queue, and what comes next behind).
   const raft::CompactResult at = core_->snapshot_meta_at(core_of(*core_).log().applied());
   if (!at.error.is_ok()) return;
   snapshot_requested_ = true;
