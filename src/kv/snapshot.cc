@@ -46,6 +46,7 @@ class Encoder {
     raw(s);
   }
   void raw(std::string_view s) {
+    produced_ += s.size();
     while (!s.empty()) {
       const size_t n = std::min(s.size(), fmt::kChunkBytes - buf_.size());
       buf_.append(s.data(), n);
@@ -53,6 +54,9 @@ class Encoder {
       if (buf_.size() == fmt::kChunkBytes) flush();
     }
   }
+  uint64_t produced() const { return produced_; }  // bytes encoded so far
+  bool ok() const { return status_.is_ok(); }
+  const Status& status() const { return status_; }
   Status finish() {
     flush();
     unsigned char sum[8];
@@ -78,6 +82,7 @@ class Encoder {
   const SnapshotWriter& write_;
   XxhState hash_;
   std::string buf_;  // < kChunkBytes between calls
+  uint64_t produced_ = 0;
   Status status_;
 };
 
@@ -143,35 +148,101 @@ class Decoder {
   Status status_;
 };
 
+// Writes the header at construction, then the keys a part at a time. Versions above
+// the revision of the header (written since) are left out, and keys with none (created
+// since) too: with no compaction meanwhile, what remains is the state at that revision.
+class Saver final : public Store::SnapshotSaver {
+ public:
+  // `open`: the store's count of open savers, which its compactions and restores check
+  // (none for a snapshot written whole, under one hold of the store).
+  Saver(const Store::State& st, SnapshotWriter write, int* open)
+      : st_(st), write_(std::move(write)), e_(write_), open_(open), revision_(st.revision) {
+    if (open_ != nullptr) ++*open_;
+    e_.raw(fmt::kMagic);
+    e_.u32(fmt::kVersion);
+    e_.i64(st.revision);
+    e_.i64(st.compact_revision);
+    e_.u64(st.leases.id_sequence());
+    e_.u64(st.leases.size());
+    for (const auto& [id, l] : st.leases.all()) {
+      e_.i64(id);
+      e_.i64(l.ttl);
+    }
+    keys_left_ = st.keys.size();
+    e_.u64(keys_left_);
+  }
+  ~Saver() override {
+    if (open_ != nullptr) --*open_;
+  }
+  Saver(const Saver&) = delete;
+  Saver& operator=(const Saver&) = delete;
+
+  bool next(size_t bytes) override {
+    if (done_) return false;
+    const uint64_t start = e_.produced();
+    auto it = started_ ? st_.keys.upper_bound(last_key_) : st_.keys.begin();
+    started_ = true;
+    for (; it != st_.keys.end() && e_.produced() - start < bytes && e_.ok(); ++it) {
+      const auto& [key, h] = *it;
+      const auto end =
+          std::upper_bound(h.begin(), h.end(), revision_,
+                           [](int64_t r, const KeyRevision& k) { return r < k.mod_revision; });
+      if (end == h.begin()) continue;  // written first after the header
+      if (keys_left_ == 0) return broken("more keys than when the snapshot began");
+      --keys_left_;
+      e_.bytes(key);
+      e_.u32(static_cast<uint32_t>(end - h.begin()));
+      for (auto v = h.begin(); v != end; ++v) {
+        e_.i64(v->mod_revision);
+        e_.i64(v->create_revision);
+        e_.i64(v->version);
+        e_.i64(v->lease);
+        e_.u32(static_cast<uint32_t>(v->sub));
+        e_.bytes(v->value);
+      }
+      last_key_ = key;
+    }
+    if (!e_.ok()) return broken("");
+    if (it != st_.keys.end()) return true;
+    if (keys_left_ != 0) return broken("fewer keys than when the snapshot began");
+    done_ = true;
+    status_ = e_.finish();
+    return false;
+  }
+  Status status() const override { return status_; }
+
+ private:
+  // Ends the snapshot unfinished: the writer's error, or the store changed in a way only
+  // a compaction or a restore could (a caller that let one run).
+  bool broken(const std::string& what) {
+    done_ = true;
+    status_ = what.empty() ? e_.status() : Status(Code::kInternal, "snapshot not written: " + what);
+    return false;
+  }
+
+  const Store::State& st_;
+  const SnapshotWriter write_;
+  Encoder e_;  // writes through write_
+  int* const open_;
+  const int64_t revision_;
+  uint64_t keys_left_ = 0;  // keys still to write
+  std::string last_key_;    // the last key written, once started_
+  bool started_ = false;
+  bool done_ = false;
+  Status status_;
+};
+
 }  // namespace
 
+std::unique_ptr<Store::SnapshotSaver> Store::begin_snapshot(SnapshotWriter write) {
+  return std::make_unique<Saver>(*state_, std::move(write), &open_savers_);
+}
+
 Status Store::save_snapshot(const SnapshotWriter& write) const {
-  const State& st = *state_;
-  Encoder e(write);
-  e.raw(fmt::kMagic);
-  e.u32(fmt::kVersion);
-  e.i64(st.revision);
-  e.i64(st.compact_revision);
-  e.u64(st.leases.id_sequence());
-  e.u64(st.leases.size());
-  for (const auto& [id, l] : st.leases.all()) {
-    e.i64(id);
-    e.i64(l.ttl);
+  Saver s(*state_, write, nullptr);
+  while (s.next(SIZE_MAX)) {
   }
-  e.u64(st.keys.size());
-  for (const auto& [key, h] : st.keys) {
-    e.bytes(key);
-    e.u32(static_cast<uint32_t>(h.size()));
-    for (const KeyRevision& r : h) {
-      e.i64(r.mod_revision);
-      e.i64(r.create_revision);
-      e.i64(r.version);
-      e.i64(r.lease);
-      e.u32(static_cast<uint32_t>(r.sub));
-      e.bytes(r.value);
-    }
-  }
-  return e.finish();
+  return s.status();
 }
 
 Status Store::save_snapshot(std::ostream& out) const {
@@ -352,6 +423,7 @@ void check_write_order(Decoder& d, const State& st, std::vector<WriteRef>& refs)
 }  // namespace
 
 Status Store::restore_snapshot(std::istream& in) {
+  if (open_savers_ > 0) invariant_failed("restoring while a snapshot is written in parts");
   Decoder d(in);
   auto fresh = std::make_unique<State>();
   State& st = *fresh;

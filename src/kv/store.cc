@@ -432,6 +432,7 @@ void Store::run_ops(Pending& p, const std::vector<RequestOp>& ops, const std::ve
 // Compaction
 
 StatusOr<CompactionResponse> Store::compact(const CompactionRequest& req) {
+  if (open_savers_ > 0) invariant_failed("compacting while a snapshot is written in parts");
   State& st = *state_;
   if (req.revision <= st.compact_revision) return errors::compacted();
   if (req.revision > st.revision) return errors::future_revision();

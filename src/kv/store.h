@@ -132,6 +132,25 @@ class Store {
   // deadlines) in chunks of at most 64 KiB: magic, format version, body, XXH3-64 checksum.
   Status save_snapshot(const SnapshotWriter& write) const;
   Status save_snapshot(std::ostream& out) const;
+  // The same snapshot, written in parts while writes go on: the state as of the call to
+  // begin_snapshot(), byte for byte what save_snapshot() would have written then. Its
+  // header (revisions, leases) is encoded at once; each next() then encodes the versions
+  // of the following keys, while the caller holds the store as for any call (no write
+  // meanwhile); between parts the store may be written (later versions are left out).
+  // Neither compact() nor restore_snapshot() may run while a saver is open: they would
+  // drop versions it has still to write (the store stops the process if one does, a
+  // broken caller). One thread at a time, as every call.
+  class SnapshotSaver {
+   public:
+    virtual ~SnapshotSaver() = default;
+    // Encodes at least `bytes` more (whole keys), or the rest, handing the writer chunks of
+    // at most 64 KiB; false once the last byte (the checksum) went, or on an error.
+    virtual bool next(size_t bytes) = 0;
+    // The writer's first error, or a broken store (a key count that changed); ok when
+    // every byte went.
+    virtual Status status() const = 0;
+  };
+  std::unique_ptr<SnapshotSaver> begin_snapshot(SnapshotWriter write);
   // Replaces the state with the snapshot read from `in`, validating format, checksum and
   // every invariant first: on any error the store is unchanged (code kDataLoss or
   // kInvalidArgument, the message says what is wrong). Restored leases have no deadline
@@ -169,6 +188,7 @@ class Store {
 
   StoreOptions options_;
   std::unique_ptr<State> state_;         // never null
+  int open_savers_ = 0;                  // SnapshotSavers not yet destroyed
   std::map<WatchId, Watcher> watchers_;  // key == value.id
   std::vector<WatchId> ready_watchers_;  // see take_ready_watchers(); may name removed ones
   WatchId next_watch_id_ = 1;

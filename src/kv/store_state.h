@@ -68,6 +68,7 @@ class KeyIndex {
 
   iterator lower_bound(std::string_view key) { return map_.lower_bound(key); }
   const_iterator lower_bound(std::string_view key) const { return map_.lower_bound(key); }
+  const_iterator upper_bound(std::string_view key) const { return map_.upper_bound(key); }
   iterator begin() { return map_.begin(); }
   iterator end() { return map_.end(); }
   const_iterator begin() const { return map_.begin(); }

@@ -1,5 +1,7 @@
 #include "node/applier.h"
 
+#include <time.h>
+
 #include <chrono>
 #include <utility>
 
@@ -13,6 +15,13 @@ namespace node {
 namespace {
 
 using Steady = std::chrono::steady_clock;
+
+// The calling thread's CPU time so far.
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
 
 // etcd warns of a request whose apply took over 100 ms ("apply request took too long").
 constexpr std::chrono::milliseconds kSlowApply(100);
@@ -37,9 +46,18 @@ Applier::Applier(raft::NodeId self, StateMachine* sm, RequestTracker* tracker,
 
 Applier::~Applier() { stop(); }
 
-void Applier::start() { queue_.start("raftkv-apply", handle_); }
+void Applier::start() {
+  snapshot_queue_.start("raftkv-snapshot", [this](SnapshotWork& w) { write(w); });
+  queue_.start("raftkv-apply", handle_);
+}
 
-void Applier::stop() { queue_.stop(); }
+void Applier::stop() {
+  // The snapshot thread first: an apply may wait for the snapshot in hand to end (a
+  // compaction, a restore), and a queued one, dropped, lets it go on.
+  stopping_.store(true);
+  snapshot_queue_.stop();
+  queue_.stop();
+}
 
 void Applier::apply(ReadyJob job) {
   // A snapshot from the leader replaces the whole state machine: the apply thread's.
@@ -158,28 +176,58 @@ void Applier::run(SnapshotRequest& request) {
   // state machine is held in memory.
   storage::StatusOr<std::unique_ptr<storage::SnapshotWriter>> w = snapshots_->begin(request.meta);
   if (!w.is_ok()) return fail("cannot write snapshot: " + w.status().message());
-  storage::SnapshotWriter& writer = *w.value();
+  // A state machine that can, captures its state here and writes it on the snapshot
+  // thread: applies go on meanwhile, and so do the answers to this member's clients.
+  if (std::unique_ptr<SnapshotJob> job = sm_->begin_snapshot()) {
+    return snapshot_queue_.push({std::move(job), std::move(w.value()), start});
+  }
+  std::optional<std::string> error = write_snapshot(
+      std::move(w.value()), [this](const auto& write) { return sm_->snapshot_to(write); }, start);
+  if (error.has_value()) fail(*error);
+}
+
+void Applier::write(SnapshotWork& work) {
+  std::optional<std::string> error = write_snapshot(
+      std::move(work.writer),
+      [this, &work](const auto& write) {
+        return work.job->write_to(
+            [this, &write](std::string_view bytes) { return !stopping_.load() && write(bytes); });
+      },
+      work.start);
+  work.job.reset();  // the state machine's hold on what the snapshot needed ends here
+  // Stopping, a snapshot cut short is no fault: nothing was handed over.
+  if (error.has_value() && !stopping_.load()) fatal_(*error);
+}
+
+std::optional<std::string> Applier::write_snapshot(
+    std::unique_ptr<storage::SnapshotWriter> writer,
+    const std::function<absl::Status(const std::function<bool(std::string_view)>&)>& produce,
+    Steady::time_point start) {
+  const std::chrono::nanoseconds cpu_start = thread_cpu_time();
   storage::Status written = storage::Status::ok();
-  const absl::Status taken = sm_->snapshot_to([&](std::string_view bytes) {
-    written = writer.append(bytes);
+  const absl::Status taken = produce([&](std::string_view bytes) {
+    written = writer->append(bytes);
     return written.is_ok();
   });
-  if (!written.is_ok()) return fail("cannot write snapshot: " + written.message());
+  if (!written.is_ok()) return "cannot write snapshot: " + written.message();
   if (!taken.ok()) {
-    return fail("the state machine cannot take a snapshot: " + std::string(taken.message()));
+    return "the state machine cannot take a snapshot: " + std::string(taken.message());
   }
-  // Made durable here, where only applies wait for it: the storage thread, which names
-  // the file once the core has compacted, then has no fsync of the whole snapshot to do
-  // ahead of the log's next append.
-  if (storage::Status s = writer.finish(); !s.is_ok()) {
-    return fail("cannot write snapshot: " + s.message());
+  // Made durable here, where only applies (or nothing) wait for it: the storage thread,
+  // which names the file once the core has compacted, then has no fsync of the whole
+  // snapshot to do ahead of the log's next append.
+  if (storage::Status s = writer->finish(); !s.is_ok()) {
+    return "cannot write snapshot: " + s.message();
   }
   metrics_->snapshot_seconds.observe(seconds_since(start));
   metrics_->snapshots_taken.inc();
-  raftlog::info(
-      "node", "took snapshot",
-      {{"index", index.value()}, {"bytes", writer.size()}, {"took", Steady::now() - start}});
-  outputs_.snapshot_taken(std::shared_ptr<storage::SnapshotWriter>(std::move(w.value())));
+  raftlog::info("node", "took snapshot",
+                {{"index", writer->meta().last.index.value()},
+                 {"bytes", writer->size()},
+                 {"took", Steady::now() - start},
+                 {"cpu", thread_cpu_time() - cpu_start}});
+  outputs_.snapshot_taken(std::shared_ptr<storage::SnapshotWriter>(std::move(writer)));
+  return std::nullopt;
 }
 
 void Applier::run(LeaderCall& call) {

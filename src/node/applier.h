@@ -2,10 +2,13 @@
 // runs. It applies committed entries in log order, installs snapshots from the leader,
 // takes local snapshots, tells the state machine about leadership, runs leader calls,
 // and completes the requests waiting for what it applied (through the tracker). Work
-// reaches it as queue items, in order.
+// reaches it as queue items, in order. Beside it, the snapshot thread writes the local
+// snapshots a state machine begins on the apply thread (StateMachine::begin_snapshot)
+// and hands them to the core.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -46,15 +49,21 @@ class Applier {
   // Stops the thread; queued items are dropped (their waiters fail through the tracker).
   void stop();
   // Takes no more items, without waiting for the thread: any thread (RaftNode::halt).
-  void halt() { queue_.halt(); }
+  void halt() {
+    stopping_.store(true);
+    snapshot_queue_.halt();
+    queue_.halt();
+  }
 
   // Any thread: queue items for the apply thread. apply() runs the job on the calling
   // thread instead when `apply_here` was given, the job installs no snapshot, and the
   // apply thread has nothing queued or in hand (then it takes nothing meanwhile).
   void apply(ReadyJob job);  // then outputs.applied
-  // A snapshot of the state machine as of `meta.last` (the index it has applied).
-  void take_snapshot(raft::SnapshotMeta meta);           // then outputs.snapshot_taken
-  void leadership(bool leader, raft::Term term);         // StateMachine::on_leadership
+  // A snapshot of the state machine as of `meta.last` (the index it has applied): begun
+  // on the apply thread, written there or (StateMachine::begin_snapshot) on the snapshot
+  // thread while applies go on.
+  void take_snapshot(raft::SnapshotMeta meta);    // then outputs.snapshot_taken, either thread
+  void leadership(bool leader, raft::Term term);  // StateMachine::on_leadership
   void leader_call(std::string payload, uint64_t call);  // completes tracker call `call`
 
   // The last index applied to the state machine. Any thread.
@@ -67,6 +76,12 @@ class Applier {
  private:
   struct SnapshotRequest {
     raft::SnapshotMeta meta;
+  };
+  // A snapshot begun on the apply thread, written on the snapshot thread.
+  struct SnapshotWork {
+    std::unique_ptr<SnapshotJob> job;
+    std::unique_ptr<storage::SnapshotWriter> writer;
+    std::chrono::steady_clock::time_point start;
   };
   struct Leadership {
     bool leader;
@@ -82,6 +97,13 @@ class Applier {
   void run(SnapshotRequest&);
   void run(Leadership& change) { sm_->on_leadership(change.leader, change.term); }
   void run(LeaderCall& call);
+  void write(SnapshotWork& work);  // the snapshot thread
+  // Writes what `produce` hands over into `writer`, makes it durable and hands it to the
+  // core; an error names what failed (then nothing is handed over).
+  std::optional<std::string> write_snapshot(
+      std::unique_ptr<storage::SnapshotWriter> writer,
+      const std::function<absl::Status(const std::function<bool(std::string_view)>&)>& produce,
+      std::chrono::steady_clock::time_point start);
   void install(const raft::SnapshotMeta& meta, const transport::SnapshotSource& data);
   void apply_entry(const raft::Entry& e);
   // A fatal error: the handler is told, and this thread applies nothing more, whatever
@@ -108,6 +130,10 @@ class Applier {
 
   const std::function<void(Item&)> handle_;  // runs an item (either thread)
   WorkQueue<Item> queue_;                    // the apply thread
+  // The snapshot thread: snapshots the state machine writes beside the apply thread
+  // (StateMachine::begin_snapshot). Stopped first; `stopping_` makes one in hand end early.
+  WorkQueue<SnapshotWork> snapshot_queue_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace node

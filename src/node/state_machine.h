@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,17 @@ class SnapshotPieces {
   /// runtime reads a file), or an empty one once all were read. An
   /// error means the bytes cannot be read: return it from restore_from().
   virtual absl::StatusOr<std::string_view> next() = 0;
+};
+
+/// A snapshot written beside the apply thread: see StateMachine::begin_snapshot().
+class SnapshotJob {
+ public:
+  virtual ~SnapshotJob() = default;
+  /// Hands the snapshot's bytes to `write` in pieces, as StateMachine::snapshot_to() does:
+  /// the state as of begin_snapshot(), while apply() goes on for later entries. Called
+  /// once, on the node's snapshot thread. `write` returns false when the bytes cannot be
+  /// kept (or the node stops); then stop and return an error.
+  virtual absl::Status write_to(const std::function<bool(std::string_view)>& write) = 0;
 };
 
 /// The application's replicated state. Whatever apply() computes must depend only on the
@@ -81,6 +93,14 @@ class StateMachine {
     if (write(snapshot())) return absl::OkStatus();
     return absl::AbortedError("the snapshot's bytes could not be written");
   }
+  /// Optional: the same snapshot as snapshot_to(), written beside the apply thread. Called
+  /// on the apply thread at the index applied, where snapshot_to() would be; the job it
+  /// returns then writes the bytes snapshot_to() would have written at that moment, on the
+  /// node's snapshot thread, while apply() goes on with later entries (a large state
+  /// machine holds its applies, and its clients, only for what it captures here). The state
+  /// machine keeps what the job needs until the job is destroyed (restore() included may
+  /// have to wait for it). nullptr, the default: snapshot_to() on the apply thread.
+  virtual std::unique_ptr<SnapshotJob> begin_snapshot() { return nullptr; }
   /// A configuration change was applied (or restored from a snapshot).
   virtual void on_membership(const raft::Membership&) {}
   /// This node became leader in `term` (true) or stopped being leader (false). Called in

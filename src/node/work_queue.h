@@ -40,9 +40,15 @@ class WorkQueue {
   // dropped. Any thread, the queue's own included (a fatal error halts the node from
   // wherever it is met); stop() still joins the thread.
   void halt() {
-    MutexLock lock(&mu_);
-    stopping_ = true;
-    work_.signal();
+    std::deque<Item> dropped;
+    {
+      MutexLock lock(&mu_);
+      stopping_ = true;
+      dropped.swap(queue_);
+      work_.signal();
+    }
+    // Destroyed here, outside the lock, not when the queue is: an item may hold what
+    // another thread waits for (a snapshot job, the compaction waiting for it).
   }
   // Items waiting (not the one in hand). Any thread.
   size_t size() const {

@@ -6,9 +6,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -44,6 +46,11 @@ class KvStateMachine : public node::StateMachine {
   std::string snapshot(int64_t* revision);
   // The same bytes in pieces of 64 KiB, straight from the store to the node's file.
   absl::Status snapshot_to(const std::function<bool(std::string_view)>& write) override;
+  // The same bytes, written beside the apply thread: the cluster state and the store's
+  // header are captured here, the keys' versions (those at or below the revision then)
+  // encoded a part of about 1 MiB at a time, each under the lock, with applies and reads
+  // free between parts. A compaction or a restore waits until the job is destroyed.
+  std::unique_ptr<node::SnapshotJob> begin_snapshot() override;
   absl::Status restore(std::string_view data) override;
   void on_membership(const raft::Membership& membership) override;
   void on_leadership(bool leader, raft::Term term) override;
@@ -156,6 +163,10 @@ class KvStateMachine : public node::StateMachine {
   // they go to a string, `reserve` is it (sized up front so that it never doubles).
   absl::Status write_snapshot(const std::function<bool(std::string_view)>& write, int64_t* revision,
                               std::string* reserve);
+  // The snapshot's first bytes: u64 length | the cluster state (members, alarms, limits,
+  // auth). Under mu_.
+  std::string snapshot_head();
+  class SnapshotJob;  // begin_snapshot's job (kv_state_machine.cc)
   raftkv::internal::Result apply_command(const raftkv::internal::Command& c);
   // One per kind of command (the table in apply_command); each fills `out`.
   using Apply = void (KvStateMachine::*)(const raftkv::internal::Command&,
@@ -186,6 +197,10 @@ class KvStateMachine : public node::StateMachine {
 
   std::mutex mu_;
   kv::Store store_;
+  // SnapshotJobs not yet destroyed (guarded by mu_); compactions and restores wait on
+  // snapshots_done_ until none is left.
+  int open_snapshots_ = 0;
+  std::condition_variable snapshots_done_;
   std::map<kv::WatchId, std::function<void()>> watch_ready_;  // guarded by mu_
   std::map<uint64_t, raftkv::internal::MemberAttributes> attributes_;
   std::vector<etcdserverpb::AlarmMember> alarms_;

@@ -178,7 +178,7 @@ class ClusterLogTest(unittest.TestCase):
             taken = with_msg(c.lines(leader), "took snapshot")
             self.assertTrue(taken, "the leader took a snapshot")
             self.assertTrue(all(x["index"] > 0 and x["bytes"] > 0 and duration.match(x["took"])
-                                for x in taken), taken)
+                                and duration.match(x["cpu"]) for x in taken), taken)
             c.restart(follower)
             wait_until(lambda: with_msg(c.lines(follower), "installed snapshot"), 30, 0.1,
                        "the follower to install the leader's snapshot")

@@ -132,6 +132,83 @@ TEST(KvSnapshot, StreamsInBoundedChunks) {
   EXPECT_EQ(st, Status(Code::kUnavailable, "disk gone"));
 }
 
+// A snapshot written in parts while the store is written between them (a put to a key
+// already written and to one not yet reached, new keys on both sides of the cursor,
+// deletes, a lease revoked with its keys, a txn, new leases) is the snapshot of the
+// store as it was when the saver began, byte for byte, and restores to that state.
+TEST(KvSnapshot, WrittenInPartsBesideWritesItIsTheStateWhenItBegan) {
+  Store s;
+  apply_history(s, 0);
+  ASSERT_TRUE(s.lease_grant({30, 9}, at(0)).is_ok());
+  for (int i = 0; i < 300; ++i) {
+    must_put(s, "k" + std::to_string(1000 + i), std::string(50 + i % 7, 'v'), i % 10 == 0 ? 9 : 0);
+  }
+  const std::string expected = snapshot_of(s);
+  const int64_t revision = s.revision();
+  std::string parts;
+  std::unique_ptr<Store::SnapshotSaver> saver = s.begin_snapshot([&](std::string_view c) {
+    parts.append(c);
+    return Status::ok();
+  });
+  int step = 0;
+  while (saver->next(200)) {
+    ++step;
+    const std::string n = std::to_string(step);
+    must_put(s, "k1000", "rewritten " + n);          // written already
+    must_put(s, "k1299", "rewritten " + n);          // not reached yet
+    must_put(s, "a" + n, "new, before the cursor");  // created since
+    must_put(s, "z" + n, "new, after the cursor");
+    must_delete(s, "k" + std::to_string(1000 + (step * 7) % 300));
+    if (step == 3) {
+      ASSERT_TRUE(s.lease_revoke({9}).is_ok());  // deletes 30 keys
+    }
+    if (step == 4) {
+      ASSERT_TRUE(s.lease_grant({60, 0}, at(0)).is_ok());
+    }
+    if (step == 5) {
+      TxnRequest t;
+      t.success = {test::put_op("k1100", "txn"), test::del_op("k1200", "k1210")};
+      ASSERT_TRUE(s.txn(t).is_ok());
+    }
+  }
+  ASSERT_TRUE(saver->status().is_ok()) << saver->status().message();
+  EXPECT_GT(step, 20);  // many parts, a write between each two
+  EXPECT_EQ(parts, expected);
+  Store r;
+  ASSERT_TRUE(restore(r, parts).is_ok());
+  EXPECT_EQ(r.revision(), revision);
+  // The writes made meanwhile are in the store, not in the snapshot.
+  EXPECT_GT(s.revision(), revision + 100);
+  EXPECT_EQ(get(r, "k1299").kvs.at(0).value.size(), 50u + 299 % 7);
+  // Once the saver is gone, the store compacts again.
+  saver.reset();
+  EXPECT_TRUE(s.compact({revision, false}).is_ok());
+}
+
+TEST(KvSnapshot, WrittenInPartsAWriterErrorEndsItWithThatError) {
+  Store s;
+  for (int i = 0; i < 2000; ++i) must_put(s, "key" + std::to_string(i), std::string(100, 'x'));
+  int calls = 0;
+  auto saver = s.begin_snapshot([&](std::string_view) {
+    return ++calls == 3 ? Status(Code::kUnavailable, "disk gone") : Status::ok();
+  });
+  int parts = 0;
+  while (saver->next(1000) && parts < 10'000) ++parts;
+  EXPECT_EQ(saver->status(), Status(Code::kUnavailable, "disk gone"));
+  EXPECT_FALSE(saver->next(1000));  // and stays ended
+}
+
+// A compaction would drop versions the saver has still to write, a restore the whole
+// state it walks: the store refuses to run either while a saver is open.
+TEST(KvSnapshotDeathTest, CompactingOrRestoringWhileWrittenInPartsStopsTheProcess) {
+  Store s;
+  apply_history(s, 0);
+  const std::string bytes = snapshot_of(s);
+  auto saver = s.begin_snapshot([](std::string_view) { return Status::ok(); });
+  EXPECT_DEATH((void)s.compact({s.revision(), false}), "compacting while a snapshot is written");
+  EXPECT_DEATH((void)restore(s, bytes), "restoring while a snapshot is written");
+}
+
 TEST(KvSnapshot, EveryTruncationAndEveryFlippedByteIsRefusedAndChangesNothing) {
   Store a;
   apply_history(a, 0);

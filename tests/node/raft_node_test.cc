@@ -135,11 +135,54 @@ class ListMachine : public StateMachine {
     held_ = held;
     released_.notify_all();
   }
+  // Snapshots written beside the apply thread (begin_snapshot) when on: the items as of
+  // its beginning, written a line at a time once snapshots are not held.
+  std::unique_ptr<SnapshotJob> begin_snapshot() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!beside_) return nullptr;
+    ++begun_;
+    return std::make_unique<Job>(this, items_);
+  }
+  void write_snapshots_beside() {
+    std::lock_guard<std::mutex> lock(mu_);
+    beside_ = true;
+  }
+  void hold_snapshots(bool held) {
+    std::lock_guard<std::mutex> lock(mu_);
+    snapshots_held_ = held;
+    released_.notify_all();
+  }
+  int snapshots_begun() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return begun_;
+  }
 
  private:
+  class Job : public SnapshotJob {
+   public:
+    Job(ListMachine* m, std::vector<std::string> items) : m_(m), items_(std::move(items)) {}
+    absl::Status write_to(const std::function<bool(std::string_view)>& write) override {
+      {
+        std::unique_lock<std::mutex> lock(m_->mu_);
+        m_->released_.wait(lock, [this] { return !m_->snapshots_held_; });
+      }
+      for (const std::string& s : items_) {
+        if (!write(s + "\n")) return absl::AbortedError("write failed");
+      }
+      return absl::OkStatus();
+    }
+
+   private:
+    ListMachine* const m_;
+    const std::vector<std::string> items_;
+  };
+
   std::mutex mu_;
   std::condition_variable released_;
   bool held_ = false;
+  bool beside_ = false;
+  bool snapshots_held_ = false;
+  int begun_ = 0;
   bool refuse_restore_ = false;
   std::vector<std::string> items_;
   std::vector<std::string> calls_;
@@ -1048,6 +1091,42 @@ TEST(RaftNode, ALargeStateIsSnapshottedAgainOnlyOnceTheLogSinceHoldsAShareOfIt) 
     for (int i = 0; i < 10; ++i) ASSERT_NO_FATAL_FAILURE(write("u" + std::to_string(i)));
     EXPECT_TRUE(eventually([&] { return n.status().snapshot_index > first; }));
   }
+}
+
+// A state machine that writes its snapshots beside the apply thread (begin_snapshot)
+// holds no apply while one is written: writes go on being applied and answered, and the
+// snapshot, once written, holds the state of its index (a restart restores it and
+// applies the rest from the log, each item once).
+TEST(RaftNode, ASnapshotWrittenBesideTheApplyThreadHoldsNoApply) {
+  Cluster c(1, /*snapshot_entries=*/5);
+  ASSERT_EQ(c.wait_leader(), 1);
+  c.sm(1).write_snapshots_beside();
+  c.sm(1).hold_snapshots(true);
+  struct Release {  // however the test ends, so that the node can stop
+    Cluster& c;
+    ~Release() { c.sm(1).hold_snapshots(false); }  // the machine node 1 has then
+  } release{c};
+  std::vector<std::string> items;
+  auto write = [&](std::string item) {
+    ASSERT_TRUE(c.node(1).client_write(item, kTimeout).ok()) << "not applied: " << item;
+    items.push_back(std::move(item));
+  };
+  while (c.sm(1).snapshots_begun() == 0 && items.size() < 100) {
+    ASSERT_NO_FATAL_FAILURE(write("a" + std::to_string(items.size())));
+  }
+  ASSERT_EQ(c.sm(1).snapshots_begun(), 1);
+  const raft::LogIndex before = c.node(1).status().snapshot_index;
+  // Each write returns once applied: the apply thread goes on while the snapshot waits.
+  for (int i = 0; i < 20; ++i) ASSERT_NO_FATAL_FAILURE(write("b" + std::to_string(i)));
+  EXPECT_EQ(c.node(1).status().snapshot_index, before);  // not written yet
+  EXPECT_EQ(c.sm(1).snapshots_begun(), 1);               // one at a time
+  c.sm(1).hold_snapshots(false);
+  ASSERT_TRUE(eventually([&] { return c.node(1).status().snapshot_index > before; }));
+  c.stop(1, /*forget=*/true);
+  c.start(1);
+  EXPECT_GE(c.sm(1).restores(), 1);
+  ASSERT_TRUE(eventually([&] { return c.sm(1).items().size() >= items.size(); }));
+  EXPECT_EQ(c.sm(1).items(), items);
 }
 
 // The server's permits ride on the runtime's callbacks (server::Context::write_async):
