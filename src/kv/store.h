@@ -151,6 +151,9 @@ class Store {
     virtual Status status() const = 0;
   };
   std::unique_ptr<SnapshotSaver> begin_snapshot(SnapshotWriter write);
+  // Savers begun and not yet destroyed: while any is, compact() and restore_snapshot()
+  // must wait.
+  int open_savers() const { return open_savers_; }
   // Replaces the state with the snapshot read from `in`, validating format, checksum and
   // every invariant first: on any error the store is unchanged (code kDataLoss or
   // kInvalidArgument, the message says what is wrong). Restored leases have no deadline

@@ -534,10 +534,11 @@ void CoreLoop::maybe_snapshot() {
   // last holds a share of its bytes, so that snapshots write at most a bounded multiple of
   // what the log does.
   if (log_bytes_since_snapshot_ * 100 < snapshot_bytes_ * parts_.snapshot_log_percent) return;
-  // The apply thread writes the snapshot's file before the core compacts: what the
-  // file's header records is asked of the core first, at the index the core has applied
-  // (the apply thread has applied exactly that index when it reaches the request: what
-  // was handed over before it is ahead of it in its queue, and what comes next behind).
+  // The snapshot's file is written (begun on the apply thread, written there or on the
+  // snapshot thread) before the core compacts: what the file's header records is asked of
+  // the core first, at the index the core has applied (the apply thread has applied
+  // exactly that index when it reaches the request: what was handed over before it is
+  // ahead of it in its queue, and what comes next behind).
   const raft::CompactResult at = core_->snapshot_meta_at(core_of(*core_).log().applied());
   if (!at.error.is_ok()) return;
   snapshot_requested_ = true;

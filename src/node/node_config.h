@@ -73,10 +73,10 @@ struct NodeConfig {
   /// And only once the entries applied since the last snapshot hold at least this percent
   /// of its bytes (0: snapshot_entries alone, etcd's rule). A local snapshot rewrites the
   /// whole state machine: with a large one (an MVCC history never compacted) a snapshot
-  /// every snapshot_entries entries writes many times what the log does, and holds the
-  /// apply thread each time (docs/benchmarks.md, "The twelfth cut": 150 MB every 100,000
-  /// puts). At 50 the snapshots write at most twice the log's bytes; the log then holds at
-  /// most half the last snapshot's bytes more than snapshot_entries would (docs/limits.md).
+  /// every snapshot_entries entries writes many times what the log does, on every member
+  /// (docs/benchmarks.md, "The twelfth cut": 150 MB every 100,000 puts). At 50 the snapshots write
+  /// at most twice the log's bytes; the log then holds at most half the last snapshot's bytes more
+  /// than snapshot_entries would (docs/limits.md).
   uint32_t snapshot_log_percent = 50;
   /// Entries the log keeps behind a snapshot for followers a little behind (raft::Config).
   ///@{

@@ -201,7 +201,8 @@ std::string KvStateMachine::apply(raft::LogIndex index, std::string_view command
   {
     std::unique_lock<std::mutex> lock(mu_);
     // A compaction would drop versions a snapshot being written still needs.
-    if (c.has_compaction()) snapshots_done_.wait(lock, [this] { return open_snapshots_ == 0; });
+    if (c.has_compaction())
+      snapshots_done_.wait(lock, [this] { return store_.open_savers() == 0; });
     applying_index_ = index.value();
     result = apply_command(c);
     if (c.has_member_attributes()) changed.push_back(attributes_[c.member_attributes().id()]);
@@ -813,13 +814,11 @@ class KvStateMachine::SnapshotJob final : public node::SnapshotJob {
       pending_.append(chunk);
       return kv::Status::ok();
     });
-    ++owner_->open_snapshots_;
   }
   ~SnapshotJob() override {
     {
       std::lock_guard<std::mutex> lock(owner_->mu_);
-      saver_.reset();
-      --owner_->open_snapshots_;
+      saver_.reset();  // the store's open savers, which compactions wait on, go down
     }
     owner_->snapshots_done_.notify_all();
   }
@@ -894,7 +893,7 @@ absl::Status KvStateMachine::restore(std::string_view data) {
   std::vector<std::function<void()>> ready;
   {
     std::unique_lock<std::mutex> lock(mu_);
-    snapshots_done_.wait(lock, [this] { return open_snapshots_ == 0; });
+    snapshots_done_.wait(lock, [this] { return store_.open_savers() == 0; });
     kv::Status s = store_.restore_snapshot(rest);
     if (!s.is_ok()) return absl::DataLossError("KV snapshot: " + s.message());
     attributes_.clear();

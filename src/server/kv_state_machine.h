@@ -197,9 +197,8 @@ class KvStateMachine : public node::StateMachine {
 
   std::mutex mu_;
   kv::Store store_;
-  // SnapshotJobs not yet destroyed (guarded by mu_); compactions and restores wait on
-  // snapshots_done_ until none is left.
-  int open_snapshots_ = 0;
+  // Signalled when a SnapshotJob ends: compactions and restores wait on it until the store
+  // has no saver open (store_.open_savers(), under mu_).
   std::condition_variable snapshots_done_;
   std::map<kv::WatchId, std::function<void()>> watch_ready_;  // guarded by mu_
   std::map<uint64_t, raftkv::internal::MemberAttributes> attributes_;
