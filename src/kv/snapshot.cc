@@ -136,6 +136,8 @@ class Decoder {
     return s;
   }
   uint64_t digest() const { return XXH3_64bits_digest(hash_.get()); }
+  // A new segment: its checksum covers its own bytes.
+  void restart_hash() { XXH3_64bits_reset(hash_.get()); }
   // Fails with `what` at the current offset (keeps the first failure).
   void fail(const std::string& what) {
     if (ok()) status_ = corrupt(what + " at byte " + std::to_string(offset_));
@@ -151,15 +153,22 @@ class Decoder {
 // Writes the header at construction, then the keys a part at a time. Versions above
 // the revision of the header (written since) are left out, and keys with none (created
 // since) too: with no compaction meanwhile, what remains is the state at that revision.
+// With `since` > 0 it writes a delta segment: only the versions above `since`.
 class Saver final : public Store::SnapshotSaver {
  public:
   // `open`: the store's count of open savers, which its compactions and restores check
   // (none for a snapshot written whole, under one hold of the store).
-  Saver(const Store::State& st, SnapshotWriter write, int* open)
-      : st_(st), write_(std::move(write)), e_(write_), open_(open), revision_(st.revision) {
+  Saver(const Store::State& st, SnapshotWriter write, int* open, int64_t since)
+      : st_(st),
+        write_(std::move(write)),
+        e_(write_),
+        open_(open),
+        revision_(st.revision),
+        since_(since) {
     if (open_ != nullptr) ++*open_;
     e_.raw(fmt::kMagic);
-    e_.u32(fmt::kVersion);
+    e_.u32(since_ > 0 ? fmt::kDeltaVersion : fmt::kVersion);
+    if (since_ > 0) e_.i64(since_);
     e_.i64(st.revision);
     e_.i64(st.compact_revision);
     e_.u64(st.leases.id_sequence());
@@ -168,7 +177,13 @@ class Saver final : public Store::SnapshotSaver {
       e_.i64(id);
       e_.i64(l.ttl);
     }
-    keys_left_ = st.keys.size();
+    // Every key held now has a version at or below the revision; a delta names those
+    // written since `since` (their newest version is above it).
+    if (since_ == 0) {
+      keys_left_ = st.keys.size();
+    } else {
+      for (const auto& [key, h] : st.keys) keys_left_ += h.back().mod_revision > since_ ? 1 : 0;
+    }
     e_.u64(keys_left_);
   }
   ~Saver() override {
@@ -184,15 +199,15 @@ class Saver final : public Store::SnapshotSaver {
     started_ = true;
     for (; it != st_.keys.end() && e_.produced() - start < bytes && e_.ok(); ++it) {
       const auto& [key, h] = *it;
-      const auto end =
-          std::upper_bound(h.begin(), h.end(), revision_,
-                           [](int64_t r, const KeyRevision& k) { return r < k.mod_revision; });
-      if (end == h.begin()) continue;  // written first after the header
+      auto above = [](int64_t r, const KeyRevision& k) { return r < k.mod_revision; };
+      const auto end = std::upper_bound(h.begin(), h.end(), revision_, above);
+      const auto first = since_ == 0 ? h.begin() : std::upper_bound(h.begin(), end, since_, above);
+      if (end == first) continue;  // written first after the header, or none since `since`
       if (keys_left_ == 0) return broken("more keys than when the snapshot began");
       --keys_left_;
       e_.bytes(key);
-      e_.u32(static_cast<uint32_t>(end - h.begin()));
-      for (auto v = h.begin(); v != end; ++v) {
+      e_.u32(static_cast<uint32_t>(end - first));
+      for (auto v = first; v != end; ++v) {
         e_.i64(v->mod_revision);
         e_.i64(v->create_revision);
         e_.i64(v->version);
@@ -225,6 +240,7 @@ class Saver final : public Store::SnapshotSaver {
   Encoder e_;  // writes through write_
   int* const open_;
   const int64_t revision_;
+  const int64_t since_;     // 0: a whole segment; else a delta on the state at since_
   uint64_t keys_left_ = 0;  // keys still to write
   std::string last_key_;    // the last key written, once started_
   bool started_ = false;
@@ -234,12 +250,28 @@ class Saver final : public Store::SnapshotSaver {
 
 }  // namespace
 
-std::unique_ptr<Store::SnapshotSaver> Store::begin_snapshot(SnapshotWriter write) {
-  return std::make_unique<Saver>(*state_, std::move(write), &open_savers_);
+namespace {
+
+// A delta must start where the history is whole: at or above the compact revision, at
+// or below the revision. A caller that asks for another is broken.
+void check_since(const Store::State& st, int64_t since) {
+  if (since < 0 || since > st.revision || (since > 0 && since < st.compact_revision)) {
+    invariant_failed("a snapshot delta since revision " + std::to_string(since) +
+                     " of a store at " + std::to_string(st.revision) + " compacted at " +
+                     std::to_string(st.compact_revision));
+  }
 }
 
-Status Store::save_snapshot(const SnapshotWriter& write) const {
-  Saver s(*state_, write, nullptr);
+}  // namespace
+
+std::unique_ptr<Store::SnapshotSaver> Store::begin_snapshot(SnapshotWriter write, int64_t since) {
+  check_since(*state_, since);
+  return std::make_unique<Saver>(*state_, std::move(write), &open_savers_, since);
+}
+
+Status Store::save_snapshot(const SnapshotWriter& write, int64_t since) const {
+  check_since(*state_, since);
+  Saver s(*state_, write, nullptr, since);
   while (s.next(SIZE_MAX)) {
   }
   return s.status();
@@ -257,8 +289,8 @@ namespace {
 
 // Reads and checks one key's versions against the KeyHistory invariant and the store's
 // revisions; returns false (with d failed) on the first violation.
-bool read_history(Decoder& d, const std::string& key, int64_t revision, int64_t compact,
-                  const Lessor& leases, KeyHistory& h) {
+bool read_history(Decoder& d, const std::string& key, int64_t since, int64_t revision,
+                  int64_t compact, KeyHistory& h) {
   const uint32_t count = d.u32("a version count");
   if (!d.ok()) return false;
   if (count == 0) {
@@ -276,12 +308,12 @@ bool read_history(Decoder& d, const std::string& key, int64_t revision, int64_t 
     if (!d.ok()) return false;
     const std::string where = "key '" + key + "' version " + std::to_string(i);
     const KeyRevision* prev = h.empty() ? nullptr : &h.back();
-    if (r.mod_revision < 1 || r.mod_revision > revision) {
-      d.fail(where + ": mod revision " + std::to_string(r.mod_revision) + " outside [1, " +
-             std::to_string(revision) + "]");
+    if (r.mod_revision <= since || r.mod_revision > revision) {
+      d.fail(where + ": mod revision " + std::to_string(r.mod_revision) + " outside [" +
+             std::to_string(since + 1) + ", " + std::to_string(revision) + "]");
     } else if (prev != nullptr && r.mod_revision <= prev->mod_revision) {
       d.fail(where + ": mod revisions not ascending");
-    } else if (i > 0 && r.mod_revision <= compact) {
+    } else if (prev != nullptr && r.mod_revision <= compact) {
       d.fail(where + ": a version superseded at the compact revision was kept");
     } else if (r.sub < 0) {
       d.fail(where + ": negative sub revision");
@@ -309,11 +341,6 @@ bool read_history(Decoder& d, const std::string& key, int64_t revision, int64_t 
     if (!d.ok()) return false;
     h.push_back(std::move(r));
   }
-  const KeyRevision& last = h.back();
-  if (d.ok() && !last.tombstone() && last.lease != 0 && !leases.contains(last.lease)) {
-    d.fail("key '" + key + "' is attached to lease " + std::to_string(last.lease) +
-           " which does not exist");
-  }
   return d.ok();
 }
 
@@ -330,30 +357,62 @@ struct WriteRef {
   State::Node* node;
 };
 
-// The magic, the format version and the revisions. A version this build cannot read is
-// refused by number (kInvalidArgument), not as damage.
-Status read_header(Decoder& d, State& st) {
+// A segment's magic, format version and revisions. The first segment of a snapshot must
+// be whole; each later one a delta on the state read so far (`st`): since its revision,
+// with the same compact revision. A version this build cannot read is refused by number
+// (kInvalidArgument), not as damage.
+Status read_header(Decoder& d, State& st, bool first, int64_t* since) {
   std::string magic(fmt::kMagic.size(), '\0');
   d.read(magic.data(), magic.size(), "the magic");
   if (d.ok() && magic != fmt::kMagic) return corrupt("bad magic (not a raftkv kv snapshot)");
   const uint32_t version = d.u32("the format version");
-  if (d.ok() && version != fmt::kVersion) {
+  if (d.ok() && version != fmt::kVersion && version != fmt::kDeltaVersion) {
     return {Code::kInvalidArgument, "snapshot format version " + std::to_string(version) +
-                                        " is not supported (this build reads version " +
-                                        std::to_string(fmt::kVersion) + ")"};
+                                        " is not supported (this build reads versions " +
+                                        std::to_string(fmt::kVersion) + " and " +
+                                        std::to_string(fmt::kDeltaVersion) + ")"};
   }
+  if (!d.ok()) return Status::ok();
+  if (first && version != fmt::kVersion) {
+    d.fail("a snapshot that starts with a delta segment");
+    return Status::ok();
+  }
+  if (!first && version != fmt::kDeltaVersion) {
+    d.fail("a whole segment after the first");
+    return Status::ok();
+  }
+  *since = 0;
+  if (!first) {
+    *since = d.i64("the revision a delta follows");
+    if (d.ok() && *since != st.revision) {
+      d.fail("a delta since revision " + std::to_string(*since) + " after a segment at " +
+             std::to_string(st.revision));
+    }
+  }
+  const int64_t previous_compact = st.compact_revision;
   st.revision = d.i64("the revision");
   st.compact_revision = d.i64("the compact revision");
   st.leases.set_id_sequence(d.u64("the lease id sequence"));
-  if (d.ok() && st.revision < 1) d.fail("revision " + std::to_string(st.revision) + " < 1");
+  if (d.ok() && st.revision < std::max<int64_t>(*since, 1)) {
+    d.fail("revision " + std::to_string(st.revision) + " < " +
+           std::to_string(std::max<int64_t>(*since, 1)));
+  }
   if (d.ok() && (st.compact_revision < 0 || st.compact_revision > st.revision)) {
     d.fail("compact revision " + std::to_string(st.compact_revision) + " outside [0, revision]");
+  }
+  if (d.ok() && !first && st.compact_revision != previous_compact) {
+    d.fail("a delta segment with compact revision " + std::to_string(st.compact_revision) +
+           " after one at " + std::to_string(previous_compact));
   }
   return Status::ok();
 }
 
+// The leases at the segment's revision: they replace those of a segment before.
 void read_leases(Decoder& d, State& st) {
   const uint64_t lease_count = d.u64("the lease count");
+  const uint64_t id_sequence = st.leases.id_sequence();
+  st.leases = Lessor();
+  st.leases.set_id_sequence(id_sequence);
   int64_t last_id = 0;
   for (uint64_t i = 0; i < lease_count && d.ok(); ++i) {
     const int64_t id = d.i64("a lease id");
@@ -365,33 +424,47 @@ void read_leases(Decoder& d, State& st) {
       d.fail("lease " + std::to_string(id) + " has TTL " + std::to_string(ttl));
     } else {
       st.leases.add(id, ttl, TimePoint::max());
-      st.size_bytes += kLeaseOverheadBytes;
     }
     last_id = id;
   }
 }
 
-// The keys in ascending order with their histories; `refs` gets every version kept
-// since the compaction.
-void read_keys(Decoder& d, State& st, std::vector<WriteRef>* refs) {
+// The segment's keys in ascending order with their versions, added to the histories read
+// so far (a whole segment: to none); `refs` gets every version kept since the compaction.
+void read_keys(Decoder& d, State& st, int64_t since, std::vector<WriteRef>* refs) {
   const uint64_t key_count = d.u64("the key count");
+  std::string previous;
   for (uint64_t i = 0; i < key_count && d.ok(); ++i) {
     std::string key = d.bytes("a key");
     if (!d.ok()) return;
     if (key.empty()) return d.fail("an empty key");
-    if (!st.keys.empty() && key <= st.keys.last_key()) {
-      return d.fail("keys not in ascending order at '" + key + "'");
-    }
-    KeyHistory h;
-    if (!read_history(d, key, st.revision, st.compact_revision, st.leases, h)) return;
-    State::Node* n = st.keys.append(std::move(key), std::move(h));
-    for (const KeyRevision& r : n->second) {
+    if (i > 0 && key <= previous) return d.fail("keys not in ascending order at '" + key + "'");
+    State::Node* n = since == 0 ? st.keys.append(key, KeyHistory()) : st.keys.insert(key).first;
+    KeyHistory& h = n->second;
+    const size_t old = h.size();
+    if (!read_history(d, key, since, st.revision, st.compact_revision, h)) return;
+    for (size_t v = old; v < h.size(); ++v) {
+      const KeyRevision& r = h[v];
       st.size_bytes += revision_cost(n->first, r);
       if (r.mod_revision >= st.compact_revision) refs->push_back({r.mod_revision, r.sub, n});
     }
-    const KeyRevision& last = n->second.back();
-    if (!last.tombstone() && last.lease != 0) st.leases.attach(last.lease, n->first);
+    previous = std::move(key);
   }
+}
+
+// Once every segment is read: each key's newest version names a lease that exists, and
+// the leases learn their keys.
+void attach_leases(Decoder& d, State& st) {
+  for (auto& [key, h] : st.keys) {
+    const KeyRevision& last = h.back();
+    if (last.tombstone() || last.lease == 0) continue;
+    if (!st.leases.contains(last.lease)) {
+      return d.fail("key '" + key + "' is attached to lease " + std::to_string(last.lease) +
+                    " which does not exist");
+    }
+    st.leases.attach(last.lease, key);
+  }
+  st.size_bytes += static_cast<int64_t>(st.leases.size()) * kLeaseOverheadBytes;
 }
 
 // Every revision since the compaction (a fresh store's revision 1 wrote nothing) must
@@ -422,28 +495,36 @@ void check_write_order(Decoder& d, const State& st, std::vector<WriteRef>& refs)
 
 }  // namespace
 
-Status Store::restore_snapshot(std::istream& in) {
+Status Store::restore_snapshot(std::istream& in, const SegmentGap& between) {
   if (open_savers_ > 0) invariant_failed("restoring while a snapshot is written in parts");
   Decoder d(in);
   auto fresh = std::make_unique<State>();
   State& st = *fresh;
-  if (Status s = read_header(d, st); !s.is_ok()) return s;
-  read_leases(d, st);
   std::vector<WriteRef> refs;
-  read_keys(d, st, &refs);
-  if (d.ok()) check_write_order(d, st, refs);
-
-  // The checksum covers everything before it; nothing may follow it.
-  const uint64_t want = d.digest();
-  const uint64_t got = d.u64("the checksum");
-  if (!d.ok()) return d.status();
-  if (got != want) return corrupt("checksum mismatch (the snapshot is damaged)");
-  if (in.peek() != std::char_traits<char>::eof()) {
-    return corrupt("unexpected bytes after the checksum at byte " + std::to_string(d.offset()));
+  for (bool first = true;; first = false) {
+    int64_t since = 0;
+    if (Status s = read_header(d, st, first, &since); !s.is_ok()) return s;
+    read_leases(d, st);
+    read_keys(d, st, since, &refs);
+    // Each segment's checksum covers the segment's bytes before it.
+    const uint64_t want = d.digest();
+    const uint64_t got = d.u64("the checksum");
+    if (!d.ok()) return d.status();
+    if (got != want) return corrupt("checksum mismatch (the snapshot is damaged)");
+    if (in.peek() == std::char_traits<char>::eof()) break;
+    if (!between) {
+      return corrupt("unexpected bytes after the checksum at byte " + std::to_string(d.offset()));
+    }
+    if (Status s = between(in); !s.is_ok()) return s;
+    d.restart_hash();
   }
+  attach_leases(d, st);
+  if (d.ok()) check_write_order(d, st, refs);
+  if (!d.ok()) return d.status();
 
   for (const WriteRef& r : refs) st.changes.push_back({r.revision, r.node});
   state_ = std::move(fresh);
+  ++history_epoch_;
   // Watchers keep their position and catch up from the restored history.
   for (auto& [id, w] : watchers_) {
     w.synced = false;

@@ -464,6 +464,7 @@ StatusOr<CompactionResponse> Store::compact(const CompactionRequest& req) {
     if (h.empty()) st.keys.erase(n);
   }
   st.compact_revision = rev;
+  ++history_epoch_;
   return CompactionResponse{st.revision};
 }
 

@@ -130,7 +130,11 @@ class Store {
 
   // Streams the whole replicated state (revisions, history, leases; not watchers nor lease
   // deadlines) in chunks of at most 64 KiB: magic, format version, body, XXH3-64 checksum.
-  Status save_snapshot(const SnapshotWriter& write) const;
+  // With `since` > 0: a delta segment, only what was written after revision `since`
+  // (docs in snapshot_format.h), to follow a snapshot taken at that revision; `since` must
+  // lie within the kept history (no compaction above it), else the process stops (a
+  // broken caller: history_epoch() tells a caller whether a compaction came between).
+  Status save_snapshot(const SnapshotWriter& write, int64_t since = 0) const;
   Status save_snapshot(std::ostream& out) const;
   // The same snapshot, written in parts while writes go on: the state as of the call to
   // begin_snapshot(), byte for byte what save_snapshot() would have written then. Its
@@ -150,7 +154,10 @@ class Store {
     // every byte went.
     virtual Status status() const = 0;
   };
-  std::unique_ptr<SnapshotSaver> begin_snapshot(SnapshotWriter write);
+  std::unique_ptr<SnapshotSaver> begin_snapshot(SnapshotWriter write, int64_t since = 0);
+  // Counts the compactions and restores: a delta since a revision taken at one epoch is
+  // the state at the next snapshot only while the epoch has not changed.
+  uint64_t history_epoch() const { return history_epoch_; }
   // Savers begun and not yet destroyed: while any is, compact() and restore_snapshot()
   // must wait.
   int open_savers() const { return open_savers_; }
@@ -158,7 +165,11 @@ class Store {
   // every invariant first: on any error the store is unchanged (code kDataLoss or
   // kInvalidArgument, the message says what is wrong). Restored leases have no deadline
   // until promote(). Watchers stay and catch up from the restored history.
-  Status restore_snapshot(std::istream& in);
+  // A snapshot may be a whole segment followed by delta segments; when bytes follow a
+  // segment, `between` reads what the caller wrote ahead of the next one (and fails the
+  // restore with its error), or, without it, they are damage.
+  using SegmentGap = std::function<Status(std::istream&)>;
+  Status restore_snapshot(std::istream& in, const SegmentGap& between = nullptr);
 
   // ---- State. ----
   int64_t revision() const;
@@ -192,6 +203,7 @@ class Store {
   StoreOptions options_;
   std::unique_ptr<State> state_;         // never null
   int open_savers_ = 0;                  // SnapshotSavers not yet destroyed
+  uint64_t history_epoch_ = 0;           // compactions and restores so far
   std::map<WatchId, Watcher> watchers_;  // key == value.id
   std::vector<WatchId> ready_watchers_;  // see take_ready_watchers(); may name removed ones
   WatchId next_watch_id_ = 1;

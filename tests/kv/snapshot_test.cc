@@ -238,11 +238,17 @@ TEST(KvSnapshot, WrongMagicOrVersionIsNamed) {
   std::string bad_magic = bytes;
   bad_magic[0] = 'X';
   EXPECT_NE(restore(a, bad_magic).message().find("bad magic"), std::string::npos);
+  std::string v3 = bytes;
+  v3[8] = 3;
+  Status st = restore(a, v3);
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("format version 3 is not supported"), std::string::npos);
+  // Version 2 is a delta segment, which cannot come first.
   std::string v2 = bytes;
   v2[8] = 2;
-  Status st = restore(a, v2);
-  EXPECT_EQ(st.code(), Code::kInvalidArgument);
-  EXPECT_NE(st.message().find("format version 2 is not supported"), std::string::npos);
+  st = restore(a, v2);
+  EXPECT_EQ(st.code(), Code::kDataLoss);
+  EXPECT_NE(st.message().find("starts with a delta segment"), std::string::npos) << st.message();
 }
 
 // A well-formed, correctly checksummed snapshot whose content breaks an invariant (made
@@ -278,6 +284,196 @@ TEST(KvSnapshot, ValidContainerWithBrokenInvariantIsRefused) {
   EXPECT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("mod revision 9 outside [1, 3]"), std::string::npos) << st.message();
   EXPECT_EQ(s.revision(), 1);
+}
+
+// ---- Delta segments: a snapshot that extends the one before it. ----
+
+std::string delta_of(const Store& s, int64_t since) {
+  std::string out;
+  EXPECT_TRUE(s.save_snapshot(
+                   [&out](std::string_view c) {
+                     out.append(c);
+                     return Status::ok();
+                   },
+                   since)
+                  .is_ok());
+  return out;
+}
+
+// Restores segments written back to back, with `gap` (what a caller writes between
+// segments) before each after the first, read back and checked by the restore.
+Status restore_chain(Store& s, const std::vector<std::string>& segments,
+                     const std::string& gap = "") {
+  std::string all;
+  for (size_t i = 0; i < segments.size(); ++i) all += (i > 0 ? gap : "") + segments[i];
+  std::istringstream in(all);
+  return s.restore_snapshot(in, [&gap](std::istream& is) {
+    std::string got(gap.size(), '\0');
+    is.read(got.data(), static_cast<std::streamsize>(got.size()));
+    return got == gap ? Status::ok() : Status(Code::kDataLoss, "the gap is not what was written");
+  });
+}
+
+// Writes after a snapshot at `base`: updates, new keys before and after the old ones,
+// deletes, a lease revoked with its keys, a new lease, a txn.
+void write_more(Store& s, int round) {
+  const std::string n = std::to_string(round);
+  ASSERT_TRUE(s.lease_grant({30, 100 + round}, at(0)).is_ok());
+  for (int i = 0; i < 40; ++i) must_put(s, "k" + std::to_string(1000 + i), "round " + n);
+  for (int i = 0; i < 6; ++i) must_put(s, "l" + n + "-" + std::to_string(i), "leased", 100 + round);
+  must_put(s, "0new" + n, "before every key");
+  must_put(s, "znew" + n, "after every key");
+  must_delete(s, "k" + std::to_string(1001 + round));
+  if (round > 1) {
+    ASSERT_TRUE(s.lease_revoke({100 + round - 1}).is_ok());  // deletes its keys
+  }
+  TxnRequest t;
+  t.success = {test::put_op("k1020", "txn " + n), test::del_op("k1030", "k1033")};
+  ASSERT_TRUE(s.txn(t).is_ok());
+}
+
+// A whole snapshot and two deltas, each written since the one before, restore to the
+// store at the last: its whole snapshot, byte for byte, and what is derived from it (the
+// accounted size, the leases' keys, the change log that watchers read).
+TEST(KvSnapshotDelta, AWholeSnapshotAndItsDeltasRestoreToTheStateAtTheLast) {
+  Store s;
+  apply_history(s, 0);
+  write_more(s, 1);
+  const std::string whole = snapshot_of(s);
+  const int64_t r0 = s.revision();
+  write_more(s, 2);
+  const std::string d1 = delta_of(s, r0);
+  const int64_t r1 = s.revision();
+  write_more(s, 3);
+  const std::string d2 = delta_of(s, r1);
+  EXPECT_LT(d1.size(), whole.size());
+  Store r;
+  ASSERT_TRUE(restore_chain(r, {whole, d1, d2}, "cluster state").is_ok());
+  EXPECT_EQ(snapshot_of(r), snapshot_of(s));
+  EXPECT_EQ(r.revision(), s.revision());
+  EXPECT_EQ(r.compact_revision(), s.compact_revision());
+  EXPECT_EQ(r.size_bytes(), s.size_bytes());
+  EXPECT_EQ(r.key_count(), s.key_count());
+  EXPECT_EQ(r.lease_leases().leases, s.lease_leases().leases);
+  EXPECT_EQ(r.lease_time_to_live({103, true}, at(0)).keys,
+            s.lease_time_to_live({103, true}, at(0)).keys);
+  EXPECT_EQ(r.lease_time_to_live({103, true}, at(0)).keys.size(), 6u);
+  EXPECT_TRUE(get(r, "l1-0").kvs.empty());  // its lease was revoked in round 2
+  // A watcher from before the first delta sees the same events on both.
+  auto wr = r.watch_create({"0", "zz", r0 - 5, false, false, false});
+  auto ws = s.watch_create({"0", "zz", r0 - 5, false, false, false});
+  EXPECT_EQ(r.watch_poll(wr.watch_id).events, s.watch_poll(ws.watch_id).events);
+  // Both go on identically (a revoke finds the restored lease's keys).
+  ASSERT_TRUE(r.lease_revoke({103}).is_ok());
+  ASSERT_TRUE(s.lease_revoke({103}).is_ok());
+  EXPECT_EQ(snapshot_of(r), snapshot_of(s));
+  // The whole snapshot and the first delta are the state at r1.
+  Store at_r1;
+  ASSERT_TRUE(restore_chain(at_r1, {whole, d1}).is_ok());
+  EXPECT_EQ(at_r1.revision(), r1);
+  EXPECT_EQ(get(at_r1, "k1000").kvs.at(0).value, "round 2");
+}
+
+// Written in parts beside writes, a delta is the one save_snapshot() writes when it begins.
+TEST(KvSnapshotDelta, WrittenInPartsBesideWritesItIsTheDeltaWhenItBegan) {
+  Store s;
+  apply_history(s, 0);
+  write_more(s, 1);
+  const std::string whole = snapshot_of(s);
+  const int64_t r0 = s.revision();
+  for (int i = 0; i < 300; ++i) must_put(s, "k" + std::to_string(1000 + i), std::string(60, 'w'));
+  write_more(s, 2);
+  const std::string expected = delta_of(s, r0);
+  const std::string state = snapshot_of(s);
+  std::string parts;
+  auto saver = s.begin_snapshot(
+      [&](std::string_view c) {
+        parts.append(c);
+        return Status::ok();
+      },
+      r0);
+  int step = 0;
+  while (saver->next(300)) {
+    ++step;
+    must_put(s, "k1000", "rewritten " + std::to_string(step));
+    must_put(s, "k1299", "rewritten " + std::to_string(step));
+    must_put(s, "a" + std::to_string(step), "created since");
+    if (step == 3) {
+      ASSERT_TRUE(s.lease_revoke({102}).is_ok());
+    }
+  }
+  ASSERT_TRUE(saver->status().is_ok()) << saver->status().message();
+  EXPECT_GT(step, 10);
+  EXPECT_EQ(parts, expected);
+  Store r;
+  ASSERT_TRUE(restore_chain(r, {whole, parts}).is_ok());
+  EXPECT_EQ(snapshot_of(r), state);
+}
+
+// Each delta must follow the segment before it: out of order, alone, after a compaction
+// that came between, or a second whole segment, the chain is refused and nothing changes.
+TEST(KvSnapshotDelta, ADeltaThatDoesNotFollowTheSegmentBeforeItIsRefused) {
+  Store s;
+  apply_history(s, 0);
+  const std::string whole = snapshot_of(s);
+  const int64_t r0 = s.revision();
+  write_more(s, 1);
+  const std::string d1 = delta_of(s, r0);
+  const int64_t r1 = s.revision();
+  write_more(s, 2);
+  const std::string d2 = delta_of(s, r1);
+  Store r;
+  must_put(r, "untouched", "1");
+  const std::string before = snapshot_of(r);
+  auto refused = [&](const std::vector<std::string>& chain, const std::string& why) {
+    Status st = restore_chain(r, chain);
+    EXPECT_EQ(st.code(), Code::kDataLoss) << why;
+    EXPECT_NE(st.message().find(why), std::string::npos) << st.message();
+    EXPECT_EQ(snapshot_of(r), before);
+  };
+  refused({whole, d2}, "a delta since revision " + std::to_string(r1));
+  refused({whole, d1, d1}, "a delta since revision " + std::to_string(r0));
+  refused({d1}, "starts with a delta segment");
+  refused({whole, whole}, "a whole segment after the first");
+  // A compaction after the whole snapshot: the delta since it would keep the versions the
+  // compaction dropped; the changed compact revision gives it away.
+  Store c;
+  apply_history(c, 0);
+  const std::string cw = snapshot_of(c);
+  const int64_t c0 = c.revision();
+  write_more(c, 1);
+  ASSERT_TRUE(c.compact({c0, false}).is_ok());
+  refused({cw, delta_of(c, c0)}, "a delta segment with compact revision");
+  // Bytes after a segment with no reader for them are damage, as before.
+  std::istringstream in(whole + d1);
+  EXPECT_NE(r.restore_snapshot(in).message().find("unexpected bytes after the checksum"),
+            std::string::npos);
+  // A damaged delta: its own checksum.
+  std::string bad = d1;
+  bad[bad.size() / 2] ^= 0x20;
+  EXPECT_FALSE(restore_chain(r, {whole, bad}).is_ok());
+  EXPECT_EQ(snapshot_of(r), before);
+}
+
+// The history epoch moves with every compaction and restore: what tells a caller that a
+// delta since an earlier revision no longer follows its last snapshot.
+TEST(KvSnapshotDelta, TheHistoryEpochMovesWithACompactionOrARestore) {
+  Store s;
+  apply_history(s, 0);
+  const uint64_t e = s.history_epoch();
+  must_put(s, "x", "1");
+  EXPECT_EQ(s.history_epoch(), e);
+  ASSERT_TRUE(s.compact({s.revision(), false}).is_ok());
+  EXPECT_EQ(s.history_epoch(), e + 1);
+  ASSERT_TRUE(restore(s, snapshot_of(s)).is_ok());
+  EXPECT_EQ(s.history_epoch(), e + 2);
+}
+
+TEST(KvSnapshotDeltaDeathTest, ADeltaSinceARevisionOutsideTheHistoryStopsTheProcess) {
+  Store s;
+  apply_history(s, 0);  // compacted at 4
+  EXPECT_DEATH((void)delta_of(s, 3), "a snapshot delta since revision 3");
+  EXPECT_DEATH((void)delta_of(s, s.revision() + 1), "a snapshot delta since revision");
 }
 
 }  // namespace
