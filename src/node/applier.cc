@@ -172,15 +172,29 @@ void Applier::run(SnapshotRequest& request) {
                    {{"asked-index", index.value()}, {"applied-index", applied().value()}});
     return outputs_.snapshot_taken(nullptr);
   }
+  // A state machine that can, captures its state here and writes it on the snapshot
+  // thread: applies go on meanwhile, and so do the answers to this member's clients. It
+  // may write only what it gained since the newest snapshot on disk (a file that extends
+  // that one's: storage/snapshot_file.h).
+  storage::StatusOr<std::vector<uint64_t>> on_disk = snapshots_->list();
+  if (!on_disk.is_ok()) return fail("cannot list snapshots: " + on_disk.status().message());
+  const raft::LogIndex latest(on_disk.value().empty() ? 0 : on_disk.value().back());
+  if (std::unique_ptr<SnapshotJob> job = sm_->begin_snapshot({index, latest})) {
+    const raft::LogIndex base = job->extends();
+    if (base.value() != 0 && base != latest) {
+      return fail("the state machine's snapshot at " + std::to_string(index.value()) +
+                  " extends snapshot " + std::to_string(base.value()) + ", not the newest (" +
+                  std::to_string(latest.value()) + ")");
+    }
+    storage::StatusOr<std::unique_ptr<storage::SnapshotWriter>> w =
+        snapshots_->begin(request.meta, base.value());
+    if (!w.is_ok()) return fail("cannot write snapshot: " + w.status().message());
+    return snapshot_queue_.push({std::move(job), std::move(w.value()), start});
+  }
   // Written to its file as the state machine produces it: nothing the size of the
   // state machine is held in memory.
   storage::StatusOr<std::unique_ptr<storage::SnapshotWriter>> w = snapshots_->begin(request.meta);
   if (!w.is_ok()) return fail("cannot write snapshot: " + w.status().message());
-  // A state machine that can, captures its state here and writes it on the snapshot
-  // thread: applies go on meanwhile, and so do the answers to this member's clients.
-  if (std::unique_ptr<SnapshotJob> job = sm_->begin_snapshot()) {
-    return snapshot_queue_.push({std::move(job), std::move(w.value()), start});
-  }
   std::optional<std::string> error = write_snapshot(
       std::move(w.value()), [this](const auto& write) { return sm_->snapshot_to(write); }, start);
   if (error.has_value()) fail(*error);
@@ -224,6 +238,7 @@ std::optional<std::string> Applier::write_snapshot(
   raftlog::info("node", "took snapshot",
                 {{"index", writer->meta().last.index.value()},
                  {"bytes", writer->size()},
+                 {"extends", writer->base()},
                  {"took", Steady::now() - start},
                  {"cpu", thread_cpu_time() - cpu_start}});
   outputs_.snapshot_taken(std::shared_ptr<storage::SnapshotWriter>(std::move(writer)));

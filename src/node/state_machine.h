@@ -41,6 +41,16 @@ class SnapshotJob {
   /// once, on the node's snapshot thread. `write` returns false when the bytes cannot be
   /// kept (or the node stops); then stop and return an error.
   virtual absl::Status write_to(const std::function<bool(std::string_view)>& write) = 0;
+  /// The snapshot whose bytes this one's continue (SnapshotPlace::latest), or 0: this one
+  /// is the whole state. The runtime stores such a snapshot as a file that extends that
+  /// one's, and reads and sends the two (and what that one extends) as one byte sequence.
+  virtual raft::LogIndex extends() const { return raft::LogIndex(); }
+};
+
+/// Where a snapshot begins: see StateMachine::begin_snapshot().
+struct SnapshotPlace {
+  raft::LogIndex index;   ///< the index applied, which the snapshot covers
+  raft::LogIndex latest;  ///< the newest snapshot on disk; 0 when there is none
 };
 
 /// The application's replicated state. Whatever apply() computes must depend only on the
@@ -100,7 +110,15 @@ class StateMachine {
   /// machine holds its applies, and its clients, only for what it captures here). The state
   /// machine keeps what the job needs until the job is destroyed (restore() included may
   /// have to wait for it). nullptr, the default: snapshot_to() on the apply thread.
-  virtual std::unique_ptr<SnapshotJob> begin_snapshot() { return nullptr; }
+  /// A state machine that knows what it held at `place.latest` (it began that snapshot
+  /// itself, and nothing it cannot express as an addition happened since) may write only
+  /// what was added since, and say so (SnapshotJob::extends): restore() then receives
+  /// that snapshot's bytes followed by these, and must read them back as the state at
+  /// `place.index`. It must not extend a snapshot it did not write, or one it restored.
+  virtual std::unique_ptr<SnapshotJob> begin_snapshot(const SnapshotPlace& place) {
+    (void)place;
+    return nullptr;
+  }
   /// A configuration change was applied (or restored from a snapshot).
   virtual void on_membership(const raft::Membership&) {}
   /// This node became leader in `term` (true) or stopped being leader (false). Called in

@@ -809,12 +809,17 @@ absl::Status KvStateMachine::write_snapshot(const std::function<bool(std::string
 class KvStateMachine::SnapshotJob final : public node::SnapshotJob {
  public:
   // Under the owner's lock.
-  explicit SnapshotJob(KvStateMachine* owner) : owner_(owner), pending_(owner->snapshot_head()) {
-    saver_ = owner_->store_.begin_snapshot([this](std::string_view chunk) {
-      pending_.append(chunk);
-      return kv::Status::ok();
-    });
+  // `since` > 0: only what the store gained after that revision, extending `base`.
+  SnapshotJob(KvStateMachine* owner, int64_t since, raft::LogIndex base)
+      : owner_(owner), base_(base), pending_(owner->snapshot_head()) {
+    saver_ = owner_->store_.begin_snapshot(
+        [this](std::string_view chunk) {
+          pending_.append(chunk);
+          return kv::Status::ok();
+        },
+        since);
   }
+  raft::LogIndex extends() const override { return base_; }
   ~SnapshotJob() override {
     {
       std::lock_guard<std::mutex> lock(owner_->mu_);
@@ -849,52 +854,110 @@ class KvStateMachine::SnapshotJob final : public node::SnapshotJob {
   static constexpr size_t kPartBytes = size_t{1} << 20;
 
   KvStateMachine* const owner_;
+  const raft::LogIndex base_;
   std::string pending_;  // encoded, not yet written (the cluster state first)
   std::unique_ptr<kv::Store::SnapshotSaver> saver_;
 };
 
-std::unique_ptr<node::SnapshotJob> KvStateMachine::begin_snapshot() {
+std::unique_ptr<node::SnapshotJob> KvStateMachine::begin_snapshot(
+    const node::SnapshotPlace& place) {
   std::lock_guard<std::mutex> lock(mu_);
-  return std::make_unique<SnapshotJob>(this);
+  // The store keeps every version until a compaction: the state at `place.latest` plus
+  // the versions written since is the state now, unless a compaction or a restore came
+  // between (the epoch moved). Anything else is written whole.
+  const uint64_t epoch = store_.history_epoch();
+  SnapshotMark mark{place.index.value(), store_.revision(), epoch, 0};
+  int64_t since = 0;
+  raft::LogIndex base;
+  for (const SnapshotMark& m : snapshot_marks_) {
+    if (place.latest.value() != 0 && m.index == place.latest.value() && m.epoch == epoch &&
+        m.chain + 1 < kMaxSnapshotChain) {
+      since = m.revision;
+      base = place.latest;
+      mark.chain = m.chain + 1;
+    }
+  }
+  snapshot_marks_.push_back(mark);
+  // A snapshot in flight may not be on disk yet when the next begins: keep a few.
+  if (snapshot_marks_.size() > 4) snapshot_marks_.erase(snapshot_marks_.begin());
+  return std::make_unique<SnapshotJob>(this, since, base);
 }
 
-absl::Status KvStateMachine::restore(std::string_view data) {
-  raft::ByteReader r(data);
-  uint64_t n = 0;
-  if (!r.u64(&n)) return absl::DataLossError("KV snapshot is shorter than its header");
-  std::string_view head;
-  if (!r.bytes(n, &head)) return absl::DataLossError("KV snapshot header overruns the data");
-  in::ClusterState cs;
-  if (!cs.ParseFromArray(head.data(), static_cast<int>(head.size()))) {
+namespace {
+
+// A snapshot's cluster state (what precedes each of the store's segments) and the
+// authorization policy it carries, checked: a policy that no longer loads (another
+// version of the reader) refuses the snapshot rather than enforce less.
+absl::Status parse_cluster_state(std::string_view head, in::ClusterState* cs,
+                                 std::shared_ptr<const security::Enforcer>* enforcer) {
+  if (!cs->ParseFromArray(head.data(), static_cast<int>(head.size()))) {
     return absl::DataLossError("KV snapshot: the cluster state does not parse");
   }
-  // The policy it carries was checked before it was committed; one that no longer loads
-  // (another version of the reader) refuses the snapshot rather than enforce less.
-  std::shared_ptr<const security::Enforcer> enforcer;
-  if (cs.has_authz()) {
-    const raftkv::admin::Authz& a = cs.authz();
+  enforcer->reset();
+  if (cs->has_authz()) {
+    const raftkv::admin::Authz& a = cs->authz();
     absl::StatusOr<security::Enforcer> e =
         security::Enforcer::create(a.model(), a.model_name(), a.policy(), a.policy_name());
     if (!e.ok()) {
       return absl::DataLossError("KV snapshot: its authorization policy does not load: " +
                                  std::string(e.status().message()));
     }
-    enforcer = std::make_shared<const security::Enforcer>(*std::move(e));
+    *enforcer = std::make_shared<const security::Enforcer>(*std::move(e));
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status KvStateMachine::restore(std::string_view data) {
+  // u64 length | cluster state | the store's whole segment, then, for each snapshot that
+  // extended it, u64 length | cluster state | the store's delta segment. The last cluster
+  // state is the one at the snapshot's index.
+  raft::ByteReader r(data);
+  uint64_t n = 0;
+  if (!r.u64(&n)) return absl::DataLossError("KV snapshot is shorter than its header");
+  std::string_view head;
+  if (!r.bytes(n, &head)) return absl::DataLossError("KV snapshot header overruns the data");
+  in::ClusterState cs;
+  std::shared_ptr<const security::Enforcer> enforcer;
+  if (absl::Status s = parse_cluster_state(head, &cs, &enforcer); !s.ok()) return s;
   // Read the store's part in place: no second copy of the snapshot.
   struct ViewBuffer : std::streambuf {
     explicit ViewBuffer(std::string_view v) {
       char* p = const_cast<char*>(v.data());  // only read: a get area needs char*
       setg(p, p, p + v.size());
     }
+    std::string_view take(uint64_t k) {  // the next k bytes, or fewer at the end
+      const auto left = static_cast<uint64_t>(egptr() - gptr());
+      std::string_view out(gptr(), static_cast<size_t>(std::min(k, left)));
+      setg(eback(), gptr() + out.size(), egptr());
+      return out;
+    }
   } view(r.rest());
   std::istream rest(&view);
+  // Between two of the store's segments: the next cluster state, which replaces the one
+  // before (its policy checked as it is read: nothing is replaced if one fails).
+  absl::Status between_error;
+  auto between = [&](std::istream&) {
+    std::string_view len = view.take(8);
+    uint64_t k = 0;
+    std::string_view next;
+    if (raft::ByteReader lr(len); !lr.u64(&k) || (next = view.take(k)).size() != k) {
+      between_error = absl::DataLossError("KV snapshot: a cluster state overruns the data");
+    } else {
+      between_error = parse_cluster_state(next, &cs, &enforcer);
+    }
+    return between_error.ok()
+               ? kv::Status::ok()
+               : kv::Status(kv::Code::kDataLoss, std::string(between_error.message()));
+  };
   std::vector<in::MemberAttributes> changed;
   std::vector<std::function<void()>> ready;
   {
     std::unique_lock<std::mutex> lock(mu_);
     snapshots_done_.wait(lock, [this] { return store_.open_savers() == 0; });
-    kv::Status s = store_.restore_snapshot(rest);
+    kv::Status s = store_.restore_snapshot(rest, between);
+    if (!between_error.ok()) return between_error;
     if (!s.is_ok()) return absl::DataLossError("KV snapshot: " + s.message());
     attributes_.clear();
     for (const auto& m : cs.members()) {

@@ -50,7 +50,12 @@ class KvStateMachine : public node::StateMachine {
   // header are captured here, the keys' versions (those at or below the revision then)
   // encoded a part of about 1 MiB at a time, each under the lock, with applies and reads
   // free between parts. A compaction or a restore waits until the job is destroyed.
-  std::unique_ptr<node::SnapshotJob> begin_snapshot() override;
+  // When `place.latest` is a snapshot this state machine began, with no compaction or
+  // restore since, the job writes only what was added since (the store's delta segment,
+  // after the cluster state) and extends it, up to kMaxSnapshotChain snapshots in a row.
+  std::unique_ptr<node::SnapshotJob> begin_snapshot(const node::SnapshotPlace& place) override;
+  // How many snapshots in a row may extend the one before (a restore reads them all).
+  static constexpr int kMaxSnapshotChain = 32;
   absl::Status restore(std::string_view data) override;
   void on_membership(const raft::Membership& membership) override;
   void on_leadership(bool leader, raft::Term term) override;
@@ -200,6 +205,14 @@ class KvStateMachine : public node::StateMachine {
   // Signalled when a SnapshotJob ends: compactions and restores wait on it until the store
   // has no saver open (store_.open_savers(), under mu_).
   std::condition_variable snapshots_done_;
+  // The snapshots begun lately (under mu_): what a later one may extend.
+  struct SnapshotMark {
+    uint64_t index = 0;    // the log index it covers
+    int64_t revision = 0;  // the store's revision then
+    uint64_t epoch = 0;    // the store's history epoch then
+    int chain = 0;         // snapshots it extends, itself not counted
+  };
+  std::vector<SnapshotMark> snapshot_marks_;
   std::map<kv::WatchId, std::function<void()>> watch_ready_;  // guarded by mu_
   std::map<uint64_t, raftkv::internal::MemberAttributes> attributes_;
   std::vector<etcdserverpb::AlarmMember> alarms_;

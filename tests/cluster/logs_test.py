@@ -178,7 +178,16 @@ class ClusterLogTest(unittest.TestCase):
             taken = with_msg(c.lines(leader), "took snapshot")
             self.assertTrue(taken, "the leader took a snapshot")
             self.assertTrue(all(x["index"] > 0 and x["bytes"] > 0 and duration.match(x["took"])
-                                and duration.match(x["cpu"]) for x in taken), taken)
+                                and duration.match(x["cpu"]) and 0 <= x["extends"] < x["index"]
+                                for x in taken), taken)
+            # With no compaction between them, a snapshot extends the newest on disk when
+            # it begins (an earlier one, or none, while the one before is being named).
+            earlier = {0}
+            for x in taken:
+                self.assertIn(x["extends"], earlier, taken)
+                earlier.add(x["index"])
+            self.assertGreaterEqual(len(taken), 3, taken)
+            self.assertTrue(any(x["extends"] > 0 for x in taken), taken)
             c.restart(follower)
             wait_until(lambda: with_msg(c.lines(follower), "installed snapshot"), 30, 0.1,
                        "the follower to install the leader's snapshot")

@@ -101,6 +101,7 @@ class ListMachine : public StateMachine {
     std::lock_guard<std::mutex> lock(mu_);
     if (refuse_restore_) return absl::DataLossError("this machine refuses every snapshot");
     items_ = std::move(items);
+    marks_.clear();  // what it began no longer describes what it holds
     ++restores_;
     pieces_ = count;
     largest_piece_ = largest;
@@ -137,15 +138,33 @@ class ListMachine : public StateMachine {
   }
   // Snapshots written beside the apply thread (begin_snapshot) when on: the items as of
   // its beginning, written a line at a time once snapshots are not held.
-  std::unique_ptr<SnapshotJob> begin_snapshot() override {
+  // With deltas on, a snapshot after one this machine began writes only the items
+  // appended since (the list only grows, so the two read back as the whole).
+  std::unique_ptr<SnapshotJob> begin_snapshot(const SnapshotPlace& place) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!beside_) return nullptr;
     ++begun_;
-    return std::make_unique<Job>(this, items_);
+    auto mark = marks_.find(place.latest.value());
+    const bool delta = deltas_ && place.latest.value() != 0 && mark != marks_.end();
+    const size_t from = delta ? mark->second : 0;
+    marks_[place.index.value()] = items_.size();
+    if (delta) ++deltas_begun_;
+    return std::make_unique<Job>(
+        this,
+        std::vector<std::string>(items_.begin() + static_cast<std::ptrdiff_t>(from), items_.end()),
+        delta ? place.latest : raft::LogIndex());
   }
   void write_snapshots_beside() {
     std::lock_guard<std::mutex> lock(mu_);
     beside_ = true;
+  }
+  void write_deltas() {
+    std::lock_guard<std::mutex> lock(mu_);
+    beside_ = deltas_ = true;
+  }
+  int deltas_begun() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return deltas_begun_;
   }
   void hold_snapshots(bool held) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -160,7 +179,9 @@ class ListMachine : public StateMachine {
  private:
   class Job : public SnapshotJob {
    public:
-    Job(ListMachine* m, std::vector<std::string> items) : m_(m), items_(std::move(items)) {}
+    Job(ListMachine* m, std::vector<std::string> items, raft::LogIndex base)
+        : m_(m), items_(std::move(items)), base_(base) {}
+    raft::LogIndex extends() const override { return base_; }
     absl::Status write_to(const std::function<bool(std::string_view)>& write) override {
       {
         std::unique_lock<std::mutex> lock(m_->mu_);
@@ -175,12 +196,16 @@ class ListMachine : public StateMachine {
    private:
     ListMachine* const m_;
     const std::vector<std::string> items_;
+    const raft::LogIndex base_;
   };
 
   std::mutex mu_;
   std::condition_variable released_;
   bool held_ = false;
   bool beside_ = false;
+  bool deltas_ = false;
+  int deltas_begun_ = 0;
+  std::map<uint64_t, size_t> marks_;  // snapshots begun: index -> items then
   bool snapshots_held_ = false;
   int begun_ = 0;
   bool refuse_restore_ = false;
@@ -1127,6 +1152,35 @@ TEST(RaftNode, ASnapshotWrittenBesideTheApplyThreadHoldsNoApply) {
   EXPECT_GE(c.sm(1).restores(), 1);
   ASSERT_TRUE(eventually([&] { return c.sm(1).items().size() >= items.size(); }));
   EXPECT_EQ(c.sm(1).items(), items);
+}
+
+// Snapshots that extend the one before (SnapshotJob::extends) are files that extend the
+// newest on disk: a restart restores the chain, and a follower cut off while the leader
+// compacted its log gets the chain as one snapshot; both end with every item once.
+TEST(RaftNode, SnapshotsThatExtendTheOneBeforeAreRestoredAndSentAsOne) {
+  Cluster c(3, /*snapshot_entries=*/5);
+  const int leader = c.wait_leader();
+  ASSERT_NE(leader, 0);
+  for (int i = 1; i <= 3; ++i) c.sm(i).write_deltas();
+  const int lagging = leader % 3 + 1;
+  c.net().set_cut_off(NodeId(lagging), true);
+  std::vector<std::string> items;
+  for (int i = 0; i < 60; ++i) {
+    items.push_back("d" + std::to_string(i));
+    ASSERT_TRUE(c.node(leader).client_write(items.back(), kTimeout).ok()) << items.back();
+  }
+  ASSERT_TRUE(eventually([&] { return c.sm(leader).deltas_begun() >= 3; }));
+  const raft::LogIndex snap = c.node(leader).status().snapshot_index;
+  EXPECT_GT(snap.value(), 10u);
+  // The follower behind the leader's compacted log gets the chain as one snapshot.
+  c.net().set_cut_off(NodeId(lagging), false);
+  ASSERT_TRUE(eventually([&] { return c.sm(lagging).items() == items; }));
+  EXPECT_GE(c.sm(lagging).restores(), 1);
+  // The leader, restarted, restores its chain and replays the rest of its log.
+  c.stop(leader, /*forget=*/true);
+  c.start(leader);
+  EXPECT_GE(c.sm(leader).restores(), 1);
+  ASSERT_TRUE(eventually([&] { return c.sm(leader).items() == items; }));
 }
 
 // The server's permits ride on the runtime's callbacks (server::Context::write_async):
