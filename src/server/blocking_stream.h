@@ -68,6 +68,9 @@ class BlockingStream final : public transport::ServerStream<Stream> {
   void OnCancel() override { cancelled_.store(true, std::memory_order_release); }
   void OnWriteDone(bool ok) override { completed(kWrite, ok); }
   void OnDone() override { delete this; }
+  const google::protobuf::MessageLite* StartMessage() const override {
+    return kBidi ? nullptr : &request_;
+  }
 
   template <class Start>
   bool wait_for(Which which, Start start) {

@@ -6,6 +6,7 @@
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
 #include "server/request_validator.h"
+#include "server/retry_hint.h"
 #include "transport/port_mux.h"
 
 namespace server {
@@ -164,7 +165,7 @@ Admission Context::gate(grpc::ServerContextBase* ctx, const google::protobuf::Me
   }
   auto admitted = limiter->admit(client, r, now);
   if (auto* no = std::get_if<limits::Refusal>(&admitted)) {
-    ctx->AddTrailingMetadata("retry-after-ms", std::to_string(no->retry_after.count()));
+    set_retry_after(ctx, no->retry_after);
     return {grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                          "etcdserver: too many requests: " + no->message),
             {},
@@ -183,7 +184,7 @@ grpc::Status Context::write(const Identity& who, const in::Command& c, in::Resul
 
 void Context::write_async(const Identity& who, const in::Command& c,
                           std::function<void(const grpc::Status&)> finish, limits::Permit permit,
-                          std::function<void(const in::Result&)> fill) const {
+                          std::function<void(in::Result&)> fill) const {
   // std::function needs a copyable callable: the permit rides in a shared_ptr, released
   // when the runtime drops the callback after running it (or on stop, without running).
   auto held = std::make_shared<limits::Permit>(std::move(permit));

@@ -57,11 +57,11 @@ struct Context {
   grpc::Status write(const Identity& who, const raftkv::internal::Command& c,
                      raftkv::internal::Result* result) const;
   // The same without a waiting thread: once `c` is applied here (or failed), `fill`
-  // copies the result into the response (when there is one) and `finish` answers the
+  // moves the result into the response (when there is one) and `finish` answers the
   // RPC with the status, on a runtime thread. `permit` is held until then.
   void write_async(const Identity& who, const raftkv::internal::Command& c,
                    std::function<void(const grpc::Status&)> finish, limits::Permit permit,
-                   std::function<void(const raftkv::internal::Result&)> fill) const;
+                   std::function<void(raftkv::internal::Result&)> fill) const;
   // Waits until this member reflects every write completed before the call.
   grpc::Status read_barrier() const;
 };

@@ -47,41 +47,37 @@ class KvService {
   }
 
   void put(Call<pb::PutRequest, pb::PutResponse>& call) {
-    in::Command c;
-    *c.mutable_put() = call.request();
-    write(call, c, &in::Result::put);
+    write(call, &in::Command::mutable_put, &in::Result::mutable_put);
   }
 
   void delete_range(Call<pb::DeleteRangeRequest, pb::DeleteRangeResponse>& call) {
-    in::Command c;
-    *c.mutable_delete_range() = call.request();
-    write(call, c, &in::Result::delete_range);
+    write(call, &in::Command::mutable_delete_range, &in::Result::mutable_delete_range);
   }
 
   void txn(Call<pb::TxnRequest, pb::TxnResponse>& call) {
-    in::Command c;
-    *c.mutable_txn() = call.request();
-    write(call, c, &in::Result::txn);
+    write(call, &in::Command::mutable_txn, &in::Result::mutable_txn);
   }
 
   void compact(Call<pb::CompactionRequest, pb::CompactionResponse>& call) {
-    in::Command c;
-    *c.mutable_compaction() = call.request();
-    write(call, c, &in::Result::compaction);
+    write(call, &in::Command::mutable_compaction, &in::Result::mutable_compaction);
   }
 
  private:
-  // Gates the call's request, replicates `c`, and answers with the part of the result
-  // `pick` names.
+  // Gates the call's request, replicates it as the command's field `field` names, and
+  // answers with the part of the result `pick` names (moved, not copied). Once admitted, the
+  // request is moved into the command, not copied (a put's value may be large): the call's request
+  // is empty after.
   template <class Req, class Resp>
-  void write(Call<Req, Resp>& call, const in::Command& c, const Resp& (in::Result::*pick)() const) {
+  void write(Call<Req, Resp>& call, Req* (in::Command::*field)(), Resp* (in::Result::*pick)()) {
     Admission admitted = c_.gate(&call.context(), call.request());
     if (!admitted.ok()) return call.finish(admitted.status);
+    in::Command c;
+    (c.*field)()->Swap(call.mutable_request());
     c_.write_async(
         admitted.who, c, [&call](const grpc::Status& s) { call.finish(s); },
         std::move(admitted.permit),
-        [c = c_, resp = call.response(), pick](const in::Result& r) {
-          *resp = (r.*pick)();
+        [c = c_, resp = call.response(), pick](in::Result& r) {
+          resp->Swap((r.*pick)());
           c.header(resp->mutable_header());
         });
   }

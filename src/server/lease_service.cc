@@ -12,6 +12,7 @@
 #include "server/context.h"
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
+#include "server/retry_hint.h"
 #include "server/services.h"
 
 namespace server {
@@ -35,7 +36,7 @@ class LeaseService {
     const std::optional<uint32_t> max = c_.limiter->config().for_client(client).max_leases;
     if (max.has_value() && !reserve_lease(client, *max)) {
       c_.limiter->count_refusal(limits::Limit::kLeases);
-      ctx->AddTrailingMetadata("retry-after-ms", "1000");
+      set_retry_after(ctx, std::chrono::milliseconds(1000));
       return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                           "etcdserver: too many requests: client " + client +
                               " is over its limit of " + std::to_string(*max) + " leases");

@@ -1,52 +1,59 @@
 #include "server/retry_hint.h"
 
-#include <grpcpp/grpcpp.h>
-
+#include <atomic>
+#include <mutex>
 #include <string>
-#include <utility>
+
+#include "absl/container/flat_hash_set.h"
 
 namespace server {
 namespace {
 
-using grpc::experimental::InterceptionHookPoints;
-
-class RetryHint final : public grpc::experimental::Interceptor {
+// The calls given a trailer of their own and not finished yet, by context. gRPC's
+// context does not let a trailer added to it be read back. A call's context is its own
+// until the call is deleted, after its finish, which forgets it here.
+class Hinted {
  public:
-  explicit RetryHint(const std::function<std::chrono::milliseconds()>* hint) : hint_(hint) {}
-
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS) &&
-        methods->GetSendStatus().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-      std::multimap<std::string, std::string>* trailers = methods->GetSendTrailingMetadata();
-      if (trailers != nullptr && !trailers->contains("retry-after-ms")) {
-        trailers->emplace("retry-after-ms", std::to_string((*hint_)().count()));
-      }
-    }
-    methods->Proceed();
+  void add(const void* ctx) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (calls_.insert(ctx).second) size_.fetch_add(1, std::memory_order_relaxed);
+  }
+  // Whether `ctx` was added; forgets it. No lock while no call is held (every call that
+  // was not refused by a limit).
+  bool take(const void* ctx) {
+    if (size_.load(std::memory_order_relaxed) == 0) return false;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (calls_.erase(ctx) == 0) return false;
+    size_.fetch_sub(1, std::memory_order_relaxed);
+    return true;
   }
 
  private:
-  const std::function<std::chrono::milliseconds()>* const hint_;
+  std::mutex mu_;
+  absl::flat_hash_set<const void*> calls_;  // guarded by mu_
+  std::atomic<size_t> size_{0};             // calls_.size(), read without the lock
 };
 
-class RetryHintFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
- public:
-  explicit RetryHintFactory(std::function<std::chrono::milliseconds()> hint)
-      : hint_(std::move(hint)) {}
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo*) override {
-    return new RetryHint(&hint_);
-  }
-
- private:
-  const std::function<std::chrono::milliseconds()> hint_;
-};
+Hinted& hinted() {
+  static Hinted* const h = new Hinted();  // never destroyed: calls may end during exit
+  return *h;
+}
 
 }  // namespace
 
-std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface> make_retry_hint(
-    std::function<std::chrono::milliseconds()> hint) {
-  return std::make_unique<RetryHintFactory>(std::move(hint));
+void set_retry_after(grpc::ServerContextBase* ctx, std::chrono::milliseconds wait) {
+  ctx->AddTrailingMetadata("retry-after-ms", std::to_string(wait.count()));
+  hinted().add(ctx);
+}
+
+void add_retry_hint(grpc::ServerContextBase* ctx, const grpc::Status& s,
+                    const std::function<std::chrono::milliseconds()>& hint) {
+  // Forgotten whatever the answer: a call given a trailer and then answered otherwise
+  // must not leave its context marked for the next call made there.
+  const bool own = hinted().take(ctx);
+  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && !own) {
+    ctx->AddTrailingMetadata("retry-after-ms", std::to_string(hint().count()));
+  }
 }
 
 }  // namespace server

@@ -30,7 +30,6 @@
 #include "server/kv_state_machine.h"
 #include "server/limits_proto.h"
 #include "server/member_identity.h"
-#include "server/retry_hint.h"
 #include "server/server_metrics.h"
 #include "server/services.h"
 #include "server/watch_service.h"
@@ -360,13 +359,23 @@ absl::Status Server::listen_clients() {
     transport_->stop();
     return s;
   }
+  // What the services' calls count (no gRPC interceptor: see transport/call_observer.h).
+  grpc_metrics_ = std::make_unique<GrpcMetrics>(
+      registry_,
+      std::vector<std::string>{"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
+                               "etcdserverpb.Cluster", "etcdserverpb.Maintenance",
+                               "etcdserverpb.Auth", "raftkv.admin.Admin"},
+      [l = limiter_.get()] { return l->backlog_hint(limits::Clock::now()); });
   // Each service serves the calls that came in on its own ports (transport/port_role.h).
-  CompletionQueueMethods methods(cq_loop_.get(), blocking_.get(), [](const grpc::ServerContext& c) {
-    if (transport::port_role(c) == transport::PortRole::kClient) return grpc::Status::OK;
-    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                        "the client services are served on client ports only, and this call "
-                        "came in on another port");
-  });
+  CompletionQueueMethods methods(
+      cq_loop_.get(), blocking_.get(),
+      [](const grpc::ServerContext& c) {
+        if (transport::port_role(c) == transport::PortRole::kClient) return grpc::Status::OK;
+        return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                            "the client services are served on client ports only, and this call "
+                            "came in on another port");
+      },
+      grpc_metrics_.get());
   watch_ = std::make_unique<WatchService>(ctx);
   services_.push_back(make_kv_service(ctx, &methods));
   services_.push_back(watch_->make_service(&methods));
@@ -417,13 +426,6 @@ absl::Status Server::listen_clients() {
   }
   builder.SetMaxSendMessageSize(INT32_MAX);
   for (auto& svc : services_) builder.RegisterService(svc.get());
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
-  interceptors.push_back(make_grpc_metrics(
-      registry_, {"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Lease",
-                  "etcdserverpb.Cluster", "etcdserverpb.Maintenance", "raftkv.admin.Admin"}));
-  interceptors.push_back(
-      make_retry_hint([l = limiter_.get()] { return l->backlog_hint(limits::Clock::now()); }));
-  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   grpc_ = builder.BuildAndStart();
   // gRPC binds the ports it listens on itself (TLS) in the order they were added, the
   // peers' first, and stops at the first it cannot bind; that one is still port 0.

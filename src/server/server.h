@@ -25,6 +25,7 @@
 #include "security/member_rules.h"
 #include "security/url.h"
 #include "server/auto_compaction.h"
+#include "server/grpc_metrics.h"
 #include "server/tls.h"
 #include "server/tls_files.h"
 
@@ -219,6 +220,9 @@ class Server {
   uint64_t metrics_ctx_generation_ = 0;         // of metrics_files_; guarded by it too
   metrics::Counter* health_success_ = nullptr;  // /health answers, as etcd counts them
   metrics::Counter* health_failures_ = nullptr;
+  // Told of the client services' calls (their gRPC metrics and retry hints); outlives
+  // every call (declared before the server, its queue and its pool).
+  std::unique_ptr<GrpcMetrics> grpc_metrics_;
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<WatchService> watch_;  // the Watch streams (its gRPC service is in services_)
   std::unique_ptr<grpc::Server> grpc_;

@@ -30,10 +30,15 @@ class CompletionQueueMethods {
   // with the error alone.
   using Admit = std::function<grpc::Status(const grpc::ServerContext&)>;
 
-  // `admit` null: every call.
+  // `admit` null: every call. `observer`, when not null, is told of every call of the
+  // methods it knows (it must outlive the server).
   CompletionQueueMethods(transport::CompletionQueueLoop* loop, BlockingPool* pool,
-                         Admit admit = nullptr)
-      : cq_(loop->queue()), calls_(loop->calls()), pool_(pool), admit_(std::move(admit)) {}
+                         Admit admit = nullptr, const transport::CallObserver* observer = nullptr)
+      : cq_(loop->queue()),
+        calls_(loop->calls()),
+        pool_(pool),
+        admit_(std::move(admit)),
+        observer_(observer) {}
 
   template <class Service, class Req, class Resp>
   using UnaryRequest = void (Service::*)(grpc::ServerContext*, Req*,
@@ -46,8 +51,8 @@ class CompletionQueueMethods {
   template <class Service, class Req, class Resp>
   void unary(std::type_identity_t<Service>* service, UnaryRequest<Service, Req, Resp> request,
              typename transport::UnaryCall<Req, Resp>::Handler handler) {
-    auto method = transport::unary_method<Service, Req, Resp>(service, request, cq_, calls_,
-                                                              std::move(handler), admit_);
+    auto method = transport::unary_method<Service, Req, Resp>(
+        service, request, cq_, calls_, std::move(handler), admit_, observe<Req, Resp>());
     starts_.push_back([method] { transport::UnaryCall<Req, Resp>::listen(method); });
   }
 
@@ -92,7 +97,7 @@ class CompletionQueueMethods {
         [service, request, cq = cq_](transport::ServerStream<Stream>*, grpc::ServerContext* ctx,
                                      Stream* stream,
                                      void* tag) { (service->*request)(ctx, stream, cq, cq, tag); },
-        std::move(make));
+        std::move(make), observe<Req, Resp>());
   }
 
   // A bidirectional stream whose `handler` runs on the pool for each call.
@@ -124,7 +129,7 @@ class CompletionQueueMethods {
           // The request message is the call object's, read before the call starts.
           (service->*request)(ctx, static_cast<Call*>(self)->request(), stream, cq, cq, tag);
         },
-        [pool = pool_, h] { return new Call(pool, h); });
+        [pool = pool_, h] { return new Call(pool, h); }, observe<Req, Resp>());
   }
 
   // After the server started; once.
@@ -133,14 +138,22 @@ class CompletionQueueMethods {
   }
 
  private:
+  template <class Req, class Resp>
+  const transport::MethodObserver* observe() const {
+    return observer_ == nullptr ? nullptr
+                                : observer_->method(Req::descriptor(), Resp::descriptor());
+  }
+
   template <class Stream>
   void add_stream(typename transport::ServerStream<Stream>::Request request,
-                  std::function<transport::ServerStream<Stream>*()> make) {
+                  std::function<transport::ServerStream<Stream>*()> make,
+                  const transport::MethodObserver* observer) {
     auto method = std::make_shared<const typename transport::ServerStream<Stream>::Method>(
         typename transport::ServerStream<Stream>::Method{.request = std::move(request),
                                                          .make = std::move(make),
                                                          .calls = calls_,
-                                                         .admit = admit_});
+                                                         .admit = admit_,
+                                                         .observer = observer});
     starts_.push_back([method] { transport::ServerStream<Stream>::listen(method); });
   }
 
@@ -148,6 +161,7 @@ class CompletionQueueMethods {
   transport::CallsUnderWay* const calls_;
   BlockingPool* const pool_;
   const Admit admit_;
+  const transport::CallObserver* const observer_;
   std::vector<std::function<void()>> starts_;
 };
 

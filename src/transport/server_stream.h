@@ -7,9 +7,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 
+#include "transport/call_observer.h"
 #include "transport/completion_queue_loop.h"
 
 namespace transport {
@@ -35,6 +37,8 @@ class ServerStream {
     // Whether to serve a call at all; a call refused is finished with the error, and the
     // object deleted, without OnStart(), OnCancel() or OnDone(). Null: every call.
     std::function<grpc::Status(const grpc::ServerContext&)> admit = nullptr;
+    // Told of every call, when not null.
+    const MethodObserver* observer = nullptr;
   };
 
   // After the server started.
@@ -63,24 +67,34 @@ class ServerStream {
   // has not.
   virtual void OnCancel() {}
   virtual void OnDone() = 0;
+  // A server stream's request, read with the call (for the method's observer); null for
+  // a stream whose messages the subclass reads.
+  virtual const google::protobuf::MessageLite* StartMessage() const { return nullptr; }
 
   // Any thread; at most one read and one write in flight; none after Finish().
   template <class Req>
   void StartRead(Req* req) {
     pending_.fetch_add(1, std::memory_order_relaxed);
+    reading_ = req;
     stream_.Read(req, &read_op_);
   }
   template <class Resp>
   void StartWrite(const Resp* resp) {
+    if (const MethodObserver* o = method_->observer) o->sent(*resp);
     pending_.fetch_add(1, std::memory_order_relaxed);
     stream_.Write(*resp, &write_op_);
   }
   void Finish(const grpc::Status& status) {
+    if (const MethodObserver* o = method_->observer) o->finishing(ctx_, status, arrived_);
     stream_.Finish(status, &finish_op_);  // counted in pending_ since the call started
   }
   // A client stream's end: `resp` with an OK status, else the error alone.
   template <class Resp>
   void Finish(const Resp& resp, const grpc::Status& status) {
+    if (const MethodObserver* o = method_->observer) {
+      o->finishing(ctx_, status, arrived_);
+      if (status.ok()) o->sent(resp);
+    }
     if (status.ok()) {
       stream_.Finish(resp, status, &finish_op_);
     } else {
@@ -113,12 +127,18 @@ class ServerStream {
         }
         method_->calls->started();
         listen(method_);
+        if (const MethodObserver* o = method_->observer) {
+          arrived_ = std::chrono::steady_clock::now();
+          o->started();
+          if (const google::protobuf::MessageLite* m = StartMessage()) o->received(*m);
+        }
         // The done tag and the finish's, both still to come: the object lives until the
         // subclass has finished the call, even when the client leaves first.
         pending_.fetch_add(2, std::memory_order_relaxed);
         if (method_->admit != nullptr) {
           if (grpc::Status s = method_->admit(ctx_); !s.ok()) {
             refused_ = true;
+            if (const MethodObserver* o = method_->observer) o->finishing(ctx_, s, arrived_);
             if constexpr (requires { stream_.FinishWithError(s, &finish_op_); }) {
               stream_.FinishWithError(s, &finish_op_);
             } else {
@@ -130,6 +150,7 @@ class ServerStream {
         OnStart();
         return;  // not an operation of its own
       case Kind::kRead:
+        if (const MethodObserver* o = method_->observer; o != nullptr && ok) o->received(*reading_);
         OnReadDone(ok);
         break;
       case Kind::kWrite:
@@ -168,6 +189,10 @@ class ServerStream {
   // falls to zero.
   std::atomic<int> pending_{0};
   bool refused_ = false;  // by Method::admit (the loop's thread alone)
+  // The message the read in flight fills (one read at a time), and when the call arrived:
+  // for the method's observer.
+  const google::protobuf::MessageLite* reading_ = nullptr;
+  std::chrono::steady_clock::time_point arrived_;
 };
 
 }  // namespace transport

@@ -5,10 +5,12 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <type_traits>
 
+#include "transport/call_observer.h"
 #include "transport/completion_queue_loop.h"
 
 namespace transport {
@@ -33,6 +35,8 @@ class UnaryCall final : public CompletionTag {
     // Whether to serve a call at all; a call refused is answered with the error, without
     // the handler. Null: every call.
     std::function<grpc::Status(const grpc::ServerContext&)> admit = nullptr;
+    // Told of every call, when not null.
+    const MethodObserver* observer = nullptr;
   };
 
   // After the server started.
@@ -40,11 +44,16 @@ class UnaryCall final : public CompletionTag {
 
   grpc::ServerContext& context() { return ctx_; }
   const Req& request() const { return req_; }
+  Req* mutable_request() { return &req_; }
   Resp* response() { return &resp_; }
 
   // The answer: the response with `s` when `s` is OK, else the error alone (a response
   // filled before an error is not sent).
   void finish(const grpc::Status& s) {
+    if (const MethodObserver* o = method_->observer) {
+      o->finishing(ctx_, s, arrived_);
+      if (s.ok()) o->sent(resp_);
+    }
     finishing_.store(true, std::memory_order_release);
     if (s.ok()) {
       responder_.Finish(resp_, s, this);
@@ -66,6 +75,11 @@ class UnaryCall final : public CompletionTag {
     started_ = true;
     method_->calls->started();
     listen(method_);  // the next call of this method
+    if (const MethodObserver* o = method_->observer) {
+      arrived_ = std::chrono::steady_clock::now();
+      o->started();
+      o->received(req_);
+    }
     if (method_->admit != nullptr) {
       if (grpc::Status s = method_->admit(ctx_); !s.ok()) return finish(s);
     }
@@ -83,8 +97,9 @@ class UnaryCall final : public CompletionTag {
   Req req_;
   Resp resp_;
   grpc::ServerAsyncResponseWriter<Resp> responder_;
-  std::atomic<bool> finishing_{false};  // set by finish(), before the tag can come back
-  bool started_ = false;                // the call arrived (the loop's thread alone)
+  std::atomic<bool> finishing_{false};             // set by finish(), before the tag can come back
+  bool started_ = false;                           // the call arrived (the loop's thread alone)
+  std::chrono::steady_clock::time_point arrived_;  // when, if the method is observed
 };
 
 // The Method of a generated service's unary method `request` (&Svc::AsyncService::RequestX
@@ -96,7 +111,8 @@ std::shared_ptr<const typename UnaryCall<Req, Resp>::Method> unary_method(
                              grpc::CompletionQueue*, grpc::ServerCompletionQueue*, void*),
     grpc::ServerCompletionQueue* cq, CallsUnderWay* calls,
     typename UnaryCall<Req, Resp>::Handler handler,
-    std::function<grpc::Status(const grpc::ServerContext&)> admit = nullptr) {
+    std::function<grpc::Status(const grpc::ServerContext&)> admit = nullptr,
+    const MethodObserver* observer = nullptr) {
   using Call = UnaryCall<Req, Resp>;
   return std::make_shared<const typename Call::Method>(typename Call::Method{
       .request = [service, request, cq](
@@ -105,7 +121,8 @@ std::shared_ptr<const typename UnaryCall<Req, Resp>::Method> unary_method(
                      void* tag) { (service->*request)(ctx, req, responder, cq, cq, tag); },
       .handler = std::move(handler),
       .calls = calls,
-      .admit = std::move(admit)});
+      .admit = std::move(admit),
+      .observer = observer});
 }
 
 }  // namespace transport

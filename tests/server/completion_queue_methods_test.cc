@@ -10,12 +10,19 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <sstream>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "etcd/rpc.grpc.pb.h"
+#include "metrics/registry.h"
 #include "node/eventually.h"
+#include "node/node_error.h"
 #include "server/blocking_pool.h"
+#include "server/errors.h"
+#include "server/grpc_metrics.h"
+#include "server/retry_hint.h"
 #include "server/services.h"
 #include "transport/completion_queue_loop.h"
 
@@ -107,7 +114,7 @@ class CompletionQueueMethodsTest : public ::testing::Test {
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
     loop_ =
         std::make_unique<transport::CompletionQueueLoop>(builder.AddCompletionQueue(), "test-cq");
-    CompletionQueueMethods methods(loop_.get(), &pool_);
+    CompletionQueueMethods methods(loop_.get(), &pool_, nullptr, observer_);
     add(&methods);
     for (auto& s : services_) builder.RegisterService(s.get());
     server_ = builder.BuildAndStart();
@@ -136,6 +143,7 @@ class CompletionQueueMethodsTest : public ::testing::Test {
   }
   void TearDown() override { stop(); }
 
+  const transport::CallObserver* observer_ = nullptr;  // set before start(), if any
   int port_ = 0;
   BlockingPool pool_;
   std::unique_ptr<transport::CompletionQueueLoop> loop_;
@@ -311,6 +319,197 @@ TEST_F(CompletionQueueMethodsTest, AServerStreamWritesEachMessageItsHandlerSends
   while (reader->Read(&r)) got.push_back(r.remaining_bytes());
   EXPECT_TRUE(reader->Finish().ok());
   EXPECT_EQ(got, (std::vector<uint64_t>{3, 2, 1, 0}));
+}
+
+// The value of the sample of `name` whose line holds every one of `labels` in
+// `registry`'s exposition, or -1 if there is none.
+double sample(const metrics::Registry& registry, const std::string& name,
+              const std::vector<std::string>& labels) {
+  std::istringstream in(registry.render());
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name + "{", 0) != 0) continue;
+    bool all = true;
+    for (const std::string& l : labels) all = all && line.find(l) != std::string::npos;
+    if (all) return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+// go-grpc-prometheus's counts, told by the calls themselves (GrpcMetrics as the observer):
+// each call started, handled by code, timed, and its messages and their bytes, for unary
+// calls answered from another thread, errors, bidirectional and server streams.
+TEST_F(CompletionQueueMethodsTest, EachCallIsCountedAsGoGrpcPrometheusCountsIt) {
+  metrics::Registry registry;
+  GrpcMetrics counted(registry,
+                      {"etcdserverpb.KV", "etcdserverpb.Watch", "etcdserverpb.Maintenance"},
+                      [] { return std::chrono::milliseconds(5); });
+  observer_ = &counted;
+  std::vector<std::thread> answerers;
+  std::mutex mu;
+  auto* kv = add_service<pb::KV::AsyncService>();
+  auto* watch = add_service<pb::Watch::AsyncService>();
+  auto* maintenance = add_service<pb::Maintenance::AsyncService>();
+  EchoCounts counts;
+  start([&](CompletionQueueMethods* m) {
+    m->blocking_server_stream(maintenance, &pb::Maintenance::AsyncService::RequestSnapshot,
+                              [](grpc::ServerContext*, const pb::SnapshotRequest*,
+                                 BlockingStream<grpc::ServerAsyncWriter<pb::SnapshotResponse>,
+                                                pb::SnapshotRequest, pb::SnapshotResponse>* s) {
+                                for (int i = 0; i < 4; ++i) s->Write(pb::SnapshotResponse());
+                                return grpc::Status::OK;
+                              });
+    m->unary(kv, &pb::KV::AsyncService::RequestPut,
+             [&](transport::UnaryCall<pb::PutRequest, pb::PutResponse>& call) {
+               std::lock_guard<std::mutex> lock(mu);
+               answerers.emplace_back([&call] {
+                 call.response()->mutable_prev_kv()->set_value(call.request().value());
+                 call.finish(grpc::Status::OK);
+               });
+             });
+    m->blocking(kv, &pb::KV::AsyncService::RequestRange,
+                [](grpc::ServerContext*, const pb::RangeRequest*, pb::RangeResponse*) {
+                  return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no");
+                });
+    m->stream(watch, &pb::Watch::AsyncService::RequestWatch,
+              [&counts] { return new EchoStream(&counts); });
+  });
+  auto kv_stub = pb::KV::NewStub(channel_);
+  pb::PutRequest put;
+  put.set_key("k");
+  put.set_value(std::string(100, 'v'));
+  for (int i = 0; i < 3; ++i) {
+    grpc::ClientContext ctx;
+    pb::PutResponse resp;
+    ASSERT_TRUE(kv_stub->Put(&ctx, put, &resp).ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    pb::RangeResponse resp;
+    EXPECT_EQ(kv_stub->Range(&ctx, pb::RangeRequest(), &resp).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    auto stream = pb::Watch::NewStub(channel_)->Watch(&ctx);
+    for (const char* key : {"a", "b"}) {
+      pb::WatchRequest req;
+      req.mutable_create_request()->set_key(key);
+      ASSERT_TRUE(stream->Write(req));
+      pb::WatchResponse resp;
+      ASSERT_TRUE(stream->Read(&resp));
+    }
+    stream->WritesDone();
+    EXPECT_TRUE(stream->Finish().ok());
+  }
+  {
+    grpc::ClientContext ctx;
+    auto reader = pb::Maintenance::NewStub(channel_)->Snapshot(&ctx, pb::SnapshotRequest());
+    pb::SnapshotResponse r;
+    while (reader->Read(&r)) {
+    }
+    EXPECT_TRUE(reader->Finish().ok());
+  }
+  EXPECT_TRUE(eventually([&] { return counts.done.load() == 1; }));
+  const std::string snapshot = "grpc_method=\"Snapshot\"";
+  EXPECT_EQ(sample(registry, "grpc_server_started_total", {snapshot, "server_stream"}), 1);
+  EXPECT_EQ(sample(registry, "grpc_server_msg_received_total", {snapshot}), 1);  // the request
+  EXPECT_EQ(sample(registry, "grpc_server_msg_sent_total", {snapshot}), 4);
+  const std::string unary_put = "grpc_method=\"Put\"";
+  EXPECT_EQ(sample(registry, "grpc_server_started_total", {unary_put}), 3);
+  EXPECT_EQ(sample(registry, "grpc_server_handled_total", {unary_put, "grpc_code=\"OK\""}), 3);
+  EXPECT_EQ(sample(registry, "grpc_server_handling_seconds_count", {unary_put}), 3);
+  EXPECT_EQ(sample(registry, "grpc_server_msg_received_total", {unary_put}), 3);
+  EXPECT_EQ(sample(registry, "grpc_server_msg_sent_total", {unary_put}), 3);
+  const std::string range = "grpc_method=\"Range\"";
+  EXPECT_EQ(sample(registry, "grpc_server_handled_total", {range, "grpc_code=\"InvalidArgument\""}),
+            1);
+  EXPECT_EQ(sample(registry, "grpc_server_msg_sent_total", {range}), 0);  // no response sent
+  const std::string watch_m = "grpc_method=\"Watch\"";
+  EXPECT_EQ(sample(registry, "grpc_server_started_total", {watch_m, "bidi_stream"}), 1);
+  EXPECT_EQ(sample(registry, "grpc_server_msg_received_total", {watch_m}), 2);
+  EXPECT_EQ(sample(registry, "grpc_server_msg_sent_total", {watch_m}), 2);
+  EXPECT_EQ(sample(registry, "grpc_server_handled_total", {watch_m, "grpc_code=\"OK\""}), 1);
+  // Bytes: each message's encoded size, as etcd counts them (puts and their answers,
+  // the range request, the watch requests and answers).
+  pb::PutResponse answer;
+  answer.mutable_prev_kv()->set_value(put.value());
+  pb::WatchRequest wreq;
+  wreq.mutable_create_request()->set_key("a");
+  pb::WatchResponse wresp;
+  wresp.set_cancel_reason("a");
+  EXPECT_EQ(sample(registry, "etcd_network_client_grpc_received_bytes_total", {}),
+            -1);  // not a labelled family
+  const double received = 3.0 * put.ByteSizeLong() + 2.0 * wreq.ByteSizeLong();
+  const double sent = 3.0 * answer.ByteSizeLong() + 2.0 * wresp.ByteSizeLong();
+  std::istringstream text(registry.render());
+  double got_received = -1, got_sent = -1;
+  for (std::string line; std::getline(text, line);) {
+    if (line.rfind("etcd_network_client_grpc_received_bytes_total ", 0) == 0)
+      got_received = std::stod(line.substr(line.rfind(' ') + 1));
+    if (line.rfind("etcd_network_client_grpc_sent_bytes_total ", 0) == 0)
+      got_sent = std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  EXPECT_EQ(got_received, received);
+  EXPECT_EQ(got_sent, sent);
+  std::lock_guard<std::mutex> lock(mu);
+  for (auto& a : answerers) a.join();
+}
+
+// The runtime's overload refusals reach the client as a bare status from many paths;
+// every RESOURCE_EXHAUSTED answer gets a retry-after-ms trailer as it is sent, the
+// limiter's own (set_retry_after) is kept alone, and other answers get none.
+TEST_F(CompletionQueueMethodsTest, EveryResourceExhaustedAnswerCarriesARetryHint) {
+  metrics::Registry registry;
+  GrpcMetrics counted(registry, {"etcdserverpb.KV"},
+                      [] { return std::chrono::milliseconds(1234); });
+  observer_ = &counted;
+  auto* kv = add_service<pb::KV::AsyncService>();
+  start([&](CompletionQueueMethods* m) {
+    m->blocking(kv, &pb::KV::AsyncService::RequestRange,
+                [](grpc::ServerContext*, const pb::RangeRequest*, pb::RangeResponse*) {
+                  return to_grpc(node::node_error(node::NodeErrorKind::kOverloaded, "queue full"));
+                });
+    m->unary(kv, &pb::KV::AsyncService::RequestPut,
+             [](transport::UnaryCall<pb::PutRequest, pb::PutResponse>& call) {
+               set_retry_after(&call.context(), std::chrono::milliseconds(7));
+               call.finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "limiter"));
+             });
+    m->blocking(kv, &pb::KV::AsyncService::RequestDeleteRange,
+                [](grpc::ServerContext*, const pb::DeleteRangeRequest*, pb::DeleteRangeResponse*) {
+                  return grpc::Status(grpc::StatusCode::NOT_FOUND, "no");
+                });
+  });
+  auto stub = pb::KV::NewStub(channel_);
+  auto hints = [](const grpc::ClientContext& ctx) {
+    std::vector<std::string> out;
+    auto [from, to] = ctx.GetServerTrailingMetadata().equal_range("retry-after-ms");
+    for (auto it = from; it != to; ++it) out.emplace_back(it->second.data(), it->second.size());
+    return out;
+  };
+  for (int round = 0; round < 2; ++round) {  // the second: nothing left over from the first
+    {
+      grpc::ClientContext ctx;
+      pb::RangeResponse resp;
+      const grpc::Status s = stub->Range(&ctx, pb::RangeRequest(), &resp);
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_EQ(s.error_message(), "etcdserver: too many requests");
+      EXPECT_EQ(hints(ctx), std::vector<std::string>{"1234"});
+    }
+    {
+      grpc::ClientContext ctx;
+      pb::PutResponse resp;
+      EXPECT_EQ(stub->Put(&ctx, pb::PutRequest(), &resp).error_code(),
+                grpc::StatusCode::RESOURCE_EXHAUSTED);
+      EXPECT_EQ(hints(ctx), std::vector<std::string>{"7"});
+    }
+    {
+      grpc::ClientContext ctx;
+      pb::DeleteRangeResponse resp;
+      EXPECT_EQ(stub->DeleteRange(&ctx, pb::DeleteRangeRequest(), &resp).error_code(),
+                grpc::StatusCode::NOT_FOUND);
+      EXPECT_TRUE(hints(ctx).empty());
+    }
+  }
 }
 
 TEST(BlockingPool, RunsAsManyPiecesAtOnceAsAreHanded) {

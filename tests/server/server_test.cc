@@ -22,7 +22,6 @@
 #include "raftkv_version.h"
 #include "server/errors.h"
 #include "server/kv_state_machine.h"
-#include "server/retry_hint.h"
 #include "server/snapshot_stream.h"
 
 namespace server {
@@ -1014,65 +1013,6 @@ TEST(Errors, AnOverloadedMemberAnswersAsEtcdDoes) {
                                                   "applying trails committing by 6000 entries"));
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(s.error_message(), "etcdserver: too many requests");
-}
-
-// The runtime's overload refusals reach the client as a bare status from many paths;
-// the interceptor gives each RESOURCE_EXHAUSTED answer a retry-after-ms trailer, keeps
-// the limiter's own, and leaves other answers alone.
-TEST(Errors, EveryResourceExhaustedAnswerCarriesARetryHint) {
-  class Refusing final : public pb::KV::Service {
-    grpc::Status Range(grpc::ServerContext*, const pb::RangeRequest*, pb::RangeResponse*) override {
-      return to_grpc(node::node_error(node::NodeErrorKind::kOverloaded, "queue full"));
-    }
-    grpc::Status Put(grpc::ServerContext* ctx, const pb::PutRequest*, pb::PutResponse*) override {
-      ctx->AddTrailingMetadata("retry-after-ms", "7");
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED, "limiter");
-    }
-    grpc::Status DeleteRange(grpc::ServerContext*, const pb::DeleteRangeRequest*,
-                             pb::DeleteRangeResponse*) override {
-      return grpc::Status(grpc::StatusCode::NOT_FOUND, "no");
-    }
-  } service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> hooks;
-  hooks.push_back(make_retry_hint([] { return milliseconds(1234); }));
-  builder.experimental().SetInterceptorCreators(std::move(hooks));
-  std::unique_ptr<grpc::Server> srv = builder.BuildAndStart();
-  ASSERT_NE(port, 0);
-  auto kv = pb::KV::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-  auto hints = [](const grpc::ClientContext& ctx) {
-    std::vector<std::string> out;
-    auto [from, to] = ctx.GetServerTrailingMetadata().equal_range("retry-after-ms");
-    for (auto it = from; it != to; ++it) out.emplace_back(it->second.data(), it->second.size());
-    return out;
-  };
-  {
-    grpc::ClientContext ctx;
-    pb::RangeResponse resp;
-    const grpc::Status s = kv->Range(&ctx, pb::RangeRequest(), &resp);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
-    EXPECT_EQ(s.error_message(), "etcdserver: too many requests");
-    EXPECT_EQ(hints(ctx), std::vector<std::string>{"1234"});
-  }
-  {
-    grpc::ClientContext ctx;
-    pb::PutResponse resp;
-    EXPECT_EQ(kv->Put(&ctx, pb::PutRequest(), &resp).error_code(),
-              grpc::StatusCode::RESOURCE_EXHAUSTED);
-    EXPECT_EQ(hints(ctx), std::vector<std::string>{"7"});
-  }
-  {
-    grpc::ClientContext ctx;
-    pb::DeleteRangeResponse resp;
-    EXPECT_EQ(kv->DeleteRange(&ctx, pb::DeleteRangeRequest(), &resp).error_code(),
-              grpc::StatusCode::NOT_FOUND);
-    EXPECT_TRUE(hints(ctx).empty());
-  }
-  srv->Shutdown();
 }
 
 TEST(Urls, AddressesComeFromTheValidatorsParser) {
