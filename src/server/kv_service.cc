@@ -63,10 +63,9 @@ class KvService {
   }
 
  private:
-  // Gates the call's request, replicates it as the command's field `field` names, and
-  // answers with the part of the result `pick` names (moved, not copied). Once admitted, the
-  // request is moved into the command, not copied (a put's value may be large): the call's request
-  // is empty after.
+  // Gates the call's request, moves it into the command's field `field` names (not a
+  // copy: a put's value may be large; the call's request is empty after), replicates the
+  // command, and answers with the part of the result `pick` names, moved into the response.
   template <class Req, class Resp>
   void write(Call<Req, Resp>& call, Req* (in::Command::*field)(), Resp* (in::Result::*pick)()) {
     Admission admitted = c_.gate(&call.context(), call.request());
